@@ -1,0 +1,101 @@
+/**
+ * The agent's host config: who it is, where the coordinator is, which interface
+ * carries each group's VIPs, how nginx runs here, track and notify scripts.
+ * Scripts are argv arrays, never shell strings (nothing is run through a shell).
+ */
+import { z } from "zod";
+import { duration, formatMs } from "./duration.js";
+import { absolutePath, hostPort, interfaceName, name, nodeId } from "./net.js";
+
+const argv = z.array(z.string().min(1).max(4096)).min(1, "must name a program (an argv array, not a shell string)");
+
+const trackScript = z.strictObject({
+  /** argv: ["/etc/keepalived/nginx_check.sh"]; exit 0 = pass. */
+  script: argv,
+  interval: duration(10, 3_600_000).default(2000),
+  /** A script still running at its timeout is killed and counts as failed. */
+  timeout: duration(10, 3_600_000).optional(),
+  rise: z.number().int().min(1).max(100).default(1),
+  fall: z.number().int().min(1).max(100).default(1),
+});
+
+const groupBinding = z.strictObject({
+  interface: interfaceName,
+  /** `ip addr add ... label` (e.g. "lan0:vip"); optional. */
+  label: z.string().regex(/^[A-Za-z0-9_.:-]{1,15}$/, "must be an interface label (max 15 characters)").optional(),
+  scope: z.enum(["global", "host", "link", "site"]).optional(),
+});
+
+const nginx = z.strictObject({
+  mode: z.enum(["child", "external"]).default("child"),
+  binary: absolutePath.default("/usr/sbin/nginx"),
+  /** nginx -p PREFIX */
+  prefix: absolutePath.optional(),
+  /** nginx -c CONF */
+  conf: absolutePath.default("/etc/nginx/nginx.conf"),
+  pid_file: absolutePath.default("/run/nginx.pid"),
+  /** The include file keepvip renders pushed upstreams into. */
+  upstream_file: absolutePath.default("/etc/nginx/conf.d/keepvip-upstreams.conf"),
+  /** external mode: how to start / reload / test nginx (argv). */
+  start_command: argv.optional(),
+  reload_command: argv.optional(),
+  test_command: argv.optional(),
+  restart_backoff: z.strictObject({
+    initial: duration(10, 60_000).default(200),
+    max: duration(10, 600_000).default(5000),
+  }).default({ initial: 200, max: 5000 }),
+  /** external mode: how often the master pid is checked. */
+  watch_interval: duration(10, 60_000).default(100),
+});
+
+const notify = z.strictObject({
+  master: argv.optional(),
+  backup: argv.optional(),
+  fault: argv.optional(),
+  stop: argv.optional(),
+  /** keepalived's generic `notify`: called as argv... GROUP STATE PRIORITY. */
+  any: argv.optional(),
+  timeout: duration(100, 600_000).default(30_000),
+});
+
+export const agentConfigSchema = z.strictObject({
+  node_id: nodeId,
+  coordinator: hostPort,
+  state_dir: absolutePath.default("/var/lib/keepvip-agent"),
+  insecure: z.boolean().default(false),
+  tls: z.strictObject({ ca: absolutePath, cert: absolutePath, key: absolutePath }).optional(),
+  /** The interface (and label/scope) carrying each group's VIPs. */
+  groups: z.record(name, groupBinding),
+  /** Used for groups not listed in `groups`. */
+  default_interface: interfaceName.optional(),
+  nginx: nginx.default(() => nginx.parse({})),
+  tracks: z.record(name, trackScript).default({}),
+  /** Links whose state is a track named "if:<name>" (down = failing). */
+  track_interfaces: z.array(interfaceName).default([]),
+  notify: notify.default(() => notify.parse({})),
+  /** User the track and notify scripts run as (default: the agent's own). */
+  script_user: z.string().regex(/^[a-z_][a-z0-9_-]{0,31}$/, "must be a user name").optional(),
+  arping: absolutePath.default("/usr/sbin/arping"),
+  ip: absolutePath.default("/usr/sbin/ip"),
+  /** On SIGTERM with the coordinator unreachable: release VIPs anyway (default: keep them, nginx keeps serving). */
+  force_release_on_stop: z.boolean().default(false),
+  /** Longest a clean stop waits for the planned handover. */
+  stop_timeout: duration(100, 120_000).default(5000),
+}).superRefine((cfg, ctx) => {
+  if (cfg.nginx.mode === "external" && !cfg.nginx.start_command) {
+    ctx.addIssue({ code: "custom", path: ["nginx", "start_command"], message: 'nginx mode "external" needs start_command (e.g. ["systemctl", "start", "nginx"])' });
+  }
+  if (cfg.nginx.restart_backoff.max < cfg.nginx.restart_backoff.initial) {
+    ctx.addIssue({ code: "custom", path: ["nginx", "restart_backoff", "max"], message: `max (${formatMs(cfg.nginx.restart_backoff.max)}) must be at least initial (${formatMs(cfg.nginx.restart_backoff.initial)})` });
+  }
+  for (const [tname, t] of Object.entries(cfg.tracks)) {
+    if (t.timeout !== undefined && t.timeout > t.interval) {
+      ctx.addIssue({ code: "custom", path: ["tracks", tname, "timeout"], message: `timeout (${formatMs(t.timeout)}) must not exceed interval (${formatMs(t.interval)})` });
+    }
+  }
+});
+
+export type AgentConfig = z.output<typeof agentConfigSchema>;
+export type TrackScriptConfig = AgentConfig["tracks"][string];
+export type NginxConfig = AgentConfig["nginx"];
+export type NotifyConfig = AgentConfig["notify"];

@@ -1,0 +1,182 @@
+/**
+ * The coordinator's cluster config: listener, timing, VIP groups (vrrp_instance),
+ * sync groups (vrrp_sync_group) and upstreams. Field names follow keepalived and
+ * nginx where one exists; the README's config reference maps each one.
+ */
+import { z } from "zod";
+import { duration, formatMs } from "./duration.js";
+import { absolutePath, cidr, hostPort, name, nodeId, parseHostPort, port } from "./net.js";
+
+const track = z.strictObject({
+  /** The track's name as the agent reports it (a track script, "nginx", "if:lan0"). */
+  name: z.string().regex(/^[A-Za-z0-9_.:-]{1,64}$/, "must be a track name (letters, digits, '_', '.', ':', '-')"),
+  /** keepalived semantics: > 0 added while passing, < 0 added while failing, 0 = FAULT while failing. */
+  weight: z.number().int().min(-253).max(253).default(0),
+  rise: z.number().int().min(1).max(100).default(1),
+  fall: z.number().int().min(1).max(100).default(1),
+});
+
+const member = z.strictObject({
+  node: nodeId,
+  priority: z.number().int().min(1).max(254),
+  /** The node's LAN address: tie-break (higher wins, like VRRP) and display. */
+  address: z.string().optional(),
+});
+
+const group = z.strictObject({
+  name,
+  vips: z.array(cidr).min(1),
+  /** The service probed through the VIP (LAN verification, peer reachability). */
+  service: z.strictObject({ port, path: z.string().regex(/^\/[\x21-\x7e]*$/, "must be an HTTP path starting with '/'").optional() }),
+  /** host:port addresses a peer checks to tell "my own LAN works"; default: the upstream servers. */
+  lan_references: z.array(hostPort).default([]),
+  preempt: z.boolean().default(true),
+  preempt_delay: duration(0, 3_600_000).default(0),
+  members: z.array(member).min(1),
+  tracks: z.array(track).default([]),
+});
+
+const server = z.strictObject({
+  address: hostPort,
+  weight: z.number().int().min(1).max(1000).default(1),
+  max_fails: z.number().int().min(0).max(1000).default(1),
+  fail_timeout: duration(0, 3_600_000).default(10_000),
+  backup: z.boolean().default(false),
+  down: z.boolean().default(false),
+});
+
+const statusRange = z.string().regex(/^\d{3}(-\d{3})?$/, 'must be a status or range like "200-399"').transform((v) => {
+  const [lo, hi] = v.split("-").map(Number);
+  return { min: lo, max: hi ?? lo };
+});
+
+const check = z.strictObject({
+  type: z.enum(["tcp", "http"]).default("tcp"),
+  path: z.string().regex(/^\/[\x21-\x7e]*$/, "must be an HTTP path starting with '/'").default("/"),
+  host: z.string().regex(/^[A-Za-z0-9.:[\]-]{1,253}$/, "must be a host name").optional(),
+  expect_status: statusRange.default({ min: 200, max: 399 }),
+  expect_body: z.string().max(1024).optional(),
+  interval: duration(10, 3_600_000).default(1000),
+  timeout: duration(10, 60_000).default(500),
+  rise: z.number().int().min(1).max(100).default(2),
+  fall: z.number().int().min(1).max(100).default(2),
+  /** Share of reporting agents that must see a server fail before it is down; default a majority. */
+  down_share: z.number().gt(0).max(1).default(0.5),
+});
+
+const upstream = z.strictObject({
+  name,
+  balance: z.enum(["round_robin", "least_conn", "ip_hash", "hash"]).default("round_robin"),
+  hash_key: z.string().regex(/^[$A-Za-z0-9_]{1,64}$/, "must be an nginx variable expression like $remote_addr").optional(),
+  consistent: z.boolean().default(false),
+  keepalive: z.number().int().min(0).max(10_000).default(0),
+  slow_start: duration(0, 3_600_000).default(0),
+  servers: z.array(server).min(1),
+  check: check.optional(),
+});
+
+const timing = z.strictObject({
+  heartbeat_interval: duration(10, 60_000).default(200),
+  dead_interval: duration(30, 300_000).default(1000),
+  /** After a (re)start, wait this long for agents' hellos before electing anything. */
+  startup_grace: duration(0, 300_000).optional(),
+  verify_timeout: duration(20, 5000).default(150),
+  planned_overlap: duration(0, 5000).default(50),
+  reach_interval: duration(5, 60_000).default(100),
+  /** Consecutive failed probes through the VIP before a peer counts as "cannot reach". */
+  reach_fall: z.number().int().min(1).max(100).default(3),
+  ack_timeout: duration(50, 60_000).default(2000),
+  garp: z.strictObject({
+    delays: z.array(duration(0, 60_000)).min(1).max(20).default([0, 100, 300, 700]),
+    refresh: duration(0, 3_600_000).default(0),
+  }).default({ delays: [0, 100, 300, 700], refresh: 0 }),
+  /** Highest rate of nginx reloads an upstream push may cause. */
+  reload_min_interval: duration(0, 60_000).default(500),
+});
+
+const coordinatorShape = z.strictObject({
+  listen: hostPort.default("127.0.0.1:7400"),
+  state_dir: absolutePath.default("/var/lib/keepvip"),
+  insecure: z.boolean().default(false),
+  tls: z.strictObject({ ca: absolutePath, cert: absolutePath, key: absolutePath }).optional(),
+  timing: timing.default(() => timing.parse({})),
+  groups: z.array(group).min(1),
+  sync_groups: z.array(z.strictObject({ name, groups: z.array(name).min(2) })).default([]),
+  upstreams: z.array(upstream).default([]),
+});
+
+export const coordinatorConfigSchema = coordinatorShape.superRefine(crossCheck);
+
+export type CoordinatorConfig = z.output<typeof coordinatorConfigSchema>;
+export type GroupConfig = CoordinatorConfig["groups"][number];
+export type MemberConfig = GroupConfig["members"][number];
+export type TrackConfig = GroupConfig["tracks"][number];
+export type UpstreamConfigSpec = CoordinatorConfig["upstreams"][number];
+export type ServerConfig = UpstreamConfigSpec["servers"][number];
+export type TimingConfig = CoordinatorConfig["timing"];
+
+type Cfg = z.output<typeof coordinatorShape>;
+
+function duplicates<T>(items: T[], key: (t: T) => string): string[] {
+  const seen = new Set<string>();
+  const dup = new Set<string>();
+  for (const it of items) {
+    const k = key(it);
+    if (seen.has(k)) dup.add(k);
+    seen.add(k);
+  }
+  return [...dup];
+}
+
+/** Rules that span fields; each message prints both values (STYLE.md 9). */
+function crossCheck(cfg: Cfg, ctx: z.RefinementCtx) {
+  const t = cfg.timing;
+  if (t.dead_interval < 3 * t.heartbeat_interval) {
+    ctx.addIssue({ code: "custom", path: ["timing", "dead_interval"], message: `dead_interval (${formatMs(t.dead_interval)}) must be at least 3 × heartbeat_interval (${formatMs(t.heartbeat_interval)})` });
+  }
+  if (t.verify_timeout >= t.dead_interval) {
+    ctx.addIssue({ code: "custom", path: ["timing", "verify_timeout"], message: `verify_timeout (${formatMs(t.verify_timeout)}) must be shorter than dead_interval (${formatMs(t.dead_interval)})` });
+  }
+  for (const d of duplicates(cfg.groups, (g) => g.name)) ctx.addIssue({ code: "custom", path: ["groups"], message: `group name "${d}" is used twice` });
+  const vipOwner = new Map<string, string>();
+  cfg.groups.forEach((g, gi) => {
+    for (const d of duplicates(g.members, (m) => m.node)) ctx.addIssue({ code: "custom", path: ["groups", gi, "members"], message: `node "${d}" is listed twice in group "${g.name}"` });
+    for (const d of duplicates(g.tracks, (tr) => tr.name)) ctx.addIssue({ code: "custom", path: ["groups", gi, "tracks"], message: `track "${d}" is listed twice in group "${g.name}"` });
+    g.vips.forEach((v, vi) => {
+      const other = vipOwner.get(v.address);
+      if (other !== undefined) ctx.addIssue({ code: "custom", path: ["groups", gi, "vips", vi], message: `VIP ${v.address} is already in group "${other}"` });
+      vipOwner.set(v.address, g.name);
+    });
+  });
+  const groupNames = new Set(cfg.groups.map((g) => g.name));
+  const inSync = new Map<string, string>();
+  cfg.sync_groups.forEach((s, si) => {
+    s.groups.forEach((gname, i) => {
+      if (!groupNames.has(gname)) ctx.addIssue({ code: "custom", path: ["sync_groups", si, "groups", i], message: `group "${gname}" is not defined in groups` });
+      const prev = inSync.get(gname);
+      if (prev !== undefined) ctx.addIssue({ code: "custom", path: ["sync_groups", si, "groups", i], message: `group "${gname}" is already in sync group "${prev}"` });
+      inSync.set(gname, s.name);
+    });
+    const members = s.groups.map((gname) => cfg.groups.find((g) => g.name === gname)).filter((g) => g !== undefined);
+    const sets = members.map((g) => g.members.map((m) => m.node).sort().join(","));
+    if (new Set(sets).size > 1) ctx.addIssue({ code: "custom", path: ["sync_groups", si], message: `groups of sync group "${s.name}" must have the same members (${sets.map((x) => `[${x}]`).join(" vs ")})` });
+  });
+  for (const d of duplicates(cfg.upstreams, (u) => u.name)) ctx.addIssue({ code: "custom", path: ["upstreams"], message: `upstream name "${d}" is used twice` });
+  cfg.upstreams.forEach((u, ui) => {
+    for (const d of duplicates(u.servers, (s) => s.address)) ctx.addIssue({ code: "custom", path: ["upstreams", ui, "servers"], message: `server ${d} is listed twice in upstream "${u.name}"` });
+    if (u.balance === "hash" && !u.hash_key) ctx.addIssue({ code: "custom", path: ["upstreams", ui, "hash_key"], message: `balance "hash" needs hash_key (e.g. "$remote_addr")` });
+    if (u.balance !== "hash" && u.hash_key) ctx.addIssue({ code: "custom", path: ["upstreams", ui, "hash_key"], message: `hash_key is only used with balance "hash", not "${u.balance}"` });
+    if (u.balance === "ip_hash" && u.servers.some((s) => s.backup)) ctx.addIssue({ code: "custom", path: ["upstreams", ui, "servers"], message: `nginx does not allow backup servers with balance "ip_hash"` });
+    if (u.check && u.check.timeout >= u.check.interval) ctx.addIssue({ code: "custom", path: ["upstreams", ui, "check", "timeout"], message: `timeout (${formatMs(u.check.timeout)}) must be shorter than interval (${formatMs(u.check.interval)})` });
+    if (u.servers.every((s) => s.backup)) ctx.addIssue({ code: "custom", path: ["upstreams", ui, "servers"], message: `upstream "${u.name}" needs at least one server that is not a backup` });
+    u.servers.forEach((s, si) => {
+      const hp = parseHostPort(s.address);
+      if (typeof hp === "string") ctx.addIssue({ code: "custom", path: ["upstreams", ui, "servers", si, "address"], message: hp });
+    });
+  });
+}
+
+/** Startup grace defaults to the dead interval: long enough for every live agent to say hello. */
+export function startupGraceMs(cfg: CoordinatorConfig): number {
+  return cfg.timing.startup_grace ?? cfg.timing.dead_interval;
+}

@@ -1,0 +1,42 @@
+/**
+ * Durations in config files: "150ms", "2s", "1m", or a bare number meaning
+ * seconds (keepalived's `interval 2`, `preempt_delay 5`). Parsed to milliseconds.
+ */
+import { z } from "zod";
+
+const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+const PATTERN = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h)$/;
+
+/** Parses a duration to ms, or returns an error sentence. */
+export function parseDuration(input: unknown): number | string {
+  if (typeof input === "number") {
+    if (!Number.isFinite(input) || input < 0) return `must be a non-negative duration, got ${input}`;
+    return Math.round(input * 1000);
+  }
+  if (typeof input !== "string") return `must be a duration like "200ms" or "2s", got ${typeof input}`;
+  const m = PATTERN.exec(input.trim());
+  if (!m) return `must be a duration like "200ms" or "2s", got "${input}"`;
+  return Math.round(Number(m[1]) * UNIT_MS[m[2]]);
+}
+
+/** A zod schema for a duration, bounded in ms. */
+export function duration(minMs = 0, maxMs = 24 * 3_600_000) {
+  return z.union([z.string(), z.number()]).transform((value, ctx) => {
+    const ms = parseDuration(value);
+    if (typeof ms === "string") {
+      ctx.addIssue({ code: "custom", message: ms });
+      return z.NEVER;
+    }
+    if (ms < minMs || ms > maxMs) {
+      ctx.addIssue({ code: "custom", message: `must be between ${formatMs(minMs)} and ${formatMs(maxMs)}, got ${formatMs(ms)}` });
+      return z.NEVER;
+    }
+    return ms;
+  });
+}
+
+/** "1500ms" → "1.5s" style, for messages. */
+export function formatMs(ms: number): string {
+  if (ms < 1000 || ms % 1000 !== 0) return ms >= 1000 ? `${ms / 1000}s` : `${ms}ms`;
+  return `${ms / 1000}s`;
+}

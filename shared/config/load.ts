@@ -1,0 +1,87 @@
+/**
+ * Reading a config file: YAML → schema → typed config, or a ConfigError whose
+ * every line names the file, the line:column and the field path, e.g.
+ *   coordinator.yaml:14:19 groups[0].members[1].priority: must be at most 254, got 300
+ * Validation happens once, here at the edge; nothing else re-checks.
+ */
+import { readFileSync } from "node:fs";
+import { LineCounter, parseDocument, isNode } from "yaml";
+import type { z } from "zod";
+
+export class ConfigError extends Error {
+  constructor(readonly source: string, readonly problems: string[]) {
+    super(`${source}: invalid config\n${problems.map((p) => `  ${p}`).join("\n")}`);
+    this.name = "ConfigError";
+  }
+}
+
+/** `groups[0].members[1].priority` */
+export function formatPath(path: readonly PropertyKey[]): string {
+  let out = "";
+  for (const p of path) {
+    if (typeof p === "number") out += `[${p}]`;
+    else out += out === "" ? String(p) : `.${String(p)}`;
+  }
+  return out === "" ? "(top level)" : out;
+}
+
+/** Parses YAML text and validates it; `source` names the file in messages. */
+export function parseConfigText<S extends z.ZodType>(schema: S, text: string, source: string): z.output<S> {
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
+  if (doc.errors.length > 0) {
+    throw new ConfigError(source, doc.errors.map((e) => {
+      const pos = lines.linePos(e.pos[0]);
+      return `${source}:${pos.line}:${pos.col} ${e.message.split("\n")[0]}`;
+    }));
+  }
+  const data = doc.toJS() ?? {};
+  const result = schema.safeParse(data, { reportInput: true });
+  if (result.success) return result.data;
+  const problems = result.error.issues.map((issue) => {
+    const where = locate(doc, lines, issue.path);
+    return `${source}${where} ${formatPath(issue.path)}: ${describe(issue)}`;
+  });
+  throw new ConfigError(source, problems);
+}
+
+/** Reads and validates a config file. */
+export function loadConfigFile<S extends z.ZodType>(schema: S, file: string): z.output<S> {
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch (err) {
+    throw new ConfigError(file, [`cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`]);
+  }
+  return parseConfigText(schema, text, file);
+}
+
+function locate(doc: ReturnType<typeof parseDocument>, lines: LineCounter, path: readonly PropertyKey[]): string {
+  // Walk up to the deepest node that exists (a missing field points at its parent).
+  for (let n = path.length; n >= 0; n--) {
+    const node = n === 0 ? doc.contents : doc.getIn(path.slice(0, n) as unknown[], true);
+    if (isNode(node) && node.range) {
+      const pos = lines.linePos(node.range[0]);
+      return `:${pos.line}:${pos.col}`;
+    }
+  }
+  return "";
+}
+
+function describe(issue: z.core.$ZodIssue): string {
+  const got = (issue as { input?: unknown }).input;
+  switch (issue.code) {
+    case "invalid_type":
+      return got === undefined ? `is required (${issue.expected})` : `must be ${issue.expected}, got ${typeof got}`;
+    case "unrecognized_keys":
+      return `unknown field${issue.keys.length > 1 ? "s" : ""} ${issue.keys.map((k) => `"${k}"`).join(", ")}`;
+    case "too_big":
+      return `must be at most ${String(issue.maximum)}${got !== undefined && typeof got !== "object" ? `, got ${String(got)}` : ""}`;
+    case "too_small":
+      return issue.origin === "array" ? `needs at least ${String(issue.minimum)} entr${issue.minimum === 1 ? "y" : "ies"}` : `must be at least ${String(issue.minimum)}${got !== undefined && typeof got !== "object" ? `, got ${String(got)}` : ""}`;
+    case "invalid_value":
+      return `must be one of ${issue.values.map((v) => JSON.stringify(v)).join(", ")}${got !== undefined ? `, got ${JSON.stringify(got)}` : ""}`;
+    default:
+      return issue.message;
+  }
+}
