@@ -1,0 +1,271 @@
+/**
+ * How a unit gets from its current holder to the elected one safely: a pure
+ * reducer `step(runtime, context, event) → { runtime, actions }`.
+ *
+ * - Planned moves (preempt, switchover, maintenance, agent stopping) are
+ *   make-before-break: the new holder acquires and announces and acks; only
+ *   then is the old one told to release, after a short overlap.
+ * - A lost holder (session closed or silent) is never replaced blindly: the
+ *   candidate first verifies the VIP on the LAN. Serving → the old holder is
+ *   alive but cut off from us: keep it (fail-static), re-verify later.
+ * - Every change of holder takes a new epoch; commands carry it.
+ * - One move at a time per unit: an agent never gets two holders' worth of
+ *   commands for one group at once.
+ */
+import { elect, type Election } from "./elect.js";
+import type { NodeView, UnitSpec } from "./view.js";
+
+export type Phase =
+  | { kind: "steady" }
+  /** Waiting for `to` to ack acquiring every group of the unit. */
+  | { kind: "acquiring"; to: string; from: string | null; epoch: number; sinceMs: number; planned: boolean; acked: string[]; reason: string }
+  /** Waiting for `candidate` to say whether the VIP still answers on the LAN. */
+  | { kind: "verifying"; candidate: string; lost: string | null; sinceMs: number }
+  /** The lost holder was verified serving: keep it, look again at `nextVerifyMs`. */
+  | { kind: "cut-off"; holder: string; sinceMs: number; nextVerifyMs: number };
+
+export interface UnitRuntime {
+  holder: string | null;
+  epoch: number;
+  /** Last holder ever known (persisted): after a restart, someone may still hold the VIP. */
+  lastHolder: string | null;
+  phase: Phase;
+  preemptSince?: { node: string; sinceMs: number };
+  /** Operator switchover target, cleared when reached or impossible. */
+  switchoverTo?: string;
+  /** Nodes told to release, and until when we wait before telling them again. */
+  releasing: Array<{ node: string; untilMs: number }>;
+  /** Nodes that failed to acquire, skipped until the time given. */
+  cooldown: Array<{ node: string; untilMs: number }>;
+  /** The last election, for status and `keepvip why`. */
+  last?: Pick<Election, "rule" | "reason" | "winner">;
+}
+
+export interface PlannerTiming {
+  plannedOverlapMs: number;
+  ackTimeoutMs: number;
+  verifyTimeoutMs: number;
+  /** How long to keep a verified-serving lost holder before verifying again. */
+  reverifyMs: number;
+  reachFall: number;
+}
+
+export interface StepContext {
+  unit: UnitSpec;
+  views: ReadonlyMap<string, NodeView>;
+  nowMs: number;
+  timing: PlannerTiming;
+}
+
+export type PlannerEvent =
+  | { type: "tick" }
+  | { type: "ack"; node: string; group: string; epoch: number; action: "acquire" | "release"; ok: boolean; error?: string }
+  | { type: "verified"; node: string; verdict: "free" | "answering-serving" | "answering-not-serving"; detail?: string };
+
+export type Action =
+  | { type: "acquire"; node: string; epoch: number; takeover: boolean; reason: string }
+  | { type: "release"; node: string; epoch: number; afterMs: number; reason: string }
+  | { type: "verify"; node: string; reason: string }
+  /** Something worth an event line and a log entry. */
+  | { type: "note"; kind: "election" | "move" | "verify" | "fault" | "conflict"; node?: string; message: string; durationMs?: number };
+
+export interface StepResult {
+  runtime: UnitRuntime;
+  actions: Action[];
+  /** Call step again at this time even without new input. */
+  wakeAtMs?: number;
+}
+
+export function initialRuntime(epoch = 0, lastHolder: string | null = null): UnitRuntime {
+  return { holder: null, epoch, lastHolder, phase: { kind: "steady" }, releasing: [], cooldown: [] };
+}
+
+const holdsUnit = (view: NodeView | undefined, unit: UnitSpec) => view !== undefined && unit.groups.some((g) => view.holds.includes(g));
+const isLive = (view: NodeView | undefined) => view?.session === "live";
+
+/** One reducer step. Never mutates its input. */
+export function step(prev: UnitRuntime, ctx: StepContext, event: PlannerEvent = { type: "tick" }): StepResult {
+  const rt: UnitRuntime = { ...prev, releasing: prev.releasing.filter((r) => r.untilMs > ctx.nowMs), cooldown: prev.cooldown.filter((c) => c.untilMs > ctx.nowMs) };
+  const actions: Action[] = [];
+  const wakes: number[] = [];
+  const { unit, views, nowMs, timing } = ctx;
+
+  // 1. Events that finish a phase.
+  if (event.type === "ack") handleAck(rt, ctx, event, actions);
+  if (event.type === "verified" && rt.phase.kind === "verifying" && event.node === rt.phase.candidate) {
+    const phase = rt.phase;
+    if (event.verdict === "answering-serving") {
+      rt.phase = { kind: "cut-off", holder: phase.lost ?? "unknown", sinceMs: nowMs, nextVerifyMs: nowMs + timing.reverifyMs };
+      actions.push({ type: "note", kind: "verify", node: event.node, message: `${event.node} sees the VIP of ${unit.name} still serving: ${phase.lost ?? "the old holder"} is alive but cut off from the coordinator; not promoting${event.detail ? ` (${event.detail})` : ""}` });
+    } else {
+      actions.push({ type: "note", kind: "verify", node: event.node, message: `${event.node} verified the VIP of ${unit.name} ${event.verdict === "free" ? "free" : "answering but not serving"}; taking over` });
+      startAcquire(rt, ctx, event.node, phase.lost, false, `takeover after verification (${event.verdict})`, actions);
+    }
+  }
+
+  // 2. Phase timeouts.
+  if (rt.phase.kind === "acquiring" && nowMs >= rt.phase.sinceMs + timing.ackTimeoutMs) {
+    failAcquire(rt, ctx, `no ack from ${rt.phase.to} within ${timing.ackTimeoutMs} ms`, actions);
+  }
+  if (rt.phase.kind === "verifying" && nowMs >= rt.phase.sinceMs + timing.verifyTimeoutMs + timing.ackTimeoutMs) {
+    actions.push({ type: "note", kind: "verify", node: rt.phase.candidate, message: `no verification answer from ${rt.phase.candidate}; asking again` });
+    rt.phase = { kind: "steady" };
+  }
+
+  // 3. Reality: adopt a holder reported by agents (coordinator restart: rebuild, move nothing).
+  if (rt.holder === null && rt.phase.kind !== "acquiring") {
+    const claimants = unit.members.filter((m) => isLive(views.get(m.node)) && holdsUnit(views.get(m.node), unit));
+    if (claimants.length > 0) {
+      const ranked = elect({ unit, views, holder: null, nowMs, reachFall: timing.reachFall }).ranking.filter((c) => claimants.some((m) => m.node === c.node));
+      const adopted = rt.lastHolder !== null && claimants.some((m) => m.node === rt.lastHolder) ? rt.lastHolder : ranked[0].node;
+      rt.holder = adopted;
+      rt.lastHolder = adopted;
+      rt.phase = { kind: "steady" };
+      actions.push({ type: "note", kind: "election", node: adopted, message: `${adopted} reports holding ${unit.name}: adopted as holder (epoch ${rt.epoch})` });
+    }
+  }
+  // The holder released on its own (FAULT: nginx cannot start, link down).
+  if (rt.holder !== null && rt.phase.kind === "steady" && isLive(views.get(rt.holder)) && !holdsUnit(views.get(rt.holder), unit)) {
+    actions.push({ type: "note", kind: "fault", node: rt.holder, message: `${rt.holder} no longer holds ${unit.name}${views.get(rt.holder)?.fault ? ` (FAULT: ${views.get(rt.holder)?.faultReason})` : ""}` });
+    rt.holder = null;
+  }
+  // A cut-off holder that comes back is simply the holder again.
+  if (rt.phase.kind === "cut-off" && rt.holder !== null && isLive(views.get(rt.holder))) {
+    actions.push({ type: "note", kind: "election", node: rt.holder, message: `${rt.holder} is back in session, still holding ${unit.name}` });
+    rt.phase = { kind: "steady" };
+  }
+
+  // 4. Decide, when no move is in flight.
+  if (rt.phase.kind === "steady" || rt.phase.kind === "cut-off") decide(rt, ctx, actions, wakes);
+
+  // 5. Stragglers: anyone holding the unit who should not (a healed partition, a revived agent).
+  cleanConflicts(rt, ctx, actions);
+
+  if (rt.phase.kind === "acquiring") wakes.push(rt.phase.sinceMs + timing.ackTimeoutMs);
+  if (rt.phase.kind === "verifying") wakes.push(rt.phase.sinceMs + timing.verifyTimeoutMs + timing.ackTimeoutMs);
+  if (rt.phase.kind === "cut-off") wakes.push(rt.phase.nextVerifyMs);
+  for (const c of rt.cooldown) wakes.push(c.untilMs);
+  for (const r of rt.releasing) wakes.push(r.untilMs);
+  const future = wakes.filter((w) => w > nowMs);
+  return { runtime: rt, actions, wakeAtMs: future.length > 0 ? Math.min(...future) : undefined };
+}
+
+function decide(rt: UnitRuntime, ctx: StepContext, actions: Action[], wakes: number[]): void {
+  const { unit, views, nowMs, timing } = ctx;
+  const e = elect({ unit, views, holder: rt.holder, nowMs, preemptSince: rt.preemptSince, switchoverTo: rt.switchoverTo, reachFall: timing.reachFall });
+  if (rt.last?.rule !== e.rule || rt.last?.winner !== e.winner) actions.push({ type: "note", kind: "election", node: e.winner ?? undefined, message: `${unit.name}: ${e.reason}` });
+  rt.last = { rule: e.rule, reason: e.reason, winner: e.winner };
+  rt.preemptSince = e.preemptSince;
+  if (e.wakeAtMs !== undefined) wakes.push(e.wakeAtMs);
+  if (rt.switchoverTo !== undefined && (rt.switchoverTo === rt.holder || !e.ranking.some((c) => c.node === rt.switchoverTo && c.eligibility.eligible))) rt.switchoverTo = undefined;
+
+  const winner = e.winner;
+  if (winner === null || winner === rt.holder) return;
+  const cooling = rt.cooldown.find((c) => c.node === winner);
+  if (cooling) return;
+
+  switch (e.rule) {
+    case "initial-election": {
+      // Someone we cannot see may still hold it (coordinator restart, holder gone before we knew it).
+      const last = rt.lastHolder;
+      if (last !== null && last !== winner && !isLive(views.get(last))) requestVerify(rt, ctx, winner, last, actions);
+      else startAcquire(rt, ctx, winner, null, false, e.reason, actions);
+      return;
+    }
+    case "holder-lost": {
+      if (rt.phase.kind === "cut-off" && nowMs < rt.phase.nextVerifyMs && !peersCannotReach(ctx)) return;
+      requestVerify(rt, ctx, winner, rt.holder, actions);
+      return;
+    }
+    case "holder-ineligible": {
+      const reason = e.ranking.find((c) => c.node === rt.holder)?.eligibility.reason;
+      const planned = reason === "maintenance" || reason === "leaving";
+      startAcquire(rt, ctx, winner, rt.holder, planned, e.reason, actions);
+      return;
+    }
+    case "holder-unreachable":
+      startAcquire(rt, ctx, winner, rt.holder, false, e.reason, actions);
+      return;
+    case "preempted":
+    case "switchover":
+      startAcquire(rt, ctx, winner, rt.holder, true, e.reason, actions);
+      return;
+    default:
+      return;
+  }
+}
+
+/** Peers' continuous probes say the VIP stopped answering: the cut-off holder may be dead now. */
+function peersCannotReach(ctx: StepContext): boolean {
+  const g = ctx.unit.groups[0];
+  return ctx.unit.members.some((m) => {
+    const r = ctx.views.get(m.node)?.reach[g];
+    return isLive(ctx.views.get(m.node)) && r !== undefined && !r.reachable && r.failures >= ctx.timing.reachFall;
+  });
+}
+
+function requestVerify(rt: UnitRuntime, ctx: StepContext, candidate: string, lost: string | null, actions: Action[]): void {
+  rt.phase = { kind: "verifying", candidate, lost, sinceMs: ctx.nowMs };
+  actions.push({ type: "verify", node: candidate, reason: `${lost ?? "the last holder"} is lost; ${candidate} verifies the VIP of ${ctx.unit.name} on the LAN` });
+}
+
+function startAcquire(rt: UnitRuntime, ctx: StepContext, to: string, from: string | null, planned: boolean, reason: string, actions: Action[]): void {
+  rt.epoch += 1;
+  rt.phase = { kind: "acquiring", to, from, epoch: rt.epoch, sinceMs: ctx.nowMs, planned, acked: [], reason };
+  actions.push({ type: "acquire", node: to, epoch: rt.epoch, takeover: !planned, reason });
+}
+
+function failAcquire(rt: UnitRuntime, ctx: StepContext, why: string, actions: Action[]): void {
+  if (rt.phase.kind !== "acquiring") return;
+  const { to, from } = rt.phase;
+  actions.push({ type: "note", kind: "move", node: to, message: `${to} could not acquire ${ctx.unit.name}: ${why}` });
+  rt.cooldown.push({ node: to, untilMs: ctx.nowMs + ctx.timing.ackTimeoutMs });
+  // The old holder keeps the unit (a planned move simply did not happen); a takeover leaves it unheld.
+  rt.holder = from !== null && isLive(ctx.views.get(from)) && holdsUnit(ctx.views.get(from), ctx.unit) ? from : null;
+  rt.phase = { kind: "steady" };
+  // `to` may hold part of the unit: make sure it lets go (same epoch, still newest).
+  actions.push({ type: "release", node: to, epoch: rt.epoch, afterMs: 0, reason: `acquire failed: ${why}` });
+  rt.releasing.push({ node: to, untilMs: ctx.nowMs + ctx.timing.ackTimeoutMs });
+}
+
+function handleAck(rt: UnitRuntime, ctx: StepContext, ack: Extract<PlannerEvent, { type: "ack" }>, actions: Action[]): void {
+  if (ack.action === "release") {
+    if (ack.ok) rt.releasing = rt.releasing.filter((r) => r.node !== ack.node);
+    return;
+  }
+  const phase = rt.phase;
+  if (phase.kind !== "acquiring" || ack.node !== phase.to || ack.epoch !== phase.epoch) return;
+  if (!ack.ok) {
+    failAcquire(rt, ctx, ack.error ?? "agent refused", actions);
+    return;
+  }
+  const acked = phase.acked.includes(ack.group) ? phase.acked : [...phase.acked, ack.group];
+  if (!ctx.unit.groups.every((g) => acked.includes(g))) {
+    rt.phase = { ...phase, acked };
+    return;
+  }
+  rt.holder = phase.to;
+  rt.lastHolder = phase.to;
+  rt.phase = { kind: "steady" };
+  if (rt.switchoverTo === phase.to) rt.switchoverTo = undefined;
+  actions.push({ type: "note", kind: "move", node: phase.to, durationMs: ctx.nowMs - phase.sinceMs, message: `${phase.to} holds ${ctx.unit.name} (epoch ${phase.epoch})${phase.from ? `, moved from ${phase.from}` : ""}: ${phase.reason}` });
+  if (phase.from !== null && phase.from !== phase.to) {
+    const afterMs = phase.planned ? ctx.timing.plannedOverlapMs : 0;
+    actions.push({ type: "release", node: phase.from, epoch: phase.epoch, afterMs, reason: `${phase.to} took over ${ctx.unit.name}` });
+    rt.releasing.push({ node: phase.from, untilMs: ctx.nowMs + afterMs + ctx.timing.ackTimeoutMs });
+  }
+}
+
+function cleanConflicts(rt: UnitRuntime, ctx: StepContext, actions: Action[]): void {
+  for (const m of ctx.unit.members) {
+    const view = ctx.views.get(m.node);
+    if (!isLive(view) || !holdsUnit(view, ctx.unit) || m.node === rt.holder) continue;
+    if (rt.phase.kind === "acquiring" && (rt.phase.to === m.node || rt.phase.from === m.node)) continue;
+    if (rt.releasing.some((r) => r.node === m.node)) continue;
+    // Nobody is known to hold it and nothing is moving: adoption handles this node.
+    if (rt.holder === null && rt.phase.kind !== "verifying") continue;
+    actions.push({ type: "note", kind: "conflict", node: m.node, message: `${m.node} holds ${ctx.unit.name} but ${rt.holder ?? "nobody"} should: telling it to release` });
+    actions.push({ type: "release", node: m.node, epoch: rt.epoch, afterMs: 0, reason: `${rt.holder ?? "another node"} holds ${ctx.unit.name} (epoch ${rt.epoch})` });
+    rt.releasing.push({ node: m.node, untilMs: ctx.nowMs + ctx.timing.ackTimeoutMs });
+  }
+}

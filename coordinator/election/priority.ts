@@ -1,0 +1,106 @@
+/**
+ * Effective priority and eligibility of one member: keepalived's rules for
+ * weighted tracks, plus keepvip's session and nginx conditions. Pure.
+ */
+import type { MemberSpec, NodeView, TrackSpec, UnitSpec } from "./view.js";
+
+export const MIN_PRIORITY = 1;
+export const MAX_PRIORITY = 254;
+
+export interface Adjustment {
+  track: string;
+  passing: boolean;
+  weight: number;
+  /** What this track adds now (0 when it does not apply). */
+  delta: number;
+}
+
+export interface PriorityResult {
+  base: number;
+  effective: number;
+  adjustments: Adjustment[];
+  /** A weight-0 track is failing (or not reported): the member is FAULT. */
+  faultTrack?: string;
+}
+
+/**
+ * keepalived semantics: weight > 0 adds while passing, weight < 0 adds while
+ * failing, weight 0 failing means FAULT. The sum is clamped to 1..254. A track
+ * the node has not reported counts as failing: a missing script must not make
+ * a node look healthier than one that runs it.
+ */
+export function effectivePriority(member: MemberSpec, tracks: TrackSpec[], view: NodeView | undefined): PriorityResult {
+  const adjustments: Adjustment[] = [];
+  let sum = member.priority;
+  let faultTrack: string | undefined;
+  for (const t of tracks) {
+    const passing = view?.tracks[t.name] ?? false;
+    let delta = 0;
+    if (t.weight > 0 && passing) delta = t.weight;
+    if (t.weight < 0 && !passing) delta = t.weight;
+    if (t.weight === 0 && !passing && faultTrack === undefined) faultTrack = t.name;
+    sum += delta;
+    adjustments.push({ track: t.name, passing, weight: t.weight, delta });
+  }
+  const effective = Math.min(MAX_PRIORITY, Math.max(MIN_PRIORITY, sum));
+  return { base: member.priority, effective, adjustments, faultTrack };
+}
+
+export type Ineligible =
+  | "disconnected"
+  | "session-silent"
+  | "fault"
+  | "track-fault"
+  | "nginx-down"
+  | "maintenance"
+  | "leaving"
+  | "lan-unreachable";
+
+export interface Eligibility {
+  eligible: boolean;
+  reason?: Ineligible;
+  /** A sentence for status and `keepvip why`. */
+  detail: string;
+}
+
+export interface EligibilityContext {
+  /** The member currently holds the unit: a restarting nginx does not cost it the VIP (F4). */
+  isHolder: boolean;
+  /** Whether the LAN-reference signal means anything: at least one live member reports lanOk. */
+  lanSignalValid: boolean;
+}
+
+/** Whether a member may hold the unit now, and if not, why. */
+export function eligibility(member: MemberSpec, unit: UnitSpec, view: NodeView | undefined, prio: PriorityResult, ctx: EligibilityContext): Eligibility {
+  if (!view || view.session === "never" || view.session === "closed") return { eligible: false, reason: "disconnected", detail: `${member.node} has no session` };
+  if (view.session === "silent") return { eligible: false, reason: "session-silent", detail: `${member.node} missed its heartbeats` };
+  if (view.fault) return { eligible: false, reason: "fault", detail: `${member.node} is FAULT: ${view.faultReason || "reported by agent"}` };
+  if (prio.faultTrack !== undefined) return { eligible: false, reason: "track-fault", detail: `track ${prio.faultTrack} (weight 0) is failing` };
+  if (view.maintenance) return { eligible: false, reason: "maintenance", detail: `${member.node} is in maintenance` };
+  if (view.leaving) return { eligible: false, reason: "leaving", detail: `${member.node} is stopping` };
+  const nginxOk = view.nginx === "running" || (view.nginx === "starting" && ctx.isHolder);
+  if (!nginxOk) return { eligible: false, reason: "nginx-down", detail: `nginx on ${member.node} is ${view.nginx}` };
+  if (ctx.lanSignalValid && view.lanOk === false) return { eligible: false, reason: "lan-unreachable", detail: `${member.node} cannot reach any LAN reference` };
+  void unit;
+  return { eligible: true, detail: `${member.node} is eligible` };
+}
+
+/** Compares dotted IPv4 / IPv6 text numerically enough for a stable tie-break. */
+function addressKey(address: string | undefined): string {
+  if (!address) return "";
+  if (address.includes(".")) return address.split(".").map((o) => o.padStart(3, "0")).join(".");
+  return address.toLowerCase();
+}
+
+/**
+ * Total order of candidates: higher effective priority, then higher address
+ * (VRRP's rule), then node id. Every evaluator, given the same inputs in any
+ * order, picks the same winner. Returns < 0 when a ranks before b.
+ */
+export function compareCandidates(a: { node: string; address?: string; effective: number }, b: { node: string; address?: string; effective: number }): number {
+  if (a.effective !== b.effective) return b.effective - a.effective;
+  const ak = addressKey(a.address);
+  const bk = addressKey(b.address);
+  if (ak !== bk) return ak > bk ? -1 : 1;
+  return a.node > b.node ? -1 : a.node < b.node ? 1 : 0;
+}

@@ -1,0 +1,78 @@
+/**
+ * What the election sees of the cluster: plain data, built by the coordinator
+ * from sessions and reports, consumed by pure functions. Nothing here does I/O.
+ */
+
+/** A session as the coordinator knows it. */
+export type SessionState =
+  /** Reports arrive within the dead interval. */
+  | "live"
+  /** The stream is open but nothing arrived for a dead interval (cut off, hung). */
+  | "silent"
+  /** The stream ended (agent exited or crashed, connection reset). */
+  | "closed"
+  /** Never connected since the coordinator started. */
+  | "never";
+
+export type NginxHealth = "running" | "starting" | "down" | "stopped" | "unknown";
+
+/** Peer reachability of a group's VIP, as one node reports it. */
+export interface ReachView {
+  /** The service answered through the VIP on the last probe. */
+  reachable: boolean;
+  /** Consecutive failed probes through the VIP. */
+  failures: number;
+  /** The node reached at least one LAN reference, so its own LAN works. */
+  lanOk: boolean;
+}
+
+/** One node's state, as last reported. */
+export interface NodeView {
+  node: string;
+  session: SessionState;
+  nginx: NginxHealth;
+  /** The agent declared itself FAULT (nginx cannot start, tracked link down). */
+  fault: boolean;
+  faultReason: string;
+  /** Track name → passing (after rise/fall). */
+  tracks: Record<string, boolean>;
+  /** Admin maintenance pin. */
+  maintenance: boolean;
+  /** The agent is stopping and asked for a planned handover. */
+  leaving: boolean;
+  /** Groups whose VIPs the node reports holding. */
+  holds: string[];
+  /** Group → reachability of its VIP from this node. */
+  reach: Record<string, ReachView>;
+  /** The node reached at least one LAN reference (undefined: not reported). */
+  lanOk?: boolean;
+}
+
+/** A member of an election unit with its configured inputs. */
+export interface MemberSpec {
+  node: string;
+  /** Base priority 1..254 (sum over groups for a sync unit). */
+  priority: number;
+  /** LAN address, the first tie-break (higher wins, as in VRRP). */
+  address?: string;
+}
+
+export interface TrackSpec {
+  name: string;
+  /** > 0: added while passing; < 0: added while failing; 0: FAULT while failing. */
+  weight: number;
+}
+
+/**
+ * An election unit: one VIP group, or a sync group whose groups always move
+ * together to one holder (keepalived's vrrp_sync_group).
+ */
+export interface UnitSpec {
+  name: string;
+  groups: string[];
+  members: MemberSpec[];
+  /** Tracks per member group: every group's tracks count. */
+  tracks: TrackSpec[];
+  preempt: boolean;
+  preemptDelayMs: number;
+}
