@@ -1,0 +1,399 @@
+/**
+ * The coordinator's engine: turns session traffic into planner events, runs the
+ * pure planner one event at a time, persists epochs before any command that
+ * carries a new one, and sends the resulting commands. gRPC handlers call it;
+ * it decides nothing itself (the planner does) and owns no sockets.
+ */
+import { nanoid } from "nanoid";
+import type { Logger } from "pino";
+import type { CoordinatorConfig } from "../../shared/config/coordinator.js";
+import { formatCidr } from "../../shared/config/net.js";
+import { startupGraceMs } from "../../shared/config/coordinator.js";
+import type { AgentMessage, CoordinatorMessage, Hello, Welcome } from "../../shared/gen/keepvip/v1/agent.js";
+import { VerifyVerdict } from "../../shared/gen/keepvip/v1/agent.js";
+import { initialRuntime, step, type Action, type PlannerEvent, type PlannerTiming, type UnitRuntime } from "../election/planner.js";
+import type { StateStore, PersistedState } from "../state/store.js";
+import { EventLog } from "./events.js";
+import { NodeTable } from "./nodes.js";
+import { buildUnits, unitOfGroup, type Unit } from "./units.js";
+
+/** Where the engine sends messages for one session (the gRPC stream). */
+export interface SessionSink {
+  send(message: CoordinatorMessage): void;
+  /** Ends the stream from our side. */
+  end(reason: string): void;
+}
+
+export interface Clock {
+  now(): number;
+}
+
+export const systemClock: Clock = { now: () => Date.now() };
+
+interface Pending {
+  node: string;
+  unit: string;
+  group: string;
+  epoch: number;
+  action: "acquire" | "release" | "verify";
+  sentMs: number;
+}
+
+export type HelloOutcome = { ok: true; sessionId: string } | { ok: false; reason: string };
+
+const VERDICT: Record<number, "free" | "answering-serving" | "answering-not-serving" | undefined> = {
+  [VerifyVerdict.VERIFY_VERDICT_FREE]: "free",
+  [VerifyVerdict.VERIFY_VERDICT_ANSWERING_SERVING]: "answering-serving",
+  [VerifyVerdict.VERIFY_VERDICT_ANSWERING_NOT_SERVING]: "answering-not-serving",
+};
+
+export class Engine {
+  readonly units: Unit[];
+  readonly nodes: NodeTable;
+  readonly runtimes = new Map<string, UnitRuntime>();
+  readonly events: EventLog;
+  readonly startedMs: number;
+  private readonly sinks = new Map<string, SessionSink>();
+  private readonly pending = new Map<string, Pending>();
+  private readonly leaving = new Map<string, { groups: string[]; ready: boolean }>();
+  private readonly wakeTimers = new Map<string, { atMs: number; timer: NodeJS.Timeout }>();
+  private readonly queuedTicks = new Set<string>();
+  private queue: Promise<void> = Promise.resolve();
+  private state!: PersistedState;
+  private graceUntilMs = 0;
+  private graceTimer?: NodeJS.Timeout;
+  private sweepTimer?: NodeJS.Timeout;
+  private stopped = false;
+
+  constructor(readonly config: CoordinatorConfig, private readonly store: StateStore, private readonly log: Logger, private readonly clock: Clock = systemClock) {
+    this.units = buildUnits(config);
+    const nodes = new Set(config.groups.flatMap((g) => g.members.map((m) => m.node)));
+    this.nodes = new NodeTable(nodes, config.timing.dead_interval);
+    this.events = new EventLog(2000, () => clock.now());
+    this.startedMs = clock.now();
+  }
+
+  get timing(): PlannerTiming {
+    const t = this.config.timing;
+    return { plannedOverlapMs: t.planned_overlap, ackTimeoutMs: t.ack_timeout, verifyTimeoutMs: t.verify_timeout, reverifyMs: t.dead_interval, reachFall: t.reach_fall };
+  }
+
+  /** Loads persisted epochs and pins, then waits out the startup grace before electing. */
+  async start(): Promise<void> {
+    this.state = await this.store.load();
+    for (const u of this.units) {
+      const epoch = Math.max(0, ...u.groups.map((g) => this.state.epochs[g] ?? 0));
+      this.runtimes.set(u.name, initialRuntime(epoch, this.state.holders[u.name] ?? null));
+    }
+    for (const n of this.state.maintenance) this.nodes.update(n, { maintenance: true });
+    const grace = startupGraceMs(this.config);
+    this.graceUntilMs = this.clock.now() + grace;
+    this.graceTimer = setTimeout(() => this.endGrace("startup grace elapsed"), grace);
+    const sweepEvery = Math.max(5, Math.min(50, Math.floor(this.config.timing.heartbeat_interval / 2)));
+    this.sweepTimer = setInterval(() => this.sweep(), sweepEvery);
+    this.log.info({ event: "engine.start", store: this.store.describe(), graceMs: grace, units: this.units.map((u) => ({ unit: u.name, epoch: this.runtimes.get(u.name)!.epoch, lastHolder: this.runtimes.get(u.name)!.lastHolder })) }, "coordinator engine started");
+  }
+
+  /** Stops timers and ends every session (agents keep what they hold: fail-static). */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.graceTimer);
+    clearInterval(this.sweepTimer);
+    for (const w of this.wakeTimers.values()) clearTimeout(w.timer);
+    for (const sink of this.sinks.values()) sink.end("coordinator shutting down");
+    this.sinks.clear();
+    await this.queue;
+  }
+
+  inGrace(): boolean {
+    return this.clock.now() < this.graceUntilMs;
+  }
+
+  // ------------------------------------------------------------------ sessions
+
+  hello(hello: Hello, peer: string, sink: SessionSink): HelloOutcome {
+    const node = hello.nodeId;
+    if (!this.nodes.knows(node)) return { ok: false, reason: `node id "${node}" is not a member of any group in the coordinator config` };
+    const admitted = this.nodes.admits(node, hello.instanceId);
+    if (!admitted.ok) return admitted;
+    if (admitted.replaces) {
+      this.sinks.get(admitted.replaces.id)?.end("replaced by a new session of the same node");
+      this.sinks.delete(admitted.replaces.id);
+      this.nodes.sessions.delete(admitted.replaces.id);
+    }
+    const now = this.clock.now();
+    const sessionId = nanoid(12);
+    this.nodes.open({ id: sessionId, node, instanceId: hello.instanceId, openedMs: now, lastSeenMs: now, peer });
+    this.sinks.set(sessionId, sink);
+    this.leaving.delete(node);
+    if (hello.state) this.nodes.report(sessionId, hello.state, now);
+    this.raiseEpochs(hello.epochs.map((e) => [e.group, e.epoch]));
+    sink.send({ body: { $case: "welcome", value: this.welcomeFor(node, sessionId) } });
+    this.events.add({ kind: "session", node, message: `${node} connected from ${peer} (agent ${hello.agentVersion || "?"}, holding ${hello.state?.held.map((h) => h.address).join(", ") || "nothing"})` });
+    this.log.info({ event: "session.open", node, session: sessionId, peer, held: hello.state?.held.map((h) => h.group) }, "agent session opened");
+    if ([...this.nodes.views.values()].every((v) => v.session === "live")) this.endGrace("every node connected");
+    this.tickUnitsOf(node);
+    return { ok: true, sessionId };
+  }
+
+  message(sessionId: string, msg: AgentMessage): void {
+    const body = msg.body;
+    if (!body) return;
+    const now = this.clock.now();
+    const session = this.nodes.seen(sessionId, now);
+    if (!session) return;
+    const node = session.node;
+    switch (body.$case) {
+      case "report":
+        this.nodes.report(sessionId, body.value, now);
+        this.tickUnitsOf(node);
+        return;
+      case "ack": {
+        const p = this.pending.get(body.value.commandId);
+        if (!p) return;
+        this.pending.delete(body.value.commandId);
+        if (body.value.held.length > 0 || p.action === "release") this.nodes.update(node, { holds: [...new Set(body.value.held.map((h) => h.group))].sort() });
+        if (p.action === "verify") return;
+        this.enqueue(p.unit, { type: "ack", node, group: p.group, epoch: p.epoch, action: p.action, ok: body.value.ok, error: body.value.error || undefined });
+        return;
+      }
+      case "verifyResult": {
+        const p = this.pending.get(body.value.commandId);
+        if (!p) return;
+        this.pending.delete(body.value.commandId);
+        const verdict = VERDICT[body.value.verdict];
+        this.log.info({ event: "verify.result", node, unit: p.unit, verdict, tookMs: body.value.tookMs, detail: body.value.detail }, "LAN verification result");
+        if (verdict) this.enqueue(p.unit, { type: "verified", node, verdict, detail: body.value.detail });
+        return;
+      }
+      case "leaving": {
+        const view = this.nodes.views.get(node)!;
+        this.leaving.set(node, { groups: [...view.holds], ready: false });
+        this.nodes.update(node, { leaving: true });
+        this.events.add({ kind: "session", node, message: `${node} is stopping${body.value.handover ? " and asks for a handover" : ""}: ${body.value.reason || "no reason given"}` });
+        this.tickUnitsOf(node);
+        return;
+      }
+      case "hello":
+        return;
+    }
+  }
+
+  closed(sessionId: string, how: string): void {
+    const node = this.nodes.close(sessionId);
+    this.sinks.delete(sessionId);
+    if (node === undefined) return;
+    this.leaving.delete(node);
+    this.events.add({ kind: "session", node, message: `${node} session closed (${how})` });
+    this.log.warn({ event: "session.closed", node, session: sessionId, how }, "agent session closed");
+    this.tickUnitsOf(node);
+  }
+
+  // ------------------------------------------------------------------ admin hooks
+
+  /** Asks for a switchover; the planner carries it out as a planned move. */
+  requestSwitchover(unitName: string, to: string): void {
+    const rt = this.runtimes.get(unitName);
+    if (!rt) return;
+    this.runtimes.set(unitName, { ...rt, switchoverTo: to });
+    this.enqueue(unitName, { type: "tick" });
+  }
+
+  async setMaintenance(node: string, on: boolean): Promise<void> {
+    this.nodes.update(node, { maintenance: on });
+    const set = new Set(this.state.maintenance);
+    if (on) set.add(node);
+    else set.delete(node);
+    this.state = { ...this.state, maintenance: [...set].sort() };
+    await this.store.save(this.state);
+    this.tickUnitsOf(node);
+  }
+
+  /** Resolves once `predicate` holds (checked after every processed event), or false after timeoutMs. */
+  waitFor(predicate: () => boolean, timeoutMs: number): Promise<boolean> {
+    return new Promise((resolve) => {
+      if (predicate()) return resolve(true);
+      const deadline = setTimeout(() => finish(false), timeoutMs);
+      const poll = setInterval(() => predicate() && finish(true), 10);
+      const finish = (ok: boolean) => {
+        clearTimeout(deadline);
+        clearInterval(poll);
+        resolve(ok);
+      };
+    });
+  }
+
+  // ------------------------------------------------------------------ internals
+
+  private welcomeFor(node: string, sessionId: string): Welcome {
+    const t = this.config.timing;
+    const defaultRefs = this.config.upstreams.flatMap((u) => u.servers.map((s) => s.address));
+    return {
+      sessionId,
+      heartbeatIntervalMs: t.heartbeat_interval,
+      deadIntervalMs: t.dead_interval,
+      garp: { offsetsMs: t.garp.delays, refreshMs: t.garp.refresh },
+      reachIntervalMs: t.reach_interval,
+      verifyTimeoutMs: t.verify_timeout,
+      groups: this.config.groups.filter((g) => g.members.some((m) => m.node === node)).map((g) => ({
+        name: g.name,
+        vips: g.vips.map(formatCidr),
+        servicePort: g.service.port,
+        servicePath: g.service.path ?? "",
+        tracks: g.tracks.map((tr) => ({ name: tr.name, rise: tr.rise, fall: tr.fall })),
+        lanReferences: g.lan_references.length > 0 ? g.lan_references : defaultRefs,
+      })),
+    };
+  }
+
+  private endGrace(why: string): void {
+    if (this.graceUntilMs === 0 || this.stopped) return;
+    const wasInGrace = this.inGrace();
+    this.graceUntilMs = 0;
+    clearTimeout(this.graceTimer);
+    if (wasInGrace) this.log.info({ event: "engine.grace.end", why }, "startup grace over: electing");
+    for (const u of this.units) this.enqueue(u.name, { type: "tick" });
+  }
+
+  private sweep(): void {
+    for (const node of this.nodes.sweep(this.clock.now())) {
+      this.events.add({ kind: "session", node, message: `${node} missed its heartbeats for ${this.config.timing.dead_interval} ms` });
+      this.log.warn({ event: "session.silent", node }, "agent session silent");
+      this.tickUnitsOf(node);
+    }
+  }
+
+  private tickUnitsOf(node: string): void {
+    for (const u of this.units) if (u.members.some((m) => m.node === node)) this.enqueue(u.name, { type: "tick" });
+  }
+
+  /** Epochs the agents have seen win over a lost or older state file: never go back. */
+  private raiseEpochs(seen: Array<[string, number]>): void {
+    for (const [group, epoch] of seen) {
+      const unit = unitOfGroup(this.units, group);
+      const rt = unit && this.runtimes.get(unit.name);
+      if (unit && rt && epoch > rt.epoch) {
+        this.log.warn({ event: "epoch.raised", unit: unit.name, from: rt.epoch, to: epoch }, "an agent has seen a newer epoch than the state file; raising");
+        this.runtimes.set(unit.name, { ...rt, epoch });
+      }
+    }
+  }
+
+  private enqueue(unitName: string, event: PlannerEvent): void {
+    if (this.stopped) return;
+    if (event.type === "tick") {
+      if (this.queuedTicks.has(unitName)) return;
+      this.queuedTicks.add(unitName);
+    }
+    this.queue = this.queue.then(() => this.process(unitName, event)).catch((err: unknown) => {
+      this.log.error({ event: "engine.error", unit: unitName, err }, "engine step failed");
+    });
+  }
+
+  private async process(unitName: string, event: PlannerEvent): Promise<void> {
+    if (event.type === "tick") this.queuedTicks.delete(unitName);
+    if (this.stopped) return;
+    const unit = this.units.find((u) => u.name === unitName)!;
+    const before = this.runtimes.get(unitName)!;
+    // Before the grace ends only acks are folded in: a restarted coordinator first
+    // listens to the agents, then decides (DESIGN.md: rebuild without flapping).
+    if (this.inGrace() && event.type !== "ack") return;
+    const now = this.clock.now();
+    const { runtime, actions, wakeAtMs } = step(before, { unit, views: this.nodes.views, nowMs: now, timing: this.timing }, event);
+    this.runtimes.set(unitName, runtime);
+    if (runtime.epoch !== before.epoch || runtime.lastHolder !== before.lastHolder) await this.persist(unit, runtime);
+    for (const a of actions) this.dispatch(unit, runtime, a);
+    this.scheduleWake(unitName, wakeAtMs);
+    this.checkLeaving();
+  }
+
+  private async persist(unit: Unit, rt: UnitRuntime): Promise<void> {
+    const epochs = { ...this.state.epochs };
+    for (const g of unit.groups) epochs[g] = rt.epoch;
+    const holders = { ...this.state.holders };
+    if (rt.lastHolder !== null) holders[unit.name] = rt.lastHolder;
+    this.state = { ...this.state, epochs, holders };
+    // Write-ahead: the epoch is durable before any command carries it (inv. 5).
+    await this.store.save(this.state);
+  }
+
+  private dispatch(unit: Unit, rt: UnitRuntime, a: Action): void {
+    switch (a.type) {
+      case "note":
+        this.events.add({ kind: a.kind, group: unit.name, node: a.node, epoch: rt.epoch, message: a.message, fields: a.durationMs !== undefined ? { duration_ms: String(a.durationMs) } : undefined });
+        this.log.info({ event: `unit.${a.kind}`, unit: unit.name, node: a.node, epoch: rt.epoch, durationMs: a.durationMs }, a.message);
+        return;
+      case "acquire":
+      case "release":
+        for (const cfg of unit.configs) {
+          const vips = cfg.vips.map(formatCidr);
+          const action = a.type === "acquire"
+            ? { $case: "acquire" as const, value: { vips, takeover: a.takeover } }
+            : { $case: "release" as const, value: { vips, afterMs: a.afterMs } };
+          this.send(a.node, unit, cfg.name, a.epoch, a.type, (commandId) => ({ body: { $case: "command", value: { commandId, group: cfg.name, epoch: a.epoch, action, reason: a.reason } } }));
+        }
+        return;
+      case "verify": {
+        const cfg = unit.configs[0];
+        this.send(a.node, unit, cfg.name, rt.epoch, "verify", (commandId) => ({
+          body: { $case: "verify", value: { commandId, group: cfg.name, vips: cfg.vips.map(formatCidr), port: cfg.service.port, path: cfg.service.path ?? "", timeoutMs: this.config.timing.verify_timeout } },
+        }));
+        return;
+      }
+    }
+  }
+
+  private send(node: string, unit: Unit, group: string, epoch: number, action: Pending["action"], build: (commandId: string) => CoordinatorMessage): void {
+    const session = this.nodes.sessionOf(node);
+    const sink = session && this.sinks.get(session.id);
+    if (!session || !sink) {
+      // The planner times the command out and decides again; a lost node gets
+      // the current state when it comes back (conflict clean-up).
+      this.log.warn({ event: "command.undeliverable", node, unit: unit.name, group, action, epoch }, "no session to send the command to");
+      return;
+    }
+    const commandId = nanoid(12);
+    this.pending.set(commandId, { node, unit: unit.name, group, epoch, action, sentMs: this.clock.now() });
+    this.log.info({ event: `command.${action}`, node, unit: unit.name, group, epoch, commandId }, `${action} → ${node}`);
+    sink.send(build(commandId));
+  }
+
+  private scheduleWake(unitName: string, atMs: number | undefined): void {
+    const existing = this.wakeTimers.get(unitName);
+    if (existing && (atMs === undefined || existing.atMs !== atMs)) {
+      clearTimeout(existing.timer);
+      this.wakeTimers.delete(unitName);
+    }
+    if (atMs === undefined || this.wakeTimers.has(unitName)) return;
+    const timer = setTimeout(() => {
+      this.wakeTimers.delete(unitName);
+      this.enqueue(unitName, { type: "tick" });
+    }, Math.max(0, atMs - this.clock.now()));
+    this.wakeTimers.set(unitName, { atMs, timer });
+  }
+
+  /** Tells stopping agents when they may go: what they held is handed over, or nobody can take it. */
+  private checkLeaving(): void {
+    for (const [node, leave] of this.leaving) {
+      if (leave.ready) continue;
+      const session = this.nodes.sessionOf(node);
+      const sink = session && this.sinks.get(session.id);
+      if (!sink) continue;
+      const view = this.nodes.views.get(node)!;
+      const kept: string[] = [];
+      let waiting = false;
+      for (const u of this.units) {
+        if (!u.groups.some((g) => view.holds.includes(g))) continue;
+        const rt = this.runtimes.get(u.name)!;
+        // Kept only when the election ran after the leave and found nobody else.
+        if (rt.phase.kind === "steady" && rt.holder === node && rt.last?.rule === "no-eligible") kept.push(...u.groups);
+        else waiting = true;
+      }
+      if (waiting) continue;
+      leave.ready = true;
+      const handedOver = leave.groups.filter((g) => !kept.includes(g));
+      sink.send({ body: { $case: "leaveReady", value: { handedOver, kept, detail: kept.length > 0 ? `no other eligible member for ${kept.join(", ")}` : "handover complete" } } });
+      this.log.info({ event: "session.leave-ready", node, handedOver, kept }, "stopping agent may go");
+    }
+  }
+}

@@ -1,0 +1,125 @@
+/**
+ * The coordinator's table of nodes: one NodeView per configured node, the
+ * session that currently speaks for it, and liveness (a session that sends
+ * nothing for a dead interval turns silent). No I/O; time comes in as nowMs.
+ */
+import type { Report } from "../../shared/gen/keepvip/v1/agent.js";
+import { NginxState } from "../../shared/gen/keepvip/v1/agent.js";
+import type { NginxHealth, NodeView, ReachView } from "../election/view.js";
+
+export interface SessionInfo {
+  id: string;
+  node: string;
+  instanceId: string;
+  openedMs: number;
+  lastSeenMs: number;
+  /** Remote address, for status and logs. */
+  peer: string;
+}
+
+export function blankView(node: string): NodeView {
+  return { node, session: "never", nginx: "unknown", fault: false, faultReason: "", tracks: {}, maintenance: false, leaving: false, holds: [], reach: {} };
+}
+
+const NGINX: Record<number, NginxHealth> = {
+  [NginxState.NGINX_STATE_RUNNING]: "running",
+  [NginxState.NGINX_STATE_STARTING]: "starting",
+  [NginxState.NGINX_STATE_DOWN]: "down",
+  [NginxState.NGINX_STATE_STOPPED]: "stopped",
+};
+
+/** Folds an agent report into a node's view (session fields untouched). */
+export function applyReport(view: NodeView, report: Report): NodeView {
+  const reach: Record<string, ReachView> = {};
+  for (const r of report.reach) reach[r.group] = { reachable: r.reachable, failures: r.consecutiveFailures, lanOk: r.lanOk };
+  const lan = report.reach.map((r) => r.lanOk);
+  return {
+    ...view,
+    nginx: NGINX[report.nginx] ?? "unknown",
+    fault: report.fault,
+    faultReason: report.faultReason,
+    tracks: Object.fromEntries(report.tracks.map((t) => [t.name, t.passing])),
+    holds: [...new Set(report.held.map((h) => h.group))].sort(),
+    reach,
+    lanOk: lan.length > 0 ? lan.every(Boolean) : undefined,
+  };
+}
+
+export class NodeTable {
+  readonly views = new Map<string, NodeView>();
+  readonly sessions = new Map<string, SessionInfo>();
+  readonly lastReport = new Map<string, { atMs: number; report: Report }>();
+
+  constructor(nodes: Iterable<string>, private readonly deadIntervalMs: number) {
+    for (const n of nodes) this.views.set(n, blankView(n));
+  }
+
+  knows(node: string): boolean {
+    return this.views.has(node);
+  }
+
+  /** The session currently speaking for a node. */
+  sessionOf(node: string): SessionInfo | undefined {
+    for (const s of this.sessions.values()) if (s.node === node) return s;
+    return undefined;
+  }
+
+  /**
+   * Whether a new session may speak for `node`: a live session from another
+   * agent process keeps its place (it is not kicked); the same process
+   * reconnecting, or a silent/closed one, is replaced.
+   */
+  admits(node: string, instanceId: string): { ok: true; replaces?: SessionInfo } | { ok: false; reason: string } {
+    const current = this.sessionOf(node);
+    if (!current) return { ok: true };
+    if (current.instanceId === instanceId || this.views.get(node)?.session !== "live") return { ok: true, replaces: current };
+    return { ok: false, reason: `node ${node} is already connected from ${current.peer} (session ${current.id}); refusing a second agent with the same node id` };
+  }
+
+  open(info: SessionInfo): void {
+    this.sessions.set(info.id, info);
+    this.update(info.node, { session: "live", leaving: false });
+  }
+
+  /** A session ended. Returns the node it spoke for, if it still did. */
+  close(sessionId: string): string | undefined {
+    const s = this.sessions.get(sessionId);
+    if (!s) return undefined;
+    this.sessions.delete(sessionId);
+    this.update(s.node, { session: "closed" });
+    return s.node;
+  }
+
+  seen(sessionId: string, nowMs: number): SessionInfo | undefined {
+    const s = this.sessions.get(sessionId);
+    if (!s) return undefined;
+    s.lastSeenMs = nowMs;
+    if (this.views.get(s.node)?.session !== "live") this.update(s.node, { session: "live" });
+    return s;
+  }
+
+  report(sessionId: string, report: Report, nowMs: number): string | undefined {
+    const s = this.seen(sessionId, nowMs);
+    if (!s) return undefined;
+    this.views.set(s.node, applyReport(this.views.get(s.node)!, report));
+    this.lastReport.set(s.node, { atMs: nowMs, report });
+    return s.node;
+  }
+
+  /** Marks sessions silent that sent nothing for a dead interval; returns their nodes. */
+  sweep(nowMs: number): string[] {
+    const turned: string[] = [];
+    for (const s of this.sessions.values()) {
+      if (this.views.get(s.node)?.session === "live" && nowMs - s.lastSeenMs > this.deadIntervalMs) {
+        this.update(s.node, { session: "silent" });
+        turned.push(s.node);
+      }
+    }
+    return turned;
+  }
+
+  update(node: string, patch: Partial<NodeView>): void {
+    const v = this.views.get(node);
+    if (v) this.views.set(node, { ...v, ...patch });
+  }
+}

@@ -1,0 +1,100 @@
+/**
+ * Status and "why" as data for the admin API: pure views over the engine's
+ * units, runtimes and node views.
+ */
+import type { GroupStatus, MemberStatus, StatusReply, WhyReply } from "../../shared/gen/keepvip/v1/admin.js";
+import { elect } from "../election/elect.js";
+import type { UnitRuntime } from "../election/planner.js";
+import type { NodeView } from "../election/view.js";
+import { formatCidr } from "../../shared/config/net.js";
+import type { Unit } from "./units.js";
+
+export interface StatusInput {
+  units: Unit[];
+  runtimes: ReadonlyMap<string, UnitRuntime>;
+  views: ReadonlyMap<string, NodeView>;
+  lastReportMs: ReadonlyMap<string, number>;
+  nowMs: number;
+  reachFall: number;
+  startedMs: number;
+  version: string;
+  insecure: boolean;
+}
+
+function memberState(node: string, rt: UnitRuntime, view: NodeView | undefined, eligible: boolean, reason: string | undefined): string {
+  if (!view || view.session === "never" || view.session === "closed" || view.session === "silent") return rt.holder === node ? "MASTER?" : "DISCONNECTED";
+  if (rt.holder === node) return "MASTER";
+  if (view.maintenance) return "MAINTENANCE";
+  if (!eligible && (reason === "fault" || reason === "track-fault" || reason === "nginx-down" || reason === "lan-unreachable")) return "FAULT";
+  return "BACKUP";
+}
+
+export function groupStatuses(input: StatusInput): GroupStatus[] {
+  const out: GroupStatus[] = [];
+  for (const unit of input.units) {
+    const rt = input.runtimes.get(unit.name)!;
+    const e = elect({ unit, views: input.views, holder: rt.holder, nowMs: input.nowMs, preemptSince: rt.preemptSince, reachFall: input.reachFall });
+    const members: MemberStatus[] = e.ranking.map((c) => {
+      const view = input.views.get(c.node);
+      const last = input.lastReportMs.get(c.node);
+      return {
+        nodeId: c.node,
+        basePriority: c.priority.base,
+        effectivePriority: c.effective,
+        state: memberState(c.node, rt, view, c.eligibility.eligible, c.eligibility.reason),
+        nginx: view?.nginx ?? "unknown",
+        reportAgeMs: last === undefined ? -1 : input.nowMs - last,
+        eligible: c.eligibility.eligible,
+        ineligibleReason: c.eligibility.eligible ? "" : c.eligibility.detail,
+        connected: view?.session === "live",
+      };
+    });
+    for (const cfg of unit.configs) {
+      out.push({
+        name: cfg.name,
+        vips: cfg.vips.map(formatCidr),
+        holder: rt.holder ?? "",
+        epoch: rt.epoch,
+        phase: rt.phase.kind,
+        reason: rt.last?.reason ?? "not elected yet (startup grace)",
+        members,
+        preempt: unit.preempt,
+        preemptDelayMs: unit.preemptDelayMs,
+      });
+    }
+  }
+  return out;
+}
+
+export function statusReply(input: StatusInput): StatusReply {
+  return { groups: groupStatuses(input), upstreams: [], coordinatorVersion: input.version, uptimeMs: input.nowMs - input.startedMs, insecure: input.insecure };
+}
+
+/** Each member's inputs and the rule that decided, in words. */
+export function whyReply(input: StatusInput, unit: Unit, group: string): WhyReply {
+  const rt = input.runtimes.get(unit.name)!;
+  const e = elect({ unit, views: input.views, holder: rt.holder, nowMs: input.nowMs, preemptSince: rt.preemptSince, reachFall: input.reachFall });
+  return {
+    group,
+    holder: rt.holder ?? "",
+    epoch: rt.epoch,
+    rule: rt.last?.rule ?? e.rule,
+    explanation: rt.last?.reason ?? e.reason,
+    preempt: unit.preempt,
+    preemptDelayMs: unit.preemptDelayMs,
+    members: e.ranking.map((c) => {
+      const view = input.views.get(c.node);
+      const inputs = [
+        `base priority ${c.priority.base}`,
+        ...c.priority.adjustments.map((a) => `track ${a.track} ${a.passing ? "passing" : "failing"}, weight ${a.weight}${a.delta !== 0 ? ` → ${a.delta > 0 ? "+" : ""}${a.delta}` : ""}`),
+        `effective priority ${c.effective}`,
+        `session ${view?.session ?? "never"}`,
+        `nginx ${view?.nginx ?? "unknown"}`,
+        ...(view?.maintenance ? ["in maintenance"] : []),
+        ...(view?.fault ? [`FAULT: ${view.faultReason}`] : []),
+        ...(view?.leaving ? ["stopping"] : []),
+      ];
+      return { nodeId: c.node, basePriority: c.priority.base, effectivePriority: c.effective, inputs, eligible: c.eligibility.eligible, ineligibleReason: c.eligibility.eligible ? "" : c.eligibility.detail };
+    }),
+  };
+}

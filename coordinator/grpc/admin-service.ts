@@ -1,0 +1,124 @@
+/**
+ * AdminService: what the `keepvip` CLI calls. Handlers validate their fields
+ * (unknown group, unknown node, not eligible, would leave no holder) and answer
+ * with a clear status; decisions stay in the engine and the planner.
+ */
+import { status as Status, type ServerWritableStream, type sendUnaryData, type ServerUnaryCall } from "@grpc/grpc-js";
+import type { Logger } from "pino";
+import type { AdminServer, Event, WatchEventsRequest } from "../../shared/gen/keepvip/v1/admin.js";
+import { agentConfigSchema } from "../../shared/config/agent.js";
+import { coordinatorConfigSchema } from "../../shared/config/coordinator.js";
+import { ConfigError, parseConfigText } from "../../shared/config/load.js";
+import { VERSION } from "../../shared/version.js";
+import { elect } from "../election/elect.js";
+import type { Engine } from "../cluster/engine.js";
+import { statusReply, whyReply, type StatusInput } from "../cluster/status.js";
+import { unitOfGroup } from "../cluster/units.js";
+
+class AdminError extends Error {
+  constructor(readonly code: Status, message: string) {
+    super(message);
+  }
+}
+
+function unary<Req, Res>(log: Logger, name: string, fn: (req: Req, call: ServerUnaryCall<Req, Res>) => Promise<Res> | Res) {
+  return (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>) => {
+    Promise.resolve()
+      .then(() => fn(call.request, call))
+      .then((res) => callback(null, res))
+      .catch((err: unknown) => {
+        const code = err instanceof AdminError ? err.code : Status.INTERNAL;
+        if (code === Status.INTERNAL) log.error({ event: "admin.error", rpc: name, err }, "admin call failed");
+        callback({ code, details: (err as Error).message });
+      });
+  };
+}
+
+export function statusInput(engine: Engine): StatusInput {
+  const lastReportMs = new Map([...engine.nodes.lastReport].map(([n, r]) => [n, r.atMs]));
+  return { units: engine.units, runtimes: engine.runtimes, views: engine.nodes.views, lastReportMs, nowMs: Date.now(), reachFall: engine.config.timing.reach_fall, startedMs: engine.startedMs, version: VERSION, insecure: engine.config.insecure };
+}
+
+export function adminService(engine: Engine, log: Logger): AdminServer {
+  const unitFor = (group: string) => {
+    const unit = unitOfGroup(engine.units, group);
+    if (!unit) throw new AdminError(Status.NOT_FOUND, `unknown group "${group}" (groups: ${engine.config.groups.map((g) => g.name).join(", ")})`);
+    return unit;
+  };
+  const knownNode = (node: string) => {
+    if (!engine.nodes.knows(node)) throw new AdminError(Status.NOT_FOUND, `unknown node "${node}" (nodes: ${[...engine.nodes.views.keys()].join(", ")})`);
+  };
+  const moveBudgetMs = () => engine.config.timing.ack_timeout * 2 + engine.config.timing.planned_overlap + engine.config.timing.verify_timeout;
+
+  return {
+    getStatus: unary(log, "GetStatus", () => statusReply(statusInput(engine))),
+    why: unary(log, "Why", (req) => whyReply(statusInput(engine), unitFor(req.group), req.group)),
+    switchover: unary(log, "Switchover", async (req, call) => {
+      const unit = unitFor(req.group);
+      if (!unit.members.some((m) => m.node === req.toNode)) throw new AdminError(Status.INVALID_ARGUMENT, `node "${req.toNode}" is not a member of ${req.group} (members: ${unit.members.map((m) => m.node).join(", ")})`);
+      const rt = engine.runtimes.get(unit.name)!;
+      if (rt.holder === req.toNode) return { ok: true, message: `${req.toNode} already holds ${req.group} (epoch ${rt.epoch})` };
+      if (rt.phase.kind !== "steady") throw new AdminError(Status.UNAVAILABLE, `${req.group} is busy (${rt.phase.kind}); try again`);
+      const e = elect({ unit, views: engine.nodes.views, holder: rt.holder, nowMs: Date.now(), reachFall: engine.config.timing.reach_fall });
+      const target = e.ranking.find((c) => c.node === req.toNode)!;
+      if (!target.eligibility.eligible) throw new AdminError(Status.FAILED_PRECONDITION, `${req.toNode} is not eligible: ${target.eligibility.detail}`);
+      const from = rt.holder;
+      const started = Date.now();
+      engine.events.add({ kind: "admin", group: req.group, node: req.toNode, message: `switchover of ${req.group} to ${req.toNode} requested by ${call.getPeer()}` });
+      engine.requestSwitchover(unit.name, req.toNode);
+      const ok = await engine.waitFor(() => engine.runtimes.get(unit.name)!.holder === req.toNode, moveBudgetMs());
+      const took = Date.now() - started;
+      engine.events.add({ kind: "admin", group: req.group, node: req.toNode, message: `switchover of ${req.group} to ${req.toNode}: ${ok ? `done in ${took} ms` : "did not complete"}` });
+      if (!ok) throw new AdminError(Status.DEADLINE_EXCEEDED, `switchover of ${req.group} to ${req.toNode} did not complete within ${moveBudgetMs()} ms (see keepvip events)`);
+      return { ok: true, message: `${req.group} moved from ${from ?? "nobody"} to ${req.toNode} (epoch ${engine.runtimes.get(unit.name)!.epoch}) in ${took} ms` };
+    }),
+    setMaintenance: unary(log, "SetMaintenance", async (req, call) => {
+      knownNode(req.nodeId);
+      if (req.on) {
+        for (const unit of engine.units) {
+          const rt = engine.runtimes.get(unit.name)!;
+          if (rt.holder !== req.nodeId) continue;
+          const e = elect({ unit, views: engine.nodes.views, holder: rt.holder, nowMs: Date.now(), reachFall: engine.config.timing.reach_fall });
+          if (!e.ranking.some((c) => c.node !== req.nodeId && c.eligibility.eligible)) {
+            throw new AdminError(Status.FAILED_PRECONDITION, `maintenance on ${req.nodeId} would leave no holder for ${unit.name}: no other member is eligible`);
+          }
+        }
+      }
+      engine.events.add({ kind: "admin", node: req.nodeId, message: `maintenance ${req.on ? "on" : "off"} for ${req.nodeId} requested by ${call.getPeer()}` });
+      await engine.setMaintenance(req.nodeId, req.on);
+      if (!req.on) return { ok: true, message: `${req.nodeId} is out of maintenance` };
+      const drained = await engine.waitFor(() => engine.units.every((u) => engine.runtimes.get(u.name)!.holder !== req.nodeId), moveBudgetMs());
+      if (!drained) throw new AdminError(Status.DEADLINE_EXCEEDED, `${req.nodeId} is in maintenance but still holds a VIP after ${moveBudgetMs()} ms (see keepvip events)`);
+      return { ok: true, message: `${req.nodeId} is in maintenance; its VIPs moved to other members` };
+    }),
+    setServerState: unary(log, "SetServerState", () => {
+      throw new AdminError(Status.UNIMPLEMENTED, "upstream server overrides are not available in this version");
+    }),
+    validateConfig: unary(log, "ValidateConfig", (req) => {
+      const schema = req.kind === "agent" ? agentConfigSchema : coordinatorConfigSchema;
+      try {
+        parseConfigText(schema, req.yaml, req.kind === "agent" ? "agent config" : "coordinator config");
+        return { ok: true, errors: [] };
+      } catch (err) {
+        if (err instanceof ConfigError) return { ok: false, errors: err.problems };
+        throw err;
+      }
+    }),
+    watchEvents(call: ServerWritableStream<WatchEventsRequest, Event>) {
+      const req = call.request;
+      if (req.sinceMs > 0) for (const e of engine.events.since(req.sinceMs)) call.write(e);
+      if (!req.follow) return void call.end();
+      const unsubscribe = engine.events.subscribe((e) => {
+        // A watcher that cannot keep up is dropped rather than buffered forever.
+        if (!call.write(e) && call.writableLength > 1_000_000) {
+          unsubscribe();
+          call.emit("error", { code: Status.RESOURCE_EXHAUSTED, details: "event watcher too slow" });
+        }
+      });
+      const stop = () => unsubscribe();
+      call.on("cancelled", stop);
+      call.on("close", stop);
+      call.on("error", stop);
+    },
+  };
+}

@@ -1,0 +1,69 @@
+/**
+ * AgentService over gRPC: translates the bidirectional session into engine
+ * calls. It decides nothing: hello admission, reports, acks and leaving all go
+ * to the engine; the engine's commands come back through the session's sink.
+ */
+import { status as Status, type ServerDuplexStream } from "@grpc/grpc-js";
+import type { Logger } from "pino";
+import type { AgentMessage, AgentServer, CoordinatorMessage } from "../../shared/gen/keepvip/v1/agent.js";
+import type { Engine, SessionSink } from "../cluster/engine.js";
+
+/** A session must say hello this soon after opening. */
+const HELLO_TIMEOUT_MS = 5000;
+
+export function agentService(engine: Engine, log: Logger): AgentServer {
+  return {
+    session(call: ServerDuplexStream<AgentMessage, CoordinatorMessage>) {
+      const peer = call.getPeer();
+      let sessionId: string | undefined;
+      let done = false;
+      const fail = (code: Status, details: string) => {
+        if (done) return;
+        call.emit("error", { code, details });
+      };
+      const helloTimer = setTimeout(() => sessionId === undefined && fail(Status.DEADLINE_EXCEEDED, `no hello within ${HELLO_TIMEOUT_MS} ms`), HELLO_TIMEOUT_MS);
+      const sink: SessionSink = {
+        send(message) {
+          if (done || call.writableEnded || call.destroyed) return;
+          // Messages are small and rare; a full buffer only means the agent is slow to read.
+          if (!call.write(message)) log.debug({ event: "session.backpressure", session: sessionId }, "agent stream buffer full");
+        },
+        end(reason) {
+          if (done) return;
+          log.info({ event: "session.end", session: sessionId, reason }, "ending agent session");
+          fail(Status.ABORTED, reason);
+        },
+      };
+      const close = (how: string) => {
+        if (done) return;
+        done = true;
+        clearTimeout(helloTimer);
+        if (sessionId !== undefined) engine.closed(sessionId, how);
+      };
+
+      call.on("data", (msg: AgentMessage) => {
+        if (done) return;
+        if (sessionId === undefined) {
+          if (msg.body?.$case !== "hello") return fail(Status.INVALID_ARGUMENT, "the first message of a session must be hello");
+          const outcome = engine.hello(msg.body.value, peer, sink);
+          if (!outcome.ok) {
+            log.warn({ event: "session.refused", node: msg.body.value.nodeId, peer, reason: outcome.reason }, "agent session refused");
+            call.write({ body: { $case: "refused", value: { reason: outcome.reason } } });
+            return fail(Status.FAILED_PRECONDITION, outcome.reason);
+          }
+          sessionId = outcome.sessionId;
+          clearTimeout(helloTimer);
+          return;
+        }
+        engine.message(sessionId, msg);
+      });
+      call.on("end", () => {
+        close("agent closed the session");
+        if (!call.writableEnded) call.end();
+      });
+      call.on("error", (err: Error) => close(`stream error: ${err.message}`));
+      call.on("cancelled", () => close("cancelled by the agent or the network"));
+      call.on("close", () => close("stream closed"));
+    },
+  };
+}

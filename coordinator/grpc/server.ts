@@ -1,0 +1,67 @@
+/**
+ * The coordinator's gRPC server: AgentService and AdminService on one
+ * listener, keepalive on, message size bounded. Credentials are made here and
+ * only here, so mutual TLS is one change in one place.
+ */
+import { readFileSync } from "node:fs";
+import { Server, ServerCredentials } from "@grpc/grpc-js";
+import type { Logger } from "pino";
+import type { CoordinatorConfig } from "../../shared/config/coordinator.js";
+import { AdminService } from "../../shared/gen/keepvip/v1/admin.js";
+import { AgentService } from "../../shared/gen/keepvip/v1/agent.js";
+import type { Engine } from "../cluster/engine.js";
+import { adminService } from "./admin-service.js";
+import { agentService } from "./agent-service.js";
+
+/** Largest message accepted: reports and configs are a few KiB; anything near this is hostile. */
+export const MAX_MESSAGE_BYTES = 4 * 1024 * 1024;
+
+export function serverCredentials(cfg: CoordinatorConfig): ServerCredentials {
+  if (cfg.tls) {
+    return ServerCredentials.createSsl(readFileSync(cfg.tls.ca), [{ cert_chain: readFileSync(cfg.tls.cert), private_key: readFileSync(cfg.tls.key) }], true);
+  }
+  if (!cfg.insecure) throw new Error("no tls section in the coordinator config: set tls (ca, cert, key) or, for a lab, insecure: true");
+  return ServerCredentials.createInsecure();
+}
+
+export interface RunningServer {
+  server: Server;
+  /** "host:port" actually bound (port 0 resolved). */
+  address: string;
+  /** Graceful: stop accepting, end streams, force after timeoutMs. */
+  shutdown(timeoutMs?: number): Promise<void>;
+}
+
+export async function startServer(cfg: CoordinatorConfig, engine: Engine, log: Logger, listen = cfg.listen): Promise<RunningServer> {
+  const server = new Server({
+    "grpc.max_receive_message_length": MAX_MESSAGE_BYTES,
+    "grpc.max_send_message_length": MAX_MESSAGE_BYTES,
+    "grpc.keepalive_time_ms": 10_000,
+    "grpc.keepalive_timeout_ms": 5_000,
+    "grpc.keepalive_permit_without_calls": 1,
+    "grpc.http2.min_ping_interval_without_data_ms": 5_000,
+  });
+  server.addService(AgentService, agentService(engine, log));
+  server.addService(AdminService, adminService(engine, log));
+  const port = await new Promise<number>((resolve, reject) => {
+    server.bindAsync(listen, serverCredentials(cfg), (err, p) => (err ? reject(new Error(`cannot listen on ${listen}: ${err.message}`)) : resolve(p)));
+  });
+  const host = listen.slice(0, listen.lastIndexOf(":"));
+  const address = `${host}:${port}`;
+  return {
+    server,
+    address,
+    shutdown(timeoutMs = 2000) {
+      return new Promise<void>((resolve) => {
+        const force = setTimeout(() => {
+          server.forceShutdown();
+          resolve();
+        }, timeoutMs);
+        server.tryShutdown(() => {
+          clearTimeout(force);
+          resolve();
+        });
+      });
+    },
+  };
+}

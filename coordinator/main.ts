@@ -1,0 +1,59 @@
+#!/usr/bin/env node
+/**
+ * keepvip-coordinator --config FILE [--check]
+ * Wires config, state store, engine and gRPC server; handles signals.
+ */
+import { Command } from "commander";
+import { coordinatorConfigSchema } from "../shared/config/coordinator.js";
+import { ConfigError, loadConfigFile } from "../shared/config/load.js";
+import { createLogger } from "../shared/log.js";
+import { VERSION } from "../shared/version.js";
+import { Engine } from "./cluster/engine.js";
+import { startServer } from "./grpc/server.js";
+import { createFileStore } from "./state/store.js";
+
+const program = new Command()
+  .name("keepvip-coordinator")
+  .description("keepvip coordinator: elects VIP holders and pushes upstreams to the agents")
+  .version(VERSION)
+  .requiredOption("-c, --config <file>", "cluster config (YAML)")
+  .option("--check", "validate the config and exit (like keepalived -t)")
+  .option("--listen <host:port>", "override the config's listen address")
+  .parse();
+
+const opts = program.opts<{ config: string; check?: boolean; listen?: string }>();
+
+let config;
+try {
+  config = loadConfigFile(coordinatorConfigSchema, opts.config);
+} catch (err) {
+  if (err instanceof ConfigError) {
+    process.stderr.write(`${err.message}\n`);
+    process.exit(1);
+  }
+  throw err;
+}
+if (opts.check) {
+  process.stdout.write(`${opts.config}: OK — ${config.groups.length} group(s), ${config.sync_groups.length} sync group(s), ${config.upstreams.length} upstream(s)\n`);
+  process.exit(0);
+}
+
+const log = createLogger({ service: "keepvip-coordinator" });
+if (config.insecure && !config.tls) log.warn({ event: "security.insecure" }, "INSECURE: no TLS, any host that reaches the listener can act as an agent or an admin");
+const engine = new Engine(config, createFileStore(config.state_dir), log);
+await engine.start();
+const server = await startServer(config, engine, log, opts.listen ?? config.listen);
+log.info({ event: "coordinator.listening", address: server.address, version: VERSION }, `keepvip-coordinator ${VERSION} listening on ${server.address}`);
+
+let stopping = false;
+async function shutdown(signal: string) {
+  if (stopping) return;
+  stopping = true;
+  // Agents keep what they hold while we are away (fail-static): nothing to hand over.
+  log.info({ event: "coordinator.stop", signal }, "stopping");
+  await engine.stop();
+  await server.shutdown(2000);
+  process.exit(0);
+}
+process.on("SIGTERM", () => void shutdown("SIGTERM"));
+process.on("SIGINT", () => void shutdown("SIGINT"));

@@ -1,0 +1,91 @@
+/**
+ * What the coordinator must not forget across a restart: per-group epochs (an
+ * epoch never repeats, DESIGN.md inv. 5), the last holder of each unit, and
+ * admin pins. Behind a small interface so an etcd-backed store can replace
+ * the file one; the in-memory twin serves tests.
+ */
+import { mkdir, open, readFile, rename } from "node:fs/promises";
+import { dirname, join } from "node:path";
+
+export interface PersistedState {
+  version: 1;
+  /** Group name → highest epoch ever issued. */
+  epochs: Record<string, number>;
+  /** Unit name → last known holder. */
+  holders: Record<string, string>;
+  /** Nodes an operator put in maintenance. */
+  maintenance: string[];
+  /** Upstream admin overrides: "upstream/server" → override. */
+  overrides: Record<string, { action: "drain" | "down" | "weight"; weight?: number }>;
+}
+
+export interface StateStore {
+  /** The saved state, or an empty one on first start. */
+  load(): Promise<PersistedState>;
+  /** Durably replaces the saved state (atomic: old or new, never half). */
+  save(state: PersistedState): Promise<void>;
+  /** Where it lives, for logs. */
+  describe(): string;
+}
+
+export function emptyState(): PersistedState {
+  return { version: 1, epochs: {}, holders: {}, maintenance: [], overrides: {} };
+}
+
+/** A JSON file in the state dir, written temp → fsync → rename → fsync(dir). */
+export function createFileStore(stateDir: string): StateStore {
+  const file = join(stateDir, "state.json");
+  return {
+    describe: () => file,
+    async load() {
+      let text: string;
+      try {
+        text = await readFile(file, "utf8");
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === "ENOENT") return emptyState();
+        throw new Error(`cannot read state file ${file}: ${(err as Error).message}`);
+      }
+      let parsed: Partial<PersistedState>;
+      try {
+        parsed = JSON.parse(text) as Partial<PersistedState>;
+      } catch (err) {
+        // Refuse to start rather than reuse epochs: an operator must look at it.
+        throw new Error(`state file ${file} is corrupt (${(err as Error).message}); move it away only if you accept that epochs restart from the agents' reports`);
+      }
+      return { ...emptyState(), ...parsed, version: 1 };
+    },
+    async save(state) {
+      await mkdir(stateDir, { recursive: true, mode: 0o700 });
+      const tmp = `${file}.${process.pid}.tmp`;
+      const fh = await open(tmp, "w", 0o600);
+      try {
+        await fh.writeFile(JSON.stringify(state, null, 2) + "\n");
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
+      await rename(tmp, file);
+      const dir = await open(dirname(file), "r");
+      try {
+        await dir.sync();
+      } finally {
+        await dir.close();
+      }
+    },
+  };
+}
+
+/** The in-memory twin (tests, --check). */
+export function createMemoryStore(initial: PersistedState = emptyState()): StateStore & { saved: PersistedState } {
+  const store = {
+    saved: structuredClone(initial),
+    describe: () => "memory",
+    async load() {
+      return structuredClone(store.saved);
+    },
+    async save(state: PersistedState) {
+      store.saved = structuredClone(state);
+    },
+  };
+  return store;
+}

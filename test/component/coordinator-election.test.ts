@@ -1,0 +1,226 @@
+/**
+ * The real coordinator on loopback, driven by real gRPC stand-in agents:
+ * the election, verification before takeover, sessions closing vs going
+ * silent, and epochs across a restart.
+ */
+import { afterEach, test } from "node:test";
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { VerifyVerdict } from "../../shared/gen/keepvip/v1/agent.js";
+import { StandinAgent, waitUntil } from "./helpers/standin-agent.js";
+import { clusterYaml, removeDir, startCoordinator, type TestCoordinator } from "./helpers/coordinator.js";
+
+let coord: TestCoordinator | undefined;
+const agents: StandinAgent[] = [];
+const dirs: string[] = [];
+
+afterEach(async () => {
+  for (const a of agents.splice(0)) a.destroy();
+  await coord?.stop();
+  coord = undefined;
+  for (const d of dirs.splice(0)) removeDir(d);
+});
+
+async function cluster(yaml = clusterYaml(), stateDir?: string) {
+  coord = await startCoordinator(yaml, stateDir);
+  if (!stateDir) dirs.push(coord.stateDir);
+  return coord;
+}
+
+function agent(node: string, extra: Partial<ConstructorParameters<typeof StandinAgent>[1]> = {}) {
+  const a = new StandinAgent(coord!.address, { node, address: node === "lb1" ? "198.18.0.11" : "198.18.0.12", ...extra });
+  agents.push(a);
+  return a.connect();
+}
+
+const holder = () => coord!.engine.runtimes.get("VI_1")!.holder;
+const epoch = () => coord!.engine.runtimes.get("VI_1")!.epoch;
+const eventText = () => coord!.engine.events.all().map((e) => e.message).join("\n");
+
+test("the first holder is the member with the highest priority, and it is told to acquire with epoch 1", async () => {
+  await cluster();
+  const lb2 = agent("lb2");
+  const lb1 = agent("lb1");
+  await waitUntil(() => holder() === "lb1", "lb1 holds VI_1");
+  assert.equal(epoch(), 1);
+  const acquire = lb1.commands.find((c) => c.action?.$case === "acquire");
+  assert.ok(acquire, "lb1 got an acquire");
+  assert.equal(acquire.epoch, 1);
+  assert.deepEqual(acquire.action?.$case === "acquire" && acquire.action.value.vips, ["198.18.0.100/24"]);
+  assert.equal(lb2.commands.filter((c) => c.action?.$case === "acquire").length, 0, "lb2 never told to acquire");
+});
+
+test("preempt: a returning higher-priority node takes the VIP back make-before-break", async () => {
+  await cluster(clusterYaml({ startupGrace: "0s" }));
+  const lb2 = agent("lb2");
+  await waitUntil(() => holder() === "lb2", "lb2 holds while alone");
+  const lb1 = agent("lb1");
+  await waitUntil(() => holder() === "lb1" && !lb2.holds.has("VI_1"), "lb1 preempts and lb2 releases");
+  const acquire = lb1.commands.find((c) => c.action?.$case === "acquire")!;
+  const release = lb2.commands.find((c) => c.action?.$case === "release")!;
+  assert.equal(release.epoch, acquire.epoch, "both commands of the move carry the same epoch");
+  assert.equal(release.action?.$case === "release" && release.action.value.afterMs, 20, "the old holder releases after the planned overlap");
+  // Make-before-break: the release was sent only after lb1 acked (lb1 got its command first).
+  const iAcq = coord!.engine.events.all().findIndex((e) => /lb1 holds VI_1/.test(e.message));
+  assert.ok(iAcq >= 0, eventText());
+  assert.equal(epoch(), 2);
+});
+
+test("nopreempt: a returning higher-priority node does not take the VIP", async () => {
+  await cluster(clusterYaml({ preempt: false, startupGrace: "0s" }));
+  const lb2 = agent("lb2");
+  await waitUntil(() => holder() === "lb2", "lb2 holds while alone");
+  const lb1 = agent("lb1");
+  await waitUntil(() => coord!.engine.runtimes.get("VI_1")!.last?.rule === "kept-holder-nopreempt", "nopreempt rule applied");
+  assert.equal(holder(), "lb2");
+  assert.equal(lb1.commands.length, 0);
+  assert.ok(lb2.holds.has("VI_1"));
+});
+
+test("a weighted track failing pushes the holder below its peer and the VIP moves", async () => {
+  await cluster(clusterYaml({ tracks: "    tracks:\n      - { name: chk_nginx, weight: -20 }\n" }));
+  const lb1 = agent("lb1");
+  lb1.tracks.chk_nginx = true;
+  const lb2 = agent("lb2");
+  lb2.tracks.chk_nginx = true;
+  await waitUntil(() => holder() === "lb1", "lb1 holds");
+  lb1.tracks.chk_nginx = false; // 100 - 20 = 80 < 90
+  lb1.sendReport();
+  await waitUntil(() => holder() === "lb2", "lb2 takes over");
+  const status = coord!.engine.runtimes.get("VI_1")!.last!;
+  assert.equal(status.rule, "kept-holder");
+});
+
+test("holder session closed: the candidate verifies first, and takes over only when it reports the VIP free", async () => {
+  await cluster();
+  const lb1 = agent("lb1");
+  const lb2 = agent("lb2", { verdict: VerifyVerdict.VERIFY_VERDICT_FREE });
+  await waitUntil(() => holder() === "lb1", "lb1 holds");
+  lb1.crash();
+  await waitUntil(() => lb2.verifies.length > 0, "lb2 asked to verify");
+  await waitUntil(() => holder() === "lb2", "lb2 takes over after verifying");
+  const acquire = lb2.commands.find((c) => c.action?.$case === "acquire")!;
+  assert.equal(acquire.action?.$case === "acquire" && acquire.action.value.takeover, true, "a takeover announces harder");
+  assert.match(eventText(), /lb1 session closed/);
+  assert.doesNotMatch(eventText(), /lb1 missed its heartbeats/);
+});
+
+test("holder gone silent: detected after the dead interval, verified, taken over", async () => {
+  await cluster();
+  const lb1 = agent("lb1");
+  const lb2 = agent("lb2");
+  await waitUntil(() => holder() === "lb1", "lb1 holds");
+  const silentAt = Date.now();
+  lb1.goSilent();
+  await waitUntil(() => holder() === "lb2", "lb2 takes over");
+  const took = Date.now() - silentAt;
+  assert.ok(took >= 120, `not before the dead interval (took ${took} ms)`);
+  assert.match(eventText(), /lb1 missed its heartbeats/);
+  assert.doesNotMatch(eventText(), /lb1 session closed/);
+  assert.ok(lb2.verifies.length > 0);
+});
+
+test("no promotion while the candidate reports the VIP still answering and serving (holder cut off from the coordinator only)", async () => {
+  await cluster();
+  const lb1 = agent("lb1");
+  const lb2 = agent("lb2", { verdict: VerifyVerdict.VERIFY_VERDICT_ANSWERING_SERVING });
+  await waitUntil(() => holder() === "lb1", "lb1 holds");
+  lb1.goSilent();
+  await waitUntil(() => lb2.verifies.length >= 2, "lb2 verified twice (initial and re-verify)", 2000);
+  assert.equal(lb2.commands.filter((c) => c.action?.$case === "acquire").length, 0, "lb2 never told to acquire");
+  assert.equal(coord!.engine.runtimes.get("VI_1")!.phase.kind === "cut-off" || coord!.engine.runtimes.get("VI_1")!.phase.kind === "verifying", true);
+  assert.match(eventText(), /alive but cut off/);
+  // The holder comes back: it is simply the holder again, no move, same epoch.
+  const before = epoch();
+  lb1.sendReport();
+  const resumed = setInterval(() => lb1.sendReport(), 20);
+  try {
+    await waitUntil(() => coord!.engine.runtimes.get("VI_1")!.phase.kind === "steady", "steady again");
+  } finally {
+    clearInterval(resumed);
+  }
+  assert.equal(holder(), "lb1");
+  assert.equal(epoch(), before);
+});
+
+test("a clean stop hands over: the leaving holder is told to release only after the backup acquired, then may go", async () => {
+  await cluster();
+  const lb1 = agent("lb1");
+  const lb2 = agent("lb2");
+  await waitUntil(() => holder() === "lb1", "lb1 holds");
+  lb1.leave(true);
+  await waitUntil(() => lb1.received.some((m) => m.body?.$case === "leaveReady"), "lb1 told it may go");
+  assert.equal(holder(), "lb2");
+  const ready = lb1.received.find((m) => m.body?.$case === "leaveReady")!;
+  assert.deepEqual(ready.body?.$case === "leaveReady" && ready.body.value.handedOver, ["VI_1"]);
+  assert.ok(!lb1.holds.has("VI_1"));
+  assert.ok(lb2.holds.has("VI_1"));
+});
+
+test("a stopping holder with nobody to take over is told to keep the VIP", async () => {
+  await cluster(clusterYaml({ startupGrace: "0s" }));
+  const lb1 = agent("lb1");
+  await waitUntil(() => holder() === "lb1", "lb1 holds");
+  lb1.leave(true);
+  await waitUntil(() => lb1.received.some((m) => m.body?.$case === "leaveReady"), "lb1 answered");
+  const ready = lb1.received.find((m) => m.body?.$case === "leaveReady")!;
+  assert.deepEqual(ready.body?.$case === "leaveReady" && ready.body.value.kept, ["VI_1"]);
+});
+
+test("epochs strictly increase across a coordinator restart, and a restart moves nothing", async () => {
+  const c1 = await cluster(clusterYaml({ startupGrace: "0s" }));
+  const stateDir = c1.stateDir;
+  const lb2 = agent("lb2");
+  await waitUntil(() => holder() === "lb2", "lb2 holds");
+  const lb1 = agent("lb1");
+  await waitUntil(() => holder() === "lb1" && !lb2.holds.has("VI_1"), "lb1 preempts");
+  const e1 = epoch();
+  assert.equal(e1, 2);
+  const saved = JSON.parse(readFileSync(join(stateDir, "state.json"), "utf8"));
+  assert.equal(saved.epochs.VI_1, 2, "the epoch is persisted");
+  for (const a of agents.splice(0)) a.destroy();
+  await c1.stop();
+
+  // Restart on the same state dir; the agents come back holding what they held.
+  coord = await startCoordinator(clusterYaml(), stateDir);
+  const lb1b = agent("lb1", { holds: ["VI_1"], epochs: { VI_1: 2 } });
+  const lb2b = agent("lb2");
+  await waitUntil(() => holder() === "lb1", "lb1 adopted as holder");
+  await new Promise((r) => setTimeout(r, 200)); // let any wrong move show itself
+  assert.equal(epoch(), 2, "adoption takes no new epoch");
+  assert.equal(lb1b.commands.length + lb2b.commands.length, 0, "no command at all: nothing moved");
+  // The next move takes epoch 3, never a reused one.
+  lb1b.leave(true);
+  await waitUntil(() => holder() === "lb2", "lb2 takes over");
+  assert.equal(epoch(), 3);
+  dirs.push(stateDir);
+});
+
+test("an agent hello carrying a newer epoch than the state file raises the epoch (a lost state file never reuses epochs)", async () => {
+  await cluster(clusterYaml());
+  agent("lb1", { epochs: { VI_1: 41 } });
+  agent("lb2");
+  await waitUntil(() => holder() === "lb1", "lb1 holds");
+  assert.equal(epoch(), 42);
+});
+
+test("a second agent claiming a connected node id is refused; the live one stays", async () => {
+  await cluster();
+  const lb1 = agent("lb1");
+  agent("lb2");
+  await waitUntil(() => holder() === "lb1", "lb1 holds");
+  const impostor = agent("lb1");
+  await waitUntil(() => impostor.closedWith !== undefined, "impostor refused");
+  assert.match(impostor.closedWith!, /already connected/);
+  assert.ok(impostor.received.some((m) => m.body?.$case === "refused"));
+  assert.equal(lb1.closedWith, undefined, "the live session is not kicked");
+  assert.equal(holder(), "lb1");
+});
+
+test("an unknown node id is refused with the reason", async () => {
+  await cluster();
+  const x = agent("lb9");
+  await waitUntil(() => x.closedWith !== undefined, "refused");
+  assert.match(x.closedWith!, /node id "lb9" is not a member of any group/);
+});

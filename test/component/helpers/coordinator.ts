@@ -1,0 +1,61 @@
+/** Starts a real coordinator (engine + gRPC server on 127.0.0.1:0) for component tests. */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Engine } from "../../../coordinator/cluster/engine.js";
+import { startServer, type RunningServer } from "../../../coordinator/grpc/server.js";
+import { createFileStore } from "../../../coordinator/state/store.js";
+import { coordinatorConfigSchema, type CoordinatorConfig } from "../../../shared/config/coordinator.js";
+import { parseConfigText } from "../../../shared/config/load.js";
+import { silentLogger } from "../../../shared/log.js";
+
+export interface TestCoordinator {
+  engine: Engine;
+  server: RunningServer;
+  address: string;
+  config: CoordinatorConfig;
+  stateDir: string;
+  stop(): Promise<void>;
+}
+
+export function clusterYaml(opts: { preempt?: boolean; preemptDelay?: string; tracks?: string; lb3?: boolean; startupGrace?: string } = {}): string {
+  return `
+insecure: true
+timing:
+  heartbeat_interval: 20ms
+  dead_interval: 120ms
+  startup_grace: ${opts.startupGrace ?? "300ms"}
+  verify_timeout: 50ms
+  planned_overlap: 20ms
+  ack_timeout: 500ms
+groups:
+  - name: VI_1
+    vips: ["198.18.0.100/24"]
+    service: { port: 10016, path: /aaa }
+    preempt: ${opts.preempt ?? true}
+    preempt_delay: ${opts.preemptDelay ?? "0s"}
+    members:
+      - { node: lb1, priority: 100, address: 198.18.0.11 }
+      - { node: lb2, priority: 90, address: 198.18.0.12 }
+${opts.lb3 ? "      - { node: lb3, priority: 80, address: 198.18.0.13 }\n" : ""}${opts.tracks ?? ""}
+`;
+}
+
+export async function startCoordinator(yaml: string, stateDir?: string): Promise<TestCoordinator> {
+  const dir = stateDir ?? mkdtempSync(join(tmpdir(), "keepvip-coord-"));
+  const config = parseConfigText(coordinatorConfigSchema, yaml, "test.yaml");
+  const engine = new Engine({ ...config, state_dir: dir }, createFileStore(dir), silentLogger);
+  await engine.start();
+  const server = await startServer(config, engine, silentLogger, "127.0.0.1:0");
+  return {
+    engine, server, address: server.address, config, stateDir: dir,
+    async stop() {
+      await engine.stop();
+      await server.shutdown(500);
+    },
+  };
+}
+
+export function removeDir(dir: string): void {
+  rmSync(dir, { recursive: true, force: true });
+}
