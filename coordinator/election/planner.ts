@@ -212,7 +212,8 @@ function requestVerify(rt: UnitRuntime, ctx: StepContext, candidate: string, los
 function startAcquire(rt: UnitRuntime, ctx: StepContext, to: string, from: string | null, planned: boolean, reason: string, actions: Action[]): void {
   rt.epoch += 1;
   rt.phase = { kind: "acquiring", to, from, epoch: rt.epoch, sinceMs: ctx.nowMs, planned, acked: [], reason };
-  actions.push({ type: "acquire", node: to, epoch: rt.epoch, takeover: !planned, reason });
+  // Announce harder only when taking over from someone who may still be on the LAN.
+  actions.push({ type: "acquire", node: to, epoch: rt.epoch, takeover: !planned && from !== null, reason });
 }
 
 function failAcquire(rt: UnitRuntime, ctx: StepContext, why: string, actions: Action[]): void {

@@ -1,0 +1,94 @@
+/**
+ * The agent core's edges: each side effect behind an interface of a few
+ * methods, so the core is tested with fakes and wired to the real adapters
+ * (agent/vip, agent/nginx, agent/tracks, agent/probe, agent/link, agent/notify)
+ * in main.ts.
+ */
+import type { NginxHealth } from "../../coordinator/election/view.js";
+
+/** One VIP on one interface. */
+export interface VipSpec {
+  group: string;
+  address: string;
+  prefix: number;
+  family: 4 | 6;
+  interface: string;
+  label?: string;
+  scope?: string;
+}
+
+export interface GarpPlan {
+  /** ms after acquiring at which gratuitous ARPs go out. */
+  offsetsMs: number[];
+  /** One more every refreshMs while held (0 = off). */
+  refreshMs: number;
+}
+
+export interface VipPort {
+  /** Which of these VIPs are on their interfaces now (reconcile on start). */
+  scan(vips: VipSpec[]): Promise<VipSpec[]>;
+  /** Adds (idempotent) and announces; resolves once added and the first GARP is out. */
+  acquire(vips: VipSpec[], opts: { takeover: boolean; garp: GarpPlan }): Promise<void>;
+  /** Removes (idempotent) and stops announcing. */
+  release(vips: VipSpec[]): Promise<void>;
+}
+
+export interface NginxPort {
+  state(): { state: NginxHealth; detail: string };
+  /** Called on every state change; returns an unsubscribe function. */
+  onState(listener: (state: NginxHealth, detail: string) => void): () => void;
+}
+
+export interface TrackState {
+  name: string;
+  passing: boolean;
+  detail: string;
+}
+
+export interface TrackPort {
+  current(): TrackState[];
+  onChange(listener: (t: TrackState) => void): () => void;
+  /** rise/fall pushed by the coordinator for a track name. */
+  setPolicy(name: string, rise: number, fall: number): void;
+}
+
+export interface ReachState {
+  reachable: boolean;
+  failures: number;
+  lanOk: boolean;
+  observedMs: number;
+}
+
+export interface ReachTarget {
+  group: string;
+  vip: string;
+  port: number;
+  path: string;
+  intervalMs: number;
+  lanReferences: string[];
+}
+
+export interface ReachPort {
+  /** Starts (or retargets) continuous probing of a group's VIP. */
+  start(target: ReachTarget, onChange: (s: ReachState) => void): void;
+  stop(group: string): void;
+  current(group: string): ReachState | undefined;
+}
+
+export type Verdict = "free" | "answering-serving" | "answering-not-serving";
+
+export interface VerifyPort {
+  verify(req: { vip: string; interface: string; port: number; path: string; timeoutMs: number }): Promise<{ verdict: Verdict; detail: string; tookMs: number }>;
+}
+
+export type NotifyState = "MASTER" | "BACKUP" | "FAULT" | "STOP";
+
+export interface NotifyPort {
+  /** Fire and forget; never blocks the caller. */
+  notify(group: string, state: NotifyState, priority: number): void;
+}
+
+export interface LinkPort {
+  isUp(iface: string): boolean | undefined;
+  onChange(listener: (iface: string, up: boolean) => void): () => void;
+}

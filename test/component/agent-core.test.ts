@@ -1,0 +1,199 @@
+/**
+ * The real agent core and session client against the real coordinator over
+ * gRPC on loopback, with in-memory host ports: commands, epochs, local FAULT
+ * release, handover on stop, fail-static when the coordinator goes away.
+ */
+import { afterEach, test } from "node:test";
+import assert from "node:assert/strict";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { AgentCore } from "../../agent/core/agent.js";
+import { loadMemory, saveMemory } from "../../agent/core/memory.js";
+import { CoordinatorSession } from "../../agent/session/client.js";
+import { agentConfigSchema } from "../../shared/config/agent.js";
+import { parseConfigText } from "../../shared/config/load.js";
+import { silentLogger } from "../../shared/log.js";
+import { clusterYaml, removeDir, startCoordinator, type TestCoordinator } from "./helpers/coordinator.js";
+import { FakeLan, FakeLinks, FakeNginx, FakeNotify, FakeReach, FakeTracks, FakeVerify, FakeVips } from "./helpers/fake-ports.js";
+import { waitUntil } from "./helpers/standin-agent.js";
+
+interface Node {
+  core: AgentCore;
+  session: CoordinatorSession;
+  vips: FakeVips;
+  nginx: FakeNginx;
+  links: FakeLinks;
+  notify: FakeNotify;
+  tracks: FakeTracks;
+  verify: FakeVerify;
+  stateDir: string;
+}
+
+let coord: TestCoordinator | undefined;
+const nodes: Node[] = [];
+const dirs: string[] = [];
+let lan = new FakeLan();
+
+afterEach(async () => {
+  for (const n of nodes.splice(0)) {
+    n.core.close();
+    n.session.stop();
+  }
+  await coord?.stop();
+  coord = undefined;
+  for (const d of dirs.splice(0)) removeDir(d);
+  lan = new FakeLan();
+});
+
+async function startNode(id: string, opts: { stateDir?: string; force?: boolean } = {}): Promise<Node> {
+  const stateDir = opts.stateDir ?? mkdtempSync(join(tmpdir(), `keepvip-agent-${id}-`));
+  dirs.push(stateDir);
+  const config = parseConfigText(agentConfigSchema, `node_id: ${id}\ncoordinator: "${coord!.address}"\ninsecure: true\nstate_dir: ${stateDir}\nstop_timeout: 2s\nforce_release_on_stop: ${opts.force ?? false}\ngroups: {VI_1: {interface: lan0}}\ntrack_interfaces: [lan0]\n`, "agent.yaml");
+  const n: Node = { vips: new FakeVips(lan, id), nginx: new FakeNginx(), links: new FakeLinks(), notify: new FakeNotify(), tracks: new FakeTracks(), verify: new FakeVerify(lan, id), stateDir } as Node;
+  n.core = new AgentCore({
+    config, vips: n.vips, nginx: n.nginx, tracks: n.tracks, reach: new FakeReach(), verify: n.verify, notify: n.notify, link: n.links,
+    log: silentLogger, memory: loadMemory(stateDir), saveMemory: (m) => saveMemory(stateDir, m), instanceId: `${id}-${Date.now()}`,
+  });
+  await n.core.init();
+  n.session = new CoordinatorSession(coord!.address, (await import("@grpc/grpc-js")).credentials.createInsecure(), {
+    hello: () => n.core.hello(),
+    message: (m) => n.core.message(m),
+    connection: (up, d) => n.core.connection(up, d),
+  }, silentLogger, { initialMs: 20, maxMs: 200 });
+  n.core.attach((m) => n.session.send(m));
+  n.session.start();
+  nodes.push(n);
+  return n;
+}
+
+const holder = () => coord!.engine.runtimes.get("VI_1")!.holder;
+const onLan = () => lan.holders("198.18.0.100");
+
+test("the agents elect through the coordinator and the VIP lands on lb1's interface only", async () => {
+  coord = await startCoordinator(clusterYaml());
+  const lb1 = await startNode("lb1");
+  await startNode("lb2");
+  await waitUntil(() => holder() === "lb1" && onLan().join() === "lb1", "VIP on lb1");
+  assert.deepEqual(lb1.vips.log, ["acquire 198.18.0.100 on lan0"]);
+  assert.deepEqual(lb1.notify.calls.at(-1), ["VI_1", "MASTER"]);
+});
+
+test("nginx unable to restart: the holder releases the VIP itself before the coordinator acts, then the backup takes over", async () => {
+  coord = await startCoordinator(clusterYaml());
+  const lb1 = await startNode("lb1");
+  const lb2 = await startNode("lb2");
+  await waitUntil(() => holder() === "lb1" && onLan().join() === "lb1", "VIP on lb1");
+  const commandsBefore = lb1.vips.log.length;
+  lb1.nginx.set("down", "bind() to 0.0.0.0:10016 failed");
+  // The release is local and immediate: by the time the event loop turns, lb1 has let go.
+  await waitUntil(() => !onLan().includes("lb1"), "lb1 released", 200);
+  assert.equal(lb1.vips.log[commandsBefore], "release 198.18.0.100", "released by the agent itself");
+  await waitUntil(() => onLan().join() === "lb2" && holder() === "lb2", "lb2 took over");
+  assert.ok(lb1.notify.calls.some(([, s]) => s === "FAULT"));
+  void lb2;
+});
+
+test("a tracked interface going down is a FAULT: local release, then takeover", async () => {
+  coord = await startCoordinator(clusterYaml());
+  const lb1 = await startNode("lb1");
+  await startNode("lb2");
+  await waitUntil(() => holder() === "lb1" && onLan().join() === "lb1", "VIP on lb1");
+  lb1.links.set("lan0", false);
+  await waitUntil(() => onLan().join() === "lb2", "VIP moved to lb2");
+  lb1.links.set("lan0", true);
+  // Back and higher: preempted back, make-before-break.
+  await waitUntil(() => onLan().join() === "lb1" && holder() === "lb1", "lb1 preempts back");
+});
+
+test("a command with a stale epoch is ignored and acked as stale", async () => {
+  coord = await startCoordinator(clusterYaml());
+  const lb1 = await startNode("lb1");
+  await startNode("lb2");
+  await waitUntil(() => holder() === "lb1", "lb1 holds");
+  assert.equal(lb1.core.epochs.newest("VI_1"), 1);
+  lb1.core.epochs.admit("VI_1", 5); // it has seen epoch 5 since (e.g. from a newer coordinator)
+  lb1.core.message({ body: { $case: "command", value: { commandId: "old", group: "VI_1", epoch: 3, reason: "replayed", action: { $case: "release", value: { vips: ["198.18.0.100/24"], afterMs: 0 } } } } });
+  await new Promise((r) => setTimeout(r, 50));
+  assert.deepEqual(onLan(), ["lb1"], "the stale release was not obeyed");
+  assert.ok(!lb1.vips.log.includes("release 198.18.0.100"));
+});
+
+test("the epoch guard survives an agent restart", async () => {
+  coord = await startCoordinator(clusterYaml());
+  const lb1 = await startNode("lb1");
+  await startNode("lb2");
+  await waitUntil(() => holder() === "lb1", "lb1 holds");
+  lb1.core.close();
+  lb1.session.stop();
+  const memory = loadMemory(lb1.stateDir);
+  assert.equal(memory.epochs.VI_1, 1);
+  assert.deepEqual(memory.groups.map((g) => g.name), ["VI_1"]);
+});
+
+test("an agent restart keeps the VIP: reconcile finds it, the hello reports it, nothing moves", async () => {
+  coord = await startCoordinator(clusterYaml());
+  const lb1 = await startNode("lb1");
+  const lb2 = await startNode("lb2");
+  await waitUntil(() => holder() === "lb1" && onLan().join() === "lb1", "VIP on lb1");
+  const epochBefore = coord.engine.runtimes.get("VI_1")!.epoch;
+  // Crash: the process vanishes, the VIP stays on the interface.
+  lb1.core.close();
+  lb1.session.stop();
+  nodes.splice(nodes.indexOf(lb1), 1);
+  const again = await startNode("lb1", { stateDir: lb1.stateDir });
+  assert.ok(again.core.held.has("VI_1"), "reconciled from the interface");
+  await waitUntil(() => coord!.engine.nodes.views.get("lb1")!.session === "live" && coord!.engine.runtimes.get("VI_1")!.phase.kind === "steady", "lb1 back");
+  await new Promise((r) => setTimeout(r, 200));
+  assert.deepEqual(onLan(), ["lb1"], "never on lb2");
+  assert.equal(coord.engine.runtimes.get("VI_1")!.epoch, epochBefore);
+  assert.equal(lb2.vips.log.length, 0);
+});
+
+test("a clean stop hands the VIP over before releasing it (make-before-break)", async () => {
+  coord = await startCoordinator(clusterYaml());
+  const lb1 = await startNode("lb1");
+  const lb2 = await startNode("lb2");
+  await waitUntil(() => holder() === "lb1" && onLan().join() === "lb1", "VIP on lb1");
+  let sawBoth = false;
+  const sampler = setInterval(() => {
+    if (onLan().length === 0 && holder() !== null) assert.fail("VIP unheld during a planned move");
+    if (onLan().length === 2) sawBoth = true;
+  }, 1);
+  try {
+    const outcome = await lb1.core.stop(lb1.session.connected);
+    assert.match(outcome, /handed over VI_1/);
+  } finally {
+    clearInterval(sampler);
+  }
+  assert.deepEqual(onLan(), ["lb2"]);
+  assert.ok(sawBoth, "the overlap was observed: the new holder acquired before the old released");
+  void lb2;
+});
+
+test("coordinator lost: agents keep what they hold; a stop then keeps the VIP and says why", async () => {
+  coord = await startCoordinator(clusterYaml());
+  const lb1 = await startNode("lb1");
+  await startNode("lb2");
+  await waitUntil(() => holder() === "lb1" && onLan().join() === "lb1", "VIP on lb1");
+  await coord.stop();
+  coord = undefined;
+  await waitUntil(() => !lb1.session.connected, "lb1 notices");
+  await new Promise((r) => setTimeout(r, 100));
+  assert.deepEqual(onLan(), ["lb1"], "fail-static: nothing dropped");
+  const outcome = await lb1.core.stop(lb1.session.connected);
+  assert.match(outcome, /coordinator is unreachable/);
+  assert.deepEqual(onLan(), ["lb1"], "kept on stop without a coordinator");
+});
+
+test("with force_release_on_stop and no coordinator, a stop releases", async () => {
+  coord = await startCoordinator(clusterYaml({ startupGrace: "0s" }));
+  const lb1 = await startNode("lb1", { force: true });
+  await waitUntil(() => holder() === "lb1" && onLan().join() === "lb1", "VIP on lb1");
+  await coord.stop();
+  coord = undefined;
+  await waitUntil(() => !lb1.session.connected, "lb1 notices");
+  const outcome = await lb1.core.stop(false);
+  assert.match(outcome, /released anyway/);
+  assert.deepEqual(onLan(), []);
+});
