@@ -1,0 +1,138 @@
+#!/usr/bin/env node
+/**
+ * keepvip — the admin client: status, why, events, switchover, maintenance,
+ * server overrides, validate. Talks gRPC (AdminService) to the coordinator.
+ * Exit codes: 0 done, 1 refused or failed, 2 bad usage/input, 3 coordinator
+ * unreachable, 4 credentials refused.
+ */
+import { readFileSync } from "node:fs";
+import { Command, Option } from "commander";
+import { Metadata } from "@grpc/grpc-js";
+import type { AdminClient, Event, StatusReply, WhyReply, ActionReply } from "../../shared/gen/keepvip/v1/admin.js";
+import { agentConfigSchema } from "../../shared/config/agent.js";
+import { coordinatorConfigSchema } from "../../shared/config/coordinator.js";
+import { ConfigError, loadConfigFile } from "../../shared/config/load.js";
+import { VERSION } from "../../shared/version.js";
+import { CliError, connect, unary } from "./client.js";
+import { formatEvent, formatStatus, formatWhy, parseSince } from "./format.js";
+
+interface Globals { coordinator: string; json?: boolean; timeout: string; ca?: string; cert?: string; key?: string }
+
+const program = new Command()
+  .name("keepvip")
+  .description("keepvip admin client: see and steer the VIP cluster")
+  .version(VERSION)
+  .option("--coordinator <host:port>", "coordinator address", process.env.KEEPVIP_COORDINATOR ?? "127.0.0.1:7400")
+  .option("--json", "machine-readable output")
+  .option("--timeout <ms>", "deadline of each call", "10000")
+  .option("--ca <file>", "CA certificate (mutual TLS)")
+  .option("--cert <file>", "admin certificate (mutual TLS)")
+  .option("--key <file>", "admin key (mutual TLS)")
+  .showHelpAfterError();
+
+function globals(): Globals {
+  return program.opts<Globals>();
+}
+
+function client(): { c: AdminClient; target: string; deadline: () => { deadline: number } } {
+  const g = globals();
+  const ms = Number(g.timeout);
+  if (!Number.isFinite(ms) || ms <= 0) throw new CliError(`--timeout must be a positive number of ms, got "${g.timeout}"`, 2);
+  return { c: connect(g), target: g.coordinator, deadline: () => ({ deadline: Date.now() + ms }) };
+}
+
+function print(json: unknown, text: string): void {
+  process.stdout.write(globals().json ? `${JSON.stringify(json, null, 2)}\n` : `${text}\n`);
+}
+
+function action(reply: ActionReply): void {
+  print(reply, reply.message);
+  if (!reply.ok) process.exitCode = 1;
+}
+
+program.command("status").description("VIP groups, holders, priorities, nginx and upstream health").action(async () => {
+  const { c, target, deadline } = client();
+  const s = await unary<StatusReply>(target, (cb) => c.getStatus({}, new Metadata(), deadline(), cb));
+  print(s, formatStatus(s));
+});
+
+program.command("why").argument("<group>", "VIP group").description("why the holder is the holder: every member's inputs and the deciding rule").action(async (group: string) => {
+  const { c, target, deadline } = client();
+  const w = await unary<WhyReply>(target, (cb) => c.why({ group }, new Metadata(), deadline(), cb));
+  print(w, formatWhy(w));
+});
+
+program.command("events").description("elections, moves, faults, pushes, admin actions")
+  .option("-f, --follow", "keep printing new events")
+  .option("--since <when>", "from this long ago (30s, 10m, 2h) or this time", "1h")
+  .action(async (o: { follow?: boolean; since: string }) => {
+    const since = parseSince(o.since, Date.now());
+    if (typeof since === "string") throw new CliError(since, 2);
+    const { c } = client();
+    const stream = c.watchEvents({ sinceMs: Math.max(1, since), follow: o.follow ?? false });
+    const json = globals().json;
+    await new Promise<void>((resolve, reject) => {
+      stream.on("data", (e: Event) => process.stdout.write(json ? `${JSON.stringify(e)}\n` : `${formatEvent(e)}\n`));
+      stream.on("end", () => resolve());
+      stream.on("error", (err: Error & { code?: number }) => (err.code === 1 ? resolve() : reject(new CliError(`event stream: ${err.message}`, 3))));
+      process.once("SIGINT", () => {
+        stream.cancel();
+        resolve();
+      });
+    });
+  });
+
+program.command("switchover").argument("<group>", "VIP group").requiredOption("--to <node>", "the node that should hold it").description("planned move of a group to a node (no request lost)").action(async (group: string, o: { to: string }) => {
+  const { c, target, deadline } = client();
+  action(await unary<ActionReply>(target, (cb) => c.switchover({ group, toNode: o.to }, new Metadata(), deadline(), cb)));
+});
+
+program.command("maintenance").argument("<node>", "node id").argument("<mode>", "on: move its VIPs away and keep it out; off: eligible again")
+  .description("put a node in or out of maintenance").action(async (node: string, mode: string) => {
+    if (mode !== "on" && mode !== "off") throw new CliError(`maintenance takes "on" or "off", got "${mode}"`, 2);
+    const { c, target, deadline } = client();
+    action(await unary<ActionReply>(target, (cb) => c.setMaintenance({ nodeId: node, on: mode === "on" }, new Metadata(), deadline(), cb)));
+  });
+
+program.command("server").argument("<upstream>").argument("<address>", "host:port").argument("<action>", "drain | down | up | weight").argument("[weight]", "for weight: 1..1000")
+  .description("override an upstream server's state or weight").action(async (upstream: string, address: string, act: string, weight?: string) => {
+    if (!["drain", "down", "up", "weight"].includes(act)) throw new CliError(`action must be drain, down, up or weight, got "${act}"`, 2);
+    let w = 0;
+    if (act === "weight") {
+      w = Number(weight);
+      if (!Number.isInteger(w) || w < 1 || w > 1000) throw new CliError(`weight must be an integer 1..1000, got "${weight ?? ""}"`, 2);
+    }
+    const { c, target, deadline } = client();
+    action(await unary<ActionReply>(target, (cb) => c.setServerState({ upstream, server: address, action: act, weight: w }, new Metadata(), deadline(), cb)));
+  });
+
+program.command("validate").argument("<file>", "config file").addOption(new Option("--kind <kind>", "config kind").choices(["coordinator", "agent"]))
+  .description("validate a config file locally (kind guessed from its fields)").action((file: string, o: { kind?: string }) => {
+    const kind = o.kind ?? guessKind(file);
+    try {
+      loadConfigFile(kind === "agent" ? agentConfigSchema : coordinatorConfigSchema, file);
+    } catch (err) {
+      if (err instanceof ConfigError) throw new CliError(err.message, 1);
+      throw err;
+    }
+    print({ ok: true, file, kind }, `${file}: OK (${kind} config)`);
+  });
+
+function guessKind(file: string): string {
+  try {
+    const text = readFileSync(file, "utf8");
+    return /^node_id\s*:/m.test(text) ? "agent" : "coordinator";
+  } catch {
+    return "coordinator";
+  }
+}
+
+try {
+  await program.parseAsync();
+} catch (err) {
+  if (err instanceof CliError) {
+    process.stderr.write(`keepvip: ${err.message}\n`);
+    process.exit(err.exitCode);
+  }
+  throw err;
+}
