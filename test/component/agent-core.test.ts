@@ -46,6 +46,13 @@ afterEach(async () => {
   lan = new FakeLan();
 });
 
+/** Starts the coordinator and registers its state dir for removal. */
+async function coordinator(yaml: string): Promise<TestCoordinator> {
+  const c = await startCoordinator(yaml);
+  dirs.push(c.stateDir);
+  return c;
+}
+
 async function startNode(id: string, opts: { stateDir?: string; force?: boolean } = {}): Promise<Node> {
   const stateDir = opts.stateDir ?? mkdtempSync(join(tmpdir(), `keepvip-agent-${id}-`));
   dirs.push(stateDir);
@@ -71,7 +78,7 @@ const holder = () => coord!.engine.runtimes.get("VI_1")!.holder;
 const onLan = () => lan.holders("198.18.0.100");
 
 test("the agents elect through the coordinator and the VIP lands on lb1's interface only", async () => {
-  coord = await startCoordinator(clusterYaml());
+  coord = await coordinator(clusterYaml());
   const lb1 = await startNode("lb1");
   await startNode("lb2");
   await waitUntil(() => holder() === "lb1" && onLan().join() === "lb1", "VIP on lb1");
@@ -80,7 +87,7 @@ test("the agents elect through the coordinator and the VIP lands on lb1's interf
 });
 
 test("nginx unable to restart: the holder releases the VIP itself before the coordinator acts, then the backup takes over", async () => {
-  coord = await startCoordinator(clusterYaml());
+  coord = await coordinator(clusterYaml());
   const lb1 = await startNode("lb1");
   const lb2 = await startNode("lb2");
   await waitUntil(() => holder() === "lb1" && onLan().join() === "lb1", "VIP on lb1");
@@ -95,7 +102,7 @@ test("nginx unable to restart: the holder releases the VIP itself before the coo
 });
 
 test("a tracked interface going down is a FAULT: local release, then takeover", async () => {
-  coord = await startCoordinator(clusterYaml());
+  coord = await coordinator(clusterYaml());
   const lb1 = await startNode("lb1");
   await startNode("lb2");
   await waitUntil(() => holder() === "lb1" && onLan().join() === "lb1", "VIP on lb1");
@@ -107,7 +114,7 @@ test("a tracked interface going down is a FAULT: local release, then takeover", 
 });
 
 test("a command with a stale epoch is ignored and acked as stale", async () => {
-  coord = await startCoordinator(clusterYaml());
+  coord = await coordinator(clusterYaml());
   const lb1 = await startNode("lb1");
   await startNode("lb2");
   await waitUntil(() => holder() === "lb1", "lb1 holds");
@@ -120,7 +127,7 @@ test("a command with a stale epoch is ignored and acked as stale", async () => {
 });
 
 test("the epoch guard survives an agent restart", async () => {
-  coord = await startCoordinator(clusterYaml());
+  coord = await coordinator(clusterYaml());
   const lb1 = await startNode("lb1");
   await startNode("lb2");
   await waitUntil(() => holder() === "lb1", "lb1 holds");
@@ -132,7 +139,7 @@ test("the epoch guard survives an agent restart", async () => {
 });
 
 test("an agent restart keeps the VIP: reconcile finds it, the hello reports it, nothing moves", async () => {
-  coord = await startCoordinator(clusterYaml());
+  coord = await coordinator(clusterYaml());
   const lb1 = await startNode("lb1");
   const lb2 = await startNode("lb2");
   await waitUntil(() => holder() === "lb1" && onLan().join() === "lb1", "VIP on lb1");
@@ -151,7 +158,7 @@ test("an agent restart keeps the VIP: reconcile finds it, the hello reports it, 
 });
 
 test("a clean stop hands the VIP over before releasing it (make-before-break)", async () => {
-  coord = await startCoordinator(clusterYaml());
+  coord = await coordinator(clusterYaml());
   const lb1 = await startNode("lb1");
   const lb2 = await startNode("lb2");
   await waitUntil(() => holder() === "lb1" && onLan().join() === "lb1", "VIP on lb1");
@@ -172,7 +179,7 @@ test("a clean stop hands the VIP over before releasing it (make-before-break)", 
 });
 
 test("coordinator lost: agents keep what they hold; a stop then keeps the VIP and says why", async () => {
-  coord = await startCoordinator(clusterYaml());
+  coord = await coordinator(clusterYaml());
   const lb1 = await startNode("lb1");
   await startNode("lb2");
   await waitUntil(() => holder() === "lb1" && onLan().join() === "lb1", "VIP on lb1");
@@ -187,7 +194,7 @@ test("coordinator lost: agents keep what they hold; a stop then keeps the VIP an
 });
 
 test("with force_release_on_stop and no coordinator, a stop releases", async () => {
-  coord = await startCoordinator(clusterYaml({ startupGrace: "0s" }));
+  coord = await coordinator(clusterYaml({ startupGrace: "0s" }));
   const lb1 = await startNode("lb1", { force: true });
   await waitUntil(() => holder() === "lb1" && onLan().join() === "lb1", "VIP on lb1");
   await coord.stop();
