@@ -16,6 +16,7 @@ import type { StateStore, PersistedState } from "../state/store.js";
 import { EventLog } from "./events.js";
 import { NodeTable } from "./nodes.js";
 import { buildUnits, unitOfGroup, type Unit } from "./units.js";
+import { UpstreamManager } from "../upstreams/manager.js";
 
 /** Where the engine sends messages for one session (the gRPC stream). */
 export interface SessionSink {
@@ -64,6 +65,8 @@ export class Engine {
   private graceTimer?: NodeJS.Timeout;
   private sweepTimer?: NodeJS.Timeout;
   private stopped = false;
+  /** Upstream health, overrides and versioned pushes (created at start, from the state store). */
+  upstreams!: UpstreamManager;
 
   constructor(readonly config: CoordinatorConfig, private readonly store: StateStore, private readonly log: Logger, private readonly clock: Clock = systemClock) {
     this.units = buildUnits(config);
@@ -86,6 +89,17 @@ export class Engine {
       this.runtimes.set(u.name, initialRuntime(epoch, this.state.holders[u.name] ?? null));
     }
     for (const n of this.state.maintenance) this.nodes.update(n, { maintenance: true });
+    this.upstreams = new UpstreamManager(this.config, this.state.upstreamVersion, this.state.overrides, {
+      broadcast: (config) => {
+        for (const [id, sink] of this.sinks) if (this.nodes.sessions.has(id)) sink.send({ body: { $case: "upstreams", value: config } });
+      },
+      persist: async (upstreamVersion, overrides) => {
+        this.state = { ...this.state, upstreamVersion, overrides };
+        await this.store.save(this.state);
+      },
+      event: (kind, message, fields) => this.events.add({ kind, message, fields }),
+    }, this.log);
+    this.upstreams.start();
     const grace = startupGraceMs(this.config);
     this.graceUntilMs = this.clock.now() + grace;
     this.graceTimer = setTimeout(() => this.endGrace("startup grace elapsed"), grace);
@@ -99,6 +113,7 @@ export class Engine {
     this.stopped = true;
     clearTimeout(this.graceTimer);
     clearInterval(this.sweepTimer);
+    this.upstreams?.stop();
     for (const w of this.wakeTimers.values()) clearTimeout(w.timer);
     for (const sink of this.sinks.values()) sink.end("coordinator shutting down");
     this.sinks.clear();
@@ -129,6 +144,9 @@ export class Engine {
     if (hello.state) this.nodes.report(sessionId, hello.state, now);
     this.raiseEpochs(hello.epochs.map((e) => [e.group, e.epoch]));
     sink.send({ body: { $case: "welcome", value: this.welcomeFor(node, sessionId) } });
+    // A (re)connecting agent gets the current state, not a replay of events.
+    sink.send({ body: { $case: "probePlan", value: this.upstreams.probePlan() } });
+    if (this.upstreams.current().version > 0) sink.send({ body: { $case: "upstreams", value: this.upstreams.current() } });
     this.events.add({ kind: "session", node, message: `${node} connected from ${peer} (agent ${hello.agentVersion || "?"}, holding ${hello.state?.held.map((h) => h.address).join(", ") || "nothing"})` });
     this.log.info({ event: "session.open", node, session: sessionId, peer, held: hello.state?.held.map((h) => h.group) }, "agent session opened");
     if ([...this.nodes.views.values()].every((v) => v.session === "live")) this.endGrace("every node connected");
@@ -146,6 +164,7 @@ export class Engine {
     switch (body.$case) {
       case "report":
         this.nodes.report(sessionId, body.value, now);
+        this.upstreams.report(node, body.value.probes, body.value.upstreamVersion, body.value.upstreamError);
         this.tickUnitsOf(node);
         return;
       case "ack": {
@@ -184,6 +203,7 @@ export class Engine {
     this.sinks.delete(sessionId);
     if (node === undefined) return;
     this.leaving.delete(node);
+    this.upstreams.forget(node);
     this.events.add({ kind: "session", node, message: `${node} session closed (${how})` });
     this.log.warn({ event: "session.closed", node, session: sessionId, how }, "agent session closed");
     this.tickUnitsOf(node);
@@ -259,6 +279,7 @@ export class Engine {
     for (const node of this.nodes.sweep(this.clock.now())) {
       this.events.add({ kind: "session", node, message: `${node} missed its heartbeats for ${this.config.timing.dead_interval} ms` });
       this.log.warn({ event: "session.silent", node }, "agent session silent");
+      this.upstreams.forget(node);
       this.tickUnitsOf(node);
     }
   }

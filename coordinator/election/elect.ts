@@ -49,6 +49,13 @@ export interface ElectInput {
   switchoverTo?: string;
   /** Consecutive failed probes through the VIP before a peer counts as "cannot reach". */
   reachFall: number;
+  /**
+   * Members that may not become the new holder now (the planner's cooldown
+   * after a failed acquire or an unanswered verification), so the next best
+   * is tried instead of leaving the VIP unheld. They still count as live
+   * peers (LAN signal, F11 votes); a skipped holder keeps holding.
+   */
+  skip?: readonly string[];
 }
 
 export interface Election {
@@ -81,7 +88,8 @@ export function elect(input: ElectInput): Election {
     };
   }).sort(compareCandidates);
 
-  const eligible = ranking.filter((c) => c.eligibility.eligible);
+  const skip = input.skip ?? [];
+  const eligible = ranking.filter((c) => c.eligibility.eligible && (c.node === holder || !skip.includes(c.node)));
   const best = eligible[0];
   const current = holder === null ? undefined : ranking.find((c) => c.node === holder);
   const done = (winner: string | null, rule: Rule, reason: string, extra: Partial<Election> = {}): Election => ({ winner, rule, reason, ranking, ...extra });
@@ -93,19 +101,25 @@ export function elect(input: ElectInput): Election {
     return done(null, "no-eligible", `no member is eligible: ${ranking.map((c) => c.eligibility.detail).join("; ")}`);
   }
 
-  // Operator switchover: honoured while the target is eligible.
-  if (input.switchoverTo !== undefined && input.switchoverTo !== holder) {
-    const target = eligible.find((c) => c.node === input.switchoverTo);
-    if (target) return done(target.node, "switchover", `operator switchover to ${target.node}`);
+  const switchTarget = input.switchoverTo !== undefined && input.switchoverTo !== holder ? eligible.find((c) => c.node === input.switchoverTo) : undefined;
+
+  // A lost holder may be alive and serving behind a control-path cut (F8):
+  // even an operator's switchover must not skip the LAN verification, or the
+  // VIP ends up on both. The switchover target, when eligible, is the verifier.
+  const lost = current !== undefined && (current.eligibility.reason === "disconnected" || current.eligibility.reason === "session-silent");
+  if (current && lost) {
+    const verifier = switchTarget ?? best;
+    return done(verifier.node, "holder-lost", `holder ${current.node} is lost (${current.eligibility.detail}); ${verifier.node} is the ${switchTarget ? "switchover target" : "best candidate"} and must verify the VIP is free first`);
   }
+
+  // Operator switchover: honoured while the target is eligible.
+  if (switchTarget) return done(switchTarget.node, "switchover", `operator switchover to ${switchTarget.node}`);
 
   if (!current) {
     return done(best.node, "initial-election", `${best.node} has the highest effective priority (${best.effective}) among eligible members${tieNote(eligible)}`);
   }
 
   if (!current.eligibility.eligible) {
-    const lost = current.eligibility.reason === "disconnected" || current.eligibility.reason === "session-silent";
-    if (lost) return done(best.node, "holder-lost", `holder ${current.node} is lost (${current.eligibility.detail}); ${best.node} is the best candidate and must verify the VIP is free first`);
     return done(best.node, "holder-ineligible", `holder ${current.node} cannot hold (${current.eligibility.detail}); ${best.node} is the best eligible member (${best.effective})`);
   }
 

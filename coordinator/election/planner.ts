@@ -13,7 +13,7 @@
  *   commands for one group at once.
  */
 import { elect, type Election } from "./elect.js";
-import type { NodeView, UnitSpec } from "./view.js";
+import type { NodeView, ReachView, UnitSpec } from "./view.js";
 
 export type Phase =
   | { kind: "steady" }
@@ -39,6 +39,13 @@ export interface UnitRuntime {
   cooldown: Array<{ node: string; untilMs: number }>;
   /** The last election, for status and `keepvip why`. */
   last?: Pick<Election, "rule" | "reason" | "winner">;
+  /**
+   * Peers' failed-probe counts (first group) when the holder last changed.
+   * Failures counted before the move were about the old holder: only the
+   * ones since count as F11 evidence against the new one, or a stale report
+   * moves the VIP straight on again. An entry goes once the count resets.
+   */
+  reachBaseline?: Record<string, number>;
 }
 
 export interface PlannerTiming {
@@ -109,12 +116,33 @@ export function step(prev: UnitRuntime, ctx: StepContext, event: PlannerEvent = 
   }
   if (rt.phase.kind === "verifying" && nowMs >= rt.phase.sinceMs + timing.verifyTimeoutMs + timing.ackTimeoutMs) {
     actions.push({ type: "note", kind: "verify", node: rt.phase.candidate, message: `no verification answer from ${rt.phase.candidate}; asking again` });
+    // A verifier that does not answer must not hold the unit hostage: skip it for a while (inv. 2).
+    rt.cooldown.push({ node: rt.phase.candidate, untilMs: nowMs + timing.ackTimeoutMs });
     rt.phase = { kind: "steady" };
   }
 
-  // 3. Reality: adopt a holder reported by agents (coordinator restart: rebuild, move nothing).
+  // 3. Reality. A lost holder back in session while its successor verifies: it
+  // is the truth, the verification is moot (inv. 4: an agent restart moves nothing).
+  if (rt.phase.kind === "verifying" && rt.phase.lost !== null && isLive(views.get(rt.phase.lost))) {
+    actions.push({ type: "note", kind: "verify", node: rt.phase.lost, message: `${rt.phase.lost} is back in session; dropping the verification by ${rt.phase.candidate}` });
+    rt.phase = { kind: "steady" };
+  }
+  // A cut-off holder that comes back is simply the holder again (checked before
+  // the next rule, so one that comes back without the VIP is replaced at once).
+  if (rt.phase.kind === "cut-off" && rt.holder !== null && isLive(views.get(rt.holder))) {
+    actions.push({ type: "note", kind: "election", node: rt.holder, message: `${rt.holder} is back in session, still holding ${unit.name}` });
+    rt.phase = { kind: "steady" };
+  }
+  // The holder released on its own (FAULT: nginx cannot start, link down).
+  if (rt.holder !== null && rt.phase.kind === "steady" && isLive(views.get(rt.holder)) && !holdsUnit(views.get(rt.holder), unit)) {
+    actions.push({ type: "note", kind: "fault", node: rt.holder, message: `${rt.holder} no longer holds ${unit.name}${views.get(rt.holder)?.fault ? ` (FAULT: ${views.get(rt.holder)?.faultReason})` : ""}` });
+    rt.holder = null;
+  }
+  // Adopt a holder reported by agents (coordinator restart: rebuild, move nothing;
+  // or a straggler still serving after the holder let go: it is the holder now).
+  // A node just told to release is no claimant: it is letting go.
   if (rt.holder === null && rt.phase.kind !== "acquiring") {
-    const claimants = unit.members.filter((m) => isLive(views.get(m.node)) && holdsUnit(views.get(m.node), unit));
+    const claimants = unit.members.filter((m) => isLive(views.get(m.node)) && holdsUnit(views.get(m.node), unit) && !rt.releasing.some((r) => r.node === m.node));
     if (claimants.length > 0) {
       const ranked = elect({ unit, views, holder: null, nowMs, reachFall: timing.reachFall }).ranking.filter((c) => claimants.some((m) => m.node === c.node));
       const adopted = rt.lastHolder !== null && claimants.some((m) => m.node === rt.lastHolder) ? rt.lastHolder : ranked[0].node;
@@ -123,16 +151,6 @@ export function step(prev: UnitRuntime, ctx: StepContext, event: PlannerEvent = 
       rt.phase = { kind: "steady" };
       actions.push({ type: "note", kind: "election", node: adopted, message: `${adopted} reports holding ${unit.name}: adopted as holder (epoch ${rt.epoch})` });
     }
-  }
-  // The holder released on its own (FAULT: nginx cannot start, link down).
-  if (rt.holder !== null && rt.phase.kind === "steady" && isLive(views.get(rt.holder)) && !holdsUnit(views.get(rt.holder), unit)) {
-    actions.push({ type: "note", kind: "fault", node: rt.holder, message: `${rt.holder} no longer holds ${unit.name}${views.get(rt.holder)?.fault ? ` (FAULT: ${views.get(rt.holder)?.faultReason})` : ""}` });
-    rt.holder = null;
-  }
-  // A cut-off holder that comes back is simply the holder again.
-  if (rt.phase.kind === "cut-off" && rt.holder !== null && isLive(views.get(rt.holder))) {
-    actions.push({ type: "note", kind: "election", node: rt.holder, message: `${rt.holder} is back in session, still holding ${unit.name}` });
-    rt.phase = { kind: "steady" };
   }
 
   // 4. Decide, when no move is in flight.
@@ -151,8 +169,13 @@ export function step(prev: UnitRuntime, ctx: StepContext, event: PlannerEvent = 
 }
 
 function decide(rt: UnitRuntime, ctx: StepContext, actions: Action[], wakes: number[]): void {
-  const { unit, views, nowMs, timing } = ctx;
-  const e = elect({ unit, views, holder: rt.holder, nowMs, preemptSince: rt.preemptSince, switchoverTo: rt.switchoverTo, reachFall: timing.reachFall });
+  const { unit, nowMs, timing } = ctx;
+  const views = freshReach(rt, ctx);
+  // Cooling nodes failed an acquire or a verification just now: the next best gets its chance (inv. 2).
+  // A node told to release is not handed the VIP back inside its release window:
+  // a delayed release (planned overlap) could land after the new acquire.
+  const skip = [...rt.cooldown.map((c) => c.node), ...rt.releasing.map((r) => r.node)];
+  const e = elect({ unit, views, holder: rt.holder, nowMs, preemptSince: rt.preemptSince, switchoverTo: rt.switchoverTo, reachFall: timing.reachFall, skip });
   if (rt.last?.rule !== e.rule || rt.last?.winner !== e.winner) actions.push({ type: "note", kind: "election", node: e.winner ?? undefined, message: `${unit.name}: ${e.reason}` });
   rt.last = { rule: e.rule, reason: e.reason, winner: e.winner };
   rt.preemptSince = e.preemptSince;
@@ -161,20 +184,27 @@ function decide(rt: UnitRuntime, ctx: StepContext, actions: Action[], wakes: num
 
   const winner = e.winner;
   if (winner === null || winner === rt.holder) return;
-  const cooling = rt.cooldown.find((c) => c.node === winner);
-  if (cooling) return;
+  if (skip.includes(winner)) return;
+  // A verified-serving holder is left alone until the next verification is due.
+  const reverifyDue = rt.phase.kind !== "cut-off" || nowMs >= rt.phase.nextVerifyMs || peersCannotReach(ctx, views);
 
   switch (e.rule) {
-    case "initial-election": {
-      // Someone we cannot see may still hold it (coordinator restart, holder gone before we knew it).
+    case "initial-election":
+    case "switchover": {
+      if (e.rule === "switchover" && rt.holder !== null) {
+        startAcquire(rt, ctx, winner, rt.holder, true, e.reason, actions);
+        return;
+      }
+      // Nobody is known to hold it, yet someone we cannot see may (coordinator
+      // restart, holder gone before we knew it): verify first, as for a lost holder.
       const last = rt.lastHolder;
-      if (last !== null && last !== winner && !isLive(views.get(last))) requestVerify(rt, ctx, winner, last, actions);
-      else startAcquire(rt, ctx, winner, null, false, e.reason, actions);
+      if (last !== null && last !== winner && !isLive(views.get(last))) {
+        if (reverifyDue) requestVerify(rt, ctx, winner, last, actions);
+      } else startAcquire(rt, ctx, winner, null, false, e.reason, actions);
       return;
     }
     case "holder-lost": {
-      if (rt.phase.kind === "cut-off" && nowMs < rt.phase.nextVerifyMs && !peersCannotReach(ctx)) return;
-      requestVerify(rt, ctx, winner, rt.holder, actions);
+      if (reverifyDue) requestVerify(rt, ctx, winner, rt.holder, actions);
       return;
     }
     case "holder-ineligible": {
@@ -184,10 +214,12 @@ function decide(rt: UnitRuntime, ctx: StepContext, actions: Action[], wakes: num
       return;
     }
     case "holder-unreachable":
+      // Nothing in the old holder's own report says it is cut off, so it stays
+      // eligible: without a pause, preempt would hand the VIP straight back to it.
+      if (rt.holder !== null) rt.cooldown.push({ node: rt.holder, untilMs: nowMs + timing.ackTimeoutMs + timing.reverifyMs });
       startAcquire(rt, ctx, winner, rt.holder, false, e.reason, actions);
       return;
     case "preempted":
-    case "switchover":
       startAcquire(rt, ctx, winner, rt.holder, true, e.reason, actions);
       return;
     default:
@@ -195,12 +227,33 @@ function decide(rt: UnitRuntime, ctx: StepContext, actions: Action[], wakes: num
   }
 }
 
+/**
+ * The views with F11 evidence older than the last change of holder taken out
+ * (see UnitRuntime.reachBaseline); drops baselines whose count has reset.
+ */
+function freshReach(rt: UnitRuntime, ctx: StepContext): ReadonlyMap<string, NodeView> {
+  if (!rt.reachBaseline) return ctx.views;
+  const g = ctx.unit.groups[0];
+  const views = new Map(ctx.views);
+  const kept: Record<string, number> = {};
+  for (const [node, base] of Object.entries(rt.reachBaseline)) {
+    const view = ctx.views.get(node);
+    const r = view?.reach[g];
+    if (!view || !r || r.failures < base) continue;
+    kept[node] = base;
+    const fresh: ReachView = { ...r, failures: r.failures - base };
+    views.set(node, { ...view, reach: { ...view.reach, [g]: fresh } });
+  }
+  rt.reachBaseline = Object.keys(kept).length > 0 ? kept : undefined;
+  return views;
+}
+
 /** Peers' continuous probes say the VIP stopped answering: the cut-off holder may be dead now. */
-function peersCannotReach(ctx: StepContext): boolean {
+function peersCannotReach(ctx: StepContext, views: ReadonlyMap<string, NodeView>): boolean {
   const g = ctx.unit.groups[0];
   return ctx.unit.members.some((m) => {
-    const r = ctx.views.get(m.node)?.reach[g];
-    return isLive(ctx.views.get(m.node)) && r !== undefined && !r.reachable && r.failures >= ctx.timing.reachFall;
+    const r = views.get(m.node)?.reach[g];
+    return isLive(views.get(m.node)) && r !== undefined && !r.reachable && r.failures >= ctx.timing.reachFall;
   });
 }
 
@@ -245,6 +298,7 @@ function handleAck(rt: UnitRuntime, ctx: StepContext, ack: Extract<PlannerEvent,
     rt.phase = { ...phase, acked };
     return;
   }
+  if (rt.holder !== phase.to) rt.reachBaseline = reachSnapshot(ctx);
   rt.holder = phase.to;
   rt.lastHolder = phase.to;
   rt.phase = { kind: "steady" };
@@ -257,6 +311,17 @@ function handleAck(rt: UnitRuntime, ctx: StepContext, ack: Extract<PlannerEvent,
   }
 }
 
+/** Each peer's current failed-probe count through the VIP (first group), where non-zero. */
+function reachSnapshot(ctx: StepContext): Record<string, number> | undefined {
+  const g = ctx.unit.groups[0];
+  const snap: Record<string, number> = {};
+  for (const m of ctx.unit.members) {
+    const failures = ctx.views.get(m.node)?.reach[g]?.failures ?? 0;
+    if (failures > 0) snap[m.node] = failures;
+  }
+  return Object.keys(snap).length > 0 ? snap : undefined;
+}
+
 function cleanConflicts(rt: UnitRuntime, ctx: StepContext, actions: Action[]): void {
   for (const m of ctx.unit.members) {
     const view = ctx.views.get(m.node);
@@ -264,7 +329,8 @@ function cleanConflicts(rt: UnitRuntime, ctx: StepContext, actions: Action[]): v
     if (rt.phase.kind === "acquiring" && (rt.phase.to === m.node || rt.phase.from === m.node)) continue;
     if (rt.releasing.some((r) => r.node === m.node)) continue;
     // Nobody is known to hold it and nothing is moving: adoption handles this node.
-    if (rt.holder === null && rt.phase.kind !== "verifying") continue;
+    // During an acquire it is a second holder next to the one being made: it goes.
+    if (rt.holder === null && rt.phase.kind !== "acquiring") continue;
     actions.push({ type: "note", kind: "conflict", node: m.node, message: `${m.node} holds ${ctx.unit.name} but ${rt.holder ?? "nobody"} should: telling it to release` });
     actions.push({ type: "release", node: m.node, epoch: rt.epoch, afterMs: 0, reason: `${rt.holder ?? "another node"} holds ${ctx.unit.name} (epoch ${rt.epoch})` });
     rt.releasing.push({ node: m.node, untilMs: ctx.nowMs + ctx.timing.ackTimeoutMs });

@@ -51,7 +51,7 @@ export function adminService(engine: Engine, log: Logger): AdminServer {
   const moveBudgetMs = () => engine.config.timing.ack_timeout * 2 + engine.config.timing.planned_overlap + engine.config.timing.verify_timeout;
 
   return {
-    getStatus: unary(log, "GetStatus", () => statusReply(statusInput(engine))),
+    getStatus: unary(log, "GetStatus", () => ({ ...statusReply(statusInput(engine)), upstreams: engine.upstreams.status() })),
     why: unary(log, "Why", (req) => whyReply(statusInput(engine), unitFor(req.group), req.group)),
     switchover: unary(log, "Switchover", async (req, call) => {
       const unit = unitFor(req.group);
@@ -91,8 +91,17 @@ export function adminService(engine: Engine, log: Logger): AdminServer {
       if (!drained) throw new AdminError(Status.DEADLINE_EXCEEDED, `${req.nodeId} is in maintenance but still holds a VIP after ${moveBudgetMs()} ms (see keepvip events)`);
       return { ok: true, message: `${req.nodeId} is in maintenance; its VIPs moved to other members` };
     }),
-    setServerState: unary(log, "SetServerState", () => {
-      throw new AdminError(Status.UNIMPLEMENTED, "upstream server overrides are not available in this version");
+    setServerState: unary(log, "SetServerState", (req, call) => {
+      if (!["drain", "down", "up", "weight"].includes(req.action)) throw new AdminError(Status.INVALID_ARGUMENT, `action must be drain, down, up or weight, got "${req.action}"`);
+      if (req.action === "weight" && (req.weight < 1 || req.weight > 1000)) throw new AdminError(Status.INVALID_ARGUMENT, `weight must be 1..1000, got ${req.weight}`);
+      let message: string;
+      try {
+        message = engine.upstreams.setOverride(req.upstream, req.server, req.action as "drain" | "down" | "up" | "weight", req.weight);
+      } catch (err) {
+        throw new AdminError(Status.NOT_FOUND, (err as Error).message);
+      }
+      engine.events.add({ kind: "admin", message: `${message} (requested by ${call.getPeer()})` });
+      return { ok: true, message };
     }),
     validateConfig: unary(log, "ValidateConfig", (req) => {
       const schema = req.kind === "agent" ? agentConfigSchema : coordinatorConfigSchema;

@@ -15,6 +15,8 @@ export interface PersistedState {
   holders: Record<string, string>;
   /** Nodes an operator put in maintenance. */
   maintenance: string[];
+  /** Highest upstream config version ever published. */
+  upstreamVersion: number;
   /** Upstream admin overrides: "upstream/server" → override. */
   overrides: Record<string, { action: "drain" | "down" | "weight"; weight?: number }>;
 }
@@ -29,12 +31,14 @@ export interface StateStore {
 }
 
 export function emptyState(): PersistedState {
-  return { version: 1, epochs: {}, holders: {}, maintenance: [], overrides: {} };
+  return { version: 1, epochs: {}, holders: {}, maintenance: [], upstreamVersion: 0, overrides: {} };
 }
 
 /** A JSON file in the state dir, written temp → fsync → rename → fsync(dir). */
 export function createFileStore(stateDir: string): StateStore {
   const file = join(stateDir, "state.json");
+  // Saves run one at a time: two in flight would share the temp file.
+  let chain: Promise<void> = Promise.resolve();
   return {
     describe: () => file,
     async load() {
@@ -54,25 +58,31 @@ export function createFileStore(stateDir: string): StateStore {
       }
       return { ...emptyState(), ...parsed, version: 1 };
     },
-    async save(state) {
-      await mkdir(stateDir, { recursive: true, mode: 0o700 });
-      const tmp = `${file}.${process.pid}.tmp`;
-      const fh = await open(tmp, "w", 0o600);
-      try {
-        await fh.writeFile(JSON.stringify(state, null, 2) + "\n");
-        await fh.sync();
-      } finally {
-        await fh.close();
-      }
-      await rename(tmp, file);
-      const dir = await open(dirname(file), "r");
-      try {
-        await dir.sync();
-      } finally {
-        await dir.close();
-      }
+    save(state) {
+      const next = chain.then(() => writeAtomically(stateDir, file, state));
+      chain = next.catch(() => undefined);
+      return next;
     },
   };
+}
+
+async function writeAtomically(stateDir: string, file: string, state: PersistedState): Promise<void> {
+  await mkdir(stateDir, { recursive: true, mode: 0o700 });
+  const tmp = `${file}.${process.pid}.tmp`;
+  const fh = await open(tmp, "w", 0o600);
+  try {
+    await fh.writeFile(JSON.stringify(state, null, 2) + "\n");
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  await rename(tmp, file);
+  const dir = await open(dirname(file), "r");
+  try {
+    await dir.sync();
+  } finally {
+    await dir.close();
+  }
 }
 
 /** The in-memory twin (tests, --check). */

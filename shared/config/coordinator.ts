@@ -60,8 +60,8 @@ const check = z.strictObject({
   timeout: duration(10, 60_000).default(500),
   rise: z.number().int().min(1).max(100).default(2),
   fall: z.number().int().min(1).max(100).default(2),
-  /** Share of reporting agents that must see a server fail before it is down; default a majority. */
-  down_share: z.number().gt(0).max(1).default(0.5),
+  /** A server is down when MORE than this share of reporting agents see it fail: 0.5 = a majority, 0 = any one agent. */
+  down_share: z.number().min(0).lt(1).default(0.5),
 });
 
 const upstream = z.strictObject({
