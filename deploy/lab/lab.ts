@@ -1,0 +1,186 @@
+/**
+ * Bringing a lab up and down. `up` builds the topology, writes the configs, starts the
+ * stack's processes and waits until each is ready; if anything fails it tears down what it
+ * made and throws. `down` works from what is there (pid files, the prefix's exact namespace
+ * names), so it cleans up after a crash or a half-built `up`, and a second run is a no-op.
+ */
+import { existsSync, mkdirSync, readdirSync, rmSync } from "node:fs";
+import { createCommandRunner, type CommandRunner } from "../../agent/exec/runner.js";
+import { writeLabConfigs } from "./configs.js";
+import { readManifest, writeManifest, type LabManifest, type Stack, type Timing } from "./manifest.js";
+import { applyTopology, deleteNamespaces, namespacePids, presentNamespaces } from "./netns.js";
+import { defaultKeepvipBins, hostPrograms, labPaths, type HostPrograms, type KeepvipBins, type LabPaths } from "./paths.js";
+import { isAlive, isInNamespace, readPidFile, waitFor } from "./procfs.js";
+import { startProcess } from "./processes.js";
+import { processSpecs, type ProcessSpec } from "./stacks.js";
+import { DEFAULT_PREFIX, checkPrefix, isHost, planTopology } from "./topology.js";
+
+let sharedRunner: CommandRunner | undefined;
+/** The lab's CommandRunner (the real one). */
+export function labRunner(): CommandRunner {
+  sharedRunner ??= createCommandRunner();
+  return sharedRunner;
+}
+
+export interface UpOptions {
+  /** Namespace prefix (default "kv"). */
+  prefix?: string;
+  /** Default "keepvip". */
+  stack?: Stack;
+  /** keepvip coordinator timing (default "seed"). */
+  timing?: Timing;
+  /** keepalived advert_int in seconds (default 1, the seed's). */
+  advertSec?: number;
+  /** nginx proxy_connect_timeout in ms (default 3000, the seed's). */
+  connectTimeoutMs?: number;
+  /** keepvip bins (default dist/coordinator/main.js, dist/agent/main.js). */
+  bins?: KeepvipBins;
+}
+
+export interface UpReport {
+  prefix: string;
+  stack: Stack;
+  /** host-process → pid */
+  pids: Record<string, number>;
+  /** Wall time of `up`. */
+  ms: number;
+  paths: LabPaths;
+}
+
+export interface DownReport {
+  prefix: string;
+  /** Pids it ended (pid files and stragglers in the lab's namespaces). */
+  killed: number[];
+  /** Namespaces it deleted. */
+  namespaces: string[];
+  ms: number;
+}
+
+export function mustPrefix(prefix: string | undefined): string {
+  const p = prefix ?? DEFAULT_PREFIX;
+  const problem = checkPrefix(p);
+  if (problem) throw new Error(problem);
+  return p;
+}
+
+/** What the stack needs on this machine, as sentences; [] when all is there. */
+export function missingForStack(stack: Stack, programs: HostPrograms, bins: KeepvipBins): string[] {
+  const missing: string[] = [];
+  if (!existsSync(programs.ip)) missing.push(`ip (iproute2) not found at ${programs.ip}`);
+  if (!existsSync(programs.nginx)) missing.push(`nginx not found at ${programs.nginx} (bash deploy/ensure-deps.sh installs it)`);
+  if (stack === "keepalived" && !existsSync(programs.keepalived)) missing.push(`keepalived not found at ${programs.keepalived} (bash deploy/ensure-deps.sh installs it)`);
+  if (stack === "keepvip") {
+    for (const [what, file] of Object.entries(bins)) {
+      if (!existsSync(file)) missing.push(`the keepvip ${what} is not built: ${file} is missing (run \`npm run build\`, or use --stack none|keepalived)`);
+    }
+  }
+  return missing;
+}
+
+/** Clears a previous run's runtime state (logs too: each `up` starts fresh logs). */
+function resetDir(paths: LabPaths): void {
+  for (const d of [paths.pids, paths.conf, paths.state, paths.logs, `${paths.dir}/nginx`]) rmSync(d, { recursive: true, force: true });
+  rmSync(paths.manifest, { force: true });
+  for (const d of [paths.pids, paths.logs, paths.conf, paths.state]) mkdirSync(d, { recursive: true });
+}
+
+async function startAll(specs: ProcessSpec[], ip: string): Promise<Record<string, number>> {
+  const pids: Record<string, number> = {};
+  const run = async (group: ProcessSpec[]) => {
+    const started = await Promise.all(group.map(async (s) => [`${s.host}-${s.name}`, await startProcess(s, ip)] as const));
+    for (const [k, pid] of started) pids[k] = pid;
+  };
+  const byLab = specs.filter((s) => s.startedBy === "lab");
+  // Backends first (nginx proxies to them), then the coordinator, then each LB's processes in
+  // order (nginx before keepalived; the agent starts its own nginx), both LBs at once.
+  await run(byLab.filter((s) => s.host === "b1" || s.host === "b2"));
+  await run(byLab.filter((s) => s.host === "coord"));
+  const lbs = ["lb1", "lb2"].map((h) => byLab.filter((s) => s.host === h));
+  for (let step = 0; step < Math.max(...lbs.map((l) => l.length)); step++) {
+    await run(lbs.map((l) => l[step]).filter((s) => s !== undefined));
+  }
+  return pids;
+}
+
+export async function labUp(options: UpOptions = {}): Promise<UpReport> {
+  const started = Date.now();
+  const prefix = mustPrefix(options.prefix);
+  const stack = options.stack ?? "keepvip";
+  const programs = hostPrograms();
+  const bins = options.bins ?? defaultKeepvipBins();
+  if (process.getuid?.() !== 0) throw new Error("the lab needs root (network namespaces, nginx, keepalived)");
+  const missing = missingForStack(stack, programs, bins);
+  if (missing.length > 0) throw new Error(`cannot bring up the ${stack} stack:\n  ${missing.join("\n  ")}`);
+  const advertSec = options.advertSec ?? 1;
+  if (!(advertSec >= 0.01 && advertSec <= 255)) throw new Error(`advert must be between 0.01 and 255 seconds, got ${advertSec}`);
+  const connectTimeoutMs = options.connectTimeoutMs ?? 3000;
+  if (!(Number.isInteger(connectTimeoutMs) && connectTimeoutMs >= 1 && connectTimeoutMs <= 75_000)) {
+    throw new Error(`connect timeout must be 1ms..75s (nginx caps it at 75s), got ${connectTimeoutMs}ms`);
+  }
+  const plan = planTopology(prefix);
+  const present = presentNamespaces(plan);
+  if (present.length > 0) {
+    throw new Error(`lab "${prefix}" is already (partly) up: namespaces ${present.join(", ")} exist; run \`npm run lab -- down --prefix ${prefix}\` first`);
+  }
+  const paths = labPaths(prefix);
+  const manifest: LabManifest = { prefix, stack, timing: options.timing ?? "seed", advertSec, connectTimeoutMs, bins, createdAt: new Date().toISOString() };
+  resetDir(paths);
+  writeLabConfigs(manifest, paths, programs);
+  writeManifest(paths.manifest, manifest);
+  try {
+    await applyTopology(labRunner(), plan, programs.ip);
+    const pids = await startAll(processSpecs(manifest, paths, programs), programs.ip);
+    return { prefix, stack, pids, ms: Date.now() - started, paths };
+  } catch (err) {
+    await labDown(prefix).catch(() => undefined);
+    throw err;
+  }
+}
+
+function kill(pid: number): boolean {
+  try {
+    process.kill(pid, "SIGKILL");
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export async function labDown(prefixArg?: string): Promise<DownReport> {
+  const started = Date.now();
+  const prefix = mustPrefix(prefixArg);
+  const programs = hostPrograms();
+  const runner = labRunner();
+  const plan = planTopology(prefix);
+  const paths = labPaths(prefix);
+  const killed = new Set<number>();
+  // 1. Every pid file: HOST-PROCESS.pid, signalled only if that pid lives in HOST's namespace.
+  //    SIGKILL: down is a teardown, not a drill; nothing of the lab needs a clean exit.
+  if (existsSync(paths.pids)) {
+    for (const f of readdirSync(paths.pids)) {
+      const host = f.split("-")[0];
+      const pid = readPidFile(`${paths.pids}/${f}`);
+      if (!isHost(host) || pid === undefined || !isInNamespace(pid, `${prefix}-${host}`)) continue;
+      if (kill(pid)) killed.add(pid);
+    }
+  }
+  // 2. Whatever else still runs in the lab's namespaces: nginx workers, keepalived's children,
+  //    check scripts, probers, watchers. Only this prefix's exact namespace names are looked at.
+  for (const ns of plan.namespaces) {
+    for (const pid of await namespacePids(runner, ns, programs.ip)) if (kill(pid)) killed.add(pid);
+  }
+  await waitFor(() => [...killed].every((p) => !isAlive(p)), 5000);
+  const namespaces = await deleteNamespaces(runner, plan, programs.ip);
+  // 3. Runtime state; logs stay for a post-mortem (the next `up` clears them).
+  for (const d of [paths.pids, paths.conf, paths.state, `${paths.dir}/nginx`]) rmSync(d, { recursive: true, force: true });
+  rmSync(paths.manifest, { force: true });
+  return { prefix, killed: [...killed], namespaces, ms: Date.now() - started };
+}
+
+/** The lab's manifest; throws a clear error when the lab is not up. */
+export function mustManifest(prefix: string): LabManifest {
+  const paths = labPaths(prefix);
+  const m = readManifest(paths.manifest);
+  if (!m) throw new Error(`lab "${prefix}" is not up (no ${paths.manifest}); run \`npm run lab -- up --prefix ${prefix}\``);
+  return m;
+}

@@ -1,0 +1,133 @@
+/**
+ * Running the client prober and the VIP watchers inside the lab from a test or a benchmark.
+ * Both run as subprocesses inside the lab's namespaces (through the CommandRunner), report
+ * NDJSON on stdout, and are bounded in time by their own arguments.
+ */
+import type { RunningProcess } from "../../agent/exec/runner.js";
+import { labRunner, mustPrefix } from "./lab.js";
+import { REPO_ROOT, hostPrograms } from "./paths.js";
+import { parseProbeLine, type ProbeRecord } from "./probe-analysis.js";
+import { DEFAULT_PROBE_URL } from "./prober.js";
+import { LB_HOSTS } from "./topology.js";
+import { summarizeVipEvents, type VipEvent, type VipSummary } from "./vip-timeline.js";
+
+function tsxArgv(ns: string, script: string, args: string[]): string[] {
+  const { ip, node } = hostPrograms();
+  return [ip, "netns", "exec", ns, node, "--import", "tsx", `${REPO_ROOT}/deploy/lab/${script}`, ...args];
+}
+
+export interface ProbeOptions {
+  /** Default http://198.18.0.100:10016/aaa */
+  url?: string;
+  /** Default 10. */
+  intervalMs?: number;
+  /** Per request; default 200. */
+  timeoutMs?: number;
+  /** Default 10000 (capped at 10 minutes by the prober). */
+  durationMs?: number;
+  count?: number;
+}
+
+export interface ProberHandle {
+  /** Resolves at the first finished request (the prober runs); rejects if it exits first. */
+  ready: Promise<void>;
+  /** Records so far (completion order). */
+  records: ProbeRecord[];
+  /** Resolves with every record when the prober ends by itself. */
+  done: Promise<ProbeRecord[]>;
+  /** Ends it early (SIGTERM: it finishes its in-flight requests) and resolves with every record. */
+  stop(): Promise<ProbeRecord[]>;
+}
+
+/** Starts the prober in P-client. */
+export function startProber(prefixArg: string | undefined, opts: ProbeOptions = {}): ProberHandle {
+  const prefix = mustPrefix(prefixArg);
+  const records: ProbeRecord[] = [];
+  const stderr: string[] = [];
+  let markReady: () => void = () => undefined;
+  let failReady: (e: Error) => void = () => undefined;
+  const ready = new Promise<void>((res, rej) => {
+    markReady = res;
+    failReady = rej;
+  });
+  // Nobody may await `ready`; an exit after it resolved must not become an unhandled rejection.
+  ready.catch(() => undefined);
+  const args = ["--url", opts.url ?? DEFAULT_PROBE_URL, "--interval", String(opts.intervalMs ?? 10), "--timeout", String(opts.timeoutMs ?? 200),
+    "--duration", String(opts.durationMs ?? 10_000), ...(opts.count !== undefined ? ["--count", String(opts.count)] : [])];
+  const proc = labRunner().start(tsxArgv(`${prefix}-client`, "prober.ts", args), {
+    cwd: REPO_ROOT,
+    onStdoutLine: (line) => {
+      const r = parseProbeLine(line);
+      if (r) {
+        records.push(r);
+        markReady();
+      }
+    },
+    onStderrLine: (line) => stderr.push(line),
+  });
+  const done = proc.exited.then((r) => {
+    failReady(new Error(`prober exited before any request finished (exit ${r.exitCode}): ${stderr.join("\n")}`));
+    return records;
+  });
+  return { ready, records, done, stop: async () => (proc.kill("SIGTERM"), done) };
+}
+
+export interface VipSamplerOptions {
+  /** Sampling interval in each LB namespace; default 10. */
+  intervalMs?: number;
+  /** Upper bound of the run; default 60000. */
+  durationMs?: number;
+}
+
+export interface VipSamplerHandle {
+  /** Resolves when both watchers have reported their first state. */
+  ready: Promise<void>;
+  /** Change events so far. */
+  events: VipEvent[];
+  /** Stops both watchers and summarises the run. */
+  stop(): Promise<VipSummary>;
+}
+
+/** Watches lan0 of both LBs for the VIP (one small poller per LB namespace, see vip-watch.ts). */
+export function startVipSampler(prefixArg: string | undefined, opts: VipSamplerOptions = {}): VipSamplerHandle {
+  const prefix = mustPrefix(prefixArg);
+  const events: VipEvent[] = [];
+  const seen = new Set<string>();
+  const procs: RunningProcess[] = [];
+  let markReady: () => void = () => undefined;
+  let failReady: (e: Error) => void = () => undefined;
+  const ready = new Promise<void>((res, rej) => {
+    markReady = res;
+    failReady = rej;
+  });
+  ready.catch(() => undefined);
+  for (const host of LB_HOSTS) {
+    const args = ["--interval", String(opts.intervalMs ?? 10), "--duration", String(opts.durationMs ?? 60_000)];
+    const stderr: string[] = [];
+    const proc = labRunner().start(tsxArgv(`${prefix}-${host}`, "vip-watch.ts", args), {
+      cwd: REPO_ROOT,
+      onStdoutLine: (line) => {
+        try {
+          const v = JSON.parse(line) as { t: number; has: boolean };
+          events.push({ t: v.t, host, has: v.has });
+          seen.add(host);
+          if (seen.size === LB_HOSTS.length) markReady();
+        } catch {
+          // not a watcher line
+        }
+      },
+      onStderrLine: (line) => stderr.push(line),
+    });
+    void proc.exited.then((r) => failReady(new Error(`VIP watcher in ${prefix}-${host} exited (exit ${r.exitCode}): ${stderr.join("\n")}`)));
+    procs.push(proc);
+  }
+  return {
+    ready,
+    events,
+    stop: async () => {
+      for (const p of procs) p.kill("SIGTERM");
+      await Promise.all(procs.map((p) => p.exited));
+      return summarizeVipEvents(events, LB_HOSTS);
+    },
+  };
+}

@@ -1,0 +1,103 @@
+/**
+ * Which processes each stack runs, and how: the catalog `up`, `start`, `stop` and `kill`
+ * work from. Pure: argv lists and file names, nothing is started here.
+ */
+import type { LabManifest, Stack } from "./manifest.js";
+import { nginxArgv } from "./configs.js";
+import { REPO_ROOT, type HostPrograms, type LabPaths } from "./paths.js";
+import { ADDRESSES, COORDINATOR_PORT, SERVICE_PORT, hostNs, type Host, type LbHost } from "./topology.js";
+
+export const PROCESS_NAMES = ["coordinator", "agent", "nginx", "backend", "keepalived"] as const;
+export type ProcessName = (typeof PROCESS_NAMES)[number];
+
+export interface ProcessSpec {
+  host: Host;
+  name: ProcessName;
+  /** The namespace it runs in (`ip netns exec NS argv…` execs, so the pid is the program's). */
+  ns: string;
+  argv: string[];
+  pidFile: string;
+  logFile: string;
+  /** The program writes pidFile itself once it is ready (nginx, keepalived, the backend); otherwise the lab writes it at spawn. */
+  writesPidFile: boolean;
+  /** Ready once something listens on this TCP port in the host's namespace. */
+  readyPort?: number;
+  /** How long `start` waits for it to be ready. */
+  readyTimeoutMs: number;
+  /** Extra environment. */
+  env: Record<string, string>;
+  /** Who starts it: the lab, or (nginx in the keepvip stack) the agent, which supervises it. */
+  startedBy: "lab" | "agent";
+  /**
+   * kill also SIGKILLs its direct children. nginx only: workers outlive a SIGKILLed master and
+   * keep serving on :10016, so "nginx died" would not be what the client sees.
+   */
+  killChildren: boolean;
+}
+
+export function backendArgv(host: "b1" | "b2", paths: LabPaths, programs: HostPrograms): string[] {
+  return [programs.node, "--import", "tsx", `${REPO_ROOT}/deploy/lab/backend.ts`,
+    "--host", ADDRESSES.lan[host]!, "--port", String(SERVICE_PORT), "--pid-file", paths.pidFile(host, "backend")];
+}
+
+/** The log level of the keepvip daemons (the test runner sets KEEPVIP_LOG_LEVEL=silent for itself). */
+function daemonEnv(): Record<string, string> {
+  return { KEEPVIP_LOG_LEVEL: process.env.KEEPVIP_LAB_LOG_LEVEL ?? "info" };
+}
+
+/** Every process of the stack, in start order (backends, coordinator, then the LBs). */
+export function processSpecs(m: LabManifest, paths: LabPaths, programs: HostPrograms): ProcessSpec[] {
+  const base = (host: Host, name: ProcessName) => ({
+    host, name, ns: hostNs(m.prefix, host), pidFile: paths.pidFile(host, name), logFile: paths.logFile(host, name),
+    env: {} as Record<string, string>, startedBy: "lab" as const, killChildren: false, readyTimeoutMs: 10_000,
+  });
+  const specs: ProcessSpec[] = [];
+  for (const b of ["b1", "b2"] as const) {
+    specs.push({ ...base(b, "backend"), argv: backendArgv(b, paths, programs), writesPidFile: true, readyPort: SERVICE_PORT });
+  }
+  if (m.stack === "keepvip") {
+    specs.push({ ...base("coord", "coordinator"), argv: [programs.node, m.bins.coordinator, "--config", paths.coordinatorConfig],
+      writesPidFile: false, readyPort: COORDINATOR_PORT, env: daemonEnv() });
+  }
+  for (const lb of ["lb1", "lb2"] as const) specs.push(...lbSpecs(lb, m, paths, programs, base(lb, "nginx")));
+  return specs;
+}
+
+function lbSpecs(lb: LbHost, m: LabManifest, paths: LabPaths, programs: HostPrograms, nginxBase: Omit<ProcessSpec, "argv" | "writesPidFile">): ProcessSpec[] {
+  const nginx: ProcessSpec = { ...nginxBase, argv: nginxArgv(lb, paths, programs, true), writesPidFile: true, readyPort: SERVICE_PORT, killChildren: true };
+  const ns = nginxBase.ns;
+  switch (m.stack) {
+    case "none":
+      return [nginx];
+    case "keepalived":
+      return [nginx, {
+        ...nginxBase, name: "keepalived", pidFile: paths.pidFile(lb, "keepalived"), logFile: paths.logFile(lb, "keepalived"),
+        // -n: stay in the foreground (the lab keeps the pid); -l -G: log to the console (the log
+        // file), not syslog; -D: detailed; -P: VRRP only (no checker, no IPVS). Own pid files per
+        // lab and LB, so instances in other namespaces never see each other as "already running".
+        argv: [programs.keepalived, "-n", "-l", "-G", "-D", "-P", "-f", paths.keepalivedConf(lb),
+          "-p", paths.pidFile(lb, "keepalived"), "-r", paths.pidFile(lb, "keepalived-vrrp")],
+        writesPidFile: true, ns,
+      }];
+    case "keepvip":
+      return [
+        { ...nginx, startedBy: "agent" },
+        {
+          ...nginxBase, name: "agent", pidFile: paths.pidFile(lb, "agent"), logFile: paths.logFile(lb, "agent"),
+          argv: [programs.node, m.bins.agent, "--config", paths.agentConfig(lb)],
+          // Ready when its nginx (child mode) listens on the service port.
+          writesPidFile: false, readyPort: SERVICE_PORT, readyTimeoutMs: 20_000, env: daemonEnv(), ns,
+        },
+      ];
+  }
+}
+
+/** The spec for HOST PROCESS in this stack, or a sentence saying what the stack runs there. */
+export function findSpec(specs: ProcessSpec[], stack: Stack, host: string, name: string): ProcessSpec | string {
+  const s = specs.find((x) => x.host === host && x.name === name);
+  if (s) return s;
+  const there = specs.filter((x) => x.host === host).map((x) => x.name);
+  return there.length === 0
+    ? `the ${stack} stack runs nothing on "${host}" (hosts with processes: ${[...new Set(specs.map((x) => x.host))].join(", ")})`
+    : `the ${stack} stack runs no "${name}" on ${host} (it runs: ${there.join(", ")})`;
+}

@@ -1,0 +1,170 @@
+/**
+ * The lab's generated files are valid for the programs that read them (keepvip's config
+ * schemas, nginx -t), its pure parts (topology plan, probe and VIP analysis) say what they
+ * should, and the keepvip stack refuses to start without its bins.
+ */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { loadConfigFile } from "../../shared/config/load.js";
+import { coordinatorConfigSchema } from "../../shared/config/coordinator.js";
+import { agentConfigSchema } from "../../shared/config/agent.js";
+import { BROKEN_DIRECTIVE, renderKeepalivedConf, writeLabConfigs } from "../../deploy/lab/configs.js";
+import type { LabManifest } from "../../deploy/lab/manifest.js";
+import { defaultKeepvipBins, hostPrograms, labPaths } from "../../deploy/lab/paths.js";
+import { checkPrefix, planTopology, planUpCommands } from "../../deploy/lab/topology.js";
+import { analyzeProbes, type ProbeRecord } from "../../deploy/lab/probe-analysis.js";
+import { summarizeVipEvents } from "../../deploy/lab/vip-timeline.js";
+import { backendBody } from "../../deploy/lab/backend.js";
+import { labUp } from "../../deploy/lab/lab.js";
+import { namespaces, run } from "./helpers/lab-client.js";
+
+function manifest(over: Partial<LabManifest> = {}): LabManifest {
+  return { prefix: "kvC", stack: "keepvip", timing: "seed", advertSec: 1, connectTimeoutMs: 3000, bins: defaultKeepvipBins(), createdAt: "2026-01-01T00:00:00Z", ...over };
+}
+
+function withLabDir(fn: (root: string) => Promise<void> | void) {
+  return async () => {
+    const root = mkdtempSync(join(tmpdir(), "kvlab-"));
+    try {
+      await fn(root);
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
+  };
+}
+
+for (const timing of ["seed", "tuned"] as const) {
+  test(`the generated coordinator and agent configs load with keepvip's schemas (timing ${timing})`, withLabDir((root) => {
+    const paths = labPaths("kvC", root);
+    writeLabConfigs(manifest({ timing }), paths, hostPrograms());
+    const c = loadConfigFile(coordinatorConfigSchema, paths.coordinatorConfig);
+    assert.equal(c.listen, "198.19.0.1:7400");
+    assert.equal(c.state_dir, paths.stateDir("coord"));
+    assert.equal(c.insecure, true);
+    const g = c.groups[0];
+    assert.equal(g.name, "VI_1");
+    assert.deepEqual(g.vips, [{ address: "198.18.0.100", prefix: 24, family: 4 }]);
+    assert.deepEqual(g.service, { port: 10016, path: "/aaa" });
+    assert.deepEqual(g.members.map((m) => [m.node, m.priority, m.address]), [["lb1", 100, "198.18.0.11"], ["lb2", 90, "198.18.0.12"]]);
+    assert.equal(g.preempt, true);
+    assert.deepEqual(g.tracks.map((t) => [t.name, t.weight]), [["chk_nginx", -20]]);
+    assert.deepEqual(g.lan_references, ["198.18.0.21:10016", "198.18.0.22:10016"]);
+    const u = c.upstreams[0];
+    assert.equal(u.name, "my10016");
+    assert.equal(u.balance, "least_conn");
+    assert.deepEqual(u.servers.map((s) => [s.address, s.max_fails, s.fail_timeout]), [["198.18.0.21:10016", 3, 30_000], ["198.18.0.22:10016", 3, 30_000]]);
+    assert.equal(u.check?.type, "http");
+    assert.equal(u.check?.path, "/aaa");
+    if (timing === "tuned") {
+      assert.deepEqual([c.timing.heartbeat_interval, c.timing.dead_interval, c.timing.verify_timeout, c.timing.reach_interval], [20, 100, 50, 10]);
+    } else {
+      assert.deepEqual([c.timing.heartbeat_interval, c.timing.dead_interval, c.timing.verify_timeout], [200, 1000, 150]);
+    }
+    for (const lb of ["lb1", "lb2"] as const) {
+      const a = loadConfigFile(agentConfigSchema, paths.agentConfig(lb));
+      assert.equal(a.node_id, lb);
+      assert.equal(a.coordinator, "198.19.0.1:7400");
+      assert.deepEqual(a.groups, { VI_1: { interface: "lan0" } });
+      assert.deepEqual(a.track_interfaces, ["lan0"]);
+      assert.equal(a.nginx.mode, "child");
+      assert.equal(a.nginx.pid_file, join(root, "kvC", "pids", `${lb}-nginx.pid`));
+      assert.equal(a.nginx.conf, paths.nginxConf(lb));
+      assert.equal(a.nginx.upstream_file, paths.upstreamFile(lb));
+      assert.equal(a.state_dir, paths.stateDir(lb));
+      assert.ok(a.tracks.chk_nginx.script.includes(paths.pidFile(lb, "nginx")));
+      assert.equal(a.arping, hostPrograms().arping);
+    }
+  }));
+}
+
+test("the generated nginx.conf passes nginx -t, and fails it once break-nginx's directive is in", withLabDir(async (root) => {
+  const paths = labPaths("kvC", root);
+  writeLabConfigs(manifest({ connectTimeoutMs: 100 }), paths, hostPrograms());
+  const nginxT = () => run([hostPrograms().nginx, "-t", "-q", "-p", paths.nginxPrefix("lb1"), "-c", paths.nginxConf("lb1"), "-e", paths.nginxErrorLog("lb1")]);
+  const ok = await nginxT();
+  assert.equal(ok.exitCode, 0, ok.stderr);
+  writeFileSync(paths.breakFile("lb1"), BROKEN_DIRECTIVE);
+  const broken = await nginxT();
+  assert.notEqual(broken.exitCode, 0);
+  assert.match(broken.stderr, /unknown directive "keepvip_lab_broken_on_purpose"/);
+}));
+
+test("keepalived.conf: whole-second adverts are the seed's VRRPv2 with auth_pass, sub-second ones VRRPv3 without", () => {
+  const paths = labPaths("kvC", "/tmp/x");
+  const seed = renderKeepalivedConf("lb1", paths, 1);
+  assert.match(seed, /state MASTER/);
+  assert.match(seed, /priority 100/);
+  assert.match(seed, /advert_int 1\n/);
+  assert.match(seed, /auth_pass 1111/);
+  assert.doesNotMatch(seed, /vrrp_version/);
+  assert.match(seed, /weight -20/);
+  const fast = renderKeepalivedConf("lb2", paths, 0.1);
+  assert.match(fast, /state BACKUP/);
+  assert.match(fast, /priority 90/);
+  assert.match(fast, /vrrp_version 3/);
+  assert.match(fast, /advert_int 0.1\n/);
+  assert.doesNotMatch(fast, /auth_pass/);
+});
+
+test("the topology: exact namespace names, switch ports fit IFNAMSIZ, no command touches the root namespace", () => {
+  const plan = planTopology("kvC");
+  assert.deepEqual(plan.namespaces, ["kvC-sw", "kvC-coord", "kvC-lb1", "kvC-lb2", "kvC-b1", "kvC-b2", "kvC-client"]);
+  for (const a of plan.attachments) assert.ok(a.port.length <= 15, a.port);
+  assert.deepEqual(plan.attachments.filter((a) => a.net === "ctl").map((a) => [a.host, a.address]), [["coord", "198.19.0.1"], ["lb1", "198.19.0.11"], ["lb2", "198.19.0.12"]]);
+  for (const argv of planUpCommands(plan)) {
+    // Every command names a lab namespace: `ip netns add|exec NS` or `ip -n NS`.
+    const ns = argv[1] === "-n" ? argv[2] : argv[1] === "netns" ? argv[3] : undefined;
+    assert.ok(ns !== undefined && plan.namespaces.includes(ns), argv.join(" "));
+  }
+  assert.equal(checkPrefix("kv"), undefined);
+  assert.match(checkPrefix("kv-x") ?? "", /no '-'/);
+  assert.match(checkPrefix("") ?? "", /prefix must be/);
+});
+
+const rec = (seq: number, ok: boolean, by?: string): ProbeRecord => ({ seq, t: 1000 + seq * 10, ok, ms: 1, ...(ok ? { by } : { err: "timeout" }) });
+
+test("probe analysis: the longest failure run runs from the first failure to the next answer", () => {
+  const records = [rec(0, true, "a"), rec(1, false), rec(2, false), rec(3, true, "b"), rec(4, false), rec(5, true, "a")];
+  const s = analyzeProbes(records.reverse(), 10);
+  assert.equal(s.total, 6);
+  assert.equal(s.failed, 3);
+  assert.deepEqual(s.answeredBy, { a: 2, b: 1 });
+  assert.deepEqual(s.errors, { timeout: 3 });
+  assert.equal(s.longestFailureMs, 20);
+  assert.deepEqual(s.failureRuns.map((r) => [r.startT, r.endT, r.count]), [[1010, 1030, 2], [1040, 1050, 1]]);
+  const trailing = analyzeProbes([rec(0, true, "a"), rec(1, false), rec(2, false)], 10);
+  assert.equal(trailing.longestFailureMs, 20);
+  assert.equal(analyzeProbes([], 10).longestFailureMs, 0);
+});
+
+test("VIP timeline: time on both and on none, counted only once both watchers reported", () => {
+  const s = summarizeVipEvents([
+    { t: 100, host: "lb1", has: true },
+    { t: 105, host: "lb2", has: false },
+    { t: 200, host: "lb2", has: true },
+    { t: 230, host: "lb1", has: false },
+    { t: 300, host: "lb2", has: false },
+    { t: 350, host: "lb1", has: true },
+  ], ["lb1", "lb2"], 400);
+  assert.equal(s.from, 105);
+  assert.equal(s.bothMs, 30);
+  assert.equal(s.longestBothMs, 30);
+  assert.equal(s.noneMs, 50);
+  assert.deepEqual(s.changes.map((c) => c.holders.join("+")), ["lb1", "lb1+lb2", "lb2", "", "lb1"]);
+});
+
+test("the backend's body is exactly the seed's JSON", () => {
+  assert.equal(backendBody("198.18.0.21"), '{"msg":"success","status":"1","server_ip":"198.18.0.21"}');
+});
+
+test("up --stack keepvip without built bins fails naming the missing file, and builds nothing", async () => {
+  const before = (await namespaces()).filter((n) => n.startsWith("kvC-"));
+  await assert.rejects(
+    labUp({ prefix: "kvC", stack: "keepvip", bins: { coordinator: "/nonexistent/coordinator/main.js", agent: "/nonexistent/agent/main.js" } }),
+    /keepvip coordinator is not built: \/nonexistent\/coordinator\/main\.js is missing[\s\S]*npm run build/,
+  );
+  assert.deepEqual((await namespaces()).filter((n) => n.startsWith("kvC-")), before);
+});
