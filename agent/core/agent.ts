@@ -11,12 +11,12 @@ import type { AgentConfig } from "../../shared/config/agent.js";
 import { parseCidr } from "../../shared/config/net.js";
 import {
   NginxState, VerifyVerdict,
-  type AgentMessage, type Command, type CoordinatorMessage, type GroupSpec, type Hello, type HeldVip, type LeaveReady, type Report, type VerifyRequest, type Welcome,
+  type AgentMessage, type Command, type CoordinatorMessage, type GroupSpec, type Hello, type HeldVip, type LeaveReady, type Report, type UpstreamConfig, type VerifyRequest, type Welcome,
 } from "../../shared/gen/keepvip/v1/agent.js";
 import { VERSION } from "../../shared/version.js";
 import type { NginxHealth } from "../../coordinator/election/view.js";
 import { EpochGuard, type AgentMemory } from "./memory.js";
-import type { LinkPort, NginxPort, NotifyPort, ReachPort, TrackPort, VerifyPort, VipPort, VipSpec } from "./ports.js";
+import type { BackendProbePort, LinkPort, NginxPort, NotifyPort, ReachPort, TrackPort, UpstreamPort, VerifyPort, VipPort, VipSpec } from "./ports.js";
 
 export interface AgentDeps {
   config: AgentConfig;
@@ -27,6 +27,8 @@ export interface AgentDeps {
   verify: VerifyPort;
   notify: NotifyPort;
   link: LinkPort;
+  upstreams: UpstreamPort;
+  backends: BackendProbePort;
   log: Logger;
   memory: AgentMemory;
   saveMemory(memory: AgentMemory): void;
@@ -64,6 +66,10 @@ export class AgentCore {
   private leaveWaiter?: (l: LeaveReady) => void;
   private stopping = false;
   private readonly unsubscribers: Array<() => void> = [];
+  /** Last upstream version applied, and why the newest was not (""). */
+  private upstream = { version: 0, error: "" };
+  private upstreamChain: Promise<void> = Promise.resolve();
+  private latestUpstream?: UpstreamConfig;
 
   constructor(private readonly deps: AgentDeps) {
     this.epochs = new EpochGuard({ ...deps.memory.epochs }, (seen) => this.remember({ epochs: seen }));
@@ -123,9 +129,12 @@ export class AgentCore {
         return void this.onVerify(body.value);
       case "leaveReady":
         return this.leaveWaiter?.(body.value);
-      case "refused":
       case "upstreams":
+        return this.onUpstreams(body.value);
       case "probePlan":
+        this.deps.backends.setPlan(body.value);
+        return;
+      case "refused":
         return;
     }
   }
@@ -199,6 +208,22 @@ export class AgentCore {
       return;
     }
     await release();
+  }
+
+  /**
+   * Applies pushed upstreams one at a time; a newer version arriving while one
+   * is applied supersedes any waiting one (the newest is never dropped).
+   */
+  private onUpstreams(config: UpstreamConfig): void {
+    this.latestUpstream = config;
+    this.upstreamChain = this.upstreamChain.then(async () => {
+      const next = this.latestUpstream;
+      if (!next || next.version === this.upstream.version) return;
+      const r = await this.deps.upstreams.apply(next);
+      this.upstream = r.ok ? { version: r.version, error: "" } : { version: this.upstream.version, error: r.error };
+      this.deps.log[r.ok ? "info" : "error"]({ event: r.ok ? "upstreams.applied" : "upstreams.rejected", version: next.version, error: r.error || undefined }, r.ok ? `upstream version ${next.version} applied` : `upstream version ${next.version} NOT applied: ${r.error}`);
+      this.sendReport();
+    }).catch((err: unknown) => this.deps.log.error({ event: "upstreams.error", err }, "upstream apply failed"));
   }
 
   private async onVerify(v: VerifyRequest): Promise<void> {
@@ -323,7 +348,7 @@ export class AgentCore {
     });
     return {
       nginx: NGINX_WIRE[nginx.state], nginxDetail: nginx.detail.slice(0, 500), tracks, held, reach,
-      upstreamVersion: 0, upstreamError: "", probes: [],
+      upstreamVersion: this.upstream.version, upstreamError: this.upstream.error, probes: this.deps.backends.current(),
       fault: this.fault.on, faultReason: this.fault.reason, seq: ++this.seq,
     };
   }

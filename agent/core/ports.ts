@@ -5,6 +5,7 @@
  * in main.ts.
  */
 import type { NginxHealth } from "../../coordinator/election/view.js";
+import type { ProbePlan, ProbeResult, UpstreamConfig } from "../../shared/gen/keepvip/v1/agent.js";
 
 /** One VIP on one interface. */
 export interface VipSpec {
@@ -91,4 +92,15 @@ export interface NotifyPort {
 export interface LinkPort {
   isUp(iface: string): boolean | undefined;
   onChange(listener: (iface: string, up: boolean) => void): () => void;
+}
+
+export interface UpstreamPort {
+  /** Renders, tests (`nginx -t`) and reloads; a failing test leaves the last good file in place. */
+  apply(config: UpstreamConfig): Promise<{ version: number; ok: boolean; error: string }>;
+}
+
+export interface BackendProbePort {
+  setPlan(plan: ProbePlan): void;
+  /** Results after rise/fall, for the report. */
+  current(): ProbeResult[];
 }

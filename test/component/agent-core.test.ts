@@ -15,7 +15,7 @@ import { agentConfigSchema } from "../../shared/config/agent.js";
 import { parseConfigText } from "../../shared/config/load.js";
 import { silentLogger } from "../../shared/log.js";
 import { clusterYaml, removeDir, startCoordinator, type TestCoordinator } from "./helpers/coordinator.js";
-import { FakeLan, FakeLinks, FakeNginx, FakeNotify, FakeReach, FakeTracks, FakeVerify, FakeVips } from "./helpers/fake-ports.js";
+import { FakeBackends, FakeUpstreams, FakeLan, FakeLinks, FakeNginx, FakeNotify, FakeReach, FakeTracks, FakeVerify, FakeVips } from "./helpers/fake-ports.js";
 import { waitUntil } from "./helpers/standin-agent.js";
 
 interface Node {
@@ -27,6 +27,8 @@ interface Node {
   notify: FakeNotify;
   tracks: FakeTracks;
   verify: FakeVerify;
+  upstreams: FakeUpstreams;
+  backends: FakeBackends;
   stateDir: string;
 }
 
@@ -57,9 +59,9 @@ async function startNode(id: string, opts: { stateDir?: string; force?: boolean 
   const stateDir = opts.stateDir ?? mkdtempSync(join(tmpdir(), `keepvip-agent-${id}-`));
   dirs.push(stateDir);
   const config = parseConfigText(agentConfigSchema, `node_id: ${id}\ncoordinator: "${coord!.address}"\ninsecure: true\nstate_dir: ${stateDir}\nstop_timeout: 2s\nforce_release_on_stop: ${opts.force ?? false}\ngroups: {VI_1: {interface: lan0}}\ntrack_interfaces: [lan0]\n`, "agent.yaml");
-  const n: Node = { vips: new FakeVips(lan, id), nginx: new FakeNginx(), links: new FakeLinks(), notify: new FakeNotify(), tracks: new FakeTracks(), verify: new FakeVerify(lan, id), stateDir } as Node;
+  const n: Node = { vips: new FakeVips(lan, id), nginx: new FakeNginx(), links: new FakeLinks(), notify: new FakeNotify(), tracks: new FakeTracks(), verify: new FakeVerify(lan, id), upstreams: new FakeUpstreams(), backends: new FakeBackends(), stateDir } as Node;
   n.core = new AgentCore({
-    config, vips: n.vips, nginx: n.nginx, tracks: n.tracks, reach: new FakeReach(), verify: n.verify, notify: n.notify, link: n.links,
+    config, vips: n.vips, nginx: n.nginx, tracks: n.tracks, reach: new FakeReach(), verify: n.verify, notify: n.notify, link: n.links, upstreams: n.upstreams, backends: n.backends,
     log: silentLogger, memory: loadMemory(stateDir), saveMemory: (m) => saveMemory(stateDir, m), instanceId: `${id}-${Date.now()}`,
   });
   await n.core.init();
@@ -203,4 +205,39 @@ test("with force_release_on_stop and no coordinator, a stop releases", async () 
   const outcome = await lb1.core.stop(false);
   assert.match(outcome, /released anyway/);
   assert.deepEqual(onLan(), []);
+});
+
+test("upstreams: agents get the probe plan and a versioned config, and a server seen down by every agent is pushed down everywhere", async () => {
+  coord = await coordinator(clusterYaml({ upstreams: true }));
+  const lb1 = await startNode("lb1");
+  const lb2 = await startNode("lb2");
+  await waitUntil(() => lb1.upstreams.applied.length > 0 && lb2.upstreams.applied.length > 0, "both applied the first version");
+  assert.deepEqual(lb1.backends.plan?.checks.map((c) => [c.upstream, c.servers, c.type, c.path, c.rise, c.fall]), [["my10016", ["198.18.0.21:10016", "198.18.0.22:10016"], "http", "/aaa", 2, 2]]);
+  const v1 = lb1.upstreams.applied[0];
+  assert.deepEqual(v1.upstreams[0].servers.map((s) => [s.address, s.down, s.maxFails, s.failTimeoutS]), [["198.18.0.21:10016", false, 3, 30], ["198.18.0.22:10016", false, 3, 30]]);
+  await waitUntil(() => coord!.engine.upstreams.applied.get("lb1")?.version === v1.version && coord!.engine.upstreams.applied.get("lb2")?.version === v1.version, "coordinator sees both agents on the version");
+
+  // Only lb1 sees b1 fail: not a majority, nothing changes.
+  const down = { upstream: "my10016", server: "198.18.0.21:10016", up: false, detail: "timeout", latencyMs: 50 };
+  const upB = { upstream: "my10016", server: "198.18.0.22:10016", up: true, detail: "", latencyMs: 1 };
+  lb1.backends.results = [down, upB];
+  lb1.core.scheduleReport();
+  await new Promise((r) => setTimeout(r, 100));
+  assert.equal(lb1.upstreams.applied.length, 1, "one agent's view is not enough");
+  lb2.backends.results = [down, upB];
+  lb2.core.scheduleReport();
+  await waitUntil(() => lb1.upstreams.applied.length === 2 && lb2.upstreams.applied.length === 2, "both applied the next version");
+  const v2 = lb2.upstreams.applied[1];
+  assert.equal(v2.version, v1.version + 1);
+  assert.equal(v2.upstreams[0].servers[0].down, true);
+  assert.equal(v2.upstreams[0].servers[1].down, false);
+  assert.match(coord.engine.events.all().map((e) => e.message).join("\n"), /198\.18\.0\.21:10016 is DOWN: 2 of 2 agents see it fail/);
+});
+
+test("upstreams: an agent that cannot apply a version reports the error, and the coordinator shows it", async () => {
+  coord = await coordinator(clusterYaml({ upstreams: true, startupGrace: "0s" }));
+  const lb1 = await startNode("lb1");
+  lb1.upstreams.reject = "nginx -t: host not found in upstream";
+  await waitUntil(() => coord!.engine.upstreams.applied.get("lb1")?.error === "nginx -t: host not found in upstream", "error reported");
+  assert.equal(coord.engine.upstreams.applied.get("lb1")?.version, 0, "nothing applied");
 });

@@ -18,7 +18,7 @@ export interface TestCoordinator {
   stop(): Promise<void>;
 }
 
-export function clusterYaml(opts: { preempt?: boolean; preemptDelay?: string; tracks?: string; lb3?: boolean; startupGrace?: string } = {}): string {
+export function clusterYaml(opts: { preempt?: boolean; preemptDelay?: string; tracks?: string; lb3?: boolean; startupGrace?: string; upstreams?: boolean } = {}): string {
   return `
 insecure: true
 timing:
@@ -37,9 +37,19 @@ groups:
     members:
       - { node: lb1, priority: 100, address: 198.18.0.11 }
       - { node: lb2, priority: 90, address: 198.18.0.12 }
-${opts.lb3 ? "      - { node: lb3, priority: 80, address: 198.18.0.13 }\n" : ""}${opts.tracks ?? ""}
+${opts.lb3 ? "      - { node: lb3, priority: 80, address: 198.18.0.13 }\n" : ""}${opts.tracks ?? ""}${opts.upstreams ? upstreamsYaml : ""}
 `;
 }
+
+const upstreamsYaml = `
+upstreams:
+  - name: my10016
+    balance: least_conn
+    servers:
+      - { address: "198.18.0.21:10016", max_fails: 3, fail_timeout: 30s }
+      - { address: "198.18.0.22:10016", max_fails: 3, fail_timeout: 30s }
+    check: { type: http, path: /aaa, interval: 100ms, timeout: 50ms, rise: 2, fall: 2 }
+`;
 
 export async function startCoordinator(yaml: string, stateDir?: string): Promise<TestCoordinator> {
   const dir = stateDir ?? mkdtempSync(join(tmpdir(), "keepvip-coord-"));

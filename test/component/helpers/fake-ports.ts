@@ -1,6 +1,7 @@
 /** In-memory twins of the agent's ports: a fake host whose VIPs, nginx and links tests control. */
 import type { NginxHealth } from "../../../coordinator/election/view.js";
-import type { LinkPort, NginxPort, NotifyPort, NotifyState, ReachPort, ReachState, ReachTarget, TrackPort, TrackState, Verdict, VerifyPort, VipPort, VipSpec } from "../../../agent/core/ports.js";
+import type { ProbePlan, ProbeResult, UpstreamConfig } from "../../../shared/gen/keepvip/v1/agent.js";
+import type { BackendProbePort, UpstreamPort, LinkPort, NginxPort, NotifyPort, NotifyState, ReachPort, ReachState, ReachTarget, TrackPort, TrackState, Verdict, VerifyPort, VipPort, VipSpec } from "../../../agent/core/ports.js";
 
 /** One shared "LAN": which node has which VIP address. */
 export class FakeLan {
@@ -116,5 +117,28 @@ export class FakeLinks implements LinkPort {
   set(i: string, up: boolean) {
     this.up.set(i, up);
     for (const l of this.listeners) l(i, up);
+  }
+}
+
+export class FakeUpstreams implements UpstreamPort {
+  readonly applied: UpstreamConfig[] = [];
+  reject = "";
+  async apply(config: UpstreamConfig) {
+    if (this.reject) return { version: config.version, ok: false, error: this.reject };
+    this.applied.push(config);
+    return { version: config.version, ok: true, error: "" };
+  }
+}
+
+/** Like the real prober: every planned server is reported, up until told otherwise. */
+export class FakeBackends implements BackendProbePort {
+  plan?: ProbePlan;
+  results: ProbeResult[] = [];
+  setPlan(plan: ProbePlan) {
+    this.plan = plan;
+    this.results = plan.checks.flatMap((c) => c.servers.map((server) => ({ upstream: c.upstream, server, up: true, detail: "", latencyMs: 1 })));
+  }
+  current() {
+    return this.results;
   }
 }
