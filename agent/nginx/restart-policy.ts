@@ -1,0 +1,56 @@
+/**
+ * The nginx supervision states and the restart back-off, kept pure so the
+ * policy (DESIGN.md F4/F5) is table-tested apart from processes and timers.
+ *
+ * Policy: nginx dies → restart at once (STARTING). That restart works → RUNNING,
+ * and DOWN was never reported (F4: no move, blip only). It fails → DOWN at once,
+ * so the agent core goes FAULT and releases its VIPs without waiting (F5); further
+ * attempts continue in the background after restartDelay(), and a success
+ * returns to RUNNING.
+ */
+import { NginxState } from "../../shared/gen/keepvip/v1/agent.js";
+
+/** Supervision state, as reported to the coordinator (proto NginxState). */
+export type NginxStateName = "running" | "starting" | "down" | "stopped";
+
+/** A state with what explains it ("bind() to 0.0.0.0:10016 failed (98: Address already in use)"). */
+export interface NginxStatus {
+  state: NginxStateName;
+  /** Why the state is what it is: the last restart outcome or nginx's own error line. */
+  detail: string;
+  /** The master pid while running (or adopted), else undefined. */
+  pid: number | undefined;
+  /** Failed restart attempts since nginx was last running (0 while running). */
+  failures: number;
+}
+
+const PROTO: Record<NginxStateName, NginxState> = {
+  running: NginxState.NGINX_STATE_RUNNING,
+  starting: NginxState.NGINX_STATE_STARTING,
+  down: NginxState.NGINX_STATE_DOWN,
+  stopped: NginxState.NGINX_STATE_STOPPED,
+};
+
+/** The proto enum value for a state (for Report.nginx). */
+export function toProtoNginxState(state: NginxStateName): NginxState {
+  return PROTO[state];
+}
+
+export interface Backoff {
+  /** Delay before the first background retry (after the immediate restart failed). */
+  initial: number;
+  /** Ceiling of the doubling. */
+  max: number;
+}
+
+/**
+ * Delay before background retry number `failures` (1 = after the first failed
+ * restart): initial × 2^(failures−1), capped at max, then jittered to 75–125 %
+ * (still capped) so two agents on one host, or a fleet after a shared cause,
+ * do not retry in lockstep. `random` returns [0, 1).
+ */
+export function restartDelay(failures: number, backoff: Backoff, random: () => number = Math.random): number {
+  const exponent = Math.min(Math.max(failures - 1, 0), 30);
+  const base = Math.min(backoff.max, backoff.initial * 2 ** exponent);
+  return Math.round(Math.min(backoff.max, base * (0.75 + 0.5 * random())));
+}
