@@ -1,0 +1,32 @@
+/**
+ * `script_user`: track and notify scripts run as this user (keepalived's
+ * global script_user), never as root by accident. The uid/gid come from
+ * `id -u USER` / `id -g USER` through the runner (NSS-aware: LDAP users too),
+ * once; a failed lookup is retried on the next use.
+ */
+import type { CommandRunner } from "../exec/runner.js";
+
+export interface Credentials {
+  uid: number;
+  gid: number;
+}
+
+/**
+ * Returns a function giving the credentials to run scripts with: {} when no
+ * user is configured (the agent's own), the uid/gid, or an error sentence.
+ */
+export function scriptUserResolver(runner: CommandRunner, user: string | undefined): () => Promise<Partial<Credentials> | string> {
+  if (user === undefined) return async () => ({});
+  let cached: Credentials | undefined;
+  return async () => {
+    if (cached) return cached;
+    const [u, g] = await Promise.all([runner.run(["id", "-u", user], { timeoutMs: 5000 }), runner.run(["id", "-g", user], { timeoutMs: 5000 })]);
+    const uid = Number(u.stdout.trim());
+    const gid = Number(g.stdout.trim());
+    if (u.exitCode !== 0 || g.exitCode !== 0 || !Number.isInteger(uid) || !Number.isInteger(gid) || u.stdout.trim() === "" || g.stdout.trim() === "") {
+      return `script_user "${user}": cannot resolve uid/gid (${(u.stderr || g.stderr || u.spawnError || "id failed").trim()})`;
+    }
+    cached = { uid, gid };
+    return cached;
+  };
+}
