@@ -1,0 +1,103 @@
+/**
+ * Notify scripts, as keepalived runs them on a vrrp_instance's transitions:
+ * notify_master / notify_backup / notify_fault / notify_stop (argv as
+ * configured, no extra arguments), then the generic `notify` with four
+ * arguments appended, like keepalived.conf(5):
+ *
+ *   $(n-3) "GROUP"   — keepvip's unit is the VIP group (keepalived sends
+ *                      "INSTANCE" for a vrrp_instance, "GROUP" for a sync group)
+ *   $(n-2) the group name ("VI_1")
+ *   $(n-1) the new state, upper case: MASTER | BACKUP | FAULT | STOP
+ *   $(n)   the effective priority
+ *
+ * notify() never blocks or throws: runs are queued per group (so one group's
+ * scripts arrive in order, and a slow script delays only its own group), each
+ * bounded by notify.timeout, failures logged with event keys. A repeat of a
+ * group's last notified state is not a transition and runs nothing.
+ */
+import type { NotifyConfig } from "../../shared/config/agent.js";
+import { silentLogger, type Logger } from "../../shared/log.js";
+import type { CommandRunner } from "../exec/runner.js";
+import { runScript } from "../tracks/script-run.js";
+import { scriptUserResolver } from "../tracks/script-user.js";
+
+/** The states keepalived notifies (keepvip: holder = MASTER, member not holding = BACKUP). */
+export type NotifyState = "MASTER" | "BACKUP" | "FAULT" | "STOP";
+
+const SPECIFIC: Record<NotifyState, keyof Pick<NotifyConfig, "master" | "backup" | "fault" | "stop">> = {
+  MASTER: "master",
+  BACKUP: "backup",
+  FAULT: "fault",
+  STOP: "stop",
+};
+
+/** Pure: the argv lists to run, in order, for one transition. */
+export function planNotify(cfg: NotifyConfig, group: string, state: NotifyState, priority: number): string[][] {
+  const plan: string[][] = [];
+  const specific = cfg[SPECIFIC[state]];
+  if (specific) plan.push([...specific]);
+  if (cfg.any) plan.push([...cfg.any, "GROUP", group, state, String(priority)]);
+  return plan;
+}
+
+export interface NotifierOptions {
+  /** agent config `notify`. */
+  config: NotifyConfig;
+  runner: CommandRunner;
+  /** agent config `script_user`. */
+  scriptUser?: string;
+  log?: Logger;
+}
+
+export class Notifier {
+  private readonly cfg: NotifyConfig;
+  private readonly runner: CommandRunner;
+  private readonly log: Logger;
+  private readonly credentials: ReturnType<typeof scriptUserResolver>;
+  private readonly queues = new Map<string, Promise<void>>();
+  private readonly lastState = new Map<string, NotifyState>();
+
+  constructor(options: NotifierOptions) {
+    this.cfg = options.config;
+    this.runner = options.runner;
+    this.log = options.log ?? silentLogger;
+    this.credentials = scriptUserResolver(options.runner, options.scriptUser);
+  }
+
+  /** Queues the scripts for `group` entering `state`; returns at once. */
+  notify(group: string, state: NotifyState, priority: number): void {
+    if (this.lastState.get(group) === state) return;
+    this.lastState.set(group, state);
+    const plan = planNotify(this.cfg, group, state, priority);
+    if (plan.length === 0) return;
+    const previous = this.queues.get(group) ?? Promise.resolve();
+    const next = previous.then(() => this.runPlan(group, state, plan));
+    this.queues.set(group, next);
+    void next.finally(() => {
+      if (this.queues.get(group) === next) this.queues.delete(group);
+    });
+  }
+
+  /** Resolves when every queued notification has run (agent stop: after notify STOP). */
+  async flush(): Promise<void> {
+    while (this.queues.size > 0) await Promise.all([...this.queues.values()]);
+  }
+
+  private async runPlan(group: string, state: NotifyState, plan: string[][]): Promise<void> {
+    try {
+      const creds = await this.credentials();
+      if (typeof creds === "string") {
+        this.log.error({ event: "notify.failed", group, state, error: creds }, `notify ${group} ${state}: ${creds}`);
+        return;
+      }
+      for (const argv of plan) {
+        // Wait for the verdict only: a script's lingering children must not hold the group's queue.
+        const outcome = await runScript(this.runner, argv, this.cfg.timeout, creds).outcome;
+        if (outcome.ok) this.log.info({ event: "notify.run", group, state, argv }, `notify ${group} ${state}: ${argv[0]} ok`);
+        else this.log.warn({ event: "notify.failed", group, state, argv, error: outcome.detail }, `notify ${group} ${state}: ${argv[0]} failed: ${outcome.detail}`);
+      }
+    } catch (err) {
+      this.log.error({ event: "notify.failed", group, state, err }, `notify ${group} ${state} failed`);
+    }
+  }
+}

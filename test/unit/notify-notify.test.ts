@@ -1,0 +1,164 @@
+/**
+ * Notify scripts: keepalived's argument convention, per-group ordering, no
+ * blocking of the caller, failures logged with event keys and never thrown.
+ */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { pino } from "pino";
+import type { CommandRunner, RunOptions, RunResult } from "../../agent/exec/runner.js";
+import { Notifier, planNotify } from "../../agent/notify/notify.js";
+import type { NotifyConfig } from "../../shared/config/agent.js";
+
+const ALL: NotifyConfig = {
+  master: ["/etc/keepvip/to_master.sh", "VI_1-arg"],
+  backup: ["/etc/keepvip/to_backup.sh"],
+  fault: ["/etc/keepvip/fault.sh", "VG_1"],
+  stop: ["/etc/keepvip/stop.sh"],
+  any: ["/etc/keepvip/notify.sh", "--from-keepvip"],
+  timeout: 30_000,
+};
+
+const plans: Array<[string, NotifyConfig, Parameters<typeof planNotify>[2], string[][]]> = [
+  ["MASTER runs notify_master as configured, then notify with TYPE NAME STATE PRIORITY appended", ALL, "MASTER", [
+    ["/etc/keepvip/to_master.sh", "VI_1-arg"],
+    ["/etc/keepvip/notify.sh", "--from-keepvip", "GROUP", "VI_1", "MASTER", "100"],
+  ]],
+  ["BACKUP", ALL, "BACKUP", [["/etc/keepvip/to_backup.sh"], ["/etc/keepvip/notify.sh", "--from-keepvip", "GROUP", "VI_1", "BACKUP", "100"]]],
+  ["FAULT keeps the configured extra argument", ALL, "FAULT", [["/etc/keepvip/fault.sh", "VG_1"], ["/etc/keepvip/notify.sh", "--from-keepvip", "GROUP", "VI_1", "FAULT", "100"]]],
+  ["STOP", ALL, "STOP", [["/etc/keepvip/stop.sh"], ["/etc/keepvip/notify.sh", "--from-keepvip", "GROUP", "VI_1", "STOP", "100"]]],
+  ["only the generic notify configured", { any: ["/n.sh"], timeout: 1000 }, "MASTER", [["/n.sh", "GROUP", "VI_1", "MASTER", "100"]]],
+  ["only notify_master configured, BACKUP runs nothing", { master: ["/m.sh"], timeout: 1000 }, "BACKUP", []],
+];
+for (const [name, cfg, state, expected] of plans) {
+  test(`planNotify: ${name}`, () => assert.deepEqual(planNotify(cfg, "VI_1", state, 100), expected));
+}
+
+/** A runner whose runs finish when the test says so (or at once with `auto`). */
+class FakeRunner implements CommandRunner {
+  started: string[][] = [];
+  private pending: Array<() => void> = [];
+  constructor(private readonly outcome: (argv: string[]) => Partial<RunResult> | "throw" | "hang" = () => ({}), private readonly auto = true) {}
+
+  run(argv: string[], options: RunOptions = {}): Promise<RunResult> {
+    this.started.push(argv);
+    const o = this.outcome(argv);
+    if (o === "throw") return Promise.reject(new Error("runner broke"));
+    const result: RunResult = { argv, exitCode: 0, stdout: "", stderr: "", timedOut: false, spawnError: "", signal: "", durationMs: 1, ...(o === "hang" ? {} : o) };
+    return new Promise((resolve) => {
+      if (o === "hang") {
+        options.signal?.addEventListener("abort", () => resolve({ ...result, exitCode: -1, signal: "SIGKILL" }), { once: true });
+      } else if (this.auto) {
+        setImmediate(() => resolve(result));
+      } else {
+        this.pending.push(() => resolve(result));
+      }
+    });
+  }
+  /** Finishes the oldest unfinished run. */
+  finishOne(): void {
+    this.pending.shift()?.();
+  }
+  start(): never {
+    throw new Error("not used");
+  }
+}
+
+const settle = async () => {
+  for (let i = 0; i < 10; i++) await new Promise((r) => setImmediate(r));
+};
+
+function capturingLog() {
+  const lines: Array<Record<string, unknown>> = [];
+  const log = pino({ level: "info" }, { write: (s: string) => void lines.push(JSON.parse(s) as Record<string, unknown>) });
+  return { log, lines };
+}
+
+test("a group's notifications run in order, one at a time; another group is not held up", async () => {
+  const runner = new FakeRunner(undefined, false);
+  const n = new Notifier({ config: { master: ["/m.sh"], backup: ["/b.sh"], timeout: 30_000 }, runner });
+  assert.equal(n.notify("VI_1", "MASTER", 100), undefined, "returns at once");
+  n.notify("VI_1", "BACKUP", 80);
+  n.notify("VI_2", "MASTER", 90);
+  await settle();
+  assert.deepEqual(runner.started, [["/m.sh"], ["/m.sh"]], "VI_1 MASTER and VI_2 MASTER run; VI_1 BACKUP waits");
+  runner.finishOne();
+  await settle();
+  assert.deepEqual(runner.started.at(-1), ["/b.sh"]);
+  runner.finishOne();
+  runner.finishOne();
+  await n.flush();
+});
+
+test("specific script first, then the generic one, as keepalived does", async () => {
+  const runner = new FakeRunner();
+  const n = new Notifier({ config: ALL, runner });
+  n.notify("VI_1", "FAULT", 80);
+  await n.flush();
+  assert.deepEqual(runner.started, [["/etc/keepvip/fault.sh", "VG_1"], ["/etc/keepvip/notify.sh", "--from-keepvip", "GROUP", "VI_1", "FAULT", "80"]]);
+});
+
+test("the same state twice is not a transition and runs nothing the second time", async () => {
+  const runner = new FakeRunner();
+  const n = new Notifier({ config: { any: ["/n.sh"], timeout: 1000 }, runner });
+  n.notify("VI_1", "MASTER", 100);
+  n.notify("VI_1", "MASTER", 90);
+  n.notify("VI_1", "BACKUP", 90);
+  n.notify("VI_1", "MASTER", 100);
+  await n.flush();
+  assert.deepEqual(runner.started.map((a) => a[3]), ["MASTER", "BACKUP", "MASTER"]);
+});
+
+test("failures are logged with event keys and never thrown; later notifications still run", async () => {
+  const { log, lines } = capturingLog();
+  const runner = new FakeRunner((argv) => (argv[0] === "/bad.sh" ? { exitCode: 3, stderr: "no mail relay" } : argv[0] === "/broken.sh" ? "throw" : {}));
+  const n = new Notifier({ config: { master: ["/bad.sh"], backup: ["/broken.sh"], any: ["/ok.sh"], timeout: 1000 }, runner, log });
+  n.notify("VI_1", "MASTER", 100);
+  n.notify("VI_1", "BACKUP", 90);
+  await n.flush();
+  const failed = lines.filter((l) => l.event === "notify.failed");
+  assert.equal(failed[0].error, "exit code 3: no mail relay");
+  assert.ok(failed.length >= 2, JSON.stringify(lines));
+  assert.ok(lines.some((l) => l.event === "notify.run" && (l.argv as string[])[0] === "/ok.sh" && l.state === "MASTER"));
+});
+
+test("a hung script is killed at notify.timeout and the group's next notification then runs", async () => {
+  const { log, lines } = capturingLog();
+  const runner = new FakeRunner((argv) => (argv[0] === "/hang.sh" ? "hang" : {}));
+  const n = new Notifier({ config: { master: ["/hang.sh"], backup: ["/b.sh"], timeout: 100 }, runner, log });
+  const t0 = Date.now();
+  n.notify("VI_1", "MASTER", 100);
+  n.notify("VI_1", "BACKUP", 90);
+  assert.ok(Date.now() - t0 < 20, "the caller is never blocked");
+  await n.flush();
+  assert.deepEqual(runner.started, [["/hang.sh"], ["/b.sh"]]);
+  assert.ok(lines.some((l) => l.event === "notify.failed" && l.error === "timed out after 100ms (killed)"));
+});
+
+test("script_user: notify scripts run with the user's uid/gid; an unknown user is logged, not thrown", async () => {
+  const seen: RunOptions[] = [];
+  const runner: CommandRunner = {
+    async run(argv, options = {}) {
+      if (argv[0] === "id") {
+        const known = argv[2] === "kvscript";
+        return { argv, exitCode: known ? 0 : 1, stdout: known ? (argv[1] === "-u" ? "2001" : "2002") : "", stderr: known ? "" : "no such user", timedOut: false, spawnError: "", signal: "", durationMs: 1 };
+      }
+      seen.push(options);
+      return { argv, exitCode: 0, stdout: "", stderr: "", timedOut: false, spawnError: "", signal: "", durationMs: 1 };
+    },
+    start() {
+      throw new Error("not used");
+    },
+  };
+  const n = new Notifier({ config: { any: ["/n.sh"], timeout: 1000 }, runner, scriptUser: "kvscript" });
+  n.notify("VI_1", "MASTER", 100);
+  await n.flush();
+  assert.equal(seen[0].uid, 2001);
+  assert.equal(seen[0].gid, 2002);
+
+  const { log, lines } = capturingLog();
+  const m = new Notifier({ config: { any: ["/n.sh"], timeout: 1000 }, runner, scriptUser: "ghost", log });
+  m.notify("VI_1", "MASTER", 100);
+  await m.flush();
+  assert.equal(seen.length, 1, "nothing ran as the wrong user");
+  assert.ok(lines.some((l) => l.event === "notify.failed" && /script_user "ghost"/.test(String(l.error))));
+});
