@@ -123,6 +123,8 @@ export async function labUp(options: UpOptions = {}): Promise<UpReport> {
     throw new Error(`lab "${prefix}" is already (partly) up: namespaces ${present.join(", ")} exist; run \`npm run lab -- down --prefix ${prefix}\` first`);
   }
   const paths = labPaths(prefix);
+  // Paths go unquoted into nginx.conf, keepalived.conf and a shell script.
+  if (!/^[A-Za-z0-9._/-]+$/.test(paths.dir)) throw new Error(`the lab dir must be a plain path (letters, digits, . _ - /), got "${paths.dir}" (set KEEPVIP_LAB_DIR)`);
   const manifest: LabManifest = { prefix, stack, timing: options.timing ?? "seed", advertSec, connectTimeoutMs, bins, createdAt: new Date().toISOString() };
   resetDir(paths);
   writeLabConfigs(manifest, paths, programs);

@@ -2,13 +2,15 @@
  * `lab status`: namespaces, processes (pid, alive), who holds the VIP, each host's link and
  * switch port. collectStatus reads the lab; formatStatus is pure.
  */
+import { existsSync } from "node:fs";
+import { join } from "node:path";
 import { readManifest, type LabManifest, type Stack } from "./manifest.js";
 import { hostLink, switchPort, vipHolderHosts, type LinkState, type PortState } from "./netns.js";
-import { hostPrograms, labPaths } from "./paths.js";
+import { REPO_ROOT, hostPrograms, labPaths } from "./paths.js";
 import { netnsInode } from "./procfs.js";
 import { processStatus, type ProcessStatus } from "./processes.js";
 import { processSpecs } from "./stacks.js";
-import { planTopology } from "./topology.js";
+import { ADDRESSES, COORDINATOR_PORT, planTopology } from "./topology.js";
 import { labRunner, mustPrefix } from "./lab.js";
 
 export interface PortStatus {
@@ -40,11 +42,22 @@ export interface LabStatus {
 export type StackStatusHook = (m: LabManifest) => Promise<string[]>;
 
 /**
- * Hooks per stack. keepvip: register one that runs the admin CLI (dist/coordinator/cli/main.js)
- * inside P-coord against 198.19.0.1:7400 once that CLI exists; until then status says so.
+ * The keepvip stack's view from the admin CLI (`keepvip status`), run inside P-coord: the
+ * coordinator listens on the control network only.
  */
+async function keepvipAdminStatus(m: LabManifest): Promise<string[]> {
+  const cli = join(REPO_ROOT, "dist", "coordinator", "cli", "main.js");
+  if (!existsSync(cli)) return [`keepvip status: ${cli} is not built (npm run build)`];
+  const { ip, node } = hostPrograms();
+  const r = await labRunner().run([ip, "netns", "exec", `${m.prefix}-coord`, node, cli,
+    "--coordinator", `${ADDRESSES.ctl.coord}:${COORDINATOR_PORT}`, "--timeout", "2000", "status"], { timeoutMs: 10_000 });
+  const out = (r.exitCode === 0 ? r.stdout : `${r.stdout}\n${r.stderr}`).trim();
+  return ["keepvip status (admin CLI):", ...out.split("\n").map((l) => `  ${l}`)];
+}
+
+/** Extra status per stack; tests or tools may replace or add one. */
 export const stackStatusHooks: Partial<Record<Stack, StackStatusHook>> = {
-  keepvip: async () => ["admin CLI view: not wired yet (register stackStatusHooks.keepvip in deploy/lab/status.ts)"],
+  keepvip: keepvipAdminStatus,
 };
 
 export async function collectStatus(prefixArg?: string): Promise<LabStatus> {
@@ -63,11 +76,12 @@ export async function collectStatus(prefixArg?: string): Promise<LabStatus> {
     if (swUp) out.switchPort = await switchPort(runner, plan, a, programs.ip).catch(() => undefined);
     return out;
   }));
-  const hook = manifest ? stackStatusHooks[manifest.stack] : undefined;
+  const up = namespaces.every((n) => n.present);
+  const hook = manifest && up ? stackStatusHooks[manifest.stack] : undefined;
   return {
     prefix,
     dir: paths.dir,
-    up: namespaces.every((n) => n.present),
+    up,
     namespaces,
     manifest,
     processes,

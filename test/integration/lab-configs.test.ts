@@ -18,7 +18,8 @@ import { checkPrefix, planTopology, planUpCommands } from "../../deploy/lab/topo
 import { analyzeProbes, type ProbeRecord } from "../../deploy/lab/probe-analysis.js";
 import { summarizeVipEvents } from "../../deploy/lab/vip-timeline.js";
 import { backendBody } from "../../deploy/lab/backend.js";
-import { labUp } from "../../deploy/lab/lab.js";
+import { labDown, labUp } from "../../deploy/lab/lab.js";
+import { collectStatus as labStatus } from "../../deploy/lab/status.js";
 import { namespaces, run } from "./helpers/lab-client.js";
 
 function manifest(over: Partial<LabManifest> = {}): LabManifest {
@@ -168,3 +169,19 @@ test("up --stack keepvip without built bins fails naming the missing file, and b
   );
   assert.deepEqual((await namespaces()).filter((n) => n.startsWith("kvC-")), before);
 });
+
+test("an up that fails half-way (the coordinator exits at start) tears down what it built and shows the log", withLabDir(async (root) => {
+  const crash = join(root, "crash.js");
+  writeFileSync(crash, 'console.error("boom: config rejected"); process.exit(3);\n');
+  try {
+    await assert.rejects(
+      labUp({ prefix: "kvC", stack: "keepvip", bins: { coordinator: crash, agent: crash } }),
+      /coord coordinator exited at start[\s\S]*boom: config rejected/,
+    );
+    assert.deepEqual((await namespaces()).filter((n) => n.startsWith("kvC-")), []);
+    const status = await labStatus("kvC");
+    assert.deepEqual([status.up, status.processes], [false, []]);
+  } finally {
+    await labDown("kvC");
+  }
+}));

@@ -5,7 +5,7 @@
  */
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import * as lab from "../../deploy/lab/api.js";
 import { REPO_ROOT } from "../../deploy/lab/paths.js";
 import { isAlive } from "../../deploy/lab/procfs.js";
@@ -40,6 +40,7 @@ test("up builds every namespace and starts every process with a pid file", async
   for (const p of s.processes) assert.ok(alive(pidOf(p.host, p.name)), `${p.host}-${p.name}`);
   assert.deepEqual(s.vipHolders, []);
   assert.ok(s.ports.every((p) => p.link?.adminUp && p.link.carrier && p.switchPort?.attached), JSON.stringify(s.ports));
+  await assert.rejects(lab.labUp({ prefix: P, stack: "none" }), /lab "kvC" is already \(partly\) up: namespaces kvC-sw, .* exist; run `npm run lab -- down --prefix kvC` first/);
 });
 
 test("through the VIP on lb1 the client reaches both backends, each answering the seed's exact JSON", async () => {
@@ -166,4 +167,21 @@ test("down removes the lab's namespaces, processes and pid files, no other names
   const s = await lab.labStatus(P);
   assert.equal(s.up, false);
   assert.deepEqual(s.processes, []);
+});
+
+test("down after a crash: a half-built topology and stale pid files (a dead pid, someone else's live pid)", async () => {
+  const paths = lab.labPaths(P);
+  // What a crashed `up` could leave: the switch and one host with its link, pid files.
+  await run(["ip", "netns", "add", `${P}-sw`]);
+  await run(["ip", "netns", "add", `${P}-lb1`]);
+  await run(["ip", "-n", `${P}-sw`, "link", "add", "lb1-lan", "type", "veth", "peer", "name", "lan0", "netns", `${P}-lb1`]);
+  mkdirSync(paths.pids, { recursive: true });
+  writeFileSync(paths.pidFile("lb1", "nginx"), `${process.pid}\n`); // alive, but not in kvC-lb1: must be spared
+  writeFileSync(paths.pidFile("b1", "backend"), "4194303\n"); // no such process
+  const r = await lab.labDown(P);
+  assert.deepEqual(r.namespaces.sort(), [`${P}-lb1`, `${P}-sw`]);
+  assert.deepEqual(r.killed, []);
+  assert.ok(isAlive(process.pid));
+  assert.deepEqual((await namespaces()).filter((n) => n.startsWith(`${P}-`)), []);
+  assert.equal(existsSync(paths.pids), false);
 });
