@@ -1,0 +1,145 @@
+/**
+ * Continuous peer reachability (DESIGN.md "Holder alive but unreachable on
+ * the LAN"): a node that does not hold a group's VIP probes the service
+ * through the VIP every intervalMs and reports when it stops (or starts
+ * again) being reachable. It also probes a few LAN references at a slower
+ * cadence: a node that is itself cut off sees everything fail, and must not
+ * vote that the holder is unreachable (lanOk=false says so).
+ * One probe in flight at a time per target; stop() cancels everything.
+ */
+import type { HostPort } from "../../shared/config/net.js";
+import { probeService, type ProbeOutcome, type ServiceProber } from "./service.js";
+
+export interface ReachState {
+  group: string;
+  /** undefined until the first probe ends; false once failures reach the threshold. */
+  reachable: boolean | undefined;
+  consecutiveFailures: number;
+  /** The last probe's outcome and detail. */
+  lastOutcome: ProbeOutcome | undefined;
+  lastDetail: string;
+  /** At least one LAN reference answered lately (true when none are configured). */
+  lanOk: boolean;
+}
+
+/** Timers, injectable so tests drive time. */
+export interface ReachTimers {
+  setTimeout(fn: () => void, ms: number): unknown;
+  clearTimeout(handle: unknown): void;
+  now(): number;
+}
+
+export interface ReachOptions {
+  group: string;
+  /** The VIP and service port (path: HTTP GET instead of TCP connect). */
+  target: { host: string; port: number; path?: string; hostHeader?: string };
+  /** Probe cadence: 100 ms by default; 10 ms in the lab. */
+  intervalMs?: number;
+  /** Per-probe timeout (default: intervalMs × 2, at least 20 ms). */
+  timeoutMs?: number;
+  /** Consecutive failures that make the VIP unreachable. Default 3. */
+  failThreshold?: number;
+  /** host:port list probed by TCP connect; any answer (even a refusal) proves our own LAN works. */
+  lanReferences?: HostPort[];
+  /** LAN reference cadence. Default 1000 ms. */
+  lanIntervalMs?: number;
+  /** Called whenever reachable or lanOk flips. */
+  onChange: (state: ReachState) => void;
+  probe?: ServiceProber;
+  timers?: ReachTimers;
+}
+
+const realTimers: ReachTimers = {
+  setTimeout: (fn, ms) => setTimeout(fn, ms),
+  clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout),
+  now: () => performance.now(),
+};
+
+/** A refusal or reset still proves a host is there: the LAN path works. */
+function lanAnswered(outcome: ProbeOutcome): boolean {
+  return outcome === "ok" || outcome === "refused" || outcome === "reset";
+}
+
+export class ReachProber {
+  private state: ReachState;
+  private readonly stopper = new AbortController();
+  private readonly timers: ReachTimers;
+  private readonly probe: ServiceProber;
+  private readonly handles = new Set<unknown>();
+  private started = false;
+
+  constructor(private readonly opts: ReachOptions) {
+    this.timers = opts.timers ?? realTimers;
+    this.probe = opts.probe ?? probeService;
+    this.state = { group: opts.group, reachable: undefined, consecutiveFailures: 0, lastOutcome: undefined, lastDetail: "", lanOk: true };
+  }
+
+  /** Starts both loops (idempotent). */
+  start(): void {
+    if (this.started || this.stopper.signal.aborted) return;
+    this.started = true;
+    void this.vipLoop();
+    if ((this.opts.lanReferences ?? []).length > 0) void this.lanLoop();
+  }
+
+  /** A copy of the current state. */
+  current(): ReachState {
+    return { ...this.state };
+  }
+
+  /** Cancels the probe in flight and every timer; no onChange after this. */
+  stop(): void {
+    this.stopper.abort();
+    for (const h of this.handles) this.timers.clearTimeout(h);
+    this.handles.clear();
+  }
+
+  private async vipLoop(): Promise<void> {
+    const interval = this.opts.intervalMs ?? 100;
+    const timeoutMs = this.opts.timeoutMs ?? Math.max(20, interval * 2);
+    const threshold = this.opts.failThreshold ?? 3;
+    while (!this.stopper.signal.aborted) {
+      const began = this.timers.now();
+      const r = await this.probe({ ...this.opts.target, timeoutMs, signal: this.stopper.signal });
+      if (this.stopper.signal.aborted) return;
+      const failures = r.ok ? 0 : this.state.consecutiveFailures + 1;
+      const reachable = r.ok ? true : failures >= threshold ? false : this.state.reachable;
+      this.update({ consecutiveFailures: failures, reachable, lastOutcome: r.outcome, lastDetail: r.detail });
+      await this.sleep(Math.max(0, interval - (this.timers.now() - began)));
+    }
+  }
+
+  private async lanLoop(): Promise<void> {
+    const interval = this.opts.lanIntervalMs ?? 1000;
+    const refs = this.opts.lanReferences ?? [];
+    while (!this.stopper.signal.aborted) {
+      const began = this.timers.now();
+      const results = await Promise.all(refs.map((ref) => this.probe({ host: ref.host, port: ref.port, timeoutMs: Math.min(500, interval), signal: this.stopper.signal })));
+      if (this.stopper.signal.aborted) return;
+      this.update({ lanOk: results.some((r) => lanAnswered(r.outcome)) });
+      await this.sleep(Math.max(0, interval - (this.timers.now() - began)));
+    }
+  }
+
+  private update(patch: Partial<ReachState>): void {
+    const before = this.state;
+    this.state = { ...before, ...patch };
+    if (before.reachable !== this.state.reachable || before.lanOk !== this.state.lanOk) this.opts.onChange(this.current());
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const signal = this.stopper.signal;
+      if (signal.aborted) return resolve();
+      // The listener is removed when the timer fires: at 100 sleeps a second they would pile up.
+      const onAbort = (): void => resolve();
+      const h = this.timers.setTimeout(() => {
+        this.handles.delete(h);
+        signal.removeEventListener("abort", onAbort);
+        resolve();
+      }, ms);
+      this.handles.add(h);
+      signal.addEventListener("abort", onAbort, { once: true });
+    });
+  }
+}

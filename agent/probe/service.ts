@@ -1,0 +1,125 @@
+/**
+ * One probe of a service: a TCP connect, or an HTTP GET when a path is given,
+ * strictly bounded by timeoutMs (sockets are destroyed, never left to linger).
+ * Shared by LAN verification before a takeover, continuous peer reachability
+ * and upstream health checks, so the outcome says *how* it failed: a refusal
+ * proves a host is there, a timeout proves nothing answered.
+ */
+import { request, type ClientRequest } from "node:http";
+import { connect, type Socket } from "node:net";
+
+export type ProbeOutcome = "ok" | "refused" | "timeout" | "bad-status" | "bad-body" | "reset" | "error" | "aborted";
+
+export interface ServiceProbeOptions {
+  host: string;
+  port: number;
+  /** HTTP GET this path; without it the probe is a TCP connect only. */
+  path?: string;
+  /** Host header (default: host:port). */
+  hostHeader?: string;
+  /** The whole probe (connect, response, body) ends by then. */
+  timeoutMs: number;
+  /** Accepted HTTP statuses, inclusive. Default 200..399. */
+  expectStatus?: { min: number; max: number };
+  /** The body must contain this text (read up to 64 KiB). */
+  expectBody?: string;
+  /** Source address to connect from (a multi-homed prober). */
+  localAddress?: string;
+  /** Abort ends the probe at once with outcome "aborted". */
+  signal?: AbortSignal;
+}
+
+export interface ProbeResult {
+  /** True only for outcome "ok". */
+  ok: boolean;
+  /**
+   * ok; refused (RST to our SYN: a host is there, nothing listens);
+   * timeout (nothing answered in time); bad-status / bad-body (an HTTP answer
+   * we do not accept); reset (connection reset after it was accepted);
+   * error (anything else: unreachable, DNS, protocol); aborted (by signal).
+   */
+  outcome: ProbeOutcome;
+  /** A sentence for logs: what was probed and what happened. */
+  detail: string;
+  /** Time from start to outcome. */
+  latencyMs: number;
+}
+
+/** A probe function: the seam tests and callers swap. */
+export type ServiceProber = (options: ServiceProbeOptions) => Promise<ProbeResult>;
+
+const BODY_LIMIT = 64 * 1024;
+
+export function probeService(o: ServiceProbeOptions): Promise<ProbeResult> {
+  const started = performance.now();
+  const target = `${o.host.includes(":") ? `[${o.host}]` : o.host}:${o.port}${o.path ?? ""}`;
+  return new Promise<ProbeResult>((resolve) => {
+    let socket: Socket | undefined;
+    let req: ClientRequest | undefined;
+    let connected = false;
+    let done = false;
+    const finish = (outcome: ProbeOutcome, detail: string): void => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      o.signal?.removeEventListener("abort", onAbort);
+      req?.destroy();
+      socket?.destroy();
+      const latencyMs = Math.round((performance.now() - started) * 10) / 10;
+      resolve({ ok: outcome === "ok", outcome, detail: `${target}: ${detail} after ${latencyMs} ms`, latencyMs });
+    };
+    const onAbort = (): void => finish("aborted", "aborted");
+    const onError = (err: NodeJS.ErrnoException): void => {
+      const code = err.code ?? "";
+      if (code === "ECONNREFUSED") finish("refused", "connection refused");
+      else if (code === "ECONNRESET" || code === "EPIPE") finish(connected ? "reset" : "refused", connected ? "connection reset" : `connection reset while connecting (${code})`);
+      else finish("error", code ? `${code} ${err.message}` : err.message);
+    };
+    const timer = setTimeout(() => finish("timeout", connected ? `no complete answer within ${o.timeoutMs} ms` : `no connection within ${o.timeoutMs} ms`), o.timeoutMs);
+    if (o.signal?.aborted) return onAbort();
+    o.signal?.addEventListener("abort", onAbort, { once: true });
+
+    if (o.path === undefined) {
+      socket = connect({ host: o.host, port: o.port, localAddress: o.localAddress });
+      socket.once("connect", () => {
+        connected = true;
+        finish("ok", "connected");
+      });
+      socket.once("error", onError);
+      return;
+    }
+
+    req = request({
+      host: o.host,
+      port: o.port,
+      path: o.path,
+      method: "GET",
+      agent: false,
+      localAddress: o.localAddress,
+      headers: { Host: o.hostHeader ?? `${o.host.includes(":") ? `[${o.host}]` : o.host}:${o.port}`, Connection: "close", "User-Agent": "keepvip-probe" },
+    });
+    req.once("socket", (s) => {
+      socket = s;
+      s.once("connect", () => (connected = true));
+    });
+    req.once("error", onError);
+    req.once("response", (res) => {
+      connected = true;
+      const status = res.statusCode ?? 0;
+      const { min, max } = o.expectStatus ?? { min: 200, max: 399 };
+      if (status < min || status > max) return finish("bad-status", `HTTP ${status}, want ${min}..${max}`);
+      if (o.expectBody === undefined) return finish("ok", `HTTP ${status}`);
+      const want = o.expectBody;
+      let body = "";
+      res.setEncoding("utf8");
+      res.on("data", (chunk: string) => {
+        body += chunk;
+        if (body.includes(want)) finish("ok", `HTTP ${status}, body matched`);
+        else if (body.length >= BODY_LIMIT) finish("bad-body", `HTTP ${status}, first ${BODY_LIMIT} bytes lack ${JSON.stringify(want)}`);
+      });
+      res.once("end", () => finish("bad-body", `HTTP ${status}, body lacks ${JSON.stringify(want)}`));
+      res.once("error", onError);
+    });
+    req.end();
+  });
+}

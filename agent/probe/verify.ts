@@ -1,0 +1,119 @@
+/**
+ * LAN verification before a takeover (DESIGN.md "Holder lost"): is the VIP
+ * still served on the LAN by a holder the coordinator lost? The service probe
+ * through the VIP decides; `arping -D` runs alongside as supporting evidence.
+ * The answer is given the moment it is known: a takeover must not wait for
+ * arping's whole second to learn that nobody answered.
+ */
+import type { CommandRunner } from "../exec/runner.js";
+import { parseArpingReplies, planDuplicateProbe } from "../vip/plan.js";
+import { probeService, type ProbeResult, type ServiceProber } from "./service.js";
+
+export type VerifyVerdict = "free" | "answering-serving" | "answering-not-serving";
+
+/** What the ARP probe saw (so far). */
+export interface ArpEvidence {
+  /** Some host answered ARP for the VIP. */
+  answered: boolean;
+  /** Its MAC, when one answered. */
+  mac?: string;
+  detail: string;
+}
+
+/** Asks the LAN who has `address`; the signal ends the ask early. */
+export type ArpProber = (iface: string, address: string, signal: AbortSignal) => Promise<ArpEvidence>;
+
+export interface VerifyRequest {
+  vip: string;
+  /** Interface the candidate reaches the VIP's LAN through (for arping). */
+  interface: string;
+  port: number;
+  /** HTTP path; TCP connect when absent. */
+  path?: string;
+  hostHeader?: string;
+  /** Service probe timeout: 100–200 ms (DESIGN.md). */
+  timeoutMs: number;
+}
+
+export interface VerifyDeps {
+  probe?: ServiceProber;
+  arp: ArpProber;
+}
+
+export interface VerifyResult {
+  verdict: VerifyVerdict;
+  detail: string;
+  tookMs: number;
+}
+
+/**
+ * The decision, pure: a verdict, or undefined while it is not known yet.
+ * - service answered → answering-serving (whatever ARP says);
+ * - service refused / reset / wrong status or body → answering-not-serving at
+ *   once: a RST or an HTTP answer means a host holds the VIP, even before the
+ *   (slower) arping reports it;
+ * - service timed out or failed otherwise (unreachable) → answering-not-serving
+ *   if ARP already saw an answer (a host is there but its service is silent),
+ *   else free: waiting for arping's full second would only delay the takeover.
+ */
+export function decideVerify(service: ProbeResult | undefined, arp: ArpEvidence | undefined): { verdict: VerifyVerdict; reason: string } | undefined {
+  if (service === undefined || service.outcome === "aborted") return undefined;
+  switch (service.outcome) {
+    case "ok":
+      return { verdict: "answering-serving", reason: "the service answered through the VIP" };
+    case "refused":
+    case "reset":
+    case "bad-status":
+    case "bad-body":
+      return { verdict: "answering-not-serving", reason: `a host answers for the VIP but the service is ${service.outcome}` };
+    case "timeout":
+    case "error":
+      return arp?.answered
+        ? { verdict: "answering-not-serving", reason: `ARP answered${arp.mac ? ` (${arp.mac})` : ""} but the service did not (${service.outcome})` }
+        : { verdict: "free", reason: `the service did not answer (${service.outcome}) and no ARP answer yet` };
+  }
+}
+
+export async function verifyVip(req: VerifyRequest, deps: VerifyDeps): Promise<VerifyResult> {
+  const started = performance.now();
+  const stop = new AbortController();
+  const probe = deps.probe ?? probeService;
+  let service: ProbeResult | undefined;
+  let arp: ArpEvidence | undefined;
+  const decided = new Promise<VerifyResult>((resolve) => {
+    const check = (): void => {
+      const d = decideVerify(service, arp);
+      if (d === undefined) return;
+      stop.abort();
+      const took = Math.round((performance.now() - started) * 10) / 10;
+      const evidence = [service ? `service: ${service.detail}` : "", arp ? `arp: ${arp.detail}` : "arp: no answer yet"].filter(Boolean).join("; ");
+      resolve({ verdict: d.verdict, detail: `${d.reason} (${evidence})`, tookMs: took });
+    };
+    void probe({ host: req.vip, port: req.port, path: req.path, hostHeader: req.hostHeader, timeoutMs: req.timeoutMs, signal: stop.signal })
+      .then((r) => {
+        service = r;
+        check();
+      });
+    void deps.arp(req.interface, req.vip, stop.signal)
+      .then((e) => {
+        arp = e;
+        check();
+      }, (err: unknown) => {
+        arp = { answered: false, detail: `arping failed: ${String(err)}` };
+        check();
+      });
+  });
+  return decided;
+}
+
+/** The real ArpProber: `arping -D -c 1 -w 1 -I IF VIP`, killed by the signal once the verdict is in. */
+export function arpingProber(runner: CommandRunner, arping: string): ArpProber {
+  return async (iface, address, signal) => {
+    const r = await runner.run(planDuplicateProbe({ ip: "", arping }, iface, address), { timeoutMs: 3000, signal });
+    const replies = parseArpingReplies(r.stdout);
+    if (replies.length > 0) return { answered: true, mac: replies[0].mac, detail: `${replies[0].mac} answered for ${address}` };
+    if (r.exitCode === 0) return { answered: false, detail: `nobody answered ARP for ${address} within 1 s` };
+    if (signal.aborted) return { answered: false, detail: "stopped once the verdict was known" };
+    return { answered: false, detail: `${r.argv.join(" ")} exited ${r.exitCode}: ${(r.stderr || r.spawnError).trim()}` };
+  };
+}

@@ -1,0 +1,334 @@
+/**
+ * The VIPs of this host, level-triggered: the controller keeps the set the
+ * agent wants held and makes the interfaces match it (add + GARP, del), and
+ * watches the addresses so a VIP deleted behind its back is put back and
+ * announced at once. It decides nothing about *who* should hold a VIP: that
+ * is the coordinator's; this only makes the host say what it was told.
+ *
+ * All mutations and re-reads run one at a time (a promise queue), so a
+ * release can never race a drift repair into re-adding what was just removed.
+ */
+import type { CommandRunner, RunningProcess } from "../exec/runner.js";
+import { silentLogger, type Logger } from "../../shared/log.js";
+import { GarpBurst } from "./garp.js";
+import {
+  DEFAULT_GARP_SCHEDULE, addOutcome, delOutcome, isPresent, parseAddresses, parseArpingReplies, parseLinkMac,
+  planAddressAdd, planAddressDel, planAddressMonitor, planAddressShow, planDuplicateProbe, planLinkShow, vipKey, vipUnsupported,
+  type AddOutcome, type DelOutcome, type GarpSchedule, type InterfaceAddresses, type VipBinding, type VipTools,
+} from "./plan.js";
+
+export type VipEventKind =
+  | "acquired" | "released" | "drift-repaired" | "drift-repair-failed" | "unexpected" | "garp-failed" | "watch-failed";
+
+/** Something that happened to a VIP, for logs, metrics and the coordinator. */
+export interface VipEvent {
+  kind: VipEventKind;
+  group: string;
+  address: string;
+  interface: string;
+  /** A sentence saying what and why. */
+  detail: string;
+  atMs: number;
+}
+
+/** What acquire/release did to one binding. */
+export interface VipResult {
+  binding: VipBinding;
+  outcome: AddOutcome | DelOutcome | "unsupported";
+  /** Whether the address is on its interface now (the truth, whatever the outcome). */
+  present: boolean;
+  detail: string;
+}
+
+export interface VipControllerOptions {
+  runner: CommandRunner;
+  tools: VipTools;
+  /** Overrides of DEFAULT_GARP_SCHEDULE (refreshMs: keepalived's garp_master_refresh). */
+  schedule?: Partial<GarpSchedule>;
+  /** The bindings configured for this host: one appearing while not held is reported "unexpected". */
+  configured?: VipBinding[];
+  /** Re-read addresses this often even without a monitor line, in case `ip monitor` died quietly (0 = never). Default 2000. */
+  pollMs?: number;
+  /** See GarpBurstOptions.firstSendSettleMs. */
+  firstSendSettleMs?: number;
+  /** Bound on each `ip` call. Default 2000. */
+  commandTimeoutMs?: number;
+  onEvent?: (e: VipEvent) => void;
+  log?: Logger;
+}
+
+export class VipController {
+  private readonly known = new Map<string, VipBinding>();
+  private readonly desired = new Map<string, VipBinding>();
+  private readonly present = new Set<string>();
+  private readonly reportedUnexpected = new Set<string>();
+  private readonly bursts = new Map<string, GarpBurst>();
+  private readonly macs = new Map<string, string>();
+  private readonly schedule: GarpSchedule;
+  private readonly log: Logger;
+  private queue: Promise<unknown> = Promise.resolve();
+  private monitor: RunningProcess | undefined;
+  private pollTimer: NodeJS.Timeout | undefined;
+  private restartTimer: NodeJS.Timeout | undefined;
+  private reconcileQueued = false;
+  private closed = false;
+
+  constructor(private readonly opts: VipControllerOptions) {
+    this.schedule = { ...DEFAULT_GARP_SCHEDULE, ...opts.schedule };
+    this.log = opts.log ?? silentLogger;
+    for (const b of opts.configured ?? []) this.known.set(vipKey(b), b);
+  }
+
+  /** Which of these bindings are on their interfaces now. Reports only: nothing is added or removed. */
+  scan(bindings: VipBinding[]): Promise<VipBinding[]> {
+    return this.serial(async () => {
+      const addrs = await this.readAddresses();
+      const found: VipBinding[] = [];
+      for (const b of bindings) {
+        const key = vipKey(b);
+        this.known.set(key, b);
+        this.setPresent(key, isPresent(addrs, b));
+        // Reported to the caller here, so the watcher does not call it unexpected too.
+        if (isPresent(addrs, b)) {
+          found.push(b);
+          this.reportedUnexpected.add(key);
+        }
+      }
+      return found;
+    });
+  }
+
+  /**
+   * Makes each binding present and announces it. Resolves once every address
+   * is added and its first GARP is out; the rest of the burst runs on in the
+   * background. Already held = no-op (no GARP unless `takeover`).
+   */
+  acquire(bindings: VipBinding[], options: { takeover?: boolean; garp?: boolean } = {}): Promise<VipResult[]> {
+    const { takeover = false, garp = true } = options;
+    return this.serial(async () => {
+      const addrs = await this.readAddresses();
+      const results: VipResult[] = [];
+      const firstSends: Promise<void>[] = [];
+      for (const b of bindings) {
+        const key = vipKey(b);
+        const unsupported = vipUnsupported(b);
+        if (unsupported !== undefined) {
+          results.push({ binding: b, outcome: "unsupported", present: isPresent(addrs, b), detail: unsupported });
+          continue;
+        }
+        this.known.set(key, b);
+        const wasHeld = this.desired.has(key) && isPresent(addrs, b);
+        let outcome: AddOutcome = "already-present";
+        let detail = `${b.address}/${b.prefix} already on ${b.interface}`;
+        if (!isPresent(addrs, b)) {
+          const r = await this.opts.runner.run(planAddressAdd(this.opts.tools, b), { timeoutMs: this.timeout() });
+          outcome = addOutcome(r);
+          detail = outcome === "failed" ? `${r.argv.join(" ")}: ${oneLine(r.stderr || r.spawnError)}` : `${b.address}/${b.prefix} on ${b.interface}`;
+        }
+        if (outcome === "failed") {
+          results.push({ binding: b, outcome, present: false, detail });
+          continue;
+        }
+        this.desired.set(key, b);
+        this.setPresent(key, true);
+        this.reportedUnexpected.delete(key);
+        if (garp && (!wasHeld || takeover)) firstSends.push(this.announce(b, takeover));
+        if (!wasHeld) this.emit("acquired", b, `${detail}${takeover ? " (takeover)" : ""}`);
+        results.push({ binding: b, outcome, present: true, detail });
+      }
+      await Promise.all(firstSends);
+      return results;
+    });
+  }
+
+  /** Makes each binding absent and stops its announcements. Already absent = no-op. */
+  release(bindings: VipBinding[]): Promise<VipResult[]> {
+    return this.serial(async () => {
+      const results: VipResult[] = [];
+      for (const b of bindings) {
+        const key = vipKey(b);
+        this.known.set(key, b);
+        const wasDesired = this.desired.delete(key);
+        await this.stopAnnouncing(key);
+        const r = await this.opts.runner.run(planAddressDel(this.opts.tools, b), { timeoutMs: this.timeout() });
+        const outcome = delOutcome(r);
+        const detail = outcome === "failed" ? `${r.argv.join(" ")}: ${oneLine(r.stderr || r.spawnError)}` : `${b.address}/${b.prefix} off ${b.interface}`;
+        if (outcome !== "failed") this.setPresent(key, false);
+        // Our own removal is not "unexpected" when the monitor sees it.
+        this.reportedUnexpected.delete(key);
+        if (outcome === "removed" || (wasDesired && outcome === "already-absent")) this.emit("released", b, detail);
+        results.push({ binding: b, outcome, present: outcome === "failed", detail });
+      }
+      return results;
+    });
+  }
+
+  /** Bindings desired and present (as last observed). */
+  held(): VipBinding[] {
+    return [...this.desired.entries()].filter(([key]) => this.present.has(key)).map(([, b]) => b);
+  }
+
+  /**
+   * After a takeover: does any *other* host still answer ARP for the VIP?
+   * `arping -D` asks from 0.0.0.0, so our own copy never replies (verified);
+   * exit 0 after the full second = nobody else. Takes ~1 s when confirmed,
+   * ~20 ms when not; the caller re-announces and asks again when not.
+   */
+  async confirmOwnership(b: VipBinding): Promise<{ confirmed: boolean; detail: string }> {
+    const addrs = await this.readAddresses();
+    if (!isPresent(addrs, b)) return { confirmed: false, detail: `${b.address}/${b.prefix} is not on ${b.interface}` };
+    const own = await this.ownMac(b.interface);
+    const r = await this.opts.runner.run(planDuplicateProbe(this.opts.tools, b.interface, b.address), { timeoutMs: 3000 });
+    const others = parseArpingReplies(r.stdout).filter((rep) => rep.mac !== own);
+    if (others.length > 0) return { confirmed: false, detail: `${b.address} also answered by ${[...new Set(others.map((o) => o.mac))].join(", ")}` };
+    if (r.exitCode === 0) return { confirmed: true, detail: `no other host answered ARP for ${b.address} on ${b.interface} within 1 s` };
+    return { confirmed: false, detail: `${r.argv.join(" ")} exited ${r.exitCode}: ${oneLine(r.stderr || r.stdout || r.spawnError)}` };
+  }
+
+  /** Starts watching addresses (`ip monitor address` + a slow poll) so drift is repaired. */
+  async start(): Promise<void> {
+    this.startMonitor();
+    if (this.opts.pollMs !== 0) this.pollTimer = setInterval(() => this.nudge(), this.opts.pollMs ?? 2000);
+    await this.reconcile();
+  }
+
+  /** Re-reads addresses now: repairs held VIPs that vanished, reports configured ones that appeared. */
+  reconcile(): Promise<void> {
+    return this.serial(() => this.repair());
+  }
+
+  /** Stops watchers, timers and every process this controller started. Addresses stay as they are. */
+  async close(): Promise<void> {
+    this.closed = true;
+    clearInterval(this.pollTimer);
+    clearTimeout(this.restartTimer);
+    const monitor = this.monitor;
+    monitor?.kill("SIGTERM");
+    // Let a running acquire/repair finish first (bounded by command timeouts), then end its bursts.
+    await this.queue.catch(() => undefined);
+    await Promise.all([...this.bursts.keys()].map((key) => this.stopAnnouncing(key)));
+    await monitor?.exited;
+  }
+
+  private async repair(): Promise<void> {
+    if (this.closed) return;
+    let addrs: InterfaceAddresses;
+    try {
+      addrs = await this.readAddresses();
+    } catch (err) {
+      this.log.warn({ event: "vip.watch", err: String(err) }, "cannot read addresses");
+      return;
+    }
+    for (const [key, b] of this.known) {
+      const here = isPresent(addrs, b);
+      this.setPresent(key, here);
+      if (this.desired.has(key)) {
+        if (here) continue;
+        const started = Date.now();
+        const r = await this.opts.runner.run(planAddressAdd(this.opts.tools, b), { timeoutMs: this.timeout() });
+        if (addOutcome(r) === "failed") {
+          this.emit("drift-repair-failed", b, `${b.address}/${b.prefix} vanished from ${b.interface} and could not be re-added: ${oneLine(r.stderr || r.spawnError)}`);
+          continue;
+        }
+        this.setPresent(key, true);
+        await this.announce(b, false);
+        this.emit("drift-repaired", b, `${b.address}/${b.prefix} vanished from ${b.interface}; re-added and announced in ${Date.now() - started} ms`);
+      } else if (here && !this.reportedUnexpected.has(key)) {
+        this.reportedUnexpected.add(key);
+        this.emit("unexpected", b, `${b.address}/${b.prefix} appeared on ${b.interface} while this host does not hold group ${b.group}`);
+      } else if (!here) {
+        this.reportedUnexpected.delete(key);
+      }
+    }
+  }
+
+  private startMonitor(): void {
+    if (this.closed) return;
+    const argv = planAddressMonitor(this.opts.tools);
+    const proc = this.opts.runner.start(argv, { onStdoutLine: () => this.nudge() });
+    this.monitor = proc;
+    void proc.exited.then((r) => {
+      if (this.closed) return;
+      const why = `${argv.join(" ")} ended (exit ${r.exitCode}${r.signal ? `, ${r.signal}` : ""}): ${oneLine(r.stderr || r.spawnError)}; restarting in 500 ms`;
+      this.log.warn({ event: "vip.watch", detail: why }, "address monitor ended");
+      this.opts.onEvent?.({ kind: "watch-failed", group: "", address: "", interface: "", detail: why, atMs: Date.now() });
+      this.restartTimer = setTimeout(() => {
+        this.startMonitor();
+        this.nudge();
+      }, 500);
+    });
+  }
+
+  /** Coalesces bursts of monitor lines into one re-read queued behind whatever runs now. */
+  private nudge(): void {
+    if (this.reconcileQueued || this.closed) return;
+    this.reconcileQueued = true;
+    void this.serial(async () => {
+      this.reconcileQueued = false;
+      await this.repair();
+    });
+  }
+
+  private announce(b: VipBinding, takeover: boolean): Promise<void> {
+    if (this.closed) return Promise.resolve();
+    const key = vipKey(b);
+    void this.bursts.get(key)?.cancel();
+    const burst = new GarpBurst(b, takeover, {
+      runner: this.opts.runner,
+      tools: this.opts.tools,
+      schedule: this.schedule,
+      firstSendSettleMs: this.opts.firstSendSettleMs,
+      onFailure: (f) => this.emit("garp-failed", f.binding, f.detail),
+    });
+    this.bursts.set(key, burst);
+    return burst.firstSent;
+  }
+
+  private async stopAnnouncing(key: string): Promise<void> {
+    const burst = this.bursts.get(key);
+    this.bursts.delete(key);
+    await burst?.cancel();
+  }
+
+  private async readAddresses(): Promise<InterfaceAddresses> {
+    const r = await this.opts.runner.run(planAddressShow(this.opts.tools), { timeoutMs: this.timeout() });
+    if (r.exitCode !== 0) throw new Error(`${r.argv.join(" ")} exited ${r.exitCode}: ${oneLine(r.stderr || r.spawnError)}`);
+    const parsed = parseAddresses(r.stdout);
+    if (typeof parsed === "string") throw new Error(parsed);
+    return parsed;
+  }
+
+  private async ownMac(iface: string): Promise<string | undefined> {
+    if (!this.macs.has(iface)) {
+      const r = await this.opts.runner.run(planLinkShow(this.opts.tools, iface), { timeoutMs: this.timeout() });
+      const mac = parseLinkMac(r.stdout);
+      if (mac !== undefined) this.macs.set(iface, mac);
+    }
+    return this.macs.get(iface);
+  }
+
+  private setPresent(key: string, here: boolean): void {
+    if (here) this.present.add(key);
+    else this.present.delete(key);
+  }
+
+  private emit(kind: VipEventKind, b: VipBinding, detail: string): void {
+    const e: VipEvent = { kind, group: b.group, address: b.address, interface: b.interface, detail, atMs: Date.now() };
+    this.log.info({ event: `vip.${kind}`, group: b.group, vip: b.address, interface: b.interface, detail }, detail);
+    this.opts.onEvent?.(e);
+  }
+
+  private timeout(): number {
+    return this.opts.commandTimeoutMs ?? 2000;
+  }
+
+  private serial<T>(fn: () => Promise<T>): Promise<T> {
+    const next = this.queue.then(fn, fn);
+    this.queue = next.catch(() => undefined);
+    return next;
+  }
+}
+
+function oneLine(text: string): string {
+  return text.trim().split("\n").filter(Boolean).slice(-1)[0] ?? "";
+}

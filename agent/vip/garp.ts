@@ -1,0 +1,109 @@
+/**
+ * Runs gratuitous-ARP bursts on a schedule: one `arping -U -c 1` process per
+ * send (arping's own -c/-i only space sends by whole seconds), the first at
+ * once, the rest on timers, then an optional refresh while the VIP is held.
+ * Every process started here is kept by pid and ended by cancel().
+ */
+import type { CommandRunner, RunningProcess } from "../exec/runner.js";
+import { garpOffsets, planGarp, type GarpSchedule, type VipBinding, type VipTools } from "./plan.js";
+
+/** A send that did not go out (arping exited non-zero or could not start). */
+export interface GarpFailure {
+  binding: VipBinding;
+  detail: string;
+}
+
+export interface GarpBurstOptions {
+  runner: CommandRunner;
+  tools: VipTools;
+  schedule: GarpSchedule;
+  /**
+   * How long after spawning the first arping we call it sent. arping prints
+   * nothing until it exits (stdio is buffered on a pipe) and then lingers a
+   * second, so the send itself cannot be observed; measured spawn→wire through
+   * `ip netns exec` was 5–8 ms, so 20 ms is a safe bound. Default 20.
+   */
+  firstSendSettleMs?: number;
+  onFailure: (f: GarpFailure) => void;
+}
+
+/** Each arping lives about a second; a faster refresh would only pile processes up. */
+const MIN_REFRESH_MS = 1000;
+
+/** One binding's announcements: a burst, then an optional refresh, until cancel(). */
+export class GarpBurst {
+  private readonly timers = new Set<NodeJS.Timeout>();
+  private readonly procs = new Set<RunningProcess>();
+  private cancelled = false;
+
+  /** Starts the burst; `firstSent` resolves once the first send is out (or failed). */
+  readonly firstSent: Promise<void>;
+
+  constructor(private readonly binding: VipBinding, takeover: boolean, private readonly opts: GarpBurstOptions) {
+    const offsets = garpOffsets(opts.schedule, takeover);
+    this.firstSent = this.send();
+    for (const ms of offsets.slice(1)) this.after(ms, () => void this.send());
+    const refresh = opts.schedule.refreshMs;
+    if (refresh > 0) {
+      const every = Math.max(MIN_REFRESH_MS, refresh);
+      const last = offsets[offsets.length - 1] ?? 0;
+      this.after(last + every, () => this.refresh(every));
+    }
+  }
+
+  /** Pids of arping processes still running (for supervision and tests). */
+  pids(): number[] {
+    return [...this.procs].map((p) => p.pid);
+  }
+
+  /** Stops future sends and ends running arpings (whose packet is already out); resolves when they are gone. */
+  async cancel(): Promise<void> {
+    this.cancelled = true;
+    for (const t of this.timers) clearTimeout(t);
+    this.timers.clear();
+    const running = [...this.procs];
+    for (const p of running) p.kill("SIGTERM");
+    await Promise.all(running.map((p) => p.exited));
+  }
+
+  private refresh(every: number): void {
+    void this.send();
+    this.after(every, () => this.refresh(every));
+  }
+
+  private after(ms: number, fn: () => void): void {
+    if (this.cancelled) return;
+    const t = setTimeout(() => {
+      this.timers.delete(t);
+      if (!this.cancelled) fn();
+    }, ms);
+    this.timers.add(t);
+  }
+
+  private send(): Promise<void> {
+    if (this.cancelled) return Promise.resolve();
+    const plan = planGarp(this.opts.tools, this.binding);
+    if ("error" in plan) {
+      this.opts.onFailure({ binding: this.binding, detail: plan.error });
+      return Promise.resolve();
+    }
+    const proc = this.opts.runner.start(plan.argv);
+    this.procs.add(proc);
+    const exited = proc.exited.then((r) => {
+      this.procs.delete(proc);
+      if (this.cancelled || r.signal !== "") return;
+      if (r.exitCode !== 0) {
+        const why = (r.stderr || r.stdout || r.spawnError).trim().split("\n").slice(-1)[0] ?? "";
+        this.opts.onFailure({ binding: this.binding, detail: `${plan.argv.join(" ")} exited ${r.exitCode}: ${why}` });
+      }
+    });
+    const settle = this.opts.firstSendSettleMs ?? 20;
+    return new Promise<void>((resolve) => {
+      const t = setTimeout(resolve, settle);
+      void exited.then(() => {
+        clearTimeout(t);
+        resolve();
+      });
+    });
+  }
+}

@@ -1,0 +1,131 @@
+import { test, after } from "node:test";
+import assert from "node:assert/strict";
+import { createServer as createHttpServer, type Server as HttpServer } from "node:http";
+import { createServer as createTcpServer, type Server, type Socket, type AddressInfo } from "node:net";
+import { probeService } from "../../agent/probe/service.js";
+
+// Local servers on 127.0.0.1:0, closed after the file; sockets they hold are destroyed too.
+const sockets = new Set<Socket>();
+const servers: Array<Server | HttpServer> = [];
+async function listen<S extends Server | HttpServer>(server: S): Promise<number> {
+  server.on("connection", (s: Socket) => {
+    sockets.add(s);
+    s.on("close", () => sockets.delete(s));
+  });
+  servers.push(server);
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return (server.address() as AddressInfo).port;
+}
+after(async () => {
+  for (const s of sockets) s.destroy();
+  await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))));
+});
+
+async function closedPort(): Promise<number> {
+  const s = createTcpServer();
+  await new Promise<void>((resolve) => s.listen(0, "127.0.0.1", resolve));
+  const port = (s.address() as AddressInfo).port;
+  await new Promise((resolve) => s.close(resolve));
+  return port;
+}
+
+const http = createHttpServer((req, res) => {
+  if (req.url === "/ok") return res.end('{"msg":"success","status":"1"}');
+  if (req.url === "/500") return void res.writeHead(500).end("boom");
+  if (req.url === "/slow-body") {
+    res.writeHead(200);
+    res.write("partial");
+    return; // never ends
+  }
+  if (req.url === "/reset") return req.socket.resetAndDestroy();
+  res.writeHead(404).end();
+});
+const httpPort = await listen(http);
+const silent = createTcpServer(() => undefined); // accepts, never answers
+const silentPort = await listen(silent);
+
+test("a TCP connect to a listening port is ok", async () => {
+  const r = await probeService({ host: "127.0.0.1", port: silentPort, timeoutMs: 500 });
+  assert.equal(r.outcome, "ok");
+  assert.equal(r.ok, true);
+  assert.ok(r.latencyMs < 500);
+});
+
+test("a closed port is refused, quickly", async () => {
+  const r = await probeService({ host: "127.0.0.1", port: await closedPort(), timeoutMs: 1000 });
+  assert.equal(r.outcome, "refused");
+  assert.equal(r.ok, false);
+  assert.ok(r.latencyMs < 500, `took ${r.latencyMs} ms`);
+  assert.match(r.detail, /connection refused/);
+});
+
+test("a server that accepts but never answers an HTTP GET times out within the bound", async () => {
+  const r = await probeService({ host: "127.0.0.1", port: silentPort, path: "/", timeoutMs: 80 });
+  assert.equal(r.outcome, "timeout");
+  assert.ok(r.latencyMs >= 75 && r.latencyMs < 300, `took ${r.latencyMs} ms`);
+  assert.match(r.detail, /no complete answer within 80 ms/);
+});
+
+test("an HTTP 200 within the accepted range is ok", async () => {
+  const r = await probeService({ host: "127.0.0.1", port: httpPort, path: "/ok", timeoutMs: 500 });
+  assert.equal(r.outcome, "ok");
+  assert.match(r.detail, /HTTP 200/);
+});
+
+test("an HTTP 500 is a bad status that names the status and the range", async () => {
+  const r = await probeService({ host: "127.0.0.1", port: httpPort, path: "/500", timeoutMs: 500 });
+  assert.equal(r.outcome, "bad-status");
+  assert.match(r.detail, /HTTP 500, want 200\.\.399/);
+});
+
+test("a custom status range accepts a 404", async () => {
+  const r = await probeService({ host: "127.0.0.1", port: httpPort, path: "/missing", timeoutMs: 500, expectStatus: { min: 404, max: 404 } });
+  assert.equal(r.outcome, "ok");
+});
+
+test("a body containing the expected text is ok", async () => {
+  const r = await probeService({ host: "127.0.0.1", port: httpPort, path: "/ok", timeoutMs: 500, expectBody: '"msg":"success"' });
+  assert.equal(r.outcome, "ok");
+});
+
+test("a body lacking the expected text is a bad body", async () => {
+  const r = await probeService({ host: "127.0.0.1", port: httpPort, path: "/ok", timeoutMs: 500, expectBody: "nope" });
+  assert.equal(r.outcome, "bad-body");
+  assert.match(r.detail, /body lacks "nope"/);
+});
+
+test("a body that never ends is a timeout, not a hang", async () => {
+  const r = await probeService({ host: "127.0.0.1", port: httpPort, path: "/slow-body", timeoutMs: 100, expectBody: "never" });
+  assert.equal(r.outcome, "timeout");
+});
+
+test("a connection reset after accepting is a reset", async () => {
+  const r = await probeService({ host: "127.0.0.1", port: httpPort, path: "/reset", timeoutMs: 500 });
+  assert.equal(r.outcome, "reset");
+});
+
+test("the Host header is sent as asked", async () => {
+  let seen = "";
+  const s = createHttpServer((req, res) => {
+    seen = `${req.headers.host} ${req.headers.connection}`;
+    res.end("x");
+  });
+  const port = await listen(s);
+  const r = await probeService({ host: "127.0.0.1", port, path: "/", hostHeader: "www.example.test", timeoutMs: 500 });
+  assert.equal(r.outcome, "ok");
+  assert.equal(seen, "www.example.test close");
+});
+
+test("an abort ends a probe at once", async () => {
+  const stop = new AbortController();
+  const pending = probeService({ host: "127.0.0.1", port: silentPort, path: "/", timeoutMs: 5000, signal: stop.signal });
+  setTimeout(() => stop.abort(), 20);
+  const r = await pending;
+  assert.equal(r.outcome, "aborted");
+  assert.ok(r.latencyMs < 1000);
+});
+
+test("an already aborted signal never connects", async () => {
+  const r = await probeService({ host: "127.0.0.1", port: silentPort, timeoutMs: 500, signal: AbortSignal.abort() });
+  assert.equal(r.outcome, "aborted");
+});

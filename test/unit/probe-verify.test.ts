@@ -1,0 +1,124 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { decideVerify, verifyVip, arpingProber, type ArpEvidence, type ArpProber } from "../../agent/probe/verify.js";
+import type { ProbeOutcome, ProbeResult, ServiceProbeOptions } from "../../agent/probe/service.js";
+import type { CommandRunner, RunOptions, RunResult } from "../../agent/exec/runner.js";
+
+function result(outcome: ProbeOutcome): ProbeResult {
+  return { ok: outcome === "ok", outcome, detail: outcome, latencyMs: 1 };
+}
+const answered: ArpEvidence = { answered: true, mac: "aa:bb:cc:dd:ee:ff", detail: "answered" };
+const silent: ArpEvidence = { answered: false, detail: "nobody" };
+
+const table: Array<[string, ProbeOutcome | undefined, ArpEvidence | undefined, string | undefined]> = [
+  ["nothing known yet is no verdict", undefined, undefined, undefined],
+  ["an ARP answer alone is no verdict: the service may still answer", undefined, answered, undefined],
+  ["a service that answers is serving, whatever ARP says", "ok", undefined, "answering-serving"],
+  ["a service that answers is serving even when ARP saw nobody", "ok", silent, "answering-serving"],
+  ["a fast refusal means a host holds the VIP, before arping says so", "refused", undefined, "answering-not-serving"],
+  ["a reset means a host holds the VIP", "reset", undefined, "answering-not-serving"],
+  ["a 500 is a host that answers but does not serve", "bad-status", undefined, "answering-not-serving"],
+  ["a wrong body is a host that answers but does not serve", "bad-body", silent, "answering-not-serving"],
+  ["a timeout with no ARP answer yet is free: arping's second is not waited for", "timeout", undefined, "free"],
+  ["a timeout after an ARP answer is a host that does not serve", "timeout", answered, "answering-not-serving"],
+  ["an unreachable VIP with no ARP answer is free", "error", undefined, "free"],
+  ["an unreachable VIP after an ARP answer is not serving", "error", answered, "answering-not-serving"],
+  ["an aborted probe decides nothing", "aborted", answered, undefined],
+];
+for (const [name, outcome, arp, want] of table) {
+  test(name, () => assert.equal(decideVerify(outcome === undefined ? undefined : result(outcome), arp)?.verdict, want));
+}
+
+/** A fake that resolves after `ms` unless aborted (then: an aborted result). */
+function delayedProbe(outcome: ProbeOutcome, ms: number, seen?: ServiceProbeOptions[]) {
+  return (o: ServiceProbeOptions): Promise<ProbeResult> => {
+    seen?.push(o);
+    return new Promise((resolve) => {
+      const t = setTimeout(() => resolve(result(outcome)), ms);
+      o.signal?.addEventListener("abort", () => {
+        clearTimeout(t);
+        resolve(result("aborted"));
+      });
+    });
+  };
+}
+function delayedArp(evidence: ArpEvidence, ms: number, aborted: { value: boolean }): ArpProber {
+  return (_iface, _addr, signal) => new Promise((resolve) => {
+    const t = setTimeout(() => resolve(evidence), ms);
+    signal.addEventListener("abort", () => {
+      aborted.value = true;
+      clearTimeout(t);
+      resolve({ answered: false, detail: "stopped" });
+    });
+  });
+}
+const req = { vip: "198.18.0.100", interface: "eth0", port: 10016, timeoutMs: 150 };
+
+test("a probe timeout answers free at once and stops arping, which would take a second", async () => {
+  const aborted = { value: false };
+  const r = await verifyVip(req, { probe: delayedProbe("timeout", 30), arp: delayedArp(silent, 1000, aborted) });
+  assert.equal(r.verdict, "free");
+  assert.ok(r.tookMs < 500, `took ${r.tookMs} ms`);
+  assert.equal(aborted.value, true);
+  assert.match(r.detail, /arp: no answer yet/);
+});
+
+test("a fast refusal answers not-serving without waiting for a slower ARP answer", async () => {
+  const aborted = { value: false };
+  const r = await verifyVip(req, { probe: delayedProbe("refused", 5), arp: delayedArp(answered, 1000, aborted) });
+  assert.equal(r.verdict, "answering-not-serving");
+  assert.ok(r.tookMs < 500);
+  assert.equal(aborted.value, true);
+});
+
+test("an ARP answer that came first turns a later timeout into not-serving", async () => {
+  const aborted = { value: false };
+  const r = await verifyVip(req, { probe: delayedProbe("timeout", 60), arp: delayedArp(answered, 10, aborted) });
+  assert.equal(r.verdict, "answering-not-serving");
+  assert.match(r.detail, /aa:bb:cc:dd:ee:ff/);
+});
+
+test("an ARP answer arriving after the service answered changes nothing", async () => {
+  const aborted = { value: false };
+  const r = await verifyVip(req, { probe: delayedProbe("ok", 5), arp: delayedArp(answered, 50, aborted) });
+  assert.equal(r.verdict, "answering-serving");
+  assert.equal(aborted.value, true);
+});
+
+test("the service is probed through the VIP with the request's port, path and timeout", async () => {
+  const seen: ServiceProbeOptions[] = [];
+  await verifyVip({ ...req, path: "/health", hostHeader: "svc" }, { probe: delayedProbe("ok", 1, seen), arp: delayedArp(silent, 5, { value: false }) });
+  assert.equal(seen.length, 1);
+  assert.deepEqual({ ...seen[0], signal: undefined }, { host: "198.18.0.100", port: 10016, path: "/health", hostHeader: "svc", timeoutMs: 150, signal: undefined });
+});
+
+test("an arping that throws counts as no ARP answer", async () => {
+  const r = await verifyVip(req, { probe: delayedProbe("timeout", 20), arp: () => Promise.reject(new Error("boom")) });
+  assert.equal(r.verdict, "free");
+});
+
+function fakeRunner(r: Partial<RunResult>, calls: Array<{ argv: string[]; options?: RunOptions }>): CommandRunner {
+  return {
+    run: async (argv, options) => {
+      calls.push({ argv, options });
+      return { argv, exitCode: 0, stdout: "", stderr: "", timedOut: false, spawnError: "", signal: "", durationMs: 1, ...r };
+    },
+    start: () => { throw new Error("not used"); },
+  };
+}
+
+test("the real ARP prober runs arping -D and reads the answering MAC", async () => {
+  const calls: Array<{ argv: string[]; options?: RunOptions }> = [];
+  const prober = arpingProber(fakeRunner({ exitCode: 1, stdout: "Unicast reply from 198.18.0.100 [AA:BB:CC:00:11:22]  0.5ms\n" }, calls), "/usr/bin/arping");
+  const stop = new AbortController();
+  const e = await prober("eth0", "198.18.0.100", stop.signal);
+  assert.deepEqual(e, { answered: true, mac: "aa:bb:cc:00:11:22", detail: "aa:bb:cc:00:11:22 answered for 198.18.0.100" });
+  assert.deepEqual(calls[0].argv, ["/usr/bin/arping", "-D", "-c", "1", "-w", "1", "-I", "eth0", "198.18.0.100"]);
+  assert.equal(calls[0].options?.signal, stop.signal);
+});
+
+test("the real ARP prober reads exit 0 as nobody answered", async () => {
+  const e = await arpingProber(fakeRunner({ exitCode: 0, stdout: "Received 0 response(s)" }, []), "/usr/bin/arping")("eth0", "198.18.0.100", new AbortController().signal);
+  assert.equal(e.answered, false);
+  assert.match(e.detail, /nobody answered/);
+});
