@@ -72,8 +72,8 @@ export class UpstreamApplier {
     return restored;
   }
 
-  /** Queues a push; resolves with its outcome (also given to onApplied listeners). */
-  push(config: UpstreamConfig): Promise<ApplyResult> {
+  /** Queues a push; resolves with its outcome (also given to onApplied listeners). Never rejects. */
+  apply(config: UpstreamConfig): Promise<ApplyResult> {
     return new Promise((resolve) => {
       const replaced = this.waiting;
       this.waiting = { config, resolve };

@@ -52,6 +52,9 @@ export interface NginxSupervisorOptions {
   random?: () => number;
 }
 
+/** State listener: (state, detail) fits the agent core's NginxPort; the full status comes third. */
+export type NginxStateListener = (state: NginxStateName, detail: string, status: NginxStatus) => void;
+
 interface Attempt {
   ok: boolean;
   detail: string;
@@ -68,7 +71,7 @@ export class NginxSupervisor {
   private readonly log: Logger;
   private readonly opts: Required<Omit<NginxSupervisorOptions, "config" | "runner" | "log">>;
   private status: NginxStatus = { state: "stopped", detail: "not started", pid: undefined, failures: 0 };
-  private readonly listeners = new Set<(s: NginxStatus) => void>();
+  private readonly listeners = new Set<NginxStateListener>();
   private supervising = false;
   /** The master we started (child mode), watched through its exit. */
   private child: RunningProcess | undefined;
@@ -97,8 +100,8 @@ export class NginxSupervisor {
     return { ...this.status };
   }
 
-  /** Called synchronously on every change of state or detail; returns an unsubscribe function. */
-  onState(listener: (s: NginxStatus) => void): () => void {
+  /** Called synchronously on every change of state, detail or pid; returns an unsubscribe function. */
+  onState(listener: NginxStateListener): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
   }
@@ -195,7 +198,7 @@ export class NginxSupervisor {
     this.log.info({ event: "nginx.state", state, detail, pid, failures }, `nginx ${state}: ${detail}`);
     for (const l of this.listeners) {
       try {
-        l(this.state());
+        l(state, detail, this.state());
       } catch (err) {
         this.log.error({ event: "nginx.listener_error", err }, "nginx state listener threw");
       }

@@ -35,7 +35,7 @@ describe("upstream apply against the real nginx", () => {
   let b: Backend;
 
   const push = (version: number, servers: Parameters<typeof server>[], extra: UpstreamConfig["upstreams"] = []): Promise<ApplyResult> =>
-    applier.push({ version, upstreams: [upstream("app", servers.map((s) => server(...s))), ...extra] });
+    applier.apply({ version, upstreams: [upstream("app", servers.map((s) => server(...s))), ...extra] });
 
   before(async () => {
     lab = await NginxLab.create(2);
@@ -43,7 +43,7 @@ describe("upstream apply against the real nginx", () => {
     // An upstream the main conf defines itself: a push may not define it again.
     await lab.writeConf(`    upstream static_pool { server ${a.address}; }`);
     sup = new NginxSupervisor({ config: lab.nginxConfig(), runner });
-    sup.onState((s) => lab.track(s.pid));
+    sup.onState((_state, _detail, s) => lab.track(s.pid));
     assert.equal((await sup.start()).state, "running");
     applier = new UpstreamApplier({ path: lab.upstreamFile, control: sup });
     assert.equal(await applier.recover(), false);
@@ -77,7 +77,7 @@ describe("upstream apply against the real nginx", () => {
     const good = await readFile(lab.upstreamFile, "utf8");
     const pid = sup.masterPid();
     // Grammar-valid, but nginx knows no such variable.
-    const r3 = await applier.push({ version: 3, upstreams: [upstream("app", [server(b.address)], { balance: "hash", hashKey: "$no_such_variable" })] });
+    const r3 = await applier.apply({ version: 3, upstreams: [upstream("app", [server(b.address)], { balance: "hash", hashKey: "$no_such_variable" })] });
     assert.equal(r3.ok, false);
     assert.match(r3.error, /nginx -t failed: .*unknown "no_such_variable" variable/);
     assert.equal(await readFile(lab.upstreamFile, "utf8"), good);

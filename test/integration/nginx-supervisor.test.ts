@@ -7,6 +7,7 @@
  */
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
+import { pino } from "pino";
 import { createServer as createTcpServer, type Server } from "node:net";
 import { writeFile, chmod } from "node:fs/promises";
 import { join } from "node:path";
@@ -18,10 +19,14 @@ import { freePort, httpGet, NginxLab, servedBy, waitFor } from "./nginx-harness.
 
 const runner = createCommandRunner();
 
+/** A logger that keeps each event key with the moment it was logged (to time stderr lines against states). */
+const logged: Array<{ event: string; at: number; line?: string }> = [];
+const log = pino({ level: "info" }, { write: (s: string) => void logged.push({ ...(JSON.parse(s) as { event: string; line?: string }), at: performance.now() }) });
+
 /** Records every state with a timestamp, and every master pid into the lab. */
 function watch(sup: NginxSupervisor, lab: NginxLab): Array<NginxStatus & { at: number }> {
   const seen: Array<NginxStatus & { at: number }> = [];
-  sup.onState((s) => {
+  sup.onState((_state, _detail, s) => {
     seen.push({ ...s, at: performance.now() });
     lab.track(s.pid);
   });
@@ -74,7 +79,7 @@ describe("nginx supervisor, child mode", () => {
   });
 
   test("starts nginx detached, serves, and restarts a SIGKILLed master within the blip budget", async () => {
-    const sup = new NginxSupervisor({ config: lab.nginxConfig(), runner });
+    const sup = new NginxSupervisor({ config: lab.nginxConfig(), runner, log });
     supervisors.push(sup);
     const seen = watch(sup, lab);
     const first = await sup.start();
@@ -114,7 +119,9 @@ describe("nginx supervisor, child mode", () => {
     process.kill(pid, "SIGKILL");
     const down = await waitFor("DOWN", () => seen.find((s) => s.state === "down"), 3000);
     const starting = seen.find((s) => s.state === "starting")!;
-    console.log(`# F5 child mode: SIGKILL → STARTING ${Math.round(starting.at - killedAt)} ms → DOWN ${Math.round(down.at - starting.at)} ms later (total ${Math.round(down.at - killedAt)} ms): ${down.detail}`);
+    const emerg = logged.find((l) => l.event === "nginx.stderr" && l.at > killedAt && /\[emerg\]/.test(l.line ?? ""))!;
+    console.log(`# F5 child mode: SIGKILL → STARTING ${Math.round(starting.at - killedAt)} ms → nginx's [emerg] ${Math.round(emerg.at - starting.at)} ms later → DOWN ${(down.at - emerg.at).toFixed(2)} ms after that (total ${Math.round(down.at - killedAt)} ms): ${down.detail}`);
+    assert.ok(down.at - emerg.at < 20, "DOWN follows the failed restart within milliseconds");
     assert.match(down.detail, /bind\(\) to 127\.0\.0\.1:\d+ failed \(98: Address already in use\)/);
     assert.ok(down.at - killedAt < 500, `DOWN after ${Math.round(down.at - killedAt)} ms`);
 

@@ -77,7 +77,7 @@ test("a valid push is written, tested in place, then reloaded, and reported appl
   const applier = new UpstreamApplier({ path, control: nginx });
   const seen: unknown[] = [];
   applier.onApplied((r) => seen.push(r));
-  const r = await applier.push(config(5));
+  const r = await applier.apply(config(5));
   assert.deepEqual(r, { version: 5, ok: true, error: "", superseded: false });
   assert.deepEqual(nginx.calls, ["test v5", "reload"]);
   assert.equal(readFileSync(path, "utf8"), renderUpstreams(config(5)));
@@ -89,10 +89,10 @@ test("a valid push is written, tested in place, then reloaded, and reported appl
 test("a push nginx -t rejects leaves the last good file in place, is never reloaded, and reports nginx's error", async () => {
   const nginx = new FakeNginx();
   const applier = new UpstreamApplier({ path, control: nginx });
-  await applier.push(config(1));
+  await applier.apply(config(1));
   const good = readFileSync(path, "utf8");
   nginx.bad = (text) => text.includes("198.18.0.99");
-  const r = await applier.push(config(2, "198.18.0.99:80"));
+  const r = await applier.apply(config(2, "198.18.0.99:80"));
   assert.equal(r.ok, false);
   assert.match(r.error, /nginx -t failed: \[emerg\] host not found in upstream/);
   assert.equal(readFileSync(path, "utf8"), good, "the last good file is back");
@@ -106,7 +106,7 @@ test("a failing first push (no file before) leaves an empty include, which nginx
   const nginx = new FakeNginx();
   nginx.bad = () => true;
   const applier = new UpstreamApplier({ path, control: nginx });
-  const r = await applier.push(config(1));
+  const r = await applier.apply(config(1));
   assert.equal(r.ok, false);
   assert.equal(readFileSync(path, "utf8"), EMPTY_UPSTREAM_FILE);
 });
@@ -114,9 +114,9 @@ test("a failing first push (no file before) leaves an empty include, which nginx
 test("a push the renderer refuses touches nothing and names the field", async () => {
   const nginx = new FakeNginx();
   const applier = new UpstreamApplier({ path, control: nginx });
-  await applier.push(config(1));
+  await applier.apply(config(1));
   const before = readFileSync(path, "utf8");
-  const r = await applier.push(config(2, "1.2.3.4:80; include /etc/shadow"));
+  const r = await applier.apply(config(2, "1.2.3.4:80; include /etc/shadow"));
   assert.equal(r.ok, false);
   assert.match(r.error, /^upstreams\[0\]\.servers\[0\]\.address: /);
   assert.equal(readFileSync(path, "utf8"), before);
@@ -128,9 +128,9 @@ test("under a burst the newest push wins; the ones in between are superseded, ne
   let open: () => void = () => undefined;
   nginx.gate = new Promise((r) => (open = r));
   const applier = new UpstreamApplier({ path, control: nginx });
-  const first = applier.push(config(1, "198.18.0.21:80"));
+  const first = applier.apply(config(1, "198.18.0.21:80"));
   await nginx.entered;
-  const results = [first, ...[2, 3, 4, 5].map((v) => applier.push(config(v, `198.18.0.${20 + v}:80`)))];
+  const results = [first, ...[2, 3, 4, 5].map((v) => applier.apply(config(v, `198.18.0.${20 + v}:80`)))];
   open();
   const outcomes = await Promise.all(results);
   assert.deepEqual(outcomes.map((o) => [o.version, o.ok, o.superseded]), [
@@ -149,7 +149,7 @@ test("under a burst the newest push wins; the ones in between are superseded, ne
 test("pushes arriving in one tick collapse to the newest: one test, one reload", async () => {
   const nginx = new FakeNginx();
   const applier = new UpstreamApplier({ path, control: nginx });
-  const outcomes = await Promise.all([1, 2, 3].map((v) => applier.push(config(v, `198.18.0.${20 + v}:80`))));
+  const outcomes = await Promise.all([1, 2, 3].map((v) => applier.apply(config(v, `198.18.0.${20 + v}:80`))));
   assert.deepEqual(outcomes.map((o) => o.ok), [false, false, true]);
   assert.deepEqual(nginx.calls, ["test v3", "reload"]);
 });
@@ -157,17 +157,17 @@ test("pushes arriving in one tick collapse to the newest: one test, one reload",
 test("a push arriving after the queue drained is applied too (nothing is lost between bursts)", async () => {
   const nginx = new FakeNginx();
   const applier = new UpstreamApplier({ path, control: nginx });
-  await applier.push(config(1));
+  await applier.apply(config(1));
   await applier.idle();
-  assert.equal((await applier.push(config(2, "198.18.0.22:80"))).ok, true);
+  assert.equal((await applier.apply(config(2, "198.18.0.22:80"))).ok, true);
   assert.deepEqual(nginx.calls, ["test v1", "reload", "test v2", "reload"]);
 });
 
 test("a re-sent config identical to the file is acknowledged without a test or reload", async () => {
   const nginx = new FakeNginx();
   const applier = new UpstreamApplier({ path, control: nginx });
-  await applier.push(config(3));
-  const r = await applier.push(config(3));
+  await applier.apply(config(3));
+  const r = await applier.apply(config(3));
   assert.equal(r.ok, true);
   assert.deepEqual(nginx.calls, ["test v3", "reload"]);
 });
@@ -176,7 +176,7 @@ test("a reload that fails after a passing test is reported, not counted as appli
   const nginx = new FakeNginx();
   nginx.reloadOk = false;
   const applier = new UpstreamApplier({ path, control: nginx });
-  const r = await applier.push(config(9));
+  const r = await applier.apply(config(9));
   assert.equal(r.ok, false);
   assert.match(r.error, /tested but reload failed: SIGHUP failed/);
   assert.equal(applier.status().appliedVersion, undefined);
