@@ -58,19 +58,24 @@ export function childrenOf(pid: number): number[] {
   return out;
 }
 
-/** Something listens on TCP PORT (any address) in PID's network namespace (/proc/PID/net/tcp is per namespace). */
+/**
+ * Something listens on TCP PORT (any address, IPv4 or IPv6 socket) in PID's network namespace
+ * (/proc/PID/net/tcp{,6} show the sockets of the namespace PID is in).
+ */
 export function isListening(pid: number, port: number): boolean {
-  let table: string;
-  try {
-    table = readFileSync(`/proc/${pid}/net/tcp`, "utf8");
-  } catch {
-    return false;
-  }
   const hexPort = port.toString(16).toUpperCase().padStart(4, "0");
-  for (const line of table.split("\n").slice(1)) {
-    const cols = line.trim().split(/\s+/);
-    // cols[1] = local "0100007F:1CE8", cols[3] = state ("0A" = LISTEN)
-    if (cols.length > 3 && cols[1].endsWith(`:${hexPort}`) && cols[3] === "0A") return true;
+  for (const file of ["tcp", "tcp6"]) {
+    let table: string;
+    try {
+      table = readFileSync(`/proc/${pid}/net/${file}`, "utf8");
+    } catch {
+      continue;
+    }
+    for (const line of table.split("\n").slice(1)) {
+      const cols = line.trim().split(/\s+/);
+      // cols[1] = local "0100007F:1CE8", cols[3] = state ("0A" = LISTEN)
+      if (cols.length > 3 && cols[1].endsWith(`:${hexPort}`) && cols[3] === "0A") return true;
+    }
   }
   return false;
 }

@@ -20,6 +20,7 @@ import { summarizeVipEvents } from "../../deploy/lab/vip-timeline.js";
 import { backendBody } from "../../deploy/lab/backend.js";
 import { labDown, labUp } from "../../deploy/lab/lab.js";
 import { collectStatus as labStatus } from "../../deploy/lab/status.js";
+import { startLabProcess as startProcess, stopLabProcess as stopProcess } from "../../deploy/lab/drills.js";
 import { namespaces, run } from "./helpers/lab-client.js";
 
 function manifest(over: Partial<LabManifest> = {}): LabManifest {
@@ -181,6 +182,31 @@ test("an up that fails half-way (the coordinator exits at start) tears down what
     assert.deepEqual((await namespaces()).filter((n) => n.startsWith("kvC-")), []);
     const status = await labStatus("kvC");
     assert.deepEqual([status.up, status.processes], [false, []]);
+  } finally {
+    await labDown("kvC");
+  }
+}));
+
+test("the keepvip stack's wiring, with stand-in bins: coordinator in kvC-coord on 198.19.0.1:7400, agents ready once :10016 listens", withLabDir(async (root) => {
+  const coordinator = join(root, "coordinator.js");
+  const agent = join(root, "agent.js");
+  // Stand-ins: each checks it got --config with a file that exists, then listens where the real one would.
+  const stub = (listen: string) => `const fs = require("node:fs"); const i = process.argv.indexOf("--config");
+if (i < 0 || !fs.existsSync(process.argv[i + 1])) { console.error("no --config"); process.exit(2); }
+require("node:net").createServer().listen(${listen});\n`;
+  writeFileSync(coordinator, stub("7400, '198.19.0.1'"));
+  writeFileSync(agent, stub("10016"));
+  try {
+    const up = await labUp({ prefix: "kvC", stack: "keepvip", bins: { coordinator, agent } });
+    assert.deepEqual(Object.keys(up.pids).sort(), ["b1-backend", "b2-backend", "coord-coordinator", "lb1-agent", "lb2-agent"]);
+    const s = await labStatus("kvC");
+    assert.deepEqual(s.processes.map((p) => [p.host, p.name, p.alive, p.startedBy]), [
+      ["b1", "backend", true, "lab"], ["b2", "backend", true, "lab"], ["coord", "coordinator", true, "lab"],
+      ["lb1", "nginx", false, "agent"], ["lb1", "agent", true, "lab"], ["lb2", "nginx", false, "agent"], ["lb2", "agent", true, "lab"],
+    ]);
+    await assert.rejects(startProcess("kvC", "lb1", "nginx"), /the keepvip agent starts and supervises nginx in this stack; start the agent instead/);
+    await stopProcess("kvC", "lb1", "agent");
+    assert.equal(await startProcess("kvC", "lb1", "agent") > 0, true);
   } finally {
     await labDown("kvC");
   }
