@@ -51,9 +51,10 @@ export interface ElectInput {
   reachFall: number;
   /**
    * Members that may not become the new holder now (the planner's cooldown
-   * after a failed acquire or an unanswered verification), so the next best
-   * is tried instead of leaving the VIP unheld. They still count as live
-   * peers (LAN signal, F11 votes); a skipped holder keeps holding.
+   * after a failed acquire or an unanswered verification, or a release window
+   * still open), so the next best is tried instead of leaving the VIP unheld.
+   * They still count as live peers (LAN signal, F11 votes); a skipped holder
+   * keeps holding.
    */
   skip?: readonly string[];
 }
@@ -98,7 +99,11 @@ export function elect(input: ElectInput): Election {
     if (current && views.get(current.node)?.session !== "live" && current.eligibility.reason !== undefined) {
       return done(holder, "holder-lost", `holder ${holder} is lost (${current.eligibility.detail}) and no other member is eligible`);
     }
-    return done(null, "no-eligible", `no member is eligible: ${ranking.map((c) => c.eligibility.detail).join("; ")}`);
+    // Eligible members that are only skipped for now are no reason to call it
+    // "no-eligible": a stopping holder waits for them (the engine's handover).
+    const waiting = ranking.filter((c) => c.eligibility.eligible && c.node !== holder).map((c) => c.node);
+    if (current && waiting.length > 0) return done(null, "holder-ineligible", `holder ${current.node} cannot hold (${current.eligibility.detail}); ${waiting.join(", ")} may take over once their cooldown or release window has passed`);
+    return done(null, "no-eligible", `no member is eligible: ${ranking.map((c) => c.eligibility.detail).join("; ")}${waiting.length > 0 ? ` (${waiting.join(", ")} skipped for now)` : ""}`);
   }
 
   const switchTarget = input.switchoverTo !== undefined && input.switchoverTo !== holder ? eligible.find((c) => c.node === input.switchoverTo) : undefined;
