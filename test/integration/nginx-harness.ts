@@ -7,7 +7,7 @@
  * Every nginx master a test sees is recorded; close() ends those (and their
  * process groups) by pid, closes the backends and removes the directory.
  */
-import { mkdtemp, rm, writeFile, mkdir } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
 import { createServer, get, type Server } from "node:http";
 import { createServer as createTcpServer } from "node:net";
 import { tmpdir } from "node:os";
@@ -112,7 +112,7 @@ export class NginxLab {
     }).nginx;
   }
 
-  /** (Re)writes nginx.conf; `extraServer` is appended inside http (e.g. a second listener). */
+  /** (Re)writes nginx.conf; `extraHttp` goes inside http (e.g. a second listener), `extraMain` at top level. */
   async writeConf(extraHttp = "", extraMain = ""): Promise<void> {
     const conf = `# kvB integration test nginx (temp prefix ${this.dir})
 worker_processes 1;
@@ -166,6 +166,11 @@ ${extraHttp}
 
   /** Ends every recorded master and its group (by pid), closes backends, removes the prefix dir. */
   async close(): Promise<void> {
+    // Also any master a test never got to record (e.g. one started by a helper process that
+    // failed early): its command line names our unique prefix dir.
+    for (const entry of await readdir("/proc").catch(() => [] as string[])) {
+      if (/^\d+$/.test(entry) && (await processTitle(Number(entry))).includes(`-p ${this.dir} `)) this.masters.add(Number(entry));
+    }
     for (const pid of this.masters) {
       // Only what is still ours: a master naming our prefix, workers titled "nginx:" in its group.
       if ((await isLive(pid)) && (await processTitle(pid)).includes(this.dir)) sendSignal(pid, "SIGKILL");
@@ -177,6 +182,6 @@ ${extraHttp}
       s.closeAllConnections();
       s.close(() => resolve());
     })));
-    await rm(this.dir, { recursive: true, force: true });
+    await rm(this.dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 50 });
   }
 }
