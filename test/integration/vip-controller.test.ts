@@ -29,6 +29,7 @@ test("acquire puts the VIP on its interface and a neighbour learns the holder's 
   // kvA-h3 never talked to the VIP: only the gratuitous ARP can have put it in its table.
   const mac1 = await macOf("h1");
   await waitFor("h3 to learn h1's MAC for the VIP", async () => (await neighbourMac("h3", ADDR.vip)) === mac1, 1000);
+  await waitFor("h2 to learn h1's MAC for the VIP", async () => (await neighbourMac("h2", ADDR.vip)) === mac1, 1000);
   await h1.release([vip("h1")]);
 });
 
