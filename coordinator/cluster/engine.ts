@@ -86,7 +86,7 @@ export class Engine {
     this.state = await this.store.load();
     for (const u of this.units) {
       const epoch = Math.max(0, ...u.groups.map((g) => this.state.epochs[g] ?? 0));
-      this.runtimes.set(u.name, initialRuntime(epoch, this.state.holders[u.name] ?? null));
+      this.runtimes.set(u.name, { ...initialRuntime(epoch, this.state.holders[u.name] ?? null), pinned: this.state.pins[u.name] });
     }
     for (const n of this.state.maintenance) this.nodes.update(n, { maintenance: true });
     this.upstreams = new UpstreamManager(this.config, this.state.upstreamVersion, this.state.overrides, {
@@ -322,7 +322,7 @@ export class Engine {
     const now = this.clock.now();
     const { runtime, actions, wakeAtMs } = step(before, { unit, views: this.nodes.views, nowMs: now, timing: this.timing }, event);
     this.runtimes.set(unitName, runtime);
-    if (runtime.epoch !== before.epoch || runtime.lastHolder !== before.lastHolder) await this.persist(unit, runtime);
+    if (runtime.epoch !== before.epoch || runtime.lastHolder !== before.lastHolder || runtime.pinned !== before.pinned) await this.persist(unit, runtime);
     for (const a of actions) this.dispatch(unit, runtime, a);
     this.scheduleWake(unitName, wakeAtMs);
     this.checkLeaving();
@@ -333,7 +333,10 @@ export class Engine {
     for (const g of unit.groups) epochs[g] = rt.epoch;
     const holders = { ...this.state.holders };
     if (rt.lastHolder !== null) holders[unit.name] = rt.lastHolder;
-    this.state = { ...this.state, epochs, holders };
+    const pins = { ...this.state.pins };
+    if (rt.pinned !== undefined) pins[unit.name] = rt.pinned;
+    else delete pins[unit.name];
+    this.state = { ...this.state, epochs, holders, pins };
     // Write-ahead: the epoch is durable before any command carries it (inv. 5).
     await this.store.save(this.state);
   }

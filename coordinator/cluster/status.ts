@@ -33,7 +33,7 @@ export function groupStatuses(input: StatusInput): GroupStatus[] {
   const out: GroupStatus[] = [];
   for (const unit of input.units) {
     const rt = input.runtimes.get(unit.name)!;
-    const e = elect({ unit, views: input.views, holder: rt.holder, nowMs: input.nowMs, preemptSince: rt.preemptSince, reachFall: input.reachFall });
+    const e = elect({ unit, views: input.views, holder: rt.holder, nowMs: input.nowMs, preemptSince: rt.preemptSince, pinned: rt.pinned, reachFall: input.reachFall });
     const members: MemberStatus[] = e.ranking.map((c) => {
       const view = input.views.get(c.node);
       const last = input.lastReportMs.get(c.node);

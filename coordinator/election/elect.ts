@@ -14,6 +14,8 @@ export type Rule =
   | "kept-holder"
   /** The holder stays because preempt is off (nopreempt), though a better node exists. */
   | "kept-holder-nopreempt"
+  /** The holder stays because an operator's switchover pinned it there (preempt does not undo it). */
+  | "kept-holder-pinned"
   /** A better node waits out preempt_delay. */
   | "preempt-pending"
   /** A strictly better node takes over (preempt). */
@@ -47,6 +49,8 @@ export interface ElectInput {
   preemptSince?: { node: string; sinceMs: number };
   /** Operator switchover target (sticks until reached or cleared). */
   switchoverTo?: string;
+  /** Node an operator's completed switchover pinned the unit to: kept while eligible, even against preempt. */
+  pinned?: string;
   /** Consecutive failed probes through the VIP before a peer counts as "cannot reach". */
   reachFall: number;
   /**
@@ -139,6 +143,7 @@ export function elect(input: ElectInput): Election {
   const challenger = eligible.find((c) => c.node !== current.node);
   const better = challenger !== undefined && compareCandidates(challenger, current) < 0 && challenger.effective > current.effective;
   if (!better) return done(current.node, "kept-holder", `holder ${current.node} is eligible and no member has a higher priority (${current.effective})`);
+  if (input.pinned === current.node) return done(current.node, "kept-holder-pinned", `holder ${current.node} (${current.effective}) stays although ${challenger.node} has ${challenger.effective}: pinned by an operator switchover (switch over again to move it)`);
   if (!unit.preempt) return done(current.node, "kept-holder-nopreempt", `nopreempt: holder ${current.node} (${current.effective}) stays although ${challenger.node} has ${challenger.effective}`);
 
   const since = input.preemptSince?.node === challenger.node ? input.preemptSince.sinceMs : nowMs;

@@ -33,6 +33,8 @@ export interface UnitRuntime {
   preemptSince?: { node: string; sinceMs: number };
   /** Operator switchover target, cleared when reached or impossible. */
   switchoverTo?: string;
+  /** Where a completed switchover pinned the unit (persisted); dropped when that node becomes ineligible. */
+  pinned?: string;
   /** Nodes told to release, and until when we wait before telling them again. */
   releasing: Array<{ node: string; untilMs: number }>;
   /** Nodes that failed to acquire, skipped until the time given. */
@@ -175,12 +177,17 @@ function decide(rt: UnitRuntime, ctx: StepContext, actions: Action[], wakes: num
   // A node told to release is not handed the VIP back inside its release window:
   // a delayed release (planned overlap) could land after the new acquire.
   const skip = [...rt.cooldown.map((c) => c.node), ...rt.releasing.map((r) => r.node)];
-  const e = elect({ unit, views, holder: rt.holder, nowMs, preemptSince: rt.preemptSince, switchoverTo: rt.switchoverTo, reachFall: timing.reachFall, skip });
+  const e = elect({ unit, views, holder: rt.holder, nowMs, preemptSince: rt.preemptSince, switchoverTo: rt.switchoverTo, pinned: rt.pinned, reachFall: timing.reachFall, skip });
   if (rt.last?.rule !== e.rule || rt.last?.winner !== e.winner) actions.push({ type: "note", kind: "election", node: e.winner ?? undefined, message: `${unit.name}: ${e.reason}` });
   rt.last = { rule: e.rule, reason: e.reason, winner: e.winner };
   rt.preemptSince = e.preemptSince;
   if (e.wakeAtMs !== undefined) wakes.push(e.wakeAtMs);
   if (rt.switchoverTo !== undefined && (rt.switchoverTo === rt.holder || !e.ranking.some((c) => c.node === rt.switchoverTo && c.eligibility.eligible))) rt.switchoverTo = undefined;
+  // A pin lasts while its node can hold; after that the ordinary election rules again.
+  if (rt.pinned !== undefined && !e.ranking.some((c) => c.node === rt.pinned && c.eligibility.eligible)) {
+    actions.push({ type: "note", kind: "election", node: rt.pinned, message: `${unit.name}: switchover pin on ${rt.pinned} dropped (${e.ranking.find((c) => c.node === rt.pinned)?.eligibility.detail ?? "not a member"})` });
+    rt.pinned = undefined;
+  }
 
   const winner = e.winner;
   if (winner === null || winner === rt.holder) return;
@@ -302,7 +309,12 @@ function handleAck(rt: UnitRuntime, ctx: StepContext, ack: Extract<PlannerEvent,
   rt.holder = phase.to;
   rt.lastHolder = phase.to;
   rt.phase = { kind: "steady" };
-  if (rt.switchoverTo === phase.to) rt.switchoverTo = undefined;
+  if (rt.switchoverTo === phase.to) {
+    rt.switchoverTo = undefined;
+    rt.pinned = phase.to;
+  } else if (rt.pinned !== phase.to) {
+    rt.pinned = undefined;
+  }
   actions.push({ type: "note", kind: "move", node: phase.to, durationMs: ctx.nowMs - phase.sinceMs, message: `${phase.to} holds ${ctx.unit.name} (epoch ${phase.epoch})${phase.from ? `, moved from ${phase.from}` : ""}: ${phase.reason}` });
   if (phase.from !== null && phase.from !== phase.to) {
     const afterMs = phase.planned ? ctx.timing.plannedOverlapMs : 0;

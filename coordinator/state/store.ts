@@ -13,6 +13,8 @@ export interface PersistedState {
   epochs: Record<string, number>;
   /** Unit name → last known holder. */
   holders: Record<string, string>;
+  /** Unit name → node an operator's switchover pinned it to. */
+  pins: Record<string, string>;
   /** Nodes an operator put in maintenance. */
   maintenance: string[];
   /** Highest upstream config version ever published. */
@@ -31,7 +33,7 @@ export interface StateStore {
 }
 
 export function emptyState(): PersistedState {
-  return { version: 1, epochs: {}, holders: {}, maintenance: [], upstreamVersion: 0, overrides: {} };
+  return { version: 1, epochs: {}, holders: {}, pins: {}, maintenance: [], upstreamVersion: 0, overrides: {} };
 }
 
 /** A JSON file in the state dir, written temp → fsync → rename → fsync(dir). */

@@ -224,3 +224,31 @@ test("an unknown node id is refused with the reason", async () => {
   await waitUntil(() => x.closedWith !== undefined, "refused");
   assert.match(x.closedWith!, /node id "lb9" is not a member of any group/);
 });
+
+test("a switchover to a lower-priority node sticks: preempt does not undo it, and the pin survives a coordinator restart", async () => {
+  const c1 = await cluster();
+  const lb1 = agent("lb1");
+  const lb2 = agent("lb2");
+  await waitUntil(() => holder() === "lb1", "lb1 holds");
+  c1.engine.requestSwitchover("VI_1", "lb2");
+  await waitUntil(() => holder() === "lb2" && !lb1.holds.has("VI_1"), "lb2 holds after the switchover");
+  await new Promise((r) => setTimeout(r, 200));
+  assert.equal(holder(), "lb2", "preempt did not move it back");
+  assert.equal(coord!.engine.runtimes.get("VI_1")!.last?.rule, "kept-holder-pinned");
+  const stateDir = c1.stateDir;
+  lb1.destroy();
+  lb2.destroy();
+  agents.splice(0);
+  await c1.stop();
+  coord = await startCoordinator(clusterYaml(), stateDir);
+  const lb2b = agent("lb2", { holds: ["VI_1"], epochs: { VI_1: epoch() } });
+  const lb1b = agent("lb1");
+  await waitUntil(() => holder() === "lb2" && coord!.engine.runtimes.get("VI_1")!.last?.rule === "kept-holder-pinned", "still pinned after the restart");
+  assert.equal(lb1b.commands.length + lb2b.commands.length, 0, "the restart moved nothing");
+  // The pin drops when lb2 cannot hold; then the ordinary rules apply.
+  lb2b.fault = "nginx cannot start";
+  lb2b.holds.delete("VI_1");
+  lb2b.sendReport();
+  await waitUntil(() => holder() === "lb1", "lb1 takes over");
+  assert.equal(coord!.engine.runtimes.get("VI_1")!.pinned, undefined);
+});
