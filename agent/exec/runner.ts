@@ -77,10 +77,12 @@ export function createCommandRunner(): CommandRunner {
     async run(argv, options = {}) {
       const started = Date.now();
       const [file, ...args] = argv;
-      const r = await execa(file, args, {
+      // Each run leads its own process group, and a timeout kills the whole
+      // group: a shell script's children (a hung `curl` in a track script)
+      // would otherwise keep its pipes open and the run alive past its deadline.
+      const child = execa(file, args, {
         reject: false,
-        timeout: options.timeoutMs,
-        killSignal: "SIGKILL",
+        detached: true,
         env: options.env,
         cwd: options.cwd,
         uid: options.uid,
@@ -90,7 +92,15 @@ export function createCommandRunner(): CommandRunner {
         stripFinalNewline: true,
         forceKillAfterDelay: false,
       });
-      return toResult(argv, started, r as never);
+      let timedOut = false;
+      const timer = options.timeoutMs === undefined ? undefined : setTimeout(() => {
+        timedOut = true;
+        killGroup(child.pid, child);
+      }, options.timeoutMs);
+      const r = await child;
+      clearTimeout(timer);
+      const result = toResult(argv, started, r as never);
+      return timedOut ? { ...result, timedOut: true, exitCode: -1, signal: result.signal || "SIGKILL" } : result;
     },
     start(argv, options = {}) {
       const started = Date.now();
@@ -123,6 +133,15 @@ export function createCommandRunner(): CommandRunner {
       };
     },
   };
+}
+
+function killGroup(pid: number | undefined, child: { kill(signal: NodeJS.Signals): boolean }): void {
+  try {
+    if (pid !== undefined) process.kill(-pid, "SIGKILL");
+    else child.kill("SIGKILL");
+  } catch {
+    child.kill("SIGKILL");
+  }
 }
 
 function pipeLines(stream: NodeJS.ReadableStream | null, onLine?: (line: string) => void): void {

@@ -4,8 +4,8 @@
  * configured, no extra arguments), then the generic `notify` with four
  * arguments appended, like keepalived.conf(5):
  *
- *   $(n-3) "GROUP"   — keepvip's unit is the VIP group (keepalived sends
- *                      "INSTANCE" for a vrrp_instance, "GROUP" for a sync group)
+ *   $(n-3) "INSTANCE" — a keepvip VIP group is a vrrp_instance, so existing
+ *                      keepalived notify scripts work unchanged
  *   $(n-2) the group name ("VI_1")
  *   $(n-1) the new state, upper case: MASTER | BACKUP | FAULT | STOP
  *   $(n)   the effective priority
@@ -36,7 +36,7 @@ export function planNotify(cfg: NotifyConfig, group: string, state: NotifyState,
   const plan: string[][] = [];
   const specific = cfg[SPECIFIC[state]];
   if (specific) plan.push([...specific]);
-  if (cfg.any) plan.push([...cfg.any, "GROUP", group, state, String(priority)]);
+  if (cfg.any) plan.push([...cfg.any, "INSTANCE", group, state, String(priority)]);
   return plan;
 }
 

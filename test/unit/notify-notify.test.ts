@@ -21,12 +21,12 @@ const ALL: NotifyConfig = {
 const plans: Array<[string, NotifyConfig, Parameters<typeof planNotify>[2], string[][]]> = [
   ["MASTER runs notify_master as configured, then notify with TYPE NAME STATE PRIORITY appended", ALL, "MASTER", [
     ["/etc/keepvip/to_master.sh", "VI_1-arg"],
-    ["/etc/keepvip/notify.sh", "--from-keepvip", "GROUP", "VI_1", "MASTER", "100"],
+    ["/etc/keepvip/notify.sh", "--from-keepvip", "INSTANCE", "VI_1", "MASTER", "100"],
   ]],
-  ["BACKUP", ALL, "BACKUP", [["/etc/keepvip/to_backup.sh"], ["/etc/keepvip/notify.sh", "--from-keepvip", "GROUP", "VI_1", "BACKUP", "100"]]],
-  ["FAULT keeps the configured extra argument", ALL, "FAULT", [["/etc/keepvip/fault.sh", "VG_1"], ["/etc/keepvip/notify.sh", "--from-keepvip", "GROUP", "VI_1", "FAULT", "100"]]],
-  ["STOP", ALL, "STOP", [["/etc/keepvip/stop.sh"], ["/etc/keepvip/notify.sh", "--from-keepvip", "GROUP", "VI_1", "STOP", "100"]]],
-  ["only the generic notify configured", { any: ["/n.sh"], timeout: 1000 }, "MASTER", [["/n.sh", "GROUP", "VI_1", "MASTER", "100"]]],
+  ["BACKUP", ALL, "BACKUP", [["/etc/keepvip/to_backup.sh"], ["/etc/keepvip/notify.sh", "--from-keepvip", "INSTANCE", "VI_1", "BACKUP", "100"]]],
+  ["FAULT keeps the configured extra argument", ALL, "FAULT", [["/etc/keepvip/fault.sh", "VG_1"], ["/etc/keepvip/notify.sh", "--from-keepvip", "INSTANCE", "VI_1", "FAULT", "100"]]],
+  ["STOP", ALL, "STOP", [["/etc/keepvip/stop.sh"], ["/etc/keepvip/notify.sh", "--from-keepvip", "INSTANCE", "VI_1", "STOP", "100"]]],
+  ["only the generic notify configured", { any: ["/n.sh"], timeout: 1000 }, "MASTER", [["/n.sh", "INSTANCE", "VI_1", "MASTER", "100"]]],
   ["only notify_master configured, BACKUP runs nothing", { master: ["/m.sh"], timeout: 1000 }, "BACKUP", []],
 ];
 for (const [name, cfg, state, expected] of plans) {
@@ -94,7 +94,7 @@ test("specific script first, then the generic one, as keepalived does", async ()
   const n = new Notifier({ config: ALL, runner });
   n.notify("VI_1", "FAULT", 80);
   await n.flush();
-  assert.deepEqual(runner.started, [["/etc/keepvip/fault.sh", "VG_1"], ["/etc/keepvip/notify.sh", "--from-keepvip", "GROUP", "VI_1", "FAULT", "80"]]);
+  assert.deepEqual(runner.started, [["/etc/keepvip/fault.sh", "VG_1"], ["/etc/keepvip/notify.sh", "--from-keepvip", "INSTANCE", "VI_1", "FAULT", "80"]]);
 });
 
 test("the same state twice is not a transition and runs nothing the second time", async () => {
