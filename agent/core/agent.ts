@@ -177,7 +177,7 @@ export class AgentCore {
         return this.ack(c, false, (err as Error).message);
       }
       this.held.set(c.group, { vips, epoch: c.epoch });
-      this.deps.reach.stop(c.group);
+      this.retargetReach();
       this.deps.log.info({ event: "vip.acquire", ...log, takeover: action.value.takeover, reason: c.reason }, `acquired ${c.group}`);
       this.ack(c, true);
       this.deps.notify.notify(c.group, "MASTER", 0);
@@ -389,14 +389,18 @@ export class AgentCore {
     return out;
   }
 
-  /** Non-holders probe the service through each VIP they could take (F11 evidence). */
+  /**
+   * Non-holders probe the service through each VIP they could take (F11
+   * evidence); every member, holder included, probes its LAN references so a
+   * node cut off the LAN says so itself.
+   */
   private retargetReach(): void {
     if (!this.welcome || this.stopping) return;
     for (const [name, g] of this.groups) {
-      if (this.held.has(name) || g.vips.length === 0) continue;
+      if (g.vips.length === 0) continue;
       const vip = parseCidr(g.vips[0]);
       if (typeof vip === "string") continue;
-      this.deps.reach.start({ group: name, vip: vip.address, port: g.servicePort, path: g.servicePath, intervalMs: this.welcome.reachIntervalMs, lanReferences: g.lanReferences }, () => this.scheduleReport());
+      this.deps.reach.start({ group: name, vip: vip.address, port: g.servicePort, path: g.servicePath, intervalMs: this.welcome.reachIntervalMs, lanReferences: g.lanReferences, probeVip: !this.held.has(name) }, () => this.scheduleReport());
     }
   }
 

@@ -67,6 +67,8 @@ export interface ReachTarget {
   path: string;
   intervalMs: number;
   lanReferences: string[];
+  /** false while this node holds the VIP: only the LAN references are probed (its own lanOk). */
+  probeVip: boolean;
 }
 
 export interface ReachPort {

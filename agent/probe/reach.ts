@@ -43,6 +43,14 @@ export interface ReachOptions {
   lanReferences?: HostPort[];
   /** LAN reference cadence. Default 1000 ms. */
   lanIntervalMs?: number;
+  /**
+   * Which failed outcomes count toward the threshold (default: every failure).
+   * F11 counts silence only: a refusal proves the holder is on the LAN (an
+   * nginx restart, F4), not that it is cut off.
+   */
+  countsAsFailure?: (outcome: ProbeOutcome) => boolean;
+  /** false: probe only the LAN references (this node holds the VIP itself). Default true. */
+  probeVip?: boolean;
   /** Called whenever reachable or lanOk flips. */
   onChange: (state: ReachState) => void;
   probe?: ServiceProber;
@@ -78,7 +86,7 @@ export class ReachProber {
   start(): void {
     if (this.started || this.stopper.signal.aborted) return;
     this.started = true;
-    void this.vipLoop();
+    if (this.opts.probeVip !== false) void this.vipLoop();
     if ((this.opts.lanReferences ?? []).length > 0) void this.lanLoop();
   }
 
@@ -102,8 +110,9 @@ export class ReachProber {
       const began = this.timers.now();
       const r = await this.probe({ ...this.opts.target, timeoutMs, signal: this.stopper.signal });
       if (this.stopper.signal.aborted) return;
-      const failures = r.ok ? 0 : this.state.consecutiveFailures + 1;
-      const reachable = r.ok ? true : failures >= threshold ? false : this.state.reachable;
+      const counts = !r.ok && (this.opts.countsAsFailure?.(r.outcome) ?? true);
+      const failures = counts ? this.state.consecutiveFailures + 1 : 0;
+      const reachable = !counts ? true : failures >= threshold ? false : this.state.reachable;
       this.update({ consecutiveFailures: failures, reachable, lastOutcome: r.outcome, lastDetail: r.detail });
       await this.sleep(Math.max(0, interval - (this.timers.now() - began)));
     }

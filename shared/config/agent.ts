@@ -75,7 +75,7 @@ export const agentConfigSchema = z.strictObject({
   notify: notify.default(() => notify.parse({})),
   /** User the track and notify scripts run as (default: the agent's own). */
   script_user: z.string().regex(/^[a-z_][a-z0-9_-]{0,31}$/, "must be a user name").optional(),
-  arping: absolutePath.default("/usr/sbin/arping"),
+  arping: absolutePath.default("/usr/bin/arping"),
   ip: absolutePath.default("/usr/sbin/ip"),
   /** On SIGTERM with the coordinator unreachable: release VIPs anyway (default: keep them, nginx keeps serving). */
   force_release_on_stop: z.boolean().default(false),

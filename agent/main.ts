@@ -1,0 +1,125 @@
+#!/usr/bin/env node
+/**
+ * keepvip-agent --config FILE [--check]
+ * Wires the host modules to the core and the core to the coordinator session;
+ * handles SIGTERM (planned handover) and SIGINT the same way.
+ */
+import { Command } from "commander";
+import { nanoid } from "nanoid";
+import { agentConfigSchema } from "../shared/config/agent.js";
+import { ConfigError, loadConfigFile } from "../shared/config/load.js";
+import { createLogger } from "../shared/log.js";
+import { VERSION } from "../shared/version.js";
+import { AgentCore } from "./core/agent.js";
+import { loadMemory, saveMemory } from "./core/memory.js";
+import { createCommandRunner } from "./exec/runner.js";
+import { UpstreamApplier } from "./nginx/apply.js";
+import { NginxSupervisor } from "./nginx/supervisor.js";
+import { Notifier } from "./notify/notify.js";
+import { probeService } from "./probe/service.js";
+import { CoordinatorSession, channelCredentials } from "./session/client.js";
+import { TrackScripts } from "./tracks/scripts.js";
+import { BackendProber } from "./upstreams/prober.js";
+import { VipController } from "./vip/controller.js";
+import { linkPort, nginxPort, reachPort, trackPort, upstreamPort, verifyPort, vipPort } from "./wiring.js";
+
+const program = new Command()
+  .name("keepvip-agent")
+  .description("keepvip agent: holds VIPs, supervises nginx, probes backends, follows the coordinator")
+  .version(VERSION)
+  .requiredOption("-c, --config <file>", "agent config (YAML)")
+  .option("--check", "validate the config and exit")
+  .parse();
+const opts = program.opts<{ config: string; check?: boolean }>();
+
+let config;
+try {
+  config = loadConfigFile(agentConfigSchema, opts.config);
+} catch (err) {
+  if (err instanceof ConfigError) {
+    process.stderr.write(`${err.message}\n`);
+    process.exit(1);
+  }
+  throw err;
+}
+if (opts.check) {
+  process.stdout.write(`${opts.config}: OK — node ${config.node_id}, coordinator ${config.coordinator}, nginx ${config.nginx.mode}, ${Object.keys(config.tracks).length} track script(s)\n`);
+  process.exit(0);
+}
+
+const log = createLogger({ service: "keepvip-agent", node: config.node_id });
+if (config.insecure && !config.tls) log.warn({ event: "security.insecure" }, "INSECURE: the session to the coordinator is not encrypted or authenticated");
+const runner = createCommandRunner();
+
+// nginx first: adopt a running master (agent restart, F2) or start one.
+const supervisor = new NginxSupervisor({ config: config.nginx, runner, log: log.child({ component: "nginx" }) });
+const nginxStatus = await supervisor.start();
+log.info({ event: "nginx.start", state: nginxStatus.state, pid: nginxStatus.pid, detail: nginxStatus.detail }, `nginx ${nginxStatus.state}`);
+
+const applier = new UpstreamApplier({ path: config.nginx.upstream_file, control: supervisor, log: log.child({ component: "upstreams" }) });
+await applier.recover();
+
+const scripts = new TrackScripts({ tracks: config.tracks, runner, scriptUser: config.script_user, log: log.child({ component: "tracks" }) });
+scripts.start();
+
+const links = linkPort(runner, config, log.child({ component: "link" }));
+await links.watcher.start();
+
+const vips = new VipController({ runner, tools: { ip: config.ip, arping: config.arping }, log: log.child({ component: "vip" }), onEvent: (e) => log.info({ event: `vip.${e.kind}`, group: e.group, vip: e.address, interface: e.interface }, e.detail) });
+await vips.start();
+
+const notifier = new Notifier({ config: config.notify, runner, scriptUser: config.script_user, log: log.child({ component: "notify" }) });
+// Called only after the welcome's probe plan, by which time `core` exists.
+const backends = new BackendProber(probeService, () => core.scheduleReport());
+const core = new AgentCore({
+  config, log,
+  vips: vipPort(vips),
+  nginx: nginxPort(supervisor),
+  tracks: trackPort(scripts, log),
+  reach: reachPort(log.child({ component: "reach" }), 3),
+  verify: verifyPort(runner, config),
+  notify: notifier,
+  link: links.port,
+  upstreams: upstreamPort(applier),
+  backends,
+  memory: loadMemory(config.state_dir),
+  saveMemory: (m) => saveMemory(config.state_dir, m),
+  instanceId: nanoid(10),
+});
+await core.init();
+
+// The first hello must carry real track results: an unreported track counts as
+// failing and would cost this node its priority in the first election.
+const slowest = Math.max(0, ...Object.values(config.tracks).map((t) => t.timeout ?? t.interval));
+await Promise.race([scripts.ready(), new Promise((r) => setTimeout(r, slowest + 500))]);
+
+const session = new CoordinatorSession(config.coordinator, channelCredentials(config), {
+  hello: () => core.hello(),
+  message: (m) => core.message(m),
+  connection: (up, detail) => core.connection(up, detail),
+}, log.child({ component: "session" }));
+core.attach((m) => session.send(m));
+session.start();
+log.info({ event: "agent.start", version: VERSION, coordinator: config.coordinator, held: [...core.held.keys()] }, `keepvip-agent ${VERSION} started`);
+
+let stopping = false;
+async function shutdown(signal: string): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  log.info({ event: "agent.stop", signal }, "stopping: asking for a handover");
+  const outcome = await core.stop(session.connected);
+  log.info({ event: "agent.stopped", outcome }, `stopped: ${outcome}`);
+  session.stop();
+  scripts.stop();
+  backends.stop();
+  await links.watcher.close();
+  // Drift watching stops; the addresses stay as they are (a kept VIP keeps serving).
+  await vips.close();
+  // nginx keeps running: requests in flight finish, a restarted agent adopts it.
+  supervisor.detach();
+  // Let the STOP notifications run (bounded by their own timeout, at most 5 s here).
+  await Promise.race([notifier.flush(), new Promise((r) => setTimeout(r, 5000))]);
+  process.exit(0);
+}
+process.on("SIGTERM", () => void shutdown("SIGTERM"));
+process.on("SIGINT", () => void shutdown("SIGINT"));

@@ -1,0 +1,135 @@
+/**
+ * Adapters from the real host modules to the core's ports. Each is a few
+ * lines of translation; the modules and the core stay unaware of each other.
+ */
+import type { Logger } from "pino";
+import type { NginxHealth } from "../coordinator/election/view.js";
+import { parseHostPort } from "../shared/config/net.js";
+import type { AgentConfig } from "../shared/config/agent.js";
+import type { CommandRunner } from "./exec/runner.js";
+import type { LinkPort, NginxPort, ReachPort, ReachState, ReachTarget, TrackPort, UpstreamPort, VerifyPort, VipPort } from "./core/ports.js";
+import { LinkWatcher } from "./link/watch.js";
+import type { UpstreamApplier } from "./nginx/apply.js";
+import type { NginxSupervisor } from "./nginx/supervisor.js";
+import { ReachProber } from "./probe/reach.js";
+import { arpingProber, verifyVip } from "./probe/verify.js";
+import type { TrackScripts } from "./tracks/scripts.js";
+import type { VipController } from "./vip/controller.js";
+
+export function vipPort(controller: VipController): VipPort {
+  return {
+    scan: (vips) => controller.scan(vips),
+    async acquire(vips, opts) {
+      const results = await controller.acquire(vips, { takeover: opts.takeover });
+      const failed = results.filter((r) => !r.present);
+      if (failed.length > 0) throw new Error(failed.map((r) => r.detail).join("; "));
+    },
+    async release(vips) {
+      const results = await controller.release(vips);
+      const stuck = results.filter((r) => r.present);
+      if (stuck.length > 0) throw new Error(stuck.map((r) => r.detail).join("; "));
+    },
+  };
+}
+
+export function nginxPort(supervisor: NginxSupervisor): NginxPort {
+  return {
+    state: () => {
+      const s = supervisor.state();
+      return { state: s.state as NginxHealth, detail: s.detail };
+    },
+    onState: (listener) => supervisor.onState((state, detail) => listener(state as NginxHealth, detail)),
+  };
+}
+
+export function trackPort(scripts: TrackScripts, log: Logger): TrackPort {
+  return {
+    current: () => scripts.current(),
+    onChange: (listener) => scripts.onChange(listener),
+    setPolicy(name, rise, fall) {
+      const error = scripts.setPolicy(name, { rise, fall });
+      // The coordinator may track a script this host does not run: the track then counts as failing there.
+      if (error) log.warn({ event: "track.policy", track: name, error }, error);
+    },
+  };
+}
+
+/** One ReachProber per group, restarted only when its target changes. */
+export function reachPort(log: Logger, reachFall: number): ReachPort {
+  const probers = new Map<string, { key: string; prober: ReachProber }>();
+  return {
+    start(target: ReachTarget, onChange: (s: ReachState) => void) {
+      const key = JSON.stringify(target);
+      if (probers.get(target.group)?.key === key) return;
+      probers.get(target.group)?.prober.stop();
+      const lanReferences = target.lanReferences.map(parseHostPort).filter((r): r is { host: string; port: number } => typeof r !== "string");
+      const prober = new ReachProber({
+        group: target.group,
+        target: { host: target.vip, port: target.port, path: target.path || undefined },
+        intervalMs: target.intervalMs,
+        // Above the interval, below what a person notices: 5 intervals, 20..200 ms.
+        timeoutMs: Math.min(200, Math.max(20, target.intervalMs * 5)),
+        failThreshold: reachFall,
+        // Only silence counts (DESIGN.md F11): a refusal proves the holder is on the LAN.
+        countsAsFailure: (outcome) => outcome === "timeout" || outcome === "error",
+        probeVip: target.probeVip,
+        lanReferences,
+        lanIntervalMs: Math.min(1000, Math.max(50, target.intervalMs * 10)),
+        onChange: (s) => onChange(toReach(s)),
+      });
+      probers.set(target.group, { key, prober });
+      prober.start();
+      log.debug({ event: "reach.start", group: target.group, probeVip: target.probeVip }, "reach prober (re)started");
+    },
+    stop(group) {
+      probers.get(group)?.prober.stop();
+      probers.delete(group);
+    },
+    current(group) {
+      const p = probers.get(group);
+      return p ? toReach(p.prober.current()) : undefined;
+    },
+  };
+}
+
+function toReach(s: ReturnType<ReachProber["current"]>): ReachState {
+  return { reachable: s.reachable ?? true, failures: s.consecutiveFailures, lanOk: s.lanOk, observedMs: Date.now() };
+}
+
+export function verifyPort(runner: CommandRunner, config: AgentConfig): VerifyPort {
+  const arp = arpingProber(runner, config.arping);
+  return {
+    verify: (req) => verifyVip({ vip: req.vip, interface: req.interface, port: req.port, path: req.path || undefined, timeoutMs: req.timeoutMs }, { arp }),
+  };
+}
+
+export function linkPort(runner: CommandRunner, config: AgentConfig, log: Logger): { port: LinkPort; watcher: LinkWatcher } {
+  const listeners = new Set<(iface: string, up: boolean) => void>();
+  const interfaces = [...new Set([...config.track_interfaces, ...Object.values(config.groups).map((g) => g.interface), ...(config.default_interface ? [config.default_interface] : [])])];
+  const watcher = new LinkWatcher({
+    runner, ip: config.ip, interfaces,
+    onChange: (state) => {
+      log.info({ event: state.up ? "link.up" : "link.down", interface: state.interface, detail: state.detail }, `${state.interface} ${state.up ? "up" : "down"}`);
+      for (const l of listeners) l(state.interface, state.up);
+    },
+  });
+  return {
+    watcher,
+    port: {
+      isUp: (iface) => watcher.current(iface),
+      onChange(listener) {
+        listeners.add(listener);
+        return () => listeners.delete(listener);
+      },
+    },
+  };
+}
+
+export function upstreamPort(applier: UpstreamApplier): UpstreamPort {
+  return {
+    async apply(config) {
+      const r = await applier.apply(config);
+      return { version: r.version, ok: r.ok, error: r.error };
+    },
+  };
+}
