@@ -1,0 +1,155 @@
+/**
+ * DESIGN.md's fault matrix, end to end, in the lab: real coordinator, real
+ * agents, real nginx, real ip/arping, real backends, namespaces this file
+ * makes and removes. A prober in the client namespace sends a request to
+ * VIP:10016/aaa every 10 ms while each fault is injected; the VIP's location
+ * on both LBs is sampled every 10 ms. Timing: the lab's tuned profile.
+ */
+import { after, before, test, type TestContext } from "node:test";
+import assert from "node:assert/strict";
+import { breakNginx, fixNginx, heal, killProcess, labDown, labUp, partition, setLink, startProcess, stopProcess } from "../../deploy/lab/api.js";
+import { clusterStatus, drill, figures, onlyOn as onlyOnIn, steady, type DrillResult } from "./helpers/drill.js";
+
+const P = "kve";
+const onlyOn = (host: string) => onlyOnIn(P, host);
+
+before(async () => {
+  await labDown(P);
+  await labUp({ prefix: P, stack: "keepvip", timing: "tuned" });
+  await steady(P, "lb1", 60_000);
+});
+
+after(async () => {
+  await labDown(P);
+});
+
+function report(t: TestContext, name: string, r: DrillResult): void {
+  t.diagnostic(figures(name, r));
+}
+
+/** No holder changes at all during the drill (the sampler saw lb1 the whole time). */
+function neverMoved(r: DrillResult): void {
+  assert.deepEqual(r.vip.changes.map((c) => c.holders.join(",")), ["lb1"], `the VIP moved: ${JSON.stringify(r.vip.changes)}`);
+}
+
+test("F1 agent on the holder stopped cleanly: handover with 0 failed requests", async (t) => {
+  await steady(P);
+  const r = await drill(P, () => stopProcess(P, "lb1", "agent"), { until: onlyOn("lb2") });
+  report(t, "F1", r);
+  assert.equal(r.probes.failed, 0, JSON.stringify(r.probes.errors));
+  assert.deepEqual(r.holders, ["lb2"]);
+  assert.equal(r.vip.noneMs, 0, "the VIP was never unheld during a planned move");
+  assert.ok(r.vip.longestBothMs <= 300, `the planned overlap stays short (${r.vip.longestBothMs} ms)`);
+});
+
+test("F6 preempt back when the master returns: 0 failed requests", async (t) => {
+  await steady(P, "lb2").catch(() => undefined);
+  const r = await drill(P, () => startProcess(P, "lb1", "agent"), { until: onlyOn("lb1") });
+  report(t, "F6", r);
+  assert.equal(r.probes.failed, 0, JSON.stringify(r.probes.errors));
+  assert.deepEqual(r.holders, ["lb1"]);
+  assert.equal(r.vip.noneMs, 0);
+  await steady(P);
+});
+
+test("F2 agent on the holder SIGKILLed: 0 failed, no move, never on both; the restarted agent adopts nginx and keeps the VIP", async (t) => {
+  const before = await steady(P);
+  const r = await drill(P, () => killProcess(P, "lb1", "agent"), { afterMs: 1500 });
+  report(t, "F2", r);
+  assert.equal(r.probes.failed, 0, JSON.stringify(r.probes.errors));
+  neverMoved(r);
+  assert.equal(r.vip.bothMs, 0);
+  const back = await drill(P, () => startProcess(P, "lb1", "agent"), { afterMs: 1500 });
+  report(t, "F2 restart", back);
+  assert.equal(back.probes.failed, 0);
+  neverMoved(back);
+  const after = await steady(P);
+  assert.equal(after.epoch, before.epoch, "no new epoch: nothing moved");
+});
+
+test("F3 holder's LAN link down: the VIP moves to the backup within 1 s", async (t) => {
+  await steady(P);
+  const r = await drill(P, () => setLink(P, "lb1", "lan", "down"), { until: onlyOn("lb2") });
+  report(t, "F3", r);
+  assert.deepEqual(r.holders, ["lb2"]);
+  assert.ok(r.probes.longestFailureMs <= 1000, `outage ${r.probes.longestFailureMs} ms`);
+  const back = await drill(P, () => setLink(P, "lb1", "lan", "up"), { until: onlyOn("lb1") });
+  report(t, "F3 link back (preempt)", back);
+  assert.equal(back.probes.failed, 0, JSON.stringify(back.probes.errors));
+  await steady(P);
+});
+
+test("F4 nginx dies but can restart: no move, blip at most 300 ms", async (t) => {
+  const before = await steady(P);
+  const r = await drill(P, () => killProcess(P, "lb1", "nginx"), { afterMs: 1500 });
+  report(t, "F4", r);
+  neverMoved(r);
+  assert.ok(r.probes.longestFailureMs <= 300, `blip ${r.probes.longestFailureMs} ms`);
+  const after = await steady(P);
+  assert.equal(after.epoch, before.epoch);
+});
+
+test("F5 nginx dies and cannot restart: the VIP is on the backup within 500 ms; fixed, it comes back", async (t) => {
+  await steady(P);
+  await breakNginx(P, "lb1");
+  try {
+    const r = await drill(P, () => killProcess(P, "lb1", "nginx"), { until: onlyOn("lb2") });
+    report(t, "F5", r);
+    assert.deepEqual(r.holders, ["lb2"]);
+    assert.ok(r.probes.longestFailureMs <= 500, `outage ${r.probes.longestFailureMs} ms`);
+    const s = clusterStatus(P);
+    assert.equal(s?.members.find((m) => m.nodeId === "lb1")?.state, "FAULT");
+  } finally {
+    await fixNginx(P, "lb1");
+  }
+  // The agent's background restarts bring nginx back; lb1 preempts back without loss.
+  const back = await drill(P, async () => undefined, { until: onlyOn("lb1"), untilTimeoutMs: 20_000 });
+  report(t, "F5 fixed (preempt)", back);
+  assert.equal(back.probes.failed, 0, JSON.stringify(back.probes.errors));
+  await steady(P);
+});
+
+test("F7 coordinator killed and restarted: 0 failed, no move", async (t) => {
+  const before = await steady(P);
+  const r = await drill(P, () => killProcess(P, "coord", "coordinator"), { afterMs: 1000 });
+  report(t, "F7 kill", r);
+  assert.equal(r.probes.failed, 0);
+  neverMoved(r);
+  const back = await drill(P, () => startProcess(P, "coord", "coordinator"), { afterMs: 2000 });
+  report(t, "F7 restart", back);
+  assert.equal(back.probes.failed, 0);
+  neverMoved(back);
+  const after = await steady(P);
+  assert.equal(after.epoch, before.epoch, "the restarted coordinator rebuilt the holder from the agents without a new epoch");
+});
+
+test("F8 holder cut off from the coordinator only: 0 failed, never on both", async (t) => {
+  await steady(P);
+  try {
+    const r = await drill(P, () => setLink(P, "lb1", "ctl", "down"), { afterMs: 2000 });
+    report(t, "F8", r);
+    assert.equal(r.probes.failed, 0);
+    assert.equal(r.vip.bothMs, 0, "never on both");
+    neverMoved(r);
+  } finally {
+    await setLink(P, "lb1", "ctl", "up");
+  }
+  await steady(P);
+});
+
+test("F11 holder cut off the LAN with its link up: VIP on the backup within 1 s, on both at most 100 ms, 0 failed after the heal", async (t) => {
+  await steady(P);
+  let r: DrillResult;
+  try {
+    r = await drill(P, () => partition(P, "lb1", "lan"), { until: onlyOn("lb2") });
+    report(t, "F11 partition", r);
+    assert.ok(r.probes.longestFailureMs <= 1000, `outage ${r.probes.longestFailureMs} ms`);
+    assert.ok(r.vip.longestBothMs <= 100, `on both ${r.vip.longestBothMs} ms`);
+    assert.deepEqual(r.holders, ["lb2"]);
+  } finally {
+    const healed = await drill(P, () => heal(P, "lb1", "lan"), { until: onlyOn("lb1"), untilTimeoutMs: 20_000 });
+    report(t, "F11 heal", healed);
+    assert.equal(healed.probes.failed, 0, `after the heal: ${JSON.stringify(healed.probes.errors)}`);
+  }
+  await steady(P);
+});

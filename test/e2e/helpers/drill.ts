@@ -1,0 +1,85 @@
+/**
+ * Fault drills for the end-to-end tests: a prober in the client namespace
+ * (a request to VIP:10016/aaa every 10 ms) and a VIP sampler on both LBs run
+ * around an injected fault; the result is what a client saw and where the VIP
+ * was. Waits poll observations with deadlines, never fixed sleeps where an
+ * observation exists.
+ */
+import { spawnSync } from "node:child_process";
+import { analyzeProbes, startProber, startVipSampler, vipHolders, type ProbeSummary, type VipSummary } from "../../../deploy/lab/api.js";
+
+export interface DrillResult {
+  probes: ProbeSummary;
+  vip: VipSummary;
+  /** Holders when the drill ended. */
+  holders: string[];
+}
+
+export interface StatusMember { nodeId: string; state: string; nginx: string; eligible: boolean; connected: boolean; effectivePriority: number }
+export interface GroupStatus { name: string; holder: string; epoch: number; phase: string; reason: string; members: StatusMember[] }
+
+/** `keepvip status --json` run inside the coordinator's namespace. */
+export function clusterStatus(prefix: string): GroupStatus | undefined {
+  const r = spawnSync("ip", ["netns", "exec", `${prefix}-coord`, process.execPath, "dist/coordinator/cli/main.js", "--coordinator", "198.19.0.1:7400", "--timeout", "2000", "--json", "status"], { encoding: "utf8", timeout: 10_000 });
+  if (r.status !== 0) return undefined;
+  try {
+    return (JSON.parse(r.stdout) as { groups: GroupStatus[] }).groups[0];
+  } catch {
+    return undefined;
+  }
+}
+
+export async function waitFor<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined> | T | undefined, everyMs = 100): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: T | undefined;
+  for (let i = 0; Date.now() < deadline && i < 10_000; i++) {
+    last = await probe();
+    if (last !== undefined) return last;
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+}
+
+/** Both agents connected, nginx running on both, `holder` holds the VIP and nothing is moving. */
+export async function steady(prefix: string, holder = "lb1", timeoutMs = 30_000): Promise<GroupStatus> {
+  return waitFor(`a steady cluster with the VIP on ${holder}`, timeoutMs, async () => {
+    const s = clusterStatus(prefix);
+    if (!s || s.holder !== holder || s.phase !== "steady") return undefined;
+    if (!s.members.every((m) => m.connected && m.nginx === "running" && m.eligible)) return undefined;
+    const on = await vipHolders(prefix);
+    return on.length === 1 && on[0] === holder ? s : undefined;
+  }, 200);
+}
+
+/**
+ * Runs the prober and the VIP sampler, injects the fault `settleMs` after they
+ * start, waits until `until` holds (bounded), keeps observing `afterMs` more.
+ */
+export async function drill(prefix: string, inject: () => Promise<unknown>, opts: { until?: () => Promise<boolean>; untilTimeoutMs?: number; settleMs?: number; afterMs?: number } = {}): Promise<DrillResult> {
+  const sampler = startVipSampler(prefix, { intervalMs: 10, durationMs: 60_000 });
+  const prober = startProber(prefix, { intervalMs: 10, timeoutMs: 200, durationMs: 60_000 });
+  try {
+    await Promise.all([sampler.ready, prober.ready]);
+    await new Promise((r) => setTimeout(r, opts.settleMs ?? 500));
+    await inject();
+    if (opts.until) await waitFor("the drill's end condition", opts.untilTimeoutMs ?? 15_000, async () => ((await opts.until!()) ? true : undefined), 20);
+    await new Promise((r) => setTimeout(r, opts.afterMs ?? 1000));
+  } finally {
+    // Stop both even when the drill failed, so nothing outlives the test.
+    const [records, vip] = await Promise.all([prober.stop(), sampler.stop()]);
+    lastResult = { probes: analyzeProbes(records, 10), vip, holders: await vipHolders(prefix) };
+  }
+  return lastResult;
+}
+let lastResult: DrillResult;
+
+/** An end condition: the VIP is on `host` and nowhere else. */
+export const onlyOn = (prefix: string, host: string) => async (): Promise<boolean> => {
+  const h = await vipHolders(prefix);
+  return h.length === 1 && h[0] === host;
+};
+
+/** One line of figures for the test log (and the README). */
+export function figures(name: string, r: DrillResult): string {
+  return `${name}: ${r.probes.failed} of ${r.probes.total} requests failed, longest outage ${r.probes.longestFailureMs} ms; VIP on both ${r.vip.bothMs} ms (longest ${r.vip.longestBothMs} ms), on none ${r.vip.noneMs} ms; ends on ${r.holders.join(",") || "nobody"}`;
+}
