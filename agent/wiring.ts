@@ -54,17 +54,36 @@ export function trackPort(scripts: TrackScripts, log: Logger): TrackPort {
   };
 }
 
-/** One ReachProber per group, restarted only when its target changes. */
+/**
+ * Per group, two probers: one for the LAN references (this node's own lanOk),
+ * never restarted when the node acquires or releases, so a node cut off the
+ * LAN stays known as cut off (a fresh prober would start out "lanOk" and make
+ * it look eligible again); and one probing the service through the VIP, run
+ * only while this node does not hold it.
+ */
 export function reachPort(log: Logger, reachFall: number): ReachPort {
-  const probers = new Map<string, { key: string; prober: ReachProber }>();
+  const lan = new Map<string, { key: string; prober: ReachProber }>();
+  const vip = new Map<string, { key: string; prober: ReachProber }>();
+  const swap = (map: typeof lan, group: string, key: string, make: () => ReachProber | undefined) => {
+    if (map.get(group)?.key === key) return;
+    map.get(group)?.prober.stop();
+    map.delete(group);
+    const prober = make();
+    if (!prober) return;
+    map.set(group, { key, prober });
+    prober.start();
+  };
   return {
     start(target: ReachTarget, onChange: (s: ReachState) => void) {
-      const key = JSON.stringify(target);
-      if (probers.get(target.group)?.key === key) return;
-      probers.get(target.group)?.prober.stop();
+      const group = target.group;
       const lanReferences = target.lanReferences.map(parseHostPort).filter((r): r is { host: string; port: number } => typeof r !== "string");
-      const prober = new ReachProber({
-        group: target.group,
+      const lanIntervalMs = Math.min(1000, Math.max(50, target.intervalMs * 10));
+      const notify = () => onChange(merged(group));
+      swap(lan, group, JSON.stringify([lanReferences, lanIntervalMs]), () => lanReferences.length === 0 ? undefined : new ReachProber({
+        group, target: { host: target.vip, port: target.port }, probeVip: false, lanReferences, lanIntervalMs, onChange: notify,
+      }));
+      swap(vip, group, JSON.stringify(target), () => !target.probeVip ? undefined : new ReachProber({
+        group,
         target: { host: target.vip, port: target.port, path: target.path || undefined },
         intervalMs: target.intervalMs,
         // Above the interval, below what a person notices: 5 intervals, 20..200 ms.
@@ -72,28 +91,27 @@ export function reachPort(log: Logger, reachFall: number): ReachPort {
         failThreshold: reachFall,
         // Only silence counts (DESIGN.md F11): a refusal proves the holder is on the LAN.
         countsAsFailure: (outcome) => outcome === "timeout" || outcome === "error",
-        probeVip: target.probeVip,
-        lanReferences,
-        lanIntervalMs: Math.min(1000, Math.max(50, target.intervalMs * 10)),
-        onChange: (s) => onChange(toReach(s)),
-      });
-      probers.set(target.group, { key, prober });
-      prober.start();
-      log.debug({ event: "reach.start", group: target.group, probeVip: target.probeVip }, "reach prober (re)started");
+        onChange: notify,
+      }));
+      log.debug({ event: "reach.start", group, probeVip: target.probeVip }, "reach probers set");
     },
     stop(group) {
-      probers.get(group)?.prober.stop();
-      probers.delete(group);
+      lan.get(group)?.prober.stop();
+      vip.get(group)?.prober.stop();
+      lan.delete(group);
+      vip.delete(group);
     },
     current(group) {
-      const p = probers.get(group);
-      return p ? toReach(p.prober.current()) : undefined;
+      if (!lan.has(group) && !vip.has(group)) return undefined;
+      return merged(group);
     },
   };
-}
 
-function toReach(s: ReturnType<ReachProber["current"]>): ReachState {
-  return { reachable: s.reachable ?? true, failures: s.consecutiveFailures, lanOk: s.lanOk, observedMs: Date.now() };
+  function merged(group: string): ReachState {
+    const v = vip.get(group)?.prober.current();
+    const l = lan.get(group)?.prober.current();
+    return { reachable: v?.reachable ?? true, failures: v?.consecutiveFailures ?? 0, lanOk: l?.lanOk ?? true, observedMs: Date.now() };
+  }
 }
 
 export function verifyPort(runner: CommandRunner, config: AgentConfig): VerifyPort {

@@ -8,7 +8,7 @@
 import { after, before, test, type TestContext } from "node:test";
 import assert from "node:assert/strict";
 import { breakNginx, fixNginx, heal, killProcess, labDown, labUp, partition, setLink, startProcess, stopProcess } from "../../deploy/lab/api.js";
-import { clusterStatus, drill, figures, onlyOn as onlyOnIn, steady, type DrillResult } from "./helpers/drill.js";
+import { clusterStatus, drill, figures, onlyOn as onlyOnIn, steady, waitFor, type DrillResult } from "./helpers/drill.js";
 
 const P = "kve";
 const onlyOn = (host: string) => onlyOnIn(P, host);
@@ -43,7 +43,8 @@ test("F1 agent on the holder stopped cleanly: handover with 0 failed requests", 
 });
 
 test("F6 preempt back when the master returns: 0 failed requests", async (t) => {
-  await steady(P, "lb2").catch(() => undefined);
+  // lb1's agent is stopped (F1): wait only for lb2 to hold, steady.
+  await waitFor("lb2 holding after F1", 15_000, async () => ((await clusterStatus(P))?.holder === "lb2" && (await onlyOn("lb2")()) ? true : undefined), 100);
   const r = await drill(P, () => startProcess(P, "lb1", "agent"), { until: onlyOn("lb1") });
   report(t, "F6", r);
   assert.equal(r.probes.failed, 0, JSON.stringify(r.probes.errors));
@@ -97,7 +98,7 @@ test("F5 nginx dies and cannot restart: the VIP is on the backup within 500 ms; 
     report(t, "F5", r);
     assert.deepEqual(r.holders, ["lb2"]);
     assert.ok(r.probes.longestFailureMs <= 500, `outage ${r.probes.longestFailureMs} ms`);
-    const s = clusterStatus(P);
+    const s = await clusterStatus(P);
     assert.equal(s?.members.find((m) => m.nodeId === "lb1")?.state, "FAULT");
   } finally {
     await fixNginx(P, "lb1");

@@ -102,11 +102,11 @@ describe("track and notify scripts, run for real", () => {
     await n.flush();
     assert.deepEqual((await readFile(log, "utf8")).trim().split("\n"), [
       "record.sh to-master",
-      "record.sh any GROUP VI_1 MASTER 100",
+      "record.sh any INSTANCE VI_1 MASTER 100",
       "record.sh to-fault",
-      "record.sh any GROUP VI_1 FAULT 80",
+      "record.sh any INSTANCE VI_1 FAULT 80",
       "record.sh to-backup",
-      "record.sh any GROUP VI_1 BACKUP 90",
+      "record.sh any INSTANCE VI_1 BACKUP 90",
     ]);
   });
 });

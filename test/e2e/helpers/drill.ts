@@ -5,7 +5,8 @@
  * was. Waits poll observations with deadlines, never fixed sleeps where an
  * observation exists.
  */
-import { spawnSync } from "node:child_process";
+import { adminStatus } from "../../../deploy/lab/admin.js";
+import type { StatusReply } from "../../../shared/gen/keepvip/v1/admin.js";
 import { analyzeProbes, startProber, startVipSampler, vipHolders, type ProbeSummary, type VipSummary } from "../../../deploy/lab/api.js";
 
 export interface DrillResult {
@@ -15,18 +16,11 @@ export interface DrillResult {
   holders: string[];
 }
 
-export interface StatusMember { nodeId: string; state: string; nginx: string; eligible: boolean; connected: boolean; effectivePriority: number }
-export interface GroupStatus { name: string; holder: string; epoch: number; phase: string; reason: string; members: StatusMember[] }
+export type GroupStatus = NonNullable<StatusReply["groups"][number]>;
 
-/** `keepvip status --json` run inside the coordinator's namespace. */
-export function clusterStatus(prefix: string): GroupStatus | undefined {
-  const r = spawnSync("ip", ["netns", "exec", `${prefix}-coord`, process.execPath, "dist/coordinator/cli/main.js", "--coordinator", "198.19.0.1:7400", "--timeout", "2000", "--json", "status"], { encoding: "utf8", timeout: 10_000 });
-  if (r.status !== 0) return undefined;
-  try {
-    return (JSON.parse(r.stdout) as { groups: GroupStatus[] }).groups[0];
-  } catch {
-    return undefined;
-  }
+/** The first group's status, as `keepvip --json status` reports it. */
+export async function clusterStatus(prefix: string): Promise<GroupStatus | undefined> {
+  return (await adminStatus(prefix))?.groups[0];
 }
 
 export async function waitFor<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined> | T | undefined, everyMs = 100): Promise<T> {
@@ -43,7 +37,7 @@ export async function waitFor<T>(what: string, timeoutMs: number, probe: () => P
 /** Both agents connected, nginx running on both, `holder` holds the VIP and nothing is moving. */
 export async function steady(prefix: string, holder = "lb1", timeoutMs = 30_000): Promise<GroupStatus> {
   return waitFor(`a steady cluster with the VIP on ${holder}`, timeoutMs, async () => {
-    const s = clusterStatus(prefix);
+    const s = await clusterStatus(prefix);
     if (!s || s.holder !== holder || s.phase !== "steady") return undefined;
     if (!s.members.every((m) => m.connected && m.nginx === "running" && m.eligible)) return undefined;
     const on = await vipHolders(prefix);
