@@ -198,7 +198,9 @@ export function coordinatorConfig(m: LabManifest, paths: LabPaths): CoordinatorI
       preempt_delay: "0s",
       members: LB_HOSTS.map((h) => ({ node: h, priority: PRIORITY[h], address: ADDRESSES.lan[h] })),
       // The agents run chk_nginx (deploy/examples/nginx_check.sh on the lab's pid file).
-      tracks: [{ name: "chk_nginx", weight: -20 }],
+      // fall 2: keepvip supervises nginx itself; a 2 s check that lands inside a
+      // ~30 ms restart (F4) must not cost lb1 its 20 points and the VIP.
+      tracks: [{ name: "chk_nginx", weight: -20, fall: 2 }],
     }],
     upstreams: [{
       name: "my10016",

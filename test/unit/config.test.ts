@@ -33,7 +33,7 @@ test("the seed's example configs load with the seed's values", () => {
   assert.deepEqual(g.vips[0], { address: "192.168.177.100", prefix: 24, family: 4 });
   assert.deepEqual(g.members.map((m) => [m.node, m.priority]), [["lb1", 100], ["lb2", 90]]);
   assert.equal(g.preempt, true);
-  assert.deepEqual(g.tracks, [{ name: "chk_nginx", weight: -20, rise: 1, fall: 1 }]);
+  assert.deepEqual(g.tracks, [{ name: "chk_nginx", weight: -20, rise: 1, fall: 2 }]);
   const u = c.upstreams[0];
   assert.equal(u.name, "my10016");
   assert.equal(u.balance, "least_conn");
