@@ -65,12 +65,22 @@ scripts.start();
 const links = linkPort(runner, config, log.child({ component: "link" }));
 await links.watcher.start();
 
-const vips = new VipController({ runner, tools: { ip: config.ip, arping: config.arping }, log: log.child({ component: "vip" }), onEvent: (e) => log.info({ event: `vip.${e.kind}`, group: e.group, vip: e.address, interface: e.interface }, e.detail) });
+// The host modules report to the core, which is built after them.
+let toCore = { event: (_kind: string, _group: string, _detail: string): void => undefined, report: (): void => undefined };
+
+// Drift repairs, unexpected VIPs and failed announcements also go to the
+// coordinator's event history (keepvip events); the controller logs them itself.
+const OPERATOR_EVENTS = new Set(["drift-repaired", "drift-repair-failed", "unexpected", "garp-failed", "watch-failed"]);
+const vips = new VipController({
+  runner, tools: { ip: config.ip, arping: config.arping }, log: log.child({ component: "vip" }),
+  onEvent: (e) => {
+    if (OPERATOR_EVENTS.has(e.kind)) toCore.event(`vip.${e.kind}`, e.group, e.detail);
+  },
+});
 await vips.start();
 
 const notifier = new Notifier({ config: config.notify, runner, scriptUser: config.script_user, log: log.child({ component: "notify" }) });
-// Called only after the welcome's probe plan, by which time `core` exists.
-const backends = new BackendProber(probeService, () => core.scheduleReport());
+const backends = new BackendProber(probeService, () => toCore.report());
 const core = new AgentCore({
   config, log,
   vips: vipPort(vips),
@@ -86,6 +96,7 @@ const core = new AgentCore({
   saveMemory: (m) => saveMemory(config.state_dir, m),
   instanceId: nanoid(10),
 });
+toCore = { event: (kind, group, detail) => core.agentEvent(kind, group, detail), report: () => core.scheduleReport() };
 await core.init();
 
 // The first hello must carry real track results: an unreported track counts as

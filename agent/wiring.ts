@@ -29,6 +29,10 @@ export function vipPort(controller: VipController): VipPort {
       const stuck = results.filter((r) => r.present);
       if (stuck.length > 0) throw new Error(stuck.map((r) => r.detail).join("; "));
     },
+    setGarp(garp) {
+      controller.setSchedule({ burstMs: garp.offsetsMs, refreshMs: garp.refreshMs });
+    },
+    confirm: (vip) => controller.confirmOwnership(vip),
   };
 }
 

@@ -49,6 +49,9 @@ const VERDICT_WIRE = {
   "answering-not-serving": VerifyVerdict.VERIFY_VERDICT_ANSWERING_NOT_SERVING,
 } as const;
 
+/** How many times a takeover is re-announced when another host still answers for the VIP. */
+const CONFIRM_ATTEMPTS = 3;
+
 export class AgentCore {
   /** Group specs: from memory until the coordinator's welcome replaces them. */
   readonly groups = new Map<string, GroupSpec>();
@@ -147,6 +150,7 @@ export class AgentCore {
     for (const g of w.groups) this.groups.set(g.name, g);
     this.remember({ groups: w.groups });
     for (const g of w.groups) for (const t of g.tracks) this.deps.tracks.setPolicy(t.name, t.rise, t.fall);
+    if (w.garp) this.deps.vips.setGarp({ offsetsMs: w.garp.offsetsMs, refreshMs: w.garp.refreshMs });
     this.retargetReach();
     clearInterval(this.heartbeat);
     this.heartbeat = setInterval(() => this.sendReport(), Math.max(10, w.heartbeatIntervalMs));
@@ -181,6 +185,7 @@ export class AgentCore {
       this.deps.log.info({ event: "vip.acquire", ...log, takeover: action.value.takeover, reason: c.reason }, `acquired ${c.group}`);
       this.ack(c, true);
       this.deps.notify.notify(c.group, "MASTER", 0);
+      if (action.value.takeover) void this.confirmTakeover(c.group, c.epoch);
       return this.sendReport();
     }
 
@@ -224,6 +229,34 @@ export class AgentCore {
       this.deps.log[r.ok ? "info" : "error"]({ event: r.ok ? "upstreams.applied" : "upstreams.rejected", version: next.version, error: r.error || undefined }, r.ok ? `upstream version ${next.version} applied` : `upstream version ${next.version} NOT applied: ${r.error}`);
       this.sendReport();
     }).catch((err: unknown) => this.deps.log.error({ event: "upstreams.error", err }, "upstream apply failed"));
+  }
+
+  /**
+   * After a takeover the LAN must follow: no other host may still answer ARP
+   * for the VIP. When one does, announce again (a denser burst) and look
+   * again, a bounded number of times, reporting each miss as an event.
+   */
+  private async confirmTakeover(group: string, epoch: number): Promise<void> {
+    for (let attempt = 1; attempt <= CONFIRM_ATTEMPTS; attempt++) {
+      const h = this.held.get(group);
+      if (!h || h.epoch !== epoch || this.stopping) return;
+      const results = await Promise.all(h.vips.map((v) => this.deps.vips.confirm(v).catch((err: unknown) => ({ confirmed: false, detail: (err as Error).message }))));
+      const missed = results.filter((r) => !r.confirmed);
+      if (missed.length === 0) {
+        this.deps.log.info({ event: "vip.confirmed", group, epoch, attempt }, `the LAN follows the takeover of ${group}`);
+        return;
+      }
+      const detail = `takeover of ${group} not confirmed (attempt ${attempt}/${CONFIRM_ATTEMPTS}): ${missed.map((m) => m.detail).join("; ")}`;
+      this.deps.log.warn({ event: "vip.unconfirmed", group, epoch, attempt }, detail);
+      this.agentEvent("vip.unconfirmed", group, detail);
+      if (this.held.get(group)?.epoch !== epoch) return;
+      await this.deps.vips.acquire(h.vips, { takeover: true, garp: { offsetsMs: [], refreshMs: 0 } }).catch(() => undefined);
+    }
+  }
+
+  /** Tells the coordinator (and so `keepvip events`) about something this agent did on its own. */
+  agentEvent(kind: string, group: string, detail: string): void {
+    this.send({ body: { $case: "event", value: { kind, group, detail, atMs: Date.now() } } });
   }
 
   private async onVerify(v: VerifyRequest): Promise<void> {
@@ -340,6 +373,9 @@ export class AgentCore {
     const nginx = this.deps.nginx.state();
     const tracks = this.deps.tracks.current().map((t) => ({ name: t.name, passing: t.passing, detail: t.detail.slice(0, 200) }));
     for (const iface of this.deps.config.track_interfaces) tracks.push({ name: `if:${iface}`, passing: this.deps.link.isUp(iface) !== false, detail: "" });
+    // nginx is a built-in track: a group may weight it like a script. A restart in
+    // progress still passes (F4: a restartable death must not move the VIP).
+    tracks.push({ name: "nginx", passing: nginx.state === "running" || nginx.state === "starting", detail: nginx.detail.slice(0, 200) });
     const held: HeldVip[] = [...this.held].flatMap(([group, h]) => h.vips.map((v) => ({ group, address: `${v.address}/${v.prefix}`, interface: v.interface, epoch: h.epoch })));
     const reach = [...this.groups.keys()].map((group) => {
       const r = this.deps.reach.current(group);

@@ -32,6 +32,10 @@ export interface VipPort {
   acquire(vips: VipSpec[], opts: { takeover: boolean; garp: GarpPlan }): Promise<void>;
   /** Removes (idempotent) and stops announcing. */
   release(vips: VipSpec[]): Promise<void>;
+  /** The coordinator's GARP timing. */
+  setGarp(garp: GarpPlan): void;
+  /** After a takeover: does the LAN follow (no other host answers ARP for the VIP)? */
+  confirm(vip: VipSpec): Promise<{ confirmed: boolean; detail: string }>;
 }
 
 export interface NginxPort {

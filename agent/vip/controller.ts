@@ -64,7 +64,7 @@ export class VipController {
   private readonly reportedUnexpected = new Set<string>();
   private readonly bursts = new Map<string, GarpBurst>();
   private readonly macs = new Map<string, string>();
-  private readonly schedule: GarpSchedule;
+  private schedule: GarpSchedule;
   private readonly log: Logger;
   private queue: Promise<unknown> = Promise.resolve();
   private monitor: RunningProcess | undefined;
@@ -77,6 +77,14 @@ export class VipController {
     this.schedule = { ...DEFAULT_GARP_SCHEDULE, ...opts.schedule };
     this.log = opts.log ?? silentLogger;
     for (const b of opts.configured ?? []) this.known.set(vipKey(b), b);
+  }
+
+  /**
+   * The coordinator's GARP timing (welcome): the normal burst and the refresh;
+   * a takeover keeps its denser burst, never sparser than the normal one.
+   */
+  setSchedule(s: Partial<GarpSchedule>): void {
+    this.schedule = { ...this.schedule, ...s };
   }
 
   /** Which of these bindings are on their interfaces now. Reports only: nothing is added or removed. */

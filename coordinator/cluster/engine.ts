@@ -193,6 +193,10 @@ export class Engine {
         this.tickUnitsOf(node);
         return;
       }
+      case "event":
+        this.events.add({ kind: "agent", group: body.value.group, node, message: `${node}: ${body.value.detail}`, fields: { kind: body.value.kind } });
+        this.log.info({ event: "agent.event", node, group: body.value.group, kind: body.value.kind }, body.value.detail);
+        return;
       case "hello":
         return;
     }

@@ -5,7 +5,7 @@
  */
 import type { Event } from "../../shared/gen/keepvip/v1/admin.js";
 
-export type EventKind = "election" | "move" | "verify" | "fault" | "conflict" | "session" | "admin" | "push" | "config";
+export type EventKind = "election" | "move" | "verify" | "fault" | "conflict" | "session" | "admin" | "push" | "config" | "agent";
 
 export interface EventInput {
   kind: EventKind;

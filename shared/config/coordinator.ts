@@ -143,6 +143,7 @@ function crossCheck(cfg: Cfg, ctx: z.RefinementCtx) {
     for (const d of duplicates(g.members, (m) => m.node)) ctx.addIssue({ code: "custom", path: ["groups", gi, "members"], message: `node "${d}" is listed twice in group "${g.name}"` });
     for (const d of duplicates(g.tracks, (tr) => tr.name)) ctx.addIssue({ code: "custom", path: ["groups", gi, "tracks"], message: `track "${d}" is listed twice in group "${g.name}"` });
     g.vips.forEach((v, vi) => {
+      if (v.family === 6) ctx.addIssue({ code: "custom", path: ["groups", gi, "vips", vi], message: `IPv6 VIPs are not supported yet (${v.address}): Debian has no tool that repeats unsolicited neighbour advertisements the way GARP is repeated; use an IPv4 address` });
       const other = vipOwner.get(v.address);
       if (other !== undefined) ctx.addIssue({ code: "custom", path: ["groups", gi, "vips", vi], message: `VIP ${v.address} is already in group "${other}"` });
       vipOwner.set(v.address, g.name);

@@ -241,3 +241,20 @@ test("upstreams: an agent that cannot apply a version reports the error, and the
   await waitUntil(() => coord!.engine.upstreams.applied.get("lb1")?.error === "nginx -t: host not found in upstream", "error reported");
   assert.equal(coord.engine.upstreams.applied.get("lb1")?.version, 0, "nothing applied");
 });
+
+test("a takeover the LAN does not follow is re-announced and reported in the coordinator's events", async () => {
+  coord = await coordinator(clusterYaml());
+  const lb1 = await startNode("lb1");
+  const lb2 = await startNode("lb2");
+  await waitUntil(() => holder() === "lb1" && onLan().join() === "lb1", "VIP on lb1");
+  // lb1's agent dies but its VIP stays on the LAN; lb2's verification is told (wrongly) that the VIP is free.
+  lb2.verify.override = "free";
+  lb1.core.close();
+  lb1.session.stop();
+  nodes.splice(nodes.indexOf(lb1), 1);
+  await waitUntil(() => holder() === "lb2", "lb2 took over");
+  await waitUntil(() => coord!.engine.events.all().some((e) => e.kind === "agent" && /takeover of VI_1 not confirmed \(attempt 1\/3\): also answered by lb1/.test(e.message)), "the unconfirmed takeover reported");
+  const reannounced = lb2.vips.log.filter((l) => l === "acquire 198.18.0.100 on lan0 takeover").length;
+  await waitUntil(() => lb2.vips.log.filter((l) => l === "acquire 198.18.0.100 on lan0 takeover").length > reannounced || reannounced >= 2, "re-announced");
+  assert.equal(lb2.vips.garp?.offsetsMs.join(","), "0,100,300,700", "the coordinator's GARP timing reached the agent");
+});

@@ -64,6 +64,7 @@ const cases: Array<[string, string, RegExp]> = [
   ["a sync group naming an unknown group is refused", minimal + "sync_groups:\n  - {name: S, groups: [VI_1, VI_9]}\n", /group "VI_9" is not defined/],
   ["balance hash without key is refused", minimal + "upstreams:\n  - name: u\n    balance: hash\n    servers: [{address: '198.18.0.21:80'}]\n", /balance "hash" needs hash_key/],
   ["a server address with an nginx directive in it is refused", minimal + "upstreams:\n  - name: u\n    servers: [{address: '198.18.0.21:80; include /etc/passwd'}]\n", /servers\[0\]\.address: .*must be host:port/],
+  ["an IPv6 VIP is refused with the reason", minimal.replace("198.18.0.100/24", "2001:db8::100/64"), /groups\[0\]\.vips\[0\]: IPv6 VIPs are not supported yet \(2001:db8::100\)/],
   ["a malformed duration is explained", minimal + "timing:\n  verify_timeout: fast\n", /timing\.verify_timeout: must be a duration like "200ms" or "2s", got "fast"/],
 ];
 for (const [name, text, expected] of cases) {

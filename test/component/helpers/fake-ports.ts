@@ -1,7 +1,7 @@
 /** In-memory twins of the agent's ports: a fake host whose VIPs, nginx and links tests control. */
 import type { NginxHealth } from "../../../coordinator/election/view.js";
 import type { ProbePlan, ProbeResult, UpstreamConfig } from "../../../shared/gen/keepvip/v1/agent.js";
-import type { BackendProbePort, UpstreamPort, LinkPort, NginxPort, NotifyPort, NotifyState, ReachPort, ReachState, ReachTarget, TrackPort, TrackState, Verdict, VerifyPort, VipPort, VipSpec } from "../../../agent/core/ports.js";
+import type { BackendProbePort, GarpPlan, UpstreamPort, LinkPort, NginxPort, NotifyPort, NotifyState, ReachPort, ReachState, ReachTarget, TrackPort, TrackState, Verdict, VerifyPort, VipPort, VipSpec } from "../../../agent/core/ports.js";
 
 /** One shared "LAN": which node has which VIP address. */
 export class FakeLan {
@@ -29,6 +29,15 @@ export class FakeVips implements VipPort {
       this.lan.owners.get(v.address)?.delete(this.node);
       this.log.push(`release ${v.address}`);
     }
+  }
+  garp?: GarpPlan;
+  setGarp(garp: GarpPlan) {
+    this.garp = garp;
+  }
+  /** Confirmed unless another node holds the same address on the fake LAN. */
+  async confirm(vip: VipSpec) {
+    const others = this.lan.holders(vip.address).filter((n) => n !== this.node);
+    return { confirmed: others.length === 0, detail: others.length ? `also answered by ${others.join(",")}` : "nobody else" };
   }
 }
 
