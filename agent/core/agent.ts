@@ -67,6 +67,8 @@ export class AgentCore {
   private reportQueued = false;
   private seq = 0;
   private leaveWaiter?: (l: LeaveReady) => void;
+  /** A local fault release is in flight: reports wait for it (a few ms) so none shows the fault before the release. */
+  private releasingForFault = false;
   private stopping = false;
   private readonly unsubscribers: Array<() => void> = [];
   /** Last upstream version applied, and why the newest was not (""). */
@@ -294,8 +296,15 @@ export class AgentCore {
     this.fault = { on: reason !== "", reason };
     if (this.fault.on && !was) {
       this.deps.log.error({ event: "agent.fault", reason, held: [...this.held.keys()] }, `FAULT: ${reason}; releasing VIPs now`);
-      void this.releaseAll(`FAULT: ${reason}`);
       for (const g of this.groups.keys()) this.deps.notify.notify(g, "FAULT", 0);
+      // Release first, report after (releaseAll reports): the coordinator then
+      // sees a FAULT node that already holds nothing, never the other order.
+      this.releasingForFault = true;
+      void this.releaseAll(`FAULT: ${reason}`).finally(() => {
+        this.releasingForFault = false;
+        this.sendReport();
+      });
+      return;
     } else if (!this.fault.on && was) {
       this.deps.log.info({ event: "agent.fault.cleared" }, "fault cleared: eligible again");
       for (const g of this.groups.keys()) if (!this.held.has(g)) this.deps.notify.notify(g, "BACKUP", 0);
@@ -400,6 +409,7 @@ export class AgentCore {
   }
 
   private sendReport(): void {
+    if (this.releasingForFault) return;
     this.send({ body: { $case: "report", value: this.report() } });
   }
 

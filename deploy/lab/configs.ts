@@ -239,6 +239,8 @@ export function agentConfig(host: LbHost, m: LabManifest, paths: LabPaths, progr
         timeout: tuned ? "100ms" : "2s",
       },
     },
+    // Every transition lands in logs/HOST-notify.log (keepalived's generic notify arguments).
+    notify: { any: ["/bin/sh", `${REPO_ROOT}/deploy/lab/notify-record.sh`, join(paths.logs, `${host}-notify.log`)] },
     arping: programs.arping,
     ip: programs.ip,
   };
