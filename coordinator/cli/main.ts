@@ -5,7 +5,9 @@
  * Exit codes: 0 done, 1 refused or failed, 2 bad usage/input, 3 coordinator
  * unreachable, 4 credentials refused.
  */
-import { readFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { importKeepalived } from "../importer/index.js";
 import { Command, Option } from "commander";
 import { Metadata } from "@grpc/grpc-js";
 import type { AdminClient, Event, StatusReply, WhyReply, ActionReply } from "../../shared/gen/keepvip/v1/admin.js";
@@ -116,6 +118,38 @@ program.command("validate").argument("<file>", "config file").addOption(new Opti
       throw err;
     }
     print({ ok: true, file, kind }, `${file}: OK (${kind} config)`);
+  });
+
+program.command("import-keepalived").argument("<keepalived.conf...>", "one keepalived.conf per node (each LB has its own)")
+  .option("--nginx <file>", "nginx config with upstream blocks (repeatable)", (v: string, prev: string[]) => [...prev, v], [] as string[])
+  .option("--out <dir>", "write coordinator.yaml and agent-NODE.yaml here (default: print them)")
+  .option("--names <ids>", "node ids in file order, comma-separated (default: each file's router_id)")
+  .option("--coordinator-address <host:port>", "where the agents will reach the coordinator", "127.0.0.1:7400")
+  .option("--service-path <path>", "HTTP path probed through the VIP (default: TCP connect)")
+  .option("--force", "overwrite existing files in --out")
+  .description("convert keepalived.conf files (and nginx upstreams) into keepvip configs; lists what could not be mapped")
+  .action((files: string[], o: { nginx: string[]; out?: string; names?: string; coordinatorAddress: string; servicePath?: string; force?: boolean }) => {
+    let imported;
+    try {
+      imported = importKeepalived(files, o.nginx, { names: o.names?.split(",").map((s) => s.trim()), coordinator: o.coordinatorAddress, servicePath: o.servicePath });
+    } catch (err) {
+      throw new CliError((err as Error).message, 1);
+    }
+    const { result, files: out } = imported;
+    if (globals().json) {
+      print({ coordinator: result.coordinator, agents: result.agents, notes: result.notes }, "");
+      return;
+    }
+    if (o.out) {
+      mkdirSync(o.out, { recursive: true });
+      const clash = out.filter((f) => existsSync(join(o.out!, f.name)));
+      if (clash.length > 0 && !o.force) throw new CliError(`${clash.map((f) => join(o.out!, f.name)).join(", ")} already exist${clash.length === 1 ? "s" : ""}: nothing written (use --force to overwrite)`, 1);
+      for (const f of out) writeFileSync(join(o.out, f.name), f.text, { mode: 0o644 });
+      process.stdout.write(`wrote ${out.map((f) => join(o.out!, f.name)).join(", ")}\n`);
+    } else {
+      process.stdout.write(out.map((f) => `# ---- ${f.name}\n${f.text}`).join("\n---\n"));
+    }
+    process.stderr.write(`not carried over (${result.notes.length}):\n${result.notes.map((n) => `  ${n.where}: ${n.what}`).join("\n")}\n`);
   });
 
 function guessKind(file: string): string {

@@ -30,7 +30,7 @@ test("the seed's example configs load with the seed's values", () => {
   const c = loadConfigFile(coordinatorConfigSchema, "deploy/examples/coordinator.yaml");
   const g = c.groups[0];
   assert.equal(g.name, "VI_1");
-  assert.deepEqual(g.vips[0], { address: "192.168.177.100", prefix: 24, family: 4 });
+  assert.deepEqual(g.vips[0], { address: "192.168.177.100", prefix: 32, family: 4 });
   assert.deepEqual(g.members.map((m) => [m.node, m.priority]), [["lb1", 100], ["lb2", 90]]);
   assert.equal(g.preempt, true);
   assert.deepEqual(g.tracks, [{ name: "chk_nginx", weight: -20, rise: 1, fall: 2 }]);
