@@ -17,6 +17,7 @@ import { EventLog } from "./events.js";
 import { NodeTable } from "./nodes.js";
 import { buildUnits, unitOfGroup, type Unit } from "./units.js";
 import { UpstreamManager } from "../upstreams/manager.js";
+import { EventJournal } from "../state/event-journal.js";
 
 /** Where the engine sends messages for one session (the gRPC stream). */
 export interface SessionSink {
@@ -65,6 +66,7 @@ export class Engine {
   private graceTimer?: NodeJS.Timeout;
   private sweepTimer?: NodeJS.Timeout;
   private stopped = false;
+  private journal?: EventJournal;
   /** Upstream health, overrides and versioned pushes (created at start, from the state store). */
   upstreams!: UpstreamManager;
 
@@ -84,6 +86,13 @@ export class Engine {
   /** Loads persisted epochs and pins, then waits out the startup grace before electing. */
   async start(): Promise<void> {
     this.state = await this.store.load();
+    // The event history outlives a restart (bounded); a memory store keeps none.
+    if (this.store.describe() !== "memory") {
+      const journal = new EventJournal(this.config.state_dir, 2000, (err) => this.log.warn({ event: "events.journal.error", err }, "cannot write the event history"));
+      this.events.restore(await journal.load());
+      this.events.subscribe((e) => journal.append(e, () => this.events.all()));
+      this.journal = journal;
+    }
     for (const u of this.units) {
       const epoch = Math.max(0, ...u.groups.map((g) => this.state.epochs[g] ?? 0));
       this.runtimes.set(u.name, { ...initialRuntime(epoch, this.state.holders[u.name] ?? null), pinned: this.state.pins[u.name] });
@@ -118,6 +127,7 @@ export class Engine {
     for (const sink of this.sinks.values()) sink.end("coordinator shutting down");
     this.sinks.clear();
     await this.queue;
+    await this.journal?.flush();
   }
 
   inGrace(): boolean {

@@ -187,6 +187,7 @@ test("epochs strictly increase across a coordinator restart, and a restart moves
   const lb1b = agent("lb1", { holds: ["VI_1"], epochs: { VI_1: 2 } });
   const lb2b = agent("lb2");
   await waitUntil(() => holder() === "lb1", "lb1 adopted as holder");
+  assert.ok(coord!.engine.events.all().some((e) => /lb1 holds VI_1 \(epoch 2\)/.test(e.message)), "the event history survived the restart");
   await new Promise((r) => setTimeout(r, 200)); // let any wrong move show itself
   assert.equal(epoch(), 2, "adoption takes no new epoch");
   assert.equal(lb1b.commands.length + lb2b.commands.length, 0, "no command at all: nothing moved");

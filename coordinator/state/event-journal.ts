@@ -1,0 +1,63 @@
+/**
+ * The event history on disk (state_dir/events.jsonl), so `keepvip events`
+ * survives a coordinator restart. Appends one JSON line per event; at start
+ * the newest `capacity` are read back; the file is rewritten with only those
+ * once it holds twice as many (bounded, oldest dropped first). A write error
+ * is logged, never fatal: history is for people, epochs are what must persist.
+ */
+import { appendFile, readFile, rename, writeFile } from "node:fs/promises";
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+import type { Event } from "../../shared/gen/keepvip/v1/admin.js";
+
+export class EventJournal {
+  private readonly file: string;
+  private lines = 0;
+  private chain: Promise<void> = Promise.resolve();
+
+  constructor(stateDir: string, private readonly capacity: number, private readonly onError: (err: unknown) => void) {
+    mkdirSync(stateDir, { recursive: true, mode: 0o700 });
+    this.file = join(stateDir, "events.jsonl");
+  }
+
+  /** The newest events saved (oldest first); unreadable lines are skipped. */
+  async load(): Promise<Event[]> {
+    let text = "";
+    try {
+      text = await readFile(this.file, "utf8");
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "ENOENT") this.onError(err);
+      return [];
+    }
+    const events: Event[] = [];
+    for (const line of text.split("\n")) {
+      if (!line) continue;
+      try {
+        events.push(JSON.parse(line) as Event);
+      } catch {
+        // A torn last line after a crash: skip it.
+      }
+    }
+    this.lines = events.length;
+    return events.slice(-this.capacity);
+  }
+
+  append(e: Event, all: () => Event[]): void {
+    this.chain = this.chain.then(async () => {
+      await appendFile(this.file, `${JSON.stringify(e)}\n`, { mode: 0o600 });
+      this.lines++;
+      if (this.lines > this.capacity * 2) {
+        const keep = all().slice(-this.capacity);
+        const tmp = `${this.file}.tmp`;
+        await writeFile(tmp, keep.map((x) => JSON.stringify(x)).join("\n") + "\n", { mode: 0o600 });
+        await rename(tmp, this.file);
+        this.lines = keep.length;
+      }
+    }).catch(this.onError);
+  }
+
+  /** Resolves when every append so far is on disk (tests, shutdown). */
+  flush(): Promise<void> {
+    return this.chain;
+  }
+}
