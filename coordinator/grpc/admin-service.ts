@@ -88,6 +88,7 @@ export function adminService(engine: Engine, log: Logger): AdminServer {
       await engine.setMaintenance(req.nodeId, req.on);
       if (!req.on) return { ok: true, message: `${req.nodeId} is out of maintenance` };
       const drained = await engine.waitFor(() => engine.units.every((u) => engine.runtimes.get(u.name)!.holder !== req.nodeId), moveBudgetMs());
+      engine.events.add({ kind: "admin", node: req.nodeId, message: `maintenance on for ${req.nodeId}: ${drained ? "its VIPs moved to other members" : "still holding after the move budget"}` });
       if (!drained) throw new AdminError(Status.DEADLINE_EXCEEDED, `${req.nodeId} is in maintenance but still holds a VIP after ${moveBudgetMs()} ms (see keepvip events)`);
       return { ok: true, message: `${req.nodeId} is in maintenance; its VIPs moved to other members` };
     }),

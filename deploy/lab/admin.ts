@@ -24,3 +24,19 @@ export function adminStatus(prefix: string, timeoutMs = 5000): Promise<StatusRep
     });
   });
 }
+
+/** Runs any `keepvip` admin command inside the coordinator's namespace. */
+export function adminCli(prefix: string, args: string[], timeoutMs = 15_000): Promise<{ code: number | null; out: string; err: string }> {
+  return new Promise((resolve) => {
+    const child = spawn("ip", ["netns", "exec", hostNs(prefix, "coord"), process.execPath, "dist/coordinator/cli/main.js", "--coordinator", `${ADDRESSES.ctl.coord}:7400`, ...args], { stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    let err = "";
+    child.stdout.setEncoding("utf8").on("data", (d: string) => (out += d));
+    child.stderr.setEncoding("utf8").on("data", (d: string) => (err += d));
+    const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
+    child.on("close", (code) => {
+      clearTimeout(timer);
+      resolve({ code, out, err });
+    });
+  });
+}

@@ -7,6 +7,7 @@
  */
 import { after, before, test, type TestContext } from "node:test";
 import assert from "node:assert/strict";
+import { adminCli } from "../../deploy/lab/admin.js";
 import { breakNginx, fixNginx, heal, killProcess, labDown, labUp, partition, setLink, startProcess, stopProcess } from "../../deploy/lab/api.js";
 import { clusterStatus, drill, figures, onlyOn as onlyOnIn, steady, waitFor, type DrillResult } from "./helpers/drill.js";
 
@@ -152,5 +153,42 @@ test("F11 holder cut off the LAN with its link up: VIP on the backup within 1 s,
     report(t, "F11 heal", healed);
     assert.equal(healed.probes.failed, 0, `after the heal: ${JSON.stringify(healed.probes.errors)}`);
   }
+  await steady(P);
+});
+
+test("admin switchover to lb2 and back: planned moves, 0 failed requests", async (t) => {
+  await steady(P);
+  let said = "";
+  const r = await drill(P, async () => {
+    const c = await adminCli(P, ["switchover", "VI_1", "--to", "lb2"]);
+    assert.equal(c.code, 0, c.err);
+    said = c.out;
+  }, { until: onlyOn("lb2") });
+  report(t, "switchover to lb2", r);
+  assert.match(said, /VI_1 moved from lb1 to lb2/);
+  assert.equal(r.probes.failed, 0, JSON.stringify(r.probes.errors));
+  assert.equal(r.vip.noneMs, 0);
+  assert.equal((await clusterStatus(P))?.holder, "lb2", "preempt does not undo a switchover");
+  const back = await drill(P, () => adminCli(P, ["switchover", "VI_1", "--to", "lb1"]), { until: onlyOn("lb1") });
+  report(t, "switchover back to lb1", back);
+  assert.equal(back.probes.failed, 0, JSON.stringify(back.probes.errors));
+  await steady(P);
+});
+
+test("admin maintenance on the holder drains it with 0 failed requests; off makes it eligible again", async (t) => {
+  await steady(P);
+  const r = await drill(P, async () => {
+    const c = await adminCli(P, ["maintenance", "lb1", "on"]);
+    assert.equal(c.code, 0, c.err);
+  }, { until: onlyOn("lb2") });
+  report(t, "maintenance lb1 on", r);
+  assert.equal(r.probes.failed, 0, JSON.stringify(r.probes.errors));
+  assert.equal((await clusterStatus(P))?.members.find((m) => m.nodeId === "lb1")?.state, "MAINTENANCE");
+  const refused = await adminCli(P, ["maintenance", "lb2", "on"]);
+  assert.equal(refused.code, 1);
+  assert.match(refused.err, /would leave no holder for VI_1/);
+  const off = await drill(P, () => adminCli(P, ["maintenance", "lb1", "off"]), { until: onlyOn("lb1") });
+  report(t, "maintenance lb1 off (preempt)", off);
+  assert.equal(off.probes.failed, 0, JSON.stringify(off.probes.errors));
   await steady(P);
 });
