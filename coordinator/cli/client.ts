@@ -33,8 +33,10 @@ export function connect(o: ConnectOptions): AdminClient {
       }
     };
     creds = credentials.createSsl(read(o.ca, "CA certificate"), read(o.key, "key"), read(o.cert, "certificate"));
-  } else {
+  } else if (o.insecure) {
     creds = credentials.createInsecure();
+  } else {
+    throw new CliError("no credentials: pass --ca, --cert and --key (mutual TLS), or --insecure for a coordinator that runs without TLS", 2);
   }
   return new AdminClient(o.coordinator, creds);
 }

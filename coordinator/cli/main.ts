@@ -16,9 +16,11 @@ import { coordinatorConfigSchema } from "../../shared/config/coordinator.js";
 import { ConfigError, loadConfigFile } from "../../shared/config/load.js";
 import { VERSION } from "../../shared/version.js";
 import { CliError, connect, unary } from "./client.js";
+import { adminSpec, agentSpec, coordinatorSpec, initCa, issue } from "./certs.js";
+import { createCommandRunner } from "../../agent/exec/runner.js";
 import { formatEvent, formatStatus, formatWhy, parseSince } from "./format.js";
 
-interface Globals { coordinator: string; json?: boolean; timeout: string; ca?: string; cert?: string; key?: string }
+interface Globals { coordinator: string; json?: boolean; timeout: string; ca?: string; cert?: string; key?: string; insecure?: boolean }
 
 const program = new Command()
   .name("keepvip")
@@ -30,6 +32,7 @@ const program = new Command()
   .option("--ca <file>", "CA certificate (mutual TLS)")
   .option("--cert <file>", "admin certificate (mutual TLS)")
   .option("--key <file>", "admin key (mutual TLS)")
+  .option("--insecure", "talk to a coordinator that runs without TLS (labs only)")
   .showHelpAfterError();
 
 function globals(): Globals {
@@ -151,6 +154,31 @@ program.command("import-keepalived").argument("<keepalived.conf...>", "one keepa
     }
     process.stderr.write(`not carried over (${result.notes.length}):\n${result.notes.map((n) => `  ${n.where}: ${n.what}`).join("\n")}\n`);
   });
+
+const certs = program.command("certs").description("a small CA and the certificates for keepvip's mutual TLS (uses the openssl CLI)");
+const dirOption = () => new Option("--dir <dir>", "where the CA and certificates live").default(process.env.KEEPVIP_PKI ?? "/etc/keepvip/pki");
+const daysOf = (v: string | undefined, d: number) => {
+  const n = Number(v ?? d);
+  if (!Number.isInteger(n) || n < 1 || n > 36500) throw new CliError(`--days must be a whole number of days 1..36500, got "${v}"`, 2);
+  return n;
+};
+const certsAction = (fn: () => Promise<string[]>) => async () => {
+  let files: string[];
+  try {
+    files = await fn();
+  } catch (err) {
+    throw new CliError((err as Error).message, 1);
+  }
+  print({ written: files }, `wrote ${files.join(", ")} (keys 0600)`);
+};
+certs.command("init").description("create the CA").addOption(dirOption()).option("--days <n>").option("--force")
+  .action((o: { dir: string; days?: string; force?: boolean }) => certsAction(() => initCa(createCommandRunner(), o.dir, { days: daysOf(o.days, 3650), force: o.force }))());
+certs.command("issue-coordinator").description("the coordinator's server certificate").addOption(dirOption()).requiredOption("--san <list>", "addresses agents and admins dial, comma-separated (IP or DNS)").option("--days <n>").option("--force")
+  .action((o: { dir: string; san: string; days?: string; force?: boolean }) => certsAction(() => issue(createCommandRunner(), o.dir, coordinatorSpec(o.san.split(",").map((x) => x.trim()).filter(Boolean), daysOf(o.days, 365)), { force: o.force }))());
+certs.command("issue-agent").argument("<node>").description("an agent's certificate (its node id is bound to it)").addOption(dirOption()).option("--days <n>").option("--force")
+  .action((node: string, o: { dir: string; days?: string; force?: boolean }) => certsAction(() => issue(createCommandRunner(), o.dir, agentSpec(node, daysOf(o.days, 365)), { force: o.force }))());
+certs.command("issue-admin").argument("<name>").description("an operator's certificate").addOption(dirOption()).option("--read-only", "may only read: status, why, events, validate").option("--days <n>").option("--force")
+  .action((name: string, o: { dir: string; readOnly?: boolean; days?: string; force?: boolean }) => certsAction(() => issue(createCommandRunner(), o.dir, adminSpec(name, o.readOnly ?? false, daysOf(o.days, 365)), { force: o.force }))());
 
 function guessKind(file: string): string {
   try {

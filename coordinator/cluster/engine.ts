@@ -136,10 +136,10 @@ export class Engine {
 
   // ------------------------------------------------------------------ sessions
 
-  hello(hello: Hello, peer: string, sink: SessionSink): HelloOutcome {
+  hello(hello: Hello, peer: string, sink: SessionSink, fingerprint = ""): HelloOutcome {
     const node = hello.nodeId;
     if (!this.nodes.knows(node)) return { ok: false, reason: `node id "${node}" is not a member of any group in the coordinator config` };
-    const admitted = this.nodes.admits(node, hello.instanceId);
+    const admitted = this.nodes.admits(node, hello.instanceId, fingerprint);
     if (!admitted.ok) return admitted;
     if (admitted.replaces) {
       this.sinks.get(admitted.replaces.id)?.end("replaced by a new session of the same node");
@@ -148,7 +148,7 @@ export class Engine {
     }
     const now = this.clock.now();
     const sessionId = nanoid(12);
-    this.nodes.open({ id: sessionId, node, instanceId: hello.instanceId, openedMs: now, lastSeenMs: now, peer });
+    this.nodes.open({ id: sessionId, node, instanceId: hello.instanceId, openedMs: now, lastSeenMs: now, peer, fingerprint });
     this.sinks.set(sessionId, sink);
     this.leaving.delete(node);
     if (hello.state) this.nodes.report(sessionId, hello.state, now);

@@ -15,6 +15,8 @@ export interface SessionInfo {
   lastSeenMs: number;
   /** Remote address, for status and logs. */
   peer: string;
+  /** Fingerprint of the agent's certificate ("" without TLS). */
+  fingerprint: string;
 }
 
 export function blankView(node: string): NodeView {
@@ -69,10 +71,15 @@ export class NodeTable {
    * agent process keeps its place (it is not kicked); the same process
    * reconnecting, or a silent/closed one, is replaced.
    */
-  admits(node: string, instanceId: string): { ok: true; replaces?: SessionInfo } | { ok: false; reason: string } {
+  admits(node: string, instanceId: string, fingerprint = ""): { ok: true; replaces?: SessionInfo } | { ok: false; reason: string } {
     const current = this.sessionOf(node);
     if (!current) return { ok: true };
-    if (current.instanceId === instanceId || this.views.get(node)?.session !== "live") return { ok: true, replaces: current };
+    const sameCert = current.fingerprint === fingerprint;
+    if (sameCert && (current.instanceId === instanceId || this.views.get(node)?.session !== "live")) return { ok: true, replaces: current };
+    if (!sameCert && this.views.get(node)?.session === "live") {
+      return { ok: false, reason: `node ${node} is already connected from ${current.peer} with another certificate; refusing this one (the live session stays)` };
+    }
+    if (!sameCert) return { ok: true, replaces: current };
     return { ok: false, reason: `node ${node} is already connected from ${current.peer} (session ${current.id}); refusing a second agent with the same node id` };
   }
 

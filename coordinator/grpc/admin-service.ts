@@ -12,6 +12,8 @@ import { ConfigError, parseConfigText } from "../../shared/config/load.js";
 import { VERSION } from "../../shared/version.js";
 import { elect } from "../election/elect.js";
 import type { Engine } from "../cluster/engine.js";
+import type { PeerCertificate } from "node:tls";
+import { describeIdentity, identityOf } from "../../shared/identity.js";
 import { statusReply, whyReply, type StatusInput } from "../cluster/status.js";
 import { unitOfGroup } from "../cluster/units.js";
 
@@ -21,14 +23,31 @@ class AdminError extends Error {
   }
 }
 
-function unary<Req, Res>(log: Logger, name: string, fn: (req: Req, call: ServerUnaryCall<Req, Res>) => Promise<Res> | Res) {
+type Access = "read" | "write";
+
+/**
+ * Who may call: with TLS, an admin certificate for everything, a reader
+ * certificate for reads only, an agent certificate for nothing here. Returns
+ * the caller in words for the event history.
+ */
+function authorize(engine: Engine, call: { getAuthContext(): { sslPeerCertificate?: PeerCertificate }; getPeer(): string }, access: Access, rpc: string): string {
+  if (!engine.config.tls) return describeIdentity(undefined, call.getPeer());
+  const id = identityOf(call.getAuthContext().sslPeerCertificate);
+  if (typeof id === "string") throw new AdminError(Status.UNAUTHENTICATED, `${rpc} refused: ${id}`);
+  if (id.role === "agent") throw new AdminError(Status.PERMISSION_DENIED, `${rpc} refused: agent certificates (${id.name}) cannot call the admin API`);
+  if (id.role === "reader" && access === "write") throw new AdminError(Status.PERMISSION_DENIED, `${rpc} refused: ${id.name} has a read-only certificate`);
+  return describeIdentity(id, call.getPeer());
+}
+
+function unary<Req, Res>(engine: Engine, log: Logger, name: string, access: Access, fn: (req: Req, call: ServerUnaryCall<Req, Res>, who: string) => Promise<Res> | Res) {
   return (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>) => {
     Promise.resolve()
-      .then(() => fn(call.request, call))
+      .then(() => fn(call.request, call, authorize(engine, call, access, name)))
       .then((res) => callback(null, res))
       .catch((err: unknown) => {
         const code = err instanceof AdminError ? err.code : Status.INTERNAL;
         if (code === Status.INTERNAL) log.error({ event: "admin.error", rpc: name, err }, "admin call failed");
+        if (code === Status.PERMISSION_DENIED || code === Status.UNAUTHENTICATED) log.warn({ event: "admin.refused", rpc: name, peer: call.getPeer(), reason: (err as Error).message }, (err as Error).message);
         callback({ code, details: (err as Error).message });
       });
   };
@@ -51,9 +70,9 @@ export function adminService(engine: Engine, log: Logger): AdminServer {
   const moveBudgetMs = () => engine.config.timing.ack_timeout * 2 + engine.config.timing.planned_overlap + engine.config.timing.verify_timeout;
 
   return {
-    getStatus: unary(log, "GetStatus", () => ({ ...statusReply(statusInput(engine)), upstreams: engine.upstreams.status() })),
-    why: unary(log, "Why", (req) => whyReply(statusInput(engine), unitFor(req.group), req.group)),
-    switchover: unary(log, "Switchover", async (req, call) => {
+    getStatus: unary(engine, log, "GetStatus", "read", () => ({ ...statusReply(statusInput(engine)), upstreams: engine.upstreams.status() })),
+    why: unary(engine, log, "Why", "read", (req) => whyReply(statusInput(engine), unitFor(req.group), req.group)),
+    switchover: unary(engine, log, "Switchover", "write", async (req, _call, who) => {
       const unit = unitFor(req.group);
       if (!unit.members.some((m) => m.node === req.toNode)) throw new AdminError(Status.INVALID_ARGUMENT, `node "${req.toNode}" is not a member of ${req.group} (members: ${unit.members.map((m) => m.node).join(", ")})`);
       const rt = engine.runtimes.get(unit.name)!;
@@ -64,7 +83,7 @@ export function adminService(engine: Engine, log: Logger): AdminServer {
       if (!target.eligibility.eligible) throw new AdminError(Status.FAILED_PRECONDITION, `${req.toNode} is not eligible: ${target.eligibility.detail}`);
       const from = rt.holder;
       const started = Date.now();
-      engine.events.add({ kind: "admin", group: req.group, node: req.toNode, message: `switchover of ${req.group} to ${req.toNode} requested by ${call.getPeer()}` });
+      engine.events.add({ kind: "admin", group: req.group, node: req.toNode, message: `switchover of ${req.group} to ${req.toNode} requested by ${who}` });
       engine.requestSwitchover(unit.name, req.toNode);
       const ok = await engine.waitFor(() => engine.runtimes.get(unit.name)!.holder === req.toNode, moveBudgetMs());
       const took = Date.now() - started;
@@ -72,7 +91,7 @@ export function adminService(engine: Engine, log: Logger): AdminServer {
       if (!ok) throw new AdminError(Status.DEADLINE_EXCEEDED, `switchover of ${req.group} to ${req.toNode} did not complete within ${moveBudgetMs()} ms (see keepvip events)`);
       return { ok: true, message: `${req.group} moved from ${from ?? "nobody"} to ${req.toNode} (epoch ${engine.runtimes.get(unit.name)!.epoch}) in ${took} ms` };
     }),
-    setMaintenance: unary(log, "SetMaintenance", async (req, call) => {
+    setMaintenance: unary(engine, log, "SetMaintenance", "write", async (req, _call, who) => {
       knownNode(req.nodeId);
       if (req.on) {
         for (const unit of engine.units) {
@@ -84,7 +103,7 @@ export function adminService(engine: Engine, log: Logger): AdminServer {
           }
         }
       }
-      engine.events.add({ kind: "admin", node: req.nodeId, message: `maintenance ${req.on ? "on" : "off"} for ${req.nodeId} requested by ${call.getPeer()}` });
+      engine.events.add({ kind: "admin", node: req.nodeId, message: `maintenance ${req.on ? "on" : "off"} for ${req.nodeId} requested by ${who}` });
       await engine.setMaintenance(req.nodeId, req.on);
       if (!req.on) return { ok: true, message: `${req.nodeId} is out of maintenance` };
       const drained = await engine.waitFor(() => engine.units.every((u) => engine.runtimes.get(u.name)!.holder !== req.nodeId), moveBudgetMs());
@@ -92,7 +111,7 @@ export function adminService(engine: Engine, log: Logger): AdminServer {
       if (!drained) throw new AdminError(Status.DEADLINE_EXCEEDED, `${req.nodeId} is in maintenance but still holds a VIP after ${moveBudgetMs()} ms (see keepvip events)`);
       return { ok: true, message: `${req.nodeId} is in maintenance; its VIPs moved to other members` };
     }),
-    setServerState: unary(log, "SetServerState", (req, call) => {
+    setServerState: unary(engine, log, "SetServerState", "write", (req, _call, who) => {
       if (!["drain", "down", "up", "weight"].includes(req.action)) throw new AdminError(Status.INVALID_ARGUMENT, `action must be drain, down, up or weight, got "${req.action}"`);
       if (req.action === "weight" && (req.weight < 1 || req.weight > 1000)) throw new AdminError(Status.INVALID_ARGUMENT, `weight must be 1..1000, got ${req.weight}`);
       let message: string;
@@ -101,10 +120,10 @@ export function adminService(engine: Engine, log: Logger): AdminServer {
       } catch (err) {
         throw new AdminError(Status.NOT_FOUND, (err as Error).message);
       }
-      engine.events.add({ kind: "admin", message: `${message} (requested by ${call.getPeer()})` });
+      engine.events.add({ kind: "admin", message: `${message} (requested by ${who})` });
       return { ok: true, message };
     }),
-    validateConfig: unary(log, "ValidateConfig", (req) => {
+    validateConfig: unary(engine, log, "ValidateConfig", "read", (req) => {
       const schema = req.kind === "agent" ? agentConfigSchema : coordinatorConfigSchema;
       try {
         parseConfigText(schema, req.yaml, req.kind === "agent" ? "agent config" : "coordinator config");
@@ -115,6 +134,12 @@ export function adminService(engine: Engine, log: Logger): AdminServer {
       }
     }),
     watchEvents(call: ServerWritableStream<WatchEventsRequest, Event>) {
+      try {
+        authorize(engine, call, "read", "WatchEvents");
+      } catch (err) {
+        call.emit("error", { code: (err as AdminError).code, details: (err as Error).message });
+        return;
+      }
       const req = call.request;
       if (req.sinceMs > 0) for (const e of engine.events.since(req.sinceMs)) call.write(e);
       if (!req.follow) return void call.end();

@@ -7,6 +7,7 @@ import { status as Status, type ServerDuplexStream } from "@grpc/grpc-js";
 import type { Logger } from "pino";
 import type { AgentMessage, AgentServer, CoordinatorMessage } from "../../shared/gen/keepvip/v1/agent.js";
 import type { Engine, SessionSink } from "../cluster/engine.js";
+import { identityOf } from "../../shared/identity.js";
 
 /** A session must say hello this soon after opening. */
 const HELLO_TIMEOUT_MS = 5000;
@@ -45,7 +46,17 @@ export function agentService(engine: Engine, log: Logger): AgentServer {
         if (done) return;
         if (sessionId === undefined) {
           if (msg.body?.$case !== "hello") return fail(Status.INVALID_ARGUMENT, "the first message of a session must be hello");
-          const outcome = engine.hello(msg.body.value, peer, sink);
+          const claimed = msg.body.value.nodeId;
+          let fingerprint = "";
+          if (engine.config.tls) {
+            // The certificate says who the agent is; the hello must agree.
+            const id = identityOf(call.getAuthContext().sslPeerCertificate);
+            if (typeof id === "string") return refuse(Status.UNAUTHENTICATED, `agent session refused: ${id}`, claimed);
+            if (id.role !== "agent") return refuse(Status.PERMISSION_DENIED, `agent session refused: a ${id.role} certificate (${id.name}) cannot open an agent session`, claimed);
+            if (id.name !== claimed) return refuse(Status.PERMISSION_DENIED, `agent session refused: the certificate is for node ${id.name}, the hello claims node ${claimed}`, claimed);
+            fingerprint = id.fingerprint;
+          }
+          const outcome = engine.hello(msg.body.value, peer, sink, fingerprint);
           if (!outcome.ok) {
             log.warn({ event: "session.refused", node: msg.body.value.nodeId, peer, reason: outcome.reason }, "agent session refused");
             call.write({ body: { $case: "refused", value: { reason: outcome.reason } } });
@@ -57,6 +68,11 @@ export function agentService(engine: Engine, log: Logger): AgentServer {
         }
         engine.message(sessionId, msg);
       });
+      function refuse(code: Status, reason: string, node: string): void {
+        log.warn({ event: "session.refused", node, peer, reason }, reason);
+        call.write({ body: { $case: "refused", value: { reason } } });
+        fail(code, reason);
+      }
       call.on("end", () => {
         close("agent closed the session");
         if (!call.writableEnded) call.end();

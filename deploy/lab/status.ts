@@ -50,7 +50,7 @@ async function keepvipAdminStatus(m: LabManifest): Promise<string[]> {
   if (!existsSync(cli)) return [`keepvip status: ${cli} is not built (npm run build)`];
   const { ip, node } = hostPrograms();
   const r = await labRunner().run([ip, "netns", "exec", `${m.prefix}-coord`, node, cli,
-    "--coordinator", `${ADDRESSES.ctl.coord}:${COORDINATOR_PORT}`, "--timeout", "2000", "status"], { timeoutMs: 10_000 });
+    "--insecure", "--coordinator", `${ADDRESSES.ctl.coord}:${COORDINATOR_PORT}`, "--timeout", "2000", "status"], { timeoutMs: 10_000 });
   const out = (r.exitCode === 0 ? r.stdout : `${r.stdout}\n${r.stderr}`).trim();
   return ["keepvip status (admin CLI):", ...out.split("\n").map((l) => `  ${l}`)];
 }

@@ -4,7 +4,7 @@
  * how it answers commands and verifications). It keeps every message it got so
  * tests wait on observations, never on sleeps.
  */
-import { credentials, type ClientDuplexStream } from "@grpc/grpc-js";
+import { credentials, type ChannelCredentials, type ClientDuplexStream } from "@grpc/grpc-js";
 import { nanoid } from "nanoid";
 import {
   AgentClient, NginxState, VerifyVerdict,
@@ -23,6 +23,8 @@ export interface StandinOptions {
   /** Send reports every this many ms (default 50); 0 = only on change. */
   heartbeatMs?: number;
   epochs?: Record<string, number>;
+  /** Channel credentials (default: insecure). */
+  creds?: ChannelCredentials;
 }
 
 export class StandinAgent {
@@ -45,7 +47,7 @@ export class StandinAgent {
   closedWith?: string;
 
   constructor(private readonly target: string, readonly opts: StandinOptions) {
-    this.client = new AgentClient(target, credentials.createInsecure());
+    this.client = new AgentClient(target, opts.creds ?? credentials.createInsecure());
     this.holds = new Set(opts.holds ?? []);
     this.verdict = opts.verdict ?? VerifyVerdict.VERIFY_VERDICT_FREE;
     this.autoAck = opts.autoAck ?? true;
@@ -101,7 +103,7 @@ export class StandinAgent {
     clearInterval(this.timer);
     this.stream?.cancel();
     this.client.close();
-    this.client = new AgentClient(this.target, credentials.createInsecure());
+    this.client = new AgentClient(this.target, this.opts.creds ?? credentials.createInsecure());
   }
 
   leave(handover = true): void {

@@ -1,0 +1,175 @@
+/**
+ * Mutual TLS with identities bound to certificates, against the real
+ * coordinator on 127.0.0.1: who may open an agent session as which node, who
+ * may call the admin API, and that every refusal leaves the cluster as it was.
+ */
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { credentials, Metadata, type ServiceError } from "@grpc/grpc-js";
+import { AdminClient } from "../../shared/gen/keepvip/v1/admin.js";
+import { StandinAgent, waitUntil } from "./helpers/standin-agent.js";
+import { clusterYaml, removeDir, startCoordinator, type TestCoordinator } from "./helpers/coordinator.js";
+import { makePki, type Pki } from "./helpers/pki.js";
+
+const root = mkdtempSync(join(tmpdir(), "keepvip-tls-"));
+let pki: Pki;
+let coord: TestCoordinator;
+const agents: StandinAgent[] = [];
+
+const creds = (dir: string, stem: string) => credentials.createSsl(readFileSync(join(dir, "ca.crt")), readFileSync(join(dir, `${stem}.key`)), readFileSync(join(dir, `${stem}.crt`)));
+const holder = () => coord.engine.runtimes.get("VI_1")!.holder;
+const epoch = () => coord.engine.runtimes.get("VI_1")!.epoch;
+
+function agent(node: string, dir: string, stem: string) {
+  const a = new StandinAgent(coord.address, { node, address: node === "lb1" ? "198.18.0.11" : "198.18.0.12", creds: creds(dir, stem) });
+  agents.push(a);
+  return a.connect();
+}
+
+function admin(stem: string, dir = pki.dir): AdminClient {
+  return new AdminClient(coord.address, creds(dir, stem));
+}
+
+function call<T>(fn: (cb: (err: ServiceError | null, res?: T) => void) => void): Promise<{ err: ServiceError | null; res?: T }> {
+  return new Promise((resolve) => fn((err, res) => resolve({ err, res })));
+}
+const deadline = () => ({ deadline: Date.now() + 5000 });
+
+before(async () => {
+  pki = await makePki(root);
+  const yaml = clusterYaml({ startupGrace: "0s" }).replace("insecure: true", `tls: { ca: ${pki.file("ca", "crt")}, cert: ${pki.file("coordinator", "crt")}, key: ${pki.file("coordinator", "key")} }`);
+  coord = await startCoordinator(yaml);
+  agent("lb1", pki.dir, "agent-lb1");
+  agent("lb2", pki.dir, "agent-lb2");
+  await waitUntil(() => holder() === "lb1" && coord.engine.nodes.views.get("lb2")?.session === "live", "lb1 holds over mutual TLS", 5000);
+});
+
+after(async () => {
+  for (const a of agents) a.destroy();
+  await coord.stop();
+  removeDir(coord.stateDir);
+  rmSync(root, { recursive: true, force: true });
+});
+
+test("agents with their own certificates elect over mutual TLS; key files are 0600", () => {
+  assert.equal(holder(), "lb1");
+  for (const k of ["ca", "coordinator", "agent-lb1", "admin-alice"]) assert.equal(statSync(pki.file(k, "key")).mode & 0o777, 0o600, `${k}.key`);
+});
+
+const untouched = (before: { holder: string | null; epoch: number }) => {
+  assert.equal(holder(), before.holder, "holder unchanged");
+  assert.equal(epoch(), before.epoch, "epoch unchanged");
+};
+
+test("a client without a certificate, with another CA's, or with an expired one is refused at the handshake; the cluster is untouched", async () => {
+  const before = { holder: holder(), epoch: epoch() };
+  const none = new AdminClient(coord.address, credentials.createSsl(readFileSync(pki.file("ca", "crt"))));
+  const r1 = await call((cb) => none.getStatus({}, new Metadata(), deadline(), cb));
+  assert.equal(r1.err?.code, 14, `no certificate: ${r1.err?.details}`);
+  const rogue = new StandinAgent(coord.address, { node: "lb1", address: "198.18.0.11", creds: creds(pki.rogue, "agent-lb1") });
+  agents.push(rogue);
+  rogue.connect();
+  await waitUntil(() => rogue.closedWith !== undefined, "rogue CA refused", 5000);
+  assert.equal(rogue.received.length, 0, "no welcome");
+  const expired = new StandinAgent(coord.address, { node: "lb2", address: "198.18.0.12", creds: credentials.createSsl(readFileSync(pki.file("ca", "crt")), readFileSync(pki.file("expired-lb2", "key")), readFileSync(pki.file("expired-lb2", "crt"))) });
+  agents.push(expired);
+  expired.connect();
+  await waitUntil(() => expired.closedWith !== undefined, "expired certificate refused", 5000);
+  assert.equal(expired.received.length, 0);
+  untouched(before);
+  none.close();
+});
+
+test("an agent certificate for lb2 cannot open a session as lb1", async () => {
+  const before = { holder: holder(), epoch: epoch() };
+  const impostor = new StandinAgent(coord.address, { node: "lb1", address: "198.18.0.11", creds: creds(pki.dir, "agent-lb2") });
+  agents.push(impostor);
+  impostor.connect();
+  await waitUntil(() => impostor.closedWith !== undefined, "refused", 5000);
+  assert.match(impostor.closedWith!, /the certificate is for node lb2, the hello claims node lb1/);
+  untouched(before);
+  assert.equal(coord.engine.nodes.views.get("lb1")?.session, "live", "the real lb1 keeps its session");
+});
+
+test("a second certificate for a connected node id is refused and the live session is not kicked", async () => {
+  const before = { holder: holder(), epoch: epoch() };
+  const twin = new StandinAgent(coord.address, { node: "lb1", address: "198.18.0.11", creds: creds(pki.twin, "agent-lb1") });
+  agents.push(twin);
+  twin.connect();
+  await waitUntil(() => twin.closedWith !== undefined, "refused", 5000);
+  assert.match(twin.closedWith!, /node lb1 is already connected from .* with another certificate/);
+  assert.equal(agents[0].closedWith, undefined, "the original lb1 is still connected");
+  untouched(before);
+});
+
+test("a certificate without a keepvip identity is refused with the reason", async () => {
+  const plain = new AdminClient(coord.address, credentials.createSsl(readFileSync(pki.file("ca", "crt")), readFileSync(pki.file("plain", "key")), readFileSync(pki.file("plain", "crt"))));
+  const r = await call((cb) => plain.getStatus({}, new Metadata(), deadline(), cb));
+  assert.equal(r.err?.code, 16);
+  assert.match(r.err!.details, /the certificate carries no keepvip identity/);
+  plain.close();
+});
+
+test("an agent certificate cannot call the admin API", async () => {
+  const before = { holder: holder(), epoch: epoch() };
+  const c = admin("agent-lb2");
+  const r = await call((cb) => c.switchover({ group: "VI_1", toNode: "lb2" }, new Metadata(), deadline(), cb));
+  assert.equal(r.err?.code, 7);
+  assert.match(r.err!.details, /Switchover refused: agent certificates \(lb2\) cannot call the admin API/);
+  const s = await call((cb) => c.getStatus({}, new Metadata(), deadline(), cb));
+  assert.equal(s.err?.code, 7);
+  untouched(before);
+  c.close();
+});
+
+test("a read-only admin can read but not change anything", async () => {
+  const before = { holder: holder(), epoch: epoch() };
+  const bob = admin("reader-bob");
+  const s = await call<{ groups: Array<{ holder: string }> }>((cb) => bob.getStatus({}, new Metadata(), deadline(), cb as never));
+  assert.equal(s.err, null);
+  assert.equal(s.res?.groups[0].holder, "lb1");
+  for (const [name, r] of [
+    ["Switchover", await call((cb) => bob.switchover({ group: "VI_1", toNode: "lb2" }, new Metadata(), deadline(), cb))],
+    ["SetMaintenance", await call((cb) => bob.setMaintenance({ nodeId: "lb1", on: true }, new Metadata(), deadline(), cb))],
+  ] as const) {
+    assert.equal(r.err?.code, 7, name);
+    assert.match(r.err!.details, new RegExp(`${name} refused: bob has a read-only certificate`));
+  }
+  untouched(before);
+  assert.equal(coord.engine.nodes.views.get("lb1")?.maintenance, false);
+  bob.close();
+});
+
+test("an admin certificate may act, and the event history says who did it", async () => {
+  const alice = admin("admin-alice");
+  const r = await call<{ message: string }>((cb) => alice.switchover({ group: "VI_1", toNode: "lb2" }, new Metadata(), deadline(), cb as never));
+  assert.equal(r.err, null, r.err?.details);
+  assert.equal(holder(), "lb2");
+  assert.ok(coord.engine.events.all().some((e) => e.kind === "admin" && /switchover of VI_1 to lb2 requested by admin alice/.test(e.message)));
+  alice.close();
+});
+
+test("the keepvip CLI speaks mutual TLS with --ca/--cert/--key, and refuses to run without credentials unless told --insecure", async () => {
+  const run = (args: string[]) => new Promise<{ code: number | null; out: string; err: string }>((resolve) => {
+    const c = spawn(process.execPath, ["dist/coordinator/cli/main.js", "--coordinator", coord.address, ...args], { stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    let err = "";
+    c.stdout.setEncoding("utf8").on("data", (d: string) => (out += d));
+    c.stderr.setEncoding("utf8").on("data", (d: string) => (err += d));
+    c.on("close", (code) => resolve({ code, out, err }));
+  });
+  const ok = await run(["--ca", pki.file("ca", "crt"), "--cert", pki.file("reader-bob", "crt"), "--key", pki.file("reader-bob", "key"), "status"]);
+  assert.equal(ok.code, 0, ok.err);
+  assert.match(ok.out, /holder lb2/);
+  assert.doesNotMatch(ok.out, /without TLS/);
+  const denied = await run(["--ca", pki.file("ca", "crt"), "--cert", pki.file("reader-bob", "crt"), "--key", pki.file("reader-bob", "key"), "maintenance", "lb1", "on"]);
+  assert.equal(denied.code, 4);
+  assert.match(denied.err, /refused these credentials: SetMaintenance refused: bob has a read-only certificate/);
+  const bare = await run(["status"]);
+  assert.equal(bare.code, 2);
+  assert.match(bare.err, /no credentials: pass --ca, --cert and --key \(mutual TLS\), or --insecure/);
+});
