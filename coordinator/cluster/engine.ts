@@ -18,6 +18,8 @@ import { NodeTable } from "./nodes.js";
 import { buildUnits, unitOfGroup, type Unit } from "./units.js";
 import { UpstreamManager } from "../upstreams/manager.js";
 import { EventJournal } from "../state/event-journal.js";
+import { sanitizeReport } from "./sanitize.js";
+import { AGENT_EVENTS, RateLimiter } from "../grpc/limits.js";
 
 /** Where the engine sends messages for one session (the gRPC stream). */
 export interface SessionSink {
@@ -67,6 +69,7 @@ export class Engine {
   private sweepTimer?: NodeJS.Timeout;
   private stopped = false;
   private journal?: EventJournal;
+  private readonly agentEventLimiter = new RateLimiter(AGENT_EVENTS.burst, AGENT_EVENTS.perSecond);
   /** Upstream health, overrides and versioned pushes (created at start, from the state store). */
   upstreams!: UpstreamManager;
 
@@ -151,7 +154,7 @@ export class Engine {
     this.nodes.open({ id: sessionId, node, instanceId: hello.instanceId, openedMs: now, lastSeenMs: now, peer, fingerprint });
     this.sinks.set(sessionId, sink);
     this.leaving.delete(node);
-    if (hello.state) this.nodes.report(sessionId, hello.state, now);
+    if (hello.state) this.nodes.report(sessionId, sanitizeReport(hello.state, this.boundsOf(node)), now);
     this.raiseEpochs(hello.epochs.map((e) => [e.group, e.epoch]));
     sink.send({ body: { $case: "welcome", value: this.welcomeFor(node, sessionId) } });
     // A (re)connecting agent gets the current state, not a replay of events.
@@ -172,11 +175,13 @@ export class Engine {
     if (!session) return;
     const node = session.node;
     switch (body.$case) {
-      case "report":
-        this.nodes.report(sessionId, body.value, now);
-        this.upstreams.report(node, body.value.probes, body.value.upstreamVersion, body.value.upstreamError);
+      case "report": {
+        const report = sanitizeReport(body.value, this.boundsOf(node));
+        this.nodes.report(sessionId, report, now);
+        this.upstreams.report(node, report.probes, report.upstreamVersion, report.upstreamError);
         this.tickUnitsOf(node);
         return;
+      }
       case "ack": {
         const p = this.pending.get(body.value.commandId);
         if (!p) return;
@@ -204,7 +209,9 @@ export class Engine {
         return;
       }
       case "event":
-        this.events.add({ kind: "agent", group: body.value.group, node, message: `${node}: ${body.value.detail}`, fields: { kind: body.value.kind } });
+        // A chatty or hostile agent cannot flood the history (bounded per node).
+        if (this.agentEventLimiter.take(node, now) > 0) return;
+        this.events.add({ kind: "agent", group: body.value.group, node, message: `${node}: ${body.value.detail.slice(0, 500)}`, fields: { kind: body.value.kind.slice(0, 64) } });
         this.log.info({ event: "agent.event", node, group: body.value.group, kind: body.value.kind }, body.value.detail);
         return;
       case "hello":
@@ -278,6 +285,13 @@ export class Engine {
         lanReferences: g.lan_references.length > 0 ? g.lan_references : defaultRefs,
       })),
     };
+  }
+
+  /** What a node's reports may mention (sanitize.ts). */
+  private boundsOf(node: string) {
+    const groups = new Set(this.config.groups.filter((g) => g.members.some((m) => m.node === node)).map((g) => g.name));
+    const servers = new Set(this.config.upstreams.flatMap((u) => u.servers.map((s) => `${u.name}/${s.address}`)));
+    return { groups, servers };
   }
 
   private endGrace(why: string): void {

@@ -14,6 +14,15 @@ import { elect } from "../election/elect.js";
 import type { Engine } from "../cluster/engine.js";
 import type { PeerCertificate } from "node:tls";
 import { describeIdentity, identityOf } from "../../shared/identity.js";
+import { ADMIN_MUTATIONS, MAX_WATCHERS_PER_IDENTITY, RateLimiter } from "./limits.js";
+
+const watchers = new Map<string, number>();
+
+/** The rate-limit key of a caller: its identity with TLS, its address without. */
+function callerKey(engine: Engine, call: { getAuthContext(): { sslPeerCertificate?: PeerCertificate }; getPeer(): string }): string {
+  const id = engine.config.tls ? identityOf(call.getAuthContext().sslPeerCertificate) : undefined;
+  return id && typeof id !== "string" ? `${id.role}:${id.name}` : call.getPeer().replace(/:\d+$/, "");
+}
 import { statusReply, whyReply, type StatusInput } from "../cluster/status.js";
 import { unitOfGroup } from "../cluster/units.js";
 
@@ -39,10 +48,19 @@ function authorize(engine: Engine, call: { getAuthContext(): { sslPeerCertificat
   return describeIdentity(id, call.getPeer());
 }
 
+const mutations = new RateLimiter(ADMIN_MUTATIONS.burst, ADMIN_MUTATIONS.perSecond);
+
 function unary<Req, Res>(engine: Engine, log: Logger, name: string, access: Access, fn: (req: Req, call: ServerUnaryCall<Req, Res>, who: string) => Promise<Res> | Res) {
   return (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>) => {
     Promise.resolve()
-      .then(() => fn(call.request, call, authorize(engine, call, access, name)))
+      .then(() => {
+        const who = authorize(engine, call, access, name);
+        if (access === "write") {
+          const waitMs = mutations.take(callerKey(engine, call), Date.now());
+          if (waitMs > 0) throw new AdminError(Status.RESOURCE_EXHAUSTED, `${name} refused: too many changes from ${who}; try again in ${Math.ceil(waitMs / 1000)} s`);
+        }
+        return fn(call.request, call, who);
+      })
       .then((res) => callback(null, res))
       .catch((err: unknown) => {
         const code = err instanceof AdminError ? err.code : Status.INTERNAL;
@@ -140,6 +158,11 @@ export function adminService(engine: Engine, log: Logger): AdminServer {
         call.emit("error", { code: (err as AdminError).code, details: (err as Error).message });
         return;
       }
+      const key = callerKey(engine, call);
+      if ((watchers.get(key) ?? 0) >= MAX_WATCHERS_PER_IDENTITY) {
+        call.emit("error", { code: Status.RESOURCE_EXHAUSTED, details: `at most ${MAX_WATCHERS_PER_IDENTITY} event streams per identity` });
+        return;
+      }
       const req = call.request;
       if (req.sinceMs > 0) for (const e of engine.events.since(req.sinceMs)) call.write(e);
       if (!req.follow) return void call.end();
@@ -150,7 +173,14 @@ export function adminService(engine: Engine, log: Logger): AdminServer {
           call.emit("error", { code: Status.RESOURCE_EXHAUSTED, details: "event watcher too slow" });
         }
       });
-      const stop = () => unsubscribe();
+      watchers.set(key, (watchers.get(key) ?? 0) + 1);
+      let stopped = false;
+      const stop = () => {
+        if (stopped) return;
+        stopped = true;
+        unsubscribe();
+        watchers.set(key, Math.max(0, (watchers.get(key) ?? 1) - 1));
+      };
       call.on("cancelled", stop);
       call.on("close", stop);
       call.on("error", stop);

@@ -14,7 +14,7 @@ import { adminService } from "./admin-service.js";
 import { agentService } from "./agent-service.js";
 
 /** Largest message accepted: reports and configs are a few KiB; anything near this is hostile. */
-export const MAX_MESSAGE_BYTES = 4 * 1024 * 1024;
+export const MAX_MESSAGE_BYTES = 1024 * 1024;
 
 export function serverCredentials(cfg: CoordinatorConfig): ServerCredentials {
   if (cfg.tls) {

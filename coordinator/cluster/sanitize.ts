@@ -1,0 +1,33 @@
+/**
+ * What an agent's report may make the coordinator remember: only groups it is
+ * a member of, only servers the probe plan names, a bounded number of tracks
+ * with bounded names and details. A hostile or broken agent cannot grow the
+ * coordinator's memory or invent groups and servers. Pure.
+ */
+import type { Report } from "../../shared/gen/keepvip/v1/agent.js";
+
+export const MAX_TRACKS = 64;
+const MAX_TEXT = 500;
+const TRACK_NAME = /^[A-Za-z0-9_.:-]{1,64}$/;
+
+export interface ReportBounds {
+  /** Groups the reporting node is a member of. */
+  groups: ReadonlySet<string>;
+  /** "upstream/server" keys of the probe plan. */
+  servers: ReadonlySet<string>;
+}
+
+const clip = (s: string) => (s.length > MAX_TEXT ? `${s.slice(0, MAX_TEXT)}…` : s);
+
+export function sanitizeReport(r: Report, b: ReportBounds): Report {
+  return {
+    ...r,
+    nginxDetail: clip(r.nginxDetail),
+    faultReason: clip(r.faultReason),
+    upstreamError: clip(r.upstreamError),
+    tracks: r.tracks.filter((t) => TRACK_NAME.test(t.name)).slice(0, MAX_TRACKS).map((t) => ({ ...t, detail: clip(t.detail) })),
+    held: r.held.filter((h) => b.groups.has(h.group)),
+    reach: r.reach.filter((x) => b.groups.has(x.group)),
+    probes: r.probes.filter((p) => b.servers.has(`${p.upstream}/${p.server}`)).map((p) => ({ ...p, detail: clip(p.detail) })),
+  };
+}
