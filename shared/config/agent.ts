@@ -81,7 +81,11 @@ export const agentConfigSchema = z.strictObject({
   force_release_on_stop: z.boolean().default(false),
   /** Longest a clean stop waits for the planned handover. */
   stop_timeout: duration(100, 120_000).default(5000),
+  /** Prometheus metrics on their own HTTP listener (GET /metrics); absent = off. */
+  metrics: z.strictObject({ listen: hostPort.default("127.0.0.1:9741") }).optional(),
 }).superRefine((cfg, ctx) => {
+  if (!cfg.tls && !cfg.insecure) ctx.addIssue({ code: "custom", path: ["tls"], message: "set tls: {ca, cert, key} for mutual TLS (keepvip certs issue-agent), or insecure: true for a lab" });
+  if (cfg.tls && cfg.insecure) ctx.addIssue({ code: "custom", path: ["insecure"], message: "insecure: true contradicts the tls section: remove one" });
   if (cfg.nginx.mode === "external" && !cfg.nginx.start_command) {
     ctx.addIssue({ code: "custom", path: ["nginx", "start_command"], message: 'nginx mode "external" needs start_command (e.g. ["systemctl", "start", "nginx"])' });
   }

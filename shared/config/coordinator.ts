@@ -103,6 +103,8 @@ const coordinatorShape = z.strictObject({
   groups: z.array(group).min(1),
   sync_groups: z.array(z.strictObject({ name, groups: z.array(name).min(2) })).default([]),
   upstreams: z.array(upstream).default([]),
+  /** Prometheus metrics on their own HTTP listener (GET /metrics); absent = off. */
+  metrics: z.strictObject({ listen: hostPort.default("127.0.0.1:9740") }).optional(),
 });
 
 export const coordinatorConfigSchema = coordinatorShape.superRefine(crossCheck);
@@ -130,6 +132,8 @@ function duplicates<T>(items: T[], key: (t: T) => string): string[] {
 
 /** Rules that span fields; each message prints both values (STYLE.md 9). */
 function crossCheck(cfg: Cfg, ctx: z.RefinementCtx) {
+  if (!cfg.tls && !cfg.insecure) ctx.addIssue({ code: "custom", path: ["tls"], message: "set tls: {ca, cert, key} for mutual TLS (keepvip certs), or insecure: true for a lab" });
+  if (cfg.tls && cfg.insecure) ctx.addIssue({ code: "custom", path: ["insecure"], message: "insecure: true contradicts the tls section: remove one" });
   const t = cfg.timing;
   if (t.dead_interval < 3 * t.heartbeat_interval) {
     ctx.addIssue({ code: "custom", path: ["timing", "dead_interval"], message: `dead_interval (${formatMs(t.dead_interval)}) must be at least 3 × heartbeat_interval (${formatMs(t.heartbeat_interval)})` });
