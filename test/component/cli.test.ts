@@ -148,7 +148,7 @@ test("validate accepts the examples and rejects a bad file naming the field", as
   assert.equal((await cli("validate", "deploy/examples/coordinator.yaml")).code, 0);
   assert.match((await cli("validate", "deploy/examples/agent-lb1.yaml")).out, /OK \(agent config\)/);
   const bad = join(scratch, "bad.yaml");
-  writeFileSync(bad, "node_id: lb1\ncoordinator: nowhere\ngroups: {}\n");
+  writeFileSync(bad, "node_id: lb1\ncoordinator: nowhere\ninsecure: true\ngroups: {}\n");
   const r = await cli("validate", bad);
   assert.equal(r.code, 1);
   assert.match(r.err, /bad\.yaml:2:\d+ coordinator: "nowhere" must be host:port/);

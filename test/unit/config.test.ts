@@ -7,6 +7,7 @@ import { parseDuration } from "../../shared/config/duration.js";
 import { parseCidr, parseHostPort } from "../../shared/config/net.js";
 
 const minimal = `
+insecure: true
 groups:
   - name: VI_1
     vips: ["198.18.0.100/24"]
@@ -54,7 +55,7 @@ test("defaults fill a minimal coordinator config", () => {
 });
 
 const cases: Array<[string, string, RegExp]> = [
-  ["a priority above 254 names the field and the value", minimal.replace("priority: 100", "priority: 300"), /c\.yaml:7:\d+ groups\[0\]\.members\[0\]\.priority: must be at most 254, got 300/],
+  ["a priority above 254 names the field and the value", minimal.replace("priority: 100", "priority: 300"), /c\.yaml:8:\d+ groups\[0\]\.members\[0\]\.priority: must be at most 254, got 300/],
   ["an unknown field is named", minimal.replace("preempt", "x").replace("name: VI_1", "name: VI_1\n    prempt: true"), /groups\[0\]: unknown field "prempt"/],
   ["a bad prefix length is explained", minimal.replace("/24", "/33"), /groups\[0\]\.vips\[0\]: prefix length "\/33" must be 1\.\.32/],
   ["a duplicate member is refused", minimal.replace("node: lb2", "node: lb1"), /node "lb1" is listed twice/],
@@ -74,13 +75,20 @@ for (const [name, text, expected] of cases) {
   });
 }
 
+test("no tls and no insecure: true is refused, naming what to set", () => {
+  const got = problems(minimal.replace("insecure: true\n", ""));
+  assert.ok(got.some((p) => /tls: set tls: \{ca, cert, key\} for mutual TLS \(keepvip certs\), or insecure: true for a lab/.test(p)), got.join("\n"));
+  const agent = problems('node_id: lb1\ncoordinator: "127.0.0.1:7400"\ngroups: {VI_1: {interface: lan0}}\n', agentConfigSchema);
+  assert.ok(agent.some((p) => /tls: set tls: \{ca, cert, key\}/.test(p)), agent.join("\n"));
+});
+
 test("agent config: a shell string where argv is expected is refused", () => {
-  const got = problems('node_id: lb1\ncoordinator: "127.0.0.1:7400"\ngroups: {VI_1: {interface: lan0}}\ntracks:\n  chk: {script: "/bin/check.sh; rm -rf /"}\n', agentConfigSchema);
+  const got = problems('node_id: lb1\ncoordinator: "127.0.0.1:7400"\ninsecure: true\ngroups: {VI_1: {interface: lan0}}\ntracks:\n  chk: {script: "/bin/check.sh; rm -rf /"}\n', agentConfigSchema);
   assert.ok(got.some((p) => /tracks\.chk\.script: must be array/.test(p)), got.join("\n"));
 });
 
 test("agent config: external nginx needs a start command", () => {
-  const got = problems('node_id: lb1\ncoordinator: "127.0.0.1:7400"\ngroups: {VI_1: {interface: lan0}}\nnginx: {mode: external}\n', agentConfigSchema);
+  const got = problems('node_id: lb1\ncoordinator: "127.0.0.1:7400"\ninsecure: true\ngroups: {VI_1: {interface: lan0}}\nnginx: {mode: external}\n', agentConfigSchema);
   assert.ok(got.some((p) => /nginx\.start_command: nginx mode "external" needs start_command/.test(p)), got.join("\n"));
 });
 

@@ -32,6 +32,7 @@ test("health: the reason names the agents that see it fail", () => {
 });
 
 const cfg = parseConfigText(coordinatorConfigSchema, `
+insecure: true
 groups:
   - name: VI_1
     vips: ["198.18.0.100/24"]
