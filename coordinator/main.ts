@@ -55,5 +55,21 @@ async function shutdown(signal: string) {
   await server.shutdown(2000);
   process.exit(0);
 }
+// SIGHUP (systemctl reload): apply a changed config without a restart; an
+// invalid one is rejected and the running config stays.
+async function reload(): Promise<void> {
+  let next;
+  try {
+    next = loadConfigFile(coordinatorConfigSchema, opts.config);
+  } catch (err) {
+    const problems = err instanceof ConfigError ? err.problems : [(err as Error).message];
+    log.error({ event: "config.reload.rejected", problems }, `config reload rejected, the running config stays:\n  ${problems.join("\n  ")}`);
+    engine.events.add({ kind: "config", message: `config reload rejected (the running config stays): ${problems.join("; ")}` });
+    return;
+  }
+  const r = await engine.reconfigure(next);
+  log[r.ok ? "info" : "error"]({ event: r.ok ? "config.reloaded" : "config.reload.refused", lines: r.lines }, `config reload: ${r.lines.join("; ")}`);
+}
+process.on("SIGHUP", () => void reload());
 process.on("SIGTERM", () => void shutdown("SIGTERM"));
 process.on("SIGINT", () => void shutdown("SIGINT"));

@@ -19,6 +19,7 @@ import { buildUnits, unitOfGroup, type Unit } from "./units.js";
 import { UpstreamManager } from "../upstreams/manager.js";
 import { EventJournal } from "../state/event-journal.js";
 import { sanitizeReport } from "./sanitize.js";
+import { diffConfig } from "./reconfigure.js";
 import { AGENT_EVENTS, RateLimiter } from "../grpc/limits.js";
 
 /** Where the engine sends messages for one session (the gRPC stream). */
@@ -52,7 +53,7 @@ const VERDICT: Record<number, "free" | "answering-serving" | "answering-not-serv
 };
 
 export class Engine {
-  readonly units: Unit[];
+  units: Unit[];
   readonly nodes: NodeTable;
   readonly runtimes = new Map<string, UnitRuntime>();
   readonly events: EventLog;
@@ -73,7 +74,7 @@ export class Engine {
   /** Upstream health, overrides and versioned pushes (created at start, from the state store). */
   upstreams!: UpstreamManager;
 
-  constructor(readonly config: CoordinatorConfig, private readonly store: StateStore, private readonly log: Logger, private readonly clock: Clock = systemClock) {
+  constructor(public config: CoordinatorConfig, private readonly store: StateStore, private readonly log: Logger, private readonly clock: Clock = systemClock) {
     this.units = buildUnits(config);
     const nodes = new Set(config.groups.flatMap((g) => g.members.map((m) => m.node)));
     this.nodes = new NodeTable(nodes, config.timing.dead_interval);
@@ -228,6 +229,89 @@ export class Engine {
     this.events.add({ kind: "session", node, message: `${node} session closed (${how})` });
     this.log.warn({ event: "session.closed", node, session: sessionId, how }, "agent session closed");
     this.tickUnitsOf(node);
+  }
+
+  // ------------------------------------------------------------------ config reload
+
+  /**
+   * Applies a changed cluster config (SIGHUP) in the engine's queue, between
+   * two events: units keep their runtime (holder, epoch, pin) by name, so
+   * nothing moves unless the new config asks for it (a priority that now
+   * preempts, a removed member, a removed group). Listener, state dir and TLS
+   * changes need a restart: such a reload is refused whole.
+   */
+  reconfigure(next: CoordinatorConfig): Promise<{ ok: boolean; lines: string[] }> {
+    return new Promise((resolve) => {
+      this.queue = this.queue.then(() => {
+        const diff = diffConfig(this.config, next);
+        if (diff.restartNeeded.length > 0) {
+          const lines = [`not applied: ${diff.restartNeeded.join(", ")} need${diff.restartNeeded.length === 1 ? "s" : ""} a restart of the coordinator`];
+          this.events.add({ kind: "config", message: `config reload refused: ${lines[0]}` });
+          return resolve({ ok: false, lines });
+        }
+        this.applyConfig(next);
+        const lines = diff.changes.length > 0 ? diff.changes : ["no change"];
+        this.events.add({ kind: "config", message: `config reloaded: ${lines.join("; ")}` });
+        this.log.info({ event: "config.reload", changes: lines }, "config reloaded");
+        resolve({ ok: true, lines });
+      }).catch((err: unknown) => {
+        this.log.error({ event: "config.reload.error", err }, "config reload failed");
+        resolve({ ok: false, lines: [`reload failed: ${(err as Error).message}`] });
+      });
+    });
+  }
+
+  private applyConfig(next: CoordinatorConfig): void {
+    const oldUnits = this.units;
+    const units = buildUnits(next);
+    for (const u of units) {
+      if (this.runtimes.has(u.name)) continue;
+      const epoch = Math.max(0, ...u.groups.map((g) => this.state.epochs[g] ?? 0));
+      this.runtimes.set(u.name, { ...initialRuntime(epoch, this.state.holders[u.name] ?? null), pinned: this.state.pins[u.name] });
+    }
+    // A group no longer configured: its holder lets go of its VIPs (the only move a removal requires).
+    for (const old of oldUnits) {
+      if (units.some((u) => u.name === old.name)) continue;
+      const rt = this.runtimes.get(old.name);
+      if (rt?.holder) this.dispatch(old, rt, { type: "release", node: rt.holder, epoch: rt.epoch, afterMs: 0, reason: `${old.name} was removed from the config` });
+      this.runtimes.delete(old.name);
+      clearTimeout(this.wakeTimers.get(old.name)?.timer);
+      this.wakeTimers.delete(old.name);
+    }
+    // Same group, other VIPs: the holder adds the new ones and drops the removed ones, keeping its epoch.
+    for (const u of units) {
+      const old = oldUnits.find((o) => o.name === u.name);
+      const rt = this.runtimes.get(u.name)!;
+      if (!old || !rt.holder) continue;
+      for (const cfg of u.configs) {
+        const before = old.configs.find((c) => c.name === cfg.name);
+        const now = cfg.vips.map(formatCidr);
+        const was = before?.vips.map(formatCidr) ?? [];
+        const gone = was.filter((v) => !now.includes(v));
+        if (now.join() !== was.join()) this.send(rt.holder, u, cfg.name, rt.epoch, "acquire", (commandId) => ({ body: { $case: "command", value: { commandId, group: cfg.name, epoch: rt.epoch, action: { $case: "acquire", value: { vips: now, takeover: false } }, reason: "VIPs changed in the config" } } }));
+        if (gone.length > 0) this.send(rt.holder, u, cfg.name, rt.epoch, "release", (commandId) => ({ body: { $case: "command", value: { commandId, group: cfg.name, epoch: rt.epoch, action: { $case: "release", value: { vips: gone, afterMs: 0 } }, reason: "VIPs removed from the config" } } }));
+      }
+    }
+    this.config = next;
+    this.units = units;
+    const removedNodes = this.nodes.reconfigure(next.groups.flatMap((g) => g.members.map((m) => m.node)), next.timing.dead_interval);
+    for (const n of removedNodes) {
+      const s = [...this.nodes.sessions.values()].find((x) => x.node === n);
+      if (s) {
+        this.sinks.get(s.id)?.end(`node ${n} is no longer in the coordinator config`);
+        this.sinks.delete(s.id);
+        this.nodes.sessions.delete(s.id);
+      }
+    }
+    this.upstreams.reconfigure(next);
+    // Every agent gets the new timing, group specs and probe plan, as on a reconnect.
+    for (const s of this.nodes.sessions.values()) {
+      const sink = this.sinks.get(s.id);
+      if (!sink) continue;
+      sink.send({ body: { $case: "welcome", value: this.welcomeFor(s.node, s.id) } });
+      sink.send({ body: { $case: "probePlan", value: this.upstreams.probePlan() } });
+    }
+    for (const u of units) this.enqueue(u.name, { type: "tick" });
   }
 
   // ------------------------------------------------------------------ admin hooks

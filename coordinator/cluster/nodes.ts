@@ -52,8 +52,18 @@ export class NodeTable {
   readonly sessions = new Map<string, SessionInfo>();
   readonly lastReport = new Map<string, { atMs: number; report: Report }>();
 
-  constructor(nodes: Iterable<string>, private readonly deadIntervalMs: number) {
+  constructor(nodes: Iterable<string>, private deadIntervalMs: number) {
     for (const n of nodes) this.views.set(n, blankView(n));
+  }
+
+  /** A config reload: new nodes get a blank view, removed ones are forgotten; returns the removed ones. */
+  reconfigure(nodes: Iterable<string>, deadIntervalMs: number): string[] {
+    this.deadIntervalMs = deadIntervalMs;
+    const wanted = new Set(nodes);
+    for (const n of wanted) if (!this.views.has(n)) this.views.set(n, blankView(n));
+    const removed = [...this.views.keys()].filter((n) => !wanted.has(n));
+    for (const n of removed) this.views.delete(n);
+    return removed;
   }
 
   knows(node: string): boolean {

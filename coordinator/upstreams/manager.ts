@@ -33,7 +33,7 @@ export class UpstreamManager {
   private timer?: NodeJS.Timeout;
   private timerAt = 0;
 
-  constructor(private readonly config: CoordinatorConfig, version: number, private overrides: Record<string, Override>, private readonly hooks: UpstreamHooks, private readonly log: Logger) {
+  constructor(private config: CoordinatorConfig, version: number, private overrides: Record<string, Override>, private readonly hooks: UpstreamHooks, private readonly log: Logger) {
     this.publisher = initialPublisher(version);
   }
 
@@ -60,6 +60,23 @@ export class UpstreamManager {
         fall: u.check!.fall,
       })),
     };
+  }
+
+  /**
+   * A config reload: servers no longer configured lose their observations and
+   * overrides; the desired state is recomputed (a new version only if it changed).
+   */
+  reconfigure(config: CoordinatorConfig): void {
+    this.config = config;
+    const keys = new Set(config.upstreams.flatMap((u) => u.servers.map((s) => `${u.name}/${s.address}`)));
+    for (const m of this.observations.values()) for (const k of m.keys()) if (!keys.has(k)) m.delete(k);
+    for (const k of this.health.keys()) if (!keys.has(k)) this.health.delete(k);
+    const overrides = Object.fromEntries(Object.entries(this.overrides).filter(([k]) => keys.has(k)));
+    if (Object.keys(overrides).length !== Object.keys(this.overrides).length) {
+      this.overrides = overrides;
+      void this.hooks.persist(this.publisher.current.version, this.overrides);
+    }
+    this.recompute("config reload");
   }
 
   /** First publish (startup), so agents get a versioned config right away. */

@@ -8,6 +8,8 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { VerifyVerdict } from "../../shared/gen/keepvip/v1/agent.js";
+import { parseConfigText as parseCfg } from "../../shared/config/load.js";
+import { coordinatorConfigSchema as cfgSchema } from "../../shared/config/coordinator.js";
 import { StandinAgent, waitUntil } from "./helpers/standin-agent.js";
 import { clusterYaml, removeDir, startCoordinator, type TestCoordinator } from "./helpers/coordinator.js";
 
@@ -252,4 +254,60 @@ test("a switchover to a lower-priority node sticks: preempt does not undo it, an
   lb2b.sendReport();
   await waitUntil(() => holder() === "lb1", "lb1 takes over");
   assert.equal(coord!.engine.runtimes.get("VI_1")!.pinned, undefined);
+});
+
+
+test("config reload: a priority change that does not call for a move moves nothing; one that does preempts; an upstream weight change pushes a new version", async () => {
+  const yaml = clusterYaml({ upstreams: true });
+  await cluster(yaml);
+  const lb1 = agent("lb1");
+  const lb2 = agent("lb2");
+  await waitUntil(() => holder() === "lb1", "lb1 holds");
+  const e0 = epoch();
+  const v0 = coord!.engine.upstreams.current().version;
+  const next = (y: string) => ({ ...parseCfg(cfgSchema, y, "reload.yaml"), state_dir: coord!.stateDir });
+  const r1 = await coord!.engine.reconfigure(next(yaml.replace("priority: 90", "priority: 95").replace('{ address: "198.18.0.21:10016", max_fails: 3', '{ address: "198.18.0.21:10016", weight: 5, max_fails: 3')));
+  assert.equal(r1.ok, true, r1.lines.join("\n"));
+  assert.ok(r1.lines.includes("VI_1: lb2 priority 90 → 95"), r1.lines.join("\n"));
+  await waitUntil(() => coord!.engine.upstreams.current().version > v0, "a new upstream version");
+  assert.equal(coord!.engine.upstreams.current().upstreams[0].servers[0].weight, 5);
+  await new Promise((r) => setTimeout(r, 200));
+  assert.equal(holder(), "lb1");
+  assert.equal(epoch(), e0, "nothing moved");
+  const r2 = await coord!.engine.reconfigure(next(yaml.replace("priority: 90", "priority: 120")));
+  assert.equal(r2.ok, true);
+  await waitUntil(() => holder() === "lb2" && !lb1.holds.has("VI_1"), "lb2 (now 120) preempts: the change requires that move");
+  assert.match(coord!.engine.events.all().map((e) => e.message).join("\n"), /config reloaded: VI_1: lb2 priority 95 → 120/);
+  void lb2;
+});
+
+test("config reload: changing the listener needs a restart, so that reload is refused whole", async () => {
+  const yaml = clusterYaml();
+  await cluster(yaml);
+  agent("lb1");
+  agent("lb2");
+  await waitUntil(() => holder() === "lb1", "lb1 holds");
+  const changed = { ...parseCfg(cfgSchema, yaml.replace("insecure: true", 'insecure: true\nlisten: "127.0.0.1:7499"').replace("priority: 90", "priority: 120"), "r.yaml"), state_dir: coord!.stateDir };
+  const r = await coord!.engine.reconfigure(changed);
+  assert.equal(r.ok, false);
+  assert.match(r.lines[0], /not applied: listen \(127\.0\.0\.1:7400 → 127\.0\.0\.1:7499\) needs a restart/);
+  await new Promise((res) => setTimeout(res, 150));
+  assert.equal(holder(), "lb1", "the priority change in the refused reload was not applied either");
+});
+
+test("config reload: a group removed from the config is released by its holder", async () => {
+  const yaml = clusterYaml();
+  await cluster(yaml);
+  const lb1 = agent("lb1");
+  agent("lb2");
+  await waitUntil(() => holder() === "lb1" && lb1.holds.has("VI_1"), "lb1 holds");
+  const two = yaml.replace("groups:\n", `groups:\n  - name: VI_2\n    vips: ["198.18.0.101/24"]\n    service: { port: 10016 }\n    members:\n      - { node: lb1, priority: 100, address: 198.18.0.11 }\n      - { node: lb2, priority: 90, address: 198.18.0.12 }\n`);
+  const parsed = (y: string) => ({ ...parseCfg(cfgSchema, y, "r.yaml"), state_dir: coord!.stateDir });
+  assert.equal((await coord!.engine.reconfigure(parsed(two))).ok, true);
+  await waitUntil(() => coord!.engine.runtimes.get("VI_2")?.holder === "lb1" && lb1.holds.has("VI_2"), "the added group is elected");
+  const r = await coord!.engine.reconfigure(parsed(yaml));
+  assert.ok(r.lines.some((l) => /group VI_2 removed/.test(l)), r.lines.join("\n"));
+  await waitUntil(() => !lb1.holds.has("VI_2"), "lb1 released VI_2");
+  assert.ok(lb1.holds.has("VI_1"), "VI_1 untouched");
+  assert.equal(coord!.engine.runtimes.has("VI_2"), false);
 });
