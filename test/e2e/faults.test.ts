@@ -7,8 +7,10 @@
  */
 import { after, before, test, type TestContext } from "node:test";
 import assert from "node:assert/strict";
-import { adminCli } from "../../deploy/lab/admin.js";
-import { breakNginx, fixNginx, heal, killProcess, labDown, labUp, partition, setLink, startProcess, stopProcess } from "../../deploy/lab/api.js";
+import { readFileSync, writeFileSync } from "node:fs";
+import { parse, stringify } from "yaml";
+import { adminCli, adminStatus } from "../../deploy/lab/admin.js";
+import { breakNginx, fixNginx, heal, killProcess, labDown, labPaths, labUp, partition, setLink, startProcess, stopProcess } from "../../deploy/lab/api.js";
 import { clusterStatus, drill, figures, onlyOn as onlyOnIn, steady, waitFor, type DrillResult } from "./helpers/drill.js";
 
 const P = "kve";
@@ -191,4 +193,45 @@ test("admin maintenance on the holder drains it with 0 failed requests; off make
   report(t, "maintenance lb1 off (preempt)", off);
   assert.equal(off.probes.failed, 0, JSON.stringify(off.probes.errors));
   await steady(P);
+});
+
+test("config reload (SIGHUP) changes priorities and upstream weights with 0 failed requests and no VIP move; an invalid config is rejected, the old one stays", async (t) => {
+  const before = await steady(P);
+  const paths = labPaths(P);
+  const original = readFileSync(paths.coordinatorConfig, "utf8");
+  const pid = Number(readFileSync(paths.pidFile("coord", "coordinator"), "utf8").trim());
+  const cfg = parse(original) as { groups: Array<{ members: Array<{ node: string; priority: number }> }>; upstreams: Array<{ servers: Array<{ weight?: number }> }> };
+  cfg.groups[0].members.find((m) => m.node === "lb2")!.priority = 95;
+  cfg.upstreams[0].servers[0].weight = 3;
+  const versionBefore = (await adminStatus(P))!.upstreams[0].version;
+  try {
+    writeFileSync(paths.coordinatorConfig, stringify(cfg));
+    const r = await drill(P, async () => process.kill(pid, "SIGHUP"), {
+      until: async () => {
+        const s = await adminStatus(P);
+        const lb2 = s?.groups[0].members.find((m) => m.nodeId === "lb2");
+        const u = s?.upstreams[0];
+        return lb2?.basePriority === 95 && u !== undefined && u.version > versionBefore && u.applied.length === 2 && u.applied.every((a) => a.applied === u.version);
+      },
+    });
+    report(t, "reload (lb2 95, weight 3)", r);
+    assert.equal(r.probes.failed, 0, JSON.stringify(r.probes.errors));
+    neverMoved(r);
+    const after = await steady(P);
+    assert.equal(after.epoch, before.epoch, "no new epoch");
+    const s = await adminStatus(P);
+    assert.equal(s?.upstreams[0].servers[0].weight, 3);
+    // An invalid config: rejected, the running one (lb2 at 95) stays, the coordinator keeps running.
+    writeFileSync(paths.coordinatorConfig, original.replace(/priority: 100/, "priority: 300"));
+    process.kill(pid, "SIGHUP");
+    await waitFor("the rejection in the event history", 5000, async () => {
+      const e = await adminCli(P, ["events", "--since", "1m"]);
+      return /config reload rejected \(the running config stays\): .*priority: must be at most 254, got 300/.test(e.out) ? true : undefined;
+    }, 200);
+    assert.equal((await adminStatus(P))?.groups[0].members.find((m) => m.nodeId === "lb2")?.basePriority, 95);
+  } finally {
+    writeFileSync(paths.coordinatorConfig, original);
+    process.kill(pid, "SIGHUP");
+  }
+  await waitFor("lb2 back at 90", 5000, async () => ((await adminStatus(P))?.groups[0].members.find((m) => m.nodeId === "lb2")?.basePriority === 90 ? true : undefined), 200);
 });
