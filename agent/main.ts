@@ -132,5 +132,22 @@ async function shutdown(signal: string): Promise<void> {
   await Promise.race([notifier.flush(), new Promise((r) => setTimeout(r, 5000))]);
   process.exit(0);
 }
+// SIGHUP (systemctl reload): the agent's own settings (nginx paths, tracks,
+// coordinator, TLS) take effect on a restart, which hands the VIP over first;
+// a reload checks the file so a mistake is caught before that restart. The
+// cluster's settings (priorities, upstreams, timing) live in the coordinator
+// and are reloaded there. Never exits on SIGHUP.
+process.on("SIGHUP", () => {
+  try {
+    const next = loadConfigFile(agentConfigSchema, opts.config);
+    const changed = (Object.keys(next) as Array<keyof typeof next>).filter((k) => JSON.stringify(next[k]) !== JSON.stringify(config[k]));
+    log.warn({ event: "config.reload", changed }, changed.length === 0
+      ? "config reload: no change"
+      : `config reload: ${changed.join(", ")} changed and valid; restart the agent to apply (systemctl restart keepvip-agent hands the VIP over first)`);
+  } catch (err) {
+    const problems = err instanceof ConfigError ? err.problems : [(err as Error).message];
+    log.error({ event: "config.reload.rejected", problems }, `config reload rejected, the running config stays:\n  ${problems.join("\n  ")}`);
+  }
+});
 process.on("SIGTERM", () => void shutdown("SIGTERM"));
 process.on("SIGINT", () => void shutdown("SIGINT"));
