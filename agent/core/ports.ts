@@ -6,17 +6,10 @@
  */
 import type { NginxHealth } from "../../coordinator/election/view.js";
 import type { ProbePlan, ProbeResult, UpstreamConfig } from "../../shared/gen/keepvip/v1/agent.js";
+import type { VipBinding } from "../vip/plan.js";
 
-/** One VIP on one interface. */
-export interface VipSpec {
-  group: string;
-  address: string;
-  prefix: number;
-  family: 4 | 6;
-  interface: string;
-  label?: string;
-  scope?: string;
-}
+/** One VIP on one interface: the VIP module's own binding type. */
+export type VipSpec = VipBinding;
 
 export interface GarpPlan {
   /** ms after acquiring at which gratuitous ARPs go out. */
