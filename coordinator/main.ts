@@ -11,6 +11,10 @@ import { VERSION } from "../shared/version.js";
 import { Engine } from "./cluster/engine.js";
 import { startServer } from "./grpc/server.js";
 import { createFileStore } from "./state/store.js";
+import { CoordinatorMetrics } from "./metrics.js";
+import { createCommandRunner } from "../agent/exec/runner.js";
+import { startMetricsServer } from "../shared/metrics-server.js";
+import { notifyReady } from "../shared/systemd.js";
 
 const program = new Command()
   .name("keepvip-coordinator")
@@ -44,6 +48,15 @@ const engine = new Engine(config, createFileStore(config.state_dir), log);
 await engine.start();
 const server = await startServer(config, engine, log, opts.listen ?? config.listen);
 log.info({ event: "coordinator.listening", address: server.address, version: VERSION }, `keepvip-coordinator ${VERSION} listening on ${server.address}`);
+if (config.metrics) {
+  // Metrics are for people watching: a port clash is logged, it never stops the coordinator.
+  await startMetricsServer(new CoordinatorMetrics(engine).registry, config.metrics.listen, log).then(
+    (m) => log.info({ event: "metrics.listening", address: m.address }, `metrics on http://${m.address}/metrics`),
+    (err: Error) => log.error({ event: "metrics.error", err: err.message }, err.message),
+  );
+}
+// systemd (Type=notify): started once the listener is up; nothing is run outside systemd.
+void notifyReady(createCommandRunner(), `listening on ${server.address}`).then((o) => o.error && log.warn({ event: "systemd.notify.failed", error: o.error }, `systemd-notify failed: ${o.error}`));
 
 let stopping = false;
 async function shutdown(signal: string) {

@@ -12,6 +12,7 @@ import { AgentService } from "../../shared/gen/keepvip/v1/agent.js";
 import type { Engine } from "../cluster/engine.js";
 import { adminService } from "./admin-service.js";
 import { agentService } from "./agent-service.js";
+import { addIntrospection } from "./introspection.js";
 
 /** Largest message accepted: reports and configs are a few KiB; anything near this is hostile. */
 export const MAX_MESSAGE_BYTES = 1024 * 1024;
@@ -43,6 +44,8 @@ export async function startServer(cfg: CoordinatorConfig, engine: Engine, log: L
   });
   server.addService(AgentService, agentService(engine, log));
   server.addService(AdminService, adminService(engine, log));
+  // grpc.health.v1.Health and server reflection (grpcurl list/describe).
+  addIntrospection(server);
   const port = await new Promise<number>((resolve, reject) => {
     server.bindAsync(listen, serverCredentials(cfg), (err, p) => (err ? reject(new Error(`cannot listen on ${listen}: ${err.message}`)) : resolve(p)));
   });
