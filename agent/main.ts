@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * keepvip-agent --config FILE [--check]
+ * keepvip-agent --config FILE [--check | --preflight [--json]]
  * Wires the host modules to the core and the core to the coordinator session;
  * handles SIGTERM (planned handover) and SIGINT the same way.
  */
@@ -21,6 +21,10 @@ import { CoordinatorSession, channelCredentials } from "./session/client.js";
 import { TrackScripts } from "./tracks/scripts.js";
 import { BackendProber } from "./upstreams/prober.js";
 import { VipController } from "./vip/controller.js";
+import { AgentMetrics } from "./metrics.js";
+import { formatChecklist, preflightExitCode, preflightJson, runPreflight } from "./preflight.js";
+import { startMetricsServer } from "../shared/metrics-server.js";
+import { Readiness } from "../shared/systemd.js";
 import { linkPort, nginxPort, reachPort, trackPort, upstreamPort, verifyPort, vipPort } from "./wiring.js";
 
 const program = new Command()
@@ -29,8 +33,10 @@ const program = new Command()
   .version(VERSION)
   .requiredOption("-c, --config <file>", "agent config (YAML)")
   .option("--check", "validate the config and exit")
+  .option("--preflight", "check this host for what the agent needs (tools, capabilities, interfaces, sysctls, nginx, coordinator) and exit: 0 when nothing blocks")
+  .option("--json", "with --preflight: the checklist as JSON")
   .parse();
-const opts = program.opts<{ config: string; check?: boolean }>();
+const opts = program.opts<{ config: string; check?: boolean; preflight?: boolean; json?: boolean }>();
 
 let config;
 try {
@@ -45,6 +51,11 @@ try {
 if (opts.check) {
   process.stdout.write(`${opts.config}: OK — node ${config.node_id}, coordinator ${config.coordinator}, nginx ${config.nginx.mode}, ${Object.keys(config.tracks).length} track script(s)\n`);
   process.exit(0);
+}
+if (opts.preflight) {
+  const items = await runPreflight(config, { runner: createCommandRunner() });
+  process.stdout.write(opts.json ? preflightJson(config.node_id, items) : `keepvip-agent preflight — node ${config.node_id} (${opts.config})\n${formatChecklist(items)}`);
+  process.exit(preflightExitCode(items));
 }
 
 const log = createLogger({ service: "keepvip-agent", node: config.node_id });
@@ -104,13 +115,32 @@ await core.init();
 const slowest = Math.max(0, ...Object.values(config.tracks).map((t) => t.timeout ?? t.interval));
 await Promise.race([scripts.ready(), new Promise((r) => setTimeout(r, slowest + 500))]);
 
+// systemd (Type=notify): READY with the first session, or after READY_WITHIN_MS
+// without one: a host whose coordinator is down still boots, fail-static.
+const READY_WITHIN_MS = 10_000;
+const readiness = new Readiness(runner, (error) => log.warn({ event: "systemd.notify.failed", error }, `systemd-notify failed: ${error}`));
+let metrics: AgentMetrics | undefined;
 const session = new CoordinatorSession(config.coordinator, channelCredentials(config), {
   hello: () => core.hello(),
   message: (m) => core.message(m),
-  connection: (up, detail) => core.connection(up, detail),
+  connection: (up, detail) => {
+    core.connection(up, detail);
+    metrics?.connection(up);
+    if (up) readiness.ready(`connected to the coordinator ${config.coordinator}`);
+    else readiness.status(`coordinator ${config.coordinator} lost (${detail}): keeping what this host holds`);
+  },
 }, log.child({ component: "session" }));
 core.attach((m) => session.send(m));
 session.start();
+readiness.readyBy(READY_WITHIN_MS, `coordinator ${config.coordinator} not reachable yet: serving what this host holds (fail-static), retrying`);
+if (config.metrics) {
+  metrics = new AgentMetrics({ node: config.node_id, core, nginx: supervisor, applier, connected: () => session.connected });
+  // Metrics are for people watching: a port clash is logged, it never stops the agent.
+  await startMetricsServer(metrics.registry, config.metrics.listen, log).then(
+    (m) => log.info({ event: "metrics.listening", address: m.address }, `metrics on http://${m.address}/metrics`),
+    (err: Error) => log.error({ event: "metrics.error", err: err.message }, err.message),
+  );
+}
 log.info({ event: "agent.start", version: VERSION, coordinator: config.coordinator, held: [...core.held.keys()] }, `keepvip-agent ${VERSION} started`);
 
 let stopping = false;
