@@ -173,11 +173,14 @@ type AgentInput = z.input<typeof agentConfigSchema>;
  * heartbeat 20ms and dead 100ms (5 beats), verify 50ms (one bridge: a live VIP answers in
  * well under 1 ms; a dead one costs the whole timeout, so shorter means a faster takeover)
  * and reach probes every 10ms (DESIGN.md: the evidence must be in hand when heartbeats stop).
+ * tuned also lets upstream pushes reload nginx every 100ms (an nginx -t + graceful reload of
+ * the lab's config takes tens of ms), so a down server reaches nginx without waiting out the
+ * default 500ms after an earlier push, and a slow-start step (slow_start below) is never merged.
  */
 export function coordinatorTiming(timing: LabManifest["timing"]): NonNullable<CoordinatorInput["timing"]> {
   const garp = { delays: ["0ms", "100ms", "300ms", "700ms"], refresh: "0s" };
   if (timing === "tuned") {
-    return { heartbeat_interval: "20ms", dead_interval: "100ms", verify_timeout: "50ms", planned_overlap: "50ms", reach_interval: "10ms", garp };
+    return { heartbeat_interval: "20ms", dead_interval: "100ms", verify_timeout: "50ms", planned_overlap: "50ms", reach_interval: "10ms", reload_min_interval: "100ms", garp };
   }
   return { heartbeat_interval: "200ms", dead_interval: "1s", verify_timeout: "150ms", planned_overlap: "50ms", garp };
 }
@@ -206,6 +209,9 @@ export function coordinatorConfig(m: LabManifest, paths: LabPaths): CoordinatorI
       name: "my10016",
       balance: "least_conn",
       servers: BACKENDS.map((b) => ({ address: `${b}:${SERVICE_PORT}`, max_fails: 3, fail_timeout: "30s" })),
+      // tuned: a server coming back ramps up in four pushed steps of 500ms (nginx open source
+      // has no slow_start). The seed profile keeps my.conf's behaviour: full weight at once.
+      ...(tuned ? { slow_start: "2s" } : {}),
       check: tuned
         ? { type: "http", path: "/aaa", interval: "100ms", timeout: "50ms", rise: 2, fall: 2 }
         : { type: "http", path: "/aaa", interval: "1s", timeout: "500ms", rise: 2, fall: 2 },
