@@ -9,6 +9,7 @@ import { readFileSync } from "node:fs";
 import { ChannelCredentials, credentials, type ClientDuplexStream } from "@grpc/grpc-js";
 import type { Logger } from "pino";
 import type { AgentConfig } from "../../shared/config/agent.js";
+import { AGENT_RECONNECT } from "../../shared/session-timing.js";
 import { AgentClient, type AgentMessage, type CoordinatorMessage, type Hello } from "../../shared/gen/keepvip/v1/agent.js";
 
 export interface SessionHandlers {
@@ -47,7 +48,7 @@ export class CoordinatorSession {
   private delayMs = 0;
   private generation = 0;
 
-  constructor(private readonly address: string, creds: ChannelCredentials, private readonly handlers: SessionHandlers, private readonly log: Logger, private readonly backoff: Backoff = { initialMs: 100, maxMs: 5000 }) {
+  constructor(private readonly address: string, creds: ChannelCredentials, private readonly handlers: SessionHandlers, private readonly log: Logger, private readonly backoff: Backoff = AGENT_RECONNECT) {
     this.client = new AgentClient(address, creds, {
       "grpc.keepalive_time_ms": 10_000,
       "grpc.keepalive_timeout_ms": 5_000,

@@ -119,6 +119,8 @@ export class UpstreamManager {
     if (!u.servers.some((s) => s.address === server)) throw new Error(`upstream ${upstream} has no server ${server} (servers: ${u.servers.map((s) => s.address).join(", ")})`);
     const key = serverKey(upstream, server);
     const next = { ...this.overrides };
+    // A server an operator takes out of drain/down comes back like a recovered one: with slow start.
+    if (action === "up" && (next[key]?.action === "drain" || next[key]?.action === "down")) this.upSince.set(key, Date.now());
     if (action === "up") delete next[key];
     else next[key] = action === "weight" ? { action, weight } : { action };
     this.overrides = next;

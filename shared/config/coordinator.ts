@@ -6,6 +6,7 @@
 import { z } from "zod";
 import { duration, formatMs } from "./duration.js";
 import { absolutePath, cidr, hostPort, name, nodeId, parseHostPort, port } from "./net.js";
+import { DEFAULT_STARTUP_GRACE_MS } from "../session-timing.js";
 
 const track = z.strictObject({
   /** The track's name as the agent reports it (a track script, "nginx", "if:lan0"). */
@@ -181,7 +182,10 @@ function crossCheck(cfg: Cfg, ctx: z.RefinementCtx) {
   });
 }
 
-/** Startup grace defaults to the dead interval: long enough for every live agent to say hello. */
+/**
+ * Startup grace defaults to what the agents' reconnect back-off needs (7 s),
+ * or the dead interval if longer; it ends early once every node said hello.
+ */
 export function startupGraceMs(cfg: CoordinatorConfig): number {
-  return cfg.timing.startup_grace ?? cfg.timing.dead_interval;
+  return cfg.timing.startup_grace ?? Math.max(cfg.timing.dead_interval, DEFAULT_STARTUP_GRACE_MS);
 }

@@ -311,3 +311,28 @@ test("config reload: a group removed from the config is released by its holder",
   assert.ok(lb1.holds.has("VI_1"), "VI_1 untouched");
   assert.equal(coord!.engine.runtimes.has("VI_2"), false);
 });
+
+test("a coordinator restart waits for a holder still in its reconnect back-off: nothing moves (invariant 3)", async () => {
+  const yaml = clusterYaml({ startupGrace: "default" });
+  const c1 = await cluster(yaml);
+  const lb1 = agent("lb1");
+  const lb2 = agent("lb2");
+  await waitUntil(() => holder() === "lb1", "lb1 holds");
+  const stateDir = c1.stateDir;
+  const e = epoch();
+  lb1.destroy();
+  lb2.destroy();
+  agents.splice(0);
+  await c1.stop();
+  coord = await startCoordinator(yaml, stateDir);
+  // lb2 is back at once and would verify "free" (a probe that timed out); lb1 is still backing off.
+  const lb2b = agent("lb2", { verdict: VerifyVerdict.VERIFY_VERDICT_FREE });
+  await new Promise((r) => setTimeout(r, 1500));
+  assert.equal(lb2b.commands.length + lb2b.verifies.length, 0, "no election, no verification while the grace lasts");
+  const lb1b = agent("lb1", { holds: ["VI_1"], epochs: { VI_1: e } });
+  await waitUntil(() => holder() === "lb1", "lb1 adopted");
+  await new Promise((r) => setTimeout(r, 200));
+  assert.equal(epoch(), e, "no new epoch");
+  assert.equal(lb1b.commands.length + lb2b.commands.length, 0, "nothing moved");
+  dirs.push(stateDir);
+});

@@ -24,7 +24,7 @@ insecure: true
 timing:
   heartbeat_interval: 20ms
   dead_interval: 120ms
-  startup_grace: ${opts.startupGrace ?? "300ms"}
+${opts.startupGrace === "default" ? "" : `  startup_grace: ${opts.startupGrace ?? "300ms"}`}
   verify_timeout: 50ms
   planned_overlap: 20ms
   ack_timeout: 500ms
