@@ -140,7 +140,10 @@ export class VipController {
         this.desired.set(key, b);
         this.setPresent(key, true);
         this.reportedUnexpected.delete(key);
-        if (garp && (!wasHeld || takeover)) firstSends.push(this.announce(b, takeover));
+        // Every acquire announces, held or not: the coordinator asks a node to
+        // acquire when it must become the holder, and neighbours may still point
+        // at another node's MAC (a preempt back to a node that never released).
+        if (garp) firstSends.push(this.announce(b, takeover));
         if (!wasHeld) this.emit("acquired", b, `${detail}${takeover ? " (takeover)" : ""}`);
         results.push({ binding: b, outcome, present: true, detail });
       }
