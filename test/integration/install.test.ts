@@ -131,4 +131,6 @@ test("npm pack carries the three bins, dist/, proto/ (reflection) and deploy/ (u
     assert.ok(files.has(p), `${p} is in the package`);
   }
   assert.equal((files.get("deploy/install.sh")! & 0o111) !== 0, true, "install.sh stays executable");
+  const extra = [...files.keys()].filter((p) => /^(dist\/test|dist\/deploy|deploy\/lab|deploy\/bench|test)\//.test(p));
+  assert.deepEqual(extra, [], "no tests, lab or benchmarks in the package");
 });
