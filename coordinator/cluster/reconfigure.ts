@@ -19,6 +19,7 @@ export function diffConfig(a: CoordinatorConfig, b: CoordinatorConfig): ConfigDi
   if (a.listen !== b.listen) restartNeeded.push(`listen (${a.listen} → ${b.listen})`);
   if (a.state_dir !== b.state_dir) restartNeeded.push(`state_dir (${a.state_dir} → ${b.state_dir})`);
   if (j(a.tls) !== j(b.tls) || a.insecure !== b.insecure) restartNeeded.push("tls / insecure");
+  if (j(a.metrics) !== j(b.metrics)) restartNeeded.push("metrics.listen");
 
   const changes: string[] = [];
   if (j(a.timing) !== j(b.timing)) {
