@@ -107,6 +107,7 @@ export class NginxLab {
     return agentConfigSchema.parse({
       node_id: "kvB-test",
       coordinator: "127.0.0.1:1",
+      insecure: true,
       groups: {},
       nginx: { mode: "child", binary: NGINX_BINARY, prefix: this.dir, conf: this.conf, pid_file: this.pidFile, upstream_file: this.upstreamFile, restart_backoff: { initial: "50ms", max: "400ms" }, ...overrides },
     }).nginx;

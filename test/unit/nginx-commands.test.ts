@@ -10,7 +10,7 @@ import { agentConfigSchema } from "../../shared/config/agent.js";
 import { NginxState } from "../../shared/gen/keepvip/v1/agent.js";
 
 function nginxConfig(nginx: Record<string, unknown> = {}) {
-  return agentConfigSchema.parse({ node_id: "lb1", coordinator: "127.0.0.1:7400", groups: {}, nginx }).nginx;
+  return agentConfigSchema.parse({ node_id: "lb1", coordinator: "127.0.0.1:7400", insecure: true, groups: {}, nginx }).nginx;
 }
 
 const SEED_CONF = `user  nginx;
