@@ -35,12 +35,19 @@ export function parseConfigText<S extends z.ZodType>(schema: S, text: string, so
       return `${source}:${pos.line}:${pos.col} ${e.message.split("\n")[0]}`;
     }));
   }
-  const data = doc.toJS() ?? {};
+  let data: unknown;
+  try {
+    data = doc.toJS() ?? {};
+  } catch (err) {
+    // yaml throws (a ReferenceError) for an alias whose anchor is missing and for an alias bomb.
+    throw new ConfigError(source, [`${source} ${oneLine((err as Error).message)}`]);
+  }
   const result = schema.safeParse(data, { reportInput: true });
   if (result.success) return result.data;
   const problems = result.error.issues.map((issue) => {
     const where = locate(doc, lines, issue.path);
-    return `${source}${where} ${formatPath(issue.path)}: ${describe(issue)}`;
+    // Messages quote the input: a line break in a value must not start a line of its own.
+    return `${source}${where} ${formatPath(issue.path)}: ${oneLine(describe(issue))}`;
   });
   throw new ConfigError(source, problems);
 }
@@ -68,11 +75,21 @@ function locate(doc: ReturnType<typeof parseDocument>, lines: LineCounter, path:
   return "";
 }
 
+function oneLine(text: string): string {
+  return text.replace(/\r/g, "\\r").replace(/\n/g, "\\n");
+}
+
+/** typeof, but arrays, null and non-finite numbers by name ("must be object, got array", "got Infinity"). */
+function kindOf(value: unknown): string {
+  if (typeof value === "number" && !Number.isFinite(value)) return String(value);
+  return Array.isArray(value) ? "array" : value === null ? "null" : typeof value;
+}
+
 function describe(issue: z.core.$ZodIssue): string {
   const got = (issue as { input?: unknown }).input;
   switch (issue.code) {
     case "invalid_type":
-      return got === undefined ? `is required (${issue.expected})` : `must be ${issue.expected}, got ${typeof got}`;
+      return got === undefined ? `is required (${issue.expected})` : `must be ${issue.expected}, got ${kindOf(got)}`;
     case "unrecognized_keys":
       return `unknown field${issue.keys.length > 1 ? "s" : ""} ${issue.keys.map((k) => `"${k}"`).join(", ")}`;
     case "too_big":
