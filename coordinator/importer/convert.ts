@@ -172,11 +172,20 @@ function validate(coordinator: Record<string, unknown>, agents: ImportResult["ag
   if (problems.length > 0) throw new Error(`the imported configs do not validate; fix the keepalived/nginx input or edit them by hand:\n  ${problems.join("\n  ")}`);
 }
 
+/**
+ * Notes quote the input, and a line break in a quoted value (a CR passes the
+ * lexer) would end the comment line: the rest would be YAML in the imported
+ * config. Control characters are written as \uXXXX.
+ */
+function commentText(s: string): string {
+  return s.replace(/[\x00-\x1f\x7f\x85\u2028\u2029]/g, (ch) => (ch === "\t" ? " " : `\\u${ch.charCodeAt(0).toString(16).padStart(4, "0")}`));
+}
+
 /** YAML files with a header listing the notes. */
 export function renderImport(r: ImportResult, sources: string[], nodeSources: string[] = []): Array<{ name: string; text: string }> {
   const header = (what: string, notes: Note[]) => [
-    `# ${what} — imported by \`keepvip import-keepalived\` from ${sources.join(", ")}`,
-    ...(notes.length > 0 ? ["# Review before use; not carried over:", ...notes.map((n) => `#   ${n.where}: ${n.what}`)] : []),
+    commentText(`# ${what} — imported by \`keepvip import-keepalived\` from ${sources.join(", ")}`),
+    ...(notes.length > 0 ? ["# Review before use; not carried over:", ...notes.map((n) => commentText(`#   ${n.where}: ${n.what}`))] : []),
     "",
   ].join("\n");
   return [

@@ -100,7 +100,8 @@ export function readKeepalived(file: string, tree: Statement[]): NodeDef {
         break;
       }
       case "virtual_server":
-        node.virtualServers.push(readVirtualServer(file, top, node));
+        if (top.args[0] === undefined) note(top, "virtual_server without an address: skipped");
+        else node.virtualServers.push(readVirtualServer(file, top, node));
         break;
       default:
         note(top, `${top.name}: not mapped (no keepvip counterpart)`);
@@ -181,6 +182,7 @@ function readVirtualServer(file: string, s: Statement, node: NodeDef): VirtualSe
   for (const c of s.children ?? []) {
     if (c.name === "delay_loop") vs.delayLoopS = num(c.args[0], 60);
     else if (c.name === "lb_algo") vs.algo = c.args[0];
+    else if (c.name === "real_server" && c.args[0] === undefined) node.notes.push({ where: at(file, c), what: `virtual_server ${vs.address} ${vs.port} real_server without an address: skipped` });
     else if (c.name === "real_server") {
       const real: VirtualServerDef["reals"][number] = { address: c.args[0], port: num(c.args[1], vs.port), weight: 1 };
       for (const r of c.children ?? []) {

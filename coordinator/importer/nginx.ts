@@ -51,6 +51,10 @@ function readUpstream(file: string, s: Statement, def: NginxDef): UpstreamDef {
         break;
       case "keepalive": u.keepalive = Number(c.args[0]) || 0; break;
       case "server": {
+        if (c.args[0] === undefined) {
+          note(c, "server without an address: skipped");
+          break;
+        }
         const srv: UpstreamDef["servers"][number] = { address: c.args[0], backup: false, down: false };
         for (const p of c.args.slice(1)) {
           const [k, v] = p.split("=");

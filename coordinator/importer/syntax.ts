@@ -40,7 +40,9 @@ function lex(text: string, file: string, dialect: Dialect): Token[] {
       i++;
       continue;
     }
-    if (c === " " || c === "\t" || c === "\r") {
+    // Any other white space too (a BOM, a no-break space pasted from a web page): the word
+    // scan below stops at \s, so leaving one here made an empty word and looped forever.
+    if (c === " " || c === "\t" || c === "\r" || /\s/.test(c)) {
       i++;
       col++;
       continue;
@@ -61,7 +63,11 @@ function lex(text: string, file: string, dialect: Dialect): Token[] {
       let value = "";
       while (j < text.length && text[j] !== c) {
         if (text[j] === "\n") throw new SyntaxProblem(file, start.line, start.col, `unterminated ${c === '"' ? "double" : "single"}-quoted string`);
-        if (text[j] === "\\" && j + 1 < text.length) j++;
+        // An escaped newline ends the line all the same (it was taken into the value, uncounted).
+        if (text[j] === "\\" && j + 1 < text.length) {
+          j++;
+          if (text[j] === "\n") throw new SyntaxProblem(file, start.line, start.col, `unterminated ${c === '"' ? "double" : "single"}-quoted string`);
+        }
         value += text[j];
         j++;
       }
@@ -82,6 +88,9 @@ function lex(text: string, file: string, dialect: Dialect): Token[] {
   out.push({ kind: "eol", text: "", line, col });
   return out;
 }
+
+/** Deeper nesting is refused: real files nest a few levels, and the readers walk the tree recursively. */
+export const MAX_DEPTH = 64;
 
 /** Parses a whole file into top-level statements. */
 export function parseBlocks(text: string, file: string, dialect: Dialect): Statement[] {
@@ -110,6 +119,7 @@ export function parseBlocks(text: string, file: string, dialect: Dialect): State
       if (words.length === 0) throw new SyntaxProblem(file, t.line, t.col, '"{" without a block name before it');
       const block: Statement = { name: words[0].text, args: words.slice(1).map((w) => w.text), children: [], line: words[0].line, col: words[0].col };
       words = [];
+      if (stack.length > MAX_DEPTH) throw new SyntaxProblem(file, t.line, t.col, `blocks nested deeper than ${MAX_DEPTH} levels`);
       stack[stack.length - 1].list.push(block);
       stack.push({ list: block.children!, opener: block });
     } else if (t.kind === "}") {
