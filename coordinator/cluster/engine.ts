@@ -18,7 +18,7 @@ import { NodeTable } from "./nodes.js";
 import { buildUnits, unitOfGroup, type Unit } from "./units.js";
 import { UpstreamManager } from "../upstreams/manager.js";
 import { EventJournal } from "../state/event-journal.js";
-import { sanitizeReport } from "./sanitize.js";
+import { sanitizeEpochs, sanitizeReport } from "./sanitize.js";
 import { diffConfig } from "./reconfigure.js";
 import { AGENT_EVENTS, RateLimiter } from "../grpc/limits.js";
 
@@ -156,7 +156,7 @@ export class Engine {
     this.sinks.set(sessionId, sink);
     this.leaving.delete(node);
     if (hello.state) this.nodes.report(sessionId, sanitizeReport(hello.state, this.boundsOf(node)), now);
-    this.raiseEpochs(hello.epochs.map((e) => [e.group, e.epoch]));
+    this.raiseEpochs(sanitizeEpochs(hello.epochs, this.boundsOf(node)).map((e) => [e.group, e.epoch]));
     sink.send({ body: { $case: "welcome", value: this.welcomeFor(node, sessionId) } });
     // A (re)connecting agent gets the current state, not a replay of events.
     sink.send({ body: { $case: "probePlan", value: this.upstreams.probePlan() } });

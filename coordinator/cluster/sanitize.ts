@@ -4,7 +4,7 @@
  * with bounded names and details. A hostile or broken agent cannot grow the
  * coordinator's memory or invent groups and servers. Pure.
  */
-import type { Report } from "../../shared/gen/keepvip/v1/agent.js";
+import type { GroupEpoch, Report } from "../../shared/gen/keepvip/v1/agent.js";
 
 export const MAX_TRACKS = 64;
 const MAX_TEXT = 500;
@@ -30,4 +30,16 @@ export function sanitizeReport(r: Report, b: ReportBounds): Report {
     reach: r.reach.filter((x) => b.groups.has(x.group)),
     probes: r.probes.filter((p) => b.servers.has(`${p.upstream}/${p.server}`)).map((p) => ({ ...p, detail: clip(p.detail) })),
   };
+}
+
+/**
+ * Epochs an agent claims to have seen are only believed for its own groups and
+ * below 2^48 (a million elections a second for nine years). A hostile hello
+ * raised another group's epoch, or pushed one to 2^53 where +1 no longer
+ * changes the number (epochs repeat) and `keepvip status` cannot be decoded.
+ */
+export const MAX_CLAIMED_EPOCH = 2 ** 48;
+
+export function sanitizeEpochs(epochs: GroupEpoch[], b: Pick<ReportBounds, "groups">): GroupEpoch[] {
+  return epochs.filter((e) => b.groups.has(e.group) && Number.isSafeInteger(e.epoch) && e.epoch < MAX_CLAIMED_EPOCH);
 }

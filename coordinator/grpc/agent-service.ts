@@ -5,16 +5,28 @@
  */
 import { status as Status, type ServerDuplexStream } from "@grpc/grpc-js";
 import type { Logger } from "pino";
-import type { AgentMessage, AgentServer, CoordinatorMessage } from "../../shared/gen/keepvip/v1/agent.js";
+import { AgentMessage, AgentService, type CoordinatorMessage } from "../../shared/gen/keepvip/v1/agent.js";
 import type { Engine, SessionSink } from "../cluster/engine.js";
 import { identityOf } from "../../shared/identity.js";
 
 /** A session must say hello this soon after opening. */
 const HELLO_TIMEOUT_MS = 5000;
 
-export function agentService(engine: Engine, log: Logger): AgentServer {
+/**
+ * AgentService with session requests left as bytes: the handler decodes them.
+ * When grpc-js failed to decode a message it ended the call with INTERNAL while
+ * writes of ours were still queued; one then went out after the status and the
+ * HTTP/2 stream never closed (found by the RPC fuzz, issue 7). Decoding here,
+ * a bad message is refused with INVALID_ARGUMENT after what was queued.
+ */
+export const AgentSessionService = {
+  ...AgentService,
+  session: { ...AgentService.session, requestDeserialize: (value: Buffer): Buffer => value },
+} as const;
+
+export function agentService(engine: Engine, log: Logger) {
   return {
-    session(call: ServerDuplexStream<AgentMessage, CoordinatorMessage>) {
+    session(call: ServerDuplexStream<Buffer, CoordinatorMessage>) {
       const peer = call.getPeer();
       let sessionId: string | undefined;
       let done = false;
@@ -42,8 +54,14 @@ export function agentService(engine: Engine, log: Logger): AgentServer {
         if (sessionId !== undefined) engine.closed(sessionId, how);
       };
 
-      call.on("data", (msg: AgentMessage) => {
+      call.on("data", (bytes: Buffer) => {
         if (done) return;
+        let msg: AgentMessage;
+        try {
+          msg = AgentMessage.decode(bytes);
+        } catch (err) {
+          return fail(Status.INVALID_ARGUMENT, `undecodable AgentMessage (${bytes.length} bytes): ${(err as Error).message}`);
+        }
         if (sessionId === undefined) {
           if (msg.body?.$case !== "hello") return fail(Status.INVALID_ARGUMENT, "the first message of a session must be hello");
           const claimed = msg.body.value.nodeId;

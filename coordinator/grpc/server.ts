@@ -8,10 +8,9 @@ import { Server, ServerCredentials } from "@grpc/grpc-js";
 import type { Logger } from "pino";
 import type { CoordinatorConfig } from "../../shared/config/coordinator.js";
 import { AdminService } from "../../shared/gen/keepvip/v1/admin.js";
-import { AgentService } from "../../shared/gen/keepvip/v1/agent.js";
 import type { Engine } from "../cluster/engine.js";
 import { adminService } from "./admin-service.js";
-import { agentService } from "./agent-service.js";
+import { AgentSessionService, agentService } from "./agent-service.js";
 import { addIntrospection } from "./introspection.js";
 
 /** Largest message accepted: reports and configs are a few KiB; anything near this is hostile. */
@@ -42,7 +41,7 @@ export async function startServer(cfg: CoordinatorConfig, engine: Engine, log: L
     "grpc.keepalive_permit_without_calls": 1,
     "grpc.http2.min_ping_interval_without_data_ms": 5_000,
   });
-  server.addService(AgentService, agentService(engine, log));
+  server.addService(AgentSessionService, agentService(engine, log));
   server.addService(AdminService, adminService(engine, log));
   // grpc.health.v1.Health and server reflection (grpcurl list/describe).
   addIntrospection(server);
