@@ -7,7 +7,7 @@
 import { Command } from "commander";
 import { nanoid } from "nanoid";
 import { agentConfigSchema } from "../shared/config/agent.js";
-import { ConfigError, loadConfigFile } from "../shared/config/load.js";
+import { ConfigError, loadConfigFile, loadConfigOrExit } from "../shared/config/load.js";
 import { createLogger } from "../shared/log.js";
 import { VERSION } from "../shared/version.js";
 import { AgentCore } from "./core/agent.js";
@@ -38,16 +38,7 @@ const program = new Command()
   .parse();
 const opts = program.opts<{ config: string; check?: boolean; preflight?: boolean; json?: boolean }>();
 
-let config;
-try {
-  config = loadConfigFile(agentConfigSchema, opts.config);
-} catch (err) {
-  if (err instanceof ConfigError) {
-    process.stderr.write(`${err.message}\n`);
-    process.exit(1);
-  }
-  throw err;
-}
+const config = loadConfigOrExit(agentConfigSchema, opts.config);
 if (opts.check) {
   process.stdout.write(`${opts.config}: OK — node ${config.node_id}, coordinator ${config.coordinator}, nginx ${config.nginx.mode}, ${Object.keys(config.tracks).length} track script(s)\n`);
   process.exit(0);

@@ -5,7 +5,7 @@
  */
 import { Command } from "commander";
 import { coordinatorConfigSchema } from "../shared/config/coordinator.js";
-import { ConfigError, loadConfigFile } from "../shared/config/load.js";
+import { ConfigError, loadConfigFile, loadConfigOrExit } from "../shared/config/load.js";
 import { createLogger } from "../shared/log.js";
 import { VERSION } from "../shared/version.js";
 import { Engine } from "./cluster/engine.js";
@@ -27,16 +27,7 @@ const program = new Command()
 
 const opts = program.opts<{ config: string; check?: boolean; listen?: string }>();
 
-let config;
-try {
-  config = loadConfigFile(coordinatorConfigSchema, opts.config);
-} catch (err) {
-  if (err instanceof ConfigError) {
-    process.stderr.write(`${err.message}\n`);
-    process.exit(1);
-  }
-  throw err;
-}
+const config = loadConfigOrExit(coordinatorConfigSchema, opts.config);
 if (opts.check) {
   process.stdout.write(`${opts.config}: OK — ${config.groups.length} group(s), ${config.sync_groups.length} sync group(s), ${config.upstreams.length} upstream(s)\n`);
   process.exit(0);

@@ -52,6 +52,20 @@ export function parseConfigText<S extends z.ZodType>(schema: S, text: string, so
   throw new ConfigError(source, problems);
 }
 
+/**
+ * For a program's start: the validated config, or the problems on stderr and
+ * exit 1 (no stack trace, nothing touched).
+ */
+export function loadConfigOrExit<S extends z.ZodType>(schema: S, file: string): z.output<S> {
+  try {
+    return loadConfigFile(schema, file);
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    process.stderr.write(`${err.message}\n`);
+    process.exit(1);
+  }
+}
+
 /** Reads and validates a config file. */
 export function loadConfigFile<S extends z.ZodType>(schema: S, file: string): z.output<S> {
   let text: string;
