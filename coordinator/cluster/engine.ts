@@ -187,7 +187,9 @@ export class Engine {
         const p = this.pending.get(body.value.commandId);
         if (!p) return;
         this.pending.delete(body.value.commandId);
-        if (body.value.held.length > 0 || p.action === "release") this.nodes.update(node, { holds: [...new Set(body.value.held.map((h) => h.group))].sort() });
+        // Like reports, an ack may only speak of the node's own groups.
+        const own = this.boundsOf(node).groups;
+        if (body.value.held.length > 0 || p.action === "release") this.nodes.update(node, { holds: [...new Set(body.value.held.map((h) => h.group).filter((g) => own.has(g)))].sort() });
         if (p.action === "verify") return;
         this.enqueue(p.unit, { type: "ack", node, group: p.group, epoch: p.epoch, action: p.action, ok: body.value.ok, error: body.value.error || undefined });
         return;

@@ -10,7 +10,9 @@ import { z } from "zod";
 export const nodeId = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/, "must be 1-63 characters of letters, digits, '_', '.', '-' starting with a letter or digit");
 
 /** Group/upstream/track names: also used as nginx upstream names. */
-export const name = z.string().regex(/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,62}$/, "must be 1-63 characters of letters, digits, '_', '.', '-'");
+export const name = z.string().regex(/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,62}$/, "must be 1-63 characters of letters, digits, '_', '.', '-'")
+  // Names become object keys (agent `groups:`, `tracks:`): a prototype name would vanish or worse.
+  .refine((v) => !["__proto__", "constructor", "prototype"].includes(v), { message: "is a reserved name" });
 
 /** Linux interface names (IFNAMSIZ 16 incl. NUL). */
 export const interfaceName = z.string().regex(/^[A-Za-z0-9_.:-]{1,15}$/, "must be a Linux interface name (1-15 characters, no spaces or '/')");

@@ -66,6 +66,7 @@ const cases: Array<[string, string, RegExp]> = [
   ["balance hash without key is refused", minimal + "upstreams:\n  - name: u\n    balance: hash\n    servers: [{address: '198.18.0.21:80'}]\n", /balance "hash" needs hash_key/],
   ["a server address with an nginx directive in it is refused", minimal + "upstreams:\n  - name: u\n    servers: [{address: '198.18.0.21:80; include /etc/passwd'}]\n", /servers\[0\]\.address: .*must be host:port/],
   ["an IPv6 VIP is refused with the reason", minimal.replace("198.18.0.100/24", "2001:db8::100/64"), /groups\[0\]\.vips\[0\]: IPv6 VIPs are not supported yet \(2001:db8::100\)/],
+  ["a prototype name is refused", minimal.replace("name: VI_1", "name: __proto__"), /groups\[0\]\.name: is a reserved name/],
   ["a malformed duration is explained", minimal + "timing:\n  verify_timeout: fast\n", /timing\.verify_timeout: must be a duration like "200ms" or "2s", got "fast"/],
 ];
 for (const [name, text, expected] of cases) {
