@@ -5,13 +5,13 @@
  * weight in the priority the coordinator reports, and the local release that
  * comes before the coordinator acts when nginx cannot start.
  */
-import { after, before, test } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync, existsSync } from "node:fs";
 import { spawnSync } from "node:child_process";
 import { join } from "node:path";
-import { breakNginx, fixNginx, killProcess, labDown, labPaths, labUp, startProcess, stopProcess } from "../../deploy/lab/api.js";
-import { clusterStatus, onlyOn as onlyOnIn, steady, waitFor } from "./helpers/drill.js";
+import { breakNginx, fixNginx, killProcess, labPaths, startProcess, stopProcess } from "../../deploy/lab/api.js";
+import { clusterStatus, onlyOn as onlyOnIn, steady, waitFor, useLab } from "./helpers/drill.js";
 
 const P = "kva";
 const onlyOn = (host: string) => onlyOnIn(P, host);
@@ -32,15 +32,7 @@ function logLines(host: string, proc: string): Array<Record<string, unknown>> {
   return readFileSync(file, "utf8").split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l) as Record<string, unknown>);
 }
 
-before(async () => {
-  await labDown(P);
-  await labUp({ prefix: P, stack: "keepvip", timing: "tuned" });
-  await steady(P, "lb1", 60_000);
-});
-
-after(async () => {
-  await labDown(P);
-});
+useLab(P);
 
 test("the VIP is on the holder's lan0 only, and a gratuitous ARP moves the client's neighbour entry to the new holder's MAC", async () => {
   assert.match(ip("lb1", "-4", "addr", "show", "dev", "lan0"), /inet 198\.18\.0\.100\/24/);

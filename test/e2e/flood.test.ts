@@ -9,13 +9,13 @@
  * deadline during and after. Timing: the lab's tuned profile (heartbeats
  * 20 ms, dead after 100 ms), the one where a coordinator that stalls shows.
  */
-import { after, before, test } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { adminStatus } from "../../deploy/lab/admin.js";
-import { hostNs, labDown, labPaths, labUp } from "../../deploy/lab/api.js";
+import { hostNs, labPaths } from "../../deploy/lab/api.js";
 import { isAlive } from "../../deploy/lab/procfs.js";
-import { clusterStatus, drill, figures, steady, waitFor } from "./helpers/drill.js";
+import { clusterStatus, drill, figures, steady, waitFor, useLab } from "./helpers/drill.js";
 import { percentile, startFlood, startStatusSampler, type FloodFigures, type Handle } from "./helpers/flood-run.js";
 
 const P = "kvf";
@@ -24,17 +24,8 @@ const FLOOD_MS = 10_000;
 const STATUS_DEADLINE_MS = 1000;
 const started: Array<Handle<unknown>> = [];
 
-before(async () => {
-  await labDown(P);
-  await labUp({ prefix: P, stack: "keepvip", timing: "tuned" });
-  await steady(P, "lb1", 60_000);
-});
-
-after(async () => {
-  // Anything still running is ended by its pid before the lab goes.
-  for (const h of started) if (isAlive(h.pid)) h.kill();
-  await labDown(P);
-});
+// Anything still running is ended by its pid before the lab goes.
+useLab(P, { beforeDown: () => { for (const h of started) if (isAlive(h.pid)) h.kill(); } });
 
 function errorLogLines(fromMs: number): string[] {
   const log = readFileSync(labPaths(P).logFile("coord", "coordinator"), "utf8");

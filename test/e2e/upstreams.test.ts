@@ -9,16 +9,16 @@
  * Timing: the lab's tuned profile (checks every 100 ms, timeout 50 ms, rise 2,
  * fall 2; reload_min_interval 100 ms; slow_start 2 s in four steps).
  */
-import { after, before, test, type TestContext } from "node:test";
+import { test, type TestContext } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { parse, stringify } from "yaml";
 import {
-  ADDRESSES, LB_HOSTS, analyzeProbes, heal, killProcess, labDown, labPaths, labUp, partition, startProber, startProcess,
+  ADDRESSES, LB_HOSTS, analyzeProbes, heal, killProcess, labPaths, partition, startProber, startProcess,
   type LbHost, type ProbeRecord,
 } from "../../deploy/lab/api.js";
-import { steady, waitFor } from "./helpers/drill.js";
+import { steady, waitFor, useLab } from "./helpers/drill.js";
 import { appliedVersions, ensureBackend, livePid, reloadCoordinator, reloadedAt, setBackendHealth } from "./helpers/lab-process.js";
 import {
   B1, B2, UPSTREAM, admin, allApplied, bothRendered, delays, isDown, isUp, rendered, renderedText, serverIn, setServer, upstreamStatus, versionWhen, watchRendered,
@@ -33,17 +33,8 @@ const RESTORE_BOUND_MS = 2000;
 /** The seed's proxy_connect_timeout, which the lab's nginx.conf keeps. */
 const CONNECT_TIMEOUT_MS = 3000;
 
-before(async () => {
-  await labDown(P);
-  await labUp({ prefix: P, stack: "keepvip", timing: "tuned" });
-  await steady(P, "lb1", 60_000);
-  // The first push (version ≥ 1) is on both LBs before anything starts.
-  await waitFor("version 1 rendered on both LBs", 10_000, () => (LB_HOSTS.every((h) => rendered(P, h).version >= 1) ? true : undefined), 50);
-});
-
-after(async () => {
-  await labDown(P);
-});
+// The first push (version ≥ 1) is on both LBs before anything starts.
+useLab(P, { afterUp: () => waitFor("version 1 rendered on both LBs", 10_000, () => (LB_HOSTS.every((h) => rendered(P, h).version >= 1) ? true : undefined), 50) });
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
