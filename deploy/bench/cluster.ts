@@ -133,3 +133,16 @@ export async function waitSteady(stack: StackName, prefix: string, timeoutMs = 6
     throw new Error(`the ${stack} lab ${prefix} did not reach its steady state (VIP only on lb1, everything running) in ${timeoutMs} ms; VIP now on: ${on.join(",") || "nobody"}`);
   }
 }
+
+/** SIGINT/SIGTERM during a bench: tear the lab down once, then exit 130. */
+export function tearDownOnSignal(teardown: () => Promise<unknown>): void {
+  let interrupted = false;
+  for (const sig of ["SIGINT", "SIGTERM"] as const) {
+    process.on(sig, () => {
+      if (interrupted) return;
+      interrupted = true;
+      console.error(`\n${sig}: tearing the lab down`);
+      void teardown().finally(() => process.exit(130));
+    });
+  }
+}

@@ -9,7 +9,7 @@ import { writeFileSync } from "node:fs";
 import { Command, InvalidArgumentError, Option } from "commander";
 import { labDown, labUp } from "../lab/api.js";
 import { REPO_ROOT } from "../lab/paths.js";
-import { waitSteady } from "./cluster.js";
+import { waitSteady, tearDownOnSignal } from "./cluster.js";
 import { PHASE_ROWS, SCENARIO_OF, rowsFor, scenariosFor, type Scenario } from "./scenarios.js";
 import { buildTables, renderTables, unsettledLines, type PhaseResult, type Profile, type StackName } from "./report.js";
 import { formatDuration } from "./stats.js";
@@ -144,15 +144,7 @@ function printReport(): void {
   ].join("\n"));
 }
 
-let interrupted = false;
-for (const sig of ["SIGINT", "SIGTERM"] as const) {
-  process.on(sig, () => {
-    if (interrupted) return;
-    interrupted = true;
-    console.error(`\n${sig}: tearing the lab down`);
-    void teardown().finally(() => process.exit(130));
-  });
-}
+tearDownOnSignal(teardown);
 
 process.chdir(REPO_ROOT);
 const scenarioNames = [...new Set([...wanted].map((r) => r.split(" ")[0]))].join(",");

@@ -18,7 +18,7 @@ import { LB_HOSTS, heal, hostNs, killProcess, labDown, labPaths, labUp, partitio
 import { REPO_ROOT } from "../lab/paths.js";
 import { isInNamespace, readPidFile } from "../lab/procfs.js";
 import { parseDuration } from "../../shared/config/duration.js";
-import { isRunning, mustWait, sleep, waitSteady, withDeadline } from "./cluster.js";
+import { isRunning, mustWait, sleep, waitSteady, withDeadline, tearDownOnSignal } from "./cluster.js";
 import { STALL_MS, faultFigures, ratio, type FaultFigures } from "./latency.js";
 import { formatDuration } from "./stats.js";
 
@@ -242,15 +242,7 @@ function printReport(): void {
   ].join("\n"));
 }
 
-let interrupted = false;
-for (const sig of ["SIGINT", "SIGTERM"] as const) {
-  process.on(sig, () => {
-    if (interrupted) return;
-    interrupted = true;
-    console.error(`\n${sig}: tearing the lab down`);
-    void teardown().finally(() => process.exit(130));
-  });
-}
+tearDownOnSignal(teardown);
 
 process.chdir(REPO_ROOT);
 const drills = opts.faults.length * opts.clients.length;
