@@ -44,7 +44,7 @@ export async function startServer(cfg: CoordinatorConfig, engine: Engine, log: L
   server.addService(AgentSessionService, agentService(engine, log));
   server.addService(AdminService, adminService(engine, log));
   // grpc.health.v1.Health and server reflection (grpcurl list/describe).
-  addIntrospection(server);
+  const introspection = addIntrospection(server);
   const port = await new Promise<number>((resolve, reject) => {
     server.bindAsync(listen, serverCredentials(cfg), (err, p) => (err ? reject(new Error(`cannot listen on ${listen}: ${err.message}`)) : resolve(p)));
   });
@@ -54,6 +54,8 @@ export async function startServer(cfg: CoordinatorConfig, engine: Engine, log: L
     server,
     address,
     shutdown(timeoutMs = 2000) {
+      // Health checkers see NOT_SERVING first, so they stop sending new work.
+      introspection.notServing();
       return new Promise<void>((resolve) => {
         const force = setTimeout(() => {
           server.forceShutdown();

@@ -94,3 +94,25 @@ test("the .proto files are found from the sources and from dist/ (reflection nee
   assert.equal(protoRoot(join(process.cwd(), "dist/coordinator/grpc")), join(process.cwd(), "proto"));
   assert.throws(() => protoRoot("/"), /cannot find proto\/keepvip\/v1\/agent\.proto/);
 });
+
+test("a health watcher sees NOT_SERVING as soon as the coordinator starts shutting down", async () => {
+  const own = await startCoordinator(clusterYaml());
+  try {
+    const Health = pkg(healthProtoPath, ["grpc", "health", "v1", "Health"]);
+    const client = new Health(own.address, credentials.createInsecure());
+    clients.push(client);
+    const seen: string[] = [];
+    const stream = client.Watch({ service: "" }) as NodeJS.EventEmitter;
+    stream.on("data", (r: { status: string }) => seen.push(r.status));
+    stream.on("error", () => undefined);
+    for (let i = 0; i < 100 && seen.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
+    assert.deepEqual(seen, ["SERVING"]);
+    const done = own.server.shutdown(1000);
+    for (let i = 0; i < 100 && !seen.includes("NOT_SERVING"); i++) await new Promise((r) => setTimeout(r, 10));
+    assert.deepEqual(seen, ["SERVING", "NOT_SERVING"]);
+    await done;
+  } finally {
+    await own.engine.stop();
+    removeDir(own.stateDir);
+  }
+});
