@@ -277,6 +277,17 @@ export class AgentCore {
         detail = `verification failed: ${(err as Error).message}`;
       }
     }
+    // Evidence in hand beats one probe (DESIGN.md): if this node's continuous
+    // probes through the VIP still get answers, a verification that found
+    // nothing is one slow answer on a busy host, not a free VIP. Seen in the
+    // lab under load: a 50 ms probe timed out while the holder served, and the
+    // VIP ended up on both nodes. A dead holder still reads "free" once the
+    // continuous probes go silent (reach_fall probes).
+    const reach = this.deps.reach.current(v.group);
+    if (verdict === "free" && reach !== undefined && reach.reachable && reach.failures === 0) {
+      verdict = "answering-serving";
+      detail = `${detail}; overruled: continuous probes through the VIP still get answers`;
+    }
     // An error is reported as answering-serving: when in doubt, do not take over.
     const wire = typeof vip === "string" || detail.startsWith("verification failed") ? VerifyVerdict.VERIFY_VERDICT_ANSWERING_SERVING : VERDICT_WIRE[verdict];
     this.deps.log.info({ event: "verify", group: v.group, verdict, detail, tookMs: Date.now() - started }, "LAN verification");

@@ -27,6 +27,7 @@ interface Node {
   notify: FakeNotify;
   tracks: FakeTracks;
   verify: FakeVerify;
+  reach: FakeReach;
   upstreams: FakeUpstreams;
   backends: FakeBackends;
   stateDir: string;
@@ -59,9 +60,9 @@ async function startNode(id: string, opts: { stateDir?: string; force?: boolean 
   const stateDir = opts.stateDir ?? mkdtempSync(join(tmpdir(), `keepvip-agent-${id}-`));
   dirs.push(stateDir);
   const config = parseConfigText(agentConfigSchema, `node_id: ${id}\ncoordinator: "${coord!.address}"\ninsecure: true\nstate_dir: ${stateDir}\nstop_timeout: 2s\nforce_release_on_stop: ${opts.force ?? false}\ngroups: {VI_1: {interface: lan0}}\ntrack_interfaces: [lan0]\n`, "agent.yaml");
-  const n: Node = { vips: new FakeVips(lan, id), nginx: new FakeNginx(), links: new FakeLinks(), notify: new FakeNotify(), tracks: new FakeTracks(), verify: new FakeVerify(lan, id), upstreams: new FakeUpstreams(), backends: new FakeBackends(), stateDir } as Node;
+  const n: Node = { vips: new FakeVips(lan, id), nginx: new FakeNginx(), links: new FakeLinks(), notify: new FakeNotify(), tracks: new FakeTracks(), verify: new FakeVerify(lan, id), reach: new FakeReach(), upstreams: new FakeUpstreams(), backends: new FakeBackends(), stateDir } as Node;
   n.core = new AgentCore({
-    config, vips: n.vips, nginx: n.nginx, tracks: n.tracks, reach: new FakeReach(), verify: n.verify, notify: n.notify, link: n.links, upstreams: n.upstreams, backends: n.backends,
+    config, vips: n.vips, nginx: n.nginx, tracks: n.tracks, reach: n.reach, verify: n.verify, notify: n.notify, link: n.links, upstreams: n.upstreams, backends: n.backends,
     log: silentLogger, memory: loadMemory(stateDir), saveMemory: (m) => saveMemory(stateDir, m), instanceId: `${id}-${Date.now()}`,
   });
   await n.core.init();
@@ -257,4 +258,23 @@ test("a takeover the LAN does not follow is re-announced and reported in the coo
   const reannounced = lb2.vips.log.filter((l) => l === "acquire 198.18.0.100 on lan0 takeover").length;
   await waitUntil(() => lb2.vips.log.filter((l) => l === "acquire 198.18.0.100 on lan0 takeover").length > reannounced || reannounced >= 2, "re-announced");
   assert.equal(lb2.vips.garp?.offsetsMs.join(","), "0,100,300,700", "the coordinator's GARP timing reached the agent");
+});
+
+test("a verification that finds the VIP silent is overruled while this node's continuous probes still reach it (no takeover from a slow probe)", async () => {
+  coord = await coordinator(clusterYaml());
+  const lb1 = await startNode("lb1");
+  const lb2 = await startNode("lb2");
+  await waitUntil(() => holder() === "lb1" && onLan().join() === "lb1", "VIP on lb1");
+  lb2.verify.override = "free"; // one probe timed out on a busy host
+  lb2.reach.states.set("VI_1", { reachable: true, failures: 0, lanOk: true, observedMs: Date.now() });
+  lb1.core.close();
+  lb1.session.stop();
+  nodes.splice(nodes.indexOf(lb1), 1);
+  await waitUntil(() => lb2.verify.calls >= 2, "lb2 verified (and re-verified)");
+  assert.deepEqual(onLan(), ["lb1"], "never on both");
+  assert.match(coord.engine.events.all().map((e) => e.message).join("\n"), /alive but cut off/);
+  // The continuous probes go silent (the holder really died): the next verification takes over.
+  lb2.reach.states.set("VI_1", { reachable: false, failures: 3, lanOk: true, observedMs: Date.now() });
+  lan.owners.get("198.18.0.100")?.delete("lb1");
+  await waitUntil(() => onLan().join() === "lb2" && holder() === "lb2", "lb2 takes over once its probes go silent", 5000);
 });
