@@ -32,6 +32,13 @@ const b2Ip = ADDRESSES.lan.b2!;
 const RESTORE_BOUND_MS = 2000;
 /** The seed's proxy_connect_timeout, which the lab's nginx.conf keeps. */
 const CONNECT_TIMEOUT_MS = 3000;
+/**
+ * From the agent's "applied" log line (SIGHUP sent) until nginx's new workers
+ * take the new connections: milliseconds on an idle host, but more than 100 ms
+ * on a loaded 2-core CI host (one request still reached the drained server
+ * 100 ms after the reload there). Requests sent later must see the new config.
+ */
+const RELOAD_SETTLE_MS = 300;
 
 // The first push (version ≥ 1) is on both LBs before anything starts.
 useLab(P, { afterUp: () => waitFor("version 1 rendered on both LBs", 10_000, () => (LB_HOSTS.every((h) => rendered(P, h).version >= 1) ? true : undefined), 50) });
@@ -149,16 +156,15 @@ test("F10 backend blackholed: connect-timeout stalls only before b1 is down, dow
   const p = analyzeProbes(records, 10);
   const down = delays(watch.changes, cutAt, isDown(B1));
   const back = delays(watch.changes, healedAt, isUp(B1));
-  // Only lb1 (the VIP holder) carries client traffic: its reload decides. New workers start
-  // within milliseconds of the SIGHUP; 100 ms covers that.
+  // Only lb1 (the VIP holder) carries client traffic: its reload decides (RELOAD_SETTLE_MS).
   const lb1Reload = reloadedAt(P, "lb1", versionWhen(watch.changes, "lb1", cutAt, isDown(B1)));
   const stalls = records.filter((r) => r.ms > 1000);
   const impatient = records.filter((r) => !r.ok || r.ms > 200);
-  const afterDown = sentIn(records, lb1Reload + 100, healedAt);
+  const afterDown = sentIn(records, lb1Reload + RELOAD_SETTLE_MS, healedAt);
   t.diagnostic(`F10: ${p.failed} of ${p.total} failed; stalls > 1 s: ${stalls.map((r) => `${Math.round(r.ms)} ms at +${r.t - cutAt} ms (${r.by ?? r.err})`).join(", ") || "none"}; slower than 200 ms (an impatient client's failures): ${impatient.length}; b1 down in the files after ${down.lb1} / ${down.lb2} ms, lb1's nginx reloaded at +${lb1Reload - cutAt} ms; after the heal back after ${back.lb1} / ${back.lb2} ms`);
   assert.equal(p.failed, 0, JSON.stringify(p.errors));
   for (const r of stalls) {
-    assert.ok(r.t < lb1Reload + 100, `a stall started ${r.t - lb1Reload} ms after lb1's nginx reloaded without b1`);
+    assert.ok(r.t < lb1Reload + RELOAD_SETTLE_MS, `a stall started ${r.t - lb1Reload} ms after lb1's nginx reloaded without b1`);
     assert.ok(r.ms < CONNECT_TIMEOUT_MS + 1000 && r.ok && r.by === b2Ip, `one connect timeout, then retried on b2: ${JSON.stringify(r)}`);
   }
   for (const h of LB_HOSTS) {
@@ -196,9 +202,9 @@ test("admin drain: no new request reaches the drained server once applied, reque
   const applied = reloadedAt(P, "lb1", versionWhen(watch.changes, "lb1", drainAt, isDown(B1)));
   const f = analyzeProbes(fast.records, 10);
   const sl = analyzeProbes(slow.records, 50);
-  const afterApplied = [...sentIn(fast.records, applied + 100), ...sentIn(slow.records, applied + 100)];
+  const afterApplied = [...sentIn(fast.records, applied + RELOAD_SETTLE_MS), ...sentIn(slow.records, applied + RELOAD_SETTLE_MS)];
   // Sent to b1 before the reload and answered after it: in flight across the drain.
-  const inFlightOnB1 = slow.records.filter((r) => r.t < applied && r.by === b1Ip && r.t + r.ms > applied + 100);
+  const inFlightOnB1 = slow.records.filter((r) => r.t < applied && r.by === b1Ip && r.t + r.ms > applied + RELOAD_SETTLE_MS);
   t.diagnostic(`drain: lb1's nginx reloaded ${applied - drainAt} ms after the command; fast prober ${f.failed} of ${f.total} failed, slow prober ${sl.failed} of ${sl.total} failed; ${inFlightOnB1.length} slow requests were on b1 across the drain and completed; after it answers came from ${JSON.stringify(analyzeProbes(afterApplied).answeredBy)}`);
   assert.equal(f.failed, 0, JSON.stringify(f.errors));
   assert.equal(sl.failed, 0, `in-flight requests complete: ${JSON.stringify(sl.errors)}`);
