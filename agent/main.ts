@@ -88,7 +88,7 @@ const core = new AgentCore({
   vips: vipPort(vips),
   nginx: nginxPort(supervisor),
   tracks: trackPort(scripts, log),
-  reach: reachPort(log.child({ component: "reach" }), 3),
+  reach: reachPort(log.child({ component: "reach" })),
   verify: verifyPort(runner, config),
   notify: notifier,
   link: links.port,

@@ -11,7 +11,7 @@ import type { LinkPort, NginxPort, ReachPort, ReachState, ReachTarget, TrackPort
 import { LinkWatcher } from "./link/watch.js";
 import type { UpstreamApplier } from "./nginx/apply.js";
 import type { NginxSupervisor } from "./nginx/supervisor.js";
-import { ReachProber } from "./probe/reach.js";
+import { lanProvenFresh, ReachProber } from "./probe/reach.js";
 import { arpingProber, verifyVip } from "./probe/verify.js";
 import type { TrackScripts } from "./tracks/scripts.js";
 import type { VipController } from "./vip/controller.js";
@@ -65,7 +65,7 @@ export function trackPort(scripts: TrackScripts, log: Logger): TrackPort {
  * it look eligible again); and one probing the service through the VIP, run
  * only while this node does not hold it.
  */
-export function reachPort(log: Logger, reachFall: number): ReachPort {
+export function reachPort(log: Logger): ReachPort {
   const lan = new Map<string, { key: string; prober: ReachProber }>();
   const vip = new Map<string, { key: string; prober: ReachProber }>();
   const swap = (map: typeof lan, group: string, key: string, make: () => ReachProber | undefined) => {
@@ -92,9 +92,11 @@ export function reachPort(log: Logger, reachFall: number): ReachPort {
         intervalMs: target.intervalMs,
         // Above the interval, below what a person notices: 5 intervals, 20..200 ms.
         timeoutMs: Math.min(200, Math.max(20, target.intervalMs * 5)),
-        failThreshold: reachFall,
-        // Only silence counts (DESIGN.md F11): a refusal proves the holder is on the LAN.
+        failThreshold: target.fall,
+        // Only silence counts (docs/design.md, F11): a refusal proves the holder is on the LAN.
         countsAsFailure: (outcome) => outcome === "timeout" || outcome === "error",
+        // The witness rule: a LAN round that begins now decides whether this run of failures says anything.
+        onFailing: () => lan.get(group)?.prober.kick(),
         onChange: notify,
       }));
       log.debug({ event: "reach.start", group, probeVip: target.probeVip }, "reach probers set");
@@ -114,7 +116,7 @@ export function reachPort(log: Logger, reachFall: number): ReachPort {
   function merged(group: string): ReachState {
     const v = vip.get(group)?.prober.current();
     const l = lan.get(group)?.prober.current();
-    return { reachable: v?.reachable ?? true, failures: v?.consecutiveFailures ?? 0, lanOk: l?.lanOk ?? true, observedMs: Date.now() };
+    return { reachable: v?.reachable ?? true, failures: v?.consecutiveFailures ?? 0, lanOk: l?.lanOk ?? true, lanFresh: lanProvenFresh(v, l), observedMs: Date.now() };
   }
 }
 

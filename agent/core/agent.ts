@@ -51,6 +51,8 @@ const VERDICT_WIRE = {
 
 /** How many times a takeover is re-announced when another host still answers for the VIP. */
 const CONFIRM_ATTEMPTS = 3;
+/** Silent probes through the VIP before "cannot reach", when the coordinator does not say (an older one). */
+const DEFAULT_REACH_FALL = 3;
 
 export class AgentCore {
   /** Group specs: from memory until the coordinator's welcome replaces them. */
@@ -400,7 +402,7 @@ export class AgentCore {
     const reach = [...this.groups.keys()].map((group) => {
       const r = this.deps.reach.current(group);
       const holding = this.held.has(group);
-      return { group, address: this.groups.get(group)?.vips[0] ?? "", reachable: holding || (r?.reachable ?? false), lanOk: r?.lanOk ?? true, observedMs: r?.observedMs ?? 0, consecutiveFailures: holding ? 0 : r?.failures ?? 0 };
+      return { group, address: this.groups.get(group)?.vips[0] ?? "", reachable: holding || (r?.reachable ?? false), lanOk: r?.lanOk ?? true, lanFresh: r?.lanFresh ?? false, observedMs: r?.observedMs ?? 0, consecutiveFailures: holding ? 0 : r?.failures ?? 0 };
     });
     return {
       nginx: NGINX_WIRE[nginx.state], nginxDetail: nginx.detail.slice(0, 500), tracks, held, reach,
@@ -457,7 +459,7 @@ export class AgentCore {
       if (g.vips.length === 0) continue;
       const vip = parseCidr(g.vips[0]);
       if (typeof vip === "string") continue;
-      this.deps.reach.start({ group: name, vip: vip.address, port: g.servicePort, path: g.servicePath, intervalMs: this.welcome.reachIntervalMs, lanReferences: g.lanReferences, probeVip: !this.held.has(name) }, () => this.scheduleReport());
+      this.deps.reach.start({ group: name, vip: vip.address, port: g.servicePort, path: g.servicePath, intervalMs: this.welcome.reachIntervalMs, fall: this.welcome.reachFall || DEFAULT_REACH_FALL, lanReferences: g.lanReferences, probeVip: !this.held.has(name) }, () => this.scheduleReport());
     }
   }
 

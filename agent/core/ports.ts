@@ -54,6 +54,8 @@ export interface ReachState {
   reachable: boolean;
   failures: number;
   lanOk: boolean;
+  /** The LAN answered on evidence at least as fresh as the VIP verdict (the witness rule). */
+  lanFresh: boolean;
   observedMs: number;
 }
 
@@ -63,6 +65,8 @@ export interface ReachTarget {
   port: number;
   path: string;
   intervalMs: number;
+  /** Consecutive silent probes before the VIP counts as unreachable (the coordinator's reach_fall). */
+  fall: number;
   lanReferences: string[];
   /** false while this node holds the VIP: only the LAN references are probed (its own lanOk). */
   probeVip: boolean;

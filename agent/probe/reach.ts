@@ -1,10 +1,16 @@
 /**
- * Continuous peer reachability (DESIGN.md "Holder alive but unreachable on
- * the LAN"): a node that does not hold a group's VIP probes the service
- * through the VIP every intervalMs and reports when it stops (or starts
- * again) being reachable. It also probes a few LAN references at a slower
- * cadence: a node that is itself cut off sees everything fail, and must not
- * vote that the holder is unreachable (lanOk=false says so).
+ * Continuous peer reachability (docs/design.md, "Moves and safety"): a node
+ * that does not hold a group's VIP probes the service through the VIP every
+ * intervalMs and reports when it stops (or starts again) being reachable. It
+ * also probes a few LAN references at a slower cadence: a node that is itself
+ * cut off sees everything fail, and must not vote that the holder is
+ * unreachable (lanOk=false says so).
+ *
+ * The witness rule needs the two verdicts to be comparable in time: the VIP
+ * prober records when the current run of failures was first observed
+ * (failingSinceMs), and the LAN prober when the last answered round began
+ * (lanAnsweredAtMs). A LAN answer counts for a VIP verdict only when its round
+ * began after the first failure was seen; `kick()` starts such a round at once.
  * One probe in flight at a time per target; stop() cancels everything.
  */
 import type { HostPort } from "../../shared/config/net.js";
@@ -20,6 +26,23 @@ export interface ReachState {
   lastDetail: string;
   /** At least one LAN reference answered lately (true when none are configured). */
   lanOk: boolean;
+  /** When the first failure of the current run was observed (timers.now()); undefined while not failing. */
+  failingSinceMs: number | undefined;
+  /** When the last LAN round that got an answer began (timers.now()); undefined before one did. */
+  lanAnsweredAtMs: number | undefined;
+}
+
+/**
+ * Whether this node's LAN is proven on evidence at least as fresh as its VIP
+ * verdict (docs/design.md, the witness rule): a LAN round that got an answer
+ * and began after the current run of VIP failures was first seen. While the
+ * VIP answers there is no verdict to back, and an answered LAN is enough. A
+ * node without LAN references can prove nothing.
+ */
+export function lanProvenFresh(v: Pick<ReachState, "failingSinceMs"> | undefined, l: Pick<ReachState, "lanOk" | "lanAnsweredAtMs"> | undefined): boolean {
+  if (!l || !l.lanOk || l.lanAnsweredAtMs === undefined) return false;
+  if (v?.failingSinceMs === undefined) return true;
+  return l.lanAnsweredAtMs >= v.failingSinceMs;
 }
 
 /** Timers, injectable so tests drive time. */
@@ -51,8 +74,10 @@ export interface ReachOptions {
   countsAsFailure?: (outcome: ProbeOutcome) => boolean;
   /** false: probe only the LAN references (this node holds the VIP itself). Default true. */
   probeVip?: boolean;
-  /** Called whenever reachable or lanOk flips. */
+  /** Called whenever reachable or lanOk flips, and after every LAN round asked for by kick(). */
   onChange: (state: ReachState) => void;
+  /** Called when a run of counted failures begins (the first one is observed). */
+  onFailing?: () => void;
   probe?: ServiceProber;
   timers?: ReachTimers;
 }
@@ -75,11 +100,14 @@ export class ReachProber {
   private readonly probe: ServiceProber;
   private readonly handles = new Set<unknown>();
   private started = false;
+  /** A LAN round was asked for: run one as soon as the current one ends, and report its outcome. */
+  private kicked = false;
+  private wakeLan: (() => void) | undefined;
 
   constructor(private readonly opts: ReachOptions) {
     this.timers = opts.timers ?? realTimers;
     this.probe = opts.probe ?? probeService;
-    this.state = { group: opts.group, reachable: undefined, consecutiveFailures: 0, lastOutcome: undefined, lastDetail: "", lanOk: true };
+    this.state = { group: opts.group, reachable: undefined, consecutiveFailures: 0, lastOutcome: undefined, lastDetail: "", lanOk: true, failingSinceMs: undefined, lanAnsweredAtMs: undefined };
   }
 
   /** Starts both loops (idempotent). */
@@ -93,6 +121,16 @@ export class ReachProber {
   /** A copy of the current state. */
   current(): ReachState {
     return { ...this.state };
+  }
+
+  /**
+   * Starts a LAN-reference round now (or right after the one in flight) and
+   * reports its outcome through onChange even when lanOk does not flip.
+   */
+  kick(): void {
+    if (this.stopper.signal.aborted || (this.opts.lanReferences ?? []).length === 0) return;
+    this.kicked = true;
+    this.wakeLan?.();
   }
 
   /** Cancels the probe in flight and every timer; no onChange after this. */
@@ -113,7 +151,10 @@ export class ReachProber {
       const counts = !r.ok && (this.opts.countsAsFailure?.(r.outcome) ?? true);
       const failures = counts ? this.state.consecutiveFailures + 1 : 0;
       const reachable = !counts ? true : failures >= threshold ? false : this.state.reachable;
-      this.update({ consecutiveFailures: failures, reachable, lastOutcome: r.outcome, lastDetail: r.detail });
+      const startsFailing = counts && failures === 1;
+      const failingSinceMs = !counts ? undefined : startsFailing ? this.timers.now() : this.state.failingSinceMs;
+      this.update({ consecutiveFailures: failures, reachable, lastOutcome: r.outcome, lastDetail: r.detail, failingSinceMs });
+      if (startsFailing) this.opts.onFailing?.();
       await this.sleep(Math.max(0, interval - (this.timers.now() - began)));
     }
   }
@@ -123,32 +164,41 @@ export class ReachProber {
     const refs = this.opts.lanReferences ?? [];
     while (!this.stopper.signal.aborted) {
       const began = this.timers.now();
+      const asked = this.kicked;
+      this.kicked = false;
       const results = await Promise.all(refs.map((ref) => this.probe({ host: ref.host, port: ref.port, timeoutMs: Math.min(500, interval), signal: this.stopper.signal })));
       if (this.stopper.signal.aborted) return;
-      this.update({ lanOk: results.some((r) => lanAnswered(r.outcome)) });
-      await this.sleep(Math.max(0, interval - (this.timers.now() - began)));
+      const lanOk = results.some((r) => lanAnswered(r.outcome));
+      this.update({ lanOk, lanAnsweredAtMs: lanOk ? began : this.state.lanAnsweredAtMs }, asked);
+      if (this.kicked) continue;
+      await this.sleep(Math.max(0, interval - (this.timers.now() - began)), (wake) => (this.wakeLan = wake));
+      this.wakeLan = undefined;
     }
   }
 
-  private update(patch: Partial<ReachState>): void {
+  private update(patch: Partial<ReachState>, always = false): void {
     const before = this.state;
     this.state = { ...before, ...patch };
-    if (before.reachable !== this.state.reachable || before.lanOk !== this.state.lanOk) this.opts.onChange(this.current());
+    if (always || before.reachable !== this.state.reachable || before.lanOk !== this.state.lanOk) this.opts.onChange(this.current());
   }
 
-  private sleep(ms: number): Promise<void> {
+  /** Sleeps ms, or less when aborted or woken through the function handed to `onWake`. */
+  private sleep(ms: number, onWake?: (wake: () => void) => void): Promise<void> {
     return new Promise((resolve) => {
       const signal = this.stopper.signal;
       if (signal.aborted) return resolve();
       // The listener is removed when the timer fires: at 100 sleeps a second they would pile up.
-      const onAbort = (): void => resolve();
-      const h = this.timers.setTimeout(() => {
+      let h: unknown;
+      const done = (): void => {
+        this.timers.clearTimeout(h);
         this.handles.delete(h);
-        signal.removeEventListener("abort", onAbort);
+        signal.removeEventListener("abort", done);
         resolve();
-      }, ms);
+      };
+      h = this.timers.setTimeout(done, ms);
       this.handles.add(h);
-      signal.addEventListener("abort", onAbort, { once: true });
+      signal.addEventListener("abort", done, { once: true });
+      onWake?.(done);
     });
   }
 }

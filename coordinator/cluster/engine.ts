@@ -362,6 +362,7 @@ export class Engine {
       garp: { offsetsMs: t.garp.delays, refreshMs: t.garp.refresh },
       reachIntervalMs: t.reach_interval,
       verifyTimeoutMs: t.verify_timeout,
+      reachFall: t.reach_fall,
       groups: this.config.groups.filter((g) => g.members.some((m) => m.node === node)).map((g) => ({
         name: g.name,
         vips: g.vips.map(formatCidr),

@@ -33,7 +33,7 @@ const NGINX: Record<number, NginxHealth> = {
 /** Folds an agent report into a node's view (session fields untouched). */
 export function applyReport(view: NodeView, report: Report): NodeView {
   const reach: Record<string, ReachView> = {};
-  for (const r of report.reach) reach[r.group] = { reachable: r.reachable, failures: r.consecutiveFailures, lanOk: r.lanOk };
+  for (const r of report.reach) reach[r.group] = { reachable: r.reachable, failures: r.consecutiveFailures, lanOk: r.lanOk, lanFresh: r.lanFresh };
   const lan = report.reach.map((r) => r.lanOk);
   return {
     ...view,

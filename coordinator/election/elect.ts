@@ -5,7 +5,7 @@
  * epochs).
  */
 import { compareCandidates, effectivePriority, eligibility, type Eligibility, type PriorityResult } from "./priority.js";
-import type { NodeView, UnitSpec } from "./view.js";
+import { isProvenWitness, witnessCannotReach, type NodeView, type UnitSpec } from "./view.js";
 
 export type Rule =
   /** Nobody holds it and an eligible member exists: the best one wins. */
@@ -132,11 +132,12 @@ export function elect(input: ElectInput): Election {
     return done(best.node, "holder-ineligible", `holder ${current.node} cannot hold (${current.eligibility.detail}); ${best.node} is the best eligible member (${best.effective})`);
   }
 
-  // F11: the holder serves its session but peers cannot reach the VIP.
-  const unreachable = holderUnreachable(input, current.node, lanSignalValid);
+  // F11: the holder serves its session but peers cannot reach the VIP. Only a
+  // proven witness can be the new holder: a node that cannot show its own LAN
+  // works may be the one cut off.
+  const unreachable = holderUnreachable(input, current.node);
   if (unreachable) {
-    const candidate = eligible.find((c) => c.node !== current.node && views.get(c.node)?.reach[unit.groups[0]]?.failures !== undefined);
-    const target = candidate ?? eligible.find((c) => c.node !== current.node);
+    const target = eligible.find((c) => c.node !== current.node && isProvenWitness(views.get(c.node)?.reach[unit.groups[0]]));
     if (target) return done(target.node, "holder-unreachable", `${unreachable}; moving to ${target.node}`);
   }
 
@@ -160,18 +161,17 @@ function tieNote(eligible: Candidate[]): string {
 }
 
 /**
- * A majority of the other live members whose own LAN works report that the
- * service does not answer through the VIP. Returns the finding in words, or "".
+ * A majority of the other live members that prove their own LAN (the witness
+ * rule, see isProvenWitness) report that the service does not answer through
+ * the VIP. Returns the finding in words, or "".
  */
-function holderUnreachable(input: ElectInput, holder: string, lanSignalValid: boolean): string {
+function holderUnreachable(input: ElectInput, holder: string): string {
   const group = input.unit.groups[0];
   const voters = input.unit.members
     .map((m) => input.views.get(m.node))
-    .filter((v): v is NodeView => v !== undefined && v.node !== holder && v.session === "live" && v.reach[group] !== undefined)
-    // A peer whose own LAN is down proves nothing about the holder.
-    .filter((v) => !lanSignalValid || v.reach[group].lanOk);
+    .filter((v): v is NodeView => v !== undefined && v.node !== holder && v.session === "live" && isProvenWitness(v.reach[group]));
   if (voters.length === 0) return "";
-  const failing = voters.filter((v) => !v.reach[group].reachable && v.reach[group].failures >= input.reachFall);
+  const failing = voters.filter((v) => witnessCannotReach(v.reach[group], input.reachFall));
   if (failing.length * 2 <= voters.length) return "";
   return `${failing.length} of ${voters.length} peers cannot reach the VIP of ${group} on ${holder} (${failing.map((v) => v.node).join(", ")})`;
 }

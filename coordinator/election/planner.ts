@@ -13,7 +13,7 @@
  *   commands for one group at once.
  */
 import { elect, type Election } from "./elect.js";
-import type { NodeView, ReachView, UnitSpec } from "./view.js";
+import { witnessCannotReach, type NodeView, type ReachView, type UnitSpec } from "./view.js";
 
 export type Phase =
   | { kind: "steady" }
@@ -37,8 +37,15 @@ export interface UnitRuntime {
   pinned?: string;
   /** Nodes told to release, and until when we wait before telling them again. */
   releasing: Array<{ node: string; untilMs: number }>;
-  /** Nodes that failed to acquire, skipped until the time given. */
-  cooldown: Array<{ node: string; untilMs: number }>;
+  /**
+   * Nodes skipped as new holders until the time given: "failed" ones did not
+   * acquire or did not answer a verification (the next best gets its chance);
+   * an "anti-flap" one was just moved away from although its own report looked
+   * fine (F11), and must not be preempted straight back. Anti-flap pauses only
+   * hold while the current holder can hold: they stop flapping between two
+   * healthy nodes, never keep a broken holder.
+   */
+  cooldown: Cooldown[];
   /** The last election, for status and `keepvip why`. */
   last?: Pick<Election, "rule" | "reason" | "winner">;
   /**
@@ -48,6 +55,12 @@ export interface UnitRuntime {
    * moves the VIP straight on again. An entry goes once the count resets.
    */
   reachBaseline?: Record<string, number>;
+}
+
+export interface Cooldown {
+  node: string;
+  untilMs: number;
+  why: "failed" | "anti-flap";
 }
 
 export interface PlannerTiming {
@@ -119,7 +132,7 @@ export function step(prev: UnitRuntime, ctx: StepContext, event: PlannerEvent = 
   if (rt.phase.kind === "verifying" && nowMs >= rt.phase.sinceMs + timing.verifyTimeoutMs + timing.ackTimeoutMs) {
     actions.push({ type: "note", kind: "verify", node: rt.phase.candidate, message: `no verification answer from ${rt.phase.candidate}; asking again` });
     // A verifier that does not answer must not hold the unit hostage: skip it for a while (inv. 2).
-    rt.cooldown.push({ node: rt.phase.candidate, untilMs: nowMs + timing.ackTimeoutMs });
+    rt.cooldown.push({ node: rt.phase.candidate, untilMs: nowMs + timing.ackTimeoutMs, why: "failed" });
     rt.phase = { kind: "steady" };
   }
 
@@ -176,8 +189,16 @@ function decide(rt: UnitRuntime, ctx: StepContext, actions: Action[], wakes: num
   // Cooling nodes failed an acquire or a verification just now: the next best gets its chance (inv. 2).
   // A node told to release is not handed the VIP back inside its release window:
   // a delayed release (planned overlap) could land after the new acquire.
-  const skip = [...rt.cooldown.map((c) => c.node), ...rt.releasing.map((r) => r.node)];
-  const e = elect({ unit, views, holder: rt.holder, nowMs, preemptSince: rt.preemptSince, switchoverTo: rt.switchoverTo, pinned: rt.pinned, reachFall: timing.reachFall, skip });
+  // An anti-flap pause counts only while the holder can hold: moving back from
+  // a holder that cannot (FAULT, LAN gone, lost) is never blocked by it.
+  const electWith = (skip: string[]) => elect({ unit, views, holder: rt.holder, nowMs, preemptSince: rt.preemptSince, switchoverTo: rt.switchoverTo, pinned: rt.pinned, reachFall: timing.reachFall, skip });
+  const releasingNodes = rt.releasing.map((r) => r.node);
+  let skip = [...rt.cooldown.map((c) => c.node), ...releasingNodes];
+  let e = electWith(skip);
+  if (rt.cooldown.some((c) => c.why === "anti-flap") && !holderCanHold(rt, e)) {
+    skip = [...rt.cooldown.filter((c) => c.why !== "anti-flap").map((c) => c.node), ...releasingNodes];
+    e = electWith(skip);
+  }
   if (rt.last?.rule !== e.rule || rt.last?.winner !== e.winner) actions.push({ type: "note", kind: "election", node: e.winner ?? undefined, message: `${unit.name}: ${e.reason}` });
   rt.last = { rule: e.rule, reason: e.reason, winner: e.winner };
   rt.preemptSince = e.preemptSince;
@@ -223,7 +244,7 @@ function decide(rt: UnitRuntime, ctx: StepContext, actions: Action[], wakes: num
     case "holder-unreachable":
       // Nothing in the old holder's own report says it is cut off, so it stays
       // eligible: without a pause, preempt would hand the VIP straight back to it.
-      if (rt.holder !== null) rt.cooldown.push({ node: rt.holder, untilMs: nowMs + timing.ackTimeoutMs + timing.reverifyMs });
+      if (rt.holder !== null) rt.cooldown.push({ node: rt.holder, untilMs: nowMs + timing.ackTimeoutMs + timing.reverifyMs, why: "anti-flap" });
       startAcquire(rt, ctx, winner, rt.holder, false, e.reason, actions);
       return;
     case "preempted":
@@ -255,13 +276,16 @@ function freshReach(rt: UnitRuntime, ctx: StepContext): ReadonlyMap<string, Node
   return views;
 }
 
-/** Peers' continuous probes say the VIP stopped answering: the cut-off holder may be dead now. */
+/** The holder is known, eligible and not lost by the election's own reading. */
+function holderCanHold(rt: UnitRuntime, e: Election): boolean {
+  if (rt.holder === null) return false;
+  return e.ranking.find((c) => c.node === rt.holder)?.eligibility.eligible === true;
+}
+
+/** Proven witnesses' continuous probes say the VIP stopped answering: the cut-off holder may be dead now. */
 function peersCannotReach(ctx: StepContext, views: ReadonlyMap<string, NodeView>): boolean {
   const g = ctx.unit.groups[0];
-  return ctx.unit.members.some((m) => {
-    const r = views.get(m.node)?.reach[g];
-    return isLive(views.get(m.node)) && r !== undefined && !r.reachable && r.failures >= ctx.timing.reachFall;
-  });
+  return ctx.unit.members.some((m) => isLive(views.get(m.node)) && witnessCannotReach(views.get(m.node)?.reach[g], ctx.timing.reachFall));
 }
 
 function requestVerify(rt: UnitRuntime, ctx: StepContext, candidate: string, lost: string | null, actions: Action[]): void {
@@ -280,7 +304,7 @@ function failAcquire(rt: UnitRuntime, ctx: StepContext, why: string, actions: Ac
   if (rt.phase.kind !== "acquiring") return;
   const { to, from } = rt.phase;
   actions.push({ type: "note", kind: "move", node: to, message: `${to} could not acquire ${ctx.unit.name}: ${why}` });
-  rt.cooldown.push({ node: to, untilMs: ctx.nowMs + ctx.timing.ackTimeoutMs });
+  rt.cooldown.push({ node: to, untilMs: ctx.nowMs + ctx.timing.ackTimeoutMs, why: "failed" });
   // The old holder keeps the unit (a planned move simply did not happen); a takeover leaves it unheld.
   rt.holder = from !== null && isLive(ctx.views.get(from)) && holdsUnit(ctx.views.get(from), ctx.unit) ? from : null;
   rt.phase = { kind: "steady" };

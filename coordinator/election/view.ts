@@ -24,6 +24,29 @@ export interface ReachView {
   failures: number;
   /** The node reached at least one LAN reference, so its own LAN works. */
   lanOk: boolean;
+  /**
+   * lanOk rests on a LAN round that began after this run of failed VIP probes
+   * was first seen: the node's LAN is proven on evidence at least as fresh as
+   * its VIP verdict. Only then is its "cannot reach the VIP" worth anything.
+   */
+  lanFresh: boolean;
+}
+
+/**
+ * The witness rule (docs/design.md, "Moves and safety"): a peer's failure to
+ * reach the VIP says something about the holder only while the peer proves
+ * its own LAN on evidence at least as fresh as that failure. An isolated node
+ * sees nothing, so its silence is no evidence; and because each report carries
+ * both verdicts from one agent's clock, the order in which they arrive here
+ * does not matter.
+ */
+export function isProvenWitness(reach: ReachView | undefined): boolean {
+  return reach !== undefined && reach.lanOk && reach.lanFresh;
+}
+
+/** A proven witness whose probes through the VIP have failed `reachFall` times in a row. */
+export function witnessCannotReach(reach: ReachView | undefined, reachFall: number): boolean {
+  return isProvenWitness(reach) && reach !== undefined && !reach.reachable && reach.failures >= reachFall;
 }
 
 /** One node's state, as last reported. */

@@ -266,7 +266,7 @@ test("a verification that finds the VIP silent is overruled while this node's co
   const lb2 = await startNode("lb2");
   await waitUntil(() => holder() === "lb1" && onLan().join() === "lb1", "VIP on lb1");
   lb2.verify.override = "free"; // one probe timed out on a busy host
-  lb2.reach.states.set("VI_1", { reachable: true, failures: 0, lanOk: true, observedMs: Date.now() });
+  lb2.reach.states.set("VI_1", { reachable: true, failures: 0, lanOk: true, lanFresh: true, observedMs: Date.now() });
   lb1.core.close();
   lb1.session.stop();
   nodes.splice(nodes.indexOf(lb1), 1);
@@ -274,7 +274,7 @@ test("a verification that finds the VIP silent is overruled while this node's co
   assert.deepEqual(onLan(), ["lb1"], "never on both");
   assert.match(coord.engine.events.all().map((e) => e.message).join("\n"), /alive but cut off/);
   // The continuous probes go silent (the holder really died): the next verification takes over.
-  lb2.reach.states.set("VI_1", { reachable: false, failures: 3, lanOk: true, observedMs: Date.now() });
+  lb2.reach.states.set("VI_1", { reachable: false, failures: 3, lanOk: true, lanFresh: true, observedMs: Date.now() });
   lan.owners.get("198.18.0.100")?.delete("lb1");
   await waitUntil(() => onLan().join() === "lb2" && holder() === "lb2", "lb2 takes over once its probes go silent", 5000);
 });

@@ -104,7 +104,7 @@ test("before the coordinator: nothing held, BACKUP, session down, nginx running"
 test("the coordinator's welcome and an acquire: the VIP is counted as held, the group MASTER", async () => {
   connected = true;
   metrics.connection(true);
-  core.message({ body: { $case: "welcome", value: { sessionId: "s", heartbeatIntervalMs: 60_000, deadIntervalMs: 180_000, reachIntervalMs: 100, verifyTimeoutMs: 150, groups: [{ name: "VI_1", vips: ["198.18.0.100/24"], servicePort: 10016, servicePath: "", tracks: [], lanReferences: [] }] } } });
+  core.message({ body: { $case: "welcome", value: { sessionId: "s", heartbeatIntervalMs: 60_000, deadIntervalMs: 180_000, reachIntervalMs: 100, verifyTimeoutMs: 150, reachFall: 3, groups: [{ name: "VI_1", vips: ["198.18.0.100/24"], servicePort: 10016, servicePath: "", tracks: [], lanReferences: [] }] } } });
   let t = await scrape();
   assert.equal(line(t, 'keepvip_agent_vips_held{group="VI_1"}'), 0);
   assert.equal(line(t, 'keepvip_agent_state{group="VI_1",state="BACKUP"}'), 1);

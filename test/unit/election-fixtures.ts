@@ -77,9 +77,12 @@ export function views(u: UnitSpec, over: Record<string, Partial<NodeView>> = {},
   return new Map(names.map((n) => [n, view(n, u, over[n])]));
 }
 
-/** A peer's reach report for one group: `failures` consecutive misses (0: reachable). */
-export function reach(group: string, failures: number, lanOk = true): Record<string, ReachView> {
-  return { [group]: { reachable: failures === 0, failures, lanOk } };
+/**
+ * A peer's reach report for one group: `failures` consecutive misses (0:
+ * reachable); `lanFresh` says its LAN is proven on evidence as fresh as that.
+ */
+export function reach(group: string, failures: number, lanOk = true, lanFresh = lanOk): Record<string, ReachView> {
+  return { [group]: { reachable: failures === 0, failures, lanOk, lanFresh } };
 }
 
 export const timing: PlannerTiming = { plannedOverlapMs: 50, ackTimeoutMs: 1000, verifyTimeoutMs: 200, reverifyMs: 2000, reachFall: 3 };

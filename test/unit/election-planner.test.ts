@@ -1,7 +1,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { initialRuntime, step, type Action, type PlannerEvent, type StepResult, type UnitRuntime } from "../../coordinator/election/planner.js";
-import type { NodeView, UnitSpec } from "../../coordinator/election/view.js";
+import { lanProvenFresh } from "../../agent/probe/reach.js";
+import { initialRuntime, step, type Action, type PlannerEvent, type PlannerTiming, type StepResult, type UnitRuntime } from "../../coordinator/election/planner.js";
+import { isProvenWitness, type NodeView, type UnitSpec } from "../../coordinator/election/view.js";
 import { prng, reach, timing, unit, view, type UnitOptions } from "./election-fixtures.js";
 
 /**
@@ -11,6 +12,8 @@ import { prng, reach, timing, unit, view, type UnitOptions } from "./election-fi
  */
 class Cluster {
   nowMs = 10_000;
+  /** The planner's timing; a case may try another profile. */
+  timing: PlannerTiming = timing;
   rt: UnitRuntime;
   readonly views = new Map<string, NodeView>();
   last!: StepResult;
@@ -35,7 +38,7 @@ class Cluster {
   }
 
   step(event: PlannerEvent = { type: "tick" }): Action[] {
-    this.last = step(this.rt, { unit: this.unit, views: this.views, nowMs: this.nowMs, timing }, event);
+    this.last = step(this.rt, { unit: this.unit, views: this.views, nowMs: this.nowMs, timing: this.timing }, event);
     this.rt = this.last.runtime;
     return this.last.actions;
   }
@@ -753,6 +756,59 @@ const cases: PlannerCase[] = [
     },
   },
   {
+    name: "F11 back: the new holder loses its LAN; the old one takes the VIP back at once, the anti-flap pause notwithstanding",
+    run: () => {
+      const c = Cluster.holding(seed(), "lb1", 4, { lb1: { lanOk: true }, lb2: { lanOk: true } });
+      c.set("lb2", { reach: reach("VI_1", 3) });
+      assert.deepEqual(commands(c.step()), ["acquire lb2 e5 takeover"]);
+      assert.deepEqual(commands(c.after(20).completeMove()), ["release lb1 e5"]);
+      c.holds("lb1", false).step({ type: "ack", node: "lb1", group: "VI_1", epoch: 5, action: "release", ok: true });
+      assert.ok(c.rt.cooldown.some((x) => x.node === "lb1" && x.why === "anti-flap"), "lb1 is paused against flapping");
+      c.set("lb2", { lanOk: false, reach: {} });
+      assert.deepEqual(commands(c.after(100).step()), ["acquire lb1 e6 takeover"], "no wait for the pause: lb2 cannot hold");
+      assert.deepEqual(commands(c.completeMove()), ["release lb2 e6"]);
+      assert.equal(c.rt.holder, "lb1");
+    },
+  },
+  {
+    name: "F11 back: the new holder goes FAULT or away; the paused old holder is chosen at once (verified first when the holder is lost)",
+    run: () => {
+      for (const fault of ["fault", "closed"] as const) {
+        const c = Cluster.holding(seed(), "lb1", 4, { lb1: { lanOk: true }, lb2: { lanOk: true } });
+        c.set("lb2", { reach: reach("VI_1", 3) });
+        c.step();
+        c.after(20).completeMove();
+        c.holds("lb1", false).step({ type: "ack", node: "lb1", group: "VI_1", epoch: 5, action: "release", ok: true });
+        if (fault === "fault") c.set("lb2", { fault: true, faultReason: "nginx cannot start", holds: [] });
+        else c.set("lb2", { session: "closed" });
+        assert.deepEqual(commands(c.after(100).step()), [fault === "fault" ? "acquire lb1 e6" : "verify lb1"], fault);
+      }
+    },
+  },
+  {
+    name: "a failed acquire's cooldown still holds when the holder cannot hold: the next best is tried, not the node that just failed",
+    run: () => {
+      const c = Cluster.holding(three(), "lb1", 4);
+      c.set("lb1", { nginx: "down" });
+      assert.deepEqual(commands(c.step()), ["acquire lb2 e5 takeover"]);
+      assert.deepEqual(commands(c.ackAcquire("lb2", 5, ["VI_1"], false, "ip failed")), ["release lb2 e5", "acquire lb3 e6 takeover"]);
+    },
+  },
+  {
+    name: "F17: the standby cut off the LAN reports its VIP silent before its own LAN verdict: no move, in that order or the other",
+    run: () => {
+      for (const order of [["vip", "lan"], ["lan", "vip"]]) {
+        const c = Cluster.holding(seed(), "lb1", 4, { lb1: { lanOk: true }, lb2: { lanOk: true } });
+        for (const verdict of order) {
+          if (verdict === "vip") c.set("lb2", { reach: reach("VI_1", 3, c.views.get("lb2")!.lanOk !== false, false) });
+          else c.set("lb2", { lanOk: false, reach: reach("VI_1", c.views.get("lb2")!.reach.VI_1?.failures ?? 0, false, false) });
+          assert.deepEqual(commands(c.after(10).step()), [], order.join(" then "));
+        }
+        assert.equal(c.rt.holder, "lb1");
+      }
+    },
+  },
+  {
     name: "F11: a minority of peers failing moves nothing",
     run: () => {
       const c = Cluster.holding(three(), "lb1", 4);
@@ -914,7 +970,7 @@ function randomLife(seedValue: number, stepsCount: number, u: UnitSpec): void {
     else if (r < 0.26) c.set(n, { maintenance: rand() < 0.3 });
     else if (r < 0.3) c.set(n, { leaving: rand() < 0.2 });
     else if (r < 0.34) c.set(n, { tracks: { chk_nginx: rand() < 0.7 } });
-    else if (r < 0.38) c.set(n, { reach: reach(u.groups[0], pick([0, 0, 1, 3, 5]), rand() < 0.8), lanOk: rand() < 0.9 });
+    else if (r < 0.38) c.set(n, { reach: reach(u.groups[0], pick([0, 0, 1, 3, 5]), rand() < 0.8, rand() < 0.7), lanOk: rand() < 0.9 });
     else if (r < 0.42) c.holds(n, rand() < 0.2); // a straggler appears or a holder drops
     else if (r < 0.44) c.rt = { ...c.rt, switchoverTo: n }; // what the engine's requestSwitchover does
     else if (r < 0.6 && pendingAcks.length > 0) {
@@ -941,6 +997,8 @@ function randomLife(seedValue: number, stepsCount: number, u: UnitSpec): void {
     const acquires = actions.filter((a): a is Extract<Action, { type: "acquire" }> => a.type === "acquire");
     assert.ok(acquires.length <= 1, `two acquires in one step: ${ctx()}`);
     for (const a of acquires) {
+      // The witness rule: an F11 move goes only to a node that proves its own LAN.
+      if (/cannot reach the VIP/.test(a.reason)) assert.ok(isProvenWitness(c.views.get(a.node)?.reach[u.groups[0]]), `F11 move to an unproven node: ${ctx()}`);
       assert.ok(a.epoch > lastAcquireEpoch, `acquire epoch ${a.epoch} not above ${lastAcquireEpoch}: ${ctx()}`);
       lastAcquireEpoch = a.epoch;
       assert.equal(a.epoch, after.epoch, `acquire epoch is the unit's epoch: ${ctx()}`);
@@ -990,5 +1048,140 @@ const lives: Array<[string, () => UnitSpec, number]> = [
 for (const [name, build, seedValue] of lives) {
   test(`planner, random life (${name}): epochs only grow, one acquire at a time, no release to the node being acquired, holder always a member — 20 seeds × 400 steps`, () => {
     for (let s = 0; s < 20; s++) randomLife(seedValue * 1000 + s, 400, build());
+  });
+}
+
+// ------------------------------------------------------------ the witness rule, in every arrival order
+
+/**
+ * What an agent's probers observe, one at a time: a probe through the VIP
+ * going silent, or a LAN-reference round ending (answered or not) that began
+ * before the first VIP failure of the run or after it. Folded as
+ * agent/probe/reach.ts folds them, each observation becomes a report; the
+ * planner sees the reports in every order the observations can come in.
+ */
+type Observation = { node: string; kind: "vip-fail" } | { node: string; kind: "lan"; answered: boolean; began: "before" | "after" };
+
+class AgentReach {
+  failures = 0;
+  failingSinceMs: number | undefined;
+  lanOk = true;
+  lanAnsweredAtMs: number | undefined = 0;
+
+  observe(o: Observation, nowMs: number): void {
+    if (o.kind === "vip-fail") {
+      if (this.failures === 0) this.failingSinceMs = nowMs;
+      this.failures++;
+      return;
+    }
+    const began = o.began === "before" ? 1 : (this.failingSinceMs ?? nowMs);
+    this.lanOk = o.answered;
+    if (o.answered) this.lanAnsweredAtMs = Math.max(this.lanAnsweredAtMs ?? 0, began);
+  }
+
+  view(group: string, fall: number): Partial<NodeView> {
+    const lanFresh = lanProvenFresh({ failingSinceMs: this.failingSinceMs }, { lanOk: this.lanOk, lanAnsweredAtMs: this.lanAnsweredAtMs });
+    return { lanOk: this.lanOk, reach: { [group]: { reachable: this.failures < fall, failures: this.failures, lanOk: this.lanOk, lanFresh } } };
+  }
+}
+
+/** Every distinct order of `items` in which an "after" LAN round ends after its node's first VIP failure. */
+function arrivalOrders(items: Observation[]): Observation[][] {
+  const out: Observation[][] = [];
+  const seen = new Set<string>();
+  const walk = (prefix: Observation[], rest: Observation[]): void => {
+    if (rest.length === 0) {
+      const key = JSON.stringify(prefix);
+      if (!seen.has(key)) {
+        seen.add(key);
+        out.push(prefix);
+      }
+      return;
+    }
+    for (let i = 0; i < rest.length; i++) {
+      const o = rest[i];
+      if (o.kind === "lan" && o.began === "after" && !prefix.some((p) => p.node === o.node && p.kind === "vip-fail")) continue;
+      walk([...prefix, o], [...rest.slice(0, i), ...rest.slice(i + 1)]);
+    }
+  };
+  walk([], items);
+  return out;
+}
+
+/** Feeds one order of observations to a cluster held by lb1; agents obey every command at once. */
+function deliver(order: Observation[], profile: PlannerTiming, settleMs = 5 * (profile.ackTimeoutMs + profile.reverifyMs)): { acquires: string[]; releases: string[]; holder: string | null } {
+  const c = Cluster.holding(seed(), "lb1", 4, { lb1: { lanOk: true }, lb2: { lanOk: true, reach: reach("VI_1", 0) } });
+  c.timing = profile;
+  const agents = new Map([["lb1", new AgentReach()], ["lb2", new AgentReach()]]);
+  const acquires: string[] = [];
+  const releases: string[] = [];
+  const obey = (actions: Action[]): void => {
+    for (const a of actions) {
+      if (a.type === "acquire") {
+        acquires.push(a.node);
+        obey(c.completeMove());
+      } else if (a.type === "release") {
+        releases.push(a.node);
+        c.holds(a.node, false);
+        obey(c.step({ type: "ack", node: a.node, group: "VI_1", epoch: a.epoch, action: "release", ok: true }));
+      } else if (a.type === "verify") obey(c.verified(a.node, "free"));
+    }
+  };
+  for (const o of order) {
+    c.after(10);
+    const agent = agents.get(o.node)!;
+    agent.observe(o, c.nowMs);
+    // The holder does not probe through its own VIP: only its LAN verdict reaches the coordinator.
+    const v = agent.view("VI_1", profile.reachFall);
+    c.set(o.node, c.rt.holder === o.node ? { lanOk: v.lanOk } : v);
+    obey(c.step());
+  }
+  for (let i = 0; i < 5; i++) obey(c.after(settleMs / 5).step());
+  return { acquires, releases, holder: c.rt.holder };
+}
+
+const profiles: Array<[string, PlannerTiming]> = [
+  ["seed timing, reach_fall 3", { plannedOverlapMs: 50, ackTimeoutMs: 1000, verifyTimeoutMs: 200, reverifyMs: 2000, reachFall: 3 }],
+  ["tuned timing, reach_fall 3", { plannedOverlapMs: 50, ackTimeoutMs: 300, verifyTimeoutMs: 50, reverifyMs: 100, reachFall: 3 }],
+  ["tuned timing, reach_fall 1", { plannedOverlapMs: 20, ackTimeoutMs: 300, verifyTimeoutMs: 50, reverifyMs: 100, reachFall: 1 }],
+  ["slow timing, reach_fall 5", { plannedOverlapMs: 100, ackTimeoutMs: 3000, verifyTimeoutMs: 500, reverifyMs: 5000, reachFall: 5 }],
+];
+
+const vipFails = (node: string, n: number): Observation[] => Array.from({ length: n }, () => ({ node, kind: "vip-fail" as const }));
+
+for (const [profileName, profile] of profiles) {
+  const fall = profile.reachFall;
+  test(`planner, witness rule (${profileName}): F17, the standby cut off the LAN, in every arrival order of its verdicts: no move`, () => {
+    // A LAN round that began before the cut answers late; the next one (begun after) finds nothing.
+    const orders = arrivalOrders([...vipFails("lb2", fall + 1), { node: "lb2", kind: "lan", answered: true, began: "before" }, { node: "lb2", kind: "lan", answered: false, began: "after" }]);
+    assert.ok(orders.length >= fall + 2, `${orders.length} orders`);
+    for (const order of orders) {
+      const r = deliver(order, profile);
+      const trail = order.map((o) => (o.kind === "vip-fail" ? "vip" : `lan-${o.answered ? "ok" : "down"}-${o.began}`)).join(" ");
+      assert.deepEqual(r.acquires, [], `no acquire: ${trail}`);
+      assert.deepEqual(r.releases, [], `no release: ${trail}`);
+      assert.equal(r.holder, "lb1", trail);
+    }
+  });
+
+  test(`planner, witness rule (${profileName}): F11, the holder cut off (its own LAN verdict anywhere in the stream), in every arrival order: exactly one move, to the witness`, () => {
+    const base: Observation[] = [...vipFails("lb2", fall), { node: "lb2", kind: "lan", answered: true, began: "after" }, { node: "lb2", kind: "lan", answered: true, began: "before" }];
+    // Without a LAN verdict of its own the old holder looks healthy: it may come back once the
+    // anti-flap pause ends (another F11 round would move it again), so look within the pause only.
+    const variants: Array<[Observation[], number]> = [
+      [base, profile.ackTimeoutMs],
+      [[...base, { node: "lb1", kind: "lan", answered: false, began: "after" }], 5 * (profile.ackTimeoutMs + profile.reverifyMs)],
+    ];
+    for (const [items, settleMs] of variants) {
+      // The holder's own LAN round needs no VIP failure of its own: let it come anywhere.
+      const orders = arrivalOrders(items.map((o) => (o.node === "lb1" && o.kind === "lan" ? { ...o, began: "before" as const } : o)));
+      for (const order of orders) {
+        const r = deliver(order, profile, settleMs);
+        const trail = order.map((o) => `${o.node}:${o.kind === "vip-fail" ? "vip" : `lan-${o.answered ? "ok" : "down"}-${o.began}`}`).join(" ");
+        assert.deepEqual(r.acquires, ["lb2"], `one acquire, to lb2: ${trail}`);
+        assert.equal(r.holder, "lb2", trail);
+        assert.deepEqual(r.releases, ["lb1"], `the old holder lets go once: ${trail}`);
+      }
+    }
   });
 }

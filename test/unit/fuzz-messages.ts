@@ -39,7 +39,7 @@ export const report: fc.Arbitrary<Report> = fc.record({
   upstreamVersion: u64,
   upstreamError: longText,
   probes: fc.array(fc.record({ upstream: text, server: text, up: fc.boolean(), detail: longText, latencyMs: u32 }), { maxLength: 6 }),
-  reach: fc.array(fc.record({ group: text, address: text, reachable: fc.boolean(), lanOk: fc.boolean(), observedMs: u64, consecutiveFailures: u32 }), { maxLength: 4 }),
+  reach: fc.array(fc.record({ group: text, address: text, reachable: fc.boolean(), lanOk: fc.boolean(), lanFresh: fc.boolean(), observedMs: u64, consecutiveFailures: u32 }), { maxLength: 4 }),
   fault: fc.boolean(),
   faultReason: longText,
   seq: u64,

@@ -18,7 +18,7 @@ test("sanitize: only the node's groups and the plan's servers survive; tracks an
     nginx: 1, nginxDetail: "x".repeat(10_000), fault: false, faultReason: "", upstreamVersion: 1, upstreamError: "", seq: 1,
     tracks: Array.from({ length: 200 }, (_, i) => ({ name: `t${i}`, passing: true, detail: "" })).concat([{ name: "bad name; rm", passing: true, detail: "" }]),
     held: [{ group: "VI_1", address: "198.18.0.100/24", interface: "lan0", epoch: 1 }, { group: "EVIL", address: "1.2.3.4/32", interface: "lan0", epoch: 9 }],
-    reach: [{ group: "EVIL", address: "", reachable: false, lanOk: true, observedMs: 0, consecutiveFailures: 9 }],
+    reach: [{ group: "EVIL", address: "", reachable: false, lanOk: true, lanFresh: true, observedMs: 0, consecutiveFailures: 9 }],
     probes: [{ upstream: "u", server: "198.18.0.21:80", up: false, detail: "", latencyMs: 1 }, { upstream: "u", server: "6.6.6.6:80", up: false, detail: "", latencyMs: 1 }],
   };
   const s = sanitizeReport(r, { groups: new Set(["VI_1"]), servers: new Set(["u/198.18.0.21:80"]) });

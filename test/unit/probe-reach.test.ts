@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { ReachProber, type ReachState } from "../../agent/probe/reach.js";
+import { lanProvenFresh, ReachProber, type ReachState } from "../../agent/probe/reach.js";
 import type { ProbeOutcome, ProbeResult, ServiceProbeOptions } from "../../agent/probe/service.js";
 
 /** Polls until check() holds, failing after the deadline (no fixed sleeps). */
@@ -139,5 +139,58 @@ test("injected timers drive the cadence", async () => {
     assert.deepEqual(delays.slice(0, 3), [100, 100, 100]);
   } finally {
     p.stop();
+  }
+});
+
+test("the witness rule: a LAN answer proves the LAN for a VIP verdict only when its round began after the first failure was seen", () => {
+  const table: Array<[string, number | undefined, { lanOk: boolean; lanAnsweredAtMs: number | undefined } | undefined, boolean]> = [
+    ["VIP answering, LAN answered: proven", undefined, { lanOk: true, lanAnsweredAtMs: 100 }, true],
+    ["VIP answering, LAN down: not proven", undefined, { lanOk: false, lanAnsweredAtMs: 100 }, false],
+    ["no LAN references: nothing proves the LAN", undefined, undefined, false],
+    ["no LAN round answered yet: not proven", undefined, { lanOk: true, lanAnsweredAtMs: undefined }, false],
+    ["VIP failing since 500, LAN round began at 400 (before the failure): not proven", 500, { lanOk: true, lanAnsweredAtMs: 400 }, false],
+    ["VIP failing since 500, LAN round began at 500 (one round decides both): proven", 500, { lanOk: true, lanAnsweredAtMs: 500 }, true],
+    ["VIP failing since 500, LAN round began at 510: proven", 500, { lanOk: true, lanAnsweredAtMs: 510 }, true],
+    ["VIP failing since 500, a later LAN round found nothing: not proven", 500, { lanOk: false, lanAnsweredAtMs: 510 }, false],
+  ];
+  for (const [name, failingSinceMs, lan, want] of table) assert.equal(lanProvenFresh({ failingSinceMs }, lan), want, name);
+});
+
+test("a run of VIP failures kicks a LAN round at once (not at the LAN cadence), and that round's outcome is reported even when lanOk does not flip", async () => {
+  const net = fakeNet();
+  net.outcomes.set("198.18.0.100", "ok");
+  net.outcomes.set("198.18.0.21", "ok");
+  const lanChanges: ReachState[] = [];
+  const lan = new ReachProber({ group: "VI_1", target: { host: "198.18.0.100", port: 10016 }, probeVip: false, lanReferences: [{ host: "198.18.0.21", port: 10016 }], lanIntervalMs: 60_000, probe: net.probe, onChange: (s) => lanChanges.push(s) });
+  const vip = new ReachProber({ group: "VI_1", target: { host: "198.18.0.100", port: 10016 }, intervalMs: 2, failThreshold: 3, probe: net.probe, onFailing: () => lan.kick(), onChange: () => {} });
+  try {
+    lan.start();
+    vip.start();
+    await waitFor("first LAN round", () => lan.current().lanAnsweredAtMs !== undefined);
+    const firstRound = lan.current().lanAnsweredAtMs!;
+    await waitFor("VIP reachable", () => vip.current().reachable === true);
+    assert.equal(vip.current().failingSinceMs, undefined, "not failing yet");
+    assert.equal(lanProvenFresh(vip.current(), lan.current()), true, "an answering VIP needs only an answered LAN");
+    net.outcomes.set("198.18.0.100", "timeout");
+    await waitFor("VIP unreachable", () => vip.current().reachable === false);
+    const since = vip.current().failingSinceMs!;
+    assert.ok(since > firstRound, "the run began after the first LAN round");
+    // The LAN cadence is a minute: only the kick can have started another round this soon.
+    await waitFor("kicked LAN round", () => (lan.current().lanAnsweredAtMs ?? 0) >= since);
+    assert.equal(lanProvenFresh(vip.current(), lan.current()), true, "the kicked round proves the LAN for this run");
+    assert.ok(lanChanges.length >= 1, "the kicked round was reported although lanOk stayed true");
+    assert.equal(lanChanges.at(-1)!.lanOk, true);
+    // The same run, the LAN now gone: the next kicked round says so.
+    net.outcomes.set("198.18.0.21", "timeout");
+    lan.kick();
+    await waitFor("LAN down", () => lan.current().lanOk === false);
+    assert.equal(lanProvenFresh(vip.current(), lan.current()), false);
+    assert.equal(vip.current().failingSinceMs, since, "still the same run of failures");
+    net.outcomes.set("198.18.0.100", "ok");
+    await waitFor("VIP back", () => vip.current().reachable === true);
+    assert.equal(vip.current().failingSinceMs, undefined, "a success ends the run");
+  } finally {
+    vip.stop();
+    lan.stop();
   }
 });
