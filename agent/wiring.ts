@@ -68,6 +68,8 @@ export function trackPort(scripts: TrackScripts, log: Logger): TrackPort {
 export function reachPort(log: Logger): ReachPort {
   const lan = new Map<string, { key: string; prober: ReachProber }>();
   const vip = new Map<string, { key: string; prober: ReachProber }>();
+  /** The lanFresh each group's last report carried. */
+  const sent = new Map<string, boolean>();
   const swap = (map: typeof lan, group: string, key: string, make: () => ReachProber | undefined) => {
     if (map.get(group)?.key === key) return;
     map.get(group)?.prober.stop();
@@ -82,9 +84,18 @@ export function reachPort(log: Logger): ReachPort {
       const group = target.group;
       const lanReferences = target.lanReferences.map(parseHostPort).filter((r): r is { host: string; port: number } => typeof r !== "string");
       const lanIntervalMs = Math.min(1000, Math.max(50, target.intervalMs * 10));
-      const notify = () => onChange(merged(group));
+      // A report goes out when reachable, lanOk or lanFresh changes (or a kicked LAN round ends):
+      // lanFresh can change on any probe, the probers' own onChange does not see it.
+      const notify = () => {
+        const state = merged(group);
+        sent.set(group, state.lanFresh);
+        onChange(state);
+      };
+      const onProbe = () => {
+        if (merged(group).lanFresh !== sent.get(group)) notify();
+      };
       swap(lan, group, JSON.stringify([lanReferences, lanIntervalMs]), () => lanReferences.length === 0 ? undefined : new ReachProber({
-        group, target: { host: target.vip, port: target.port }, probeVip: false, lanReferences, lanIntervalMs, onChange: notify,
+        group, target: { host: target.vip, port: target.port }, probeVip: false, lanReferences, lanIntervalMs, onChange: notify, onProbe,
       }));
       swap(vip, group, JSON.stringify(target), () => !target.probeVip ? undefined : new ReachProber({
         group,
@@ -98,6 +109,7 @@ export function reachPort(log: Logger): ReachPort {
         // The witness rule: a LAN round that begins now decides whether this run of failures says anything.
         onFailing: () => lan.get(group)?.prober.kick(),
         onChange: notify,
+        onProbe,
       }));
       log.debug({ event: "reach.start", group, probeVip: target.probeVip }, "reach probers set");
     },
@@ -106,6 +118,7 @@ export function reachPort(log: Logger): ReachPort {
       vip.get(group)?.prober.stop();
       lan.delete(group);
       vip.delete(group);
+      sent.delete(group);
     },
     current(group) {
       if (!lan.has(group) && !vip.has(group)) return undefined;

@@ -6,11 +6,16 @@
  * cut off sees everything fail, and must not vote that the holder is
  * unreachable (lanOk=false says so).
  *
- * The witness rule needs the two verdicts to be comparable in time: the VIP
+ * The witness rule needs the two verdicts to be comparable in time. The VIP
  * prober records when the current run of failures was first observed
- * (failingSinceMs), and the LAN prober when the last answered round began
- * (lanAnsweredAtMs). A LAN answer counts for a VIP verdict only when its round
- * began after the first failure was seen; `kick()` starts such a round at once.
+ * (failingSinceMs) and when the latest failed probe of the run began
+ * (lastFailureBeganMs); the LAN prober records when the last answered round
+ * began (lanAnsweredAtMs). The silence proves something only when the LAN
+ * answered in the middle of it: a round that began after the first failure
+ * was seen (so after the fault began) and before a probe that still failed
+ * (so the VIP stayed silent while the LAN worked). Either order of arrival of
+ * a LAN answer and a VIP verdict is then judged the same. `kick()` starts a
+ * LAN round at once when a run of failures begins.
  * One probe in flight at a time per target; stop() cancels everything.
  */
 import type { HostPort } from "../../shared/config/net.js";
@@ -28,21 +33,23 @@ export interface ReachState {
   lanOk: boolean;
   /** When the first failure of the current run was observed (timers.now()); undefined while not failing. */
   failingSinceMs: number | undefined;
+  /** When the latest failed probe of the current run began (timers.now()); undefined while not failing. */
+  lastFailureBeganMs: number | undefined;
   /** When the last LAN round that got an answer began (timers.now()); undefined before one did. */
   lanAnsweredAtMs: number | undefined;
 }
 
 /**
- * Whether this node's LAN is proven on evidence at least as fresh as its VIP
- * verdict (docs/design.md, the witness rule): a LAN round that got an answer
- * and began after the current run of VIP failures was first seen. While the
- * VIP answers there is no verdict to back, and an answered LAN is enough. A
- * node without LAN references can prove nothing.
+ * Whether this node's LAN is proven on evidence as fresh as its VIP verdict
+ * (docs/design.md, the witness rule): while the VIP answers, an answered LAN
+ * round is enough; while it fails, a LAN round must have answered that began
+ * after the run's first failure was seen and no later than the start of a
+ * probe that still failed. A node without LAN references proves nothing.
  */
-export function lanProvenFresh(v: Pick<ReachState, "failingSinceMs"> | undefined, l: Pick<ReachState, "lanOk" | "lanAnsweredAtMs"> | undefined): boolean {
+export function lanProvenFresh(v: Pick<ReachState, "failingSinceMs" | "lastFailureBeganMs"> | undefined, l: Pick<ReachState, "lanOk" | "lanAnsweredAtMs"> | undefined): boolean {
   if (!l || !l.lanOk || l.lanAnsweredAtMs === undefined) return false;
   if (v?.failingSinceMs === undefined) return true;
-  return l.lanAnsweredAtMs >= v.failingSinceMs;
+  return l.lanAnsweredAtMs >= v.failingSinceMs && v.lastFailureBeganMs !== undefined && l.lanAnsweredAtMs <= v.lastFailureBeganMs;
 }
 
 /** Timers, injectable so tests drive time. */
@@ -78,6 +85,8 @@ export interface ReachOptions {
   onChange: (state: ReachState) => void;
   /** Called when a run of counted failures begins (the first one is observed). */
   onFailing?: () => void;
+  /** Called after every probe through the VIP and every LAN round, with the state after it. */
+  onProbe?: (state: ReachState) => void;
   probe?: ServiceProber;
   timers?: ReachTimers;
 }
@@ -107,7 +116,7 @@ export class ReachProber {
   constructor(private readonly opts: ReachOptions) {
     this.timers = opts.timers ?? realTimers;
     this.probe = opts.probe ?? probeService;
-    this.state = { group: opts.group, reachable: undefined, consecutiveFailures: 0, lastOutcome: undefined, lastDetail: "", lanOk: true, failingSinceMs: undefined, lanAnsweredAtMs: undefined };
+    this.state = { group: opts.group, reachable: undefined, consecutiveFailures: 0, lastOutcome: undefined, lastDetail: "", lanOk: true, failingSinceMs: undefined, lastFailureBeganMs: undefined, lanAnsweredAtMs: undefined };
   }
 
   /** Starts both loops (idempotent). */
@@ -153,7 +162,9 @@ export class ReachProber {
       const reachable = !counts ? true : failures >= threshold ? false : this.state.reachable;
       const startsFailing = counts && failures === 1;
       const failingSinceMs = !counts ? undefined : startsFailing ? this.timers.now() : this.state.failingSinceMs;
-      this.update({ consecutiveFailures: failures, reachable, lastOutcome: r.outcome, lastDetail: r.detail, failingSinceMs });
+      const lastFailureBeganMs = counts ? began : undefined;
+      this.update({ consecutiveFailures: failures, reachable, lastOutcome: r.outcome, lastDetail: r.detail, failingSinceMs, lastFailureBeganMs });
+      this.opts.onProbe?.(this.current());
       if (startsFailing) this.opts.onFailing?.();
       await this.sleep(Math.max(0, interval - (this.timers.now() - began)));
     }
@@ -170,6 +181,7 @@ export class ReachProber {
       if (this.stopper.signal.aborted) return;
       const lanOk = results.some((r) => lanAnswered(r.outcome));
       this.update({ lanOk, lanAnsweredAtMs: lanOk ? began : this.state.lanAnsweredAtMs }, asked);
+      this.opts.onProbe?.(this.current());
       if (this.kicked) continue;
       await this.sleep(Math.max(0, interval - (this.timers.now() - began)), (wake) => (this.wakeLan = wake));
       this.wakeLan = undefined;

@@ -21,6 +21,8 @@ export interface PhaseMetrics {
   outageMs: number;
   /** Failed requests in the window. */
   failed: number;
+  /** Failed requests by error kind (ECONNRESET, timeout, …). */
+  errors: Record<string, number>;
   /** Requests in the window. */
   requests: number;
   /** Injection → the VIP only on the phase's new holder (ms); null: never in the window (or no new holder). */
@@ -76,6 +78,7 @@ export function phaseMetrics(records: readonly ProbeRecord[], events: readonly V
   return {
     outageMs: probes.longestFailureMs,
     failed: probes.failed,
+    errors: probes.errors,
     requests: probes.total,
     moveMs: sole ? sole.t - w.injectT : null,
     moved,

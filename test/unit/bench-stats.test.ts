@@ -87,7 +87,7 @@ test("phase: a make-before-break move has no outage, 100 ms on both, moves when 
   ];
   const m = phaseMetrics(records(1000, 400, () => false), events, ["lb1", "lb2"], W, { newHolder: "lb2", reached: true, settledAt: 2600 });
   assert.deepEqual(m, {
-    outageMs: 0, failed: 0, requests: 251, moveMs: 400, moved: true, bothMs: 100, longestBothMs: 100, noneMs: 0,
+    outageMs: 0, failed: 0, errors: {}, requests: 251, moveMs: 400, moved: true, bothMs: 100, longestBothMs: 100, noneMs: 0,
     endHolders: ["lb2"], reached: true, settledMs: 600,
   } satisfies PhaseMetrics);
 });
@@ -129,7 +129,7 @@ const ROWS: PhaseRow[] = [
 
 function result(stack: "keepvip" | "keepalived", phase: string, run: number, m: Partial<PhaseResult>): PhaseResult {
   return {
-    phase, stack, profile: "seed", run, outageMs: 0, failed: 0, requests: 300, moveMs: null, moved: false, bothMs: 0, longestBothMs: 0,
+    phase, stack, profile: "seed", run, outageMs: 0, failed: 0, errors: {}, requests: 300, moveMs: null, moved: false, bothMs: 0, longestBothMs: 0,
     noneMs: 0, endHolders: ["lb1"], reached: true, settledMs: 100, ...m,
   };
 }

@@ -1055,37 +1055,54 @@ for (const [name, build, seedValue] of lives) {
 
 /**
  * What an agent's probers observe, one at a time: a probe through the VIP
- * going silent, or a LAN-reference round ending (answered or not) that began
- * before the first VIP failure of the run or after it. Folded as
- * agent/probe/reach.ts folds them, each observation becomes a report; the
- * planner sees the reports in every order the observations can come in.
+ * failing or answering, or a LAN-reference round ending (answered or not).
+ * A probe or round began just before it ended ("now"), or long before
+ * ("before": a round in flight when the fault began, a probe that spanned
+ * the heal). Folded as agent/probe/reach.ts folds them, each observation
+ * becomes a report; the planner sees them in every order they can come in.
  */
-type Observation = { node: string; kind: "vip-fail" } | { node: string; kind: "lan"; answered: boolean; began: "before" | "after" };
+type Observation =
+  | { node: string; kind: "vip-fail"; began?: "before" }
+  | { node: string; kind: "vip-ok" }
+  | { node: string; kind: "lan"; answered: boolean; began: "before" | "now" };
 
 class AgentReach {
   failures = 0;
   failingSinceMs: number | undefined;
+  lastFailureBeganMs: number | undefined;
   lanOk = true;
   lanAnsweredAtMs: number | undefined = 0;
 
+  constructor(failures = 0, lanOk = true) {
+    if (failures > 0) {
+      this.failures = failures;
+      this.failingSinceMs = 5;
+      this.lastFailureBeganMs = 6;
+    }
+    this.lanOk = lanOk;
+  }
+
   observe(o: Observation, nowMs: number): void {
-    if (o.kind === "vip-fail") {
+    if (o.kind === "vip-ok") {
+      this.failures = 0;
+      this.failingSinceMs = this.lastFailureBeganMs = undefined;
+    } else if (o.kind === "vip-fail") {
       if (this.failures === 0) this.failingSinceMs = nowMs;
       this.failures++;
-      return;
+      this.lastFailureBeganMs = o.began === "before" ? 2 : nowMs - 5;
+    } else {
+      this.lanOk = o.answered;
+      if (o.answered) this.lanAnsweredAtMs = o.began === "before" ? 1 : nowMs - 3;
     }
-    const began = o.began === "before" ? 1 : (this.failingSinceMs ?? nowMs);
-    this.lanOk = o.answered;
-    if (o.answered) this.lanAnsweredAtMs = Math.max(this.lanAnsweredAtMs ?? 0, began);
   }
 
   view(group: string, fall: number): Partial<NodeView> {
-    const lanFresh = lanProvenFresh({ failingSinceMs: this.failingSinceMs }, { lanOk: this.lanOk, lanAnsweredAtMs: this.lanAnsweredAtMs });
+    const lanFresh = lanProvenFresh(this, this);
     return { lanOk: this.lanOk, reach: { [group]: { reachable: this.failures < fall, failures: this.failures, lanOk: this.lanOk, lanFresh } } };
   }
 }
 
-/** Every distinct order of `items` in which an "after" LAN round ends after its node's first VIP failure. */
+/** Every distinct order of `items`. */
 function arrivalOrders(items: Observation[]): Observation[][] {
   const out: Observation[][] = [];
   const seen = new Set<string>();
@@ -1098,21 +1115,22 @@ function arrivalOrders(items: Observation[]): Observation[][] {
       }
       return;
     }
-    for (let i = 0; i < rest.length; i++) {
-      const o = rest[i];
-      if (o.kind === "lan" && o.began === "after" && !prefix.some((p) => p.node === o.node && p.kind === "vip-fail")) continue;
-      walk([...prefix, o], [...rest.slice(0, i), ...rest.slice(i + 1)]);
-    }
+    for (let i = 0; i < rest.length; i++) walk([...prefix, rest[i]], [...rest.slice(0, i), ...rest.slice(i + 1)]);
   };
   walk([], items);
   return out;
 }
 
+const describe = (order: Observation[]) =>
+  order.map((o) => `${o.node}:${o.kind === "lan" ? `lan-${o.answered ? "ok" : "down"}-${o.began}` : o.kind === "vip-fail" && o.began ? "vip-fail-before" : o.kind}`).join(" ");
+
 /** Feeds one order of observations to a cluster held by lb1; agents obey every command at once. */
-function deliver(order: Observation[], profile: PlannerTiming, settleMs = 5 * (profile.ackTimeoutMs + profile.reverifyMs)): { acquires: string[]; releases: string[]; holder: string | null } {
-  const c = Cluster.holding(seed(), "lb1", 4, { lb1: { lanOk: true }, lb2: { lanOk: true, reach: reach("VI_1", 0) } });
+function deliver(order: Observation[], profile: PlannerTiming, opts: { settleMs?: number; lb2?: AgentReach } = {}): { acquires: string[]; releases: string[]; holder: string | null } {
+  const settleMs = opts.settleMs ?? 5 * (profile.ackTimeoutMs + profile.reverifyMs);
+  const lb2 = opts.lb2 ?? new AgentReach();
+  const c = Cluster.holding(seed(), "lb1", 4, { lb1: { lanOk: true }, lb2: lb2.view("VI_1", profile.reachFall) });
   c.timing = profile;
-  const agents = new Map([["lb1", new AgentReach()], ["lb2", new AgentReach()]]);
+  const agents = new Map([["lb1", new AgentReach()], ["lb2", lb2]]);
   const acquires: string[] = [];
   const releases: string[] = [];
   const obey = (actions: Action[]): void => {
@@ -1127,6 +1145,7 @@ function deliver(order: Observation[], profile: PlannerTiming, settleMs = 5 * (p
       } else if (a.type === "verify") obey(c.verified(a.node, "free"));
     }
   };
+  obey(c.step());
   for (const o of order) {
     c.after(10);
     const agent = agents.get(o.node)!;
@@ -1148,39 +1167,48 @@ const profiles: Array<[string, PlannerTiming]> = [
 ];
 
 const vipFails = (node: string, n: number): Observation[] => Array.from({ length: n }, () => ({ node, kind: "vip-fail" as const }));
+const lanNow = (node: string, answered: boolean): Observation => ({ node, kind: "lan", answered, began: "now" });
 
 for (const [profileName, profile] of profiles) {
   const fall = profile.reachFall;
   test(`planner, witness rule (${profileName}): F17, the standby cut off the LAN, in every arrival order of its verdicts: no move`, () => {
-    // A LAN round that began before the cut answers late; the next one (begun after) finds nothing.
-    const orders = arrivalOrders([...vipFails("lb2", fall + 1), { node: "lb2", kind: "lan", answered: true, began: "before" }, { node: "lb2", kind: "lan", answered: false, began: "after" }]);
+    // A LAN round in flight when the cut came answers late; the rounds begun after it find nothing.
+    const orders = arrivalOrders([...vipFails("lb2", fall + 1), { node: "lb2", kind: "lan", answered: true, began: "before" }, lanNow("lb2", false)]);
     assert.ok(orders.length >= fall + 2, `${orders.length} orders`);
     for (const order of orders) {
-      const r = deliver(order, profile);
-      const trail = order.map((o) => (o.kind === "vip-fail" ? "vip" : `lan-${o.answered ? "ok" : "down"}-${o.began}`)).join(" ");
-      assert.deepEqual(r.acquires, [], `no acquire: ${trail}`);
-      assert.deepEqual(r.releases, [], `no release: ${trail}`);
-      assert.equal(r.holder, "lb1", trail);
+      const r = deliver([...order, lanNow("lb2", false), ...vipFails("lb2", 1)], profile);
+      assert.deepEqual(r.acquires, [], `no acquire: ${describe(order)}`);
+      assert.deepEqual(r.releases, [], `no release: ${describe(order)}`);
+      assert.equal(r.holder, "lb1", describe(order));
+    }
+  });
+
+  test(`planner, witness rule (${profileName}): F17 healed, the standby's LAN answering again before its VIP probes do, in every order: no move`, () => {
+    // lb2 was cut off: failing, LAN down. The heal: a LAN round answers, a probe that began
+    // before the heal times out after it, the next probe answers.
+    const orders = arrivalOrders([lanNow("lb2", true), { node: "lb2", kind: "vip-fail", began: "before" }, { node: "lb2", kind: "vip-ok" }]);
+    for (const order of orders) {
+      const r = deliver([...order, lanNow("lb2", true)], profile, { lb2: new AgentReach(fall + 3, false) });
+      assert.deepEqual(r.acquires, [], `no acquire: ${describe(order)}`);
+      assert.equal(r.holder, "lb1", describe(order));
     }
   });
 
   test(`planner, witness rule (${profileName}): F11, the holder cut off (its own LAN verdict anywhere in the stream), in every arrival order: exactly one move, to the witness`, () => {
-    const base: Observation[] = [...vipFails("lb2", fall), { node: "lb2", kind: "lan", answered: true, began: "after" }, { node: "lb2", kind: "lan", answered: true, began: "before" }];
+    const base: Observation[] = [...vipFails("lb2", fall), lanNow("lb2", true), { node: "lb2", kind: "lan", answered: true, began: "before" }];
     // Without a LAN verdict of its own the old holder looks healthy: it may come back once the
     // anti-flap pause ends (another F11 round would move it again), so look within the pause only.
     const variants: Array<[Observation[], number]> = [
       [base, profile.ackTimeoutMs],
-      [[...base, { node: "lb1", kind: "lan", answered: false, began: "after" }], 5 * (profile.ackTimeoutMs + profile.reverifyMs)],
+      [[...base, { node: "lb1", kind: "lan", answered: false, began: "before" }], 5 * (profile.ackTimeoutMs + profile.reverifyMs)],
     ];
     for (const [items, settleMs] of variants) {
-      // The holder's own LAN round needs no VIP failure of its own: let it come anywhere.
-      const orders = arrivalOrders(items.map((o) => (o.node === "lb1" && o.kind === "lan" ? { ...o, began: "before" as const } : o)));
-      for (const order of orders) {
-        const r = deliver(order, profile, settleMs);
-        const trail = order.map((o) => `${o.node}:${o.kind === "vip-fail" ? "vip" : `lan-${o.answered ? "ok" : "down"}-${o.began}`}`).join(" ");
-        assert.deepEqual(r.acquires, ["lb2"], `one acquire, to lb2: ${trail}`);
-        assert.equal(r.holder, "lb2", trail);
-        assert.deepEqual(r.releases, ["lb1"], `the old holder lets go once: ${trail}`);
+      for (const order of arrivalOrders(items)) {
+        // The probing goes on: a LAN round answers, the next probe through the VIP is silent again.
+        const r = deliver([...order, lanNow("lb2", true), ...vipFails("lb2", 1)], profile, { settleMs });
+        assert.deepEqual(r.acquires, ["lb2"], `one acquire, to lb2: ${describe(order)}`);
+        assert.equal(r.holder, "lb2", describe(order));
+        assert.deepEqual(r.releases, ["lb1"], `the old holder lets go once: ${describe(order)}`);
       }
     }
   });

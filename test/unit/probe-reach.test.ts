@@ -142,18 +142,22 @@ test("injected timers drive the cadence", async () => {
   }
 });
 
-test("the witness rule: a LAN answer proves the LAN for a VIP verdict only when its round began after the first failure was seen", () => {
-  const table: Array<[string, number | undefined, { lanOk: boolean; lanAnsweredAtMs: number | undefined } | undefined, boolean]> = [
-    ["VIP answering, LAN answered: proven", undefined, { lanOk: true, lanAnsweredAtMs: 100 }, true],
-    ["VIP answering, LAN down: not proven", undefined, { lanOk: false, lanAnsweredAtMs: 100 }, false],
-    ["no LAN references: nothing proves the LAN", undefined, undefined, false],
-    ["no LAN round answered yet: not proven", undefined, { lanOk: true, lanAnsweredAtMs: undefined }, false],
-    ["VIP failing since 500, LAN round began at 400 (before the failure): not proven", 500, { lanOk: true, lanAnsweredAtMs: 400 }, false],
-    ["VIP failing since 500, LAN round began at 500 (one round decides both): proven", 500, { lanOk: true, lanAnsweredAtMs: 500 }, true],
-    ["VIP failing since 500, LAN round began at 510: proven", 500, { lanOk: true, lanAnsweredAtMs: 510 }, true],
-    ["VIP failing since 500, a later LAN round found nothing: not proven", 500, { lanOk: false, lanAnsweredAtMs: 510 }, false],
+test("the witness rule: the VIP's silence is backed only by a LAN answer from the middle of it (after the first failure was seen, before a probe that still failed)", () => {
+  type V = { failingSinceMs: number | undefined; lastFailureBeganMs: number | undefined };
+  const ok: V = { failingSinceMs: undefined, lastFailureBeganMs: undefined };
+  const failing = (since: number, lastBegan: number): V => ({ failingSinceMs: since, lastFailureBeganMs: lastBegan });
+  const table: Array<[string, V, { lanOk: boolean; lanAnsweredAtMs: number | undefined } | undefined, boolean]> = [
+    ["VIP answering, LAN answered: proven", ok, { lanOk: true, lanAnsweredAtMs: 100 }, true],
+    ["VIP answering, LAN down: not proven", ok, { lanOk: false, lanAnsweredAtMs: 100 }, false],
+    ["no LAN references: nothing proves the LAN", ok, undefined, false],
+    ["no LAN round answered yet: not proven", ok, { lanOk: true, lanAnsweredAtMs: undefined }, false],
+    ["failing since 500, LAN round began at 400 (in flight when the fault came): not proven", failing(500, 600), { lanOk: true, lanAnsweredAtMs: 400 }, false],
+    ["failing since 500, LAN round began at 500, a probe begun at 600 still failed: proven", failing(500, 600), { lanOk: true, lanAnsweredAtMs: 500 }, true],
+    ["failing since 500, LAN round began at 550, a probe begun at 550 still failed: proven", failing(500, 550), { lanOk: true, lanAnsweredAtMs: 550 }, true],
+    ["failing since 500, LAN round began at 610, no probe begun since has failed (a heal?): not proven", failing(500, 600), { lanOk: true, lanAnsweredAtMs: 610 }, false],
+    ["failing since 500, a later LAN round found nothing: not proven", failing(500, 600), { lanOk: false, lanAnsweredAtMs: 510 }, false],
   ];
-  for (const [name, failingSinceMs, lan, want] of table) assert.equal(lanProvenFresh({ failingSinceMs }, lan), want, name);
+  for (const [name, v, lan, want] of table) assert.equal(lanProvenFresh(v, lan), want, name);
 });
 
 test("a run of VIP failures kicks a LAN round at once (not at the LAN cadence), and that round's outcome is reported even when lanOk does not flip", async () => {
@@ -177,6 +181,7 @@ test("a run of VIP failures kicks a LAN round at once (not at the LAN cadence), 
     assert.ok(since > firstRound, "the run began after the first LAN round");
     // The LAN cadence is a minute: only the kick can have started another round this soon.
     await waitFor("kicked LAN round", () => (lan.current().lanAnsweredAtMs ?? 0) >= since);
+    await waitFor("a probe begun after the kicked round fails too", () => (vip.current().lastFailureBeganMs ?? 0) >= lan.current().lanAnsweredAtMs!);
     assert.equal(lanProvenFresh(vip.current(), lan.current()), true, "the kicked round proves the LAN for this run");
     assert.ok(lanChanges.length >= 1, "the kicked round was reported although lanOk stayed true");
     assert.equal(lanChanges.at(-1)!.lanOk, true);
