@@ -1,7 +1,7 @@
 /**
  * The coordinator's cluster config: listener, timing, VIP groups (vrrp_instance),
  * sync groups (vrrp_sync_group) and upstreams. Field names follow keepalived and
- * nginx where one exists; the README's config reference maps each one.
+ * nginx where one exists; docs/configuration.md maps each one.
  */
 import { z } from "zod";
 import { duration, formatMs } from "./duration.js";
