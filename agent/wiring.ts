@@ -93,7 +93,7 @@ export function reachPort(log: Logger, reachFall: number): ReachPort {
         // Above the interval, below what a person notices: 5 intervals, 20..200 ms.
         timeoutMs: Math.min(200, Math.max(20, target.intervalMs * 5)),
         failThreshold: reachFall,
-        // Only silence counts (DESIGN.md F11): a refusal proves the holder is on the LAN.
+        // Only silence counts (docs/design.md, Moves and safety): a refusal proves the holder is on the LAN.
         countsAsFailure: (outcome) => outcome === "timeout" || outcome === "error",
         onChange: notify,
       }));

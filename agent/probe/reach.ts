@@ -1,6 +1,6 @@
 /**
- * Continuous peer reachability (DESIGN.md "Holder alive but unreachable on
- * the LAN"): a node that does not hold a group's VIP probes the service
+ * Continuous peer reachability (docs/design.md, Moves and safety, the F11 rule
+ * and the witness rule): a node that does not hold a group's VIP probes the service
  * through the VIP every intervalMs and reports when it stops (or starts
  * again) being reachable. It also probes a few LAN references at a slower
  * cadence: a node that is itself cut off sees everything fail, and must not

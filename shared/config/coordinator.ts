@@ -131,7 +131,7 @@ function duplicates<T>(items: T[], key: (t: T) => string): string[] {
   return [...dup];
 }
 
-/** Rules that span fields; each message prints both values (STYLE.md 9). */
+/** Rules that span fields; each message prints both values. */
 function crossCheck(cfg: Cfg, ctx: z.RefinementCtx) {
   if (!cfg.tls && !cfg.insecure) ctx.addIssue({ code: "custom", path: ["tls"], message: "set tls: {ca, cert, key} for mutual TLS (keepvip certs), or insecure: true for a lab" });
   if (cfg.tls && cfg.insecure) ctx.addIssue({ code: "custom", path: ["insecure"], message: "insecure: true contradicts the tls section: remove one" });
