@@ -16,7 +16,7 @@ const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 
 /** Documents that exist only outside the repository. */
 const OUTSIDE_DOC = /\b(?:DESIGN|STYLE|TOOLCHAIN)\.md\b/;
-/** "issue 7", "Issues 3", "issue #12". */
+/** The word "issue" or "issues" followed by a number, with or without a hash. */
 const ISSUE_WORD = /\bissues? #?\d+/i;
 /**
  * "#12" as an issue reference: a hash right before digits, at the start of
