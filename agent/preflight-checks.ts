@@ -183,7 +183,7 @@ function checkCoordinator(config: AgentConfig, facts: HostFacts): CheckItem[] {
 }
 
 /**
- * HOOK (issue 7, mTLS): today only that the files are readable; the
+ * HOOK (mTLS): today only that the files are readable; the
  * handshake itself (chain to ca, expiry, the node id in the certificate's
  * SAN) belongs here once the session's TLS checks can be run standalone.
  */

@@ -3,7 +3,7 @@
  * upstream health and versions) is read from the engine at scrape time;
  * happenings (elections, moves, their durations, agent events) are counted
  * from the engine's event stream (EventLog.subscribe), so the engine knows
- * nothing about metrics (STYLE.md: hooks keep metrics out of the core).
+ * nothing about metrics (hooks keep metrics out of the core).
  *
  * Every label value comes from a bounded set: group and node names from the
  * config, rules from the election's Rule type, event kinds from fixed lists

@@ -3,8 +3,7 @@
  * startup grace must outlast the agents' reconnect back-off: after a
  * coordinator restart the holder may still be waiting out its back-off, and
  * electing before it says hello would take the VIP from a node that serves
- * (DESIGN.md invariant 3; seen in the lab under load: lb2 reconnected first,
- * its 50 ms verification timed out, and the VIP moved).
+ * (docs/design.md, Invariants, 3).
  */
 
 /** Agent reconnect back-off: first retry, and the cap (±20 % jitter on top). */

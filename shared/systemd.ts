@@ -1,6 +1,6 @@
 /**
  * Readiness and status for systemd (Type=notify units). There is no
- * maintained pure-JS sd_notify (TOOLCHAIN.md): we run `systemd-notify`, which
+ * maintained pure-JS sd_notify: we run `systemd-notify`, which
  * needs NotifyAccess=all in the unit because the message comes from that
  * child, not from our main pid. systemd-notify (v246+) waits until PID 1 has
  * processed the message, so the child exiting first does not lose it.

@@ -279,12 +279,10 @@ export class AgentCore {
         detail = `verification failed: ${(err as Error).message}`;
       }
     }
-    // Evidence in hand beats one probe (DESIGN.md): if this node's continuous
+    // Evidence in hand beats one probe (docs/design.md, Moves and safety): if this node's continuous
     // probes through the VIP still get answers, a verification that found
-    // nothing is one slow answer on a busy host, not a free VIP. Seen in the
-    // lab under load: a 50 ms probe timed out while the holder served, and the
-    // VIP ended up on both nodes. A dead holder still reads "free" once the
-    // continuous probes go silent (reach_fall probes).
+    // nothing is one slow answer on a busy host, not a free VIP. A dead holder
+    // still reads "free" once the continuous probes go silent (reach_fall probes).
     const reach = this.deps.reach.current(v.group);
     if (verdict === "free" && reach !== undefined && reach.reachable && reach.failures === 0) {
       verdict = "answering-serving";

@@ -1,7 +1,7 @@
 /**
  * What the agent remembers across its own restarts (state_dir/agent.json):
  * the highest epoch seen per group (so a stale command is never obeyed after a
- * restart, inv. 5) and the last group specs the coordinator sent (so a
+ * restart, docs/design.md, Invariants, 5) and the last group specs the coordinator sent (so a
  * restarted agent knows which VIPs to look for before it reconnects).
  */
 import { mkdirSync, readFileSync, renameSync, writeFileSync, openSync, fsyncSync, closeSync } from "node:fs";

@@ -1,6 +1,6 @@
 /**
  * The nginx supervision states and the restart back-off, kept pure so the
- * policy (DESIGN.md F4/F5) is table-tested apart from processes and timers.
+ * policy (docs/design.md, Fault matrix, F4/F5) is table-tested apart from processes and timers.
  *
  * Policy: nginx dies → restart at once (STARTING). That restart works → RUNNING,
  * and DOWN was never reported (F4: no move, blip only). It fails → DOWN at once,

@@ -3,7 +3,7 @@
  *
  * child mode: the agent runs `nginx -g 'daemon off; ...'` detached (its own
  *   session and process group), so an agent SIGKILL leaves nginx serving
- *   (DESIGN.md invariant 4, F2). A restarted agent finds the live master through
+ *   (docs/design.md, Invariants, 4; F2). A restarted agent finds the live master through
  *   the pid file and ADOPTS it (polls its pid) instead of starting a second one.
  *   A master we started is watched through its exit, so death is seen at once.
  * external mode: nginx belongs to systemd. The agent polls the pid file every

@@ -1,6 +1,6 @@
 /**
  * The upstream include file on disk, changed so that a candidate nginx has not
- * passed `nginx -t` with is never left in place (DESIGN.md invariant 6), even if
+ * passed `nginx -t` with is never left in place (docs/design.md, Invariants, 6), even if
  * the agent dies half-way:
  *
  *   swapIn:  current file → TARGET.keepvip-good (the last good copy)

@@ -1,5 +1,5 @@
 /**
- * LAN verification before a takeover (DESIGN.md "Holder lost"): is the VIP
+ * LAN verification before a takeover (docs/design.md, Moves and safety): is the VIP
  * still served on the LAN by a holder the coordinator lost? The service probe
  * through the VIP decides; `arping -D` runs alongside as supporting evidence.
  * The answer is given the moment it is known: a takeover must not wait for
@@ -31,7 +31,7 @@ export interface VerifyRequest {
   /** HTTP path; TCP connect when absent. */
   path?: string;
   hostHeader?: string;
-  /** Service probe timeout: 100–200 ms (DESIGN.md). */
+  /** Service probe timeout: 100–200 ms (docs/design.md, Moves and safety). */
   timeoutMs: number;
 }
 

@@ -432,7 +432,7 @@ export class Engine {
     const unit = this.units.find((u) => u.name === unitName)!;
     const before = this.runtimes.get(unitName)!;
     // Before the grace ends only acks are folded in: a restarted coordinator first
-    // listens to the agents, then decides (DESIGN.md: rebuild without flapping).
+    // listens to the agents, then decides (docs/design.md, Moves and safety).
     if (this.inGrace() && event.type !== "ack") return;
     const now = this.clock.now();
     const { runtime, actions, wakeAtMs } = step(before, { unit, views: this.nodes.views, nowMs: now, timing: this.timing }, event);
@@ -452,7 +452,7 @@ export class Engine {
     if (rt.pinned !== undefined) pins[unit.name] = rt.pinned;
     else delete pins[unit.name];
     this.state = { ...this.state, epochs, holders, pins };
-    // Write-ahead: the epoch is durable before any command carries it (inv. 5).
+    // Write-ahead: the epoch is durable before any command carries it (docs/design.md, Invariants, 5).
     await this.store.save(this.state);
   }
 

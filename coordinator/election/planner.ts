@@ -131,7 +131,7 @@ export function step(prev: UnitRuntime, ctx: StepContext, event: PlannerEvent = 
   }
   if (rt.phase.kind === "verifying" && nowMs >= rt.phase.sinceMs + timing.verifyTimeoutMs + timing.ackTimeoutMs) {
     actions.push({ type: "note", kind: "verify", node: rt.phase.candidate, message: `no verification answer from ${rt.phase.candidate}; asking again` });
-    // A verifier that does not answer must not hold the unit hostage: skip it for a while (inv. 2).
+    // A verifier that does not answer must not hold the unit hostage: skip it for a while (docs/design.md, Invariants, 2).
     rt.cooldown.push({ node: rt.phase.candidate, untilMs: nowMs + timing.ackTimeoutMs, why: "failed" });
     rt.phase = { kind: "steady" };
   }

@@ -16,7 +16,7 @@ const HELLO_TIMEOUT_MS = 5000;
  * AgentService with session requests left as bytes: the handler decodes them.
  * When grpc-js failed to decode a message it ended the call with INTERNAL while
  * writes of ours were still queued; one then went out after the status and the
- * HTTP/2 stream never closed (found by the RPC fuzz, issue 7). Decoding here,
+ * HTTP/2 stream never closed. Decoding here,
  * a bad message is refused with INVALID_ARGUMENT after what was queued.
  */
 export const AgentSessionService = {

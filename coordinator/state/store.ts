@@ -1,6 +1,6 @@
 /**
  * What the coordinator must not forget across a restart: per-group epochs (an
- * epoch never repeats, DESIGN.md inv. 5), the last holder of each unit, and
+ * epoch never repeats, docs/design.md, Invariants, 5), the last holder of each unit, and
  * admin pins. Behind a small interface so an etcd-backed store can replace
  * the file one; the in-memory twin serves tests.
  */

@@ -1,5 +1,5 @@
 /**
- * `npm run bench:failover`: DESIGN.md's fault matrix measured N times on keepvip and, in the
+ * `npm run bench:failover`: the fault matrix (docs/design.md) measured N times on keepvip and, in the
  * same run and the same lab, on the seed's keepalived + nginx_check.sh; prints per fault the
  * client-observed outage, the failed requests, the VIP move and overlap as min / median / max,
  * side by side with keepvip/keepalived ratios. One lab at a time (prefix kvb, then kvk): two

@@ -1,5 +1,5 @@
 /**
- * DESIGN.md's fault matrix as benchmark scenarios, for each stack: how a fault is injected,
+ * The fault matrix (docs/design.md) as benchmark scenarios, for each stack: how a fault is injected,
  * when it is over (the end condition, with a deadline), and how the lab goes back to its
  * steady state. A scenario measures one or more phases: F6 (preempt back) is F1's restore,
  * and F11 measures the partition and the heal.
@@ -94,7 +94,7 @@ function partitionScenario(prefix: string, stack: StackName): Scenario {
         untilTimeoutMs: slow ? 30_000 : 15_000, afterMs: 1000, afterJitterMs: 2000,
       },
       {
-        // keepalived: the client's ARP entry still names lb2 after the heal; up to 50 s (DESIGN.md).
+        // keepalived: the client's ARP entry still names lb2 after the heal; up to 50 s (docs/benchmarks.md).
         id: "F11 heal", newHolder: "lb1",
         inject: async () => {
           await heal(prefix, "lb1", "lan");

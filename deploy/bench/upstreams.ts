@@ -237,7 +237,7 @@ function printReport(): void {
     "    nginx, same nginx.conf (least_conn, max_fails=3 fail_timeout=30s, proxy_connect_timeout 3s, proxy_next_upstream",
     "    error timeout), no active checks. Latencies count failed requests at the moment the client gave up.",
     "  Ratios divide keepvip's figure by nginx's; with a 0 on either side both figures are shown instead.",
-    "  DESIGN.md (keepalived + nginx, seed config): F9 0 failed, the dead backend re-tried every 30 s;",
+    "  keepalived + nginx, seed config (docs/benchmarks.md): F9 0 failed, the dead backend re-tried every 30 s;",
     "    F10 impatient clients (200 ms): 174 failed in 60 s, until 37 s; patient: 3 s stalls every 30 s.",
   ].join("\n"));
 }

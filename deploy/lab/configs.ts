@@ -64,7 +64,7 @@ http {
         location / {
             proxy_next_upstream error timeout http_500 non_idempotent;
             # The seed says 3s, and that is the default here: the keepalived baseline in
-            # DESIGN.md (F10's 3 s stalls) was measured with it. \`up --connect-timeout 100ms\`
+            # docs/benchmarks.md (F10's 3 s stalls) was measured with it. \`up --connect-timeout 100ms\`
             # shortens it: on one bridge a healthy connect takes well under 1 ms, so anything
             # longer only measures how long a blackholed backend stalls a client.
             proxy_connect_timeout ${connectTimeoutMs}ms;
@@ -172,7 +172,7 @@ type AgentInput = z.input<typeof agentConfigSchema>;
  * seed: the example's timing (heartbeat 200ms, dead 1s). tuned: the lab's fast path —
  * heartbeat 20ms and dead 100ms (5 beats), verify 50ms (one bridge: a live VIP answers in
  * well under 1 ms; a dead one costs the whole timeout, so shorter means a faster takeover)
- * and reach probes every 10ms (DESIGN.md: the evidence must be in hand when heartbeats stop).
+ * and reach probes every 10ms (the evidence must be in hand when heartbeats stop).
  * tuned also lets upstream pushes reload nginx every 100ms (an nginx -t + graceful reload of
  * the lab's config takes tens of ms), so a down server reaches nginx without waiting out the
  * default 500ms after an earlier push, and a slow-start step (slow_start below) is never merged.

@@ -114,7 +114,7 @@ async function main(): Promise<void> {
   await drill("Section 2.1.4: stop the master's agent (the seed: `service keepalived stop` on 181) — the VIP moves to lb2, planned, make-before-break", () => stopLabProcess(P, "lb1", "agent"), "lb2", false);
   await drill("…and start it again (`service keepalived start`): lb1 has the higher priority (100 > 90) and takes the VIP back (preempt)", () => startLabProcess(P, "lb1", "agent"), "lb1", true);
 
-  say(`Done. Requests lost: ${lost.stop ?? "?"} on the stop, ${lost.preempt ?? "?"} on the preempt back. keepalived with the seed's config loses ~650 ms of requests on that stop (DESIGN.md, F1).`);
+  say(`Done. Requests lost: ${lost.stop ?? "?"} on the stop, ${lost.preempt ?? "?"} on the preempt back. keepalived with the seed's config loses ~650 ms of requests on that stop (docs/benchmarks.md, F1).`);
 }
 
 try {

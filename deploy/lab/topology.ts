@@ -3,7 +3,7 @@
  * bridge with which address, and the argv lists that build it. Pure: nothing
  * here runs anything (netns.ts applies the plan).
  *
- * Layout (DESIGN.md "Lab"): a switch namespace P-sw holds two bridges, `lan`
+ * Layout (docs/design.md, Lab): a switch namespace P-sw holds two bridges, `lan`
  * (LBs, backends, client, VIP) and `ctl` (coordinator <-> agents), so the control
  * path can be cut alone. Each host gets a veth pair: `lan0`/`ctl0` on the host,
  * `HOST-lan`/`HOST-ctl` as the switch port. Nothing touches the root namespace.
@@ -103,7 +103,7 @@ export function namespaceSysctls(host: Host | "sw"): string[] {
   // (and a detached switch port would otherwise start talking IPv6 to its host).
   const out = ["net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1"];
   if (host === "client" || host === "lb1" || host === "lb2") {
-    // A neighbour records a gratuitous ARP only with arp_accept=1 (TOOLCHAIN.md): the client
+    // A neighbour records a gratuitous ARP only with arp_accept=1: the client
     // (and the peer LB) must learn the VIP's new MAC from the new holder's GARP.
     out.push("net.ipv4.conf.all.arp_accept=1", "net.ipv4.conf.default.arp_accept=1");
   }

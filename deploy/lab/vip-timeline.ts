@@ -1,6 +1,6 @@
 /**
  * Where the VIP was over time, from the VIP watchers' change events: how long it was on both
- * LBs at once (invariant 1), how long on none, how often it moved. Pure.
+ * LBs at once (docs/design.md, Invariants, 1), how long on none, how often it moved. Pure.
  */
 
 /** One watcher line: at t, HOST has (or has not) the VIP. */

@@ -1,7 +1,7 @@
 /**
  * The coordinator's cluster config: listener, timing, VIP groups (vrrp_instance),
  * sync groups (vrrp_sync_group) and upstreams. Field names follow keepalived and
- * nginx where one exists; the README's config reference maps each one.
+ * nginx where one exists; docs/configuration.md maps each one.
  */
 import { z } from "zod";
 import { duration, formatMs } from "./duration.js";
@@ -131,7 +131,7 @@ function duplicates<T>(items: T[], key: (t: T) => string): string[] {
   return [...dup];
 }
 
-/** Rules that span fields; each message prints both values (STYLE.md 9). */
+/** Rules that span fields; each message prints both values. */
 function crossCheck(cfg: Cfg, ctx: z.RefinementCtx) {
   if (!cfg.tls && !cfg.insecure) ctx.addIssue({ code: "custom", path: ["tls"], message: "set tls: {ca, cert, key} for mutual TLS (keepvip certs), or insecure: true for a lab" });
   if (cfg.tls && cfg.insecure) ctx.addIssue({ code: "custom", path: ["insecure"], message: "insecure: true contradicts the tls section: remove one" });

@@ -312,7 +312,7 @@ test("config reload: a group removed from the config is released by its holder",
   assert.equal(coord!.engine.runtimes.has("VI_2"), false);
 });
 
-test("a coordinator restart waits for a holder still in its reconnect back-off: nothing moves (invariant 3)", async () => {
+test("a coordinator restart waits for a holder still in its reconnect back-off: nothing moves (docs/design.md, Invariants, 3)", async () => {
   const yaml = clusterYaml({ startupGrace: "default" });
   const c1 = await cluster(yaml);
   const lb1 = agent("lb1");

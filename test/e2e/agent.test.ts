@@ -1,5 +1,5 @@
 /**
- * The real agent against the real coordinator in the lab (issue 3's list):
+ * The real agent against the real coordinator in the lab:
  * the VIP on the right interface and a neighbour learning the holder's MAC
  * from gratuitous ARP, notify scripts with keepalived's arguments, a track's
  * weight in the priority the coordinator reports, and the local release that

@@ -1,5 +1,5 @@
 /**
- * DESIGN.md's fault matrix, end to end, in the lab: real coordinator, real
+ * The fault matrix (docs/design.md), end to end, in the lab: real coordinator, real
  * agents, real nginx, real ip/arping, real backends, namespaces this file
  * makes and removes. A prober in the client namespace sends a request to
  * VIP:10016/aaa every 10 ms while each fault is injected; the VIP's location

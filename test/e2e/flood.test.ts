@@ -1,5 +1,5 @@
 /**
- * Issue 7's flood, end to end in the lab: while a client sends a request
+ * A flood, end to end in the lab: while a client sends a request
  * through the VIP every 10 ms, a hostile process inside lb2's namespace (on
  * the control network, where the coordinator listens) spends 10 s opening
  * hundreds of bogus TCP connections, HTTP/2 connections full of streams that

@@ -1,5 +1,5 @@
 /**
- * A rolling restart, as an operator upgrades keepvip (README "Operating"):
+ * A rolling restart, as an operator upgrades keepvip (docs/operations.md, "Rolling upgrade"):
  * lb1's agent (the holder), then lb2's agent, then the coordinator, one at a
  * time, each stopped cleanly (SIGTERM, as systemctl restart does) and started
  * again, while one client prober sends a request through the VIP every 10 ms

@@ -1,5 +1,5 @@
 /**
- * Issue 5 end to end: active backend checks from both LBs, aggregated by the
+ * Upstreams end to end: active backend checks from both LBs, aggregated by the
  * coordinator, pushed as versioned upstream files into real nginx, in the lab
  * (the seed's topology, real backends, real nginx -t and graceful reloads).
  * A prober in the client namespace sends a request through the VIP every

@@ -148,7 +148,7 @@ const cases: PlannerCase[] = [
     },
   },
 
-  // ------------------------------------------------------------ coordinator restart (inv. 3)
+  // ------------------------------------------------------------ coordinator restart (docs/design.md, Invariants, 3)
   {
     name: "restart with epoch 7 and lastHolder lb1: lb1's hello claiming the VIP is adopted with no command and no new epoch",
     run: () => {
@@ -402,7 +402,7 @@ const cases: PlannerCase[] = [
     },
   },
   {
-    name: "the lost holder comes back holding while the candidate verifies: the verification is dropped, no move (inv. 4)",
+    name: "the lost holder comes back holding while the candidate verifies: the verification is dropped, no move (docs/design.md, Invariants, 4)",
     run: () => {
       const c = Cluster.holding(seed(), "lb1", 4);
       c.set("lb1", { session: "closed" });
@@ -539,7 +539,7 @@ const cases: PlannerCase[] = [
     },
   },
   {
-    name: "a failed takeover with three nodes: the next best acquires, the VIP is not left unheld (inv. 2)",
+    name: "a failed takeover with three nodes: the next best acquires, the VIP is not left unheld (docs/design.md, Invariants, 2)",
     run: () => {
       const c = Cluster.holding(three(), "lb1", 4);
       c.set("lb1", { session: "closed" });

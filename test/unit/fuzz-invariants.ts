@@ -1,6 +1,6 @@
 /**
  * What must hold of anything the config loader accepts, however odd the input
- * was: the rules DESIGN.md and the schemas promise (priorities 1..254,
+ * was: the rules docs/design.md and the schemas promise (priorities 1..254,
  * dead_interval ≥ 3 × heartbeat_interval, IPv4 VIPs, addresses and names that
  * are safe in argv lists and nginx files). Written independently of the
  * schemas, so a schema that lets something through is caught here. Each

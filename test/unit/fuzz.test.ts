@@ -1,5 +1,5 @@
 /**
- * Hostile input, fuzzed (issue 7): random and mutated inputs fed to the config
+ * Hostile input, fuzzed: random and mutated inputs fed to the config
  * loader, the keepalived importer, the nginx renderer and the coordinator's
  * RPC handlers. Properties: no crash, no hang, every rejection a clear error
  * naming where, nothing accepted that breaks an invariant, nothing injected
@@ -127,7 +127,7 @@ function checkConfig(kind: "coordinator" | "agent", text: string): Outcome {
   return "accepted";
 }
 
-/** Regressions the loader fuzz found (issue 7). */
+/** Regressions the loader fuzz found. */
 const LOADER_REGRESSIONS = [
   // An alias bomb and an alias without its anchor: yaml's ReferenceError escaped instead of a ConfigError.
   "a: &a [1,1,1,1,1,1,1,1,1]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]\nc: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]\nd: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]\ne: [*d,*d,*d,*d,*d,*d,*d,*d,*d]\n",

@@ -74,7 +74,7 @@ export const onlyOn = (prefix: string, host: string) => async (): Promise<boolea
   return h.length === 1 && h[0] === host;
 };
 
-/** One line of figures for the test log (and the README). */
+/** One line of figures for the test log (and docs/benchmarks.md). */
 export function figures(name: string, r: DrillResult): string {
   return `${name}: ${r.probes.failed} of ${r.probes.total} requests failed, longest outage ${r.probes.longestFailureMs} ms; VIP on both ${r.vip.bothMs} ms (longest ${r.vip.longestBothMs} ms), on none ${r.vip.noneMs} ms; ends on ${r.holders.join(",") || "nobody"}`;
 }
@@ -100,7 +100,7 @@ export function useLab(prefix: string, hooks: { afterUp?: () => Promise<unknown>
  * A planned move (make-before-break) loses no request, with one exception we
  * measured and cannot remove at L2: a request in flight on the old holder at
  * the instant the client's ARP entry flips to the new holder gets a reset from
- * the new holder (README, "A request in flight during a planned move can be
+ * the new holder (docs/benchmarks.md, "A request in flight during a planned move can be
  * reset"). So: at most one failure, and only ECONNRESET. An outage shows up as
  * timeouts or refusals, and more than one, which this still fails on.
  */

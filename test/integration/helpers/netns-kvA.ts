@@ -67,7 +67,7 @@ export async function createLab(): Promise<void> {
     await sh([IP, "-n", ns, "link", "set", "lo", "up"]);
     await sh([IP, "-n", ns, "addr", "add", `${ADDR[h]}/24`, "dev", IF[h]]);
     await sh([IP, "-n", ns, "link", "set", IF[h], "up"]);
-    // A neighbour records a gratuitous ARP only with arp_accept=1 (TOOLCHAIN.md).
+    // A neighbour records a gratuitous ARP only with arp_accept=1.
     await sh([IP, "netns", "exec", ns, "sysctl", "-qw", "net.ipv4.conf.all.arp_accept=1", `net.ipv4.conf.${IF[h]}.arp_accept=1`]);
   }
 }
