@@ -137,7 +137,7 @@ export function step(prev: UnitRuntime, ctx: StepContext, event: PlannerEvent = 
   }
 
   // 3. Reality. A lost holder back in session while its successor verifies: it
-  // is the truth, the verification is moot (inv. 4: an agent restart moves nothing).
+  // is the truth, the verification is moot (docs/design.md, Invariants, 4).
   if (rt.phase.kind === "verifying" && rt.phase.lost !== null && isLive(views.get(rt.phase.lost))) {
     actions.push({ type: "note", kind: "verify", node: rt.phase.lost, message: `${rt.phase.lost} is back in session; dropping the verification by ${rt.phase.candidate}` });
     rt.phase = { kind: "steady" };
@@ -186,7 +186,7 @@ export function step(prev: UnitRuntime, ctx: StepContext, event: PlannerEvent = 
 function decide(rt: UnitRuntime, ctx: StepContext, actions: Action[], wakes: number[]): void {
   const { unit, nowMs, timing } = ctx;
   const views = freshReach(rt, ctx);
-  // Cooling nodes failed an acquire or a verification just now: the next best gets its chance (inv. 2).
+  // Cooling nodes failed an acquire or a verification just now: the next best gets its chance (docs/design.md, Invariants, 2).
   // A node told to release is not handed the VIP back inside its release window:
   // a delayed release (planned overlap) could land after the new acquire.
   // An anti-flap pause counts only while the holder can hold: moving back from
