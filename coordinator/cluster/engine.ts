@@ -45,7 +45,7 @@ export class Engine {
   readonly nodes: NodeTable;
   readonly runtimes = new Map<string, UnitRuntime>();
   readonly events: EventLog;
-  /** When the engine was created (Scheduler.now()). */
+  /** When the engine was created (Engine.now()). */
   readonly startedMs: number;
   private readonly sessions: SessionRegistry;
   private readonly commands: CommandTracker;
@@ -73,7 +73,7 @@ export class Engine {
       this.log.debug({ event: "command.expired", commandId, node: c.node, unit: c.unit, group: c.group, action: c.action, epoch: c.epoch, cause }, `${c.action} → ${c.node}: no answer (${cause})`);
     });
     this.events = new EventLog(2000, () => scheduler.wallMs());
-    this.startedMs = scheduler.now();
+    this.startedMs = this.now();
   }
 
   get timing(): PlannerTiming {
@@ -105,7 +105,7 @@ export class Engine {
     }, this.log, this.scheduler);
     this.upstreams.start();
     const grace = startupGraceMs(this.config);
-    this.graceUntilMs = this.scheduler.now() + grace;
+    this.graceUntilMs = this.now() + grace;
     this.graceTimer = this.scheduler.setTimeout(() => this.endGrace("startup grace elapsed"), grace);
     const sweepEvery = Math.max(5, Math.min(50, Math.floor(this.config.timing.heartbeat_interval / 2)));
     const sweep = () => {
@@ -129,8 +129,16 @@ export class Engine {
     await this.journal?.flush();
   }
 
+  /**
+   * The engine's time: the scheduler's monotonic clock in whole milliseconds
+   * (times reach the planner's messages and the admin API as integers).
+   */
+  now(): number {
+    return Math.floor(this.scheduler.now());
+  }
+
   inGrace(): boolean {
-    return !this.graceOver && this.scheduler.now() < this.graceUntilMs;
+    return !this.graceOver && this.now() < this.graceUntilMs;
   }
 
   /** Commands sent and not yet answered, expired or dropped with their session. */
@@ -141,7 +149,7 @@ export class Engine {
   /** What status, `keepvip why`, the admin checks and the metrics read: the engine's view, at the engine's time. */
   statusInput(): StatusInput {
     const lastReportMs = new Map([...this.nodes.lastReport].map(([n, r]) => [n, r.atMs]));
-    return { units: this.units, runtimes: this.runtimes, views: this.nodes.views, lastReportMs, nowMs: this.scheduler.now(), reachFall: this.config.timing.reach_fall, startedMs: this.startedMs, version: VERSION, insecure: this.config.insecure };
+    return { units: this.units, runtimes: this.runtimes, views: this.nodes.views, lastReportMs, nowMs: this.now(), reachFall: this.config.timing.reach_fall, startedMs: this.startedMs, version: VERSION, insecure: this.config.insecure };
   }
 
   // ------------------------------------------------------------------ sessions
@@ -152,7 +160,7 @@ export class Engine {
     const admitted = this.nodes.admits(node, hello.instanceId, fingerprint);
     if (!admitted.ok) return admitted;
     if (admitted.replaces) this.dropSession(admitted.replaces.id, "replaced by a new session of the same node");
-    const now = this.scheduler.now();
+    const now = this.now();
     const sessionId = nanoid(12);
     this.sessions.open({ id: sessionId, node, instanceId: hello.instanceId, openedMs: now, lastSeenMs: now, peer, fingerprint, sink });
     this.leaving.delete(node);
@@ -172,7 +180,7 @@ export class Engine {
   message(sessionId: string, msg: AgentMessage): void {
     const body = msg.body;
     if (!body) return;
-    const now = this.scheduler.now();
+    const now = this.now();
     const session = this.nodes.seen(sessionId, now);
     if (!session) return;
     const node = session.node;
@@ -376,7 +384,7 @@ export class Engine {
   }
 
   private sweep(): void {
-    for (const node of this.nodes.sweep(this.scheduler.now())) {
+    for (const node of this.nodes.sweep(this.now())) {
       this.events.add({ kind: "session", node, message: `${node} missed its heartbeats for ${this.config.timing.dead_interval} ms` });
       this.log.warn({ event: "session.silent", node }, "agent session silent");
       this.upstreams.forget(node);
@@ -419,7 +427,7 @@ export class Engine {
     // Before the grace ends only acks are folded in: a restarted coordinator first
     // listens to the agents, then decides (rebuild without flapping).
     if (this.inGrace() && event.type !== "ack") return;
-    const now = this.scheduler.now();
+    const now = this.now();
     const { runtime, actions, wakeAtMs } = step(before, { unit, views: this.nodes.views, nowMs: now, timing: this.timing }, event);
     this.runtimes.set(unitName, runtime);
     if (runtime.epoch !== before.epoch || runtime.lastHolder !== before.lastHolder || runtime.pinned !== before.pinned) await this.persist(unit, runtime);
@@ -459,7 +467,7 @@ export class Engine {
       return;
     }
     const commandId = nanoid(12);
-    this.commands.track(commandId, { node: c.node, sessionId: session.id, unit: c.unit, group: c.group, epoch: c.epoch, action: c.action, sentMs: this.scheduler.now() }, commandLifetimeMs(c, this.timing));
+    this.commands.track(commandId, { node: c.node, sessionId: session.id, unit: c.unit, group: c.group, epoch: c.epoch, action: c.action, sentMs: this.now() }, commandLifetimeMs(c, this.timing));
     this.log.info({ event: `command.${c.action}`, node: c.node, unit: c.unit, group: c.group, epoch: c.epoch, commandId }, `${c.action} → ${c.node}`);
     session.sink.send(commandMessage(c, commandId));
   }
@@ -480,7 +488,7 @@ export class Engine {
     const timer = this.scheduler.setTimeout(() => {
       this.wakeTimers.delete(unitName);
       this.enqueue(unitName, { type: "tick" });
-    }, Math.max(0, atMs - this.scheduler.now()));
+    }, Math.max(0, atMs - this.now()));
     this.wakeTimers.set(unitName, { atMs, timer });
   }
 

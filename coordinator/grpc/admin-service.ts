@@ -55,7 +55,7 @@ function unary<Req, Res>(engine: Engine, log: Logger, name: string, access: Acce
       .then(() => {
         const who = authorize(engine, call, access, name);
         if (access === "write") {
-          const waitMs = mutations.take(callerKey(engine, call), engine.scheduler.now());
+          const waitMs = mutations.take(callerKey(engine, call), engine.now());
           if (waitMs > 0) throw new AdminError(Status.RESOURCE_EXHAUSTED, `${name} refused: too many changes from ${who}; try again in ${Math.ceil(waitMs / 1000)} s`);
         }
         return fn(call.request, call, who);
@@ -94,11 +94,11 @@ export function adminService(engine: Engine, log: Logger): AdminServer {
       const target = e.ranking.find((c) => c.node === req.toNode)!;
       if (!target.eligibility.eligible) throw new AdminError(Status.FAILED_PRECONDITION, `${req.toNode} is not eligible: ${target.eligibility.detail}`);
       const from = rt.holder;
-      const started = engine.scheduler.now();
+      const started = engine.now();
       engine.events.add({ kind: "admin", group: req.group, node: req.toNode, message: `switchover of ${req.group} to ${req.toNode} requested by ${who}` });
       engine.requestSwitchover(unit.name, req.toNode);
       const ok = await engine.waitFor(() => engine.runtimes.get(unit.name)!.holder === req.toNode, moveBudgetMs());
-      const took = Math.round(engine.scheduler.now() - started);
+      const took = engine.now() - started;
       engine.events.add({ kind: "admin", group: req.group, node: req.toNode, message: `switchover of ${req.group} to ${req.toNode}: ${ok ? `done in ${took} ms` : "did not complete"}` });
       if (!ok) throw new AdminError(Status.DEADLINE_EXCEEDED, `switchover of ${req.group} to ${req.toNode} did not complete within ${moveBudgetMs()} ms (see keepvip events)`);
       return { ok: true, message: `${req.group} moved from ${from ?? "nobody"} to ${req.toNode} (epoch ${engine.runtimes.get(unit.name)!.epoch}) in ${took} ms` };
