@@ -108,11 +108,11 @@ export class Engine {
     this.graceUntilMs = this.now() + grace;
     this.graceTimer = this.scheduler.setTimeout(() => this.endGrace("startup grace elapsed"), grace);
     const sweepEvery = Math.max(5, Math.min(50, Math.floor(this.config.timing.heartbeat_interval / 2)));
-    const sweep = () => {
-      this.sweepTimer = this.scheduler.setTimeout(sweep, sweepEvery);
+    const sweepLoop = () => {
+      this.sweepTimer = this.scheduler.setTimeout(sweepLoop, sweepEvery);
       this.sweep();
     };
-    this.sweepTimer = this.scheduler.setTimeout(sweep, sweepEvery);
+    this.sweepTimer = this.scheduler.setTimeout(sweepLoop, sweepEvery);
     this.log.info({ event: "engine.start", store: this.store.describe(), graceMs: grace, units: this.units.map((u) => ({ unit: u.name, epoch: this.runtimes.get(u.name)!.epoch, lastHolder: this.runtimes.get(u.name)!.lastHolder })) }, "coordinator engine started");
   }
 
@@ -375,7 +375,8 @@ export class Engine {
   }
 
   private endGrace(why: string): void {
-    if (this.graceOver || this.stopped) return;
+    // Not started yet (no grace timer), already over, or stopping: nothing to end.
+    if (this.graceTimer === undefined || this.graceOver || this.stopped) return;
     const wasInGrace = this.inGrace();
     this.graceOver = true;
     if (this.graceTimer) this.scheduler.clearTimeout(this.graceTimer);
