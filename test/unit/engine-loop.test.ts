@@ -189,3 +189,26 @@ test("engine loop: status is read at the engine's time", async (t) => {
   assert.equal(s.nowMs, 1_250);
   assert.equal(s.nowMs - s.startedMs, 250);
 });
+
+test("engine loop: a reload that removes the held group tells the holder to release it, and one that changes nothing sends nothing", async (t) => {
+  const { engine } = await started();
+  t.after(() => engine.stop());
+  const lb1 = new FakeAgent(engine, "lb1").hello();
+  new FakeAgent(engine, "lb2").hello();
+  await drain();
+  lb1.ackAll();
+  await drain();
+  assert.equal(engine.runtimes.get("VI_1")!.holder, "lb1");
+  const before = lb1.received.length;
+  assert.deepEqual(await engine.reconfigure(config), { ok: true, lines: ["no change"] });
+  await drain();
+  assert.deepEqual(lb1.received.slice(before).map((m) => m.body?.$case), ["welcome", "probePlan"], "only the new welcome and probe plan");
+  const withoutVI1 = { ...config, groups: [{ ...config.groups[0], name: "VI_9", vips: config.groups[0].vips }] };
+  const r = await engine.reconfigure(withoutVI1);
+  assert.equal(r.ok, true);
+  const release = lb1.commands("release").at(-1);
+  assert.equal(release?.group, "VI_1");
+  assert.equal(release?.reason, "VI_1 was removed from the config");
+  assert.equal(engine.runtimes.has("VI_1"), false, "the removed unit is forgotten");
+  assert.ok(engine.runtimes.has("VI_9"));
+});
