@@ -10,12 +10,11 @@
  * ("other" for anything an agent makes up).
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
-import type { Event } from "../shared/gen/keepvip/v1/admin.js";
 import { VERSION } from "../shared/version.js";
 import type { Engine } from "./cluster/engine.js";
 import { groupStatuses } from "./cluster/status.js";
 import type { Rule } from "./election/elect.js";
-import { statusInput } from "./grpc/admin-service.js";
+import type { DomainEvent } from "./cluster/events.js";
 
 const RULES: ReadonlySet<string> = new Set<Rule>([
   "initial-election", "kept-holder", "kept-holder-nopreempt", "kept-holder-pinned", "preempt-pending", "preempted",
@@ -96,7 +95,7 @@ export class CoordinatorMetrics {
         for (const u of engine.units) for (const g of u.groups) phase.set({ group: g, phase: engine.runtimes.get(u.name)?.phase.kind ?? "steady" }, 1);
       },
     });
-    const statuses = scrape.memo(() => groupStatuses(statusInput(engine)));
+    const statuses = scrape.memo(() => groupStatuses(engine.statusInput()));
     const memberState = new Gauge({
       name: "keepvip_member_state", help: "1 for each member's state in the group (MASTER, BACKUP, FAULT, MAINTENANCE, DISCONNECTED, MASTER? = holder not heard from)", labelNames: ["group", "node", "state"], registers,
       collect: () => {
@@ -176,37 +175,38 @@ export class CoordinatorMetrics {
     this.unsubscribe();
   }
 
-  private onEvent(e: Event): void {
+  private onEvent(e: DomainEvent): void {
     this.events.inc({ kind: EVENT_KINDS.has(e.kind) ? e.kind : "other" });
     if (e.kind === "agent") {
-      const kind = e.fields.kind ?? "";
-      if (this.engine.nodes.knows(e.nodeId)) this.agentEvents.inc({ node: e.nodeId, kind: AGENT_EVENT_KINDS.has(kind) ? kind : "other" });
+      const node = e.node ?? "";
+      if (this.engine.nodes.knows(node)) this.agentEvents.inc({ node, kind: AGENT_EVENT_KINDS.has(e.agentKind) ? e.agentKind : "other" });
       return;
     }
     // Only the planner's notes: they are dispatched in order after the step that
     // made them; admin and config events may arrive between a step and its notes.
-    if (!PLANNER_KINDS.has(e.kind)) return;
-    const rt = this.engine.runtimes.get(e.group);
+    if (!PLANNER_KINDS.has(e.kind) || e.group === undefined) return;
+    const group = e.group;
+    const rt = this.engine.runtimes.get(group);
     if (!rt) return;
     // The runtime is already the state after the step that emitted this event.
     // A move's note comes first in its step (planner.handleAck), before the
     // decision that follows it, so the rule seen after earlier events is the
     // one that started the move; a rule change always comes with an election note.
     if (e.kind === "move") {
-      const reason = ruleLabel(this.ruleSeen.get(e.group));
-      const ms = e.fields.duration_ms === undefined ? undefined : Number(e.fields.duration_ms);
+      const reason = ruleLabel(this.ruleSeen.get(group));
+      const ms = e.durationMs;
       const completed = ms !== undefined && Number.isFinite(ms);
-      this.moves.inc({ group: e.group, reason, outcome: completed ? "completed" : "failed" });
-      if (completed) this.moveSeconds.observe({ group: e.group, reason }, ms / 1000);
+      this.moves.inc({ group, reason, outcome: completed ? "completed" : "failed" });
+      if (completed) this.moveSeconds.observe({ group, reason }, ms / 1000);
     }
     if (e.kind === "election" && rt.last) {
       const outcome = `${rt.last.rule}/${rt.last.winner ?? ""}`;
-      if (this.outcomeSeen.get(e.group) !== outcome) {
-        this.outcomeSeen.set(e.group, outcome);
-        this.elections.inc({ group: e.group, rule: ruleLabel(rt.last.rule) });
+      if (this.outcomeSeen.get(group) !== outcome) {
+        this.outcomeSeen.set(group, outcome);
+        this.elections.inc({ group, rule: ruleLabel(rt.last.rule) });
       }
     }
-    this.ruleSeen.set(e.group, rt.last?.rule);
+    this.ruleSeen.set(group, rt.last?.rule);
   }
 }
 

@@ -1,17 +1,21 @@
 /**
- * The coordinator's engine: turns session traffic into planner events, runs the
- * pure planner one event at a time, persists epochs before any command that
- * carries a new one, and sends the resulting commands. gRPC handlers call it;
- * it decides nothing itself (the planner does) and owns no sockets.
+ * The coordinator's engine: the event loop. It turns session traffic into
+ * planner events, runs the pure planner one event at a time, persists epochs
+ * before any command that carries a new one, and carries out what the pure
+ * decisions return (planner actions, config reconcile, handover verdicts).
+ * gRPC handlers call it; it decides nothing itself and owns no sockets. Time
+ * and timers come from its Scheduler.
  */
 import { nanoid } from "nanoid";
 import type { Logger } from "pino";
 import type { CoordinatorConfig } from "../../shared/config/coordinator.js";
 import { formatCidr } from "../../shared/config/net.js";
 import { startupGraceMs } from "../../shared/config/coordinator.js";
-import type { AgentMessage, CoordinatorMessage, Hello, Welcome } from "../../shared/gen/keepvip/v1/agent.js";
+import type { AgentMessage, Hello, Welcome } from "../../shared/gen/keepvip/v1/agent.js";
 import { VerifyVerdict } from "../../shared/gen/keepvip/v1/agent.js";
-import { initialRuntime, step, type Action, type PlannerEvent, type PlannerTiming, type UnitRuntime } from "../election/planner.js";
+import { realScheduler, type Scheduler, type SchedulerTimer } from "../../shared/scheduler.js";
+import { VERSION } from "../../shared/version.js";
+import { step, type Action, type PlannerEvent, type PlannerTiming, type UnitRuntime } from "../election/planner.js";
 import type { StateStore, PersistedState } from "../state/store.js";
 import { EventLog } from "./events.js";
 import { NodeTable } from "./nodes.js";
@@ -19,30 +23,14 @@ import { buildUnits, unitOfGroup, type Unit } from "./units.js";
 import { UpstreamManager } from "../upstreams/manager.js";
 import { EventJournal } from "../state/event-journal.js";
 import { sanitizeEpochs, sanitizeReport } from "./sanitize.js";
-import { diffConfig } from "./reconfigure.js";
-import { AGENT_EVENTS, RateLimiter } from "../grpc/limits.js";
+import { diffConfig, reconcileUnits, runtimeFromState } from "./reconfigure.js";
+import { AGENT_EVENTS, RateLimiter } from "./rate-limiter.js";
+import { CommandTracker, commandLifetimeMs, commandMessage, commandsFor, type OutgoingCommand } from "./commands.js";
+import { SessionRegistry, type SessionSink } from "./sessions.js";
+import { handoverVerdict, type Leave } from "./handover.js";
+import type { StatusInput } from "./status.js";
 
-/** Where the engine sends messages for one session (the gRPC stream). */
-export interface SessionSink {
-  send(message: CoordinatorMessage): void;
-  /** Ends the stream from our side. */
-  end(reason: string): void;
-}
-
-export interface Clock {
-  now(): number;
-}
-
-export const systemClock: Clock = { now: () => Date.now() };
-
-interface Pending {
-  node: string;
-  unit: string;
-  group: string;
-  epoch: number;
-  action: "acquire" | "release" | "verify";
-  sentMs: number;
-}
+export type { SessionSink };
 
 export type HelloOutcome = { ok: true; sessionId: string } | { ok: false; reason: string };
 
@@ -57,29 +45,35 @@ export class Engine {
   readonly nodes: NodeTable;
   readonly runtimes = new Map<string, UnitRuntime>();
   readonly events: EventLog;
+  /** When the engine was created (Engine.now()). */
   readonly startedMs: number;
-  private readonly sinks = new Map<string, SessionSink>();
-  private readonly pending = new Map<string, Pending>();
-  private readonly leaving = new Map<string, { groups: string[]; ready: boolean }>();
-  private readonly wakeTimers = new Map<string, { atMs: number; timer: NodeJS.Timeout }>();
+  private readonly sessions: SessionRegistry;
+  private readonly commands: CommandTracker;
+  private readonly leaving = new Map<string, Leave & { ready: boolean }>();
+  private readonly wakeTimers = new Map<string, { atMs: number; timer: SchedulerTimer }>();
   private readonly queuedTicks = new Set<string>();
   private queue: Promise<void> = Promise.resolve();
   private state!: PersistedState;
   private graceUntilMs = 0;
-  private graceTimer?: NodeJS.Timeout;
-  private sweepTimer?: NodeJS.Timeout;
+  private graceOver = false;
+  private graceTimer?: SchedulerTimer;
+  private sweepTimer?: SchedulerTimer;
   private stopped = false;
   private journal?: EventJournal;
   private readonly agentEventLimiter = new RateLimiter(AGENT_EVENTS.burst, AGENT_EVENTS.perSecond);
   /** Upstream health, overrides and versioned pushes (created at start, from the state store). */
   upstreams!: UpstreamManager;
 
-  constructor(public config: CoordinatorConfig, private readonly store: StateStore, private readonly log: Logger, private readonly clock: Clock = systemClock) {
+  constructor(public config: CoordinatorConfig, private readonly store: StateStore, private readonly log: Logger, readonly scheduler: Scheduler = realScheduler) {
     this.units = buildUnits(config);
     const nodes = new Set(config.groups.flatMap((g) => g.members.map((m) => m.node)));
     this.nodes = new NodeTable(nodes, config.timing.dead_interval);
-    this.events = new EventLog(2000, () => clock.now());
-    this.startedMs = clock.now();
+    this.sessions = new SessionRegistry(this.nodes);
+    this.commands = new CommandTracker(scheduler, (commandId, c, cause) => {
+      this.log.debug({ event: "command.expired", commandId, node: c.node, unit: c.unit, group: c.group, action: c.action, epoch: c.epoch, cause }, `${c.action} → ${c.node}: no answer (${cause})`);
+    });
+    this.events = new EventLog(2000, () => scheduler.wallMs());
+    this.startedMs = this.now();
   }
 
   get timing(): PlannerTiming {
@@ -97,45 +91,65 @@ export class Engine {
       this.events.subscribe((e) => journal.append(e, () => this.events.all()));
       this.journal = journal;
     }
-    for (const u of this.units) {
-      const epoch = Math.max(0, ...u.groups.map((g) => this.state.epochs[g] ?? 0));
-      this.runtimes.set(u.name, { ...initialRuntime(epoch, this.state.holders[u.name] ?? null), pinned: this.state.pins[u.name] });
-    }
+    for (const u of this.units) this.runtimes.set(u.name, runtimeFromState(u, this.state));
     for (const n of this.state.maintenance) this.nodes.update(n, { maintenance: true });
     this.upstreams = new UpstreamManager(this.config, this.state.upstreamVersion, this.state.overrides, {
       broadcast: (config) => {
-        for (const [id, sink] of this.sinks) if (this.nodes.sessions.has(id)) sink.send({ body: { $case: "upstreams", value: config } });
+        for (const s of this.sessions.all()) s.sink.send({ body: { $case: "upstreams", value: config } });
       },
       persist: async (upstreamVersion, overrides) => {
         this.state = { ...this.state, upstreamVersion, overrides };
         await this.store.save(this.state);
       },
-      event: (kind, message, fields) => this.events.add({ kind, message, fields }),
-    }, this.log);
+      event: (kind, message, fields) => this.events.add(kind === "push" ? { kind, message, ...(fields?.version !== undefined ? { version: Number(fields.version) } : {}) } : { kind, message }),
+    }, this.log, this.scheduler);
     this.upstreams.start();
     const grace = startupGraceMs(this.config);
-    this.graceUntilMs = this.clock.now() + grace;
-    this.graceTimer = setTimeout(() => this.endGrace("startup grace elapsed"), grace);
+    this.graceUntilMs = this.now() + grace;
+    this.graceTimer = this.scheduler.setTimeout(() => this.endGrace("startup grace elapsed"), grace);
     const sweepEvery = Math.max(5, Math.min(50, Math.floor(this.config.timing.heartbeat_interval / 2)));
-    this.sweepTimer = setInterval(() => this.sweep(), sweepEvery);
+    const sweepLoop = () => {
+      this.sweepTimer = this.scheduler.setTimeout(sweepLoop, sweepEvery);
+      this.sweep();
+    };
+    this.sweepTimer = this.scheduler.setTimeout(sweepLoop, sweepEvery);
     this.log.info({ event: "engine.start", store: this.store.describe(), graceMs: grace, units: this.units.map((u) => ({ unit: u.name, epoch: this.runtimes.get(u.name)!.epoch, lastHolder: this.runtimes.get(u.name)!.lastHolder })) }, "coordinator engine started");
   }
 
   /** Stops timers and ends every session (agents keep what they hold: fail-static). */
   async stop(): Promise<void> {
     this.stopped = true;
-    clearTimeout(this.graceTimer);
-    clearInterval(this.sweepTimer);
+    if (this.graceTimer) this.scheduler.clearTimeout(this.graceTimer);
+    if (this.sweepTimer) this.scheduler.clearTimeout(this.sweepTimer);
     this.upstreams?.stop();
-    for (const w of this.wakeTimers.values()) clearTimeout(w.timer);
-    for (const sink of this.sinks.values()) sink.end("coordinator shutting down");
-    this.sinks.clear();
+    for (const w of this.wakeTimers.values()) this.scheduler.clearTimeout(w.timer);
+    this.sessions.endAll("coordinator shutting down");
+    this.commands.clear();
     await this.queue;
     await this.journal?.flush();
   }
 
+  /**
+   * The engine's time: the scheduler's monotonic clock in whole milliseconds
+   * (times reach the planner's messages and the admin API as integers).
+   */
+  now(): number {
+    return Math.floor(this.scheduler.now());
+  }
+
   inGrace(): boolean {
-    return this.clock.now() < this.graceUntilMs;
+    return !this.graceOver && this.now() < this.graceUntilMs;
+  }
+
+  /** Commands sent and not yet answered, expired or dropped with their session. */
+  get commandsInFlight(): number {
+    return this.commands.size;
+  }
+
+  /** What status, `keepvip why`, the admin checks and the metrics read: the engine's view, at the engine's time. */
+  statusInput(): StatusInput {
+    const lastReportMs = new Map([...this.nodes.lastReport].map(([n, r]) => [n, r.atMs]));
+    return { units: this.units, runtimes: this.runtimes, views: this.nodes.views, lastReportMs, nowMs: this.now(), reachFall: this.config.timing.reach_fall, startedMs: this.startedMs, version: VERSION, insecure: this.config.insecure };
   }
 
   // ------------------------------------------------------------------ sessions
@@ -145,15 +159,10 @@ export class Engine {
     if (!this.nodes.knows(node)) return { ok: false, reason: `node id "${node}" is not a member of any group in the coordinator config` };
     const admitted = this.nodes.admits(node, hello.instanceId, fingerprint);
     if (!admitted.ok) return admitted;
-    if (admitted.replaces) {
-      this.sinks.get(admitted.replaces.id)?.end("replaced by a new session of the same node");
-      this.sinks.delete(admitted.replaces.id);
-      this.nodes.sessions.delete(admitted.replaces.id);
-    }
-    const now = this.clock.now();
+    if (admitted.replaces) this.dropSession(admitted.replaces.id, "replaced by a new session of the same node");
+    const now = this.now();
     const sessionId = nanoid(12);
-    this.nodes.open({ id: sessionId, node, instanceId: hello.instanceId, openedMs: now, lastSeenMs: now, peer, fingerprint });
-    this.sinks.set(sessionId, sink);
+    this.sessions.open({ id: sessionId, node, instanceId: hello.instanceId, openedMs: now, lastSeenMs: now, peer, fingerprint, sink });
     this.leaving.delete(node);
     if (hello.state) this.nodes.report(sessionId, sanitizeReport(hello.state, this.boundsOf(node)), now);
     this.raiseEpochs(sanitizeEpochs(hello.epochs, this.boundsOf(node)).map((e) => [e.group, e.epoch]));
@@ -171,7 +180,7 @@ export class Engine {
   message(sessionId: string, msg: AgentMessage): void {
     const body = msg.body;
     if (!body) return;
-    const now = this.clock.now();
+    const now = this.now();
     const session = this.nodes.seen(sessionId, now);
     if (!session) return;
     const node = session.node;
@@ -184,9 +193,8 @@ export class Engine {
         return;
       }
       case "ack": {
-        const p = this.pending.get(body.value.commandId);
+        const p = this.commands.settle(body.value.commandId);
         if (!p) return;
-        this.pending.delete(body.value.commandId);
         // Like reports, an ack may only speak of the node's own groups.
         const own = this.boundsOf(node).groups;
         if (body.value.held.length > 0 || p.action === "release") this.nodes.update(node, { holds: [...new Set(body.value.held.map((h) => h.group).filter((g) => own.has(g)))].sort() });
@@ -195,9 +203,8 @@ export class Engine {
         return;
       }
       case "verifyResult": {
-        const p = this.pending.get(body.value.commandId);
+        const p = this.commands.settle(body.value.commandId);
         if (!p) return;
-        this.pending.delete(body.value.commandId);
         const verdict = VERDICT[body.value.verdict];
         this.log.info({ event: "verify.result", node, unit: p.unit, verdict, tookMs: body.value.tookMs, detail: body.value.detail }, "LAN verification result");
         if (verdict) this.enqueue(p.unit, { type: "verified", node, verdict, detail: body.value.detail });
@@ -214,7 +221,7 @@ export class Engine {
       case "event":
         // A chatty or hostile agent cannot flood the history (bounded per node).
         if (this.agentEventLimiter.take(node, now) > 0) return;
-        this.events.add({ kind: "agent", group: body.value.group, node, message: `${node}: ${body.value.detail.slice(0, 500)}`, fields: { kind: body.value.kind.slice(0, 64) } });
+        this.events.add({ kind: "agent", group: body.value.group, node, message: `${node}: ${body.value.detail.slice(0, 500)}`, agentKind: body.value.kind.slice(0, 64) });
         this.log.info({ event: "agent.event", node, group: body.value.group, kind: body.value.kind }, body.value.detail);
         return;
       case "hello":
@@ -223,8 +230,8 @@ export class Engine {
   }
 
   closed(sessionId: string, how: string): void {
-    const node = this.nodes.close(sessionId);
-    this.sinks.delete(sessionId);
+    const node = this.sessions.closed(sessionId);
+    this.commands.sessionClosed(sessionId);
     if (node === undefined) return;
     this.leaving.delete(node);
     this.upstreams.forget(node);
@@ -264,54 +271,36 @@ export class Engine {
   }
 
   private applyConfig(next: CoordinatorConfig): void {
-    const oldUnits = this.units;
     const units = buildUnits(next);
-    for (const u of units) {
-      if (this.runtimes.has(u.name)) continue;
-      const epoch = Math.max(0, ...u.groups.map((g) => this.state.epochs[g] ?? 0));
-      this.runtimes.set(u.name, { ...initialRuntime(epoch, this.state.holders[u.name] ?? null), pinned: this.state.pins[u.name] });
-    }
-    // A group no longer configured: its holder lets go of its VIPs (the only move a removal requires).
-    for (const old of oldUnits) {
-      if (units.some((u) => u.name === old.name)) continue;
-      const rt = this.runtimes.get(old.name);
-      if (rt?.holder) this.dispatch(old, rt, { type: "release", node: rt.holder, epoch: rt.epoch, afterMs: 0, reason: `${old.name} was removed from the config` });
-      this.runtimes.delete(old.name);
-      clearTimeout(this.wakeTimers.get(old.name)?.timer);
-      this.wakeTimers.delete(old.name);
-    }
-    // Same group, other VIPs: the holder adds the new ones and drops the removed ones, keeping its epoch.
-    for (const u of units) {
-      const old = oldUnits.find((o) => o.name === u.name);
-      const rt = this.runtimes.get(u.name)!;
-      if (!old || !rt.holder) continue;
-      for (const cfg of u.configs) {
-        const before = old.configs.find((c) => c.name === cfg.name);
-        const now = cfg.vips.map(formatCidr);
-        const was = before?.vips.map(formatCidr) ?? [];
-        const gone = was.filter((v) => !now.includes(v));
-        if (now.join() !== was.join()) this.send(rt.holder, u, cfg.name, rt.epoch, "acquire", (commandId) => ({ body: { $case: "command", value: { commandId, group: cfg.name, epoch: rt.epoch, action: { $case: "acquire", value: { vips: now, takeover: false } }, reason: "VIPs changed in the config" } } }));
-        if (gone.length > 0) this.send(rt.holder, u, cfg.name, rt.epoch, "release", (commandId) => ({ body: { $case: "command", value: { commandId, group: cfg.name, epoch: rt.epoch, action: { $case: "release", value: { vips: gone, afterMs: 0 } }, reason: "VIPs removed from the config" } } }));
+    for (const a of reconcileUnits({ oldUnits: this.units, units, runtimes: this.runtimes, state: this.state })) {
+      switch (a.type) {
+        case "init":
+          this.runtimes.set(a.unit, a.runtime);
+          break;
+        case "send":
+          this.send(a.command);
+          break;
+        case "forget": {
+          this.runtimes.delete(a.unit);
+          const wake = this.wakeTimers.get(a.unit);
+          if (wake) this.scheduler.clearTimeout(wake.timer);
+          this.wakeTimers.delete(a.unit);
+          break;
+        }
       }
     }
     this.config = next;
     this.units = units;
     const removedNodes = this.nodes.reconfigure(next.groups.flatMap((g) => g.members.map((m) => m.node)), next.timing.dead_interval);
     for (const n of removedNodes) {
-      const s = [...this.nodes.sessions.values()].find((x) => x.node === n);
-      if (s) {
-        this.sinks.get(s.id)?.end(`node ${n} is no longer in the coordinator config`);
-        this.sinks.delete(s.id);
-        this.nodes.sessions.delete(s.id);
-      }
+      const s = this.sessions.of(n);
+      if (s) this.dropSession(s.id, `node ${n} is no longer in the coordinator config`);
     }
     this.upstreams.reconfigure(next);
     // Every agent gets the new timing, group specs and probe plan, as on a reconnect.
-    for (const s of this.nodes.sessions.values()) {
-      const sink = this.sinks.get(s.id);
-      if (!sink) continue;
-      sink.send({ body: { $case: "welcome", value: this.welcomeFor(s.node, s.id) } });
-      sink.send({ body: { $case: "probePlan", value: this.upstreams.probePlan() } });
+    for (const s of this.sessions.all()) {
+      s.sink.send({ body: { $case: "welcome", value: this.welcomeFor(s.node, s.id) } });
+      s.sink.send({ body: { $case: "probePlan", value: this.upstreams.probePlan() } });
     }
     for (const u of units) this.enqueue(u.name, { type: "tick" });
   }
@@ -340,11 +329,16 @@ export class Engine {
   waitFor(predicate: () => boolean, timeoutMs: number): Promise<boolean> {
     return new Promise((resolve) => {
       if (predicate()) return resolve(true);
-      const deadline = setTimeout(() => finish(false), timeoutMs);
-      const poll = setInterval(() => predicate() && finish(true), 10);
+      const deadline = this.scheduler.setTimeout(() => finish(false), timeoutMs);
+      let poll: SchedulerTimer;
+      const check = () => {
+        if (predicate()) finish(true);
+        else poll = this.scheduler.setTimeout(check, 10);
+      };
+      poll = this.scheduler.setTimeout(check, 10);
       const finish = (ok: boolean) => {
-        clearTimeout(deadline);
-        clearInterval(poll);
+        this.scheduler.clearTimeout(deadline);
+        this.scheduler.clearTimeout(poll);
         resolve(ok);
       };
     });
@@ -382,16 +376,17 @@ export class Engine {
   }
 
   private endGrace(why: string): void {
-    if (this.graceUntilMs === 0 || this.stopped) return;
+    // Not started yet (no grace timer), already over, or stopping: nothing to end.
+    if (this.graceTimer === undefined || this.graceOver || this.stopped) return;
     const wasInGrace = this.inGrace();
-    this.graceUntilMs = 0;
-    clearTimeout(this.graceTimer);
+    this.graceOver = true;
+    if (this.graceTimer) this.scheduler.clearTimeout(this.graceTimer);
     if (wasInGrace) this.log.info({ event: "engine.grace.end", why }, "startup grace over: electing");
     for (const u of this.units) this.enqueue(u.name, { type: "tick" });
   }
 
   private sweep(): void {
-    for (const node of this.nodes.sweep(this.clock.now())) {
+    for (const node of this.nodes.sweep(this.now())) {
       this.events.add({ kind: "session", node, message: `${node} missed its heartbeats for ${this.config.timing.dead_interval} ms` });
       this.log.warn({ event: "session.silent", node }, "agent session silent");
       this.upstreams.forget(node);
@@ -434,7 +429,7 @@ export class Engine {
     // Before the grace ends only acks are folded in: a restarted coordinator first
     // listens to the agents, then decides (docs/design.md, Moves and safety).
     if (this.inGrace() && event.type !== "ack") return;
-    const now = this.clock.now();
+    const now = this.now();
     const { runtime, actions, wakeAtMs } = step(before, { unit, views: this.nodes.views, nowMs: now, timing: this.timing }, event);
     this.runtimes.set(unitName, runtime);
     if (runtime.epoch !== before.epoch || runtime.lastHolder !== before.lastHolder || runtime.pinned !== before.pinned) await this.persist(unit, runtime);
@@ -457,57 +452,45 @@ export class Engine {
   }
 
   private dispatch(unit: Unit, rt: UnitRuntime, a: Action): void {
-    switch (a.type) {
-      case "note":
-        this.events.add({ kind: a.kind, group: unit.name, node: a.node, epoch: rt.epoch, message: a.message, fields: a.durationMs !== undefined ? { duration_ms: String(a.durationMs) } : undefined });
-        this.log.info({ event: `unit.${a.kind}`, unit: unit.name, node: a.node, epoch: rt.epoch, durationMs: a.durationMs }, a.message);
-        return;
-      case "acquire":
-      case "release":
-        for (const cfg of unit.configs) {
-          const vips = cfg.vips.map(formatCidr);
-          const action = a.type === "acquire"
-            ? { $case: "acquire" as const, value: { vips, takeover: a.takeover } }
-            : { $case: "release" as const, value: { vips, afterMs: a.afterMs } };
-          this.send(a.node, unit, cfg.name, a.epoch, a.type, (commandId) => ({ body: { $case: "command", value: { commandId, group: cfg.name, epoch: a.epoch, action, reason: a.reason } } }));
-        }
-        return;
-      case "verify": {
-        const cfg = unit.configs[0];
-        this.send(a.node, unit, cfg.name, rt.epoch, "verify", (commandId) => ({
-          body: { $case: "verify", value: { commandId, group: cfg.name, vips: cfg.vips.map(formatCidr), port: cfg.service.port, path: cfg.service.path ?? "", timeoutMs: this.config.timing.verify_timeout } },
-        }));
-        return;
-      }
+    if (a.type === "note") {
+      this.events.add(a.kind === "move" ? { kind: a.kind, group: unit.name, node: a.node, epoch: rt.epoch, message: a.message, durationMs: a.durationMs } : { kind: a.kind, group: unit.name, node: a.node, epoch: rt.epoch, message: a.message });
+      this.log.info({ event: `unit.${a.kind}`, unit: unit.name, node: a.node, epoch: rt.epoch, durationMs: a.durationMs }, a.message);
+      return;
     }
+    for (const c of commandsFor(unit, rt, a, this.config.timing.verify_timeout)) this.send(c);
   }
 
-  private send(node: string, unit: Unit, group: string, epoch: number, action: Pending["action"], build: (commandId: string) => CoordinatorMessage): void {
-    const session = this.nodes.sessionOf(node);
-    const sink = session && this.sinks.get(session.id);
-    if (!session || !sink) {
+  private send(c: OutgoingCommand): void {
+    const session = this.sessions.of(c.node);
+    if (!session) {
       // The planner times the command out and decides again; a lost node gets
       // the current state when it comes back (conflict clean-up).
-      this.log.warn({ event: "command.undeliverable", node, unit: unit.name, group, action, epoch }, "no session to send the command to");
+      this.log.warn({ event: "command.undeliverable", node: c.node, unit: c.unit, group: c.group, action: c.action, epoch: c.epoch }, "no session to send the command to");
       return;
     }
     const commandId = nanoid(12);
-    this.pending.set(commandId, { node, unit: unit.name, group, epoch, action, sentMs: this.clock.now() });
-    this.log.info({ event: `command.${action}`, node, unit: unit.name, group, epoch, commandId }, `${action} → ${node}`);
-    sink.send(build(commandId));
+    this.commands.track(commandId, { node: c.node, sessionId: session.id, unit: c.unit, group: c.group, epoch: c.epoch, action: c.action, sentMs: this.now() }, commandLifetimeMs(c, this.timing));
+    this.log.info({ event: `command.${c.action}`, node: c.node, unit: c.unit, group: c.group, epoch: c.epoch, commandId }, `${c.action} → ${c.node}`);
+    session.sink.send(commandMessage(c, commandId));
+  }
+
+  /** Ends a session from our side; its commands are dropped with it. */
+  private dropSession(sessionId: string, reason: string): void {
+    this.sessions.drop(sessionId, reason);
+    this.commands.sessionClosed(sessionId);
   }
 
   private scheduleWake(unitName: string, atMs: number | undefined): void {
     const existing = this.wakeTimers.get(unitName);
     if (existing && (atMs === undefined || existing.atMs !== atMs)) {
-      clearTimeout(existing.timer);
+      this.scheduler.clearTimeout(existing.timer);
       this.wakeTimers.delete(unitName);
     }
     if (atMs === undefined || this.wakeTimers.has(unitName)) return;
-    const timer = setTimeout(() => {
+    const timer = this.scheduler.setTimeout(() => {
       this.wakeTimers.delete(unitName);
       this.enqueue(unitName, { type: "tick" });
-    }, Math.max(0, atMs - this.clock.now()));
+    }, Math.max(0, atMs - this.now()));
     this.wakeTimers.set(unitName, { atMs, timer });
   }
 
@@ -515,24 +498,13 @@ export class Engine {
   private checkLeaving(): void {
     for (const [node, leave] of this.leaving) {
       if (leave.ready) continue;
-      const session = this.nodes.sessionOf(node);
-      const sink = session && this.sinks.get(session.id);
-      if (!sink) continue;
-      const view = this.nodes.views.get(node)!;
-      const kept: string[] = [];
-      let waiting = false;
-      for (const u of this.units) {
-        if (!u.groups.some((g) => view.holds.includes(g))) continue;
-        const rt = this.runtimes.get(u.name)!;
-        // Kept only when the election ran after the leave and found nobody else.
-        if (rt.phase.kind === "steady" && rt.holder === node && rt.last?.rule === "no-eligible") kept.push(...u.groups);
-        else waiting = true;
-      }
-      if (waiting) continue;
+      const session = this.sessions.of(node);
+      if (!session) continue;
+      const verdict = handoverVerdict({ node, leave, holds: this.nodes.views.get(node)!.holds, units: this.units, runtimes: this.runtimes });
+      if (!verdict) continue;
       leave.ready = true;
-      const handedOver = leave.groups.filter((g) => !kept.includes(g));
-      sink.send({ body: { $case: "leaveReady", value: { handedOver, kept, detail: kept.length > 0 ? `no other eligible member for ${kept.join(", ")}` : "handover complete" } } });
-      this.log.info({ event: "session.leave-ready", node, handedOver, kept }, "stopping agent may go");
+      session.sink.send({ body: { $case: "leaveReady", value: verdict } });
+      this.log.info({ event: "session.leave-ready", node, handedOver: verdict.handedOver, kept: verdict.kept }, "stopping agent may go");
     }
   }
 }

@@ -1,9 +1,14 @@
 /**
  * What a config reload changes, in words, and what it cannot change without a
- * restart (the listener, the state dir, TLS). Pure: the engine applies it.
+ * restart (the listener, the state dir, TLS), and what the units do about it
+ * (reconcileUnits). Pure: the engine applies both.
  */
 import type { CoordinatorConfig } from "../../shared/config/coordinator.js";
 import { formatCidr } from "../../shared/config/net.js";
+import { initialRuntime, type UnitRuntime } from "../election/planner.js";
+import type { PersistedState } from "../state/store.js";
+import { commandsFor, type OutgoingCommand } from "./commands.js";
+import type { Unit } from "./units.js";
 
 export interface ConfigDiff {
   /** Fields that need a restart: a reload that changes them is refused whole. */
@@ -57,4 +62,64 @@ export function diffConfig(a: CoordinatorConfig, b: CoordinatorConfig): ConfigDi
   }
   for (const u of a.upstreams) if (!b.upstreams.some((x) => x.name === u.name)) changes.push(`upstream ${u.name} removed`);
   return { restartNeeded, changes };
+}
+
+/** The persisted runtime a unit starts from: the highest epoch of its groups, its last holder and pin. */
+export function runtimeFromState(unit: Unit, state: Pick<PersistedState, "epochs" | "holders" | "pins">): UnitRuntime {
+  const epoch = Math.max(0, ...unit.groups.map((g) => state.epochs[g] ?? 0));
+  return { ...initialRuntime(epoch, state.holders[unit.name] ?? null), pinned: state.pins[unit.name] };
+}
+
+/** What applying a new config does to the units, in order. */
+export type ReconcileAction =
+  /** A unit new in the config starts from the persisted state. */
+  | { type: "init"; unit: string; runtime: UnitRuntime }
+  /** A command to a holder (a removed unit's release, VIPs added to or removed from a group). */
+  | { type: "send"; command: OutgoingCommand }
+  /** A unit no longer configured: its runtime and wake-up go. */
+  | { type: "forget"; unit: string };
+
+export interface ReconcileInput {
+  oldUnits: readonly Unit[];
+  units: readonly Unit[];
+  runtimes: ReadonlyMap<string, UnitRuntime>;
+  state: Pick<PersistedState, "epochs" | "holders" | "pins">;
+}
+
+/**
+ * Reconciles the units with a reloaded config. Units keep their runtime
+ * (holder, epoch, pin) by name, so nothing moves unless the new config asks for
+ * it: a removed group's holder lets go of its VIPs (the only move a removal
+ * requires), and a holder whose group changed VIPs adds the new ones and drops
+ * the removed ones, keeping its epoch. Elections then run as usual (a priority
+ * that now preempts, a removed member).
+ */
+export function reconcileUnits(input: ReconcileInput): ReconcileAction[] {
+  const { oldUnits, units, runtimes, state } = input;
+  const actions: ReconcileAction[] = [];
+  for (const u of units) if (!runtimes.has(u.name)) actions.push({ type: "init", unit: u.name, runtime: runtimeFromState(u, state) });
+  for (const old of oldUnits) {
+    if (units.some((u) => u.name === old.name)) continue;
+    const rt = runtimes.get(old.name);
+    if (rt?.holder) {
+      const release = { type: "release" as const, node: rt.holder, epoch: rt.epoch, afterMs: 0, reason: `${old.name} was removed from the config` };
+      for (const command of commandsFor(old, rt, release, 0)) actions.push({ type: "send", command });
+    }
+    actions.push({ type: "forget", unit: old.name });
+  }
+  for (const u of units) {
+    const old = oldUnits.find((o) => o.name === u.name);
+    const rt = runtimes.get(u.name);
+    if (!old || !rt?.holder) continue;
+    for (const cfg of u.configs) {
+      const before = old.configs.find((c) => c.name === cfg.name);
+      const now = cfg.vips.map(formatCidr);
+      const was = before?.vips.map(formatCidr) ?? [];
+      const gone = was.filter((v) => !now.includes(v));
+      const target = { node: rt.holder, unit: u.name, group: cfg.name, epoch: rt.epoch };
+      if (now.join() !== was.join()) actions.push({ type: "send", command: { ...target, action: "acquire", vips: now, takeover: false, reason: "VIPs changed in the config" } });
+      if (gone.length > 0) actions.push({ type: "send", command: { ...target, action: "release", vips: gone, afterMs: 0, reason: "VIPs removed from the config" } });
+    }
+  }
+  return actions;
 }

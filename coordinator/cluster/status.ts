@@ -1,9 +1,10 @@
 /**
- * Status and "why" as data for the admin API: pure views over the engine's
- * units, runtimes and node views.
+ * Status, "why" and the admin API's checks as data: pure views over the
+ * engine's units, runtimes and node views at the engine's time
+ * (Engine.statusInput), so every query sees what the engine sees.
  */
 import type { GroupStatus, MemberStatus, StatusReply, WhyReply } from "../../shared/gen/keepvip/v1/admin.js";
-import { elect } from "../election/elect.js";
+import { elect, type Election } from "../election/elect.js";
 import type { UnitRuntime } from "../election/planner.js";
 import type { NodeView } from "../election/view.js";
 import { formatCidr } from "../../shared/config/net.js";
@@ -21,6 +22,16 @@ export interface StatusInput {
   insecure: boolean;
 }
 
+/**
+ * The election as it stands for a unit (its holder and preempt bookkeeping),
+ * at the engine's time: status, `keepvip why` and the admin checks (is the
+ * switchover target eligible, would maintenance leave no holder) read it.
+ */
+export function electionOf(input: StatusInput, unit: Unit): Election {
+  const rt = input.runtimes.get(unit.name)!;
+  return elect({ unit, views: input.views, holder: rt.holder, nowMs: input.nowMs, preemptSince: rt.preemptSince, reachFall: input.reachFall });
+}
+
 function memberState(node: string, rt: UnitRuntime, view: NodeView | undefined, eligible: boolean, reason: string | undefined): string {
   if (!view || view.session === "never" || view.session === "closed" || view.session === "silent") return rt.holder === node ? "MASTER?" : "DISCONNECTED";
   if (rt.holder === node) return "MASTER";
@@ -33,8 +44,8 @@ export function groupStatuses(input: StatusInput): GroupStatus[] {
   const out: GroupStatus[] = [];
   for (const unit of input.units) {
     const rt = input.runtimes.get(unit.name)!;
-    const e = elect({ unit, views: input.views, holder: rt.holder, nowMs: input.nowMs, preemptSince: rt.preemptSince, pinned: rt.pinned, reachFall: input.reachFall });
-    const members: MemberStatus[] = e.ranking.map((c) => {
+    // Only the ranking is read here: eligibility and priorities, which no pin changes.
+    const members: MemberStatus[] = electionOf(input, unit).ranking.map((c) => {
       const view = input.views.get(c.node);
       const last = input.lastReportMs.get(c.node);
       return {
@@ -73,7 +84,7 @@ export function statusReply(input: StatusInput): StatusReply {
 /** Each member's inputs and the rule that decided, in words. */
 export function whyReply(input: StatusInput, unit: Unit, group: string): WhyReply {
   const rt = input.runtimes.get(unit.name)!;
-  const e = elect({ unit, views: input.views, holder: rt.holder, nowMs: input.nowMs, preemptSince: rt.preemptSince, reachFall: input.reachFall });
+  const e = electionOf(input, unit);
   return {
     group,
     holder: rt.holder ?? "",

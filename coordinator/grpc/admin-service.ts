@@ -9,8 +9,6 @@ import type { AdminServer, Event, WatchEventsRequest } from "../../shared/gen/ke
 import { agentConfigSchema } from "../../shared/config/agent.js";
 import { coordinatorConfigSchema } from "../../shared/config/coordinator.js";
 import { ConfigError, parseConfigText } from "../../shared/config/load.js";
-import { VERSION } from "../../shared/version.js";
-import { elect } from "../election/elect.js";
 import type { Engine } from "../cluster/engine.js";
 import type { PeerCertificate } from "node:tls";
 import { describeIdentity, identityOf } from "../../shared/identity.js";
@@ -23,7 +21,8 @@ function callerKey(engine: Engine, call: { getAuthContext(): { sslPeerCertificat
   const id = engine.config.tls ? identityOf(call.getAuthContext().sslPeerCertificate) : undefined;
   return id && typeof id !== "string" ? `${id.role}:${id.name}` : call.getPeer().replace(/:\d+$/, "");
 }
-import { statusReply, whyReply, type StatusInput } from "../cluster/status.js";
+import { electionOf, statusReply, whyReply } from "../cluster/status.js";
+import { eventRecord } from "../cluster/events.js";
 import { unitOfGroup } from "../cluster/units.js";
 
 class AdminError extends Error {
@@ -56,7 +55,7 @@ function unary<Req, Res>(engine: Engine, log: Logger, name: string, access: Acce
       .then(() => {
         const who = authorize(engine, call, access, name);
         if (access === "write") {
-          const waitMs = mutations.take(callerKey(engine, call), Date.now());
+          const waitMs = mutations.take(callerKey(engine, call), engine.now());
           if (waitMs > 0) throw new AdminError(Status.RESOURCE_EXHAUSTED, `${name} refused: too many changes from ${who}; try again in ${Math.ceil(waitMs / 1000)} s`);
         }
         return fn(call.request, call, who);
@@ -71,11 +70,6 @@ function unary<Req, Res>(engine: Engine, log: Logger, name: string, access: Acce
   };
 }
 
-export function statusInput(engine: Engine): StatusInput {
-  const lastReportMs = new Map([...engine.nodes.lastReport].map(([n, r]) => [n, r.atMs]));
-  return { units: engine.units, runtimes: engine.runtimes, views: engine.nodes.views, lastReportMs, nowMs: Date.now(), reachFall: engine.config.timing.reach_fall, startedMs: engine.startedMs, version: VERSION, insecure: engine.config.insecure };
-}
-
 export function adminService(engine: Engine, log: Logger): AdminServer {
   const unitFor = (group: string) => {
     const unit = unitOfGroup(engine.units, group);
@@ -88,23 +82,23 @@ export function adminService(engine: Engine, log: Logger): AdminServer {
   const moveBudgetMs = () => engine.config.timing.ack_timeout * 2 + engine.config.timing.planned_overlap + engine.config.timing.verify_timeout;
 
   return {
-    getStatus: unary(engine, log, "GetStatus", "read", () => ({ ...statusReply(statusInput(engine)), upstreams: engine.upstreams.status() })),
-    why: unary(engine, log, "Why", "read", (req) => whyReply(statusInput(engine), unitFor(req.group), req.group)),
+    getStatus: unary(engine, log, "GetStatus", "read", () => ({ ...statusReply(engine.statusInput()), upstreams: engine.upstreams.status() })),
+    why: unary(engine, log, "Why", "read", (req) => whyReply(engine.statusInput(), unitFor(req.group), req.group)),
     switchover: unary(engine, log, "Switchover", "write", async (req, _call, who) => {
       const unit = unitFor(req.group);
       if (!unit.members.some((m) => m.node === req.toNode)) throw new AdminError(Status.INVALID_ARGUMENT, `node "${req.toNode}" is not a member of ${req.group} (members: ${unit.members.map((m) => m.node).join(", ")})`);
       const rt = engine.runtimes.get(unit.name)!;
       if (rt.holder === req.toNode) return { ok: true, message: `${req.toNode} already holds ${req.group} (epoch ${rt.epoch})` };
       if (rt.phase.kind !== "steady") throw new AdminError(Status.UNAVAILABLE, `${req.group} is busy (${rt.phase.kind}); try again`);
-      const e = elect({ unit, views: engine.nodes.views, holder: rt.holder, nowMs: Date.now(), reachFall: engine.config.timing.reach_fall });
+      const e = electionOf(engine.statusInput(), unit);
       const target = e.ranking.find((c) => c.node === req.toNode)!;
       if (!target.eligibility.eligible) throw new AdminError(Status.FAILED_PRECONDITION, `${req.toNode} is not eligible: ${target.eligibility.detail}`);
       const from = rt.holder;
-      const started = Date.now();
+      const started = engine.now();
       engine.events.add({ kind: "admin", group: req.group, node: req.toNode, message: `switchover of ${req.group} to ${req.toNode} requested by ${who}` });
       engine.requestSwitchover(unit.name, req.toNode);
       const ok = await engine.waitFor(() => engine.runtimes.get(unit.name)!.holder === req.toNode, moveBudgetMs());
-      const took = Date.now() - started;
+      const took = engine.now() - started;
       engine.events.add({ kind: "admin", group: req.group, node: req.toNode, message: `switchover of ${req.group} to ${req.toNode}: ${ok ? `done in ${took} ms` : "did not complete"}` });
       if (!ok) throw new AdminError(Status.DEADLINE_EXCEEDED, `switchover of ${req.group} to ${req.toNode} did not complete within ${moveBudgetMs()} ms (see keepvip events)`);
       return { ok: true, message: `${req.group} moved from ${from ?? "nobody"} to ${req.toNode} (epoch ${engine.runtimes.get(unit.name)!.epoch}) in ${took} ms` };
@@ -115,7 +109,7 @@ export function adminService(engine: Engine, log: Logger): AdminServer {
         for (const unit of engine.units) {
           const rt = engine.runtimes.get(unit.name)!;
           if (rt.holder !== req.nodeId) continue;
-          const e = elect({ unit, views: engine.nodes.views, holder: rt.holder, nowMs: Date.now(), reachFall: engine.config.timing.reach_fall });
+          const e = electionOf(engine.statusInput(), unit);
           if (!e.ranking.some((c) => c.node !== req.nodeId && c.eligibility.eligible)) {
             throw new AdminError(Status.FAILED_PRECONDITION, `maintenance on ${req.nodeId} would leave no holder for ${unit.name}: no other member is eligible`);
           }
@@ -164,11 +158,11 @@ export function adminService(engine: Engine, log: Logger): AdminServer {
         return;
       }
       const req = call.request;
-      if (req.sinceMs > 0) for (const e of engine.events.since(req.sinceMs)) call.write(e);
+      if (req.sinceMs > 0) for (const e of engine.events.since(req.sinceMs)) call.write(eventRecord(e));
       if (!req.follow) return void call.end();
       const unsubscribe = engine.events.subscribe((e) => {
         // A watcher that cannot keep up is dropped rather than buffered forever.
-        if (!call.write(e) && call.writableLength > 1_000_000) {
+        if (!call.write(eventRecord(e)) && call.writableLength > 1_000_000) {
           unsubscribe();
           call.emit("error", { code: Status.RESOURCE_EXHAUSTED, details: "event watcher too slow" });
         }

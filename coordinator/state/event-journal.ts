@@ -8,7 +8,7 @@
 import { appendFile, readFile, rename, writeFile } from "node:fs/promises";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import type { Event } from "../../shared/gen/keepvip/v1/admin.js";
+import { eventFromRecord, eventRecord, type DomainEvent, type EventRecord } from "../cluster/events.js";
 
 export class EventJournal {
   private readonly file: string;
@@ -21,7 +21,7 @@ export class EventJournal {
   }
 
   /** The newest events saved (oldest first); unreadable lines are skipped. */
-  async load(): Promise<Event[]> {
+  async load(): Promise<DomainEvent[]> {
     let text = "";
     try {
       text = await readFile(this.file, "utf8");
@@ -29,11 +29,12 @@ export class EventJournal {
       if ((err as NodeJS.ErrnoException).code !== "ENOENT") this.onError(err);
       return [];
     }
-    const events: Event[] = [];
+    const events: DomainEvent[] = [];
     for (const line of text.split("\n")) {
       if (!line) continue;
       try {
-        events.push(JSON.parse(line) as Event);
+        const e = eventFromRecord(JSON.parse(line) as EventRecord);
+        if (e) events.push(e);
       } catch {
         // A torn last line after a crash: skip it.
       }
@@ -42,14 +43,14 @@ export class EventJournal {
     return events.slice(-this.capacity);
   }
 
-  append(e: Event, all: () => Event[]): void {
+  append(e: DomainEvent, all: () => DomainEvent[]): void {
     this.chain = this.chain.then(async () => {
-      await appendFile(this.file, `${JSON.stringify(e)}\n`, { mode: 0o600 });
+      await appendFile(this.file, `${JSON.stringify(eventRecord(e))}\n`, { mode: 0o600 });
       this.lines++;
       if (this.lines > this.capacity * 2) {
         const keep = all().slice(-this.capacity);
         const tmp = `${this.file}.tmp`;
-        await writeFile(tmp, keep.map((x) => JSON.stringify(x)).join("\n") + "\n", { mode: 0o600 });
+        await writeFile(tmp, keep.map((x) => JSON.stringify(eventRecord(x))).join("\n") + "\n", { mode: 0o600 });
         await rename(tmp, this.file);
         this.lines = keep.length;
       }

@@ -12,6 +12,7 @@ import type { UpstreamStatus } from "../../shared/gen/keepvip/v1/admin.js";
 import { desiredUpstreams, serverKey, type Override } from "./desired.js";
 import { aggregateHealth, type AgentObservation } from "./health.js";
 import { flush, initialPublisher, offer, type PublisherState } from "./publisher.js";
+import { realScheduler, type Scheduler, type SchedulerTimer } from "../../shared/scheduler.js";
 
 export interface UpstreamHooks {
   /** Send a new version to every connected agent. */
@@ -30,10 +31,10 @@ export class UpstreamManager {
   private readonly upSince = new Map<string, number>();
   /** node → applied version / error. */
   readonly applied = new Map<string, { version: number; error: string }>();
-  private timer?: NodeJS.Timeout;
+  private timer?: SchedulerTimer;
   private timerAt = 0;
 
-  constructor(private config: CoordinatorConfig, version: number, private overrides: Record<string, Override>, private readonly hooks: UpstreamHooks, private readonly log: Logger) {
+  constructor(private config: CoordinatorConfig, version: number, private overrides: Record<string, Override>, private readonly hooks: UpstreamHooks, private readonly log: Logger, private readonly scheduler: Scheduler = realScheduler) {
     this.publisher = initialPublisher(version);
   }
 
@@ -85,7 +86,7 @@ export class UpstreamManager {
   }
 
   stop(): void {
-    clearTimeout(this.timer);
+    if (this.timer) this.scheduler.clearTimeout(this.timer);
   }
 
   /** Folds one agent's report. */
@@ -120,7 +121,7 @@ export class UpstreamManager {
     const key = serverKey(upstream, server);
     const next = { ...this.overrides };
     // A server an operator takes out of drain/down comes back like a recovered one: with slow start.
-    if (action === "up" && (next[key]?.action === "drain" || next[key]?.action === "down")) this.upSince.set(key, Date.now());
+    if (action === "up" && (next[key]?.action === "drain" || next[key]?.action === "down")) this.upSince.set(key, this.scheduler.now());
     if (action === "up") delete next[key];
     else next[key] = action === "weight" ? { action, weight } : { action };
     this.overrides = next;
@@ -130,7 +131,7 @@ export class UpstreamManager {
   }
 
   status(): UpstreamStatus[] {
-    const desired = desiredUpstreams(this.input(Date.now())).upstreams;
+    const desired = desiredUpstreams(this.input(this.scheduler.now())).upstreams;
     return this.config.upstreams.map((u) => {
       const d = desired.find((x) => x.name === u.name)!;
       return {
@@ -158,7 +159,7 @@ export class UpstreamManager {
   }
 
   private recompute(why: string): void {
-    const now = Date.now();
+    const now = this.scheduler.now();
     for (const u of this.config.upstreams) {
       const share = u.check?.down_share ?? 0.5;
       for (const s of u.servers) {
@@ -194,14 +195,14 @@ export class UpstreamManager {
   }
 
   private wake(atMs: number): void {
-    if (this.timer && this.timerAt <= atMs && this.timerAt > Date.now()) return;
-    clearTimeout(this.timer);
+    if (this.timer && this.timerAt <= atMs && this.timerAt > this.scheduler.now()) return;
+    if (this.timer) this.scheduler.clearTimeout(this.timer);
     this.timerAt = atMs;
-    this.timer = setTimeout(() => {
+    this.timer = this.scheduler.setTimeout(() => {
       this.timer = undefined;
-      const f = flush(this.publisher, Date.now(), this.config.timing.reload_min_interval);
+      const f = flush(this.publisher, this.scheduler.now(), this.config.timing.reload_min_interval);
       this.apply(f, "merged changes");
       this.recompute("timer");
-    }, Math.max(0, atMs - Date.now()));
+    }, Math.max(0, atMs - this.scheduler.now()));
   }
 }

@@ -75,7 +75,7 @@ function agent(node: string): StandinAgent {
 const holder = () => coord.engine.runtimes.get("VI_1")!.holder;
 const phase = () => coord.engine.runtimes.get("VI_1")!.phase.kind;
 /** Completed moves in the history: a move's note follows the runtime change (after the epoch is persisted). */
-const movesDone = () => coord.engine.events.all().filter((e) => e.kind === "move" && e.fields.duration_ms !== undefined).length;
+const movesDone = () => coord.engine.events.all().filter((e) => e.kind === "move" && e.durationMs !== undefined).length;
 
 test("the endpoint serves the Prometheus text format on /metrics only", async () => {
   const r = await scrape(server.address);

@@ -1,0 +1,130 @@
+/**
+ * Commands to agents: what the planner's actions become on the wire, and the
+ * tracker of commands awaiting an answer. A tracked command leaves the tracker
+ * when its answer arrives, when its lifetime ends, or when the session it went
+ * out on closes, so nothing waits forever for an agent that is gone.
+ */
+import { formatCidr } from "../../shared/config/net.js";
+import type { CoordinatorMessage } from "../../shared/gen/keepvip/v1/agent.js";
+import type { Scheduler, SchedulerTimer } from "../../shared/scheduler.js";
+import type { Action, PlannerTiming, UnitRuntime } from "../election/planner.js";
+import type { Unit } from "./units.js";
+
+interface Target {
+  node: string;
+  unit: string;
+  group: string;
+  epoch: number;
+}
+
+/** One command for one group on one node. */
+export type OutgoingCommand =
+  | (Target & { action: "acquire"; vips: string[]; takeover: boolean; reason: string })
+  | (Target & { action: "release"; vips: string[]; afterMs: number; reason: string })
+  | (Target & { action: "verify"; vips: string[]; port: number; path: string; timeoutMs: number });
+
+export type CommandAction = OutgoingCommand["action"];
+
+/** The commands a planner action sends: acquire and release go to every group of the unit, verify to its first. */
+export function commandsFor(unit: Unit, rt: UnitRuntime, a: Exclude<Action, { type: "note" }>, verifyTimeoutMs: number): OutgoingCommand[] {
+  switch (a.type) {
+    case "acquire":
+      return unit.configs.map((cfg) => ({ action: "acquire", node: a.node, unit: unit.name, group: cfg.name, epoch: a.epoch, vips: cfg.vips.map(formatCidr), takeover: a.takeover, reason: a.reason }));
+    case "release":
+      return unit.configs.map((cfg) => ({ action: "release", node: a.node, unit: unit.name, group: cfg.name, epoch: a.epoch, vips: cfg.vips.map(formatCidr), afterMs: a.afterMs, reason: a.reason }));
+    case "verify": {
+      const cfg = unit.configs[0];
+      return [{ action: "verify", node: a.node, unit: unit.name, group: cfg.name, epoch: rt.epoch, vips: cfg.vips.map(formatCidr), port: cfg.service.port, path: cfg.service.path ?? "", timeoutMs: verifyTimeoutMs }];
+    }
+  }
+}
+
+/** The wire message of a command. */
+export function commandMessage(c: OutgoingCommand, commandId: string): CoordinatorMessage {
+  switch (c.action) {
+    case "acquire":
+      return { body: { $case: "command", value: { commandId, group: c.group, epoch: c.epoch, action: { $case: "acquire", value: { vips: c.vips, takeover: c.takeover } }, reason: c.reason } } };
+    case "release":
+      return { body: { $case: "command", value: { commandId, group: c.group, epoch: c.epoch, action: { $case: "release", value: { vips: c.vips, afterMs: c.afterMs } }, reason: c.reason } } };
+    case "verify":
+      return { body: { $case: "verify", value: { commandId, group: c.group, vips: c.vips, port: c.port, path: c.path, timeoutMs: c.timeoutMs } } };
+  }
+}
+
+/**
+ * How long an answer to a command is still worth waiting for: as long as the
+ * planner waits for it (an ack timeout after the release delay or the
+ * verification), plus one more ack timeout, so a late answer the planner can
+ * still use is not dropped.
+ */
+export function commandLifetimeMs(c: OutgoingCommand, timing: Pick<PlannerTiming, "ackTimeoutMs" | "verifyTimeoutMs">): number {
+  const waits = c.action === "release" ? c.afterMs : c.action === "verify" ? timing.verifyTimeoutMs : 0;
+  return waits + 2 * timing.ackTimeoutMs;
+}
+
+/** A command awaiting its answer. */
+export interface TrackedCommand extends Target {
+  action: CommandAction;
+  /** The session it went out on. */
+  sessionId: string;
+  sentMs: number;
+}
+
+export type ExpiryCause = "timeout" | "session-closed";
+
+export class CommandTracker {
+  private readonly entries = new Map<string, { command: TrackedCommand; timer: SchedulerTimer }>();
+
+  constructor(private readonly scheduler: Scheduler, private readonly onExpire: (commandId: string, command: TrackedCommand, cause: ExpiryCause) => void = () => {}) {}
+
+  /** Starts waiting for the answer to `commandId`, for at most `lifetimeMs`. */
+  track(commandId: string, command: TrackedCommand, lifetimeMs: number): void {
+    this.forget(commandId);
+    const timer = this.scheduler.setTimeout(() => {
+      if (this.entries.get(commandId)?.timer !== timer) return;
+      this.entries.delete(commandId);
+      this.onExpire(commandId, command, "timeout");
+    }, lifetimeMs);
+    this.entries.set(commandId, { command, timer });
+  }
+
+  /** The answer arrived: returns the command it answers (undefined: unknown, answered or expired). */
+  settle(commandId: string): TrackedCommand | undefined {
+    const entry = this.entries.get(commandId);
+    if (!entry) return undefined;
+    this.forget(commandId);
+    return entry.command;
+  }
+
+  /** The session closed: its commands can no longer be answered. Returns them. */
+  sessionClosed(sessionId: string): TrackedCommand[] {
+    const dropped: TrackedCommand[] = [];
+    for (const [id, entry] of [...this.entries]) {
+      if (entry.command.sessionId !== sessionId) continue;
+      this.forget(id);
+      dropped.push(entry.command);
+      this.onExpire(id, entry.command, "session-closed");
+    }
+    return dropped;
+  }
+
+  /** Forgets everything (shutdown). */
+  clear(): void {
+    for (const id of [...this.entries.keys()]) this.forget(id);
+  }
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  has(commandId: string): boolean {
+    return this.entries.has(commandId);
+  }
+
+  private forget(commandId: string): void {
+    const entry = this.entries.get(commandId);
+    if (!entry) return;
+    this.scheduler.clearTimeout(entry.timer);
+    this.entries.delete(commandId);
+  }
+}

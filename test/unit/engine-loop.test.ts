@@ -1,0 +1,214 @@
+/**
+ * The engine as an event loop, with time driven by a ManualScheduler and
+ * sessions as in-memory sinks (no network): the startup grace, acks,
+ * unanswered commands, silent sessions and a handover, without sleeping.
+ */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { Engine, type SessionSink } from "../../coordinator/cluster/engine.js";
+import { createMemoryStore } from "../../coordinator/state/store.js";
+import { coordinatorConfigSchema } from "../../shared/config/coordinator.js";
+import { parseConfigText } from "../../shared/config/load.js";
+import { NginxState, type AgentMessage, type CoordinatorMessage, type Report } from "../../shared/gen/keepvip/v1/agent.js";
+import { silentLogger } from "../../shared/log.js";
+import { ManualScheduler } from "../support/manual-scheduler.js";
+
+const config = parseConfigText(coordinatorConfigSchema, `
+insecure: true
+timing:
+  heartbeat_interval: 20ms
+  dead_interval: 120ms
+  startup_grace: 300ms
+  verify_timeout: 50ms
+  planned_overlap: 20ms
+  ack_timeout: 500ms
+groups:
+  - name: VI_1
+    vips: ["198.18.0.100/24"]
+    service: { port: 10016, path: /aaa }
+    members:
+      - { node: lb1, priority: 100, address: 198.18.0.11 }
+      - { node: lb2, priority: 90, address: 198.18.0.12 }
+`, "test.yaml");
+
+/** Lets the engine's queue (and the memory store's saves) run: no time passes. */
+async function drain(): Promise<void> {
+  for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
+}
+
+class FakeAgent implements SessionSink {
+  readonly received: CoordinatorMessage[] = [];
+  ended?: string;
+  sessionId = "";
+  holds = new Set<string>();
+
+  constructor(private readonly engine: Engine, readonly node: string) {}
+
+  send(message: CoordinatorMessage): void {
+    this.received.push(message);
+  }
+
+  end(reason: string): void {
+    this.ended = reason;
+  }
+
+  report(): Report {
+    return { nginx: NginxState.NGINX_STATE_RUNNING, nginxDetail: "", upstreamVersion: 0, upstreamError: "", probes: [], reach: [], seq: 1, tracks: [], held: [...this.holds].map((group) => ({ group, address: "198.18.0.100/24", interface: "lan0", epoch: 1 })), fault: false, faultReason: "" };
+  }
+
+  hello(): this {
+    const outcome = this.engine.hello({ nodeId: this.node, agentVersion: "test", instanceId: `${this.node}-1`, state: this.report(), epochs: [] }, "test", this);
+    assert.ok(outcome.ok);
+    this.sessionId = outcome.sessionId;
+    return this;
+  }
+
+  say(body: AgentMessage["body"]): void {
+    this.engine.message(this.sessionId, { body });
+  }
+
+  commands(action: "acquire" | "release") {
+    return this.received.flatMap((m) => (m.body?.$case === "command" && m.body.value.action?.$case === action ? [m.body.value] : []));
+  }
+
+  /** Acks every acquire/release not yet acked, holding what it acquired. */
+  ackAll(acked = new Set<string>()): void {
+    for (const m of this.received) {
+      if (m.body?.$case !== "command" || acked.has(m.body.value.commandId)) continue;
+      const c = m.body.value;
+      acked.add(c.commandId);
+      if (c.action?.$case === "acquire") this.holds.add(c.group);
+      else this.holds.delete(c.group);
+      this.say({ $case: "ack", value: { commandId: c.commandId, ok: true, error: "", held: this.report().held } });
+    }
+  }
+}
+
+async function started(): Promise<{ engine: Engine; scheduler: ManualScheduler }> {
+  const scheduler = new ManualScheduler(1_000);
+  const engine = new Engine(config, createMemoryStore(), silentLogger, scheduler);
+  await engine.start();
+  return { engine, scheduler };
+}
+
+/** Moves time on by `ms` while the agents report every heartbeat interval (20 ms), as live agents do. */
+async function live(scheduler: ManualScheduler, ms: number, agents: FakeAgent[]): Promise<void> {
+  for (let t = 0; t < ms; t += 20) {
+    await scheduler.advance(Math.min(20, ms - t));
+    for (const a of agents) a.say({ $case: "report", value: a.report() });
+    await drain();
+  }
+}
+
+test("engine loop: the startup grace holds the election until it elapses, then the connected node is told to acquire", async (t) => {
+  const { engine, scheduler } = await started();
+  t.after(() => engine.stop());
+  const lb1 = new FakeAgent(engine, "lb1").hello();
+  await drain();
+  assert.ok(engine.inGrace());
+  await live(scheduler, 280, [lb1]);
+  assert.ok(engine.inGrace());
+  assert.equal(lb1.commands("acquire").length, 0, "nothing decided inside the grace");
+  await live(scheduler, 20, [lb1]);
+  assert.equal(engine.inGrace(), false);
+  assert.equal(lb1.commands("acquire").length, 1, "told to acquire once the grace elapsed");
+  assert.equal(engine.commandsInFlight, 1);
+  lb1.ackAll();
+  await drain();
+  assert.equal(engine.runtimes.get("VI_1")!.holder, "lb1");
+  assert.equal(engine.commandsInFlight, 0, "the ack settled the command");
+});
+
+test("engine loop: a closed session takes its unanswered commands along", async (t) => {
+  const { engine } = await started();
+  t.after(() => engine.stop());
+  const lb1 = new FakeAgent(engine, "lb1").hello();
+  new FakeAgent(engine, "lb2").hello();
+  await drain();
+  assert.equal(engine.inGrace(), false, "every node connected: no need to wait");
+  assert.equal(lb1.commands("acquire").length, 1);
+  assert.equal(engine.commandsInFlight, 1);
+  engine.closed(lb1.sessionId, "test closed it");
+  assert.equal(engine.commandsInFlight, 0, "the acquire went with its session");
+});
+
+test("engine loop: an unanswered command expires after its lifetime; a session that stops reporting turns silent after the dead interval", async (t) => {
+  const { engine, scheduler } = await started();
+  t.after(() => engine.stop());
+  const lb1 = new FakeAgent(engine, "lb1").hello();
+  await live(scheduler, 300, [lb1]);
+  assert.equal(lb1.commands("acquire").length, 1);
+  assert.equal(engine.commandsInFlight, 1);
+  // lb1 goes quiet from here.
+  await scheduler.advance(110);
+  assert.equal(engine.nodes.views.get("lb1")!.session, "live", "within the dead interval");
+  await scheduler.advance(30);
+  assert.equal(engine.nodes.views.get("lb1")!.session, "silent", "silent once the dead interval passed (swept every 10 ms)");
+  await scheduler.advance(859);
+  await drain();
+  // 999 ms after the acquire: it is still awaited (lifetime: the ack timeout, twice), and so is
+  // the release the planner sent lb1 when the acquire went unacked for 500 ms.
+  assert.equal(engine.commandsInFlight, 2);
+  await scheduler.advance(1);
+  await drain();
+  assert.equal(engine.commandsInFlight, 1, "the acquire expired");
+  await scheduler.advance(500);
+  await drain();
+  assert.equal(engine.commandsInFlight, 0, "and then the release");
+});
+
+test("engine loop: a stopping holder is told it may go once its VIP is handed over", async (t) => {
+  const { engine, scheduler } = await started();
+  t.after(() => engine.stop());
+  const lb1 = new FakeAgent(engine, "lb1").hello();
+  const lb2 = new FakeAgent(engine, "lb2").hello();
+  await drain();
+  lb1.ackAll();
+  await drain();
+  assert.equal(engine.runtimes.get("VI_1")!.holder, "lb1");
+  lb1.say({ $case: "leaving", value: { handover: true, reason: "test" } });
+  await drain();
+  assert.equal(lb2.commands("acquire").length, 1, "lb2 is told to take over");
+  assert.equal(lb1.received.some((m) => m.body?.$case === "leaveReady"), false, "not yet: the move is under way");
+  lb2.ackAll();
+  await drain();
+  await scheduler.advance(20); // the planned overlap, then lb1's release
+  await drain();
+  lb1.ackAll();
+  await drain();
+  const ready = lb1.received.find((m) => m.body?.$case === "leaveReady");
+  assert.ok(ready?.body?.$case === "leaveReady");
+  assert.deepEqual(ready.body.value, { handedOver: ["VI_1"], kept: [], detail: "handover complete" });
+});
+
+test("engine loop: status is read at the engine's time", async (t) => {
+  const { engine, scheduler } = await started();
+  t.after(() => engine.stop());
+  await scheduler.advance(250);
+  const s = engine.statusInput();
+  assert.equal(s.nowMs, 1_250);
+  assert.equal(s.nowMs - s.startedMs, 250);
+});
+
+test("engine loop: a reload that removes the held group tells the holder to release it, and one that changes nothing sends nothing", async (t) => {
+  const { engine } = await started();
+  t.after(() => engine.stop());
+  const lb1 = new FakeAgent(engine, "lb1").hello();
+  new FakeAgent(engine, "lb2").hello();
+  await drain();
+  lb1.ackAll();
+  await drain();
+  assert.equal(engine.runtimes.get("VI_1")!.holder, "lb1");
+  const before = lb1.received.length;
+  assert.deepEqual(await engine.reconfigure(config), { ok: true, lines: ["no change"] });
+  await drain();
+  assert.deepEqual(lb1.received.slice(before).map((m) => m.body?.$case), ["welcome", "probePlan"], "only the new welcome and probe plan");
+  const withoutVI1 = { ...config, groups: [{ ...config.groups[0], name: "VI_9", vips: config.groups[0].vips }] };
+  const r = await engine.reconfigure(withoutVI1);
+  assert.equal(r.ok, true);
+  const release = lb1.commands("release").at(-1);
+  assert.equal(release?.group, "VI_1");
+  assert.equal(release?.reason, "VI_1 was removed from the config");
+  assert.equal(engine.runtimes.has("VI_1"), false, "the removed unit is forgotten");
+  assert.ok(engine.runtimes.has("VI_9"));
+});
