@@ -165,6 +165,8 @@ function onCommand(state: GroupState, event: Extract<GroupEvent, { type: "comman
   }
   const refuse = (error: string): GroupStep => ({ state, effects: [...effects, { type: "ack", command: c, ok: false, error }] });
   if (!event.action) return refuse("command without an action");
+  // The core steps a group's events one at a time, so this is a bug there; refusing keeps the I/O in flight answerable.
+  if (state.phase.kind === "acquiring" || state.phase.kind === "releasing") return refuse(`${c.group} is busy: ${state.phase.kind === "acquiring" ? "a bind" : "an unbind"} is in flight`);
   if (!event.bindings.ok) return refuse(event.bindings.error);
   const vips = event.bindings.vips;
 
