@@ -25,6 +25,7 @@ import { AgentMetrics } from "./metrics.js";
 import { formatChecklist, preflightExitCode, preflightJson, runPreflight } from "./preflight.js";
 import { startMetricsServer } from "../shared/metrics-server.js";
 import { Readiness } from "../shared/systemd.js";
+import { realScheduler } from "../shared/scheduler.js";
 import { linkPort, nginxPort, reachPort, trackPort, upstreamPort, verifyPort, vipPort } from "./wiring.js";
 
 const program = new Command()
@@ -97,6 +98,7 @@ const core = new AgentCore({
   memory: loadMemory(config.state_dir),
   saveMemory: (m) => saveMemory(config.state_dir, m),
   instanceId: nanoid(10),
+  scheduler: realScheduler,
 });
 toCore = { event: (kind, group, detail) => core.agentEvent(kind, group, detail), report: () => core.scheduleReport() };
 await core.init();

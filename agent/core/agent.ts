@@ -1,10 +1,13 @@
 /**
- * The agent's core: obeys the coordinator's commands (never a stale epoch),
- * releases its VIPs itself the moment the node turns FAULT (nginx cannot start,
- * a tracked link is down) without waiting for anyone, answers LAN
- * verifications, and reports its state on every change and every heartbeat.
- * While the coordinator is away it keeps what it holds (fail-static).
- * All side effects go through the ports.
+ * The agent's core: the loop that feeds the coordinator's messages and the
+ * host's changes into the agent's state machines (group-machine.ts per group,
+ * node-machine.ts for FAULT, verification and stop) and runs their effects
+ * through the ports. It obeys the coordinator's commands (never a stale
+ * epoch), releases its VIPs itself the moment the node turns FAULT (nginx
+ * cannot start, a tracked link is down) without waiting for anyone, answers
+ * LAN verifications, and reports its state on every change and every
+ * heartbeat. While the coordinator is away it keeps what it holds
+ * (fail-static). Time and timers come from one scheduler port.
  */
 import type { Logger } from "pino";
 import type { AgentConfig } from "../../shared/config/agent.js";
@@ -13,10 +16,13 @@ import {
   NginxState, VerifyVerdict,
   type AgentMessage, type Command, type CoordinatorMessage, type GroupSpec, type Hello, type HeldVip, type LeaveReady, type Report, type UpstreamConfig, type VerifyRequest, type Welcome,
 } from "../../shared/gen/keepvip/v1/agent.js";
+import { realScheduler, type Scheduler, type SchedulerTimer } from "../../shared/scheduler.js";
 import { VERSION } from "../../shared/version.js";
 import type { NginxHealth } from "../../coordinator/election/view.js";
+import { holdingOf, initialGroupState, stepGroup, type Bindings, type GroupContext, type GroupEffect, type GroupEvent, type GroupState, type Holding } from "./group-machine.js";
 import { EpochGuard, type AgentMemory } from "./memory.js";
-import type { BackendProbePort, LinkPort, NginxPort, NotifyPort, ReachPort, TrackPort, UpstreamPort, VerifyPort, VipPort, VipSpec } from "./ports.js";
+import { faultReason, handoverOutcome, initialNodeState, judgeVerification, stepNode, stopPlan, type NodeEvent, type NodeState, type VerifyOutcome } from "./node-machine.js";
+import type { BackendProbePort, LinkPort, NginxPort, NotifyPort, ReachPort, TrackPort, UpstreamPort, Verdict, VerifyPort, VipPort, VipSpec } from "./ports.js";
 
 export interface AgentDeps {
   config: AgentConfig;
@@ -33,6 +39,8 @@ export interface AgentDeps {
   memory: AgentMemory;
   saveMemory(memory: AgentMemory): void;
   instanceId: string;
+  /** Time and timers (realScheduler when left out). */
+  scheduler?: Scheduler;
 }
 
 const NGINX_WIRE: Record<NginxHealth, NginxState> = {
@@ -43,11 +51,11 @@ const NGINX_WIRE: Record<NginxHealth, NginxState> = {
   unknown: NginxState.NGINX_STATE_UNSPECIFIED,
 };
 
-const VERDICT_WIRE = {
+const VERDICT_WIRE: Record<Verdict, VerifyVerdict> = {
   free: VerifyVerdict.VERIFY_VERDICT_FREE,
   "answering-serving": VerifyVerdict.VERIFY_VERDICT_ANSWERING_SERVING,
   "answering-not-serving": VerifyVerdict.VERIFY_VERDICT_ANSWERING_NOT_SERVING,
-} as const;
+};
 
 /** How many times a takeover is re-announced when another host still answers for the VIP. */
 const CONFIRM_ATTEMPTS = 3;
@@ -57,21 +65,19 @@ const DEFAULT_REACH_FALL = 3;
 export class AgentCore {
   /** Group specs: from memory until the coordinator's welcome replaces them. */
   readonly groups = new Map<string, GroupSpec>();
-  /** What this host holds now. */
-  readonly held = new Map<string, { vips: VipSpec[]; epoch: number }>();
   readonly epochs: EpochGuard;
+  private readonly clock: Scheduler;
+  /** Each group's machine state (the newest epoch lives in `epochs`, which persists it). */
+  private readonly machines = new Map<string, GroupState>();
+  private node: NodeState = initialNodeState();
   private welcome?: Welcome;
   private send: (m: AgentMessage) => boolean = () => false;
-  private fault = { on: false, reason: "" };
-  private readonly pendingRelease = new Map<string, NodeJS.Timeout>();
+  private readonly releaseTimers = new Map<string, SchedulerTimer>();
   private readonly groupQueues = new Map<string, Promise<void>>();
-  private heartbeat?: NodeJS.Timeout;
+  private heartbeat?: SchedulerTimer;
   private reportQueued = false;
   private seq = 0;
   private leaveWaiter?: (l: LeaveReady) => void;
-  /** A local fault release is in flight: reports wait for it (a few ms) so none shows the fault before the release. */
-  private releasingForFault = false;
-  private stopping = false;
   private readonly unsubscribers: Array<() => void> = [];
   /** Last upstream version applied, and why the newest was not (""). */
   private upstream = { version: 0, error: "" };
@@ -79,20 +85,28 @@ export class AgentCore {
   private latestUpstream?: UpstreamConfig;
 
   constructor(private readonly deps: AgentDeps) {
+    this.clock = deps.scheduler ?? realScheduler;
     this.epochs = new EpochGuard({ ...deps.memory.epochs }, (seen) => this.remember({ epochs: seen }));
     for (const g of deps.memory.groups) this.groups.set(g.name, g);
+  }
+
+  /** What this host holds now, per group. */
+  get held(): ReadonlyMap<string, Holding> {
+    const out = new Map<string, Holding>();
+    for (const [group, state] of this.machines) {
+      const h = holdingOf(state);
+      if (h) out.set(group, h);
+    }
+    return out;
   }
 
   /** Reconcile on start: VIPs already on the interfaces are reported and kept, never blindly removed. */
   async init(): Promise<void> {
     for (const [name, spec] of this.groups) {
       const wanted = this.bindings(name, spec.vips);
-      if (typeof wanted === "string") continue;
-      const present = await this.deps.vips.scan(wanted);
-      if (present.length > 0) {
-        this.held.set(name, { vips: present, epoch: this.epochs.newest(name) });
-        this.deps.log.warn({ event: "vip.reconciled", group: name, vips: present.map((v) => v.address) }, `found ${present.map((v) => v.address).join(", ")} of ${name} already on this host: keeping it until the coordinator decides`);
-      }
+      if (!wanted.ok) continue;
+      const present = await this.deps.vips.scan(wanted.vips);
+      await this.feed(name, { type: "found", vips: present });
     }
     this.unsubscribers.push(
       this.deps.nginx.onState(() => this.evaluateFault()),
@@ -131,7 +145,7 @@ export class AgentCore {
       case "welcome":
         return this.onWelcome(body.value);
       case "command":
-        return void this.serialize(body.value.group, () => this.onCommand(body.value));
+        return void this.serialize(body.value.group, () => this.feed(body.value.group, this.commandEvent(body.value)));
       case "verify":
         return void this.onVerify(body.value);
       case "leaveReady":
@@ -156,67 +170,28 @@ export class AgentCore {
     for (const g of w.groups) for (const t of g.tracks) this.deps.tracks.setPolicy(t.name, t.rise, t.fall);
     if (w.garp) this.deps.vips.setGarp({ offsetsMs: w.garp.offsetsMs, refreshMs: w.garp.refreshMs });
     this.retargetReach();
-    clearInterval(this.heartbeat);
-    this.heartbeat = setInterval(() => this.sendReport(), Math.max(10, w.heartbeatIntervalMs));
+    this.armHeartbeat(Math.max(10, w.heartbeatIntervalMs));
     this.deps.log.info({ event: "session.welcome", session: w.sessionId, groups: w.groups.map((g) => g.name), heartbeatMs: w.heartbeatIntervalMs }, "coordinator session established");
     this.sendReport();
   }
 
-  private async onCommand(c: Command): Promise<void> {
-    const stale = this.epochs.admit(c.group, c.epoch);
-    if (stale) {
-      this.deps.log.warn({ event: "command.stale", group: c.group, epoch: c.epoch, newest: this.epochs.newest(c.group), commandId: c.commandId }, `ignoring command: ${stale}`);
-      return this.ack(c, false, stale);
-    }
-    const action = c.action;
-    if (!action) return this.ack(c, false, "command without an action");
-    const vips = this.bindings(c.group, action.value.vips);
-    if (typeof vips === "string") return this.ack(c, false, vips);
-    const log = { group: c.group, epoch: c.epoch, commandId: c.commandId, vips: vips.map((v) => v.address) };
-
-    if (action.$case === "acquire") {
-      clearTimeout(this.pendingRelease.get(c.group));
-      this.pendingRelease.delete(c.group);
-      if (this.fault.on) return this.ack(c, false, `node is FAULT: ${this.fault.reason}`);
-      try {
-        await this.deps.vips.acquire(vips, { takeover: action.value.takeover, garp: { offsetsMs: this.welcome?.garp?.offsetsMs ?? [0, 100, 300, 700], refreshMs: this.welcome?.garp?.refreshMs ?? 0 } });
-      } catch (err) {
-        this.deps.log.error({ event: "vip.acquire.failed", ...log, err }, "acquire failed");
-        return this.ack(c, false, (err as Error).message);
-      }
-      this.held.set(c.group, { vips, epoch: c.epoch });
-      this.retargetReach();
-      this.deps.log.info({ event: "vip.acquire", ...log, takeover: action.value.takeover, reason: c.reason }, `acquired ${c.group}`);
-      this.ack(c, true);
-      this.deps.notify.notify(c.group, "MASTER", 0);
-      if (action.value.takeover) void this.confirmTakeover(c.group, c.epoch);
-      return this.sendReport();
-    }
-
-    const release = async () => {
-      this.pendingRelease.delete(c.group);
-      try {
-        await this.deps.vips.release(vips);
-      } catch (err) {
-        this.deps.log.error({ event: "vip.release.failed", ...log, err }, "release failed");
-        return this.ack(c, false, (err as Error).message);
-      }
-      this.held.delete(c.group);
-      this.retargetReach();
-      this.deps.log.info({ event: "vip.release", ...log, reason: c.reason }, `released ${c.group}`);
-      this.ack(c, true);
-      this.deps.notify.notify(c.group, this.fault.on ? "FAULT" : "BACKUP", 0);
+  private armHeartbeat(everyMs: number): void {
+    if (this.heartbeat) this.clock.clearTimeout(this.heartbeat);
+    this.heartbeat = this.clock.setTimeout(() => {
       this.sendReport();
-    };
-    if (action.value.afterMs > 0) {
-      // Planned overlap: stragglers still reach us while the new holder's GARP
-      // spreads. The group's queue is not blocked meanwhile: a newer acquire
-      // cancels the pending release.
-      clearTimeout(this.pendingRelease.get(c.group));
-      this.pendingRelease.set(c.group, setTimeout(() => void this.serialize(c.group, release), action.value.afterMs));
-      return;
-    }
-    await release();
+      this.armHeartbeat(everyMs);
+    }, everyMs);
+  }
+
+  /** A wire command as the group machine's event. */
+  private commandEvent(c: Command): GroupEvent {
+    const command = { commandId: c.commandId, group: c.group, epoch: c.epoch, reason: c.reason };
+    const action = c.action;
+    if (!action) return { type: "command", command, action: null, bindings: { ok: false, error: "command without an action" } };
+    const bindings = this.bindings(c.group, action.value.vips);
+    return action.$case === "acquire"
+      ? { type: "command", command, action: { kind: "acquire", takeover: action.value.takeover }, bindings }
+      : { type: "command", command, action: { kind: "release", afterMs: action.value.afterMs }, bindings };
   }
 
   /**
@@ -243,7 +218,7 @@ export class AgentCore {
   private async confirmTakeover(group: string, epoch: number): Promise<void> {
     for (let attempt = 1; attempt <= CONFIRM_ATTEMPTS; attempt++) {
       const h = this.held.get(group);
-      if (!h || h.epoch !== epoch || this.stopping) return;
+      if (!h || h.epoch !== epoch || this.node.stopping) return;
       const results = await Promise.all(h.vips.map((v) => this.deps.vips.confirm(v).catch((err: unknown) => ({ confirmed: false, detail: (err as Error).message }))));
       const missed = results.filter((r) => !r.confirmed);
       if (missed.length === 0) {
@@ -260,83 +235,146 @@ export class AgentCore {
 
   /** Tells the coordinator (and so `keepvip events`) about something this agent did on its own. */
   agentEvent(kind: string, group: string, detail: string): void {
-    this.send({ body: { $case: "event", value: { kind, group, detail, atMs: Date.now() } } });
+    this.send({ body: { $case: "event", value: { kind, group, detail, atMs: this.clock.wallMs() } } });
   }
 
   private async onVerify(v: VerifyRequest): Promise<void> {
-    const started = Date.now();
+    const started = this.clock.now();
     const vip = this.bindings(v.group, v.vips.slice(0, 1));
-    let verdict: keyof typeof VERDICT_WIRE = "free";
-    let detail = "";
-    if (typeof vip === "string") {
-      detail = vip;
+    let outcome: VerifyOutcome;
+    if (!vip.ok) {
+      outcome = { kind: "unbound", detail: vip.error };
     } else {
       try {
-        const r = await this.deps.verify.verify({ vip: vip[0].address, interface: vip[0].interface, port: v.port, path: v.path, timeoutMs: v.timeoutMs });
-        verdict = r.verdict;
-        detail = r.detail;
+        const r = await this.deps.verify.verify({ vip: vip.vips[0].address, interface: vip.vips[0].interface, port: v.port, path: v.path, timeoutMs: v.timeoutMs });
+        outcome = { kind: "observed", verdict: r.verdict, detail: r.detail };
       } catch (err) {
-        detail = `verification failed: ${(err as Error).message}`;
+        outcome = { kind: "failed", error: (err as Error).message };
       }
     }
-    // Evidence in hand beats one probe (docs/design.md, Moves and safety): if this node's continuous
-    // probes through the VIP still get answers, a verification that found
-    // nothing is one slow answer on a busy host, not a free VIP. A dead holder
-    // still reads "free" once the continuous probes go silent (reach_fall probes).
-    const reach = this.deps.reach.current(v.group);
-    if (verdict === "free" && reach !== undefined && reach.reachable && reach.failures === 0) {
-      verdict = "answering-serving";
-      detail = `${detail}; overruled: continuous probes through the VIP still get answers`;
+    const j = judgeVerification(outcome, this.deps.reach.current(v.group));
+    const tookMs = Math.round(this.clock.now() - started);
+    this.deps.log.info({ event: "verify", group: v.group, verdict: j.seen, detail: j.detail, tookMs }, "LAN verification");
+    this.send({ body: { $case: "verifyResult", value: { commandId: v.commandId, group: v.group, verdict: VERDICT_WIRE[j.answer], detail: j.detail, tookMs } } });
+  }
+
+  // ------------------------------------------------------------------ the group machines
+
+  private groupState(group: string): GroupState {
+    const state = this.machines.get(group) ?? initialGroupState(group);
+    return { ...state, newest: this.epochs.newest(group) };
+  }
+
+  private groupContext(): GroupContext {
+    return {
+      fault: this.node.fault.on ? this.node.fault.reason : null,
+      garp: { offsetsMs: this.welcome?.garp?.offsetsMs ?? [0, 100, 300, 700], refreshMs: this.welcome?.garp?.refreshMs ?? 0 },
+    };
+  }
+
+  /**
+   * Steps a group's machine with `event` and runs the effects; an I/O effect's
+   * outcome is the next event. Callers hold the group's queue (serialize), so
+   * one group's events are stepped one at a time.
+   */
+  private async feed(group: string, event: GroupEvent): Promise<void> {
+    let next: GroupEvent | undefined = event;
+    while (next) {
+      const r = stepGroup(this.groupState(group), next, this.groupContext());
+      this.machines.set(group, r.state);
+      next = undefined;
+      for (const effect of r.effects) next = (await this.runGroupEffect(group, effect)) ?? next;
     }
-    // An error is reported as answering-serving: when in doubt, do not take over.
-    const wire = typeof vip === "string" || detail.startsWith("verification failed") ? VerifyVerdict.VERIFY_VERDICT_ANSWERING_SERVING : VERDICT_WIRE[verdict];
-    this.deps.log.info({ event: "verify", group: v.group, verdict, detail, tookMs: Date.now() - started }, "LAN verification");
-    this.send({ body: { $case: "verifyResult", value: { commandId: v.commandId, group: v.group, verdict: wire, detail, tookMs: Date.now() - started } } });
+  }
+
+  private async runGroupEffect(group: string, e: GroupEffect): Promise<GroupEvent | undefined> {
+    switch (e.type) {
+      case "raise-epoch":
+        this.epochs.admit(group, e.epoch);
+        return;
+      case "ack":
+        this.send({ body: { $case: "ack", value: { commandId: e.command.commandId, ok: e.ok, error: e.error, held: this.heldVips() } } });
+        return;
+      case "bind":
+        try {
+          await this.deps.vips.acquire(e.vips, { takeover: e.takeover, garp: e.garp });
+          return { type: "bound", error: null };
+        } catch (err) {
+          return { type: "bound", error: (err as Error).message };
+        }
+      case "unbind":
+        try {
+          await this.deps.vips.release(e.vips);
+          return { type: "unbound", error: null };
+        } catch (err) {
+          return { type: "unbound", error: (err as Error).message };
+        }
+      case "arm-release": {
+        const armed = this.releaseTimers.get(group);
+        if (armed) this.clock.clearTimeout(armed);
+        const timer = this.clock.setTimeout(() => {
+          if (this.releaseTimers.get(group) === timer) this.releaseTimers.delete(group);
+          void this.serialize(group, () => this.feed(group, { type: "release-due", release: e.release }));
+        }, e.release.afterMs);
+        this.releaseTimers.set(group, timer);
+        return;
+      }
+      case "cancel-release": {
+        const armed = this.releaseTimers.get(group);
+        if (armed) this.clock.clearTimeout(armed);
+        this.releaseTimers.delete(group);
+        return;
+      }
+      case "retarget-reach":
+        this.retargetReach();
+        return;
+      case "notify":
+        this.deps.notify.notify(group, e.state, 0);
+        return;
+      case "confirm-takeover":
+        void this.confirmTakeover(group, e.epoch);
+        return;
+      case "report":
+        this.sendReport();
+        return;
+      case "log":
+        this.deps.log[e.level]({ event: e.event, ...e.fields }, e.message);
+        return;
+    }
   }
 
   // ------------------------------------------------------------------ fault
 
   private evaluateFault(): void {
-    const nginx = this.deps.nginx.state();
-    let reason = "";
-    if (nginx.state === "down") reason = `nginx cannot start: ${nginx.detail || "restart failed"}`;
-    for (const iface of this.deps.config.track_interfaces) {
-      if (this.deps.link.isUp(iface) === false) reason ||= `tracked interface ${iface} is down`;
+    const links = this.deps.config.track_interfaces.map((iface): [string, boolean | undefined] => [iface, this.deps.link.isUp(iface)]);
+    this.stepNode({ type: "health", reason: faultReason(this.deps.nginx.state(), links) });
+  }
+
+  private stepNode(event: NodeEvent): void {
+    const r = stepNode(this.node, event, { groups: [...this.groups.keys()], held: [...this.held.keys()] });
+    this.node = r.state;
+    for (const e of r.effects) {
+      switch (e.type) {
+        case "notify":
+          this.deps.notify.notify(e.group, e.state, 0);
+          break;
+        case "release-all":
+          void this.releaseAll(e.why).finally(() => this.stepNode({ type: "fault-released" }));
+          break;
+        case "report":
+          this.sendReport();
+          break;
+        case "log":
+          this.deps.log[e.level]({ event: e.event, ...e.fields }, e.message);
+          break;
+      }
     }
-    const was = this.fault.on;
-    this.fault = { on: reason !== "", reason };
-    if (this.fault.on && !was) {
-      this.deps.log.error({ event: "agent.fault", reason, held: [...this.held.keys()] }, `FAULT: ${reason}; releasing VIPs now`);
-      for (const g of this.groups.keys()) this.deps.notify.notify(g, "FAULT", 0);
-      // Release first, report after (releaseAll reports): the coordinator then
-      // sees a FAULT node that already holds nothing, never the other order.
-      this.releasingForFault = true;
-      void this.releaseAll(`FAULT: ${reason}`).finally(() => {
-        this.releasingForFault = false;
-        this.sendReport();
-      });
-      return;
-    } else if (!this.fault.on && was) {
-      this.deps.log.info({ event: "agent.fault.cleared" }, "fault cleared: eligible again");
-      for (const g of this.groups.keys()) if (!this.held.has(g)) this.deps.notify.notify(g, "BACKUP", 0);
-    }
-    this.sendReport();
   }
 
   /** Releases everything held, locally, at once (FAULT, forced stop). */
   async releaseAll(why: string): Promise<void> {
     const groups = [...this.held.keys()];
-    await Promise.all(groups.map((g) => this.serialize(g, async () => {
-      const h = this.held.get(g);
-      if (!h) return;
-      try {
-        await this.deps.vips.release(h.vips);
-        this.held.delete(g);
-        this.deps.log.warn({ event: "vip.release.local", group: g, why }, `released ${g}: ${why}`);
-      } catch (err) {
-        this.deps.log.error({ event: "vip.release.failed", group: g, err }, "local release failed");
-      }
-    })));
+    await Promise.all(groups.map((g) => this.serialize(g, () => this.feed(g, { type: "local-release", why }))));
     this.retargetReach();
     this.sendReport();
   }
@@ -349,23 +387,25 @@ export class AgentCore {
    * the VIPs (nginx keeps serving) unless forced. Returns what happened, in words.
    */
   async stop(connected: boolean): Promise<string> {
-    this.stopping = true;
+    this.stepNode({ type: "stopping" });
     const cfg = this.deps.config;
-    let outcome = "nothing held";
-    if (this.held.size > 0 && connected) {
+    const plan = stopPlan(this.held.size, connected);
+    let outcome: string;
+    if (plan.kind === "handover") {
+      let timeout: SchedulerTimer | undefined;
       const ready = new Promise<LeaveReady | undefined>((resolve) => {
         this.leaveWaiter = resolve;
-        setTimeout(() => resolve(undefined), cfg.stop_timeout);
+        timeout = this.clock.setTimeout(() => resolve(undefined), cfg.stop_timeout);
       });
       this.send({ body: { $case: "leaving", value: { handover: true, reason: "agent stopping (SIGTERM)" } } });
       const r = await ready;
+      if (timeout) this.clock.clearTimeout(timeout);
       // Let a release in its planned overlap finish (bounded by the overlap itself).
-      for (let i = 0; i < 100 && this.pendingRelease.size > 0; i++) await new Promise((res) => setTimeout(res, 10));
+      for (let i = 0; i < 100 && this.releasePending(); i++) await new Promise<void>((res) => this.clock.setTimeout(() => res(), 10));
       await Promise.all([...this.groupQueues.values()]);
-      if (!r) outcome = `handover did not complete within ${cfg.stop_timeout} ms`;
-      else outcome = `handed over ${r.handedOver.join(", ") || "nothing"}${r.kept.length > 0 ? `; kept ${r.kept.join(", ")} (${r.detail})` : ""}`;
-    } else if (this.held.size > 0) {
-      outcome = "the coordinator is unreachable, so nobody can take over";
+      outcome = handoverOutcome(r, cfg.stop_timeout);
+    } else {
+      outcome = plan.outcome;
     }
     if (this.held.size > 0) {
       if (cfg.force_release_on_stop) {
@@ -380,9 +420,17 @@ export class AgentCore {
     return outcome;
   }
 
+  /** A delayed release is armed or queued (its timer went off, its turn has not come). */
+  private releasePending(): boolean {
+    for (const state of this.machines.values()) if (state.delayed) return true;
+    return false;
+  }
+
   close(): void {
-    clearInterval(this.heartbeat);
-    for (const t of this.pendingRelease.values()) clearTimeout(t);
+    if (this.heartbeat) this.clock.clearTimeout(this.heartbeat);
+    this.heartbeat = undefined;
+    for (const t of this.releaseTimers.values()) this.clock.clearTimeout(t);
+    this.releaseTimers.clear();
     for (const g of this.groups.keys()) this.deps.reach.stop(g);
     for (const u of this.unsubscribers.splice(0)) u();
   }
@@ -396,16 +444,16 @@ export class AgentCore {
     // nginx is a built-in track: a group may weight it like a script. A restart in
     // progress still passes (F4: a restartable death must not move the VIP).
     tracks.push({ name: "nginx", passing: nginx.state === "running" || nginx.state === "starting", detail: nginx.detail.slice(0, 200) });
-    const held: HeldVip[] = [...this.held].flatMap(([group, h]) => h.vips.map((v) => ({ group, address: `${v.address}/${v.prefix}`, interface: v.interface, epoch: h.epoch })));
+    const held = this.held;
     const reach = [...this.groups.keys()].map((group) => {
       const r = this.deps.reach.current(group);
-      const holding = this.held.has(group);
+      const holding = held.has(group);
       return { group, address: this.groups.get(group)?.vips[0] ?? "", reachable: holding || (r?.reachable ?? false), lanOk: r?.lanOk ?? true, lanFresh: r?.lanFresh ?? false, observedMs: r?.observedMs ?? 0, consecutiveFailures: holding ? 0 : r?.failures ?? 0 };
     });
     return {
-      nginx: NGINX_WIRE[nginx.state], nginxDetail: nginx.detail.slice(0, 500), tracks, held, reach,
+      nginx: NGINX_WIRE[nginx.state], nginxDetail: nginx.detail.slice(0, 500), tracks, held: this.heldVips(), reach,
       upstreamVersion: this.upstream.version, upstreamError: this.upstream.error, probes: this.deps.backends.current(),
-      fault: this.fault.on, faultReason: this.fault.reason, seq: ++this.seq,
+      fault: this.node.fault.on, faultReason: this.node.fault.reason, seq: ++this.seq,
     };
   }
 
@@ -413,37 +461,36 @@ export class AgentCore {
   scheduleReport(): void {
     if (this.reportQueued) return;
     this.reportQueued = true;
-    setImmediate(() => {
+    this.clock.setTimeout(() => {
       this.reportQueued = false;
       this.sendReport();
-    });
+    }, 0);
   }
 
   private sendReport(): void {
-    if (this.releasingForFault) return;
+    if (this.node.releasingForFault) return;
     this.send({ body: { $case: "report", value: this.report() } });
   }
 
   // ------------------------------------------------------------------ helpers
 
-  private ack(c: Command, ok: boolean, error = ""): void {
-    const held = [...this.held].flatMap(([group, h]) => h.vips.map((v) => ({ group, address: `${v.address}/${v.prefix}`, interface: v.interface, epoch: h.epoch })));
-    this.send({ body: { $case: "ack", value: { commandId: c.commandId, ok, error, held } } });
+  private heldVips(): HeldVip[] {
+    return [...this.held].flatMap(([group, h]) => h.vips.map((v) => ({ group, address: `${v.address}/${v.prefix}`, interface: v.interface, epoch: h.epoch })));
   }
 
   /** The VIPs of a group on this host's interface for it, or why not. */
-  bindings(group: string, vips: string[]): VipSpec[] | string {
+  bindings(group: string, vips: string[]): Bindings {
     const cfg = this.deps.config;
     const bind = cfg.groups[group];
     const iface = bind?.interface ?? cfg.default_interface;
-    if (!iface) return `no interface for group ${group} in the agent config (groups.${group}.interface or default_interface)`;
+    if (!iface) return { ok: false, error: `no interface for group ${group} in the agent config (groups.${group}.interface or default_interface)` };
     const out: VipSpec[] = [];
     for (const v of vips) {
       const c = parseCidr(v);
-      if (typeof c === "string") return `bad VIP from the coordinator: ${c}`;
+      if (typeof c === "string") return { ok: false, error: `bad VIP from the coordinator: ${c}` };
       out.push({ group, address: c.address, prefix: c.prefix, family: c.family, interface: iface, label: bind?.label, scope: bind?.scope });
     }
-    return out;
+    return { ok: true, vips: out };
   }
 
   /**
@@ -452,12 +499,13 @@ export class AgentCore {
    * node cut off the LAN says so itself.
    */
   private retargetReach(): void {
-    if (!this.welcome || this.stopping) return;
+    if (!this.welcome || this.node.stopping) return;
+    const held = this.held;
     for (const [name, g] of this.groups) {
       if (g.vips.length === 0) continue;
       const vip = parseCidr(g.vips[0]);
       if (typeof vip === "string") continue;
-      this.deps.reach.start({ group: name, vip: vip.address, port: g.servicePort, path: g.servicePath, intervalMs: this.welcome.reachIntervalMs, fall: this.welcome.reachFall || DEFAULT_REACH_FALL, lanReferences: g.lanReferences, probeVip: !this.held.has(name) }, () => this.scheduleReport());
+      this.deps.reach.start({ group: name, vip: vip.address, port: g.servicePort, path: g.servicePath, intervalMs: this.welcome.reachIntervalMs, fall: this.welcome.reachFall || DEFAULT_REACH_FALL, lanReferences: g.lanReferences, probeVip: !held.has(name) }, () => this.scheduleReport());
     }
   }
 
