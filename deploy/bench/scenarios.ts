@@ -55,10 +55,12 @@ export const PHASE_ROWS: PhaseRow[] = [
   { id: "F8", label: "the holder cut off the control network only", keepalivedNa: "no coordinator" },
   { id: "F11 partition", label: "the holder's switch port blocked both ways, its link up" },
   { id: "F11 heal", label: "the switch port of F11 back" },
+  { id: "F17", label: "the standby's switch port blocked for 3 s (its link up), the holder healthy" },
+  { id: "F18", label: "the standby's LAN link down for 3 s, the holder healthy" },
 ];
 
 /** Scenario ids a user may name, and the scenario that measures each. */
-export const SCENARIO_OF: Record<string, string> = { F1: "F1", F6: "F1", F2: "F2", F3: "F3", F4: "F4", F5: "F5", F7: "F7", F8: "F8", F11: "F11" };
+export const SCENARIO_OF: Record<string, string> = { F1: "F1", F6: "F1", F2: "F2", F3: "F3", F4: "F4", F5: "F5", F7: "F7", F8: "F8", F11: "F11", F17: "F17", F18: "F18" };
 
 /** The rows a scenario id stands for (F11 → both of its phases). */
 export function rowsFor(id: string): string[] {
@@ -108,6 +110,38 @@ function partitionScenario(prefix: string, stack: StackName): Scenario {
       partitioned = false;
     },
   };
+}
+
+/**
+ * F17 and F18 for either stack: a fault on the standby (lb2) held 3 s, then undone; the VIP
+ * must stay on lb1 and no request may fail. The end condition is the restore itself.
+ */
+function standbyScenarios(prefix: string): Scenario[] {
+  const held = (id: string, inject: () => Promise<unknown>, undo: () => Promise<unknown>): Scenario => {
+    let faulted = false;
+    return {
+      id, estimateSec: 8,
+      phases: [{
+        id,
+        inject: async () => {
+          faulted = true;
+          await inject();
+          await sleep(3000);
+          await undo();
+          faulted = false;
+        },
+        until: onlyOn("lb1"), untilTimeoutMs: 15_000, afterMs: 2000,
+      }],
+      restore: async () => {
+        if (faulted) await undo();
+        faulted = false;
+      },
+    };
+  };
+  return [
+    held("F17", () => partition(prefix, "lb2", "lan"), () => heal(prefix, "lb2", "lan")),
+    held("F18", () => setLink(prefix, "lb2", "lan", "down"), () => setLink(prefix, "lb2", "lan", "up")),
+  ];
 }
 
 function keepvipScenarios(P: string): Scenario[] {
@@ -178,6 +212,7 @@ function keepvipScenarios(P: string): Scenario[] {
       restore: async () => void (await setLink(P, "lb1", "ctl", "up")),
     },
     partitionScenario(P, "keepvip"),
+    ...standbyScenarios(P),
   ];
 }
 
@@ -240,6 +275,7 @@ function keepalivedScenarios(P: string): Scenario[] {
       },
     },
     partitionScenario(P, "keepalived"),
+    ...standbyScenarios(P),
   ];
 }
 

@@ -15,7 +15,7 @@ import { FAULT_KINDS, faultScenario, judge, soakPlan, type FaultKind } from "../
 import { runTrial } from "../../deploy/bench/trial.js";
 import type { PhaseMetrics } from "../../deploy/bench/window.js";
 
-const P = "kvf";
+const P = "kvy";
 
 before(async () => {
   await labDown(P);
