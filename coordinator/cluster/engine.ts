@@ -103,8 +103,11 @@ export class Engine {
     }
     for (const n of this.state.maintenance) this.nodes.update(n, { maintenance: true });
     this.upstreams = new UpstreamManager(this.config, this.state.upstreamVersion, this.state.overrides, {
-      broadcast: (config) => {
-        for (const [id, sink] of this.sinks) if (this.nodes.sessions.has(id)) sink.send({ body: { $case: "upstreams", value: config } });
+      send: (node, config) => {
+        const id = this.nodes.sessionOf(node)?.id;
+        const sink = id === undefined ? undefined : this.sinks.get(id);
+        sink?.send({ body: { $case: "upstreams", value: config } });
+        return sink !== undefined;
       },
       persist: async (upstreamVersion, overrides) => {
         this.state = { ...this.state, upstreamVersion, overrides };
@@ -112,12 +115,14 @@ export class Engine {
       },
       event: (kind, message, fields) => this.events.add({ kind, message, fields }),
     }, this.log);
-    this.upstreams.start();
+    const upstreamsStarted = this.upstreams.start();
     const grace = startupGraceMs(this.config);
     this.graceUntilMs = this.clock.now() + grace;
     this.graceTimer = setTimeout(() => this.endGrace("startup grace elapsed"), grace);
     const sweepEvery = Math.max(5, Math.min(50, Math.floor(this.config.timing.heartbeat_interval / 2)));
     this.sweepTimer = setInterval(() => this.sweep(), sweepEvery);
+    // The first upstream version is persisted (or failed to be) before any agent can connect.
+    await upstreamsStarted;
     this.log.info({ event: "engine.start", store: this.store.describe(), graceMs: grace, units: this.units.map((u) => ({ unit: u.name, epoch: this.runtimes.get(u.name)!.epoch, lastHolder: this.runtimes.get(u.name)!.lastHolder })) }, "coordinator engine started");
   }
 
@@ -160,7 +165,7 @@ export class Engine {
     sink.send({ body: { $case: "welcome", value: this.welcomeFor(node, sessionId) } });
     // A (re)connecting agent gets the current state, not a replay of events.
     sink.send({ body: { $case: "probePlan", value: this.upstreams.probePlan() } });
-    if (this.upstreams.current().version > 0) sink.send({ body: { $case: "upstreams", value: this.upstreams.current() } });
+    this.upstreams.hello(node, hello.state?.upstreamVersion ?? 0);
     this.events.add({ kind: "session", node, message: `${node} connected from ${peer} (agent ${hello.agentVersion || "?"}, holding ${hello.state?.held.map((h) => h.address).join(", ") || "nothing"})` });
     this.log.info({ event: "session.open", node, session: sessionId, peer, held: hello.state?.held.map((h) => h.group) }, "agent session opened");
     if ([...this.nodes.views.values()].every((v) => v.session === "live")) this.endGrace("every node connected");
