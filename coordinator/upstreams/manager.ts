@@ -11,6 +11,7 @@ import type { Logger } from "pino";
 import type { CoordinatorConfig } from "../../shared/config/coordinator.js";
 import type { ProbePlan, ProbeResult, UpstreamConfig } from "../../shared/gen/keepvip/v1/agent.js";
 import type { UpstreamStatus } from "../../shared/gen/keepvip/v1/admin.js";
+import { fail, ok, type Result } from "../../shared/result.js";
 import { desiredUpstreams, serverKey, type Override } from "./desired.js";
 import { acknowledged, newDelivery, planDelivery, RESEND, resendDelayMs, sent, type NodeDelivery, type ResendPolicy } from "./delivery.js";
 import { aggregateHealth, type AgentObservation } from "./health.js";
@@ -141,10 +142,11 @@ export class UpstreamManager {
     if (this.observations.delete(node)) this.recompute(`${node} left`);
   }
 
-  setOverride(upstream: string, server: string, action: "drain" | "down" | "up" | "weight", weight?: number): string {
+  /** An admin override of one server; fails (not-found) for an upstream or server the config does not have. */
+  setOverride(upstream: string, server: string, action: "drain" | "down" | "up" | "weight", weight?: number): Result<string> {
     const u = this.config.upstreams.find((x) => x.name === upstream);
-    if (!u) throw new Error(`unknown upstream "${upstream}" (upstreams: ${this.config.upstreams.map((x) => x.name).join(", ") || "none"})`);
-    if (!u.servers.some((s) => s.address === server)) throw new Error(`upstream ${upstream} has no server ${server} (servers: ${u.servers.map((s) => s.address).join(", ")})`);
+    if (!u) return fail("not-found", `unknown upstream "${upstream}" (upstreams: ${this.config.upstreams.map((x) => x.name).join(", ") || "none"})`);
+    if (!u.servers.some((s) => s.address === server)) return fail("not-found", `upstream ${upstream} has no server ${server} (servers: ${u.servers.map((s) => s.address).join(", ")})`);
     const key = serverKey(upstream, server);
     const next = { ...this.overrides };
     // A server an operator takes out of drain/down comes back like a recovered one: with slow start.
@@ -154,7 +156,7 @@ export class UpstreamManager {
     this.overrides = next;
     this.persistOverrides();
     this.recompute(`admin: ${server} ${action}${action === "weight" ? ` ${weight}` : ""}`);
-    return `${upstream} ${server}: ${action === "up" ? "override cleared" : action === "weight" ? `weight ${weight}` : action}`;
+    return ok(`${upstream} ${server}: ${action === "up" ? "override cleared" : action === "weight" ? `weight ${weight}` : action}`);
   }
 
   status(): UpstreamStatus[] {
