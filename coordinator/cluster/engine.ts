@@ -21,6 +21,7 @@ import { EventJournal } from "../state/event-journal.js";
 import { sanitizeEpochs, sanitizeReport } from "./sanitize.js";
 import { diffConfig } from "./reconfigure.js";
 import { AGENT_EVENTS, RateLimiter } from "../grpc/limits.js";
+import { fail, ok, type Result } from "../../shared/result.js";
 
 /** Where the engine sends messages for one session (the gRPC stream). */
 export interface SessionSink {
@@ -44,7 +45,8 @@ interface Pending {
   sentMs: number;
 }
 
-export type HelloOutcome = { ok: true; sessionId: string } | { ok: false; reason: string };
+/** A session opened, or why not (failed-precondition: not a member, or a second agent for a connected node). */
+export type HelloOutcome = Result<{ sessionId: string }>;
 
 const VERDICT: Record<number, "free" | "answering-serving" | "answering-not-serving" | undefined> = {
   [VerifyVerdict.VERIFY_VERDICT_FREE]: "free",
@@ -147,9 +149,9 @@ export class Engine {
 
   hello(hello: Hello, peer: string, sink: SessionSink, fingerprint = ""): HelloOutcome {
     const node = hello.nodeId;
-    if (!this.nodes.knows(node)) return { ok: false, reason: `node id "${node}" is not a member of any group in the coordinator config` };
+    if (!this.nodes.knows(node)) return fail("failed-precondition", `node id "${node}" is not a member of any group in the coordinator config`);
     const admitted = this.nodes.admits(node, hello.instanceId, fingerprint);
-    if (!admitted.ok) return admitted;
+    if (!admitted.ok) return fail("failed-precondition", admitted.reason);
     if (admitted.replaces) {
       this.sinks.get(admitted.replaces.id)?.end("replaced by a new session of the same node");
       this.sinks.delete(admitted.replaces.id);
@@ -170,7 +172,7 @@ export class Engine {
     this.log.info({ event: "session.open", node, session: sessionId, peer, held: hello.state?.held.map((h) => h.group) }, "agent session opened");
     if ([...this.nodes.views.values()].every((v) => v.session === "live")) this.endGrace("every node connected");
     this.tickUnitsOf(node);
-    return { ok: true, sessionId };
+    return ok({ sessionId });
   }
 
   message(sessionId: string, msg: AgentMessage): void {

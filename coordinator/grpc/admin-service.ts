@@ -24,7 +24,7 @@ const watchers = new Map<string, number>();
 /** The rate-limit key of a caller: its identity with TLS, its address without. */
 function callerKey(engine: Engine, call: { getAuthContext(): { sslPeerCertificate?: PeerCertificate }; getPeer(): string }): string {
   const id = engine.config.tls ? identityOf(call.getAuthContext().sslPeerCertificate) : undefined;
-  return id && typeof id !== "string" ? `${id.role}:${id.name}` : call.getPeer().replace(/:\d+$/, "");
+  return id?.ok ? `${id.value.role}:${id.value.name}` : call.getPeer().replace(/:\d+$/, "");
 }
 import { statusReply, whyReply, type StatusInput } from "../cluster/status.js";
 import { unitOfGroup } from "../cluster/units.js";
@@ -38,8 +38,9 @@ type Access = "read" | "write";
  */
 function authorize(engine: Engine, call: { getAuthContext(): { sslPeerCertificate?: PeerCertificate }; getPeer(): string }, access: Access, rpc: string): string {
   if (!engine.config.tls) return describeIdentity(undefined, call.getPeer());
-  const id = identityOf(call.getAuthContext().sslPeerCertificate);
-  if (typeof id === "string") throw new KeepvipError("unauthenticated", `${rpc} refused: ${id}`);
+  const who = identityOf(call.getAuthContext().sslPeerCertificate);
+  if (!who.ok) throw new KeepvipError(who.error.code, `${rpc} refused: ${who.error.message}`);
+  const id = who.value;
   if (id.role === "agent") throw new KeepvipError("permission-denied", `${rpc} refused: agent certificates (${id.name}) cannot call the admin API`);
   if (id.role === "reader" && access === "write") throw new KeepvipError("permission-denied", `${rpc} refused: ${id.name} has a read-only certificate`);
   return describeIdentity(id, call.getPeer());
