@@ -59,6 +59,11 @@ export class UpstreamManager {
     return this.published;
   }
 
+  /** What a connected node acked and was sent (undefined: no session known). */
+  deliveryOf(node: string): Readonly<NodeDelivery> | undefined {
+    return this.delivery.get(node);
+  }
+
   probePlan(): ProbePlan {
     return {
       version: 1,
