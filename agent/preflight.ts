@@ -19,6 +19,7 @@ import { loadMemory } from "./core/memory.js";
 import type { CommandRunner } from "./exec/runner.js";
 import { NginxSupervisor } from "./nginx/supervisor.js";
 import { evaluatePreflight, type HostFacts } from "./preflight-checks.js";
+import { fail, ok, type Result } from "../shared/result.js";
 
 export { evaluatePreflight, formatChecklist, preflightExitCode, preflightJson, type CheckItem, type HostFacts } from "./preflight-checks.js";
 
@@ -26,8 +27,8 @@ export interface PreflightDeps {
   runner: CommandRunner;
   /** /proc/self/status, /proc/sys/... (default: the real files). */
   readText?: (path: string) => Promise<string | undefined>;
-  /** TCP connect; resolves to "" when connected, else the reason. */
-  tcpConnect?: (host: string, port: number, timeoutMs: number) => Promise<string>;
+  /** TCP connect; fails (unavailable) with the reason it could not connect. */
+  tcpConnect?: (host: string, port: number, timeoutMs: number) => Promise<Result<void>>;
   /** Longest wait for the coordinator's TCP handshake (default 1500 ms). */
   connectTimeoutMs?: number;
 }
@@ -45,17 +46,17 @@ async function readTextFile(path: string): Promise<string | undefined> {
   }
 }
 
-function tcpConnect(host: string, port: number, timeoutMs: number): Promise<string> {
+function tcpConnect(host: string, port: number, timeoutMs: number): Promise<Result<void>> {
   return new Promise((resolve) => {
     const socket = connect({ host, port });
-    const done = (why: string) => {
+    const done = (r: Result<void>) => {
       clearTimeout(timer);
       socket.destroy();
-      resolve(why);
+      resolve(r);
     };
-    const timer = setTimeout(() => done(`no answer within ${timeoutMs} ms`), timeoutMs);
-    socket.once("connect", () => done(""));
-    socket.once("error", (err: NodeJS.ErrnoException) => done(err.code ?? err.message));
+    const timer = setTimeout(() => done(fail("unavailable", `no answer within ${timeoutMs} ms`)), timeoutMs);
+    socket.once("connect", () => done(ok(undefined)));
+    socket.once("error", (err: NodeJS.ErrnoException) => done(fail("unavailable", err.code ?? err.message)));
   });
 }
 
@@ -108,7 +109,7 @@ export async function gatherFacts(config: AgentConfig, deps: PreflightDeps): Pro
   const timeoutMs = deps.connectTimeoutMs ?? 1500;
   const coordinator = typeof target === "string"
     ? { reachable: false, detail: target }
-    : await (deps.tcpConnect ?? tcpConnect)(target.host, target.port, timeoutMs).then((why) => ({ reachable: why === "", detail: why }));
+    : await (deps.tcpConnect ?? tcpConnect)(target.host, target.port, timeoutMs).then((r) => ({ reachable: r.ok, detail: r.ok ? "" : r.error.message }));
 
   const stateDir = await fileFact(config.state_dir, constants.W_OK);
   const stateParent = stateDir.ok ? stateDir : await fileFact(dirname(config.state_dir), constants.W_OK);

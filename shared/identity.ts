@@ -7,6 +7,7 @@
  * A certificate without exactly one such URI has no keepvip identity. Pure.
  */
 import type { PeerCertificate } from "node:tls";
+import { fail, ok, type Result } from "./result.js";
 
 export type Role = "agent" | "admin" | "reader";
 
@@ -23,15 +24,15 @@ export function sanUri(role: Role, name: string): string {
   return `urn:keepvip:${role}:${name}`;
 }
 
-/** The keepvip identity in a certificate, or why there is none. */
-export function identityOf(cert: Pick<PeerCertificate, "subjectaltname" | "fingerprint256"> | undefined): Identity | string {
-  if (!cert) return "no client certificate";
+/** The keepvip identity in a certificate, or why there is none (unauthenticated). */
+export function identityOf(cert: Pick<PeerCertificate, "subjectaltname" | "fingerprint256"> | undefined): Result<Identity> {
+  if (!cert) return fail("unauthenticated", "no client certificate");
   const uris = (cert.subjectaltname ?? "").split(/,\s*/).filter((s) => s.startsWith("URI:")).map((s) => s.slice(4)).filter((u) => u.startsWith("urn:keepvip:"));
-  if (uris.length === 0) return "the certificate carries no keepvip identity (SAN URI urn:keepvip:ROLE:NAME)";
-  if (uris.length > 1) return `the certificate carries ${uris.length} keepvip identities; exactly one is allowed`;
+  if (uris.length === 0) return fail("unauthenticated", "the certificate carries no keepvip identity (SAN URI urn:keepvip:ROLE:NAME)");
+  if (uris.length > 1) return fail("unauthenticated", `the certificate carries ${uris.length} keepvip identities; exactly one is allowed`);
   const m = URI.exec(uris[0]);
-  if (!m) return `the certificate's keepvip identity "${uris[0]}" is malformed`;
-  return { role: m[1] as Role, name: m[2], fingerprint: cert.fingerprint256 ?? "" };
+  if (!m) return fail("unauthenticated", `the certificate's keepvip identity "${uris[0]}" is malformed`);
+  return ok({ role: m[1] as Role, name: m[2], fingerprint: cert.fingerprint256 ?? "" });
 }
 
 /** "admin alice", "agent lb1", for logs and the event history. */

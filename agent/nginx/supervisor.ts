@@ -25,6 +25,7 @@ import type { NginxConfig } from "../../shared/config/agent.js";
 import { silentLogger, type Logger } from "../../shared/log.js";
 import type { CommandRunner, RunningProcess } from "../exec/runner.js";
 import { externalTestCommand, nginxFailureReason, planChildCommands, type ChildCommands } from "./commands.js";
+import { fail, ok, type Result } from "../../shared/result.js";
 import { releaseOrphans, startMaster, stopMaster } from "./master.js";
 import { isLive, isNginxMaster, processInfo, readPidFile, sendSignal } from "./process.js";
 import { restartDelay, type NginxStateName, type NginxStatus } from "./restart-policy.js";
@@ -137,8 +138,8 @@ export class NginxSupervisor {
     let argv: string[];
     if (this.cfg.mode === "child") {
       const plan = await this.planChild();
-      if (typeof plan === "string") return { ok: false, detail: plan };
-      argv = plan.test;
+      if (!plan.ok) return { ok: false, detail: plan.error.message };
+      argv = plan.value.test;
     } else {
       argv = externalTestCommand(this.cfg);
     }
@@ -205,14 +206,15 @@ export class NginxSupervisor {
     }
   }
 
-  private async planChild(): Promise<ChildCommands | string> {
+  private async planChild(): Promise<Result<ChildCommands>> {
     let text: string;
     try {
       text = await readFile(this.cfg.conf, "utf8");
     } catch (err) {
-      return `cannot read ${this.cfg.conf}: ${(err as Error).message}`;
+      return fail("failed-precondition", `cannot read ${this.cfg.conf}: ${(err as Error).message}`);
     }
-    return planChildCommands(this.cfg, text);
+    const plan = planChildCommands(this.cfg, text);
+    return typeof plan === "string" ? fail("failed-precondition", plan) : ok(plan);
   }
 
   /** A live master in the pid file becomes ours to watch (agent restart, or systemd's). */
@@ -323,8 +325,9 @@ export class NginxSupervisor {
   }
 
   private async startChild(): Promise<Attempt> {
-    const plan = await this.planChild();
-    if (typeof plan === "string") return { ok: false, detail: plan };
+    const planned = await this.planChild();
+    if (!planned.ok) return { ok: false, detail: planned.error.message };
+    const plan = planned.value;
     const orphans = this.pgrp;
     this.pgrp = undefined;
     if (orphans !== undefined) await releaseOrphans(orphans, this.opts.orphanWaitMs, this.log);

@@ -85,11 +85,12 @@ export class Notifier {
 
   private async runPlan(group: string, state: NotifyState, plan: string[][]): Promise<void> {
     try {
-      const creds = await this.credentials();
-      if (typeof creds === "string") {
-        this.log.error({ event: "notify.failed", group, state, error: creds }, `notify ${group} ${state}: ${creds}`);
+      const resolved = await this.credentials();
+      if (!resolved.ok) {
+        this.log.error({ event: "notify.failed", group, state, error: resolved.error.message }, `notify ${group} ${state}: ${resolved.error.message}`);
         return;
       }
+      const creds = resolved.value;
       for (const argv of plan) {
         // Wait for the verdict only: a script's lingering children must not hold the group's queue.
         const outcome = await runScript(this.runner, argv, this.cfg.timeout, creds).outcome;

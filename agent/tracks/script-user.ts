@@ -5,6 +5,7 @@
  * once; a failed lookup is retried on the next use.
  */
 import type { CommandRunner } from "../exec/runner.js";
+import { fail, ok, type Result } from "../../shared/result.js";
 
 export interface Credentials {
   uid: number;
@@ -13,20 +14,21 @@ export interface Credentials {
 
 /**
  * Returns a function giving the credentials to run scripts with: {} when no
- * user is configured (the agent's own), the uid/gid, or an error sentence.
+ * user is configured (the agent's own), the uid/gid, or why they cannot be
+ * resolved (failed-precondition).
  */
-export function scriptUserResolver(runner: CommandRunner, user: string | undefined): () => Promise<Partial<Credentials> | string> {
-  if (user === undefined) return async () => ({});
+export function scriptUserResolver(runner: CommandRunner, user: string | undefined): () => Promise<Result<Partial<Credentials>>> {
+  if (user === undefined) return async () => ok({});
   let cached: Credentials | undefined;
   return async () => {
-    if (cached) return cached;
+    if (cached) return ok(cached);
     const [u, g] = await Promise.all([runner.run(["id", "-u", user], { timeoutMs: 5000 }), runner.run(["id", "-g", user], { timeoutMs: 5000 })]);
     const uid = Number(u.stdout.trim());
     const gid = Number(g.stdout.trim());
     if (u.exitCode !== 0 || g.exitCode !== 0 || !Number.isInteger(uid) || !Number.isInteger(gid) || u.stdout.trim() === "" || g.stdout.trim() === "") {
-      return `script_user "${user}": cannot resolve uid/gid (${(u.stderr || g.stderr || u.spawnError || "id failed").trim()})`;
+      return fail("failed-precondition", `script_user "${user}": cannot resolve uid/gid (${(u.stderr || g.stderr || u.spawnError || "id failed").trim()})`);
     }
     cached = { uid, gid };
-    return cached;
+    return ok(cached);
   };
 }

@@ -115,10 +115,10 @@ export class TrackScripts {
     const startedAt = Date.now();
     const timeoutMs = t.cfg.timeout ?? t.cfg.interval;
     const creds = await this.credentials();
-    if (typeof creds === "string") {
-      this.record(t, false, creds);
+    if (!creds.ok) {
+      this.record(t, false, creds.error.message);
     } else {
-      const run = runScript(this.runner, t.cfg.script, timeoutMs, creds, this.abort.signal);
+      const run = runScript(this.runner, t.cfg.script, timeoutMs, creds.value, this.abort.signal);
       const outcome = await run.outcome;
       if (!this.running) return;
       this.record(t, outcome.ok, outcome.detail);

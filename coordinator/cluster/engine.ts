@@ -29,10 +29,12 @@ import { CommandTracker, commandLifetimeMs, commandMessage, commandsFor, type Ou
 import { SessionRegistry, type SessionSink } from "./sessions.js";
 import { handoverVerdict, type Leave } from "./handover.js";
 import type { StatusInput } from "./status.js";
+import { fail, ok, type Result } from "../../shared/result.js";
 
 export type { SessionSink };
 
-export type HelloOutcome = { ok: true; sessionId: string } | { ok: false; reason: string };
+/** A session opened, or why not (failed-precondition: not a member, or a second agent for a connected node). */
+export type HelloOutcome = Result<{ sessionId: string }>;
 
 const VERDICT: Record<number, "free" | "answering-serving" | "answering-not-serving" | undefined> = {
   [VerifyVerdict.VERIFY_VERDICT_FREE]: "free",
@@ -94,8 +96,10 @@ export class Engine {
     for (const u of this.units) this.runtimes.set(u.name, runtimeFromState(u, this.state));
     for (const n of this.state.maintenance) this.nodes.update(n, { maintenance: true });
     this.upstreams = new UpstreamManager(this.config, this.state.upstreamVersion, this.state.overrides, {
-      broadcast: (config) => {
-        for (const s of this.sessions.all()) s.sink.send({ body: { $case: "upstreams", value: config } });
+      send: (node, config) => {
+        const session = this.sessions.of(node);
+        session?.sink.send({ body: { $case: "upstreams", value: config } });
+        return session !== undefined;
       },
       persist: async (upstreamVersion, overrides) => {
         this.state = { ...this.state, upstreamVersion, overrides };
@@ -103,7 +107,7 @@ export class Engine {
       },
       event: (kind, message, fields) => this.events.add(kind === "push" ? { kind, message, ...(fields?.version !== undefined ? { version: Number(fields.version) } : {}) } : { kind, message }),
     }, this.log, this.scheduler);
-    this.upstreams.start();
+    const upstreamsStarted = this.upstreams.start();
     const grace = startupGraceMs(this.config);
     this.graceUntilMs = this.now() + grace;
     this.graceTimer = this.scheduler.setTimeout(() => this.endGrace("startup grace elapsed"), grace);
@@ -113,6 +117,8 @@ export class Engine {
       this.sweep();
     };
     this.sweepTimer = this.scheduler.setTimeout(sweepLoop, sweepEvery);
+    // The first upstream version is persisted (or failed to be) before any agent can connect.
+    await upstreamsStarted;
     this.log.info({ event: "engine.start", store: this.store.describe(), graceMs: grace, units: this.units.map((u) => ({ unit: u.name, epoch: this.runtimes.get(u.name)!.epoch, lastHolder: this.runtimes.get(u.name)!.lastHolder })) }, "coordinator engine started");
   }
 
@@ -156,9 +162,9 @@ export class Engine {
 
   hello(hello: Hello, peer: string, sink: SessionSink, fingerprint = ""): HelloOutcome {
     const node = hello.nodeId;
-    if (!this.nodes.knows(node)) return { ok: false, reason: `node id "${node}" is not a member of any group in the coordinator config` };
+    if (!this.nodes.knows(node)) return fail("failed-precondition", `node id "${node}" is not a member of any group in the coordinator config`);
     const admitted = this.nodes.admits(node, hello.instanceId, fingerprint);
-    if (!admitted.ok) return admitted;
+    if (!admitted.ok) return fail("failed-precondition", admitted.reason);
     if (admitted.replaces) this.dropSession(admitted.replaces.id, "replaced by a new session of the same node");
     const now = this.now();
     const sessionId = nanoid(12);
@@ -169,12 +175,12 @@ export class Engine {
     sink.send({ body: { $case: "welcome", value: this.welcomeFor(node, sessionId) } });
     // A (re)connecting agent gets the current state, not a replay of events.
     sink.send({ body: { $case: "probePlan", value: this.upstreams.probePlan() } });
-    if (this.upstreams.current().version > 0) sink.send({ body: { $case: "upstreams", value: this.upstreams.current() } });
+    this.upstreams.hello(node, hello.state?.upstreamVersion ?? 0);
     this.events.add({ kind: "session", node, message: `${node} connected from ${peer} (agent ${hello.agentVersion || "?"}, holding ${hello.state?.held.map((h) => h.address).join(", ") || "nothing"})` });
     this.log.info({ event: "session.open", node, session: sessionId, peer, held: hello.state?.held.map((h) => h.group) }, "agent session opened");
     if ([...this.nodes.views.values()].every((v) => v.session === "live")) this.endGrace("every node connected");
     this.tickUnitsOf(node);
-    return { ok: true, sessionId };
+    return ok({ sessionId });
   }
 
   message(sessionId: string, msg: AgentMessage): void {

@@ -1,7 +1,8 @@
 /**
  * AdminService: what the `keepvip` CLI calls. Handlers validate their fields
- * (unknown group, unknown node, not eligible, would leave no holder) and answer
- * with a clear status; decisions stay in the engine and the planner.
+ * (unknown group, unknown node, not eligible, would leave no holder) and fail
+ * with a KeepvipError; its code becomes a gRPC status in one place (status.ts),
+ * an unexpected error is INTERNAL. Decisions stay in the engine and the planner.
  */
 import { status as Status, type ServerWritableStream, type sendUnaryData, type ServerUnaryCall } from "@grpc/grpc-js";
 import type { Logger } from "pino";
@@ -13,23 +14,19 @@ import type { Engine } from "../cluster/engine.js";
 import type { PeerCertificate } from "node:tls";
 import { describeIdentity, identityOf } from "../../shared/identity.js";
 import { ADMIN_MUTATIONS, MAX_WATCHERS_PER_IDENTITY, RateLimiter } from "./limits.js";
+import { grpcStatusOf } from "./status.js";
+import { KeepvipError } from "../../shared/result.js";
 
 const watchers = new Map<string, number>();
 
 /** The rate-limit key of a caller: its identity with TLS, its address without. */
 function callerKey(engine: Engine, call: { getAuthContext(): { sslPeerCertificate?: PeerCertificate }; getPeer(): string }): string {
   const id = engine.config.tls ? identityOf(call.getAuthContext().sslPeerCertificate) : undefined;
-  return id && typeof id !== "string" ? `${id.role}:${id.name}` : call.getPeer().replace(/:\d+$/, "");
+  return id?.ok ? `${id.value.role}:${id.value.name}` : call.getPeer().replace(/:\d+$/, "");
 }
 import { electionOf, statusReply, whyReply } from "../cluster/status.js";
 import { eventRecord } from "../cluster/events.js";
 import { unitOfGroup } from "../cluster/units.js";
-
-class AdminError extends Error {
-  constructor(readonly code: Status, message: string) {
-    super(message);
-  }
-}
 
 type Access = "read" | "write";
 
@@ -40,10 +37,11 @@ type Access = "read" | "write";
  */
 function authorize(engine: Engine, call: { getAuthContext(): { sslPeerCertificate?: PeerCertificate }; getPeer(): string }, access: Access, rpc: string): string {
   if (!engine.config.tls) return describeIdentity(undefined, call.getPeer());
-  const id = identityOf(call.getAuthContext().sslPeerCertificate);
-  if (typeof id === "string") throw new AdminError(Status.UNAUTHENTICATED, `${rpc} refused: ${id}`);
-  if (id.role === "agent") throw new AdminError(Status.PERMISSION_DENIED, `${rpc} refused: agent certificates (${id.name}) cannot call the admin API`);
-  if (id.role === "reader" && access === "write") throw new AdminError(Status.PERMISSION_DENIED, `${rpc} refused: ${id.name} has a read-only certificate`);
+  const who = identityOf(call.getAuthContext().sslPeerCertificate);
+  if (!who.ok) throw new KeepvipError(who.error.code, `${rpc} refused: ${who.error.message}`);
+  const id = who.value;
+  if (id.role === "agent") throw new KeepvipError("permission-denied", `${rpc} refused: agent certificates (${id.name}) cannot call the admin API`);
+  if (id.role === "reader" && access === "write") throw new KeepvipError("permission-denied", `${rpc} refused: ${id.name} has a read-only certificate`);
   return describeIdentity(id, call.getPeer());
 }
 
@@ -56,16 +54,16 @@ function unary<Req, Res>(engine: Engine, log: Logger, name: string, access: Acce
         const who = authorize(engine, call, access, name);
         if (access === "write") {
           const waitMs = mutations.take(callerKey(engine, call), engine.now());
-          if (waitMs > 0) throw new AdminError(Status.RESOURCE_EXHAUSTED, `${name} refused: too many changes from ${who}; try again in ${Math.ceil(waitMs / 1000)} s`);
+          if (waitMs > 0) throw new KeepvipError("resource-exhausted", `${name} refused: too many changes from ${who}; try again in ${Math.ceil(waitMs / 1000)} s`);
         }
         return fn(call.request, call, who);
       })
       .then((res) => callback(null, res))
       .catch((err: unknown) => {
-        const code = err instanceof AdminError ? err.code : Status.INTERNAL;
+        const { code, details } = grpcStatusOf(err);
         if (code === Status.INTERNAL) log.error({ event: "admin.error", rpc: name, err }, "admin call failed");
-        if (code === Status.PERMISSION_DENIED || code === Status.UNAUTHENTICATED) log.warn({ event: "admin.refused", rpc: name, peer: call.getPeer(), reason: (err as Error).message }, (err as Error).message);
-        callback({ code, details: (err as Error).message });
+        if (code === Status.PERMISSION_DENIED || code === Status.UNAUTHENTICATED) log.warn({ event: "admin.refused", rpc: name, peer: call.getPeer(), reason: details }, details);
+        callback({ code, details });
       });
   };
 }
@@ -73,11 +71,11 @@ function unary<Req, Res>(engine: Engine, log: Logger, name: string, access: Acce
 export function adminService(engine: Engine, log: Logger): AdminServer {
   const unitFor = (group: string) => {
     const unit = unitOfGroup(engine.units, group);
-    if (!unit) throw new AdminError(Status.NOT_FOUND, `unknown group "${group}" (groups: ${engine.config.groups.map((g) => g.name).join(", ")})`);
+    if (!unit) throw new KeepvipError("not-found", `unknown group "${group}" (groups: ${engine.config.groups.map((g) => g.name).join(", ")})`);
     return unit;
   };
   const knownNode = (node: string) => {
-    if (!engine.nodes.knows(node)) throw new AdminError(Status.NOT_FOUND, `unknown node "${node}" (nodes: ${[...engine.nodes.views.keys()].join(", ")})`);
+    if (!engine.nodes.knows(node)) throw new KeepvipError("not-found", `unknown node "${node}" (nodes: ${[...engine.nodes.views.keys()].join(", ")})`);
   };
   const moveBudgetMs = () => engine.config.timing.ack_timeout * 2 + engine.config.timing.planned_overlap + engine.config.timing.verify_timeout;
 
@@ -86,13 +84,13 @@ export function adminService(engine: Engine, log: Logger): AdminServer {
     why: unary(engine, log, "Why", "read", (req) => whyReply(engine.statusInput(), unitFor(req.group), req.group)),
     switchover: unary(engine, log, "Switchover", "write", async (req, _call, who) => {
       const unit = unitFor(req.group);
-      if (!unit.members.some((m) => m.node === req.toNode)) throw new AdminError(Status.INVALID_ARGUMENT, `node "${req.toNode}" is not a member of ${req.group} (members: ${unit.members.map((m) => m.node).join(", ")})`);
+      if (!unit.members.some((m) => m.node === req.toNode)) throw new KeepvipError("invalid-argument", `node "${req.toNode}" is not a member of ${req.group} (members: ${unit.members.map((m) => m.node).join(", ")})`);
       const rt = engine.runtimes.get(unit.name)!;
       if (rt.holder === req.toNode) return { ok: true, message: `${req.toNode} already holds ${req.group} (epoch ${rt.epoch})` };
-      if (rt.phase.kind !== "steady") throw new AdminError(Status.UNAVAILABLE, `${req.group} is busy (${rt.phase.kind}); try again`);
+      if (rt.phase.kind !== "steady") throw new KeepvipError("unavailable", `${req.group} is busy (${rt.phase.kind}); try again`);
       const e = electionOf(engine.statusInput(), unit);
       const target = e.ranking.find((c) => c.node === req.toNode)!;
-      if (!target.eligibility.eligible) throw new AdminError(Status.FAILED_PRECONDITION, `${req.toNode} is not eligible: ${target.eligibility.detail}`);
+      if (!target.eligibility.eligible) throw new KeepvipError("failed-precondition", `${req.toNode} is not eligible: ${target.eligibility.detail}`);
       const from = rt.holder;
       const started = engine.now();
       engine.events.add({ kind: "admin", group: req.group, node: req.toNode, message: `switchover of ${req.group} to ${req.toNode} requested by ${who}` });
@@ -100,7 +98,7 @@ export function adminService(engine: Engine, log: Logger): AdminServer {
       const ok = await engine.waitFor(() => engine.runtimes.get(unit.name)!.holder === req.toNode, moveBudgetMs());
       const took = engine.now() - started;
       engine.events.add({ kind: "admin", group: req.group, node: req.toNode, message: `switchover of ${req.group} to ${req.toNode}: ${ok ? `done in ${took} ms` : "did not complete"}` });
-      if (!ok) throw new AdminError(Status.DEADLINE_EXCEEDED, `switchover of ${req.group} to ${req.toNode} did not complete within ${moveBudgetMs()} ms (see keepvip events)`);
+      if (!ok) throw new KeepvipError("deadline-exceeded", `switchover of ${req.group} to ${req.toNode} did not complete within ${moveBudgetMs()} ms (see keepvip events)`);
       return { ok: true, message: `${req.group} moved from ${from ?? "nobody"} to ${req.toNode} (epoch ${engine.runtimes.get(unit.name)!.epoch}) in ${took} ms` };
     }),
     setMaintenance: unary(engine, log, "SetMaintenance", "write", async (req, _call, who) => {
@@ -111,7 +109,7 @@ export function adminService(engine: Engine, log: Logger): AdminServer {
           if (rt.holder !== req.nodeId) continue;
           const e = electionOf(engine.statusInput(), unit);
           if (!e.ranking.some((c) => c.node !== req.nodeId && c.eligibility.eligible)) {
-            throw new AdminError(Status.FAILED_PRECONDITION, `maintenance on ${req.nodeId} would leave no holder for ${unit.name}: no other member is eligible`);
+            throw new KeepvipError("failed-precondition", `maintenance on ${req.nodeId} would leave no holder for ${unit.name}: no other member is eligible`);
           }
         }
       }
@@ -120,18 +118,15 @@ export function adminService(engine: Engine, log: Logger): AdminServer {
       if (!req.on) return { ok: true, message: `${req.nodeId} is out of maintenance` };
       const drained = await engine.waitFor(() => engine.units.every((u) => engine.runtimes.get(u.name)!.holder !== req.nodeId), moveBudgetMs());
       engine.events.add({ kind: "admin", node: req.nodeId, message: `maintenance on for ${req.nodeId}: ${drained ? "its VIPs moved to other members" : "still holding after the move budget"}` });
-      if (!drained) throw new AdminError(Status.DEADLINE_EXCEEDED, `${req.nodeId} is in maintenance but still holds a VIP after ${moveBudgetMs()} ms (see keepvip events)`);
+      if (!drained) throw new KeepvipError("deadline-exceeded", `${req.nodeId} is in maintenance but still holds a VIP after ${moveBudgetMs()} ms (see keepvip events)`);
       return { ok: true, message: `${req.nodeId} is in maintenance; its VIPs moved to other members` };
     }),
     setServerState: unary(engine, log, "SetServerState", "write", (req, _call, who) => {
-      if (!["drain", "down", "up", "weight"].includes(req.action)) throw new AdminError(Status.INVALID_ARGUMENT, `action must be drain, down, up or weight, got "${req.action}"`);
-      if (req.action === "weight" && (req.weight < 1 || req.weight > 1000)) throw new AdminError(Status.INVALID_ARGUMENT, `weight must be 1..1000, got ${req.weight}`);
-      let message: string;
-      try {
-        message = engine.upstreams.setOverride(req.upstream, req.server, req.action as "drain" | "down" | "up" | "weight", req.weight);
-      } catch (err) {
-        throw new AdminError(Status.NOT_FOUND, (err as Error).message);
-      }
+      if (!["drain", "down", "up", "weight"].includes(req.action)) throw new KeepvipError("invalid-argument", `action must be drain, down, up or weight, got "${req.action}"`);
+      if (req.action === "weight" && (req.weight < 1 || req.weight > 1000)) throw new KeepvipError("invalid-argument", `weight must be 1..1000, got ${req.weight}`);
+      const set = engine.upstreams.setOverride(req.upstream, req.server, req.action as "drain" | "down" | "up" | "weight", req.weight);
+      if (!set.ok) throw set.error;
+      const message = set.value;
       engine.events.add({ kind: "admin", message: `${message} (requested by ${who})` });
       return { ok: true, message };
     }),
@@ -149,12 +144,12 @@ export function adminService(engine: Engine, log: Logger): AdminServer {
       try {
         authorize(engine, call, "read", "WatchEvents");
       } catch (err) {
-        call.emit("error", { code: (err as AdminError).code, details: (err as Error).message });
+        call.emit("error", grpcStatusOf(err));
         return;
       }
       const key = callerKey(engine, call);
       if ((watchers.get(key) ?? 0) >= MAX_WATCHERS_PER_IDENTITY) {
-        call.emit("error", { code: Status.RESOURCE_EXHAUSTED, details: `at most ${MAX_WATCHERS_PER_IDENTITY} event streams per identity` });
+        call.emit("error", grpcStatusOf(new KeepvipError("resource-exhausted", `at most ${MAX_WATCHERS_PER_IDENTITY} event streams per identity`)));
         return;
       }
       const req = call.request;
@@ -164,7 +159,7 @@ export function adminService(engine: Engine, log: Logger): AdminServer {
         // A watcher that cannot keep up is dropped rather than buffered forever.
         if (!call.write(eventRecord(e)) && call.writableLength > 1_000_000) {
           unsubscribe();
-          call.emit("error", { code: Status.RESOURCE_EXHAUSTED, details: "event watcher too slow" });
+          call.emit("error", grpcStatusOf(new KeepvipError("resource-exhausted", "event watcher too slow")));
         }
       });
       watchers.set(key, (watchers.get(key) ?? 0) + 1);

@@ -8,6 +8,7 @@ import type { Logger } from "pino";
 import { AgentMessage, AgentService, type CoordinatorMessage } from "../../shared/gen/keepvip/v1/agent.js";
 import type { Engine, SessionSink } from "../cluster/engine.js";
 import { identityOf } from "../../shared/identity.js";
+import { grpcStatusOf } from "./status.js";
 
 /** A session must say hello this soon after opening. */
 const HELLO_TIMEOUT_MS = 5000;
@@ -68,19 +69,21 @@ export function agentService(engine: Engine, log: Logger) {
           let fingerprint = "";
           if (engine.config.tls) {
             // The certificate says who the agent is; the hello must agree.
-            const id = identityOf(call.getAuthContext().sslPeerCertificate);
-            if (typeof id === "string") return refuse(Status.UNAUTHENTICATED, `agent session refused: ${id}`, claimed);
+            const who = identityOf(call.getAuthContext().sslPeerCertificate);
+            if (!who.ok) return refuse(Status.UNAUTHENTICATED, `agent session refused: ${who.error.message}`, claimed);
+            const id = who.value;
             if (id.role !== "agent") return refuse(Status.PERMISSION_DENIED, `agent session refused: a ${id.role} certificate (${id.name}) cannot open an agent session`, claimed);
             if (id.name !== claimed) return refuse(Status.PERMISSION_DENIED, `agent session refused: the certificate is for node ${id.name}, the hello claims node ${claimed}`, claimed);
             fingerprint = id.fingerprint;
           }
           const outcome = engine.hello(msg.body.value, peer, sink, fingerprint);
           if (!outcome.ok) {
-            log.warn({ event: "session.refused", node: msg.body.value.nodeId, peer, reason: outcome.reason }, "agent session refused");
-            call.write({ body: { $case: "refused", value: { reason: outcome.reason } } });
-            return fail(Status.FAILED_PRECONDITION, outcome.reason);
+            const reason = outcome.error.message;
+            log.warn({ event: "session.refused", node: msg.body.value.nodeId, peer, reason }, "agent session refused");
+            call.write({ body: { $case: "refused", value: { reason } } });
+            return fail(grpcStatusOf(outcome.error).code, reason);
           }
-          sessionId = outcome.sessionId;
+          sessionId = outcome.value.sessionId;
           clearTimeout(helloTimer);
           return;
         }

@@ -1,22 +1,26 @@
 /**
  * The coordinator's upstream state: folds agents' probe reports into
  * aggregated health, applies overrides and slow start, and publishes versioned
- * configs to every agent (rate-limited, merged, never dropped). It also plans
- * the probes each agent runs. Decisions live in the pure modules beside it;
- * this class keeps state and timers.
+ * configs (rate-limited, merged, never dropped). A version is persisted before
+ * any agent sees it; each agent's acked version is kept, and one that lags or
+ * refuses the current version gets it again with back-off (delivery.ts). It
+ * also plans the probes each agent runs. Decisions live in the pure modules
+ * beside it; this class keeps state and timers.
  */
 import type { Logger } from "pino";
 import type { CoordinatorConfig } from "../../shared/config/coordinator.js";
 import type { ProbePlan, ProbeResult, UpstreamConfig } from "../../shared/gen/keepvip/v1/agent.js";
 import type { UpstreamStatus } from "../../shared/gen/keepvip/v1/admin.js";
+import { fail, ok, type Result } from "../../shared/result.js";
 import { desiredUpstreams, serverKey, type Override } from "./desired.js";
+import { acknowledged, newDelivery, planDelivery, RESEND, resendDelayMs, sent, type NodeDelivery, type ResendPolicy } from "./delivery.js";
 import { aggregateHealth, type AgentObservation } from "./health.js";
 import { flush, initialPublisher, offer, type PublisherState } from "./publisher.js";
 import { realScheduler, type Scheduler, type SchedulerTimer } from "../../shared/scheduler.js";
 
 export interface UpstreamHooks {
-  /** Send a new version to every connected agent. */
-  broadcast(config: UpstreamConfig): void;
+  /** Sends a version to one node's session; false when the node has no session. */
+  send(node: string, config: UpstreamConfig): boolean;
   /** Persist the version counter and overrides (survive a restart). */
   persist(version: number, overrides: Record<string, Override>): Promise<void>;
   /** An event line (server down/up, push). */
@@ -31,16 +35,34 @@ export class UpstreamManager {
   private readonly upSince = new Map<string, number>();
   /** node → applied version / error. */
   readonly applied = new Map<string, { version: number; error: string }>();
+  /** The last version persisted and sent: what every agent must converge to (0: none yet). */
+  private published: UpstreamConfig = { version: 0, upstreams: [] };
+  /** node (with a session) → what it acked and what it was sent. */
+  private readonly delivery = new Map<string, NodeDelivery>();
+  /** A version is being persisted: nothing else is published until it settles. */
+  private persisting?: Promise<void>;
+  /** Something changed while persisting: recompute once it settles. */
+  private dirty = false;
+  /** Persist failures in a row (drives the retry back-off). */
+  private persistFailures = 0;
+  private stopped = false;
   private timer?: SchedulerTimer;
   private timerAt = 0;
+  private deliveryTimer?: SchedulerTimer;
+  private deliveryAt = 0;
 
-  constructor(private config: CoordinatorConfig, version: number, private overrides: Record<string, Override>, private readonly hooks: UpstreamHooks, private readonly log: Logger, private readonly scheduler: Scheduler = realScheduler) {
+  constructor(private config: CoordinatorConfig, version: number, private overrides: Record<string, Override>, private readonly hooks: UpstreamHooks, private readonly log: Logger, private readonly scheduler: Scheduler = realScheduler, private readonly resend: ResendPolicy = RESEND) {
     this.publisher = initialPublisher(version);
   }
 
   /** The config every agent must converge to (version 0: nothing published yet). */
   current(): UpstreamConfig {
-    return this.publisher.current;
+    return this.published;
+  }
+
+  /** What a connected node acked and was sent (undefined: no session known). */
+  deliveryOf(node: string): Readonly<NodeDelivery> | undefined {
+    return this.delivery.get(node);
   }
 
   probePlan(): ProbePlan {
@@ -75,27 +97,38 @@ export class UpstreamManager {
     const overrides = Object.fromEntries(Object.entries(this.overrides).filter(([k]) => keys.has(k)));
     if (Object.keys(overrides).length !== Object.keys(this.overrides).length) {
       this.overrides = overrides;
-      void this.hooks.persist(this.publisher.current.version, this.overrides);
+      this.persistOverrides();
     }
     this.recompute("config reload");
   }
 
-  /** First publish (startup), so agents get a versioned config right away. */
-  start(): void {
+  /** First publish (startup), so agents get a versioned config right away; settles once it is persisted (or failed to be). */
+  async start(): Promise<void> {
     this.recompute("startup");
+    await this.persisting;
   }
 
   stop(): void {
+    this.stopped = true;
     if (this.timer) this.scheduler.clearTimeout(this.timer);
+    if (this.deliveryTimer) this.scheduler.clearTimeout(this.deliveryTimer);
   }
 
-  /** Folds one agent's report. */
+  /** A node opened a session, on `appliedVersion`: it gets the current version unless it has it. */
+  hello(node: string, appliedVersion: number): void {
+    this.delivery.set(node, newDelivery(appliedVersion));
+    this.deliver();
+  }
+
+  /** Folds one agent's report (its applied version is its ack, an apply error its NACK). */
   report(node: string, probes: ProbeResult[], appliedVersion: number, applyError: string): void {
     const prev = this.applied.get(node);
     if (!prev || prev.version !== appliedVersion || prev.error !== applyError) {
       this.applied.set(node, { version: appliedVersion, error: applyError });
-      if (applyError) this.hooks.event("push", `${node} could not apply upstream version ${this.publisher.current.version}: ${applyError}`);
+      if (applyError) this.hooks.event("push", `${node} could not apply upstream version ${this.published.version}: ${applyError}`);
     }
+    this.delivery.set(node, acknowledged(this.delivery.get(node) ?? newDelivery(appliedVersion), appliedVersion, applyError, this.published.version));
+    this.deliver();
     if (probes.length === 0) return;
     const mine = this.observations.get(node) ?? new Map<string, AgentObservation>();
     let changed = false;
@@ -109,15 +142,17 @@ export class UpstreamManager {
     if (changed) this.recompute(`probe report from ${node}`);
   }
 
-  /** A node's session is gone: its observations no longer count. */
+  /** A node's session is gone or silent: its observations no longer count (a report brings it back). */
   forget(node: string): void {
+    this.delivery.delete(node);
     if (this.observations.delete(node)) this.recompute(`${node} left`);
   }
 
-  setOverride(upstream: string, server: string, action: "drain" | "down" | "up" | "weight", weight?: number): string {
+  /** An admin override of one server; fails (not-found) for an upstream or server the config does not have. */
+  setOverride(upstream: string, server: string, action: "drain" | "down" | "up" | "weight", weight?: number): Result<string> {
     const u = this.config.upstreams.find((x) => x.name === upstream);
-    if (!u) throw new Error(`unknown upstream "${upstream}" (upstreams: ${this.config.upstreams.map((x) => x.name).join(", ") || "none"})`);
-    if (!u.servers.some((s) => s.address === server)) throw new Error(`upstream ${upstream} has no server ${server} (servers: ${u.servers.map((s) => s.address).join(", ")})`);
+    if (!u) return fail("not-found", `unknown upstream "${upstream}" (upstreams: ${this.config.upstreams.map((x) => x.name).join(", ") || "none"})`);
+    if (!u.servers.some((s) => s.address === server)) return fail("not-found", `upstream ${upstream} has no server ${server} (servers: ${u.servers.map((s) => s.address).join(", ")})`);
     const key = serverKey(upstream, server);
     const next = { ...this.overrides };
     // A server an operator takes out of drain/down comes back like a recovered one: with slow start.
@@ -125,9 +160,9 @@ export class UpstreamManager {
     if (action === "up") delete next[key];
     else next[key] = action === "weight" ? { action, weight } : { action };
     this.overrides = next;
-    void this.hooks.persist(this.publisher.current.version, this.overrides);
+    this.persistOverrides();
     this.recompute(`admin: ${server} ${action}${action === "weight" ? ` ${weight}` : ""}`);
-    return `${upstream} ${server}: ${action === "up" ? "override cleared" : action === "weight" ? `weight ${weight}` : action}`;
+    return ok(`${upstream} ${server}: ${action === "up" ? "override cleared" : action === "weight" ? `weight ${weight}` : action}`);
   }
 
   status(): UpstreamStatus[] {
@@ -137,7 +172,7 @@ export class UpstreamManager {
       return {
         name: u.name,
         balance: u.balance,
-        version: this.publisher.current.version,
+        version: this.published.version,
         servers: u.servers.map((s) => {
           const key = serverKey(u.name, s.address);
           return {
@@ -176,32 +211,89 @@ export class UpstreamManager {
       }
     }
     const desired = desiredUpstreams(this.input(now));
+    if (desired.wakeAtMs !== undefined) this.wake(desired.wakeAtMs);
+    if (this.persisting) {
+      this.dirty = true;
+      return;
+    }
     const r = offer(this.publisher, desired.upstreams, now, this.config.timing.reload_min_interval);
     this.apply(r, why);
-    const wakes = [r.retryAtMs, desired.wakeAtMs].filter((x): x is number => x !== undefined);
-    if (wakes.length > 0) this.wake(Math.min(...wakes));
+    if (r.retryAtMs !== undefined) this.wake(r.retryAtMs);
   }
 
   private apply(r: ReturnType<typeof offer>, why: string): void {
+    const before = this.publisher;
     this.publisher = r.state;
     if (!r.publish) return;
     const publish = r.publish;
-    this.hooks.event("push", `upstream config version ${publish.version} (${why})`, { version: String(publish.version) });
-    // Write-ahead: the version is durable before any agent sees it, so a restart never reuses it.
-    void this.hooks.persist(publish.version, this.overrides).then(() => this.hooks.broadcast(publish), (err: unknown) => {
-      this.log.error({ event: "upstream.persist.failed", err }, "cannot persist the upstream version; pushing anyway");
-      this.hooks.broadcast(publish);
+    // Write-ahead: the version is durable before any agent sees it, so a
+    // restart never reuses it; a version that could not be written is never sent.
+    this.persisting = this.hooks.persist(publish.version, this.overrides).then(() => {
+      this.persisting = undefined;
+      this.persistFailures = 0;
+      this.published = publish;
+      if (this.stopped) return;
+      this.hooks.event("push", `upstream config version ${publish.version} (${why})`, { version: String(publish.version) });
+      this.deliver();
+      this.recomputeIfDirty();
+    }, (err: unknown) => {
+      this.persisting = undefined;
+      // The previous version stays current (agents keep converging to it); the change is offered again later.
+      this.publisher = { ...before, pending: undefined };
+      this.persistFailures++;
+      const retryMs = resendDelayMs(this.persistFailures, this.resend);
+      this.log.error({ event: "upstream.persist.failed", err, version: publish.version, current: this.published.version, retryMs }, `cannot persist upstream version ${publish.version}: not sent; agents stay on version ${this.published.version}, retrying in ${retryMs} ms`);
+      if (this.stopped) return;
+      this.dirty = false;
+      this.wake(this.scheduler.now() + retryMs);
     });
   }
 
+  private recomputeIfDirty(): void {
+    if (!this.dirty) return;
+    this.dirty = false;
+    this.recompute("changes while persisting");
+  }
+
+  /** Overrides survive a restart; a failed write is logged (the next successful one carries them). */
+  private persistOverrides(): void {
+    this.hooks.persist(this.publisher.current.version, this.overrides).catch((err: unknown) => this.log.error({ event: "upstream.persist.failed", err }, "cannot persist the upstream overrides"));
+  }
+
+  /** Sends the current version to every node that needs it now; sleeps until the next resend is due. */
+  private deliver(): void {
+    if (this.stopped) return;
+    const now = this.scheduler.now();
+    const current = this.published;
+    const plan = planDelivery(this.delivery, current.version, now, this.resend);
+    for (const d of plan.decisions) {
+      if (!d.send) continue;
+      if (!this.hooks.send(d.node, current)) {
+        this.delivery.delete(d.node);
+        continue;
+      }
+      const next = sent(this.delivery.get(d.node)!, current.version, now);
+      this.delivery.set(d.node, next);
+      if (d.reason !== "new-version") this.log.info({ event: "upstream.resend", node: d.node, version: current.version, acked: next.acked, reason: d.reason, sends: next.unacked }, `${d.node} is on upstream version ${next.acked}: sending version ${current.version} again`);
+    }
+    if (plan.wakeAtMs === undefined) return;
+    if (this.deliveryTimer && this.deliveryAt <= plan.wakeAtMs && this.deliveryAt > now) return;
+    if (this.deliveryTimer) this.scheduler.clearTimeout(this.deliveryTimer);
+    this.deliveryAt = plan.wakeAtMs;
+    this.deliveryTimer = this.scheduler.setTimeout(() => {
+      this.deliveryTimer = undefined;
+      this.deliver();
+    }, Math.max(0, plan.wakeAtMs - now));
+  }
+
   private wake(atMs: number): void {
+    if (this.stopped) return;
     if (this.timer && this.timerAt <= atMs && this.timerAt > this.scheduler.now()) return;
     if (this.timer) this.scheduler.clearTimeout(this.timer);
     this.timerAt = atMs;
     this.timer = this.scheduler.setTimeout(() => {
       this.timer = undefined;
-      const f = flush(this.publisher, this.scheduler.now(), this.config.timing.reload_min_interval);
-      this.apply(f, "merged changes");
+      if (!this.persisting) this.apply(flush(this.publisher, this.scheduler.now(), this.config.timing.reload_min_interval), "merged changes");
       this.recompute("timer");
     }, Math.max(0, atMs - this.scheduler.now()));
   }

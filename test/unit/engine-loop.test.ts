@@ -59,7 +59,7 @@ class FakeAgent implements SessionSink {
   hello(): this {
     const outcome = this.engine.hello({ nodeId: this.node, agentVersion: "test", instanceId: `${this.node}-1`, state: this.report(), epochs: [] }, "test", this);
     assert.ok(outcome.ok);
-    this.sessionId = outcome.sessionId;
+    this.sessionId = outcome.value.sessionId;
     return this;
   }
 

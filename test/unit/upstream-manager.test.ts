@@ -29,9 +29,15 @@ const A = "198.18.0.21:10016";
 async function manager() {
   const scheduler = new ManualScheduler();
   const pushed: UpstreamConfig[] = [];
-  const m = new UpstreamManager(cfg, 0, {}, { broadcast: (c) => pushed.push(c), persist: async () => {}, event: () => {} }, silentLogger, scheduler);
-  m.start();
+  // One agent, lb1; a version it was sent again (not acked yet) is recorded once.
+  const send = (_node: string, c: UpstreamConfig) => {
+    if (pushed.at(-1)?.version !== c.version) pushed.push(c);
+    return true;
+  };
+  const m = new UpstreamManager(cfg, 0, {}, { send, persist: async () => {}, event: () => {} }, silentLogger, scheduler);
+  void m.start();
   await scheduler.advance(0);
+  m.hello("lb1", 0);
   return { m, scheduler, pushed };
 }
 

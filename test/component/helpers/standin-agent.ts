@@ -8,7 +8,7 @@ import { credentials, type ChannelCredentials, type ClientDuplexStream } from "@
 import { nanoid } from "nanoid";
 import {
   AgentClient, NginxState, VerifyVerdict,
-  type AgentMessage, type Command, type CoordinatorMessage, type HeldVip, type Report, type VerifyRequest,
+  type AgentMessage, type Command, type CoordinatorMessage, type HeldVip, type Report, type UpstreamConfig, type VerifyRequest,
 } from "../../../shared/gen/keepvip/v1/agent.js";
 
 export interface StandinOptions {
@@ -25,7 +25,15 @@ export interface StandinOptions {
   epochs?: Record<string, number>;
   /** Channel credentials (default: insecure). */
   creds?: ChannelCredentials;
+  /** What to do with an upstream push (default: apply). */
+  upstreams?: UpstreamHandling;
 }
+
+/**
+ * apply: take the version and report it (an ack); drop: ignore the push as if
+ * it was lost on the way; refuse: keep the old version and report an error (a NACK).
+ */
+export type UpstreamHandling = "apply" | "drop" | "refuse";
 
 export class StandinAgent {
   readonly received: CoordinatorMessage[] = [];
@@ -38,6 +46,10 @@ export class StandinAgent {
   fault = "";
   verdict: VerifyVerdict;
   autoAck: boolean;
+  upstreams: UpstreamHandling;
+  /** The upstream version applied, and the error of the last refused push. */
+  upstreamVersion = 0;
+  upstreamError = "";
   /** Highest epoch seen per group; older commands are ignored like a real agent. */
   readonly seenEpochs = new Map<string, number>();
   private client: AgentClient;
@@ -51,6 +63,7 @@ export class StandinAgent {
     this.holds = new Set(opts.holds ?? []);
     this.verdict = opts.verdict ?? VerifyVerdict.VERIFY_VERDICT_FREE;
     this.autoAck = opts.autoAck ?? true;
+    this.upstreams = opts.upstreams ?? "apply";
     for (const [g, e] of Object.entries(opts.epochs ?? {})) this.seenEpochs.set(g, e);
   }
 
@@ -73,7 +86,7 @@ export class StandinAgent {
 
   report(): Report {
     return {
-      nginx: this.nginx, nginxDetail: "", upstreamVersion: 0, upstreamError: "", probes: [], reach: [], seq: ++this.seq,
+      nginx: this.nginx, nginxDetail: "", upstreamVersion: this.upstreamVersion, upstreamError: this.upstreamError, probes: [], reach: [], seq: ++this.seq,
       tracks: Object.entries(this.tracks).map(([name, passing]) => ({ name, passing, detail: "" })),
       held: this.held(), fault: this.fault !== "", faultReason: this.fault,
     };
@@ -119,10 +132,23 @@ export class StandinAgent {
     const body = m.body;
     if (!body) return;
     if (body.$case === "command") this.onCommand(body.value);
+    if (body.$case === "upstreams") this.onUpstreams(body.value);
     if (body.$case === "verify") {
       this.verifies.push(body.value);
       this.write({ body: { $case: "verifyResult", value: { commandId: body.value.commandId, group: body.value.group, verdict: this.verdict, detail: "standin", tookMs: 1 } } });
     }
+  }
+
+  /** Upstream versions received, in order (resends included). */
+  pushes(): number[] {
+    return this.received.flatMap((m) => (m.body?.$case === "upstreams" ? [m.body.value.version] : []));
+  }
+
+  private onUpstreams(config: UpstreamConfig): void {
+    if (this.upstreams === "drop" || config.version === this.upstreamVersion) return;
+    if (this.upstreams === "apply") [this.upstreamVersion, this.upstreamError] = [config.version, ""];
+    else this.upstreamError = `standin refuses version ${config.version}`;
+    this.sendReport();
   }
 
   private onCommand(c: Command): void {
