@@ -101,7 +101,8 @@ export interface MemberStatus {
 }
 
 export function explainGrpcError(err: ServiceError): string {
-  const details = err.details || err.message;
+  // grpc-js appends its resolver's notes to connection errors; they say nothing here.
+  const details = (err.details || err.message).replace(/\.?\s*Resolution note:.*$/s, "");
   if (err.code === Status.UNAVAILABLE && /no leader/.test(details)) return "member has no leader (etcd quorum lost, or this member is cut off)";
   if (err.code === Status.DEADLINE_EXCEEDED) return "no answer before the deadline";
   if (err.code === Status.UNAVAILABLE) return `unreachable (${details})`;

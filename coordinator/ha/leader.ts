@@ -78,6 +78,8 @@ export class LeaderElection {
   private fenceTimer?: NodeJS.Timeout;
   private pollTimer?: NodeJS.Timeout;
   private retryTimer?: NodeJS.Timeout;
+  /** Leases we abandoned while etcd did not answer the revoke: revoked before the next campaign. */
+  private orphans = new Set<bigint>();
   private readonly now: () => number;
 
   constructor(private readonly o: LeaderElectionOptions) {
@@ -142,8 +144,9 @@ export class LeaderElection {
 
   private async acquireLease(): Promise<void> {
     if (this.stopped) return;
-    const sentAt = this.now();
     try {
+      await this.revokeOrphans();
+      const sentAt = this.now();
       const granted = await this.o.client.leaseGrant(this.o.ttlSeconds);
       if (this.stopped) return void this.o.client.leaseRevoke(granted.id).catch(() => undefined);
       const lease: HeldLease = { id: granted.id, timing: this.timing(granted.ttlSeconds * 1000), basisMs: sentAt };
@@ -255,8 +258,21 @@ export class LeaderElection {
     this.lease = undefined;
     if (!lease) return;
     lease.keeper?.stop();
-    void this.o.client.leaseRevoke(lease.id).catch(() => undefined);
+    this.orphans.add(lease.id);
+    void this.revokeOrphans().catch(() => undefined);
     this.retry(() => this.acquireLease());
+  }
+
+  /**
+   * An abandoned lease may still hold the leader key on etcd (we could not
+   * revoke it while cut off, and a new etcd leader extends lease timers):
+   * revoking it when etcd answers again frees the key without waiting a TTL.
+   */
+  private async revokeOrphans(): Promise<void> {
+    for (const id of [...this.orphans]) {
+      await this.o.client.leaseRevoke(id);
+      this.orphans.delete(id);
+    }
   }
 
   private async stillLeader(term: bigint): Promise<boolean> {
