@@ -41,9 +41,11 @@ import { bytes, prefixEnd, rangeRequest, type Bytes } from "./etcd-txn.js";
 
 /** PEM contents (not paths): read them at the config edge with readEtcdTls. */
 export interface EtcdTls {
+  /** The CA that signed etcd's server certificates. */
   ca: Buffer;
-  cert: Buffer;
-  key: Buffer;
+  /** This client's certificate and key, for an etcd run with --client-cert-auth. */
+  cert?: Buffer;
+  key?: Buffer;
 }
 
 export interface EtcdClientOptions {
@@ -72,8 +74,9 @@ export class EtcdError extends Error {
   }
 }
 
-export function readEtcdTls(paths: { ca: string; cert: string; key: string }): EtcdTls {
-  return { ca: readFileSync(paths.ca), cert: readFileSync(paths.cert), key: readFileSync(paths.key) };
+export function readEtcdTls(paths: { ca: string; cert?: string; key?: string }): EtcdTls {
+  if (!paths.cert !== !paths.key) throw new Error("etcd tls: cert and key go together");
+  return { ca: readFileSync(paths.ca), cert: paths.cert ? readFileSync(paths.cert) : undefined, key: paths.key ? readFileSync(paths.key) : undefined };
 }
 
 /** One member: one channel shared by the four service stubs. */
@@ -117,7 +120,7 @@ export class EtcdClient {
   constructor(o: EtcdClientOptions) {
     if (o.endpoints.length === 0) throw new Error("etcd: no endpoints");
     this.callTimeoutMs = o.callTimeoutMs ?? DEFAULT_CALL_TIMEOUT_MS;
-    const creds: ChannelCredentials = o.tls ? credentials.createSsl(o.tls.ca, o.tls.key, o.tls.cert) : credentials.createInsecure();
+    const creds: ChannelCredentials = o.tls ? credentials.createSsl(o.tls.ca, o.tls.key ?? null, o.tls.cert ?? null) : credentials.createInsecure();
     this.endpoints = o.endpoints.map((raw) => {
       const address = raw.replace(/^https?:\/\//, "");
       const base = new Client(address, creds, {

@@ -9,7 +9,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { EtcdClient } from "../../../coordinator/ha/etcd-client.js";
+import { EtcdClient, readEtcdTls } from "../../../coordinator/ha/etcd-client.js";
 import { freePort, waitFor } from "../nginx-harness.js";
 
 export const ETCD_BINARY = "/usr/bin/etcd";
@@ -25,6 +25,13 @@ interface Member {
   tail: string[];
 }
 
+/** PEM files for client TLS: the members serve https with this cert and require client certs from this CA. */
+export interface EtcdTlsFiles {
+  ca: string;
+  cert: string;
+  key: string;
+}
+
 const live = new Set<ChildProcess>();
 // A test that crashes must not leave etcd members behind: kill ours on exit.
 process.on("exit", () => {
@@ -36,14 +43,15 @@ export class EtcdCluster {
     private readonly dir: string,
     private readonly members: Member[],
     private readonly token: string,
+    private readonly tls?: EtcdTlsFiles,
   ) {}
 
   /** Starts `size` members and waits until the cluster serves a linearizable read. */
-  static async start(size = 1): Promise<EtcdCluster> {
+  static async start(size = 1, tls?: EtcdTlsFiles): Promise<EtcdCluster> {
     const dir = await mkdtemp(join(tmpdir(), "keepvip-etcd-"));
     const members: Member[] = [];
     for (let i = 1; i <= size; i++) members.push({ name: `m${i}`, clientPort: await freePort(), peerPort: await freePort(), dataDir: join(dir, `m${i}`), tail: [] });
-    const cluster = new EtcdCluster(dir, members, `keepvip-test-${process.pid}-${Date.now()}`);
+    const cluster = new EtcdCluster(dir, members, `keepvip-test-${process.pid}-${Date.now()}`, tls);
     for (let i = 0; i < size; i++) cluster.spawn(i);
     await cluster.waitServing();
     return cluster;
@@ -64,7 +72,7 @@ export class EtcdCluster {
 
   /** Waits until a linearizable read succeeds through any member (so a quorum is up). */
   async waitServing(timeoutMs = 15_000): Promise<void> {
-    const client = new EtcdClient({ endpoints: this.endpoints.filter((_, i) => this.members[i]!.proc), callTimeoutMs: 500 });
+    const client = new EtcdClient({ endpoints: this.endpoints.filter((_, i) => this.members[i]!.proc), callTimeoutMs: 500, tls: this.tls && readEtcdTls(this.tls) });
     try {
       await waitFor(`etcd serving (${this.members.map((m) => `${m.name}: ${m.tail.slice(-2).join(" | ")}`).join("; ")})`, async () => client.get("health-probe").then(() => true, () => false), timeoutMs, 50);
     } finally {
@@ -94,11 +102,12 @@ export class EtcdCluster {
   private spawn(i: number): void {
     const m = this.members[i]!;
     const peers = this.members.map((p) => `${p.name}=http://127.0.0.1:${p.peerPort}`).join(",");
+    const scheme = this.tls ? "https" : "http";
     const args = [
       `--name=${m.name}`,
       `--data-dir=${m.dataDir}`,
-      `--listen-client-urls=http://127.0.0.1:${m.clientPort}`,
-      `--advertise-client-urls=http://127.0.0.1:${m.clientPort}`,
+      `--listen-client-urls=${scheme}://127.0.0.1:${m.clientPort}`,
+      `--advertise-client-urls=${scheme}://127.0.0.1:${m.clientPort}`,
       `--listen-peer-urls=http://127.0.0.1:${m.peerPort}`,
       `--initial-advertise-peer-urls=http://127.0.0.1:${m.peerPort}`,
       `--initial-cluster=${peers}`,
@@ -108,6 +117,7 @@ export class EtcdCluster {
       "--heartbeat-interval=50",
       "--logger=zap",
       "--log-level=error",
+      ...(this.tls ? [`--cert-file=${this.tls.cert}`, `--key-file=${this.tls.key}`, `--trusted-ca-file=${this.tls.ca}`, "--client-cert-auth"] : []),
     ];
     const proc = spawn(ETCD_BINARY, args, { stdio: ["ignore", "pipe", "pipe"] });
     live.add(proc);
