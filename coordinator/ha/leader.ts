@@ -135,6 +135,7 @@ export class LeaderElection {
     this.setState({ kind: "stopped" });
     lease?.keeper?.stop();
     if (lease) await this.o.client.leaseRevoke(lease.id).catch((err: Error) => this.o.log?.warn({ event: "ha.resign", err: err.message }, "could not revoke the lease; it ends by TTL"));
+    await this.revokeOrphans().catch(() => undefined);
   }
 
   private timing(ttlMs: number): FenceTiming {
@@ -229,7 +230,7 @@ export class LeaderElection {
     );
     this.watch.start();
     const ttlMs = this.lease?.timing.ttlMs ?? this.o.ttlSeconds * 1000;
-    this.pollTimer = setInterval(() => this.current.kind !== "leader" && void this.campaign(), ttlMs);
+    this.pollTimer ??= setInterval(() => this.current.kind !== "leader" && void this.campaign(), ttlMs);
   }
 
   /** Re-armed on every acknowledgement: fires when the fencing deadline passes without one. */
