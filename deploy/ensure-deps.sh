@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Installs the host packages keepvip, its lab and its tests use, if missing:
 # nginx, ip (iproute2), arping (iputils-arping), ping, tcpdump, keepalived (the
-# benchmark baseline), systemd (systemd-analyze verify). Idempotent and quick
-# when everything is there. Needs root (apt-get) only when something is missing.
+# benchmark baseline), systemd (systemd-analyze verify), etcd + etcdctl (the
+# replicated coordinator's store; the lab and the etcd tests run their own
+# members). Idempotent and quick when everything is there. Needs root (apt-get)
+# only when something is missing.
 set -euo pipefail
 need=()
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need+=(nginx)
@@ -12,6 +14,8 @@ command -v ping >/dev/null 2>&1 || need+=(iputils-ping)
 command -v tcpdump >/dev/null 2>&1 || [ -x /usr/bin/tcpdump ] || need+=(tcpdump)
 command -v keepalived >/dev/null 2>&1 || [ -x /usr/sbin/keepalived ] || need+=(keepalived)
 command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
+command -v etcd >/dev/null 2>&1 || [ -x /usr/bin/etcd ] || need+=(etcd-server)
+command -v etcdctl >/dev/null 2>&1 || [ -x /usr/bin/etcdctl ] || need+=(etcd-client)
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" != 0 ]; then
   echo "keepvip: missing host packages: ${need[*]} — run as root or: sudo apt-get install -y ${need[*]}" >&2
@@ -20,7 +24,8 @@ fi
 echo "keepvip: installing host packages: ${need[*]}" >&2
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
-# policy-rc.d keeps the packages from starting their own daemons (nginx on :80, keepalived).
+# policy-rc.d keeps the packages from starting their own daemons (nginx on :80, keepalived,
+# etcd on :2379 with a data dir in /var/lib/etcd that our members never use).
 policy=/usr/sbin/policy-rc.d
 created=0
 if [ ! -e "$policy" ]; then printf '#!/bin/sh\nexit 101\n' >"$policy"; chmod +x "$policy"; created=1; fi
