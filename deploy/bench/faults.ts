@@ -214,3 +214,14 @@ export function soakPlan(seed: number, count: number, kinds: readonly FaultKind[
     return { kind, holdMs: hold };
   });
 }
+
+/** Every kind `each` times, in a seeded shuffled order, each held a seeded random time. */
+export function repeatPlan(seed: number, each: number, kinds: readonly FaultKind[], holdMs: { min: number; max: number }): Array<{ kind: FaultKind; holdMs: number }> {
+  const rand = prng(seed);
+  const plan = kinds.flatMap((kind) => Array.from({ length: each }, () => ({ kind, holdMs: Math.round(holdMs.min + rand() * (holdMs.max - holdMs.min)) })));
+  for (let i = plan.length - 1; i > 0; i--) {
+    const j = Math.floor(rand() * (i + 1));
+    [plan[i], plan[j]] = [plan[j], plan[i]];
+  }
+  return plan;
+}

@@ -11,7 +11,7 @@ import { Command, InvalidArgumentError, Option } from "commander";
 import { labDown, labUp, type LbHost, type Timing } from "../lab/api.js";
 import { adminStatus } from "../lab/admin.js";
 import { tearDownOnSignal, waitSteady } from "./cluster.js";
-import { FAULT_KINDS, KIND_OF, faultScenario, judge, soakPlan, type FaultKind } from "./faults.js";
+import { FAULT_KINDS, KIND_OF, faultScenario, judge, repeatPlan, soakPlan, type FaultKind } from "./faults.js";
 import { formatDuration } from "./stats.js";
 import { runTrial } from "./trial.js";
 import type { PhaseMetrics } from "./window.js";
@@ -41,12 +41,13 @@ const program = new Command("bench:soak")
   .option("--seed <n>", "the PRNG seed (default: random, printed)", seedArg)
   .addOption(new Option("--timing <timing>", "the lab's coordinator timing").choices(["seed", "tuned"]).default("seed"))
   .option("--kinds <list>", `comma-separated fault kinds (default all): ${FAULT_KINDS.map((k) => k.id).join(",")}`, kindList)
+  .option("--each <n>", "instead of --faults: every selected kind n times, in a seeded shuffled order", count)
   .option("--prefix <p>", "lab prefix", "kvs")
   .parse();
-const opts = program.opts<{ faults: number; seed?: number; timing: Timing; kinds?: FaultKind[]; prefix: string }>();
+const opts = program.opts<{ faults: number; seed?: number; timing: Timing; kinds?: FaultKind[]; prefix: string; each?: number }>();
 const seed = opts.seed ?? Math.floor(Math.random() * 0xffffffff);
 const P = opts.prefix;
-const plan = soakPlan(seed, opts.faults, opts.kinds ?? FAULT_KINDS, { min: 2000, max: 6000 });
+const plan = opts.each === undefined ? soakPlan(seed, opts.faults, opts.kinds ?? FAULT_KINDS, { min: 2000, max: 6000 }) : repeatPlan(seed, opts.each, opts.kinds ?? FAULT_KINDS, { min: 2000, max: 6000 });
 const started = Date.now();
 const log = (line: string) => console.log(`[${formatDuration(Date.now() - started).padStart(10)}] ${line}`);
 

@@ -172,3 +172,29 @@ test("tables: a stack that did not run shows '-', and the rendered table carries
 test("unsettled runs are listed by stack, phase and run", () => {
   assert.deepEqual(unsettledLines(RESULTS), ["keepalived (seed) F1 run 2: end condition not reached in 100 ms; figures run to the deadline"]);
 });
+
+test("soak plans: a seed replays the same faults and hold times; --each gives every kind exactly n times", async () => {
+  const { FAULT_KINDS, repeatPlan, soakPlan } = await import("../../deploy/bench/faults.js");
+  const a = soakPlan(7, 50, FAULT_KINDS, { min: 2000, max: 6000 });
+  assert.deepEqual(a.map((f) => [f.kind.id, f.holdMs]), soakPlan(7, 50, FAULT_KINDS, { min: 2000, max: 6000 }).map((f) => [f.kind.id, f.holdMs]));
+  assert.notDeepEqual(a.map((f) => f.kind.id), soakPlan(8, 50, FAULT_KINDS, { min: 2000, max: 6000 }).map((f) => f.kind.id));
+  assert.ok(a.every((f) => f.holdMs >= 2000 && f.holdMs <= 6000));
+  assert.ok(new Set(a.map((f) => f.kind.on)).size === 3, "holder, standby and coordinator all drawn in 50");
+  const r = repeatPlan(3, 4, FAULT_KINDS.slice(0, 3), { min: 2000, max: 2000 });
+  assert.equal(r.length, 12);
+  for (const k of FAULT_KINDS.slice(0, 3)) assert.equal(r.filter((f) => f.kind === k).length, 4);
+});
+
+test("fault targets: a standby fault that costs one request, moves the VIP or leaves it on both is judged a violation", async () => {
+  const { KIND_OF, judge } = await import("../../deploy/bench/faults.js");
+  const clean = { outageMs: 0, failed: 0, errors: {}, requests: 200, moveMs: null, moved: false, bothMs: 0, longestBothMs: 0, noneMs: 0, endHolders: ["lb1"], reached: true, settledMs: 0 };
+  const f17 = KIND_OF.get("standby-partition")!;
+  assert.deepEqual(judge("F17", f17.fault, clean), []);
+  assert.equal(judge("F17", f17.fault, { ...clean, failed: 1, errors: { timeout: 1 }, outageMs: 200 }).length, 1);
+  assert.match(judge("F17", f17.fault, { ...clean, moved: true, moveMs: 300, endHolders: ["lb2"] }).join(), /moved/);
+  assert.match(judge("F17", f17.fault, { ...clean, longestBothMs: 40, bothMs: 40 }).join(), /on both/);
+  const f1 = KIND_OF.get("holder-agent-stop")!;
+  assert.deepEqual(judge("F1", f1.fault, { ...clean, moved: true, moveMs: 80, endHolders: ["lb2"], failed: 1, errors: { ECONNRESET: 1 } }), [], "one reset at the ARP flip is tolerated");
+  assert.match(judge("F1", f1.fault, { ...clean, moved: true, moveMs: 80, endHolders: ["lb2"], failed: 1, errors: { timeout: 1 } }).join(), /planned move lost/);
+  assert.match(judge("F1", f1.fault, { ...clean }).join(), /never ended up on the new holder/);
+});
