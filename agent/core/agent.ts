@@ -14,7 +14,7 @@ import {
   type AgentMessage, type Command, type CoordinatorMessage, type GroupSpec, type Hello, type HeldVip, type LeaveReady, type Report, type UpstreamConfig, type VerifyRequest, type Welcome,
 } from "../../shared/gen/keepvip/v1/agent.js";
 import { VERSION } from "../../shared/version.js";
-import type { NginxHealth } from "../../coordinator/election/view.js";
+import type { NginxHealth } from "../../shared/protocol.js";
 import { EpochGuard, type AgentMemory } from "./memory.js";
 import type { BackendProbePort, LinkPort, NginxPort, NotifyPort, ReachPort, TrackPort, UpstreamPort, VerifyPort, VipPort, VipSpec } from "./ports.js";
 

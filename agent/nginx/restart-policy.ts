@@ -8,10 +8,11 @@
  * attempts continue in the background after restartDelay(), and a success
  * returns to RUNNING.
  */
-import { NginxState } from "../../shared/gen/keepvip/v1/agent.js";
+import type { NginxState } from "../../shared/gen/keepvip/v1/agent.js";
+import { nginxToWire, type NginxStateName } from "../../shared/protocol.js";
 
 /** Supervision state, as reported to the coordinator (proto NginxState). */
-export type NginxStateName = "running" | "starting" | "down" | "stopped";
+export type { NginxStateName };
 
 /** A state with what explains it ("bind() to 0.0.0.0:10016 failed (98: Address already in use)"). */
 export interface NginxStatus {
@@ -24,16 +25,9 @@ export interface NginxStatus {
   failures: number;
 }
 
-const PROTO: Record<NginxStateName, NginxState> = {
-  running: NginxState.NGINX_STATE_RUNNING,
-  starting: NginxState.NGINX_STATE_STARTING,
-  down: NginxState.NGINX_STATE_DOWN,
-  stopped: NginxState.NGINX_STATE_STOPPED,
-};
-
 /** The proto enum value for a state (for Report.nginx). */
 export function toProtoNginxState(state: NginxStateName): NginxState {
-  return PROTO[state];
+  return nginxToWire(state);
 }
 
 export interface Backoff {

@@ -23,7 +23,7 @@
 import { readFile } from "node:fs/promises";
 import type { NginxConfig } from "../../shared/config/agent.js";
 import { silentLogger, type Logger } from "../../shared/log.js";
-import type { CommandRunner, RunningProcess } from "../exec/runner.js";
+import type { CommandRunner, RunningProcess } from "../../shared/exec/runner.js";
 import { externalTestCommand, nginxFailureReason, planChildCommands, type ChildCommands } from "./commands.js";
 import { releaseOrphans, startMaster, stopMaster } from "./master.js";
 import { isLive, isNginxMaster, processInfo, readPidFile, sendSignal } from "./process.js";

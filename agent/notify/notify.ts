@@ -17,7 +17,7 @@
  */
 import type { NotifyConfig } from "../../shared/config/agent.js";
 import { silentLogger, type Logger } from "../../shared/log.js";
-import type { CommandRunner } from "../exec/runner.js";
+import type { CommandRunner } from "../../shared/exec/runner.js";
 import { runScript } from "../tracks/script-run.js";
 import { scriptUserResolver } from "../tracks/script-user.js";
 

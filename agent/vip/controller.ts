@@ -8,7 +8,7 @@
  * All mutations and re-reads run one at a time (a promise queue), so a
  * release can never race a drift repair into re-adding what was just removed.
  */
-import type { CommandRunner, RunningProcess } from "../exec/runner.js";
+import type { CommandRunner, RunningProcess } from "../../shared/exec/runner.js";
 import { silentLogger, type Logger } from "../../shared/log.js";
 import { GarpBurst } from "./garp.js";
 import {

@@ -20,7 +20,7 @@ import { UpstreamManager } from "../upstreams/manager.js";
 import { EventJournal } from "../state/event-journal.js";
 import { sanitizeEpochs, sanitizeReport } from "./sanitize.js";
 import { diffConfig } from "./reconfigure.js";
-import { AGENT_EVENTS, RateLimiter } from "../grpc/limits.js";
+import { AGENT_EVENTS, RateLimiter } from "../limits.js";
 
 /** Where the engine sends messages for one session (the gRPC stream). */
 export interface SessionSink {

@@ -8,6 +8,8 @@ import type { UnitRuntime } from "../election/planner.js";
 import type { NodeView } from "../election/view.js";
 import { formatCidr } from "../../shared/config/net.js";
 import type { Unit } from "./units.js";
+import type { Engine } from "./engine.js";
+import { VERSION } from "../../shared/version.js";
 
 export interface StatusInput {
   units: Unit[];
@@ -19,6 +21,12 @@ export interface StatusInput {
   startedMs: number;
   version: string;
   insecure: boolean;
+}
+
+/** The status input as the engine stands now. */
+export function statusInput(engine: Engine): StatusInput {
+  const lastReportMs = new Map([...engine.nodes.lastReport].map(([n, r]) => [n, r.atMs]));
+  return { units: engine.units, runtimes: engine.runtimes, views: engine.nodes.views, lastReportMs, nowMs: Date.now(), reachFall: engine.config.timing.reach_fall, startedMs: engine.startedMs, version: VERSION, insecure: engine.config.insecure };
 }
 
 function memberState(node: string, rt: UnitRuntime, view: NodeView | undefined, eligible: boolean, reason: string | undefined): string {

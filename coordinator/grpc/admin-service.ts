@@ -14,7 +14,7 @@ import { elect } from "../election/elect.js";
 import type { Engine } from "../cluster/engine.js";
 import type { PeerCertificate } from "node:tls";
 import { describeIdentity, identityOf } from "../../shared/identity.js";
-import { ADMIN_MUTATIONS, MAX_WATCHERS_PER_IDENTITY, RateLimiter } from "./limits.js";
+import { ADMIN_MUTATIONS, MAX_WATCHERS_PER_IDENTITY, RateLimiter } from "../limits.js";
 
 const watchers = new Map<string, number>();
 
@@ -23,7 +23,7 @@ function callerKey(engine: Engine, call: { getAuthContext(): { sslPeerCertificat
   const id = engine.config.tls ? identityOf(call.getAuthContext().sslPeerCertificate) : undefined;
   return id && typeof id !== "string" ? `${id.role}:${id.name}` : call.getPeer().replace(/:\d+$/, "");
 }
-import { statusReply, whyReply, type StatusInput } from "../cluster/status.js";
+import { statusInput, statusReply, whyReply } from "../cluster/status.js";
 import { unitOfGroup } from "../cluster/units.js";
 
 class AdminError extends Error {
@@ -69,11 +69,6 @@ function unary<Req, Res>(engine: Engine, log: Logger, name: string, access: Acce
         callback({ code, details: (err as Error).message });
       });
   };
-}
-
-export function statusInput(engine: Engine): StatusInput {
-  const lastReportMs = new Map([...engine.nodes.lastReport].map(([n, r]) => [n, r.atMs]));
-  return { units: engine.units, runtimes: engine.runtimes, views: engine.nodes.views, lastReportMs, nowMs: Date.now(), reachFall: engine.config.timing.reach_fall, startedMs: engine.startedMs, version: VERSION, insecure: engine.config.insecure };
 }
 
 export function adminService(engine: Engine, log: Logger): AdminServer {

@@ -21,7 +21,7 @@ const scratch = mkdtempSync(join(tmpdir(), "keepvip-cli-"));
 /** Runs the CLI without blocking: the coordinator lives in this process and must keep answering. */
 function cli(...args: string[]): Promise<{ code: number | null; out: string; err: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, ["dist/coordinator/cli/main.js", "--insecure", "--coordinator", coord.address, "--timeout", "5000", ...args], { stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(process.execPath, ["dist/cli/main.js", "--insecure", "--coordinator", coord.address, "--timeout", "5000", ...args], { stdio: ["ignore", "pipe", "pipe"] });
     let out = "";
     let err = "";
     child.stdout.setEncoding("utf8").on("data", (d: string) => (out += d));
@@ -79,7 +79,7 @@ test("why explains the holder with each member's inputs", async () => {
 });
 
 test("switchover moves the group (planned), prints what changed, and events --follow shows it live", async () => {
-  const follow = spawn(process.execPath, ["dist/coordinator/cli/main.js", "--insecure", "--coordinator", coord.address, "events", "--follow", "--since", "1s"], { stdio: ["ignore", "pipe", "pipe"] });
+  const follow = spawn(process.execPath, ["dist/cli/main.js", "--insecure", "--coordinator", coord.address, "events", "--follow", "--since", "1s"], { stdio: ["ignore", "pipe", "pipe"] });
   let lines = "";
   follow.stdout.setEncoding("utf8").on("data", (d: string) => (lines += d));
   try {
@@ -178,7 +178,7 @@ test("import-keepalived rejects malformed keepalived.conf with line and column",
 });
 
 test("an unreachable coordinator is a sentence that says what to check, with exit code 3", async () => {
-  const r = spawnSync(process.execPath, ["dist/coordinator/cli/main.js", "--insecure", "--coordinator", "127.0.0.1:1", "--timeout", "2000", "status"], { encoding: "utf8", timeout: 20_000 });
+  const r = spawnSync(process.execPath, ["dist/cli/main.js", "--insecure", "--coordinator", "127.0.0.1:1", "--timeout", "2000", "status"], { encoding: "utf8", timeout: 20_000 });
   assert.equal(r.status, 3);
   assert.match(r.stderr, /cannot reach the coordinator at 127\.0\.0\.1:1: check the address/);
   assert.doesNotMatch(r.stderr, /at .*\.js:\d+:\d+/, "no stack trace");

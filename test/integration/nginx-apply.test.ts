@@ -8,7 +8,7 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { createCommandRunner } from "../../agent/exec/runner.js";
+import { createCommandRunner } from "../../shared/exec/runner.js";
 import { UpstreamApplier, type ApplyResult } from "../../agent/nginx/apply.js";
 import { NginxSupervisor } from "../../agent/nginx/supervisor.js";
 import type { UpstreamConfig } from "../../shared/gen/keepvip/v1/agent.js";

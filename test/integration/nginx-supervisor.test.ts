@@ -11,7 +11,7 @@ import { pino } from "pino";
 import { createServer as createTcpServer, type Server } from "node:net";
 import { writeFile, chmod } from "node:fs/promises";
 import { join } from "node:path";
-import { createCommandRunner, type RunningProcess } from "../../agent/exec/runner.js";
+import { createCommandRunner, type RunningProcess } from "../../shared/exec/runner.js";
 import { NginxSupervisor } from "../../agent/nginx/supervisor.js";
 import type { NginxStatus } from "../../agent/nginx/restart-policy.js";
 import { isLive, isNginxMaster, readPidFile } from "../../agent/nginx/process.js";
@@ -161,7 +161,7 @@ describe("nginx supervisor, child mode", () => {
     const script = join(lab.dir, "agent.mts");
     await writeFile(script, `
 import { NginxSupervisor } from ${JSON.stringify(new URL("../../agent/nginx/supervisor.js", import.meta.url).pathname)};
-import { createCommandRunner } from ${JSON.stringify(new URL("../../agent/exec/runner.js", import.meta.url).pathname)};
+import { createCommandRunner } from ${JSON.stringify(new URL("../../shared/exec/runner.js", import.meta.url).pathname)};
 const sup = new NginxSupervisor({ config: ${JSON.stringify(lab.nginxConfig())}, runner: createCommandRunner() });
 const s = await sup.start();
 console.log("MASTER " + s.pid);

@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createCommandRunner } from "../../agent/exec/runner.js";
+import { createCommandRunner } from "../../shared/exec/runner.js";
 import { isLive } from "../../agent/nginx/process.js";
 import { Notifier } from "../../agent/notify/notify.js";
 import { TrackScripts } from "../../agent/tracks/scripts.js";

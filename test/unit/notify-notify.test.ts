@@ -5,7 +5,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { pino } from "pino";
-import type { CommandRunner, RunOptions, RunResult } from "../../agent/exec/runner.js";
+import type { CommandRunner, RunOptions, RunResult } from "../../shared/exec/runner.js";
 import { Notifier, planNotify } from "../../agent/notify/notify.js";
 import type { NotifyConfig } from "../../shared/config/agent.js";
 

@@ -2,7 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { decideVerify, verifyVip, arpingProber, type ArpEvidence, type ArpProber } from "../../agent/probe/verify.js";
 import type { ProbeOutcome, ProbeResult, ServiceProbeOptions } from "../../agent/probe/service.js";
-import type { CommandRunner, RunOptions, RunResult } from "../../agent/exec/runner.js";
+import type { CommandRunner, RunOptions, RunResult } from "../../shared/exec/runner.js";
 
 function result(outcome: ProbeOutcome): ProbeResult {
   return { ok: outcome === "ok", outcome, detail: outcome, latencyMs: 1 };

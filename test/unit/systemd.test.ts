@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import type { CommandRunner, RunResult } from "../../agent/exec/runner.js";
+import type { CommandRunner, RunResult } from "../../shared/exec/runner.js";
 import { Readiness, notifyReady, notifyStatus, oneLine, planNotify, type NotifyEnvironment, type NotifyMessage } from "../../shared/systemd.js";
 
 const UNDER_SYSTEMD: NotifyEnvironment = { notifySocket: "/run/systemd/notify", pid: 4242 };

@@ -5,7 +5,7 @@
  */
 import { test, type TestContext } from "node:test";
 import assert from "node:assert/strict";
-import type { CommandRunner, RunOptions, RunResult } from "../../agent/exec/runner.js";
+import type { CommandRunner, RunOptions, RunResult } from "../../shared/exec/runner.js";
 import { TrackScripts } from "../../agent/tracks/scripts.js";
 import type { TrackResult } from "../../shared/gen/keepvip/v1/agent.js";
 import type { TrackScriptConfig } from "../../shared/config/agent.js";

@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { VipController, type VipEvent } from "../../agent/vip/controller.js";
 import type { VipBinding } from "../../agent/vip/plan.js";
 import { GarpBurst } from "../../agent/vip/garp.js";
-import type { CommandRunner, RunResult, RunningProcess, StartOptions } from "../../agent/exec/runner.js";
+import type { CommandRunner, RunResult, RunningProcess, StartOptions } from "../../shared/exec/runner.js";
 
 /**
  * An in-memory twin of one host's `ip` and `arping`: addresses per interface,

@@ -13,7 +13,7 @@ import assert from "node:assert/strict";
 import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { createCommandRunner, type CommandRunner } from "../../../agent/exec/runner.js";
+import { createCommandRunner, type CommandRunner } from "../../../shared/exec/runner.js";
 
 export const IP = ["/usr/sbin/ip", "/sbin/ip", "/usr/bin/ip"].find((p) => existsSync(p)) ?? "ip";
 export const ARPING = ["/usr/bin/arping", "/usr/sbin/arping"].find((p) => existsSync(p)) ?? "arping";

@@ -1,5 +1,5 @@
 /**
- * Rate limits at the API edge: a token bucket per key (an admin identity, an
+ * Rate limits: a token bucket per key (an admin identity, an
  * agent's node id). Time is a parameter, so tests drive it without sleeping.
  */
 export class RateLimiter {
