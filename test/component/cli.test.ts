@@ -10,7 +10,8 @@ import { spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { StandinAgent, waitUntil } from "./helpers/standin-agent.js";
+import { StandinAgent } from "../support/standin-agent.js";
+import { waitFor } from "../support/wait.js";
 import { clusterYaml, removeDir, startCoordinator, type TestCoordinator } from "./helpers/coordinator.js";
 
 let coord: TestCoordinator;
@@ -38,7 +39,7 @@ before(async () => {
   coord = await startCoordinator(clusterYaml({ upstreams: true }));
   lb1 = new StandinAgent(coord.address, { node: "lb1", address: "198.18.0.11" }).connect();
   lb2 = new StandinAgent(coord.address, { node: "lb2", address: "198.18.0.12" }).connect();
-  await waitUntil(() => coord.engine.runtimes.get("VI_1")!.holder === "lb1", "lb1 holds");
+  await waitFor(() => coord.engine.runtimes.get("VI_1")!.holder === "lb1", { what: "lb1 holds" });
 });
 
 after(async () => {
@@ -87,7 +88,7 @@ test("switchover moves the group (planned), prints what changed, and events --fo
     const r = await cli("switchover", "VI_1", "--to", "lb2");
     assert.equal(r.code, 0, r.err);
     assert.match(r.out, /VI_1 moved from lb1 to lb2 \(epoch \d+\) in \d+ ms/);
-    await waitUntil(() => /move +VI_1 lb2 +lb2 holds VI_1/.test(lines), "the move appears in the followed events", 3000);
+    await waitFor(() => /move +VI_1 lb2 +lb2 holds VI_1/.test(lines), { what: "the move appears in the followed events", timeoutMs: 3000 });
     assert.match(lines, /admin +VI_1 lb2 +switchover of VI_1 to lb2 requested by /);
   } finally {
     follow.kill("SIGINT");
@@ -125,7 +126,7 @@ test("server overrides change the pushed upstream, and bad arguments are named",
   const r = await cli("server", "my10016", "198.18.0.21:10016", "drain");
   assert.equal(r.code, 0, r.err);
   assert.match(r.out, /my10016 198\.18\.0\.21:10016: drain/);
-  await waitUntil(() => coord.engine.upstreams.current().version > before, "a new upstream version");
+  await waitFor(() => coord.engine.upstreams.current().version > before, { what: "a new upstream version" });
   assert.equal(coord.engine.upstreams.current().upstreams[0].servers[0].down, true);
   assert.equal((await cli("server", "my10016", "198.18.0.21:10016", "up")).code, 0);
   const w = await cli("server", "my10016", "198.18.0.21:10016", "weight", "0");

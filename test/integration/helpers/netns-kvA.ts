@@ -95,17 +95,6 @@ export async function hasAddress(h: Host, cidr: string): Promise<boolean> {
   return out[0].addr_info.some((a) => `${a.local}/${a.prefixlen}` === cidr);
 }
 
-/** Polls `check` until truthy or the deadline passes (then throws naming `what`). */
-export async function waitFor<T>(what: string, check: () => T | Promise<T>, timeoutMs = 3000, everyMs = 5): Promise<NonNullable<T>> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value) return value as NonNullable<T>;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
-}
-
 const WORKER = fileURLToPath(new URL("./netns-kvA-worker.ts", import.meta.url));
 
 /**
