@@ -14,17 +14,17 @@ import { join } from "node:path";
 import { Writable } from "node:stream";
 import { Client, credentials, Metadata, type ChannelCredentials, type ClientDuplexStream, type ServiceError } from "@grpc/grpc-js";
 import { pino } from "pino";
-import { createCommandRunner } from "../../shared/exec/runner.js";
-import { adminSpec, agentSpec, coordinatorSpec, initCa, issue } from "../../cli/certs.js";
-import { Engine } from "../../coordinator/cluster/engine.js";
-import { startServer, type RunningServer } from "../../coordinator/grpc/server.js";
-import { createFileStore } from "../../coordinator/state/store.js";
-import { coordinatorConfigSchema } from "../../shared/config/coordinator.js";
-import { parseConfigText } from "../../shared/config/load.js";
-import { AdminClient } from "../../shared/gen/keepvip/v1/admin.js";
-import { AgentMessage, CoordinatorMessage } from "../../shared/gen/keepvip/v1/agent.js";
-import { StandinAgent } from "../support/standin-agent.js";
-import { waitFor } from "../support/wait.js";
+import { createCommandRunner } from "../../../shared/exec/runner.js";
+import { adminSpec, agentSpec, coordinatorSpec, initCa, issue } from "../../../cli/certs.js";
+import { Engine } from "../../../coordinator/cluster/engine.js";
+import { startServer, type RunningServer } from "../../../coordinator/grpc/server.js";
+import { createFileStore } from "../../../coordinator/state/store.js";
+import { coordinatorConfigSchema } from "../../../shared/config/coordinator.js";
+import { parseConfigText } from "../../../shared/config/load.js";
+import { AdminClient } from "../../../shared/gen/keepvip/v1/admin.js";
+import { AgentMessage, CoordinatorMessage } from "../../../shared/gen/keepvip/v1/agent.js";
+import { StandinAgent } from "../../support/standin-agent.js";
+import { waitFor } from "../../support/wait.js";
 
 export type Identity = "fz1" | "mallory" | "lb1Twin" | "admin" | "admin2" | "reader" | "anonymous";
 
