@@ -45,3 +45,15 @@ export const VIP_UNCONFIRMED = "vip.unconfirmed";
 
 /** Every event kind an agent sends (AgentEvent.kind); the coordinator counts anything else as "other". */
 export const AGENT_EVENT_KINDS: ReadonlySet<string> = new Set([...FORWARDED_VIP_EVENTS.map((k) => `vip.${k}`), VIP_UNCONFIRMED]);
+
+/**
+ * The default gratuitous-ARP schedule, in ms after a VIP is added: the
+ * coordinator's timing.garp defaults to the normal burst and refresh and sends
+ * them in the welcome; an agent uses the whole schedule until told otherwise.
+ * (Why this shape: agent/vip/plan.ts, DEFAULT_GARP_SCHEDULE.)
+ */
+export const DEFAULT_GARP = {
+  burstMs: [0, 100, 300, 700],
+  takeoverBurstMs: [0, 50, 100, 200, 300, 500, 700, 1000],
+  refreshMs: 0,
+} as const;
