@@ -5,10 +5,11 @@
  * once it holds twice as many (bounded, oldest dropped first). A write error
  * is logged, never fatal: history is for people, epochs are what must persist.
  */
-import { appendFile, readFile, rename, writeFile } from "node:fs/promises";
+import { appendFile, readFile } from "node:fs/promises";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import type { Event } from "../../shared/gen/keepvip/v1/admin.js";
+import { writeFileAtomic } from "../../shared/atomic-write.js";
 
 export class EventJournal {
   private readonly file: string;
@@ -48,9 +49,7 @@ export class EventJournal {
       this.lines++;
       if (this.lines > this.capacity * 2) {
         const keep = all().slice(-this.capacity);
-        const tmp = `${this.file}.tmp`;
-        await writeFile(tmp, keep.map((x) => JSON.stringify(x)).join("\n") + "\n", { mode: 0o600 });
-        await rename(tmp, this.file);
+        await writeFileAtomic(this.file, keep.map((x) => JSON.stringify(x)).join("\n") + "\n", { mode: 0o600 });
         this.lines = keep.length;
       }
     }).catch(this.onError);
