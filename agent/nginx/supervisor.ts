@@ -28,6 +28,7 @@ import { externalTestCommand, nginxFailureReason, planChildCommands, type ChildC
 import { releaseOrphans, startMaster, stopMaster } from "./master.js";
 import { isLive, isNginxMaster, processInfo, readPidFile, sendSignal } from "./process.js";
 import { restartDelay, type NginxStateName, type NginxStatus } from "./restart-policy.js";
+import { SerialQueue } from "../../shared/serial-queue.js";
 
 /** Result of a test or reload. */
 export interface NginxOutcome {
@@ -80,7 +81,7 @@ export class NginxSupervisor {
   private pollTimer: NodeJS.Timeout | undefined;
   private restarting = false;
   private wake: (() => void) | undefined;
-  private lock: Promise<unknown> = Promise.resolve();
+  private readonly lock = new SerialQueue();
 
   constructor(options: NginxSupervisorOptions) {
     this.cfg = options.config;
@@ -127,9 +128,7 @@ export class NginxSupervisor {
 
   /** Runs fn while no restart, stop or other exclusive sequence runs (apply: swap, test, reload). */
   exclusive<T>(fn: () => Promise<T>): Promise<T> {
-    const run = this.lock.then(fn, fn);
-    this.lock = run.catch(() => undefined);
-    return run;
+    return this.lock.run(fn);
   }
 
   /** `nginx -t` with the supervised prefix/conf/globals (external: test_command). */

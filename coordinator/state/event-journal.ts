@@ -10,11 +10,12 @@ import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import type { Event } from "../../shared/gen/keepvip/v1/admin.js";
 import { writeFileAtomic } from "../../shared/atomic-write.js";
+import { SerialQueue } from "../../shared/serial-queue.js";
 
 export class EventJournal {
   private readonly file: string;
   private lines = 0;
-  private chain: Promise<void> = Promise.resolve();
+  private readonly writes = new SerialQueue();
 
   constructor(stateDir: string, private readonly capacity: number, private readonly onError: (err: unknown) => void) {
     mkdirSync(stateDir, { recursive: true, mode: 0o700 });
@@ -44,7 +45,7 @@ export class EventJournal {
   }
 
   append(e: Event, all: () => Event[]): void {
-    this.chain = this.chain.then(async () => {
+    void this.writes.run(async () => {
       await appendFile(this.file, `${JSON.stringify(e)}\n`, { mode: 0o600 });
       this.lines++;
       if (this.lines > this.capacity * 2) {
@@ -57,6 +58,6 @@ export class EventJournal {
 
   /** Resolves when every append so far is on disk (tests, shutdown). */
   flush(): Promise<void> {
-    return this.chain;
+    return this.writes.idle();
   }
 }

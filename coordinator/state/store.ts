@@ -7,6 +7,7 @@
 import { mkdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { writeFileAtomic } from "../../shared/atomic-write.js";
+import { SerialQueue } from "../../shared/serial-queue.js";
 
 export interface PersistedState {
   version: 1;
@@ -41,7 +42,7 @@ export function emptyState(): PersistedState {
 export function createFileStore(stateDir: string): StateStore {
   const file = join(stateDir, "state.json");
   // Saves run one at a time: two in flight would share the temp file.
-  let chain: Promise<void> = Promise.resolve();
+  const writes = new SerialQueue();
   return {
     describe: () => file,
     async load() {
@@ -62,9 +63,7 @@ export function createFileStore(stateDir: string): StateStore {
       return { ...emptyState(), ...parsed, version: 1 };
     },
     save(state) {
-      const next = chain.then(() => writeAtomically(stateDir, file, state));
-      chain = next.catch(() => undefined);
-      return next;
+      return writes.run(() => writeAtomically(stateDir, file, state));
     },
   };
 }
