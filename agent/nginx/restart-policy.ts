@@ -10,6 +10,8 @@
  */
 import type { NginxState } from "../../shared/gen/keepvip/v1/agent.js";
 import { nginxToWire, type NginxStateName } from "../../shared/protocol.js";
+import { backoffMs, jitter, type Backoff } from "../../shared/backoff.js";
+import type { AgentConfig } from "../../shared/config/agent.js";
 
 /** Supervision state, as reported to the coordinator (proto NginxState). */
 export type { NginxStateName };
@@ -30,12 +32,8 @@ export function toProtoNginxState(state: NginxStateName): NginxState {
   return nginxToWire(state);
 }
 
-export interface Backoff {
-  /** Delay before the first background retry (after the immediate restart failed). */
-  initial: number;
-  /** Ceiling of the doubling. */
-  max: number;
-}
+/** The configured restart back-off: the first background retry's delay (after the immediate restart failed) and the ceiling. */
+type RestartBackoff = AgentConfig["nginx"]["restart_backoff"];
 
 /**
  * Delay before background retry number `failures` (1 = after the first failed
@@ -43,8 +41,7 @@ export interface Backoff {
  * (still capped) so two agents on one host, or a fleet after a shared cause,
  * do not retry in lockstep. `random` returns [0, 1).
  */
-export function restartDelay(failures: number, backoff: Backoff, random: () => number = Math.random): number {
-  const exponent = Math.min(Math.max(failures - 1, 0), 30);
-  const base = Math.min(backoff.max, backoff.initial * 2 ** exponent);
-  return Math.round(Math.min(backoff.max, base * (0.75 + 0.5 * random())));
+export function restartDelay(failures: number, backoff: RestartBackoff, random: () => number = Math.random): number {
+  const b: Backoff = { initialMs: backoff.initial, maxMs: backoff.max };
+  return Math.round(Math.min(b.maxMs, jitter(backoffMs(failures, b), 0.25, random)));
 }
