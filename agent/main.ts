@@ -10,9 +10,10 @@ import { agentConfigSchema } from "../shared/config/agent.js";
 import { ConfigError, loadConfigFile, loadConfigOrExit } from "../shared/config/load.js";
 import { createLogger } from "../shared/log.js";
 import { VERSION } from "../shared/version.js";
+import { FORWARDED_VIP_EVENTS } from "../shared/protocol.js";
 import { AgentCore } from "./core/agent.js";
 import { loadMemory, saveMemory } from "./core/memory.js";
-import { createCommandRunner } from "./exec/runner.js";
+import { createCommandRunner } from "../shared/exec/runner.js";
 import { UpstreamApplier } from "./nginx/apply.js";
 import { NginxSupervisor } from "./nginx/supervisor.js";
 import { Notifier } from "./notify/notify.js";
@@ -73,7 +74,7 @@ let toCore = { event: (_kind: string, _group: string, _detail: string): void => 
 
 // Drift repairs, unexpected VIPs and failed announcements also go to the
 // coordinator's event history (keepvip events); the controller logs them itself.
-const OPERATOR_EVENTS = new Set(["drift-repaired", "drift-repair-failed", "unexpected", "garp-failed", "watch-failed"]);
+const OPERATOR_EVENTS = new Set(FORWARDED_VIP_EVENTS);
 const vips = new VipController({
   runner, tools: { ip: config.ip, arping: config.arping }, log: log.child({ component: "vip" }),
   onEvent: (e) => {

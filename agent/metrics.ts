@@ -11,6 +11,7 @@
 import { Counter, Gauge, Registry, collectDefaultMetrics } from "prom-client";
 import type { Report } from "../shared/gen/keepvip/v1/agent.js";
 import { VERSION } from "../shared/version.js";
+import { NGINX_STATES } from "../shared/protocol.js";
 import type { AgentCore } from "./core/agent.js";
 import type { ApplyResult } from "./nginx/apply.js";
 import type { NginxStateListener } from "./nginx/supervisor.js";
@@ -25,8 +26,6 @@ export interface AgentMetricsSources {
   /** The coordinator session is up (welcomed). */
   connected(): boolean;
 }
-
-const NGINX_STATES = ["running", "starting", "down", "stopped"] as const;
 
 export class AgentMetrics {
   readonly registry: Registry;

@@ -16,7 +16,7 @@ import { dirname } from "node:path";
 import type { AgentConfig } from "../shared/config/agent.js";
 import { parseHostPort } from "../shared/config/net.js";
 import { loadMemory } from "./core/memory.js";
-import type { CommandRunner } from "./exec/runner.js";
+import type { CommandRunner } from "../shared/exec/runner.js";
 import { NginxSupervisor } from "./nginx/supervisor.js";
 import { evaluatePreflight, type HostFacts } from "./preflight-checks.js";
 import { fail, ok, type Result } from "../shared/result.js";

@@ -3,10 +3,10 @@
  * lines of translation; the modules and the core stay unaware of each other.
  */
 import type { Logger } from "pino";
-import type { NginxHealth } from "../coordinator/election/view.js";
+import type { NginxHealth } from "../shared/protocol.js";
 import { parseHostPort } from "../shared/config/net.js";
 import type { AgentConfig } from "../shared/config/agent.js";
-import type { CommandRunner } from "./exec/runner.js";
+import type { CommandRunner } from "../shared/exec/runner.js";
 import type { LinkPort, NginxPort, ReachPort, ReachState, ReachTarget, TrackPort, UpstreamPort, VerifyPort, VipPort } from "./core/ports.js";
 import { LinkWatcher } from "./link/watch.js";
 import type { UpstreamApplier } from "./nginx/apply.js";

@@ -12,7 +12,7 @@ import { Engine } from "./cluster/engine.js";
 import { startServer } from "./grpc/server.js";
 import { createFileStore } from "./state/store.js";
 import { CoordinatorMetrics } from "./metrics.js";
-import { createCommandRunner } from "../agent/exec/runner.js";
+import { createCommandRunner } from "../shared/exec/runner.js";
 import { startMetricsServer } from "../shared/metrics-server.js";
 import { notifyReady } from "../shared/systemd.js";
 

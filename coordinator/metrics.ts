@@ -15,15 +15,11 @@ import type { Engine } from "./cluster/engine.js";
 import { groupStatuses } from "./cluster/status.js";
 import type { Rule } from "./election/elect.js";
 import type { DomainEvent } from "./cluster/events.js";
+import { AGENT_EVENT_KINDS } from "../shared/protocol.js";
 
 const RULES: ReadonlySet<string> = new Set<Rule>([
   "initial-election", "kept-holder", "kept-holder-nopreempt", "kept-holder-pinned", "preempt-pending", "preempted",
   "holder-ineligible", "holder-lost", "holder-unreachable", "switchover", "no-eligible",
-]);
-
-/** Event kinds the agents send (agent/main.ts OPERATOR_EVENTS, agent/core vip.unconfirmed); anything else counts as "other". */
-export const AGENT_EVENT_KINDS: ReadonlySet<string> = new Set([
-  "vip.drift-repaired", "vip.drift-repair-failed", "vip.unexpected", "vip.garp-failed", "vip.watch-failed", "vip.unconfirmed",
 ]);
 
 const PLANNER_KINDS: ReadonlySet<string> = new Set(["election", "move", "verify", "fault", "conflict"]);

@@ -6,7 +6,7 @@
  * processed the message, so the child exiting first does not lose it.
  * Outside systemd (NOTIFY_SOCKET unset) nothing is run at all.
  */
-import type { CommandRunner } from "../agent/exec/runner.js";
+import type { CommandRunner } from "./exec/runner.js";
 
 /** Longest a notification may take: PID 1 answers in milliseconds; a hung one must not hang us. */
 export const NOTIFY_TIMEOUT_MS = 5000;

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The one test command (npm test): installs what the tests need, builds, then
+# The one test command (npm test): installs what the tests need, checks that
+# imports run one way (test/check-layers.ts), builds, then
 # runs every tier with Node's runner. `npm test -- unit` runs one tier
 # (unit | component | integration | e2e); KEEPVIP_TEST_FILES overrides the file list.
 set -euo pipefail
@@ -8,6 +9,7 @@ tiers=("${@:-unit component integration e2e}")
 tiers=(${tiers[*]})
 
 bash deploy/ensure-deps.sh
+npm run --silent check:layers
 npm run --silent build
 
 files=()

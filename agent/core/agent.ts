@@ -18,7 +18,7 @@ import {
 } from "../../shared/gen/keepvip/v1/agent.js";
 import { realScheduler, type Scheduler, type SchedulerTimer } from "../../shared/scheduler.js";
 import { VERSION } from "../../shared/version.js";
-import type { NginxHealth } from "../../coordinator/election/view.js";
+import type { NginxHealth } from "../../shared/protocol.js";
 import { holdingOf, initialGroupState, stepGroup, type Bindings, type GroupContext, type GroupEffect, type GroupEvent, type GroupState, type Holding } from "./group-machine.js";
 import { EpochGuard, type AgentMemory } from "./memory.js";
 import { faultReason, handoverOutcome, initialNodeState, judgeVerification, stepNode, stopPlan, type NodeEvent, type NodeState, type VerifyOutcome } from "./node-machine.js";

@@ -9,7 +9,7 @@
  * node that already holds nothing, never the other order.
  */
 import type { LeaveReady } from "../../shared/gen/keepvip/v1/agent.js";
-import type { NginxHealth } from "../../coordinator/election/view.js";
+import type { NginxHealth } from "../../shared/protocol.js";
 import type { LogLevel } from "./group-machine.js";
 import type { NotifyState, ReachState, Verdict } from "./ports.js";
 

@@ -4,7 +4,7 @@
  * (agent/vip, agent/nginx, agent/tracks, agent/probe, agent/link, agent/notify)
  * in main.ts.
  */
-import type { NginxHealth } from "../../coordinator/election/view.js";
+import type { NginxHealth } from "../../shared/protocol.js";
 import type { ProbePlan, ProbeResult, UpstreamConfig } from "../../shared/gen/keepvip/v1/agent.js";
 import type { VipBinding } from "../vip/plan.js";
 

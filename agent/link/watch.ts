@@ -7,7 +7,7 @@
  * /sys/class/net is not read: it shows the sysfs mounted for the *agent's*
  * namespace, while `ip` can be pointed anywhere (tests run it in netns).
  */
-import type { CommandRunner, RunningProcess } from "../exec/runner.js";
+import type { CommandRunner, RunningProcess } from "../../shared/exec/runner.js";
 
 /** One interface's state. */
 export interface LinkState {

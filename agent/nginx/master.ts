@@ -5,7 +5,7 @@
  * when; this file knows how.
  */
 import type { Logger } from "../../shared/log.js";
-import type { CommandRunner, RunningProcess } from "../exec/runner.js";
+import type { CommandRunner, RunningProcess } from "../../shared/exec/runner.js";
 import { nginxFailureReason } from "./commands.js";
 import { isLive, liveGroupMembers, processTitle, readPidFile, sendSignal } from "./process.js";
 

@@ -8,10 +8,13 @@
  * attempts continue in the background after restartDelay(), and a success
  * returns to RUNNING.
  */
-import { NginxState } from "../../shared/gen/keepvip/v1/agent.js";
+import type { NginxState } from "../../shared/gen/keepvip/v1/agent.js";
+import { nginxToWire, type NginxStateName } from "../../shared/protocol.js";
+import { backoffMs, jitter, type Backoff } from "../../shared/backoff.js";
+import type { AgentConfig } from "../../shared/config/agent.js";
 
 /** Supervision state, as reported to the coordinator (proto NginxState). */
-export type NginxStateName = "running" | "starting" | "down" | "stopped";
+export type { NginxStateName };
 
 /** A state with what explains it ("bind() to 0.0.0.0:10016 failed (98: Address already in use)"). */
 export interface NginxStatus {
@@ -24,24 +27,13 @@ export interface NginxStatus {
   failures: number;
 }
 
-const PROTO: Record<NginxStateName, NginxState> = {
-  running: NginxState.NGINX_STATE_RUNNING,
-  starting: NginxState.NGINX_STATE_STARTING,
-  down: NginxState.NGINX_STATE_DOWN,
-  stopped: NginxState.NGINX_STATE_STOPPED,
-};
-
 /** The proto enum value for a state (for Report.nginx). */
 export function toProtoNginxState(state: NginxStateName): NginxState {
-  return PROTO[state];
+  return nginxToWire(state);
 }
 
-export interface Backoff {
-  /** Delay before the first background retry (after the immediate restart failed). */
-  initial: number;
-  /** Ceiling of the doubling. */
-  max: number;
-}
+/** The configured restart back-off: the first background retry's delay (after the immediate restart failed) and the ceiling. */
+type RestartBackoff = AgentConfig["nginx"]["restart_backoff"];
 
 /**
  * Delay before background retry number `failures` (1 = after the first failed
@@ -49,8 +41,7 @@ export interface Backoff {
  * (still capped) so two agents on one host, or a fleet after a shared cause,
  * do not retry in lockstep. `random` returns [0, 1).
  */
-export function restartDelay(failures: number, backoff: Backoff, random: () => number = Math.random): number {
-  const exponent = Math.min(Math.max(failures - 1, 0), 30);
-  const base = Math.min(backoff.max, backoff.initial * 2 ** exponent);
-  return Math.round(Math.min(backoff.max, base * (0.75 + 0.5 * random())));
+export function restartDelay(failures: number, backoff: RestartBackoff, random: () => number = Math.random): number {
+  const b: Backoff = { initialMs: backoff.initial, maxMs: backoff.max };
+  return Math.round(Math.min(b.maxMs, jitter(backoffMs(failures, b), 0.25, random)));
 }

@@ -23,12 +23,13 @@
 import { readFile } from "node:fs/promises";
 import type { NginxConfig } from "../../shared/config/agent.js";
 import { silentLogger, type Logger } from "../../shared/log.js";
-import type { CommandRunner, RunningProcess } from "../exec/runner.js";
+import type { CommandRunner, RunningProcess } from "../../shared/exec/runner.js";
 import { externalTestCommand, nginxFailureReason, planChildCommands, type ChildCommands } from "./commands.js";
 import { fail, ok, type Result } from "../../shared/result.js";
 import { releaseOrphans, startMaster, stopMaster } from "./master.js";
 import { isLive, isNginxMaster, processInfo, readPidFile, sendSignal } from "./process.js";
 import { restartDelay, type NginxStateName, type NginxStatus } from "./restart-policy.js";
+import { SerialQueue } from "../../shared/serial-queue.js";
 
 /** Result of a test or reload. */
 export interface NginxOutcome {
@@ -81,7 +82,7 @@ export class NginxSupervisor {
   private pollTimer: NodeJS.Timeout | undefined;
   private restarting = false;
   private wake: (() => void) | undefined;
-  private lock: Promise<unknown> = Promise.resolve();
+  private readonly lock = new SerialQueue();
 
   constructor(options: NginxSupervisorOptions) {
     this.cfg = options.config;
@@ -128,9 +129,7 @@ export class NginxSupervisor {
 
   /** Runs fn while no restart, stop or other exclusive sequence runs (apply: swap, test, reload). */
   exclusive<T>(fn: () => Promise<T>): Promise<T> {
-    const run = this.lock.then(fn, fn);
-    this.lock = run.catch(() => undefined);
-    return run;
+    return this.lock.run(fn);
   }
 
   /** `nginx -t` with the supervised prefix/conf/globals (external: test_command). */

@@ -17,9 +17,10 @@
  */
 import type { NotifyConfig } from "../../shared/config/agent.js";
 import { silentLogger, type Logger } from "../../shared/log.js";
-import type { CommandRunner } from "../exec/runner.js";
+import type { CommandRunner } from "../../shared/exec/runner.js";
 import { runScript } from "../tracks/script-run.js";
 import { scriptUserResolver } from "../tracks/script-user.js";
+import { SerialQueue } from "../../shared/serial-queue.js";
 
 /** The states keepalived notifies (keepvip: holder = MASTER, member not holding = BACKUP). */
 export type NotifyState = "MASTER" | "BACKUP" | "FAULT" | "STOP";
@@ -54,7 +55,8 @@ export class Notifier {
   private readonly runner: CommandRunner;
   private readonly log: Logger;
   private readonly credentials: ReturnType<typeof scriptUserResolver>;
-  private readonly queues = new Map<string, Promise<void>>();
+  /** Per group: its notifications, one at a time in order (dropped once idle). */
+  private readonly queues = new Map<string, SerialQueue>();
   private readonly lastState = new Map<string, NotifyState>();
 
   constructor(options: NotifierOptions) {
@@ -70,17 +72,16 @@ export class Notifier {
     this.lastState.set(group, state);
     const plan = planNotify(this.cfg, group, state, priority);
     if (plan.length === 0) return;
-    const previous = this.queues.get(group) ?? Promise.resolve();
-    const next = previous.then(() => this.runPlan(group, state, plan));
-    this.queues.set(group, next);
-    void next.finally(() => {
-      if (this.queues.get(group) === next) this.queues.delete(group);
+    const queue = this.queues.get(group) ?? new SerialQueue();
+    this.queues.set(group, queue);
+    void queue.run(() => this.runPlan(group, state, plan)).finally(() => {
+      if (queue.pending === 0 && this.queues.get(group) === queue) this.queues.delete(group);
     });
   }
 
   /** Resolves when every queued notification has run (agent stop: after notify STOP). */
   async flush(): Promise<void> {
-    while (this.queues.size > 0) await Promise.all([...this.queues.values()]);
+    while (this.queues.size > 0) await Promise.all([...this.queues.values()].map((q) => q.idle()));
   }
 
   private async runPlan(group: string, state: NotifyState, plan: string[][]): Promise<void> {

@@ -5,7 +5,7 @@
  * The answer is given the moment it is known: a takeover must not wait for
  * arping's whole second to learn that nobody answered.
  */
-import type { CommandRunner } from "../exec/runner.js";
+import type { CommandRunner } from "../../shared/exec/runner.js";
 import { parseArpingReplies, planDuplicateProbe } from "../vip/plan.js";
 import { probeService, type ProbeResult, type ServiceProber } from "./service.js";
 

@@ -10,6 +10,7 @@ import { ChannelCredentials, credentials, type ClientDuplexStream } from "@grpc/
 import type { Logger } from "pino";
 import type { AgentConfig } from "../../shared/config/agent.js";
 import { AGENT_RECONNECT } from "../../shared/session-timing.js";
+import { jitter, nextBackoffMs, type Backoff } from "../../shared/backoff.js";
 import { AgentClient, type AgentMessage, type CoordinatorMessage, type Hello } from "../../shared/gen/keepvip/v1/agent.js";
 
 export interface SessionHandlers {
@@ -21,10 +22,7 @@ export interface SessionHandlers {
   connection(up: boolean, detail: string): void;
 }
 
-export interface Backoff {
-  initialMs: number;
-  maxMs: number;
-}
+export type { Backoff };
 
 /** Credentials are made here and only here (mTLS is one change in one place). */
 export function channelCredentials(cfg: AgentConfig): ChannelCredentials {
@@ -35,8 +33,7 @@ export function channelCredentials(cfg: AgentConfig): ChannelCredentials {
 
 /** Next delay: doubling, capped, ±20 % jitter so a fleet does not reconnect in lockstep. */
 export function nextBackoff(previousMs: number, b: Backoff, random: () => number = Math.random): number {
-  const base = previousMs <= 0 ? b.initialMs : Math.min(b.maxMs, previousMs * 2);
-  return Math.round(base * (0.8 + 0.4 * random()));
+  return Math.round(jitter(nextBackoffMs(previousMs, b), 0.2, random));
 }
 
 export class CoordinatorSession {

@@ -8,7 +8,7 @@
  * (at completion or at the deadline, whichever is first) and `done` (when the
  * process is really gone), and decides which one it waits for.
  */
-import type { CommandRunner, RunResult } from "../exec/runner.js";
+import type { CommandRunner, RunResult } from "../../shared/exec/runner.js";
 import type { Credentials } from "./script-user.js";
 
 export interface ScriptOutcome {

@@ -4,7 +4,7 @@
  * `id -u USER` / `id -g USER` through the runner (NSS-aware: LDAP users too),
  * once; a failed lookup is retried on the next use.
  */
-import type { CommandRunner } from "../exec/runner.js";
+import type { CommandRunner } from "../../shared/exec/runner.js";
 import { fail, ok, type Result } from "../../shared/result.js";
 
 export interface Credentials {

@@ -13,7 +13,7 @@
 import type { TrackScriptConfig } from "../../shared/config/agent.js";
 import type { TrackResult } from "../../shared/gen/keepvip/v1/agent.js";
 import { silentLogger, type Logger } from "../../shared/log.js";
-import type { CommandRunner } from "../exec/runner.js";
+import type { CommandRunner } from "../../shared/exec/runner.js";
 import { advanceTrack, checkRiseFall, INITIAL_TRACK, type RiseFall, type TrackCounter } from "./rise-fall.js";
 import { runScript } from "./script-run.js";
 import { scriptUserResolver } from "./script-user.js";

@@ -8,7 +8,7 @@
  * All mutations and re-reads run one at a time (a promise queue), so a
  * release can never race a drift repair into re-adding what was just removed.
  */
-import type { CommandRunner, RunningProcess } from "../exec/runner.js";
+import type { CommandRunner, RunningProcess } from "../../shared/exec/runner.js";
 import { silentLogger, type Logger } from "../../shared/log.js";
 import { GarpBurst } from "./garp.js";
 import {
@@ -16,6 +16,7 @@ import {
   planAddressAdd, planAddressDel, planAddressMonitor, planAddressShow, planDuplicateProbe, planLinkShow, vipKey, vipUnsupported,
   type AddOutcome, type DelOutcome, type GarpSchedule, type InterfaceAddresses, type VipBinding, type VipTools,
 } from "./plan.js";
+import { SerialQueue } from "../../shared/serial-queue.js";
 
 export type VipEventKind =
   | "acquired" | "released" | "drift-repaired" | "drift-repair-failed" | "unexpected" | "garp-failed" | "watch-failed";
@@ -66,7 +67,7 @@ export class VipController {
   private readonly macs = new Map<string, string>();
   private schedule: GarpSchedule;
   private readonly log: Logger;
-  private queue: Promise<unknown> = Promise.resolve();
+  private readonly queue = new SerialQueue();
   private monitor: RunningProcess | undefined;
   private pollTimer: NodeJS.Timeout | undefined;
   private restartTimer: NodeJS.Timeout | undefined;
@@ -216,7 +217,7 @@ export class VipController {
     const monitor = this.monitor;
     monitor?.kill("SIGTERM");
     // Let a running acquire/repair finish first (bounded by command timeouts), then end its bursts.
-    await this.queue.catch(() => undefined);
+    await this.queue.idle();
     await Promise.all([...this.bursts.keys()].map((key) => this.stopAnnouncing(key)));
     await monitor?.exited;
   }
@@ -334,9 +335,7 @@ export class VipController {
   }
 
   private serial<T>(fn: () => Promise<T>): Promise<T> {
-    const next = this.queue.then(fn, fn);
-    this.queue = next.catch(() => undefined);
-    return next;
+    return this.queue.run(fn);
   }
 }
 

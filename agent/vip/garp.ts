@@ -4,7 +4,7 @@
  * once, the rest on timers, then an optional refresh while the VIP is held.
  * Every process started here is kept by pid and ended by cancel().
  */
-import type { CommandRunner, RunningProcess } from "../exec/runner.js";
+import type { CommandRunner, RunningProcess } from "../../shared/exec/runner.js";
 import { garpOffsets, planGarp, type GarpSchedule, type VipBinding, type VipTools } from "./plan.js";
 
 /** A send that did not go out (arping exited non-zero or could not start). */

@@ -5,6 +5,8 @@
  * a CommandRunner), so every decision is a table test away.
  */
 
+import { DEFAULT_GARP } from "../../shared/protocol.js";
+
 /** One VIP of one group, bound to this host's interface. */
 export interface VipBinding {
   /** The VIP group (vrrp_instance) this address belongs to. */
@@ -226,9 +228,9 @@ export interface GarpSchedule {
  * in every cache, and each miss is a client sending into the void.
  */
 export const DEFAULT_GARP_SCHEDULE: GarpSchedule = {
-  burstMs: [0, 100, 300, 700],
-  takeoverBurstMs: [0, 50, 100, 200, 300, 500, 700, 1000],
-  refreshMs: 0,
+  burstMs: [...DEFAULT_GARP.burstMs],
+  takeoverBurstMs: [...DEFAULT_GARP.takeoverBurstMs],
+  refreshMs: DEFAULT_GARP.refreshMs,
 };
 
 /** The offsets to use for one acquire; always starts at 0, sorted, unique, non-negative. */

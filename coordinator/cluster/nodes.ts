@@ -4,8 +4,8 @@
  * nothing for a dead interval turns silent). No I/O; time comes in as nowMs.
  */
 import type { Report } from "../../shared/gen/keepvip/v1/agent.js";
-import { NginxState } from "../../shared/gen/keepvip/v1/agent.js";
-import type { NginxHealth, NodeView, ReachView } from "../election/view.js";
+import { nginxFromWire } from "../../shared/protocol.js";
+import type { NodeView, ReachView } from "../election/view.js";
 
 export interface SessionInfo {
   id: string;
@@ -23,13 +23,6 @@ export function blankView(node: string): NodeView {
   return { node, session: "never", nginx: "unknown", fault: false, faultReason: "", tracks: {}, maintenance: false, leaving: false, holds: [], reach: {} };
 }
 
-const NGINX: Record<number, NginxHealth> = {
-  [NginxState.NGINX_STATE_RUNNING]: "running",
-  [NginxState.NGINX_STATE_STARTING]: "starting",
-  [NginxState.NGINX_STATE_DOWN]: "down",
-  [NginxState.NGINX_STATE_STOPPED]: "stopped",
-};
-
 /** Folds an agent report into a node's view (session fields untouched). */
 export function applyReport(view: NodeView, report: Report): NodeView {
   const reach: Record<string, ReachView> = {};
@@ -37,7 +30,7 @@ export function applyReport(view: NodeView, report: Report): NodeView {
   const lan = report.reach.map((r) => r.lanOk);
   return {
     ...view,
-    nginx: NGINX[report.nginx] ?? "unknown",
+    nginx: nginxFromWire(report.nginx),
     fault: report.fault,
     faultReason: report.faultReason,
     tracks: Object.fromEntries(report.tracks.map((t) => [t.name, t.passing])),

@@ -2,6 +2,7 @@
  * What the election sees of the cluster: plain data, built by the coordinator
  * from sessions and reports, consumed by pure functions. Nothing here does I/O.
  */
+import type { NginxHealth } from "../../shared/protocol.js";
 
 /** A session as the coordinator knows it. */
 export type SessionState =
@@ -14,7 +15,7 @@ export type SessionState =
   /** Never connected since the coordinator started. */
   | "never";
 
-export type NginxHealth = "running" | "starting" | "down" | "stopped" | "unknown";
+export type { NginxHealth };
 
 /** Peer reachability of a group's VIP, as one node reports it. */
 export interface ReachView {

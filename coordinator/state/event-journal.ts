@@ -5,15 +5,17 @@
  * once it holds twice as many (bounded, oldest dropped first). A write error
  * is logged, never fatal: history is for people, epochs are what must persist.
  */
-import { appendFile, readFile, rename, writeFile } from "node:fs/promises";
+import { appendFile, readFile } from "node:fs/promises";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { eventFromRecord, eventRecord, type DomainEvent, type EventRecord } from "../cluster/events.js";
+import { writeFileAtomic } from "../../shared/atomic-write.js";
+import { SerialQueue } from "../../shared/serial-queue.js";
 
 export class EventJournal {
   private readonly file: string;
   private lines = 0;
-  private chain: Promise<void> = Promise.resolve();
+  private readonly writes = new SerialQueue();
 
   constructor(stateDir: string, private readonly capacity: number, private readonly onError: (err: unknown) => void) {
     mkdirSync(stateDir, { recursive: true, mode: 0o700 });
@@ -44,14 +46,12 @@ export class EventJournal {
   }
 
   append(e: DomainEvent, all: () => DomainEvent[]): void {
-    this.chain = this.chain.then(async () => {
+    void this.writes.run(async () => {
       await appendFile(this.file, `${JSON.stringify(eventRecord(e))}\n`, { mode: 0o600 });
       this.lines++;
       if (this.lines > this.capacity * 2) {
         const keep = all().slice(-this.capacity);
-        const tmp = `${this.file}.tmp`;
-        await writeFile(tmp, keep.map((x) => JSON.stringify(eventRecord(x))).join("\n") + "\n", { mode: 0o600 });
-        await rename(tmp, this.file);
+        await writeFileAtomic(this.file, keep.map((x) => JSON.stringify(eventRecord(x))).join("\n") + "\n", { mode: 0o600 });
         this.lines = keep.length;
       }
     }).catch(this.onError);
@@ -59,6 +59,6 @@ export class EventJournal {
 
   /** Resolves when every append so far is on disk (tests, shutdown). */
   flush(): Promise<void> {
-    return this.chain;
+    return this.writes.idle();
   }
 }

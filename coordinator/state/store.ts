@@ -4,8 +4,10 @@
  * admin pins. Behind a small interface so an etcd-backed store can replace
  * the file one; the in-memory twin serves tests.
  */
-import { mkdir, open, readFile, rename } from "node:fs/promises";
-import { dirname, join } from "node:path";
+import { mkdir, readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { writeFileAtomic } from "../../shared/atomic-write.js";
+import { SerialQueue } from "../../shared/serial-queue.js";
 
 export interface PersistedState {
   version: 1;
@@ -40,7 +42,7 @@ export function emptyState(): PersistedState {
 export function createFileStore(stateDir: string): StateStore {
   const file = join(stateDir, "state.json");
   // Saves run one at a time: two in flight would share the temp file.
-  let chain: Promise<void> = Promise.resolve();
+  const writes = new SerialQueue();
   return {
     describe: () => file,
     async load() {
@@ -61,30 +63,14 @@ export function createFileStore(stateDir: string): StateStore {
       return { ...emptyState(), ...parsed, version: 1 };
     },
     save(state) {
-      const next = chain.then(() => writeAtomically(stateDir, file, state));
-      chain = next.catch(() => undefined);
-      return next;
+      return writes.run(() => writeAtomically(stateDir, file, state));
     },
   };
 }
 
 async function writeAtomically(stateDir: string, file: string, state: PersistedState): Promise<void> {
   await mkdir(stateDir, { recursive: true, mode: 0o700 });
-  const tmp = `${file}.${process.pid}.tmp`;
-  const fh = await open(tmp, "w", 0o600);
-  try {
-    await fh.writeFile(JSON.stringify(state, null, 2) + "\n");
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  await rename(tmp, file);
-  const dir = await open(dirname(file), "r");
-  try {
-    await dir.sync();
-  } finally {
-    await dir.close();
-  }
+  await writeFileAtomic(file, JSON.stringify(state, null, 2) + "\n", { mode: 0o600, durable: true });
 }
 
 /** The in-memory twin (tests, --check). */

@@ -5,7 +5,7 @@
  * names), so it cleans up after a crash or a half-built `up`, and a second run is a no-op.
  */
 import { existsSync, mkdirSync, readdirSync, rmSync } from "node:fs";
-import { createCommandRunner, type CommandRunner } from "../../agent/exec/runner.js";
+import { createCommandRunner, type CommandRunner } from "../../shared/exec/runner.js";
 import { writeLabConfigs } from "./configs.js";
 import { readManifest, writeManifest, type LabManifest, type Stack, type Timing } from "./manifest.js";
 import { applyTopology, deleteNamespaces, namespacePids, presentNamespaces } from "./netns.js";

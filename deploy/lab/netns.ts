@@ -2,7 +2,7 @@
  * Applies the topology plan with real `ip` commands (through the CommandRunner) and reads
  * back what the kernel says: namespaces present, links, switch ports, who holds the VIP.
  */
-import type { CommandRunner, RunResult } from "../../agent/exec/runner.js";
+import type { CommandRunner, RunResult } from "../../shared/exec/runner.js";
 import { netnsInode } from "./procfs.js";
 import {
   LB_HOSTS, VIP, planHeal, planLink, planPartition, planUpCommands,

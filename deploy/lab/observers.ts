@@ -3,7 +3,7 @@
  * Both run as subprocesses inside the lab's namespaces (through the CommandRunner), report
  * NDJSON on stdout, and are bounded in time by their own arguments.
  */
-import type { RunningProcess } from "../../agent/exec/runner.js";
+import type { RunningProcess } from "../../shared/exec/runner.js";
 import { labRunner, mustPrefix } from "./lab.js";
 import { REPO_ROOT, hostPrograms } from "./paths.js";
 import { parseProbeLine, type ProbeRecord } from "./probe-analysis.js";

@@ -7,6 +7,7 @@ import { z } from "zod";
 import { duration, formatMs } from "./duration.js";
 import { absolutePath, cidr, hostPort, name, nodeId, parseHostPort, port } from "./net.js";
 import { DEFAULT_STARTUP_GRACE_MS } from "../session-timing.js";
+import { DEFAULT_GARP } from "../protocol.js";
 
 const track = z.strictObject({
   /** The track's name as the agent reports it (a track script, "nginx", "if:lan0"). */
@@ -88,9 +89,9 @@ const timing = z.strictObject({
   reach_fall: z.number().int().min(1).max(100).default(3),
   ack_timeout: duration(50, 60_000).default(2000),
   garp: z.strictObject({
-    delays: z.array(duration(0, 60_000)).min(1).max(20).default([0, 100, 300, 700]),
-    refresh: duration(0, 3_600_000).default(0),
-  }).default({ delays: [0, 100, 300, 700], refresh: 0 }),
+    delays: z.array(duration(0, 60_000)).min(1).max(20).default([...DEFAULT_GARP.burstMs]),
+    refresh: duration(0, 3_600_000).default(DEFAULT_GARP.refreshMs),
+  }).default({ delays: [...DEFAULT_GARP.burstMs], refresh: DEFAULT_GARP.refreshMs }),
   /** Highest rate of nginx reloads an upstream push may cause. */
   reload_min_interval: duration(0, 60_000).default(500),
 });

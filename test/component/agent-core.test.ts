@@ -16,7 +16,7 @@ import { parseConfigText } from "../../shared/config/load.js";
 import { silentLogger } from "../../shared/log.js";
 import { clusterYaml, removeDir, startCoordinator, type TestCoordinator } from "./helpers/coordinator.js";
 import { FakeBackends, FakeUpstreams, FakeLan, FakeLinks, FakeNginx, FakeNotify, FakeReach, FakeTracks, FakeVerify, FakeVips } from "./helpers/fake-ports.js";
-import { waitUntil } from "./helpers/standin-agent.js";
+import { waitFor } from "../support/wait.js";
 
 interface Node {
   core: AgentCore;
@@ -84,7 +84,7 @@ test("the agents elect through the coordinator and the VIP lands on lb1's interf
   coord = await coordinator(clusterYaml());
   const lb1 = await startNode("lb1");
   await startNode("lb2");
-  await waitUntil(() => holder() === "lb1" && onLan().join() === "lb1", "VIP on lb1");
+  await waitFor(() => holder() === "lb1" && onLan().join() === "lb1", { what: "VIP on lb1" });
   assert.deepEqual(lb1.vips.log, ["acquire 198.18.0.100 on lan0"]);
   assert.deepEqual(lb1.notify.calls.at(-1), ["VI_1", "MASTER"]);
 });
@@ -93,13 +93,13 @@ test("nginx unable to restart: the holder releases the VIP itself before the coo
   coord = await coordinator(clusterYaml());
   const lb1 = await startNode("lb1");
   const lb2 = await startNode("lb2");
-  await waitUntil(() => holder() === "lb1" && onLan().join() === "lb1", "VIP on lb1");
+  await waitFor(() => holder() === "lb1" && onLan().join() === "lb1", { what: "VIP on lb1" });
   const commandsBefore = lb1.vips.log.length;
   lb1.nginx.set("down", "bind() to 0.0.0.0:10016 failed");
   // The release is local and immediate: by the time the event loop turns, lb1 has let go.
-  await waitUntil(() => !onLan().includes("lb1"), "lb1 released", 200);
+  await waitFor(() => !onLan().includes("lb1"), { what: "lb1 released", timeoutMs: 200 });
   assert.equal(lb1.vips.log[commandsBefore], "release 198.18.0.100", "released by the agent itself");
-  await waitUntil(() => onLan().join() === "lb2" && holder() === "lb2", "lb2 took over");
+  await waitFor(() => onLan().join() === "lb2" && holder() === "lb2", { what: "lb2 took over" });
   assert.ok(lb1.notify.calls.some(([, s]) => s === "FAULT"));
   void lb2;
 });
@@ -108,19 +108,19 @@ test("a tracked interface going down is a FAULT: local release, then takeover", 
   coord = await coordinator(clusterYaml());
   const lb1 = await startNode("lb1");
   await startNode("lb2");
-  await waitUntil(() => holder() === "lb1" && onLan().join() === "lb1", "VIP on lb1");
+  await waitFor(() => holder() === "lb1" && onLan().join() === "lb1", { what: "VIP on lb1" });
   lb1.links.set("lan0", false);
-  await waitUntil(() => onLan().join() === "lb2", "VIP moved to lb2");
+  await waitFor(() => onLan().join() === "lb2", { what: "VIP moved to lb2" });
   lb1.links.set("lan0", true);
   // Back and higher: preempted back, make-before-break.
-  await waitUntil(() => onLan().join() === "lb1" && holder() === "lb1", "lb1 preempts back");
+  await waitFor(() => onLan().join() === "lb1" && holder() === "lb1", { what: "lb1 preempts back" });
 });
 
 test("a command with a stale epoch is ignored and acked as stale", async () => {
   coord = await coordinator(clusterYaml());
   const lb1 = await startNode("lb1");
   await startNode("lb2");
-  await waitUntil(() => holder() === "lb1", "lb1 holds");
+  await waitFor(() => holder() === "lb1", { what: "lb1 holds" });
   assert.equal(lb1.core.epochs.newest("VI_1"), 1);
   lb1.core.epochs.admit("VI_1", 5); // it has seen epoch 5 since (e.g. from a newer coordinator)
   lb1.core.message({ body: { $case: "command", value: { commandId: "old", group: "VI_1", epoch: 3, reason: "replayed", action: { $case: "release", value: { vips: ["198.18.0.100/24"], afterMs: 0 } } } } });
@@ -133,7 +133,7 @@ test("the epoch guard survives an agent restart", async () => {
   coord = await coordinator(clusterYaml());
   const lb1 = await startNode("lb1");
   await startNode("lb2");
-  await waitUntil(() => holder() === "lb1", "lb1 holds");
+  await waitFor(() => holder() === "lb1", { what: "lb1 holds" });
   lb1.core.close();
   lb1.session.stop();
   const memory = loadMemory(lb1.stateDir);
@@ -145,7 +145,7 @@ test("an agent restart keeps the VIP: reconcile finds it, the hello reports it, 
   coord = await coordinator(clusterYaml());
   const lb1 = await startNode("lb1");
   const lb2 = await startNode("lb2");
-  await waitUntil(() => holder() === "lb1" && onLan().join() === "lb1", "VIP on lb1");
+  await waitFor(() => holder() === "lb1" && onLan().join() === "lb1", { what: "VIP on lb1" });
   const epochBefore = coord.engine.runtimes.get("VI_1")!.epoch;
   // Crash: the process vanishes, the VIP stays on the interface.
   lb1.core.close();
@@ -153,7 +153,7 @@ test("an agent restart keeps the VIP: reconcile finds it, the hello reports it, 
   nodes.splice(nodes.indexOf(lb1), 1);
   const again = await startNode("lb1", { stateDir: lb1.stateDir });
   assert.ok(again.core.held.has("VI_1"), "reconciled from the interface");
-  await waitUntil(() => coord!.engine.nodes.views.get("lb1")!.session === "live" && coord!.engine.runtimes.get("VI_1")!.phase.kind === "steady", "lb1 back");
+  await waitFor(() => coord!.engine.nodes.views.get("lb1")!.session === "live" && coord!.engine.runtimes.get("VI_1")!.phase.kind === "steady", { what: "lb1 back" });
   await new Promise((r) => setTimeout(r, 200));
   assert.deepEqual(onLan(), ["lb1"], "never on lb2");
   assert.equal(coord.engine.runtimes.get("VI_1")!.epoch, epochBefore);
@@ -164,7 +164,7 @@ test("a clean stop hands the VIP over before releasing it (make-before-break)", 
   coord = await coordinator(clusterYaml());
   const lb1 = await startNode("lb1");
   const lb2 = await startNode("lb2");
-  await waitUntil(() => holder() === "lb1" && onLan().join() === "lb1", "VIP on lb1");
+  await waitFor(() => holder() === "lb1" && onLan().join() === "lb1", { what: "VIP on lb1" });
   let sawBoth = false;
   const sampler = setInterval(() => {
     if (onLan().length === 0 && holder() !== null) assert.fail("VIP unheld during a planned move");
@@ -185,10 +185,10 @@ test("coordinator lost: agents keep what they hold; a stop then keeps the VIP an
   coord = await coordinator(clusterYaml());
   const lb1 = await startNode("lb1");
   await startNode("lb2");
-  await waitUntil(() => holder() === "lb1" && onLan().join() === "lb1", "VIP on lb1");
+  await waitFor(() => holder() === "lb1" && onLan().join() === "lb1", { what: "VIP on lb1" });
   await coord.stop();
   coord = undefined;
-  await waitUntil(() => !lb1.session.connected, "lb1 notices");
+  await waitFor(() => !lb1.session.connected, { what: "lb1 notices" });
   await new Promise((r) => setTimeout(r, 100));
   assert.deepEqual(onLan(), ["lb1"], "fail-static: nothing dropped");
   const outcome = await lb1.core.stop(lb1.session.connected);
@@ -199,10 +199,10 @@ test("coordinator lost: agents keep what they hold; a stop then keeps the VIP an
 test("with force_release_on_stop and no coordinator, a stop releases", async () => {
   coord = await coordinator(clusterYaml({ startupGrace: "0s" }));
   const lb1 = await startNode("lb1", { force: true });
-  await waitUntil(() => holder() === "lb1" && onLan().join() === "lb1", "VIP on lb1");
+  await waitFor(() => holder() === "lb1" && onLan().join() === "lb1", { what: "VIP on lb1" });
   await coord.stop();
   coord = undefined;
-  await waitUntil(() => !lb1.session.connected, "lb1 notices");
+  await waitFor(() => !lb1.session.connected, { what: "lb1 notices" });
   const outcome = await lb1.core.stop(false);
   assert.match(outcome, /released anyway/);
   assert.deepEqual(onLan(), []);
@@ -212,11 +212,11 @@ test("upstreams: agents get the probe plan and a versioned config, and a server 
   coord = await coordinator(clusterYaml({ upstreams: true }));
   const lb1 = await startNode("lb1");
   const lb2 = await startNode("lb2");
-  await waitUntil(() => lb1.upstreams.applied.length > 0 && lb2.upstreams.applied.length > 0, "both applied the first version");
+  await waitFor(() => lb1.upstreams.applied.length > 0 && lb2.upstreams.applied.length > 0, { what: "both applied the first version" });
   assert.deepEqual(lb1.backends.plan?.checks.map((c) => [c.upstream, c.servers, c.type, c.path, c.rise, c.fall]), [["my10016", ["198.18.0.21:10016", "198.18.0.22:10016"], "http", "/aaa", 2, 2]]);
   const v1 = lb1.upstreams.applied[0];
   assert.deepEqual(v1.upstreams[0].servers.map((s) => [s.address, s.down, s.maxFails, s.failTimeoutS]), [["198.18.0.21:10016", false, 3, 30], ["198.18.0.22:10016", false, 3, 30]]);
-  await waitUntil(() => coord!.engine.upstreams.applied.get("lb1")?.version === v1.version && coord!.engine.upstreams.applied.get("lb2")?.version === v1.version, "coordinator sees both agents on the version");
+  await waitFor(() => coord!.engine.upstreams.applied.get("lb1")?.version === v1.version && coord!.engine.upstreams.applied.get("lb2")?.version === v1.version, { what: "coordinator sees both agents on the version" });
 
   // Only lb1 sees b1 fail: not a majority, nothing changes.
   const down = { upstream: "my10016", server: "198.18.0.21:10016", up: false, detail: "timeout", latencyMs: 50 };
@@ -227,7 +227,7 @@ test("upstreams: agents get the probe plan and a versioned config, and a server 
   assert.equal(lb1.upstreams.applied.length, 1, "one agent's view is not enough");
   lb2.backends.results = [down, upB];
   lb2.core.scheduleReport();
-  await waitUntil(() => lb1.upstreams.applied.length === 2 && lb2.upstreams.applied.length === 2, "both applied the next version");
+  await waitFor(() => lb1.upstreams.applied.length === 2 && lb2.upstreams.applied.length === 2, { what: "both applied the next version" });
   const v2 = lb2.upstreams.applied[1];
   assert.equal(v2.version, v1.version + 1);
   assert.equal(v2.upstreams[0].servers[0].down, true);
@@ -239,7 +239,7 @@ test("upstreams: an agent that cannot apply a version reports the error, and the
   coord = await coordinator(clusterYaml({ upstreams: true, startupGrace: "0s" }));
   const lb1 = await startNode("lb1");
   lb1.upstreams.reject = "nginx -t: host not found in upstream";
-  await waitUntil(() => coord!.engine.upstreams.applied.get("lb1")?.error === "nginx -t: host not found in upstream", "error reported");
+  await waitFor(() => coord!.engine.upstreams.applied.get("lb1")?.error === "nginx -t: host not found in upstream", { what: "error reported" });
   assert.equal(coord.engine.upstreams.applied.get("lb1")?.version, 0, "nothing applied");
 });
 
@@ -247,16 +247,16 @@ test("a takeover the LAN does not follow is re-announced and reported in the coo
   coord = await coordinator(clusterYaml());
   const lb1 = await startNode("lb1");
   const lb2 = await startNode("lb2");
-  await waitUntil(() => holder() === "lb1" && onLan().join() === "lb1", "VIP on lb1");
+  await waitFor(() => holder() === "lb1" && onLan().join() === "lb1", { what: "VIP on lb1" });
   // lb1's agent dies but its VIP stays on the LAN; lb2's verification is told (wrongly) that the VIP is free.
   lb2.verify.override = "free";
   lb1.core.close();
   lb1.session.stop();
   nodes.splice(nodes.indexOf(lb1), 1);
-  await waitUntil(() => holder() === "lb2", "lb2 took over");
-  await waitUntil(() => coord!.engine.events.all().some((e) => e.kind === "agent" && /takeover of VI_1 not confirmed \(attempt 1\/3\): also answered by lb1/.test(e.message)), "the unconfirmed takeover reported");
+  await waitFor(() => holder() === "lb2", { what: "lb2 took over" });
+  await waitFor(() => coord!.engine.events.all().some((e) => e.kind === "agent" && /takeover of VI_1 not confirmed \(attempt 1\/3\): also answered by lb1/.test(e.message)), { what: "the unconfirmed takeover reported" });
   const reannounced = lb2.vips.log.filter((l) => l === "acquire 198.18.0.100 on lan0 takeover").length;
-  await waitUntil(() => lb2.vips.log.filter((l) => l === "acquire 198.18.0.100 on lan0 takeover").length > reannounced || reannounced >= 2, "re-announced");
+  await waitFor(() => lb2.vips.log.filter((l) => l === "acquire 198.18.0.100 on lan0 takeover").length > reannounced || reannounced >= 2, { what: "re-announced" });
   assert.equal(lb2.vips.garp?.offsetsMs.join(","), "0,100,300,700", "the coordinator's GARP timing reached the agent");
 });
 
@@ -264,17 +264,17 @@ test("a verification that finds the VIP silent is overruled while this node's co
   coord = await coordinator(clusterYaml());
   const lb1 = await startNode("lb1");
   const lb2 = await startNode("lb2");
-  await waitUntil(() => holder() === "lb1" && onLan().join() === "lb1", "VIP on lb1");
+  await waitFor(() => holder() === "lb1" && onLan().join() === "lb1", { what: "VIP on lb1" });
   lb2.verify.override = "free"; // one probe timed out on a busy host
   lb2.reach.states.set("VI_1", { reachable: true, failures: 0, lanOk: true, lanFresh: true, observedMs: Date.now() });
   lb1.core.close();
   lb1.session.stop();
   nodes.splice(nodes.indexOf(lb1), 1);
-  await waitUntil(() => lb2.verify.calls >= 2, "lb2 verified (and re-verified)");
+  await waitFor(() => lb2.verify.calls >= 2, { what: "lb2 verified (and re-verified)" });
   assert.deepEqual(onLan(), ["lb1"], "never on both");
   assert.match(coord.engine.events.all().map((e) => e.message).join("\n"), /alive but cut off/);
   // The continuous probes go silent (the holder really died): the next verification takes over.
   lb2.reach.states.set("VI_1", { reachable: false, failures: 3, lanOk: true, lanFresh: true, observedMs: Date.now() });
   lan.owners.get("198.18.0.100")?.delete("lb1");
-  await waitUntil(() => onLan().join() === "lb2" && holder() === "lb2", "lb2 takes over once its probes go silent", 5000);
+  await waitFor(() => onLan().join() === "lb2" && holder() === "lb2", { what: "lb2 takes over once its probes go silent", timeoutMs: 5000 });
 });

@@ -20,7 +20,7 @@ import { silentLogger } from "../../shared/log.js";
 import { startMetricsServer, type MetricsServer } from "../../shared/metrics-server.js";
 import { FakeBackends, FakeLan, FakeLinks, FakeNginx, FakeNotify, FakeReach, FakeTracks, FakeUpstreams, FakeVerify, FakeVips } from "./helpers/fake-ports.js";
 import { removeDir } from "./helpers/coordinator.js";
-import { waitUntil } from "./helpers/standin-agent.js";
+import { waitFor } from "../support/wait.js";
 
 /** The supervisor's listener surface, driven by the test. */
 class SupervisorTwin {
@@ -109,7 +109,7 @@ test("the coordinator's welcome and an acquire: the VIP is counted as held, the 
   assert.equal(line(t, 'keepvip_agent_vips_held{group="VI_1"}'), 0);
   assert.equal(line(t, 'keepvip_agent_state{group="VI_1",state="BACKUP"}'), 1);
   core.message({ body: { $case: "command", value: { commandId: "c1", group: "VI_1", epoch: 1, reason: "test", action: { $case: "acquire", value: { vips: ["198.18.0.100/24"], takeover: false } } } } });
-  await waitUntil(() => core.held.has("VI_1"), "the core holds VI_1");
+  await waitFor(() => core.held.has("VI_1"), { what: "the core holds VI_1" });
   t = await scrape();
   assert.equal(line(t, 'keepvip_agent_vips_held{group="VI_1"}'), 1);
   assert.equal(line(t, 'keepvip_agent_state{group="VI_1",state="MASTER"}'), 1);

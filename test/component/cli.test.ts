@@ -10,7 +10,8 @@ import { spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { StandinAgent, waitUntil } from "./helpers/standin-agent.js";
+import { StandinAgent } from "../support/standin-agent.js";
+import { waitFor } from "../support/wait.js";
 import { clusterYaml, removeDir, startCoordinator, type TestCoordinator } from "./helpers/coordinator.js";
 
 let coord: TestCoordinator;
@@ -21,7 +22,7 @@ const scratch = mkdtempSync(join(tmpdir(), "keepvip-cli-"));
 /** Runs the CLI without blocking: the coordinator lives in this process and must keep answering. */
 function cli(...args: string[]): Promise<{ code: number | null; out: string; err: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, ["dist/coordinator/cli/main.js", "--insecure", "--coordinator", coord.address, "--timeout", "5000", ...args], { stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(process.execPath, ["dist/cli/main.js", "--insecure", "--coordinator", coord.address, "--timeout", "5000", ...args], { stdio: ["ignore", "pipe", "pipe"] });
     let out = "";
     let err = "";
     child.stdout.setEncoding("utf8").on("data", (d: string) => (out += d));
@@ -38,7 +39,7 @@ before(async () => {
   coord = await startCoordinator(clusterYaml({ upstreams: true }));
   lb1 = new StandinAgent(coord.address, { node: "lb1", address: "198.18.0.11" }).connect();
   lb2 = new StandinAgent(coord.address, { node: "lb2", address: "198.18.0.12" }).connect();
-  await waitUntil(() => coord.engine.runtimes.get("VI_1")!.holder === "lb1", "lb1 holds");
+  await waitFor(() => coord.engine.runtimes.get("VI_1")!.holder === "lb1", { what: "lb1 holds" });
 });
 
 after(async () => {
@@ -79,7 +80,7 @@ test("why explains the holder with each member's inputs", async () => {
 });
 
 test("switchover moves the group (planned), prints what changed, and events --follow shows it live", async () => {
-  const follow = spawn(process.execPath, ["dist/coordinator/cli/main.js", "--insecure", "--coordinator", coord.address, "events", "--follow", "--since", "1s"], { stdio: ["ignore", "pipe", "pipe"] });
+  const follow = spawn(process.execPath, ["dist/cli/main.js", "--insecure", "--coordinator", coord.address, "events", "--follow", "--since", "1s"], { stdio: ["ignore", "pipe", "pipe"] });
   let lines = "";
   follow.stdout.setEncoding("utf8").on("data", (d: string) => (lines += d));
   try {
@@ -87,7 +88,7 @@ test("switchover moves the group (planned), prints what changed, and events --fo
     const r = await cli("switchover", "VI_1", "--to", "lb2");
     assert.equal(r.code, 0, r.err);
     assert.match(r.out, /VI_1 moved from lb1 to lb2 \(epoch \d+\) in \d+ ms/);
-    await waitUntil(() => /move +VI_1 lb2 +lb2 holds VI_1/.test(lines), "the move appears in the followed events", 3000);
+    await waitFor(() => /move +VI_1 lb2 +lb2 holds VI_1/.test(lines), { what: "the move appears in the followed events", timeoutMs: 3000 });
     assert.match(lines, /admin +VI_1 lb2 +switchover of VI_1 to lb2 requested by /);
   } finally {
     follow.kill("SIGINT");
@@ -125,7 +126,7 @@ test("server overrides change the pushed upstream, and bad arguments are named",
   const r = await cli("server", "my10016", "198.18.0.21:10016", "drain");
   assert.equal(r.code, 0, r.err);
   assert.match(r.out, /my10016 198\.18\.0\.21:10016: drain/);
-  await waitUntil(() => coord.engine.upstreams.current().version > before, "a new upstream version");
+  await waitFor(() => coord.engine.upstreams.current().version > before, { what: "a new upstream version" });
   assert.equal(coord.engine.upstreams.current().upstreams[0].servers[0].down, true);
   assert.equal((await cli("server", "my10016", "198.18.0.21:10016", "up")).code, 0);
   const w = await cli("server", "my10016", "198.18.0.21:10016", "weight", "0");
@@ -178,7 +179,7 @@ test("import-keepalived rejects malformed keepalived.conf with line and column",
 });
 
 test("an unreachable coordinator is a sentence that says what to check, with exit code 3", async () => {
-  const r = spawnSync(process.execPath, ["dist/coordinator/cli/main.js", "--insecure", "--coordinator", "127.0.0.1:1", "--timeout", "2000", "status"], { encoding: "utf8", timeout: 20_000 });
+  const r = spawnSync(process.execPath, ["dist/cli/main.js", "--insecure", "--coordinator", "127.0.0.1:1", "--timeout", "2000", "status"], { encoding: "utf8", timeout: 20_000 });
   assert.equal(r.status, 3);
   assert.match(r.stderr, /cannot reach the coordinator at 127\.0\.0\.1:1: check the address/);
   assert.doesNotMatch(r.stderr, /at .*\.js:\d+:\d+/, "no stack trace");

@@ -10,7 +10,8 @@ import { join } from "node:path";
 import { VerifyVerdict } from "../../shared/gen/keepvip/v1/agent.js";
 import { parseConfigText as parseCfg } from "../../shared/config/load.js";
 import { coordinatorConfigSchema as cfgSchema } from "../../shared/config/coordinator.js";
-import { StandinAgent, waitUntil } from "./helpers/standin-agent.js";
+import { StandinAgent } from "../support/standin-agent.js";
+import { waitFor } from "../support/wait.js";
 import { clusterYaml, removeDir, startCoordinator, type TestCoordinator } from "./helpers/coordinator.js";
 
 let coord: TestCoordinator | undefined;
@@ -44,7 +45,7 @@ test("the first holder is the member with the highest priority, and it is told t
   await cluster();
   const lb2 = agent("lb2");
   const lb1 = agent("lb1");
-  await waitUntil(() => holder() === "lb1", "lb1 holds VI_1");
+  await waitFor(() => holder() === "lb1", { what: "lb1 holds VI_1" });
   assert.equal(epoch(), 1);
   const acquire = lb1.commands.find((c) => c.action?.$case === "acquire");
   assert.ok(acquire, "lb1 got an acquire");
@@ -56,9 +57,9 @@ test("the first holder is the member with the highest priority, and it is told t
 test("preempt: a returning higher-priority node takes the VIP back make-before-break", async () => {
   await cluster(clusterYaml({ startupGrace: "0s" }));
   const lb2 = agent("lb2");
-  await waitUntil(() => holder() === "lb2", "lb2 holds while alone");
+  await waitFor(() => holder() === "lb2", { what: "lb2 holds while alone" });
   const lb1 = agent("lb1");
-  await waitUntil(() => holder() === "lb1" && !lb2.holds.has("VI_1"), "lb1 preempts and lb2 releases");
+  await waitFor(() => holder() === "lb1" && !lb2.holds.has("VI_1"), { what: "lb1 preempts and lb2 releases" });
   const acquire = lb1.commands.find((c) => c.action?.$case === "acquire")!;
   const release = lb2.commands.find((c) => c.action?.$case === "release")!;
   assert.equal(release.epoch, acquire.epoch, "both commands of the move carry the same epoch");
@@ -72,9 +73,9 @@ test("preempt: a returning higher-priority node takes the VIP back make-before-b
 test("nopreempt: a returning higher-priority node does not take the VIP", async () => {
   await cluster(clusterYaml({ preempt: false, startupGrace: "0s" }));
   const lb2 = agent("lb2");
-  await waitUntil(() => holder() === "lb2", "lb2 holds while alone");
+  await waitFor(() => holder() === "lb2", { what: "lb2 holds while alone" });
   const lb1 = agent("lb1");
-  await waitUntil(() => coord!.engine.runtimes.get("VI_1")!.last?.rule === "kept-holder-nopreempt", "nopreempt rule applied");
+  await waitFor(() => coord!.engine.runtimes.get("VI_1")!.last?.rule === "kept-holder-nopreempt", { what: "nopreempt rule applied" });
   assert.equal(holder(), "lb2");
   assert.equal(lb1.commands.length, 0);
   assert.ok(lb2.holds.has("VI_1"));
@@ -86,10 +87,10 @@ test("a weighted track failing pushes the holder below its peer and the VIP move
   lb1.tracks.chk_nginx = true;
   const lb2 = agent("lb2");
   lb2.tracks.chk_nginx = true;
-  await waitUntil(() => holder() === "lb1", "lb1 holds");
+  await waitFor(() => holder() === "lb1", { what: "lb1 holds" });
   lb1.tracks.chk_nginx = false; // 100 - 20 = 80 < 90
   lb1.sendReport();
-  await waitUntil(() => holder() === "lb2", "lb2 takes over");
+  await waitFor(() => holder() === "lb2", { what: "lb2 takes over" });
   const status = coord!.engine.runtimes.get("VI_1")!.last!;
   assert.equal(status.rule, "kept-holder");
 });
@@ -98,10 +99,10 @@ test("holder session closed: the candidate verifies first, and takes over only w
   await cluster();
   const lb1 = agent("lb1");
   const lb2 = agent("lb2", { verdict: VerifyVerdict.VERIFY_VERDICT_FREE });
-  await waitUntil(() => holder() === "lb1", "lb1 holds");
+  await waitFor(() => holder() === "lb1", { what: "lb1 holds" });
   lb1.crash();
-  await waitUntil(() => lb2.verifies.length > 0, "lb2 asked to verify");
-  await waitUntil(() => holder() === "lb2", "lb2 takes over after verifying");
+  await waitFor(() => lb2.verifies.length > 0, { what: "lb2 asked to verify" });
+  await waitFor(() => holder() === "lb2", { what: "lb2 takes over after verifying" });
   const acquire = lb2.commands.find((c) => c.action?.$case === "acquire")!;
   assert.equal(acquire.action?.$case === "acquire" && acquire.action.value.takeover, true, "a takeover announces harder");
   assert.match(eventText(), /lb1 session closed/);
@@ -112,10 +113,10 @@ test("holder gone silent: detected after the dead interval, verified, taken over
   await cluster();
   const lb1 = agent("lb1");
   const lb2 = agent("lb2");
-  await waitUntil(() => holder() === "lb1", "lb1 holds");
+  await waitFor(() => holder() === "lb1", { what: "lb1 holds" });
   const silentAt = Date.now();
   lb1.goSilent();
-  await waitUntil(() => holder() === "lb2", "lb2 takes over");
+  await waitFor(() => holder() === "lb2", { what: "lb2 takes over" });
   const took = Date.now() - silentAt;
   assert.ok(took >= 120, `not before the dead interval (took ${took} ms)`);
   assert.match(eventText(), /lb1 missed its heartbeats/);
@@ -127,9 +128,9 @@ test("no promotion while the candidate reports the VIP still answering and servi
   await cluster();
   const lb1 = agent("lb1");
   const lb2 = agent("lb2", { verdict: VerifyVerdict.VERIFY_VERDICT_ANSWERING_SERVING });
-  await waitUntil(() => holder() === "lb1", "lb1 holds");
+  await waitFor(() => holder() === "lb1", { what: "lb1 holds" });
   lb1.goSilent();
-  await waitUntil(() => lb2.verifies.length >= 2, "lb2 verified twice (initial and re-verify)", 2000);
+  await waitFor(() => lb2.verifies.length >= 2, { what: "lb2 verified twice (initial and re-verify)", timeoutMs: 2000 });
   assert.equal(lb2.commands.filter((c) => c.action?.$case === "acquire").length, 0, "lb2 never told to acquire");
   assert.equal(coord!.engine.runtimes.get("VI_1")!.phase.kind === "cut-off" || coord!.engine.runtimes.get("VI_1")!.phase.kind === "verifying", true);
   assert.match(eventText(), /alive but cut off/);
@@ -138,7 +139,7 @@ test("no promotion while the candidate reports the VIP still answering and servi
   lb1.sendReport();
   const resumed = setInterval(() => lb1.sendReport(), 20);
   try {
-    await waitUntil(() => coord!.engine.runtimes.get("VI_1")!.phase.kind === "steady", "steady again");
+    await waitFor(() => coord!.engine.runtimes.get("VI_1")!.phase.kind === "steady", { what: "steady again" });
   } finally {
     clearInterval(resumed);
   }
@@ -150,9 +151,9 @@ test("a clean stop hands over: the leaving holder is told to release only after 
   await cluster();
   const lb1 = agent("lb1");
   const lb2 = agent("lb2");
-  await waitUntil(() => holder() === "lb1", "lb1 holds");
+  await waitFor(() => holder() === "lb1", { what: "lb1 holds" });
   lb1.leave(true);
-  await waitUntil(() => lb1.received.some((m) => m.body?.$case === "leaveReady"), "lb1 told it may go");
+  await waitFor(() => lb1.received.some((m) => m.body?.$case === "leaveReady"), { what: "lb1 told it may go" });
   assert.equal(holder(), "lb2");
   const ready = lb1.received.find((m) => m.body?.$case === "leaveReady")!;
   assert.deepEqual(ready.body?.$case === "leaveReady" && ready.body.value.handedOver, ["VI_1"]);
@@ -163,9 +164,9 @@ test("a clean stop hands over: the leaving holder is told to release only after 
 test("a stopping holder with nobody to take over is told to keep the VIP", async () => {
   await cluster(clusterYaml({ startupGrace: "0s" }));
   const lb1 = agent("lb1");
-  await waitUntil(() => holder() === "lb1", "lb1 holds");
+  await waitFor(() => holder() === "lb1", { what: "lb1 holds" });
   lb1.leave(true);
-  await waitUntil(() => lb1.received.some((m) => m.body?.$case === "leaveReady"), "lb1 answered");
+  await waitFor(() => lb1.received.some((m) => m.body?.$case === "leaveReady"), { what: "lb1 answered" });
   const ready = lb1.received.find((m) => m.body?.$case === "leaveReady")!;
   assert.deepEqual(ready.body?.$case === "leaveReady" && ready.body.value.kept, ["VI_1"]);
 });
@@ -174,9 +175,9 @@ test("epochs strictly increase across a coordinator restart, and a restart moves
   const c1 = await cluster(clusterYaml({ startupGrace: "0s" }));
   const stateDir = c1.stateDir;
   const lb2 = agent("lb2");
-  await waitUntil(() => holder() === "lb2", "lb2 holds");
+  await waitFor(() => holder() === "lb2", { what: "lb2 holds" });
   const lb1 = agent("lb1");
-  await waitUntil(() => holder() === "lb1" && !lb2.holds.has("VI_1"), "lb1 preempts");
+  await waitFor(() => holder() === "lb1" && !lb2.holds.has("VI_1"), { what: "lb1 preempts" });
   const e1 = epoch();
   assert.equal(e1, 2);
   const saved = JSON.parse(readFileSync(join(stateDir, "state.json"), "utf8"));
@@ -188,14 +189,14 @@ test("epochs strictly increase across a coordinator restart, and a restart moves
   coord = await startCoordinator(clusterYaml(), stateDir);
   const lb1b = agent("lb1", { holds: ["VI_1"], epochs: { VI_1: 2 } });
   const lb2b = agent("lb2");
-  await waitUntil(() => holder() === "lb1", "lb1 adopted as holder");
+  await waitFor(() => holder() === "lb1", { what: "lb1 adopted as holder" });
   assert.ok(coord!.engine.events.all().some((e) => /lb1 holds VI_1 \(epoch 2\)/.test(e.message)), "the event history survived the restart");
   await new Promise((r) => setTimeout(r, 200)); // let any wrong move show itself
   assert.equal(epoch(), 2, "adoption takes no new epoch");
   assert.equal(lb1b.commands.length + lb2b.commands.length, 0, "no command at all: nothing moved");
   // The next move takes epoch 3, never a reused one.
   lb1b.leave(true);
-  await waitUntil(() => holder() === "lb2", "lb2 takes over");
+  await waitFor(() => holder() === "lb2", { what: "lb2 takes over" });
   assert.equal(epoch(), 3);
   dirs.push(stateDir);
 });
@@ -204,7 +205,7 @@ test("an agent hello carrying a newer epoch than the state file raises the epoch
   await cluster(clusterYaml());
   agent("lb1", { epochs: { VI_1: 41 } });
   agent("lb2");
-  await waitUntil(() => holder() === "lb1", "lb1 holds");
+  await waitFor(() => holder() === "lb1", { what: "lb1 holds" });
   assert.equal(epoch(), 42);
 });
 
@@ -212,9 +213,9 @@ test("a second agent claiming a connected node id is refused; the live one stays
   await cluster();
   const lb1 = agent("lb1");
   agent("lb2");
-  await waitUntil(() => holder() === "lb1", "lb1 holds");
+  await waitFor(() => holder() === "lb1", { what: "lb1 holds" });
   const impostor = agent("lb1");
-  await waitUntil(() => impostor.closedWith !== undefined, "impostor refused");
+  await waitFor(() => impostor.closedWith !== undefined, { what: "impostor refused" });
   assert.match(impostor.closedWith!, /already connected/);
   assert.ok(impostor.received.some((m) => m.body?.$case === "refused"));
   assert.equal(lb1.closedWith, undefined, "the live session is not kicked");
@@ -224,7 +225,7 @@ test("a second agent claiming a connected node id is refused; the live one stays
 test("an unknown node id is refused with the reason", async () => {
   await cluster();
   const x = agent("lb9");
-  await waitUntil(() => x.closedWith !== undefined, "refused");
+  await waitFor(() => x.closedWith !== undefined, { what: "refused" });
   assert.match(x.closedWith!, /node id "lb9" is not a member of any group/);
 });
 
@@ -232,9 +233,9 @@ test("a switchover to a lower-priority node sticks: preempt does not undo it, an
   const c1 = await cluster();
   const lb1 = agent("lb1");
   const lb2 = agent("lb2");
-  await waitUntil(() => holder() === "lb1", "lb1 holds");
+  await waitFor(() => holder() === "lb1", { what: "lb1 holds" });
   c1.engine.requestSwitchover("VI_1", "lb2");
-  await waitUntil(() => holder() === "lb2" && !lb1.holds.has("VI_1"), "lb2 holds after the switchover");
+  await waitFor(() => holder() === "lb2" && !lb1.holds.has("VI_1"), { what: "lb2 holds after the switchover" });
   await new Promise((r) => setTimeout(r, 200));
   assert.equal(holder(), "lb2", "preempt did not move it back");
   assert.equal(coord!.engine.runtimes.get("VI_1")!.last?.rule, "kept-holder-pinned");
@@ -246,13 +247,13 @@ test("a switchover to a lower-priority node sticks: preempt does not undo it, an
   coord = await startCoordinator(clusterYaml(), stateDir);
   const lb2b = agent("lb2", { holds: ["VI_1"], epochs: { VI_1: epoch() } });
   const lb1b = agent("lb1");
-  await waitUntil(() => holder() === "lb2" && coord!.engine.runtimes.get("VI_1")!.last?.rule === "kept-holder-pinned", "still pinned after the restart");
+  await waitFor(() => holder() === "lb2" && coord!.engine.runtimes.get("VI_1")!.last?.rule === "kept-holder-pinned", { what: "still pinned after the restart" });
   assert.equal(lb1b.commands.length + lb2b.commands.length, 0, "the restart moved nothing");
   // The pin drops when lb2 cannot hold; then the ordinary rules apply.
   lb2b.fault = "nginx cannot start";
   lb2b.holds.delete("VI_1");
   lb2b.sendReport();
-  await waitUntil(() => holder() === "lb1", "lb1 takes over");
+  await waitFor(() => holder() === "lb1", { what: "lb1 takes over" });
   assert.equal(coord!.engine.runtimes.get("VI_1")!.pinned, undefined);
 });
 
@@ -262,21 +263,21 @@ test("config reload: a priority change that does not call for a move moves nothi
   await cluster(yaml);
   const lb1 = agent("lb1");
   const lb2 = agent("lb2");
-  await waitUntil(() => holder() === "lb1", "lb1 holds");
+  await waitFor(() => holder() === "lb1", { what: "lb1 holds" });
   const e0 = epoch();
   const v0 = coord!.engine.upstreams.current().version;
   const next = (y: string) => ({ ...parseCfg(cfgSchema, y, "reload.yaml"), state_dir: coord!.stateDir });
   const r1 = await coord!.engine.reconfigure(next(yaml.replace("priority: 90", "priority: 95").replace('{ address: "198.18.0.21:10016", max_fails: 3', '{ address: "198.18.0.21:10016", weight: 5, max_fails: 3')));
   assert.equal(r1.ok, true, r1.lines.join("\n"));
   assert.ok(r1.lines.includes("VI_1: lb2 priority 90 → 95"), r1.lines.join("\n"));
-  await waitUntil(() => coord!.engine.upstreams.current().version > v0, "a new upstream version");
+  await waitFor(() => coord!.engine.upstreams.current().version > v0, { what: "a new upstream version" });
   assert.equal(coord!.engine.upstreams.current().upstreams[0].servers[0].weight, 5);
   await new Promise((r) => setTimeout(r, 200));
   assert.equal(holder(), "lb1");
   assert.equal(epoch(), e0, "nothing moved");
   const r2 = await coord!.engine.reconfigure(next(yaml.replace("priority: 90", "priority: 120")));
   assert.equal(r2.ok, true);
-  await waitUntil(() => holder() === "lb2" && !lb1.holds.has("VI_1"), "lb2 (now 120) preempts: the change requires that move");
+  await waitFor(() => holder() === "lb2" && !lb1.holds.has("VI_1"), { what: "lb2 (now 120) preempts: the change requires that move" });
   assert.match(coord!.engine.events.all().map((e) => e.message).join("\n"), /config reloaded: VI_1: lb2 priority 95 → 120/);
   void lb2;
 });
@@ -286,7 +287,7 @@ test("config reload: changing the listener needs a restart, so that reload is re
   await cluster(yaml);
   agent("lb1");
   agent("lb2");
-  await waitUntil(() => holder() === "lb1", "lb1 holds");
+  await waitFor(() => holder() === "lb1", { what: "lb1 holds" });
   const changed = { ...parseCfg(cfgSchema, yaml.replace("insecure: true", 'insecure: true\nlisten: "127.0.0.1:7499"').replace("priority: 90", "priority: 120"), "r.yaml"), state_dir: coord!.stateDir };
   const r = await coord!.engine.reconfigure(changed);
   assert.equal(r.ok, false);
@@ -300,14 +301,14 @@ test("config reload: a group removed from the config is released by its holder",
   await cluster(yaml);
   const lb1 = agent("lb1");
   agent("lb2");
-  await waitUntil(() => holder() === "lb1" && lb1.holds.has("VI_1"), "lb1 holds");
+  await waitFor(() => holder() === "lb1" && lb1.holds.has("VI_1"), { what: "lb1 holds" });
   const two = yaml.replace("groups:\n", `groups:\n  - name: VI_2\n    vips: ["198.18.0.101/24"]\n    service: { port: 10016 }\n    members:\n      - { node: lb1, priority: 100, address: 198.18.0.11 }\n      - { node: lb2, priority: 90, address: 198.18.0.12 }\n`);
   const parsed = (y: string) => ({ ...parseCfg(cfgSchema, y, "r.yaml"), state_dir: coord!.stateDir });
   assert.equal((await coord!.engine.reconfigure(parsed(two))).ok, true);
-  await waitUntil(() => coord!.engine.runtimes.get("VI_2")?.holder === "lb1" && lb1.holds.has("VI_2"), "the added group is elected");
+  await waitFor(() => coord!.engine.runtimes.get("VI_2")?.holder === "lb1" && lb1.holds.has("VI_2"), { what: "the added group is elected" });
   const r = await coord!.engine.reconfigure(parsed(yaml));
   assert.ok(r.lines.some((l) => /group VI_2 removed/.test(l)), r.lines.join("\n"));
-  await waitUntil(() => !lb1.holds.has("VI_2"), "lb1 released VI_2");
+  await waitFor(() => !lb1.holds.has("VI_2"), { what: "lb1 released VI_2" });
   assert.ok(lb1.holds.has("VI_1"), "VI_1 untouched");
   assert.equal(coord!.engine.runtimes.has("VI_2"), false);
 });
@@ -317,7 +318,7 @@ test("a coordinator restart waits for a holder still in its reconnect back-off: 
   const c1 = await cluster(yaml);
   const lb1 = agent("lb1");
   const lb2 = agent("lb2");
-  await waitUntil(() => holder() === "lb1", "lb1 holds");
+  await waitFor(() => holder() === "lb1", { what: "lb1 holds" });
   const stateDir = c1.stateDir;
   const e = epoch();
   lb1.destroy();
@@ -330,7 +331,7 @@ test("a coordinator restart waits for a holder still in its reconnect back-off: 
   await new Promise((r) => setTimeout(r, 1500));
   assert.equal(lb2b.commands.length + lb2b.verifies.length, 0, "no election, no verification while the grace lasts");
   const lb1b = agent("lb1", { holds: ["VI_1"], epochs: { VI_1: e } });
-  await waitUntil(() => holder() === "lb1", "lb1 adopted");
+  await waitFor(() => holder() === "lb1", { what: "lb1 adopted" });
   await new Promise((r) => setTimeout(r, 200));
   assert.equal(epoch(), e, "no new epoch");
   assert.equal(lb1b.commands.length + lb2b.commands.length, 0, "nothing moved");

@@ -13,7 +13,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { CoordinatorMetrics } from "../../coordinator/metrics.js";
 import { startMetricsServer, type MetricsServer } from "../../shared/metrics-server.js";
-import { StandinAgent, waitUntil } from "./helpers/standin-agent.js";
+import { StandinAgent } from "../support/standin-agent.js";
+import { waitFor } from "../support/wait.js";
 import { clusterYaml, removeDir, startCoordinator, type TestCoordinator } from "./helpers/coordinator.js";
 
 interface Sample {
@@ -89,7 +90,7 @@ test("the endpoint serves the Prometheus text format on /metrics only", async ()
 test("holder, epoch and sessions follow the cluster; the first election's move is counted", async () => {
   agent("lb1");
   agent("lb2");
-  await waitUntil(() => holder() === "lb1" && phase() === "steady" && movesDone() === 1, "lb1 holds VI_1");
+  await waitFor(() => holder() === "lb1" && phase() === "steady" && movesDone() === 1, { what: "lb1 holds VI_1" });
   const s = (await scrape(server.address)).samples;
   assert.equal(value(s, "keepvip_holder", { group: "VI_1", node: "lb1" }), 1);
   assert.equal(value(s, "keepvip_holder", { group: "VI_1", node: "lb2" }), 0);
@@ -106,7 +107,7 @@ test("holder, epoch and sessions follow the cluster; the first election's move i
 
 test("a switchover is counted as a completed move with its reason, and the failover histogram observes it", async () => {
   coord.engine.requestSwitchover("VI_1", "lb2");
-  await waitUntil(() => holder() === "lb2" && phase() === "steady" && movesDone() === 2, "lb2 holds VI_1 after the switchover");
+  await waitFor(() => holder() === "lb2" && phase() === "steady" && movesDone() === 2, { what: "lb2 holds VI_1 after the switchover" });
   const s = (await scrape(server.address)).samples;
   assert.equal(value(s, "keepvip_moves_total", { group: "VI_1", reason: "switchover", outcome: "completed" }), 1);
   assert.equal(value(s, "keepvip_failover_duration_seconds_count", { group: "VI_1", reason: "switchover" }), 1);
@@ -121,7 +122,7 @@ test("a switchover is counted as a completed move with its reason, and the failo
 test("a holder that leaves (crash) is a holder-lost move: verified, taken over, observed", async () => {
   const lb2 = agents.find((a) => a.node === "lb2")!;
   lb2.crash();
-  await waitUntil(() => holder() === "lb1" && phase() === "steady" && movesDone() === 3, "lb1 takes over after lb2 crashed");
+  await waitFor(() => holder() === "lb1" && phase() === "steady" && movesDone() === 3, { what: "lb1 takes over after lb2 crashed" });
   const s = (await scrape(server.address)).samples;
   assert.equal(value(s, "keepvip_moves_total", { group: "VI_1", reason: "holder-lost", outcome: "completed" }), 1);
   assert.equal(value(s, "keepvip_failover_duration_seconds_count", { group: "VI_1", reason: "holder-lost" }), 1);
@@ -138,7 +139,7 @@ test("agent events are counted by node and a bounded kind", async () => {
   const lb1 = agents.find((a) => a.node === "lb1")!;
   lb1.write({ body: { $case: "event", value: { kind: "vip.drift-repaired", group: "VI_1", detail: "re-added", atMs: Date.now() } } });
   lb1.write({ body: { $case: "event", value: { kind: "made-up-by-an-agent-123", group: "VI_1", detail: "?", atMs: Date.now() } } });
-  await waitUntil(() => coord.engine.events.all().filter((e) => e.kind === "agent").length >= 2, "two agent events in the history");
+  await waitFor(() => coord.engine.events.all().filter((e) => e.kind === "agent").length >= 2, { what: "two agent events in the history" });
   const s = (await scrape(server.address)).samples;
   assert.equal(value(s, "keepvip_agent_events_total", { node: "lb1", kind: "vip.drift-repaired" }), 1);
   assert.equal(value(s, "keepvip_agent_events_total", { node: "lb1", kind: "other" }), 1);
@@ -150,11 +151,11 @@ test("upstream versions: published, and applied per agent", async () => {
   const a = new StandinAgent(c.address, { node: "lb1", address: "198.18.0.11" });
   try {
     a.connect();
-    await waitUntil(() => c.engine.nodes.views.get("lb1")?.session === "live", "lb1 connected");
+    await waitFor(() => c.engine.nodes.views.get("lb1")?.session === "live", { what: "lb1 connected" });
     const published = c.engine.upstreams.current().version;
     assert.ok(published > 0);
     a.write({ body: { $case: "report", value: { ...a.report(), upstreamVersion: published, probes: [{ upstream: "my10016", server: "198.18.0.21:10016", up: false, detail: "refused", latencyMs: 0 }] } } });
-    await waitUntil(() => c.engine.upstreams.applied.get("lb1")?.version === published, "lb1's applied version reported");
+    await waitFor(() => c.engine.upstreams.applied.get("lb1")?.version === published, { what: "lb1's applied version reported" });
     const s = parseExposition(await m.registry.metrics());
     assert.equal(value(s, "keepvip_upstream_version_published"), published);
     assert.equal(value(s, "keepvip_upstream_version_applied", { node: "lb1" }), published);

@@ -11,9 +11,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { credentials, Metadata, type ServiceError } from "@grpc/grpc-js";
 import { AdminClient } from "../../shared/gen/keepvip/v1/admin.js";
-import { StandinAgent, waitUntil } from "./helpers/standin-agent.js";
+import { StandinAgent } from "../support/standin-agent.js";
+import { waitFor } from "../support/wait.js";
 import { clusterYaml, removeDir, startCoordinator, type TestCoordinator } from "./helpers/coordinator.js";
-import { makePki, type Pki } from "./helpers/pki.js";
+import { makePki, type Pki } from "../support/pki.js";
 
 const root = mkdtempSync(join(tmpdir(), "keepvip-tls-"));
 let pki: Pki;
@@ -45,7 +46,7 @@ before(async () => {
   coord = await startCoordinator(yaml);
   agent("lb1", pki.dir, "agent-lb1");
   agent("lb2", pki.dir, "agent-lb2");
-  await waitUntil(() => holder() === "lb1" && coord.engine.nodes.views.get("lb2")?.session === "live", "lb1 holds over mutual TLS", 5000);
+  await waitFor(() => holder() === "lb1" && coord.engine.nodes.views.get("lb2")?.session === "live", { what: "lb1 holds over mutual TLS", timeoutMs: 5000 });
 });
 
 after(async () => {
@@ -73,12 +74,12 @@ test("a client without a certificate, with another CA's, or with an expired one 
   const rogue = new StandinAgent(coord.address, { node: "lb1", address: "198.18.0.11", creds: creds(pki.rogue, "agent-lb1") });
   agents.push(rogue);
   rogue.connect();
-  await waitUntil(() => rogue.closedWith !== undefined, "rogue CA refused", 5000);
+  await waitFor(() => rogue.closedWith !== undefined, { what: "rogue CA refused", timeoutMs: 5000 });
   assert.equal(rogue.received.length, 0, "no welcome");
   const expired = new StandinAgent(coord.address, { node: "lb2", address: "198.18.0.12", creds: credentials.createSsl(readFileSync(pki.file("ca", "crt")), readFileSync(pki.file("expired-lb2", "key")), readFileSync(pki.file("expired-lb2", "crt"))) });
   agents.push(expired);
   expired.connect();
-  await waitUntil(() => expired.closedWith !== undefined, "expired certificate refused", 5000);
+  await waitFor(() => expired.closedWith !== undefined, { what: "expired certificate refused", timeoutMs: 5000 });
   assert.equal(expired.received.length, 0);
   untouched(before);
   none.close();
@@ -89,7 +90,7 @@ test("an agent certificate for lb2 cannot open a session as lb1", async () => {
   const impostor = new StandinAgent(coord.address, { node: "lb1", address: "198.18.0.11", creds: creds(pki.dir, "agent-lb2") });
   agents.push(impostor);
   impostor.connect();
-  await waitUntil(() => impostor.closedWith !== undefined, "refused", 5000);
+  await waitFor(() => impostor.closedWith !== undefined, { what: "refused", timeoutMs: 5000 });
   assert.match(impostor.closedWith!, /the certificate is for node lb2, the hello claims node lb1/);
   untouched(before);
   assert.equal(coord.engine.nodes.views.get("lb1")?.session, "live", "the real lb1 keeps its session");
@@ -100,7 +101,7 @@ test("a second certificate for a connected node id is refused and the live sessi
   const twin = new StandinAgent(coord.address, { node: "lb1", address: "198.18.0.11", creds: creds(pki.twin, "agent-lb1") });
   agents.push(twin);
   twin.connect();
-  await waitUntil(() => twin.closedWith !== undefined, "refused", 5000);
+  await waitFor(() => twin.closedWith !== undefined, { what: "refused", timeoutMs: 5000 });
   assert.match(twin.closedWith!, /node lb1 is already connected from .* with another certificate/);
   assert.equal(agents[0].closedWith, undefined, "the original lb1 is still connected");
   untouched(before);
@@ -155,7 +156,7 @@ test("an admin certificate may act, and the event history says who did it", asyn
 
 test("the keepvip CLI speaks mutual TLS with --ca/--cert/--key, and refuses to run without credentials unless told --insecure", async () => {
   const run = (args: string[]) => new Promise<{ code: number | null; out: string; err: string }>((resolve) => {
-    const c = spawn(process.execPath, ["dist/coordinator/cli/main.js", "--coordinator", coord.address, ...args], { stdio: ["ignore", "pipe", "pipe"] });
+    const c = spawn(process.execPath, ["dist/cli/main.js", "--coordinator", coord.address, ...args], { stdio: ["ignore", "pipe", "pipe"] });
     let out = "";
     let err = "";
     c.stdout.setEncoding("utf8").on("data", (d: string) => (out += d));

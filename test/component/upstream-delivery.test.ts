@@ -13,7 +13,8 @@ import { parseConfigText } from "../../shared/config/load.js";
 import { silentLogger } from "../../shared/log.js";
 import { UpstreamManager } from "../../coordinator/upstreams/manager.js";
 import { RESEND, resendDelayMs } from "../../coordinator/upstreams/delivery.js";
-import { StandinAgent, waitUntil } from "./helpers/standin-agent.js";
+import { StandinAgent } from "../support/standin-agent.js";
+import { waitFor } from "../support/wait.js";
 import { clusterYaml, removeDir, startCoordinator, type TestCoordinator } from "./helpers/coordinator.js";
 
 let coord: TestCoordinator | undefined;
@@ -50,13 +51,13 @@ test("a node that lost a push gets the current version again on the same session
   assert.ok(current > 0, "a version is published at startup");
   const lb1 = agent("lb1", "drop");
   const lb2 = agent("lb2", "apply");
-  await waitUntil(() => lb1.pushes().length >= 3, "lb1 sent the version three times");
+  await waitFor(() => lb1.pushes().length >= 3, { what: "lb1 sent the version three times" });
   const session = sessionOf("lb1");
   assert.deepEqual(lb1.pushes().slice(0, 3), [current, current, current], "the same version each time");
   assert.equal(lb1.closedWith, undefined, "no reconnect");
-  await waitUntil(() => coord!.engine.upstreams.deliveryOf("lb2")?.acked === current, "lb2 acks at once");
+  await waitFor(() => coord!.engine.upstreams.deliveryOf("lb2")?.acked === current, { what: "lb2 acks at once" });
   lb1.upstreams = "apply";
-  await waitUntil(() => coord!.engine.upstreams.applied.get("lb1")?.version === current, "lb1 acks the current version");
+  await waitFor(() => coord!.engine.upstreams.applied.get("lb1")?.version === current, { what: "lb1 acks the current version" });
   assert.equal(sessionOf("lb1"), session, "the same session all along");
   assert.equal(coord.engine.upstreams.deliveryOf("lb1")?.unacked, 0, "the ack resets the back-off");
   const sentAt = [lastSentAt("lb1"), lastSentAt("lb2")];
@@ -69,12 +70,12 @@ test("a node that refuses a version (NACK) is retried with back-off, and applies
   coord = await startCoordinator(clusterYaml({ upstreams: true, startupGrace: "0s" }));
   const current = coord.engine.upstreams.current().version;
   const lb1 = agent("lb1", "refuse");
-  await waitUntil(() => /standin refuses/.test(coord!.engine.upstreams.applied.get("lb1")?.error ?? ""), "the NACK reaches the coordinator");
-  await waitUntil(() => lb1.pushes().length >= 2, "the refused version is sent again");
+  await waitFor(() => /standin refuses/.test(coord!.engine.upstreams.applied.get("lb1")?.error ?? ""), { what: "the NACK reaches the coordinator" });
+  await waitFor(() => lb1.pushes().length >= 2, { what: "the refused version is sent again" });
   const session = sessionOf("lb1");
   lb1.upstreams = "apply";
   // The next resend comes after the doubled back-off; the default wait covers it.
-  await waitUntil(() => coord!.engine.upstreams.applied.get("lb1")?.version === current && coord!.engine.upstreams.applied.get("lb1")?.error === "", "lb1 applies the resent version", 3000 + resendDelayMs(3, RESEND));
+  await waitFor(() => coord!.engine.upstreams.applied.get("lb1")?.version === current && coord!.engine.upstreams.applied.get("lb1")?.error === "", { what: "lb1 applies the resent version", timeoutMs: 3000 + resendDelayMs(3, RESEND) });
   assert.equal(sessionOf("lb1"), session, "no reconnect");
   assert.ok(lb1.pushes().every((v) => v === current), `only the current version: ${lb1.pushes().join(", ")}`);
   const sentAt = lastSentAt("lb1");
@@ -102,9 +103,9 @@ test("a version that cannot be persisted is never sent; the previous one stays c
     assert.equal(m.current().version, 0, "nothing published: the startup version was not persisted");
     assert.deepEqual(sentTo, [], "nothing sent");
     failing = false;
-    await waitUntil(() => m.current().version === 8, "the retry persists version 8");
+    await waitFor(() => m.current().version === 8, { what: "the retry persists version 8" });
     assert.deepEqual(persisted, [8], "the version number after the persisted counter, not a skipped one");
-    await waitUntil(() => sentTo.length === 1, "lb1 gets it");
+    await waitFor(() => sentTo.length === 1, { what: "lb1 gets it" });
     assert.deepEqual(sentTo, [["lb1", 8]]);
     m.report("lb1", [], 8, "");
     // A later change whose persist fails: agents stay on 8.
@@ -115,8 +116,8 @@ test("a version that cannot be persisted is never sent; the previous one stays c
     assert.deepEqual(sentTo, [["lb1", 8]], "version 9 was not sent");
     assert.equal(m.status()[0].version, 8, "status shows what the agents converge to");
     failing = false;
-    await waitUntil(() => m.current().version === 9, "version 9 once persisting works");
-    await waitUntil(() => sentTo.length === 2, "lb1 gets version 9");
+    await waitFor(() => m.current().version === 9, { what: "version 9 once persisting works" });
+    await waitFor(() => sentTo.length === 2, { what: "lb1 gets version 9" });
     assert.deepEqual(sentTo[1], ["lb1", 9]);
     assert.equal(m.current().upstreams[0].servers[0].down, true, "carrying the change");
   } finally {

@@ -12,7 +12,7 @@ import { leaderGuard } from "../../coordinator/ha/campaign.js";
 import { LeaderElection, NotLeaderError, type LeaderState } from "../../coordinator/ha/leader.js";
 import { EtcdCluster } from "./helpers/etcd-cluster.js";
 import { TcpProxy } from "./helpers/tcp-proxy.js";
-import { waitFor } from "./nginx-harness.js";
+import { waitFor } from "../support/wait.js";
 
 let etcd: EtcdCluster;
 before(async () => {
@@ -51,12 +51,12 @@ test("two contenders: exactly one leads, the other follows it by name and term; 
   try {
     a.election.start();
     b.election.start();
-    const [leader, follower] = await waitFor("one leader and one follower", () => {
+    const [leader, follower] = await waitFor(() => {
       const [sa, sb] = [a.election.state, b.election.state];
       if (sa.kind === "leader" && sb.kind === "follower" && sb.leader) return [a, b];
       if (sb.kind === "leader" && sa.kind === "follower" && sa.leader) return [b, a];
       return undefined;
-    });
+    }, { what: "one leader and one follower", timeoutMs: 5000, intervalMs: 5 });
     const term = (leader.election.state as { term: bigint }).term;
     const seen = follower.election.state as { term?: bigint; leader?: { name: string } };
     assert.equal(seen.leader?.name, leader.name);
@@ -71,7 +71,7 @@ test("two contenders: exactly one leads, the other follows it by name and term; 
     const resignedAt = performance.now();
     await leader.election.stop();
     assert.equal(leader.election.canCommand(), false);
-    await waitFor("the follower to lead", () => follower.election.state.kind === "leader" && follower.election.canCommand(), 3000, 2);
+    await waitFor(() => follower.election.state.kind === "leader" && follower.election.canCommand(), { what: "the follower to lead", timeoutMs: 3000, intervalMs: 2 });
     const handoverMs = performance.now() - resignedAt;
     const next = (follower.election.state as { term: bigint }).term;
     assert.ok(next > term, `the new term ${next} is above the old ${term}`);
@@ -89,9 +89,9 @@ test("a leader cut from etcd stops commanding before the other leads; its term's
   const b = replica("coord2", etcd.endpoints, key);
   try {
     a.election.start();
-    await waitFor("coord1 to lead", () => a.election.state.kind === "leader", 5000);
+    await waitFor(() => a.election.state.kind === "leader", { what: "coord1 to lead", timeoutMs: 5000, intervalMs: 5 });
     b.election.start();
-    await waitFor("coord2 to follow", () => b.election.state.kind === "follower" && (b.election.state as { leader?: unknown }).leader, 5000);
+    await waitFor(() => b.election.state.kind === "follower" && (b.election.state as { leader?: unknown }).leader, { what: "coord2 to follow", timeoutMs: 5000, intervalMs: 5 });
     const oldTerm = (a.election.state as { term: bigint }).term;
     // A guarded write works while it leads.
     await a.election.guardedTxn([op.put("/t2/state", "written by term " + oldTerm)]);
@@ -99,7 +99,7 @@ test("a leader cut from etcd stops commanding before the other leads; its term's
     const deadline = a.election.commandDeadlineMs();
     const cutAt = performance.now();
     proxy.cut();
-    await waitFor("coord2 to lead", () => b.election.state.kind === "leader", 5000, 2);
+    await waitFor(() => b.election.state.kind === "leader", { what: "coord2 to lead", timeoutMs: 5000, intervalMs: 2 });
     const newLeaderAt = performance.now();
     const fencedAt = a.history.find((h) => h.atMs >= cutAt && h.state.kind !== "leader")?.atMs;
     assert.ok(fencedAt !== undefined, "coord1 stepped down");
@@ -119,10 +119,10 @@ test("a leader cut from etcd stops commanding before the other leads; its term's
 
     // Healed, the old leader comes back as a follower of the new term.
     proxy.heal();
-    await waitFor("coord1 to follow coord2", () => {
+    await waitFor(() => {
       const s = a.election.state;
       return s.kind === "follower" && s.term === newTerm && s.leader?.name === "coord2";
-    }, 5000);
+    }, { what: "coord1 to follow coord2", timeoutMs: 5000, intervalMs: 5 });
     assert.equal(b.election.state.kind, "leader");
   } finally {
     await shutdown(a, b);

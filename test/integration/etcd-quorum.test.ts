@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import { EtcdClient, EtcdError } from "../../coordinator/ha/etcd-client.js";
 import { LeaderElection } from "../../coordinator/ha/leader.js";
 import { EtcdCluster } from "./helpers/etcd-cluster.js";
-import { waitFor } from "./nginx-harness.js";
+import { waitFor } from "../support/wait.js";
 
 const CALL_TIMEOUT_MS = 1000;
 
@@ -37,7 +37,7 @@ test("quorum lost: writes fail fast with a clear error and the leader stops comm
   const election = new LeaderElection({ client: electionClient, key: "/q/leader", me: { name: "coord1", address: "coord1:7400" }, ttlSeconds: 1, retryMs: 100 });
   try {
     election.start();
-    await waitFor("coord1 to lead", () => election.canCommand(), 5000);
+    await waitFor(() => election.canCommand(), { what: "coord1 to lead", timeoutMs: 5000, intervalMs: 5 });
     assert.equal((await timedPut(client, "before")).err, undefined);
 
     await etcd.stop(1, "SIGKILL");
@@ -61,15 +61,15 @@ test("quorum lost: writes fail fast with a clear error and the leader stops comm
     assert.ok(last.ms < 300, `the last write took ${last.ms.toFixed(0)} ms to fail`);
     t.diagnostic(`without quorum: ${attempts.length} writes failed; first in ${attempts[0]!.ms.toFixed(0)} ms, last in ${last.ms.toFixed(0)} ms: ${last.err!.message}`);
 
-    await waitFor("the leader to stop commanding", () => !election.canCommand(), 100);
+    await waitFor(() => !election.canCommand(), { what: "the leader to stop commanding", timeoutMs: 100, intervalMs: 5 });
     assert.notEqual(election.state.kind, "leader");
 
     etcd.restart(1);
     etcd.restart(2);
     const backAt = performance.now();
-    await waitFor("a write to succeed again", async () => !(await timedPut(client, "after")).err, 15_000, 50);
+    await waitFor(async () => !(await timedPut(client, "after")).err, { what: "a write to succeed again", timeoutMs: 15_000, intervalMs: 50 });
     const writesBackMs = performance.now() - backAt;
-    await waitFor("a leader to command again", () => election.canCommand(), 15_000, 10);
+    await waitFor(() => election.canCommand(), { what: "a leader to command again", timeoutMs: 15_000, intervalMs: 10 });
     t.diagnostic(`quorum back: writes resume ${writesBackMs.toFixed(0)} ms after the restart, leader commands after ${(performance.now() - backAt).toFixed(0)} ms`);
     assert.equal((await client.get("/q/value")).kv?.value.toString(), "after");
   } finally {

@@ -9,7 +9,7 @@ import { EtcdClient } from "../../coordinator/ha/etcd-client.js";
 import { EtcdWatch } from "../../coordinator/ha/etcd-watch.js";
 import { Event_EventType } from "../../shared/gen/etcd/v3/kv.js";
 import { EtcdCluster } from "./helpers/etcd-cluster.js";
-import { waitFor } from "./nginx-harness.js";
+import { waitFor } from "../support/wait.js";
 
 let etcd: EtcdCluster;
 before(async () => {
@@ -41,20 +41,20 @@ test("a prefix watch sees puts and deletes in order and resumes after an etcd re
     await client.put("/w/p/b", "2");
     await client.put("/w/x", "not watched");
     await client.delete("/w/p/a");
-    await waitFor("three events", () => seen.length >= 3, 3000);
+    await waitFor(() => seen.length >= 3, { what: "three events", timeoutMs: 3000, intervalMs: 5 });
     assert.deepEqual(seen.map((e) => `${e.type} ${e.key}`), ["put /w/p/a", "put /w/p/b", "delete /w/p/a"]);
     const before = watch.nextRevision;
-    await waitFor("progress to advance the resume revision past the unwatched put", () => watch.nextRevision > seen[2]!.rev, 3000);
+    await waitFor(() => watch.nextRevision > seen[2]!.rev, { what: "progress to advance the resume revision past the unwatched put", timeoutMs: 3000, intervalMs: 5 });
 
     await etcd.stop(0, "SIGKILL");
     const downAt = performance.now();
-    await waitFor("the watch to notice etcd is gone", () => states.some((s) => s.startsWith("down")), 5000);
+    await waitFor(() => states.some((s) => s.startsWith("down")), { what: "the watch to notice etcd is gone", timeoutMs: 5000, intervalMs: 5 });
     etcd.restart(0);
     await etcd.waitServing();
     // Written as soon as etcd serves, possibly before the watch is back: it must still see them.
     await client.put("/w/p/c", "3");
     await client.put("/w/p/b", "2b");
-    await waitFor("the events written after the restart", () => seen.length >= 5, 10_000);
+    await waitFor(() => seen.length >= 5, { what: "the events written after the restart", timeoutMs: 10_000, intervalMs: 5 });
     t.diagnostic(`watch back ${(performance.now() - downAt).toFixed(0)} ms after the kill (resume revision before the kill: ${before})`);
     assert.deepEqual(seen.map((e) => `${e.type} ${e.key} ${e.value}`).slice(3), ["put /w/p/c 3", "put /w/p/b 2b"]);
     const revs = seen.map((e) => e.rev);

@@ -1,7 +1,8 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { LinkWatcher, type LinkState } from "../../agent/link/watch.js";
-import { IF, IP, NS, createLab, destroyLab, nsRunner, peer, sh, waitFor } from "./helpers/netns-kvA.js";
+import { IF, IP, NS, createLab, destroyLab, nsRunner, peer, sh } from "./helpers/netns-kvA.js";
+import { waitFor } from "../support/wait.js";
 
 const seen: Array<{ state: LinkState; atMs: number }> = [];
 let watcher: LinkWatcher;
@@ -21,7 +22,7 @@ async function latencyOf(change: string[], up: boolean): Promise<number> {
   const from = seen.length;
   const began = Date.now();
   await sh(change);
-  const hit = await waitFor(`${IF.h1} reported ${up ? "up" : "down"}`, () => seen.slice(from).find((s) => s.state.interface === IF.h1 && s.state.up === up), 1000, 1);
+  const hit = await waitFor(() => seen.slice(from).find((s) => s.state.interface === IF.h1 && s.state.up === up), { what: `${IF.h1} reported ${up ? "up" : "down"}`, timeoutMs: 1000, intervalMs: 1 });
   return hit.atMs - began;
 }
 

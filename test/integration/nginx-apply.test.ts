@@ -8,12 +8,13 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { createCommandRunner } from "../../agent/exec/runner.js";
+import { createCommandRunner } from "../../shared/exec/runner.js";
 import { UpstreamApplier, type ApplyResult } from "../../agent/nginx/apply.js";
 import { NginxSupervisor } from "../../agent/nginx/supervisor.js";
 import type { UpstreamConfig } from "../../shared/gen/keepvip/v1/agent.js";
 import { GOLDEN_CASES, server, upstream } from "../fixtures/nginx/cases.js";
-import { httpGet, NginxLab, NGINX_BINARY, servedBy, waitFor, type Backend } from "./nginx-harness.js";
+import { httpGet, NginxLab, NGINX_BINARY, servedBy, type Backend } from "./nginx-harness.js";
+import { waitFor } from "../support/wait.js";
 
 const runner = createCommandRunner();
 
@@ -58,17 +59,17 @@ describe("upstream apply against the real nginx", () => {
     const pid = sup.masterPid();
     const r1 = await push(1, [[a.address, { down: true }], [b.address, { maxFails: 3, failTimeoutS: 30 }]]);
     assert.equal(r1.ok, true, r1.error);
-    await waitFor("only backend-b answers", async () => {
+    await waitFor(async () => {
       const s = await sample(lab.listenPort, 6);
       return s.size === 1 && s.has("backend-b");
-    }, 5000, 20);
+    }, { what: "only backend-b answers", timeoutMs: 5000, intervalMs: 20 });
 
     const r2 = await push(2, [[a.address, { weight: 1 }], [b.address, { weight: 1 }]]);
     assert.equal(r2.ok, true, r2.error);
-    await waitFor("both backends answer", async () => {
+    await waitFor(async () => {
       const s = await sample(lab.listenPort, 10);
       return s.has("backend-a") && s.has("backend-b") && !s.has("error");
-    }, 5000, 20);
+    }, { what: "both backends answer", timeoutMs: 5000, intervalMs: 20 });
     assert.equal(sup.masterPid(), pid, "a reload, not a restart");
     assert.deepEqual(applier.status(), { appliedVersion: 2, error: "" });
   });
@@ -92,10 +93,10 @@ describe("upstream apply against the real nginx", () => {
     assert.equal(sup.state().state, "running");
     // Version 2 (both backends) is still what nginx runs: both answer again, nothing errs
     // (one sample is a snapshot: a slow backend under load is retried on the other).
-    await waitFor("still serving version 2 (both backends)", async () => {
+    await waitFor(async () => {
       const s = await sample(lab.listenPort, 10);
       return s.has("backend-a") && s.has("backend-b") && !s.has("error");
-    }, 5000, 20);
+    }, { what: "still serving version 2 (both backends)", timeoutMs: 5000, intervalMs: 20 });
     assert.deepEqual(applier.status(), { appliedVersion: 2, error: r4.error });
     assert.ok((await sup.test()).ok, "what is on disk passes nginx -t");
   });
@@ -103,10 +104,10 @@ describe("upstream apply against the real nginx", () => {
   test("the next good push after a rejected one is applied", async () => {
     const r5 = await push(5, [[a.address]]);
     assert.equal(r5.ok, true, r5.error);
-    await waitFor("only backend-a answers", async () => {
+    await waitFor(async () => {
       const s = await sample(lab.listenPort, 6);
       return s.size === 1 && s.has("backend-a");
-    }, 5000, 20);
+    }, { what: "only backend-a answers", timeoutMs: 5000, intervalMs: 20 });
   });
 
   test("every golden file passes nginx -t", async () => {

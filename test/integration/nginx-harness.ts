@@ -26,17 +26,6 @@ export async function freePort(): Promise<number> {
   return port;
 }
 
-/** Polls `check` every `everyMs` until it returns a truthy value or `timeoutMs` passes (then throws naming `what`). */
-export async function waitFor<T>(what: string, check: () => T | Promise<T>, timeoutMs = 5000, everyMs = 5): Promise<NonNullable<T>> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value) return value as NonNullable<T>;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs}ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
-}
-
 /** GET http://127.0.0.1:port/path with a fresh connection: the body, or an Error. */
 export function httpGet(port: number, path = "/aaa", timeoutMs = 500): Promise<string | Error> {
   return new Promise((resolve) => {

@@ -11,11 +11,12 @@ import { pino } from "pino";
 import { createServer as createTcpServer, type Server } from "node:net";
 import { writeFile, chmod } from "node:fs/promises";
 import { join } from "node:path";
-import { createCommandRunner, type RunningProcess } from "../../agent/exec/runner.js";
+import { createCommandRunner, type RunningProcess } from "../../shared/exec/runner.js";
 import { NginxSupervisor } from "../../agent/nginx/supervisor.js";
 import type { NginxStatus } from "../../agent/nginx/restart-policy.js";
 import { isLive, isNginxMaster, readPidFile } from "../../agent/nginx/process.js";
-import { freePort, httpGet, NginxLab, servedBy, waitFor } from "./nginx-harness.js";
+import { freePort, httpGet, NginxLab, servedBy } from "./nginx-harness.js";
+import { waitFor } from "../support/wait.js";
 
 const runner = createCommandRunner();
 
@@ -87,15 +88,15 @@ describe("nginx supervisor, child mode", () => {
     const pid = sup.masterPid();
     assert.ok(pid && (await isNginxMaster(pid)));
     assert.equal(await readPidFile(lab.pidFile), pid);
-    assert.equal(await waitFor("first answer", async () => servedBy(await httpGet(lab.listenPort))), "backend-a");
+    assert.equal(await waitFor(async () => servedBy(await httpGet(lab.listenPort)), { what: "first answer", timeoutMs: 5000 }), "backend-a");
 
     const probe = prober(lab.listenPort);
     await new Promise((r) => setTimeout(r, 50));
     const killedAt = performance.now();
     process.kill(pid, "SIGKILL");
-    await waitFor("a new master", () => sup.state().state === "running" && sup.masterPid() !== pid, 3000);
+    await waitFor(() => sup.state().state === "running" && sup.masterPid() !== pid, { what: "a new master", timeoutMs: 3000 });
     const restartMs = Math.round(performance.now() - killedAt);
-    await waitFor("answers again", async () => servedBy(await httpGet(lab.listenPort)));
+    await waitFor(async () => servedBy(await httpGet(lab.listenPort)), { what: "answers again", timeoutMs: 5000 });
     await new Promise((r) => setTimeout(r, 50));
     const blip = await probe.end();
     console.log(`# F4 child mode: SIGKILL → running again in ${restartMs} ms; client blip ${blip.longestBlipMs} ms (${blip.failures} failed requests)`);
@@ -117,7 +118,7 @@ describe("nginx supervisor, child mode", () => {
     const pid = sup.masterPid()!;
     const killedAt = performance.now();
     process.kill(pid, "SIGKILL");
-    const down = await waitFor("DOWN", () => seen.find((s) => s.state === "down"), 3000);
+    const down = await waitFor(() => seen.find((s) => s.state === "down"), { what: "DOWN", timeoutMs: 3000 });
     const starting = seen.find((s) => s.state === "starting")!;
     const emerg = logged.find((l) => l.event === "nginx.stderr" && l.at > killedAt && /\[emerg\]/.test(l.line ?? ""))!;
     console.log(`# F5 child mode: SIGKILL → STARTING ${Math.round(starting.at - killedAt)} ms → nginx's [emerg] ${Math.round(emerg.at - starting.at)} ms later → DOWN ${(down.at - emerg.at).toFixed(2)} ms after that (total ${Math.round(down.at - killedAt)} ms): ${down.detail}`);
@@ -126,14 +127,14 @@ describe("nginx supervisor, child mode", () => {
     assert.ok(down.at - killedAt < 500, `DOWN after ${Math.round(down.at - killedAt)} ms`);
 
     // Still failing while the port is taken: retries keep DOWN and count failures.
-    await waitFor("a background retry", () => sup.state().failures >= 2, 3000);
+    await waitFor(() => sup.state().failures >= 2, { what: "a background retry", timeoutMs: 3000 });
     assert.equal(sup.state().state, "down");
     const freedAt = performance.now();
     await new Promise<void>((r) => blocker!.close(() => r()));
     blocker = undefined;
-    await waitFor("running again via back-off", () => sup.state().state === "running", 5000);
+    await waitFor(() => sup.state().state === "running", { what: "running again via back-off", timeoutMs: 5000 });
     console.log(`# F5 recovery: port freed → running in ${Math.round(performance.now() - freedAt)} ms (back-off 50..400 ms)`);
-    assert.equal(await waitFor("answers", async () => servedBy(await httpGet(lab.listenPort))), "backend-a");
+    assert.equal(await waitFor(async () => servedBy(await httpGet(lab.listenPort)), { what: "answers", timeoutMs: 5000 }), "backend-a");
     await lab.writeConf();
     assert.ok((await sup.reload()).ok);
   });
@@ -146,10 +147,10 @@ describe("nginx supervisor, child mode", () => {
     assert.equal(t.ok, false);
     assert.match(t.detail, /unknown directive "bogus_directive"/);
     process.kill(sup.masterPid()!, "SIGKILL");
-    const down = await waitFor("DOWN", () => seen.find((s) => s.state === "down"), 3000);
+    const down = await waitFor(() => seen.find((s) => s.state === "down"), { what: "DOWN", timeoutMs: 3000 });
     assert.match(down.detail, /unknown directive "bogus_directive"/);
     await lab.writeConf();
-    await waitFor("running again", () => sup.state().state === "running", 5000);
+    await waitFor(() => sup.state().state === "running", { what: "running again", timeoutMs: 5000 });
   });
 
   test("nginx outlives a SIGKILLed agent, and the next agent adopts it instead of starting another", async () => {
@@ -161,7 +162,7 @@ describe("nginx supervisor, child mode", () => {
     const script = join(lab.dir, "agent.mts");
     await writeFile(script, `
 import { NginxSupervisor } from ${JSON.stringify(new URL("../../agent/nginx/supervisor.js", import.meta.url).pathname)};
-import { createCommandRunner } from ${JSON.stringify(new URL("../../agent/exec/runner.js", import.meta.url).pathname)};
+import { createCommandRunner } from ${JSON.stringify(new URL("../../shared/exec/runner.js", import.meta.url).pathname)};
 const sup = new NginxSupervisor({ config: ${JSON.stringify(lab.nginxConfig())}, runner: createCommandRunner() });
 const s = await sup.start();
 console.log("MASTER " + s.pid);
@@ -170,9 +171,9 @@ setInterval(() => undefined, 1000);
     let pidLine = "";
     const agent = runner.start([process.execPath, "--import", "tsx", script], { cwd: process.cwd(), onStdoutLine: (l) => (pidLine = l) });
     agents.push(agent);
-    const masterPid = Number((await waitFor("agent output", () => /^MASTER (\d+)$/.exec(pidLine), 15_000))[1]);
+    const masterPid = Number((await waitFor(() => /^MASTER (\d+)$/.exec(pidLine), { what: "agent output", timeoutMs: 15_000 }))[1]);
     lab.track(masterPid);
-    assert.equal(await waitFor("served via agent's nginx", async () => servedBy(await httpGet(lab.listenPort))), "backend-a");
+    assert.equal(await waitFor(async () => servedBy(await httpGet(lab.listenPort)), { what: "served via agent's nginx", timeoutMs: 5000 }), "backend-a");
 
     agent.kill("SIGKILL");
     await agent.exited;
@@ -195,7 +196,7 @@ setInterval(() => undefined, 1000);
     await new Promise((r) => setTimeout(r, 30));
     const killedAt = performance.now();
     process.kill(masterPid, "SIGKILL");
-    await waitFor("restarted after adoption", () => next.state().state === "running" && next.masterPid() !== masterPid, 3000);
+    await waitFor(() => next.state().state === "running" && next.masterPid() !== masterPid, { what: "restarted after adoption", timeoutMs: 3000 });
     const restartMs = Math.round(performance.now() - killedAt);
     await new Promise((r) => setTimeout(r, 50));
     const blip2 = await probe2.end();
@@ -239,26 +240,26 @@ describe("nginx supervisor, external mode", () => {
     const pid = s.pid!;
     lab.track(pid);
     assert.equal(await readPidFile(lab.pidFile), pid);
-    assert.equal(await waitFor("answer", async () => servedBy(await httpGet(lab.listenPort))), "backend-a");
+    assert.equal(await waitFor(async () => servedBy(await httpGet(lab.listenPort)), { what: "answer", timeoutMs: 5000 }), "backend-a");
     assert.ok((await sup.test()).ok);
     assert.ok((await sup.reload()).ok);
 
     // systemd would clean the unit's cgroup after a crash; a TERM ends master and workers together.
     const killedAt = performance.now();
     process.kill(pid, "SIGTERM");
-    await waitFor("a new master from start_command", () => sup!.state().state === "running" && sup!.masterPid() !== pid, 3000);
+    await waitFor(() => sup!.state().state === "running" && sup!.masterPid() !== pid, { what: "a new master from start_command", timeoutMs: 3000 });
     console.log(`# external mode: master ended → running again in ${Math.round(performance.now() - killedAt)} ms (watch_interval 100 ms)`);
     lab.track(sup.masterPid());
     assert.ok(!seen.some((x) => x.state === "down"));
-    assert.equal(await waitFor("answers again", async () => servedBy(await httpGet(lab.listenPort))), "backend-a");
+    assert.equal(await waitFor(async () => servedBy(await httpGet(lab.listenPort)), { what: "answers again", timeoutMs: 5000 }), "backend-a");
 
     // A start_command that fails is DOWN at once, with its error.
     await lab.writeConf("", "bogus_directive on;");
     process.kill(sup.masterPid()!, "SIGTERM");
-    const down = await waitFor("DOWN", () => seen.find((x) => x.state === "down"), 3000);
+    const down = await waitFor(() => seen.find((x) => x.state === "down"), { what: "DOWN", timeoutMs: 3000 });
     assert.match(down.detail, /start_command failed: .*unknown directive "bogus_directive"/);
     await lab.writeConf();
-    await waitFor("running after the fix", () => sup!.state().state === "running", 5000);
+    await waitFor(() => sup!.state().state === "running", { what: "running after the fix", timeoutMs: 5000 });
     const last = sup.masterPid()!;
     lab.track(last);
 

@@ -4,7 +4,8 @@ import { VipController } from "../../agent/vip/controller.js";
 import type { VipBinding } from "../../agent/vip/plan.js";
 import type { VerifyResult } from "../../agent/probe/verify.js";
 import type { ReachState } from "../../agent/probe/reach.js";
-import { ADDR, ARPING, IF, NS, NsWorker, createLab, destroyLab, nsRunner, tools, waitFor } from "./helpers/netns-kvA.js";
+import { ADDR, ARPING, IF, NS, NsWorker, createLab, destroyLab, nsRunner, tools } from "./helpers/netns-kvA.js";
+import { waitFor } from "../support/wait.js";
 
 const PORT = 10016;
 const vipH1: VipBinding = { group: "VI_1", address: ADDR.vip, prefix: 24, family: 4, interface: IF.h1 };
@@ -68,14 +69,14 @@ test("the reach prober on h2 flips to unreachable when h1 releases the VIP and b
   try {
     await h2Worker.call("reach-start", { opts: { group: "VI_1", target: { host: ADDR.vip, port: PORT }, intervalMs: 10, timeoutMs: 50, failThreshold: 3, lanReferences: [{ host: ADDR.h3, port: 9 }], lanIntervalMs: 100 } });
     const states = (): ReachState[] => h2Worker.events.filter((e) => e.event === "reach").map((e) => e.state as ReachState);
-    await waitFor("reachable", () => states().at(-1)?.reachable === true, 2000);
+    await waitFor(() => states().at(-1)?.reachable === true, { what: "reachable", timeoutMs: 2000 });
     assert.equal(states().at(-1)?.lanOk, true, "h3 refusing port 9 still proves the LAN works");
     const released = Date.now();
     await h1.release([vipH1]);
-    await waitFor("unreachable", () => states().at(-1)?.reachable === false, 2000);
+    await waitFor(() => states().at(-1)?.reachable === false, { what: "unreachable", timeoutMs: 2000 });
     console.log(`# reach: unreachable ${Date.now() - released} ms after release`);
     await h1.acquire([vipH1]);
-    await waitFor("reachable again", () => states().at(-1)?.reachable === true, 2000);
+    await waitFor(() => states().at(-1)?.reachable === true, { what: "reachable again", timeoutMs: 2000 });
   } finally {
     await h2Worker.call("reach-stop");
     await h1Worker.call("unlisten");

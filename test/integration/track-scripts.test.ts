@@ -9,12 +9,12 @@ import assert from "node:assert/strict";
 import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createCommandRunner } from "../../agent/exec/runner.js";
+import { createCommandRunner } from "../../shared/exec/runner.js";
 import { isLive } from "../../agent/nginx/process.js";
 import { Notifier } from "../../agent/notify/notify.js";
 import { TrackScripts } from "../../agent/tracks/scripts.js";
 import type { TrackScriptConfig } from "../../shared/config/agent.js";
-import { waitFor } from "./nginx-harness.js";
+import { waitFor } from "../support/wait.js";
 
 const runner = createCommandRunner();
 
@@ -62,7 +62,7 @@ describe("track and notify scripts, run for real", () => {
     assert.deepEqual(byName.chk_ok, { name: "chk_ok", passing: true, detail: "nginx ok" });
     assert.ok(tookMs < 600, `the verdict came at the deadline (${tookMs} ms)`);
     const pid = Number((await readFile(pidFile, "utf8")).trim());
-    await waitFor("the hung script's process to be gone", async () => !(await isLive(pid)), 2000);
+    await waitFor(async () => !(await isLive(pid)), { what: "the hung script's process to be gone", timeoutMs: 2000 });
   });
 
   test("a script whose child lingers after the kill fails at the deadline, not when the child exits", async () => {
@@ -77,7 +77,7 @@ describe("track and notify scripts, run for real", () => {
     t.stop();
     // Its `sleep 1` ends on its own; wait for that so nothing of ours outlives the test.
     const pid = Number((await readFile(childPid, "utf8")).trim());
-    await waitFor("the lingering child to exit", async () => !(await isLive(pid)), 3000, 20);
+    await waitFor(async () => !(await isLive(pid)), { what: "the lingering child to exit", timeoutMs: 3000, intervalMs: 20 });
   });
 
   test("script_user: the script runs as that user", async () => {

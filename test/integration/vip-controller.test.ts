@@ -2,7 +2,8 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { VipController, type VipEvent } from "../../agent/vip/controller.js";
 import type { VipBinding } from "../../agent/vip/plan.js";
-import { ADDR, IF, IP, NS, createLab, destroyLab, hasAddress, macOf, neighbourMac, nsRunner, sh, tools, waitFor } from "./helpers/netns-kvA.js";
+import { ADDR, IF, IP, NS, createLab, destroyLab, hasAddress, macOf, neighbourMac, nsRunner, sh, tools } from "./helpers/netns-kvA.js";
+import { waitFor } from "../support/wait.js";
 
 const vip = (h: "h1" | "h2"): VipBinding => ({ group: "VI_1", address: ADDR.vip, prefix: 24, family: 4, interface: IF[h] });
 const controllers: VipController[] = [];
@@ -28,8 +29,8 @@ test("acquire puts the VIP on its interface and a neighbour learns the holder's 
   assert.deepEqual(events.map((e) => e.kind), ["acquired"]);
   // kvA-h3 never talked to the VIP: only the gratuitous ARP can have put it in its table.
   const mac1 = await macOf("h1");
-  await waitFor("h3 to learn h1's MAC for the VIP", async () => (await neighbourMac("h3", ADDR.vip)) === mac1, 1000);
-  await waitFor("h2 to learn h1's MAC for the VIP", async () => (await neighbourMac("h2", ADDR.vip)) === mac1, 1000);
+  await waitFor(async () => (await neighbourMac("h3", ADDR.vip)) === mac1, { what: "h3 to learn h1's MAC for the VIP", timeoutMs: 1000 });
+  await waitFor(async () => (await neighbourMac("h2", ADDR.vip)) === mac1, { what: "h2 to learn h1's MAC for the VIP", timeoutMs: 1000 });
   await h1.release([vip("h1")]);
 });
 
@@ -60,7 +61,7 @@ test("a takeover by h2 moves the neighbour's entry to h2's MAC; releasing twice 
   assert.deepEqual(e1.filter((e) => e.kind === "released").length, 1, "only the first release fires an event");
   assert.deepEqual(h1.held(), []);
   assert.equal(await hasAddress("h1", `${ADDR.vip}/24`), false);
-  await waitFor("h3 to move the VIP to h2's MAC", async () => (await neighbourMac("h3", ADDR.vip)) === mac2, 1500);
+  await waitFor(async () => (await neighbourMac("h3", ADDR.vip)) === mac2, { what: "h3 to move the VIP to h2's MAC", timeoutMs: 1500 });
   await h2.release([vip("h2")]);
   assert.equal(await hasAddress("h2", `${ADDR.vip}/24`), false);
 });
@@ -85,7 +86,7 @@ test("a held VIP deleted behind the controller's back is re-added and announced 
   await h1.acquire([vip("h1")]);
   const deleted = Date.now();
   await sh([IP, "-n", NS.h1, "addr", "del", `${ADDR.vip}/24`, "dev", IF.h1]);
-  const repaired = await waitFor("a drift-repaired event", () => events.find((e) => e.kind === "drift-repaired"), 1000);
+  const repaired = await waitFor(() => events.find((e) => e.kind === "drift-repaired"), { what: "a drift-repaired event", timeoutMs: 1000 });
   const took = repaired.atMs - deleted;
   console.log(`# drift repair: VIP back ${took} ms after ip addr del (${repaired.detail})`);
   assert.ok(took < 1000, `took ${took} ms`);
@@ -101,7 +102,7 @@ test("a configured VIP appearing while not held is reported as unexpected, once"
   await h2.start();
   await sh([IP, "-n", NS.h2, "addr", "add", `${ADDR.vip}/24`, "dev", IF.h2]);
   try {
-    const e = await waitFor("an unexpected event", () => events.find((x) => x.kind === "unexpected"), 1000);
+    const e = await waitFor(() => events.find((x) => x.kind === "unexpected"), { what: "an unexpected event", timeoutMs: 1000 });
     assert.match(e.detail, /appeared on kvA-h2-l while this host does not hold group VI_1/);
     await h2.reconcile();
     assert.equal(events.filter((x) => x.kind === "unexpected").length, 1);

@@ -7,7 +7,7 @@
  * these reach the readers and the conversion with nearly valid input.
  */
 import fc from "fast-check";
-import { parseBlocks, type Dialect, type Statement } from "../../coordinator/importer/syntax.js";
+import { parseBlocks, type Dialect, type Statement } from "../../cli/importer/syntax.js";
 import { fragment } from "./fuzz-mutate.js";
 
 /** Keywords the readers act on, so renamed statements land in real code paths. */

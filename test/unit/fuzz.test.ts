@@ -1,9 +1,9 @@
 /**
  * Hostile input, fuzzed: random and mutated inputs fed to the config
- * loader, the keepalived importer, the nginx renderer and the coordinator's
- * RPC handlers. Properties: no crash, no hang, every rejection a clear error
- * naming where, nothing accepted that breaks an invariant, nothing injected
- * into an nginx file, and a running cluster untouched by a barrage of garbage.
+ * loader, the keepalived importer and the nginx renderer (the coordinator's
+ * RPC handlers are fuzzed over the network in test/component/fuzz-rpc.test.ts).
+ * Properties: no crash, no hang, every rejection a clear error naming where,
+ * nothing accepted that breaks an invariant, nothing injected into an nginx file.
  * fast-check with fixed seeds: every run feeds the same cases, and the number
  * of cases run is printed. Failing cases found on the way are kept as
  * regression examples (run first on every run).
@@ -14,27 +14,26 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import fc from "fast-check";
-import { status as Status } from "@grpc/grpc-js";
 import { parse as parseYaml, stringify } from "yaml";
 import { agentConfigSchema } from "../../shared/config/agent.js";
 import { coordinatorConfigSchema } from "../../shared/config/coordinator.js";
 import { ConfigError, parseConfigText } from "../../shared/config/load.js";
 import { parseHostPort } from "../../shared/config/net.js";
-import { importKeepalived } from "../../coordinator/importer/index.js";
-import { parseBlocks, SyntaxProblem, type Dialect, type Statement } from "../../coordinator/importer/syntax.js";
+import { importKeepalived } from "../../cli/importer/index.js";
+import { parseBlocks, SyntaxProblem, type Dialect, type Statement } from "../../cli/importer/syntax.js";
 import { renderUpstreams, UpstreamRenderError } from "../../agent/nginx/render.js";
-import { NginxState, type UpstreamConfig } from "../../shared/gen/keepvip/v1/agent.js";
+import type { UpstreamConfig } from "../../shared/gen/keepvip/v1/agent.js";
 import { ALLOWED_LINE, FIELD, upstreamConfig } from "./fuzz-upstreams.js";
+import { AGENT_TEXTS, COORDINATOR_TEXTS } from "../fixtures/configs.js";
 import { agentViolations, coordinatorViolations } from "./fuzz-invariants.js";
 import { applyStructEdits, leafEdit, mutatedText, randomText, structEdit } from "./fuzz-mutate.js";
 import { mutatedTree } from "./fuzz-blocks.js";
 import { Watchdog } from "./fuzz-watchdog.js";
-import { adminPlan, isWrite, sessionPlan, uint64Bomb, type AdminPlan, type SessionPlan } from "./fuzz-messages.js";
-import { adminCall, closeAdminClients, closeClients, runSession, startFuzzCluster } from "./fuzz-rpc.js";
 
-const read = (f: string) => readFileSync(f, "utf8");
 /** What a case came to: the input was accepted (and checked), or refused with a clear error. */
 type Outcome = "accepted" | "refused";
+
+const read = (f: string) => readFileSync(f, "utf8");
 
 /** A single call on a 2-core shared machine: generous, but a hang (or a quadratic blow-up) fails. */
 const CASE_BUDGET_MS = 2000;
@@ -73,31 +72,6 @@ function run<T>(t: TestContext, what: string, arb: fc.Arbitrary<T>, check: (v: T
 
 // ------------------------------------------------------------------ config loader
 
-const COORDINATOR_TEXTS = [read("deploy/examples/coordinator.yaml"), `
-insecure: true
-timing: { heartbeat_interval: 20ms, dead_interval: 120ms, verify_timeout: 50ms, garp: { delays: [0, 100ms], refresh: 1s } }
-groups:
-  - name: VI_1
-    vips: ["198.18.0.100/24", 198.18.0.101]
-    service: { port: 10016, path: /aaa }
-    lan_references: ["198.18.0.21:10016"]
-    members:
-      - { node: lb1, priority: 100, address: 198.18.0.11 }
-      - { node: lb2, priority: 90 }
-    tracks: [{ name: chk, weight: -20, fall: 2 }]
-  - name: VI_2
-    vips: ["198.18.0.200/24"]
-    service: { port: 80 }
-    members: [{ node: lb1, priority: 1 }, { node: lb2, priority: 254 }]
-sync_groups: [{ name: both, groups: [VI_1, VI_2] }]
-upstreams:
-  - name: app
-    balance: hash
-    hash_key: $remote_addr
-    servers: [{ address: "[2001:db8::1]:80" }, { address: "backend-1.lab:8080", backup: true, weight: 5 }]
-    check: { type: http, path: /health, expect_status: "200-299", interval: 1s, timeout: 500ms }
-`];
-const AGENT_TEXTS = [read("deploy/examples/agent-lb1.yaml"), read("deploy/examples/agent-lb2.yaml")];
 
 /** A ConfigError whose every problem is one line naming the file (and where, when it can). */
 function assertClearConfigError(err: unknown, text: string): void {
@@ -314,109 +288,4 @@ function checkRender(config: UpstreamConfig): Outcome {
 
 test("nginx renderer: hostile upstream names, addresses and numbers are refused naming the field, or rendered with no injected directive", (t) => {
   run(t, "renderer random upstream configs", upstreamConfig, checkRender, { seed: 50, numRuns: 2000 });
-});
-
-// ------------------------------------------------------------------ RPC handlers
-
-const runningReport = { nginx: NginxState.NGINX_STATE_RUNNING, nginxDetail: "", tracks: [], held: [], upstreamVersion: 0, upstreamError: "", probes: [], reach: [], fault: false, faultReason: "", seq: 0 };
-
-/** Codes a refusal may carry: never INTERNAL or UNKNOWN (those say the coordinator failed, not the caller). */
-const REFUSALS = new Set([Status.INVALID_ARGUMENT, Status.NOT_FOUND, Status.PERMISSION_DENIED, Status.RESOURCE_EXHAUSTED, Status.FAILED_PRECONDITION, Status.ABORTED, Status.UNAVAILABLE, Status.UNAUTHENTICATED, Status.DEADLINE_EXCEEDED]);
-
-function assertRefusal(what: string, code: number, details: string): void {
-  if (code === Status.OK) return;
-  assert.ok(REFUSALS.has(code), `${what}: status ${Status[code]} (${details})`);
-  assert.ok(details.trim().length > 0, `${what}: status ${Status[code]} without a message`);
-}
-
-test("RPC handlers: random agent sessions and admin calls over mutual TLS never crash the coordinator, every refusal has a status and a message, and the legitimate pair's election is untouched", { timeout: 120_000 }, async (t) => {
-  const cluster = await startFuzzCluster();
-  t.after(async () => {
-    closeClients();
-    closeAdminClients();
-    await cluster.stop();
-  });
-  const vi1 = () => cluster.engine.runtimes.get("VI_1")!;
-  const before = { holder: vi1().holder, epoch: vi1().epoch };
-  // Every change to VI_1, however brief: sampled and taken from the event history.
-  const seenHolders = new Set<string>([String(before.holder)]);
-  const sampler = setInterval(() => seenHolders.add(String(vi1().holder)), 5);
-  const vi1Events: string[] = [];
-  const unsubscribe = cluster.engine.events.subscribe((e) => e.group === "VI_1" && ["election", "move", "verify", "fault", "conflict"].includes(e.kind) && vi1Events.push(`${e.kind}: ${e.message}`));
-  t.after(() => {
-    clearInterval(sampler);
-    unsubscribe();
-  });
-  const counts = { sessions: 0, admitted: 0, refused: 0, admin: 0, adminRefused: 0, steps: 0 };
-  const codes = new Map<string, number>();
-  const tally = (code: number) => codes.set(Status[code], (codes.get(Status[code]) ?? 0) + 1);
-
-  const runSessionPlan = async (p: SessionPlan) => {
-    const o = await runSession(cluster, p.identity, p.steps, p.ending);
-    counts.sessions++;
-    tally(o.code);
-    counts.steps += p.steps.length;
-    if (o.received.includes("welcome")) counts.admitted++;
-    if (o.code !== Status.OK && !(o.cancelledByUs && o.code === Status.CANCELLED)) counts.refused++;
-    if (p.identity !== "fz1") assert.ok(!o.received.includes("welcome"), `${p.identity} was welcomed as an agent`);
-    if (o.cancelledByUs && o.code === Status.CANCELLED) return;
-    assertRefusal(`session as ${p.identity}`, o.code, o.details);
-    if (p.identity === "anonymous") assert.equal(o.code, Status.UNAVAILABLE, `a client without a certificate: ${Status[o.code]} ${o.details}`);
-  };
-  const runAdminPlan = async (p: AdminPlan) => {
-    const o = await adminCall(cluster, p.identity, p.rpc, p.request);
-    counts.admin++;
-    tally(o.code);
-    if (o.code !== Status.OK && o.code !== Status.CANCELLED) counts.adminRefused++;
-    if (o.code === Status.CANCELLED) assert.ok(p.rpc === "watchEvents" && p.request.follow, `${p.rpc} cancelled`);
-    else assertRefusal(`${p.rpc} as ${p.identity}`, o.code, o.details);
-    if (p.identity === "fz1" || p.identity === "mallory") assert.equal(o.code, Status.PERMISSION_DENIED, `agent certificate calling ${p.rpc}: ${Status[o.code]}`);
-    if (p.identity === "reader" && isWrite(p.rpc)) assert.equal(o.code, Status.PERMISSION_DENIED, `read-only ${p.rpc}: ${Status[o.code]} ${o.details}`);
-  };
-
-  const action = fc.oneof(
-    { weight: 3, arbitrary: sessionPlan.map((p) => () => runSessionPlan(p)) },
-    { weight: 2, arbitrary: adminPlan(COORDINATOR_TEXTS).map((p) => () => runAdminPlan(p)) },
-  );
-  const claim = (group: string, epoch: number): SessionPlan => ({
-    identity: "fz1",
-    steps: [{ typed: { body: { $case: "hello", value: { nodeId: "fz1", agentVersion: "", instanceId: "x", state: { ...runningReport, seq: 1 }, epochs: [{ group, epoch }] } } } }, { typed: { body: { $case: "report", value: { ...runningReport, seq: 2 } } } }],
-    ending: "halfClose",
-  });
-  const regressions: Array<[Array<() => Promise<void>>]> = [
-    // grpc-js decoded sessions itself: an undecodable message right after an admitted hello ended
-    // the call with INTERNAL while the welcome burst was still queued; a queued write went out
-    // after the status and the stream never closed (the client waited forever).
-    [[() => runSessionPlan({ identity: "fz1", steps: [{ typed: { body: { $case: "hello", value: { nodeId: "fz1", agentVersion: "", instanceId: "i1", state: { ...runningReport, tracks: Array.from({ length: 400 }, (_, i) => ({ name: `t${i}`, passing: true, detail: "ü".repeat(200) })) }, epochs: [] } } } }, { raw: Uint8Array.from([0x1a, 0xdd, 0x01, 0x0f]) }], ending: "halfClose" })]],
-    [[() => runSessionPlan({ identity: "fz1", steps: [{ raw: uint64Bomb() }], ending: "halfClose" })]],
-    // A hello from a member of another group claiming a newer epoch of VI_1 raised VI_1's epoch.
-    [[() => runSessionPlan(claim("VI_1", 2 ** 52))]],
-    // A hello claiming epoch 2^53 - 1 for its own group: the next election made it 2^53, which
-    // `keepvip status` could no longer decode (and where +1 no longer changes an epoch).
-    [[async () => {
-      await runSessionPlan(claim("VI_F", Number.MAX_SAFE_INTEGER));
-      await runAdminPlan({ identity: "reader", rpc: "getStatus", request: {} });
-    }]],
-  ];
-  let rounds = 0;
-  await fc.assert(fc.asyncProperty(fc.array(action, { minLength: 1, maxLength: 4 }), async (batch) => {
-    rounds++;
-    // Up to four at once: sessions race each other and admin calls.
-    await Promise.all(batch.map((run) => run()));
-  }), { seed: 51, numRuns: 400, endOnFailure: true, includeErrorInReport: true, examples: regressions });
-
-  // After the barrage: status answers, the pair never noticed.
-  const status = await adminCall(cluster, "reader", "getStatus", {}, 2000);
-  assert.equal(status.code, Status.OK, `status after the barrage: ${status.details}`);
-  assert.deepEqual([...seenHolders], [String(before.holder)], "VI_1's holder never changed");
-  assert.equal(vi1().holder, before.holder);
-  assert.equal(vi1().epoch, before.epoch, "VI_1's epoch unchanged");
-  assert.equal(vi1().phase.kind, "steady");
-  assert.deepEqual(vi1Events, [], "no election, move, verification or conflict for VI_1");
-  assert.equal(cluster.lb1.closedWith, undefined, "lb1's session was never ended");
-  assert.equal(cluster.lb2.closedWith, undefined, "lb2's session was never ended");
-  for (const n of ["lb1", "lb2"]) assert.equal(cluster.engine.nodes.views.get(n)?.session, "live", `${n} live`);
-  const errors = cluster.logs.filter((l) => l.level >= 50);
-  assert.deepEqual(errors, [], "the coordinator logged no errors");
-  t.diagnostic(`RPC barrage: ${rounds} rounds, ${counts.sessions} sessions (${counts.steps} messages, ${counts.admitted} admitted, ${counts.refused} refused), ${counts.admin} admin calls (${counts.adminRefused} refused); statuses ${[...codes].map(([c, n]) => `${c} ${n}`).join(", ")}; VI_1 held by ${before.holder} at epoch ${before.epoch} throughout`);
 });

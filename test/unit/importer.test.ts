@@ -1,9 +1,9 @@
 /** keepalived.conf / nginx import: the parser's errors, and the seed's files turning into configs equivalent to deploy/examples. */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { importKeepalived } from "../../coordinator/importer/index.js";
-import { splitArgv } from "../../coordinator/importer/keepalived.js";
-import { parseBlocks, SyntaxProblem } from "../../coordinator/importer/syntax.js";
+import { importKeepalived } from "../../cli/importer/index.js";
+import { splitArgv } from "../../cli/importer/keepalived.js";
+import { parseBlocks, SyntaxProblem } from "../../cli/importer/syntax.js";
 import { agentConfigSchema } from "../../shared/config/agent.js";
 import { coordinatorConfigSchema } from "../../shared/config/coordinator.js";
 import { loadConfigFile, parseConfigText } from "../../shared/config/load.js";

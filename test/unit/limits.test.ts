@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { RateLimiter } from "../../coordinator/grpc/limits.js";
+import { RateLimiter } from "../../coordinator/cluster/rate-limiter.js";
 import { sanitizeReport, MAX_TRACKS } from "../../coordinator/cluster/sanitize.js";
 import type { Report } from "../../shared/gen/keepvip/v1/agent.js";
 

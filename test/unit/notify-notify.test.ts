@@ -5,7 +5,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { pino } from "pino";
-import type { CommandRunner, RunOptions, RunResult } from "../../agent/exec/runner.js";
+import type { RunResult } from "../../shared/exec/runner.js";
+import { FakeRunner } from "../support/fake-runner.js";
 import { Notifier, planNotify } from "../../agent/notify/notify.js";
 import type { NotifyConfig } from "../../shared/config/agent.js";
 
@@ -33,34 +34,15 @@ for (const [name, cfg, state, expected] of plans) {
   test(`planNotify: ${name}`, () => assert.deepEqual(planNotify(cfg, "VI_1", state, 100), expected));
 }
 
-/** A runner whose runs finish when the test says so (or at once with `auto`). */
-class FakeRunner implements CommandRunner {
-  started: string[][] = [];
-  private pending: Array<() => void> = [];
-  constructor(private readonly outcome: (argv: string[]) => Partial<RunResult> | "throw" | "hang" = () => ({}), private readonly auto = true) {}
-
-  run(argv: string[], options: RunOptions = {}): Promise<RunResult> {
-    this.started.push(argv);
-    const o = this.outcome(argv);
-    if (o === "throw") return Promise.reject(new Error("runner broke"));
-    const result: RunResult = { argv, exitCode: 0, stdout: "", stderr: "", timedOut: false, spawnError: "", signal: "", durationMs: 1, ...(o === "hang" ? {} : o) };
-    return new Promise((resolve) => {
-      if (o === "hang") {
-        options.signal?.addEventListener("abort", () => resolve({ ...result, exitCode: -1, signal: "SIGKILL" }), { once: true });
-      } else if (this.auto) {
-        setImmediate(() => resolve(result));
-      } else {
-        this.pending.push(() => resolve(result));
-      }
-    });
-  }
-  /** Finishes the oldest unfinished run. */
-  finishOne(): void {
-    this.pending.shift()?.();
-  }
-  start(): never {
-    throw new Error("not used");
-  }
+/** A runner whose runs finish on the next turn of the event loop (or when the test says so, without `auto`). */
+function fakeRunner(outcome: (argv: string[]) => Partial<RunResult> | "throw" | "hang" = () => ({}), auto = true): FakeRunner {
+  return new FakeRunner({
+    reply: (argv) => {
+      const o = outcome(argv);
+      return o === "throw" ? { throws: "runner broke" } : o === "hang" ? { hang: true } : o;
+    },
+    finish: auto ? "immediate" : "manual",
+  });
 }
 
 const settle = async () => {
@@ -74,43 +56,43 @@ function capturingLog() {
 }
 
 test("a group's notifications run in order, one at a time; another group is not held up", async () => {
-  const runner = new FakeRunner(undefined, false);
+  const runner = fakeRunner(undefined, false);
   const n = new Notifier({ config: { master: ["/m.sh"], backup: ["/b.sh"], timeout: 30_000 }, runner });
   assert.equal(n.notify("VI_1", "MASTER", 100), undefined, "returns at once");
   n.notify("VI_1", "BACKUP", 80);
   n.notify("VI_2", "MASTER", 90);
   await settle();
-  assert.deepEqual(runner.started, [["/m.sh"], ["/m.sh"]], "VI_1 MASTER and VI_2 MASTER run; VI_1 BACKUP waits");
+  assert.deepEqual(runner.argvs, [["/m.sh"], ["/m.sh"]], "VI_1 MASTER and VI_2 MASTER run; VI_1 BACKUP waits");
   runner.finishOne();
   await settle();
-  assert.deepEqual(runner.started.at(-1), ["/b.sh"]);
+  assert.deepEqual(runner.argvs.at(-1), ["/b.sh"]);
   runner.finishOne();
   runner.finishOne();
   await n.flush();
 });
 
 test("specific script first, then the generic one, as keepalived does", async () => {
-  const runner = new FakeRunner();
+  const runner = fakeRunner();
   const n = new Notifier({ config: ALL, runner });
   n.notify("VI_1", "FAULT", 80);
   await n.flush();
-  assert.deepEqual(runner.started, [["/etc/keepvip/fault.sh", "VG_1"], ["/etc/keepvip/notify.sh", "--from-keepvip", "INSTANCE", "VI_1", "FAULT", "80"]]);
+  assert.deepEqual(runner.argvs, [["/etc/keepvip/fault.sh", "VG_1"], ["/etc/keepvip/notify.sh", "--from-keepvip", "INSTANCE", "VI_1", "FAULT", "80"]]);
 });
 
 test("the same state twice is not a transition and runs nothing the second time", async () => {
-  const runner = new FakeRunner();
+  const runner = fakeRunner();
   const n = new Notifier({ config: { any: ["/n.sh"], timeout: 1000 }, runner });
   n.notify("VI_1", "MASTER", 100);
   n.notify("VI_1", "MASTER", 90);
   n.notify("VI_1", "BACKUP", 90);
   n.notify("VI_1", "MASTER", 100);
   await n.flush();
-  assert.deepEqual(runner.started.map((a) => a[3]), ["MASTER", "BACKUP", "MASTER"]);
+  assert.deepEqual(runner.argvs.map((a) => a[3]), ["MASTER", "BACKUP", "MASTER"]);
 });
 
 test("failures are logged with event keys and never thrown; later notifications still run", async () => {
   const { log, lines } = capturingLog();
-  const runner = new FakeRunner((argv) => (argv[0] === "/bad.sh" ? { exitCode: 3, stderr: "no mail relay" } : argv[0] === "/broken.sh" ? "throw" : {}));
+  const runner = fakeRunner((argv) => (argv[0] === "/bad.sh" ? { exitCode: 3, stderr: "no mail relay" } : argv[0] === "/broken.sh" ? "throw" : {}));
   const n = new Notifier({ config: { master: ["/bad.sh"], backup: ["/broken.sh"], any: ["/ok.sh"], timeout: 1000 }, runner, log });
   n.notify("VI_1", "MASTER", 100);
   n.notify("VI_1", "BACKUP", 90);
@@ -123,42 +105,31 @@ test("failures are logged with event keys and never thrown; later notifications 
 
 test("a hung script is killed at notify.timeout and the group's next notification then runs", async () => {
   const { log, lines } = capturingLog();
-  const runner = new FakeRunner((argv) => (argv[0] === "/hang.sh" ? "hang" : {}));
+  const runner = fakeRunner((argv) => (argv[0] === "/hang.sh" ? "hang" : {}));
   const n = new Notifier({ config: { master: ["/hang.sh"], backup: ["/b.sh"], timeout: 100 }, runner, log });
   const t0 = Date.now();
   n.notify("VI_1", "MASTER", 100);
   n.notify("VI_1", "BACKUP", 90);
   assert.ok(Date.now() - t0 < 20, "the caller is never blocked");
   await n.flush();
-  assert.deepEqual(runner.started, [["/hang.sh"], ["/b.sh"]]);
+  assert.deepEqual(runner.argvs, [["/hang.sh"], ["/b.sh"]]);
   assert.ok(lines.some((l) => l.event === "notify.failed" && l.error === "timed out after 100ms (killed)"));
 });
 
 test("script_user: notify scripts run with the user's uid/gid; an unknown user is logged, not thrown", async () => {
-  const seen: RunOptions[] = [];
-  const runner: CommandRunner = {
-    async run(argv, options = {}) {
-      if (argv[0] === "id") {
-        const known = argv[2] === "kvscript";
-        return { argv, exitCode: known ? 0 : 1, stdout: known ? (argv[1] === "-u" ? "2001" : "2002") : "", stderr: known ? "" : "no such user", timedOut: false, spawnError: "", signal: "", durationMs: 1 };
-      }
-      seen.push(options);
-      return { argv, exitCode: 0, stdout: "", stderr: "", timedOut: false, spawnError: "", signal: "", durationMs: 1 };
-    },
-    start() {
-      throw new Error("not used");
-    },
-  };
+  const runner = new FakeRunner({ users: { kvscript: [2001, 2002] } });
+  const seen = () => runner.calls.map((c) => c.options);
+
   const n = new Notifier({ config: { any: ["/n.sh"], timeout: 1000 }, runner, scriptUser: "kvscript" });
   n.notify("VI_1", "MASTER", 100);
   await n.flush();
-  assert.equal(seen[0].uid, 2001);
-  assert.equal(seen[0].gid, 2002);
+  assert.equal(seen()[0].uid, 2001);
+  assert.equal(seen()[0].gid, 2002);
 
   const { log, lines } = capturingLog();
   const m = new Notifier({ config: { any: ["/n.sh"], timeout: 1000 }, runner, scriptUser: "ghost", log });
   m.notify("VI_1", "MASTER", 100);
   await m.flush();
-  assert.equal(seen.length, 1, "nothing ran as the wrong user");
+  assert.equal(seen().length, 1, "nothing ran as the wrong user");
   assert.ok(lines.some((l) => l.event === "notify.failed" && /script_user "ghost"/.test(String(l.error))));
 });

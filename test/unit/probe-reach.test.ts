@@ -2,15 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { lanProvenFresh, ReachProber, type ReachState } from "../../agent/probe/reach.js";
 import type { ProbeOutcome, ProbeResult, ServiceProbeOptions } from "../../agent/probe/service.js";
-
-/** Polls until check() holds, failing after the deadline (no fixed sleeps). */
-async function waitFor(what: string, check: () => boolean, deadlineMs = 2000): Promise<void> {
-  const until = Date.now() + deadlineMs;
-  while (!check()) {
-    if (Date.now() > until) assert.fail(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 2));
-  }
-}
+import { waitFor } from "../support/wait.js";
 
 /** A fake network: the outcome per host can be switched while probes run; counts concurrency. */
 function fakeNet() {
@@ -38,12 +30,12 @@ test("the VIP turns unreachable after the threshold of failures and reachable at
   const p = new ReachProber({ group: "VI_1", target: { host: "198.18.0.100", port: 10016 }, intervalMs: 2, failThreshold: 3, probe: net.probe, onChange: (s) => changes.push(s) });
   try {
     p.start();
-    await waitFor("reachable", () => p.current().reachable === true);
+    await waitFor(() => p.current().reachable === true, { what: "reachable", timeoutMs: 2000, intervalMs: 2 });
     net.outcomes.set("198.18.0.100", "timeout");
-    await waitFor("unreachable", () => p.current().reachable === false);
+    await waitFor(() => p.current().reachable === false, { what: "unreachable", timeoutMs: 2000, intervalMs: 2 });
     assert.ok(p.current().consecutiveFailures >= 3);
     net.outcomes.set("198.18.0.100", "ok");
-    await waitFor("reachable again", () => p.current().reachable === true);
+    await waitFor(() => p.current().reachable === true, { what: "reachable again", timeoutMs: 2000, intervalMs: 2 });
     assert.deepEqual(changes.map((c) => c.reachable), [true, false, true]);
     assert.equal(changes[1].consecutiveFailures, 3, "the flip happens exactly at the threshold");
     assert.equal(changes[1].lastOutcome, "timeout");
@@ -67,7 +59,7 @@ test("fewer failures than the threshold change nothing", async () => {
   net.outcomes.set("ok-host", "ok");
   try {
     p.start();
-    await waitFor("the whole sequence", () => i >= seq.length + 2);
+    await waitFor(() => i >= seq.length + 2, { what: "the whole sequence", timeoutMs: 2000, intervalMs: 2 });
     assert.deepEqual(changes.map((c) => c.reachable), [true]);
   } finally {
     p.stop();
@@ -81,7 +73,7 @@ test("only one VIP probe is in flight at a time", async () => {
   try {
     p.start();
     p.start();
-    await waitFor("20 probes", () => net.stats.vipCalls >= 20);
+    await waitFor(() => net.stats.vipCalls >= 20, { what: "20 probes", timeoutMs: 2000, intervalMs: 2 });
     assert.equal(net.stats.maxInFlight, 1);
   } finally {
     p.stop();
@@ -98,12 +90,12 @@ test("a node whose LAN references all fail says lanOk=false; a refusal still cou
   });
   try {
     p.start();
-    await waitFor("a few LAN rounds", () => net.stats.calls > 10);
+    await waitFor(() => net.stats.calls > 10, { what: "a few LAN rounds", timeoutMs: 2000, intervalMs: 2 });
     assert.equal(p.current().lanOk, true);
     net.outcomes.set("198.18.0.21", "timeout");
-    await waitFor("lanOk false", () => p.current().lanOk === false);
+    await waitFor(() => p.current().lanOk === false, { what: "lanOk false", timeoutMs: 2000, intervalMs: 2 });
     net.outcomes.set("198.18.0.22", "ok");
-    await waitFor("lanOk true", () => p.current().lanOk === true);
+    await waitFor(() => p.current().lanOk === true, { what: "lanOk true", timeoutMs: 2000, intervalMs: 2 });
   } finally {
     p.stop();
   }
@@ -115,7 +107,7 @@ test("stop ends the loops: no more probes and no more changes", async () => {
   let changes = 0;
   const p = new ReachProber({ group: "VI_1", target: { host: "198.18.0.100", port: 1 }, intervalMs: 1, probe: net.probe, onChange: () => changes++ });
   p.start();
-  await waitFor("reachable", () => p.current().reachable === true);
+  await waitFor(() => p.current().reachable === true, { what: "reachable", timeoutMs: 2000, intervalMs: 2 });
   p.stop();
   const calls = net.stats.calls;
   net.outcomes.set("198.18.0.100", "timeout");
@@ -135,7 +127,7 @@ test("injected timers drive the cadence", async () => {
   });
   try {
     p.start();
-    await waitFor("three sleeps", () => delays.length >= 3);
+    await waitFor(() => delays.length >= 3, { what: "three sleeps", timeoutMs: 2000, intervalMs: 2 });
     assert.deepEqual(delays.slice(0, 3), [100, 100, 100]);
   } finally {
     p.stop();
@@ -170,29 +162,29 @@ test("a run of VIP failures kicks a LAN round at once (not at the LAN cadence), 
   try {
     lan.start();
     vip.start();
-    await waitFor("first LAN round", () => lan.current().lanAnsweredAtMs !== undefined);
+    await waitFor(() => lan.current().lanAnsweredAtMs !== undefined, { what: "first LAN round", timeoutMs: 2000, intervalMs: 2 });
     const firstRound = lan.current().lanAnsweredAtMs!;
-    await waitFor("VIP reachable", () => vip.current().reachable === true);
+    await waitFor(() => vip.current().reachable === true, { what: "VIP reachable", timeoutMs: 2000, intervalMs: 2 });
     assert.equal(vip.current().failingSinceMs, undefined, "not failing yet");
     assert.equal(lanProvenFresh(vip.current(), lan.current()), true, "an answering VIP needs only an answered LAN");
     net.outcomes.set("198.18.0.100", "timeout");
-    await waitFor("VIP unreachable", () => vip.current().reachable === false);
+    await waitFor(() => vip.current().reachable === false, { what: "VIP unreachable", timeoutMs: 2000, intervalMs: 2 });
     const since = vip.current().failingSinceMs!;
     assert.ok(since > firstRound, "the run began after the first LAN round");
     // The LAN cadence is a minute: only the kick can have started another round this soon.
-    await waitFor("kicked LAN round", () => (lan.current().lanAnsweredAtMs ?? 0) >= since);
-    await waitFor("a probe begun after the kicked round fails too", () => (vip.current().lastFailureBeganMs ?? 0) >= lan.current().lanAnsweredAtMs!);
+    await waitFor(() => (lan.current().lanAnsweredAtMs ?? 0) >= since, { what: "kicked LAN round", timeoutMs: 2000, intervalMs: 2 });
+    await waitFor(() => (vip.current().lastFailureBeganMs ?? 0) >= lan.current().lanAnsweredAtMs!, { what: "a probe begun after the kicked round fails too", timeoutMs: 2000, intervalMs: 2 });
     assert.equal(lanProvenFresh(vip.current(), lan.current()), true, "the kicked round proves the LAN for this run");
     assert.ok(lanChanges.length >= 1, "the kicked round was reported although lanOk stayed true");
     assert.equal(lanChanges.at(-1)!.lanOk, true);
     // The same run, the LAN now gone: the next kicked round says so.
     net.outcomes.set("198.18.0.21", "timeout");
     lan.kick();
-    await waitFor("LAN down", () => lan.current().lanOk === false);
+    await waitFor(() => lan.current().lanOk === false, { what: "LAN down", timeoutMs: 2000, intervalMs: 2 });
     assert.equal(lanProvenFresh(vip.current(), lan.current()), false);
     assert.equal(vip.current().failingSinceMs, since, "still the same run of failures");
     net.outcomes.set("198.18.0.100", "ok");
-    await waitFor("VIP back", () => vip.current().reachable === true);
+    await waitFor(() => vip.current().reachable === true, { what: "VIP back", timeoutMs: 2000, intervalMs: 2 });
     assert.equal(vip.current().failingSinceMs, undefined, "a success ends the run");
   } finally {
     vip.stop();

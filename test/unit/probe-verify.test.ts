@@ -2,7 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { decideVerify, verifyVip, arpingProber, type ArpEvidence, type ArpProber } from "../../agent/probe/verify.js";
 import type { ProbeOutcome, ProbeResult, ServiceProbeOptions } from "../../agent/probe/service.js";
-import type { CommandRunner, RunOptions, RunResult } from "../../agent/exec/runner.js";
+import { FakeRunner } from "../support/fake-runner.js";
 
 function result(outcome: ProbeOutcome): ProbeResult {
   return { ok: outcome === "ok", outcome, detail: outcome, latencyMs: 1 };
@@ -97,19 +97,11 @@ test("an arping that throws counts as no ARP answer", async () => {
   assert.equal(r.verdict, "free");
 });
 
-function fakeRunner(r: Partial<RunResult>, calls: Array<{ argv: string[]; options?: RunOptions }>): CommandRunner {
-  return {
-    run: async (argv, options) => {
-      calls.push({ argv, options });
-      return { argv, exitCode: 0, stdout: "", stderr: "", timedOut: false, spawnError: "", signal: "", durationMs: 1, ...r };
-    },
-    start: () => { throw new Error("not used"); },
-  };
-}
 
 test("the real ARP prober runs arping -D and reads the answering MAC", async () => {
-  const calls: Array<{ argv: string[]; options?: RunOptions }> = [];
-  const prober = arpingProber(fakeRunner({ exitCode: 1, stdout: "Unicast reply from 198.18.0.100 [AA:BB:CC:00:11:22]  0.5ms\n" }, calls), "/usr/bin/arping");
+  const runner = new FakeRunner({ reply: () => ({ exitCode: 1, stdout: "Unicast reply from 198.18.0.100 [AA:BB:CC:00:11:22]  0.5ms\n" }) });
+  const calls = runner.calls;
+  const prober = arpingProber(runner, "/usr/bin/arping");
   const stop = new AbortController();
   const e = await prober("eth0", "198.18.0.100", stop.signal);
   assert.deepEqual(e, { answered: true, mac: "aa:bb:cc:00:11:22", detail: "aa:bb:cc:00:11:22 answered for 198.18.0.100" });
@@ -118,7 +110,7 @@ test("the real ARP prober runs arping -D and reads the answering MAC", async () 
 });
 
 test("the real ARP prober reads exit 0 as nobody answered", async () => {
-  const e = await arpingProber(fakeRunner({ exitCode: 0, stdout: "Received 0 response(s)" }, []), "/usr/bin/arping")("eth0", "198.18.0.100", new AbortController().signal);
+  const e = await arpingProber(new FakeRunner({ reply: () => ({ exitCode: 0, stdout: "Received 0 response(s)" }) }), "/usr/bin/arping")("eth0", "198.18.0.100", new AbortController().signal);
   assert.equal(e.answered, false);
   assert.match(e.detail, /nobody answered/);
 });

@@ -1,6 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import type { CommandRunner, RunResult } from "../../agent/exec/runner.js";
+import type { RunResult } from "../../shared/exec/runner.js";
+import { FakeRunner } from "../support/fake-runner.js";
 import { Readiness, notifyReady, notifyStatus, oneLine, planNotify, type NotifyEnvironment, type NotifyMessage } from "../../shared/systemd.js";
 
 const UNDER_SYSTEMD: NotifyEnvironment = { notifySocket: "/run/systemd/notify", pid: 4242 };
@@ -30,25 +31,14 @@ test("oneLine caps long status lines with an ellipsis", () => {
   assert.equal(oneLine("  short  "), "short");
 });
 
-function fakeRunner(result: Partial<RunResult> = {}): CommandRunner & { calls: string[][] } {
-  const calls: string[][] = [];
-  return {
-    calls,
-    async run(argv) {
-      calls.push(argv);
-      return { argv, exitCode: 0, stdout: "", stderr: "", timedOut: false, spawnError: "", signal: "", durationMs: 1, ...result };
-    },
-    start() {
-      throw new Error("not used");
-    },
-  };
-}
+/** Runs finish at once with `result` (exit 0 by default). */
+const fakeRunner = (result: Partial<RunResult> = {}) => new FakeRunner({ reply: () => result });
 
 test("notifyReady and notifyStatus run the planned argv and report the outcome", async () => {
   const r = fakeRunner();
   assert.deepEqual(await notifyReady(r, "up", UNDER_SYSTEMD), { sent: true, error: "" });
   assert.deepEqual(await notifyStatus(r, "still up", UNDER_SYSTEMD), { sent: true, error: "" });
-  assert.deepEqual(r.calls, [["systemd-notify", "--pid=4242", "--ready", "--status=up"], ["systemd-notify", "--pid=4242", "--status=still up"]]);
+  assert.deepEqual(r.argvs, [["systemd-notify", "--pid=4242", "--ready", "--status=up"], ["systemd-notify", "--pid=4242", "--status=still up"]]);
 });
 
 test("a missing systemd-notify is reported, not thrown", async () => {
@@ -59,7 +49,7 @@ test("a missing systemd-notify is reported, not thrown", async () => {
 test("outside systemd nothing is run", async () => {
   const r = fakeRunner();
   assert.deepEqual(await notifyReady(r, "up", OUTSIDE), { sent: false, error: "" });
-  assert.equal(r.calls.length, 0);
+  assert.equal(r.argvs.length, 0);
 });
 
 const settle = () => new Promise((r) => setImmediate(r));
@@ -73,7 +63,7 @@ test("Readiness: READY once, from the event; the deadline after it does nothing"
   t.mock.timers.tick(20_000);
   ready.ready("reconnected");
   await settle();
-  assert.deepEqual(r.calls, [["systemd-notify", "--pid=4242", "--ready", "--status=connected"], ["systemd-notify", "--pid=4242", "--status=reconnected"]]);
+  assert.deepEqual(r.argvs, [["systemd-notify", "--pid=4242", "--ready", "--status=connected"], ["systemd-notify", "--pid=4242", "--status=reconnected"]]);
   assert.equal(ready.isReady, true);
 });
 
@@ -84,13 +74,13 @@ test("Readiness: the deadline sends READY when the event never comes (a host who
   ready.readyBy(10_000, "coordinator unreachable: fail-static");
   t.mock.timers.tick(9_999);
   await settle();
-  assert.equal(r.calls.length, 0);
+  assert.equal(r.argvs.length, 0);
   t.mock.timers.tick(1);
   await settle();
-  assert.deepEqual(r.calls, [["systemd-notify", "--pid=4242", "--ready", "--status=coordinator unreachable: fail-static"]]);
+  assert.deepEqual(r.argvs, [["systemd-notify", "--pid=4242", "--ready", "--status=coordinator unreachable: fail-static"]]);
   ready.ready("connected");
   await settle();
-  assert.deepEqual(r.calls[1], ["systemd-notify", "--pid=4242", "--status=connected"], "the late event only updates the status");
+  assert.deepEqual(r.argvs[1], ["systemd-notify", "--pid=4242", "--status=connected"], "the late event only updates the status");
 });
 
 test("Readiness: a failed notification is handed to onError", async () => {

@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { advanceTrack, checkRiseFall, INITIAL_TRACK, type RiseFall } from "../../agent/tracks/rise-fall.js";
 import { judgeRun } from "../../agent/tracks/script-run.js";
 import { nginxTrackResult, NGINX_TRACK } from "../../agent/tracks/nginx.js";
-import type { RunResult } from "../../agent/exec/runner.js";
+import type { RunResult } from "../../shared/exec/runner.js";
 
 /** Feeds results ("+" success, "-" failure) and returns passing after each ("P"/"F"). */
 function trace(results: string, policy: RiseFall): string {

@@ -5,58 +5,13 @@
  */
 import { test, type TestContext } from "node:test";
 import assert from "node:assert/strict";
-import type { CommandRunner, RunOptions, RunResult } from "../../agent/exec/runner.js";
 import { TrackScripts } from "../../agent/tracks/scripts.js";
 import type { TrackResult } from "../../shared/gen/keepvip/v1/agent.js";
 import type { TrackScriptConfig } from "../../shared/config/agent.js";
+import { FakeRunner } from "../support/fake-runner.js";
 
 /** What one run of the fake script does: exit after `ms`, or hang until killed and linger `lingerMs`. */
 type Behaviour = { exit: number; ms?: number; stdout?: string } | { hang: true; lingerMs: number };
-
-interface Call {
-  argv: string[];
-  options: RunOptions;
-  startedAt: number;
-  endedAt?: number;
-}
-
-class FakeRunner implements CommandRunner {
-  calls: Call[] = [];
-  inFlight = 0;
-  maxInFlight = 0;
-  users: Record<string, [number, number]> = {};
-  constructor(private readonly behave: (n: number) => Behaviour) {}
-
-  run(argv: string[], options: RunOptions = {}): Promise<RunResult> {
-    const base: RunResult = { argv, exitCode: 0, stdout: "", stderr: "", timedOut: false, spawnError: "", signal: "", durationMs: 0 };
-    if (argv[0] === "id") {
-      const ids = this.users[argv[2]];
-      if (!ids) return Promise.resolve({ ...base, exitCode: 1, stderr: `id: '${argv[2]}': no such user` });
-      return Promise.resolve({ ...base, stdout: String(argv[1] === "-u" ? ids[0] : ids[1]) });
-    }
-    const call: Call = { argv, options, startedAt: Date.now() };
-    const n = this.calls.push(call) - 1;
-    this.inFlight++;
-    this.maxInFlight = Math.max(this.maxInFlight, this.inFlight);
-    const b = this.behave(n);
-    return new Promise((resolve) => {
-      const end = (r: RunResult) => {
-        this.inFlight--;
-        call.endedAt = Date.now();
-        resolve(r);
-      };
-      if ("hang" in b) {
-        // Killed: the script dies, but (like a shell's `sleep` child) its pipes close later.
-        options.signal?.addEventListener("abort", () => setTimeout(() => end({ ...base, exitCode: -1, signal: "SIGKILL" }), b.lingerMs), { once: true });
-      } else {
-        setTimeout(() => end({ ...base, exitCode: b.exit, stdout: b.stdout ?? "" }), b.ms ?? 10);
-      }
-    });
-  }
-  start(): never {
-    throw new Error("not used");
-  }
-}
 
 function track(extra: Partial<TrackScriptConfig> = {}): TrackScriptConfig {
   return { script: ["/etc/keepvip/nginx_check.sh"], interval: 1000, rise: 1, fall: 1, ...extra };
@@ -77,7 +32,12 @@ async function advance(t: TestContext, ms: number, step = 5): Promise<void> {
 
 function setup(t: TestContext, behave: (n: number) => Behaviour, cfg: Partial<TrackScriptConfig> = {}, scriptUser?: string) {
   t.mock.timers.enable({ apis: ["setTimeout", "Date"], now: 0 });
-  const runner = new FakeRunner(behave);
+  const runner = new FakeRunner({
+    reply: (_argv, n) => {
+      const b = behave(n);
+      return "hang" in b ? { hang: true, lingerMs: b.lingerMs } : { exitCode: b.exit, stdout: b.stdout ?? "", delayMs: b.ms ?? 10 };
+    },
+  });
   const tracks = new TrackScripts({ tracks: { chk_nginx: track(cfg) }, runner, scriptUser });
   const changes: TrackResult[] = [];
   tracks.onChange((r) => changes.push(r));

@@ -3,7 +3,8 @@ import assert from "node:assert/strict";
 import { VipController, type VipEvent } from "../../agent/vip/controller.js";
 import type { VipBinding } from "../../agent/vip/plan.js";
 import { GarpBurst } from "../../agent/vip/garp.js";
-import type { CommandRunner, RunResult, RunningProcess, StartOptions } from "../../agent/exec/runner.js";
+import type { CommandRunner, RunResult, RunningProcess, StartOptions } from "../../shared/exec/runner.js";
+import { waitFor } from "../support/wait.js";
 
 /**
  * An in-memory twin of one host's `ip` and `arping`: addresses per interface,
@@ -78,13 +79,6 @@ class FakeHost implements CommandRunner {
 
 const vip: VipBinding = { group: "VI_1", address: "198.18.0.100", prefix: 24, family: 4, interface: "eth0" };
 const tools = { ip: "ip", arping: "arping" };
-const until = async (what: string, check: () => boolean, ms = 1000): Promise<void> => {
-  const deadline = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 2));
-  }
-};
 
 function setup(schedule = { burstMs: [0, 20, 40], takeoverBurstMs: [0, 10, 20, 30, 40], refreshMs: 0 }) {
   const host = new FakeHost();
@@ -99,7 +93,7 @@ test("acquire resolves with the first GARP out and the rest of the burst follows
     const [r] = await c.acquire([vip]);
     assert.equal(r.outcome, "added");
     assert.equal(host.garps.length, 1, "only the first send happened before acquire resolved");
-    await until("three sends", () => host.garps.length === 3);
+    await waitFor(() => host.garps.length === 3, { what: "three sends", timeoutMs: 1000, intervalMs: 2 });
     const gaps = host.garps.map((g) => g.atMs - host.garps[0].atMs);
     assert.ok(gaps[1] >= 15 && gaps[2] >= 35, `sends at ${gaps.join(", ")} ms`);
   } finally {
@@ -111,7 +105,7 @@ test("a takeover sends the denser burst", async () => {
   const { host, c } = setup();
   try {
     await c.acquire([vip], { takeover: true });
-    await until("five sends", () => host.garps.length === 5);
+    await waitFor(() => host.garps.length === 5, { what: "five sends", timeoutMs: 1000, intervalMs: 2 });
   } finally {
     await c.close();
   }
@@ -170,7 +164,7 @@ test("a GARP that fails is reported with arping's reason", async () => {
   host.garpExit = 2;
   try {
     await c.acquire([vip]);
-    await until("garp-failed", () => events.some((e) => e.kind === "garp-failed"));
+    await waitFor(() => events.some((e) => e.kind === "garp-failed"), { what: "garp-failed", timeoutMs: 1000, intervalMs: 2 });
     assert.match(events.find((e) => e.kind === "garp-failed")!.detail, /exited 2: arping: bind: Cannot assign requested address/);
   } finally {
     await c.close();
@@ -184,7 +178,7 @@ test("a monitor line after a deletion makes the controller re-add and announce t
     await c.acquire([vip]);
     host.addrs.get("eth0")!.length = 0;
     host.monitor!.onLine!("Deleted 2: eth0    inet 198.18.0.100/24 scope global secondary eth0");
-    await until("drift-repaired", () => events.some((e) => e.kind === "drift-repaired"));
+    await waitFor(() => events.some((e) => e.kind === "drift-repaired"), { what: "drift-repaired", timeoutMs: 1000, intervalMs: 2 });
     assert.deepEqual(host.addrs.get("eth0"), [{ local: vip.address, prefixlen: 24 }]);
     assert.equal(host.garps.length, 2);
   } finally {

@@ -1,5 +1,5 @@
 /** In-memory twins of the agent's ports: a fake host whose VIPs, nginx and links tests control. */
-import type { NginxHealth } from "../../../coordinator/election/view.js";
+import type { NginxHealth } from "../../../shared/protocol.js";
 import type { ProbePlan, ProbeResult, UpstreamConfig } from "../../../shared/gen/keepvip/v1/agent.js";
 import type { BackendProbePort, GarpPlan, UpstreamPort, LinkPort, NginxPort, NotifyPort, NotifyState, ReachPort, ReachState, ReachTarget, TrackPort, TrackState, Verdict, VerifyPort, VipPort, VipSpec } from "../../../agent/core/ports.js";
 

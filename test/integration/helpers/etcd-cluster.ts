@@ -10,7 +10,8 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { EtcdClient, readEtcdTls } from "../../../coordinator/ha/etcd-client.js";
-import { freePort, waitFor } from "../nginx-harness.js";
+import { freePort } from "../nginx-harness.js";
+import { waitFor } from "../../support/wait.js";
 
 export const ETCD_BINARY = "/usr/bin/etcd";
 
@@ -74,7 +75,7 @@ export class EtcdCluster {
   async waitServing(timeoutMs = 15_000): Promise<void> {
     const client = new EtcdClient({ endpoints: this.endpoints.filter((_, i) => this.members[i]!.proc), callTimeoutMs: 500, tls: this.tls && readEtcdTls(this.tls) });
     try {
-      await waitFor(`etcd serving (${this.members.map((m) => `${m.name}: ${m.tail.slice(-2).join(" | ")}`).join("; ")})`, async () => client.get("health-probe").then(() => true, () => false), timeoutMs, 50);
+      await waitFor(async () => client.get("health-probe").then(() => true, () => false), { what: `etcd serving (${this.members.map((m) => `${m.name}: ${m.tail.slice(-2).join(" | ")}`).join("; ")})`, timeoutMs, intervalMs: 50 });
     } finally {
       client.close();
     }

@@ -2,7 +2,7 @@
  * Test helpers for the lab: an HTTP GET from inside a lab namespace (raw status and body,
  * so tests can compare the backend's exact JSON), and a bounded poll.
  */
-import { createCommandRunner } from "../../../agent/exec/runner.js";
+import { createCommandRunner } from "../../../shared/exec/runner.js";
 
 const runner = createCommandRunner();
 

@@ -6,7 +6,7 @@
  */
 import { createServer, type Server, type Socket } from "node:net";
 import { createInterface } from "node:readline";
-import { createCommandRunner } from "../../../agent/exec/runner.js";
+import { createCommandRunner } from "../../../shared/exec/runner.js";
 import { probeService, type ServiceProbeOptions } from "../../../agent/probe/service.js";
 import { ReachProber, type ReachOptions } from "../../../agent/probe/reach.js";
 import { arpingProber, verifyVip, type VerifyRequest } from "../../../agent/probe/verify.js";

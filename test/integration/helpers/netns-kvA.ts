@@ -13,7 +13,7 @@ import assert from "node:assert/strict";
 import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { createCommandRunner, type CommandRunner } from "../../../agent/exec/runner.js";
+import { createCommandRunner, type CommandRunner } from "../../../shared/exec/runner.js";
 
 export const IP = ["/usr/sbin/ip", "/sbin/ip", "/usr/bin/ip"].find((p) => existsSync(p)) ?? "ip";
 export const ARPING = ["/usr/bin/arping", "/usr/sbin/arping"].find((p) => existsSync(p)) ?? "arping";
@@ -93,17 +93,6 @@ export async function neighbourMac(h: Host, address: string): Promise<string | u
 export async function hasAddress(h: Host, cidr: string): Promise<boolean> {
   const out = JSON.parse(await sh([IP, "-n", NS[h], "-json", "addr", "show", "dev", IF[h]])) as Array<{ addr_info: Array<{ local: string; prefixlen: number }> }>;
   return out[0].addr_info.some((a) => `${a.local}/${a.prefixlen}` === cidr);
-}
-
-/** Polls `check` until truthy or the deadline passes (then throws naming `what`). */
-export async function waitFor<T>(what: string, check: () => T | Promise<T>, timeoutMs = 3000, everyMs = 5): Promise<NonNullable<T>> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value) return value as NonNullable<T>;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
 }
 
 const WORKER = fileURLToPath(new URL("./netns-kvA-worker.ts", import.meta.url));

@@ -3,7 +3,7 @@
  * text. `--json` bypasses these and prints the replies with stable field names.
  */
 import Table from "cli-table3";
-import type { Event, StatusReply, WhyReply } from "../../shared/gen/keepvip/v1/admin.js";
+import type { Event, StatusReply, WhyReply } from "../shared/gen/keepvip/v1/admin.js";
 
 function table(head: string[]): Table.Table {
   // No colours: output goes to pipes and logs as often as to terminals.

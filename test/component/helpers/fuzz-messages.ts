@@ -8,8 +8,8 @@
  */
 import fc from "fast-check";
 import { BinaryWriter } from "@bufbuild/protobuf/wire";
-import { AgentMessage, type HeldVip, type Report } from "../../shared/gen/keepvip/v1/agent.js";
-import { HOSTILE_FRAGMENTS, mutatedText, randomText } from "./fuzz-mutate.js";
+import { AgentMessage, type HeldVip, type Report } from "../../../shared/gen/keepvip/v1/agent.js";
+import { HOSTILE_FRAGMENTS, mutatedText, randomText } from "../../unit/fuzz-mutate.js";
 import type { Identity, SessionStep } from "./fuzz-rpc.js";
 
 const KNOWN = ["", "VI_1", "VI_F", "lb1", "lb2", "fz1", "fz2", "mallory", "my10016", "198.18.0.21:10016", "198.18.0.100/24", "chk_nginx", "nginx"];

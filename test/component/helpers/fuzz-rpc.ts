@@ -14,16 +14,17 @@ import { join } from "node:path";
 import { Writable } from "node:stream";
 import { Client, credentials, Metadata, type ChannelCredentials, type ClientDuplexStream, type ServiceError } from "@grpc/grpc-js";
 import { pino } from "pino";
-import { createCommandRunner } from "../../agent/exec/runner.js";
-import { adminSpec, agentSpec, coordinatorSpec, initCa, issue } from "../../coordinator/cli/certs.js";
-import { Engine } from "../../coordinator/cluster/engine.js";
-import { startServer, type RunningServer } from "../../coordinator/grpc/server.js";
-import { createFileStore } from "../../coordinator/state/store.js";
-import { coordinatorConfigSchema } from "../../shared/config/coordinator.js";
-import { parseConfigText } from "../../shared/config/load.js";
-import { AdminClient } from "../../shared/gen/keepvip/v1/admin.js";
-import { AgentMessage, CoordinatorMessage } from "../../shared/gen/keepvip/v1/agent.js";
-import { StandinAgent, waitUntil } from "../component/helpers/standin-agent.js";
+import { createCommandRunner } from "../../../shared/exec/runner.js";
+import { adminSpec, agentSpec, coordinatorSpec, initCa, issue } from "../../../cli/certs.js";
+import { Engine } from "../../../coordinator/cluster/engine.js";
+import { startServer, type RunningServer } from "../../../coordinator/grpc/server.js";
+import { createFileStore } from "../../../coordinator/state/store.js";
+import { coordinatorConfigSchema } from "../../../shared/config/coordinator.js";
+import { parseConfigText } from "../../../shared/config/load.js";
+import { AdminClient } from "../../../shared/gen/keepvip/v1/admin.js";
+import { AgentMessage, CoordinatorMessage } from "../../../shared/gen/keepvip/v1/agent.js";
+import { StandinAgent } from "../../support/standin-agent.js";
+import { waitFor } from "../../support/wait.js";
 
 export type Identity = "fz1" | "mallory" | "lb1Twin" | "admin" | "admin2" | "reader" | "anonymous";
 
@@ -111,10 +112,10 @@ export async function startFuzzCluster(): Promise<FuzzCluster> {
   const server: RunningServer = await startServer(config, engine, log, "127.0.0.1:0");
   const lb1 = new StandinAgent(server.address, { node: "lb1", address: "198.18.0.11", creds: cred("agent-lb1") }).connect();
   const lb2 = new StandinAgent(server.address, { node: "lb2", address: "198.18.0.12", creds: cred("agent-lb2") }).connect();
-  await waitUntil(() => engine.runtimes.get("VI_1")?.holder === "lb1" && engine.runtimes.get("VI_1")?.phase.kind === "steady" && engine.nodes.views.get("lb2")?.session === "live", "lb1 holds VI_1 over mutual TLS", 10_000);
+  await waitFor(() => engine.runtimes.get("VI_1")?.holder === "lb1" && engine.runtimes.get("VI_1")?.phase.kind === "steady" && engine.nodes.views.get("lb2")?.session === "live", { what: "lb1 holds VI_1 over mutual TLS", timeoutMs: 10_000 });
   // Settled: lb1's move is recorded and the election has said nothing for a while.
   const vi1Events = () => engine.events.all().filter((e) => e.group === "VI_1");
-  await waitUntil(() => vi1Events().some((e) => e.kind === "move") && Date.now() - vi1Events()[vi1Events().length - 1].atMs > 300, "VI_1 settled on lb1", 10_000);
+  await waitFor(() => vi1Events().some((e) => e.kind === "move") && Date.now() - vi1Events()[vi1Events().length - 1].atMs > 300, { what: "VI_1 settled on lb1", timeoutMs: 10_000 });
   return {
     address: server.address, engine, lb1, lb2, logs,
     creds: {

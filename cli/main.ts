@@ -7,17 +7,17 @@
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { importKeepalived } from "../importer/index.js";
+import { importKeepalived } from "./importer/index.js";
 import { Command, Option } from "commander";
 import { Metadata } from "@grpc/grpc-js";
-import type { AdminClient, Event, StatusReply, WhyReply, ActionReply } from "../../shared/gen/keepvip/v1/admin.js";
-import { agentConfigSchema } from "../../shared/config/agent.js";
-import { coordinatorConfigSchema } from "../../shared/config/coordinator.js";
-import { ConfigError, loadConfigFile } from "../../shared/config/load.js";
-import { VERSION } from "../../shared/version.js";
+import type { AdminClient, Event, StatusReply, WhyReply, ActionReply } from "../shared/gen/keepvip/v1/admin.js";
+import { agentConfigSchema } from "../shared/config/agent.js";
+import { coordinatorConfigSchema } from "../shared/config/coordinator.js";
+import { ConfigError, loadConfigFile } from "../shared/config/load.js";
+import { VERSION } from "../shared/version.js";
 import { CliError, connect, unary } from "./client.js";
 import { adminSpec, agentSpec, coordinatorSpec, initCa, issue } from "./certs.js";
-import { createCommandRunner } from "../../agent/exec/runner.js";
+import { createCommandRunner } from "../shared/exec/runner.js";
 import { formatEvent, formatStatus, formatWhy, parseSince } from "./format.js";
 
 interface Globals { coordinator: string; json?: boolean; timeout: string; ca?: string; cert?: string; key?: string; insecure?: boolean }

@@ -7,8 +7,8 @@
  */
 import { chmodSync, existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import type { CommandRunner } from "../../agent/exec/runner.js";
-import { sanUri, type Role } from "../../shared/identity.js";
+import type { CommandRunner } from "../shared/exec/runner.js";
+import { sanUri, type Role } from "../shared/identity.js";
 
 export interface IssueSpec {
   /** File stem: "ca", "coordinator", "agent-lb1", "admin-alice". */

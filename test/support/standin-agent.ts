@@ -9,7 +9,7 @@ import { nanoid } from "nanoid";
 import {
   AgentClient, NginxState, VerifyVerdict,
   type AgentMessage, type Command, type CoordinatorMessage, type HeldVip, type Report, type UpstreamConfig, type VerifyRequest,
-} from "../../../shared/gen/keepvip/v1/agent.js";
+} from "../../shared/gen/keepvip/v1/agent.js";
 
 export interface StandinOptions {
   node: string;
@@ -172,14 +172,4 @@ export class StandinAgent {
     this.stream?.cancel();
     this.client.close();
   }
-}
-
-/** Polls `predicate` every 5 ms until true, or fails with `what` after timeoutMs. */
-export async function waitUntil(predicate: () => boolean, what: string, timeoutMs = 3000): Promise<number> {
-  const start = Date.now();
-  while (!predicate()) {
-    if (Date.now() - start > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for: ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-  return Date.now() - start;
 }

@@ -1,8 +1,8 @@
 /** Test PKI: the real `keepvip certs` code for the good certificates, openssl directly for the bad ones. */
 import { mkdirSync, writeFileSync, copyFileSync } from "node:fs";
 import { join } from "node:path";
-import { createCommandRunner } from "../../../agent/exec/runner.js";
-import { adminSpec, agentSpec, coordinatorSpec, extensions, initCa, issue } from "../../../coordinator/cli/certs.js";
+import { createCommandRunner } from "../../shared/exec/runner.js";
+import { adminSpec, agentSpec, coordinatorSpec, extensions, initCa, issue } from "../../cli/certs.js";
 
 const runner = createCommandRunner();
 

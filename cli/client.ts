@@ -5,7 +5,7 @@
  */
 import { readFileSync } from "node:fs";
 import { credentials, status as Status, type ServiceError } from "@grpc/grpc-js";
-import { AdminClient } from "../../shared/gen/keepvip/v1/admin.js";
+import { AdminClient } from "../shared/gen/keepvip/v1/admin.js";
 
 export interface ConnectOptions {
   coordinator: string;
