@@ -13,12 +13,13 @@ import type { Logger } from "pino";
 import type { AgentConfig } from "../../shared/config/agent.js";
 import { parseCidr } from "../../shared/config/net.js";
 import {
-  NginxState, VerifyVerdict,
+  VerifyVerdict,
   type AgentMessage, type Command, type CoordinatorMessage, type GroupSpec, type Hello, type HeldVip, type LeaveReady, type Report, type UpstreamConfig, type VerifyRequest, type Welcome,
 } from "../../shared/gen/keepvip/v1/agent.js";
 import { realScheduler, type Scheduler, type SchedulerTimer } from "../../shared/scheduler.js";
 import { VERSION } from "../../shared/version.js";
-import type { NginxHealth } from "../../shared/protocol.js";
+import { DEFAULT_GARP, nginxToWire, VIP_UNCONFIRMED } from "../../shared/protocol.js";
+import { SerialQueue } from "../../shared/serial-queue.js";
 import { holdingOf, initialGroupState, stepGroup, type Bindings, type GroupContext, type GroupEffect, type GroupEvent, type GroupState, type Holding } from "./group-machine.js";
 import { EpochGuard, type AgentMemory } from "./memory.js";
 import { faultReason, handoverOutcome, initialNodeState, judgeVerification, stepNode, stopPlan, type NodeEvent, type NodeState, type VerifyOutcome } from "./node-machine.js";
@@ -43,14 +44,6 @@ export interface AgentDeps {
   scheduler?: Scheduler;
 }
 
-const NGINX_WIRE: Record<NginxHealth, NginxState> = {
-  running: NginxState.NGINX_STATE_RUNNING,
-  starting: NginxState.NGINX_STATE_STARTING,
-  down: NginxState.NGINX_STATE_DOWN,
-  stopped: NginxState.NGINX_STATE_STOPPED,
-  unknown: NginxState.NGINX_STATE_UNSPECIFIED,
-};
-
 const VERDICT_WIRE: Record<Verdict, VerifyVerdict> = {
   free: VerifyVerdict.VERIFY_VERDICT_FREE,
   "answering-serving": VerifyVerdict.VERIFY_VERDICT_ANSWERING_SERVING,
@@ -73,7 +66,7 @@ export class AgentCore {
   private welcome?: Welcome;
   private send: (m: AgentMessage) => boolean = () => false;
   private readonly releaseTimers = new Map<string, SchedulerTimer>();
-  private readonly groupQueues = new Map<string, Promise<void>>();
+  private readonly groupQueues = new Map<string, SerialQueue>();
   private heartbeat?: SchedulerTimer;
   private reportQueued = false;
   private seq = 0;
@@ -81,7 +74,8 @@ export class AgentCore {
   private readonly unsubscribers: Array<() => void> = [];
   /** Last upstream version applied, and why the newest was not (""). */
   private upstream = { version: 0, error: "" };
-  private upstreamChain: Promise<void> = Promise.resolve();
+  /** Pushed upstreams, applied one at a time. */
+  private readonly upstreamQueue = new SerialQueue();
   private latestUpstream?: UpstreamConfig;
 
   constructor(private readonly deps: AgentDeps) {
@@ -200,7 +194,7 @@ export class AgentCore {
    */
   private onUpstreams(config: UpstreamConfig): void {
     this.latestUpstream = config;
-    this.upstreamChain = this.upstreamChain.then(async () => {
+    this.upstreamQueue.run(async () => {
       const next = this.latestUpstream;
       if (!next || next.version === this.upstream.version) return;
       const r = await this.deps.upstreams.apply(next);
@@ -226,8 +220,8 @@ export class AgentCore {
         return;
       }
       const detail = `takeover of ${group} not confirmed (attempt ${attempt}/${CONFIRM_ATTEMPTS}): ${missed.map((m) => m.detail).join("; ")}`;
-      this.deps.log.warn({ event: "vip.unconfirmed", group, epoch, attempt }, detail);
-      this.agentEvent("vip.unconfirmed", group, detail);
+      this.deps.log.warn({ event: VIP_UNCONFIRMED, group, epoch, attempt }, detail);
+      this.agentEvent(VIP_UNCONFIRMED, group, detail);
       if (this.held.get(group)?.epoch !== epoch) return;
       await this.deps.vips.acquire(h.vips, { takeover: true, garp: { offsetsMs: [], refreshMs: 0 } }).catch(() => undefined);
     }
@@ -268,7 +262,7 @@ export class AgentCore {
   private groupContext(): GroupContext {
     return {
       fault: this.node.fault.on ? this.node.fault.reason : null,
-      garp: { offsetsMs: this.welcome?.garp?.offsetsMs ?? [0, 100, 300, 700], refreshMs: this.welcome?.garp?.refreshMs ?? 0 },
+      garp: { offsetsMs: this.welcome?.garp?.offsetsMs ?? [...DEFAULT_GARP.burstMs], refreshMs: this.welcome?.garp?.refreshMs ?? DEFAULT_GARP.refreshMs },
     };
   }
 
@@ -402,7 +396,7 @@ export class AgentCore {
       if (timeout) this.clock.clearTimeout(timeout);
       // Let a release in its planned overlap finish (bounded by the overlap itself).
       for (let i = 0; i < 100 && this.releasePending(); i++) await new Promise<void>((res) => this.clock.setTimeout(() => res(), 10));
-      await Promise.all([...this.groupQueues.values()]);
+      await Promise.all([...this.groupQueues.values()].map((q) => q.idle()));
       outcome = handoverOutcome(r, cfg.stop_timeout);
     } else {
       outcome = plan.outcome;
@@ -451,7 +445,7 @@ export class AgentCore {
       return { group, address: this.groups.get(group)?.vips[0] ?? "", reachable: holding || (r?.reachable ?? false), lanOk: r?.lanOk ?? true, lanFresh: r?.lanFresh ?? false, observedMs: r?.observedMs ?? 0, consecutiveFailures: holding ? 0 : r?.failures ?? 0 };
     });
     return {
-      nginx: NGINX_WIRE[nginx.state], nginxDetail: nginx.detail.slice(0, 500), tracks, held: this.heldVips(), reach,
+      nginx: nginxToWire(nginx.state), nginxDetail: nginx.detail.slice(0, 500), tracks, held: this.heldVips(), reach,
       upstreamVersion: this.upstream.version, upstreamError: this.upstream.error, probes: this.deps.backends.current(),
       fault: this.node.fault.on, faultReason: this.node.fault.reason, seq: ++this.seq,
     };
@@ -510,10 +504,9 @@ export class AgentCore {
   }
 
   private serialize(group: string, fn: () => Promise<void>): Promise<void> {
-    const prev = this.groupQueues.get(group) ?? Promise.resolve();
-    const next = prev.then(fn).catch((err: unknown) => this.deps.log.error({ event: "agent.error", group, err }, "command failed"));
-    this.groupQueues.set(group, next);
-    return next;
+    let queue = this.groupQueues.get(group);
+    if (!queue) this.groupQueues.set(group, (queue = new SerialQueue()));
+    return queue.run(fn).catch((err: unknown) => this.deps.log.error({ event: "agent.error", group, err }, "command failed"));
   }
 
   private remember(patch: Partial<AgentMemory>): void {

@@ -30,6 +30,7 @@ import { SessionRegistry, type SessionSink } from "./sessions.js";
 import { handoverVerdict, type Leave } from "./handover.js";
 import type { StatusInput } from "./status.js";
 import { fail, ok, type Result } from "../../shared/result.js";
+import { SerialQueue } from "../../shared/serial-queue.js";
 
 export type { SessionSink };
 
@@ -54,7 +55,8 @@ export class Engine {
   private readonly leaving = new Map<string, Leave & { ready: boolean }>();
   private readonly wakeTimers = new Map<string, { atMs: number; timer: SchedulerTimer }>();
   private readonly queuedTicks = new Set<string>();
-  private queue: Promise<void> = Promise.resolve();
+  /** Planner events and reloads, one at a time. */
+  private readonly queue = new SerialQueue();
   private state!: PersistedState;
   private graceUntilMs = 0;
   private graceOver = false;
@@ -131,7 +133,7 @@ export class Engine {
     for (const w of this.wakeTimers.values()) this.scheduler.clearTimeout(w.timer);
     this.sessions.endAll("coordinator shutting down");
     this.commands.clear();
-    await this.queue;
+    await this.queue.idle();
     await this.journal?.flush();
   }
 
@@ -257,7 +259,7 @@ export class Engine {
    */
   reconfigure(next: CoordinatorConfig): Promise<{ ok: boolean; lines: string[] }> {
     return new Promise((resolve) => {
-      this.queue = this.queue.then(() => {
+      this.queue.run(() => {
         const diff = diffConfig(this.config, next);
         if (diff.restartNeeded.length > 0) {
           const lines = [`not applied: ${diff.restartNeeded.join(", ")} need${diff.restartNeeded.length === 1 ? "s" : ""} a restart of the coordinator`];
@@ -422,7 +424,7 @@ export class Engine {
       if (this.queuedTicks.has(unitName)) return;
       this.queuedTicks.add(unitName);
     }
-    this.queue = this.queue.then(() => this.process(unitName, event)).catch((err: unknown) => {
+    this.queue.run(() => this.process(unitName, event)).catch((err: unknown) => {
       this.log.error({ event: "engine.error", unit: unitName, err }, "engine step failed");
     });
   }
@@ -438,8 +440,15 @@ export class Engine {
     const now = this.now();
     const { runtime, actions, wakeAtMs } = step(before, { unit, views: this.nodes.views, nowMs: now, timing: this.timing }, event);
     this.runtimes.set(unitName, runtime);
-    if (runtime.epoch !== before.epoch || runtime.lastHolder !== before.lastHolder || runtime.pinned !== before.pinned) await this.persist(unit, runtime);
+    // Write-ahead: a new epoch is durable before any command carries it (docs/design.md,
+    // Invariants, 5). A completed move changes only the last holder or the pin: its
+    // release to the old holder carries an epoch already on disk, so it goes out first
+    // (an fsync here was most of the time a cut-off holder stayed on the VIP with the new one).
+    const epochChanged = runtime.epoch !== before.epoch;
+    const recordChanged = runtime.lastHolder !== before.lastHolder || runtime.pinned !== before.pinned;
+    if (epochChanged) await this.persist(unit, runtime);
     for (const a of actions) this.dispatch(unit, runtime, a);
+    if (!epochChanged && recordChanged) await this.persist(unit, runtime);
     this.scheduleWake(unitName, wakeAtMs);
     this.checkLeaving();
   }
@@ -453,7 +462,6 @@ export class Engine {
     if (rt.pinned !== undefined) pins[unit.name] = rt.pinned;
     else delete pins[unit.name];
     this.state = { ...this.state, epochs, holders, pins };
-    // Write-ahead: the epoch is durable before any command carries it (docs/design.md, Invariants, 5).
     await this.store.save(this.state);
   }
 
