@@ -35,19 +35,26 @@ const program = new Command()
   .version(VERSION)
   .requiredOption("-c, --config <file>", "agent config (YAML)")
   .option("--check", "validate the config and exit")
-  .option("--preflight", "check this host for what the agent needs (tools, capabilities, interfaces, sysctls, nginx, coordinator) and exit: 0 when nothing blocks")
+  .option(
+    "--preflight",
+    "check this host for what the agent needs (tools, capabilities, interfaces, sysctls, nginx, coordinator) and exit: 0 when nothing blocks",
+  )
   .option("--json", "with --preflight: the checklist as JSON")
   .parse();
 const opts = program.opts<{ config: string; check?: boolean; preflight?: boolean; json?: boolean }>();
 
 const config = loadConfigOrExit(agentConfigSchema, opts.config);
 if (opts.check) {
-  process.stdout.write(`${opts.config}: OK — node ${config.node_id}, coordinator ${config.coordinator}, nginx ${config.nginx.mode}, ${Object.keys(config.tracks).length} track script(s)\n`);
+  process.stdout.write(
+    `${opts.config}: OK — node ${config.node_id}, coordinator ${config.coordinator}, nginx ${config.nginx.mode}, ${Object.keys(config.tracks).length} track script(s)\n`,
+  );
   process.exit(0);
 }
 if (opts.preflight) {
   const items = await runPreflight(config, { runner: createCommandRunner() });
-  process.stdout.write(opts.json ? preflightJson(config.node_id, items) : `keepvip-agent preflight — node ${config.node_id} (${opts.config})\n${formatChecklist(items)}`);
+  process.stdout.write(
+    opts.json ? preflightJson(config.node_id, items) : `keepvip-agent preflight — node ${config.node_id} (${opts.config})\n${formatChecklist(items)}`,
+  );
   process.exit(preflightExitCode(items));
 }
 
@@ -76,7 +83,9 @@ let toCore = { event: (_kind: string, _group: string, _detail: string): void => 
 // coordinator's event history (keepvip events); the controller logs them itself.
 const OPERATOR_EVENTS = new Set(FORWARDED_VIP_EVENTS);
 const vips = new VipController({
-  runner, tools: { ip: config.ip, arping: config.arping }, log: log.child({ component: "vip" }),
+  runner,
+  tools: { ip: config.ip, arping: config.arping },
+  log: log.child({ component: "vip" }),
   onEvent: (e) => {
     if (OPERATOR_EVENTS.has(e.kind)) toCore.event(`vip.${e.kind}`, e.group, e.detail);
   },
@@ -86,7 +95,8 @@ await vips.start();
 const notifier = new Notifier({ config: config.notify, runner, scriptUser: config.script_user, log: log.child({ component: "notify" }) });
 const backends = new BackendProber(probeService, () => toCore.report());
 const core = new AgentCore({
-  config, log,
+  config,
+  log,
   vips: vipPort(vips),
   nginx: nginxPort(supervisor),
   tracks: trackPort(scripts, log),
@@ -114,16 +124,21 @@ await Promise.race([scripts.ready(), new Promise((r) => setTimeout(r, slowest + 
 const READY_WITHIN_MS = 10_000;
 const readiness = new Readiness(runner, (error) => log.warn({ event: "systemd.notify.failed", error }, `systemd-notify failed: ${error}`));
 let metrics: AgentMetrics | undefined;
-const session = new CoordinatorSession(config.coordinator, channelCredentials(config), {
-  hello: () => core.hello(),
-  message: (m) => core.message(m),
-  connection: (up, detail) => {
-    core.connection(up, detail);
-    metrics?.connection(up);
-    if (up) readiness.ready(`connected to the coordinator ${config.coordinator}`);
-    else readiness.status(`coordinator ${config.coordinator} lost (${detail}): keeping what this host holds`);
+const session = new CoordinatorSession(
+  config.coordinator,
+  channelCredentials(config),
+  {
+    hello: () => core.hello(),
+    message: (m) => core.message(m),
+    connection: (up, detail) => {
+      core.connection(up, detail);
+      metrics?.connection(up);
+      if (up) readiness.ready(`connected to the coordinator ${config.coordinator}`);
+      else readiness.status(`coordinator ${config.coordinator} lost (${detail}): keeping what this host holds`);
+    },
   },
-}, log.child({ component: "session" }));
+  log.child({ component: "session" }),
+);
 core.attach((m) => session.send(m));
 session.start();
 readiness.readyBy(READY_WITHIN_MS, `coordinator ${config.coordinator} not reachable yet: serving what this host holds (fail-static), retrying`);
@@ -165,9 +180,12 @@ process.on("SIGHUP", () => {
   try {
     const next = loadConfigFile(agentConfigSchema, opts.config);
     const changed = (Object.keys(next) as Array<keyof typeof next>).filter((k) => JSON.stringify(next[k]) !== JSON.stringify(config[k]));
-    log.warn({ event: "config.reload", changed }, changed.length === 0
-      ? "config reload: no change"
-      : `config reload: ${changed.join(", ")} changed and valid; restart the agent to apply (systemctl restart keepvip-agent hands the VIP over first)`);
+    log.warn(
+      { event: "config.reload", changed },
+      changed.length === 0
+        ? "config reload: no change"
+        : `config reload: ${changed.join(", ")} changed and valid; restart the agent to apply (systemctl restart keepvip-agent hands the VIP over first)`,
+    );
   } catch (err) {
     const problems = err instanceof ConfigError ? err.problems : [(err as Error).message];
     log.error({ event: "config.reload.rejected", problems }, `config reload rejected, the running config stays:\n  ${problems.join("\n  ")}`);

@@ -64,19 +64,28 @@ export function evaluatePreflight(config: AgentConfig, facts: HostFacts): CheckI
     ...checkNginx(config, facts),
     ...checkNonlocalBind(facts),
     ...checkCoordinator(config, facts),
-    facts.stateDir.ok ? ok("state_dir", `state_dir ${config.state_dir} ${facts.stateDir.detail}`)
-      : fail("state_dir", `state_dir ${config.state_dir} is not writable (${facts.stateDir.detail})`, "the agent remembers the newest epoch per group there; without it a restarted agent could obey a stale command", `create it (install -d -m 0700 ${config.state_dir}) or set state_dir to a writable directory`),
+    facts.stateDir.ok
+      ? ok("state_dir", `state_dir ${config.state_dir} ${facts.stateDir.detail}`)
+      : fail(
+          "state_dir",
+          `state_dir ${config.state_dir} is not writable (${facts.stateDir.detail})`,
+          "the agent remembers the newest epoch per group there; without it a restarted agent could obey a stale command",
+          `create it (install -d -m 0700 ${config.state_dir}) or set state_dir to a writable directory`,
+        ),
   ];
 }
 
-function checkTools(config: AgentConfig, facts: HostFacts): CheckItem[] {
-  const tool = (id: string, f: FileFact, what: string, pkg: string, key: string) => f.ok
-    ? ok(id, `${what}: ${f.path}`)
-    : fail(id, `${what}: ${f.path} is ${f.detail === "ENOENT" ? "missing" : `not executable (${f.detail})`}`, `the agent runs it to ${id === "tool.ip" ? "add and remove VIPs and watch links" : "announce a VIP (gratuitous ARP) and probe for it"}`, `apt-get install ${pkg}, or set ${key}: in ${"the agent config"} to where it is`);
-  return [
-    tool("tool.ip", facts.tools.ip, "ip", "iproute2", "ip"),
-    tool("tool.arping", facts.tools.arping, "arping", "iputils-arping", "arping"),
-  ];
+function checkTools(_config: AgentConfig, facts: HostFacts): CheckItem[] {
+  const tool = (id: string, f: FileFact, what: string, pkg: string, key: string) =>
+    f.ok
+      ? ok(id, `${what}: ${f.path}`)
+      : fail(
+          id,
+          `${what}: ${f.path} is ${f.detail === "ENOENT" ? "missing" : `not executable (${f.detail})`}`,
+          `the agent runs it to ${id === "tool.ip" ? "add and remove VIPs and watch links" : "announce a VIP (gratuitous ARP) and probe for it"}`,
+          `apt-get install ${pkg}, or set ${key}: in ${"the agent config"} to where it is`,
+        );
+  return [tool("tool.ip", facts.tools.ip, "ip", "iproute2", "ip"), tool("tool.arping", facts.tools.arping, "arping", "iputils-arping", "arping")];
 }
 
 /** Capability numbers set in a CapEff hex mask. */
@@ -86,17 +95,44 @@ export function capabilities(capEff: string): Set<CapName> {
 }
 
 function checkCapabilities(config: AgentConfig, capEff: string | undefined): CheckItem[] {
-  if (capEff === undefined) return [warn("capabilities", "capabilities: cannot read CapEff from /proc/self/status", "without CAP_NET_ADMIN and CAP_NET_RAW the agent cannot add VIPs or send ARP", "run the agent as root or with AmbientCapabilities=CAP_NET_ADMIN CAP_NET_RAW (deploy/systemd/keepvip-agent.service)")];
+  if (capEff === undefined)
+    return [
+      warn(
+        "capabilities",
+        "capabilities: cannot read CapEff from /proc/self/status",
+        "without CAP_NET_ADMIN and CAP_NET_RAW the agent cannot add VIPs or send ARP",
+        "run the agent as root or with AmbientCapabilities=CAP_NET_ADMIN CAP_NET_RAW (deploy/systemd/keepvip-agent.service)",
+      ),
+    ];
   const have = capabilities(capEff);
   const items: CheckItem[] = [];
-  for (const [cap, use] of [["CAP_NET_ADMIN", "ip addr add/del of the VIPs"], ["CAP_NET_RAW", "arping: gratuitous ARP and ARP probes"]] as const) {
-    items.push(have.has(cap) ? ok(`capability.${cap.toLowerCase()}`, `${cap} (${use})`)
-      : fail(`capability.${cap.toLowerCase()}`, `${cap} is missing`, `needed for ${use}`, "run the agent from deploy/systemd/keepvip-agent.service (root with CapabilityBoundingSet) or grant it with AmbientCapabilities"));
+  for (const [cap, use] of [
+    ["CAP_NET_ADMIN", "ip addr add/del of the VIPs"],
+    ["CAP_NET_RAW", "arping: gratuitous ARP and ARP probes"],
+  ] as const) {
+    items.push(
+      have.has(cap)
+        ? ok(`capability.${cap.toLowerCase()}`, `${cap} (${use})`)
+        : fail(
+            `capability.${cap.toLowerCase()}`,
+            `${cap} is missing`,
+            `needed for ${use}`,
+            "run the agent from deploy/systemd/keepvip-agent.service (root with CapabilityBoundingSet) or grant it with AmbientCapabilities",
+          ),
+    );
   }
   if (config.nginx.mode === "child") {
     const missing = (["CAP_NET_BIND_SERVICE", "CAP_SETUID", "CAP_SETGID", "CAP_KILL"] as const).filter((c) => !have.has(c));
-    items.push(missing.length === 0 ? ok("capability.nginx_child", "capabilities nginx needs as the agent's child (bind :80, drop to www-data, signal workers)")
-      : warn("capability.nginx_child", `nginx (child mode) lacks ${missing.join(", ")}`, "nginx started by the agent inherits its capabilities: it binds ports below 1024, switches workers to the `user` of nginx.conf and is signalled with its workers", "use the capability set of deploy/systemd/keepvip-agent.service, or run nginx under systemd (nginx.mode: external)"));
+    items.push(
+      missing.length === 0
+        ? ok("capability.nginx_child", "capabilities nginx needs as the agent's child (bind :80, drop to www-data, signal workers)")
+        : warn(
+            "capability.nginx_child",
+            `nginx (child mode) lacks ${missing.join(", ")}`,
+            "nginx started by the agent inherits its capabilities: it binds ports below 1024, switches workers to the `user` of nginx.conf and is signalled with its workers",
+            "use the capability set of deploy/systemd/keepvip-agent.service, or run nginx under systemd (nginx.mode: external)",
+          ),
+    );
   }
   return items;
 }
@@ -110,31 +146,94 @@ function effective(facts: HostFacts, iface: string, key: string): number | undef
 }
 
 function checkInterfaces(config: AgentConfig, facts: HostFacts): CheckItem[] {
-  if (!facts.tools.ip.ok) return [warn("interfaces", "interfaces and their sysctls not checked: ip is missing", "the interface checks read `ip -j link`", "install iproute2, then run the preflight again")];
+  if (!facts.tools.ip.ok)
+    return [
+      warn(
+        "interfaces",
+        "interfaces and their sysctls not checked: ip is missing",
+        "the interface checks read `ip -j link`",
+        "install iproute2, then run the preflight again",
+      ),
+    ];
   const items: CheckItem[] = [];
   const vipInterfaces = new Set([...Object.values(config.groups).map((g) => g.interface), ...(config.default_interface ? [config.default_interface] : [])]);
   const scopes = new Map(Object.values(config.groups).map((g) => [g.interface, g.scope]));
   for (const [name, link] of Object.entries(facts.links).sort(([a], [b]) => a.localeCompare(b))) {
     const role = vipInterfaces.has(name) ? "VIP interface" : "tracked interface";
     if (!link) {
-      items.push(fail(`interface.${name}`, `${role} ${name} does not exist`, vipInterfaces.has(name) ? "VIPs of the groups bound to it cannot be added" : "a tracked interface that is missing counts as down: the node is FAULT", `check the name (ip link) and the agent config's groups/track_interfaces`));
+      items.push(
+        fail(
+          `interface.${name}`,
+          `${role} ${name} does not exist`,
+          vipInterfaces.has(name) ? "VIPs of the groups bound to it cannot be added" : "a tracked interface that is missing counts as down: the node is FAULT",
+          `check the name (ip link) and the agent config's groups/track_interfaces`,
+        ),
+      );
       continue;
     }
-    if (!link.flags.includes("UP")) items.push(fail(`interface.${name}`, `${role} ${name} is administratively down`, "a VIP on it reaches nobody, and a tracked interface down makes the node FAULT", `ip link set ${name} up (and bring it up at boot)`));
-    else if (!link.flags.includes("LOWER_UP") || link.operstate === "DOWN") items.push(fail(`interface.${name}`, `${role} ${name} has no carrier (${link.operstate})`, "the link is up but nothing is plugged in, or the switch port is down", "check the cable, the switch port and the VLAN"));
+    if (!link.flags.includes("UP"))
+      items.push(
+        fail(
+          `interface.${name}`,
+          `${role} ${name} is administratively down`,
+          "a VIP on it reaches nobody, and a tracked interface down makes the node FAULT",
+          `ip link set ${name} up (and bring it up at boot)`,
+        ),
+      );
+    else if (!link.flags.includes("LOWER_UP") || link.operstate === "DOWN")
+      items.push(
+        fail(
+          `interface.${name}`,
+          `${role} ${name} has no carrier (${link.operstate})`,
+          "the link is up but nothing is plugged in, or the switch port is down",
+          "check the cable, the switch port and the VLAN",
+        ),
+      );
     else items.push(ok(`interface.${name}`, `${role} ${name} is up`));
     if (!vipInterfaces.has(name)) continue;
 
     const ignore = effective(facts, name, "arp_ignore");
-    if (ignore === 8) items.push(fail(`sysctl.${name}.arp_ignore`, `arp_ignore on ${name} is 8: this host answers no ARP request`, "neighbours cannot learn the VIP's MAC from ARP, only from our gratuitous ARPs, and forget it when their cache entry expires", `sysctl -w net.ipv4.conf.all.arp_ignore=0 net.ipv4.conf.${name}.arp_ignore=0 (persist it in /etc/sysctl.d/)`));
-    else if (ignore !== undefined && ignore >= 3) items.push((ignore === 3 && scopes.get(name) === "host" ? fail : warn)(`sysctl.${name}.arp_ignore`, `arp_ignore on ${name} is ${ignore}`, ignore === 3 ? "3 answers ARP only for global and link scope addresses: a VIP added with scope host goes unanswered" : "values 4-7 are reserved and behave like 8 on some kernels", `sysctl -w net.ipv4.conf.${name}.arp_ignore=1 (1 or 2 suit a VIP on its own interface)`));
+    if (ignore === 8)
+      items.push(
+        fail(
+          `sysctl.${name}.arp_ignore`,
+          `arp_ignore on ${name} is 8: this host answers no ARP request`,
+          "neighbours cannot learn the VIP's MAC from ARP, only from our gratuitous ARPs, and forget it when their cache entry expires",
+          `sysctl -w net.ipv4.conf.all.arp_ignore=0 net.ipv4.conf.${name}.arp_ignore=0 (persist it in /etc/sysctl.d/)`,
+        ),
+      );
+    else if (ignore !== undefined && ignore >= 3)
+      items.push(
+        (ignore === 3 && scopes.get(name) === "host" ? fail : warn)(
+          `sysctl.${name}.arp_ignore`,
+          `arp_ignore on ${name} is ${ignore}`,
+          ignore === 3
+            ? "3 answers ARP only for global and link scope addresses: a VIP added with scope host goes unanswered"
+            : "values 4-7 are reserved and behave like 8 on some kernels",
+          `sysctl -w net.ipv4.conf.${name}.arp_ignore=1 (1 or 2 suit a VIP on its own interface)`,
+        ),
+      );
     else if (ignore !== undefined) items.push(ok(`sysctl.${name}.arp_ignore`, `arp_ignore on ${name} is ${ignore} (the VIP on ${name} is answered)`));
 
     const announce = effective(facts, name, "arp_announce");
-    if (announce !== undefined) items.push(ok(`sysctl.${name}.arp_announce`, `arp_announce on ${name} is ${announce}${announce === 0 ? " (the VIP may be the source of this host's own ARP requests while held: harmless)" : ""}`));
+    if (announce !== undefined)
+      items.push(
+        ok(
+          `sysctl.${name}.arp_announce`,
+          `arp_announce on ${name} is ${announce}${announce === 0 ? " (the VIP may be the source of this host's own ARP requests while held: harmless)" : ""}`,
+        ),
+      );
 
     const rp = effective(facts, name, "rp_filter");
-    if (rp === 1) items.push(warn(`sysctl.${name}.rp_filter`, `rp_filter on ${name} is 1 (strict)`, `packets to the VIP that arrive on ${name} while the route back to their source leaves by another interface are dropped silently (asymmetric routing, a VIP on a second NIC)`, `sysctl -w net.ipv4.conf.all.rp_filter=2 net.ipv4.conf.${name}.rp_filter=2 (loose) unless you rely on strict filtering`));
+    if (rp === 1)
+      items.push(
+        warn(
+          `sysctl.${name}.rp_filter`,
+          `rp_filter on ${name} is 1 (strict)`,
+          `packets to the VIP that arrive on ${name} while the route back to their source leaves by another interface are dropped silently (asymmetric routing, a VIP on a second NIC)`,
+          `sysctl -w net.ipv4.conf.all.rp_filter=2 net.ipv4.conf.${name}.rp_filter=2 (loose) unless you rely on strict filtering`,
+        ),
+      );
     else if (rp !== undefined) items.push(ok(`sysctl.${name}.rp_filter`, `rp_filter on ${name} is ${rp}${rp === 2 ? " (loose)" : " (off)"}`));
   }
   return items;
@@ -153,23 +252,61 @@ function checkNonlocalBind(facts: HostFacts): CheckItem[] {
   const value = facts.sysctls["net.ipv4.ip_nonlocal_bind"];
   const fix = "sysctl -w net.ipv4.ip_nonlocal_bind=1 and persist it (/etc/sysctl.d/90-keepvip.conf), or listen on the port alone (listen 80;)";
   const failed = facts.nginxTest && !facts.nginxTest.ok ? BIND_FAILED.exec(facts.nginxTest.detail)?.[1] : undefined;
-  if (failed) return [fail(id, `nginx cannot bind ${failed}: not an address of this host, and ip_nonlocal_bind is ${value ?? "unknown"}`, "nginx listens on an address this host does not hold (a VIP): it can only start where the VIP is", fix)];
-  const foreign = (facts.nginxListens ?? []).filter((l) => !WILDCARD.test(l) && (!facts.localAddresses.includes(l.split(":")[0]) || facts.knownVips.includes(l.split(":")[0])));
-  if (foreign.length === 0) return [ok(id, `ip_nonlocal_bind is ${value ?? "unknown"}; ${facts.nginxListens ? "nginx listens on no VIP or foreign address" : "nginx's listen addresses are unknown"}`)];
+  if (failed)
+    return [
+      fail(
+        id,
+        `nginx cannot bind ${failed}: not an address of this host, and ip_nonlocal_bind is ${value ?? "unknown"}`,
+        "nginx listens on an address this host does not hold (a VIP): it can only start where the VIP is",
+        fix,
+      ),
+    ];
+  const foreign = (facts.nginxListens ?? []).filter(
+    (l) => !WILDCARD.test(l) && (!facts.localAddresses.includes(l.split(":")[0]) || facts.knownVips.includes(l.split(":")[0])),
+  );
+  if (foreign.length === 0)
+    return [
+      ok(
+        id,
+        `ip_nonlocal_bind is ${value ?? "unknown"}; ${facts.nginxListens ? "nginx listens on no VIP or foreign address" : "nginx's listen addresses are unknown"}`,
+      ),
+    ];
   if (value === 1) return [ok(id, `ip_nonlocal_bind is 1: nginx may listen on ${foreign.join(", ")} without holding it`)];
-  return [fail(id, `nginx listens on ${foreign.join(", ")} and ip_nonlocal_bind is ${value ?? "unknown"}`, "that is a VIP (or an address this host lacks): it works while this host holds it, but nginx cannot restart here once the VIP has moved away", fix)];
+  return [
+    fail(
+      id,
+      `nginx listens on ${foreign.join(", ")} and ip_nonlocal_bind is ${value ?? "unknown"}`,
+      "that is a VIP (or an address this host lacks): it works while this host holds it, but nginx cannot restart here once the VIP has moved away",
+      fix,
+    ),
+  ];
 }
 
 function checkNginx(config: AgentConfig, facts: HostFacts): CheckItem[] {
   const n = config.nginx;
   const bin = facts.tools.nginx;
-  if (!bin.ok) return [fail("nginx.binary", `nginx: ${bin.path} is ${bin.detail === "ENOENT" ? "missing" : `not executable (${bin.detail})`}`, "the agent supervises nginx and reports it to the coordinator; without it this node is never eligible", "apt-get install nginx, or set nginx.binary in the agent config")];
+  if (!bin.ok)
+    return [
+      fail(
+        "nginx.binary",
+        `nginx: ${bin.path} is ${bin.detail === "ENOENT" ? "missing" : `not executable (${bin.detail})`}`,
+        "the agent supervises nginx and reports it to the coordinator; without it this node is never eligible",
+        "apt-get install nginx, or set nginx.binary in the agent config",
+      ),
+    ];
   const items = [ok("nginx.binary", `nginx: ${bin.path} (${n.mode} mode)`)];
   if (!facts.nginxTest) return items;
   if (facts.nginxTest.ok) items.push(ok("nginx.test", `nginx config test passes (${n.conf})`));
   else {
     const bind = BIND_FAILED.test(facts.nginxTest.detail);
-    items.push(fail("nginx.test", `nginx config test fails: ${facts.nginxTest.detail.replace(/^nginx -t failed: /, "")}`, "nginx cannot start with this config, so this node would be FAULT; pushed upstreams are only applied on top of a config that tests clean", bind ? "see ip_nonlocal_bind below" : `fix ${n.conf} until \`${n.binary} -t${n.prefix ? ` -p ${n.prefix}` : ""} -c ${n.conf}\` passes`));
+    items.push(
+      fail(
+        "nginx.test",
+        `nginx config test fails: ${facts.nginxTest.detail.replace(/^nginx -t failed: /, "")}`,
+        "nginx cannot start with this config, so this node would be FAULT; pushed upstreams are only applied on top of a config that tests clean",
+        bind ? "see ip_nonlocal_bind below" : `fix ${n.conf} until \`${n.binary} -t${n.prefix ? ` -p ${n.prefix}` : ""} -c ${n.conf}\` passes`,
+      ),
+    );
   }
   return items;
 }
@@ -177,7 +314,14 @@ function checkNginx(config: AgentConfig, facts: HostFacts): CheckItem[] {
 function checkCoordinator(config: AgentConfig, facts: HostFacts): CheckItem[] {
   const items: CheckItem[] = facts.coordinator.reachable
     ? [ok("coordinator.reach", `coordinator ${config.coordinator} accepts connections`)]
-    : [fail("coordinator.reach", `coordinator ${config.coordinator} is not reachable (${facts.coordinator.detail})`, "the agent starts anyway and keeps what it holds (fail-static), but it is never elected and gets no upstreams", "start keepvip-coordinator there, or fix the address, routing or firewall (TCP to the coordinator's listen port)")];
+    : [
+        fail(
+          "coordinator.reach",
+          `coordinator ${config.coordinator} is not reachable (${facts.coordinator.detail})`,
+          "the agent starts anyway and keeps what it holds (fail-static), but it is never elected and gets no upstreams",
+          "start keepvip-coordinator there, or fix the address, routing or firewall (TCP to the coordinator's listen port)",
+        ),
+      ];
   items.push(...checkCertificates(config, facts));
   return items;
 }
@@ -189,10 +333,27 @@ function checkCoordinator(config: AgentConfig, facts: HostFacts): CheckItem[] {
  */
 function checkCertificates(config: AgentConfig, facts: HostFacts): CheckItem[] {
   if (!config.tls) {
-    return config.insecure ? [warn("coordinator.tls", "insecure: true — no TLS to the coordinator", "anyone who reaches the coordinator can act as this node, and reports travel in clear text", "create certificates (keepvip certs) and set tls: { ca, cert, key }")] : [];
+    return config.insecure
+      ? [
+          warn(
+            "coordinator.tls",
+            "insecure: true — no TLS to the coordinator",
+            "anyone who reaches the coordinator can act as this node, and reports travel in clear text",
+            "create certificates (keepvip certs) and set tls: { ca, cert, key }",
+          ),
+        ]
+      : [];
   }
   const unreadable = facts.tlsFiles.filter((f) => !f.ok);
-  if (unreadable.length > 0) return [fail("coordinator.tls", `TLS files unreadable: ${unreadable.map((f) => `${f.path} (${f.detail})`).join(", ")}`, "the session cannot start without its certificate and key", "check the tls paths in the agent config and their permissions (key 0600, owned by the agent's user)")];
+  if (unreadable.length > 0)
+    return [
+      fail(
+        "coordinator.tls",
+        `TLS files unreadable: ${unreadable.map((f) => `${f.path} (${f.detail})`).join(", ")}`,
+        "the session cannot start without its certificate and key",
+        "check the tls paths in the agent config and their permissions (key 0600, owned by the agent's user)",
+      ),
+    ];
   return [ok("coordinator.tls", `TLS files readable (${facts.tlsFiles.map((f) => f.path).join(", ")})`)];
 }
 
@@ -208,7 +369,12 @@ export function formatChecklist(items: CheckItem[]): string {
   }
   const failing = items.filter((i) => i.status === "fail").length;
   const warnings = items.filter((i) => i.status === "warn").length;
-  lines.push("", failing === 0 ? `ready: nothing blocks the agent${warnings ? ` (${warnings} warning${warnings > 1 ? "s" : ""})` : ""}` : `NOT READY: ${failing} problem${failing > 1 ? "s" : ""} to fix${warnings ? `, ${warnings} warning${warnings > 1 ? "s" : ""}` : ""}`);
+  lines.push(
+    "",
+    failing === 0
+      ? `ready: nothing blocks the agent${warnings ? ` (${warnings} warning${warnings > 1 ? "s" : ""})` : ""}`
+      : `NOT READY: ${failing} problem${failing > 1 ? "s" : ""} to fix${warnings ? `, ${warnings} warning${warnings > 1 ? "s" : ""}` : ""}`,
+  );
   return `${lines.join("\n")}\n`;
 }
 

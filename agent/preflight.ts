@@ -35,7 +35,13 @@ export interface PreflightDeps {
 
 /** The interfaces the agent will put VIPs on or track. */
 export function agentInterfaces(config: AgentConfig): string[] {
-  return [...new Set([...Object.values(config.groups).map((g) => g.interface), ...(config.default_interface ? [config.default_interface] : []), ...config.track_interfaces])].sort();
+  return [
+    ...new Set([
+      ...Object.values(config.groups).map((g) => g.interface),
+      ...(config.default_interface ? [config.default_interface] : []),
+      ...config.track_interfaces,
+    ]),
+  ].sort();
 }
 
 async function readTextFile(path: string): Promise<string | undefined> {
@@ -90,9 +96,12 @@ export async function gatherFacts(config: AgentConfig, deps: PreflightDeps): Pro
     links[name] = parsed ? { flags: parsed.flags ?? [], operstate: parsed.operstate ?? "UNKNOWN" } : undefined;
   }
   const addrs = await deps.runner.run([config.ip, "-j", "-4", "addr", "show"], { timeoutMs: 5000 });
-  const localAddresses = addrs.exitCode === 0
-    ? jsonArray<{ addr_info?: Array<{ local?: string }> }>(addrs.stdout).flatMap((l) => (l.addr_info ?? []).map((a) => a.local ?? "")).filter(Boolean)
-    : [];
+  const localAddresses =
+    addrs.exitCode === 0
+      ? jsonArray<{ addr_info?: Array<{ local?: string }> }>(addrs.stdout)
+          .flatMap((l) => (l.addr_info ?? []).map((a) => a.local ?? ""))
+          .filter(Boolean)
+      : [];
 
   const nginxBinary = await fileFact(config.nginx.binary, constants.X_OK);
   let nginxTest: HostFacts["nginxTest"];
@@ -100,16 +109,19 @@ export async function gatherFacts(config: AgentConfig, deps: PreflightDeps): Pro
   if (nginxBinary.ok) {
     nginxTest = await new NginxSupervisor({ config: config.nginx, runner: deps.runner }).test();
     if (nginxTest.ok) {
-      const dump = await deps.runner.run([config.nginx.binary, "-T", ...(config.nginx.prefix ? ["-p", config.nginx.prefix] : []), "-c", config.nginx.conf], { timeoutMs: 15_000 });
+      const dump = await deps.runner.run([config.nginx.binary, "-T", ...(config.nginx.prefix ? ["-p", config.nginx.prefix] : []), "-c", config.nginx.conf], {
+        timeoutMs: 15_000,
+      });
       nginxListens = dump.exitCode === 0 ? listenAddresses(dump.stdout) : undefined;
     }
   }
 
   const target = parseHostPort(config.coordinator);
   const timeoutMs = deps.connectTimeoutMs ?? 1500;
-  const coordinator = typeof target === "string"
-    ? { reachable: false, detail: target }
-    : await (deps.tcpConnect ?? tcpConnect)(target.host, target.port, timeoutMs).then((r) => ({ reachable: r.ok, detail: r.ok ? "" : r.error.message }));
+  const coordinator =
+    typeof target === "string"
+      ? { reachable: false, detail: target }
+      : await (deps.tcpConnect ?? tcpConnect)(target.host, target.port, timeoutMs).then((r) => ({ reachable: r.ok, detail: r.ok ? "" : r.error.message }));
 
   const stateDir = await fileFact(config.state_dir, constants.W_OK);
   const stateParent = stateDir.ok ? stateDir : await fileFact(dirname(config.state_dir), constants.W_OK);
@@ -118,10 +130,18 @@ export async function gatherFacts(config: AgentConfig, deps: PreflightDeps): Pro
   return {
     tools: { ip, arping: await fileFact(config.arping, constants.X_OK), nginx: nginxBinary },
     capEff: /^CapEff:\s*([0-9a-fA-F]+)/m.exec((await read("/proc/self/status")) ?? "")?.[1],
-    links, sysctls, localAddresses, nginxTest, nginxListens,
+    links,
+    sysctls,
+    localAddresses,
+    nginxTest,
+    nginxListens,
     knownVips: loadMemory(config.state_dir).groups.flatMap((g) => g.vips.map((v) => v.split("/")[0])),
     coordinator,
-    stateDir: stateDir.ok ? { ok: true, detail: "exists and is writable" } : stateParent.ok ? { ok: true, detail: "will be created" } : { ok: false, detail: `${stateDir.detail}; parent: ${stateParent.detail}` },
+    stateDir: stateDir.ok
+      ? { ok: true, detail: "exists and is writable" }
+      : stateParent.ok
+        ? { ok: true, detail: "will be created" }
+        : { ok: false, detail: `${stateDir.detail}; parent: ${stateParent.detail}` },
     tlsFiles,
   };
 }

@@ -94,23 +94,37 @@ export function reachPort(log: Logger): ReachPort {
       const onProbe = () => {
         if (merged(group).lanFresh !== sent.get(group)) notify();
       };
-      swap(lan, group, JSON.stringify([lanReferences, lanIntervalMs]), () => lanReferences.length === 0 ? undefined : new ReachProber({
-        group, target: { host: target.vip, port: target.port }, probeVip: false, lanReferences, lanIntervalMs, onChange: notify, onProbe,
-      }));
-      swap(vip, group, JSON.stringify(target), () => !target.probeVip ? undefined : new ReachProber({
-        group,
-        target: { host: target.vip, port: target.port, path: target.path || undefined },
-        intervalMs: target.intervalMs,
-        // Above the interval, below what a person notices: 5 intervals, 20..200 ms.
-        timeoutMs: Math.min(200, Math.max(20, target.intervalMs * 5)),
-        failThreshold: target.fall,
-        // Only silence counts (docs/design.md, F11): a refusal proves the holder is on the LAN.
-        countsAsFailure: (outcome) => outcome === "timeout" || outcome === "error",
-        // The witness rule: a LAN round that begins now decides whether this run of failures says anything.
-        onFailing: () => lan.get(group)?.prober.kick(),
-        onChange: notify,
-        onProbe,
-      }));
+      swap(lan, group, JSON.stringify([lanReferences, lanIntervalMs]), () =>
+        lanReferences.length === 0
+          ? undefined
+          : new ReachProber({
+              group,
+              target: { host: target.vip, port: target.port },
+              probeVip: false,
+              lanReferences,
+              lanIntervalMs,
+              onChange: notify,
+              onProbe,
+            }),
+      );
+      swap(vip, group, JSON.stringify(target), () =>
+        !target.probeVip
+          ? undefined
+          : new ReachProber({
+              group,
+              target: { host: target.vip, port: target.port, path: target.path || undefined },
+              intervalMs: target.intervalMs,
+              // Above the interval, below what a person notices: 5 intervals, 20..200 ms.
+              timeoutMs: Math.min(200, Math.max(20, target.intervalMs * 5)),
+              failThreshold: target.fall,
+              // Only silence counts (docs/design.md, F11): a refusal proves the holder is on the LAN.
+              countsAsFailure: (outcome) => outcome === "timeout" || outcome === "error",
+              // The witness rule: a LAN round that begins now decides whether this run of failures says anything.
+              onFailing: () => lan.get(group)?.prober.kick(),
+              onChange: notify,
+              onProbe,
+            }),
+      );
       log.debug({ event: "reach.start", group, probeVip: target.probeVip }, "reach probers set");
     },
     stop(group) {
@@ -129,7 +143,13 @@ export function reachPort(log: Logger): ReachPort {
   function merged(group: string): ReachState {
     const v = vip.get(group)?.prober.current();
     const l = lan.get(group)?.prober.current();
-    return { reachable: v?.reachable ?? true, failures: v?.consecutiveFailures ?? 0, lanOk: l?.lanOk ?? true, lanFresh: lanProvenFresh(v, l), observedMs: Date.now() };
+    return {
+      reachable: v?.reachable ?? true,
+      failures: v?.consecutiveFailures ?? 0,
+      lanOk: l?.lanOk ?? true,
+      lanFresh: lanProvenFresh(v, l),
+      observedMs: Date.now(),
+    };
   }
 }
 
@@ -142,11 +162,22 @@ export function verifyPort(runner: CommandRunner, config: AgentConfig): VerifyPo
 
 export function linkPort(runner: CommandRunner, config: AgentConfig, log: Logger): { port: LinkPort; watcher: LinkWatcher } {
   const listeners = new Set<(iface: string, up: boolean) => void>();
-  const interfaces = [...new Set([...config.track_interfaces, ...Object.values(config.groups).map((g) => g.interface), ...(config.default_interface ? [config.default_interface] : [])])];
+  const interfaces = [
+    ...new Set([
+      ...config.track_interfaces,
+      ...Object.values(config.groups).map((g) => g.interface),
+      ...(config.default_interface ? [config.default_interface] : []),
+    ]),
+  ];
   const watcher = new LinkWatcher({
-    runner, ip: config.ip, interfaces,
+    runner,
+    ip: config.ip,
+    interfaces,
     onChange: (state) => {
-      log.info({ event: state.up ? "link.up" : "link.down", interface: state.interface, detail: state.detail }, `${state.interface} ${state.up ? "up" : "down"}`);
+      log.info(
+        { event: state.up ? "link.up" : "link.down", interface: state.interface, detail: state.detail },
+        `${state.interface} ${state.up ? "up" : "down"}`,
+      );
       for (const l of listeners) l(state.interface, state.up);
     },
   });

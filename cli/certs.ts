@@ -30,7 +30,13 @@ export function agentSpec(node: string, days = 365): IssueSpec {
 export function adminSpec(name: string, readOnly: boolean, days = 365): IssueSpec {
   if (!NAME.test(name)) throw new Error(`admin name "${name}" must be 1-63 letters, digits, '_', '.', '-'`);
   const role: Role = readOnly ? "reader" : "admin";
-  return { stem: `${readOnly ? "reader" : "admin"}-${name}`, subject: `/CN=${name}/OU=keepvip-${role}`, san: [`URI:${sanUri(role, name)}`], days, usage: "client" };
+  return {
+    stem: `${readOnly ? "reader" : "admin"}-${name}`,
+    subject: `/CN=${name}/OU=keepvip-${role}`,
+    san: [`URI:${sanUri(role, name)}`],
+    days,
+    usage: "client",
+  };
 }
 
 /** The coordinator's server certificate: SANs are the addresses agents and admins dial. */
@@ -45,9 +51,28 @@ export function coordinatorSpec(sans: string[], days = 365): IssueSpec {
 
 /** argv for the CA. */
 export function planCa(openssl: string, dir: string, days: number): string[] {
-  return [openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-    "-keyout", join(dir, "ca.key"), "-out", join(dir, "ca.crt"), "-days", String(days), "-subj", "/CN=keepvip CA",
-    "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign"];
+  return [
+    openssl,
+    "req",
+    "-x509",
+    "-newkey",
+    "ec",
+    "-pkeyopt",
+    "ec_paramgen_curve:P-256",
+    "-nodes",
+    "-keyout",
+    join(dir, "ca.key"),
+    "-out",
+    join(dir, "ca.crt"),
+    "-days",
+    String(days),
+    "-subj",
+    "/CN=keepvip CA",
+    "-addext",
+    "basicConstraints=critical,CA:TRUE",
+    "-addext",
+    "keyUsage=critical,keyCertSign,cRLSign",
+  ];
 }
 
 /** argv for a key + CSR, then for signing it with the extensions file. */
@@ -56,24 +81,48 @@ export function planIssue(openssl: string, dir: string, spec: IssueSpec, extFile
   const csr = join(dir, `${spec.stem}.csr`);
   return [
     [openssl, "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", key, "-out", csr, "-subj", spec.subject],
-    [openssl, "x509", "-req", "-in", csr, "-CA", join(dir, "ca.crt"), "-CAkey", join(dir, "ca.key"), "-CAcreateserial", "-out", join(dir, `${spec.stem}.crt`), "-days", String(spec.days), "-extfile", extFile],
+    [
+      openssl,
+      "x509",
+      "-req",
+      "-in",
+      csr,
+      "-CA",
+      join(dir, "ca.crt"),
+      "-CAkey",
+      join(dir, "ca.key"),
+      "-CAcreateserial",
+      "-out",
+      join(dir, `${spec.stem}.crt`),
+      "-days",
+      String(spec.days),
+      "-extfile",
+      extFile,
+    ],
   ];
 }
 
 export function extensions(spec: IssueSpec): string {
   const eku = spec.usage === "server" ? "serverAuth" : spec.usage === "client" ? "clientAuth" : "serverAuth,clientAuth";
-  return [`basicConstraints=critical,CA:FALSE`, `keyUsage=critical,digitalSignature`, `extendedKeyUsage=${eku}`, `subjectAltName=${spec.san.join(",")}`].join("\n") + "\n";
+  return (
+    [`basicConstraints=critical,CA:FALSE`, `keyUsage=critical,digitalSignature`, `extendedKeyUsage=${eku}`, `subjectAltName=${spec.san.join(",")}`].join("\n") +
+    "\n"
+  );
 }
 
 async function run(runner: CommandRunner, argv: string[]): Promise<void> {
   const r = await runner.run(argv, { timeoutMs: 30_000 });
-  if (r.exitCode !== 0) throw new Error(`${argv.slice(0, 3).join(" ")} … failed: ${(r.stderr || r.spawnError || r.stdout).trim().split("\n").slice(-2).join(" ")}`);
+  if (r.exitCode !== 0)
+    throw new Error(`${argv.slice(0, 3).join(" ")} … failed: ${(r.stderr || r.spawnError || r.stdout).trim().split("\n").slice(-2).join(" ")}`);
 }
 
 export async function initCa(runner: CommandRunner, dir: string, opts: { days?: number; force?: boolean; openssl?: string } = {}): Promise<string[]> {
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const files = [join(dir, "ca.key"), join(dir, "ca.crt")];
-  if (!opts.force && files.some(existsSync)) throw new Error(`${files.filter(existsSync).join(", ")} already exist: not overwriting a CA (use --force if you mean it; every certificate it signed stops being trusted)`);
+  if (!opts.force && files.some(existsSync))
+    throw new Error(
+      `${files.filter(existsSync).join(", ")} already exist: not overwriting a CA (use --force if you mean it; every certificate it signed stops being trusted)`,
+    );
   await run(runner, planCa(opts.openssl ?? "openssl", dir, opts.days ?? 3650));
   chmodSync(files[0], 0o600);
   return files;

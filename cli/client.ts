@@ -16,7 +16,10 @@ export interface ConnectOptions {
 }
 
 export class CliError extends Error {
-  constructor(message: string, readonly exitCode: number) {
+  constructor(
+    message: string,
+    readonly exitCode: number,
+  ) {
     super(message);
   }
 }
@@ -51,7 +54,10 @@ export function unary<Res>(target: string, invoke: (cb: (err: ServiceError | nul
 export function explain(err: ServiceError, target: string): CliError {
   switch (err.code) {
     case Status.UNAVAILABLE:
-      return new CliError(`cannot reach the coordinator at ${target}: check the address (--coordinator or KEEPVIP_COORDINATOR), that keepvip-coordinator runs there, and TLS settings (${err.details})`, 3);
+      return new CliError(
+        `cannot reach the coordinator at ${target}: check the address (--coordinator or KEEPVIP_COORDINATOR), that keepvip-coordinator runs there, and TLS settings (${err.details})`,
+        3,
+      );
     case Status.DEADLINE_EXCEEDED:
       return new CliError(`no answer from the coordinator at ${target} in time: ${err.details}`, 3);
     case Status.UNAUTHENTICATED:

@@ -20,11 +20,20 @@ export function formatStatus(s: StatusReply): string {
   const out: string[] = [];
   if (s.insecure) out.push("WARNING: the coordinator runs without TLS (insecure)");
   for (const g of s.groups) {
-    out.push(`${g.name}  VIP ${g.vips.join(", ")}  holder ${g.holder || "(none)"}  epoch ${g.epoch}  ${g.phase}${g.preempt ? "" : "  nopreempt"}${g.preemptDelayMs ? `  preempt_delay ${g.preemptDelayMs}ms` : ""}`);
+    out.push(
+      `${g.name}  VIP ${g.vips.join(", ")}  holder ${g.holder || "(none)"}  epoch ${g.epoch}  ${g.phase}${g.preempt ? "" : "  nopreempt"}${g.preemptDelayMs ? `  preempt_delay ${g.preemptDelayMs}ms` : ""}`,
+    );
     out.push(`  ${g.reason}`);
     const t = table(["node", "state", "priority", "nginx", "eligible", "last report"]);
     for (const m of g.members) {
-      t.push([m.nodeId, m.state, m.basePriority === m.effectivePriority ? `${m.effectivePriority}` : `${m.effectivePriority} (base ${m.basePriority})`, m.nginx, m.eligible ? "yes" : `no: ${m.ineligibleReason}`, age(m.reportAgeMs)]);
+      t.push([
+        m.nodeId,
+        m.state,
+        m.basePriority === m.effectivePriority ? `${m.effectivePriority}` : `${m.effectivePriority} (base ${m.basePriority})`,
+        m.nginx,
+        m.eligible ? "yes" : `no: ${m.ineligibleReason}`,
+        age(m.reportAgeMs),
+      ]);
     }
     out.push(t.toString());
   }
@@ -32,7 +41,13 @@ export function formatStatus(s: StatusReply): string {
     out.push(`upstream ${u.name} (${u.balance})  version ${u.version}`);
     const t = table(["server", "health", "weight", "override", "seen by"]);
     for (const srv of u.servers) {
-      t.push([srv.address, srv.up ? "up" : "DOWN", srv.weight === srv.configWeight ? `${srv.weight}` : `${srv.weight} (config ${srv.configWeight})`, srv.override || "-", srv.seenBy.map((h) => `${h.nodeId}:${h.up ? "up" : "down"}`).join(" ")]);
+      t.push([
+        srv.address,
+        srv.up ? "up" : "DOWN",
+        srv.weight === srv.configWeight ? `${srv.weight}` : `${srv.weight} (config ${srv.configWeight})`,
+        srv.override || "-",
+        srv.seenBy.map((h) => `${h.nodeId}:${h.up ? "up" : "down"}`).join(" "),
+      ]);
     }
     out.push(t.toString());
     if (u.applied.length > 0) out.push(`  applied: ${u.applied.map((a) => `${a.nodeId}=v${a.applied}${a.error ? ` (error: ${a.error})` : ""}`).join("  ")}`);
@@ -41,7 +56,13 @@ export function formatStatus(s: StatusReply): string {
 }
 
 export function formatWhy(w: WhyReply): string {
-  const out = [`${w.group}: holder ${w.holder || "(none)"}, epoch ${w.epoch}`, `rule: ${w.rule}`, `${w.explanation}`, `preempt ${w.preempt ? "on" : "off (nopreempt)"}${w.preemptDelayMs ? `, preempt_delay ${w.preemptDelayMs}ms` : ""}`, ""];
+  const out = [
+    `${w.group}: holder ${w.holder || "(none)"}, epoch ${w.epoch}`,
+    `rule: ${w.rule}`,
+    `${w.explanation}`,
+    `preempt ${w.preempt ? "on" : "off (nopreempt)"}${w.preemptDelayMs ? `, preempt_delay ${w.preemptDelayMs}ms` : ""}`,
+    "",
+  ];
   for (const m of w.members) {
     out.push(`${m.nodeId}: ${m.eligible ? "eligible" : `not eligible (${m.ineligibleReason})`}, effective priority ${m.effectivePriority}`);
     for (const i of m.inputs) out.push(`  - ${i}`);

@@ -20,7 +20,15 @@ import { adminSpec, agentSpec, coordinatorSpec, initCa, issue } from "./certs.js
 import { createCommandRunner } from "../shared/exec/runner.js";
 import { formatEvent, formatStatus, formatWhy, parseSince } from "./format.js";
 
-interface Globals { coordinator: string; json?: boolean; timeout: string; ca?: string; cert?: string; key?: string; insecure?: boolean }
+interface Globals {
+  coordinator: string;
+  json?: boolean;
+  timeout: string;
+  ca?: string;
+  cert?: string;
+  key?: string;
+  insecure?: boolean;
+}
 
 const program = new Command()
   .name("keepvip")
@@ -55,19 +63,28 @@ function action(reply: ActionReply): void {
   if (!reply.ok) process.exitCode = 1;
 }
 
-program.command("status").description("VIP groups, holders, priorities, nginx and upstream health").action(async () => {
-  const { c, target, deadline } = client();
-  const s = await unary<StatusReply>(target, (cb) => c.getStatus({}, new Metadata(), deadline(), cb));
-  print(s, formatStatus(s));
-});
+program
+  .command("status")
+  .description("VIP groups, holders, priorities, nginx and upstream health")
+  .action(async () => {
+    const { c, target, deadline } = client();
+    const s = await unary<StatusReply>(target, (cb) => c.getStatus({}, new Metadata(), deadline(), cb));
+    print(s, formatStatus(s));
+  });
 
-program.command("why").argument("<group>", "VIP group").description("why the holder is the holder: every member's inputs and the deciding rule").action(async (group: string) => {
-  const { c, target, deadline } = client();
-  const w = await unary<WhyReply>(target, (cb) => c.why({ group }, new Metadata(), deadline(), cb));
-  print(w, formatWhy(w));
-});
+program
+  .command("why")
+  .argument("<group>", "VIP group")
+  .description("why the holder is the holder: every member's inputs and the deciding rule")
+  .action(async (group: string) => {
+    const { c, target, deadline } = client();
+    const w = await unary<WhyReply>(target, (cb) => c.why({ group }, new Metadata(), deadline(), cb));
+    print(w, formatWhy(w));
+  });
 
-program.command("events").description("elections, moves, faults, pushes, admin actions")
+program
+  .command("events")
+  .description("elections, moves, faults, pushes, admin actions")
   .option("-f, --follow", "keep printing new events")
   .option("--since <when>", "from this long ago (30s, 10m, 2h) or this time", "1h")
   .action(async (o: { follow?: boolean; since: string }) => {
@@ -87,20 +104,35 @@ program.command("events").description("elections, moves, faults, pushes, admin a
     });
   });
 
-program.command("switchover").argument("<group>", "VIP group").requiredOption("--to <node>", "the node that should hold it").description("planned move of a group to a node (no request lost)").action(async (group: string, o: { to: string }) => {
-  const { c, target, deadline } = client();
-  action(await unary<ActionReply>(target, (cb) => c.switchover({ group, toNode: o.to }, new Metadata(), deadline(), cb)));
-});
+program
+  .command("switchover")
+  .argument("<group>", "VIP group")
+  .requiredOption("--to <node>", "the node that should hold it")
+  .description("planned move of a group to a node (no request lost)")
+  .action(async (group: string, o: { to: string }) => {
+    const { c, target, deadline } = client();
+    action(await unary<ActionReply>(target, (cb) => c.switchover({ group, toNode: o.to }, new Metadata(), deadline(), cb)));
+  });
 
-program.command("maintenance").argument("<node>", "node id").argument("<mode>", "on: move its VIPs away and keep it out; off: eligible again")
-  .description("put a node in or out of maintenance").action(async (node: string, mode: string) => {
+program
+  .command("maintenance")
+  .argument("<node>", "node id")
+  .argument("<mode>", "on: move its VIPs away and keep it out; off: eligible again")
+  .description("put a node in or out of maintenance")
+  .action(async (node: string, mode: string) => {
     if (mode !== "on" && mode !== "off") throw new CliError(`maintenance takes "on" or "off", got "${mode}"`, 2);
     const { c, target, deadline } = client();
     action(await unary<ActionReply>(target, (cb) => c.setMaintenance({ nodeId: node, on: mode === "on" }, new Metadata(), deadline(), cb)));
   });
 
-program.command("server").argument("<upstream>").argument("<address>", "host:port").argument("<action>", "drain | down | up | weight").argument("[weight]", "for weight: 1..1000")
-  .description("override an upstream server's state or weight").action(async (upstream: string, address: string, act: string, weight?: string) => {
+program
+  .command("server")
+  .argument("<upstream>")
+  .argument("<address>", "host:port")
+  .argument("<action>", "drain | down | up | weight")
+  .argument("[weight]", "for weight: 1..1000")
+  .description("override an upstream server's state or weight")
+  .action(async (upstream: string, address: string, act: string, weight?: string) => {
     if (!["drain", "down", "up", "weight"].includes(act)) throw new CliError(`action must be drain, down, up or weight, got "${act}"`, 2);
     let w = 0;
     if (act === "weight") {
@@ -111,8 +143,12 @@ program.command("server").argument("<upstream>").argument("<address>", "host:por
     action(await unary<ActionReply>(target, (cb) => c.setServerState({ upstream, server: address, action: act, weight: w }, new Metadata(), deadline(), cb)));
   });
 
-program.command("validate").argument("<file>", "config file").addOption(new Option("--kind <kind>", "config kind").choices(["coordinator", "agent"]))
-  .description("validate a config file locally (kind guessed from its fields)").action((file: string, o: { kind?: string }) => {
+program
+  .command("validate")
+  .argument("<file>", "config file")
+  .addOption(new Option("--kind <kind>", "config kind").choices(["coordinator", "agent"]))
+  .description("validate a config file locally (kind guessed from its fields)")
+  .action((file: string, o: { kind?: string }) => {
     const kind = o.kind ?? guessKind(file);
     try {
       loadConfigFile(kind === "agent" ? agentConfigSchema : coordinatorConfigSchema, file);
@@ -123,7 +159,9 @@ program.command("validate").argument("<file>", "config file").addOption(new Opti
     print({ ok: true, file, kind }, `${file}: OK (${kind} config)`);
   });
 
-program.command("import-keepalived").argument("<keepalived.conf...>", "one keepalived.conf per node (each LB has its own)")
+program
+  .command("import-keepalived")
+  .argument("<keepalived.conf...>", "one keepalived.conf per node (each LB has its own)")
   .option("--nginx <file>", "nginx config with upstream blocks (repeatable)", (v: string, prev: string[]) => [...prev, v], [] as string[])
   .option("--out <dir>", "write coordinator.yaml and agent-NODE.yaml here (default: print them)")
   .option("--names <ids>", "node ids in file order, comma-separated (default: each file's router_id)")
@@ -134,7 +172,11 @@ program.command("import-keepalived").argument("<keepalived.conf...>", "one keepa
   .action((files: string[], o: { nginx: string[]; out?: string; names?: string; coordinatorAddress: string; servicePath?: string; force?: boolean }) => {
     let imported;
     try {
-      imported = importKeepalived(files, o.nginx, { names: o.names?.split(",").map((s) => s.trim()), coordinator: o.coordinatorAddress, servicePath: o.servicePath });
+      imported = importKeepalived(files, o.nginx, {
+        names: o.names?.split(",").map((s) => s.trim()),
+        coordinator: o.coordinatorAddress,
+        servicePath: o.servicePath,
+      });
     } catch (err) {
       throw new CliError((err as Error).message, 1);
     }
@@ -146,7 +188,11 @@ program.command("import-keepalived").argument("<keepalived.conf...>", "one keepa
     if (o.out) {
       mkdirSync(o.out, { recursive: true });
       const clash = out.filter((f) => existsSync(join(o.out!, f.name)));
-      if (clash.length > 0 && !o.force) throw new CliError(`${clash.map((f) => join(o.out!, f.name)).join(", ")} already exist${clash.length === 1 ? "s" : ""}: nothing written (use --force to overwrite)`, 1);
+      if (clash.length > 0 && !o.force)
+        throw new CliError(
+          `${clash.map((f) => join(o.out!, f.name)).join(", ")} already exist${clash.length === 1 ? "s" : ""}: nothing written (use --force to overwrite)`,
+          1,
+        );
       for (const f of out) writeFileSync(join(o.out, f.name), f.text, { mode: 0o644 });
       process.stdout.write(`wrote ${out.map((f) => join(o.out!, f.name)).join(", ")}\n`);
     } else {
@@ -171,14 +217,59 @@ const certsAction = (fn: () => Promise<string[]>) => async () => {
   }
   print({ written: files }, `wrote ${files.join(", ")} (keys 0600)`);
 };
-certs.command("init").description("create the CA").addOption(dirOption()).option("--days <n>").option("--force")
-  .action((o: { dir: string; days?: string; force?: boolean }) => certsAction(() => initCa(createCommandRunner(), o.dir, { days: daysOf(o.days, 3650), force: o.force }))());
-certs.command("issue-coordinator").description("the coordinator's server certificate").addOption(dirOption()).requiredOption("--san <list>", "addresses agents and admins dial, comma-separated (IP or DNS)").option("--days <n>").option("--force")
-  .action((o: { dir: string; san: string; days?: string; force?: boolean }) => certsAction(() => issue(createCommandRunner(), o.dir, coordinatorSpec(o.san.split(",").map((x) => x.trim()).filter(Boolean), daysOf(o.days, 365)), { force: o.force }))());
-certs.command("issue-agent").argument("<node>").description("an agent's certificate (its node id is bound to it)").addOption(dirOption()).option("--days <n>").option("--force")
-  .action((node: string, o: { dir: string; days?: string; force?: boolean }) => certsAction(() => issue(createCommandRunner(), o.dir, agentSpec(node, daysOf(o.days, 365)), { force: o.force }))());
-certs.command("issue-admin").argument("<name>").description("an operator's certificate").addOption(dirOption()).option("--read-only", "may only read: status, why, events, validate").option("--days <n>").option("--force")
-  .action((name: string, o: { dir: string; readOnly?: boolean; days?: string; force?: boolean }) => certsAction(() => issue(createCommandRunner(), o.dir, adminSpec(name, o.readOnly ?? false, daysOf(o.days, 365)), { force: o.force }))());
+certs
+  .command("init")
+  .description("create the CA")
+  .addOption(dirOption())
+  .option("--days <n>")
+  .option("--force")
+  .action((o: { dir: string; days?: string; force?: boolean }) =>
+    certsAction(() => initCa(createCommandRunner(), o.dir, { days: daysOf(o.days, 3650), force: o.force }))(),
+  );
+certs
+  .command("issue-coordinator")
+  .description("the coordinator's server certificate")
+  .addOption(dirOption())
+  .requiredOption("--san <list>", "addresses agents and admins dial, comma-separated (IP or DNS)")
+  .option("--days <n>")
+  .option("--force")
+  .action((o: { dir: string; san: string; days?: string; force?: boolean }) =>
+    certsAction(() =>
+      issue(
+        createCommandRunner(),
+        o.dir,
+        coordinatorSpec(
+          o.san
+            .split(",")
+            .map((x) => x.trim())
+            .filter(Boolean),
+          daysOf(o.days, 365),
+        ),
+        { force: o.force },
+      ),
+    )(),
+  );
+certs
+  .command("issue-agent")
+  .argument("<node>")
+  .description("an agent's certificate (its node id is bound to it)")
+  .addOption(dirOption())
+  .option("--days <n>")
+  .option("--force")
+  .action((node: string, o: { dir: string; days?: string; force?: boolean }) =>
+    certsAction(() => issue(createCommandRunner(), o.dir, agentSpec(node, daysOf(o.days, 365)), { force: o.force }))(),
+  );
+certs
+  .command("issue-admin")
+  .argument("<name>")
+  .description("an operator's certificate")
+  .addOption(dirOption())
+  .option("--read-only", "may only read: status, why, events, validate")
+  .option("--days <n>")
+  .option("--force")
+  .action((name: string, o: { dir: string; readOnly?: boolean; days?: string; force?: boolean }) =>
+    certsAction(() => issue(createCommandRunner(), o.dir, adminSpec(name, o.readOnly ?? false, daysOf(o.days, 365)), { force: o.force }))(),
+  );
 
 function guessKind(file: string): string {
   try {

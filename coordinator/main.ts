@@ -29,12 +29,15 @@ const opts = program.opts<{ config: string; check?: boolean; listen?: string }>(
 
 const config = loadConfigOrExit(coordinatorConfigSchema, opts.config);
 if (opts.check) {
-  process.stdout.write(`${opts.config}: OK — ${config.groups.length} group(s), ${config.sync_groups.length} sync group(s), ${config.upstreams.length} upstream(s)\n`);
+  process.stdout.write(
+    `${opts.config}: OK — ${config.groups.length} group(s), ${config.sync_groups.length} sync group(s), ${config.upstreams.length} upstream(s)\n`,
+  );
   process.exit(0);
 }
 
 const log = createLogger({ service: "keepvip-coordinator" });
-if (config.insecure && !config.tls) log.warn({ event: "security.insecure" }, "INSECURE: no TLS, any host that reaches the listener can act as an agent or an admin");
+if (config.insecure && !config.tls)
+  log.warn({ event: "security.insecure" }, "INSECURE: no TLS, any host that reaches the listener can act as an agent or an admin");
 const engine = new Engine(config, createFileStore(config.state_dir), log);
 await engine.start();
 const server = await startServer(config, engine, log, opts.listen ?? config.listen);
@@ -47,7 +50,9 @@ if (config.metrics) {
   );
 }
 // systemd (Type=notify): started once the listener is up; nothing is run outside systemd.
-void notifyReady(createCommandRunner(), `listening on ${server.address}`).then((o) => o.error && log.warn({ event: "systemd.notify.failed", error: o.error }, `systemd-notify failed: ${o.error}`));
+void notifyReady(createCommandRunner(), `listening on ${server.address}`).then(
+  (o) => o.error && log.warn({ event: "systemd.notify.failed", error: o.error }, `systemd-notify failed: ${o.error}`),
+);
 
 let stopping = false;
 async function shutdown(signal: string) {

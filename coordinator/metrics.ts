@@ -18,8 +18,17 @@ import type { DomainEvent } from "./cluster/events.js";
 import { AGENT_EVENT_KINDS } from "../shared/protocol.js";
 
 const RULES: ReadonlySet<string> = new Set<Rule>([
-  "initial-election", "kept-holder", "kept-holder-nopreempt", "kept-holder-pinned", "preempt-pending", "preempted",
-  "holder-ineligible", "holder-lost", "holder-unreachable", "switchover", "no-eligible",
+  "initial-election",
+  "kept-holder",
+  "kept-holder-nopreempt",
+  "kept-holder-pinned",
+  "preempt-pending",
+  "preempted",
+  "holder-ineligible",
+  "holder-lost",
+  "holder-unreachable",
+  "switchover",
+  "no-eligible",
 ]);
 
 const PLANNER_KINDS: ReadonlySet<string> = new Set(["election", "move", "verify", "fault", "conflict"]);
@@ -43,7 +52,10 @@ export class CoordinatorMetrics {
   private readonly events: Counter<"kind">;
   private readonly agentEvents: Counter<"node" | "kind">;
 
-  constructor(private readonly engine: Engine, options: { registry?: Registry; processMetrics?: boolean } = {}) {
+  constructor(
+    private readonly engine: Engine,
+    options: { registry?: Registry; processMetrics?: boolean } = {},
+  ) {
     const registry = options.registry ?? new Registry();
     this.registry = registry;
     const registers = [registry];
@@ -51,7 +63,10 @@ export class CoordinatorMetrics {
 
     const scrape = new ScrapeCache();
     const info = new Gauge({
-      name: "keepvip_coordinator_info", help: "keepvip coordinator version (always 1)", labelNames: ["version"], registers,
+      name: "keepvip_coordinator_info",
+      help: "keepvip coordinator version (always 1)",
+      labelNames: ["version"],
+      registers,
       // Registered before every collector below: a scrape starts here.
       collect: () => {
         scrape.next();
@@ -60,16 +75,45 @@ export class CoordinatorMetrics {
     });
 
     // ---------------------------------------------------------------- happenings
-    this.elections = new Counter({ name: "keepvip_election_outcomes_total", help: "Election outcomes that changed (rule or winner), by the rule that decided; a sync group counts under its own name", labelNames: ["group", "rule"], registers });
-    this.moves = new Counter({ name: "keepvip_moves_total", help: "VIP moves by the rule that started them (switchover, preempted, holder-lost, holder-ineligible, holder-unreachable, initial-election) and outcome (completed, failed)", labelNames: ["group", "reason", "outcome"], registers });
-    this.moveSeconds = new Histogram({ name: "keepvip_failover_duration_seconds", help: "Completed moves: from the acquire command to the new holder's ack (every group of the unit), by the rule that started them", labelNames: ["group", "reason"], buckets: MOVE_BUCKETS_S, registers });
-    this.events = new Counter({ name: "keepvip_events_total", help: "Events in the coordinator's history (keepvip events), by kind", labelNames: ["kind"], registers });
-    this.agentEvents = new Counter({ name: "keepvip_agent_events_total", help: "Events agents reported (drift repaired, GARP failed, takeover unconfirmed, ...)", labelNames: ["node", "kind"], registers });
+    this.elections = new Counter({
+      name: "keepvip_election_outcomes_total",
+      help: "Election outcomes that changed (rule or winner), by the rule that decided; a sync group counts under its own name",
+      labelNames: ["group", "rule"],
+      registers,
+    });
+    this.moves = new Counter({
+      name: "keepvip_moves_total",
+      help: "VIP moves by the rule that started them (switchover, preempted, holder-lost, holder-ineligible, holder-unreachable, initial-election) and outcome (completed, failed)",
+      labelNames: ["group", "reason", "outcome"],
+      registers,
+    });
+    this.moveSeconds = new Histogram({
+      name: "keepvip_failover_duration_seconds",
+      help: "Completed moves: from the acquire command to the new holder's ack (every group of the unit), by the rule that started them",
+      labelNames: ["group", "reason"],
+      buckets: MOVE_BUCKETS_S,
+      registers,
+    });
+    this.events = new Counter({
+      name: "keepvip_events_total",
+      help: "Events in the coordinator's history (keepvip events), by kind",
+      labelNames: ["kind"],
+      registers,
+    });
+    this.agentEvents = new Counter({
+      name: "keepvip_agent_events_total",
+      help: "Events agents reported (drift repaired, GARP failed, takeover unconfirmed, ...)",
+      labelNames: ["node", "kind"],
+      registers,
+    });
     this.unsubscribe = engine.events.subscribe((e) => this.onEvent(e));
 
     // ---------------------------------------------------------------- state, read at scrape time
     const holder = new Gauge({
-      name: "keepvip_holder", help: "1 for the node holding the group's VIPs (as the coordinator knows it), 0 for the other members", labelNames: ["group", "node"], registers,
+      name: "keepvip_holder",
+      help: "1 for the node holding the group's VIPs (as the coordinator knows it), 0 for the other members",
+      labelNames: ["group", "node"],
+      registers,
       collect: () => {
         holder.reset();
         for (const u of engine.units) {
@@ -79,13 +123,19 @@ export class CoordinatorMetrics {
       },
     });
     const epoch = new Gauge({
-      name: "keepvip_epoch", help: "The group's epoch: it grows by one with every change of holder", labelNames: ["group"], registers,
+      name: "keepvip_epoch",
+      help: "The group's epoch: it grows by one with every change of holder",
+      labelNames: ["group"],
+      registers,
       collect: () => {
         for (const u of engine.units) for (const g of u.groups) epoch.set({ group: g }, engine.runtimes.get(u.name)?.epoch ?? 0);
       },
     });
     const phase = new Gauge({
-      name: "keepvip_group_phase", help: "1 for the group's current phase (steady, acquiring, verifying, cut-off)", labelNames: ["group", "phase"], registers,
+      name: "keepvip_group_phase",
+      help: "1 for the group's current phase (steady, acquiring, verifying, cut-off)",
+      labelNames: ["group", "phase"],
+      registers,
       collect: () => {
         phase.reset();
         for (const u of engine.units) for (const g of u.groups) phase.set({ group: g, phase: engine.runtimes.get(u.name)?.phase.kind ?? "steady" }, 1);
@@ -93,27 +143,38 @@ export class CoordinatorMetrics {
     });
     const statuses = scrape.memo(() => groupStatuses(engine.statusInput()));
     const memberState = new Gauge({
-      name: "keepvip_member_state", help: "1 for each member's state in the group (MASTER, BACKUP, FAULT, MAINTENANCE, DISCONNECTED, MASTER? = holder not heard from)", labelNames: ["group", "node", "state"], registers,
+      name: "keepvip_member_state",
+      help: "1 for each member's state in the group (MASTER, BACKUP, FAULT, MAINTENANCE, DISCONNECTED, MASTER? = holder not heard from)",
+      labelNames: ["group", "node", "state"],
+      registers,
       collect: () => {
         memberState.reset();
         for (const g of statuses()) for (const m of g.members) memberState.set({ group: g.name, node: m.nodeId, state: m.state }, 1);
       },
     });
     const priority = new Gauge({
-      name: "keepvip_member_priority", help: "Each member's effective priority in the group (base + track weights)", labelNames: ["group", "node"], registers,
+      name: "keepvip_member_priority",
+      help: "Each member's effective priority in the group (base + track weights)",
+      labelNames: ["group", "node"],
+      registers,
       collect: () => {
         priority.reset();
         for (const g of statuses()) for (const m of g.members) priority.set({ group: g.name, node: m.nodeId }, m.effectivePriority);
       },
     });
     const sessions = new Gauge({
-      name: "keepvip_sessions_connected", help: "Agent sessions that are live (reports within the dead interval)", registers,
+      name: "keepvip_sessions_connected",
+      help: "Agent sessions that are live (reports within the dead interval)",
+      registers,
       collect: () => {
         sessions.set([...engine.nodes.views.values()].filter((v) => v.session === "live").length);
       },
     });
     const session = new Gauge({
-      name: "keepvip_node_session", help: "1 for each node's session state (live, silent, closed, never)", labelNames: ["node", "state"], registers,
+      name: "keepvip_node_session",
+      help: "1 for each node's session state (live, silent, closed, never)",
+      labelNames: ["node", "state"],
+      registers,
       collect: () => {
         session.reset();
         for (const v of engine.nodes.views.values()) session.set({ node: v.node, state: v.session }, 1);
@@ -123,10 +184,17 @@ export class CoordinatorMetrics {
     // ---------------------------------------------------------------- upstreams
     // status() computes weights: once per scrape, shared by the gauges below
     // (prom-client collects each metric on its own, in registration order).
-    const upstreams = scrape.memo(() => ({ status: engine.upstreams?.status() ?? [], current: engine.upstreams?.current().version ?? 0, applied: [...(engine.upstreams?.applied ?? [])] }));
+    const upstreams = scrape.memo(() => ({
+      status: engine.upstreams?.status() ?? [],
+      current: engine.upstreams?.current().version ?? 0,
+      applied: [...(engine.upstreams?.applied ?? [])],
+    }));
     const serverGauge = (name: string, help: string, pick: (s: { up: boolean; weight: number }) => number) => {
       const g: Gauge<"upstream" | "server"> = new Gauge({
-        name, help, labelNames: ["upstream", "server"], registers,
+        name,
+        help,
+        labelNames: ["upstream", "server"],
+        registers,
         collect: () => {
           g.reset();
           for (const u of upstreams().status) for (const s of u.servers) g.set({ upstream: u.name, server: s.address }, pick(s));
@@ -136,29 +204,42 @@ export class CoordinatorMetrics {
     serverGauge("keepvip_upstream_server_up", "Aggregated health of each upstream server (1 up, 0 down), as pushed to nginx", (s) => (s.up ? 1 : 0));
     serverGauge("keepvip_upstream_server_weight", "Weight pushed for each upstream server (0: drained or down)", (s) => s.weight);
     const observed = new Gauge({
-      name: "keepvip_upstream_server_observed_up", help: "Each agent's own probe result per upstream server (1 up, 0 down)", labelNames: ["upstream", "server", "node"], registers,
+      name: "keepvip_upstream_server_observed_up",
+      help: "Each agent's own probe result per upstream server (1 up, 0 down)",
+      labelNames: ["upstream", "server", "node"],
+      registers,
       collect: () => {
         observed.reset();
-        for (const u of upstreams().status) for (const s of u.servers) for (const seen of s.seenBy) {
-          if (engine.nodes.knows(seen.nodeId)) observed.set({ upstream: u.name, server: s.address, node: seen.nodeId }, seen.up ? 1 : 0);
-        }
+        for (const u of upstreams().status)
+          for (const s of u.servers)
+            for (const seen of s.seenBy) {
+              if (engine.nodes.knows(seen.nodeId)) observed.set({ upstream: u.name, server: s.address, node: seen.nodeId }, seen.up ? 1 : 0);
+            }
       },
     });
     const published = new Gauge({
-      name: "keepvip_upstream_version_published", help: "Upstream config version the coordinator publishes", registers,
+      name: "keepvip_upstream_version_published",
+      help: "Upstream config version the coordinator publishes",
+      registers,
       collect: () => {
         published.set(upstreams().current);
       },
     });
     const applied = new Gauge({
-      name: "keepvip_upstream_version_applied", help: "Upstream config version each agent reports applied", labelNames: ["node"], registers,
+      name: "keepvip_upstream_version_applied",
+      help: "Upstream config version each agent reports applied",
+      labelNames: ["node"],
+      registers,
       collect: () => {
         applied.reset();
         for (const [node, a] of upstreams().applied) applied.set({ node }, a.version);
       },
     });
     const applyFailing = new Gauge({
-      name: "keepvip_upstream_apply_failing", help: "1 while an agent reports that the newest version failed to apply (nginx -t)", labelNames: ["node"], registers,
+      name: "keepvip_upstream_apply_failing",
+      help: "1 while an agent reports that the newest version failed to apply (nginx -t)",
+      labelNames: ["node"],
+      registers,
       collect: () => {
         applyFailing.reset();
         for (const [node, a] of upstreams().applied) applyFailing.set({ node }, a.error ? 1 : 0);

@@ -27,7 +27,11 @@ export function sanUri(role: Role, name: string): string {
 /** The keepvip identity in a certificate, or why there is none (unauthenticated). */
 export function identityOf(cert: Pick<PeerCertificate, "subjectaltname" | "fingerprint256"> | undefined): Result<Identity> {
   if (!cert) return fail("unauthenticated", "no client certificate");
-  const uris = (cert.subjectaltname ?? "").split(/,\s*/).filter((s) => s.startsWith("URI:")).map((s) => s.slice(4)).filter((u) => u.startsWith("urn:keepvip:"));
+  const uris = (cert.subjectaltname ?? "")
+    .split(/,\s*/)
+    .filter((s) => s.startsWith("URI:"))
+    .map((s) => s.slice(4))
+    .filter((u) => u.startsWith("urn:keepvip:"));
   if (uris.length === 0) return fail("unauthenticated", "the certificate carries no keepvip identity (SAN URI urn:keepvip:ROLE:NAME)");
   if (uris.length > 1) return fail("unauthenticated", `the certificate carries ${uris.length} keepvip identities; exactly one is allowed`);
   const m = URI.exec(uris[0]);

@@ -20,7 +20,9 @@ export function prettyLine(json: string): string {
     return json;
   }
   const time = typeof o.time === "string" ? o.time.slice(11, 23) : "";
-  const fields = Object.entries(o).filter(([k]) => !QUIET.has(k)).map(([k, v]) => `${k}=${typeof v === "string" ? v : JSON.stringify(v)}`);
+  const fields = Object.entries(o)
+    .filter(([k]) => !QUIET.has(k))
+    .map(([k, v]) => `${k}=${typeof v === "string" ? v : JSON.stringify(v)}`);
   return [time, LEVELS[String(o.level)] ?? String(o.level), o.event ? String(o.event) : "", String(o.msg ?? ""), fields.join(" ")].filter(Boolean).join("  ");
 }
 

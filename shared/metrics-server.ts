@@ -38,13 +38,15 @@ export async function startMetricsServer(registry: Registry, listen: string, log
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(new Error(`rendering took longer than ${RENDER_TIMEOUT_MS} ms`)), RENDER_TIMEOUT_MS);
     });
-    Promise.race([registry.metrics(), timeout]).then(
-      (text) => res.writeHead(200, { "content-type": registry.contentType }).end(req.method === "HEAD" ? undefined : text),
-      (err: unknown) => {
-        log?.warn({ event: "metrics.error", err }, "cannot render metrics");
-        res.writeHead(503, { "content-type": "text/plain" }).end(`metrics unavailable: ${(err as Error).message}\n`);
-      },
-    ).finally(() => clearTimeout(timer));
+    Promise.race([registry.metrics(), timeout])
+      .then(
+        (text) => res.writeHead(200, { "content-type": registry.contentType }).end(req.method === "HEAD" ? undefined : text),
+        (err: unknown) => {
+          log?.warn({ event: "metrics.error", err }, "cannot render metrics");
+          res.writeHead(503, { "content-type": "text/plain" }).end(`metrics unavailable: ${(err as Error).message}\n`);
+        },
+      )
+      .finally(() => clearTimeout(timer));
   });
   // Scrapes are short: do not let idle keep-alive sockets hold a shutdown.
   server.keepAliveTimeout = 5000;

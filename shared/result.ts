@@ -30,7 +30,10 @@ export type ErrorCode =
 
 export class KeepvipError extends Error {
   override readonly name = "KeepvipError";
-  constructor(readonly code: ErrorCode, message: string) {
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+  ) {
     super(message);
   }
 }

@@ -36,7 +36,10 @@ interface Rule {
 }
 
 const under = (dir: string) => (path: string) => path.startsWith(`${dir}/`);
-const anyOf = (...dirs: string[]) => (path: string) => dirs.some((d) => under(d)(path));
+const anyOf =
+  (...dirs: string[]) =>
+  (path: string) =>
+    dirs.some((d) => under(d)(path));
 
 export const RULES: readonly Rule[] = [
   { name: "shared/ imports nothing from agent/, coordinator/ or cli/", from: under("shared"), to: anyOf("agent", "coordinator", "cli") },

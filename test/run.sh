@@ -10,6 +10,7 @@ tiers=(${tiers[*]})
 
 bash deploy/ensure-deps.sh
 npm run --silent check:layers
+npm run --silent lint
 npm run --silent build
 
 files=()

@@ -14,15 +14,45 @@ import type { AgentConfig } from "../../shared/config/agent.js";
 import { parseCidr } from "../../shared/config/net.js";
 import {
   VerifyVerdict,
-  type AgentMessage, type Command, type CoordinatorMessage, type GroupSpec, type Hello, type HeldVip, type LeaveReady, type Report, type UpstreamConfig, type VerifyRequest, type Welcome,
+  type AgentMessage,
+  type Command,
+  type CoordinatorMessage,
+  type GroupSpec,
+  type Hello,
+  type HeldVip,
+  type LeaveReady,
+  type Report,
+  type UpstreamConfig,
+  type VerifyRequest,
+  type Welcome,
 } from "../../shared/gen/keepvip/v1/agent.js";
 import { realScheduler, type Scheduler, type SchedulerTimer } from "../../shared/scheduler.js";
 import { VERSION } from "../../shared/version.js";
 import { DEFAULT_GARP, nginxToWire, VIP_UNCONFIRMED } from "../../shared/protocol.js";
 import { SerialQueue } from "../../shared/serial-queue.js";
-import { holdingOf, initialGroupState, stepGroup, type Bindings, type GroupContext, type GroupEffect, type GroupEvent, type GroupState, type Holding } from "./group-machine.js";
+import {
+  holdingOf,
+  initialGroupState,
+  stepGroup,
+  type Bindings,
+  type GroupContext,
+  type GroupEffect,
+  type GroupEvent,
+  type GroupState,
+  type Holding,
+} from "./group-machine.js";
 import { EpochGuard, type AgentMemory } from "./memory.js";
-import { faultReason, handoverOutcome, initialNodeState, judgeVerification, stepNode, stopPlan, type NodeEvent, type NodeState, type VerifyOutcome } from "./node-machine.js";
+import {
+  faultReason,
+  handoverOutcome,
+  initialNodeState,
+  judgeVerification,
+  stepNode,
+  stopPlan,
+  type NodeEvent,
+  type NodeState,
+  type VerifyOutcome,
+} from "./node-machine.js";
 import type { BackendProbePort, LinkPort, NginxPort, NotifyPort, ReachPort, TrackPort, UpstreamPort, Verdict, VerifyPort, VipPort, VipSpec } from "./ports.js";
 
 export interface AgentDeps {
@@ -165,7 +195,10 @@ export class AgentCore {
     if (w.garp) this.deps.vips.setGarp({ offsetsMs: w.garp.offsetsMs, refreshMs: w.garp.refreshMs });
     this.retargetReach();
     this.armHeartbeat(Math.max(10, w.heartbeatIntervalMs));
-    this.deps.log.info({ event: "session.welcome", session: w.sessionId, groups: w.groups.map((g) => g.name), heartbeatMs: w.heartbeatIntervalMs }, "coordinator session established");
+    this.deps.log.info(
+      { event: "session.welcome", session: w.sessionId, groups: w.groups.map((g) => g.name), heartbeatMs: w.heartbeatIntervalMs },
+      "coordinator session established",
+    );
     this.sendReport();
   }
 
@@ -194,14 +227,19 @@ export class AgentCore {
    */
   private onUpstreams(config: UpstreamConfig): void {
     this.latestUpstream = config;
-    this.upstreamQueue.run(async () => {
-      const next = this.latestUpstream;
-      if (!next || next.version === this.upstream.version) return;
-      const r = await this.deps.upstreams.apply(next);
-      this.upstream = r.ok ? { version: r.version, error: "" } : { version: this.upstream.version, error: r.error };
-      this.deps.log[r.ok ? "info" : "error"]({ event: r.ok ? "upstreams.applied" : "upstreams.rejected", version: next.version, error: r.error || undefined }, r.ok ? `upstream version ${next.version} applied` : `upstream version ${next.version} NOT applied: ${r.error}`);
-      this.sendReport();
-    }).catch((err: unknown) => this.deps.log.error({ event: "upstreams.error", err }, "upstream apply failed"));
+    this.upstreamQueue
+      .run(async () => {
+        const next = this.latestUpstream;
+        if (!next || next.version === this.upstream.version) return;
+        const r = await this.deps.upstreams.apply(next);
+        this.upstream = r.ok ? { version: r.version, error: "" } : { version: this.upstream.version, error: r.error };
+        this.deps.log[r.ok ? "info" : "error"](
+          { event: r.ok ? "upstreams.applied" : "upstreams.rejected", version: next.version, error: r.error || undefined },
+          r.ok ? `upstream version ${next.version} applied` : `upstream version ${next.version} NOT applied: ${r.error}`,
+        );
+        this.sendReport();
+      })
+      .catch((err: unknown) => this.deps.log.error({ event: "upstreams.error", err }, "upstream apply failed"));
   }
 
   /**
@@ -213,7 +251,9 @@ export class AgentCore {
     for (let attempt = 1; attempt <= CONFIRM_ATTEMPTS; attempt++) {
       const h = this.held.get(group);
       if (!h || h.epoch !== epoch || this.node.stopping) return;
-      const results = await Promise.all(h.vips.map((v) => this.deps.vips.confirm(v).catch((err: unknown) => ({ confirmed: false, detail: (err as Error).message }))));
+      const results = await Promise.all(
+        h.vips.map((v) => this.deps.vips.confirm(v).catch((err: unknown) => ({ confirmed: false, detail: (err as Error).message }))),
+      );
       const missed = results.filter((r) => !r.confirmed);
       if (missed.length === 0) {
         this.deps.log.info({ event: "vip.confirmed", group, epoch, attempt }, `the LAN follows the takeover of ${group}`);
@@ -240,7 +280,13 @@ export class AgentCore {
       outcome = { kind: "unbound", detail: vip.error };
     } else {
       try {
-        const r = await this.deps.verify.verify({ vip: vip.vips[0].address, interface: vip.vips[0].interface, port: v.port, path: v.path, timeoutMs: v.timeoutMs });
+        const r = await this.deps.verify.verify({
+          vip: vip.vips[0].address,
+          interface: vip.vips[0].interface,
+          port: v.port,
+          path: v.path,
+          timeoutMs: v.timeoutMs,
+        });
         outcome = { kind: "observed", verdict: r.verdict, detail: r.detail };
       } catch (err) {
         outcome = { kind: "failed", error: (err as Error).message };
@@ -249,7 +295,9 @@ export class AgentCore {
     const j = judgeVerification(outcome, this.deps.reach.current(v.group));
     const tookMs = Math.round(this.clock.now() - started);
     this.deps.log.info({ event: "verify", group: v.group, verdict: j.seen, detail: j.detail, tookMs }, "LAN verification");
-    this.send({ body: { $case: "verifyResult", value: { commandId: v.commandId, group: v.group, verdict: VERDICT_WIRE[j.answer], detail: j.detail, tookMs } } });
+    this.send({
+      body: { $case: "verifyResult", value: { commandId: v.commandId, group: v.group, verdict: VERDICT_WIRE[j.answer], detail: j.detail, tookMs } },
+    });
   }
 
   // ------------------------------------------------------------------ the group machines
@@ -406,7 +454,10 @@ export class AgentCore {
         await this.releaseAll("stopping with force_release_on_stop");
         outcome += "; released anyway (force_release_on_stop)";
       } else {
-        this.deps.log.error({ event: "agent.stop.keeping", held: [...this.held.keys()] }, `STOPPING WHILE HOLDING ${[...this.held.keys()].join(", ")}: ${outcome}. The VIP stays on this host and nginx keeps serving; set force_release_on_stop to release instead.`);
+        this.deps.log.error(
+          { event: "agent.stop.keeping", held: [...this.held.keys()] },
+          `STOPPING WHILE HOLDING ${[...this.held.keys()].join(", ")}: ${outcome}. The VIP stays on this host and nginx keeps serving; set force_release_on_stop to release instead.`,
+        );
       }
     }
     for (const g of this.groups.keys()) this.deps.notify.notify(g, "STOP", 0);
@@ -442,12 +493,28 @@ export class AgentCore {
     const reach = [...this.groups.keys()].map((group) => {
       const r = this.deps.reach.current(group);
       const holding = held.has(group);
-      return { group, address: this.groups.get(group)?.vips[0] ?? "", reachable: holding || (r?.reachable ?? false), lanOk: r?.lanOk ?? true, lanFresh: r?.lanFresh ?? false, observedMs: r?.observedMs ?? 0, consecutiveFailures: holding ? 0 : r?.failures ?? 0 };
+      return {
+        group,
+        address: this.groups.get(group)?.vips[0] ?? "",
+        reachable: holding || (r?.reachable ?? false),
+        lanOk: r?.lanOk ?? true,
+        lanFresh: r?.lanFresh ?? false,
+        observedMs: r?.observedMs ?? 0,
+        consecutiveFailures: holding ? 0 : (r?.failures ?? 0),
+      };
     });
     return {
-      nginx: nginxToWire(nginx.state), nginxDetail: nginx.detail.slice(0, 500), tracks, held: this.heldVips(), reach,
-      upstreamVersion: this.upstream.version, upstreamError: this.upstream.error, probes: this.deps.backends.current(),
-      fault: this.node.fault.on, faultReason: this.node.fault.reason, seq: ++this.seq,
+      nginx: nginxToWire(nginx.state),
+      nginxDetail: nginx.detail.slice(0, 500),
+      tracks,
+      held: this.heldVips(),
+      reach,
+      upstreamVersion: this.upstream.version,
+      upstreamError: this.upstream.error,
+      probes: this.deps.backends.current(),
+      fault: this.node.fault.on,
+      faultReason: this.node.fault.reason,
+      seq: ++this.seq,
     };
   }
 
@@ -499,7 +566,19 @@ export class AgentCore {
       if (g.vips.length === 0) continue;
       const vip = parseCidr(g.vips[0]);
       if (typeof vip === "string") continue;
-      this.deps.reach.start({ group: name, vip: vip.address, port: g.servicePort, path: g.servicePath, intervalMs: this.welcome.reachIntervalMs, fall: this.welcome.reachFall || DEFAULT_REACH_FALL, lanReferences: g.lanReferences, probeVip: !held.has(name) }, () => this.scheduleReport());
+      this.deps.reach.start(
+        {
+          group: name,
+          vip: vip.address,
+          port: g.servicePort,
+          path: g.servicePath,
+          intervalMs: this.welcome.reachIntervalMs,
+          fall: this.welcome.reachFall || DEFAULT_REACH_FALL,
+          lanReferences: g.lanReferences,
+          probeVip: !held.has(name),
+        },
+        () => this.scheduleReport(),
+      );
     }
   }
 

@@ -142,7 +142,14 @@ function onFound(state: GroupState, vips: VipSpec[]): GroupStep {
   const addresses = vips.map((v) => v.address);
   return {
     state: { ...state, phase: { kind: "held", holding: { vips, epoch: state.newest } } },
-    effects: [log("warn", "vip.reconciled", { group: state.group, vips: addresses }, `found ${addresses.join(", ")} of ${state.group} already on this host: keeping it until the coordinator decides`)],
+    effects: [
+      log(
+        "warn",
+        "vip.reconciled",
+        { group: state.group, vips: addresses },
+        `found ${addresses.join(", ")} of ${state.group} already on this host: keeping it until the coordinator decides`,
+      ),
+    ],
   };
 }
 
@@ -166,7 +173,8 @@ function onCommand(state: GroupState, event: Extract<GroupEvent, { type: "comman
   const refuse = (error: string): GroupStep => ({ state, effects: [...effects, { type: "ack", command: c, ok: false, error }] });
   if (!event.action) return refuse("command without an action");
   // The core steps a group's events one at a time, so this is a bug there; refusing keeps the I/O in flight answerable.
-  if (state.phase.kind === "acquiring" || state.phase.kind === "releasing") return refuse(`${c.group} is busy: ${state.phase.kind === "acquiring" ? "a bind" : "an unbind"} is in flight`);
+  if (state.phase.kind === "acquiring" || state.phase.kind === "releasing")
+    return refuse(`${c.group} is busy: ${state.phase.kind === "acquiring" ? "a bind" : "an unbind"} is in flight`);
   if (!event.bindings.ok) return refuse(event.bindings.error);
   const vips = event.bindings.vips;
 
@@ -245,8 +253,15 @@ function onUnbound(state: GroupState, error: string | null, ctx: GroupContext): 
   const c = p.command;
   if (c === null) {
     // This node's own release (FAULT, forced stop): no command to answer; the caller reports once for all groups.
-    if (error !== null) return { state: { ...state, phase: restore(p.prior) }, effects: [log("error", "vip.release.failed", { group: state.group, error }, "local release failed")] };
-    return { state: { ...state, phase: { kind: "released" } }, effects: [log("warn", "vip.release.local", { group: state.group, why: p.why }, `released ${state.group}: ${p.why}`)] };
+    if (error !== null)
+      return {
+        state: { ...state, phase: restore(p.prior) },
+        effects: [log("error", "vip.release.failed", { group: state.group, error }, "local release failed")],
+      };
+    return {
+      state: { ...state, phase: { kind: "released" } },
+      effects: [log("warn", "vip.release.local", { group: state.group, why: p.why }, `released ${state.group}: ${p.why}`)],
+    };
   }
   const fields = commandFields(c, p.vips);
   if (error !== null) {

@@ -27,7 +27,7 @@ export function saveMemory(stateDir: string, memory: AgentMemory): void {
   mkdirSync(stateDir, { recursive: true, mode: 0o700 });
   const file = join(stateDir, "agent.json");
   const tmp = `${file}.${process.pid}.tmp`;
-  writeFileSync(tmp, JSON.stringify(memory, null, 2) + "\n", { mode: 0o600 });
+  writeFileSync(tmp, `${JSON.stringify(memory, null, 2)}\n`, { mode: 0o600 });
   const fd = openSync(tmp, "r");
   try {
     fsyncSync(fd);
@@ -43,7 +43,10 @@ export function saveMemory(stateDir: string, memory: AgentMemory): void {
  * to both nodes, and a failed acquire is undone with it.
  */
 export class EpochGuard {
-  constructor(private readonly seen: Record<string, number>, private readonly onRaise: (seen: Record<string, number>) => void = () => {}) {}
+  constructor(
+    private readonly seen: Record<string, number>,
+    private readonly onRaise: (seen: Record<string, number>) => void = () => {},
+  ) {}
 
   /** Returns "" when the command may run, else why it is stale. */
   admit(group: string, epoch: number): string {

@@ -64,7 +64,13 @@ export function stepNode(state: NodeState, event: NodeEvent, ctx: NodeContext): 
         return {
           state: { ...state, fault, releasingForFault: true },
           effects: [
-            { type: "log", level: "error", event: "agent.fault", fields: { reason: fault.reason, held: ctx.held }, message: `FAULT: ${fault.reason}; releasing VIPs now` },
+            {
+              type: "log",
+              level: "error",
+              event: "agent.fault",
+              fields: { reason: fault.reason, held: ctx.held },
+              message: `FAULT: ${fault.reason}; releasing VIPs now`,
+            },
             ...ctx.groups.map((group): NodeEffect => ({ type: "notify", group, state: "FAULT" })),
             { type: "release-all", why: `FAULT: ${fault.reason}` },
           ],

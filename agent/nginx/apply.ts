@@ -124,7 +124,10 @@ export class UpstreamApplier {
 
   private finish(item: Queued, result: ApplyResult): void {
     const level = result.ok ? "info" : "warn";
-    this.log[level]({ event: "upstream.apply", version: result.version, ok: result.ok, error: result.error }, result.ok ? `upstream version ${result.version} applied` : `upstream version ${result.version} not applied: ${result.error}`);
+    this.log[level](
+      { event: "upstream.apply", version: result.version, ok: result.ok, error: result.error },
+      result.ok ? `upstream version ${result.version} applied` : `upstream version ${result.version} not applied: ${result.error}`,
+    );
     item.resolve(result);
     for (const l of this.listeners) {
       try {

@@ -74,7 +74,10 @@ export function externalTestCommand(cfg: NginxConfig): string[] {
 
 /** The first `[emerg]`/`[alert]` line of nginx's output, trimmed of its "nginx: " prefix: the reason a start or test failed. */
 export function nginxFailureReason(output: string): string {
-  const lines = output.split("\n").map((l) => l.trim()).filter(Boolean);
+  const lines = output
+    .split("\n")
+    .map((l) => l.trim())
+    .filter(Boolean);
   const line = lines.find((l) => /\[(emerg|alert|crit)\]/.test(l)) ?? lines.find((l) => !/test failed$/.test(l)) ?? lines[0] ?? "";
   return line.replace(/^nginx: /, "").replace(/^\d{4}\/\d\d\/\d\d \d\d:\d\d:\d\d /, "");
 }

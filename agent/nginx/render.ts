@@ -80,7 +80,10 @@ function renderBalance(u: Upstream, field: string): string[] {
       return ["    ip_hash;"];
     case "hash":
       if (!HASH_KEY.test(u.hashKey)) {
-        throw new UpstreamRenderError(`${field}.hash_key`, `${quoteForError(u.hashKey)} must be an nginx variable expression like $remote_addr (letters, digits, $ _ . : / -)`);
+        throw new UpstreamRenderError(
+          `${field}.hash_key`,
+          `${quoteForError(u.hashKey)} must be an nginx variable expression like $remote_addr (letters, digits, $ _ . : / -)`,
+        );
       }
       return [`    hash ${u.hashKey}${u.hashConsistent ? " consistent" : ""};`];
     default:
@@ -133,5 +136,5 @@ export function renderUpstreams(config: UpstreamConfig): string {
     `# upstream config version ${config.version}`,
     `# ${config.upstreams.length} upstream(s), ${servers} server(s); checked with nginx -t before every reload.`,
   ];
-  return [header.join("\n"), ...blocks].join("\n\n") + "\n";
+  return `${[header.join("\n"), ...blocks].join("\n\n")}\n`;
 }

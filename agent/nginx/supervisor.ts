@@ -157,7 +157,9 @@ export class NginxSupervisor {
     if (pid === undefined || !(await isLive(pid))) return { ok: true, detail: "nginx is not running; the next start loads the config" };
     if (this.cfg.mode === "external" && this.cfg.reload_command) {
       const r = await this.runner.run(this.cfg.reload_command, { timeoutMs: this.opts.commandTimeoutMs });
-      return r.exitCode === 0 ? { ok: true, detail: "" } : { ok: false, detail: `reload_command failed: ${r.stderr || r.spawnError || `exit code ${r.exitCode}`}` };
+      return r.exitCode === 0
+        ? { ok: true, detail: "" }
+        : { ok: false, detail: `reload_command failed: ${r.stderr || r.spawnError || `exit code ${r.exitCode}`}` };
     }
     return sendSignal(pid, "SIGHUP") ? { ok: true, detail: "" } : { ok: false, detail: `SIGHUP to nginx master ${pid} failed` };
   }
@@ -281,7 +283,10 @@ export class NginxSupervisor {
         firstAttemptDone();
         if (!attempt || attempt.ok) return;
         const delay = restartDelay(this.status.failures, this.cfg.restart_backoff, this.opts.random);
-        this.log.warn({ event: "nginx.restart_failed", detail: attempt.detail, failures: this.status.failures, retry_in_ms: delay }, `nginx restart failed; retry in ${delay}ms`);
+        this.log.warn(
+          { event: "nginx.restart_failed", detail: attempt.detail, failures: this.status.failures, retry_in_ms: delay },
+          `nginx restart failed; retry in ${delay}ms`,
+        );
         await new Promise<void>((resolve) => {
           const timer = setTimeout(resolve, delay);
           this.wake = () => {
@@ -307,7 +312,9 @@ export class NginxSupervisor {
     const argv = this.cfg.start_command ?? [];
     const r = await this.runner.run(argv, { timeoutMs: this.opts.commandTimeoutMs });
     if (r.exitCode !== 0) {
-      const why = r.timedOut ? `timed out after ${this.opts.commandTimeoutMs}ms` : nginxFailureReason(`${r.stderr}\n${r.stdout}`) || r.spawnError || `exit code ${r.exitCode}`;
+      const why = r.timedOut
+        ? `timed out after ${this.opts.commandTimeoutMs}ms`
+        : nginxFailureReason(`${r.stderr}\n${r.stdout}`) || r.spawnError || `exit code ${r.exitCode}`;
       return { ok: false, detail: `start_command failed: ${why}` };
     }
     const deadline = Date.now() + this.opts.startTimeoutMs;

@@ -74,9 +74,11 @@ export class Notifier {
     if (plan.length === 0) return;
     const queue = this.queues.get(group) ?? new SerialQueue();
     this.queues.set(group, queue);
-    void queue.run(() => this.runPlan(group, state, plan)).finally(() => {
-      if (queue.pending === 0 && this.queues.get(group) === queue) this.queues.delete(group);
-    });
+    void queue
+      .run(() => this.runPlan(group, state, plan))
+      .finally(() => {
+        if (queue.pending === 0 && this.queues.get(group) === queue) this.queues.delete(group);
+      });
   }
 
   /** Resolves when every queued notification has run (agent stop: after notify STOP). */
@@ -96,7 +98,11 @@ export class Notifier {
         // Wait for the verdict only: a script's lingering children must not hold the group's queue.
         const outcome = await runScript(this.runner, argv, this.cfg.timeout, creds).outcome;
         if (outcome.ok) this.log.info({ event: "notify.run", group, state, argv }, `notify ${group} ${state}: ${argv[0]} ok`);
-        else this.log.warn({ event: "notify.failed", group, state, argv, error: outcome.detail }, `notify ${group} ${state}: ${argv[0]} failed: ${outcome.detail}`);
+        else
+          this.log.warn(
+            { event: "notify.failed", group, state, argv, error: outcome.detail },
+            `notify ${group} ${state}: ${argv[0]} failed: ${outcome.detail}`,
+          );
       }
     } catch (err) {
       this.log.error({ event: "notify.failed", group, state, err }, `notify ${group} ${state} failed`);

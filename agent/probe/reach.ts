@@ -46,8 +46,11 @@ export interface ReachState {
  * after the run's first failure was seen and no later than the start of a
  * probe that still failed. A node without LAN references proves nothing.
  */
-export function lanProvenFresh(v: Pick<ReachState, "failingSinceMs" | "lastFailureBeganMs"> | undefined, l: Pick<ReachState, "lanOk" | "lanAnsweredAtMs"> | undefined): boolean {
-  if (!l || !l.lanOk || l.lanAnsweredAtMs === undefined) return false;
+export function lanProvenFresh(
+  v: Pick<ReachState, "failingSinceMs" | "lastFailureBeganMs"> | undefined,
+  l: Pick<ReachState, "lanOk" | "lanAnsweredAtMs"> | undefined,
+): boolean {
+  if (!l?.lanOk || l.lanAnsweredAtMs === undefined) return false;
   if (v?.failingSinceMs === undefined) return true;
   return l.lanAnsweredAtMs >= v.failingSinceMs && v.lastFailureBeganMs !== undefined && l.lanAnsweredAtMs <= v.lastFailureBeganMs;
 }
@@ -116,7 +119,17 @@ export class ReachProber {
   constructor(private readonly opts: ReachOptions) {
     this.timers = opts.timers ?? realTimers;
     this.probe = opts.probe ?? probeService;
-    this.state = { group: opts.group, reachable: undefined, consecutiveFailures: 0, lastOutcome: undefined, lastDetail: "", lanOk: true, failingSinceMs: undefined, lastFailureBeganMs: undefined, lanAnsweredAtMs: undefined };
+    this.state = {
+      group: opts.group,
+      reachable: undefined,
+      consecutiveFailures: 0,
+      lastOutcome: undefined,
+      lastDetail: "",
+      lanOk: true,
+      failingSinceMs: undefined,
+      lastFailureBeganMs: undefined,
+      lanAnsweredAtMs: undefined,
+    };
   }
 
   /** Starts both loops (idempotent). */
@@ -177,7 +190,9 @@ export class ReachProber {
       const began = this.timers.now();
       const asked = this.kicked;
       this.kicked = false;
-      const results = await Promise.all(refs.map((ref) => this.probe({ host: ref.host, port: ref.port, timeoutMs: Math.min(500, interval), signal: this.stopper.signal })));
+      const results = await Promise.all(
+        refs.map((ref) => this.probe({ host: ref.host, port: ref.port, timeoutMs: Math.min(500, interval), signal: this.stopper.signal })),
+      );
       if (this.stopper.signal.aborted) return;
       const lanOk = results.some((r) => lanAnswered(r.outcome));
       this.update({ lanOk, lanAnsweredAtMs: lanOk ? began : this.state.lanAnsweredAtMs }, asked);

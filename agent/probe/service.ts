@@ -72,10 +72,14 @@ export function probeService(o: ServiceProbeOptions): Promise<ProbeResult> {
     const onError = (err: NodeJS.ErrnoException): void => {
       const code = err.code ?? "";
       if (code === "ECONNREFUSED") finish("refused", "connection refused");
-      else if (code === "ECONNRESET" || code === "EPIPE") finish(connected ? "reset" : "refused", connected ? "connection reset" : `connection reset while connecting (${code})`);
+      else if (code === "ECONNRESET" || code === "EPIPE")
+        finish(connected ? "reset" : "refused", connected ? "connection reset" : `connection reset while connecting (${code})`);
       else finish("error", code ? `${code} ${err.message}` : err.message);
     };
-    const timer = setTimeout(() => finish("timeout", connected ? `no complete answer within ${o.timeoutMs} ms` : `no connection within ${o.timeoutMs} ms`), o.timeoutMs);
+    const timer = setTimeout(
+      () => finish("timeout", connected ? `no complete answer within ${o.timeoutMs} ms` : `no connection within ${o.timeoutMs} ms`),
+      o.timeoutMs,
+    );
     if (o.signal?.aborted) return onAbort();
     o.signal?.addEventListener("abort", onAbort, { once: true });
 

@@ -89,19 +89,20 @@ export async function verifyVip(req: VerifyRequest, deps: VerifyDeps): Promise<V
       const evidence = [service ? `service: ${service.detail}` : "", arp ? `arp: ${arp.detail}` : "arp: no answer yet"].filter(Boolean).join("; ");
       resolve({ verdict: d.verdict, detail: `${d.reason} (${evidence})`, tookMs: took });
     };
-    void probe({ host: req.vip, port: req.port, path: req.path, hostHeader: req.hostHeader, timeoutMs: req.timeoutMs, signal: stop.signal })
-      .then((r) => {
-        service = r;
-        check();
-      });
-    void deps.arp(req.interface, req.vip, stop.signal)
-      .then((e) => {
+    void probe({ host: req.vip, port: req.port, path: req.path, hostHeader: req.hostHeader, timeoutMs: req.timeoutMs, signal: stop.signal }).then((r) => {
+      service = r;
+      check();
+    });
+    void deps.arp(req.interface, req.vip, stop.signal).then(
+      (e) => {
         arp = e;
         check();
-      }, (err: unknown) => {
+      },
+      (err: unknown) => {
         arp = { answered: false, detail: `arping failed: ${String(err)}` };
         check();
-      });
+      },
+    );
   });
   return decided;
 }

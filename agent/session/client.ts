@@ -6,7 +6,7 @@
  * (fail-static); this module only reports connected / disconnected.
  */
 import { readFileSync } from "node:fs";
-import { ChannelCredentials, credentials, type ClientDuplexStream } from "@grpc/grpc-js";
+import { type ChannelCredentials, credentials, type ClientDuplexStream } from "@grpc/grpc-js";
 import type { Logger } from "pino";
 import type { AgentConfig } from "../../shared/config/agent.js";
 import { AGENT_RECONNECT } from "../../shared/session-timing.js";
@@ -45,7 +45,13 @@ export class CoordinatorSession {
   private delayMs = 0;
   private generation = 0;
 
-  constructor(private readonly address: string, creds: ChannelCredentials, private readonly handlers: SessionHandlers, private readonly log: Logger, private readonly backoff: Backoff = AGENT_RECONNECT) {
+  constructor(
+    readonly address: string,
+    creds: ChannelCredentials,
+    private readonly handlers: SessionHandlers,
+    private readonly log: Logger,
+    private readonly backoff: Backoff = AGENT_RECONNECT,
+  ) {
     this.client = new AgentClient(address, creds, {
       "grpc.keepalive_time_ms": 10_000,
       "grpc.keepalive_timeout_ms": 5_000,
@@ -105,7 +111,8 @@ export class CoordinatorSession {
         this.delayMs = 0;
         this.handlers.connection(true, `session ${m.body.value.sessionId}`);
       }
-      if (m.body?.$case === "refused") this.log.error({ event: "session.refused", reason: m.body.value.reason }, `coordinator refused the session: ${m.body.value.reason}`);
+      if (m.body?.$case === "refused")
+        this.log.error({ event: "session.refused", reason: m.body.value.reason }, `coordinator refused the session: ${m.body.value.reason}`);
       this.handlers.message(m);
     });
     stream.on("error", (err: Error & { code?: number }) => down(err.message));

@@ -22,7 +22,10 @@ export interface ScriptOutcome {
 const DETAIL_MAX = 200;
 
 function lastLine(text: string): string {
-  const lines = text.split("\n").map((l) => l.trim()).filter(Boolean);
+  const lines = text
+    .split("\n")
+    .map((l) => l.trim())
+    .filter(Boolean);
   return (lines.at(-1) ?? "").slice(0, DETAIL_MAX);
 }
 

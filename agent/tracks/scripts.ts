@@ -135,7 +135,10 @@ export class TrackScripts {
     t.detail = detail;
     if (!ok) this.log.debug({ event: "track.fail", track: t.name, detail, streak: t.counter.streak }, `track ${t.name} failed: ${detail}`);
     if (before.settled && before.passing === t.counter.passing) return;
-    this.log.info({ event: "track.change", track: t.name, passing: t.counter.passing, detail }, `track ${t.name} ${t.counter.passing ? "passing" : "failing"}: ${detail}`);
+    this.log.info(
+      { event: "track.change", track: t.name, passing: t.counter.passing, detail },
+      `track ${t.name} ${t.counter.passing ? "passing" : "failing"}: ${detail}`,
+    );
     for (const l of this.listeners) {
       try {
         l(this.result(t));

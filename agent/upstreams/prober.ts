@@ -32,7 +32,10 @@ export class BackendProber {
   private loops = new Map<string, Loop>();
   private stopped = false;
 
-  constructor(private readonly probe: ServiceProber, private readonly onChange: () => void) {}
+  constructor(
+    private readonly probe: ServiceProber,
+    private readonly onChange: () => void,
+  ) {}
 
   /** Replaces the plan: loops for servers still planned keep their state. */
   setPlan(plan: ProbePlan): void {
@@ -60,7 +63,13 @@ export class BackendProber {
 
   /** Current results (after rise/fall) for the report. */
   current(): WireResult[] {
-    return [...this.loops.values()].map((l) => ({ upstream: l.check.upstream, server: l.server, up: l.up, detail: l.detail, latencyMs: Math.round(l.latencyMs) }));
+    return [...this.loops.values()].map((l) => ({
+      upstream: l.check.upstream,
+      server: l.server,
+      up: l.up,
+      detail: l.detail,
+      latencyMs: Math.round(l.latencyMs),
+    }));
   }
 
   stop(): void {
@@ -80,12 +89,23 @@ export class BackendProber {
     const hp = parseHostPort(loop.server);
     loop.abort = new AbortController();
     const started = Date.now();
-    const r = typeof hp === "string"
-      ? { ok: false, detail: hp, latencyMs: 0 }
-      : await this.probe({
-          host: hp.host, port: hp.port, timeoutMs: c.timeoutMs, signal: loop.abort.signal,
-          ...(c.type === "http" ? { path: c.path || "/", hostHeader: c.host || undefined, expectStatus: { min: c.expectStatusMin || 200, max: c.expectStatusMax || 399 }, expectBody: c.expectBody || undefined } : {}),
-        });
+    const r =
+      typeof hp === "string"
+        ? { ok: false, detail: hp, latencyMs: 0 }
+        : await this.probe({
+            host: hp.host,
+            port: hp.port,
+            timeoutMs: c.timeoutMs,
+            signal: loop.abort.signal,
+            ...(c.type === "http"
+              ? {
+                  path: c.path || "/",
+                  hostHeader: c.host || undefined,
+                  expectStatus: { min: c.expectStatusMin || 200, max: c.expectStatusMax || 399 },
+                  expectBody: c.expectBody || undefined,
+                }
+              : {}),
+          });
     if (this.stopped) return;
     const next = riseFall(loop.up, loop.streak, r.ok, Math.max(1, c.rise), Math.max(1, c.fall));
     const flipped = next.up !== loop.up;

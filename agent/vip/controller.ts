@@ -12,14 +12,31 @@ import type { CommandRunner, RunningProcess } from "../../shared/exec/runner.js"
 import { silentLogger, type Logger } from "../../shared/log.js";
 import { GarpBurst } from "./garp.js";
 import {
-  DEFAULT_GARP_SCHEDULE, addOutcome, delOutcome, isPresent, parseAddresses, parseArpingReplies, parseLinkMac,
-  planAddressAdd, planAddressDel, planAddressMonitor, planAddressShow, planDuplicateProbe, planLinkShow, vipKey, vipUnsupported,
-  type AddOutcome, type DelOutcome, type GarpSchedule, type InterfaceAddresses, type VipBinding, type VipTools,
+  DEFAULT_GARP_SCHEDULE,
+  addOutcome,
+  delOutcome,
+  isPresent,
+  parseAddresses,
+  parseArpingReplies,
+  parseLinkMac,
+  planAddressAdd,
+  planAddressDel,
+  planAddressMonitor,
+  planAddressShow,
+  planDuplicateProbe,
+  planLinkShow,
+  vipKey,
+  vipUnsupported,
+  type AddOutcome,
+  type DelOutcome,
+  type GarpSchedule,
+  type InterfaceAddresses,
+  type VipBinding,
+  type VipTools,
 } from "./plan.js";
 import { SerialQueue } from "../../shared/serial-queue.js";
 
-export type VipEventKind =
-  | "acquired" | "released" | "drift-repaired" | "drift-repair-failed" | "unexpected" | "garp-failed" | "watch-failed";
+export type VipEventKind = "acquired" | "released" | "drift-repaired" | "drift-repair-failed" | "unexpected" | "garp-failed" | "watch-failed";
 
 /** Something that happened to a VIP, for logs, metrics and the coordinator. */
 export interface VipEvent {
@@ -239,7 +256,11 @@ export class VipController {
         const started = Date.now();
         const r = await this.opts.runner.run(planAddressAdd(this.opts.tools, b), { timeoutMs: this.timeout() });
         if (addOutcome(r) === "failed") {
-          this.emit("drift-repair-failed", b, `${b.address}/${b.prefix} vanished from ${b.interface} and could not be re-added: ${oneLine(r.stderr || r.spawnError)}`);
+          this.emit(
+            "drift-repair-failed",
+            b,
+            `${b.address}/${b.prefix} vanished from ${b.interface} and could not be re-added: ${oneLine(r.stderr || r.spawnError)}`,
+          );
           continue;
         }
         this.setPresent(key, true);

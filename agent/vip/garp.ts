@@ -39,7 +39,11 @@ export class GarpBurst {
   /** Starts the burst; `firstSent` resolves once the first send is out (or failed). */
   readonly firstSent: Promise<void>;
 
-  constructor(private readonly binding: VipBinding, takeover: boolean, private readonly opts: GarpBurstOptions) {
+  constructor(
+    private readonly binding: VipBinding,
+    takeover: boolean,
+    private readonly opts: GarpBurstOptions,
+  ) {
     const offsets = garpOffsets(opts.schedule, takeover);
     this.firstSent = this.send();
     for (const ms of offsets.slice(1)) this.after(ms, () => void this.send());

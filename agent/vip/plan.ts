@@ -44,7 +44,8 @@ export function vipKey(b: Pick<VipBinding, "interface" | "address" | "prefix">):
  * announce would make a takeover silently slow, so we say so instead.
  */
 export function vipUnsupported(b: VipBinding): string | undefined {
-  if (b.family === 6) return `IPv6 VIPs are not supported yet (${b.address}/${b.prefix} of group ${b.group}): keepvip cannot send unsolicited neighbour advertisements`;
+  if (b.family === 6)
+    return `IPv6 VIPs are not supported yet (${b.address}/${b.prefix} of group ${b.group}): keepvip cannot send unsolicited neighbour advertisements`;
   return undefined;
 }
 

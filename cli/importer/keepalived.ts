@@ -38,7 +38,12 @@ export interface VirtualServerDef {
   port: number;
   algo: string;
   delayLoopS: number;
-  reals: Array<{ address: string; port: number; weight: number; check?: { type: "tcp" | "http"; port?: number; path?: string; status?: number; timeoutS?: number } }>;
+  reals: Array<{
+    address: string;
+    port: number;
+    weight: number;
+    check?: { type: "tcp" | "http"; port?: number; path?: string; status?: number; timeoutS?: number };
+  }>;
 }
 
 export interface NodeDef {
@@ -84,7 +89,11 @@ export function readKeepalived(file: string, tree: Statement[]): NodeDef {
       case "global_defs":
         for (const g of top.children ?? []) {
           if (g.name === "router_id") node.routerId = g.args[0];
-          else note(g, `global_defs ${g.name}: not mapped (${g.name.startsWith("notification_email") || g.name.startsWith("smtp") ? "e-mail alerts: use notify scripts or `keepvip events --follow`" : "no keepvip counterpart"})`);
+          else
+            note(
+              g,
+              `global_defs ${g.name}: not mapped (${g.name.startsWith("notification_email") || g.name.startsWith("smtp") ? "e-mail alerts: use notify scripts or `keepvip events --follow`" : "no keepvip counterpart"})`,
+            );
         }
         break;
       case "vrrp_script":
@@ -96,7 +105,8 @@ export function readKeepalived(file: string, tree: Statement[]): NodeDef {
       case "vrrp_sync_group": {
         const group = find(top.children, "group")[0];
         node.syncGroups.push({ name: top.args[0], groups: (group?.children ?? []).map((c) => c.name) });
-        for (const c of top.children ?? []) if (c.name !== "group") note(c, `vrrp_sync_group ${top.args[0]} ${c.name}: not mapped (notify scripts are per group in keepvip)`);
+        for (const c of top.children ?? [])
+          if (c.name !== "group") note(c, `vrrp_sync_group ${top.args[0]} ${c.name}: not mapped (notify scripts are per group in keepvip)`);
         break;
       }
       case "virtual_server":
@@ -116,15 +126,35 @@ function readScript(file: string, s: Statement, node: NodeDef): ScriptDef {
     switch (c.name) {
       case "script":
         def.argv = splitArgv(c.args.join(" "));
-        if (/[|&;<>$`]/.test(c.args.join(" "))) node.notes.push({ where: at(file, c), what: `vrrp_script ${s.args[0]}: the script has shell syntax; keepvip runs argv without a shell, wrap it as ["/bin/sh", "-c", "…"] if you need one` });
+        if (/[|&;<>$`]/.test(c.args.join(" ")))
+          node.notes.push({
+            where: at(file, c),
+            what: `vrrp_script ${s.args[0]}: the script has shell syntax; keepvip runs argv without a shell, wrap it as ["/bin/sh", "-c", "…"] if you need one`,
+          });
         break;
-      case "interval": def.intervalS = num(c.args[0], 1); break;
-      case "timeout": def.timeoutS = num(c.args[0], def.intervalS); break;
-      case "weight": def.weight = num(c.args[0], 0); break;
-      case "rise": def.rise = num(c.args[0], 1); break;
-      case "fall": def.fall = num(c.args[0], 1); break;
-      case "user": node.notes.push({ where: at(file, c), what: `vrrp_script ${s.args[0]} user ${c.args[0]}: set script_user in the agent config (one user for all scripts)` }); break;
-      default: node.notes.push({ where: at(file, c), what: `vrrp_script ${s.args[0]} ${c.name}: not mapped` });
+      case "interval":
+        def.intervalS = num(c.args[0], 1);
+        break;
+      case "timeout":
+        def.timeoutS = num(c.args[0], def.intervalS);
+        break;
+      case "weight":
+        def.weight = num(c.args[0], 0);
+        break;
+      case "rise":
+        def.rise = num(c.args[0], 1);
+        break;
+      case "fall":
+        def.fall = num(c.args[0], 1);
+        break;
+      case "user":
+        node.notes.push({
+          where: at(file, c),
+          what: `vrrp_script ${s.args[0]} user ${c.args[0]}: set script_user in the agent config (one user for all scripts)`,
+        });
+        break;
+      default:
+        node.notes.push({ where: at(file, c), what: `vrrp_script ${s.args[0]} ${c.name}: not mapped` });
     }
   }
   return def;
@@ -135,13 +165,25 @@ function readInstance(file: string, s: Statement, node: NodeDef): InstanceDef {
   const note = (c: Statement, what: string) => node.notes.push({ where: at(file, c), what: `vrrp_instance ${inst.name} ${what}` });
   for (const c of s.children ?? []) {
     switch (c.name) {
-      case "interface": inst.interface = c.args[0]; break;
-      case "priority": inst.priority = num(c.args[0], 100); break;
+      case "interface":
+        inst.interface = c.args[0];
+        break;
+      case "priority":
+        inst.priority = num(c.args[0], 100);
+        break;
       case "mcast_src_ip":
-      case "unicast_src_ip": inst.address = c.args[0]; break;
-      case "nopreempt": inst.preempt = false; break;
-      case "preempt": inst.preempt = true; break;
-      case "preempt_delay": inst.preemptDelayS = num(c.args[0], 0); break;
+      case "unicast_src_ip":
+        inst.address = c.args[0];
+        break;
+      case "nopreempt":
+        inst.preempt = false;
+        break;
+      case "preempt":
+        inst.preempt = true;
+        break;
+      case "preempt_delay":
+        inst.preemptDelayS = num(c.args[0], 0);
+        break;
       case "virtual_ipaddress":
         for (const v of c.children ?? []) {
           const words = [v.name, ...v.args];
@@ -162,14 +204,25 @@ function readInstance(file: string, s: Statement, node: NodeDef): InstanceDef {
       case "track_interface":
         for (const t of c.children ?? []) {
           inst.trackInterfaces.push(t.name);
-          if (t.args[0] === "weight") note(t, `track_interface ${t.name} weight ${t.args[1]}: a tracked link going down makes the node FAULT in keepvip (weight ignored)`);
+          if (t.args[0] === "weight")
+            note(t, `track_interface ${t.name} weight ${t.args[1]}: a tracked link going down makes the node FAULT in keepvip (weight ignored)`);
         }
         break;
-      case "notify_master": inst.notify.master = splitArgv(c.args.join(" ")); break;
-      case "notify_backup": inst.notify.backup = splitArgv(c.args.join(" ")); break;
-      case "notify_fault": inst.notify.fault = splitArgv(c.args.join(" ")); break;
-      case "notify_stop": inst.notify.stop = splitArgv(c.args.join(" ")); break;
-      case "notify": inst.notify.any = splitArgv(c.args.join(" ")); break;
+      case "notify_master":
+        inst.notify.master = splitArgv(c.args.join(" "));
+        break;
+      case "notify_backup":
+        inst.notify.backup = splitArgv(c.args.join(" "));
+        break;
+      case "notify_fault":
+        inst.notify.fault = splitArgv(c.args.join(" "));
+        break;
+      case "notify_stop":
+        inst.notify.stop = splitArgv(c.args.join(" "));
+        break;
+      case "notify":
+        inst.notify.any = splitArgv(c.args.join(" "));
+        break;
       default:
         note(c, `${c.name}: ${DROPPED[c.name] ? `not needed — ${DROPPED[c.name]}` : "not mapped"}`);
     }
@@ -182,7 +235,8 @@ function readVirtualServer(file: string, s: Statement, node: NodeDef): VirtualSe
   for (const c of s.children ?? []) {
     if (c.name === "delay_loop") vs.delayLoopS = num(c.args[0], 60);
     else if (c.name === "lb_algo") vs.algo = c.args[0];
-    else if (c.name === "real_server" && c.args[0] === undefined) node.notes.push({ where: at(file, c), what: `virtual_server ${vs.address} ${vs.port} real_server without an address: skipped` });
+    else if (c.name === "real_server" && c.args[0] === undefined)
+      node.notes.push({ where: at(file, c), what: `virtual_server ${vs.address} ${vs.port} real_server without an address: skipped` });
     else if (c.name === "real_server") {
       const real: VirtualServerDef["reals"][number] = { address: c.args[0], port: num(c.args[1], vs.port), weight: 1 };
       for (const r of c.children ?? []) {
@@ -190,15 +244,27 @@ function readVirtualServer(file: string, s: Statement, node: NodeDef): VirtualSe
         else if (r.name === "TCP_CHECK") {
           const cp = find(r.children, "connect_port")[0];
           real.check = { type: "tcp", port: cp ? num(cp.args[0], real.port) : undefined, timeoutS: num(find(r.children, "connect_timeout")[0]?.args[0], 3) };
-          if (cp && num(cp.args[0], real.port) !== real.port) node.notes.push({ where: at(file, cp), what: `real_server ${real.address}:${real.port} checks port ${cp.args[0]}, not the served port: keepvip checks the server's own address` });
+          if (cp && num(cp.args[0], real.port) !== real.port)
+            node.notes.push({
+              where: at(file, cp),
+              what: `real_server ${real.address}:${real.port} checks port ${cp.args[0]}, not the served port: keepvip checks the server's own address`,
+            });
         } else if (r.name === "HTTP_GET" || r.name === "SSL_GET") {
           const url = find(r.children, "url")[0];
-          real.check = { type: "http", path: find(url?.children, "path")[0]?.args[0] ?? "/", status: num(find(url?.children, "status_code")[0]?.args[0], 200), timeoutS: num(find(r.children, "connect_timeout")[0]?.args[0], 3) };
+          real.check = {
+            type: "http",
+            path: find(url?.children, "path")[0]?.args[0] ?? "/",
+            status: num(find(url?.children, "status_code")[0]?.args[0], 200),
+            timeoutS: num(find(r.children, "connect_timeout")[0]?.args[0], 3),
+          };
         } else node.notes.push({ where: at(file, r), what: `real_server ${real.address} ${r.name}: not mapped` });
       }
       vs.reals.push(real);
     } else if (!["protocol"].includes(c.name)) {
-      node.notes.push({ where: at(file, c), what: `virtual_server ${vs.address} ${vs.port} ${c.name}: not mapped (LVS ${c.name === "lb_kind" ? "forwarding" : "option"}; keepvip balances with nginx upstreams)` });
+      node.notes.push({
+        where: at(file, c),
+        what: `virtual_server ${vs.address} ${vs.port} ${c.name}: not mapped (LVS ${c.name === "lb_kind" ? "forwarding" : "option"}; keepvip balances with nginx upstreams)`,
+      });
     }
   }
   return vs;

@@ -42,14 +42,20 @@ function readUpstream(file: string, s: Statement, def: NginxDef): UpstreamDef {
   const note = (c: Statement, what: string) => def.notes.push({ where: `${file}:${c.line}:${c.col}`, what: `upstream ${u.name} ${what}` });
   for (const c of s.children ?? []) {
     switch (c.name) {
-      case "least_conn": u.balance = "least_conn"; break;
-      case "ip_hash": u.balance = "ip_hash"; break;
+      case "least_conn":
+        u.balance = "least_conn";
+        break;
+      case "ip_hash":
+        u.balance = "ip_hash";
+        break;
       case "hash":
         u.balance = "hash";
         u.hashKey = c.args[0];
         u.consistent = c.args[1] === "consistent";
         break;
-      case "keepalive": u.keepalive = Number(c.args[0]) || 0; break;
+      case "keepalive":
+        u.keepalive = Number(c.args[0]) || 0;
+        break;
       case "server": {
         if (c.args[0] === undefined) {
           note(c, "server without an address: skipped");
@@ -78,13 +84,19 @@ function readUpstream(file: string, s: Statement, def: NginxDef): UpstreamDef {
         note(c, `${c.name}: not mapped (keepvip renders balance method, keepalive and servers)`);
     }
   }
-  def.notes.push({ where: `${file}:${s.line}:${s.col}`, what: `upstream ${u.name}: nginx open source checks it only passively; add a \`check:\` (type http, path, interval, rise, fall) for keepvip's active checks` });
+  def.notes.push({
+    where: `${file}:${s.line}:${s.col}`,
+    what: `upstream ${u.name}: nginx open source checks it only passively; add a \`check:\` (type http, path, interval, rise, fall) for keepvip's active checks`,
+  });
   return u;
 }
 
 function readServer(file: string, s: Statement, def: NginxDef): void {
   const names = (s.children ?? []).filter((c) => c.name === "server_name").flatMap((c) => c.args);
-  def.notes.push({ where: `${file}:${s.line}:${s.col}`, what: "server block: stays in your nginx config as it is (keepvip renders upstreams only); remove the upstream blocks keepvip now renders into its include file" });
+  def.notes.push({
+    where: `${file}:${s.line}:${s.col}`,
+    what: "server block: stays in your nginx config as it is (keepvip renders upstreams only); remove the upstream blocks keepvip now renders into its include file",
+  });
   for (const l of (s.children ?? []).filter((c) => c.name === "listen")) {
     const port = Number(/(\d+)$/.exec(l.args[0])?.[1]);
     if (Number.isInteger(port)) def.listens.push({ port, names });

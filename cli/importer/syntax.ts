@@ -15,7 +15,12 @@ export interface Statement {
 }
 
 export class SyntaxProblem extends Error {
-  constructor(readonly file: string, readonly line: number, readonly col: number, readonly reason: string) {
+  constructor(
+    readonly file: string,
+    readonly line: number,
+    readonly col: number,
+    readonly reason: string,
+  ) {
     super(`${file}:${line}:${col}: ${reason}`);
     this.name = "SyntaxProblem";
   }

@@ -29,12 +29,42 @@ export type CommandAction = OutgoingCommand["action"];
 export function commandsFor(unit: Unit, rt: UnitRuntime, a: Exclude<Action, { type: "note" }>, verifyTimeoutMs: number): OutgoingCommand[] {
   switch (a.type) {
     case "acquire":
-      return unit.configs.map((cfg) => ({ action: "acquire", node: a.node, unit: unit.name, group: cfg.name, epoch: a.epoch, vips: cfg.vips.map(formatCidr), takeover: a.takeover, reason: a.reason }));
+      return unit.configs.map((cfg) => ({
+        action: "acquire",
+        node: a.node,
+        unit: unit.name,
+        group: cfg.name,
+        epoch: a.epoch,
+        vips: cfg.vips.map(formatCidr),
+        takeover: a.takeover,
+        reason: a.reason,
+      }));
     case "release":
-      return unit.configs.map((cfg) => ({ action: "release", node: a.node, unit: unit.name, group: cfg.name, epoch: a.epoch, vips: cfg.vips.map(formatCidr), afterMs: a.afterMs, reason: a.reason }));
+      return unit.configs.map((cfg) => ({
+        action: "release",
+        node: a.node,
+        unit: unit.name,
+        group: cfg.name,
+        epoch: a.epoch,
+        vips: cfg.vips.map(formatCidr),
+        afterMs: a.afterMs,
+        reason: a.reason,
+      }));
     case "verify": {
       const cfg = unit.configs[0];
-      return [{ action: "verify", node: a.node, unit: unit.name, group: cfg.name, epoch: rt.epoch, vips: cfg.vips.map(formatCidr), port: cfg.service.port, path: cfg.service.path ?? "", timeoutMs: verifyTimeoutMs }];
+      return [
+        {
+          action: "verify",
+          node: a.node,
+          unit: unit.name,
+          group: cfg.name,
+          epoch: rt.epoch,
+          vips: cfg.vips.map(formatCidr),
+          port: cfg.service.port,
+          path: cfg.service.path ?? "",
+          timeoutMs: verifyTimeoutMs,
+        },
+      ];
     }
   }
 }
@@ -43,9 +73,19 @@ export function commandsFor(unit: Unit, rt: UnitRuntime, a: Exclude<Action, { ty
 export function commandMessage(c: OutgoingCommand, commandId: string): CoordinatorMessage {
   switch (c.action) {
     case "acquire":
-      return { body: { $case: "command", value: { commandId, group: c.group, epoch: c.epoch, action: { $case: "acquire", value: { vips: c.vips, takeover: c.takeover } }, reason: c.reason } } };
+      return {
+        body: {
+          $case: "command",
+          value: { commandId, group: c.group, epoch: c.epoch, action: { $case: "acquire", value: { vips: c.vips, takeover: c.takeover } }, reason: c.reason },
+        },
+      };
     case "release":
-      return { body: { $case: "command", value: { commandId, group: c.group, epoch: c.epoch, action: { $case: "release", value: { vips: c.vips, afterMs: c.afterMs } }, reason: c.reason } } };
+      return {
+        body: {
+          $case: "command",
+          value: { commandId, group: c.group, epoch: c.epoch, action: { $case: "release", value: { vips: c.vips, afterMs: c.afterMs } }, reason: c.reason },
+        },
+      };
     case "verify":
       return { body: { $case: "verify", value: { commandId, group: c.group, vips: c.vips, port: c.port, path: c.path, timeoutMs: c.timeoutMs } } };
   }
@@ -75,7 +115,10 @@ export type ExpiryCause = "timeout" | "session-closed";
 export class CommandTracker {
   private readonly entries = new Map<string, { command: TrackedCommand; timer: SchedulerTimer }>();
 
-  constructor(private readonly scheduler: Scheduler, private readonly onExpire: (commandId: string, command: TrackedCommand, cause: ExpiryCause) => void = () => {}) {}
+  constructor(
+    private readonly scheduler: Scheduler,
+    private readonly onExpire: (commandId: string, command: TrackedCommand, cause: ExpiryCause) => void = () => {},
+  ) {}
 
   /** Starts waiting for the answer to `commandId`, for at most `lifetimeMs`. */
   track(commandId: string, command: TrackedCommand, lifetimeMs: number): void {

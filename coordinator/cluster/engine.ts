@@ -68,13 +68,21 @@ export class Engine {
   /** Upstream health, overrides and versioned pushes (created at start, from the state store). */
   upstreams!: UpstreamManager;
 
-  constructor(public config: CoordinatorConfig, private readonly store: StateStore, private readonly log: Logger, readonly scheduler: Scheduler = realScheduler) {
+  constructor(
+    public config: CoordinatorConfig,
+    private readonly store: StateStore,
+    private readonly log: Logger,
+    readonly scheduler: Scheduler = realScheduler,
+  ) {
     this.units = buildUnits(config);
     const nodes = new Set(config.groups.flatMap((g) => g.members.map((m) => m.node)));
     this.nodes = new NodeTable(nodes, config.timing.dead_interval);
     this.sessions = new SessionRegistry(this.nodes);
     this.commands = new CommandTracker(scheduler, (commandId, c, cause) => {
-      this.log.debug({ event: "command.expired", commandId, node: c.node, unit: c.unit, group: c.group, action: c.action, epoch: c.epoch, cause }, `${c.action} → ${c.node}: no answer (${cause})`);
+      this.log.debug(
+        { event: "command.expired", commandId, node: c.node, unit: c.unit, group: c.group, action: c.action, epoch: c.epoch, cause },
+        `${c.action} → ${c.node}: no answer (${cause})`,
+      );
     });
     this.events = new EventLog(2000, () => scheduler.wallMs());
     this.startedMs = this.now();
@@ -82,7 +90,13 @@ export class Engine {
 
   get timing(): PlannerTiming {
     const t = this.config.timing;
-    return { plannedOverlapMs: t.planned_overlap, ackTimeoutMs: t.ack_timeout, verifyTimeoutMs: t.verify_timeout, reverifyMs: t.dead_interval, reachFall: t.reach_fall };
+    return {
+      plannedOverlapMs: t.planned_overlap,
+      ackTimeoutMs: t.ack_timeout,
+      verifyTimeoutMs: t.verify_timeout,
+      reverifyMs: t.dead_interval,
+      reachFall: t.reach_fall,
+    };
   }
 
   /** Loads persisted epochs and pins, then waits out the startup grace before electing. */
@@ -90,25 +104,37 @@ export class Engine {
     this.state = await this.store.load();
     // The event history outlives a restart (bounded); a memory store keeps none.
     if (this.store.describe() !== "memory") {
-      const journal = new EventJournal(this.config.state_dir, 2000, (err) => this.log.warn({ event: "events.journal.error", err }, "cannot write the event history"));
+      const journal = new EventJournal(this.config.state_dir, 2000, (err) =>
+        this.log.warn({ event: "events.journal.error", err }, "cannot write the event history"),
+      );
       this.events.restore(await journal.load());
       this.events.subscribe((e) => journal.append(e, () => this.events.all()));
       this.journal = journal;
     }
     for (const u of this.units) this.runtimes.set(u.name, runtimeFromState(u, this.state));
     for (const n of this.state.maintenance) this.nodes.update(n, { maintenance: true });
-    this.upstreams = new UpstreamManager(this.config, this.state.upstreamVersion, this.state.overrides, {
-      send: (node, config) => {
-        const session = this.sessions.of(node);
-        session?.sink.send({ body: { $case: "upstreams", value: config } });
-        return session !== undefined;
+    this.upstreams = new UpstreamManager(
+      this.config,
+      this.state.upstreamVersion,
+      this.state.overrides,
+      {
+        send: (node, config) => {
+          const session = this.sessions.of(node);
+          session?.sink.send({ body: { $case: "upstreams", value: config } });
+          return session !== undefined;
+        },
+        persist: async (upstreamVersion, overrides) => {
+          this.state = { ...this.state, upstreamVersion, overrides };
+          await this.store.save(this.state);
+        },
+        event: (kind, message, fields) =>
+          this.events.add(
+            kind === "push" ? { kind, message, ...(fields?.version !== undefined ? { version: Number(fields.version) } : {}) } : { kind, message },
+          ),
       },
-      persist: async (upstreamVersion, overrides) => {
-        this.state = { ...this.state, upstreamVersion, overrides };
-        await this.store.save(this.state);
-      },
-      event: (kind, message, fields) => this.events.add(kind === "push" ? { kind, message, ...(fields?.version !== undefined ? { version: Number(fields.version) } : {}) } : { kind, message }),
-    }, this.log, this.scheduler);
+      this.log,
+      this.scheduler,
+    );
     const upstreamsStarted = this.upstreams.start();
     const grace = startupGraceMs(this.config);
     this.graceUntilMs = this.now() + grace;
@@ -121,7 +147,15 @@ export class Engine {
     this.sweepTimer = this.scheduler.setTimeout(sweepLoop, sweepEvery);
     // The first upstream version is persisted (or failed to be) before any agent can connect.
     await upstreamsStarted;
-    this.log.info({ event: "engine.start", store: this.store.describe(), graceMs: grace, units: this.units.map((u) => ({ unit: u.name, epoch: this.runtimes.get(u.name)!.epoch, lastHolder: this.runtimes.get(u.name)!.lastHolder })) }, "coordinator engine started");
+    this.log.info(
+      {
+        event: "engine.start",
+        store: this.store.describe(),
+        graceMs: grace,
+        units: this.units.map((u) => ({ unit: u.name, epoch: this.runtimes.get(u.name)!.epoch, lastHolder: this.runtimes.get(u.name)!.lastHolder })),
+      },
+      "coordinator engine started",
+    );
   }
 
   /** Stops timers and ends every session (agents keep what they hold: fail-static). */
@@ -157,7 +191,17 @@ export class Engine {
   /** What status, `keepvip why`, the admin checks and the metrics read: the engine's view, at the engine's time. */
   statusInput(): StatusInput {
     const lastReportMs = new Map([...this.nodes.lastReport].map(([n, r]) => [n, r.atMs]));
-    return { units: this.units, runtimes: this.runtimes, views: this.nodes.views, lastReportMs, nowMs: this.now(), reachFall: this.config.timing.reach_fall, startedMs: this.startedMs, version: VERSION, insecure: this.config.insecure };
+    return {
+      units: this.units,
+      runtimes: this.runtimes,
+      views: this.nodes.views,
+      lastReportMs,
+      nowMs: this.now(),
+      reachFall: this.config.timing.reach_fall,
+      startedMs: this.startedMs,
+      version: VERSION,
+      insecure: this.config.insecure,
+    };
   }
 
   // ------------------------------------------------------------------ sessions
@@ -178,7 +222,11 @@ export class Engine {
     // A (re)connecting agent gets the current state, not a replay of events.
     sink.send({ body: { $case: "probePlan", value: this.upstreams.probePlan() } });
     this.upstreams.hello(node, hello.state?.upstreamVersion ?? 0);
-    this.events.add({ kind: "session", node, message: `${node} connected from ${peer} (agent ${hello.agentVersion || "?"}, holding ${hello.state?.held.map((h) => h.address).join(", ") || "nothing"})` });
+    this.events.add({
+      kind: "session",
+      node,
+      message: `${node} connected from ${peer} (agent ${hello.agentVersion || "?"}, holding ${hello.state?.held.map((h) => h.address).join(", ") || "nothing"})`,
+    });
     this.log.info({ event: "session.open", node, session: sessionId, peer, held: hello.state?.held.map((h) => h.group) }, "agent session opened");
     if ([...this.nodes.views.values()].every((v) => v.session === "live")) this.endGrace("every node connected");
     this.tickUnitsOf(node);
@@ -205,7 +253,8 @@ export class Engine {
         if (!p) return;
         // Like reports, an ack may only speak of the node's own groups.
         const own = this.boundsOf(node).groups;
-        if (body.value.held.length > 0 || p.action === "release") this.nodes.update(node, { holds: [...new Set(body.value.held.map((h) => h.group).filter((g) => own.has(g)))].sort() });
+        if (body.value.held.length > 0 || p.action === "release")
+          this.nodes.update(node, { holds: [...new Set(body.value.held.map((h) => h.group).filter((g) => own.has(g)))].sort() });
         if (p.action === "verify") return;
         this.enqueue(p.unit, { type: "ack", node, group: p.group, epoch: p.epoch, action: p.action, ok: body.value.ok, error: body.value.error || undefined });
         return;
@@ -222,14 +271,24 @@ export class Engine {
         const view = this.nodes.views.get(node)!;
         this.leaving.set(node, { groups: [...view.holds], ready: false });
         this.nodes.update(node, { leaving: true });
-        this.events.add({ kind: "session", node, message: `${node} is stopping${body.value.handover ? " and asks for a handover" : ""}: ${body.value.reason || "no reason given"}` });
+        this.events.add({
+          kind: "session",
+          node,
+          message: `${node} is stopping${body.value.handover ? " and asks for a handover" : ""}: ${body.value.reason || "no reason given"}`,
+        });
         this.tickUnitsOf(node);
         return;
       }
       case "event":
         // A chatty or hostile agent cannot flood the history (bounded per node).
         if (this.agentEventLimiter.take(node, now) > 0) return;
-        this.events.add({ kind: "agent", group: body.value.group, node, message: `${node}: ${body.value.detail.slice(0, 500)}`, agentKind: body.value.kind.slice(0, 64) });
+        this.events.add({
+          kind: "agent",
+          group: body.value.group,
+          node,
+          message: `${node}: ${body.value.detail.slice(0, 500)}`,
+          agentKind: body.value.kind.slice(0, 64),
+        });
         this.log.info({ event: "agent.event", node, group: body.value.group, kind: body.value.kind }, body.value.detail);
         return;
       case "hello":
@@ -259,22 +318,24 @@ export class Engine {
    */
   reconfigure(next: CoordinatorConfig): Promise<{ ok: boolean; lines: string[] }> {
     return new Promise((resolve) => {
-      this.queue.run(() => {
-        const diff = diffConfig(this.config, next);
-        if (diff.restartNeeded.length > 0) {
-          const lines = [`not applied: ${diff.restartNeeded.join(", ")} need${diff.restartNeeded.length === 1 ? "s" : ""} a restart of the coordinator`];
-          this.events.add({ kind: "config", message: `config reload refused: ${lines[0]}` });
-          return resolve({ ok: false, lines });
-        }
-        this.applyConfig(next);
-        const lines = diff.changes.length > 0 ? diff.changes : ["no change"];
-        this.events.add({ kind: "config", message: `config reloaded: ${lines.join("; ")}` });
-        this.log.info({ event: "config.reload", changes: lines }, "config reloaded");
-        resolve({ ok: true, lines });
-      }).catch((err: unknown) => {
-        this.log.error({ event: "config.reload.error", err }, "config reload failed");
-        resolve({ ok: false, lines: [`reload failed: ${(err as Error).message}`] });
-      });
+      this.queue
+        .run(() => {
+          const diff = diffConfig(this.config, next);
+          if (diff.restartNeeded.length > 0) {
+            const lines = [`not applied: ${diff.restartNeeded.join(", ")} need${diff.restartNeeded.length === 1 ? "s" : ""} a restart of the coordinator`];
+            this.events.add({ kind: "config", message: `config reload refused: ${lines[0]}` });
+            return resolve({ ok: false, lines });
+          }
+          this.applyConfig(next);
+          const lines = diff.changes.length > 0 ? diff.changes : ["no change"];
+          this.events.add({ kind: "config", message: `config reloaded: ${lines.join("; ")}` });
+          this.log.info({ event: "config.reload", changes: lines }, "config reloaded");
+          resolve({ ok: true, lines });
+        })
+        .catch((err: unknown) => {
+          this.log.error({ event: "config.reload.error", err }, "config reload failed");
+          resolve({ ok: false, lines: [`reload failed: ${(err as Error).message}`] });
+        });
     });
   }
 
@@ -299,7 +360,10 @@ export class Engine {
     }
     this.config = next;
     this.units = units;
-    const removedNodes = this.nodes.reconfigure(next.groups.flatMap((g) => g.members.map((m) => m.node)), next.timing.dead_interval);
+    const removedNodes = this.nodes.reconfigure(
+      next.groups.flatMap((g) => g.members.map((m) => m.node)),
+      next.timing.dead_interval,
+    );
     for (const n of removedNodes) {
       const s = this.sessions.of(n);
       if (s) this.dropSession(s.id, `node ${n} is no longer in the coordinator config`);
@@ -365,14 +429,16 @@ export class Engine {
       reachIntervalMs: t.reach_interval,
       verifyTimeoutMs: t.verify_timeout,
       reachFall: t.reach_fall,
-      groups: this.config.groups.filter((g) => g.members.some((m) => m.node === node)).map((g) => ({
-        name: g.name,
-        vips: g.vips.map(formatCidr),
-        servicePort: g.service.port,
-        servicePath: g.service.path ?? "",
-        tracks: g.tracks.map((tr) => ({ name: tr.name, rise: tr.rise, fall: tr.fall })),
-        lanReferences: g.lan_references.length > 0 ? g.lan_references : defaultRefs,
-      })),
+      groups: this.config.groups
+        .filter((g) => g.members.some((m) => m.node === node))
+        .map((g) => ({
+          name: g.name,
+          vips: g.vips.map(formatCidr),
+          servicePort: g.service.port,
+          servicePath: g.service.path ?? "",
+          tracks: g.tracks.map((tr) => ({ name: tr.name, rise: tr.rise, fall: tr.fall })),
+          lanReferences: g.lan_references.length > 0 ? g.lan_references : defaultRefs,
+        })),
     };
   }
 
@@ -424,9 +490,11 @@ export class Engine {
       if (this.queuedTicks.has(unitName)) return;
       this.queuedTicks.add(unitName);
     }
-    this.queue.run(() => this.process(unitName, event)).catch((err: unknown) => {
-      this.log.error({ event: "engine.error", unit: unitName, err }, "engine step failed");
-    });
+    this.queue
+      .run(() => this.process(unitName, event))
+      .catch((err: unknown) => {
+        this.log.error({ event: "engine.error", unit: unitName, err }, "engine step failed");
+      });
   }
 
   private async process(unitName: string, event: PlannerEvent): Promise<void> {
@@ -467,7 +535,11 @@ export class Engine {
 
   private dispatch(unit: Unit, rt: UnitRuntime, a: Action): void {
     if (a.type === "note") {
-      this.events.add(a.kind === "move" ? { kind: a.kind, group: unit.name, node: a.node, epoch: rt.epoch, message: a.message, durationMs: a.durationMs } : { kind: a.kind, group: unit.name, node: a.node, epoch: rt.epoch, message: a.message });
+      this.events.add(
+        a.kind === "move"
+          ? { kind: a.kind, group: unit.name, node: a.node, epoch: rt.epoch, message: a.message, durationMs: a.durationMs }
+          : { kind: a.kind, group: unit.name, node: a.node, epoch: rt.epoch, message: a.message },
+      );
       this.log.info({ event: `unit.${a.kind}`, unit: unit.name, node: a.node, epoch: rt.epoch, durationMs: a.durationMs }, a.message);
       return;
     }
@@ -479,11 +551,18 @@ export class Engine {
     if (!session) {
       // The planner times the command out and decides again; a lost node gets
       // the current state when it comes back (conflict clean-up).
-      this.log.warn({ event: "command.undeliverable", node: c.node, unit: c.unit, group: c.group, action: c.action, epoch: c.epoch }, "no session to send the command to");
+      this.log.warn(
+        { event: "command.undeliverable", node: c.node, unit: c.unit, group: c.group, action: c.action, epoch: c.epoch },
+        "no session to send the command to",
+      );
       return;
     }
     const commandId = nanoid(12);
-    this.commands.track(commandId, { node: c.node, sessionId: session.id, unit: c.unit, group: c.group, epoch: c.epoch, action: c.action, sentMs: this.now() }, commandLifetimeMs(c, this.timing));
+    this.commands.track(
+      commandId,
+      { node: c.node, sessionId: session.id, unit: c.unit, group: c.group, epoch: c.epoch, action: c.action, sentMs: this.now() },
+      commandLifetimeMs(c, this.timing),
+    );
     this.log.info({ event: `command.${c.action}`, node: c.node, unit: c.unit, group: c.group, epoch: c.epoch, commandId }, `${c.action} → ${c.node}`);
     session.sink.send(commandMessage(c, commandId));
   }
@@ -501,10 +580,13 @@ export class Engine {
       this.wakeTimers.delete(unitName);
     }
     if (atMs === undefined || this.wakeTimers.has(unitName)) return;
-    const timer = this.scheduler.setTimeout(() => {
-      this.wakeTimers.delete(unitName);
-      this.enqueue(unitName, { type: "tick" });
-    }, Math.max(0, atMs - this.now()));
+    const timer = this.scheduler.setTimeout(
+      () => {
+        this.wakeTimers.delete(unitName);
+        this.enqueue(unitName, { type: "tick" });
+      },
+      Math.max(0, atMs - this.now()),
+    );
     this.wakeTimers.set(unitName, { atMs, timer });
   }
 

@@ -54,7 +54,13 @@ const KINDS: ReadonlySet<string> = new Set<EventKind>(["election", "move", "veri
 /** Reads a stored record back (the journal); a record of an unknown kind is skipped. */
 export function eventFromRecord(r: EventRecord): DomainEvent | undefined {
   if (!KINDS.has(r.kind)) return undefined;
-  const base: Base = { atMs: r.atMs, message: r.message, ...(r.group ? { group: r.group } : {}), ...(r.nodeId ? { node: r.nodeId } : {}), ...(r.epoch ? { epoch: r.epoch } : {}) };
+  const base: Base = {
+    atMs: r.atMs,
+    message: r.message,
+    ...(r.group ? { group: r.group } : {}),
+    ...(r.nodeId ? { node: r.nodeId } : {}),
+    ...(r.epoch ? { epoch: r.epoch } : {}),
+  };
   const fields = r.fields ?? {};
   const kind = r.kind as EventKind;
   switch (kind) {
@@ -74,7 +80,10 @@ export class EventLog {
   private readonly listeners = new Set<EventListener>();
 
   /** `now` gives wall-clock milliseconds (Scheduler.wallMs). */
-  constructor(private readonly capacity = 2000, private readonly now: () => number = Date.now) {}
+  constructor(
+    private readonly capacity = 2000,
+    private readonly now: () => number = Date.now,
+  ) {}
 
   add(input: EventInput): DomainEvent {
     const e = { ...input, atMs: this.now() } as DomainEvent;

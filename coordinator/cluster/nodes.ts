@@ -45,7 +45,10 @@ export class NodeTable {
   readonly sessions = new Map<string, SessionInfo>();
   readonly lastReport = new Map<string, { atMs: number; report: Report }>();
 
-  constructor(nodes: Iterable<string>, private deadIntervalMs: number) {
+  constructor(
+    nodes: Iterable<string>,
+    private deadIntervalMs: number,
+  ) {
     for (const n of nodes) this.views.set(n, blankView(n));
   }
 
@@ -80,10 +83,16 @@ export class NodeTable {
     const sameCert = current.fingerprint === fingerprint;
     if (sameCert && (current.instanceId === instanceId || this.views.get(node)?.session !== "live")) return { ok: true, replaces: current };
     if (!sameCert && this.views.get(node)?.session === "live") {
-      return { ok: false, reason: `node ${node} is already connected from ${current.peer} with another certificate; refusing this one (the live session stays)` };
+      return {
+        ok: false,
+        reason: `node ${node} is already connected from ${current.peer} with another certificate; refusing this one (the live session stays)`,
+      };
     }
     if (!sameCert) return { ok: true, replaces: current };
-    return { ok: false, reason: `node ${node} is already connected from ${current.peer} (session ${current.id}); refusing a second agent with the same node id` };
+    return {
+      ok: false,
+      reason: `node ${node} is already connected from ${current.peer} (session ${current.id}); refusing a second agent with the same node id`,
+    };
   }
 
   open(info: SessionInfo): void {

@@ -6,7 +6,11 @@ export class RateLimiter {
   private readonly buckets = new Map<string, { tokens: number; atMs: number }>();
 
   /** `burst` requests at once, refilled at `perSecond`. */
-  constructor(private readonly burst: number, private readonly perSecond: number, private readonly maxKeys = 10_000) {}
+  constructor(
+    private readonly burst: number,
+    private readonly perSecond: number,
+    private readonly maxKeys = 10_000,
+  ) {}
 
   /** Takes a token; returns 0 when allowed, else the ms to wait. */
   take(key: string, nowMs: number): number {

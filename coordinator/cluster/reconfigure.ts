@@ -52,7 +52,8 @@ export function diffConfig(a: CoordinatorConfig, b: CoordinatorConfig): ConfigDi
     if (j(o.tracks) !== j(g.tracks)) changes.push(`${g.name}: tracks ${j(o.tracks)} → ${j(g.tracks)}`);
     if (j(o.service) !== j(g.service) || j(o.lan_references) !== j(g.lan_references)) changes.push(`${g.name}: service or LAN references changed`);
   }
-  for (const g of a.groups) if (!b.groups.some((x) => x.name === g.name)) changes.push(`group ${g.name} removed: its holder releases ${g.vips.map(formatCidr).join(", ")}`);
+  for (const g of a.groups)
+    if (!b.groups.some((x) => x.name === g.name)) changes.push(`group ${g.name} removed: its holder releases ${g.vips.map(formatCidr).join(", ")}`);
   if (j(a.sync_groups) !== j(b.sync_groups)) changes.push(`sync_groups ${j(a.sync_groups)} → ${j(b.sync_groups)}`);
   const oldUp = new Map(a.upstreams.map((u) => [u.name, u]));
   for (const u of b.upstreams) {
@@ -117,8 +118,10 @@ export function reconcileUnits(input: ReconcileInput): ReconcileAction[] {
       const was = before?.vips.map(formatCidr) ?? [];
       const gone = was.filter((v) => !now.includes(v));
       const target = { node: rt.holder, unit: u.name, group: cfg.name, epoch: rt.epoch };
-      if (now.join() !== was.join()) actions.push({ type: "send", command: { ...target, action: "acquire", vips: now, takeover: false, reason: "VIPs changed in the config" } });
-      if (gone.length > 0) actions.push({ type: "send", command: { ...target, action: "release", vips: gone, afterMs: 0, reason: "VIPs removed from the config" } });
+      if (now.join() !== was.join())
+        actions.push({ type: "send", command: { ...target, action: "acquire", vips: now, takeover: false, reason: "VIPs changed in the config" } });
+      if (gone.length > 0)
+        actions.push({ type: "send", command: { ...target, action: "release", vips: gone, afterMs: 0, reason: "VIPs removed from the config" } });
     }
   }
   return actions;

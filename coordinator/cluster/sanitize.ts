@@ -25,7 +25,10 @@ export function sanitizeReport(r: Report, b: ReportBounds): Report {
     nginxDetail: clip(r.nginxDetail),
     faultReason: clip(r.faultReason),
     upstreamError: clip(r.upstreamError),
-    tracks: r.tracks.filter((t) => TRACK_NAME.test(t.name)).slice(0, MAX_TRACKS).map((t) => ({ ...t, detail: clip(t.detail) })),
+    tracks: r.tracks
+      .filter((t) => TRACK_NAME.test(t.name))
+      .slice(0, MAX_TRACKS)
+      .map((t) => ({ ...t, detail: clip(t.detail) })),
     held: r.held.filter((h) => b.groups.has(h.group)),
     reach: r.reach.filter((x) => b.groups.has(x.group)),
     probes: r.probes.filter((p) => b.servers.has(`${p.upstream}/${p.server}`)).map((p) => ({ ...p, detail: clip(p.detail) })),

@@ -97,7 +97,9 @@ export function whyReply(input: StatusInput, unit: Unit, group: string): WhyRepl
       const view = input.views.get(c.node);
       const inputs = [
         `base priority ${c.priority.base}`,
-        ...c.priority.adjustments.map((a) => `track ${a.track} ${a.passing ? "passing" : "failing"}, weight ${a.weight}${a.delta !== 0 ? ` → ${a.delta > 0 ? "+" : ""}${a.delta}` : ""}`),
+        ...c.priority.adjustments.map(
+          (a) => `track ${a.track} ${a.passing ? "passing" : "failing"}, weight ${a.weight}${a.delta !== 0 ? ` → ${a.delta > 0 ? "+" : ""}${a.delta}` : ""}`,
+        ),
         `effective priority ${c.effective}`,
         `session ${view?.session ?? "never"}`,
         `nginx ${view?.nginx ?? "unknown"}`,
@@ -105,7 +107,14 @@ export function whyReply(input: StatusInput, unit: Unit, group: string): WhyRepl
         ...(view?.fault ? [`FAULT: ${view.faultReason}`] : []),
         ...(view?.leaving ? ["stopping"] : []),
       ];
-      return { nodeId: c.node, basePriority: c.priority.base, effectivePriority: c.effective, inputs, eligible: c.eligibility.eligible, ineligibleReason: c.eligibility.eligible ? "" : c.eligibility.detail };
+      return {
+        nodeId: c.node,
+        basePriority: c.priority.base,
+        effectivePriority: c.effective,
+        inputs,
+        eligible: c.eligibility.eligible,
+        ineligibleReason: c.eligibility.eligible ? "" : c.eligibility.detail,
+      };
     }),
   };
 }

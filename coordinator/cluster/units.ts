@@ -14,7 +14,12 @@ export interface Unit extends UnitSpec {
 export function buildUnits(cfg: CoordinatorConfig): Unit[] {
   const byName = new Map(cfg.groups.map((g) => [g.name, g]));
   const synced = new Set(cfg.sync_groups.flatMap((s) => s.groups));
-  const units: Unit[] = cfg.sync_groups.map((s) => unitOf(s.name, s.groups.map((n) => byName.get(n)!)));
+  const units: Unit[] = cfg.sync_groups.map((s) =>
+    unitOf(
+      s.name,
+      s.groups.map((n) => byName.get(n)!),
+    ),
+  );
   for (const g of cfg.groups) if (!synced.has(g.name)) units.push(unitOf(g.name, [g]));
   return units;
 }

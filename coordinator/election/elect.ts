@@ -81,17 +81,19 @@ export interface Election {
 export function elect(input: ElectInput): Election {
   const { unit, views, holder, nowMs } = input;
   const lanSignalValid = unit.members.some((m) => views.get(m.node)?.session === "live" && views.get(m.node)?.lanOk === true);
-  const ranking: Candidate[] = unit.members.map((m) => {
-    const view = views.get(m.node);
-    const priority = effectivePriority(m, unit.tracks, view);
-    return {
-      node: m.node,
-      address: m.address,
-      priority,
-      effective: priority.effective,
-      eligibility: eligibility(m, unit, view, priority, { isHolder: m.node === holder, lanSignalValid }),
-    };
-  }).sort(compareCandidates);
+  const ranking: Candidate[] = unit.members
+    .map((m) => {
+      const view = views.get(m.node);
+      const priority = effectivePriority(m, unit.tracks, view);
+      return {
+        node: m.node,
+        address: m.address,
+        priority,
+        effective: priority.effective,
+        eligibility: eligibility(m, unit, view, priority, { isHolder: m.node === holder, lanSignalValid }),
+      };
+    })
+    .sort(compareCandidates);
 
   const skip = input.skip ?? [];
   const eligible = ranking.filter((c) => c.eligibility.eligible && (c.node === holder || !skip.includes(c.node)));
@@ -106,8 +108,17 @@ export function elect(input: ElectInput): Election {
     // Eligible members that are only skipped for now are no reason to call it
     // "no-eligible": a stopping holder waits for them (the engine's handover).
     const waiting = ranking.filter((c) => c.eligibility.eligible && c.node !== holder).map((c) => c.node);
-    if (current && waiting.length > 0) return done(null, "holder-ineligible", `holder ${current.node} cannot hold (${current.eligibility.detail}); ${waiting.join(", ")} may take over once their cooldown or release window has passed`);
-    return done(null, "no-eligible", `no member is eligible: ${ranking.map((c) => c.eligibility.detail).join("; ")}${waiting.length > 0 ? ` (${waiting.join(", ")} skipped for now)` : ""}`);
+    if (current && waiting.length > 0)
+      return done(
+        null,
+        "holder-ineligible",
+        `holder ${current.node} cannot hold (${current.eligibility.detail}); ${waiting.join(", ")} may take over once their cooldown or release window has passed`,
+      );
+    return done(
+      null,
+      "no-eligible",
+      `no member is eligible: ${ranking.map((c) => c.eligibility.detail).join("; ")}${waiting.length > 0 ? ` (${waiting.join(", ")} skipped for now)` : ""}`,
+    );
   }
 
   const switchTarget = input.switchoverTo !== undefined && input.switchoverTo !== holder ? eligible.find((c) => c.node === input.switchoverTo) : undefined;
@@ -118,18 +129,30 @@ export function elect(input: ElectInput): Election {
   const lost = current !== undefined && (current.eligibility.reason === "disconnected" || current.eligibility.reason === "session-silent");
   if (current && lost) {
     const verifier = switchTarget ?? best;
-    return done(verifier.node, "holder-lost", `holder ${current.node} is lost (${current.eligibility.detail}); ${verifier.node} is the ${switchTarget ? "switchover target" : "best candidate"} and must verify the VIP is free first`);
+    return done(
+      verifier.node,
+      "holder-lost",
+      `holder ${current.node} is lost (${current.eligibility.detail}); ${verifier.node} is the ${switchTarget ? "switchover target" : "best candidate"} and must verify the VIP is free first`,
+    );
   }
 
   // Operator switchover: honoured while the target is eligible.
   if (switchTarget) return done(switchTarget.node, "switchover", `operator switchover to ${switchTarget.node}`);
 
   if (!current) {
-    return done(best.node, "initial-election", `${best.node} has the highest effective priority (${best.effective}) among eligible members${tieNote(eligible)}`);
+    return done(
+      best.node,
+      "initial-election",
+      `${best.node} has the highest effective priority (${best.effective}) among eligible members${tieNote(eligible)}`,
+    );
   }
 
   if (!current.eligibility.eligible) {
-    return done(best.node, "holder-ineligible", `holder ${current.node} cannot hold (${current.eligibility.detail}); ${best.node} is the best eligible member (${best.effective})`);
+    return done(
+      best.node,
+      "holder-ineligible",
+      `holder ${current.node} cannot hold (${current.eligibility.detail}); ${best.node} is the best eligible member (${best.effective})`,
+    );
   }
 
   // F11: the holder serves its session but peers cannot reach the VIP. Only a
@@ -144,13 +167,28 @@ export function elect(input: ElectInput): Election {
   const challenger = eligible.find((c) => c.node !== current.node);
   const better = challenger !== undefined && compareCandidates(challenger, current) < 0 && challenger.effective > current.effective;
   if (!better) return done(current.node, "kept-holder", `holder ${current.node} is eligible and no member has a higher priority (${current.effective})`);
-  if (input.pinned === current.node) return done(current.node, "kept-holder-pinned", `holder ${current.node} (${current.effective}) stays although ${challenger.node} has ${challenger.effective}: pinned by an operator switchover (switch over again to move it)`);
-  if (!unit.preempt) return done(current.node, "kept-holder-nopreempt", `nopreempt: holder ${current.node} (${current.effective}) stays although ${challenger.node} has ${challenger.effective}`);
+  if (input.pinned === current.node)
+    return done(
+      current.node,
+      "kept-holder-pinned",
+      `holder ${current.node} (${current.effective}) stays although ${challenger.node} has ${challenger.effective}: pinned by an operator switchover (switch over again to move it)`,
+    );
+  if (!unit.preempt)
+    return done(
+      current.node,
+      "kept-holder-nopreempt",
+      `nopreempt: holder ${current.node} (${current.effective}) stays although ${challenger.node} has ${challenger.effective}`,
+    );
 
   const since = input.preemptSince?.node === challenger.node ? input.preemptSince.sinceMs : nowMs;
   const dueAt = since + unit.preemptDelayMs;
   if (nowMs < dueAt) {
-    return done(current.node, "preempt-pending", `${challenger.node} (${challenger.effective}) will preempt ${current.node} (${current.effective}) after preempt_delay (${dueAt - nowMs} ms left)`, { preemptSince: { node: challenger.node, sinceMs: since }, wakeAtMs: dueAt });
+    return done(
+      current.node,
+      "preempt-pending",
+      `${challenger.node} (${challenger.effective}) will preempt ${current.node} (${current.effective}) after preempt_delay (${dueAt - nowMs} ms left)`,
+      { preemptSince: { node: challenger.node, sinceMs: since }, wakeAtMs: dueAt },
+    );
   }
   return done(challenger.node, "preempted", `${challenger.node} (${challenger.effective}) preempts ${current.node} (${current.effective})`);
 }

@@ -107,7 +107,11 @@ const isLive = (view: NodeView | undefined) => view?.session === "live";
 
 /** One reducer step. Never mutates its input. */
 export function step(prev: UnitRuntime, ctx: StepContext, event: PlannerEvent = { type: "tick" }): StepResult {
-  const rt: UnitRuntime = { ...prev, releasing: prev.releasing.filter((r) => r.untilMs > ctx.nowMs), cooldown: prev.cooldown.filter((c) => c.untilMs > ctx.nowMs) };
+  const rt: UnitRuntime = {
+    ...prev,
+    releasing: prev.releasing.filter((r) => r.untilMs > ctx.nowMs),
+    cooldown: prev.cooldown.filter((c) => c.untilMs > ctx.nowMs),
+  };
   const actions: Action[] = [];
   const wakes: number[] = [];
   const { unit, views, nowMs, timing } = ctx;
@@ -118,9 +122,19 @@ export function step(prev: UnitRuntime, ctx: StepContext, event: PlannerEvent = 
     const phase = rt.phase;
     if (event.verdict === "answering-serving") {
       rt.phase = { kind: "cut-off", holder: phase.lost ?? "unknown", sinceMs: nowMs, nextVerifyMs: nowMs + timing.reverifyMs };
-      actions.push({ type: "note", kind: "verify", node: event.node, message: `${event.node} sees the VIP of ${unit.name} still serving: ${phase.lost ?? "the old holder"} is alive but cut off from the coordinator; not promoting${event.detail ? ` (${event.detail})` : ""}` });
+      actions.push({
+        type: "note",
+        kind: "verify",
+        node: event.node,
+        message: `${event.node} sees the VIP of ${unit.name} still serving: ${phase.lost ?? "the old holder"} is alive but cut off from the coordinator; not promoting${event.detail ? ` (${event.detail})` : ""}`,
+      });
     } else {
-      actions.push({ type: "note", kind: "verify", node: event.node, message: `${event.node} verified the VIP of ${unit.name} ${event.verdict === "free" ? "free" : "answering but not serving"}; taking over` });
+      actions.push({
+        type: "note",
+        kind: "verify",
+        node: event.node,
+        message: `${event.node} verified the VIP of ${unit.name} ${event.verdict === "free" ? "free" : "answering but not serving"}; taking over`,
+      });
       startAcquire(rt, ctx, event.node, phase.lost, false, `takeover after verification (${event.verdict})`, actions);
     }
   }
@@ -139,7 +153,12 @@ export function step(prev: UnitRuntime, ctx: StepContext, event: PlannerEvent = 
   // 3. Reality. A lost holder back in session while its successor verifies: it
   // is the truth, the verification is moot (docs/design.md, Invariants, 4).
   if (rt.phase.kind === "verifying" && rt.phase.lost !== null && isLive(views.get(rt.phase.lost))) {
-    actions.push({ type: "note", kind: "verify", node: rt.phase.lost, message: `${rt.phase.lost} is back in session; dropping the verification by ${rt.phase.candidate}` });
+    actions.push({
+      type: "note",
+      kind: "verify",
+      node: rt.phase.lost,
+      message: `${rt.phase.lost} is back in session; dropping the verification by ${rt.phase.candidate}`,
+    });
     rt.phase = { kind: "steady" };
   }
   // A cut-off holder that comes back is simply the holder again (checked before
@@ -150,21 +169,33 @@ export function step(prev: UnitRuntime, ctx: StepContext, event: PlannerEvent = 
   }
   // The holder released on its own (FAULT: nginx cannot start, link down).
   if (rt.holder !== null && rt.phase.kind === "steady" && isLive(views.get(rt.holder)) && !holdsUnit(views.get(rt.holder), unit)) {
-    actions.push({ type: "note", kind: "fault", node: rt.holder, message: `${rt.holder} no longer holds ${unit.name}${views.get(rt.holder)?.fault ? ` (FAULT: ${views.get(rt.holder)?.faultReason})` : ""}` });
+    actions.push({
+      type: "note",
+      kind: "fault",
+      node: rt.holder,
+      message: `${rt.holder} no longer holds ${unit.name}${views.get(rt.holder)?.fault ? ` (FAULT: ${views.get(rt.holder)?.faultReason})` : ""}`,
+    });
     rt.holder = null;
   }
   // Adopt a holder reported by agents (coordinator restart: rebuild, move nothing;
   // or a straggler still serving after the holder let go: it is the holder now).
   // A node just told to release is no claimant: it is letting go.
   if (rt.holder === null && rt.phase.kind !== "acquiring") {
-    const claimants = unit.members.filter((m) => isLive(views.get(m.node)) && holdsUnit(views.get(m.node), unit) && !rt.releasing.some((r) => r.node === m.node));
+    const claimants = unit.members.filter(
+      (m) => isLive(views.get(m.node)) && holdsUnit(views.get(m.node), unit) && !rt.releasing.some((r) => r.node === m.node),
+    );
     if (claimants.length > 0) {
       const ranked = elect({ unit, views, holder: null, nowMs, reachFall: timing.reachFall }).ranking.filter((c) => claimants.some((m) => m.node === c.node));
       const adopted = rt.lastHolder !== null && claimants.some((m) => m.node === rt.lastHolder) ? rt.lastHolder : ranked[0].node;
       rt.holder = adopted;
       rt.lastHolder = adopted;
       rt.phase = { kind: "steady" };
-      actions.push({ type: "note", kind: "election", node: adopted, message: `${adopted} reports holding ${unit.name}: adopted as holder (epoch ${rt.epoch})` });
+      actions.push({
+        type: "note",
+        kind: "election",
+        node: adopted,
+        message: `${adopted} reports holding ${unit.name}: adopted as holder (epoch ${rt.epoch})`,
+      });
     }
   }
 
@@ -191,7 +222,18 @@ function decide(rt: UnitRuntime, ctx: StepContext, actions: Action[], wakes: num
   // a delayed release (planned overlap) could land after the new acquire.
   // An anti-flap pause counts only while the holder can hold: moving back from
   // a holder that cannot (FAULT, LAN gone, lost) is never blocked by it.
-  const electWith = (skip: string[]) => elect({ unit, views, holder: rt.holder, nowMs, preemptSince: rt.preemptSince, switchoverTo: rt.switchoverTo, pinned: rt.pinned, reachFall: timing.reachFall, skip });
+  const electWith = (skip: string[]) =>
+    elect({
+      unit,
+      views,
+      holder: rt.holder,
+      nowMs,
+      preemptSince: rt.preemptSince,
+      switchoverTo: rt.switchoverTo,
+      pinned: rt.pinned,
+      reachFall: timing.reachFall,
+      skip,
+    });
   const releasingNodes = rt.releasing.map((r) => r.node);
   let skip = [...rt.cooldown.map((c) => c.node), ...releasingNodes];
   let e = electWith(skip);
@@ -199,14 +241,21 @@ function decide(rt: UnitRuntime, ctx: StepContext, actions: Action[], wakes: num
     skip = [...rt.cooldown.filter((c) => c.why !== "anti-flap").map((c) => c.node), ...releasingNodes];
     e = electWith(skip);
   }
-  if (rt.last?.rule !== e.rule || rt.last?.winner !== e.winner) actions.push({ type: "note", kind: "election", node: e.winner ?? undefined, message: `${unit.name}: ${e.reason}` });
+  if (rt.last?.rule !== e.rule || rt.last?.winner !== e.winner)
+    actions.push({ type: "note", kind: "election", node: e.winner ?? undefined, message: `${unit.name}: ${e.reason}` });
   rt.last = { rule: e.rule, reason: e.reason, winner: e.winner };
   rt.preemptSince = e.preemptSince;
   if (e.wakeAtMs !== undefined) wakes.push(e.wakeAtMs);
-  if (rt.switchoverTo !== undefined && (rt.switchoverTo === rt.holder || !e.ranking.some((c) => c.node === rt.switchoverTo && c.eligibility.eligible))) rt.switchoverTo = undefined;
+  if (rt.switchoverTo !== undefined && (rt.switchoverTo === rt.holder || !e.ranking.some((c) => c.node === rt.switchoverTo && c.eligibility.eligible)))
+    rt.switchoverTo = undefined;
   // A pin lasts while its node can hold; after that the ordinary election rules again.
   if (rt.pinned !== undefined && !e.ranking.some((c) => c.node === rt.pinned && c.eligibility.eligible)) {
-    actions.push({ type: "note", kind: "election", node: rt.pinned, message: `${unit.name}: switchover pin on ${rt.pinned} dropped (${e.ranking.find((c) => c.node === rt.pinned)?.eligibility.detail ?? "not a member"})` });
+    actions.push({
+      type: "note",
+      kind: "election",
+      node: rt.pinned,
+      message: `${unit.name}: switchover pin on ${rt.pinned} dropped (${e.ranking.find((c) => c.node === rt.pinned)?.eligibility.detail ?? "not a member"})`,
+    });
     rt.pinned = undefined;
   }
 
@@ -290,7 +339,11 @@ function peersCannotReach(ctx: StepContext, views: ReadonlyMap<string, NodeView>
 
 function requestVerify(rt: UnitRuntime, ctx: StepContext, candidate: string, lost: string | null, actions: Action[]): void {
   rt.phase = { kind: "verifying", candidate, lost, sinceMs: ctx.nowMs };
-  actions.push({ type: "verify", node: candidate, reason: `${lost ?? "the last holder"} is lost; ${candidate} verifies the VIP of ${ctx.unit.name} on the LAN` });
+  actions.push({
+    type: "verify",
+    node: candidate,
+    reason: `${lost ?? "the last holder"} is lost; ${candidate} verifies the VIP of ${ctx.unit.name} on the LAN`,
+  });
 }
 
 function startAcquire(rt: UnitRuntime, ctx: StepContext, to: string, from: string | null, planned: boolean, reason: string, actions: Action[]): void {
@@ -339,7 +392,13 @@ function handleAck(rt: UnitRuntime, ctx: StepContext, ack: Extract<PlannerEvent,
   } else if (rt.pinned !== phase.to) {
     rt.pinned = undefined;
   }
-  actions.push({ type: "note", kind: "move", node: phase.to, durationMs: ctx.nowMs - phase.sinceMs, message: `${phase.to} holds ${ctx.unit.name} (epoch ${phase.epoch})${phase.from ? `, moved from ${phase.from}` : ""}: ${phase.reason}` });
+  actions.push({
+    type: "note",
+    kind: "move",
+    node: phase.to,
+    durationMs: ctx.nowMs - phase.sinceMs,
+    message: `${phase.to} holds ${ctx.unit.name} (epoch ${phase.epoch})${phase.from ? `, moved from ${phase.from}` : ""}: ${phase.reason}`,
+  });
   if (phase.from !== null && phase.from !== phase.to) {
     const afterMs = phase.planned ? ctx.timing.plannedOverlapMs : 0;
     actions.push({ type: "release", node: phase.from, epoch: phase.epoch, afterMs, reason: `${phase.to} took over ${ctx.unit.name}` });
@@ -367,8 +426,19 @@ function cleanConflicts(rt: UnitRuntime, ctx: StepContext, actions: Action[]): v
     // Nobody is known to hold it and nothing is moving: adoption handles this node.
     // During an acquire it is a second holder next to the one being made: it goes.
     if (rt.holder === null && rt.phase.kind !== "acquiring") continue;
-    actions.push({ type: "note", kind: "conflict", node: m.node, message: `${m.node} holds ${ctx.unit.name} but ${rt.holder ?? "nobody"} should: telling it to release` });
-    actions.push({ type: "release", node: m.node, epoch: rt.epoch, afterMs: 0, reason: `${rt.holder ?? "another node"} holds ${ctx.unit.name} (epoch ${rt.epoch})` });
+    actions.push({
+      type: "note",
+      kind: "conflict",
+      node: m.node,
+      message: `${m.node} holds ${ctx.unit.name} but ${rt.holder ?? "nobody"} should: telling it to release`,
+    });
+    actions.push({
+      type: "release",
+      node: m.node,
+      epoch: rt.epoch,
+      afterMs: 0,
+      reason: `${rt.holder ?? "another node"} holds ${ctx.unit.name} (epoch ${rt.epoch})`,
+    });
     rt.releasing.push({ node: m.node, untilMs: ctx.nowMs + ctx.timing.ackTimeoutMs });
   }
 }

@@ -46,15 +46,7 @@ export function effectivePriority(member: MemberSpec, tracks: TrackSpec[], view:
   return { base: member.priority, effective, adjustments, faultTrack };
 }
 
-export type Ineligible =
-  | "disconnected"
-  | "session-silent"
-  | "fault"
-  | "track-fault"
-  | "nginx-down"
-  | "maintenance"
-  | "leaving"
-  | "lan-unreachable";
+export type Ineligible = "disconnected" | "session-silent" | "fault" | "track-fault" | "nginx-down" | "maintenance" | "leaving" | "lan-unreachable";
 
 export interface Eligibility {
   eligible: boolean;
@@ -72,7 +64,8 @@ export interface EligibilityContext {
 
 /** Whether a member may hold the unit now, and if not, why. */
 export function eligibility(member: MemberSpec, unit: UnitSpec, view: NodeView | undefined, prio: PriorityResult, ctx: EligibilityContext): Eligibility {
-  if (!view || view.session === "never" || view.session === "closed") return { eligible: false, reason: "disconnected", detail: `${member.node} has no session` };
+  if (!view || view.session === "never" || view.session === "closed")
+    return { eligible: false, reason: "disconnected", detail: `${member.node} has no session` };
   if (view.session === "silent") return { eligible: false, reason: "session-silent", detail: `${member.node} missed its heartbeats` };
   if (view.fault) return { eligible: false, reason: "fault", detail: `${member.node} is FAULT: ${view.faultReason || "reported by agent"}` };
   if (prio.faultTrack !== undefined) return { eligible: false, reason: "track-fault", detail: `track ${prio.faultTrack} (weight 0) is failing` };
@@ -80,7 +73,8 @@ export function eligibility(member: MemberSpec, unit: UnitSpec, view: NodeView |
   if (view.leaving) return { eligible: false, reason: "leaving", detail: `${member.node} is stopping` };
   const nginxOk = view.nginx === "running" || (view.nginx === "starting" && ctx.isHolder);
   if (!nginxOk) return { eligible: false, reason: "nginx-down", detail: `nginx on ${member.node} is ${view.nginx}` };
-  if (ctx.lanSignalValid && view.lanOk === false) return { eligible: false, reason: "lan-unreachable", detail: `${member.node} cannot reach any LAN reference` };
+  if (ctx.lanSignalValid && view.lanOk === false)
+    return { eligible: false, reason: "lan-unreachable", detail: `${member.node} cannot reach any LAN reference` };
   void unit;
   return { eligible: true, detail: `${member.node} is eligible` };
 }

@@ -42,7 +42,7 @@ export interface ReachView {
  * does not matter.
  */
 export function isProvenWitness(reach: ReachView | undefined): boolean {
-  return reach !== undefined && reach.lanOk && reach.lanFresh;
+  return reach?.lanOk === true && reach.lanFresh;
 }
 
 /** A proven witness whose probes through the VIP have failed `reachFall` times in a row. */

@@ -35,7 +35,12 @@ type Access = "read" | "write";
  * certificate for reads only, an agent certificate for nothing here. Returns
  * the caller in words for the event history.
  */
-function authorize(engine: Engine, call: { getAuthContext(): { sslPeerCertificate?: PeerCertificate }; getPeer(): string }, access: Access, rpc: string): string {
+function authorize(
+  engine: Engine,
+  call: { getAuthContext(): { sslPeerCertificate?: PeerCertificate }; getPeer(): string },
+  access: Access,
+  rpc: string,
+): string {
   if (!engine.config.tls) return describeIdentity(undefined, call.getPeer());
   const who = identityOf(call.getAuthContext().sslPeerCertificate);
   if (!who.ok) throw new KeepvipError(who.error.code, `${rpc} refused: ${who.error.message}`);
@@ -47,14 +52,21 @@ function authorize(engine: Engine, call: { getAuthContext(): { sslPeerCertificat
 
 const mutations = new RateLimiter(ADMIN_MUTATIONS.burst, ADMIN_MUTATIONS.perSecond);
 
-function unary<Req, Res>(engine: Engine, log: Logger, name: string, access: Access, fn: (req: Req, call: ServerUnaryCall<Req, Res>, who: string) => Promise<Res> | Res) {
+function unary<Req, Res>(
+  engine: Engine,
+  log: Logger,
+  name: string,
+  access: Access,
+  fn: (req: Req, call: ServerUnaryCall<Req, Res>, who: string) => Promise<Res> | Res,
+) {
   return (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>) => {
     Promise.resolve()
       .then(() => {
         const who = authorize(engine, call, access, name);
         if (access === "write") {
           const waitMs = mutations.take(callerKey(engine, call), engine.now());
-          if (waitMs > 0) throw new KeepvipError("resource-exhausted", `${name} refused: too many changes from ${who}; try again in ${Math.ceil(waitMs / 1000)} s`);
+          if (waitMs > 0)
+            throw new KeepvipError("resource-exhausted", `${name} refused: too many changes from ${who}; try again in ${Math.ceil(waitMs / 1000)} s`);
         }
         return fn(call.request, call, who);
       })
@@ -62,7 +74,8 @@ function unary<Req, Res>(engine: Engine, log: Logger, name: string, access: Acce
       .catch((err: unknown) => {
         const { code, details } = grpcStatusOf(err);
         if (code === Status.INTERNAL) log.error({ event: "admin.error", rpc: name, err }, "admin call failed");
-        if (code === Status.PERMISSION_DENIED || code === Status.UNAUTHENTICATED) log.warn({ event: "admin.refused", rpc: name, peer: call.getPeer(), reason: details }, details);
+        if (code === Status.PERMISSION_DENIED || code === Status.UNAUTHENTICATED)
+          log.warn({ event: "admin.refused", rpc: name, peer: call.getPeer(), reason: details }, details);
         callback({ code, details });
       });
   };
@@ -84,7 +97,11 @@ export function adminService(engine: Engine, log: Logger): AdminServer {
     why: unary(engine, log, "Why", "read", (req) => whyReply(engine.statusInput(), unitFor(req.group), req.group)),
     switchover: unary(engine, log, "Switchover", "write", async (req, _call, who) => {
       const unit = unitFor(req.group);
-      if (!unit.members.some((m) => m.node === req.toNode)) throw new KeepvipError("invalid-argument", `node "${req.toNode}" is not a member of ${req.group} (members: ${unit.members.map((m) => m.node).join(", ")})`);
+      if (!unit.members.some((m) => m.node === req.toNode))
+        throw new KeepvipError(
+          "invalid-argument",
+          `node "${req.toNode}" is not a member of ${req.group} (members: ${unit.members.map((m) => m.node).join(", ")})`,
+        );
       const rt = engine.runtimes.get(unit.name)!;
       if (rt.holder === req.toNode) return { ok: true, message: `${req.toNode} already holds ${req.group} (epoch ${rt.epoch})` };
       if (rt.phase.kind !== "steady") throw new KeepvipError("unavailable", `${req.group} is busy (${rt.phase.kind}); try again`);
@@ -97,9 +114,21 @@ export function adminService(engine: Engine, log: Logger): AdminServer {
       engine.requestSwitchover(unit.name, req.toNode);
       const ok = await engine.waitFor(() => engine.runtimes.get(unit.name)!.holder === req.toNode, moveBudgetMs());
       const took = engine.now() - started;
-      engine.events.add({ kind: "admin", group: req.group, node: req.toNode, message: `switchover of ${req.group} to ${req.toNode}: ${ok ? `done in ${took} ms` : "did not complete"}` });
-      if (!ok) throw new KeepvipError("deadline-exceeded", `switchover of ${req.group} to ${req.toNode} did not complete within ${moveBudgetMs()} ms (see keepvip events)`);
-      return { ok: true, message: `${req.group} moved from ${from ?? "nobody"} to ${req.toNode} (epoch ${engine.runtimes.get(unit.name)!.epoch}) in ${took} ms` };
+      engine.events.add({
+        kind: "admin",
+        group: req.group,
+        node: req.toNode,
+        message: `switchover of ${req.group} to ${req.toNode}: ${ok ? `done in ${took} ms` : "did not complete"}`,
+      });
+      if (!ok)
+        throw new KeepvipError(
+          "deadline-exceeded",
+          `switchover of ${req.group} to ${req.toNode} did not complete within ${moveBudgetMs()} ms (see keepvip events)`,
+        );
+      return {
+        ok: true,
+        message: `${req.group} moved from ${from ?? "nobody"} to ${req.toNode} (epoch ${engine.runtimes.get(unit.name)!.epoch}) in ${took} ms`,
+      };
     }),
     setMaintenance: unary(engine, log, "SetMaintenance", "write", async (req, _call, who) => {
       knownNode(req.nodeId);
@@ -117,13 +146,20 @@ export function adminService(engine: Engine, log: Logger): AdminServer {
       await engine.setMaintenance(req.nodeId, req.on);
       if (!req.on) return { ok: true, message: `${req.nodeId} is out of maintenance` };
       const drained = await engine.waitFor(() => engine.units.every((u) => engine.runtimes.get(u.name)!.holder !== req.nodeId), moveBudgetMs());
-      engine.events.add({ kind: "admin", node: req.nodeId, message: `maintenance on for ${req.nodeId}: ${drained ? "its VIPs moved to other members" : "still holding after the move budget"}` });
-      if (!drained) throw new KeepvipError("deadline-exceeded", `${req.nodeId} is in maintenance but still holds a VIP after ${moveBudgetMs()} ms (see keepvip events)`);
+      engine.events.add({
+        kind: "admin",
+        node: req.nodeId,
+        message: `maintenance on for ${req.nodeId}: ${drained ? "its VIPs moved to other members" : "still holding after the move budget"}`,
+      });
+      if (!drained)
+        throw new KeepvipError("deadline-exceeded", `${req.nodeId} is in maintenance but still holds a VIP after ${moveBudgetMs()} ms (see keepvip events)`);
       return { ok: true, message: `${req.nodeId} is in maintenance; its VIPs moved to other members` };
     }),
     setServerState: unary(engine, log, "SetServerState", "write", (req, _call, who) => {
-      if (!["drain", "down", "up", "weight"].includes(req.action)) throw new KeepvipError("invalid-argument", `action must be drain, down, up or weight, got "${req.action}"`);
-      if (req.action === "weight" && (req.weight < 1 || req.weight > 1000)) throw new KeepvipError("invalid-argument", `weight must be 1..1000, got ${req.weight}`);
+      if (!["drain", "down", "up", "weight"].includes(req.action))
+        throw new KeepvipError("invalid-argument", `action must be drain, down, up or weight, got "${req.action}"`);
+      if (req.action === "weight" && (req.weight < 1 || req.weight > 1000))
+        throw new KeepvipError("invalid-argument", `weight must be 1..1000, got ${req.weight}`);
       const set = engine.upstreams.setOverride(req.upstream, req.server, req.action as "drain" | "down" | "up" | "weight", req.weight);
       if (!set.ok) throw set.error;
       const message = set.value;

@@ -35,7 +35,10 @@ export function agentService(engine: Engine, log: Logger) {
         if (done) return;
         call.emit("error", { code, details });
       };
-      const helloTimer = setTimeout(() => sessionId === undefined && fail(Status.DEADLINE_EXCEEDED, `no hello within ${HELLO_TIMEOUT_MS} ms`), HELLO_TIMEOUT_MS);
+      const helloTimer = setTimeout(
+        () => sessionId === undefined && fail(Status.DEADLINE_EXCEEDED, `no hello within ${HELLO_TIMEOUT_MS} ms`),
+        HELLO_TIMEOUT_MS,
+      );
       const sink: SessionSink = {
         send(message) {
           if (done || call.writableEnded || call.destroyed) return;
@@ -72,8 +75,14 @@ export function agentService(engine: Engine, log: Logger) {
             const who = identityOf(call.getAuthContext().sslPeerCertificate);
             if (!who.ok) return refuse(Status.UNAUTHENTICATED, `agent session refused: ${who.error.message}`, claimed);
             const id = who.value;
-            if (id.role !== "agent") return refuse(Status.PERMISSION_DENIED, `agent session refused: a ${id.role} certificate (${id.name}) cannot open an agent session`, claimed);
-            if (id.name !== claimed) return refuse(Status.PERMISSION_DENIED, `agent session refused: the certificate is for node ${id.name}, the hello claims node ${claimed}`, claimed);
+            if (id.role !== "agent")
+              return refuse(Status.PERMISSION_DENIED, `agent session refused: a ${id.role} certificate (${id.name}) cannot open an agent session`, claimed);
+            if (id.name !== claimed)
+              return refuse(
+                Status.PERMISSION_DENIED,
+                `agent session refused: the certificate is for node ${id.name}, the hello claims node ${claimed}`,
+                claimed,
+              );
             fingerprint = id.fingerprint;
           }
           const outcome = engine.hello(msg.body.value, peer, sink, fingerprint);

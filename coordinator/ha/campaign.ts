@@ -46,12 +46,15 @@ export function campaignTxn(key: string, me: Candidate, lease: bigint): TxnReque
 export function decideCampaign(res: TxnResponse, myLease: bigint): CampaignOutcome {
   if (res.succeeded) {
     const term = res.header?.revision ?? 0n;
-    return term > 0n ? { role: "leader", term, reason: "the leader key was free: we put it" } : { role: "retry", reason: "etcd answered the campaign without a revision" };
+    return term > 0n
+      ? { role: "leader", term, reason: "the leader key was free: we put it" }
+      : { role: "retry", reason: "etcd answered the campaign without a revision" };
   }
   const first = res.responses[0]?.response;
   const kv: KeyValue | undefined = first?.$case === "responseRange" ? first.value.kvs[0] : undefined;
   if (!kv) return { role: "retry", reason: "the leader key vanished between compare and read" };
-  if (kv.lease === myLease && myLease !== 0n) return { role: "leader", term: kv.createRevision, reason: "the leader key is already ours (an earlier campaign of this lease)" };
+  if (kv.lease === myLease && myLease !== 0n)
+    return { role: "leader", term: kv.createRevision, reason: "the leader key is already ours (an earlier campaign of this lease)" };
   const leader = parseLeaderValue(kv.value);
   return { role: "follower", term: kv.createRevision, leader, reason: leader ? `${leader.name} leads` : "another replica leads (unreadable leader value)" };
 }

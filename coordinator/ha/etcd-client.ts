@@ -23,7 +23,16 @@
  * require-leader, endpoint rotation) is ours to test against a real etcd.
  */
 import { readFileSync } from "node:fs";
-import { Client, credentials, Metadata, status as Status, type CallOptions, type ChannelCredentials, type ClientDuplexStream, type ServiceError } from "@grpc/grpc-js";
+import {
+  Client,
+  credentials,
+  Metadata,
+  status as Status,
+  type CallOptions,
+  type ChannelCredentials,
+  type ClientDuplexStream,
+  type ServiceError,
+} from "@grpc/grpc-js";
 import type { KeyValue } from "../../shared/gen/etcd/v3/kv.js";
 import {
   KVClient,
@@ -232,7 +241,14 @@ export class EtcdClient {
           const res = await new Promise<StatusResponse>((resolve, reject) =>
             e.maintenance.status({}, new Metadata(), { deadline: Date.now() + this.callTimeoutMs }, (err, r) => (err ? reject(err) : resolve(r))),
           );
-          return { address: e.address, ok: true, leader: String(res.leader), raftTerm: String(res.raftTerm), version: res.version, rttMs: performance.now() - started };
+          return {
+            address: e.address,
+            ok: true,
+            leader: String(res.leader),
+            raftTerm: String(res.raftTerm),
+            version: res.version,
+            rttMs: performance.now() - started,
+          };
         } catch (err) {
           return { address: e.address, ok: false, rttMs: performance.now() - started, error: explainGrpcError(err as ServiceError) };
         }
@@ -273,7 +289,9 @@ export class EtcdClient {
       const e = this.endpoints[index]!;
       const budget = kind === "read" ? Math.max(remaining / left, Math.min(remaining, 100)) : remaining;
       try {
-        return await new Promise<Res>((resolve, reject) => invoke(e, this.metadata(), { deadline: Date.now() + budget }, (err, res) => (err ? reject(err) : resolve(res))));
+        return await new Promise<Res>((resolve, reject) =>
+          invoke(e, this.metadata(), { deadline: Date.now() + budget }, (err, res) => (err ? reject(err) : resolve(res))),
+        );
       } catch (err) {
         const se = err as ServiceError;
         lastCode = se.code;

@@ -90,7 +90,16 @@ export class EtcdWatch {
     stream.write({
       requestUnion: {
         $case: "createRequest",
-        value: { key, rangeEnd: this.o.prefix ? prefixEnd(key) : Buffer.alloc(0), startRevision: this.next, progressNotify: true, filters: [], prevKv: false, watchId: 0n, fragment: false },
+        value: {
+          key,
+          rangeEnd: this.o.prefix ? prefixEnd(key) : Buffer.alloc(0),
+          startRevision: this.next,
+          progressNotify: true,
+          filters: [],
+          prevKv: false,
+          watchId: 0n,
+          fragment: false,
+        },
       },
     });
   }

@@ -134,7 +134,10 @@ export class LeaderElection {
     this.lease = undefined;
     this.setState({ kind: "stopped" });
     lease?.keeper?.stop();
-    if (lease) await this.o.client.leaseRevoke(lease.id).catch((err: Error) => this.o.log?.warn({ event: "ha.resign", err: err.message }, "could not revoke the lease; it ends by TTL"));
+    if (lease)
+      await this.o.client
+        .leaseRevoke(lease.id)
+        .catch((err: Error) => this.o.log?.warn({ event: "ha.resign", err: err.message }, "could not revoke the lease; it ends by TTL"));
     await this.revokeOrphans().catch(() => undefined);
   }
 

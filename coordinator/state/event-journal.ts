@@ -17,7 +17,11 @@ export class EventJournal {
   private lines = 0;
   private readonly writes = new SerialQueue();
 
-  constructor(stateDir: string, private readonly capacity: number, private readonly onError: (err: unknown) => void) {
+  constructor(
+    stateDir: string,
+    private readonly capacity: number,
+    private readonly onError: (err: unknown) => void,
+  ) {
     mkdirSync(stateDir, { recursive: true, mode: 0o700 });
     this.file = join(stateDir, "events.jsonl");
   }
@@ -46,15 +50,17 @@ export class EventJournal {
   }
 
   append(e: DomainEvent, all: () => DomainEvent[]): void {
-    void this.writes.run(async () => {
-      await appendFile(this.file, `${JSON.stringify(eventRecord(e))}\n`, { mode: 0o600 });
-      this.lines++;
-      if (this.lines > this.capacity * 2) {
-        const keep = all().slice(-this.capacity);
-        await writeFileAtomic(this.file, keep.map((x) => JSON.stringify(eventRecord(x))).join("\n") + "\n", { mode: 0o600 });
-        this.lines = keep.length;
-      }
-    }).catch(this.onError);
+    void this.writes
+      .run(async () => {
+        await appendFile(this.file, `${JSON.stringify(eventRecord(e))}\n`, { mode: 0o600 });
+        this.lines++;
+        if (this.lines > this.capacity * 2) {
+          const keep = all().slice(-this.capacity);
+          await writeFileAtomic(this.file, `${keep.map((x) => JSON.stringify(eventRecord(x))).join("\n")}\n`, { mode: 0o600 });
+          this.lines = keep.length;
+        }
+      })
+      .catch(this.onError);
   }
 
   /** Resolves when every append so far is on disk (tests, shutdown). */

@@ -58,7 +58,9 @@ export function createFileStore(stateDir: string): StateStore {
         parsed = JSON.parse(text) as Partial<PersistedState>;
       } catch (err) {
         // Refuse to start rather than reuse epochs: an operator must look at it.
-        throw new Error(`state file ${file} is corrupt (${(err as Error).message}); move it away only if you accept that epochs restart from the agents' reports`);
+        throw new Error(
+          `state file ${file} is corrupt (${(err as Error).message}); move it away only if you accept that epochs restart from the agents' reports`,
+        );
       }
       return { ...emptyState(), ...parsed, version: 1 };
     },
@@ -70,7 +72,7 @@ export function createFileStore(stateDir: string): StateStore {
 
 async function writeAtomically(stateDir: string, file: string, state: PersistedState): Promise<void> {
   await mkdir(stateDir, { recursive: true, mode: 0o700 });
-  await writeFileAtomic(file, JSON.stringify(state, null, 2) + "\n", { mode: 0o600, durable: true });
+  await writeFileAtomic(file, `${JSON.stringify(state, null, 2)}\n`, { mode: 0o600, durable: true });
 }
 
 /** The in-memory twin (tests, --check). */

@@ -45,26 +45,28 @@ export function slowStartWeight(weight: number, slowStartMs: number, upSinceMs: 
 
 export function desiredUpstreams(input: DesiredInput): Desired {
   const wakes: number[] = [];
-  const upstreams = input.upstreams.map((u): Upstream => ({
-    name: u.name,
-    balance: u.balance,
-    hashKey: u.hash_key ?? "",
-    hashConsistent: u.consistent,
-    keepalive: u.keepalive,
-    servers: u.servers.map((s) => {
-      const key = serverKey(u.name, s.address);
-      const o = input.overrides[key];
-      const healthy = input.health.get(key) ?? true;
-      let weight = o?.action === "weight" && o.weight ? o.weight : s.weight;
-      const ramp = slowStartWeight(weight, u.slow_start, input.upSince.get(key), input.nowMs);
-      weight = ramp.weight;
-      if (ramp.nextMs !== undefined) wakes.push(ramp.nextMs);
-      // Drain: nginx open source cannot stop new requests to one server while
-      // letting in-flight ones finish other than by `down` + graceful reload:
-      // old workers keep their connections until done, new ones skip it.
-      const down = s.down || !healthy || o?.action === "down" || o?.action === "drain";
-      return { address: s.address, weight, maxFails: s.max_fails, failTimeoutS: Math.round(s.fail_timeout / 1000), backup: s.backup, down };
+  const upstreams = input.upstreams.map(
+    (u): Upstream => ({
+      name: u.name,
+      balance: u.balance,
+      hashKey: u.hash_key ?? "",
+      hashConsistent: u.consistent,
+      keepalive: u.keepalive,
+      servers: u.servers.map((s) => {
+        const key = serverKey(u.name, s.address);
+        const o = input.overrides[key];
+        const healthy = input.health.get(key) ?? true;
+        let weight = o?.action === "weight" && o.weight ? o.weight : s.weight;
+        const ramp = slowStartWeight(weight, u.slow_start, input.upSince.get(key), input.nowMs);
+        weight = ramp.weight;
+        if (ramp.nextMs !== undefined) wakes.push(ramp.nextMs);
+        // Drain: nginx open source cannot stop new requests to one server while
+        // letting in-flight ones finish other than by `down` + graceful reload:
+        // old workers keep their connections until done, new ones skip it.
+        const down = s.down || !healthy || o?.action === "down" || o?.action === "drain";
+        return { address: s.address, weight, maxFails: s.max_fails, failTimeoutS: Math.round(s.fail_timeout / 1000), backup: s.backup, down };
+      }),
     }),
-  }));
+  );
   return { upstreams, wakeAtMs: wakes.length > 0 ? Math.min(...wakes) : undefined };
 }

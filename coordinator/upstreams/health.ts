@@ -31,6 +31,18 @@ export function aggregateHealth(observations: AgentObservation[], downShare: num
   const failing = observations.filter((o) => !o.up).length;
   if (reporting === 0) return { up: true, failing: 0, reporting: 0, reason: "no agent reports on it yet" };
   const down = failing > reporting * downShare;
-  const who = observations.filter((o) => !o.up).map((o) => `${o.node}: ${o.detail || "failing"}`).join("; ");
-  return { up: !down, failing, reporting, reason: down ? `${failing} of ${reporting} agents see it fail (${who})` : failing > 0 ? `${failing} of ${reporting} agents see it fail, not more than ${Math.round(downShare * 100)}% (${who})` : `all ${reporting} agents see it up` };
+  const who = observations
+    .filter((o) => !o.up)
+    .map((o) => `${o.node}: ${o.detail || "failing"}`)
+    .join("; ");
+  return {
+    up: !down,
+    failing,
+    reporting,
+    reason: down
+      ? `${failing} of ${reporting} agents see it fail (${who})`
+      : failing > 0
+        ? `${failing} of ${reporting} agents see it fail, not more than ${Math.round(downShare * 100)}% (${who})`
+        : `all ${reporting} agents see it up`,
+  };
 }

@@ -51,7 +51,15 @@ export class UpstreamManager {
   private deliveryTimer?: SchedulerTimer;
   private deliveryAt = 0;
 
-  constructor(private config: CoordinatorConfig, version: number, private overrides: Record<string, Override>, private readonly hooks: UpstreamHooks, private readonly log: Logger, private readonly scheduler: Scheduler = realScheduler, private readonly resend: ResendPolicy = RESEND) {
+  constructor(
+    private config: CoordinatorConfig,
+    version: number,
+    private overrides: Record<string, Override>,
+    private readonly hooks: UpstreamHooks,
+    private readonly log: Logger,
+    private readonly scheduler: Scheduler = realScheduler,
+    private readonly resend: ResendPolicy = RESEND,
+  ) {
     this.publisher = initialPublisher(version);
   }
 
@@ -68,20 +76,22 @@ export class UpstreamManager {
   probePlan(): ProbePlan {
     return {
       version: 1,
-      checks: this.config.upstreams.filter((u) => u.check).map((u) => ({
-        upstream: u.name,
-        servers: u.servers.map((s) => s.address),
-        type: u.check!.type,
-        path: u.check!.path,
-        host: u.check!.host ?? "",
-        expectStatusMin: u.check!.expect_status.min,
-        expectStatusMax: u.check!.expect_status.max,
-        expectBody: u.check!.expect_body ?? "",
-        intervalMs: u.check!.interval,
-        timeoutMs: u.check!.timeout,
-        rise: u.check!.rise,
-        fall: u.check!.fall,
-      })),
+      checks: this.config.upstreams
+        .filter((u) => u.check)
+        .map((u) => ({
+          upstream: u.name,
+          servers: u.servers.map((s) => s.address),
+          type: u.check!.type,
+          path: u.check!.path,
+          host: u.check!.host ?? "",
+          expectStatusMin: u.check!.expect_status.min,
+          expectStatusMax: u.check!.expect_status.max,
+          expectBody: u.check!.expect_body ?? "",
+          intervalMs: u.check!.interval,
+          timeoutMs: u.check!.timeout,
+          rise: u.check!.rise,
+          fall: u.check!.fall,
+        })),
     };
   }
 
@@ -152,7 +162,8 @@ export class UpstreamManager {
   setOverride(upstream: string, server: string, action: "drain" | "down" | "up" | "weight", weight?: number): Result<string> {
     const u = this.config.upstreams.find((x) => x.name === upstream);
     if (!u) return fail("not-found", `unknown upstream "${upstream}" (upstreams: ${this.config.upstreams.map((x) => x.name).join(", ") || "none"})`);
-    if (!u.servers.some((s) => s.address === server)) return fail("not-found", `upstream ${upstream} has no server ${server} (servers: ${u.servers.map((s) => s.address).join(", ")})`);
+    if (!u.servers.some((s) => s.address === server))
+      return fail("not-found", `upstream ${upstream} has no server ${server} (servers: ${u.servers.map((s) => s.address).join(", ")})`);
     const key = serverKey(upstream, server);
     const next = { ...this.overrides };
     // A server an operator takes out of drain/down comes back like a recovered one: with slow start.
@@ -204,7 +215,10 @@ export class UpstreamManager {
         const was = this.health.get(key) ?? true;
         if (was !== h.up) {
           this.hooks.event("fault", `${u.name} ${s.address} is ${h.up ? "up" : "DOWN"}: ${h.reason}`);
-          this.log.info({ event: h.up ? "upstream.server.up" : "upstream.server.down", upstream: u.name, server: s.address, reason: h.reason }, `${s.address} ${h.up ? "up" : "down"}`);
+          this.log.info(
+            { event: h.up ? "upstream.server.up" : "upstream.server.down", upstream: u.name, server: s.address, reason: h.reason },
+            `${s.address} ${h.up ? "up" : "down"}`,
+          );
           if (h.up) this.upSince.set(key, now);
         }
         this.health.set(key, h.up);
@@ -228,25 +242,31 @@ export class UpstreamManager {
     const publish = r.publish;
     // Write-ahead: the version is durable before any agent sees it, so a
     // restart never reuses it; a version that could not be written is never sent.
-    this.persisting = this.hooks.persist(publish.version, this.overrides).then(() => {
-      this.persisting = undefined;
-      this.persistFailures = 0;
-      this.published = publish;
-      if (this.stopped) return;
-      this.hooks.event("push", `upstream config version ${publish.version} (${why})`, { version: String(publish.version) });
-      this.deliver();
-      this.recomputeIfDirty();
-    }, (err: unknown) => {
-      this.persisting = undefined;
-      // The previous version stays current (agents keep converging to it); the change is offered again later.
-      this.publisher = { ...before, pending: undefined };
-      this.persistFailures++;
-      const retryMs = resendDelayMs(this.persistFailures, this.resend);
-      this.log.error({ event: "upstream.persist.failed", err, version: publish.version, current: this.published.version, retryMs }, `cannot persist upstream version ${publish.version}: not sent; agents stay on version ${this.published.version}, retrying in ${retryMs} ms`);
-      if (this.stopped) return;
-      this.dirty = false;
-      this.wake(this.scheduler.now() + retryMs);
-    });
+    this.persisting = this.hooks.persist(publish.version, this.overrides).then(
+      () => {
+        this.persisting = undefined;
+        this.persistFailures = 0;
+        this.published = publish;
+        if (this.stopped) return;
+        this.hooks.event("push", `upstream config version ${publish.version} (${why})`, { version: String(publish.version) });
+        this.deliver();
+        this.recomputeIfDirty();
+      },
+      (err: unknown) => {
+        this.persisting = undefined;
+        // The previous version stays current (agents keep converging to it); the change is offered again later.
+        this.publisher = { ...before, pending: undefined };
+        this.persistFailures++;
+        const retryMs = resendDelayMs(this.persistFailures, this.resend);
+        this.log.error(
+          { event: "upstream.persist.failed", err, version: publish.version, current: this.published.version, retryMs },
+          `cannot persist upstream version ${publish.version}: not sent; agents stay on version ${this.published.version}, retrying in ${retryMs} ms`,
+        );
+        if (this.stopped) return;
+        this.dirty = false;
+        this.wake(this.scheduler.now() + retryMs);
+      },
+    );
   }
 
   private recomputeIfDirty(): void {
@@ -257,7 +277,9 @@ export class UpstreamManager {
 
   /** Overrides survive a restart; a failed write is logged (the next successful one carries them). */
   private persistOverrides(): void {
-    this.hooks.persist(this.publisher.current.version, this.overrides).catch((err: unknown) => this.log.error({ event: "upstream.persist.failed", err }, "cannot persist the upstream overrides"));
+    this.hooks
+      .persist(this.publisher.current.version, this.overrides)
+      .catch((err: unknown) => this.log.error({ event: "upstream.persist.failed", err }, "cannot persist the upstream overrides"));
   }
 
   /** Sends the current version to every node that needs it now; sleeps until the next resend is due. */
@@ -274,16 +296,23 @@ export class UpstreamManager {
       }
       const next = sent(this.delivery.get(d.node)!, current.version, now);
       this.delivery.set(d.node, next);
-      if (d.reason !== "new-version") this.log.info({ event: "upstream.resend", node: d.node, version: current.version, acked: next.acked, reason: d.reason, sends: next.unacked }, `${d.node} is on upstream version ${next.acked}: sending version ${current.version} again`);
+      if (d.reason !== "new-version")
+        this.log.info(
+          { event: "upstream.resend", node: d.node, version: current.version, acked: next.acked, reason: d.reason, sends: next.unacked },
+          `${d.node} is on upstream version ${next.acked}: sending version ${current.version} again`,
+        );
     }
     if (plan.wakeAtMs === undefined) return;
     if (this.deliveryTimer && this.deliveryAt <= plan.wakeAtMs && this.deliveryAt > now) return;
     if (this.deliveryTimer) this.scheduler.clearTimeout(this.deliveryTimer);
     this.deliveryAt = plan.wakeAtMs;
-    this.deliveryTimer = this.scheduler.setTimeout(() => {
-      this.deliveryTimer = undefined;
-      this.deliver();
-    }, Math.max(0, plan.wakeAtMs - now));
+    this.deliveryTimer = this.scheduler.setTimeout(
+      () => {
+        this.deliveryTimer = undefined;
+        this.deliver();
+      },
+      Math.max(0, plan.wakeAtMs - now),
+    );
   }
 
   private wake(atMs: number): void {
@@ -291,10 +320,13 @@ export class UpstreamManager {
     if (this.timer && this.timerAt <= atMs && this.timerAt > this.scheduler.now()) return;
     if (this.timer) this.scheduler.clearTimeout(this.timer);
     this.timerAt = atMs;
-    this.timer = this.scheduler.setTimeout(() => {
-      this.timer = undefined;
-      if (!this.persisting) this.apply(flush(this.publisher, this.scheduler.now(), this.config.timing.reload_min_interval), "merged changes");
-      this.recompute("timer");
-    }, Math.max(0, atMs - this.scheduler.now()));
+    this.timer = this.scheduler.setTimeout(
+      () => {
+        this.timer = undefined;
+        if (!this.persisting) this.apply(flush(this.publisher, this.scheduler.now(), this.config.timing.reload_min_interval), "merged changes");
+        this.recompute("timer");
+      },
+      Math.max(0, atMs - this.scheduler.now()),
+    );
   }
 }

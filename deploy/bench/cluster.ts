@@ -90,7 +90,8 @@ export async function crashKeepalived(prefix: string, host: Host): Promise<numbe
   const main = readPidFile(paths.pidFile(host, "keepalived"));
   const vrrp = readPidFile(paths.pidFile(host, "keepalived-vrrp"));
   if (main === undefined || !isInNamespace(main, ns)) throw new Error(`keepalived is not running on ${host}`);
-  if (vrrp === undefined || !isInNamespace(vrrp, ns)) throw new Error(`keepalived on ${host} has no live VRRP child (pid file ${paths.pidFile(host, "keepalived-vrrp")})`);
+  if (vrrp === undefined || !isInNamespace(vrrp, ns))
+    throw new Error(`keepalived on ${host} has no live VRRP child (pid file ${paths.pidFile(host, "keepalived-vrrp")})`);
   process.kill(main, "SIGSTOP");
   process.kill(vrrp, "SIGKILL");
   process.kill(main, "SIGKILL");
@@ -101,7 +102,7 @@ export async function crashKeepalived(prefix: string, host: Host): Promise<numbe
 /** Both agents connected, nginx running on both, lb1 holds the VIP (and only lb1), nothing moving: what the e2e tests wait for. */
 async function keepvipSteady(prefix: string): Promise<boolean> {
   const g = (await adminStatus(prefix, 3000))?.groups[0];
-  if (!g || g.holder !== "lb1" || g.phase !== "steady") return false;
+  if (g?.holder !== "lb1" || g.phase !== "steady") return false;
   if (!g.members.every((m) => m.connected && m.nginx === "running" && m.eligible)) return false;
   const on = await vipHolders(prefix);
   return on.length === 1 && on[0] === "lb1";
@@ -110,16 +111,20 @@ async function keepvipSteady(prefix: string): Promise<boolean> {
 /** keepalived has no status to ask: the VIP only on lb1 for `stableMs` in a row, nginx and keepalived running on both LBs. */
 async function keepalivedSteady(prefix: string, stableMs: number, timeoutMs: number): Promise<boolean> {
   let since: number | undefined;
-  return waitUntil(async () => {
-    const running = LB_HOSTS.every((h) => isRunning(prefix, h, "nginx") && isRunning(prefix, h, "keepalived"));
-    const on = await vipHolders(prefix);
-    if (!running || on.length !== 1 || on[0] !== "lb1") {
-      since = undefined;
-      return false;
-    }
-    since ??= Date.now();
-    return Date.now() - since >= stableMs;
-  }, timeoutMs, 200);
+  return waitUntil(
+    async () => {
+      const running = LB_HOSTS.every((h) => isRunning(prefix, h, "nginx") && isRunning(prefix, h, "keepalived"));
+      const on = await vipHolders(prefix);
+      if (!running || on.length !== 1 || on[0] !== "lb1") {
+        since = undefined;
+        return false;
+      }
+      since ??= Date.now();
+      return Date.now() - since >= stableMs;
+    },
+    timeoutMs,
+    200,
+  );
 }
 
 /**
@@ -130,7 +135,9 @@ export async function waitSteady(stack: StackName, prefix: string, timeoutMs = 6
   const ok = stack === "keepvip" ? await waitUntil(() => keepvipSteady(prefix), timeoutMs, 200) : await keepalivedSteady(prefix, 3000, timeoutMs);
   if (!ok) {
     const on = await vipHolders(prefix).catch(() => []);
-    throw new Error(`the ${stack} lab ${prefix} did not reach its steady state (VIP only on lb1, everything running) in ${timeoutMs} ms; VIP now on: ${on.join(",") || "nobody"}`);
+    throw new Error(
+      `the ${stack} lab ${prefix} did not reach its steady state (VIP only on lb1, everything running) in ${timeoutMs} ms; VIP now on: ${on.join(",") || "nobody"}`,
+    );
   }
 }
 

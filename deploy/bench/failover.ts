@@ -26,9 +26,13 @@ function positiveInt(value: string): number {
 }
 
 function scenarioList(value: string): string[] {
-  const ids = value.split(",").map((s) => s.trim().toUpperCase()).filter(Boolean);
+  const ids = value
+    .split(",")
+    .map((s) => s.trim().toUpperCase())
+    .filter(Boolean);
   const bad = ids.filter((id) => !(id in SCENARIO_OF));
-  if (bad.length > 0 || ids.length === 0) throw new InvalidArgumentError(`unknown scenario ${bad.join(", ") || "(none)"}; choose from ${Object.keys(SCENARIO_OF).join(", ")}`);
+  if (bad.length > 0 || ids.length === 0)
+    throw new InvalidArgumentError(`unknown scenario ${bad.join(", ") || "(none)"}; choose from ${Object.keys(SCENARIO_OF).join(", ")}`);
   return ids;
 }
 
@@ -68,8 +72,14 @@ function describe(stack: StackName, profile: Profile): string {
 }
 
 function progressLine(r: PhaseResult, runs: number): string {
-  const move = r.newHolder === undefined ? (r.moved ? "VIP moved" : "no move")
-    : r.moveMs === null ? `VIP never only on ${r.newHolder}` : `VIP only on ${r.newHolder} after ${r.moveMs} ms`;
+  const move =
+    r.newHolder === undefined
+      ? r.moved
+        ? "VIP moved"
+        : "no move"
+      : r.moveMs === null
+        ? `VIP never only on ${r.newHolder}`
+        : `VIP only on ${r.newHolder} after ${r.moveMs} ms`;
   const flag = r.reached ? "" : `  (end condition NOT reached in ${r.settledMs} ms)`;
   return `${r.stack.padEnd(10)} ${r.phase.padEnd(13)} run ${r.run}/${runs}  outage ${r.outageMs} ms, ${r.failed}/${r.requests} failed, ${move}, both ${r.bothMs} ms, none ${r.noneMs} ms${flag}`;
 }
@@ -132,23 +142,27 @@ function printReport(): void {
   }
   const unsettled = unsettledLines(results);
   if (unsettled.length > 0) console.log(`\nUnsettled runs:\n  ${unsettled.join("\n  ")}`);
-  console.log([
-    "\nNotes:",
-    "  keepvip / keepalived compares the medians; with a 0 on either side both medians are shown instead.",
-    "  F2 keepalived: nothing removes the VIP from the crashed holder; lb2 takes it after 3 adverts and it stays on both",
-    "     until lb1's keepalived restarts, which the bench does 1 s later (so \"both\" there is the bench's choice).",
-    "  F11 partition keepalived: the cut-off holder keeps the VIP, so it is on both until the heal, which the bench",
-    "     does 1–3 s (random) after lb2 took it; \"never\" = never only on lb2.",
-    "  F11 heal keepalived: lb2 steps down, but unless lb1 answered one of lb2's adverts with GARPs the client keeps",
-    "     lb2's MAC for the VIP until its ARP entry expires (an outage of tens of seconds).",
-  ].join("\n"));
+  console.log(
+    [
+      "\nNotes:",
+      "  keepvip / keepalived compares the medians; with a 0 on either side both medians are shown instead.",
+      "  F2 keepalived: nothing removes the VIP from the crashed holder; lb2 takes it after 3 adverts and it stays on both",
+      "     until lb1's keepalived restarts, which the bench does 1 s later (so \"both\" there is the bench's choice).",
+      "  F11 partition keepalived: the cut-off holder keeps the VIP, so it is on both until the heal, which the bench",
+      '     does 1–3 s (random) after lb2 took it; "never" = never only on lb2.',
+      "  F11 heal keepalived: lb2 steps down, but unless lb1 answered one of lb2's adverts with GARPs the client keeps",
+      "     lb2's MAC for the VIP until its ARP entry expires (an outage of tens of seconds).",
+    ].join("\n"),
+  );
 }
 
 tearDownOnSignal(teardown);
 
 process.chdir(REPO_ROOT);
 const scenarioNames = [...new Set([...wanted].map((r) => r.split(" ")[0]))].join(",");
-log(`bench:failover: ${opts.runs} run(s) of ${scenarioNames} on ${stacks.join(" then ")}${opts.tuned ? ", seed and tuned" : ""}; estimated ${formatDuration(estimateMs())}`);
+log(
+  `bench:failover: ${opts.runs} run(s) of ${scenarioNames} on ${stacks.join(" then ")}${opts.tuned ? ", seed and tuned" : ""}; estimated ${formatDuration(estimateMs())}`,
+);
 try {
   for (const profile of profiles) for (const stack of stacks) await runStack(stack, profile);
 } catch (err) {
@@ -158,7 +172,10 @@ try {
   await teardown();
 }
 printReport();
-if (failure) console.error(`\nbench:failover FAILED: ${failure}\n(the lab was torn down; logs stay in ${process.env.KEEPVIP_LAB_DIR ?? "/tmp/keepvip-lab"}/<prefix>/logs)`);
+if (failure)
+  console.error(
+    `\nbench:failover FAILED: ${failure}\n(the lab was torn down; logs stay in ${process.env.KEEPVIP_LAB_DIR ?? "/tmp/keepvip-lab"}/<prefix>/logs)`,
+  );
 log(`done (estimate was ${formatDuration(estimateMs())})`);
 if (opts.json) {
   writeFileSync(opts.json, `${JSON.stringify({ startedAt: new Date(started).toISOString(), options: opts, failure, results }, null, 2)}\n`);

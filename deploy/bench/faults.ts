@@ -51,31 +51,64 @@ async function ensureStarted(prefix: string, host: "lb1" | "lb2" | "coord", name
 export const FAULT_KINDS: FaultKind[] = [
   // -- the standby: none of these may cost a request or move the VIP (docs/design.md, invariant 8)
   {
-    id: "standby-partition", row: "F17", on: "standby", label: "the standby's switch port blocked (its link up)",
-    inject: (p, n) => partition(p, n, "lan"), restore: (p, n) => heal(p, n, "lan"), fault: NO_MOVE, back: NO_MOVE,
+    id: "standby-partition",
+    row: "F17",
+    on: "standby",
+    label: "the standby's switch port blocked (its link up)",
+    inject: (p, n) => partition(p, n, "lan"),
+    restore: (p, n) => heal(p, n, "lan"),
+    fault: NO_MOVE,
+    back: NO_MOVE,
   },
   {
-    id: "standby-link", row: "F18", on: "standby", label: "the standby's LAN link down",
-    inject: (p, n) => setLink(p, n, "lan", "down"), restore: (p, n) => setLink(p, n, "lan", "up"), fault: NO_MOVE, back: NO_MOVE,
+    id: "standby-link",
+    row: "F18",
+    on: "standby",
+    label: "the standby's LAN link down",
+    inject: (p, n) => setLink(p, n, "lan", "down"),
+    restore: (p, n) => setLink(p, n, "lan", "up"),
+    fault: NO_MOVE,
+    back: NO_MOVE,
   },
   {
-    id: "standby-ctl", row: "F8", on: "standby", label: "the standby cut off the control network",
-    inject: (p, n) => setLink(p, n, "ctl", "down"), restore: (p, n) => setLink(p, n, "ctl", "up"), fault: NO_MOVE, back: NO_MOVE,
+    id: "standby-ctl",
+    row: "F8",
+    on: "standby",
+    label: "the standby cut off the control network",
+    inject: (p, n) => setLink(p, n, "ctl", "down"),
+    restore: (p, n) => setLink(p, n, "ctl", "up"),
+    fault: NO_MOVE,
+    back: NO_MOVE,
   },
   {
-    id: "standby-agent-kill", row: "F2", on: "standby", label: "the standby's agent SIGKILLed, then started",
-    inject: (p, n) => killProcess(p, n, "agent"), restore: (p, n) => ensureStarted(p, n, "agent"), fault: NO_MOVE, back: NO_MOVE,
+    id: "standby-agent-kill",
+    row: "F2",
+    on: "standby",
+    label: "the standby's agent SIGKILLed, then started",
+    inject: (p, n) => killProcess(p, n, "agent"),
+    restore: (p, n) => ensureStarted(p, n, "agent"),
+    fault: NO_MOVE,
+    back: NO_MOVE,
   },
   {
-    id: "standby-nginx-dead", row: "F5", on: "standby", label: "nginx on the standby killed and unable to start, then fixed",
+    id: "standby-nginx-dead",
+    row: "F5",
+    on: "standby",
+    label: "nginx on the standby killed and unable to start, then fixed",
     inject: async (p, n) => {
       breakNginx(p, n);
       await killProcess(p, n, "nginx");
     },
-    restore: async (p, n) => fixNginx(p, n), fault: NO_MOVE, back: NO_MOVE, backTimeoutMs: 20_000,
+    restore: async (p, n) => fixNginx(p, n),
+    fault: NO_MOVE,
+    back: NO_MOVE,
+    backTimeoutMs: 20_000,
   },
   {
-    id: "standby-reboot", row: "F17", on: "standby", label: "the standby rebooting: agent and nginx killed, links down; then links up and the agent started",
+    id: "standby-reboot",
+    row: "F17",
+    on: "standby",
+    label: "the standby rebooting: agent and nginx killed, links down; then links up and the agent started",
     inject: async (p, n) => {
       await killProcess(p, n, "agent");
       if (isRunning(p, n, "nginx")) await killProcess(p, n, "nginx");
@@ -87,51 +120,97 @@ export const FAULT_KINDS: FaultKind[] = [
       await setLink(p, n, "ctl", "up");
       await ensureStarted(p, n, "agent");
     },
-    fault: NO_MOVE, back: NO_MOVE, backTimeoutMs: 20_000,
+    fault: NO_MOVE,
+    back: NO_MOVE,
+    backTimeoutMs: 20_000,
   },
   // -- the holder: the fault matrix's rows
   {
-    id: "holder-agent-stop", row: "F1", on: "holder", label: "the holder's agent stopped cleanly, then started (preempt back)",
-    inject: (p, n) => stopProcess(p, n, "agent"), restore: (p, n) => ensureStarted(p, n, "agent"),
-    fault: { moves: true, maxOutageMs: 0, planned: true, maxBothMs: 300 }, back: PLANNED_BACK,
+    id: "holder-agent-stop",
+    row: "F1",
+    on: "holder",
+    label: "the holder's agent stopped cleanly, then started (preempt back)",
+    inject: (p, n) => stopProcess(p, n, "agent"),
+    restore: (p, n) => ensureStarted(p, n, "agent"),
+    fault: { moves: true, maxOutageMs: 0, planned: true, maxBothMs: 300 },
+    back: PLANNED_BACK,
   },
   {
-    id: "holder-agent-kill", row: "F2", on: "holder", label: "the holder's agent SIGKILLed, then started",
-    inject: (p, n) => killProcess(p, n, "agent"), restore: (p, n) => ensureStarted(p, n, "agent"), fault: NO_MOVE, back: NO_MOVE,
+    id: "holder-agent-kill",
+    row: "F2",
+    on: "holder",
+    label: "the holder's agent SIGKILLed, then started",
+    inject: (p, n) => killProcess(p, n, "agent"),
+    restore: (p, n) => ensureStarted(p, n, "agent"),
+    fault: NO_MOVE,
+    back: NO_MOVE,
   },
   {
-    id: "holder-link", row: "F3", on: "holder", label: "the holder's LAN link down, then up (preempt back)",
-    inject: (p, n) => setLink(p, n, "lan", "down"), restore: (p, n) => setLink(p, n, "lan", "up"),
+    id: "holder-link",
+    row: "F3",
+    on: "holder",
+    label: "the holder's LAN link down, then up (preempt back)",
+    inject: (p, n) => setLink(p, n, "lan", "down"),
+    restore: (p, n) => setLink(p, n, "lan", "up"),
     // The downed holder cannot answer whatever its address list says: on both is no harm here.
-    fault: { moves: true, maxOutageMs: 1000, maxBothMs: Infinity }, back: PLANNED_BACK,
+    fault: { moves: true, maxOutageMs: 1000, maxBothMs: Infinity },
+    back: PLANNED_BACK,
   },
   {
-    id: "holder-nginx-kill", row: "F4", on: "holder", label: "nginx on the holder killed (it can restart)",
-    inject: (p, n) => killProcess(p, n, "nginx"), restore: async () => undefined,
-    fault: { moves: false, maxOutageMs: 300, maxBothMs: 0 }, back: NO_MOVE,
+    id: "holder-nginx-kill",
+    row: "F4",
+    on: "holder",
+    label: "nginx on the holder killed (it can restart)",
+    inject: (p, n) => killProcess(p, n, "nginx"),
+    restore: async () => undefined,
+    fault: { moves: false, maxOutageMs: 300, maxBothMs: 0 },
+    back: NO_MOVE,
   },
   {
-    id: "holder-nginx-dead", row: "F5", on: "holder", label: "nginx on the holder killed and unable to start, then fixed (preempt back)",
+    id: "holder-nginx-dead",
+    row: "F5",
+    on: "holder",
+    label: "nginx on the holder killed and unable to start, then fixed (preempt back)",
     inject: async (p, n) => {
       breakNginx(p, n);
       await killProcess(p, n, "nginx");
     },
     restore: async (p, n) => fixNginx(p, n),
-    fault: { moves: true, maxOutageMs: 500, maxBothMs: 300 }, back: PLANNED_BACK, backTimeoutMs: 20_000,
+    fault: { moves: true, maxOutageMs: 500, maxBothMs: 300 },
+    back: PLANNED_BACK,
+    backTimeoutMs: 20_000,
   },
   {
-    id: "holder-ctl", row: "F8", on: "holder", label: "the holder cut off the control network only",
-    inject: (p, n) => setLink(p, n, "ctl", "down"), restore: (p, n) => setLink(p, n, "ctl", "up"), fault: NO_MOVE, back: NO_MOVE,
+    id: "holder-ctl",
+    row: "F8",
+    on: "holder",
+    label: "the holder cut off the control network only",
+    inject: (p, n) => setLink(p, n, "ctl", "down"),
+    restore: (p, n) => setLink(p, n, "ctl", "up"),
+    fault: NO_MOVE,
+    back: NO_MOVE,
   },
   {
-    id: "holder-partition", row: "F11", on: "holder", label: "the holder's switch port blocked (its link up), then healed",
-    inject: (p, n) => partition(p, n, "lan"), restore: (p, n) => heal(p, n, "lan"),
-    fault: { moves: true, maxOutageMs: 1000, maxBothMs: 100 }, back: PLANNED_BACK, backTimeoutMs: 20_000,
+    id: "holder-partition",
+    row: "F11",
+    on: "holder",
+    label: "the holder's switch port blocked (its link up), then healed",
+    inject: (p, n) => partition(p, n, "lan"),
+    restore: (p, n) => heal(p, n, "lan"),
+    fault: { moves: true, maxOutageMs: 1000, maxBothMs: 100 },
+    back: PLANNED_BACK,
+    backTimeoutMs: 20_000,
   },
   // -- the coordinator
   {
-    id: "coordinator-kill", row: "F7", on: "coordinator", label: "the coordinator SIGKILLed, then started",
-    inject: (p) => killProcess(p, "coord", "coordinator"), restore: (p) => ensureStarted(p, "coord", "coordinator"), fault: NO_MOVE, back: NO_MOVE,
+    id: "coordinator-kill",
+    row: "F7",
+    on: "coordinator",
+    label: "the coordinator SIGKILLed, then started",
+    inject: (p) => killProcess(p, "coord", "coordinator"),
+    restore: (p) => ensureStarted(p, "coord", "coordinator"),
+    fault: NO_MOVE,
+    back: NO_MOVE,
   },
 ];
 
@@ -150,20 +229,26 @@ export function faultScenario(prefix: string, kind: FaultKind, holder: LbHost, s
     estimateSec: Math.ceil(holdMs / 1000) + 5,
     phases: [
       {
-        id: `${kind.id}`, newHolder: kind.fault.moves ? standby : undefined,
+        id: `${kind.id}`,
+        newHolder: kind.fault.moves ? standby : undefined,
         inject: async () => {
           injected = true;
           await kind.inject(prefix, node);
         },
-        until: {}, untilTimeoutMs: 0, afterMs: holdMs,
+        until: {},
+        untilTimeoutMs: 0,
+        afterMs: holdMs,
       },
       {
-        id: `${kind.id} restored`, newHolder: kind.fault.moves ? holder : undefined,
+        id: `${kind.id} restored`,
+        newHolder: kind.fault.moves ? holder : undefined,
         inject: async () => {
           await kind.restore(prefix, node);
           injected = false;
         },
-        until: onlyOnHolder, untilTimeoutMs: kind.backTimeoutMs ?? 15_000, afterMs: 1000,
+        until: onlyOnHolder,
+        untilTimeoutMs: kind.backTimeoutMs ?? 15_000,
+        afterMs: 1000,
       },
     ],
     restore: async () => {
@@ -206,7 +291,12 @@ export function prng(seed: number): () => number {
 }
 
 /** The seeded plan of a soak: which kind, held how long, for each of `count` faults. */
-export function soakPlan(seed: number, count: number, kinds: readonly FaultKind[], holdMs: { min: number; max: number }): Array<{ kind: FaultKind; holdMs: number }> {
+export function soakPlan(
+  seed: number,
+  count: number,
+  kinds: readonly FaultKind[],
+  holdMs: { min: number; max: number },
+): Array<{ kind: FaultKind; holdMs: number }> {
   const rand = prng(seed);
   return Array.from({ length: count }, () => {
     const kind = kinds[Math.floor(rand() * kinds.length)];
@@ -216,7 +306,12 @@ export function soakPlan(seed: number, count: number, kinds: readonly FaultKind[
 }
 
 /** Every kind `each` times, in a seeded shuffled order, each held a seeded random time. */
-export function repeatPlan(seed: number, each: number, kinds: readonly FaultKind[], holdMs: { min: number; max: number }): Array<{ kind: FaultKind; holdMs: number }> {
+export function repeatPlan(
+  seed: number,
+  each: number,
+  kinds: readonly FaultKind[],
+  holdMs: { min: number; max: number },
+): Array<{ kind: FaultKind; holdMs: number }> {
   const rand = prng(seed);
   const plan = kinds.flatMap((kind) => Array.from({ length: each }, () => ({ kind, holdMs: Math.round(holdMs.min + rand() * (holdMs.max - holdMs.min)) })));
   for (let i = plan.length - 1; i > 0; i--) {

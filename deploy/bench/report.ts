@@ -94,7 +94,8 @@ export function buildTables(results: readonly PhaseResult[], profile: Profile, p
 
 /** Runs whose end condition did not hold before its deadline, one sentence each. */
 export function unsettledLines(results: readonly PhaseResult[]): string[] {
-  return results.filter((r) => !r.reached)
+  return results
+    .filter((r) => !r.reached)
     .map((r) => `${r.stack} (${r.profile}) ${r.phase} run ${r.run}: end condition not reached in ${r.settledMs} ms; figures run to the deadline`);
 }
 

@@ -60,7 +60,19 @@ export const PHASE_ROWS: PhaseRow[] = [
 ];
 
 /** Scenario ids a user may name, and the scenario that measures each. */
-export const SCENARIO_OF: Record<string, string> = { F1: "F1", F6: "F1", F2: "F2", F3: "F3", F4: "F4", F5: "F5", F7: "F7", F8: "F8", F11: "F11", F17: "F17", F18: "F18" };
+export const SCENARIO_OF: Record<string, string> = {
+  F1: "F1",
+  F6: "F1",
+  F2: "F2",
+  F3: "F3",
+  F4: "F4",
+  F5: "F5",
+  F7: "F7",
+  F8: "F8",
+  F11: "F11",
+  F17: "F17",
+  F18: "F18",
+};
 
 /** The rows a scenario id stands for (F11 → both of its phases). */
 export function rowsFor(id: string): string[] {
@@ -83,7 +95,8 @@ function partitionScenario(prefix: string, stack: StackName): Scenario {
     estimateSec: slow ? 30 : 7,
     phases: [
       {
-        id: "F11 partition", newHolder: "lb2",
+        id: "F11 partition",
+        newHolder: "lb2",
         inject: async () => {
           partitioned = true;
           await partition(prefix, "lb1", "lan");
@@ -93,16 +106,21 @@ function partitionScenario(prefix: string, stack: StackName): Scenario {
         // every run: just before lb2's next advert, lb1 hears it first and answers with GARPs
         // and the client never notices; just after lb1's own advert, lb2 steps down silently and
         // the client keeps lb2's MAC for the VIP. Two seed adverts of jitter sample both.
-        untilTimeoutMs: slow ? 30_000 : 15_000, afterMs: 1000, afterJitterMs: 2000,
+        untilTimeoutMs: slow ? 30_000 : 15_000,
+        afterMs: 1000,
+        afterJitterMs: 2000,
       },
       {
         // keepalived: the client's ARP entry still names lb2 after the heal; up to 50 s (docs/benchmarks.md).
-        id: "F11 heal", newHolder: "lb1",
+        id: "F11 heal",
+        newHolder: "lb1",
         inject: async () => {
           await heal(prefix, "lb1", "lan");
           partitioned = false;
         },
-        until: onlyOn("lb1"), untilTimeoutMs: slow ? 70_000 : 20_000, afterMs: 1000,
+        until: onlyOn("lb1"),
+        untilTimeoutMs: slow ? 70_000 : 20_000,
+        afterMs: 1000,
       },
     ],
     restore: async () => {
@@ -120,18 +138,23 @@ function standbyScenarios(prefix: string): Scenario[] {
   const held = (id: string, inject: () => Promise<unknown>, undo: () => Promise<unknown>): Scenario => {
     let faulted = false;
     return {
-      id, estimateSec: 8,
-      phases: [{
-        id,
-        inject: async () => {
-          faulted = true;
-          await inject();
-          await sleep(3000);
-          await undo();
-          faulted = false;
+      id,
+      estimateSec: 8,
+      phases: [
+        {
+          id,
+          inject: async () => {
+            faulted = true;
+            await inject();
+            await sleep(3000);
+            await undo();
+            faulted = false;
+          },
+          until: onlyOn("lb1"),
+          untilTimeoutMs: 15_000,
+          afterMs: 2000,
         },
-        until: onlyOn("lb1"), untilTimeoutMs: 15_000, afterMs: 2000,
-      }],
+      ],
       restore: async () => {
         if (faulted) await undo();
         faulted = false;
@@ -139,15 +162,24 @@ function standbyScenarios(prefix: string): Scenario[] {
     };
   };
   return [
-    held("F17", () => partition(prefix, "lb2", "lan"), () => heal(prefix, "lb2", "lan")),
-    held("F18", () => setLink(prefix, "lb2", "lan", "down"), () => setLink(prefix, "lb2", "lan", "up")),
+    held(
+      "F17",
+      () => partition(prefix, "lb2", "lan"),
+      () => heal(prefix, "lb2", "lan"),
+    ),
+    held(
+      "F18",
+      () => setLink(prefix, "lb2", "lan", "down"),
+      () => setLink(prefix, "lb2", "lan", "up"),
+    ),
   ];
 }
 
 function keepvipScenarios(P: string): Scenario[] {
   return [
     {
-      id: "F1", estimateSec: 7,
+      id: "F1",
+      estimateSec: 7,
       phases: [
         { id: "F1", newHolder: "lb2", inject: () => stopProcess(P, "lb1", "agent"), until: onlyOn("lb2"), untilTimeoutMs: 15_000, afterMs: 1000 },
         { id: "F6", newHolder: "lb1", inject: () => startProcess(P, "lb1", "agent"), until: onlyOn("lb1"), untilTimeoutMs: 20_000, afterMs: 1000 },
@@ -155,59 +187,83 @@ function keepvipScenarios(P: string): Scenario[] {
       restore: () => ensureRunning(P, "lb1", "agent"),
     },
     {
-      id: "F2", estimateSec: 6,
-      phases: [{
-        id: "F2",
-        inject: async () => {
-          await killProcess(P, "lb1", "agent");
-          await sleep(1500);
-          await startProcess(P, "lb1", "agent");
+      id: "F2",
+      estimateSec: 6,
+      phases: [
+        {
+          id: "F2",
+          inject: async () => {
+            await killProcess(P, "lb1", "agent");
+            await sleep(1500);
+            await startProcess(P, "lb1", "agent");
+          },
+          until: onlyOn("lb1"),
+          untilTimeoutMs: 15_000,
+          afterMs: 1500,
         },
-        until: onlyOn("lb1"), untilTimeoutMs: 15_000, afterMs: 1500,
-      }],
+      ],
       restore: () => ensureRunning(P, "lb1", "agent"),
     },
     {
-      id: "F3", estimateSec: 5,
+      id: "F3",
+      estimateSec: 5,
       phases: [{ id: "F3", newHolder: "lb2", inject: () => setLink(P, "lb1", "lan", "down"), until: onlyOn("lb2"), untilTimeoutMs: 15_000, afterMs: 1000 }],
       restore: async () => void (await setLink(P, "lb1", "lan", "up")),
     },
     {
-      id: "F4", estimateSec: 6,
-      phases: [{
-        id: "F4", inject: () => killProcess(P, "lb1", "nginx"),
-        until: { ...onlyOn("lb1"), running: { host: "lb1", name: "nginx" } }, untilTimeoutMs: 15_000, afterMs: 2500,
-      }],
+      id: "F4",
+      estimateSec: 6,
+      phases: [
+        {
+          id: "F4",
+          inject: () => killProcess(P, "lb1", "nginx"),
+          until: { ...onlyOn("lb1"), running: { host: "lb1", name: "nginx" } },
+          untilTimeoutMs: 15_000,
+          afterMs: 2500,
+        },
+      ],
       restore: async () => undefined,
     },
     {
-      id: "F5", estimateSec: 6,
-      phases: [{
-        id: "F5", newHolder: "lb2",
-        inject: async () => {
-          breakNginx(P, "lb1");
-          await killProcess(P, "lb1", "nginx");
+      id: "F5",
+      estimateSec: 6,
+      phases: [
+        {
+          id: "F5",
+          newHolder: "lb2",
+          inject: async () => {
+            breakNginx(P, "lb1");
+            await killProcess(P, "lb1", "nginx");
+          },
+          until: onlyOn("lb2"),
+          untilTimeoutMs: 15_000,
+          afterMs: 1000,
         },
-        until: onlyOn("lb2"), untilTimeoutMs: 15_000, afterMs: 1000,
-      }],
+      ],
       // The agent's background restarts bring nginx back; lb1 then preempts.
       restore: async () => fixNginx(P, "lb1"),
     },
     {
-      id: "F7", estimateSec: 6,
-      phases: [{
-        id: "F7",
-        inject: async () => {
-          await killProcess(P, "coord", "coordinator");
-          await sleep(1000);
-          await startProcess(P, "coord", "coordinator");
+      id: "F7",
+      estimateSec: 6,
+      phases: [
+        {
+          id: "F7",
+          inject: async () => {
+            await killProcess(P, "coord", "coordinator");
+            await sleep(1000);
+            await startProcess(P, "coord", "coordinator");
+          },
+          until: onlyOn("lb1"),
+          untilTimeoutMs: 15_000,
+          afterMs: 2000,
         },
-        until: onlyOn("lb1"), untilTimeoutMs: 15_000, afterMs: 2000,
-      }],
+      ],
       restore: () => ensureRunning(P, "coord", "coordinator"),
     },
     {
-      id: "F8", estimateSec: 5,
+      id: "F8",
+      estimateSec: 5,
       phases: [{ id: "F8", inject: () => setLink(P, "lb1", "ctl", "down"), until: {}, untilTimeoutMs: 0, afterMs: 2000 }],
       restore: async () => void (await setLink(P, "lb1", "ctl", "up")),
     },
@@ -221,7 +277,8 @@ function keepalivedScenarios(P: string): Scenario[] {
   const lbKeepalived = () => ensureRunning(P, "lb1", "keepalived");
   return [
     {
-      id: "F1", estimateSec: 15,
+      id: "F1",
+      estimateSec: 15,
       phases: [
         { id: "F1", newHolder: "lb2", inject: () => stopProcess(P, "lb1", "keepalived"), until: onlyOn("lb2"), untilTimeoutMs: 30_000, afterMs: 1000 },
         { id: "F6", newHolder: "lb1", inject: () => startProcess(P, "lb1", "keepalived"), until: onlyOn("lb1"), untilTimeoutMs: 30_000, afterMs: 1000 },
@@ -229,45 +286,63 @@ function keepalivedScenarios(P: string): Scenario[] {
       restore: lbKeepalived,
     },
     {
-      id: "F2", estimateSec: 13,
-      phases: [{
-        id: "F2",
-        inject: async (obs) => {
-          await crashKeepalived(P, "lb1");
-          // Nothing removes the VIP from lb1 now; lb2 takes it after 3 adverts + skew. It stays
-          // on both until lb1's keepalived is back, so the bench restarts it 1 s after that.
-          await waitUntil(() => obs.holders().includes("lb2"), 30_000);
-          await sleep(1000);
-          await startProcess(P, "lb1", "keepalived");
+      id: "F2",
+      estimateSec: 13,
+      phases: [
+        {
+          id: "F2",
+          inject: async (obs) => {
+            await crashKeepalived(P, "lb1");
+            // Nothing removes the VIP from lb1 now; lb2 takes it after 3 adverts + skew. It stays
+            // on both until lb1's keepalived is back, so the bench restarts it 1 s after that.
+            await waitUntil(() => obs.holders().includes("lb2"), 30_000);
+            await sleep(1000);
+            await startProcess(P, "lb1", "keepalived");
+          },
+          until: onlyOn("lb1"),
+          untilTimeoutMs: 30_000,
+          afterMs: 1000,
         },
-        until: onlyOn("lb1"), untilTimeoutMs: 30_000, afterMs: 1000,
-      }],
+      ],
       restore: lbKeepalived,
     },
     {
-      id: "F3", estimateSec: 10,
+      id: "F3",
+      estimateSec: 10,
       phases: [{ id: "F3", newHolder: "lb2", inject: () => setLink(P, "lb1", "lan", "down"), until: onlyOn("lb2"), untilTimeoutMs: 30_000, afterMs: 1000 }],
       restore: async () => void (await setLink(P, "lb1", "lan", "up")),
     },
     {
       // nginx_check.sh (every 2 s) notices and starts nginx again.
-      id: "F4", estimateSec: 12,
-      phases: [{
-        id: "F4", inject: () => killProcess(P, "lb1", "nginx"),
-        until: { ...onlyOn("lb1"), running: { host: "lb1", name: "nginx" } }, untilTimeoutMs: 30_000, afterMs: 2500,
-      }],
+      id: "F4",
+      estimateSec: 12,
+      phases: [
+        {
+          id: "F4",
+          inject: () => killProcess(P, "lb1", "nginx"),
+          until: { ...onlyOn("lb1"), running: { host: "lb1", name: "nginx" } },
+          untilTimeoutMs: 30_000,
+          afterMs: 2500,
+        },
+      ],
       restore: async () => undefined,
     },
     {
-      id: "F5", estimateSec: 13,
-      phases: [{
-        id: "F5", newHolder: "lb2",
-        inject: async () => {
-          breakNginx(P, "lb1");
-          await killProcess(P, "lb1", "nginx");
+      id: "F5",
+      estimateSec: 13,
+      phases: [
+        {
+          id: "F5",
+          newHolder: "lb2",
+          inject: async () => {
+            breakNginx(P, "lb1");
+            await killProcess(P, "lb1", "nginx");
+          },
+          until: onlyOn("lb2"),
+          untilTimeoutMs: 30_000,
+          afterMs: 1000,
         },
-        until: onlyOn("lb2"), untilTimeoutMs: 30_000, afterMs: 1000,
-      }],
+      ],
       // nginx_check.sh starts nginx once it can; if it did stop keepalived, start it again.
       restore: async () => {
         fixNginx(P, "lb1");

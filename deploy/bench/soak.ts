@@ -29,9 +29,13 @@ function seedArg(value: string): number {
 }
 
 function kindList(value: string): FaultKind[] {
-  const ids = value.split(",").map((s) => s.trim()).filter(Boolean);
+  const ids = value
+    .split(",")
+    .map((s) => s.trim())
+    .filter(Boolean);
   const bad = ids.filter((id) => !KIND_OF.has(id));
-  if (bad.length > 0 || ids.length === 0) throw new InvalidArgumentError(`unknown fault kind ${bad.join(", ") || "(none)"}; choose from ${FAULT_KINDS.map((k) => k.id).join(", ")}`);
+  if (bad.length > 0 || ids.length === 0)
+    throw new InvalidArgumentError(`unknown fault kind ${bad.join(", ") || "(none)"}; choose from ${FAULT_KINDS.map((k) => k.id).join(", ")}`);
   return ids.map((id) => KIND_OF.get(id)!);
 }
 
@@ -47,7 +51,10 @@ const program = new Command("bench:soak")
 const opts = program.opts<{ faults: number; seed?: number; timing: Timing; kinds?: FaultKind[]; prefix: string; each?: number }>();
 const seed = opts.seed ?? Math.floor(Math.random() * 0xffffffff);
 const P = opts.prefix;
-const plan = opts.each === undefined ? soakPlan(seed, opts.faults, opts.kinds ?? FAULT_KINDS, { min: 2000, max: 6000 }) : repeatPlan(seed, opts.each, opts.kinds ?? FAULT_KINDS, { min: 2000, max: 6000 });
+const plan =
+  opts.each === undefined
+    ? soakPlan(seed, opts.faults, opts.kinds ?? FAULT_KINDS, { min: 2000, max: 6000 })
+    : repeatPlan(seed, opts.each, opts.kinds ?? FAULT_KINDS, { min: 2000, max: 6000 });
 const started = Date.now();
 const log = (line: string) => console.log(`[${formatDuration(Date.now() - started).padStart(10)}] ${line}`);
 
@@ -77,9 +84,11 @@ async function main(): Promise<number> {
         const [fault, back] = await runTrial(P, scenario);
         violations = [...judge(f.kind.id, f.kind.fault, fault.metrics), ...judge(`${f.kind.id} restored`, f.kind.back, back.metrics)];
         rows.push({ kind: f.kind, fault: fault.metrics, back: back.metrics, violations });
-        log(`${String(i + 1).padStart(3)}/${plan.length} ${f.kind.id.padEnd(20)} on ${f.kind.on === "coordinator" ? "coord" : f.kind.on === "standby" ? standby : holder} held ${f.holdMs} ms: ` +
-          `${fault.metrics.failed}+${back.metrics.failed} failed, outage ${fault.metrics.outageMs}/${back.metrics.outageMs} ms, both ${fault.metrics.longestBothMs}/${back.metrics.longestBothMs} ms` +
-          `${violations.length > 0 ? `  VIOLATION: ${violations.join("; ")}` : ""}`);
+        log(
+          `${String(i + 1).padStart(3)}/${plan.length} ${f.kind.id.padEnd(20)} on ${f.kind.on === "coordinator" ? "coord" : f.kind.on === "standby" ? standby : holder} held ${f.holdMs} ms: ` +
+            `${fault.metrics.failed}+${back.metrics.failed} failed, outage ${fault.metrics.outageMs}/${back.metrics.outageMs} ms, both ${fault.metrics.longestBothMs}/${back.metrics.longestBothMs} ms` +
+            `${violations.length > 0 ? `  VIOLATION: ${violations.join("; ")}` : ""}`,
+        );
       } finally {
         await scenario.restore();
       }
@@ -94,7 +103,9 @@ async function main(): Promise<number> {
 
 function summary(): number {
   console.log(`\nsoak summary (seed ${seed}, ${opts.timing} timing): ${rows.length} of ${plan.length} faults run in ${formatDuration(Date.now() - started)}`);
-  console.log(`${"kind".padEnd(20)} ${"row".padEnd(4)} ${"runs".padStart(4)} ${"failed".padStart(7)} ${"max outage".padStart(11)} ${"max both".padStart(9)} ${"moved".padStart(6)} ${"violations".padStart(10)}`);
+  console.log(
+    `${"kind".padEnd(20)} ${"row".padEnd(4)} ${"runs".padStart(4)} ${"failed".padStart(7)} ${"max outage".padStart(11)} ${"max both".padStart(9)} ${"moved".padStart(6)} ${"violations".padStart(10)}`,
+  );
   for (const kind of FAULT_KINDS) {
     const rs = rows.filter((r) => r.kind === kind);
     if (rs.length === 0) continue;
@@ -103,17 +114,26 @@ function summary(): number {
     const both = Math.max(...rs.map((r) => Math.max(r.fault.longestBothMs, r.back.longestBothMs)));
     const moved = rs.filter((r) => r.fault.moved).length;
     const bad = rs.filter((r) => r.violations.length > 0).length;
-    console.log(`${kind.id.padEnd(20)} ${kind.row.padEnd(4)} ${String(rs.length).padStart(4)} ${String(failed).padStart(7)} ${`${outage} ms`.padStart(11)} ${`${both} ms`.padStart(9)} ${String(moved).padStart(6)} ${String(bad).padStart(10)}`);
+    console.log(
+      `${kind.id.padEnd(20)} ${kind.row.padEnd(4)} ${String(rs.length).padStart(4)} ${String(failed).padStart(7)} ${`${outage} ms`.padStart(11)} ${`${both} ms`.padStart(9)} ${String(moved).padStart(6)} ${String(bad).padStart(10)}`,
+    );
   }
   const violations = rows.flatMap((r) => r.violations);
   const complete = rows.length === plan.length;
-  console.log(violations.length === 0 && complete ? `\nno violation in ${rows.length} faults (seed ${seed})` : `\n${violations.length} violation(s)${complete ? "" : `, stopped after ${rows.length} faults`}; replay with --seed ${seed}`);
+  console.log(
+    violations.length === 0 && complete
+      ? `\nno violation in ${rows.length} faults (seed ${seed})`
+      : `\n${violations.length} violation(s)${complete ? "" : `, stopped after ${rows.length} faults`}; replay with --seed ${seed}`,
+  );
   for (const v of violations) console.log(`  ${v}`);
   return violations.length === 0 && complete ? 0 : 1;
 }
 
-main().then((code) => process.exit(code), async (err: unknown) => {
-  console.error(`bench:soak failed (seed ${seed}): ${err instanceof Error ? err.message : String(err)}`);
-  summary();
-  process.exit(1);
-});
+main().then(
+  (code) => process.exit(code),
+  async (err: unknown) => {
+    console.error(`bench:soak failed (seed ${seed}): ${err instanceof Error ? err.message : String(err)}`);
+    summary();
+    process.exit(1);
+  },
+);

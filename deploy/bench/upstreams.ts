@@ -14,7 +14,20 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import Table from "cli-table3";
 import { Command, InvalidArgumentError, Option } from "commander";
-import { LB_HOSTS, heal, hostNs, killProcess, labDown, labPaths, labUp, partition, startProber, startProcess, vipHolders, type ProbeRecord } from "../lab/api.js";
+import {
+  LB_HOSTS,
+  heal,
+  hostNs,
+  killProcess,
+  labDown,
+  labPaths,
+  labUp,
+  partition,
+  startProber,
+  startProcess,
+  vipHolders,
+  type ProbeRecord,
+} from "../lab/api.js";
 import { REPO_ROOT } from "../lab/paths.js";
 import { isInNamespace, readPidFile } from "../lab/procfs.js";
 import { parseDuration } from "../../shared/config/duration.js";
@@ -52,7 +65,10 @@ function windowOption(value: string): number {
 
 function listOf<T extends string>(allowed: readonly T[]) {
   return (value: string): T[] => {
-    const xs = value.split(",").map((s) => s.trim()).filter(Boolean);
+    const xs = value
+      .split(",")
+      .map((s) => s.trim())
+      .filter(Boolean);
     const bad = xs.filter((x) => !(allowed as readonly string[]).includes(x));
     if (bad.length > 0 || xs.length === 0) throw new InvalidArgumentError(`unknown ${bad.join(", ") || "(none)"}; choose from ${allowed.join(", ")}`);
     return xs as T[];
@@ -119,8 +135,12 @@ async function restore(stack: StackName, prefix: string, fault: Fault): Promise<
 async function keepvipReady(prefix: string): Promise<void> {
   const ready = async () => {
     const on = await vipHolders(prefix);
-    return on.length === 1 && on[0] === "lb1" && isRunning(prefix, "coord", "coordinator")
-      && LB_HOSTS.every((h) => isRunning(prefix, h, "agent") && renderedB1(prefix, h) === "up");
+    return (
+      on.length === 1 &&
+      on[0] === "lb1" &&
+      isRunning(prefix, "coord", "coordinator") &&
+      LB_HOSTS.every((h) => isRunning(prefix, h, "agent") && renderedB1(prefix, h) === "up")
+    );
   };
   await mustWait(`lab ${prefix}: the VIP only on lb1, agents and coordinator running, b1 up on both LBs`, ready, 30_000, 100);
 }
@@ -185,7 +205,9 @@ async function runStack(stack: StackName): Promise<void> {
       }
       results.push(r);
       const f = r.figures;
-      log(`${what.padEnd(26)} ${f.failed}/${f.requests} failed, p50 ${f.p50} ms, p99 ${f.p99} ms, max ${f.max} ms, ${f.stalls} stalls > ${STALL_MS} ms${r.downMs !== undefined ? `, b1 down on both LBs after ${r.downMs} ms` : ""}`);
+      log(
+        `${what.padEnd(26)} ${f.failed}/${f.requests} failed, p50 ${f.p50} ms, p99 ${f.p99} ms, max ${f.max} ms, ${f.stalls} stalls > ${STALL_MS} ms${r.downMs !== undefined ? `, b1 down on both LBs after ${r.downMs} ms` : ""}`,
+      );
     }
   }
   await teardown();
@@ -193,7 +215,8 @@ async function runStack(stack: StackName): Promise<void> {
 
 function cells(kv: DrillResult | undefined, ng: DrillResult | undefined): string[][] {
   const n = (x: number | undefined) => (x === undefined ? "-" : String(x));
-  const lastFailure = (r?: DrillResult) => (r === undefined ? "-" : r.figures.lastFailureMs === undefined ? "none" : `${(r.figures.lastFailureMs / 1000).toFixed(1)} s`);
+  const lastFailure = (r?: DrillResult) =>
+    r === undefined ? "-" : r.figures.lastFailureMs === undefined ? "none" : `${(r.figures.lastFailureMs / 1000).toFixed(1)} s`;
   const rows: Array<[string, (r: DrillResult) => number | undefined]> = [
     ["failed requests", (r) => r.figures.failed],
     ["latency p50 (ms)", (r) => r.figures.p50],
@@ -224,22 +247,28 @@ function printReport(): void {
       const ng = results.find((r) => r.stack === "keepalived" && r.fault === fault && r.client === client);
       if (!kv && !ng) continue;
       const rows = cells(kv, ng);
-      rows.forEach((row, i) => table.push(i === 0 ? [{ rowSpan: rows.length, content: fault }, { rowSpan: rows.length, content: `${client}\n(${CLIENT_TIMEOUT_MS[client]} ms)` }, ...row] : row));
+      rows.forEach((row, i) =>
+        table.push(
+          i === 0 ? [{ rowSpan: rows.length, content: fault }, { rowSpan: rows.length, content: `${client}\n(${CLIENT_TIMEOUT_MS[client]} ms)` }, ...row] : row,
+        ),
+      );
     }
   }
   console.log(`\n=== Backend faults through the VIP, ${formatDuration(opts.window)} window from the fault, a request every 10 ms on a new connection ===`);
   for (const f of opts.faults) console.log(`  ${f.padEnd(4)} ${FAULT_LABEL[f]}`);
   console.log(table.toString());
-  console.log([
-    "Notes:",
-    "  keepvip: coordinator + agents, the lab's tuned checks (HTTP GET /aaa every 100 ms, timeout 50 ms, fall 2, rise 2);",
-    "    the agents render `down` into nginx's upstream file and reload gracefully. nginx passive: the seed's keepalived +",
-    "    nginx, same nginx.conf (least_conn, max_fails=3 fail_timeout=30s, proxy_connect_timeout 3s, proxy_next_upstream",
-    "    error timeout), no active checks. Latencies count failed requests at the moment the client gave up.",
-    "  Ratios divide keepvip's figure by nginx's; with a 0 on either side both figures are shown instead.",
-    "  keepalived + nginx, seed config (docs/benchmarks.md): F9 0 failed, the dead backend re-tried every 30 s;",
-    "    F10 impatient clients (200 ms): 174 failed in 60 s, until 37 s; patient: 3 s stalls every 30 s.",
-  ].join("\n"));
+  console.log(
+    [
+      "Notes:",
+      "  keepvip: coordinator + agents, the lab's tuned checks (HTTP GET /aaa every 100 ms, timeout 50 ms, fall 2, rise 2);",
+      "    the agents render `down` into nginx's upstream file and reload gracefully. nginx passive: the seed's keepalived +",
+      "    nginx, same nginx.conf (least_conn, max_fails=3 fail_timeout=30s, proxy_connect_timeout 3s, proxy_next_upstream",
+      "    error timeout), no active checks. Latencies count failed requests at the moment the client gave up.",
+      "  Ratios divide keepvip's figure by nginx's; with a 0 on either side both figures are shown instead.",
+      "  keepalived + nginx, seed config (docs/benchmarks.md): F9 0 failed, the dead backend re-tried every 30 s;",
+      "    F10 impatient clients (200 ms): 174 failed in 60 s, until 37 s; patient: 3 s stalls every 30 s.",
+    ].join("\n"),
+  );
 }
 
 tearDownOnSignal(teardown);
@@ -247,7 +276,9 @@ tearDownOnSignal(teardown);
 process.chdir(REPO_ROOT);
 const drills = opts.faults.length * opts.clients.length;
 const estimateMs = stacks.length * (25_000 + drills * (opts.window + SETTLE_MS + 5000));
-log(`bench:upstreams: ${opts.faults.join(",")} × ${opts.clients.join(",")} on ${stacks.join(" then ")}, ${formatDuration(opts.window)} each; estimated ${formatDuration(estimateMs)}`);
+log(
+  `bench:upstreams: ${opts.faults.join(",")} × ${opts.clients.join(",")} on ${stacks.join(" then ")}, ${formatDuration(opts.window)} each; estimated ${formatDuration(estimateMs)}`,
+);
 try {
   for (const stack of stacks) await runStack(stack);
 } catch (err) {
@@ -257,7 +288,10 @@ try {
   await teardown();
 }
 printReport();
-if (failure) console.error(`\nbench:upstreams FAILED: ${failure}\n(the lab was torn down; logs stay in ${process.env.KEEPVIP_LAB_DIR ?? "/tmp/keepvip-lab"}/<prefix>/logs)`);
+if (failure)
+  console.error(
+    `\nbench:upstreams FAILED: ${failure}\n(the lab was torn down; logs stay in ${process.env.KEEPVIP_LAB_DIR ?? "/tmp/keepvip-lab"}/<prefix>/logs)`,
+  );
 log(`done (estimate was ${formatDuration(estimateMs)})`);
 if (opts.json) {
   writeFileSync(opts.json, `${JSON.stringify({ startedAt: new Date(started).toISOString(), options: opts, failure, results }, null, 2)}\n`);

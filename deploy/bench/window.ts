@@ -66,8 +66,13 @@ export function vipEventsIn(events: readonly VipEvent[], hosts: readonly string[
  * The phase's figures. `newHolder`: the LB the VIP should end up on alone (F1: lb2), or
  * undefined when it should not move (F2, F4, F7, F8).
  */
-export function phaseMetrics(records: readonly ProbeRecord[], events: readonly VipEvent[], hosts: readonly string[], w: PhaseWindow,
-  opts: { newHolder?: string; reached: boolean; settledAt: number; intervalMs?: number }): PhaseMetrics {
+export function phaseMetrics(
+  records: readonly ProbeRecord[],
+  events: readonly VipEvent[],
+  hosts: readonly string[],
+  w: PhaseWindow,
+  opts: { newHolder?: string; reached: boolean; settledAt: number; intervalMs?: number },
+): PhaseMetrics {
   const probes = analyzeProbes(probesIn(records, w), opts.intervalMs ?? 10);
   // The VIP from the injection on: what the fault did. Before it, the state is the previous
   // phase's (F11's heal starts on both), which that phase already counted.

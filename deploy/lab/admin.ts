@@ -9,7 +9,24 @@ import { ADDRESSES, hostNs } from "./topology.js";
 
 export function adminStatus(prefix: string, timeoutMs = 5000): Promise<StatusReply | undefined> {
   return new Promise((resolve) => {
-    const child = spawn("ip", ["netns", "exec", hostNs(prefix, "coord"), process.execPath, "dist/cli/main.js", "--insecure", "--coordinator", `${ADDRESSES.ctl.coord}:7400`, "--timeout", String(Math.min(timeoutMs, 2000)), "--json", "status"], { stdio: ["ignore", "pipe", "ignore"] });
+    const child = spawn(
+      "ip",
+      [
+        "netns",
+        "exec",
+        hostNs(prefix, "coord"),
+        process.execPath,
+        "dist/cli/main.js",
+        "--insecure",
+        "--coordinator",
+        `${ADDRESSES.ctl.coord}:7400`,
+        "--timeout",
+        String(Math.min(timeoutMs, 2000)),
+        "--json",
+        "status",
+      ],
+      { stdio: ["ignore", "pipe", "ignore"] },
+    );
     let out = "";
     child.stdout.setEncoding("utf8").on("data", (d: string) => (out += d));
     const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
@@ -28,7 +45,11 @@ export function adminStatus(prefix: string, timeoutMs = 5000): Promise<StatusRep
 /** Runs any `keepvip` admin command inside the coordinator's namespace. */
 export function adminCli(prefix: string, args: string[], timeoutMs = 15_000): Promise<{ code: number | null; out: string; err: string }> {
   return new Promise((resolve) => {
-    const child = spawn("ip", ["netns", "exec", hostNs(prefix, "coord"), process.execPath, "dist/cli/main.js", "--insecure", "--coordinator", `${ADDRESSES.ctl.coord}:7400`, ...args], { stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(
+      "ip",
+      ["netns", "exec", hostNs(prefix, "coord"), process.execPath, "dist/cli/main.js", "--insecure", "--coordinator", `${ADDRESSES.ctl.coord}:7400`, ...args],
+      { stdio: ["ignore", "pipe", "pipe"] },
+    );
     let out = "";
     let err = "";
     child.stdout.setEncoding("utf8").on("data", (d: string) => (out += d));

@@ -9,8 +9,15 @@ import { hostPrograms, labPaths as pathsOf, type LabPaths } from "./paths.js";
 export { labUp, labDown, type UpOptions, type UpReport, type DownReport } from "./lab.js";
 export { collectStatus as labStatus, formatStatus, stackStatusHooks, type LabStatus, type PortStatus, type StackStatusHook } from "./status.js";
 export {
-  startLabProcess as startProcess, stopLabProcess as stopProcess, killLabProcess as killProcess,
-  setLink, partition, heal, breakNginx, fixNginx, type PartitionState,
+  startLabProcess as startProcess,
+  stopLabProcess as stopProcess,
+  killLabProcess as killProcess,
+  setLink,
+  partition,
+  heal,
+  breakNginx,
+  fixNginx,
+  type PartitionState,
 } from "./drills.js";
 export { startProber, startVipSampler, type ProbeOptions, type ProberHandle, type VipSamplerOptions, type VipSamplerHandle } from "./observers.js";
 export { analyzeProbes, parseProbeLines, type ProbeRecord, type ProbeSummary, type FailureRun } from "./probe-analysis.js";

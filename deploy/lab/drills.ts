@@ -62,7 +62,8 @@ export async function partition(prefix: string | undefined, host: string, net: N
   const ip = hostPrograms().ip;
   await partitionPort(labRunner(), plan, a, ip);
   const state = { port: await switchPort(labRunner(), plan, a, ip), link: await hostLink(labRunner(), a, ip) };
-  if (state.port.attached || !state.port.adminUp) throw new Error(`partition ${host} ${net}: port ${a.port} should be up and out of bridge ${net}, is ${JSON.stringify(state.port)}`);
+  if (state.port.attached || !state.port.adminUp)
+    throw new Error(`partition ${host} ${net}: port ${a.port} should be up and out of bridge ${net}, is ${JSON.stringify(state.port)}`);
   if (state.link.adminUp && !state.link.carrier) throw new Error(`partition ${host} ${net}: ${a.ifname} lost its carrier`);
   return state;
 }

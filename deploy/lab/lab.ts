@@ -68,7 +68,8 @@ export function missingForStack(stack: Stack, programs: HostPrograms, bins: Keep
   const missing: string[] = [];
   if (!existsSync(programs.ip)) missing.push(`ip (iproute2) not found at ${programs.ip}`);
   if (!existsSync(programs.nginx)) missing.push(`nginx not found at ${programs.nginx} (bash deploy/ensure-deps.sh installs it)`);
-  if (stack === "keepalived" && !existsSync(programs.keepalived)) missing.push(`keepalived not found at ${programs.keepalived} (bash deploy/ensure-deps.sh installs it)`);
+  if (stack === "keepalived" && !existsSync(programs.keepalived))
+    missing.push(`keepalived not found at ${programs.keepalived} (bash deploy/ensure-deps.sh installs it)`);
   if (stack === "keepvip") {
     for (const [what, file] of Object.entries(bins)) {
       if (!existsSync(file)) missing.push(`the keepvip ${what} is not built: ${file} is missing (run \`npm run build\`, or use --stack none|keepalived)`);
@@ -124,7 +125,8 @@ export async function labUp(options: UpOptions = {}): Promise<UpReport> {
   }
   const paths = labPaths(prefix);
   // Paths go unquoted into nginx.conf, keepalived.conf and a shell script.
-  if (!/^[A-Za-z0-9._/-]+$/.test(paths.dir)) throw new Error(`the lab dir must be a plain path (letters, digits, . _ - /), got "${paths.dir}" (set KEEPVIP_LAB_DIR)`);
+  if (!/^[A-Za-z0-9._/-]+$/.test(paths.dir))
+    throw new Error(`the lab dir must be a plain path (letters, digits, . _ - /), got "${paths.dir}" (set KEEPVIP_LAB_DIR)`);
   const manifest: LabManifest = { prefix, stack, timing: options.timing ?? "seed", advertSec, connectTimeoutMs, bins, createdAt: new Date().toISOString() };
   resetDir(paths);
   writeLabConfigs(manifest, paths, programs);

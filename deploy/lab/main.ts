@@ -38,7 +38,9 @@ function upDown(value: string): "up" | "down" {
   return value;
 }
 
-program.command("up").description("build the topology and start the stack")
+program
+  .command("up")
+  .description("build the topology and start the stack")
   .addOption(prefixOption())
   .addOption(new Option("--stack <stack>", "what runs on the LBs").choices(STACKS).default("keepvip"))
   .addOption(new Option("--timing <timing>", "keepvip coordinator timing").choices(TIMINGS).default("seed"))
@@ -50,14 +52,18 @@ program.command("up").description("build the topology and start the stack")
     for (const [k, pid] of Object.entries(r.pids)) console.log(`  ${k.padEnd(18)}${pid}`);
   });
 
-program.command("down").description("stop everything of the lab and remove its namespaces (safe to repeat)")
+program
+  .command("down")
+  .description("stop everything of the lab and remove its namespaces (safe to repeat)")
   .addOption(prefixOption())
   .action(async (o: { prefix: string }) => {
     const r = await labDown(o.prefix);
     console.log(`lab ${r.prefix} down in ${r.ms} ms: ${r.killed.length} processes ended, ${r.namespaces.length} namespaces removed`);
   });
 
-program.command("status").description("namespaces, processes, VIP holder, links")
+program
+  .command("status")
+  .description("namespaces, processes, VIP holder, links")
   .addOption(prefixOption())
   .option("--json", "machine-readable")
   .action(async (o: { prefix: string; json?: boolean }) => {
@@ -70,49 +76,64 @@ for (const [verb, what, fn] of [
   ["stop", "SIGTERM HOST PROCESS and wait until it is gone", stopLabProcess],
   ["kill", "SIGKILL HOST PROCESS (nginx: with its workers)", killLabProcess],
 ] as const) {
-  program.command(`${verb} <host> <process>`).description(what).addOption(prefixOption())
+  program
+    .command(`${verb} <host> <process>`)
+    .description(what)
+    .addOption(prefixOption())
     .action(async (host: string, proc: string, o: { prefix: string }) => {
       const pid = await fn(o.prefix, host, proc);
       console.log(`${host} ${proc}: ${verb === "start" ? "running" : verb === "stop" ? "stopped" : "killed"} (pid ${pid})`);
     });
 }
 
-program.command("link <host> <net> <state>").description("take the host's own lan0/ctl0 up or down")
+program
+  .command("link <host> <net> <state>")
+  .description("take the host's own lan0/ctl0 up or down")
   .addOption(prefixOption())
   .action(async (host: string, n: string, state: string, o: { prefix: string }) => {
     const s = await setLink(o.prefix, host, net(n), upDown(state));
     console.log(`${host} ${n}0: ${s.adminUp ? "up" : "down"}, carrier ${s.carrier ? "yes" : "no"}`);
   });
 
-program.command("partition <host> <net>").description("block the host's switch port both ways; its link stays up")
+program
+  .command("partition <host> <net>")
+  .description("block the host's switch port both ways; its link stays up")
   .addOption(prefixOption())
   .action(async (host: string, n: string, o: { prefix: string }) => {
     const s = await partition(o.prefix, host, net(n));
     console.log(`${host} ${n}: partitioned at the switch; ${n}0 still ${s.link.adminUp ? "up" : "down"}, carrier ${s.link.carrier ? "yes" : "no"}`);
   });
 
-program.command("heal <host> <net>").description("undo partition")
+program
+  .command("heal <host> <net>")
+  .description("undo partition")
   .addOption(prefixOption())
   .action(async (host: string, n: string, o: { prefix: string }) => {
     await heal(o.prefix, host, net(n));
     console.log(`${host} ${n}: connected`);
   });
 
-program.command("break-nginx <host>").description("make nginx on the LB unable to start (the running one is untouched)")
+program
+  .command("break-nginx <host>")
+  .description("make nginx on the LB unable to start (the running one is untouched)")
   .addOption(prefixOption())
   .action((host: string, o: { prefix: string }) => {
     breakNginx(o.prefix, host);
     console.log(`${host}: nginx config broken (takes effect at the next start)`);
   });
 
-program.command("fix-nginx <host>").description("undo break-nginx")
+program
+  .command("fix-nginx <host>")
+  .description("undo break-nginx")
   .addOption(prefixOption())
   .action((host: string, o: { prefix: string }) => {
     fixNginx(o.prefix, host);
     console.log(`${host}: nginx config fixed`);
   });
 
-program.command("probe").description("probe the VIP from the client for a while and print a summary")
+program
+  .command("probe")
+  .description("probe the VIP from the client for a while and print a summary")
   .addOption(prefixOption())
   .option("--duration <duration>", "how long (bounded)", durationMs, 5000)
   .option("--interval <duration>", "between requests", durationMs, 10)

@@ -4,16 +4,15 @@
  */
 import type { CommandRunner, RunResult } from "../../shared/exec/runner.js";
 import { netnsInode } from "./procfs.js";
-import {
-  LB_HOSTS, VIP, planHeal, planLink, planPartition, planUpCommands,
-  type Attachment, type LbHost, type TopologyPlan,
-} from "./topology.js";
+import { LB_HOSTS, VIP, planHeal, planLink, planPartition, planUpCommands, type Attachment, type LbHost, type TopologyPlan } from "./topology.js";
 
 const STEP_TIMEOUT_MS = 10_000;
 
 export class LabCommandError extends Error {
   constructor(readonly result: RunResult) {
-    super(`${result.argv.join(" ")} failed (exit ${result.exitCode}${result.timedOut ? ", timed out" : ""}): ${result.stderr.trim() || result.spawnError || "no output"}`);
+    super(
+      `${result.argv.join(" ")} failed (exit ${result.exitCode}${result.timedOut ? ", timed out" : ""}): ${result.stderr.trim() || result.spawnError || "no output"}`,
+    );
     this.name = "LabCommandError";
   }
 }
@@ -52,7 +51,10 @@ export async function namespacePids(runner: CommandRunner, ns: string, ip: strin
   if (netnsInode(ns) === undefined) return [];
   const r = await runner.run([ip, "netns", "pids", ns], { timeoutMs: STEP_TIMEOUT_MS });
   if (r.exitCode !== 0) return [];
-  return r.stdout.split(/\s+/).filter((s) => /^\d+$/.test(s)).map(Number);
+  return r.stdout
+    .split(/\s+/)
+    .filter((s) => /^\d+$/.test(s))
+    .map(Number);
 }
 
 export async function setLink(runner: CommandRunner, a: Attachment, state: "up" | "down", ip: string): Promise<void> {

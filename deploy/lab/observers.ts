@@ -52,8 +52,17 @@ export function startProber(prefixArg: string | undefined, opts: ProbeOptions = 
   });
   // Nobody may await `ready`; an exit after it resolved must not become an unhandled rejection.
   ready.catch(() => undefined);
-  const args = ["--url", opts.url ?? DEFAULT_PROBE_URL, "--interval", String(opts.intervalMs ?? 10), "--timeout", String(opts.timeoutMs ?? 200),
-    "--duration", String(opts.durationMs ?? 10_000), ...(opts.count !== undefined ? ["--count", String(opts.count)] : [])];
+  const args = [
+    "--url",
+    opts.url ?? DEFAULT_PROBE_URL,
+    "--interval",
+    String(opts.intervalMs ?? 10),
+    "--timeout",
+    String(opts.timeoutMs ?? 200),
+    "--duration",
+    String(opts.durationMs ?? 10_000),
+    ...(opts.count !== undefined ? ["--count", String(opts.count)] : []),
+  ];
   const proc = labRunner().start(tsxArgv(`${prefix}-client`, "prober.ts", args), {
     cwd: REPO_ROOT,
     onStdoutLine: (line) => {

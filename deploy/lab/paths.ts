@@ -53,7 +53,11 @@ export function labPaths(prefix: string, root = labRoot()): LabPaths {
   const conf = join(dir, "conf");
   const state = join(dir, "state");
   return {
-    dir, state, pids, logs, conf,
+    dir,
+    state,
+    pids,
+    logs,
+    conf,
     manifest: join(dir, "lab.json"),
     coordinatorConfig: join(conf, "coordinator.yaml"),
     agentConfig: (h) => join(conf, `agent-${h}.yaml`),

@@ -128,8 +128,11 @@ async function main(): Promise<void> {
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  main().then(() => process.exit(0), (err: unknown) => {
-    process.stderr.write(`prober: ${String(err)}\n`);
-    process.exit(1);
-  });
+  main().then(
+    () => process.exit(0),
+    (err: unknown) => {
+      process.stderr.write(`prober: ${String(err)}\n`);
+      process.exit(1);
+    },
+  );
 }

@@ -62,7 +62,9 @@ export async function startProcess(spec: ProcessSpec, ip: string): Promise<numbe
     throw new Error(`${label(spec)} exited at start\n${logTail(spec.logFile)}`);
   }
   if (!ready) {
-    throw new Error(`${label(spec)} (pid ${pid}) is not ready after ${spec.readyTimeoutMs} ms${spec.readyPort ? ` (nothing listens on :${spec.readyPort})` : ""}; left running\n${logTail(spec.logFile)}`);
+    throw new Error(
+      `${label(spec)} (pid ${pid}) is not ready after ${spec.readyTimeoutMs} ms${spec.readyPort ? ` (nothing listens on :${spec.readyPort})` : ""}; left running\n${logTail(spec.logFile)}`,
+    );
   }
   return pid;
 }

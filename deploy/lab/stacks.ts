@@ -36,8 +36,18 @@ export interface ProcessSpec {
 }
 
 export function backendArgv(host: "b1" | "b2", paths: LabPaths, programs: HostPrograms): string[] {
-  return [programs.node, "--import", "tsx", `${REPO_ROOT}/deploy/lab/backend.ts`,
-    "--host", ADDRESSES.lan[host]!, "--port", String(SERVICE_PORT), "--pid-file", paths.pidFile(host, "backend")];
+  return [
+    programs.node,
+    "--import",
+    "tsx",
+    `${REPO_ROOT}/deploy/lab/backend.ts`,
+    "--host",
+    ADDRESSES.lan[host]!,
+    "--port",
+    String(SERVICE_PORT),
+    "--pid-file",
+    paths.pidFile(host, "backend"),
+  ];
 }
 
 /** The log level of the keepvip daemons (the test runner sets KEEPVIP_LOG_LEVEL=silent for itself). */
@@ -48,16 +58,28 @@ function daemonEnv(): Record<string, string> {
 /** Every process of the stack, in start order (backends, coordinator, then the LBs). */
 export function processSpecs(m: LabManifest, paths: LabPaths, programs: HostPrograms): ProcessSpec[] {
   const base = (host: Host, name: ProcessName) => ({
-    host, name, ns: hostNs(m.prefix, host), pidFile: paths.pidFile(host, name), logFile: paths.logFile(host, name),
-    env: {} as Record<string, string>, startedBy: "lab" as const, killChildren: false, readyTimeoutMs: 10_000,
+    host,
+    name,
+    ns: hostNs(m.prefix, host),
+    pidFile: paths.pidFile(host, name),
+    logFile: paths.logFile(host, name),
+    env: {} as Record<string, string>,
+    startedBy: "lab" as const,
+    killChildren: false,
+    readyTimeoutMs: 10_000,
   });
   const specs: ProcessSpec[] = [];
   for (const b of ["b1", "b2"] as const) {
     specs.push({ ...base(b, "backend"), argv: backendArgv(b, paths, programs), writesPidFile: true, readyPort: SERVICE_PORT });
   }
   if (m.stack === "keepvip") {
-    specs.push({ ...base("coord", "coordinator"), argv: [programs.node, m.bins.coordinator, "--config", paths.coordinatorConfig],
-      writesPidFile: false, readyPort: COORDINATOR_PORT, env: daemonEnv() });
+    specs.push({
+      ...base("coord", "coordinator"),
+      argv: [programs.node, m.bins.coordinator, "--config", paths.coordinatorConfig],
+      writesPidFile: false,
+      readyPort: COORDINATOR_PORT,
+      env: daemonEnv(),
+    });
   }
   for (const lb of ["lb1", "lb2"] as const) specs.push(...lbSpecs(lb, m, paths, programs, base(lb, "nginx")));
   return specs;
@@ -70,23 +92,49 @@ function lbSpecs(lb: LbHost, m: LabManifest, paths: LabPaths, programs: HostProg
     case "none":
       return [nginx];
     case "keepalived":
-      return [nginx, {
-        ...nginxBase, name: "keepalived", pidFile: paths.pidFile(lb, "keepalived"), logFile: paths.logFile(lb, "keepalived"),
-        // -n: stay in the foreground (the lab keeps the pid); -l -G: log to the console (the log
-        // file), not syslog; -D: detailed; -P: VRRP only (no checker, no IPVS). Own pid files per
-        // lab and LB, so instances in other namespaces never see each other as "already running".
-        argv: [programs.keepalived, "-n", "-l", "-G", "-D", "-P", "-f", paths.keepalivedConf(lb),
-          "-p", paths.pidFile(lb, "keepalived"), "-r", paths.pidFile(lb, "keepalived-vrrp")],
-        writesPidFile: true, ns,
-      }];
+      return [
+        nginx,
+        {
+          ...nginxBase,
+          name: "keepalived",
+          pidFile: paths.pidFile(lb, "keepalived"),
+          logFile: paths.logFile(lb, "keepalived"),
+          // -n: stay in the foreground (the lab keeps the pid); -l -G: log to the console (the log
+          // file), not syslog; -D: detailed; -P: VRRP only (no checker, no IPVS). Own pid files per
+          // lab and LB, so instances in other namespaces never see each other as "already running".
+          argv: [
+            programs.keepalived,
+            "-n",
+            "-l",
+            "-G",
+            "-D",
+            "-P",
+            "-f",
+            paths.keepalivedConf(lb),
+            "-p",
+            paths.pidFile(lb, "keepalived"),
+            "-r",
+            paths.pidFile(lb, "keepalived-vrrp"),
+          ],
+          writesPidFile: true,
+          ns,
+        },
+      ];
     case "keepvip":
       return [
         { ...nginx, startedBy: "agent" },
         {
-          ...nginxBase, name: "agent", pidFile: paths.pidFile(lb, "agent"), logFile: paths.logFile(lb, "agent"),
+          ...nginxBase,
+          name: "agent",
+          pidFile: paths.pidFile(lb, "agent"),
+          logFile: paths.logFile(lb, "agent"),
           argv: [programs.node, m.bins.agent, "--config", paths.agentConfig(lb)],
           // Ready when its nginx (child mode) listens on the service port.
-          writesPidFile: false, readyPort: SERVICE_PORT, readyTimeoutMs: 20_000, env: daemonEnv(), ns,
+          writesPidFile: false,
+          readyPort: SERVICE_PORT,
+          readyTimeoutMs: 20_000,
+          env: daemonEnv(),
+          ns,
         },
       ];
   }

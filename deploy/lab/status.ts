@@ -49,8 +49,23 @@ async function keepvipAdminStatus(m: LabManifest): Promise<string[]> {
   const cli = join(REPO_ROOT, "dist", "coordinator", "cli", "main.js");
   if (!existsSync(cli)) return [`keepvip status: ${cli} is not built (npm run build)`];
   const { ip, node } = hostPrograms();
-  const r = await labRunner().run([ip, "netns", "exec", `${m.prefix}-coord`, node, cli,
-    "--insecure", "--coordinator", `${ADDRESSES.ctl.coord}:${COORDINATOR_PORT}`, "--timeout", "2000", "status"], { timeoutMs: 10_000 });
+  const r = await labRunner().run(
+    [
+      ip,
+      "netns",
+      "exec",
+      `${m.prefix}-coord`,
+      node,
+      cli,
+      "--insecure",
+      "--coordinator",
+      `${ADDRESSES.ctl.coord}:${COORDINATOR_PORT}`,
+      "--timeout",
+      "2000",
+      "status",
+    ],
+    { timeoutMs: 10_000 },
+  );
   const out = (r.exitCode === 0 ? r.stdout : `${r.stdout}\n${r.stderr}`).trim();
   return ["keepvip status (admin CLI):", ...out.split("\n").map((l) => `  ${l}`)];
 }
@@ -70,12 +85,14 @@ export async function collectStatus(prefixArg?: string): Promise<LabStatus> {
   const manifest = readManifest(paths.manifest);
   const processes = manifest ? processSpecs(manifest, paths, programs).map(processStatus) : [];
   const swUp = netnsInode(plan.switchNs) !== undefined;
-  const ports = await Promise.all(plan.attachments.map(async (a): Promise<PortStatus> => {
-    const out: PortStatus = { host: a.host, net: a.net, ifname: a.ifname, port: a.port };
-    if (netnsInode(a.ns) !== undefined) out.link = await hostLink(runner, a, programs.ip).catch(() => undefined);
-    if (swUp) out.switchPort = await switchPort(runner, plan, a, programs.ip).catch(() => undefined);
-    return out;
-  }));
+  const ports = await Promise.all(
+    plan.attachments.map(async (a): Promise<PortStatus> => {
+      const out: PortStatus = { host: a.host, net: a.net, ifname: a.ifname, port: a.port };
+      if (netnsInode(a.ns) !== undefined) out.link = await hostLink(runner, a, programs.ip).catch(() => undefined);
+      if (swUp) out.switchPort = await switchPort(runner, plan, a, programs.ip).catch(() => undefined);
+      return out;
+    }),
+  );
   const up = namespaces.every((n) => n.present);
   const hook = manifest && up ? stackStatusHooks[manifest.stack] : undefined;
   return {
@@ -100,14 +117,18 @@ function portLine(p: PortStatus): string {
 export function formatStatus(s: LabStatus): string {
   const lines: string[] = [];
   const present = s.namespaces.filter((n) => n.present).map((n) => n.name);
-  lines.push(`lab ${s.prefix}: ${s.up ? "up" : present.length === 0 ? "down" : "PARTLY UP"}${s.manifest ? ` (stack ${s.manifest.stack}, timing ${s.manifest.timing}, advert ${s.manifest.advertSec}s, up since ${s.manifest.createdAt})` : ""}`);
+  lines.push(
+    `lab ${s.prefix}: ${s.up ? "up" : present.length === 0 ? "down" : "PARTLY UP"}${s.manifest ? ` (stack ${s.manifest.stack}, timing ${s.manifest.timing}, advert ${s.manifest.advertSec}s, up since ${s.manifest.createdAt})` : ""}`,
+  );
   lines.push(`dir: ${s.dir}`);
   lines.push(`namespaces: ${s.namespaces.map((n) => `${n.name}${n.present ? "" : " (missing)"}`).join(" ")}`);
   if (s.processes.length > 0) {
     lines.push("processes:");
     for (const p of s.processes) {
       const state = p.alive ? "running" : p.pid !== undefined ? "dead (stale pid file)" : "not running";
-      lines.push(`  ${p.host.padEnd(7)}${p.name.padEnd(12)}${String(p.pid ?? "-").padEnd(9)}${state}${p.startedBy === "agent" ? " (supervised by the agent)" : ""}`);
+      lines.push(
+        `  ${p.host.padEnd(7)}${p.name.padEnd(12)}${String(p.pid ?? "-").padEnd(9)}${state}${p.startedBy === "agent" ? " (supervised by the agent)" : ""}`,
+      );
     }
   }
   lines.push(`VIP 198.18.0.100 on: ${s.vipHolders.length === 0 ? "nobody" : s.vipHolders.join(", ")}${s.vipHolders.length > 1 ? "  <-- ON BOTH" : ""}`);

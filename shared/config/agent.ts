@@ -22,7 +22,10 @@ const trackScript = z.strictObject({
 const groupBinding = z.strictObject({
   interface: interfaceName,
   /** `ip addr add ... label` (e.g. "lan0:vip"); optional. */
-  label: z.string().regex(/^[A-Za-z0-9_.:-]{1,15}$/, "must be an interface label (max 15 characters)").optional(),
+  label: z
+    .string()
+    .regex(/^[A-Za-z0-9_.:-]{1,15}$/, "must be an interface label (max 15 characters)")
+    .optional(),
   scope: z.enum(["global", "host", "link", "site"]).optional(),
 });
 
@@ -40,10 +43,12 @@ const nginx = z.strictObject({
   start_command: argv.optional(),
   reload_command: argv.optional(),
   test_command: argv.optional(),
-  restart_backoff: z.strictObject({
-    initial: duration(10, 60_000).default(200),
-    max: duration(10, 600_000).default(5000),
-  }).default({ initial: 200, max: 5000 }),
+  restart_backoff: z
+    .strictObject({
+      initial: duration(10, 60_000).default(200),
+      max: duration(10, 600_000).default(5000),
+    })
+    .default({ initial: 200, max: 5000 }),
   /** external mode: how often the master pid is checked. */
   watch_interval: duration(10, 60_000).default(100),
 });
@@ -58,46 +63,68 @@ const notify = z.strictObject({
   timeout: duration(100, 600_000).default(30_000),
 });
 
-export const agentConfigSchema = z.strictObject({
-  node_id: nodeId,
-  coordinator: hostPort,
-  state_dir: absolutePath.default("/var/lib/keepvip-agent"),
-  insecure: z.boolean().default(false),
-  tls: z.strictObject({ ca: absolutePath, cert: absolutePath, key: absolutePath }).optional(),
-  /** The interface (and label/scope) carrying each group's VIPs. */
-  groups: z.record(name, groupBinding),
-  /** Used for groups not listed in `groups`. */
-  default_interface: interfaceName.optional(),
-  nginx: nginx.default(() => nginx.parse({})),
-  tracks: z.record(name, trackScript).default({}),
-  /** Links whose state is a track named "if:<name>" (down = failing). */
-  track_interfaces: z.array(interfaceName).default([]),
-  notify: notify.default(() => notify.parse({})),
-  /** User the track and notify scripts run as (default: the agent's own). */
-  script_user: z.string().regex(/^[a-z_][a-z0-9_-]{0,31}$/, "must be a user name").optional(),
-  arping: absolutePath.default("/usr/bin/arping"),
-  ip: absolutePath.default("/usr/sbin/ip"),
-  /** On SIGTERM with the coordinator unreachable: release VIPs anyway (default: keep them, nginx keeps serving). */
-  force_release_on_stop: z.boolean().default(false),
-  /** Longest a clean stop waits for the planned handover. */
-  stop_timeout: duration(100, 120_000).default(5000),
-  /** Prometheus metrics on their own HTTP listener (GET /metrics); absent = off. */
-  metrics: z.strictObject({ listen: hostPort.default("127.0.0.1:9741") }).optional(),
-}).superRefine((cfg, ctx) => {
-  if (!cfg.tls && !cfg.insecure) ctx.addIssue({ code: "custom", path: ["tls"], message: "set tls: {ca, cert, key} for mutual TLS (keepvip certs issue-agent), or insecure: true for a lab" });
-  if (cfg.tls && cfg.insecure) ctx.addIssue({ code: "custom", path: ["insecure"], message: "insecure: true contradicts the tls section: remove one" });
-  if (cfg.nginx.mode === "external" && !cfg.nginx.start_command) {
-    ctx.addIssue({ code: "custom", path: ["nginx", "start_command"], message: 'nginx mode "external" needs start_command (e.g. ["systemctl", "start", "nginx"])' });
-  }
-  if (cfg.nginx.restart_backoff.max < cfg.nginx.restart_backoff.initial) {
-    ctx.addIssue({ code: "custom", path: ["nginx", "restart_backoff", "max"], message: `max (${formatMs(cfg.nginx.restart_backoff.max)}) must be at least initial (${formatMs(cfg.nginx.restart_backoff.initial)})` });
-  }
-  for (const [tname, t] of Object.entries(cfg.tracks)) {
-    if (t.timeout !== undefined && t.timeout > t.interval) {
-      ctx.addIssue({ code: "custom", path: ["tracks", tname, "timeout"], message: `timeout (${formatMs(t.timeout)}) must not exceed interval (${formatMs(t.interval)})` });
+export const agentConfigSchema = z
+  .strictObject({
+    node_id: nodeId,
+    coordinator: hostPort,
+    state_dir: absolutePath.default("/var/lib/keepvip-agent"),
+    insecure: z.boolean().default(false),
+    tls: z.strictObject({ ca: absolutePath, cert: absolutePath, key: absolutePath }).optional(),
+    /** The interface (and label/scope) carrying each group's VIPs. */
+    groups: z.record(name, groupBinding),
+    /** Used for groups not listed in `groups`. */
+    default_interface: interfaceName.optional(),
+    nginx: nginx.default(() => nginx.parse({})),
+    tracks: z.record(name, trackScript).default({}),
+    /** Links whose state is a track named "if:<name>" (down = failing). */
+    track_interfaces: z.array(interfaceName).default([]),
+    notify: notify.default(() => notify.parse({})),
+    /** User the track and notify scripts run as (default: the agent's own). */
+    script_user: z
+      .string()
+      .regex(/^[a-z_][a-z0-9_-]{0,31}$/, "must be a user name")
+      .optional(),
+    arping: absolutePath.default("/usr/bin/arping"),
+    ip: absolutePath.default("/usr/sbin/ip"),
+    /** On SIGTERM with the coordinator unreachable: release VIPs anyway (default: keep them, nginx keeps serving). */
+    force_release_on_stop: z.boolean().default(false),
+    /** Longest a clean stop waits for the planned handover. */
+    stop_timeout: duration(100, 120_000).default(5000),
+    /** Prometheus metrics on their own HTTP listener (GET /metrics); absent = off. */
+    metrics: z.strictObject({ listen: hostPort.default("127.0.0.1:9741") }).optional(),
+  })
+  .superRefine((cfg, ctx) => {
+    if (!cfg.tls && !cfg.insecure)
+      ctx.addIssue({
+        code: "custom",
+        path: ["tls"],
+        message: "set tls: {ca, cert, key} for mutual TLS (keepvip certs issue-agent), or insecure: true for a lab",
+      });
+    if (cfg.tls && cfg.insecure) ctx.addIssue({ code: "custom", path: ["insecure"], message: "insecure: true contradicts the tls section: remove one" });
+    if (cfg.nginx.mode === "external" && !cfg.nginx.start_command) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["nginx", "start_command"],
+        message: 'nginx mode "external" needs start_command (e.g. ["systemctl", "start", "nginx"])',
+      });
     }
-  }
-});
+    if (cfg.nginx.restart_backoff.max < cfg.nginx.restart_backoff.initial) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["nginx", "restart_backoff", "max"],
+        message: `max (${formatMs(cfg.nginx.restart_backoff.max)}) must be at least initial (${formatMs(cfg.nginx.restart_backoff.initial)})`,
+      });
+    }
+    for (const [tname, t] of Object.entries(cfg.tracks)) {
+      if (t.timeout !== undefined && t.timeout > t.interval) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["tracks", tname, "timeout"],
+          message: `timeout (${formatMs(t.timeout)}) must not exceed interval (${formatMs(t.interval)})`,
+        });
+      }
+    }
+  });
 
 export type AgentConfig = z.output<typeof agentConfigSchema>;
 export type TrackScriptConfig = AgentConfig["tracks"][string];

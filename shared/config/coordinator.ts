@@ -29,7 +29,13 @@ const group = z.strictObject({
   name,
   vips: z.array(cidr).min(1),
   /** The service probed through the VIP (LAN verification, peer reachability). */
-  service: z.strictObject({ port, path: z.string().regex(/^\/[\x21-\x7e]*$/, "must be an HTTP path starting with '/'").optional() }),
+  service: z.strictObject({
+    port,
+    path: z
+      .string()
+      .regex(/^\/[\x21-\x7e]*$/, "must be an HTTP path starting with '/'")
+      .optional(),
+  }),
   /** host:port addresses a peer checks to tell "my own LAN works"; default: the upstream servers. */
   lan_references: z.array(hostPort).default([]),
   preempt: z.boolean().default(true),
@@ -47,15 +53,24 @@ const server = z.strictObject({
   down: z.boolean().default(false),
 });
 
-const statusRange = z.string().regex(/^\d{3}(-\d{3})?$/, 'must be a status or range like "200-399"').transform((v) => {
-  const [lo, hi] = v.split("-").map(Number);
-  return { min: lo, max: hi ?? lo };
-});
+const statusRange = z
+  .string()
+  .regex(/^\d{3}(-\d{3})?$/, 'must be a status or range like "200-399"')
+  .transform((v) => {
+    const [lo, hi] = v.split("-").map(Number);
+    return { min: lo, max: hi ?? lo };
+  });
 
 const check = z.strictObject({
   type: z.enum(["tcp", "http"]).default("tcp"),
-  path: z.string().regex(/^\/[\x21-\x7e]*$/, "must be an HTTP path starting with '/'").default("/"),
-  host: z.string().regex(/^[A-Za-z0-9.:[\]-]{1,253}$/, "must be a host name").optional(),
+  path: z
+    .string()
+    .regex(/^\/[\x21-\x7e]*$/, "must be an HTTP path starting with '/'")
+    .default("/"),
+  host: z
+    .string()
+    .regex(/^[A-Za-z0-9.:[\]-]{1,253}$/, "must be a host name")
+    .optional(),
   expect_status: statusRange.default({ min: 200, max: 399 }),
   expect_body: z.string().max(1024).optional(),
   interval: duration(10, 3_600_000).default(1000),
@@ -69,7 +84,10 @@ const check = z.strictObject({
 const upstream = z.strictObject({
   name,
   balance: z.enum(["round_robin", "least_conn", "ip_hash", "hash"]).default("round_robin"),
-  hash_key: z.string().regex(/^[$A-Za-z0-9_]{1,64}$/, "must be an nginx variable expression like $remote_addr").optional(),
+  hash_key: z
+    .string()
+    .regex(/^[$A-Za-z0-9_]{1,64}$/, "must be an nginx variable expression like $remote_addr")
+    .optional(),
   consistent: z.boolean().default(false),
   keepalive: z.number().int().min(0).max(10_000).default(0),
   slow_start: duration(0, 3_600_000).default(0),
@@ -88,10 +106,16 @@ const timing = z.strictObject({
   /** Consecutive failed probes through the VIP before a peer counts as "cannot reach". */
   reach_fall: z.number().int().min(1).max(100).default(3),
   ack_timeout: duration(50, 60_000).default(2000),
-  garp: z.strictObject({
-    delays: z.array(duration(0, 60_000)).min(1).max(20).default([...DEFAULT_GARP.burstMs]),
-    refresh: duration(0, 3_600_000).default(DEFAULT_GARP.refreshMs),
-  }).default({ delays: [...DEFAULT_GARP.burstMs], refresh: DEFAULT_GARP.refreshMs }),
+  garp: z
+    .strictObject({
+      delays: z
+        .array(duration(0, 60_000))
+        .min(1)
+        .max(20)
+        .default([...DEFAULT_GARP.burstMs]),
+      refresh: duration(0, 3_600_000).default(DEFAULT_GARP.refreshMs),
+    })
+    .default({ delays: [...DEFAULT_GARP.burstMs], refresh: DEFAULT_GARP.refreshMs }),
   /** Highest rate of nginx reloads an upstream push may cause. */
   reload_min_interval: duration(0, 60_000).default(500),
 });
@@ -134,22 +158,38 @@ function duplicates<T>(items: T[], key: (t: T) => string): string[] {
 
 /** Rules that span fields; each message prints both values. */
 function crossCheck(cfg: Cfg, ctx: z.RefinementCtx) {
-  if (!cfg.tls && !cfg.insecure) ctx.addIssue({ code: "custom", path: ["tls"], message: "set tls: {ca, cert, key} for mutual TLS (keepvip certs), or insecure: true for a lab" });
+  if (!cfg.tls && !cfg.insecure)
+    ctx.addIssue({ code: "custom", path: ["tls"], message: "set tls: {ca, cert, key} for mutual TLS (keepvip certs), or insecure: true for a lab" });
   if (cfg.tls && cfg.insecure) ctx.addIssue({ code: "custom", path: ["insecure"], message: "insecure: true contradicts the tls section: remove one" });
   const t = cfg.timing;
   if (t.dead_interval < 3 * t.heartbeat_interval) {
-    ctx.addIssue({ code: "custom", path: ["timing", "dead_interval"], message: `dead_interval (${formatMs(t.dead_interval)}) must be at least 3 × heartbeat_interval (${formatMs(t.heartbeat_interval)})` });
+    ctx.addIssue({
+      code: "custom",
+      path: ["timing", "dead_interval"],
+      message: `dead_interval (${formatMs(t.dead_interval)}) must be at least 3 × heartbeat_interval (${formatMs(t.heartbeat_interval)})`,
+    });
   }
   if (t.verify_timeout >= t.dead_interval) {
-    ctx.addIssue({ code: "custom", path: ["timing", "verify_timeout"], message: `verify_timeout (${formatMs(t.verify_timeout)}) must be shorter than dead_interval (${formatMs(t.dead_interval)})` });
+    ctx.addIssue({
+      code: "custom",
+      path: ["timing", "verify_timeout"],
+      message: `verify_timeout (${formatMs(t.verify_timeout)}) must be shorter than dead_interval (${formatMs(t.dead_interval)})`,
+    });
   }
   for (const d of duplicates(cfg.groups, (g) => g.name)) ctx.addIssue({ code: "custom", path: ["groups"], message: `group name "${d}" is used twice` });
   const vipOwner = new Map<string, string>();
   cfg.groups.forEach((g, gi) => {
-    for (const d of duplicates(g.members, (m) => m.node)) ctx.addIssue({ code: "custom", path: ["groups", gi, "members"], message: `node "${d}" is listed twice in group "${g.name}"` });
-    for (const d of duplicates(g.tracks, (tr) => tr.name)) ctx.addIssue({ code: "custom", path: ["groups", gi, "tracks"], message: `track "${d}" is listed twice in group "${g.name}"` });
+    for (const d of duplicates(g.members, (m) => m.node))
+      ctx.addIssue({ code: "custom", path: ["groups", gi, "members"], message: `node "${d}" is listed twice in group "${g.name}"` });
+    for (const d of duplicates(g.tracks, (tr) => tr.name))
+      ctx.addIssue({ code: "custom", path: ["groups", gi, "tracks"], message: `track "${d}" is listed twice in group "${g.name}"` });
     g.vips.forEach((v, vi) => {
-      if (v.family === 6) ctx.addIssue({ code: "custom", path: ["groups", gi, "vips", vi], message: `IPv6 VIPs are not supported yet (${v.address}): Debian has no tool that repeats unsolicited neighbour advertisements the way GARP is repeated; use an IPv4 address` });
+      if (v.family === 6)
+        ctx.addIssue({
+          code: "custom",
+          path: ["groups", gi, "vips", vi],
+          message: `IPv6 VIPs are not supported yet (${v.address}): Debian has no tool that repeats unsolicited neighbour advertisements the way GARP is repeated; use an IPv4 address`,
+        });
       const other = vipOwner.get(v.address);
       if (other !== undefined) ctx.addIssue({ code: "custom", path: ["groups", gi, "vips", vi], message: `VIP ${v.address} is already in group "${other}"` });
       vipOwner.set(v.address, g.name);
@@ -159,23 +199,46 @@ function crossCheck(cfg: Cfg, ctx: z.RefinementCtx) {
   const inSync = new Map<string, string>();
   cfg.sync_groups.forEach((s, si) => {
     s.groups.forEach((gname, i) => {
-      if (!groupNames.has(gname)) ctx.addIssue({ code: "custom", path: ["sync_groups", si, "groups", i], message: `group "${gname}" is not defined in groups` });
+      if (!groupNames.has(gname))
+        ctx.addIssue({ code: "custom", path: ["sync_groups", si, "groups", i], message: `group "${gname}" is not defined in groups` });
       const prev = inSync.get(gname);
-      if (prev !== undefined) ctx.addIssue({ code: "custom", path: ["sync_groups", si, "groups", i], message: `group "${gname}" is already in sync group "${prev}"` });
+      if (prev !== undefined)
+        ctx.addIssue({ code: "custom", path: ["sync_groups", si, "groups", i], message: `group "${gname}" is already in sync group "${prev}"` });
       inSync.set(gname, s.name);
     });
     const members = s.groups.map((gname) => cfg.groups.find((g) => g.name === gname)).filter((g) => g !== undefined);
-    const sets = members.map((g) => g.members.map((m) => m.node).sort().join(","));
-    if (new Set(sets).size > 1) ctx.addIssue({ code: "custom", path: ["sync_groups", si], message: `groups of sync group "${s.name}" must have the same members (${sets.map((x) => `[${x}]`).join(" vs ")})` });
+    const sets = members.map((g) =>
+      g.members
+        .map((m) => m.node)
+        .sort()
+        .join(","),
+    );
+    if (new Set(sets).size > 1)
+      ctx.addIssue({
+        code: "custom",
+        path: ["sync_groups", si],
+        message: `groups of sync group "${s.name}" must have the same members (${sets.map((x) => `[${x}]`).join(" vs ")})`,
+      });
   });
-  for (const d of duplicates(cfg.upstreams, (u) => u.name)) ctx.addIssue({ code: "custom", path: ["upstreams"], message: `upstream name "${d}" is used twice` });
+  for (const d of duplicates(cfg.upstreams, (u) => u.name))
+    ctx.addIssue({ code: "custom", path: ["upstreams"], message: `upstream name "${d}" is used twice` });
   cfg.upstreams.forEach((u, ui) => {
-    for (const d of duplicates(u.servers, (s) => s.address)) ctx.addIssue({ code: "custom", path: ["upstreams", ui, "servers"], message: `server ${d} is listed twice in upstream "${u.name}"` });
-    if (u.balance === "hash" && !u.hash_key) ctx.addIssue({ code: "custom", path: ["upstreams", ui, "hash_key"], message: `balance "hash" needs hash_key (e.g. "$remote_addr")` });
-    if (u.balance !== "hash" && u.hash_key) ctx.addIssue({ code: "custom", path: ["upstreams", ui, "hash_key"], message: `hash_key is only used with balance "hash", not "${u.balance}"` });
-    if (u.balance === "ip_hash" && u.servers.some((s) => s.backup)) ctx.addIssue({ code: "custom", path: ["upstreams", ui, "servers"], message: `nginx does not allow backup servers with balance "ip_hash"` });
-    if (u.check && u.check.timeout >= u.check.interval) ctx.addIssue({ code: "custom", path: ["upstreams", ui, "check", "timeout"], message: `timeout (${formatMs(u.check.timeout)}) must be shorter than interval (${formatMs(u.check.interval)})` });
-    if (u.servers.every((s) => s.backup)) ctx.addIssue({ code: "custom", path: ["upstreams", ui, "servers"], message: `upstream "${u.name}" needs at least one server that is not a backup` });
+    for (const d of duplicates(u.servers, (s) => s.address))
+      ctx.addIssue({ code: "custom", path: ["upstreams", ui, "servers"], message: `server ${d} is listed twice in upstream "${u.name}"` });
+    if (u.balance === "hash" && !u.hash_key)
+      ctx.addIssue({ code: "custom", path: ["upstreams", ui, "hash_key"], message: `balance "hash" needs hash_key (e.g. "$remote_addr")` });
+    if (u.balance !== "hash" && u.hash_key)
+      ctx.addIssue({ code: "custom", path: ["upstreams", ui, "hash_key"], message: `hash_key is only used with balance "hash", not "${u.balance}"` });
+    if (u.balance === "ip_hash" && u.servers.some((s) => s.backup))
+      ctx.addIssue({ code: "custom", path: ["upstreams", ui, "servers"], message: `nginx does not allow backup servers with balance "ip_hash"` });
+    if (u.check && u.check.timeout >= u.check.interval)
+      ctx.addIssue({
+        code: "custom",
+        path: ["upstreams", ui, "check", "timeout"],
+        message: `timeout (${formatMs(u.check.timeout)}) must be shorter than interval (${formatMs(u.check.interval)})`,
+      });
+    if (u.servers.every((s) => s.backup))
+      ctx.addIssue({ code: "custom", path: ["upstreams", ui, "servers"], message: `upstream "${u.name}" needs at least one server that is not a backup` });
     u.servers.forEach((s, si) => {
       const hp = parseHostPort(s.address);
       if (typeof hp === "string") ctx.addIssue({ code: "custom", path: ["upstreams", ui, "servers", si, "address"], message: hp });

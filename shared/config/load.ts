@@ -9,7 +9,10 @@ import { LineCounter, parseDocument, isNode } from "yaml";
 import type { z } from "zod";
 
 export class ConfigError extends Error {
-  constructor(readonly source: string, readonly problems: string[]) {
+  constructor(
+    readonly source: string,
+    readonly problems: string[],
+  ) {
     super(`${source}: invalid config\n${problems.map((p) => `  ${p}`).join("\n")}`);
     this.name = "ConfigError";
   }
@@ -30,10 +33,13 @@ export function parseConfigText<S extends z.ZodType>(schema: S, text: string, so
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
   if (doc.errors.length > 0) {
-    throw new ConfigError(source, doc.errors.map((e) => {
-      const pos = lines.linePos(e.pos[0]);
-      return `${source}:${pos.line}:${pos.col} ${e.message.split("\n")[0]}`;
-    }));
+    throw new ConfigError(
+      source,
+      doc.errors.map((e) => {
+        const pos = lines.linePos(e.pos[0]);
+        return `${source}:${pos.line}:${pos.col} ${e.message.split("\n")[0]}`;
+      }),
+    );
   }
   let data: unknown;
   try {
@@ -109,7 +115,9 @@ function describe(issue: z.core.$ZodIssue): string {
     case "too_big":
       return `must be at most ${String(issue.maximum)}${got !== undefined && typeof got !== "object" ? `, got ${String(got)}` : ""}`;
     case "too_small":
-      return issue.origin === "array" ? `needs at least ${String(issue.minimum)} entr${issue.minimum === 1 ? "y" : "ies"}` : `must be at least ${String(issue.minimum)}${got !== undefined && typeof got !== "object" ? `, got ${String(got)}` : ""}`;
+      return issue.origin === "array"
+        ? `needs at least ${String(issue.minimum)} entr${issue.minimum === 1 ? "y" : "ies"}`
+        : `must be at least ${String(issue.minimum)}${got !== undefined && typeof got !== "object" ? `, got ${String(got)}` : ""}`;
     case "invalid_value":
       return `must be one of ${issue.values.map((v) => JSON.stringify(v)).join(", ")}${got !== undefined ? `, got ${JSON.stringify(got)}` : ""}`;
     default:

@@ -7,10 +7,14 @@ import { isIPv4, isIPv6 } from "node:net";
 import { z } from "zod";
 
 /** Node ids: like keepalived's router_id, short and safe anywhere. */
-export const nodeId = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/, "must be 1-63 characters of letters, digits, '_', '.', '-' starting with a letter or digit");
+export const nodeId = z
+  .string()
+  .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/, "must be 1-63 characters of letters, digits, '_', '.', '-' starting with a letter or digit");
 
 /** Group/upstream/track names: also used as nginx upstream names. */
-export const name = z.string().regex(/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,62}$/, "must be 1-63 characters of letters, digits, '_', '.', '-'")
+export const name = z
+  .string()
+  .regex(/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,62}$/, "must be 1-63 characters of letters, digits, '_', '.', '-'")
   // Names become object keys (agent `groups:`, `tracks:`): a prototype name would vanish or worse.
   .refine((v) => !["__proto__", "constructor", "prototype"].includes(v), { message: "is a reserved name" });
 

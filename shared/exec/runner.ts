@@ -55,10 +55,22 @@ export interface CommandRunner {
   start(argv: string[], options?: StartOptions): RunningProcess;
 }
 
-function toResult(argv: string[], started: number, r: {
-  exitCode?: number; stdout?: unknown; stderr?: unknown; timedOut?: boolean; signal?: string; code?: string; originalMessage?: string; isCanceled?: boolean;
-}): RunResult {
-  const spawnError = r.exitCode === undefined && r.signal === undefined && !r.timedOut && !r.isCanceled ? (r.code ?? r.originalMessage ?? "failed to start") : "";
+function toResult(
+  argv: string[],
+  started: number,
+  r: {
+    exitCode?: number;
+    stdout?: unknown;
+    stderr?: unknown;
+    timedOut?: boolean;
+    signal?: string;
+    code?: string;
+    originalMessage?: string;
+    isCanceled?: boolean;
+  },
+): RunResult {
+  const spawnError =
+    r.exitCode === undefined && r.signal === undefined && !r.timedOut && !r.isCanceled ? (r.code ?? r.originalMessage ?? "failed to start") : "";
   return {
     argv,
     exitCode: r.exitCode ?? -1,
@@ -93,10 +105,13 @@ export function createCommandRunner(): CommandRunner {
         forceKillAfterDelay: false,
       });
       let timedOut = false;
-      const timer = options.timeoutMs === undefined ? undefined : setTimeout(() => {
-        timedOut = true;
-        killGroup(child.pid, child);
-      }, options.timeoutMs);
+      const timer =
+        options.timeoutMs === undefined
+          ? undefined
+          : setTimeout(() => {
+              timedOut = true;
+              killGroup(child.pid, child);
+            }, options.timeoutMs);
       const r = await child;
       clearTimeout(timer);
       const result = toResult(argv, started, r as never);
@@ -124,7 +139,10 @@ export function createCommandRunner(): CommandRunner {
       // must see the master's death at once.
       const exited = new Promise<RunResult>((resolve) => {
         child.once("exit", (code, signal) => resolve(toResult(argv, started, { exitCode: code ?? undefined, signal: signal ?? undefined })));
-        child.then((r) => resolve(toResult(argv, started, r as never)), (err: unknown) => resolve(toResult(argv, started, err as never)));
+        child.then(
+          (r) => resolve(toResult(argv, started, r as never)),
+          (err: unknown) => resolve(toResult(argv, started, err as never)),
+        );
       });
       return {
         pid: child.pid ?? -1,

@@ -59,18 +59,51 @@ async function coordinator(yaml: string): Promise<TestCoordinator> {
 async function startNode(id: string, opts: { stateDir?: string; force?: boolean } = {}): Promise<Node> {
   const stateDir = opts.stateDir ?? mkdtempSync(join(tmpdir(), `keepvip-agent-${id}-`));
   dirs.push(stateDir);
-  const config = parseConfigText(agentConfigSchema, `node_id: ${id}\ncoordinator: "${coord!.address}"\ninsecure: true\nstate_dir: ${stateDir}\nstop_timeout: 2s\nforce_release_on_stop: ${opts.force ?? false}\ngroups: {VI_1: {interface: lan0}}\ntrack_interfaces: [lan0]\n`, "agent.yaml");
-  const n: Node = { vips: new FakeVips(lan, id), nginx: new FakeNginx(), links: new FakeLinks(), notify: new FakeNotify(), tracks: new FakeTracks(), verify: new FakeVerify(lan, id), reach: new FakeReach(), upstreams: new FakeUpstreams(), backends: new FakeBackends(), stateDir } as Node;
+  const config = parseConfigText(
+    agentConfigSchema,
+    `node_id: ${id}\ncoordinator: "${coord!.address}"\ninsecure: true\nstate_dir: ${stateDir}\nstop_timeout: 2s\nforce_release_on_stop: ${opts.force ?? false}\ngroups: {VI_1: {interface: lan0}}\ntrack_interfaces: [lan0]\n`,
+    "agent.yaml",
+  );
+  const n: Node = {
+    vips: new FakeVips(lan, id),
+    nginx: new FakeNginx(),
+    links: new FakeLinks(),
+    notify: new FakeNotify(),
+    tracks: new FakeTracks(),
+    verify: new FakeVerify(lan, id),
+    reach: new FakeReach(),
+    upstreams: new FakeUpstreams(),
+    backends: new FakeBackends(),
+    stateDir,
+  } as Node;
   n.core = new AgentCore({
-    config, vips: n.vips, nginx: n.nginx, tracks: n.tracks, reach: n.reach, verify: n.verify, notify: n.notify, link: n.links, upstreams: n.upstreams, backends: n.backends,
-    log: silentLogger, memory: loadMemory(stateDir), saveMemory: (m) => saveMemory(stateDir, m), instanceId: `${id}-${Date.now()}`,
+    config,
+    vips: n.vips,
+    nginx: n.nginx,
+    tracks: n.tracks,
+    reach: n.reach,
+    verify: n.verify,
+    notify: n.notify,
+    link: n.links,
+    upstreams: n.upstreams,
+    backends: n.backends,
+    log: silentLogger,
+    memory: loadMemory(stateDir),
+    saveMemory: (m) => saveMemory(stateDir, m),
+    instanceId: `${id}-${Date.now()}`,
   });
   await n.core.init();
-  n.session = new CoordinatorSession(coord!.address, (await import("@grpc/grpc-js")).credentials.createInsecure(), {
-    hello: () => n.core.hello(),
-    message: (m) => n.core.message(m),
-    connection: (up, d) => n.core.connection(up, d),
-  }, silentLogger, { initialMs: 20, maxMs: 200 });
+  n.session = new CoordinatorSession(
+    coord!.address,
+    (await import("@grpc/grpc-js")).credentials.createInsecure(),
+    {
+      hello: () => n.core.hello(),
+      message: (m) => n.core.message(m),
+      connection: (up, d) => n.core.connection(up, d),
+    },
+    silentLogger,
+    { initialMs: 20, maxMs: 200 },
+  );
   n.core.attach((m) => n.session.send(m));
   n.session.start();
   nodes.push(n);
@@ -123,7 +156,12 @@ test("a command with a stale epoch is ignored and acked as stale", async () => {
   await waitFor(() => holder() === "lb1", { what: "lb1 holds" });
   assert.equal(lb1.core.epochs.newest("VI_1"), 1);
   lb1.core.epochs.admit("VI_1", 5); // it has seen epoch 5 since (e.g. from a newer coordinator)
-  lb1.core.message({ body: { $case: "command", value: { commandId: "old", group: "VI_1", epoch: 3, reason: "replayed", action: { $case: "release", value: { vips: ["198.18.0.100/24"], afterMs: 0 } } } } });
+  lb1.core.message({
+    body: {
+      $case: "command",
+      value: { commandId: "old", group: "VI_1", epoch: 3, reason: "replayed", action: { $case: "release", value: { vips: ["198.18.0.100/24"], afterMs: 0 } } },
+    },
+  });
   await new Promise((r) => setTimeout(r, 50));
   assert.deepEqual(onLan(), ["lb1"], "the stale release was not obeyed");
   assert.ok(!lb1.vips.log.includes("release 198.18.0.100"));
@@ -138,7 +176,10 @@ test("the epoch guard survives an agent restart", async () => {
   lb1.session.stop();
   const memory = loadMemory(lb1.stateDir);
   assert.equal(memory.epochs.VI_1, 1);
-  assert.deepEqual(memory.groups.map((g) => g.name), ["VI_1"]);
+  assert.deepEqual(
+    memory.groups.map((g) => g.name),
+    ["VI_1"],
+  );
 });
 
 test("an agent restart keeps the VIP: reconcile finds it, the hello reports it, nothing moves", async () => {
@@ -153,7 +194,9 @@ test("an agent restart keeps the VIP: reconcile finds it, the hello reports it, 
   nodes.splice(nodes.indexOf(lb1), 1);
   const again = await startNode("lb1", { stateDir: lb1.stateDir });
   assert.ok(again.core.held.has("VI_1"), "reconciled from the interface");
-  await waitFor(() => coord!.engine.nodes.views.get("lb1")!.session === "live" && coord!.engine.runtimes.get("VI_1")!.phase.kind === "steady", { what: "lb1 back" });
+  await waitFor(() => coord!.engine.nodes.views.get("lb1")!.session === "live" && coord!.engine.runtimes.get("VI_1")!.phase.kind === "steady", {
+    what: "lb1 back",
+  });
   await new Promise((r) => setTimeout(r, 200));
   assert.deepEqual(onLan(), ["lb1"], "never on lb2");
   assert.equal(coord.engine.runtimes.get("VI_1")!.epoch, epochBefore);
@@ -213,10 +256,22 @@ test("upstreams: agents get the probe plan and a versioned config, and a server 
   const lb1 = await startNode("lb1");
   const lb2 = await startNode("lb2");
   await waitFor(() => lb1.upstreams.applied.length > 0 && lb2.upstreams.applied.length > 0, { what: "both applied the first version" });
-  assert.deepEqual(lb1.backends.plan?.checks.map((c) => [c.upstream, c.servers, c.type, c.path, c.rise, c.fall]), [["my10016", ["198.18.0.21:10016", "198.18.0.22:10016"], "http", "/aaa", 2, 2]]);
+  assert.deepEqual(
+    lb1.backends.plan?.checks.map((c) => [c.upstream, c.servers, c.type, c.path, c.rise, c.fall]),
+    [["my10016", ["198.18.0.21:10016", "198.18.0.22:10016"], "http", "/aaa", 2, 2]],
+  );
   const v1 = lb1.upstreams.applied[0];
-  assert.deepEqual(v1.upstreams[0].servers.map((s) => [s.address, s.down, s.maxFails, s.failTimeoutS]), [["198.18.0.21:10016", false, 3, 30], ["198.18.0.22:10016", false, 3, 30]]);
-  await waitFor(() => coord!.engine.upstreams.applied.get("lb1")?.version === v1.version && coord!.engine.upstreams.applied.get("lb2")?.version === v1.version, { what: "coordinator sees both agents on the version" });
+  assert.deepEqual(
+    v1.upstreams[0].servers.map((s) => [s.address, s.down, s.maxFails, s.failTimeoutS]),
+    [
+      ["198.18.0.21:10016", false, 3, 30],
+      ["198.18.0.22:10016", false, 3, 30],
+    ],
+  );
+  await waitFor(
+    () => coord!.engine.upstreams.applied.get("lb1")?.version === v1.version && coord!.engine.upstreams.applied.get("lb2")?.version === v1.version,
+    { what: "coordinator sees both agents on the version" },
+  );
 
   // Only lb1 sees b1 fail: not a majority, nothing changes.
   const down = { upstream: "my10016", server: "198.18.0.21:10016", up: false, detail: "timeout", latencyMs: 50 };
@@ -232,7 +287,13 @@ test("upstreams: agents get the probe plan and a versioned config, and a server 
   assert.equal(v2.version, v1.version + 1);
   assert.equal(v2.upstreams[0].servers[0].down, true);
   assert.equal(v2.upstreams[0].servers[1].down, false);
-  assert.match(coord.engine.events.all().map((e) => e.message).join("\n"), /198\.18\.0\.21:10016 is DOWN: 2 of 2 agents see it fail/);
+  assert.match(
+    coord.engine.events
+      .all()
+      .map((e) => e.message)
+      .join("\n"),
+    /198\.18\.0\.21:10016 is DOWN: 2 of 2 agents see it fail/,
+  );
 });
 
 test("upstreams: an agent that cannot apply a version reports the error, and the coordinator shows it", async () => {
@@ -254,9 +315,14 @@ test("a takeover the LAN does not follow is re-announced and reported in the coo
   lb1.session.stop();
   nodes.splice(nodes.indexOf(lb1), 1);
   await waitFor(() => holder() === "lb2", { what: "lb2 took over" });
-  await waitFor(() => coord!.engine.events.all().some((e) => e.kind === "agent" && /takeover of VI_1 not confirmed \(attempt 1\/3\): also answered by lb1/.test(e.message)), { what: "the unconfirmed takeover reported" });
+  await waitFor(
+    () => coord!.engine.events.all().some((e) => e.kind === "agent" && /takeover of VI_1 not confirmed \(attempt 1\/3\): also answered by lb1/.test(e.message)),
+    { what: "the unconfirmed takeover reported" },
+  );
   const reannounced = lb2.vips.log.filter((l) => l === "acquire 198.18.0.100 on lan0 takeover").length;
-  await waitFor(() => lb2.vips.log.filter((l) => l === "acquire 198.18.0.100 on lan0 takeover").length > reannounced || reannounced >= 2, { what: "re-announced" });
+  await waitFor(() => lb2.vips.log.filter((l) => l === "acquire 198.18.0.100 on lan0 takeover").length > reannounced || reannounced >= 2, {
+    what: "re-announced",
+  });
   assert.equal(lb2.vips.garp?.offsetsMs.join(","), "0,100,300,700", "the coordinator's GARP timing reached the agent");
 });
 
@@ -272,7 +338,13 @@ test("a verification that finds the VIP silent is overruled while this node's co
   nodes.splice(nodes.indexOf(lb1), 1);
   await waitFor(() => lb2.verify.calls >= 2, { what: "lb2 verified (and re-verified)" });
   assert.deepEqual(onLan(), ["lb1"], "never on both");
-  assert.match(coord.engine.events.all().map((e) => e.message).join("\n"), /alive but cut off/);
+  assert.match(
+    coord.engine.events
+      .all()
+      .map((e) => e.message)
+      .join("\n"),
+    /alive but cut off/,
+  );
   // The continuous probes go silent (the holder really died): the next verification takes over.
   lb2.reach.states.set("VI_1", { reachable: false, failures: 3, lanOk: true, lanFresh: true, observedMs: Date.now() });
   lan.owners.get("198.18.0.100")?.delete("lb1");

@@ -61,11 +61,27 @@ let connected = false;
 
 before(async () => {
   dir = mkdtempSync(join(tmpdir(), "keepvip-agent-metrics-"));
-  const config = parseConfigText(agentConfigSchema, `node_id: lb1\ncoordinator: "127.0.0.1:7400"\ninsecure: true\nstate_dir: ${dir}\ngroups: {VI_1: {interface: lan0}}\n`, "agent.yaml");
+  const config = parseConfigText(
+    agentConfigSchema,
+    `node_id: lb1\ncoordinator: "127.0.0.1:7400"\ninsecure: true\nstate_dir: ${dir}\ngroups: {VI_1: {interface: lan0}}\n`,
+    "agent.yaml",
+  );
   const lan = new FakeLan();
   core = new AgentCore({
-    config, vips: new FakeVips(lan, "lb1"), nginx: new FakeNginx(), tracks, reach: new FakeReach(), verify: new FakeVerify(lan, "lb1"), notify: new FakeNotify(),
-    link: new FakeLinks(), upstreams: new FakeUpstreams(), backends: new FakeBackends(), log: silentLogger, memory: loadMemory(dir), saveMemory: (m) => saveMemory(dir, m), instanceId: "t",
+    config,
+    vips: new FakeVips(lan, "lb1"),
+    nginx: new FakeNginx(),
+    tracks,
+    reach: new FakeReach(),
+    verify: new FakeVerify(lan, "lb1"),
+    notify: new FakeNotify(),
+    link: new FakeLinks(),
+    upstreams: new FakeUpstreams(),
+    backends: new FakeBackends(),
+    log: silentLogger,
+    memory: loadMemory(dir),
+    saveMemory: (m) => saveMemory(dir, m),
+    instanceId: "t",
   });
   await core.init();
   metrics = new AgentMetrics({ node: "lb1", core, nginx, applier, connected: () => connected }, { processMetrics: false });
@@ -104,11 +120,29 @@ test("before the coordinator: nothing held, BACKUP, session down, nginx running"
 test("the coordinator's welcome and an acquire: the VIP is counted as held, the group MASTER", async () => {
   connected = true;
   metrics.connection(true);
-  core.message({ body: { $case: "welcome", value: { sessionId: "s", heartbeatIntervalMs: 60_000, deadIntervalMs: 180_000, reachIntervalMs: 100, verifyTimeoutMs: 150, reachFall: 3, groups: [{ name: "VI_1", vips: ["198.18.0.100/24"], servicePort: 10016, servicePath: "", tracks: [], lanReferences: [] }] } } });
+  core.message({
+    body: {
+      $case: "welcome",
+      value: {
+        sessionId: "s",
+        heartbeatIntervalMs: 60_000,
+        deadIntervalMs: 180_000,
+        reachIntervalMs: 100,
+        verifyTimeoutMs: 150,
+        reachFall: 3,
+        groups: [{ name: "VI_1", vips: ["198.18.0.100/24"], servicePort: 10016, servicePath: "", tracks: [], lanReferences: [] }],
+      },
+    },
+  });
   let t = await scrape();
   assert.equal(line(t, 'keepvip_agent_vips_held{group="VI_1"}'), 0);
   assert.equal(line(t, 'keepvip_agent_state{group="VI_1",state="BACKUP"}'), 1);
-  core.message({ body: { $case: "command", value: { commandId: "c1", group: "VI_1", epoch: 1, reason: "test", action: { $case: "acquire", value: { vips: ["198.18.0.100/24"], takeover: false } } } } });
+  core.message({
+    body: {
+      $case: "command",
+      value: { commandId: "c1", group: "VI_1", epoch: 1, reason: "test", action: { $case: "acquire", value: { vips: ["198.18.0.100/24"], takeover: false } } },
+    },
+  });
   await waitFor(() => core.held.has("VI_1"), { what: "the core holds VI_1" });
   t = await scrape();
   assert.equal(line(t, 'keepvip_agent_vips_held{group="VI_1"}'), 1);

@@ -22,7 +22,9 @@ const scratch = mkdtempSync(join(tmpdir(), "keepvip-cli-"));
 /** Runs the CLI without blocking: the coordinator lives in this process and must keep answering. */
 function cli(...args: string[]): Promise<{ code: number | null; out: string; err: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, ["dist/cli/main.js", "--insecure", "--coordinator", coord.address, "--timeout", "5000", ...args], { stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(process.execPath, ["dist/cli/main.js", "--insecure", "--coordinator", coord.address, "--timeout", "5000", ...args], {
+      stdio: ["ignore", "pipe", "pipe"],
+    });
     let out = "";
     let err = "";
     child.stdout.setEncoding("utf8").on("data", (d: string) => (out += d));
@@ -67,8 +69,17 @@ test("status --json has stable field names that match the cluster", async () => 
   const s = JSON.parse(r.out);
   assert.equal(s.groups[0].holder, "lb1");
   assert.equal(s.groups[0].epoch, coord.engine.runtimes.get("VI_1")!.epoch);
-  assert.deepEqual(s.groups[0].members.map((m: { nodeId: string; effectivePriority: number; state: string }) => [m.nodeId, m.effectivePriority, m.state]), [["lb1", 100, "MASTER"], ["lb2", 90, "BACKUP"]]);
-  assert.deepEqual(s.upstreams[0].servers.map((x: { address: string }) => x.address), ["198.18.0.21:10016", "198.18.0.22:10016"]);
+  assert.deepEqual(
+    s.groups[0].members.map((m: { nodeId: string; effectivePriority: number; state: string }) => [m.nodeId, m.effectivePriority, m.state]),
+    [
+      ["lb1", 100, "MASTER"],
+      ["lb2", 90, "BACKUP"],
+    ],
+  );
+  assert.deepEqual(
+    s.upstreams[0].servers.map((x: { address: string }) => x.address),
+    ["198.18.0.21:10016", "198.18.0.22:10016"],
+  );
 });
 
 test("why explains the holder with each member's inputs", async () => {
@@ -80,7 +91,9 @@ test("why explains the holder with each member's inputs", async () => {
 });
 
 test("switchover moves the group (planned), prints what changed, and events --follow shows it live", async () => {
-  const follow = spawn(process.execPath, ["dist/cli/main.js", "--insecure", "--coordinator", coord.address, "events", "--follow", "--since", "1s"], { stdio: ["ignore", "pipe", "pipe"] });
+  const follow = spawn(process.execPath, ["dist/cli/main.js", "--insecure", "--coordinator", coord.address, "events", "--follow", "--since", "1s"], {
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   let lines = "";
   follow.stdout.setEncoding("utf8").on("data", (d: string) => (lines += d));
   try {
@@ -140,7 +153,10 @@ test("server overrides change the pushed upstream, and bad arguments are named",
 test("events --json prints NDJSON of the history", async () => {
   const r = await cli("--json", "events", "--since", "10m");
   assert.equal(r.code, 0, r.err);
-  const events = r.out.trim().split("\n").map((l) => JSON.parse(l));
+  const events = r.out
+    .trim()
+    .split("\n")
+    .map((l) => JSON.parse(l));
   assert.ok(events.some((e: { kind: string; message: string }) => e.kind === "admin" && /maintenance on for lb2/.test(e.message)));
   assert.ok(events.every((e: { atMs: number }) => typeof e.atMs === "number"));
 });
@@ -157,7 +173,17 @@ test("validate accepts the examples and rejects a bad file naming the field", as
 
 test("import-keepalived writes configs that validate, lists what it did not map, and refuses to overwrite", async () => {
   const out = join(scratch, "imported");
-  const args = ["import-keepalived", "test/fixtures/seed/keepalived-lb1.conf", "test/fixtures/seed/keepalived-lb2.conf", "--nginx", "test/fixtures/seed/my.conf", "--names", "lb1,lb2", "--out", out];
+  const args = [
+    "import-keepalived",
+    "test/fixtures/seed/keepalived-lb1.conf",
+    "test/fixtures/seed/keepalived-lb2.conf",
+    "--nginx",
+    "test/fixtures/seed/my.conf",
+    "--names",
+    "lb1,lb2",
+    "--out",
+    out,
+  ];
   const r = await cli(...args);
   assert.equal(r.code, 0, r.err);
   assert.match(r.out, /wrote .*coordinator\.yaml, .*agent-lb1\.yaml, .*agent-lb2\.yaml/);
@@ -179,7 +205,10 @@ test("import-keepalived rejects malformed keepalived.conf with line and column",
 });
 
 test("an unreachable coordinator is a sentence that says what to check, with exit code 3", async () => {
-  const r = spawnSync(process.execPath, ["dist/cli/main.js", "--insecure", "--coordinator", "127.0.0.1:1", "--timeout", "2000", "status"], { encoding: "utf8", timeout: 20_000 });
+  const r = spawnSync(process.execPath, ["dist/cli/main.js", "--insecure", "--coordinator", "127.0.0.1:1", "--timeout", "2000", "status"], {
+    encoding: "utf8",
+    timeout: 20_000,
+  });
   assert.equal(r.status, 3);
   assert.match(r.stderr, /cannot reach the coordinator at 127\.0\.0\.1:1: check the address/);
   assert.doesNotMatch(r.stderr, /at .*\.js:\d+:\d+/, "no stack trace");

@@ -22,7 +22,10 @@ test("--check rejects a bad config, naming file, line and field, and exits non-z
   const dir = mkdtempSync(join(tmpdir(), "keepvip-cli-"));
   try {
     const file = join(dir, "bad.yaml");
-    writeFileSync(file, "groups:\n  - name: VI_1\n    vips: [\"198.18.0.100/24\"]\n    service: { port: 10016 }\n    members:\n      - { node: lb1, priority: 255 }\n");
+    writeFileSync(
+      file,
+      'groups:\n  - name: VI_1\n    vips: ["198.18.0.100/24"]\n    service: { port: 10016 }\n    members:\n      - { node: lb1, priority: 255 }\n',
+    );
     const r = run(["--config", file, "--check"]);
     assert.equal(r.status, 1);
     assert.match(r.stderr, new RegExp(`${file.replace(/[.]/g, "\\.")}:6:\\d+ groups\\[0\\]\\.members\\[0\\]\\.priority: must be at most 254, got 255`));

@@ -39,7 +39,11 @@ function agent(node: string, extra: Partial<ConstructorParameters<typeof Standin
 
 const holder = () => coord!.engine.runtimes.get("VI_1")!.holder;
 const epoch = () => coord!.engine.runtimes.get("VI_1")!.epoch;
-const eventText = () => coord!.engine.events.all().map((e) => e.message).join("\n");
+const eventText = () =>
+  coord!.engine.events
+    .all()
+    .map((e) => e.message)
+    .join("\n");
 
 test("the first holder is the member with the highest priority, and it is told to acquire with epoch 1", async () => {
   await cluster();
@@ -176,7 +180,7 @@ test("epochs strictly increase across a coordinator restart, and a restart moves
   const stateDir = c1.stateDir;
   const lb2 = agent("lb2");
   await waitFor(() => holder() === "lb2", { what: "lb2 holds" });
-  const lb1 = agent("lb1");
+  const _lb1 = agent("lb1");
   await waitFor(() => holder() === "lb1" && !lb2.holds.has("VI_1"), { what: "lb1 preempts" });
   const e1 = epoch();
   assert.equal(e1, 2);
@@ -190,7 +194,10 @@ test("epochs strictly increase across a coordinator restart, and a restart moves
   const lb1b = agent("lb1", { holds: ["VI_1"], epochs: { VI_1: 2 } });
   const lb2b = agent("lb2");
   await waitFor(() => holder() === "lb1", { what: "lb1 adopted as holder" });
-  assert.ok(coord!.engine.events.all().some((e) => /lb1 holds VI_1 \(epoch 2\)/.test(e.message)), "the event history survived the restart");
+  assert.ok(
+    coord!.engine.events.all().some((e) => /lb1 holds VI_1 \(epoch 2\)/.test(e.message)),
+    "the event history survived the restart",
+  );
   await new Promise((r) => setTimeout(r, 200)); // let any wrong move show itself
   assert.equal(epoch(), 2, "adoption takes no new epoch");
   assert.equal(lb1b.commands.length + lb2b.commands.length, 0, "no command at all: nothing moved");
@@ -247,7 +254,9 @@ test("a switchover to a lower-priority node sticks: preempt does not undo it, an
   coord = await startCoordinator(clusterYaml(), stateDir);
   const lb2b = agent("lb2", { holds: ["VI_1"], epochs: { VI_1: epoch() } });
   const lb1b = agent("lb1");
-  await waitFor(() => holder() === "lb2" && coord!.engine.runtimes.get("VI_1")!.last?.rule === "kept-holder-pinned", { what: "still pinned after the restart" });
+  await waitFor(() => holder() === "lb2" && coord!.engine.runtimes.get("VI_1")!.last?.rule === "kept-holder-pinned", {
+    what: "still pinned after the restart",
+  });
   assert.equal(lb1b.commands.length + lb2b.commands.length, 0, "the restart moved nothing");
   // The pin drops when lb2 cannot hold; then the ordinary rules apply.
   lb2b.fault = "nginx cannot start";
@@ -256,7 +265,6 @@ test("a switchover to a lower-priority node sticks: preempt does not undo it, an
   await waitFor(() => holder() === "lb1", { what: "lb1 takes over" });
   assert.equal(coord!.engine.runtimes.get("VI_1")!.pinned, undefined);
 });
-
 
 test("config reload: a priority change that does not call for a move moves nothing; one that does preempts; an upstream weight change pushes a new version", async () => {
   const yaml = clusterYaml({ upstreams: true });
@@ -267,7 +275,13 @@ test("config reload: a priority change that does not call for a move moves nothi
   const e0 = epoch();
   const v0 = coord!.engine.upstreams.current().version;
   const next = (y: string) => ({ ...parseCfg(cfgSchema, y, "reload.yaml"), state_dir: coord!.stateDir });
-  const r1 = await coord!.engine.reconfigure(next(yaml.replace("priority: 90", "priority: 95").replace('{ address: "198.18.0.21:10016", max_fails: 3', '{ address: "198.18.0.21:10016", weight: 5, max_fails: 3')));
+  const r1 = await coord!.engine.reconfigure(
+    next(
+      yaml
+        .replace("priority: 90", "priority: 95")
+        .replace('{ address: "198.18.0.21:10016", max_fails: 3', '{ address: "198.18.0.21:10016", weight: 5, max_fails: 3'),
+    ),
+  );
   assert.equal(r1.ok, true, r1.lines.join("\n"));
   assert.ok(r1.lines.includes("VI_1: lb2 priority 90 → 95"), r1.lines.join("\n"));
   await waitFor(() => coord!.engine.upstreams.current().version > v0, { what: "a new upstream version" });
@@ -278,7 +292,13 @@ test("config reload: a priority change that does not call for a move moves nothi
   const r2 = await coord!.engine.reconfigure(next(yaml.replace("priority: 90", "priority: 120")));
   assert.equal(r2.ok, true);
   await waitFor(() => holder() === "lb2" && !lb1.holds.has("VI_1"), { what: "lb2 (now 120) preempts: the change requires that move" });
-  assert.match(coord!.engine.events.all().map((e) => e.message).join("\n"), /config reloaded: VI_1: lb2 priority 95 → 120/);
+  assert.match(
+    coord!.engine.events
+      .all()
+      .map((e) => e.message)
+      .join("\n"),
+    /config reloaded: VI_1: lb2 priority 95 → 120/,
+  );
   void lb2;
 });
 
@@ -288,7 +308,10 @@ test("config reload: changing the listener needs a restart, so that reload is re
   agent("lb1");
   agent("lb2");
   await waitFor(() => holder() === "lb1", { what: "lb1 holds" });
-  const changed = { ...parseCfg(cfgSchema, yaml.replace("insecure: true", 'insecure: true\nlisten: "127.0.0.1:7499"').replace("priority: 90", "priority: 120"), "r.yaml"), state_dir: coord!.stateDir };
+  const changed = {
+    ...parseCfg(cfgSchema, yaml.replace("insecure: true", 'insecure: true\nlisten: "127.0.0.1:7499"').replace("priority: 90", "priority: 120"), "r.yaml"),
+    state_dir: coord!.stateDir,
+  };
   const r = await coord!.engine.reconfigure(changed);
   assert.equal(r.ok, false);
   assert.match(r.lines[0], /not applied: listen \(127\.0\.0\.1:7400 → 127\.0\.0\.1:7499\) needs a restart/);
@@ -302,12 +325,18 @@ test("config reload: a group removed from the config is released by its holder",
   const lb1 = agent("lb1");
   agent("lb2");
   await waitFor(() => holder() === "lb1" && lb1.holds.has("VI_1"), { what: "lb1 holds" });
-  const two = yaml.replace("groups:\n", `groups:\n  - name: VI_2\n    vips: ["198.18.0.101/24"]\n    service: { port: 10016 }\n    members:\n      - { node: lb1, priority: 100, address: 198.18.0.11 }\n      - { node: lb2, priority: 90, address: 198.18.0.12 }\n`);
+  const two = yaml.replace(
+    "groups:\n",
+    `groups:\n  - name: VI_2\n    vips: ["198.18.0.101/24"]\n    service: { port: 10016 }\n    members:\n      - { node: lb1, priority: 100, address: 198.18.0.11 }\n      - { node: lb2, priority: 90, address: 198.18.0.12 }\n`,
+  );
   const parsed = (y: string) => ({ ...parseCfg(cfgSchema, y, "r.yaml"), state_dir: coord!.stateDir });
   assert.equal((await coord!.engine.reconfigure(parsed(two))).ok, true);
   await waitFor(() => coord!.engine.runtimes.get("VI_2")?.holder === "lb1" && lb1.holds.has("VI_2"), { what: "the added group is elected" });
   const r = await coord!.engine.reconfigure(parsed(yaml));
-  assert.ok(r.lines.some((l) => /group VI_2 removed/.test(l)), r.lines.join("\n"));
+  assert.ok(
+    r.lines.some((l) => /group VI_2 removed/.test(l)),
+    r.lines.join("\n"),
+  );
   await waitFor(() => !lb1.holds.has("VI_2"), { what: "lb1 released VI_2" });
   assert.ok(lb1.holds.has("VI_1"), "VI_1 untouched");
   assert.equal(coord!.engine.runtimes.has("VI_2"), false);

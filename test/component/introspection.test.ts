@@ -22,6 +22,7 @@ const options = { keepCase: true, longs: String, enums: String, defaults: true, 
 
 type Ctor = new (address: string, creds: ReturnType<typeof credentials.createInsecure>) => Client & Record<string, (...args: unknown[]) => unknown>;
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
+// biome-ignore lint/suspicious/noExplicitAny: walks a loaded package definition by name
 const pkg = (file: string, path: string[]): Ctor => path.reduce((o: any, k) => o[k], loadPackageDefinition(loadSync(file, options)));
 
 interface ReflectionResponse {
@@ -67,10 +68,15 @@ test("reflection lists keepvip's services and the health service (grpcurl list)"
 test("reflection describes the Agent service's methods from the shipped .proto (grpcurl describe)", async () => {
   const r = await reflect({ file_containing_symbol: "keepvip.v1.Agent" });
   assert.equal(r.error_response, undefined, r.error_response?.error_message);
-  const files = (r.file_descriptor_response?.file_descriptor_proto ?? []).map((b) => FileDescriptorProto.decode(b) as unknown as { package: string; service: Array<{ name: string; method: Array<{ name: string }> }> });
+  const files = (r.file_descriptor_response?.file_descriptor_proto ?? []).map(
+    (b) => FileDescriptorProto.decode(b) as unknown as { package: string; service: Array<{ name: string; method: Array<{ name: string }> }> },
+  );
   const agent = files.flatMap((f) => f.service.map((s) => ({ pkg: f.package, ...s }))).find((s) => s.pkg === "keepvip.v1" && s.name === "Agent");
   assert.ok(agent, "a file descriptor with service keepvip.v1.Agent");
-  assert.deepEqual(agent.method.map((m) => m.name), ["Session"]);
+  assert.deepEqual(
+    agent.method.map((m) => m.name),
+    ["Session"],
+  );
 });
 
 test("an unknown symbol is a NOT_FOUND error, as grpcurl expects", async () => {
@@ -82,9 +88,10 @@ test("the health service says SERVING for the server and for each keepvip servic
   const Health = pkg(healthProtoPath, ["grpc", "health", "v1", "Health"]);
   const client = new Health(coord.address, credentials.createInsecure());
   clients.push(client);
-  const check = (service: string) => new Promise<{ status: string }>((resolve, reject) => {
-    client.Check({ service }, { deadline: Date.now() + 3000 }, (err: ServiceError | null, res: { status: string }) => (err ? reject(err) : resolve(res)));
-  });
+  const check = (service: string) =>
+    new Promise<{ status: string }>((resolve, reject) => {
+      client.Check({ service }, { deadline: Date.now() + 3000 }, (err: ServiceError | null, res: { status: string }) => (err ? reject(err) : resolve(res)));
+    });
   for (const s of ["", ...KEEPVIP_SERVICES]) assert.equal((await check(s)).status, "SERVING", `service "${s}"`);
   await assert.rejects(check("keepvip.v1.Nope"), (err: ServiceError) => err.code === 5);
 });

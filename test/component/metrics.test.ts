@@ -131,7 +131,10 @@ test("a holder that leaves (crash) is a holder-lost move: verified, taken over, 
   assert.equal(value(s, "keepvip_member_state", { group: "VI_1", node: "lb2", state: "DISCONNECTED" }), 1);
   assert.ok((value(s, "keepvip_events_total", { kind: "session" }) ?? 0) >= 3, "sessions opened and closed are counted");
   // Every move so far, and nothing else: no label value outside the rules.
-  const moves = s.filter((x) => x.name === "keepvip_moves_total").map((x) => `${x.labels.reason}/${x.labels.outcome}=${x.value}`).sort();
+  const moves = s
+    .filter((x) => x.name === "keepvip_moves_total")
+    .map((x) => `${x.labels.reason}/${x.labels.outcome}=${x.value}`)
+    .sort();
   assert.deepEqual(moves, ["holder-lost/completed=1", "initial-election/completed=1", "switchover/completed=1"]);
 });
 
@@ -154,7 +157,16 @@ test("upstream versions: published, and applied per agent", async () => {
     await waitFor(() => c.engine.nodes.views.get("lb1")?.session === "live", { what: "lb1 connected" });
     const published = c.engine.upstreams.current().version;
     assert.ok(published > 0);
-    a.write({ body: { $case: "report", value: { ...a.report(), upstreamVersion: published, probes: [{ upstream: "my10016", server: "198.18.0.21:10016", up: false, detail: "refused", latencyMs: 0 }] } } });
+    a.write({
+      body: {
+        $case: "report",
+        value: {
+          ...a.report(),
+          upstreamVersion: published,
+          probes: [{ upstream: "my10016", server: "198.18.0.21:10016", up: false, detail: "refused", latencyMs: 0 }],
+        },
+      },
+    });
     await waitFor(() => c.engine.upstreams.applied.get("lb1")?.version === published, { what: "lb1's applied version reported" });
     const s = parseExposition(await m.registry.metrics());
     assert.equal(value(s, "keepvip_upstream_version_published"), published);
@@ -185,14 +197,20 @@ test("keepvip-coordinator serves metrics on the listener its config names (metri
   const [grpcPort, metricsPort] = [await freePort(), await freePort()];
   const file = join(dir, "coordinator.yaml");
   writeFileSync(file, `${clusterYaml()}\nlisten: "127.0.0.1:${grpcPort}"\nstate_dir: ${dir}\nmetrics: { listen: "127.0.0.1:${metricsPort}" }\n`);
-  const child = spawn(process.execPath, ["dist/coordinator/main.js", "--config", file], { stdio: ["ignore", "ignore", "pipe"], env: { ...process.env, KEEPVIP_LOG_LEVEL: "silent", NOTIFY_SOCKET: "" } });
+  const child = spawn(process.execPath, ["dist/coordinator/main.js", "--config", file], {
+    stdio: ["ignore", "ignore", "pipe"],
+    env: { ...process.env, KEEPVIP_LOG_LEVEL: "silent", NOTIFY_SOCKET: "" },
+  });
   let stderr = "";
   child.stderr.on("data", (d) => (stderr += d));
   try {
     let samples: Sample[] = [];
     // Bounded: up to 15 s for node to start and bind both listeners.
     for (let i = 0; i < 150 && samples.length === 0 && child.exitCode === null; i++) {
-      samples = await scrape(`127.0.0.1:${metricsPort}`).then((r) => r.samples, () => []);
+      samples = await scrape(`127.0.0.1:${metricsPort}`).then(
+        (r) => r.samples,
+        () => [],
+      );
       if (samples.length === 0) await new Promise((r) => setTimeout(r, 100));
     }
     assert.equal(child.exitCode, null, `the coordinator exited: ${stderr}`);

@@ -21,7 +21,8 @@ let pki: Pki;
 let coord: TestCoordinator;
 const agents: StandinAgent[] = [];
 
-const creds = (dir: string, stem: string) => credentials.createSsl(readFileSync(join(dir, "ca.crt")), readFileSync(join(dir, `${stem}.key`)), readFileSync(join(dir, `${stem}.crt`)));
+const creds = (dir: string, stem: string) =>
+  credentials.createSsl(readFileSync(join(dir, "ca.crt")), readFileSync(join(dir, `${stem}.key`)), readFileSync(join(dir, `${stem}.crt`)));
 const holder = () => coord.engine.runtimes.get("VI_1")!.holder;
 const epoch = () => coord.engine.runtimes.get("VI_1")!.epoch;
 
@@ -42,7 +43,10 @@ const deadline = () => ({ deadline: Date.now() + 5000 });
 
 before(async () => {
   pki = await makePki(root);
-  const yaml = clusterYaml({ startupGrace: "0s" }).replace("insecure: true", `tls: { ca: ${pki.file("ca", "crt")}, cert: ${pki.file("coordinator", "crt")}, key: ${pki.file("coordinator", "key")} }`);
+  const yaml = clusterYaml({ startupGrace: "0s" }).replace(
+    "insecure: true",
+    `tls: { ca: ${pki.file("ca", "crt")}, cert: ${pki.file("coordinator", "crt")}, key: ${pki.file("coordinator", "key")} }`,
+  );
   coord = await startCoordinator(yaml);
   agent("lb1", pki.dir, "agent-lb1");
   agent("lb2", pki.dir, "agent-lb2");
@@ -76,7 +80,15 @@ test("a client without a certificate, with another CA's, or with an expired one 
   rogue.connect();
   await waitFor(() => rogue.closedWith !== undefined, { what: "rogue CA refused", timeoutMs: 5000 });
   assert.equal(rogue.received.length, 0, "no welcome");
-  const expired = new StandinAgent(coord.address, { node: "lb2", address: "198.18.0.12", creds: credentials.createSsl(readFileSync(pki.file("ca", "crt")), readFileSync(pki.file("expired-lb2", "key")), readFileSync(pki.file("expired-lb2", "crt"))) });
+  const expired = new StandinAgent(coord.address, {
+    node: "lb2",
+    address: "198.18.0.12",
+    creds: credentials.createSsl(
+      readFileSync(pki.file("ca", "crt")),
+      readFileSync(pki.file("expired-lb2", "key")),
+      readFileSync(pki.file("expired-lb2", "crt")),
+    ),
+  });
   agents.push(expired);
   expired.connect();
   await waitFor(() => expired.closedWith !== undefined, { what: "expired certificate refused", timeoutMs: 5000 });
@@ -108,7 +120,10 @@ test("a second certificate for a connected node id is refused and the live sessi
 });
 
 test("a certificate without a keepvip identity is refused with the reason", async () => {
-  const plain = new AdminClient(coord.address, credentials.createSsl(readFileSync(pki.file("ca", "crt")), readFileSync(pki.file("plain", "key")), readFileSync(pki.file("plain", "crt"))));
+  const plain = new AdminClient(
+    coord.address,
+    credentials.createSsl(readFileSync(pki.file("ca", "crt")), readFileSync(pki.file("plain", "key")), readFileSync(pki.file("plain", "crt"))),
+  );
   const r = await call((cb) => plain.getStatus({}, new Metadata(), deadline(), cb));
   assert.equal(r.err?.code, 16);
   assert.match(r.err!.details, /the certificate carries no keepvip identity/);
@@ -155,19 +170,30 @@ test("an admin certificate may act, and the event history says who did it", asyn
 });
 
 test("the keepvip CLI speaks mutual TLS with --ca/--cert/--key, and refuses to run without credentials unless told --insecure", async () => {
-  const run = (args: string[]) => new Promise<{ code: number | null; out: string; err: string }>((resolve) => {
-    const c = spawn(process.execPath, ["dist/cli/main.js", "--coordinator", coord.address, ...args], { stdio: ["ignore", "pipe", "pipe"] });
-    let out = "";
-    let err = "";
-    c.stdout.setEncoding("utf8").on("data", (d: string) => (out += d));
-    c.stderr.setEncoding("utf8").on("data", (d: string) => (err += d));
-    c.on("close", (code) => resolve({ code, out, err }));
-  });
+  const run = (args: string[]) =>
+    new Promise<{ code: number | null; out: string; err: string }>((resolve) => {
+      const c = spawn(process.execPath, ["dist/cli/main.js", "--coordinator", coord.address, ...args], { stdio: ["ignore", "pipe", "pipe"] });
+      let out = "";
+      let err = "";
+      c.stdout.setEncoding("utf8").on("data", (d: string) => (out += d));
+      c.stderr.setEncoding("utf8").on("data", (d: string) => (err += d));
+      c.on("close", (code) => resolve({ code, out, err }));
+    });
   const ok = await run(["--ca", pki.file("ca", "crt"), "--cert", pki.file("reader-bob", "crt"), "--key", pki.file("reader-bob", "key"), "status"]);
   assert.equal(ok.code, 0, ok.err);
   assert.match(ok.out, /holder lb2/);
   assert.doesNotMatch(ok.out, /without TLS/);
-  const denied = await run(["--ca", pki.file("ca", "crt"), "--cert", pki.file("reader-bob", "crt"), "--key", pki.file("reader-bob", "key"), "maintenance", "lb1", "on"]);
+  const denied = await run([
+    "--ca",
+    pki.file("ca", "crt"),
+    "--cert",
+    pki.file("reader-bob", "crt"),
+    "--key",
+    pki.file("reader-bob", "key"),
+    "maintenance",
+    "lb1",
+    "on",
+  ]);
   assert.equal(denied.code, 4);
   assert.match(denied.err, /refused these credentials: SetMaintenance refused: bob has a read-only certificate/);
   const bare = await run(["status"]);

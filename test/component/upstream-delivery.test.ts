@@ -75,9 +75,15 @@ test("a node that refuses a version (NACK) is retried with back-off, and applies
   const session = sessionOf("lb1");
   lb1.upstreams = "apply";
   // The next resend comes after the doubled back-off; the default wait covers it.
-  await waitFor(() => coord!.engine.upstreams.applied.get("lb1")?.version === current && coord!.engine.upstreams.applied.get("lb1")?.error === "", { what: "lb1 applies the resent version", timeoutMs: 3000 + resendDelayMs(3, RESEND) });
+  await waitFor(() => coord!.engine.upstreams.applied.get("lb1")?.version === current && coord!.engine.upstreams.applied.get("lb1")?.error === "", {
+    what: "lb1 applies the resent version",
+    timeoutMs: 3000 + resendDelayMs(3, RESEND),
+  });
   assert.equal(sessionOf("lb1"), session, "no reconnect");
-  assert.ok(lb1.pushes().every((v) => v === current), `only the current version: ${lb1.pushes().join(", ")}`);
+  assert.ok(
+    lb1.pushes().every((v) => v === current),
+    `only the current version: ${lb1.pushes().join(", ")}`,
+  );
   const sentAt = lastSentAt("lb1");
   await sleep(QUIET_AFTER_ACK_MS);
   assert.equal(lastSentAt("lb1"), sentAt, "no resend after the ack");
@@ -89,14 +95,22 @@ test("a version that cannot be persisted is never sent; the previous one stays c
   const sentTo: Array<[string, number]> = [];
   let failing = true;
   const persisted: number[] = [];
-  const m = new UpstreamManager(config, 7, {}, {
-    send: (node: string, c: UpstreamConfig) => (sentTo.push([node, c.version]), true),
-    persist: async (version: number) => {
-      if (failing) throw new Error("disk full");
-      persisted.push(version);
+  const m = new UpstreamManager(
+    config,
+    7,
+    {},
+    {
+      send: (node: string, c: UpstreamConfig) => (sentTo.push([node, c.version]), true),
+      persist: async (version: number) => {
+        if (failing) throw new Error("disk full");
+        persisted.push(version);
+      },
+      event: () => undefined,
     },
-    event: () => undefined,
-  }, silentLogger, realScheduler, { firstMs: 20, maxMs: 100 });
+    silentLogger,
+    realScheduler,
+    { firstMs: 20, maxMs: 100 },
+  );
   try {
     await m.start();
     m.hello("lb1", 0);

@@ -29,7 +29,10 @@ const clientNeighbourMac = () => /lladdr ([0-9a-f:]{17})/.exec(ip("client", "nei
 function logLines(host: string, proc: string): Array<Record<string, unknown>> {
   const file = join(labPaths(P).logs, `${host}-${proc}.log`);
   if (!existsSync(file)) return [];
-  return readFileSync(file, "utf8").split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l) as Record<string, unknown>);
+  return readFileSync(file, "utf8")
+    .split("\n")
+    .filter((l) => l.startsWith("{"))
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
 }
 
 useLab(P);
@@ -54,7 +57,12 @@ test("the VIP is on the holder's lan0 only, and a gratuitous ARP moves the clien
 test("notify scripts run on every transition with keepalived's arguments (INSTANCE group state priority)", async () => {
   const read = (host: string) => {
     const file = join(labPaths(P).logs, `${host}-notify.log`);
-    return existsSync(file) ? readFileSync(file, "utf8").trim().split("\n").map((l) => l.split(" ").slice(1).join(" ")) : [];
+    return existsSync(file)
+      ? readFileSync(file, "utf8")
+          .trim()
+          .split("\n")
+          .map((l) => l.split(" ").slice(1).join(" "))
+      : [];
   };
   // The previous test moved the VIP lb1 → lb2 → lb1 with a stop and a start of lb1's agent.
   const lb1 = read("lb1");
@@ -72,10 +80,15 @@ test("a failing track script's weight (-20) lowers the effective priority the co
   await breakNginx(P, "lb2");
   try {
     await killProcess(P, "lb2", "nginx");
-    const lb2 = await waitFor("lb2 at 70 (90 - 20: chk_nginx failing)", 10_000, async () => {
-      const m = (await clusterStatus(P))?.members.find((x) => x.nodeId === "lb2");
-      return m && m.effectivePriority === 70 ? m : undefined;
-    }, 100);
+    const lb2 = await waitFor(
+      "lb2 at 70 (90 - 20: chk_nginx failing)",
+      10_000,
+      async () => {
+        const m = (await clusterStatus(P))?.members.find((x) => x.nodeId === "lb2");
+        return m && m.effectivePriority === 70 ? m : undefined;
+      },
+      100,
+    );
     assert.equal(lb2.basePriority, 90);
     assert.equal(lb2.state, "FAULT");
     assert.deepEqual(await (async () => (await clusterStatus(P))?.holder)(), "lb1", "the holder did not move");

@@ -24,7 +24,11 @@ function report(t: TestContext, name: string, r: DrillResult): void {
 
 /** No holder changes at all during the drill (the sampler saw lb1 the whole time). */
 function neverMoved(r: DrillResult): void {
-  assert.deepEqual(r.vip.changes.map((c) => c.holders.join(",")), ["lb1"], `the VIP moved: ${JSON.stringify(r.vip.changes)}`);
+  assert.deepEqual(
+    r.vip.changes.map((c) => c.holders.join(",")),
+    ["lb1"],
+    `the VIP moved: ${JSON.stringify(r.vip.changes)}`,
+  );
 }
 
 test("F1 agent on the holder stopped cleanly: handover with 0 failed requests", async (t) => {
@@ -153,11 +157,15 @@ test("F11 holder cut off the LAN with its link up: VIP on the backup within 1 s,
 test("admin switchover to lb2 and back: planned moves, 0 failed requests", async (t) => {
   await steady(P);
   let said = "";
-  const r = await drill(P, async () => {
-    const c = await adminCli(P, ["switchover", "VI_1", "--to", "lb2"]);
-    assert.equal(c.code, 0, c.err);
-    said = c.out;
-  }, { until: onlyOn("lb2") });
+  const r = await drill(
+    P,
+    async () => {
+      const c = await adminCli(P, ["switchover", "VI_1", "--to", "lb2"]);
+      assert.equal(c.code, 0, c.err);
+      said = c.out;
+    },
+    { until: onlyOn("lb2") },
+  );
   report(t, "switchover to lb2", r);
   assert.match(said, /VI_1 moved from lb1 to lb2/);
   assertPlannedMove(r);
@@ -171,10 +179,14 @@ test("admin switchover to lb2 and back: planned moves, 0 failed requests", async
 
 test("admin maintenance on the holder drains it with 0 failed requests; off makes it eligible again", async (t) => {
   await steady(P);
-  const r = await drill(P, async () => {
-    const c = await adminCli(P, ["maintenance", "lb1", "on"]);
-    assert.equal(c.code, 0, c.err);
-  }, { until: onlyOn("lb2") });
+  const r = await drill(
+    P,
+    async () => {
+      const c = await adminCli(P, ["maintenance", "lb1", "on"]);
+      assert.equal(c.code, 0, c.err);
+    },
+    { until: onlyOn("lb2") },
+  );
   report(t, "maintenance lb1 on", r);
   assertPlannedMove(r);
   assert.equal((await clusterStatus(P))?.members.find((m) => m.nodeId === "lb1")?.state, "MAINTENANCE");
@@ -192,7 +204,10 @@ test("config reload (SIGHUP) changes priorities and upstream weights with 0 fail
   const paths = labPaths(P);
   const original = readFileSync(paths.coordinatorConfig, "utf8");
   const pid = Number(readFileSync(paths.pidFile("coord", "coordinator"), "utf8").trim());
-  const cfg = parse(original) as { groups: Array<{ members: Array<{ node: string; priority: number }> }>; upstreams: Array<{ servers: Array<{ weight?: number }> }> };
+  const cfg = parse(original) as {
+    groups: Array<{ members: Array<{ node: string; priority: number }> }>;
+    upstreams: Array<{ servers: Array<{ weight?: number }> }>;
+  };
   cfg.groups[0].members.find((m) => m.node === "lb2")!.priority = 95;
   cfg.upstreams[0].servers[0].weight = 3;
   const versionBefore = (await adminStatus(P))!.upstreams[0].version;
@@ -203,7 +218,9 @@ test("config reload (SIGHUP) changes priorities and upstream weights with 0 fail
         const s = await adminStatus(P);
         const lb2 = s?.groups[0].members.find((m) => m.nodeId === "lb2");
         const u = s?.upstreams[0];
-        return lb2?.basePriority === 95 && u !== undefined && u.version > versionBefore && u.applied.length === 2 && u.applied.every((a) => a.applied === u.version);
+        return (
+          lb2?.basePriority === 95 && u !== undefined && u.version > versionBefore && u.applied.length === 2 && u.applied.every((a) => a.applied === u.version)
+        );
       },
     });
     report(t, "reload (lb2 95, weight 3)", r);
@@ -216,14 +233,24 @@ test("config reload (SIGHUP) changes priorities and upstream weights with 0 fail
     // An invalid config: rejected, the running one (lb2 at 95) stays, the coordinator keeps running.
     writeFileSync(paths.coordinatorConfig, original.replace(/priority: 100/, "priority: 300"));
     process.kill(pid, "SIGHUP");
-    await waitFor("the rejection in the event history", 5000, async () => {
-      const e = await adminCli(P, ["events", "--since", "1m"]);
-      return /config reload rejected \(the running config stays\): .*priority: must be at most 254, got 300/.test(e.out) ? true : undefined;
-    }, 200);
+    await waitFor(
+      "the rejection in the event history",
+      5000,
+      async () => {
+        const e = await adminCli(P, ["events", "--since", "1m"]);
+        return /config reload rejected \(the running config stays\): .*priority: must be at most 254, got 300/.test(e.out) ? true : undefined;
+      },
+      200,
+    );
     assert.equal((await adminStatus(P))?.groups[0].members.find((m) => m.nodeId === "lb2")?.basePriority, 95);
   } finally {
     writeFileSync(paths.coordinatorConfig, original);
     process.kill(pid, "SIGHUP");
   }
-  await waitFor("lb2 back at 90", 5000, async () => ((await adminStatus(P))?.groups[0].members.find((m) => m.nodeId === "lb2")?.basePriority === 90 ? true : undefined), 200);
+  await waitFor(
+    "lb2 back at 90",
+    5000,
+    async () => ((await adminStatus(P))?.groups[0].members.find((m) => m.nodeId === "lb2")?.basePriority === 90 ? true : undefined),
+    200,
+  );
 });

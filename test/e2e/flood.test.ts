@@ -25,7 +25,11 @@ const STATUS_DEADLINE_MS = 1000;
 const started: Array<Handle<unknown>> = [];
 
 // Anything still running is ended by its pid before the lab goes.
-useLab(P, { beforeDown: () => { for (const h of started) if (isAlive(h.pid)) h.kill(); } });
+useLab(P, {
+  beforeDown: () => {
+    for (const h of started) if (isAlive(h.pid)) h.kill();
+  },
+});
 
 function errorLogLines(fromMs: number): string[] {
   const log = readFileSync(labPaths(P).logFile("coord", "coordinator"), "utf8");
@@ -45,20 +49,24 @@ test("a 10 s flood of bogus connections, oversized messages and garbage calls: 0
   let outcome: { result: FloodFigures | undefined; exitCode: number; stderr: string } | undefined;
 
   // The prober and the VIP sampler run first (drill), then the flood starts.
-  const r = await drill(P, async () => {
-    floodStart = Date.now();
-    flood = startFlood(hostNs(P, "lb2"), FLOOD_MS);
-    sampler = startStatusSampler(hostNs(P, "coord"), FLOOD_MS + 2000, 100, STATUS_DEADLINE_MS);
-    started.push(flood, sampler);
-    // `keepvip status` (the CLI, a new process each time) in the middle of the flood, as an operator would.
-    for (let i = 0; i < 3; i++) {
-      await new Promise((res) => setTimeout(res, 2500));
-      const t0 = Date.now();
-      const s = await adminStatus(P, 5000);
-      cliDuring.push(s?.groups[0]?.holder === "lb1" ? Date.now() - t0 : undefined);
-    }
-    outcome = await flood.done;
-  }, { afterMs: 1000 });
+  const r = await drill(
+    P,
+    async () => {
+      floodStart = Date.now();
+      flood = startFlood(hostNs(P, "lb2"), FLOOD_MS);
+      sampler = startStatusSampler(hostNs(P, "coord"), FLOOD_MS + 2000, 100, STATUS_DEADLINE_MS);
+      started.push(flood, sampler);
+      // `keepvip status` (the CLI, a new process each time) in the middle of the flood, as an operator would.
+      for (let i = 0; i < 3; i++) {
+        await new Promise((res) => setTimeout(res, 2500));
+        const t0 = Date.now();
+        const s = await adminStatus(P, 5000);
+        cliDuring.push(s?.groups[0]?.holder === "lb1" ? Date.now() - t0 : undefined);
+      }
+      outcome = await flood.done;
+    },
+    { afterMs: 1000 },
+  );
   assert.ok(flood && sampler);
   const samples = (await sampler.done).result;
 
@@ -69,24 +77,45 @@ test("a 10 s flood of bogus connections, oversized messages and garbage calls: 0
   const during = samples.filter((s) => s.t >= floodStart && s.t <= floodStart + FLOOD_MS);
   const latencies = during.map((s) => s.ms);
   t.diagnostic(figures("flood", r));
-  t.diagnostic(`flood (${f.ms} ms): TCP ${f.tcp.attempted} attempted, ${f.tcp.connected} connected, ${f.tcp.refused} refused, ${f.tcp.closedByServer} closed by the coordinator; HTTP/2 ${f.h2.connections} connections, ${f.h2.streams} streams (${f.h2.reset} reset, ${f.h2.answered} answered); oversized ${f.oversized.sent} ${JSON.stringify(f.oversized.codes)}; hellos from unknown nodes ${f.hellos.sent} ${JSON.stringify(f.hellos.codes)}; admin calls ${f.admin.sent} ${JSON.stringify(f.admin.codes)} (codes: gRPC status → count)`);
-  t.diagnostic(`status during the flood: ${during.length} calls, ${during.filter((s) => s.code !== 0).length} failed; latency p50 ${percentile(latencies, 50)} ms, p99 ${percentile(latencies, 99)} ms, max ${Math.max(...latencies)} ms (deadline ${STATUS_DEADLINE_MS} ms); keepvip status CLI during: ${cliDuring.map((ms) => (ms === undefined ? "no answer" : `${ms} ms`)).join(", ")}`);
+  t.diagnostic(
+    `flood (${f.ms} ms): TCP ${f.tcp.attempted} attempted, ${f.tcp.connected} connected, ${f.tcp.refused} refused, ${f.tcp.closedByServer} closed by the coordinator; HTTP/2 ${f.h2.connections} connections, ${f.h2.streams} streams (${f.h2.reset} reset, ${f.h2.answered} answered); oversized ${f.oversized.sent} ${JSON.stringify(f.oversized.codes)}; hellos from unknown nodes ${f.hellos.sent} ${JSON.stringify(f.hellos.codes)}; admin calls ${f.admin.sent} ${JSON.stringify(f.admin.codes)} (codes: gRPC status → count)`,
+  );
+  t.diagnostic(
+    `status during the flood: ${during.length} calls, ${during.filter((s) => s.code !== 0).length} failed; latency p50 ${percentile(latencies, 50)} ms, p99 ${percentile(latencies, 99)} ms, max ${Math.max(...latencies)} ms (deadline ${STATUS_DEADLINE_MS} ms); keepvip status CLI during: ${cliDuring.map((ms) => (ms === undefined ? "no answer" : `${ms} ms`)).join(", ")}`,
+  );
 
   // The client saw nothing, the VIP never moved, nothing was re-elected.
   assert.equal(r.probes.failed, 0, `failed requests: ${JSON.stringify(r.probes.errors)}`);
   assert.ok(r.probes.total > 500, `the prober ran (${r.probes.total} requests)`);
-  assert.deepEqual(r.vip.changes.map((c) => c.holders.join(",")), ["lb1"], `the VIP moved: ${JSON.stringify(r.vip.changes)}`);
+  assert.deepEqual(
+    r.vip.changes.map((c) => c.holders.join(",")),
+    ["lb1"],
+    `the VIP moved: ${JSON.stringify(r.vip.changes)}`,
+  );
   assert.equal(r.vip.bothMs, 0);
   // Status answered every time, within its deadline, during the flood and after it.
   assert.ok(during.length >= FLOOD_MS / 100 / 2, `the status sampler ran (${during.length} calls)`);
-  assert.deepEqual(during.filter((s) => s.code !== 0), [], "every status call during the flood answered");
-  assert.ok(during.every((s) => s.holder === "lb1" && s.epoch === before.epoch), "status showed lb1 at the same epoch throughout");
-  assert.ok(cliDuring.every((ms) => ms !== undefined), `keepvip status answered during the flood: ${JSON.stringify(cliDuring)}`);
+  assert.deepEqual(
+    during.filter((s) => s.code !== 0),
+    [],
+    "every status call during the flood answered",
+  );
+  assert.ok(
+    during.every((s) => s.holder === "lb1" && s.epoch === before.epoch),
+    "status showed lb1 at the same epoch throughout",
+  );
+  assert.ok(
+    cliDuring.every((ms) => ms !== undefined),
+    `keepvip status answered during the flood: ${JSON.stringify(cliDuring)}`,
+  );
   const afterwards = await waitFor("keepvip status after the flood", 10_000, () => adminStatus(P, 5000));
   assert.equal(afterwards.groups[0]?.holder, "lb1");
   const now = await clusterStatus(P);
   assert.equal(now?.epoch, before.epoch, "no new epoch");
-  assert.ok(now?.members.every((m) => m.connected), "both agents still connected");
+  assert.ok(
+    now?.members.every((m) => m.connected),
+    "both agents still connected",
+  );
   // The flood did reach the coordinator, and was refused as garbage.
   assert.ok(f.tcp.connected >= 200, `hundreds of connections (${f.tcp.connected})`);
   assert.ok((f.oversized.codes["8"] ?? 0) > 0, `oversized messages refused with RESOURCE_EXHAUSTED: ${JSON.stringify(f.oversized.codes)}`);

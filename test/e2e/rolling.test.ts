@@ -71,7 +71,9 @@ test("rolling restart of lb1's agent, lb2's agent and the coordinator: 0 failed 
     [records, vip] = await Promise.all([prober.stop(), sampler.stop()]);
   }
   const probes = analyzeProbes(records, 10);
-  t.diagnostic(`rolling restart (${Math.round((lastStartAt - firstStopAt) / 1000)} s): ${probes.failed} of ${probes.total} requests failed (longest outage ${probes.longestFailureMs} ms); VIP on both ${vip.bothMs} ms (longest ${vip.longestBothMs} ms), on none ${vip.noneMs} ms; epochs ${start.epoch} → ${JSON.stringify(epochs)}; holders ${vip.changes.map((c) => c.holders.join("+") || "none").join(" → ")}`);
+  t.diagnostic(
+    `rolling restart (${Math.round((lastStartAt - firstStopAt) / 1000)} s): ${probes.failed} of ${probes.total} requests failed (longest outage ${probes.longestFailureMs} ms); VIP on both ${vip.bothMs} ms (longest ${vip.longestBothMs} ms), on none ${vip.noneMs} ms; epochs ${start.epoch} → ${JSON.stringify(epochs)}; holders ${vip.changes.map((c) => c.holders.join("+") || "none").join(" → ")}`,
+  );
   // The prober covered the whole sequence, without a blind spot.
   const sent = records.map((r) => r.t).sort((a, b) => a - b);
   const widestGapMs = Math.max(...sent.slice(1).map((t, i) => t - sent[i]));
@@ -80,10 +82,17 @@ test("rolling restart of lb1's agent, lb2's agent and the coordinator: 0 failed 
   const during = (at: number) => [...marks].reverse().find(([, t]) => t <= at)?.[0] ?? "before the first step";
   // Two planned moves (lb1 hands over, then preempts back): at most one reset at each ARP flip (assertPlannedMove).
   const resetsOnly = Object.keys(probes.errors).every((e) => e === "ECONNRESET");
-  assert.ok(probes.failed === 0 || (resetsOnly && probes.failed <= 2), `${JSON.stringify(probes.errors)}; failures: ${probes.failureRuns.map((f) => `${f.count} at +${f.startT - firstStopAt} ms (after "${during(f.startT)}")`).join(", ")}; steps: ${marks.map(([w, t]) => `${w} +${t - firstStopAt}`).join(", ")}; VIP: ${vip.changes.map((c) => `${c.holders.join("+") || "none"} +${c.t - firstStopAt}`).join(", ")}`);
+  assert.ok(
+    probes.failed === 0 || (resetsOnly && probes.failed <= 2),
+    `${JSON.stringify(probes.errors)}; failures: ${probes.failureRuns.map((f) => `${f.count} at +${f.startT - firstStopAt} ms (after "${during(f.startT)}")`).join(", ")}; steps: ${marks.map(([w, t]) => `${w} +${t - firstStopAt}`).join(", ")}; VIP: ${vip.changes.map((c) => `${c.holders.join("+") || "none"} +${c.t - firstStopAt}`).join(", ")}`,
+  );
   assert.equal(vip.noneMs, 0, "the VIP was never unheld");
   assert.ok(vip.longestBothMs <= 300, `planned overlaps stay short (${vip.longestBothMs} ms)`);
-  assert.deepEqual(vip.changes.map((c) => c.holders.join("+")).filter((h, i, all) => i === 0 || h !== all[i - 1]), ["lb1", "lb1+lb2", "lb2", "lb1+lb2", "lb1"], "make-before-break to lb2 and back, nothing else");
+  assert.deepEqual(
+    vip.changes.map((c) => c.holders.join("+")).filter((h, i, all) => i === 0 || h !== all[i - 1]),
+    ["lb1", "lb1+lb2", "lb2", "lb1+lb2", "lb1"],
+    "make-before-break to lb2 and back, nothing else",
+  );
   assert.equal(epochs.lb1, start.epoch + 2, "the handover and the preempt back: two epochs");
   assert.equal(epochs.lb2, epochs.lb1, "restarting the backup moved nothing");
   assert.equal(epochs.coordinator, epochs.lb1, "restarting the coordinator moved nothing");

@@ -15,14 +15,37 @@ import { spawnSync } from "node:child_process";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { parse, stringify } from "yaml";
 import {
-  ADDRESSES, LB_HOSTS, analyzeProbes, heal, killProcess, labPaths, partition, startProber, startProcess,
-  type LbHost, type ProbeRecord,
+  ADDRESSES,
+  LB_HOSTS,
+  analyzeProbes,
+  heal,
+  killProcess,
+  labPaths,
+  partition,
+  startProber,
+  startProcess,
+  type LbHost,
+  type ProbeRecord,
 } from "../../deploy/lab/api.js";
 import { steady, waitFor, useLab } from "./helpers/drill.js";
 import { appliedVersions, ensureBackend, livePid, reloadCoordinator, reloadedAt, setBackendHealth } from "./helpers/lab-process.js";
 import {
-  B1, B2, UPSTREAM, admin, allApplied, bothRendered, delays, isDown, isUp, rendered, renderedText, serverIn, setServer, upstreamStatus, versionWhen, watchRendered,
-  type Rendered,
+  B1,
+  B2,
+  UPSTREAM,
+  admin,
+  allApplied,
+  bothRendered,
+  delays,
+  isDown,
+  isUp,
+  rendered,
+  renderedText,
+  serverIn,
+  setServer,
+  upstreamStatus,
+  versionWhen,
+  watchRendered,
 } from "./helpers/upstreams.js";
 
 const P = "kvu";
@@ -41,7 +64,9 @@ const CONNECT_TIMEOUT_MS = 3000;
 const RELOAD_SETTLE_MS = 300;
 
 // The first push (version ≥ 1) is on both LBs before anything starts.
-useLab(P, { afterUp: () => waitFor("version 1 rendered on both LBs", 10_000, () => (LB_HOSTS.every((h) => rendered(P, h).version >= 1) ? true : undefined), 50) });
+useLab(P, {
+  afterUp: () => waitFor("version 1 rendered on both LBs", 10_000, () => (LB_HOSTS.every((h) => rendered(P, h).version >= 1) ? true : undefined), 50),
+});
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -77,13 +102,18 @@ test("F9 backend killed: 0 failed requests, down on every agent within 2 s; star
   const down = delays(watch.changes, killedAt, isDown(B1));
   const back = delays(watch.changes, startedAt, isUp(B1));
   const afterBack = sentIn(prober.records, startedAt + Math.max(back.lb1, back.lb2) + 100);
-  t.diagnostic(`F9: ${p.failed} of ${p.total} requests failed; b1 down in the rendered file after ${down.lb1} ms (lb1), ${down.lb2} ms (lb2); back ${back.lb1} / ${back.lb2} ms after the backend listened; answered by ${JSON.stringify(p.answeredBy)}`);
+  t.diagnostic(
+    `F9: ${p.failed} of ${p.total} requests failed; b1 down in the rendered file after ${down.lb1} ms (lb1), ${down.lb2} ms (lb2); back ${back.lb1} / ${back.lb2} ms after the backend listened; answered by ${JSON.stringify(p.answeredBy)}`,
+  );
   assert.equal(p.failed, 0, `nginx retried every request on b2: ${JSON.stringify(p.errors)}`);
   for (const h of LB_HOSTS) {
     assert.ok(down[h] <= 2000, `${h}: down after ${down[h]} ms`);
     assert.ok(back[h] <= RESTORE_BOUND_MS, `${h}: back after ${back[h]} ms`);
   }
-  assert.ok(afterBack.some((r) => r.by === b1Ip), "b1 answers again once it is back");
+  assert.ok(
+    afterBack.some((r) => r.by === b1Ip),
+    "b1 answers again once it is back",
+  );
 });
 
 test("slow start: a server coming back ramps its weight in four pushed steps (2, 4, 6, 8 of an admin weight 8)", async (t: TestContext) => {
@@ -106,10 +136,15 @@ test("slow start: a server coming back ramps its weight in four pushed steps (2,
     await setServer(P, B1, "up");
   }
   for (const h of LB_HOSTS) {
-    const steps = watch.changes.filter((c) => c.host === h && c.t >= downAt && serverIn(c.r, B1)?.down === false)
+    const steps = watch.changes
+      .filter((c) => c.host === h && c.t >= downAt && serverIn(c.r, B1)?.down === false)
       .map((c) => ({ t: c.t, weight: serverIn(c.r, B1)!.weight }));
     t.diagnostic(`slow start on ${h}: ${steps.map((s) => `weight ${s.weight} at +${s.t - startedAt} ms`).join(", ")}`);
-    assert.deepEqual(steps.map((s) => s.weight), [2, 4, 6, 8], `${h}: one rendered file per step`);
+    assert.deepEqual(
+      steps.map((s) => s.weight),
+      [2, 4, 6, 8],
+      `${h}: one rendered file per step`,
+    );
     for (let i = 1; i < steps.length; i++) {
       const gap = steps[i].t - steps[i - 1].t;
       assert.ok(gap >= 250 && gap <= 1000, `${h}: step ${i} came ${gap} ms after the previous one (slow_start 2 s / 4 steps = 500 ms)`);
@@ -161,7 +196,9 @@ test("F10 backend blackholed: connect-timeout stalls only before b1 is down, dow
   const stalls = records.filter((r) => r.ms > 1000);
   const impatient = records.filter((r) => !r.ok || r.ms > 200);
   const afterDown = sentIn(records, lb1Reload + RELOAD_SETTLE_MS, healedAt);
-  t.diagnostic(`F10: ${p.failed} of ${p.total} failed; stalls > 1 s: ${stalls.map((r) => `${Math.round(r.ms)} ms at +${r.t - cutAt} ms (${r.by ?? r.err})`).join(", ") || "none"}; slower than 200 ms (an impatient client's failures): ${impatient.length}; b1 down in the files after ${down.lb1} / ${down.lb2} ms, lb1's nginx reloaded at +${lb1Reload - cutAt} ms; after the heal back after ${back.lb1} / ${back.lb2} ms`);
+  t.diagnostic(
+    `F10: ${p.failed} of ${p.total} failed; stalls > 1 s: ${stalls.map((r) => `${Math.round(r.ms)} ms at +${r.t - cutAt} ms (${r.by ?? r.err})`).join(", ") || "none"}; slower than 200 ms (an impatient client's failures): ${impatient.length}; b1 down in the files after ${down.lb1} / ${down.lb2} ms, lb1's nginx reloaded at +${lb1Reload - cutAt} ms; after the heal back after ${back.lb1} / ${back.lb2} ms`,
+  );
   assert.equal(p.failed, 0, JSON.stringify(p.errors));
   for (const r of stalls) {
     assert.ok(r.t < lb1Reload + RELOAD_SETTLE_MS, `a stall started ${r.t - lb1Reload} ms after lb1's nginx reloaded without b1`);
@@ -172,7 +209,11 @@ test("F10 backend blackholed: connect-timeout stalls only before b1 is down, dow
     assert.ok(back[h] <= RESTORE_BOUND_MS, `${h}: back after ${back[h]} ms`);
   }
   assert.ok(afterDown.length > 100, `the prober kept sending (${afterDown.length})`);
-  assert.deepEqual(afterDown.filter((r) => !r.ok || r.ms > 200), [], "no failure or slow answer once b1 is down everywhere");
+  assert.deepEqual(
+    afterDown.filter((r) => !r.ok || r.ms > 200),
+    [],
+    "no failure or slow answer once b1 is down everywhere",
+  );
 });
 
 test("admin drain: no new request reaches the drained server once applied, requests in flight on it complete", async (t: TestContext) => {
@@ -205,7 +246,9 @@ test("admin drain: no new request reaches the drained server once applied, reque
   const afterApplied = [...sentIn(fast.records, applied + RELOAD_SETTLE_MS), ...sentIn(slow.records, applied + RELOAD_SETTLE_MS)];
   // Sent to b1 before the reload and answered after it: in flight across the drain.
   const inFlightOnB1 = slow.records.filter((r) => r.t < applied && r.by === b1Ip && r.t + r.ms > applied + RELOAD_SETTLE_MS);
-  t.diagnostic(`drain: lb1's nginx reloaded ${applied - drainAt} ms after the command; fast prober ${f.failed} of ${f.total} failed, slow prober ${sl.failed} of ${sl.total} failed; ${inFlightOnB1.length} slow requests were on b1 across the drain and completed; after it answers came from ${JSON.stringify(analyzeProbes(afterApplied).answeredBy)}`);
+  t.diagnostic(
+    `drain: lb1's nginx reloaded ${applied - drainAt} ms after the command; fast prober ${f.failed} of ${f.total} failed, slow prober ${sl.failed} of ${sl.total} failed; ${inFlightOnB1.length} slow requests were on b1 across the drain and completed; after it answers came from ${JSON.stringify(analyzeProbes(afterApplied).answeredBy)}`,
+  );
   assert.equal(f.failed, 0, JSON.stringify(f.errors));
   assert.equal(sl.failed, 0, `in-flight requests complete: ${JSON.stringify(sl.errors)}`);
   assert.ok(inFlightOnB1.length >= 1, "at least one request was in flight on b1 when the drain was applied");
@@ -236,10 +279,15 @@ test("50 pushes in a row (b1's health flapping 25 times) while the prober runs: 
       setBackendHealth(P, "b1", "healthy");
       await bothRendered(P, `flap ${i}: b1 up on both LBs`, isUp(B1), 3000);
     }
-    last = await waitFor("every agent on the coordinator's last version", 10_000, async () => {
-      const s = await upstreamStatus(P);
-      return s ? allApplied(s, s.version) : undefined;
-    }, 100);
+    last = await waitFor(
+      "every agent on the coordinator's last version",
+      10_000,
+      async () => {
+        const s = await upstreamStatus(P);
+        return s ? allApplied(s, s.version) : undefined;
+      },
+      100,
+    );
     await sleep(300);
   } finally {
     if (livePid(P, "b1", "backend") !== undefined) setBackendHealth(P, "b1", "healthy");
@@ -248,7 +296,9 @@ test("50 pushes in a row (b1's health flapping 25 times) while the prober runs: 
   const p = analyzeProbes(prober.records, 10);
   const first = before.version + 1;
   const reloads = Object.fromEntries(LB_HOSTS.map((h) => [h, appliedVersions(P, h, first, last.version)]));
-  t.diagnostic(`50 pushes: versions ${first}..${last.version} in ${Date.now() - started} ms; applied (nginx -t + reload) on lb1 ${reloads.lb1}, lb2 ${reloads.lb2} of them; ${p.failed} of ${p.total} requests failed, answered by ${JSON.stringify(p.answeredBy)}`);
+  t.diagnostic(
+    `50 pushes: versions ${first}..${last.version} in ${Date.now() - started} ms; applied (nginx -t + reload) on lb1 ${reloads.lb1}, lb2 ${reloads.lb2} of them; ${p.failed} of ${p.total} requests failed, answered by ${JSON.stringify(p.answeredBy)}`,
+  );
   assert.equal(last.version, before.version + 50, "each flip became its own version");
   for (const h of LB_HOSTS) {
     assert.equal(rendered(P, h).version, last.version, `${h} renders the last version`);
@@ -282,10 +332,15 @@ test("an invalid push (a server nginx cannot resolve) never reaches the running 
     writeFileSync(conf, `# upstreams.test.ts: ${bogus} added on purpose\n${stringify(cfg, { lineWidth: 0 })}`);
     reloadCoordinator(P);
     try {
-      const s = await waitFor("both agents reporting nginx -t's error", 15_000, async () => {
-        const u = await upstreamStatus(P);
-        return u && LB_HOSTS.every((h) => /host not found in upstream/.test(u.applied.find((a) => a.nodeId === h)?.error ?? "")) ? u : undefined;
-      }, 200);
+      const s = await waitFor(
+        "both agents reporting nginx -t's error",
+        15_000,
+        async () => {
+          const u = await upstreamStatus(P);
+          return u && LB_HOSTS.every((h) => /host not found in upstream/.test(u.applied.find((a) => a.nodeId === h)?.error ?? "")) ? u : undefined;
+        },
+        200,
+      );
       // What a person sees: `keepvip status` names each agent's applied version and nginx -t's error.
       const text = await admin(P, ["status"]);
       for (const h of LB_HOSTS) assert.match(text.out, new RegExp(`${h}=v${goodVersion} \\(error: nginx -t failed: .*host not found in upstream`), text.out);
@@ -307,21 +362,33 @@ test("an invalid push (a server nginx cannot resolve) never reaches the running 
   try {
     await prober.ready;
     rejected = await pushBogus();
-    restored = await waitFor("both agents on a good version again", 15_000, async () => {
-      const u = await upstreamStatus(P);
-      return u && u.version > rejected.version ? allApplied(u, u.version) : undefined;
-    }, 200);
+    restored = await waitFor(
+      "both agents on a good version again",
+      15_000,
+      async () => {
+        const u = await upstreamStatus(P);
+        return u && u.version > rejected.version ? allApplied(u, u.version) : undefined;
+      },
+      200,
+    );
     await sleep(300);
   } finally {
     await prober.stop();
   }
   const p = analyzeProbes(prober.records, 10);
   const errors = rejected.applied.map((a) => `${a.nodeId} applied ${a.applied}, error "${a.error}"`).join("; ");
-  t.diagnostic(`invalid push: coordinator at version ${rejected.version}; ${errors}; restored at version ${restored.version}; ${p.failed} of ${p.total} requests failed, answered by ${JSON.stringify(p.answeredBy)}`);
+  t.diagnostic(
+    `invalid push: coordinator at version ${rejected.version}; ${errors}; restored at version ${restored.version}; ${p.failed} of ${p.total} requests failed, answered by ${JSON.stringify(p.answeredBy)}`,
+  );
   for (const a of rejected.applied) assert.equal(a.applied, goodVersion, `${a.nodeId} still reports the last good version`);
   assert.ok(rejected.version > goodVersion, "the coordinator did push the bad version");
   assert.equal(p.failed, 0, JSON.stringify(p.errors));
   assert.ok((p.answeredBy[b1Ip] ?? 0) > 0 && (p.answeredBy[b2Ip] ?? 0) > 0, "the running nginx kept both backends");
-  for (const h of LB_HOSTS) assert.deepEqual(rendered(P, h).servers.map((s) => s.address), [B1, B2], `${h}: the restored config`);
+  for (const h of LB_HOSTS)
+    assert.deepEqual(
+      rendered(P, h).servers.map((s) => s.address),
+      [B1, B2],
+      `${h}: the restored config`,
+    );
   await steady(P);
 });

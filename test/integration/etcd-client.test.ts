@@ -64,7 +64,10 @@ test("a dead endpoint first in the list: calls move on to the live member within
     assert.equal(client.endpoint, etcd.endpoint(0), "the live member is now the one in use");
     assert.equal((await client.get("/c/failover")).kv?.value.toString(), "ok");
     const only = new EtcdClient({ endpoints: [dead], callTimeoutMs: 300 });
-    await assert.rejects(only.get("/c/failover"), (err: unknown) => err instanceof EtcdError && /etcd get failed within 300 ms: 127\.0\.0\.1:\d+: unreachable/.test(err.message));
+    await assert.rejects(
+      only.get("/c/failover"),
+      (err: unknown) => err instanceof EtcdError && /etcd get failed within 300 ms: 127\.0\.0\.1:\d+: unreachable/.test(err.message),
+    );
     only.close();
   } finally {
     client.close();

@@ -33,7 +33,14 @@ interface Replica {
 function replica(name: string, endpoints: string[], key: string): Replica {
   const client = new EtcdClient({ endpoints, callTimeoutMs: 500 });
   const history: Replica["history"] = [];
-  const election = new LeaderElection({ client, key, me: { name, address: `${name}:7400` }, ttlSeconds: 1, retryMs: 50, onChange: (state) => history.push({ atMs: performance.now(), state }) });
+  const election = new LeaderElection({
+    client,
+    key,
+    me: { name, address: `${name}:7400` },
+    ttlSeconds: 1,
+    retryMs: 50,
+    onChange: (state) => history.push({ atMs: performance.now(), state }),
+  });
   return { name, client, election, history };
 }
 
@@ -51,12 +58,15 @@ test("two contenders: exactly one leads, the other follows it by name and term; 
   try {
     a.election.start();
     b.election.start();
-    const [leader, follower] = await waitFor(() => {
-      const [sa, sb] = [a.election.state, b.election.state];
-      if (sa.kind === "leader" && sb.kind === "follower" && sb.leader) return [a, b];
-      if (sb.kind === "leader" && sa.kind === "follower" && sa.leader) return [b, a];
-      return undefined;
-    }, { what: "one leader and one follower", timeoutMs: 5000, intervalMs: 5 });
+    const [leader, follower] = await waitFor(
+      () => {
+        const [sa, sb] = [a.election.state, b.election.state];
+        if (sa.kind === "leader" && sb.kind === "follower" && sb.leader) return [a, b];
+        if (sb.kind === "leader" && sa.kind === "follower" && sa.leader) return [b, a];
+        return undefined;
+      },
+      { what: "one leader and one follower", timeoutMs: 5000, intervalMs: 5 },
+    );
     const term = (leader.election.state as { term: bigint }).term;
     const seen = follower.election.state as { term?: bigint; leader?: { name: string } };
     assert.equal(seen.leader?.name, leader.name);
@@ -71,7 +81,11 @@ test("two contenders: exactly one leads, the other follows it by name and term; 
     const resignedAt = performance.now();
     await leader.election.stop();
     assert.equal(leader.election.canCommand(), false);
-    await waitFor(() => follower.election.state.kind === "leader" && follower.election.canCommand(), { what: "the follower to lead", timeoutMs: 3000, intervalMs: 2 });
+    await waitFor(() => follower.election.state.kind === "leader" && follower.election.canCommand(), {
+      what: "the follower to lead",
+      timeoutMs: 3000,
+      intervalMs: 2,
+    });
     const handoverMs = performance.now() - resignedAt;
     const next = (follower.election.state as { term: bigint }).term;
     assert.ok(next > term, `the new term ${next} is above the old ${term}`);
@@ -91,10 +105,14 @@ test("a leader cut from etcd stops commanding before the other leads; its term's
     a.election.start();
     await waitFor(() => a.election.state.kind === "leader", { what: "coord1 to lead", timeoutMs: 5000, intervalMs: 5 });
     b.election.start();
-    await waitFor(() => b.election.state.kind === "follower" && (b.election.state as { leader?: unknown }).leader, { what: "coord2 to follow", timeoutMs: 5000, intervalMs: 5 });
+    await waitFor(() => b.election.state.kind === "follower" && (b.election.state as { leader?: unknown }).leader, {
+      what: "coord2 to follow",
+      timeoutMs: 5000,
+      intervalMs: 5,
+    });
     const oldTerm = (a.election.state as { term: bigint }).term;
     // A guarded write works while it leads.
-    await a.election.guardedTxn([op.put("/t2/state", "written by term " + oldTerm)]);
+    await a.election.guardedTxn([op.put("/t2/state", `written by term ${oldTerm}`)]);
 
     const deadline = a.election.commandDeadlineMs();
     const cutAt = performance.now();
@@ -108,21 +126,26 @@ test("a leader cut from etcd stops commanding before the other leads; its term's
     assert.equal(a.election.canCommand(), false);
     const newTerm = (b.election.state as { term: bigint }).term;
     assert.ok(newTerm > oldTerm);
-    t.diagnostic(`lease loss (TTL 1 s): old leader fenced ${(fencedAt - cutAt).toFixed(0)} ms after the cut, new leader after ${(newLeaderAt - cutAt).toFixed(0)} ms`);
+    t.diagnostic(
+      `lease loss (TTL 1 s): old leader fenced ${(fencedAt - cutAt).toFixed(0)} ms after the cut, new leader after ${(newLeaderAt - cutAt).toFixed(0)} ms`,
+    );
 
     // The old leader's own write path refuses; a write guarded by its term fails on etcd.
     await assert.rejects(a.election.guardedTxn([op.put("/t2/state", "late")]), NotLeaderError);
-    const stale = await b.client.txn(txn(leaderGuard(key, oldTerm), [op.put("/t2/state", "replayed from term " + oldTerm)]));
+    const stale = await b.client.txn(txn(leaderGuard(key, oldTerm), [op.put("/t2/state", `replayed from term ${oldTerm}`)]));
     assert.equal(stale.succeeded, false);
-    assert.equal((await b.client.get("/t2/state")).kv?.value.toString(), "written by term " + oldTerm);
-    await b.election.guardedTxn([op.put("/t2/state", "written by term " + newTerm)]);
+    assert.equal((await b.client.get("/t2/state")).kv?.value.toString(), `written by term ${oldTerm}`);
+    await b.election.guardedTxn([op.put("/t2/state", `written by term ${newTerm}`)]);
 
     // Healed, the old leader comes back as a follower of the new term.
     proxy.heal();
-    await waitFor(() => {
-      const s = a.election.state;
-      return s.kind === "follower" && s.term === newTerm && s.leader?.name === "coord2";
-    }, { what: "coord1 to follow coord2", timeoutMs: 5000, intervalMs: 5 });
+    await waitFor(
+      () => {
+        const s = a.election.state;
+        return s.kind === "follower" && s.term === newTerm && s.leader?.name === "coord2";
+      },
+      { what: "coord1 to follow coord2", timeoutMs: 5000, intervalMs: 5 },
+    );
     assert.equal(b.election.state.kind, "leader");
   } finally {
     await shutdown(a, b);

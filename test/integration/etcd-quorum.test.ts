@@ -34,7 +34,13 @@ async function timedPut(client: EtcdClient, value: string): Promise<{ ms: number
 test("quorum lost: writes fail fast with a clear error and the leader stops commanding; both resume when the quorum is back", async (t) => {
   const client = new EtcdClient({ endpoints: etcd.endpoints, callTimeoutMs: CALL_TIMEOUT_MS });
   const electionClient = new EtcdClient({ endpoints: etcd.endpoints, callTimeoutMs: 500 });
-  const election = new LeaderElection({ client: electionClient, key: "/q/leader", me: { name: "coord1", address: "coord1:7400" }, ttlSeconds: 1, retryMs: 100 });
+  const election = new LeaderElection({
+    client: electionClient,
+    key: "/q/leader",
+    me: { name: "coord1", address: "coord1:7400" },
+    ttlSeconds: 1,
+    retryMs: 100,
+  });
   try {
     election.start();
     await waitFor(() => election.canCommand(), { what: "coord1 to lead", timeoutMs: 5000, intervalMs: 5 });
@@ -59,7 +65,9 @@ test("quorum lost: writes fail fast with a clear error and the leader stops comm
     assert.match(last.err!.message, /no leader/);
     assert.match(last.err!.message, /etcd put failed within 1000 ms/);
     assert.ok(last.ms < 300, `the last write took ${last.ms.toFixed(0)} ms to fail`);
-    t.diagnostic(`without quorum: ${attempts.length} writes failed; first in ${attempts[0]!.ms.toFixed(0)} ms, last in ${last.ms.toFixed(0)} ms: ${last.err!.message}`);
+    t.diagnostic(
+      `without quorum: ${attempts.length} writes failed; first in ${attempts[0]!.ms.toFixed(0)} ms, last in ${last.ms.toFixed(0)} ms: ${last.err!.message}`,
+    );
 
     await waitFor(() => !election.canCommand(), { what: "the leader to stop commanding", timeoutMs: 100, intervalMs: 5 });
     assert.notEqual(election.state.kind, "leader");
@@ -70,7 +78,9 @@ test("quorum lost: writes fail fast with a clear error and the leader stops comm
     await waitFor(async () => !(await timedPut(client, "after")).err, { what: "a write to succeed again", timeoutMs: 15_000, intervalMs: 50 });
     const writesBackMs = performance.now() - backAt;
     await waitFor(() => election.canCommand(), { what: "a leader to command again", timeoutMs: 15_000, intervalMs: 10 });
-    t.diagnostic(`quorum back: writes resume ${writesBackMs.toFixed(0)} ms after the restart, leader commands after ${(performance.now() - backAt).toFixed(0)} ms`);
+    t.diagnostic(
+      `quorum back: writes resume ${writesBackMs.toFixed(0)} ms after the restart, leader commands after ${(performance.now() - backAt).toFixed(0)} ms`,
+    );
     assert.equal((await client.get("/q/value")).kv?.value.toString(), "after");
   } finally {
     await election.stop();

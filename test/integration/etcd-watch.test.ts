@@ -29,7 +29,13 @@ test("a prefix watch sees puts and deletes in order and resumes after an etcd re
     "/w/p/",
     {
       events: (evs) => {
-        for (const e of evs) seen.push({ type: e.type === Event_EventType.DELETE ? "delete" : "put", key: e.kv!.key.toString(), value: e.kv!.value.toString(), rev: e.kv!.modRevision });
+        for (const e of evs)
+          seen.push({
+            type: e.type === Event_EventType.DELETE ? "delete" : "put",
+            key: e.kv!.key.toString(),
+            value: e.kv!.value.toString(),
+            rev: e.kv!.modRevision,
+          });
       },
       state: (up, detail) => states.push(`${up ? "up" : "down"}: ${detail}`),
     },
@@ -42,9 +48,16 @@ test("a prefix watch sees puts and deletes in order and resumes after an etcd re
     await client.put("/w/x", "not watched");
     await client.delete("/w/p/a");
     await waitFor(() => seen.length >= 3, { what: "three events", timeoutMs: 3000, intervalMs: 5 });
-    assert.deepEqual(seen.map((e) => `${e.type} ${e.key}`), ["put /w/p/a", "put /w/p/b", "delete /w/p/a"]);
+    assert.deepEqual(
+      seen.map((e) => `${e.type} ${e.key}`),
+      ["put /w/p/a", "put /w/p/b", "delete /w/p/a"],
+    );
     const before = watch.nextRevision;
-    await waitFor(() => watch.nextRevision > seen[2]!.rev, { what: "progress to advance the resume revision past the unwatched put", timeoutMs: 3000, intervalMs: 5 });
+    await waitFor(() => watch.nextRevision > seen[2]!.rev, {
+      what: "progress to advance the resume revision past the unwatched put",
+      timeoutMs: 3000,
+      intervalMs: 5,
+    });
 
     await etcd.stop(0, "SIGKILL");
     const downAt = performance.now();
@@ -58,7 +71,11 @@ test("a prefix watch sees puts and deletes in order and resumes after an etcd re
     t.diagnostic(`watch back ${(performance.now() - downAt).toFixed(0)} ms after the kill (resume revision before the kill: ${before})`);
     assert.deepEqual(seen.map((e) => `${e.type} ${e.key} ${e.value}`).slice(3), ["put /w/p/c 3", "put /w/p/b 2b"]);
     const revs = seen.map((e) => e.rev);
-    assert.deepEqual(revs, [...revs].sort((x, y) => (x < y ? -1 : 1)), "revisions increase");
+    assert.deepEqual(
+      revs,
+      [...revs].sort((x, y) => (x < y ? -1 : 1)),
+      "revisions increase",
+    );
     assert.equal(new Set(revs).size, revs.length, "no event delivered twice");
     assert.ok(states.filter((s) => s.startsWith("up")).length >= 2, `reconnected: ${states.join(" / ")}`);
   } finally {

@@ -25,7 +25,11 @@ function scratch(): string {
 
 function install(destdir: string, ...args: string[]): { code: number | null; out: string; err: string } {
   // PATH without the bins: the run must not depend on where this machine keeps things.
-  const r = spawnSync("bash", ["deploy/install.sh", "--destdir", destdir, ...args], { encoding: "utf8", timeout: 30_000, env: { PATH: "/usr/sbin:/usr/bin:/sbin:/bin" } });
+  const r = spawnSync("bash", ["deploy/install.sh", "--destdir", destdir, ...args], {
+    encoding: "utf8",
+    timeout: 30_000,
+    env: { PATH: "/usr/sbin:/usr/bin:/sbin:/bin" },
+  });
   return { code: r.status, out: r.stdout, err: r.stderr };
 }
 
@@ -58,7 +62,11 @@ test("first run: units, configs from the examples, state directories, each with 
   assert.match(r.out, /^installed +\/etc\/systemd\/system\/keepvip-agent\.service$/m);
   assert.match(r.out, /^installed +\/etc\/keepvip\/agent\.yaml \(from examples\/agent-lb1\.yaml: edit it\)$/m);
   assert.match(r.out, /^skipped +systemctl daemon-reload \(installing into /m);
-  assert.equal(readFileSync(join(root, "etc/systemd/system/keepvip-agent.service"), "utf8"), readFileSync("deploy/systemd/keepvip-agent.service", "utf8"), "bins in /usr/local/bin: the unit as shipped");
+  assert.equal(
+    readFileSync(join(root, "etc/systemd/system/keepvip-agent.service"), "utf8"),
+    readFileSync("deploy/systemd/keepvip-agent.service", "utf8"),
+    "bins in /usr/local/bin: the unit as shipped",
+  );
   assert.equal(readFileSync(join(root, "etc/keepvip/coordinator.yaml"), "utf8"), readFileSync("deploy/examples/coordinator.yaml", "utf8"));
   assert.equal(mode(join(root, "etc/systemd/system/keepvip-coordinator.service")), "644");
   assert.equal(mode(join(root, "etc/keepvip/agent.yaml")), "640");
@@ -127,7 +135,17 @@ test("npm pack carries the three bins, dist/, proto/ (reflection) and deploy/ (u
     assert.ok(files.has(path), `bin ${name} (${path}) is in the package`);
     assert.match(readFileSync(path, "utf8"), /^#!\/usr\/bin\/env node\n/, `${path} starts with a node shebang`);
   }
-  for (const p of ["proto/keepvip/v1/agent.proto", "proto/keepvip/v1/admin.proto", "deploy/install.sh", "deploy/systemd/keepvip-agent.service", "deploy/systemd/keepvip-coordinator.service", "deploy/examples/coordinator.yaml", "deploy/examples/agent-lb1.yaml", "dist/coordinator/grpc/introspection.js", "README.md"]) {
+  for (const p of [
+    "proto/keepvip/v1/agent.proto",
+    "proto/keepvip/v1/admin.proto",
+    "deploy/install.sh",
+    "deploy/systemd/keepvip-agent.service",
+    "deploy/systemd/keepvip-coordinator.service",
+    "deploy/examples/coordinator.yaml",
+    "deploy/examples/agent-lb1.yaml",
+    "dist/coordinator/grpc/introspection.js",
+    "README.md",
+  ]) {
     assert.ok(files.has(p), `${p} is in the package`);
   }
   assert.equal((files.get("deploy/install.sh")! & 0o111) !== 0, true, "install.sh stays executable");

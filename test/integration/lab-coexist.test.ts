@@ -44,7 +44,10 @@ test("down of one lab leaves the other's namespaces and processes running", asyn
   const dPids = (await lab.labStatus(D)).processes.map((p) => p.pid ?? -1);
   await lab.labDown(D);
   const all = await namespaces();
-  assert.deepEqual(all.filter((n) => n.startsWith(`${D}-`)), []);
+  assert.deepEqual(
+    all.filter((n) => n.startsWith(`${D}-`)),
+    [],
+  );
   assert.ok(dPids.every((p) => !isAlive(p)));
   const eAfter = await lab.labStatus(E);
   assert.equal(eAfter.up, true);
@@ -52,5 +55,8 @@ test("down of one lab leaves the other's namespaces and processes running", asyn
   assert.ok(eAfter.processes.every((p) => p.alive));
   assert.equal((await getInNs(`${E}-client`, "http://198.18.0.12:10016/aaa")).status, 200);
   await lab.labDown(E);
-  assert.deepEqual((await namespaces()).filter((n) => n.startsWith(`${E}-`)), []);
+  assert.deepEqual(
+    (await namespaces()).filter((n) => n.startsWith(`${E}-`)),
+    [],
+  );
 });

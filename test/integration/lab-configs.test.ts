@@ -24,7 +24,16 @@ import { startLabProcess as startProcess, stopLabProcess as stopProcess } from "
 import { namespaces, run } from "./helpers/lab-client.js";
 
 function manifest(over: Partial<LabManifest> = {}): LabManifest {
-  return { prefix: "kvC", stack: "keepvip", timing: "seed", advertSec: 1, connectTimeoutMs: 3000, bins: defaultKeepvipBins(), createdAt: "2026-01-01T00:00:00Z", ...over };
+  return {
+    prefix: "kvC",
+    stack: "keepvip",
+    timing: "seed",
+    advertSec: 1,
+    connectTimeoutMs: 3000,
+    bins: defaultKeepvipBins(),
+    createdAt: "2026-01-01T00:00:00Z",
+    ...over,
+  };
 }
 
 function withLabDir(fn: (root: string) => Promise<void> | void) {
@@ -39,60 +48,82 @@ function withLabDir(fn: (root: string) => Promise<void> | void) {
 }
 
 for (const timing of ["seed", "tuned"] as const) {
-  test(`the generated coordinator and agent configs load with keepvip's schemas (timing ${timing})`, withLabDir((root) => {
-    const paths = labPaths("kvC", root);
-    writeLabConfigs(manifest({ timing }), paths, hostPrograms());
-    const c = loadConfigFile(coordinatorConfigSchema, paths.coordinatorConfig);
-    assert.equal(c.listen, "198.19.0.1:7400");
-    assert.equal(c.state_dir, paths.stateDir("coord"));
-    assert.equal(c.insecure, true);
-    const g = c.groups[0];
-    assert.equal(g.name, "VI_1");
-    assert.deepEqual(g.vips, [{ address: "198.18.0.100", prefix: 24, family: 4 }]);
-    assert.deepEqual(g.service, { port: 10016, path: "/aaa" });
-    assert.deepEqual(g.members.map((m) => [m.node, m.priority, m.address]), [["lb1", 100, "198.18.0.11"], ["lb2", 90, "198.18.0.12"]]);
-    assert.equal(g.preempt, true);
-    assert.deepEqual(g.tracks.map((t) => [t.name, t.weight]), [["chk_nginx", -20]]);
-    assert.deepEqual(g.lan_references, ["198.18.0.21:10016", "198.18.0.22:10016"]);
-    const u = c.upstreams[0];
-    assert.equal(u.name, "my10016");
-    assert.equal(u.balance, "least_conn");
-    assert.deepEqual(u.servers.map((s) => [s.address, s.max_fails, s.fail_timeout]), [["198.18.0.21:10016", 3, 30_000], ["198.18.0.22:10016", 3, 30_000]]);
-    assert.equal(u.check?.type, "http");
-    assert.equal(u.check?.path, "/aaa");
-    if (timing === "tuned") {
-      assert.deepEqual([c.timing.heartbeat_interval, c.timing.dead_interval, c.timing.verify_timeout, c.timing.reach_interval], [20, 100, 50, 10]);
-    } else {
-      assert.deepEqual([c.timing.heartbeat_interval, c.timing.dead_interval, c.timing.verify_timeout], [200, 1000, 150]);
-    }
-    for (const lb of ["lb1", "lb2"] as const) {
-      const a = loadConfigFile(agentConfigSchema, paths.agentConfig(lb));
-      assert.equal(a.node_id, lb);
-      assert.equal(a.coordinator, "198.19.0.1:7400");
-      assert.deepEqual(a.groups, { VI_1: { interface: "lan0" } });
-      assert.deepEqual(a.track_interfaces, ["lan0"]);
-      assert.equal(a.nginx.mode, "child");
-      assert.equal(a.nginx.pid_file, join(root, "kvC", "pids", `${lb}-nginx.pid`));
-      assert.equal(a.nginx.conf, paths.nginxConf(lb));
-      assert.equal(a.nginx.upstream_file, paths.upstreamFile(lb));
-      assert.equal(a.state_dir, paths.stateDir(lb));
-      assert.ok(a.tracks.chk_nginx.script.includes(paths.pidFile(lb, "nginx")));
-      assert.equal(a.arping, hostPrograms().arping);
-    }
-  }));
+  test(
+    `the generated coordinator and agent configs load with keepvip's schemas (timing ${timing})`,
+    withLabDir((root) => {
+      const paths = labPaths("kvC", root);
+      writeLabConfigs(manifest({ timing }), paths, hostPrograms());
+      const c = loadConfigFile(coordinatorConfigSchema, paths.coordinatorConfig);
+      assert.equal(c.listen, "198.19.0.1:7400");
+      assert.equal(c.state_dir, paths.stateDir("coord"));
+      assert.equal(c.insecure, true);
+      const g = c.groups[0];
+      assert.equal(g.name, "VI_1");
+      assert.deepEqual(g.vips, [{ address: "198.18.0.100", prefix: 24, family: 4 }]);
+      assert.deepEqual(g.service, { port: 10016, path: "/aaa" });
+      assert.deepEqual(
+        g.members.map((m) => [m.node, m.priority, m.address]),
+        [
+          ["lb1", 100, "198.18.0.11"],
+          ["lb2", 90, "198.18.0.12"],
+        ],
+      );
+      assert.equal(g.preempt, true);
+      assert.deepEqual(
+        g.tracks.map((t) => [t.name, t.weight]),
+        [["chk_nginx", -20]],
+      );
+      assert.deepEqual(g.lan_references, ["198.18.0.21:10016", "198.18.0.22:10016"]);
+      const u = c.upstreams[0];
+      assert.equal(u.name, "my10016");
+      assert.equal(u.balance, "least_conn");
+      assert.deepEqual(
+        u.servers.map((s) => [s.address, s.max_fails, s.fail_timeout]),
+        [
+          ["198.18.0.21:10016", 3, 30_000],
+          ["198.18.0.22:10016", 3, 30_000],
+        ],
+      );
+      assert.equal(u.check?.type, "http");
+      assert.equal(u.check?.path, "/aaa");
+      if (timing === "tuned") {
+        assert.deepEqual([c.timing.heartbeat_interval, c.timing.dead_interval, c.timing.verify_timeout, c.timing.reach_interval], [20, 100, 50, 10]);
+      } else {
+        assert.deepEqual([c.timing.heartbeat_interval, c.timing.dead_interval, c.timing.verify_timeout], [200, 1000, 150]);
+      }
+      for (const lb of ["lb1", "lb2"] as const) {
+        const a = loadConfigFile(agentConfigSchema, paths.agentConfig(lb));
+        assert.equal(a.node_id, lb);
+        assert.equal(a.coordinator, "198.19.0.1:7400");
+        assert.deepEqual(a.groups, { VI_1: { interface: "lan0" } });
+        assert.deepEqual(a.track_interfaces, ["lan0"]);
+        assert.equal(a.nginx.mode, "child");
+        assert.equal(a.nginx.pid_file, join(root, "kvC", "pids", `${lb}-nginx.pid`));
+        assert.equal(a.nginx.conf, paths.nginxConf(lb));
+        assert.equal(a.nginx.upstream_file, paths.upstreamFile(lb));
+        assert.equal(a.state_dir, paths.stateDir(lb));
+        assert.ok(a.tracks.chk_nginx.script.includes(paths.pidFile(lb, "nginx")));
+        assert.equal(a.arping, hostPrograms().arping);
+      }
+    }),
+  );
 }
 
-test("the generated nginx.conf passes nginx -t, and fails it once break-nginx's directive is in", withLabDir(async (root) => {
-  const paths = labPaths("kvC", root);
-  writeLabConfigs(manifest({ connectTimeoutMs: 100 }), paths, hostPrograms());
-  const nginxT = () => run([hostPrograms().nginx, "-t", "-q", "-p", paths.nginxPrefix("lb1"), "-c", paths.nginxConf("lb1"), "-e", paths.nginxErrorLog("lb1")]);
-  const ok = await nginxT();
-  assert.equal(ok.exitCode, 0, ok.stderr);
-  writeFileSync(paths.breakFile("lb1"), BROKEN_DIRECTIVE);
-  const broken = await nginxT();
-  assert.notEqual(broken.exitCode, 0);
-  assert.match(broken.stderr, /unknown directive "keepvip_lab_broken_on_purpose"/);
-}));
+test(
+  "the generated nginx.conf passes nginx -t, and fails it once break-nginx's directive is in",
+  withLabDir(async (root) => {
+    const paths = labPaths("kvC", root);
+    writeLabConfigs(manifest({ connectTimeoutMs: 100 }), paths, hostPrograms());
+    const nginxT = () =>
+      run([hostPrograms().nginx, "-t", "-q", "-p", paths.nginxPrefix("lb1"), "-c", paths.nginxConf("lb1"), "-e", paths.nginxErrorLog("lb1")]);
+    const ok = await nginxT();
+    assert.equal(ok.exitCode, 0, ok.stderr);
+    writeFileSync(paths.breakFile("lb1"), BROKEN_DIRECTIVE);
+    const broken = await nginxT();
+    assert.notEqual(broken.exitCode, 0);
+    assert.match(broken.stderr, /unknown directive "keepvip_lab_broken_on_purpose"/);
+  }),
+);
 
 test("keepalived.conf: whole-second adverts are the seed's VRRPv2 with auth_pass, sub-second ones VRRPv3 without", () => {
   const paths = labPaths("kvC", "/tmp/x");
@@ -115,7 +146,14 @@ test("the topology: exact namespace names, switch ports fit IFNAMSIZ, no command
   const plan = planTopology("kvC");
   assert.deepEqual(plan.namespaces, ["kvC-sw", "kvC-coord", "kvC-lb1", "kvC-lb2", "kvC-b1", "kvC-b2", "kvC-client"]);
   for (const a of plan.attachments) assert.ok(a.port.length <= 15, a.port);
-  assert.deepEqual(plan.attachments.filter((a) => a.net === "ctl").map((a) => [a.host, a.address]), [["coord", "198.19.0.1"], ["lb1", "198.19.0.11"], ["lb2", "198.19.0.12"]]);
+  assert.deepEqual(
+    plan.attachments.filter((a) => a.net === "ctl").map((a) => [a.host, a.address]),
+    [
+      ["coord", "198.19.0.1"],
+      ["lb1", "198.19.0.11"],
+      ["lb2", "198.19.0.12"],
+    ],
+  );
   for (const argv of planUpCommands(plan)) {
     // Every command names a lab namespace: `ip netns add|exec NS` or `ip -n NS`.
     const ns = argv[1] === "-n" ? argv[2] : argv[1] === "netns" ? argv[3] : undefined;
@@ -136,26 +174,39 @@ test("probe analysis: the longest failure run runs from the first failure to the
   assert.deepEqual(s.answeredBy, { a: 2, b: 1 });
   assert.deepEqual(s.errors, { timeout: 3 });
   assert.equal(s.longestFailureMs, 20);
-  assert.deepEqual(s.failureRuns.map((r) => [r.startT, r.endT, r.count]), [[1010, 1030, 2], [1040, 1050, 1]]);
+  assert.deepEqual(
+    s.failureRuns.map((r) => [r.startT, r.endT, r.count]),
+    [
+      [1010, 1030, 2],
+      [1040, 1050, 1],
+    ],
+  );
   const trailing = analyzeProbes([rec(0, true, "a"), rec(1, false), rec(2, false)], 10);
   assert.equal(trailing.longestFailureMs, 20);
   assert.equal(analyzeProbes([], 10).longestFailureMs, 0);
 });
 
 test("VIP timeline: time on both and on none, counted only once both watchers reported", () => {
-  const s = summarizeVipEvents([
-    { t: 100, host: "lb1", has: true },
-    { t: 105, host: "lb2", has: false },
-    { t: 200, host: "lb2", has: true },
-    { t: 230, host: "lb1", has: false },
-    { t: 300, host: "lb2", has: false },
-    { t: 350, host: "lb1", has: true },
-  ], ["lb1", "lb2"], 400);
+  const s = summarizeVipEvents(
+    [
+      { t: 100, host: "lb1", has: true },
+      { t: 105, host: "lb2", has: false },
+      { t: 200, host: "lb2", has: true },
+      { t: 230, host: "lb1", has: false },
+      { t: 300, host: "lb2", has: false },
+      { t: 350, host: "lb1", has: true },
+    ],
+    ["lb1", "lb2"],
+    400,
+  );
   assert.equal(s.from, 105);
   assert.equal(s.bothMs, 30);
   assert.equal(s.longestBothMs, 30);
   assert.equal(s.noneMs, 50);
-  assert.deepEqual(s.changes.map((c) => c.holders.join("+")), ["lb1", "lb1+lb2", "lb2", "", "lb1"]);
+  assert.deepEqual(
+    s.changes.map((c) => c.holders.join("+")),
+    ["lb1", "lb1+lb2", "lb2", "", "lb1"],
+  );
 });
 
 test("the backend's body is exactly the seed's JSON", () => {
@@ -168,46 +219,66 @@ test("up --stack keepvip without built bins fails naming the missing file, and b
     labUp({ prefix: "kvC", stack: "keepvip", bins: { coordinator: "/nonexistent/coordinator/main.js", agent: "/nonexistent/agent/main.js" } }),
     /keepvip coordinator is not built: \/nonexistent\/coordinator\/main\.js is missing[\s\S]*npm run build/,
   );
-  assert.deepEqual((await namespaces()).filter((n) => n.startsWith("kvC-")), before);
+  assert.deepEqual(
+    (await namespaces()).filter((n) => n.startsWith("kvC-")),
+    before,
+  );
 });
 
-test("an up that fails half-way (the coordinator exits at start) tears down what it built and shows the log", withLabDir(async (root) => {
-  const crash = join(root, "crash.js");
-  writeFileSync(crash, 'console.error("boom: config rejected"); process.exit(3);\n');
-  try {
-    await assert.rejects(
-      labUp({ prefix: "kvC", stack: "keepvip", bins: { coordinator: crash, agent: crash } }),
-      /coord coordinator exited at start[\s\S]*boom: config rejected/,
-    );
-    assert.deepEqual((await namespaces()).filter((n) => n.startsWith("kvC-")), []);
-    const status = await labStatus("kvC");
-    assert.deepEqual([status.up, status.processes], [false, []]);
-  } finally {
-    await labDown("kvC");
-  }
-}));
+test(
+  "an up that fails half-way (the coordinator exits at start) tears down what it built and shows the log",
+  withLabDir(async (root) => {
+    const crash = join(root, "crash.js");
+    writeFileSync(crash, 'console.error("boom: config rejected"); process.exit(3);\n');
+    try {
+      await assert.rejects(
+        labUp({ prefix: "kvC", stack: "keepvip", bins: { coordinator: crash, agent: crash } }),
+        /coord coordinator exited at start[\s\S]*boom: config rejected/,
+      );
+      assert.deepEqual(
+        (await namespaces()).filter((n) => n.startsWith("kvC-")),
+        [],
+      );
+      const status = await labStatus("kvC");
+      assert.deepEqual([status.up, status.processes], [false, []]);
+    } finally {
+      await labDown("kvC");
+    }
+  }),
+);
 
-test("the keepvip stack's wiring, with stand-in bins: coordinator in kvC-coord on 198.19.0.1:7400, agents ready once :10016 listens", withLabDir(async (root) => {
-  const coordinator = join(root, "coordinator.js");
-  const agent = join(root, "agent.js");
-  // Stand-ins: each checks it got --config with a file that exists, then listens where the real one would.
-  const stub = (listen: string) => `const fs = require("node:fs"); const i = process.argv.indexOf("--config");
+test(
+  "the keepvip stack's wiring, with stand-in bins: coordinator in kvC-coord on 198.19.0.1:7400, agents ready once :10016 listens",
+  withLabDir(async (root) => {
+    const coordinator = join(root, "coordinator.js");
+    const agent = join(root, "agent.js");
+    // Stand-ins: each checks it got --config with a file that exists, then listens where the real one would.
+    const stub = (listen: string) => `const fs = require("node:fs"); const i = process.argv.indexOf("--config");
 if (i < 0 || !fs.existsSync(process.argv[i + 1])) { console.error("no --config"); process.exit(2); }
 require("node:net").createServer().listen(${listen});\n`;
-  writeFileSync(coordinator, stub("7400, '198.19.0.1'"));
-  writeFileSync(agent, stub("10016"));
-  try {
-    const up = await labUp({ prefix: "kvC", stack: "keepvip", bins: { coordinator, agent } });
-    assert.deepEqual(Object.keys(up.pids).sort(), ["b1-backend", "b2-backend", "coord-coordinator", "lb1-agent", "lb2-agent"]);
-    const s = await labStatus("kvC");
-    assert.deepEqual(s.processes.map((p) => [p.host, p.name, p.alive, p.startedBy]), [
-      ["b1", "backend", true, "lab"], ["b2", "backend", true, "lab"], ["coord", "coordinator", true, "lab"],
-      ["lb1", "nginx", false, "agent"], ["lb1", "agent", true, "lab"], ["lb2", "nginx", false, "agent"], ["lb2", "agent", true, "lab"],
-    ]);
-    await assert.rejects(startProcess("kvC", "lb1", "nginx"), /the keepvip agent starts and supervises nginx in this stack; start the agent instead/);
-    await stopProcess("kvC", "lb1", "agent");
-    assert.equal(await startProcess("kvC", "lb1", "agent") > 0, true);
-  } finally {
-    await labDown("kvC");
-  }
-}));
+    writeFileSync(coordinator, stub("7400, '198.19.0.1'"));
+    writeFileSync(agent, stub("10016"));
+    try {
+      const up = await labUp({ prefix: "kvC", stack: "keepvip", bins: { coordinator, agent } });
+      assert.deepEqual(Object.keys(up.pids).sort(), ["b1-backend", "b2-backend", "coord-coordinator", "lb1-agent", "lb2-agent"]);
+      const s = await labStatus("kvC");
+      assert.deepEqual(
+        s.processes.map((p) => [p.host, p.name, p.alive, p.startedBy]),
+        [
+          ["b1", "backend", true, "lab"],
+          ["b2", "backend", true, "lab"],
+          ["coord", "coordinator", true, "lab"],
+          ["lb1", "nginx", false, "agent"],
+          ["lb1", "agent", true, "lab"],
+          ["lb2", "nginx", false, "agent"],
+          ["lb2", "agent", true, "lab"],
+        ],
+      );
+      await assert.rejects(startProcess("kvC", "lb1", "nginx"), /the keepvip agent starts and supervises nginx in this stack; start the agent instead/);
+      await stopProcess("kvC", "lb1", "agent");
+      assert.equal((await startProcess("kvC", "lb1", "agent")) > 0, true);
+    } finally {
+      await labDown("kvC");
+    }
+  }),
+);

@@ -38,7 +38,10 @@ test("exactly one LB holds the VIP after start, lb1 (priority 100), and only one
   const probe = await lab.startProber(P, { durationMs: 1500 }).done;
   const sum = await sampler.stop();
   assert.equal(sum.bothMs, 0);
-  assert.deepEqual(sum.changes.map((c) => c.holders.join("+")), ["lb1"]);
+  assert.deepEqual(
+    sum.changes.map((c) => c.holders.join("+")),
+    ["lb1"],
+  );
   const p = lab.analyzeProbes(probe);
   assert.equal(p.failed, 0, JSON.stringify(p.errors));
   assert.ok(Object.keys(p.answeredBy).length === 2, JSON.stringify(p.answeredBy));

@@ -35,12 +35,29 @@ after(async () => {
 test("up builds every namespace and starts every process with a pid file", async () => {
   const s = await lab.labStatus(P);
   assert.equal(s.up, true);
-  assert.deepEqual(s.namespaces.map((n) => n.name), ["kvC-sw", "kvC-coord", "kvC-lb1", "kvC-lb2", "kvC-b1", "kvC-b2", "kvC-client"]);
-  assert.deepEqual(s.processes.map((p) => [p.host, p.name, p.alive]), [["b1", "backend", true], ["b2", "backend", true], ["lb1", "nginx", true], ["lb2", "nginx", true]]);
+  assert.deepEqual(
+    s.namespaces.map((n) => n.name),
+    ["kvC-sw", "kvC-coord", "kvC-lb1", "kvC-lb2", "kvC-b1", "kvC-b2", "kvC-client"],
+  );
+  assert.deepEqual(
+    s.processes.map((p) => [p.host, p.name, p.alive]),
+    [
+      ["b1", "backend", true],
+      ["b2", "backend", true],
+      ["lb1", "nginx", true],
+      ["lb2", "nginx", true],
+    ],
+  );
   for (const p of s.processes) assert.ok(alive(pidOf(p.host, p.name)), `${p.host}-${p.name}`);
   assert.deepEqual(s.vipHolders, []);
-  assert.ok(s.ports.every((p) => p.link?.adminUp && p.link.carrier && p.switchPort?.attached), JSON.stringify(s.ports));
-  await assert.rejects(lab.labUp({ prefix: P, stack: "none" }), /lab "kvC" is already \(partly\) up: namespaces kvC-sw, .* exist; run `npm run lab -- down --prefix kvC` first/);
+  assert.ok(
+    s.ports.every((p) => p.link?.adminUp && p.link.carrier && p.switchPort?.attached),
+    JSON.stringify(s.ports),
+  );
+  await assert.rejects(
+    lab.labUp({ prefix: P, stack: "none" }),
+    /lab "kvC" is already \(partly\) up: namespaces kvC-sw, .* exist; run `npm run lab -- down --prefix kvC` first/,
+  );
 });
 
 test("through the VIP on lb1 the client reaches both backends, each answering the seed's exact JSON", async () => {
@@ -68,10 +85,15 @@ test("the VIP sampler sees the VIP on lb1, then on both, then on lb2", async () 
   const sampler = lab.startVipSampler(P, { durationMs: 20_000 });
   await sampler.ready;
   const ipIn = (host: string, verb: "add" | "del") => run(["ip", "netns", "exec", `${P}-${host}`, "ip", "addr", verb, "198.18.0.100/24", "dev", "lan0"]);
-  const holders = async (want: string) => eventually(() => {
-    const last = lab.summarizeVipEvents(sampler.events, ["lb1", "lb2"]).changes.at(-1);
-    return last?.holders.join("+") === want;
-  }, 2000, 5);
+  const holders = async (want: string) =>
+    eventually(
+      () => {
+        const last = lab.summarizeVipEvents(sampler.events, ["lb1", "lb2"]).changes.at(-1);
+        return last?.holders.join("+") === want;
+      },
+      2000,
+      5,
+    );
   await ipIn("lb1", "add");
   assert.ok(await holders("lb1"));
   await ipIn("lb2", "add");
@@ -81,7 +103,10 @@ test("the VIP sampler sees the VIP on lb1, then on both, then on lb2", async () 
   assert.ok(await holders("lb2"));
   await ipIn("lb2", "del");
   const sum = await sampler.stop();
-  assert.deepEqual(sum.changes.map((c) => c.holders.join("+")), ["", "lb1", "lb1+lb2", "lb2", ""]);
+  assert.deepEqual(
+    sum.changes.map((c) => c.holders.join("+")),
+    ["", "lb1", "lb1+lb2", "lb2", ""],
+  );
   assert.ok(sum.longestBothMs >= 90 && sum.longestBothMs < 2000, `both for ${sum.longestBothMs} ms`);
 });
 
@@ -158,9 +183,15 @@ test("down removes the lab's namespaces, processes and pid files, no other names
   const first = await lab.labDown(P);
   assert.equal(first.namespaces.length, 7);
   const left = await namespaces();
-  assert.deepEqual(left.filter((n) => n.startsWith(`${P}-`)), []);
+  assert.deepEqual(
+    left.filter((n) => n.startsWith(`${P}-`)),
+    [],
+  );
   assert.ok(left.includes(DECOY), "down touched a namespace that is not its own");
-  assert.ok(pids.every((p) => p > 0 && !alive(p)), "a lab process survived down");
+  assert.ok(
+    pids.every((p) => p > 0 && !alive(p)),
+    "a lab process survived down",
+  );
   assert.equal(existsSync(lab.labPaths(P).pids), false);
   const second = await lab.labDown(P);
   assert.deepEqual([second.killed, second.namespaces], [[], []]);
@@ -182,6 +213,9 @@ test("down after a crash: a half-built topology and stale pid files (a dead pid,
   assert.deepEqual(r.namespaces.sort(), [`${P}-lb1`, `${P}-sw`]);
   assert.deepEqual(r.killed, []);
   assert.ok(isAlive(process.pid));
-  assert.deepEqual((await namespaces()).filter((n) => n.startsWith(`${P}-`)), []);
+  assert.deepEqual(
+    (await namespaces()).filter((n) => n.startsWith(`${P}-`)),
+    [],
+  );
   assert.equal(existsSync(paths.pids), false);
 });

@@ -9,7 +9,13 @@ let watcher: LinkWatcher;
 
 before(async () => {
   await createLab();
-  watcher = new LinkWatcher({ runner: nsRunner(NS.h1), ip: IP, interfaces: [IF.h1, "kvA-absent"], onChange: (state, atMs) => seen.push({ state, atMs }), resyncMs: 0 });
+  watcher = new LinkWatcher({
+    runner: nsRunner(NS.h1),
+    ip: IP,
+    interfaces: [IF.h1, "kvA-absent"],
+    onChange: (state, atMs) => seen.push({ state, atMs }),
+    resyncMs: 0,
+  });
   await watcher.start();
 });
 after(async () => {
@@ -22,7 +28,11 @@ async function latencyOf(change: string[], up: boolean): Promise<number> {
   const from = seen.length;
   const began = Date.now();
   await sh(change);
-  const hit = await waitFor(() => seen.slice(from).find((s) => s.state.interface === IF.h1 && s.state.up === up), { what: `${IF.h1} reported ${up ? "up" : "down"}`, timeoutMs: 1000, intervalMs: 1 });
+  const hit = await waitFor(() => seen.slice(from).find((s) => s.state.interface === IF.h1 && s.state.up === up), {
+    what: `${IF.h1} reported ${up ? "up" : "down"}`,
+    timeoutMs: 1000,
+    intervalMs: 1,
+  });
   return hit.atMs - began;
 }
 
@@ -55,5 +65,11 @@ test("a flip is reported once, not for every monitor line", async () => {
   await latencyOf([IP, "-n", NS.h1, "link", "set", IF.h1, "down"], false);
   await latencyOf([IP, "-n", NS.h1, "link", "set", IF.h1, "up"], true);
   await watcher.resync();
-  assert.deepEqual(seen.slice(from).filter((s) => s.state.interface === IF.h1).map((s) => s.state.up), [false, true]);
+  assert.deepEqual(
+    seen
+      .slice(from)
+      .filter((s) => s.state.interface === IF.h1)
+      .map((s) => s.state.up),
+    [false, true],
+  );
 });

@@ -36,7 +36,16 @@ describe("upstream apply against the real nginx", () => {
   let b: Backend;
 
   const push = (version: number, servers: Parameters<typeof server>[], extra: UpstreamConfig["upstreams"] = []): Promise<ApplyResult> =>
-    applier.apply({ version, upstreams: [upstream("app", servers.map((s) => server(...s))), ...extra] });
+    applier.apply({
+      version,
+      upstreams: [
+        upstream(
+          "app",
+          servers.map((s) => server(...s)),
+        ),
+        ...extra,
+      ],
+    });
 
   before(async () => {
     lab = await NginxLab.create(2);
@@ -57,19 +66,31 @@ describe("upstream apply against the real nginx", () => {
   test("a valid push is tested, reloaded, and nginx serves the new servers", async () => {
     assert.deepEqual([...(await sample(lab.listenPort, 5)).keys()], ["backend-a"]);
     const pid = sup.masterPid();
-    const r1 = await push(1, [[a.address, { down: true }], [b.address, { maxFails: 3, failTimeoutS: 30 }]]);
+    const r1 = await push(1, [
+      [a.address, { down: true }],
+      [b.address, { maxFails: 3, failTimeoutS: 30 }],
+    ]);
     assert.equal(r1.ok, true, r1.error);
-    await waitFor(async () => {
-      const s = await sample(lab.listenPort, 6);
-      return s.size === 1 && s.has("backend-b");
-    }, { what: "only backend-b answers", timeoutMs: 5000, intervalMs: 20 });
+    await waitFor(
+      async () => {
+        const s = await sample(lab.listenPort, 6);
+        return s.size === 1 && s.has("backend-b");
+      },
+      { what: "only backend-b answers", timeoutMs: 5000, intervalMs: 20 },
+    );
 
-    const r2 = await push(2, [[a.address, { weight: 1 }], [b.address, { weight: 1 }]]);
+    const r2 = await push(2, [
+      [a.address, { weight: 1 }],
+      [b.address, { weight: 1 }],
+    ]);
     assert.equal(r2.ok, true, r2.error);
-    await waitFor(async () => {
-      const s = await sample(lab.listenPort, 10);
-      return s.has("backend-a") && s.has("backend-b") && !s.has("error");
-    }, { what: "both backends answer", timeoutMs: 5000, intervalMs: 20 });
+    await waitFor(
+      async () => {
+        const s = await sample(lab.listenPort, 10);
+        return s.has("backend-a") && s.has("backend-b") && !s.has("error");
+      },
+      { what: "both backends answer", timeoutMs: 5000, intervalMs: 20 },
+    );
     assert.equal(sup.masterPid(), pid, "a reload, not a restart");
     assert.deepEqual(applier.status(), { appliedVersion: 2, error: "" });
   });
@@ -93,10 +114,13 @@ describe("upstream apply against the real nginx", () => {
     assert.equal(sup.state().state, "running");
     // Version 2 (both backends) is still what nginx runs: both answer again, nothing errs
     // (one sample is a snapshot: a slow backend under load is retried on the other).
-    await waitFor(async () => {
-      const s = await sample(lab.listenPort, 10);
-      return s.has("backend-a") && s.has("backend-b") && !s.has("error");
-    }, { what: "still serving version 2 (both backends)", timeoutMs: 5000, intervalMs: 20 });
+    await waitFor(
+      async () => {
+        const s = await sample(lab.listenPort, 10);
+        return s.has("backend-a") && s.has("backend-b") && !s.has("error");
+      },
+      { what: "still serving version 2 (both backends)", timeoutMs: 5000, intervalMs: 20 },
+    );
     assert.deepEqual(applier.status(), { appliedVersion: 2, error: r4.error });
     assert.ok((await sup.test()).ok, "what is on disk passes nginx -t");
   });
@@ -104,10 +128,13 @@ describe("upstream apply against the real nginx", () => {
   test("the next good push after a rejected one is applied", async () => {
     const r5 = await push(5, [[a.address]]);
     assert.equal(r5.ok, true, r5.error);
-    await waitFor(async () => {
-      const s = await sample(lab.listenPort, 6);
-      return s.size === 1 && s.has("backend-a");
-    }, { what: "only backend-a answers", timeoutMs: 5000, intervalMs: 20 });
+    await waitFor(
+      async () => {
+        const s = await sample(lab.listenPort, 6);
+        return s.size === 1 && s.has("backend-a");
+      },
+      { what: "only backend-a answers", timeoutMs: 5000, intervalMs: 20 },
+    );
   });
 
   test("every golden file passes nginx -t", async () => {

@@ -98,7 +98,16 @@ export class NginxLab {
       coordinator: "127.0.0.1:1",
       insecure: true,
       groups: {},
-      nginx: { mode: "child", binary: NGINX_BINARY, prefix: this.dir, conf: this.conf, pid_file: this.pidFile, upstream_file: this.upstreamFile, restart_backoff: { initial: "50ms", max: "400ms" }, ...overrides },
+      nginx: {
+        mode: "child",
+        binary: NGINX_BINARY,
+        prefix: this.dir,
+        conf: this.conf,
+        pid_file: this.pidFile,
+        upstream_file: this.upstreamFile,
+        restart_backoff: { initial: "50ms", max: "400ms" },
+        ...overrides,
+      },
     }).nginx;
   }
 
@@ -168,10 +177,15 @@ ${extraHttp}
       const titles = await Promise.all(members.map((m) => processTitle(m.pid)));
       if (members.length > 0 && titles.every((t) => t === "" || t.startsWith("nginx:"))) sendSignal(-pid, "SIGKILL");
     }
-    await Promise.all(this.servers.map((s) => new Promise<void>((resolve) => {
-      s.closeAllConnections();
-      s.close(() => resolve());
-    })));
+    await Promise.all(
+      this.servers.map(
+        (s) =>
+          new Promise<void>((resolve) => {
+            s.closeAllConnections();
+            s.close(() => resolve());
+          }),
+      ),
+    );
     await rm(this.dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 50 });
   }
 }

@@ -22,7 +22,10 @@ const runner = createCommandRunner();
 
 /** A logger that keeps each event key with the moment it was logged (to time stderr lines against states). */
 const logged: Array<{ event: string; at: number; line?: string }> = [];
-const log = pino({ level: "info" }, { write: (s: string) => void logged.push({ ...(JSON.parse(s) as { event: string; line?: string }), at: performance.now() }) });
+const log = pino(
+  { level: "info" },
+  { write: (s: string) => void logged.push({ ...(JSON.parse(s) as { event: string; line?: string }), at: performance.now() }) },
+);
 
 /** Records every state with a timestamp, and every master pid into the lab. */
 function watch(sup: NginxSupervisor, lab: NginxLab): Array<NginxStatus & { at: number }> {
@@ -121,7 +124,9 @@ describe("nginx supervisor, child mode", () => {
     const down = await waitFor(() => seen.find((s) => s.state === "down"), { what: "DOWN", timeoutMs: 3000 });
     const starting = seen.find((s) => s.state === "starting")!;
     const emerg = logged.find((l) => l.event === "nginx.stderr" && l.at > killedAt && /\[emerg\]/.test(l.line ?? ""))!;
-    console.log(`# F5 child mode: SIGKILL → STARTING ${Math.round(starting.at - killedAt)} ms → nginx's [emerg] ${Math.round(emerg.at - starting.at)} ms later → DOWN ${(down.at - emerg.at).toFixed(2)} ms after that (total ${Math.round(down.at - killedAt)} ms): ${down.detail}`);
+    console.log(
+      `# F5 child mode: SIGKILL → STARTING ${Math.round(starting.at - killedAt)} ms → nginx's [emerg] ${Math.round(emerg.at - starting.at)} ms later → DOWN ${(down.at - emerg.at).toFixed(2)} ms after that (total ${Math.round(down.at - killedAt)} ms): ${down.detail}`,
+    );
     assert.ok(down.at - emerg.at < 20, "DOWN follows the failed restart within milliseconds");
     assert.match(down.detail, /bind\(\) to 127\.0\.0\.1:\d+ failed \(98: Address already in use\)/);
     assert.ok(down.at - killedAt < 500, `DOWN after ${Math.round(down.at - killedAt)} ms`);
@@ -160,14 +165,17 @@ describe("nginx supervisor, child mode", () => {
     await old.stop();
     assert.equal(await isLive(oldPid), false);
     const script = join(lab.dir, "agent.mts");
-    await writeFile(script, `
+    await writeFile(
+      script,
+      `
 import { NginxSupervisor } from ${JSON.stringify(new URL("../../agent/nginx/supervisor.js", import.meta.url).pathname)};
 import { createCommandRunner } from ${JSON.stringify(new URL("../../shared/exec/runner.js", import.meta.url).pathname)};
 const sup = new NginxSupervisor({ config: ${JSON.stringify(lab.nginxConfig())}, runner: createCommandRunner() });
 const s = await sup.start();
 console.log("MASTER " + s.pid);
 setInterval(() => undefined, 1000);
-`);
+`,
+    );
     let pidLine = "";
     const agent = runner.start([process.execPath, "--import", "tsx", script], { cwd: process.cwd(), onStdoutLine: (l) => (pidLine = l) });
     agents.push(agent);
@@ -232,7 +240,11 @@ describe("nginx supervisor, external mode", () => {
     const start = join(lab.dir, "start-nginx.sh");
     await writeFile(start, `#!/bin/sh\nexec /usr/sbin/nginx -p ${lab.dir} -c ${lab.conf} -g "pid ${lab.pidFile};"\n`);
     await chmod(start, 0o755);
-    const config = lab.nginxConfig({ mode: "external", start_command: [start], test_command: ["/usr/sbin/nginx", "-t", "-q", "-p", lab.dir, "-c", lab.conf, "-g", `pid ${lab.pidFile};`] });
+    const config = lab.nginxConfig({
+      mode: "external",
+      start_command: [start],
+      test_command: ["/usr/sbin/nginx", "-t", "-q", "-p", lab.dir, "-c", lab.conf, "-g", `pid ${lab.pidFile};`],
+    });
     sup = new NginxSupervisor({ config, runner });
     const seen = watch(sup, lab);
     const s = await sup.start();

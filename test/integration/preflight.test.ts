@@ -44,13 +44,26 @@ before(async () => {
   mkdirSync(join(dir, "conf.d"));
   writeFileSync(join(dir, "conf.d/keepvip-upstreams.conf"), "");
   // The seed's style: nginx listens on the VIP itself (a backup must bind it without holding it).
-  writeFileSync(join(dir, "nginx.conf"), `error_log ${dir}/logs/error.log;\npid ${dir}/nginx.pid;\nevents {}\nhttp {\n  access_log off;\n  include ${dir}/conf.d/*.conf;\n  server { listen ${VIP}:18080; return 200; }\n}\n`);
+  writeFileSync(
+    join(dir, "nginx.conf"),
+    `error_log ${dir}/logs/error.log;\npid ${dir}/nginx.pid;\nevents {}\nhttp {\n  access_log off;\n  include ${dir}/conf.d/*.conf;\n  server { listen ${VIP}:18080; return 200; }\n}\n`,
+  );
   configFile = join(dir, "agent.yaml");
-  writeFileSync(configFile, [
-    "node_id: lb1", `coordinator: "${HOST}:${COORD_PORT}"`, "insecure: true", `state_dir: ${dir}/state`,
-    `groups: { VI_1: { interface: ${LAN} } }`, `track_interfaces: [${TRACKED}]`, `ip: ${IP}`, `arping: ${ARPING}`,
-    `nginx: { mode: child, binary: ${NGINX}, prefix: ${dir}, conf: ${dir}/nginx.conf, pid_file: ${dir}/nginx.pid, upstream_file: ${dir}/conf.d/keepvip-upstreams.conf }`, "",
-  ].join("\n"));
+  writeFileSync(
+    configFile,
+    [
+      "node_id: lb1",
+      `coordinator: "${HOST}:${COORD_PORT}"`,
+      "insecure: true",
+      `state_dir: ${dir}/state`,
+      `groups: { VI_1: { interface: ${LAN} } }`,
+      `track_interfaces: [${TRACKED}]`,
+      `ip: ${IP}`,
+      `arping: ${ARPING}`,
+      `nginx: { mode: child, binary: ${NGINX}, prefix: ${dir}, conf: ${dir}/nginx.conf, pid_file: ${dir}/nginx.pid, upstream_file: ${dir}/conf.d/keepvip-upstreams.conf }`,
+      "",
+    ].join("\n"),
+  );
 });
 
 after(async () => {
@@ -68,7 +81,10 @@ function sysctl(setting: string): void {
 }
 
 function preflight(json: boolean): { code: number | null; out: string; err: string } {
-  const r = spawnSync(IP, ["netns", "exec", NS, process.execPath, "dist/agent/main.js", "--config", configFile, "--preflight", ...(json ? ["--json"] : [])], { encoding: "utf8", timeout: 60_000 });
+  const r = spawnSync(IP, ["netns", "exec", NS, process.execPath, "dist/agent/main.js", "--config", configFile, "--preflight", ...(json ? ["--json"] : [])], {
+    encoding: "utf8",
+    timeout: 60_000,
+  });
   return { code: r.status, out: r.stdout, err: r.stderr };
 }
 
@@ -107,7 +123,18 @@ test("fixed one by one: the checklist turns ✔ and exits 0, warnings left", asy
   sysctl("net.ipv4.ip_nonlocal_bind=1");
   sysctl(`net.ipv4.conf.${LAN}.rp_filter=1`);
   // A coordinator stand-in: something accepting TCP on the configured address, in the namespace.
-  listener = spawn(IP, ["netns", "exec", NS, process.execPath, "-e", `require("net").createServer((s) => s.destroy()).listen(${COORD_PORT}, "${HOST}", () => console.log("listening"))`], { stdio: ["ignore", "pipe", "inherit"] });
+  listener = spawn(
+    IP,
+    [
+      "netns",
+      "exec",
+      NS,
+      process.execPath,
+      "-e",
+      `require("net").createServer((s) => s.destroy()).listen(${COORD_PORT}, "${HOST}", () => console.log("listening"))`,
+    ],
+    { stdio: ["ignore", "pipe", "inherit"] },
+  );
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error("the TCP stand-in did not start within 10 s")), 10_000);
     listener!.stdout!.once("data", () => {
@@ -118,7 +145,10 @@ test("fixed one by one: the checklist turns ✔ and exits 0, warnings left", asy
   const json = preflight(true);
   assert.equal(json.code, 0, json.out);
   const c = checks(json.out);
-  assert.deepEqual([...c.values()].filter((i) => i.status === "fail"), []);
+  assert.deepEqual(
+    [...c.values()].filter((i) => i.status === "fail"),
+    [],
+  );
   assert.equal(c.get(`sysctl.${LAN}.rp_filter`)?.status, "warn", "strict rp_filter is a warning");
   assert.match(c.get("sysctl.ip_nonlocal_bind")!.title, new RegExp(`may listen on ${VIP.replaceAll(".", "\\.")}:18080`));
   assert.equal(c.get("nginx.test")?.status, "ok");

@@ -67,7 +67,17 @@ test("the reach prober on h2 flips to unreachable when h1 releases the VIP and b
   await h1.acquire([vipH1]);
   await h1Worker.call("listen", { host: "0.0.0.0", port: PORT });
   try {
-    await h2Worker.call("reach-start", { opts: { group: "VI_1", target: { host: ADDR.vip, port: PORT }, intervalMs: 10, timeoutMs: 50, failThreshold: 3, lanReferences: [{ host: ADDR.h3, port: 9 }], lanIntervalMs: 100 } });
+    await h2Worker.call("reach-start", {
+      opts: {
+        group: "VI_1",
+        target: { host: ADDR.vip, port: PORT },
+        intervalMs: 10,
+        timeoutMs: 50,
+        failThreshold: 3,
+        lanReferences: [{ host: ADDR.h3, port: 9 }],
+        lanIntervalMs: 100,
+      },
+    });
     const states = (): ReachState[] => h2Worker.events.filter((e) => e.event === "reach").map((e) => e.state as ReachState);
     await waitFor(() => states().at(-1)?.reachable === true, { what: "reachable", timeoutMs: 2000 });
     assert.equal(states().at(-1)?.lanOk, true, "h3 refusing port 9 still proves the LAN works");

@@ -65,13 +65,15 @@ test("systemd-analyze verify passes on both units, without a single warning", ()
 });
 
 test("the harness catches a broken unit (a bad value, an unknown key, a missing program)", () => {
-  const broken = unitText("keepvip-agent.service")
-    .replace("KillMode=process", "KillMode=bogus\nProtectSystm=strict");
+  const broken = unitText("keepvip-agent.service").replace("KillMode=process", "KillMode=bogus\nProtectSystm=strict");
   writeFileSync(join(root, "etc/systemd/system/keepvip-broken.service"), broken);
   const r = verify("keepvip-broken.service");
   assert.match(r.output, /kill mode|KillMode/i);
   assert.match(r.output, /Unknown key 'ProtectSystm'/);
-  writeFileSync(join(root, "etc/systemd/system/keepvip-missing.service"), unitText("keepvip-agent.service").replaceAll("/usr/local/bin/keepvip-agent", "/usr/local/bin/keepvip-nowhere"));
+  writeFileSync(
+    join(root, "etc/systemd/system/keepvip-missing.service"),
+    unitText("keepvip-agent.service").replaceAll("/usr/local/bin/keepvip-agent", "/usr/local/bin/keepvip-nowhere"),
+  );
   const m = verify("keepvip-missing.service");
   assert.notEqual(m.code, 0);
   assert.match(m.output, /keepvip-nowhere is not executable/);

@@ -95,7 +95,10 @@ describe("track and notify scripts, run for real", () => {
   test("notify scripts get keepalived's arguments, in transition order", async () => {
     const log = join(dir, "out", "notify.log");
     const record = await script("record.sh", `echo "$(basename "$0") $*" >> ${log}`);
-    const n = new Notifier({ config: { master: [record, "to-master"], backup: [record, "to-backup"], fault: [record, "to-fault"], any: [record, "any"], timeout: 5000 }, runner });
+    const n = new Notifier({
+      config: { master: [record, "to-master"], backup: [record, "to-backup"], fault: [record, "to-fault"], any: [record, "any"], timeout: 5000 },
+      runner,
+    });
     n.notify("VI_1", "MASTER", 100);
     n.notify("VI_1", "FAULT", 80);
     n.notify("VI_1", "BACKUP", 90);

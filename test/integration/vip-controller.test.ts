@@ -26,7 +26,10 @@ test("acquire puts the VIP on its interface and a neighbour learns the holder's 
   assert.equal(r.outcome, "added");
   assert.equal(await hasAddress("h1", `${ADDR.vip}/24`), true);
   assert.deepEqual(h1.held(), [vip("h1")]);
-  assert.deepEqual(events.map((e) => e.kind), ["acquired"]);
+  assert.deepEqual(
+    events.map((e) => e.kind),
+    ["acquired"],
+  );
   // kvA-h3 never talked to the VIP: only the gratuitous ARP can have put it in its table.
   const mac1 = await macOf("h1");
   await waitFor(async () => (await neighbourMac("h3", ADDR.vip)) === mac1, { what: "h3 to learn h1's MAC for the VIP", timeoutMs: 1000 });
@@ -41,7 +44,11 @@ test("acquiring a held VIP again is a no-op that still reports the truth", async
   const [again] = await h1.acquire([vip("h1")]);
   assert.equal(again.outcome, "already-present");
   assert.equal(again.present, true);
-  assert.deepEqual(events.map((e) => e.kind), ["acquired"], "the second acquire fires nothing");
+  assert.deepEqual(
+    events.map((e) => e.kind),
+    ["acquired"],
+    "the second acquire fires nothing",
+  );
   await h1.release([vip("h1")]);
 });
 

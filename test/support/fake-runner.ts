@@ -16,10 +16,7 @@
  */
 import type { CommandRunner, RunOptions, RunResult } from "../../shared/exec/runner.js";
 
-export type FakeReply =
-  | (Partial<RunResult> & { delayMs?: number })
-  | { hang: true; lingerMs?: number }
-  | { throws: string };
+export type FakeReply = (Partial<RunResult> & { delayMs?: number }) | { hang: true; lingerMs?: number } | { throws: string };
 
 export interface FakeCall {
   argv: string[];

@@ -16,7 +16,10 @@ export class ManualScheduler implements Scheduler {
   private seq = 0;
   private readonly timers = new Map<SchedulerTimer, Pending>();
 
-  constructor(startMs = 0, private readonly wallOffsetMs = 1_700_000_000_000) {
+  constructor(
+    startMs = 0,
+    private readonly wallOffsetMs = 1_700_000_000_000,
+  ) {
     this.nowMs = startMs;
   }
 

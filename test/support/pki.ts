@@ -42,16 +42,87 @@ export async function makePki(root: string): Promise<Pki> {
   mkdirSync(join(ca, "new"), { recursive: true });
   writeFileSync(join(ca, "index.txt"), "");
   writeFileSync(join(ca, "serial"), "1000\n");
-  writeFileSync(join(ca, "ca.cnf"), `[ca]\ndefault_ca = d\n[d]\ndatabase = ${ca}/index.txt\nnew_certs_dir = ${ca}/new\nserial = ${ca}/serial\ndefault_md = sha256\npolicy = p\n[p]\ncommonName = supplied\n`);
+  writeFileSync(
+    join(ca, "ca.cnf"),
+    `[ca]\ndefault_ca = d\n[d]\ndatabase = ${ca}/index.txt\nnew_certs_dir = ${ca}/new\nserial = ${ca}/serial\ndefault_md = sha256\npolicy = p\n[p]\ncommonName = supplied\n`,
+  );
   const spec = agentSpec("lb2");
   writeFileSync(join(ca, "ext"), extensions(spec));
-  await ok(["openssl", "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", join(dir, "expired-lb2.key"), "-out", join(ca, "x.csr"), "-subj", spec.subject]);
-  await ok(["openssl", "ca", "-batch", "-notext", "-config", join(ca, "ca.cnf"), "-cert", join(dir, "ca.crt"), "-keyfile", join(dir, "ca.key"), "-in", join(ca, "x.csr"), "-out", join(dir, "expired-lb2.crt"), "-startdate", "20200101000000Z", "-enddate", "20200102000000Z", "-extfile", join(ca, "ext")]);
+  await ok([
+    "openssl",
+    "req",
+    "-new",
+    "-newkey",
+    "ec",
+    "-pkeyopt",
+    "ec_paramgen_curve:P-256",
+    "-nodes",
+    "-keyout",
+    join(dir, "expired-lb2.key"),
+    "-out",
+    join(ca, "x.csr"),
+    "-subj",
+    spec.subject,
+  ]);
+  await ok([
+    "openssl",
+    "ca",
+    "-batch",
+    "-notext",
+    "-config",
+    join(ca, "ca.cnf"),
+    "-cert",
+    join(dir, "ca.crt"),
+    "-keyfile",
+    join(dir, "ca.key"),
+    "-in",
+    join(ca, "x.csr"),
+    "-out",
+    join(dir, "expired-lb2.crt"),
+    "-startdate",
+    "20200101000000Z",
+    "-enddate",
+    "20200102000000Z",
+    "-extfile",
+    join(ca, "ext"),
+  ]);
 
   // No keepvip identity: a client certificate from the right CA without the SAN URI.
   writeFileSync(join(ca, "plain.ext"), "basicConstraints=critical,CA:FALSE\nextendedKeyUsage=clientAuth\n");
-  await ok(["openssl", "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", join(dir, "plain.key"), "-out", join(ca, "p.csr"), "-subj", "/CN=someone"]);
-  await ok(["openssl", "x509", "-req", "-in", join(ca, "p.csr"), "-CA", join(dir, "ca.crt"), "-CAkey", join(dir, "ca.key"), "-CAcreateserial", "-out", join(dir, "plain.crt"), "-days", "30", "-extfile", join(ca, "plain.ext")]);
+  await ok([
+    "openssl",
+    "req",
+    "-new",
+    "-newkey",
+    "ec",
+    "-pkeyopt",
+    "ec_paramgen_curve:P-256",
+    "-nodes",
+    "-keyout",
+    join(dir, "plain.key"),
+    "-out",
+    join(ca, "p.csr"),
+    "-subj",
+    "/CN=someone",
+  ]);
+  await ok([
+    "openssl",
+    "x509",
+    "-req",
+    "-in",
+    join(ca, "p.csr"),
+    "-CA",
+    join(dir, "ca.crt"),
+    "-CAkey",
+    join(dir, "ca.key"),
+    "-CAcreateserial",
+    "-out",
+    join(dir, "plain.crt"),
+    "-days",
+    "30",
+    "-extfile",
+    join(ca, "plain.ext"),
+  ]);
 
   return { dir, rogue, twin, file: (stem, ext) => join(dir, `${stem}.${ext}`) };
 }

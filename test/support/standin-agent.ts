@@ -7,8 +7,16 @@
 import { credentials, type ChannelCredentials, type ClientDuplexStream } from "@grpc/grpc-js";
 import { nanoid } from "nanoid";
 import {
-  AgentClient, NginxState, VerifyVerdict,
-  type AgentMessage, type Command, type CoordinatorMessage, type HeldVip, type Report, type UpstreamConfig, type VerifyRequest,
+  AgentClient,
+  NginxState,
+  VerifyVerdict,
+  type AgentMessage,
+  type Command,
+  type CoordinatorMessage,
+  type HeldVip,
+  type Report,
+  type UpstreamConfig,
+  type VerifyRequest,
 } from "../../shared/gen/keepvip/v1/agent.js";
 
 export interface StandinOptions {
@@ -58,7 +66,10 @@ export class StandinAgent {
   private seq = 0;
   closedWith?: string;
 
-  constructor(private readonly target: string, readonly opts: StandinOptions) {
+  constructor(
+    private readonly target: string,
+    readonly opts: StandinOptions,
+  ) {
     this.client = new AgentClient(target, opts.creds ?? credentials.createInsecure());
     this.holds = new Set(opts.holds ?? []);
     this.verdict = opts.verdict ?? VerifyVerdict.VERIFY_VERDICT_FREE;
@@ -78,7 +89,18 @@ export class StandinAgent {
     stream.on("data", (m: CoordinatorMessage) => this.onMessage(m));
     stream.on("error", (e: Error) => (this.closedWith = e.message));
     stream.on("end", () => (this.closedWith ??= "end"));
-    this.write({ body: { $case: "hello", value: { nodeId: this.opts.node, agentVersion: "standin", instanceId: this.instanceId, state: this.report(), epochs: [...this.seenEpochs].map(([group, epoch]) => ({ group, epoch })) } } });
+    this.write({
+      body: {
+        $case: "hello",
+        value: {
+          nodeId: this.opts.node,
+          agentVersion: "standin",
+          instanceId: this.instanceId,
+          state: this.report(),
+          epochs: [...this.seenEpochs].map(([group, epoch]) => ({ group, epoch })),
+        },
+      },
+    });
     const every = this.opts.heartbeatMs ?? 50;
     if (every > 0) this.timer = setInterval(() => this.sendReport(), every);
     return this;
@@ -86,9 +108,17 @@ export class StandinAgent {
 
   report(): Report {
     return {
-      nginx: this.nginx, nginxDetail: "", upstreamVersion: this.upstreamVersion, upstreamError: this.upstreamError, probes: [], reach: [], seq: ++this.seq,
+      nginx: this.nginx,
+      nginxDetail: "",
+      upstreamVersion: this.upstreamVersion,
+      upstreamError: this.upstreamError,
+      probes: [],
+      reach: [],
+      seq: ++this.seq,
       tracks: Object.entries(this.tracks).map(([name, passing]) => ({ name, passing, detail: "" })),
-      held: this.held(), fault: this.fault !== "", faultReason: this.fault,
+      held: this.held(),
+      fault: this.fault !== "",
+      faultReason: this.fault,
     };
   }
 
@@ -135,7 +165,12 @@ export class StandinAgent {
     if (body.$case === "upstreams") this.onUpstreams(body.value);
     if (body.$case === "verify") {
       this.verifies.push(body.value);
-      this.write({ body: { $case: "verifyResult", value: { commandId: body.value.commandId, group: body.value.group, verdict: this.verdict, detail: "standin", tookMs: 1 } } });
+      this.write({
+        body: {
+          $case: "verifyResult",
+          value: { commandId: body.value.commandId, group: body.value.group, verdict: this.verdict, detail: "standin", tookMs: 1 },
+        },
+      });
     }
   }
 

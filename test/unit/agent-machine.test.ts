@@ -8,17 +8,48 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { AgentCore } from "../../agent/core/agent.js";
 import {
-  initialGroupState, stepGroup,
-  type Bindings, type CommandAction, type CommandRef, type DelayedRelease, type GroupContext, type GroupEffect, type GroupEvent, type GroupPhase, type GroupState, type Holding,
+  initialGroupState,
+  stepGroup,
+  type Bindings,
+  type CommandAction,
+  type CommandRef,
+  type DelayedRelease,
+  type GroupContext,
+  type GroupEffect,
+  type GroupEvent,
+  type GroupPhase,
+  type GroupState,
+  type Holding,
 } from "../../agent/core/group-machine.js";
-import { faultReason, handoverOutcome, initialNodeState, judgeVerification, stepNode, stopPlan, type NodeEffect, type NodeState, type VerifyOutcome } from "../../agent/core/node-machine.js";
+import {
+  faultReason,
+  handoverOutcome,
+  initialNodeState,
+  judgeVerification,
+  stepNode,
+  stopPlan,
+  type NodeEffect,
+  type NodeState,
+  type VerifyOutcome,
+} from "../../agent/core/node-machine.js";
 import type { ReachState, VipSpec } from "../../agent/core/ports.js";
 import type { AgentMessage } from "../../shared/gen/keepvip/v1/agent.js";
 import { agentConfigSchema } from "../../shared/config/agent.js";
 import { parseConfigText } from "../../shared/config/load.js";
 import { silentLogger } from "../../shared/log.js";
 import { ManualScheduler } from "../support/manual-scheduler.js";
-import { FakeBackends, FakeLan, FakeLinks, FakeNginx, FakeNotify, FakeReach, FakeTracks, FakeUpstreams, FakeVerify, FakeVips } from "../component/helpers/fake-ports.js";
+import {
+  FakeBackends,
+  FakeLan,
+  FakeLinks,
+  FakeNginx,
+  FakeNotify,
+  FakeReach,
+  FakeTracks,
+  FakeUpstreams,
+  FakeVerify,
+  FakeVips,
+} from "../component/helpers/fake-ports.js";
 
 // ------------------------------------------------------------------ fixtures
 
@@ -31,19 +62,44 @@ const ref = (commandId: string, epoch: number): CommandRef => ({ commandId, grou
 const holding = (epoch: number): Holding => ({ vips: [VIP], epoch });
 const bound: Bindings = { ok: true, vips: [VIP] };
 
-const acquire = (id: string, epoch: number, takeover = false): GroupEvent => ({ type: "command", command: ref(id, epoch), action: { kind: "acquire", takeover }, bindings: bound });
-const release = (id: string, epoch: number, afterMs = 0): GroupEvent => ({ type: "command", command: ref(id, epoch), action: { kind: "release", afterMs }, bindings: bound });
-const command = (id: string, epoch: number, action: CommandAction | null, bindings: Bindings = bound): GroupEvent => ({ type: "command", command: ref(id, epoch), action, bindings });
+const acquire = (id: string, epoch: number, takeover = false): GroupEvent => ({
+  type: "command",
+  command: ref(id, epoch),
+  action: { kind: "acquire", takeover },
+  bindings: bound,
+});
+const release = (id: string, epoch: number, afterMs = 0): GroupEvent => ({
+  type: "command",
+  command: ref(id, epoch),
+  action: { kind: "release", afterMs },
+  bindings: bound,
+});
+const command = (id: string, epoch: number, action: CommandAction | null, bindings: Bindings = bound): GroupEvent => ({
+  type: "command",
+  command: ref(id, epoch),
+  action,
+  bindings,
+});
 const delayed = (id: string, epoch: number, afterMs = 300): DelayedRelease => ({ command: ref(id, epoch), vips: [VIP], afterMs });
 
 /** Group states by name: the newest epoch seen is 3 in each. */
 const STATES = {
   released: (): GroupState => ({ ...initialGroupState("VI_1", 3) }),
   held: (): GroupState => ({ ...initialGroupState("VI_1", 3), phase: { kind: "held", holding: holding(3) } }),
-  "held, its release waiting out the overlap": (): GroupState => ({ ...initialGroupState("VI_1", 3), phase: { kind: "held", holding: holding(3) }, delayed: delayed("c0", 3) }),
+  "held, its release waiting out the overlap": (): GroupState => ({
+    ...initialGroupState("VI_1", 3),
+    phase: { kind: "held", holding: holding(3) },
+    delayed: delayed("c0", 3),
+  }),
   "released, a delayed release still armed": (): GroupState => ({ ...initialGroupState("VI_1", 3), delayed: delayed("c0", 3) }),
-  acquiring: (): GroupState => ({ ...initialGroupState("VI_1", 3), phase: { kind: "acquiring", command: ref("c9", 3), vips: [VIP], takeover: false, prior: null } }),
-  releasing: (): GroupState => ({ ...initialGroupState("VI_1", 3), phase: { kind: "releasing", command: ref("c9", 3), vips: [VIP], why: "test", prior: holding(3) } }),
+  acquiring: (): GroupState => ({
+    ...initialGroupState("VI_1", 3),
+    phase: { kind: "acquiring", command: ref("c9", 3), vips: [VIP], takeover: false, prior: null },
+  }),
+  releasing: (): GroupState => ({
+    ...initialGroupState("VI_1", 3),
+    phase: { kind: "releasing", command: ref("c9", 3), vips: [VIP], why: "test", prior: holding(3) },
+  }),
 } satisfies Record<string, () => GroupState>;
 type StateName = keyof typeof STATES;
 
@@ -104,66 +160,377 @@ const STALE = "stale epoch 2 for VI_1 (newest seen 3)";
 
 const groupCases: GroupCase[] = [
   // ------------------------------------------------------------ acquire in every state
-  { name: "released: an acquire with a newer epoch raises the epoch and binds", from: "released", event: acquire("c1", 4), effects: ["raise-epoch 4", "bind"], phase: "acquiring c1 e4 (else nothing)", newest: 4, delayed: null },
-  { name: "released: an acquire with the newest epoch binds without raising it (one move sends one epoch to both nodes)", from: "released", event: acquire("c1", 3), effects: ["bind"], phase: "acquiring c1 e3 (else nothing)", delayed: null },
-  { name: "released: an acquire with an older epoch is ignored and acked as stale", from: "released", event: acquire("c1", 2), effects: ["log warn command.stale", `ack c1 refused: ${STALE}`], phase: "released", delayed: null },
-  { name: "released: a takeover acquire binds with takeover announcements", from: "released", event: acquire("c1", 4, true), effects: ["raise-epoch 4", "bind takeover"], phase: "acquiring c1 e4 (else nothing)", newest: 4, delayed: null },
-  { name: "held: an acquire with a newer epoch binds again (idempotent), the old holding stays if the bind fails", from: "held", event: acquire("c1", 4), effects: ["raise-epoch 4", "bind"], phase: "acquiring c1 e4 (else held e3)", newest: 4, delayed: null },
-  { name: "held: an acquire with an older epoch is stale", from: "held", event: acquire("c1", 2), effects: ["log warn command.stale", `ack c1 refused: ${STALE}`], phase: "held e3", delayed: null },
-  { name: "held, release pending: a newer acquire cancels the delayed release before binding", from: "held, its release waiting out the overlap", event: acquire("c1", 4), effects: ["raise-epoch 4", "cancel-release", "bind"], phase: "acquiring c1 e4 (else held e3)", newest: 4, delayed: null },
-  { name: "held, release pending: an acquire of the same epoch also cancels it (a failed move undone)", from: "held, its release waiting out the overlap", event: acquire("c1", 3), effects: ["cancel-release", "bind"], phase: "acquiring c1 e3 (else held e3)", delayed: null },
-  { name: "held, release pending: a stale acquire cancels nothing", from: "held, its release waiting out the overlap", event: acquire("c1", 2), effects: ["log warn command.stale", `ack c1 refused: ${STALE}`], phase: "held e3", delayed: "c0" },
-  { name: "released, release still armed: an acquire cancels it", from: "released, a delayed release still armed", event: acquire("c1", 4), effects: ["raise-epoch 4", "cancel-release", "bind"], phase: "acquiring c1 e4 (else nothing)", newest: 4, delayed: null },
-  { name: "acquiring: a command while a bind is in flight is refused (the core never steps one)", from: "acquiring", event: acquire("c1", 4), effects: ["raise-epoch 4", "ack c1 refused: VI_1 is busy: a bind is in flight"], phase: "acquiring c9 e3 (else nothing)", newest: 4, delayed: null },
-  { name: "releasing: a command while an unbind is in flight is refused (the core never steps one)", from: "releasing", event: acquire("c1", 3), effects: ["ack c1 refused: VI_1 is busy: an unbind is in flight"], phase: "releasing c9 e3 (else held e3)", delayed: null },
-  { name: "acquiring: a stale command is still acked as stale", from: "acquiring", event: release("c1", 2), effects: ["log warn command.stale", `ack c1 refused: ${STALE}`], phase: "acquiring c9 e3 (else nothing)", delayed: null },
+  {
+    name: "released: an acquire with a newer epoch raises the epoch and binds",
+    from: "released",
+    event: acquire("c1", 4),
+    effects: ["raise-epoch 4", "bind"],
+    phase: "acquiring c1 e4 (else nothing)",
+    newest: 4,
+    delayed: null,
+  },
+  {
+    name: "released: an acquire with the newest epoch binds without raising it (one move sends one epoch to both nodes)",
+    from: "released",
+    event: acquire("c1", 3),
+    effects: ["bind"],
+    phase: "acquiring c1 e3 (else nothing)",
+    delayed: null,
+  },
+  {
+    name: "released: an acquire with an older epoch is ignored and acked as stale",
+    from: "released",
+    event: acquire("c1", 2),
+    effects: ["log warn command.stale", `ack c1 refused: ${STALE}`],
+    phase: "released",
+    delayed: null,
+  },
+  {
+    name: "released: a takeover acquire binds with takeover announcements",
+    from: "released",
+    event: acquire("c1", 4, true),
+    effects: ["raise-epoch 4", "bind takeover"],
+    phase: "acquiring c1 e4 (else nothing)",
+    newest: 4,
+    delayed: null,
+  },
+  {
+    name: "held: an acquire with a newer epoch binds again (idempotent), the old holding stays if the bind fails",
+    from: "held",
+    event: acquire("c1", 4),
+    effects: ["raise-epoch 4", "bind"],
+    phase: "acquiring c1 e4 (else held e3)",
+    newest: 4,
+    delayed: null,
+  },
+  {
+    name: "held: an acquire with an older epoch is stale",
+    from: "held",
+    event: acquire("c1", 2),
+    effects: ["log warn command.stale", `ack c1 refused: ${STALE}`],
+    phase: "held e3",
+    delayed: null,
+  },
+  {
+    name: "held, release pending: a newer acquire cancels the delayed release before binding",
+    from: "held, its release waiting out the overlap",
+    event: acquire("c1", 4),
+    effects: ["raise-epoch 4", "cancel-release", "bind"],
+    phase: "acquiring c1 e4 (else held e3)",
+    newest: 4,
+    delayed: null,
+  },
+  {
+    name: "held, release pending: an acquire of the same epoch also cancels it (a failed move undone)",
+    from: "held, its release waiting out the overlap",
+    event: acquire("c1", 3),
+    effects: ["cancel-release", "bind"],
+    phase: "acquiring c1 e3 (else held e3)",
+    delayed: null,
+  },
+  {
+    name: "held, release pending: a stale acquire cancels nothing",
+    from: "held, its release waiting out the overlap",
+    event: acquire("c1", 2),
+    effects: ["log warn command.stale", `ack c1 refused: ${STALE}`],
+    phase: "held e3",
+    delayed: "c0",
+  },
+  {
+    name: "released, release still armed: an acquire cancels it",
+    from: "released, a delayed release still armed",
+    event: acquire("c1", 4),
+    effects: ["raise-epoch 4", "cancel-release", "bind"],
+    phase: "acquiring c1 e4 (else nothing)",
+    newest: 4,
+    delayed: null,
+  },
+  {
+    name: "acquiring: a command while a bind is in flight is refused (the core never steps one)",
+    from: "acquiring",
+    event: acquire("c1", 4),
+    effects: ["raise-epoch 4", "ack c1 refused: VI_1 is busy: a bind is in flight"],
+    phase: "acquiring c9 e3 (else nothing)",
+    newest: 4,
+    delayed: null,
+  },
+  {
+    name: "releasing: a command while an unbind is in flight is refused (the core never steps one)",
+    from: "releasing",
+    event: acquire("c1", 3),
+    effects: ["ack c1 refused: VI_1 is busy: an unbind is in flight"],
+    phase: "releasing c9 e3 (else held e3)",
+    delayed: null,
+  },
+  {
+    name: "acquiring: a stale command is still acked as stale",
+    from: "acquiring",
+    event: release("c1", 2),
+    effects: ["log warn command.stale", `ack c1 refused: ${STALE}`],
+    phase: "acquiring c9 e3 (else nothing)",
+    delayed: null,
+  },
 
   // ------------------------------------------------------------ FAULT
-  { name: "FAULT, released: an acquire is refused, the newer epoch is still remembered", from: "released", event: acquire("c1", 4), ctx: faulty, effects: ["raise-epoch 4", "ack c1 refused: node is FAULT: tracked interface lan0 is down"], phase: "released", newest: 4, delayed: null },
-  { name: "FAULT, release pending: an acquire is refused but still cancels the delayed release", from: "held, its release waiting out the overlap", event: acquire("c1", 4), ctx: faulty, effects: ["raise-epoch 4", "cancel-release", "ack c1 refused: node is FAULT: tracked interface lan0 is down"], phase: "held e3", newest: 4, delayed: null },
-  { name: "FAULT, held: a release is obeyed", from: "held", event: release("c1", 4), ctx: faulty, effects: ["raise-epoch 4", "unbind"], phase: "releasing c1 e4 (else held e3)", newest: 4, delayed: null },
+  {
+    name: "FAULT, released: an acquire is refused, the newer epoch is still remembered",
+    from: "released",
+    event: acquire("c1", 4),
+    ctx: faulty,
+    effects: ["raise-epoch 4", "ack c1 refused: node is FAULT: tracked interface lan0 is down"],
+    phase: "released",
+    newest: 4,
+    delayed: null,
+  },
+  {
+    name: "FAULT, release pending: an acquire is refused but still cancels the delayed release",
+    from: "held, its release waiting out the overlap",
+    event: acquire("c1", 4),
+    ctx: faulty,
+    effects: ["raise-epoch 4", "cancel-release", "ack c1 refused: node is FAULT: tracked interface lan0 is down"],
+    phase: "held e3",
+    newest: 4,
+    delayed: null,
+  },
+  {
+    name: "FAULT, held: a release is obeyed",
+    from: "held",
+    event: release("c1", 4),
+    ctx: faulty,
+    effects: ["raise-epoch 4", "unbind"],
+    phase: "releasing c1 e4 (else held e3)",
+    newest: 4,
+    delayed: null,
+  },
 
   // ------------------------------------------------------------ release in every state
   { name: "held: a release now unbinds", from: "held", event: release("c1", 3), effects: ["unbind"], phase: "releasing c1 e3 (else held e3)", delayed: null },
-  { name: "released: a release now unbinds anyway (idempotent: nothing is assumed about the interface)", from: "released", event: release("c1", 4), effects: ["raise-epoch 4", "unbind"], phase: "releasing c1 e4 (else nothing)", newest: 4, delayed: null },
-  { name: "held: a release with an overlap arms a timer, keeps the VIP and acks nothing yet", from: "held", event: release("c1", 4, 300), effects: ["raise-epoch 4", "arm-release c1 +300ms"], phase: "held e3", newest: 4, delayed: "c1" },
-  { name: "held, release pending: a second delayed release replaces the first", from: "held, its release waiting out the overlap", event: release("c1", 4, 500), effects: ["raise-epoch 4", "arm-release c1 +500ms"], phase: "held e3", newest: 4, delayed: "c1" },
-  { name: "held, release pending: a release now supersedes the delayed one (its timer is cancelled, never orphaned)", from: "held, its release waiting out the overlap", event: release("c1", 3), effects: ["cancel-release", "unbind"], phase: "releasing c1 e3 (else held e3)", delayed: null },
-  { name: "held: a stale release is ignored and the VIP stays", from: "held", event: release("c1", 2), effects: ["log warn command.stale", `ack c1 refused: ${STALE}`], phase: "held e3", delayed: null },
-  { name: "held, release pending: a stale release leaves the pending one armed", from: "held, its release waiting out the overlap", event: release("c1", 2, 300), effects: ["log warn command.stale", `ack c1 refused: ${STALE}`], phase: "held e3", delayed: "c0" },
+  {
+    name: "released: a release now unbinds anyway (idempotent: nothing is assumed about the interface)",
+    from: "released",
+    event: release("c1", 4),
+    effects: ["raise-epoch 4", "unbind"],
+    phase: "releasing c1 e4 (else nothing)",
+    newest: 4,
+    delayed: null,
+  },
+  {
+    name: "held: a release with an overlap arms a timer, keeps the VIP and acks nothing yet",
+    from: "held",
+    event: release("c1", 4, 300),
+    effects: ["raise-epoch 4", "arm-release c1 +300ms"],
+    phase: "held e3",
+    newest: 4,
+    delayed: "c1",
+  },
+  {
+    name: "held, release pending: a second delayed release replaces the first",
+    from: "held, its release waiting out the overlap",
+    event: release("c1", 4, 500),
+    effects: ["raise-epoch 4", "arm-release c1 +500ms"],
+    phase: "held e3",
+    newest: 4,
+    delayed: "c1",
+  },
+  {
+    name: "held, release pending: a release now supersedes the delayed one (its timer is cancelled, never orphaned)",
+    from: "held, its release waiting out the overlap",
+    event: release("c1", 3),
+    effects: ["cancel-release", "unbind"],
+    phase: "releasing c1 e3 (else held e3)",
+    delayed: null,
+  },
+  {
+    name: "held: a stale release is ignored and the VIP stays",
+    from: "held",
+    event: release("c1", 2),
+    effects: ["log warn command.stale", `ack c1 refused: ${STALE}`],
+    phase: "held e3",
+    delayed: null,
+  },
+  {
+    name: "held, release pending: a stale release leaves the pending one armed",
+    from: "held, its release waiting out the overlap",
+    event: release("c1", 2, 300),
+    effects: ["log warn command.stale", `ack c1 refused: ${STALE}`],
+    phase: "held e3",
+    delayed: "c0",
+  },
 
   // ------------------------------------------------------------ malformed commands
-  { name: "held: a command without an action is refused after its newer epoch is remembered", from: "held", event: command("c1", 4, null), effects: ["raise-epoch 4", "ack c1 refused: command without an action"], phase: "held e3", newest: 4, delayed: null },
-  { name: "held: a stale command without an action is refused as stale first", from: "held", event: command("c1", 2, null), effects: ["log warn command.stale", `ack c1 refused: ${STALE}`], phase: "held e3", delayed: null },
-  { name: "released: an acquire whose VIPs cannot be bound on this host is refused with the reason", from: "released", event: command("c1", 3, { kind: "acquire", takeover: false }, { ok: false, error: "no interface for group VI_1" }), effects: ["ack c1 refused: no interface for group VI_1"], phase: "released", delayed: null },
-  { name: "held, release pending: an unbindable acquire cancels nothing", from: "held, its release waiting out the overlap", event: command("c1", 3, { kind: "acquire", takeover: false }, { ok: false, error: "bad VIP" }), effects: ["ack c1 refused: bad VIP"], phase: "held e3", delayed: "c0" },
+  {
+    name: "held: a command without an action is refused after its newer epoch is remembered",
+    from: "held",
+    event: command("c1", 4, null),
+    effects: ["raise-epoch 4", "ack c1 refused: command without an action"],
+    phase: "held e3",
+    newest: 4,
+    delayed: null,
+  },
+  {
+    name: "held: a stale command without an action is refused as stale first",
+    from: "held",
+    event: command("c1", 2, null),
+    effects: ["log warn command.stale", `ack c1 refused: ${STALE}`],
+    phase: "held e3",
+    delayed: null,
+  },
+  {
+    name: "released: an acquire whose VIPs cannot be bound on this host is refused with the reason",
+    from: "released",
+    event: command("c1", 3, { kind: "acquire", takeover: false }, { ok: false, error: "no interface for group VI_1" }),
+    effects: ["ack c1 refused: no interface for group VI_1"],
+    phase: "released",
+    delayed: null,
+  },
+  {
+    name: "held, release pending: an unbindable acquire cancels nothing",
+    from: "held, its release waiting out the overlap",
+    event: command("c1", 3, { kind: "acquire", takeover: false }, { ok: false, error: "bad VIP" }),
+    effects: ["ack c1 refused: bad VIP"],
+    phase: "held e3",
+    delayed: "c0",
+  },
 
   // ------------------------------------------------------------ bind outcomes
-  { name: "acquiring: the bind succeeded: held at the command's epoch, reach retargeted, acked, MASTER, reported", from: "acquiring", event: { type: "bound", error: null }, effects: ["retarget-reach", "log info vip.acquire", "ack c9 ok", "notify MASTER", "report"], phase: "held e3", delayed: null },
-  { name: "acquiring: the bind failed: the acquire is refused with the error and nothing is held", from: "acquiring", event: { type: "bound", error: "RTNETLINK answers: Operation not permitted" }, effects: ["log error vip.acquire.failed", "ack c9 refused: RTNETLINK answers: Operation not permitted"], phase: "released", delayed: null },
-  { name: "released: a stray bind outcome changes nothing", from: "released", event: { type: "bound", error: null }, effects: [], phase: "released", delayed: null },
-  { name: "releasing: a bind outcome is not an unbind outcome", from: "releasing", event: { type: "bound", error: null }, effects: [], phase: "releasing c9 e3 (else held e3)", delayed: null },
+  {
+    name: "acquiring: the bind succeeded: held at the command's epoch, reach retargeted, acked, MASTER, reported",
+    from: "acquiring",
+    event: { type: "bound", error: null },
+    effects: ["retarget-reach", "log info vip.acquire", "ack c9 ok", "notify MASTER", "report"],
+    phase: "held e3",
+    delayed: null,
+  },
+  {
+    name: "acquiring: the bind failed: the acquire is refused with the error and nothing is held",
+    from: "acquiring",
+    event: { type: "bound", error: "RTNETLINK answers: Operation not permitted" },
+    effects: ["log error vip.acquire.failed", "ack c9 refused: RTNETLINK answers: Operation not permitted"],
+    phase: "released",
+    delayed: null,
+  },
+  {
+    name: "released: a stray bind outcome changes nothing",
+    from: "released",
+    event: { type: "bound", error: null },
+    effects: [],
+    phase: "released",
+    delayed: null,
+  },
+  {
+    name: "releasing: a bind outcome is not an unbind outcome",
+    from: "releasing",
+    event: { type: "bound", error: null },
+    effects: [],
+    phase: "releasing c9 e3 (else held e3)",
+    delayed: null,
+  },
 
   // ------------------------------------------------------------ unbind outcomes
-  { name: "releasing: the unbind succeeded: released, reach retargeted, acked, BACKUP, reported", from: "releasing", event: { type: "unbound", error: null }, effects: ["retarget-reach", "log info vip.release", "ack c9 ok", "notify BACKUP", "report"], phase: "released", delayed: null },
-  { name: "releasing on a FAULT node: the notification says FAULT", from: "releasing", event: { type: "unbound", error: null }, ctx: faulty, effects: ["retarget-reach", "log info vip.release", "ack c9 ok", "notify FAULT", "report"], phase: "released", delayed: null },
-  { name: "releasing: the unbind failed: still held, the release refused with the error", from: "releasing", event: { type: "unbound", error: "address still present" }, effects: ["log error vip.release.failed", "ack c9 refused: address still present"], phase: "held e3", delayed: null },
+  {
+    name: "releasing: the unbind succeeded: released, reach retargeted, acked, BACKUP, reported",
+    from: "releasing",
+    event: { type: "unbound", error: null },
+    effects: ["retarget-reach", "log info vip.release", "ack c9 ok", "notify BACKUP", "report"],
+    phase: "released",
+    delayed: null,
+  },
+  {
+    name: "releasing on a FAULT node: the notification says FAULT",
+    from: "releasing",
+    event: { type: "unbound", error: null },
+    ctx: faulty,
+    effects: ["retarget-reach", "log info vip.release", "ack c9 ok", "notify FAULT", "report"],
+    phase: "released",
+    delayed: null,
+  },
+  {
+    name: "releasing: the unbind failed: still held, the release refused with the error",
+    from: "releasing",
+    event: { type: "unbound", error: "address still present" },
+    effects: ["log error vip.release.failed", "ack c9 refused: address still present"],
+    phase: "held e3",
+    delayed: null,
+  },
   { name: "held: a stray unbind outcome changes nothing", from: "held", event: { type: "unbound", error: null }, effects: [], phase: "held e3", delayed: null },
 
   // ------------------------------------------------------------ delayed release due
-  { name: "held, release pending: the timer goes off: the release runs for its own command", from: "held, its release waiting out the overlap", event: { type: "release-due", release: delayed("c0", 3) }, effects: ["unbind"], phase: "releasing c0 e3 (else held e3)", delayed: null },
-  { name: "held: a timer that went off as a newer acquire cancelled it does nothing", from: "held", event: { type: "release-due", release: delayed("c0", 3) }, effects: [], phase: "held e3", delayed: null },
-  { name: "held, release pending: the timer of a replaced release does nothing", from: "held, its release waiting out the overlap", event: { type: "release-due", release: delayed("c-old", 3) }, effects: [], phase: "held e3", delayed: "c0" },
+  {
+    name: "held, release pending: the timer goes off: the release runs for its own command",
+    from: "held, its release waiting out the overlap",
+    event: { type: "release-due", release: delayed("c0", 3) },
+    effects: ["unbind"],
+    phase: "releasing c0 e3 (else held e3)",
+    delayed: null,
+  },
+  {
+    name: "held: a timer that went off as a newer acquire cancelled it does nothing",
+    from: "held",
+    event: { type: "release-due", release: delayed("c0", 3) },
+    effects: [],
+    phase: "held e3",
+    delayed: null,
+  },
+  {
+    name: "held, release pending: the timer of a replaced release does nothing",
+    from: "held, its release waiting out the overlap",
+    event: { type: "release-due", release: delayed("c-old", 3) },
+    effects: [],
+    phase: "held e3",
+    delayed: "c0",
+  },
 
   // ------------------------------------------------------------ local release (FAULT, forced stop)
-  { name: "held: a local release unbinds at once, answering no command", from: "held", event: { type: "local-release", why: "FAULT: nginx cannot start" }, effects: ["unbind"], phase: "releasing locally (FAULT: nginx cannot start) (else held e3)", delayed: null },
-  { name: "held, release pending: a local release leaves the delayed one armed (it answers its command later)", from: "held, its release waiting out the overlap", event: { type: "local-release", why: "FAULT" }, effects: ["unbind"], phase: "releasing locally (FAULT) (else held e3)", delayed: "c0" },
-  { name: "released: a local release has nothing to do", from: "released", event: { type: "local-release", why: "FAULT" }, effects: [], phase: "released", delayed: null },
-  { name: "acquiring: a local release has nothing held to release yet", from: "acquiring", event: { type: "local-release", why: "FAULT" }, effects: [], phase: "acquiring c9 e3 (else nothing)", delayed: null },
+  {
+    name: "held: a local release unbinds at once, answering no command",
+    from: "held",
+    event: { type: "local-release", why: "FAULT: nginx cannot start" },
+    effects: ["unbind"],
+    phase: "releasing locally (FAULT: nginx cannot start) (else held e3)",
+    delayed: null,
+  },
+  {
+    name: "held, release pending: a local release leaves the delayed one armed (it answers its command later)",
+    from: "held, its release waiting out the overlap",
+    event: { type: "local-release", why: "FAULT" },
+    effects: ["unbind"],
+    phase: "releasing locally (FAULT) (else held e3)",
+    delayed: "c0",
+  },
+  {
+    name: "released: a local release has nothing to do",
+    from: "released",
+    event: { type: "local-release", why: "FAULT" },
+    effects: [],
+    phase: "released",
+    delayed: null,
+  },
+  {
+    name: "acquiring: a local release has nothing held to release yet",
+    from: "acquiring",
+    event: { type: "local-release", why: "FAULT" },
+    effects: [],
+    phase: "acquiring c9 e3 (else nothing)",
+    delayed: null,
+  },
 
   // ------------------------------------------------------------ reconcile at start
-  { name: "released: VIPs found on the interfaces at start are held at the newest epoch seen", from: "released", event: { type: "found", vips: [VIP] }, effects: ["log warn vip.reconciled"], phase: "held e3", delayed: null },
-  { name: "released: nothing found at start changes nothing", from: "released", event: { type: "found", vips: [] }, effects: [], phase: "released", delayed: null },
+  {
+    name: "released: VIPs found on the interfaces at start are held at the newest epoch seen",
+    from: "released",
+    event: { type: "found", vips: [VIP] },
+    effects: ["log warn vip.reconciled"],
+    phase: "held e3",
+    delayed: null,
+  },
+  {
+    name: "released: nothing found at start changes nothing",
+    from: "released",
+    event: { type: "found", vips: [] },
+    effects: [],
+    phase: "released",
+    delayed: null,
+  },
 ];
 
 for (const c of groupCases) {
@@ -194,14 +561,34 @@ function run(state: GroupState, events: GroupEvent[], ctx: GroupContext = health
 
 test("group machine, a planned move away and back: the delayed release is cancelled by the newer acquire and its late timer does nothing", () => {
   const r = run(STATES.held(), [release("c1", 4, 300), acquire("c2", 5), { type: "bound", error: null }, { type: "release-due", release: delayed("c1", 4) }]);
-  assert.deepEqual(r.effects, ["raise-epoch 4", "arm-release c1 +300ms", "raise-epoch 5", "cancel-release", "bind", "retarget-reach", "log info vip.acquire", "ack c2 ok", "notify MASTER", "report"]);
+  assert.deepEqual(r.effects, [
+    "raise-epoch 4",
+    "arm-release c1 +300ms",
+    "raise-epoch 5",
+    "cancel-release",
+    "bind",
+    "retarget-reach",
+    "log info vip.acquire",
+    "ack c2 ok",
+    "notify MASTER",
+    "report",
+  ]);
   assert.equal(phase(r.state.phase), "held e5");
   assert.equal(r.state.delayed, null);
 });
 
 test("group machine, a takeover: held at the new epoch, then the LAN is checked for the old holder", () => {
   const r = run(STATES.released(), [acquire("c1", 4, true), { type: "bound", error: null }]);
-  assert.deepEqual(r.effects, ["raise-epoch 4", "bind takeover", "retarget-reach", "log info vip.acquire", "ack c1 ok", "notify MASTER", "confirm-takeover e4", "report"]);
+  assert.deepEqual(r.effects, [
+    "raise-epoch 4",
+    "bind takeover",
+    "retarget-reach",
+    "log info vip.acquire",
+    "ack c1 ok",
+    "notify MASTER",
+    "confirm-takeover e4",
+    "report",
+  ]);
   assert.equal(phase(r.state.phase), "held e4");
 });
 
@@ -229,13 +616,27 @@ test("group machine, epochs only grow: after a command of epoch 7, epochs 6 and 
 });
 
 test("group machine, FAULT while held: the local release unbinds, then the group is released without acking or reporting (the node reports once)", () => {
-  const r = run(STATES.held(), [{ type: "local-release", why: "FAULT: nginx cannot start" }, { type: "unbound", error: null }], faulty);
+  const r = run(
+    STATES.held(),
+    [
+      { type: "local-release", why: "FAULT: nginx cannot start" },
+      { type: "unbound", error: null },
+    ],
+    faulty,
+  );
   assert.deepEqual(r.effects, ["unbind", "log warn vip.release.local"]);
   assert.equal(phase(r.state.phase), "released");
 });
 
 test("group machine, a local release that fails keeps the VIP held", () => {
-  const r = run(STATES.held(), [{ type: "local-release", why: "FAULT" }, { type: "unbound", error: "EPERM" }], faulty);
+  const r = run(
+    STATES.held(),
+    [
+      { type: "local-release", why: "FAULT" },
+      { type: "unbound", error: "EPERM" },
+    ],
+    faulty,
+  );
   assert.deepEqual(r.effects, ["unbind", "log error vip.release.failed"]);
   assert.equal(phase(r.state.phase), "held e3");
 });
@@ -243,34 +644,81 @@ test("group machine, a local release that fails keeps the VIP held", () => {
 // ------------------------------------------------------------------ node machine
 
 function nodeEffects(list: NodeEffect[]): string[] {
-  return list.map((e) => (e.type === "notify" ? `notify ${e.group} ${e.state}` : e.type === "release-all" ? `release-all (${e.why})` : e.type === "log" ? `log ${e.level} ${e.event}` : e.type));
+  return list.map((e) =>
+    e.type === "notify"
+      ? `notify ${e.group} ${e.state}`
+      : e.type === "release-all"
+        ? `release-all (${e.why})`
+        : e.type === "log"
+          ? `log ${e.level} ${e.event}`
+          : e.type,
+  );
 }
 
 const FAULTED: NodeState = { fault: { on: true, reason: "nginx cannot start: bind() failed" }, releasingForFault: false, stopping: false };
 
-const nodeCases: Array<{ name: string; from: NodeState; event: Parameters<typeof stepNode>[1]; held?: string[]; effects: string[]; after: Partial<NodeState> }> = [
-  { name: "healthy and still healthy: a report", from: initialNodeState(), event: { type: "health", reason: "" }, effects: ["report"], after: { fault: { on: false, reason: "" } } },
+const nodeCases: Array<{
+  name: string;
+  from: NodeState;
+  event: Parameters<typeof stepNode>[1];
+  held?: string[];
+  effects: string[];
+  after: Partial<NodeState>;
+}> = [
+  {
+    name: "healthy and still healthy: a report",
+    from: initialNodeState(),
+    event: { type: "health", reason: "" },
+    effects: ["report"],
+    after: { fault: { on: false, reason: "" } },
+  },
   {
     name: "turning FAULT while holding: FAULT notified for every group, everything released at once, no report until the release is done",
-    from: initialNodeState(), event: { type: "health", reason: "tracked interface lan0 is down" }, held: ["VI_1"],
+    from: initialNodeState(),
+    event: { type: "health", reason: "tracked interface lan0 is down" },
+    held: ["VI_1"],
     effects: ["log error agent.fault", "notify VI_1 FAULT", "notify VI_2 FAULT", "release-all (FAULT: tracked interface lan0 is down)"],
     after: { fault: { on: true, reason: "tracked interface lan0 is down" }, releasingForFault: true },
   },
   {
     name: "turning FAULT while holding nothing: the same (the release finds nothing and reports)",
-    from: initialNodeState(), event: { type: "health", reason: "nginx cannot start: x" }, held: [],
+    from: initialNodeState(),
+    event: { type: "health", reason: "nginx cannot start: x" },
+    held: [],
     effects: ["log error agent.fault", "notify VI_1 FAULT", "notify VI_2 FAULT", "release-all (FAULT: nginx cannot start: x)"],
     after: { fault: { on: true, reason: "nginx cannot start: x" }, releasingForFault: true },
   },
-  { name: "the local release is done: reports resume, with one at once", from: { ...FAULTED, releasingForFault: true }, event: { type: "fault-released" }, effects: ["report"], after: { releasingForFault: false, fault: FAULTED.fault } },
-  { name: "still FAULT for another reason: the reason is updated and reported, nothing released again", from: FAULTED, event: { type: "health", reason: "tracked interface lan0 is down" }, effects: ["report"], after: { fault: { on: true, reason: "tracked interface lan0 is down" } } },
+  {
+    name: "the local release is done: reports resume, with one at once",
+    from: { ...FAULTED, releasingForFault: true },
+    event: { type: "fault-released" },
+    effects: ["report"],
+    after: { releasingForFault: false, fault: FAULTED.fault },
+  },
+  {
+    name: "still FAULT for another reason: the reason is updated and reported, nothing released again",
+    from: FAULTED,
+    event: { type: "health", reason: "tracked interface lan0 is down" },
+    effects: ["report"],
+    after: { fault: { on: true, reason: "tracked interface lan0 is down" } },
+  },
   {
     name: "the fault clears: eligible again, BACKUP for every group not held, a report",
-    from: FAULTED, event: { type: "health", reason: "" }, held: ["VI_2"],
-    effects: ["log info agent.fault.cleared", "notify VI_1 BACKUP", "report"], after: { fault: { on: false, reason: "" } },
+    from: FAULTED,
+    event: { type: "health", reason: "" },
+    held: ["VI_2"],
+    effects: ["log info agent.fault.cleared", "notify VI_1 BACKUP", "report"],
+    after: { fault: { on: false, reason: "" } },
   },
   { name: "stopping: marked, nothing else", from: initialNodeState(), event: { type: "stopping" }, effects: [], after: { stopping: true } },
-  { name: "FAULT while stopping: still released at once", from: { ...initialNodeState(), stopping: true }, event: { type: "health", reason: "x" }, held: ["VI_1"], effects: ["log error agent.fault", "notify VI_1 FAULT", "notify VI_2 FAULT", "release-all (FAULT: x)"], after: { stopping: true, releasingForFault: true } },
+  {
+    name: "FAULT while stopping: still released at once",
+    from: { ...initialNodeState(), stopping: true },
+    event: { type: "health", reason: "x" },
+    held: ["VI_1"],
+    effects: ["log error agent.fault", "notify VI_1 FAULT", "notify VI_2 FAULT", "release-all (FAULT: x)"],
+    after: { stopping: true, releasingForFault: true },
+  },
 ];
 
 for (const c of nodeCases) {
@@ -286,8 +734,24 @@ const faultCases: Array<[string, Parameters<typeof faultReason>[0], Array<[strin
   ["nginx restarting: no fault (a restartable death must not move the VIP)", { state: "starting", detail: "" }, [["lan0", true]], ""],
   ["nginx down: FAULT with its detail", { state: "down", detail: "bind() to 0.0.0.0:80 failed" }, [], "nginx cannot start: bind() to 0.0.0.0:80 failed"],
   ["nginx down without a detail", { state: "down", detail: "" }, [], "nginx cannot start: restart failed"],
-  ["a tracked link down", { state: "running", detail: "" }, [["lan0", true], ["lan1", false]], "tracked interface lan1 is down"],
-  ["two tracked links down: the first is named", { state: "running", detail: "" }, [["lan0", false], ["lan1", false]], "tracked interface lan0 is down"],
+  [
+    "a tracked link down",
+    { state: "running", detail: "" },
+    [
+      ["lan0", true],
+      ["lan1", false],
+    ],
+    "tracked interface lan1 is down",
+  ],
+  [
+    "two tracked links down: the first is named",
+    { state: "running", detail: "" },
+    [
+      ["lan0", false],
+      ["lan1", false],
+    ],
+    "tracked interface lan0 is down",
+  ],
   ["a link not seen yet is not down", { state: "running", detail: "" }, [["lan0", undefined]], ""],
   ["nginx down and a link down: nginx is named", { state: "down", detail: "x" }, [["lan0", false]], "nginx cannot start: x"],
 ];
@@ -299,16 +763,82 @@ for (const [name, nginx, links, reason] of faultCases) {
 
 const REACHING: ReachState = { reachable: true, failures: 0, lanOk: true, lanFresh: true, observedMs: 0 };
 const verifyCases: Array<{ name: string; outcome: VerifyOutcome; reach?: ReachState; seen: string; answer: string; detail: string | RegExp }> = [
-  { name: "free, no continuous probes: free", outcome: { kind: "observed", verdict: "free", detail: "nobody answered" }, seen: "free", answer: "free", detail: "nobody answered" },
-  { name: "free, but the continuous probes still get answers: overruled to serving", outcome: { kind: "observed", verdict: "free", detail: "timeout" }, reach: REACHING, seen: "answering-serving", answer: "answering-serving", detail: "timeout; overruled: continuous probes through the VIP still get answers" },
-  { name: "free, the continuous probes failing once: free (they are going silent)", outcome: { kind: "observed", verdict: "free", detail: "timeout" }, reach: { ...REACHING, failures: 1 }, seen: "free", answer: "free", detail: "timeout" },
-  { name: "free, the continuous probes unreachable: free", outcome: { kind: "observed", verdict: "free", detail: "timeout" }, reach: { ...REACHING, reachable: false, failures: 3 }, seen: "free", answer: "free", detail: "timeout" },
-  { name: "answering-serving stays serving", outcome: { kind: "observed", verdict: "answering-serving", detail: "200" }, reach: REACHING, seen: "answering-serving", answer: "answering-serving", detail: "200" },
-  { name: "answering-not-serving is never overruled", outcome: { kind: "observed", verdict: "answering-not-serving", detail: "502" }, reach: REACHING, seen: "answering-not-serving", answer: "answering-not-serving", detail: "502" },
-  { name: "no binding on this host: answered serving (when in doubt, no takeover)", outcome: { kind: "unbound", detail: "no interface for group VI_1" }, seen: "free", answer: "answering-serving", detail: "no interface for group VI_1" },
-  { name: "the verifier failed: answered serving, the failure in the detail", outcome: { kind: "failed", error: "arping: EPERM" }, seen: "free", answer: "answering-serving", detail: "verification failed: arping: EPERM" },
-  { name: "the verifier failed while the probes still reach: serving, overruled too", outcome: { kind: "failed", error: "x" }, reach: REACHING, seen: "answering-serving", answer: "answering-serving", detail: /^verification failed: x; overruled/ },
-  { name: "a free verdict whose detail reads like a failure stays free: no verdict is read from text", outcome: { kind: "observed", verdict: "free", detail: "verification failed to find anyone" }, seen: "free", answer: "free", detail: "verification failed to find anyone" },
+  {
+    name: "free, no continuous probes: free",
+    outcome: { kind: "observed", verdict: "free", detail: "nobody answered" },
+    seen: "free",
+    answer: "free",
+    detail: "nobody answered",
+  },
+  {
+    name: "free, but the continuous probes still get answers: overruled to serving",
+    outcome: { kind: "observed", verdict: "free", detail: "timeout" },
+    reach: REACHING,
+    seen: "answering-serving",
+    answer: "answering-serving",
+    detail: "timeout; overruled: continuous probes through the VIP still get answers",
+  },
+  {
+    name: "free, the continuous probes failing once: free (they are going silent)",
+    outcome: { kind: "observed", verdict: "free", detail: "timeout" },
+    reach: { ...REACHING, failures: 1 },
+    seen: "free",
+    answer: "free",
+    detail: "timeout",
+  },
+  {
+    name: "free, the continuous probes unreachable: free",
+    outcome: { kind: "observed", verdict: "free", detail: "timeout" },
+    reach: { ...REACHING, reachable: false, failures: 3 },
+    seen: "free",
+    answer: "free",
+    detail: "timeout",
+  },
+  {
+    name: "answering-serving stays serving",
+    outcome: { kind: "observed", verdict: "answering-serving", detail: "200" },
+    reach: REACHING,
+    seen: "answering-serving",
+    answer: "answering-serving",
+    detail: "200",
+  },
+  {
+    name: "answering-not-serving is never overruled",
+    outcome: { kind: "observed", verdict: "answering-not-serving", detail: "502" },
+    reach: REACHING,
+    seen: "answering-not-serving",
+    answer: "answering-not-serving",
+    detail: "502",
+  },
+  {
+    name: "no binding on this host: answered serving (when in doubt, no takeover)",
+    outcome: { kind: "unbound", detail: "no interface for group VI_1" },
+    seen: "free",
+    answer: "answering-serving",
+    detail: "no interface for group VI_1",
+  },
+  {
+    name: "the verifier failed: answered serving, the failure in the detail",
+    outcome: { kind: "failed", error: "arping: EPERM" },
+    seen: "free",
+    answer: "answering-serving",
+    detail: "verification failed: arping: EPERM",
+  },
+  {
+    name: "the verifier failed while the probes still reach: serving, overruled too",
+    outcome: { kind: "failed", error: "x" },
+    reach: REACHING,
+    seen: "answering-serving",
+    answer: "answering-serving",
+    detail: /^verification failed: x; overruled/,
+  },
+  {
+    name: "a free verdict whose detail reads like a failure stays free: no verdict is read from text",
+    outcome: { kind: "observed", verdict: "free", detail: "verification failed to find anyone" },
+    seen: "free",
+    answer: "free",
+    detail: "verification failed to find anyone",
+  },
 ];
 for (const c of verifyCases) {
   test(`verification: ${c.name}`, () => {
@@ -359,17 +889,57 @@ interface Rig {
 
 async function rig(opts: { heartbeatMs?: number; force?: boolean; lan?: FakeLan } = {}): Promise<Rig> {
   const lan = opts.lan ?? new FakeLan();
-  const config = parseConfigText(agentConfigSchema, `node_id: lb1\ncoordinator: "127.0.0.1:1"\ninsecure: true\nstate_dir: /nonexistent/keepvip-unit\nstop_timeout: 2s\nforce_release_on_stop: ${opts.force ?? false}\ngroups: {VI_1: {interface: lan0}}\ntrack_interfaces: [lan0]\n`, "agent.yaml");
+  const config = parseConfigText(
+    agentConfigSchema,
+    `node_id: lb1\ncoordinator: "127.0.0.1:1"\ninsecure: true\nstate_dir: /nonexistent/keepvip-unit\nstop_timeout: 2s\nforce_release_on_stop: ${opts.force ?? false}\ngroups: {VI_1: {interface: lan0}}\ntrack_interfaces: [lan0]\n`,
+    "agent.yaml",
+  );
   const clock = new ManualScheduler();
-  const r: Omit<Rig, "core"> & { core?: AgentCore } = { clock, vips: new FakeVips(lan, "lb1"), nginx: new FakeNginx(), links: new FakeLinks(), notify: new FakeNotify(), verify: new FakeVerify(lan, "lb1"), reach: new FakeReach(), sent: [], lan };
+  const r: Omit<Rig, "core"> & { core?: AgentCore } = {
+    clock,
+    vips: new FakeVips(lan, "lb1"),
+    nginx: new FakeNginx(),
+    links: new FakeLinks(),
+    notify: new FakeNotify(),
+    verify: new FakeVerify(lan, "lb1"),
+    reach: new FakeReach(),
+    sent: [],
+    lan,
+  };
   const core = new AgentCore({
-    config, vips: r.vips, nginx: r.nginx, tracks: new FakeTracks(), reach: r.reach, verify: r.verify, notify: r.notify, link: r.links, upstreams: new FakeUpstreams(), backends: new FakeBackends(),
-    log: silentLogger, memory: { epochs: {}, groups: [] }, saveMemory: () => undefined, instanceId: "lb1-test", scheduler: clock,
+    config,
+    vips: r.vips,
+    nginx: r.nginx,
+    tracks: new FakeTracks(),
+    reach: r.reach,
+    verify: r.verify,
+    notify: r.notify,
+    link: r.links,
+    upstreams: new FakeUpstreams(),
+    backends: new FakeBackends(),
+    log: silentLogger,
+    memory: { epochs: {}, groups: [] },
+    saveMemory: () => undefined,
+    instanceId: "lb1-test",
+    scheduler: clock,
   });
   r.core = core;
   await core.init();
   core.attach((m) => (r.sent.push(m), true));
-  core.message({ body: { $case: "welcome", value: { sessionId: "s", heartbeatIntervalMs: opts.heartbeatMs ?? 60_000, deadIntervalMs: 180_000, reachIntervalMs: 100, verifyTimeoutMs: 150, reachFall: 3, groups: [{ name: "VI_1", vips: ["198.18.0.100/24"], servicePort: 80, servicePath: "", tracks: [], lanReferences: [] }] } } });
+  core.message({
+    body: {
+      $case: "welcome",
+      value: {
+        sessionId: "s",
+        heartbeatIntervalMs: opts.heartbeatMs ?? 60_000,
+        deadIntervalMs: 180_000,
+        reachIntervalMs: 100,
+        verifyTimeoutMs: 150,
+        reachFall: 3,
+        groups: [{ name: "VI_1", vips: ["198.18.0.100/24"], servicePort: 80, servicePath: "", tracks: [], lanReferences: [] }],
+      },
+    },
+  });
   return { ...r, core };
 }
 
@@ -385,11 +955,16 @@ async function advance(r: Rig, ms: number): Promise<void> {
   }
 }
 
-const send = (r: Rig, id: string, epoch: number, action: { $case: "acquire"; value: { vips: string[]; takeover: boolean } } | { $case: "release"; value: { vips: string[]; afterMs: number } }) =>
-  r.core.message({ body: { $case: "command", value: { commandId: id, group: "VI_1", epoch, reason: "test", action } } });
+const send = (
+  r: Rig,
+  id: string,
+  epoch: number,
+  action: { $case: "acquire"; value: { vips: string[]; takeover: boolean } } | { $case: "release"; value: { vips: string[]; afterMs: number } },
+) => r.core.message({ body: { $case: "command", value: { commandId: id, group: "VI_1", epoch, reason: "test", action } } });
 const acquireMsg = (takeover = false) => ({ $case: "acquire" as const, value: { vips: ["198.18.0.100/24"], takeover } });
 const releaseMsg = (afterMs = 0) => ({ $case: "release" as const, value: { vips: ["198.18.0.100/24"], afterMs } });
-const acks = (r: Rig) => r.sent.flatMap((m) => (m.body?.$case === "ack" ? [`${m.body.value.commandId} ${m.body.value.ok ? "ok" : `refused: ${m.body.value.error}`}`] : []));
+const acks = (r: Rig) =>
+  r.sent.flatMap((m) => (m.body?.$case === "ack" ? [`${m.body.value.commandId} ${m.body.value.ok ? "ok" : `refused: ${m.body.value.error}`}`] : []));
 const reports = (r: Rig) => r.sent.flatMap((m) => (m.body?.$case === "report" ? [m.body.value] : []));
 
 test("core: a delayed release waits out its overlap on the scheduler, then releases and acks", async () => {
@@ -472,7 +1047,10 @@ test("core: stop while held with no answer to the leave request gives up after s
   void r.core.stop(true).then((o) => (outcome = o));
   await advance(r, 1999);
   assert.equal(outcome, undefined, "still waiting for the handover");
-  assert.ok(r.sent.some((m) => m.body?.$case === "leaving"), "asked for a handover");
+  assert.ok(
+    r.sent.some((m) => m.body?.$case === "leaving"),
+    "asked for a handover",
+  );
   await advance(r, 1);
   assert.equal(outcome, "handover did not complete within 2000 ms");
   assert.deepEqual(r.lan.holders("198.18.0.100"), ["lb1"], "kept without force_release_on_stop");
@@ -515,9 +1093,12 @@ test("core: a verification answer carries the typed verdict; a failing verifier 
   r.core.message({ body: { $case: "verify", value: { commandId: "v2", group: "VI_1", vips: ["198.18.0.100/24"], port: 80, path: "", timeoutMs: 150 } } });
   await advance(r, 0);
   const results = r.sent.flatMap((m) => (m.body?.$case === "verifyResult" ? [m.body.value] : []));
-  assert.deepEqual(results.map((v) => [v.commandId, v.verdict, v.detail]), [
-    ["v1", 1, "fake LAN: held by nobody"],
-    ["v2", 2, "verification failed: arping: EPERM"],
-  ]);
+  assert.deepEqual(
+    results.map((v) => [v.commandId, v.verdict, v.detail]),
+    [
+      ["v1", 1, "fake LAN: held by nobody"],
+      ["v2", 2, "verification failed: arping: EPERM"],
+    ],
+  );
   r.core.close();
 });

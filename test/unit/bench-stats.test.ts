@@ -30,7 +30,14 @@ for (const [name, values, expected] of formatCases) {
   test(`formatSummary: ${name}`, () => assert.equal(formatSummary(summarize(values)), expected));
 }
 
-const digitCases: Array<[number, string]> = [[0, "0"], [0.08333, "0.083"], [0.512, "0.51"], [1.234, "1.2"], [12.4, "12"], [130.2, "130"]];
+const digitCases: Array<[number, string]> = [
+  [0, "0"],
+  [0.08333, "0.083"],
+  [0.512, "0.51"],
+  [1.234, "1.2"],
+  [12.4, "12"],
+  [130.2, "130"],
+];
 for (const [x, expected] of digitCases) {
   test(`twoDigits(${x}) = ${expected}`, () => assert.equal(twoDigits(x), expected));
 }
@@ -47,7 +54,12 @@ for (const [name, kv, ka, unit, expected] of ratioCases) {
   test(`formatRatio: ${name}`, () => assert.equal(formatRatio(summarize(kv), summarize(ka), unit), expected));
 }
 
-const durationCases: Array<[number, string]> = [[0, "0 s"], [42_400, "42 s"], [59_600, "1 min 00 s"], [185_000, "3 min 05 s"]];
+const durationCases: Array<[number, string]> = [
+  [0, "0 s"],
+  [42_400, "42 s"],
+  [59_600, "1 min 00 s"],
+  [185_000, "3 min 05 s"],
+];
 for (const [ms, expected] of durationCases) {
   test(`formatDuration(${ms}) = ${expected}`, () => assert.equal(formatDuration(ms), expected));
 }
@@ -71,33 +83,64 @@ test("window: only requests sent inside it count", () => {
 
 test("window: each host's state before the window is restated at its start, later events follow", () => {
   const events: VipEvent[] = [
-    { t: 100, host: "lb1", has: true }, { t: 100, host: "lb2", has: false },
-    { t: 2300, host: "lb2", has: true }, { t: 2400, host: "lb1", has: false }, { t: 4500, host: "lb1", has: true },
+    { t: 100, host: "lb1", has: true },
+    { t: 100, host: "lb2", has: false },
+    { t: 2300, host: "lb2", has: true },
+    { t: 2400, host: "lb1", has: false },
+    { t: 4500, host: "lb1", has: true },
   ];
   assert.deepEqual(vipEventsIn(events, ["lb1", "lb2"], W), [
-    { t: 1500, host: "lb1", has: true }, { t: 1500, host: "lb2", has: false },
-    { t: 2300, host: "lb2", has: true }, { t: 2400, host: "lb1", has: false },
+    { t: 1500, host: "lb1", has: true },
+    { t: 1500, host: "lb2", has: false },
+    { t: 2300, host: "lb2", has: true },
+    { t: 2400, host: "lb1", has: false },
   ]);
 });
 
 test("phase: a make-before-break move has no outage, 100 ms on both, moves when the old holder lets go", () => {
   const events: VipEvent[] = [
-    { t: 100, host: "lb1", has: true }, { t: 100, host: "lb2", has: false },
-    { t: 2300, host: "lb2", has: true }, { t: 2400, host: "lb1", has: false },
+    { t: 100, host: "lb1", has: true },
+    { t: 100, host: "lb2", has: false },
+    { t: 2300, host: "lb2", has: true },
+    { t: 2400, host: "lb1", has: false },
   ];
-  const m = phaseMetrics(records(1000, 400, () => false), events, ["lb1", "lb2"], W, { newHolder: "lb2", reached: true, settledAt: 2600 });
+  const m = phaseMetrics(
+    records(1000, 400, () => false),
+    events,
+    ["lb1", "lb2"],
+    W,
+    { newHolder: "lb2", reached: true, settledAt: 2600 },
+  );
   assert.deepEqual(m, {
-    outageMs: 0, failed: 0, errors: {}, requests: 251, moveMs: 400, moved: true, bothMs: 100, longestBothMs: 100, noneMs: 0,
-    endHolders: ["lb2"], reached: true, settledMs: 600,
+    outageMs: 0,
+    failed: 0,
+    errors: {},
+    requests: 251,
+    moveMs: 400,
+    moved: true,
+    bothMs: 100,
+    longestBothMs: 100,
+    noneMs: 0,
+    endHolders: ["lb2"],
+    reached: true,
+    settledMs: 600,
   } satisfies PhaseMetrics);
 });
 
 test("phase: break-before-make: the outage is the longest failed run, the gap is time on none", () => {
   const events: VipEvent[] = [
-    { t: 100, host: "lb1", has: true }, { t: 100, host: "lb2", has: false },
-    { t: 2010, host: "lb1", has: false }, { t: 2660, host: "lb2", has: true },
+    { t: 100, host: "lb1", has: true },
+    { t: 100, host: "lb2", has: false },
+    { t: 2010, host: "lb1", has: false },
+    { t: 2660, host: "lb2", has: true },
   ];
-  const m = phaseMetrics(records(1000, 400, (t) => t >= 2010 && t < 2660), events, ["lb1", "lb2"], W, { newHolder: "lb2", reached: true, settledAt: 2900 });
+  const m = phaseMetrics(
+    records(1000, 400, (t) => t >= 2010 && t < 2660),
+    events,
+    ["lb1", "lb2"],
+    W,
+    { newHolder: "lb2", reached: true, settledAt: 2900 },
+  );
   assert.equal(m.outageMs, 650);
   assert.equal(m.failed, 65);
   assert.equal(m.moveMs, 660);
@@ -105,18 +148,44 @@ test("phase: break-before-make: the outage is the longest failed run, the gap is
 });
 
 test("phase: a VIP that never leaves the old holder has no move time (null), and a no-move phase reports moved = false", () => {
-  const events: VipEvent[] = [{ t: 100, host: "lb1", has: true }, { t: 100, host: "lb2", has: false }, { t: 3000, host: "lb2", has: true }];
-  const partitioned = phaseMetrics(records(1000, 400, () => false), events, ["lb1", "lb2"], W, { newHolder: "lb2", reached: false, settledAt: 4000 });
+  const events: VipEvent[] = [
+    { t: 100, host: "lb1", has: true },
+    { t: 100, host: "lb2", has: false },
+    { t: 3000, host: "lb2", has: true },
+  ];
+  const partitioned = phaseMetrics(
+    records(1000, 400, () => false),
+    events,
+    ["lb1", "lb2"],
+    W,
+    { newHolder: "lb2", reached: false, settledAt: 4000 },
+  );
   assert.equal(partitioned.moveMs, null, "on both is not only on the new holder");
   assert.equal(partitioned.bothMs, 1000);
   assert.equal(partitioned.reached, false);
-  const still = phaseMetrics(records(1000, 400, () => false), events.slice(0, 2), ["lb1", "lb2"], W, { reached: true, settledAt: 2000 });
+  const still = phaseMetrics(
+    records(1000, 400, () => false),
+    events.slice(0, 2),
+    ["lb1", "lb2"],
+    W,
+    { reached: true, settledAt: 2000 },
+  );
   assert.deepEqual([still.moved, still.moveMs, still.endHolders], [false, null, ["lb1"]]);
 });
 
 test("phase: the VIP counts from the injection: a heal that starts on both counts only the overlap after it", () => {
-  const events: VipEvent[] = [{ t: 100, host: "lb1", has: true }, { t: 100, host: "lb2", has: true }, { t: 2100, host: "lb2", has: false }];
-  const healed = phaseMetrics(records(1000, 400, () => false), events, ["lb1", "lb2"], W, { newHolder: "lb1", reached: true, settledAt: 2200 });
+  const events: VipEvent[] = [
+    { t: 100, host: "lb1", has: true },
+    { t: 100, host: "lb2", has: true },
+    { t: 2100, host: "lb2", has: false },
+  ];
+  const healed = phaseMetrics(
+    records(1000, 400, () => false),
+    events,
+    ["lb1", "lb2"],
+    W,
+    { newHolder: "lb1", reached: true, settledAt: 2200 },
+  );
   assert.deepEqual([healed.bothMs, healed.moveMs, healed.moved, healed.endHolders], [100, 100, true, ["lb1"]]);
 });
 
@@ -129,8 +198,23 @@ const ROWS: PhaseRow[] = [
 
 function result(stack: "keepvip" | "keepalived", phase: string, run: number, m: Partial<PhaseResult>): PhaseResult {
   return {
-    phase, stack, profile: "seed", run, outageMs: 0, failed: 0, errors: {}, requests: 300, moveMs: null, moved: false, bothMs: 0, longestBothMs: 0,
-    noneMs: 0, endHolders: ["lb1"], reached: true, settledMs: 100, ...m,
+    phase,
+    stack,
+    profile: "seed",
+    run,
+    outageMs: 0,
+    failed: 0,
+    errors: {},
+    requests: 300,
+    moveMs: null,
+    moved: false,
+    bothMs: 0,
+    longestBothMs: 0,
+    noneMs: 0,
+    endHolders: ["lb1"],
+    reached: true,
+    settledMs: 100,
+    ...m,
   };
 }
 
@@ -152,7 +236,11 @@ test("tables: one per metric group, a row per phase with results, keepvip and ke
   assert.equal(tables.length, 5);
   const [outage, failed, move, both] = tables;
   assert.deepEqual(outage.head, ["fault", "keepvip", "keepalived", "keepvip / keepalived"]);
-  assert.deepEqual(outage.rows.map((r) => r[0]), ["F1", "F2", "F7"], "F9 has no results; the tuned run is another table");
+  assert.deepEqual(
+    outage.rows.map((r) => r[0]),
+    ["F1", "F2", "F7"],
+    "F9 has no results; the tuned run is another table",
+  );
   assert.deepEqual(outage.rows[0], ["F1", "0", "650 / 655 / 660 [1 unsettled]", "0 / 655 ms"]);
   assert.deepEqual(failed.rows[0], ["F1", "0", "63 / 64 / 65 [1 unsettled]", "0 / 64"]);
   assert.deepEqual(move.rows[0], ["F1", "140 / 145 / 150", "660 / 665 / 670 [1 unsettled]", "0.22×"]);
@@ -162,7 +250,11 @@ test("tables: one per metric group, a row per phase with results, keepvip and ke
 });
 
 test("tables: a stack that did not run shows '-', and the rendered table carries its title and cells", () => {
-  const [outage] = buildTables(RESULTS.filter((r) => r.stack === "keepvip"), "seed", ROWS);
+  const [outage] = buildTables(
+    RESULTS.filter((r) => r.stack === "keepvip"),
+    "seed",
+    ROWS,
+  );
   assert.deepEqual(outage.rows[0], ["F1", "0", "-", "-"]);
   const text = renderTable(outage);
   assert.match(text, /^Client-observed outage/);
@@ -176,8 +268,14 @@ test("unsettled runs are listed by stack, phase and run", () => {
 test("soak plans: a seed replays the same faults and hold times; --each gives every kind exactly n times", async () => {
   const { FAULT_KINDS, repeatPlan, soakPlan } = await import("../../deploy/bench/faults.js");
   const a = soakPlan(7, 50, FAULT_KINDS, { min: 2000, max: 6000 });
-  assert.deepEqual(a.map((f) => [f.kind.id, f.holdMs]), soakPlan(7, 50, FAULT_KINDS, { min: 2000, max: 6000 }).map((f) => [f.kind.id, f.holdMs]));
-  assert.notDeepEqual(a.map((f) => f.kind.id), soakPlan(8, 50, FAULT_KINDS, { min: 2000, max: 6000 }).map((f) => f.kind.id));
+  assert.deepEqual(
+    a.map((f) => [f.kind.id, f.holdMs]),
+    soakPlan(7, 50, FAULT_KINDS, { min: 2000, max: 6000 }).map((f) => [f.kind.id, f.holdMs]),
+  );
+  assert.notDeepEqual(
+    a.map((f) => f.kind.id),
+    soakPlan(8, 50, FAULT_KINDS, { min: 2000, max: 6000 }).map((f) => f.kind.id),
+  );
   assert.ok(a.every((f) => f.holdMs >= 2000 && f.holdMs <= 6000));
   assert.ok(new Set(a.map((f) => f.kind.on)).size === 3, "holder, standby and coordinator all drawn in 50");
   const r = repeatPlan(3, 4, FAULT_KINDS.slice(0, 3), { min: 2000, max: 2000 });
@@ -187,14 +285,34 @@ test("soak plans: a seed replays the same faults and hold times; --each gives ev
 
 test("fault targets: a standby fault that costs one request, moves the VIP or leaves it on both is judged a violation", async () => {
   const { KIND_OF, judge } = await import("../../deploy/bench/faults.js");
-  const clean = { outageMs: 0, failed: 0, errors: {}, requests: 200, moveMs: null, moved: false, bothMs: 0, longestBothMs: 0, noneMs: 0, endHolders: ["lb1"], reached: true, settledMs: 0 };
+  const clean = {
+    outageMs: 0,
+    failed: 0,
+    errors: {},
+    requests: 200,
+    moveMs: null,
+    moved: false,
+    bothMs: 0,
+    longestBothMs: 0,
+    noneMs: 0,
+    endHolders: ["lb1"],
+    reached: true,
+    settledMs: 0,
+  };
   const f17 = KIND_OF.get("standby-partition")!;
   assert.deepEqual(judge("F17", f17.fault, clean), []);
   assert.equal(judge("F17", f17.fault, { ...clean, failed: 1, errors: { timeout: 1 }, outageMs: 200 }).length, 1);
   assert.match(judge("F17", f17.fault, { ...clean, moved: true, moveMs: 300, endHolders: ["lb2"] }).join(), /moved/);
   assert.match(judge("F17", f17.fault, { ...clean, longestBothMs: 40, bothMs: 40 }).join(), /on both/);
   const f1 = KIND_OF.get("holder-agent-stop")!;
-  assert.deepEqual(judge("F1", f1.fault, { ...clean, moved: true, moveMs: 80, endHolders: ["lb2"], failed: 1, errors: { ECONNRESET: 1 } }), [], "one reset at the ARP flip is tolerated");
-  assert.match(judge("F1", f1.fault, { ...clean, moved: true, moveMs: 80, endHolders: ["lb2"], failed: 1, errors: { timeout: 1 } }).join(), /planned move lost/);
+  assert.deepEqual(
+    judge("F1", f1.fault, { ...clean, moved: true, moveMs: 80, endHolders: ["lb2"], failed: 1, errors: { ECONNRESET: 1 } }),
+    [],
+    "one reset at the ARP flip is tolerated",
+  );
+  assert.match(
+    judge("F1", f1.fault, { ...clean, moved: true, moveMs: 80, endHolders: ["lb2"], failed: 1, errors: { timeout: 1 } }).join(),
+    /planned move lost/,
+  );
   assert.match(judge("F1", f1.fault, { ...clean }).join(), /never ended up on the new holder/);
 });

@@ -36,7 +36,7 @@ test("import specifiers are found in every form, each with its line", () => {
     'const g = await import("./g.js");', // 9
     'export const h = "./not-an-import.js";', // 10
     ' * import x from "./in-a-comment-line.js" is not a statement here', // 11
-    "import { createHash } from \"node:crypto\";", // 12
+    'import { createHash } from "node:crypto";', // 12
   ].join("\n");
   assert.deepEqual(importsOf(source), [
     { specifier: "./a.js", line: 1 },
@@ -88,16 +88,23 @@ for (const [file, specifier, rule] of rows) {
 }
 
 test("generated code and package imports are not checked", () => {
-  const found = withTree({
-    "shared/gen/keepvip/v1/x.ts": 'import { y } from "../../../../agent/y.js";\n',
-    "agent/x.ts": 'import { z } from "@grpc/grpc-js";\n',
-  }, checkLayers);
+  const found = withTree(
+    {
+      "shared/gen/keepvip/v1/x.ts": 'import { y } from "../../../../agent/y.js";\n',
+      "agent/x.ts": 'import { z } from "@grpc/grpc-js";\n',
+    },
+    checkLayers,
+  );
   assert.deepEqual(found, []);
 });
 
 test("the command exits 1 naming file:line and the rule on a wrong-way import, 0 on a clean tree", () => {
-  const run = (root: string) => spawnSync(process.execPath, ["--import", "tsx", join(REPO, "test/check-layers.ts"), root], { encoding: "utf8", timeout: 30_000 });
-  const bad = withTree({ "shared/ok.ts": "export const ok = 1;\n", "shared/bad.ts": 'export const a = 1;\n\nimport type { T } from "../coordinator/t.js";\n' }, run);
+  const run = (root: string) =>
+    spawnSync(process.execPath, ["--import", "tsx", join(REPO, "test/check-layers.ts"), root], { encoding: "utf8", timeout: 30_000 });
+  const bad = withTree(
+    { "shared/ok.ts": "export const ok = 1;\n", "shared/bad.ts": 'export const a = 1;\n\nimport type { T } from "../coordinator/t.js";\n' },
+    run,
+  );
   assert.equal(bad.status, 1, bad.stderr);
   assert.match(bad.stderr, /shared\/bad\.ts:3: imports "\.\.\/coordinator\/t\.js": shared\/ imports nothing from agent\/, coordinator\/ or cli\//);
 

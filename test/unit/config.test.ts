@@ -32,13 +32,25 @@ test("the seed's example configs load with the seed's values", () => {
   const g = c.groups[0];
   assert.equal(g.name, "VI_1");
   assert.deepEqual(g.vips[0], { address: "192.168.177.100", prefix: 32, family: 4 });
-  assert.deepEqual(g.members.map((m) => [m.node, m.priority]), [["lb1", 100], ["lb2", 90]]);
+  assert.deepEqual(
+    g.members.map((m) => [m.node, m.priority]),
+    [
+      ["lb1", 100],
+      ["lb2", 90],
+    ],
+  );
   assert.equal(g.preempt, true);
   assert.deepEqual(g.tracks, [{ name: "chk_nginx", weight: -20, rise: 1, fall: 2 }]);
   const u = c.upstreams[0];
   assert.equal(u.name, "my10016");
   assert.equal(u.balance, "least_conn");
-  assert.deepEqual(u.servers.map((s) => [s.address, s.max_fails, s.fail_timeout]), [["192.168.177.167:10016", 3, 30_000], ["192.168.177.176:10016", 3, 30_000]]);
+  assert.deepEqual(
+    u.servers.map((s) => [s.address, s.max_fails, s.fail_timeout]),
+    [
+      ["192.168.177.167:10016", 3, 30_000],
+      ["192.168.177.176:10016", 3, 30_000],
+    ],
+  );
   for (const n of [1, 2]) {
     const a = loadConfigFile(agentConfigSchema, `deploy/examples/agent-lb${n}.yaml`);
     assert.equal(a.node_id, `lb${n}`);
@@ -55,42 +67,91 @@ test("defaults fill a minimal coordinator config", () => {
 });
 
 const cases: Array<[string, string, RegExp]> = [
-  ["a priority above 254 names the field and the value", minimal.replace("priority: 100", "priority: 300"), /c\.yaml:8:\d+ groups\[0\]\.members\[0\]\.priority: must be at most 254, got 300/],
+  [
+    "a priority above 254 names the field and the value",
+    minimal.replace("priority: 100", "priority: 300"),
+    /c\.yaml:8:\d+ groups\[0\]\.members\[0\]\.priority: must be at most 254, got 300/,
+  ],
   ["an unknown field is named", minimal.replace("preempt", "x").replace("name: VI_1", "name: VI_1\n    prempt: true"), /groups\[0\]: unknown field "prempt"/],
   ["a bad prefix length is explained", minimal.replace("/24", "/33"), /groups\[0\]\.vips\[0\]: prefix length "\/33" must be 1\.\.32/],
   ["a duplicate member is refused", minimal.replace("node: lb2", "node: lb1"), /node "lb1" is listed twice/],
-  ["dead_interval shorter than 3 heartbeats prints both values", minimal + "timing:\n  heartbeat_interval: 500ms\n  dead_interval: 1s\n", /dead_interval \(1s\) must be at least 3 × heartbeat_interval \(500ms\)/],
-  ["a missing required field is named", "groups:\n  - name: VI_1\n    service: {port: 1}\n    members: [{node: a, priority: 1}]\n", /groups\[0\]\.vips: is required/],
+  [
+    "dead_interval shorter than 3 heartbeats prints both values",
+    `${minimal}timing:\n  heartbeat_interval: 500ms\n  dead_interval: 1s\n`,
+    /dead_interval \(1s\) must be at least 3 × heartbeat_interval \(500ms\)/,
+  ],
+  [
+    "a missing required field is named",
+    "groups:\n  - name: VI_1\n    service: {port: 1}\n    members: [{node: a, priority: 1}]\n",
+    /groups\[0\]\.vips: is required/,
+  ],
   ["broken YAML reports line and column", "groups: [\n  - a: 1\n", /c\.yaml:\d+:\d+ /],
-  ["a sync group naming an unknown group is refused", minimal + "sync_groups:\n  - {name: S, groups: [VI_1, VI_9]}\n", /group "VI_9" is not defined/],
-  ["balance hash without key is refused", minimal + "upstreams:\n  - name: u\n    balance: hash\n    servers: [{address: '198.18.0.21:80'}]\n", /balance "hash" needs hash_key/],
-  ["a server address with an nginx directive in it is refused", minimal + "upstreams:\n  - name: u\n    servers: [{address: '198.18.0.21:80; include /etc/passwd'}]\n", /servers\[0\]\.address: .*must be host:port/],
-  ["an IPv6 VIP is refused with the reason", minimal.replace("198.18.0.100/24", "2001:db8::100/64"), /groups\[0\]\.vips\[0\]: IPv6 VIPs are not supported yet \(2001:db8::100\)/],
+  ["a sync group naming an unknown group is refused", `${minimal}sync_groups:\n  - {name: S, groups: [VI_1, VI_9]}\n`, /group "VI_9" is not defined/],
+  [
+    "balance hash without key is refused",
+    `${minimal}upstreams:\n  - name: u\n    balance: hash\n    servers: [{address: '198.18.0.21:80'}]\n`,
+    /balance "hash" needs hash_key/,
+  ],
+  [
+    "a server address with an nginx directive in it is refused",
+    `${minimal}upstreams:\n  - name: u\n    servers: [{address: '198.18.0.21:80; include /etc/passwd'}]\n`,
+    /servers\[0\]\.address: .*must be host:port/,
+  ],
+  [
+    "an IPv6 VIP is refused with the reason",
+    minimal.replace("198.18.0.100/24", "2001:db8::100/64"),
+    /groups\[0\]\.vips\[0\]: IPv6 VIPs are not supported yet \(2001:db8::100\)/,
+  ],
   ["a prototype name is refused", minimal.replace("name: VI_1", "name: __proto__"), /groups\[0\]\.name: is a reserved name/],
-  ["a malformed duration is explained", minimal + "timing:\n  verify_timeout: fast\n", /timing\.verify_timeout: must be a duration like "200ms" or "2s", got "fast"/],
+  [
+    "a malformed duration is explained",
+    `${minimal}timing:\n  verify_timeout: fast\n`,
+    /timing\.verify_timeout: must be a duration like "200ms" or "2s", got "fast"/,
+  ],
 ];
 for (const [name, text, expected] of cases) {
   test(`coordinator config: ${name}`, () => {
     const got = problems(text);
-    assert.ok(got.some((p) => expected.test(p)), `no problem matched ${expected}:\n${got.join("\n")}`);
+    assert.ok(
+      got.some((p) => expected.test(p)),
+      `no problem matched ${expected}:\n${got.join("\n")}`,
+    );
   });
 }
 
 test("no tls and no insecure: true is refused, naming what to set", () => {
   const got = problems(minimal.replace("insecure: true\n", ""));
-  assert.ok(got.some((p) => /tls: set tls: \{ca, cert, key\} for mutual TLS \(keepvip certs\), or insecure: true for a lab/.test(p)), got.join("\n"));
+  assert.ok(
+    got.some((p) => /tls: set tls: \{ca, cert, key\} for mutual TLS \(keepvip certs\), or insecure: true for a lab/.test(p)),
+    got.join("\n"),
+  );
   const agent = problems('node_id: lb1\ncoordinator: "127.0.0.1:7400"\ngroups: {VI_1: {interface: lan0}}\n', agentConfigSchema);
-  assert.ok(agent.some((p) => /tls: set tls: \{ca, cert, key\}/.test(p)), agent.join("\n"));
+  assert.ok(
+    agent.some((p) => /tls: set tls: \{ca, cert, key\}/.test(p)),
+    agent.join("\n"),
+  );
 });
 
 test("agent config: a shell string where argv is expected is refused", () => {
-  const got = problems('node_id: lb1\ncoordinator: "127.0.0.1:7400"\ninsecure: true\ngroups: {VI_1: {interface: lan0}}\ntracks:\n  chk: {script: "/bin/check.sh; rm -rf /"}\n', agentConfigSchema);
-  assert.ok(got.some((p) => /tracks\.chk\.script: must be array/.test(p)), got.join("\n"));
+  const got = problems(
+    'node_id: lb1\ncoordinator: "127.0.0.1:7400"\ninsecure: true\ngroups: {VI_1: {interface: lan0}}\ntracks:\n  chk: {script: "/bin/check.sh; rm -rf /"}\n',
+    agentConfigSchema,
+  );
+  assert.ok(
+    got.some((p) => /tracks\.chk\.script: must be array/.test(p)),
+    got.join("\n"),
+  );
 });
 
 test("agent config: external nginx needs a start command", () => {
-  const got = problems('node_id: lb1\ncoordinator: "127.0.0.1:7400"\ninsecure: true\ngroups: {VI_1: {interface: lan0}}\nnginx: {mode: external}\n', agentConfigSchema);
-  assert.ok(got.some((p) => /nginx\.start_command: nginx mode "external" needs start_command/.test(p)), got.join("\n"));
+  const got = problems(
+    'node_id: lb1\ncoordinator: "127.0.0.1:7400"\ninsecure: true\ngroups: {VI_1: {interface: lan0}}\nnginx: {mode: external}\n',
+    agentConfigSchema,
+  );
+  assert.ok(
+    got.some((p) => /nginx\.start_command: nginx mode "external" needs start_command/.test(p)),
+    got.join("\n"),
+  );
 });
 
 test("durations, addresses and host:port parse or explain", () => {

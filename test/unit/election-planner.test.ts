@@ -1,7 +1,15 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { lanProvenFresh } from "../../agent/probe/reach.js";
-import { initialRuntime, step, type Action, type PlannerEvent, type PlannerTiming, type StepResult, type UnitRuntime } from "../../coordinator/election/planner.js";
+import {
+  initialRuntime,
+  step,
+  type Action,
+  type PlannerEvent,
+  type PlannerTiming,
+  type StepResult,
+  type UnitRuntime,
+} from "../../coordinator/election/planner.js";
 import { isProvenWitness, type NodeView, type UnitSpec } from "../../coordinator/election/view.js";
 import { prng, reach, timing, unit, view, type UnitOptions } from "./election-fixtures.js";
 
@@ -18,7 +26,10 @@ class Cluster {
   readonly views = new Map<string, NodeView>();
   last!: StepResult;
 
-  constructor(readonly unit: UnitSpec, opts: { epoch?: number; lastHolder?: string | null; views?: Record<string, Partial<NodeView>> } = {}) {
+  constructor(
+    readonly unit: UnitSpec,
+    opts: { epoch?: number; lastHolder?: string | null; views?: Record<string, Partial<NodeView>> } = {},
+  ) {
     this.rt = initialRuntime(opts.epoch ?? 0, opts.lastHolder ?? null);
     for (const m of unit.members) this.views.set(m.node, view(m.node, unit, opts.views?.[m.node]));
   }
@@ -82,7 +93,8 @@ function commands(actions: Action[]): string[] {
   });
 }
 
-const notes = (actions: Action[], kind?: string) => actions.filter((a): a is Extract<Action, { type: "note" }> => a.type === "note" && (kind === undefined || a.kind === kind));
+const notes = (actions: Action[], kind?: string) =>
+  actions.filter((a): a is Extract<Action, { type: "note" }> => a.type === "note" && (kind === undefined || a.kind === kind));
 
 const seed = (o: UnitOptions = {}) => unit(o);
 const three = (o: UnitOptions = {}) => unit({ members: ["lb1:100", "lb2:90", "lb3:80"], tracks: [], ...o });
@@ -343,7 +355,11 @@ const cases: PlannerCase[] = [
       assert.deepEqual(commands(c.after(10).step()), [], "part of the move: no straggler release, no second acquire");
       assert.deepEqual(commands(c.completeMove()), ["release lb1 e5"], "no acquire to lb1 next to its release");
       c.holds("lb1", false);
-      assert.deepEqual(commands(c.after(5).step({ type: "ack", node: "lb1", group: "VI_1", epoch: 5, action: "release", ok: true })), ["acquire lb1 e6"], "then preempt, planned");
+      assert.deepEqual(
+        commands(c.after(5).step({ type: "ack", node: "lb1", group: "VI_1", epoch: 5, action: "release", ok: true })),
+        ["acquire lb1 e6"],
+        "then preempt, planned",
+      );
     },
   },
   {
@@ -546,9 +562,15 @@ const cases: PlannerCase[] = [
       c.step();
       c.verified("lb2", "free");
       const a = c.after(timing.ackTimeoutMs).step();
-      assert.deepEqual(commands(a).filter((x) => x.startsWith("release")), ["release lb2 e5"]);
+      assert.deepEqual(
+        commands(a).filter((x) => x.startsWith("release")),
+        ["release lb2 e5"],
+      );
       // lb1 is still not live: lb3 must verify (or acquire) rather than wait out lb2's cooldown.
-      assert.deepEqual(commands(a).filter((x) => !x.startsWith("release")), ["verify lb3"]);
+      assert.deepEqual(
+        commands(a).filter((x) => !x.startsWith("release")),
+        ["verify lb3"],
+      );
     },
   },
   {
@@ -568,7 +590,9 @@ const cases: PlannerCase[] = [
       assert.deepEqual(commands(c.step()), ["acquire lb2 e5"]);
       const disturbances: Array<() => void> = [
         () => c.set("lb1", { nginx: "running" }),
-        () => { c.rt = { ...c.rt, switchoverTo: "lb1" }; },
+        () => {
+          c.rt = { ...c.rt, switchoverTo: "lb1" };
+        },
         () => c.set("lb3", { maintenance: true }),
         () => c.set("lb3", { session: "closed" }),
         () => c.set("lb2", { fault: true }),
@@ -736,7 +760,9 @@ const cases: PlannerCase[] = [
       c.step();
       c.completeMove();
       c.holds("lb1", false);
-      c.set("lb3", { reach: reach("VI_1", 0) }).after(100).step();
+      c.set("lb3", { reach: reach("VI_1", 0) })
+        .after(100)
+        .step();
       c.set("lb3", { reach: reach("VI_1", 3) });
       assert.deepEqual(commands(c.after(100).step()), ["acquire lb3 e6 takeover"]);
     },
@@ -748,7 +774,9 @@ const cases: PlannerCase[] = [
       c.set("lb2", { reach: reach("VI_1", 3) }).set("lb3", { reach: reach("VI_1", 3) });
       c.step();
       assert.deepEqual(commands(c.after(20).completeMove()), ["release lb1 e5"]);
-      c.holds("lb1", false).set("lb2", { reach: {} }).set("lb3", { reach: reach("VI_1", 0) });
+      c.holds("lb1", false)
+        .set("lb2", { reach: {} })
+        .set("lb3", { reach: reach("VI_1", 0) });
       assert.deepEqual(commands(c.after(100).step()), []);
       c.after(timing.ackTimeoutMs + timing.reverifyMs - 121);
       assert.deepEqual(commands(c.step()), [], "still paused");
@@ -763,7 +791,10 @@ const cases: PlannerCase[] = [
       assert.deepEqual(commands(c.step()), ["acquire lb2 e5 takeover"]);
       assert.deepEqual(commands(c.after(20).completeMove()), ["release lb1 e5"]);
       c.holds("lb1", false).step({ type: "ack", node: "lb1", group: "VI_1", epoch: 5, action: "release", ok: true });
-      assert.ok(c.rt.cooldown.some((x) => x.node === "lb1" && x.why === "anti-flap"), "lb1 is paused against flapping");
+      assert.ok(
+        c.rt.cooldown.some((x) => x.node === "lb1" && x.why === "anti-flap"),
+        "lb1 is paused against flapping",
+      );
       c.set("lb2", { lanOk: false, reach: {} });
       assert.deepEqual(commands(c.after(100).step()), ["acquire lb1 e6 takeover"], "no wait for the pause: lb2 cannot hold");
       assert.deepEqual(commands(c.completeMove()), ["release lb2 e6"]);
@@ -797,7 +828,10 @@ const cases: PlannerCase[] = [
   {
     name: "F17: the standby cut off the LAN reports its VIP silent before its own LAN verdict: no move, in that order or the other",
     run: () => {
-      for (const order of [["vip", "lan"], ["lan", "vip"]]) {
+      for (const order of [
+        ["vip", "lan"],
+        ["lan", "vip"],
+      ]) {
         const c = Cluster.holding(seed(), "lb1", 4, { lb1: { lanOk: true }, lb2: { lanOk: true } });
         for (const verdict of order) {
           if (verdict === "vip") c.set("lb2", { reach: reach("VI_1", 3, c.views.get("lb2")!.lanOk !== false, false) });
@@ -929,7 +963,11 @@ const cases: PlannerCase[] = [
       const before = structuredClone(c.rt);
       const frozen = c.rt;
       step(frozen, { unit: c.unit, views: c.views, nowMs: c.nowMs, timing });
-      step(frozen, { unit: c.unit, views: c.views, nowMs: c.nowMs + timing.ackTimeoutMs, timing }, { type: "ack", node: "lb1", group: "VI_1", epoch: 5, action: "acquire", ok: false });
+      step(
+        frozen,
+        { unit: c.unit, views: c.views, nowMs: c.nowMs + timing.ackTimeoutMs, timing },
+        { type: "ack", node: "lb1", group: "VI_1", epoch: 5, action: "acquire", ok: false },
+      );
       assert.deepEqual(frozen, before);
     },
   },
@@ -971,8 +1009,10 @@ function randomLife(seedValue: number, stepsCount: number, u: UnitSpec): void {
     else if (r < 0.3) c.set(n, { leaving: rand() < 0.2 });
     else if (r < 0.34) c.set(n, { tracks: { chk_nginx: rand() < 0.7 } });
     else if (r < 0.38) c.set(n, { reach: reach(u.groups[0], pick([0, 0, 1, 3, 5]), rand() < 0.8, rand() < 0.7), lanOk: rand() < 0.9 });
-    else if (r < 0.42) c.holds(n, rand() < 0.2); // a straggler appears or a holder drops
-    else if (r < 0.44) c.rt = { ...c.rt, switchoverTo: n }; // what the engine's requestSwitchover does
+    else if (r < 0.42)
+      c.holds(n, rand() < 0.2); // a straggler appears or a holder drops
+    else if (r < 0.44)
+      c.rt = { ...c.rt, switchoverTo: n }; // what the engine's requestSwitchover does
     else if (r < 0.6 && pendingAcks.length > 0) {
       const p = pendingAcks.splice(Math.floor(rand() * pendingAcks.length), 1)[0];
       const ok = rand() < 0.85;
@@ -989,7 +1029,9 @@ function randomLife(seedValue: number, stepsCount: number, u: UnitSpec): void {
     c.after(pick([0, 1, 10, 50, 200, 1000, 2500]));
     const actions = c.step(event);
     const after = c.rt;
-    trail.push(`${i} t=${c.nowMs} ${JSON.stringify(event)} → ${commands(actions).join(", ") || "-"} [${after.phase.kind} holder=${after.holder} e${after.epoch}]`);
+    trail.push(
+      `${i} t=${c.nowMs} ${JSON.stringify(event)} → ${commands(actions).join(", ") || "-"} [${after.phase.kind} holder=${after.holder} e${after.epoch}]`,
+    );
     const ctx = () => `seed ${seedValue}, step ${i}\n${trail.slice(-12).join("\n")}`;
 
     // Epochs never go back, and every acquire takes a fresh one.
@@ -1002,12 +1044,20 @@ function randomLife(seedValue: number, stepsCount: number, u: UnitSpec): void {
       assert.ok(a.epoch > lastAcquireEpoch, `acquire epoch ${a.epoch} not above ${lastAcquireEpoch}: ${ctx()}`);
       lastAcquireEpoch = a.epoch;
       assert.equal(a.epoch, after.epoch, `acquire epoch is the unit's epoch: ${ctx()}`);
-      assert.ok(after.phase.kind === "acquiring" && after.phase.to === a.node && after.phase.epoch === a.epoch, `an acquire leaves the unit acquiring it: ${ctx()}`);
-      assert.ok(before.phase.kind !== "acquiring" || !(before.phase.kind === "acquiring" && after.phase.kind === "acquiring" && before.phase.epoch === after.phase.epoch), `second acquire during a move: ${ctx()}`);
+      assert.ok(
+        after.phase.kind === "acquiring" && after.phase.to === a.node && after.phase.epoch === a.epoch,
+        `an acquire leaves the unit acquiring it: ${ctx()}`,
+      );
+      assert.ok(
+        before.phase.kind !== "acquiring" ||
+          !(before.phase.kind === "acquiring" && after.phase.kind === "acquiring" && before.phase.epoch === after.phase.epoch),
+        `second acquire during a move: ${ctx()}`,
+      );
       pendingAcks.push({ node: a.node, epoch: a.epoch });
     }
     // One move at a time: a move in flight before and after with the same epoch sent no acquire.
-    if (before.phase.kind === "acquiring" && after.phase.kind === "acquiring" && before.phase.epoch === after.phase.epoch) assert.equal(acquires.length, 0, ctx());
+    if (before.phase.kind === "acquiring" && after.phase.kind === "acquiring" && before.phase.epoch === after.phase.epoch)
+      assert.equal(acquires.length, 0, ctx());
     // Never a release to the node being acquired, and never both to one node in one step.
     for (const a of actions) {
       if (a.type !== "release") continue;
@@ -1122,15 +1172,26 @@ function arrivalOrders(items: Observation[]): Observation[][] {
 }
 
 const describe = (order: Observation[]) =>
-  order.map((o) => `${o.node}:${o.kind === "lan" ? `lan-${o.answered ? "ok" : "down"}-${o.began}` : o.kind === "vip-fail" && o.began ? "vip-fail-before" : o.kind}`).join(" ");
+  order
+    .map(
+      (o) => `${o.node}:${o.kind === "lan" ? `lan-${o.answered ? "ok" : "down"}-${o.began}` : o.kind === "vip-fail" && o.began ? "vip-fail-before" : o.kind}`,
+    )
+    .join(" ");
 
 /** Feeds one order of observations to a cluster held by lb1; agents obey every command at once. */
-function deliver(order: Observation[], profile: PlannerTiming, opts: { settleMs?: number; lb2?: AgentReach } = {}): { acquires: string[]; releases: string[]; holder: string | null } {
+function deliver(
+  order: Observation[],
+  profile: PlannerTiming,
+  opts: { settleMs?: number; lb2?: AgentReach } = {},
+): { acquires: string[]; releases: string[]; holder: string | null } {
   const settleMs = opts.settleMs ?? 5 * (profile.ackTimeoutMs + profile.reverifyMs);
   const lb2 = opts.lb2 ?? new AgentReach();
   const c = Cluster.holding(seed(), "lb1", 4, { lb1: { lanOk: true }, lb2: lb2.view("VI_1", profile.reachFall) });
   c.timing = profile;
-  const agents = new Map([["lb1", new AgentReach()], ["lb2", lb2]]);
+  const agents = new Map([
+    ["lb1", new AgentReach()],
+    ["lb2", lb2],
+  ]);
   const acquires: string[] = [];
   const releases: string[] = [];
   const obey = (actions: Action[]): void => {

@@ -1,7 +1,15 @@
 /** Commands to agents: planner actions on the wire, their lifetimes, and the tracker that forgets them. */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { CommandTracker, commandLifetimeMs, commandMessage, commandsFor, type ExpiryCause, type OutgoingCommand, type TrackedCommand } from "../../coordinator/cluster/commands.js";
+import {
+  CommandTracker,
+  commandLifetimeMs,
+  commandMessage,
+  commandsFor,
+  type ExpiryCause,
+  type OutgoingCommand,
+  type TrackedCommand,
+} from "../../coordinator/cluster/commands.js";
 import { initialRuntime } from "../../coordinator/election/planner.js";
 import { ManualScheduler } from "../support/manual-scheduler.js";
 import { syncUnits } from "./engine-fixtures.js";
@@ -13,8 +21,16 @@ test("command lifetimes: what the planner waits for, plus one ack timeout", () =
   const cases: Array<{ name: string; command: OutgoingCommand; lifetimeMs: number }> = [
     { name: "acquire: the ack timeout, twice", command: { ...target, action: "acquire", vips: [], takeover: false, reason: "" }, lifetimeMs: 1000 },
     { name: "release at once: the ack timeout, twice", command: { ...target, action: "release", vips: [], afterMs: 0, reason: "" }, lifetimeMs: 1000 },
-    { name: "release after the planned overlap: the overlap first", command: { ...target, action: "release", vips: [], afterMs: 300, reason: "" }, lifetimeMs: 1300 },
-    { name: "verify: the verification, then the ack timeout, twice", command: { ...target, action: "verify", vips: [], port: 80, path: "/", timeoutMs: 200 }, lifetimeMs: 1200 },
+    {
+      name: "release after the planned overlap: the overlap first",
+      command: { ...target, action: "release", vips: [], afterMs: 300, reason: "" },
+      lifetimeMs: 1300,
+    },
+    {
+      name: "verify: the verification, then the ack timeout, twice",
+      command: { ...target, action: "verify", vips: [], port: 80, path: "/", timeoutMs: 200 },
+      lifetimeMs: 1200,
+    },
   ];
   for (const c of cases) assert.equal(commandLifetimeMs(c.command, timing), c.lifetimeMs, c.name);
 });
@@ -23,9 +39,27 @@ test("commandsFor: acquire and release go to every group of a sync unit, verify 
   const [unit] = syncUnits();
   const rt = { ...initialRuntime(7, null) };
   const cases: Array<{ name: string; action: Parameters<typeof commandsFor>[2]; want: Array<Pick<OutgoingCommand, "action" | "group" | "epoch" | "node">> }> = [
-    { name: "acquire", action: { type: "acquire", node: "lb2", epoch: 8, takeover: true, reason: "r" }, want: [{ action: "acquire", group: "VI_1", epoch: 8, node: "lb2" }, { action: "acquire", group: "VI_2", epoch: 8, node: "lb2" }] },
-    { name: "release", action: { type: "release", node: "lb1", epoch: 8, afterMs: 20, reason: "r" }, want: [{ action: "release", group: "VI_1", epoch: 8, node: "lb1" }, { action: "release", group: "VI_2", epoch: 8, node: "lb1" }] },
-    { name: "verify carries the unit's epoch", action: { type: "verify", node: "lb2", reason: "r" }, want: [{ action: "verify", group: "VI_1", epoch: 7, node: "lb2" }] },
+    {
+      name: "acquire",
+      action: { type: "acquire", node: "lb2", epoch: 8, takeover: true, reason: "r" },
+      want: [
+        { action: "acquire", group: "VI_1", epoch: 8, node: "lb2" },
+        { action: "acquire", group: "VI_2", epoch: 8, node: "lb2" },
+      ],
+    },
+    {
+      name: "release",
+      action: { type: "release", node: "lb1", epoch: 8, afterMs: 20, reason: "r" },
+      want: [
+        { action: "release", group: "VI_1", epoch: 8, node: "lb1" },
+        { action: "release", group: "VI_2", epoch: 8, node: "lb1" },
+      ],
+    },
+    {
+      name: "verify carries the unit's epoch",
+      action: { type: "verify", node: "lb2", reason: "r" },
+      want: [{ action: "verify", group: "VI_1", epoch: 7, node: "lb2" }],
+    },
   ];
   for (const c of cases) {
     const got = commandsFor(unit, rt, c.action, 50).map((x) => ({ action: x.action, group: x.group, epoch: x.epoch, node: x.node }));
@@ -34,9 +68,21 @@ test("commandsFor: acquire and release go to every group of a sync unit, verify 
 });
 
 test("commandMessage: each command's wire form", () => {
-  assert.deepEqual(commandMessage({ ...target, action: "acquire", vips: ["198.18.0.100/24"], takeover: true, reason: "why" }, "c1"), { body: { $case: "command", value: { commandId: "c1", group: "VI_1", epoch: 3, action: { $case: "acquire", value: { vips: ["198.18.0.100/24"], takeover: true } }, reason: "why" } } });
-  assert.deepEqual(commandMessage({ ...target, action: "release", vips: ["198.18.0.100/24"], afterMs: 20, reason: "why" }, "c2"), { body: { $case: "command", value: { commandId: "c2", group: "VI_1", epoch: 3, action: { $case: "release", value: { vips: ["198.18.0.100/24"], afterMs: 20 } }, reason: "why" } } });
-  assert.deepEqual(commandMessage({ ...target, action: "verify", vips: ["198.18.0.100/24"], port: 10016, path: "/aaa", timeoutMs: 50 }, "c3"), { body: { $case: "verify", value: { commandId: "c3", group: "VI_1", vips: ["198.18.0.100/24"], port: 10016, path: "/aaa", timeoutMs: 50 } } });
+  assert.deepEqual(commandMessage({ ...target, action: "acquire", vips: ["198.18.0.100/24"], takeover: true, reason: "why" }, "c1"), {
+    body: {
+      $case: "command",
+      value: { commandId: "c1", group: "VI_1", epoch: 3, action: { $case: "acquire", value: { vips: ["198.18.0.100/24"], takeover: true } }, reason: "why" },
+    },
+  });
+  assert.deepEqual(commandMessage({ ...target, action: "release", vips: ["198.18.0.100/24"], afterMs: 20, reason: "why" }, "c2"), {
+    body: {
+      $case: "command",
+      value: { commandId: "c2", group: "VI_1", epoch: 3, action: { $case: "release", value: { vips: ["198.18.0.100/24"], afterMs: 20 } }, reason: "why" },
+    },
+  });
+  assert.deepEqual(commandMessage({ ...target, action: "verify", vips: ["198.18.0.100/24"], port: 10016, path: "/aaa", timeoutMs: 50 }, "c3"), {
+    body: { $case: "verify", value: { commandId: "c3", group: "VI_1", vips: ["198.18.0.100/24"], port: 10016, path: "/aaa", timeoutMs: 50 } },
+  });
 });
 
 function tracker() {
@@ -67,7 +113,10 @@ test("command tracker: an unanswered command expires after its lifetime, not bef
   assert.equal(t.settle("a"), undefined, "a late answer finds nothing");
   assert.ok(t.has("b"));
   await scheduler.advance(2000);
-  assert.deepEqual(expired, [["a", "timeout"], ["b", "timeout"]]);
+  assert.deepEqual(expired, [
+    ["a", "timeout"],
+    ["b", "timeout"],
+  ]);
   assert.equal(t.size, 0);
 });
 
@@ -76,8 +125,14 @@ test("command tracker: a closed session takes its commands with it, and only its
   t.track("a", cmd("s1"), 1000);
   t.track("b", cmd("s2"), 1000);
   t.track("c", cmd("s1"), 1000);
-  assert.deepEqual(t.sessionClosed("s1").map((c) => c.sessionId), ["s1", "s1"]);
-  assert.deepEqual(expired, [["a", "session-closed"], ["c", "session-closed"]]);
+  assert.deepEqual(
+    t.sessionClosed("s1").map((c) => c.sessionId),
+    ["s1", "s1"],
+  );
+  assert.deepEqual(expired, [
+    ["a", "session-closed"],
+    ["c", "session-closed"],
+  ]);
   assert.equal(t.settle("a"), undefined);
   assert.ok(t.has("b"));
   assert.equal(scheduler.pending, 1, "the dropped commands' timers are cleared");

@@ -15,10 +15,12 @@ const group = (name: string, vips: string[], extra = "") => `
 export function config(groups: string[], syncGroups: Array<{ name: string; groups: string[] }> = []): CoordinatorConfig {
   const yaml = `
 insecure: true
-groups:${groups.map((g) => {
-    const [name, vips] = g.split("=");
-    return group(name, vips ? vips.split(",") : ["198.18.0.100/24"]);
-  }).join("")}
+groups:${groups
+    .map((g) => {
+      const [name, vips] = g.split("=");
+      return group(name, vips ? vips.split(",") : ["198.18.0.100/24"]);
+    })
+    .join("")}
 ${syncGroups.length > 0 ? `sync_groups:\n${syncGroups.map((s) => `  - { name: ${s.name}, groups: [${s.groups.join(", ")}] }`).join("\n")}` : ""}
 `;
   return parseConfigText(coordinatorConfigSchema, yaml, "test.yaml");

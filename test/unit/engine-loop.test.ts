@@ -13,7 +13,9 @@ import { NginxState, type AgentMessage, type CoordinatorMessage, type Report } f
 import { silentLogger } from "../../shared/log.js";
 import { ManualScheduler } from "../support/manual-scheduler.js";
 
-const config = parseConfigText(coordinatorConfigSchema, `
+const config = parseConfigText(
+  coordinatorConfigSchema,
+  `
 insecure: true
 timing:
   heartbeat_interval: 20ms
@@ -29,7 +31,9 @@ groups:
     members:
       - { node: lb1, priority: 100, address: 198.18.0.11 }
       - { node: lb2, priority: 90, address: 198.18.0.12 }
-`, "test.yaml");
+`,
+  "test.yaml",
+);
 
 /** Lets the engine's queue (and the memory store's saves) run: no time passes. */
 async function drain(): Promise<void> {
@@ -42,7 +46,10 @@ class FakeAgent implements SessionSink {
   sessionId = "";
   holds = new Set<string>();
 
-  constructor(private readonly engine: Engine, readonly node: string) {}
+  constructor(
+    private readonly engine: Engine,
+    readonly node: string,
+  ) {}
 
   send(message: CoordinatorMessage): void {
     this.received.push(message);
@@ -53,11 +60,27 @@ class FakeAgent implements SessionSink {
   }
 
   report(): Report {
-    return { nginx: NginxState.NGINX_STATE_RUNNING, nginxDetail: "", upstreamVersion: 0, upstreamError: "", probes: [], reach: [], seq: 1, tracks: [], held: [...this.holds].map((group) => ({ group, address: "198.18.0.100/24", interface: "lan0", epoch: 1 })), fault: false, faultReason: "" };
+    return {
+      nginx: NginxState.NGINX_STATE_RUNNING,
+      nginxDetail: "",
+      upstreamVersion: 0,
+      upstreamError: "",
+      probes: [],
+      reach: [],
+      seq: 1,
+      tracks: [],
+      held: [...this.holds].map((group) => ({ group, address: "198.18.0.100/24", interface: "lan0", epoch: 1 })),
+      fault: false,
+      faultReason: "",
+    };
   }
 
   hello(): this {
-    const outcome = this.engine.hello({ nodeId: this.node, agentVersion: "test", instanceId: `${this.node}-1`, state: this.report(), epochs: [] }, "test", this);
+    const outcome = this.engine.hello(
+      { nodeId: this.node, agentVersion: "test", instanceId: `${this.node}-1`, state: this.report(), epochs: [] },
+      "test",
+      this,
+    );
     assert.ok(outcome.ok);
     this.sessionId = outcome.value.sessionId;
     return this;
@@ -169,7 +192,11 @@ test("engine loop: a stopping holder is told it may go once its VIP is handed ov
   lb1.say({ $case: "leaving", value: { handover: true, reason: "test" } });
   await drain();
   assert.equal(lb2.commands("acquire").length, 1, "lb2 is told to take over");
-  assert.equal(lb1.received.some((m) => m.body?.$case === "leaveReady"), false, "not yet: the move is under way");
+  assert.equal(
+    lb1.received.some((m) => m.body?.$case === "leaveReady"),
+    false,
+    "not yet: the move is under way",
+  );
   lb2.ackAll();
   await drain();
   await scheduler.advance(20); // the planned overlap, then lb1's release
@@ -202,7 +229,11 @@ test("engine loop: a reload that removes the held group tells the holder to rele
   const before = lb1.received.length;
   assert.deepEqual(await engine.reconfigure(config), { ok: true, lines: ["no change"] });
   await drain();
-  assert.deepEqual(lb1.received.slice(before).map((m) => m.body?.$case), ["welcome", "probePlan"], "only the new welcome and probe plan");
+  assert.deepEqual(
+    lb1.received.slice(before).map((m) => m.body?.$case),
+    ["welcome", "probePlan"],
+    "only the new welcome and probe plan",
+  );
   const withoutVI1 = { ...config, groups: [{ ...config.groups[0], name: "VI_9", vips: config.groups[0].vips }] };
   const r = await engine.reconfigure(withoutVI1);
   assert.equal(r.ok, true);

@@ -11,7 +11,8 @@ const noState = { epochs: {}, holders: {}, pins: {} };
 
 /** An action in one line: "init VI_2 epoch 4 last lb2", "send lb1 acquire VI_1 e3 [..] ", "forget VI_2". */
 function line(a: ReconcileAction): string {
-  if (a.type === "init") return `init ${a.unit} epoch ${a.runtime.epoch} last ${a.runtime.lastHolder ?? "-"}${a.runtime.pinned ? ` pin ${a.runtime.pinned}` : ""}`;
+  if (a.type === "init")
+    return `init ${a.unit} epoch ${a.runtime.epoch} last ${a.runtime.lastHolder ?? "-"}${a.runtime.pinned ? ` pin ${a.runtime.pinned}` : ""}`;
   if (a.type === "forget") return `forget ${a.unit}`;
   const c = a.command;
   const extra = c.action === "release" ? ` after ${c.afterMs}` : c.action === "acquire" ? ` takeover ${c.takeover}` : "";
@@ -31,44 +32,74 @@ const cases: Case[] = [
   { name: "nothing changed: nothing to do", oldUnits: units(["VI_1"]), units: units(["VI_1"]), runtimes: { VI_1: held("lb1", 3) }, want: [] },
   {
     name: "a new group starts from the persisted epoch, last holder and pin",
-    oldUnits: units(["VI_1"]), units: units(["VI_1", "VI_2=198.18.0.200/24"]), runtimes: { VI_1: held("lb1", 3) },
+    oldUnits: units(["VI_1"]),
+    units: units(["VI_1", "VI_2=198.18.0.200/24"]),
+    runtimes: { VI_1: held("lb1", 3) },
     state: { epochs: { VI_2: 4 }, holders: { VI_2: "lb2" }, pins: { VI_2: "lb2" } },
     want: ["init VI_2 epoch 4 last lb2 pin lb2"],
   },
   {
     name: "a removed group's holder releases its VIPs at once; the unit is forgotten",
-    oldUnits: units(["VI_1", "VI_2=198.18.0.200/24"]), units: units(["VI_1"]), runtimes: { VI_1: held("lb1", 3), VI_2: held("lb2", 5) },
+    oldUnits: units(["VI_1", "VI_2=198.18.0.200/24"]),
+    units: units(["VI_1"]),
+    runtimes: { VI_1: held("lb1", 3), VI_2: held("lb2", 5) },
     want: ["send lb2 release VI_2 e5 [198.18.0.200/24] after 0: VI_2 was removed from the config", "forget VI_2"],
   },
   {
     name: "a removed group nobody holds is only forgotten",
-    oldUnits: units(["VI_1", "VI_2=198.18.0.200/24"]), units: units(["VI_1"]), runtimes: { VI_1: held("lb1", 3), VI_2: initialRuntime(5, null) },
+    oldUnits: units(["VI_1", "VI_2=198.18.0.200/24"]),
+    units: units(["VI_1"]),
+    runtimes: { VI_1: held("lb1", 3), VI_2: initialRuntime(5, null) },
     want: ["forget VI_2"],
   },
   {
     name: "a removed sync unit releases every one of its groups",
-    oldUnits: syncUnits(), units: units(["VI_3=198.18.0.30/24"]), runtimes: { VI_1: held("lb1", 2) },
-    want: ["init VI_3 epoch 0 last -", "send lb1 release VI_1 e2 [198.18.0.100/24] after 0: VI_1 was removed from the config", "send lb1 release VI_2 e2 [198.18.0.200/24] after 0: VI_1 was removed from the config", "forget VI_1"],
+    oldUnits: syncUnits(),
+    units: units(["VI_3=198.18.0.30/24"]),
+    runtimes: { VI_1: held("lb1", 2) },
+    want: [
+      "init VI_3 epoch 0 last -",
+      "send lb1 release VI_1 e2 [198.18.0.100/24] after 0: VI_1 was removed from the config",
+      "send lb1 release VI_2 e2 [198.18.0.200/24] after 0: VI_1 was removed from the config",
+      "forget VI_1",
+    ],
   },
   {
     name: "an added VIP: the holder acquires the group's VIPs again, keeping its epoch",
-    oldUnits: units(["VI_1=198.18.0.100/24"]), units: units(["VI_1=198.18.0.100/24,198.18.0.101/24"]), runtimes: { VI_1: held("lb1", 3) },
+    oldUnits: units(["VI_1=198.18.0.100/24"]),
+    units: units(["VI_1=198.18.0.100/24,198.18.0.101/24"]),
+    runtimes: { VI_1: held("lb1", 3) },
     want: ["send lb1 acquire VI_1 e3 [198.18.0.100/24 198.18.0.101/24] takeover false: VIPs changed in the config"],
   },
   {
     name: "a removed VIP: the holder acquires what stays, then releases what went",
-    oldUnits: units(["VI_1=198.18.0.100/24,198.18.0.101/24"]), units: units(["VI_1=198.18.0.100/24"]), runtimes: { VI_1: held("lb1", 3) },
-    want: ["send lb1 acquire VI_1 e3 [198.18.0.100/24] takeover false: VIPs changed in the config", "send lb1 release VI_1 e3 [198.18.0.101/24] after 0: VIPs removed from the config"],
+    oldUnits: units(["VI_1=198.18.0.100/24,198.18.0.101/24"]),
+    units: units(["VI_1=198.18.0.100/24"]),
+    runtimes: { VI_1: held("lb1", 3) },
+    want: [
+      "send lb1 acquire VI_1 e3 [198.18.0.100/24] takeover false: VIPs changed in the config",
+      "send lb1 release VI_1 e3 [198.18.0.101/24] after 0: VIPs removed from the config",
+    ],
   },
   {
     name: "changed VIPs of a group nobody holds: nothing to send",
-    oldUnits: units(["VI_1=198.18.0.100/24"]), units: units(["VI_1=198.18.0.101/24"]), runtimes: { VI_1: initialRuntime(3, "lb1") },
+    oldUnits: units(["VI_1=198.18.0.100/24"]),
+    units: units(["VI_1=198.18.0.101/24"]),
+    runtimes: { VI_1: initialRuntime(3, "lb1") },
     want: [],
   },
   {
     name: "order: inits, then removals, then VIP changes",
-    oldUnits: units(["VI_1=198.18.0.100/24", "VI_2=198.18.0.200/24"]), units: units(["VI_1=198.18.0.101/24", "VI_3=198.18.0.30/24"]), runtimes: { VI_1: held("lb1", 3), VI_2: held("lb2", 1) },
-    want: ["init VI_3 epoch 0 last -", "send lb2 release VI_2 e1 [198.18.0.200/24] after 0: VI_2 was removed from the config", "forget VI_2", "send lb1 acquire VI_1 e3 [198.18.0.101/24] takeover false: VIPs changed in the config", "send lb1 release VI_1 e3 [198.18.0.100/24] after 0: VIPs removed from the config"],
+    oldUnits: units(["VI_1=198.18.0.100/24", "VI_2=198.18.0.200/24"]),
+    units: units(["VI_1=198.18.0.101/24", "VI_3=198.18.0.30/24"]),
+    runtimes: { VI_1: held("lb1", 3), VI_2: held("lb2", 1) },
+    want: [
+      "init VI_3 epoch 0 last -",
+      "send lb2 release VI_2 e1 [198.18.0.200/24] after 0: VI_2 was removed from the config",
+      "forget VI_2",
+      "send lb1 acquire VI_1 e3 [198.18.0.101/24] takeover false: VIPs changed in the config",
+      "send lb1 release VI_1 e3 [198.18.0.100/24] after 0: VIPs removed from the config",
+    ],
   },
 ];
 

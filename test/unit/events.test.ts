@@ -55,8 +55,14 @@ test("event log: stamps wall time, keeps the newest, fans out typed events", () 
   now = 200;
   log.add({ kind: "move", group: "VI_1", message: "b", durationMs: 12 });
   log.add({ kind: "admin", message: "c" });
-  assert.deepEqual(log.all().map((e) => e.message), ["b", "c"]);
-  assert.deepEqual(log.since(200).map((e) => e.atMs), [200, 200]);
+  assert.deepEqual(
+    log.all().map((e) => e.message),
+    ["b", "c"],
+  );
+  assert.deepEqual(
+    log.since(200).map((e) => e.atMs),
+    [200, 200],
+  );
   const move = seen[1];
   assert.ok(move.kind === "move");
   assert.equal(move.durationMs, 12);

@@ -82,20 +82,31 @@ export function agentViolations(a: AgentConfig): string[] {
   if (!isHostPort(a.coordinator)) bad.push(`coordinator ${JSON.stringify(a.coordinator)}`);
   if (a.insecure === !!a.tls) bad.push("exactly one of tls and insecure is required");
   if (a.metrics && !isHostPort(a.metrics.listen)) bad.push(`metrics.listen ${JSON.stringify(a.metrics.listen)}`);
-  for (const p of [a.state_dir, a.arping, a.ip, a.nginx.binary, a.nginx.conf, a.nginx.pid_file, a.nginx.upstream_file]) if (!isAbsolute(p)) bad.push(`path ${JSON.stringify(p)}`);
+  for (const p of [a.state_dir, a.arping, a.ip, a.nginx.binary, a.nginx.conf, a.nginx.pid_file, a.nginx.upstream_file])
+    if (!isAbsolute(p)) bad.push(`path ${JSON.stringify(p)}`);
   for (const [name, g] of Object.entries(a.groups)) {
     if (!NAME.test(name)) bad.push(`group key ${JSON.stringify(name)}`);
     if (!IFNAME.test(g.interface)) bad.push(`interface ${JSON.stringify(g.interface)}`);
   }
   if (a.default_interface !== undefined && !IFNAME.test(a.default_interface)) bad.push(`default_interface ${JSON.stringify(a.default_interface)}`);
   for (const i of a.track_interfaces) if (!IFNAME.test(i)) bad.push(`track interface ${JSON.stringify(i)}`);
-  const argvs = [a.nginx.start_command, a.nginx.reload_command, a.nginx.test_command, a.notify.master, a.notify.backup, a.notify.fault, a.notify.stop, a.notify.any];
+  const argvs = [
+    a.nginx.start_command,
+    a.nginx.reload_command,
+    a.nginx.test_command,
+    a.notify.master,
+    a.notify.backup,
+    a.notify.fault,
+    a.notify.stop,
+    a.notify.any,
+  ];
   for (const [name, t] of Object.entries(a.tracks)) {
     argvs.push(t.script);
     if (!NAME.test(name)) bad.push(`track name ${JSON.stringify(name)}`);
     if (!isMs(t.interval) || (t.timeout !== undefined && t.timeout > t.interval)) bad.push(`track ${name}: timeout ${t.timeout} > interval ${t.interval}`);
   }
-  for (const argv of argvs) if (argv !== undefined && (argv.length === 0 || argv.some((w) => typeof w !== "string" || w.length === 0))) bad.push(`argv ${JSON.stringify(argv)}`);
+  for (const argv of argvs)
+    if (argv !== undefined && (argv.length === 0 || argv.some((w) => typeof w !== "string" || w.length === 0))) bad.push(`argv ${JSON.stringify(argv)}`);
   if (a.nginx.mode === "external" && !a.nginx.start_command) bad.push("external nginx without start_command");
   if (!(a.nginx.restart_backoff.max >= a.nginx.restart_backoff.initial)) bad.push("restart_backoff max < initial");
   if (a.script_user !== undefined && !/^[a-z_][a-z0-9_-]{0,31}$/.test(a.script_user)) bad.push(`script_user ${JSON.stringify(a.script_user)}`);

@@ -11,15 +11,81 @@ import fc from "fast-check";
 
 /** Fragments that mean something to YAML, keepalived.conf or nginx, or that break naive code. */
 export const HOSTILE_FRAGMENTS: readonly string[] = [
-  "{", "}", "{}", '"', "'", ";", ":", ": ", "- ", "[", "]", ",", "#", "!", "\\", "\\\n", "=",
-  "\n", "\r", "\r\n", "\t", "\0", "\x7f", "\u0085", "\u2028", "\ufeff", "\u202e", "\ud800",
-  "é", "你好", "🔥", "İ",
-  "99999999999999999999999", "1e309", "-1", "0", "-0", "4294967296", "18446744073709551616", "NaN", "0x10", "1.5", "255.255.255.255",
-  "null", "~", "true", "yes", "---", "...", "%YAML 1.1\n", "!!str ", "!!binary ", "!!js/function ", "? ", "|\n", ">\n",
-  "&a ", "*a", "<<: *a\n", "&a [1, *a]",
-  "include /etc/shadow;", "}\nupstream evil {\n", "$(reboot)", "`id`", "../../etc/passwd", "%s%n", "${remote_addr}",
-  "[::1]:80", "256.256.256.256", "198.18.0.100/33", "lo:0", "__proto__", "constructor",
-  "x".repeat(300), " ".repeat(64),
+  "{",
+  "}",
+  "{}",
+  '"',
+  "'",
+  ";",
+  ":",
+  ": ",
+  "- ",
+  "[",
+  "]",
+  ",",
+  "#",
+  "!",
+  "\\",
+  "\\\n",
+  "=",
+  "\n",
+  "\r",
+  "\r\n",
+  "\t",
+  "\0",
+  "\x7f",
+  "\u0085",
+  "\u2028",
+  "\ufeff",
+  "\u202e",
+  "\ud800",
+  "é",
+  "你好",
+  "🔥",
+  "İ",
+  "99999999999999999999999",
+  "1e309",
+  "-1",
+  "0",
+  "-0",
+  "4294967296",
+  "18446744073709551616",
+  "NaN",
+  "0x10",
+  "1.5",
+  "255.255.255.255",
+  "null",
+  "~",
+  "true",
+  "yes",
+  "---",
+  "...",
+  "%YAML 1.1\n",
+  "!!str ",
+  "!!binary ",
+  "!!js/function ",
+  "? ",
+  "|\n",
+  ">\n",
+  "&a ",
+  "*a",
+  "<<: *a\n",
+  "&a [1, *a]",
+  "include /etc/shadow;",
+  "}\nupstream evil {\n",
+  "$(reboot)",
+  "`id`",
+  "../../etc/passwd",
+  "%s%n",
+  "${remote_addr}",
+  "[::1]:80",
+  "256.256.256.256",
+  "198.18.0.100/33",
+  "lo:0",
+  "__proto__",
+  "constructor",
+  "x".repeat(300),
+  " ".repeat(64),
 ];
 
 export type Edit =
@@ -99,18 +165,50 @@ export function mutatedText(texts: readonly string[], maxEdits = 6): fc.Arbitrar
 /** Random text: any code points, or lines built from hostile fragments and words. */
 export const randomText: fc.Arbitrary<string> = fc.oneof(
   fc.string({ unit: "binary", maxLength: 400 }),
-  fc.array(fc.oneof(fragment, fc.constantFrom("a", "b:", "vrrp_instance", "upstream", "server", "groups", "name", "1", " ")), { maxLength: 80 }).map((parts) => parts.join("")),
+  fc
+    .array(fc.oneof(fragment, fc.constantFrom("a", "b:", "vrrp_instance", "upstream", "server", "groups", "name", "1", " ")), { maxLength: 80 })
+    .map((parts) => parts.join("")),
 );
 
 /** Values that stress a schema when put where any field was. */
 export const hostileValue: fc.Arbitrary<unknown> = fc.oneof(
-  fc.constantFrom<unknown>(null, true, false, 0, -1, 1.5, 255, 256, 65536, 2 ** 53 + 1, -(2 ** 63), 1e308, Number.NaN, Number.POSITIVE_INFINITY, "", " ", "0s", "-1ms", "1e9h", "99999999999999999999ms", "\n", "a;b", "x".repeat(5000), [], {}, [null], { a: 1 }),
+  fc.constantFrom<unknown>(
+    null,
+    true,
+    false,
+    0,
+    -1,
+    1.5,
+    255,
+    256,
+    65536,
+    2 ** 53 + 1,
+    -(2 ** 63),
+    1e308,
+    Number.NaN,
+    Number.POSITIVE_INFINITY,
+    "",
+    " ",
+    "0s",
+    "-1ms",
+    "1e9h",
+    "99999999999999999999ms",
+    "\n",
+    "a;b",
+    "x".repeat(5000),
+    [],
+    {},
+    [null],
+    { a: 1 },
+  ),
   fc.constantFrom(...HOSTILE_FRAGMENTS),
   fc.integer(),
   fc.double(),
   fc.string({ unit: "binary", maxLength: 30 }),
   fc.array(fc.oneof(fc.integer(), fc.string({ maxLength: 8 })), { maxLength: 4 }),
-  fc.dictionary(fc.constantFrom("name", "node", "priority", "address", "interface", "x", "weight"), fc.oneof(fc.integer(), fc.string({ maxLength: 8 })), { maxKeys: 3 }),
+  fc.dictionary(fc.constantFrom("name", "node", "priority", "address", "interface", "x", "weight"), fc.oneof(fc.integer(), fc.string({ maxLength: 8 })), {
+    maxKeys: 3,
+  }),
 );
 
 type Json = unknown;
@@ -124,12 +222,61 @@ export function pathsOf(value: Json, prefix: Array<string | number> = []): Array
 
 /** Values that are each valid somewhere, so edited configs often stay valid and the cross-field rules get tested. */
 export const plausibleValue: fc.Arbitrary<unknown> = fc.oneof(
-  fc.constantFrom<unknown>("10ms", "20ms", "50ms", "100ms", "150ms", "200ms", "500ms", "1s", "2s", "3", "0s", 0, 1, 2, 3, 5, 90, 100, 253, 254, -20, -253, true, false),
-  fc.constantFrom<unknown>("198.18.0.1:80", "198.18.0.21:10016", "198.18.0.100/24", "198.18.0.101", "lb1", "lb2", "lb3", "VI_1", "VI_2", "eth0", "/aaa", "hash", "ip_hash", "least_conn", "$remote_addr", "200-299", "http", "tcp", "external", "child"),
+  fc.constantFrom<unknown>(
+    "10ms",
+    "20ms",
+    "50ms",
+    "100ms",
+    "150ms",
+    "200ms",
+    "500ms",
+    "1s",
+    "2s",
+    "3",
+    "0s",
+    0,
+    1,
+    2,
+    3,
+    5,
+    90,
+    100,
+    253,
+    254,
+    -20,
+    -253,
+    true,
+    false,
+  ),
+  fc.constantFrom<unknown>(
+    "198.18.0.1:80",
+    "198.18.0.21:10016",
+    "198.18.0.100/24",
+    "198.18.0.101",
+    "lb1",
+    "lb2",
+    "lb3",
+    "VI_1",
+    "VI_2",
+    "eth0",
+    "/aaa",
+    "hash",
+    "ip_hash",
+    "least_conn",
+    "$remote_addr",
+    "200-299",
+    "http",
+    "tcp",
+    "external",
+    "child",
+  ),
   fc.integer({ min: -300, max: 70_000 }),
 );
 
-export type StructEdit = { kind: "set" | "setLeaf"; path: number; value: unknown } | { kind: "delete"; path: number } | { kind: "addKey"; path: number; key: string; value: unknown };
+export type StructEdit =
+  | { kind: "set" | "setLeaf"; path: number; value: unknown }
+  | { kind: "delete"; path: number }
+  | { kind: "addKey"; path: number; key: string; value: unknown };
 
 /** Plausible values put on leaves only: the shape stays, the values and their combinations change. */
 export const leafEdit: fc.Arbitrary<StructEdit> = fc.record({ kind: fc.constant("setLeaf" as const), path: fc.nat(), value: fc.nat() });
@@ -140,17 +287,48 @@ function similar(old: unknown, pick: number): unknown {
   if (typeof old === "boolean") return !old;
   if (typeof old === "number") return of([0, 1, 2, 3, 5, 20, 90, 99, 100, 101, 253, 254, 255, -1, -20, -253, -254, 1000, 1001, 65535, 65536]);
   if (typeof old !== "string") return of([null, 0, ""]);
-  if (/^\d+(\.\d+)?\s*(ms|s|m|h)$/.test(old)) return of(["0s", "5ms", "10ms", "20ms", "50ms", "100ms", "150ms", "200ms", "300ms", "500ms", "999ms", "1s", "2s", "5s", "60s", "1m", "2h"]);
-  if (/^[\d.]+\/\d+$|^\d+\.\d+\.\d+\.\d+$/.test(old)) return of(["198.18.0.100/24", "198.18.0.101", "198.18.0.100/32", "198.18.0.100/33", "198.18.0.100/0", "10.0.0.1/8", "::1/128"]);
-  if (/:\d+$/.test(old)) return of(["198.18.0.1:80", "198.18.0.21:10016", "198.18.0.22:10016", "[::1]:80", "b1.lab:65535", "198.18.0.21:0", "198.18.0.21:65536"]);
-  return of(["lb1", "lb2", "lb3", "VI_1", "VI_2", "eth0", "lan0:vip", "/aaa", "/etc/x", "least_conn", "ip_hash", "hash", "round_robin", "$remote_addr", "external", "child", "http", "tcp", "200-299"]);
+  if (/^\d+(\.\d+)?\s*(ms|s|m|h)$/.test(old))
+    return of(["0s", "5ms", "10ms", "20ms", "50ms", "100ms", "150ms", "200ms", "300ms", "500ms", "999ms", "1s", "2s", "5s", "60s", "1m", "2h"]);
+  if (/^[\d.]+\/\d+$|^\d+\.\d+\.\d+\.\d+$/.test(old))
+    return of(["198.18.0.100/24", "198.18.0.101", "198.18.0.100/32", "198.18.0.100/33", "198.18.0.100/0", "10.0.0.1/8", "::1/128"]);
+  if (/:\d+$/.test(old))
+    return of(["198.18.0.1:80", "198.18.0.21:10016", "198.18.0.22:10016", "[::1]:80", "b1.lab:65535", "198.18.0.21:0", "198.18.0.21:65536"]);
+  return of([
+    "lb1",
+    "lb2",
+    "lb3",
+    "VI_1",
+    "VI_2",
+    "eth0",
+    "lan0:vip",
+    "/aaa",
+    "/etc/x",
+    "least_conn",
+    "ip_hash",
+    "hash",
+    "round_robin",
+    "$remote_addr",
+    "external",
+    "child",
+    "http",
+    "tcp",
+    "200-299",
+  ]);
 }
 
 export const structEdit: fc.Arbitrary<StructEdit> = fc.oneof(
   { weight: 3, arbitrary: fc.record({ kind: fc.constant("set" as const), path: fc.nat(), value: hostileValue }) },
   { weight: 3, arbitrary: fc.record({ kind: fc.constant("set" as const), path: fc.nat(), value: plausibleValue }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant("delete" as const), path: fc.nat() }) },
-  { weight: 1, arbitrary: fc.record({ kind: fc.constant("addKey" as const), path: fc.nat(), key: fc.constantFrom("x", "name", "weight", "priority", "__proto__", "tls", "insecure", "backup"), value: hostileValue }) },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      kind: fc.constant("addKey" as const),
+      path: fc.nat(),
+      key: fc.constantFrom("x", "name", "weight", "priority", "__proto__", "tls", "insecure", "backup"),
+      value: hostileValue,
+    }),
+  },
 );
 
 /** A deep copy of `value` with the edits applied at paths chosen by index (so they shrink). */
@@ -172,7 +350,8 @@ export function applyStructEdits(value: Json, edits: readonly StructEdit[]): Jso
       else delete parent[key];
     } else if (e.kind === "addKey") {
       const target = parent[key];
-      if (target !== null && typeof target === "object" && !Array.isArray(target)) Object.defineProperty(target, e.key, { value: e.value, enumerable: true, configurable: true, writable: true });
+      if (target !== null && typeof target === "object" && !Array.isArray(target))
+        Object.defineProperty(target, e.key, { value: e.value, enumerable: true, configurable: true, writable: true });
     } else if (e.kind === "setLeaf") {
       parent[key] = similar(parent[key], e.value as number);
     } else {

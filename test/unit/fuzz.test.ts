@@ -58,20 +58,22 @@ function run<T>(t: TestContext, what: string, arb: fc.Arbitrary<T>, check: (v: T
   let cases = 0;
   const outcomes = { accepted: 0, refused: 0 };
   watchdog.property(`${what} (seed ${String(params.seed)}, regression examples first)`);
-  fc.assert(fc.property(arb, (v) => {
-    watchdog.begin(cases++);
-    try {
-      outcomes[check(v)]++;
-    } finally {
-      watchdog.end();
-    }
-  }), { includeErrorInReport: true, interruptAfterTimeLimit: 30_000, markInterruptAsFailure: true, ...params });
+  fc.assert(
+    fc.property(arb, (v) => {
+      watchdog.begin(cases++);
+      try {
+        outcomes[check(v)]++;
+      } finally {
+        watchdog.end();
+      }
+    }),
+    { includeErrorInReport: true, interruptAfterTimeLimit: 30_000, markInterruptAsFailure: true, ...params },
+  );
   t.diagnostic(`${what}: ${cases} cases (${outcomes.accepted} accepted, ${outcomes.refused} refused with a clear error)`);
   return cases;
 }
 
 // ------------------------------------------------------------------ config loader
-
 
 /** A ConfigError whose every problem is one line naming the file (and where, when it can). */
 function assertClearConfigError(err: unknown, text: string): void {
@@ -91,7 +93,9 @@ function assertClearConfigError(err: unknown, text: string): void {
 function checkConfig(kind: "coordinator" | "agent", text: string): Outcome {
   let accepted;
   try {
-    accepted = timed(() => kind === "coordinator" ? parseConfigText(coordinatorConfigSchema, text, "f.yaml") : parseConfigText(agentConfigSchema, text, "f.yaml"));
+    accepted = timed(() =>
+      kind === "coordinator" ? parseConfigText(coordinatorConfigSchema, text, "f.yaml") : parseConfigText(agentConfigSchema, text, "f.yaml"),
+    );
   } catch (err) {
     assertClearConfigError(err, text);
     return "refused";
@@ -121,7 +125,9 @@ for (const kind of ["coordinator", "agent"] as const) {
     total += run(t, `${kind} random text`, randomText, (s) => checkConfig(kind, s), { seed: 42, numRuns: 300, examples });
     total += run(t, `${kind} mutated files`, mutatedText(texts), (s) => checkConfig(kind, s), { seed: 43, numRuns: 600 });
     const objects = texts.map((x) => parseYaml(x) as unknown);
-    const edited = fc.tuple(fc.constantFrom(...objects), fc.array(structEdit, { minLength: 1, maxLength: 4 })).map(([o, e]) => stringify(applyStructEdits(o, e)));
+    const edited = fc
+      .tuple(fc.constantFrom(...objects), fc.array(structEdit, { minLength: 1, maxLength: 4 }))
+      .map(([o, e]) => stringify(applyStructEdits(o, e)));
     total += run(t, `${kind} structurally edited`, edited, (s) => checkConfig(kind, s), { seed: 44, numRuns: 600 });
     const leaves = fc.tuple(fc.constantFrom(...objects), fc.array(leafEdit, { minLength: 1, maxLength: 3 })).map(([o, e]) => stringify(applyStructEdits(o, e)));
     total += run(t, `${kind} values edited`, leaves, (s) => checkConfig(kind, s), { seed: 52, numRuns: 600 });
@@ -141,10 +147,13 @@ function lineCount(text: string): number {
 /** Positions the parser reports lie inside the text (walked without recursion: trees may be deep). */
 function assertPositions(list: Statement[], text: string): void {
   const lines = text.split("\n");
-  for (const pending = [...list]; pending.length > 0;) {
+  for (const pending = [...list]; pending.length > 0; ) {
     const s = pending.pop()!;
     assert.ok(s.line >= 1 && s.line <= lines.length, `statement ${s.name} at line ${s.line} of ${lines.length}`);
-    assert.ok(s.col >= 1 && s.col <= lines[s.line - 1].length, `statement ${JSON.stringify(s.name)} at ${s.line}:${s.col}, the line has ${lines[s.line - 1].length} characters`);
+    assert.ok(
+      s.col >= 1 && s.col <= lines[s.line - 1].length,
+      `statement ${JSON.stringify(s.name)} at ${s.line}:${s.col}, the line has ${lines[s.line - 1].length} characters`,
+    );
     pending.push(...(s.children ?? []));
   }
 }
@@ -172,7 +181,10 @@ const BLOCK_REGRESSIONS: Array<[string, Dialect]> = [
 test("block parser (keepalived and nginx dialects): only SyntaxProblem, with file:line:col inside the input", (t) => {
   const check = ([text, dialect]: [string, Dialect]): Outcome => {
     try {
-      assertPositions(timed(() => parseBlocks(text, "k.conf", dialect)), text);
+      assertPositions(
+        timed(() => parseBlocks(text, "k.conf", dialect)),
+        text,
+      );
       return "accepted";
     } catch (err) {
       if (err instanceof assert.AssertionError) throw err;
@@ -191,10 +203,12 @@ test("block parser (keepalived and nginx dialects): only SyntaxProblem, with fil
 /** Hosts of the imported servers: each must come from the input, never be made up ("undefined:80"). */
 function importedHosts(coordinator: Record<string, unknown>): string[] {
   const ups = (coordinator.upstreams ?? []) as Array<{ servers: Array<{ address: string }> }>;
-  return ups.flatMap((u) => u.servers.map((s) => {
-    const hp = parseHostPort(s.address);
-    return typeof hp === "string" ? s.address : hp.host;
-  }));
+  return ups.flatMap((u) =>
+    u.servers.map((s) => {
+      const hp = parseHostPort(s.address);
+      return typeof hp === "string" ? s.address : hp.host;
+    }),
+  );
 }
 
 const IMPORT_REGRESSIONS: Array<[string[], string[]]> = [
@@ -206,7 +220,12 @@ const IMPORT_REGRESSIONS: Array<[string[], string[]]> = [
   [["vrrp_instance VI_1 {\n interface eth0\n virtual_ipaddress {\n 198.18.0.100\n }\n}\n"], ["upstream u { server; server 198.18.0.21:80; }\n"]],
   [["vrrp_instance VI_1 {\n interface eth0\n virtual_ipaddress {\n 198.18.0.100\n }\n}\nvirtual_server 198.18.0.100 80 {\n real_server {\n }\n}\n"], []],
   // A backslash-escaped newline in a quoted value ended the notes' comment line: the rest became YAML in the imported config.
-  [['vrrp_instance VI_1 {\n interface eth0\n virtual_ipaddress {\n 198.18.0.100\n }\n}\nvrrp_script chk {\n user "x\\\ntiming: {heartbeat_interval: 9s} #"\n}\n'], []],
+  [
+    [
+      'vrrp_instance VI_1 {\n interface eth0\n virtual_ipaddress {\n 198.18.0.100\n }\n}\nvrrp_script chk {\n user "x\\\ntiming: {heartbeat_interval: 9s} #"\n}\n',
+    ],
+    [],
+  ],
   // A carriage return in a quoted value went into the notes as is (a terminal shows the line overwritten).
   [['vrrp_instance VI_1 {\n interface eth0\n virtual_ipaddress {\n 198.18.0.100\n }\n}\nvrrp_script chk {\n user "x\r#   (nothing to review)"\n}\n'], []],
 ];
@@ -235,12 +254,16 @@ test("importer: mutated keepalived.conf and nginx configs give configs that vali
       return "refused";
     }
     const { result, files } = out;
-    for (const f of files) assert.ok(!/[\x00-\x08\x0b-\x1f\x7f\x85\u2028\u2029]/.test(f.text), `${f.name} carries a control character: ${JSON.stringify(f.text.slice(0, 400))}`);
+    for (const f of files)
+      assert.ok(!/[\x00-\x08\x0b-\x1f\x7f\x85\u2028\u2029]/.test(f.text), `${f.name} carries a control character: ${JSON.stringify(f.text.slice(0, 400))}`);
     const input = [...kTexts, ...nTexts].join("\n");
     for (const host of importedHosts(result.coordinator)) assert.ok(input.includes(host), `imported server host ${JSON.stringify(host)} is not in the input`);
     // Each file validates, and reads back as exactly the result (the notes header injected nothing).
     const coordFile = files.find((f) => f.name === "coordinator.yaml")!;
-    assert.deepEqual(parseConfigText(coordinatorConfigSchema, coordFile.text, coordFile.name), parseConfigText(coordinatorConfigSchema, stringify(result.coordinator), "result"));
+    assert.deepEqual(
+      parseConfigText(coordinatorConfigSchema, coordFile.text, coordFile.name),
+      parseConfigText(coordinatorConfigSchema, stringify(result.coordinator), "result"),
+    );
     for (const a of result.agents) {
       const f = files.find((x) => x.name === `agent-${a.node}.yaml`)!;
       assert.deepEqual(parseConfigText(agentConfigSchema, f.text, f.name), parseConfigText(agentConfigSchema, stringify(a.config), "result"));
@@ -249,9 +272,18 @@ test("importer: mutated keepalived.conf and nginx configs give configs that vali
   };
   const oneOrTwo = <T>(arb: fc.Arbitrary<T>) => fc.array(arb, { minLength: 1, maxLength: 2 });
   let total = 0;
-  total += run(t, "importer mutated text", fc.tuple(oneOrTwo(mutatedText(KEEPALIVED, 4)), fc.array(mutatedText(NGINX, 4), { maxLength: 1 })), check,
-    { seed: 48, numRuns: 300, examples: IMPORT_REGRESSIONS.map((r) => [r]) });
-  total += run(t, "importer mutated structure", fc.tuple(oneOrTwo(mutatedTree(KEEPALIVED, "keepalived")), fc.array(mutatedTree(NGINX, "nginx"), { maxLength: 1 })), check, { seed: 49, numRuns: 500 });
+  total += run(t, "importer mutated text", fc.tuple(oneOrTwo(mutatedText(KEEPALIVED, 4)), fc.array(mutatedText(NGINX, 4), { maxLength: 1 })), check, {
+    seed: 48,
+    numRuns: 300,
+    examples: IMPORT_REGRESSIONS.map((r) => [r]),
+  });
+  total += run(
+    t,
+    "importer mutated structure",
+    fc.tuple(oneOrTwo(mutatedTree(KEEPALIVED, "keepalived")), fc.array(mutatedTree(NGINX, "nginx"), { maxLength: 1 })),
+    check,
+    { seed: 49, numRuns: 500 },
+  );
   t.diagnostic(`importer: ${total} cases in all`);
 });
 
@@ -270,18 +302,29 @@ function checkRender(config: UpstreamConfig): Outcome {
     return "refused";
   }
   const lines = text.split("\n");
-  assert.ok(lines.slice(0, 3).every((l) => l.startsWith("# ")), "the header is three comment lines");
+  assert.ok(
+    lines.slice(0, 3).every((l) => l.startsWith("# ")),
+    "the header is three comment lines",
+  );
   for (const line of lines.slice(3)) {
     if (line.trim() === "") continue;
     assert.match(line.trim(), ALLOWED_LINE, `a line keepvip never writes: ${JSON.stringify(line)}`);
   }
   // Read back with the importer's nginx parser: the same upstreams, the same servers, nothing else.
   const tree = parseBlocks(text, "upstreams.conf", "nginx");
-  assert.deepEqual(tree.map((s) => [s.name, s.args]), config.upstreams.map((u) => ["upstream", [u.name]]));
+  assert.deepEqual(
+    tree.map((s) => [s.name, s.args]),
+    config.upstreams.map((u) => ["upstream", [u.name]]),
+  );
   tree.forEach((block, i) => {
     const servers = (block.children ?? []).filter((c) => c.name === "server");
-    assert.deepEqual(servers.map((s) => s.args[0]), config.upstreams[i].servers.map((s) => s.address), "every server line carries its address, unchanged");
-    for (const c of block.children ?? []) assert.ok(["server", "least_conn", "ip_hash", "hash", "keepalive"].includes(c.name) && !c.children, `directive ${c.name}`);
+    assert.deepEqual(
+      servers.map((s) => s.args[0]),
+      config.upstreams[i].servers.map((s) => s.address),
+      "every server line carries its address, unchanged",
+    );
+    for (const c of block.children ?? [])
+      assert.ok(["server", "least_conn", "ip_hash", "hash", "keepalive"].includes(c.name) && !c.children, `directive ${c.name}`);
   });
   return "accepted";
 }

@@ -24,8 +24,15 @@ for (const [code, grpc] of table) {
 }
 
 test("grpc status: an unexpected exception is INTERNAL, never NOT_FOUND", () => {
-  assert.deepEqual(grpcStatusOf(new TypeError("cannot read properties of undefined")), { code: Status.INTERNAL, details: "cannot read properties of undefined" });
-  assert.deepEqual(grpcStatusOf(new Error("unknown upstream \"x\"")), { code: Status.INTERNAL, details: "unknown upstream \"x\"" }, "words alone do not make a NOT_FOUND");
+  assert.deepEqual(grpcStatusOf(new TypeError("cannot read properties of undefined")), {
+    code: Status.INTERNAL,
+    details: "cannot read properties of undefined",
+  });
+  assert.deepEqual(
+    grpcStatusOf(new Error('unknown upstream "x"')),
+    { code: Status.INTERNAL, details: 'unknown upstream "x"' },
+    "words alone do not make a NOT_FOUND",
+  );
   assert.deepEqual(grpcStatusOf("a thrown string"), { code: Status.INTERNAL, details: "a thrown string" });
 });
 
@@ -36,5 +43,8 @@ test("result: ok carries the value, fail carries a typed error that unwrap throw
   assert.ok(r.error instanceof KeepvipError && r.error instanceof Error);
   assert.deepEqual([r.error.code, r.error.message], ["not-found", "no such group"]);
   assert.equal(unwrap(ok("v")), "v");
-  assert.throws(() => unwrap(r), (e: unknown) => e instanceof KeepvipError && e.code === "not-found");
+  assert.throws(
+    () => unwrap(r),
+    (e: unknown) => e instanceof KeepvipError && e.code === "not-found",
+  );
 });

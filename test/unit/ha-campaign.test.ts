@@ -11,7 +11,18 @@ function won(revision: bigint): TxnResponse {
 }
 
 function lost(kv?: { lease: bigint; createRevision: bigint; value: string }): TxnResponse {
-  const kvs = kv ? [{ key: Buffer.from("/kv/leader"), createRevision: kv.createRevision, modRevision: kv.createRevision, version: 1n, value: Buffer.from(kv.value), lease: kv.lease }] : [];
+  const kvs = kv
+    ? [
+        {
+          key: Buffer.from("/kv/leader"),
+          createRevision: kv.createRevision,
+          modRevision: kv.createRevision,
+          version: 1n,
+          value: Buffer.from(kv.value),
+          lease: kv.lease,
+        },
+      ]
+    : [];
   return {
     header: { clusterId: 1n, memberId: 1n, revision: 50n, raftTerm: 2n },
     succeeded: false,
@@ -21,8 +32,20 @@ function lost(kv?: { lease: bigint; createRevision: bigint; value: string }): Tx
 
 const cases: Array<[string, TxnResponse, CampaignOutcome["role"], bigint | undefined, string | undefined]> = [
   ["the key was free: we lead, the term is the put's revision", won(42n), "leader", 42n, undefined],
-  ["the key is another replica's: we follow it, with its term", lost({ lease: OTHER, createRevision: 17n, value: leaderValue({ name: "coord2", address: "10.0.0.2:7400" }) }), "follower", 17n, "coord2"],
-  ["the key is on our own lease (a retried campaign): we lead with its term", lost({ lease: ME, createRevision: 30n, value: leaderValue({ name: "coord1", address: "10.0.0.1:7400" }) }), "leader", 30n, undefined],
+  [
+    "the key is another replica's: we follow it, with its term",
+    lost({ lease: OTHER, createRevision: 17n, value: leaderValue({ name: "coord2", address: "10.0.0.2:7400" }) }),
+    "follower",
+    17n,
+    "coord2",
+  ],
+  [
+    "the key is on our own lease (a retried campaign): we lead with its term",
+    lost({ lease: ME, createRevision: 30n, value: leaderValue({ name: "coord1", address: "10.0.0.1:7400" }) }),
+    "leader",
+    30n,
+    undefined,
+  ],
   ["a leader value we cannot read still means someone else leads", lost({ lease: OTHER, createRevision: 5n, value: "not json" }), "follower", 5n, undefined],
   ["the key vanished between compare and read: campaign again", lost(), "retry", undefined, undefined],
   ["a success without a revision is not a term: campaign again", { header: undefined, succeeded: true, responses: [] }, "retry", undefined, undefined],

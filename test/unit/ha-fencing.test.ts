@@ -33,9 +33,17 @@ for (const [name, basis, sent, want] of ackCases) {
 const timingCases: Array<[string, { ttlMs: number; marginMs: number; keepAliveEveryMs: number }, RegExp | undefined]> = [
   ["the defaults for 1 s pass", defaultFenceTiming(1000), undefined],
   ["the defaults for 5 s pass", defaultFenceTiming(5000), undefined],
-  ["a margin as long as the TTL would never command", { ttlMs: 1000, marginMs: 1000, keepAliveEveryMs: 100 }, /margin \(1000ms\) must be less than the lease TTL \(1000ms\)/],
+  [
+    "a margin as long as the TTL would never command",
+    { ttlMs: 1000, marginMs: 1000, keepAliveEveryMs: 100 },
+    /margin \(1000ms\) must be less than the lease TTL \(1000ms\)/,
+  ],
   ["no margin races the lease's end", { ttlMs: 1000, marginMs: 0, keepAliveEveryMs: 100 }, /must be positive/],
-  ["one lost keep-alive must not depose a healthy leader", { ttlMs: 1000, marginMs: 200, keepAliveEveryMs: 500 }, /keep-alive interval \(500ms\) must fit twice in lease TTL − margin \(1000ms − 200ms\)/],
+  [
+    "one lost keep-alive must not depose a healthy leader",
+    { ttlMs: 1000, marginMs: 200, keepAliveEveryMs: 500 },
+    /keep-alive interval \(500ms\) must fit twice in lease TTL − margin \(1000ms − 200ms\)/,
+  ],
 ];
 for (const [name, timing, want] of timingCases) {
   test(`fencing timing: ${name}`, () => {

@@ -133,13 +133,16 @@ test("under a burst the newest push wins; the ones in between are superseded, ne
   const results = [first, ...[2, 3, 4, 5].map((v) => applier.apply(config(v, `198.18.0.${20 + v}:80`)))];
   open();
   const outcomes = await Promise.all(results);
-  assert.deepEqual(outcomes.map((o) => [o.version, o.ok, o.superseded]), [
-    [1, true, false],
-    [2, false, true],
-    [3, false, true],
-    [4, false, true],
-    [5, true, false],
-  ]);
+  assert.deepEqual(
+    outcomes.map((o) => [o.version, o.ok, o.superseded]),
+    [
+      [1, true, false],
+      [2, false, true],
+      [3, false, true],
+      [4, false, true],
+      [5, true, false],
+    ],
+  );
   assert.match(outcomes[1].error, /superseded by version 3/);
   assert.deepEqual(nginx.calls, ["test v1", "reload", "test v5", "reload"]);
   assert.ok(readFileSync(path, "utf8").includes("198.18.0.25:80"));
@@ -150,7 +153,10 @@ test("pushes arriving in one tick collapse to the newest: one test, one reload",
   const nginx = new FakeNginx();
   const applier = new UpstreamApplier({ path, control: nginx });
   const outcomes = await Promise.all([1, 2, 3].map((v) => applier.apply(config(v, `198.18.0.${20 + v}:80`))));
-  assert.deepEqual(outcomes.map((o) => o.ok), [false, false, true]);
+  assert.deepEqual(
+    outcomes.map((o) => o.ok),
+    [false, false, true],
+  );
   assert.deepEqual(nginx.calls, ["test v3", "reload"]);
 });
 

@@ -25,7 +25,10 @@ http {
 `;
 
 test("without a pid directive in the conf, -g carries daemon off and the pid file", () => {
-  const plan = planChildCommands(nginxConfig({ prefix: "/srv/nginx", conf: "/srv/nginx/nginx.conf", pid_file: "/srv/nginx/nginx.pid" }), "events {}\nhttp {}\n");
+  const plan = planChildCommands(
+    nginxConfig({ prefix: "/srv/nginx", conf: "/srv/nginx/nginx.conf", pid_file: "/srv/nginx/nginx.pid" }),
+    "events {}\nhttp {}\n",
+  );
   assert.deepEqual(plan, {
     run: ["/usr/sbin/nginx", "-p", "/srv/nginx", "-c", "/srv/nginx/nginx.conf", "-g", "daemon off; pid /srv/nginx/nginx.pid;"],
     test: ["/usr/sbin/nginx", "-t", "-q", "-p", "/srv/nginx", "-c", "/srv/nginx/nginx.conf", "-g", "daemon off; pid /srv/nginx/nginx.pid;"],
@@ -40,7 +43,10 @@ test("with the conf's own pid directive, -g carries only daemon off (nginx refus
 
 test("a conf pid that differs from pid_file is a config error naming both paths", () => {
   const plan = planChildCommands(nginxConfig({ pid_file: "/run/nginx.pid" }), SEED_CONF);
-  assert.equal(plan, "nginx.pid_file (/run/nginx.pid) must match the pid directive in /etc/nginx/nginx.conf (/var/run/nginx.pid): the agent finds the master through that file");
+  assert.equal(
+    plan,
+    "nginx.pid_file (/run/nginx.pid) must match the pid directive in /etc/nginx/nginx.conf (/var/run/nginx.pid): the agent finds the master through that file",
+  );
 });
 
 test("a relative pid in the conf is resolved against the prefix", () => {
@@ -58,14 +64,35 @@ test("top-level directives skip blocks, comments and quotes", () => {
 });
 
 test("external mode tests with test_command, else nginx -t on the configured conf", () => {
-  assert.deepEqual(externalTestCommand(nginxConfig({ mode: "external", start_command: ["systemctl", "start", "nginx"] })), ["/usr/sbin/nginx", "-t", "-q", "-c", "/etc/nginx/nginx.conf"]);
-  assert.deepEqual(externalTestCommand(nginxConfig({ mode: "external", start_command: ["x"], test_command: ["/usr/sbin/nginx", "-t"] })), ["/usr/sbin/nginx", "-t"]);
+  assert.deepEqual(externalTestCommand(nginxConfig({ mode: "external", start_command: ["systemctl", "start", "nginx"] })), [
+    "/usr/sbin/nginx",
+    "-t",
+    "-q",
+    "-c",
+    "/etc/nginx/nginx.conf",
+  ]);
+  assert.deepEqual(externalTestCommand(nginxConfig({ mode: "external", start_command: ["x"], test_command: ["/usr/sbin/nginx", "-t"] })), [
+    "/usr/sbin/nginx",
+    "-t",
+  ]);
 });
 
 const reasons: Array<[string, string, string]> = [
-  ["a bind failure", "nginx: [emerg] bind() to 0.0.0.0:10016 failed (98: Address already in use)\nnginx: [emerg] still could not bind()", "[emerg] bind() to 0.0.0.0:10016 failed (98: Address already in use)"],
-  ["nginx -t output", "nginx: [emerg] unknown directive \"bogus\" in /etc/nginx/nginx.conf:3\nnginx: configuration file /etc/nginx/nginx.conf test failed", "[emerg] unknown directive \"bogus\" in /etc/nginx/nginx.conf:3"],
-  ["an error-log style line", "2026/11/25 15:06:28 [emerg] 5336#5336: \"pid\" directive is duplicate in /x.conf:1", "[emerg] 5336#5336: \"pid\" directive is duplicate in /x.conf:1"],
+  [
+    "a bind failure",
+    "nginx: [emerg] bind() to 0.0.0.0:10016 failed (98: Address already in use)\nnginx: [emerg] still could not bind()",
+    "[emerg] bind() to 0.0.0.0:10016 failed (98: Address already in use)",
+  ],
+  [
+    "nginx -t output",
+    'nginx: [emerg] unknown directive "bogus" in /etc/nginx/nginx.conf:3\nnginx: configuration file /etc/nginx/nginx.conf test failed',
+    '[emerg] unknown directive "bogus" in /etc/nginx/nginx.conf:3',
+  ],
+  [
+    "an error-log style line",
+    '2026/11/25 15:06:28 [emerg] 5336#5336: "pid" directive is duplicate in /x.conf:1',
+    '[emerg] 5336#5336: "pid" directive is duplicate in /x.conf:1',
+  ],
   ["no emerg line", "something odd\n", "something odd"],
 ];
 for (const [name, output, expected] of reasons) {
@@ -83,7 +110,11 @@ const delays: Array<[string, number, number, number]> = [
   ["a huge failure count does not overflow", 10_000, 0.5, 5000],
 ];
 for (const [name, failures, random, expected] of delays) {
-  test(`restart back-off: ${name}`, () => assert.equal(restartDelay(failures, { initial: 200, max: 5000 }, () => random), expected));
+  test(`restart back-off: ${name}`, () =>
+    assert.equal(
+      restartDelay(failures, { initial: 200, max: 5000 }, () => random),
+      expected,
+    ));
 }
 
 test("states map onto the proto's NginxState", () => {

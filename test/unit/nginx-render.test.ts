@@ -32,7 +32,7 @@ test("the header says keepvip wrote it, not to edit it, and which version", () =
 test("host names pass the grammar (nginx resolves them at load time)", () => {
   const c = structuredClone(GOLDEN_CASES[0][1]);
   c.upstreams[0].servers[0].address = "backend-1.lab:8080";
-  assert.match(renderUpstreams(c), /^    server backend-1\.lab:8080 max_fails=3 fail_timeout=30s;$/m);
+  assert.match(renderUpstreams(c), /^ {4}server backend-1\.lab:8080 max_fails=3 fail_timeout=30s;$/m);
 });
 
 test("the same config renders the same bytes (the applier relies on it to skip re-sends)", () => {
@@ -44,7 +44,11 @@ const base = (): UpstreamConfig => structuredClone(GOLDEN_CASES[0][1]);
 const refused: Array<[string, (c: UpstreamConfig) => void, RegExp]> = [
   ["a directive smuggled into the upstream name", (c) => (c.upstreams[0].name = "my10016 { } include /etc/shadow; upstream x"), /^upstreams\[0\]\.name: /],
   ["a newline in the upstream name", (c) => (c.upstreams[0].name = "a\nb"), /^upstreams\[0\]\.name: /],
-  ["a semicolon after the address", (c) => (c.upstreams[0].servers[1].address = "192.168.177.176:10016; include /etc/passwd"), /^upstreams\[0\]\.servers\[1\]\.address: .* must be host:port/],
+  [
+    "a semicolon after the address",
+    (c) => (c.upstreams[0].servers[1].address = "192.168.177.176:10016; include /etc/passwd"),
+    /^upstreams\[0\]\.servers\[1\]\.address: .* must be host:port/,
+  ],
   ["a closing brace in the address", (c) => (c.upstreams[0].servers[0].address = "1.2.3.4:80}"), /^upstreams\[0\]\.servers\[0\]\.address: /],
   ["whitespace around the address", (c) => (c.upstreams[0].servers[0].address = " 1.2.3.4:80"), /^upstreams\[0\]\.servers\[0\]\.address: /],
   ["a quote in the address", (c) => (c.upstreams[0].servers[0].address = '"1.2.3.4:80"'), /^upstreams\[0\]\.servers\[0\]\.address: /],
@@ -57,20 +61,31 @@ const refused: Array<[string, (c: UpstreamConfig) => void, RegExp]> = [
   ["an unknown balance method", (c) => (c.upstreams[0].balance = "random two"), /^upstreams\[0\]\.balance: "random two" must be one of/],
   ["a negative weight", (c) => (c.upstreams[0].servers[0].weight = -1), /^upstreams\[0\]\.servers\[0\]\.weight: must be an integer/],
   ["a fractional fail_timeout", (c) => (c.upstreams[0].servers[0].failTimeoutS = 1.5), /^upstreams\[0\]\.servers\[0\]\.fail_timeout_s: /],
-  ["backup with ip_hash", (c) => Object.assign(c.upstreams[0], { balance: "ip_hash" }, { servers: [server("1.2.3.4:80", { backup: true })] }), /^upstreams\[0\]\.servers\[0\]\.backup: nginx does not allow backup/],
+  [
+    "backup with ip_hash",
+    (c) => Object.assign(c.upstreams[0], { balance: "ip_hash" }, { servers: [server("1.2.3.4:80", { backup: true })] }),
+    /^upstreams\[0\]\.servers\[0\]\.backup: nginx does not allow backup/,
+  ],
   ["an upstream without servers", (c) => (c.upstreams[0].servers = []), /^upstreams\[0\]\.servers: .*no servers/],
-  ["a server listed twice", (c) => (c.upstreams[0].servers[1].address = c.upstreams[0].servers[0].address), /^upstreams\[0\]\.servers\[1\]\.address: .*listed twice/],
+  [
+    "a server listed twice",
+    (c) => (c.upstreams[0].servers[1].address = c.upstreams[0].servers[0].address),
+    /^upstreams\[0\]\.servers\[1\]\.address: .*listed twice/,
+  ],
   ["two upstreams with one name", (c) => c.upstreams.push(structuredClone(c.upstreams[0])), /^upstreams\[1\]\.name: .*used twice/],
 ];
 for (const [name, mutate, expected] of refused) {
   test(`refuses ${name}, naming the field`, () => {
     const c = base();
     mutate(c);
-    assert.throws(() => renderUpstreams(c), (err: unknown) => {
-      assert.ok(err instanceof UpstreamRenderError);
-      assert.match(err.message, expected);
-      return true;
-    });
+    assert.throws(
+      () => renderUpstreams(c),
+      (err: unknown) => {
+        assert.ok(err instanceof UpstreamRenderError);
+        assert.match(err.message, expected);
+        return true;
+      },
+    );
   });
 }
 
@@ -79,7 +94,7 @@ test("no refused value leaves a fragment of itself in any output", () => {
   for (const [, config] of GOLDEN_CASES) {
     for (const line of renderUpstreams(config).split("\n")) {
       if (line.startsWith("#") || line === "") continue;
-      assert.match(line, /^(upstream [A-Za-z0-9_.-]+ \{|\}|    [^;{}"'\s][^;{}"']*;)$/, line);
+      assert.match(line, /^(upstream [A-Za-z0-9_.-]+ \{|\}| {4}[^;{}"'\s][^;{}"']*;)$/, line);
     }
   }
 });

@@ -20,12 +20,25 @@ const ALL: NotifyConfig = {
 };
 
 const plans: Array<[string, NotifyConfig, Parameters<typeof planNotify>[2], string[][]]> = [
-  ["MASTER runs notify_master as configured, then notify with TYPE NAME STATE PRIORITY appended", ALL, "MASTER", [
-    ["/etc/keepvip/to_master.sh", "VI_1-arg"],
-    ["/etc/keepvip/notify.sh", "--from-keepvip", "INSTANCE", "VI_1", "MASTER", "100"],
-  ]],
+  [
+    "MASTER runs notify_master as configured, then notify with TYPE NAME STATE PRIORITY appended",
+    ALL,
+    "MASTER",
+    [
+      ["/etc/keepvip/to_master.sh", "VI_1-arg"],
+      ["/etc/keepvip/notify.sh", "--from-keepvip", "INSTANCE", "VI_1", "MASTER", "100"],
+    ],
+  ],
   ["BACKUP", ALL, "BACKUP", [["/etc/keepvip/to_backup.sh"], ["/etc/keepvip/notify.sh", "--from-keepvip", "INSTANCE", "VI_1", "BACKUP", "100"]]],
-  ["FAULT keeps the configured extra argument", ALL, "FAULT", [["/etc/keepvip/fault.sh", "VG_1"], ["/etc/keepvip/notify.sh", "--from-keepvip", "INSTANCE", "VI_1", "FAULT", "100"]]],
+  [
+    "FAULT keeps the configured extra argument",
+    ALL,
+    "FAULT",
+    [
+      ["/etc/keepvip/fault.sh", "VG_1"],
+      ["/etc/keepvip/notify.sh", "--from-keepvip", "INSTANCE", "VI_1", "FAULT", "100"],
+    ],
+  ],
   ["STOP", ALL, "STOP", [["/etc/keepvip/stop.sh"], ["/etc/keepvip/notify.sh", "--from-keepvip", "INSTANCE", "VI_1", "STOP", "100"]]],
   ["only the generic notify configured", { any: ["/n.sh"], timeout: 1000 }, "MASTER", [["/n.sh", "INSTANCE", "VI_1", "MASTER", "100"]]],
   ["only notify_master configured, BACKUP runs nothing", { master: ["/m.sh"], timeout: 1000 }, "BACKUP", []],
@@ -76,7 +89,10 @@ test("specific script first, then the generic one, as keepalived does", async ()
   const n = new Notifier({ config: ALL, runner });
   n.notify("VI_1", "FAULT", 80);
   await n.flush();
-  assert.deepEqual(runner.argvs, [["/etc/keepvip/fault.sh", "VG_1"], ["/etc/keepvip/notify.sh", "--from-keepvip", "INSTANCE", "VI_1", "FAULT", "80"]]);
+  assert.deepEqual(runner.argvs, [
+    ["/etc/keepvip/fault.sh", "VG_1"],
+    ["/etc/keepvip/notify.sh", "--from-keepvip", "INSTANCE", "VI_1", "FAULT", "80"],
+  ]);
 });
 
 test("the same state twice is not a transition and runs nothing the second time", async () => {
@@ -87,7 +103,10 @@ test("the same state twice is not a transition and runs nothing the second time"
   n.notify("VI_1", "BACKUP", 90);
   n.notify("VI_1", "MASTER", 100);
   await n.flush();
-  assert.deepEqual(runner.argvs.map((a) => a[3]), ["MASTER", "BACKUP", "MASTER"]);
+  assert.deepEqual(
+    runner.argvs.map((a) => a[3]),
+    ["MASTER", "BACKUP", "MASTER"],
+  );
 });
 
 test("failures are logged with event keys and never thrown; later notifications still run", async () => {

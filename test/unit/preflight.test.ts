@@ -1,6 +1,14 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { capabilities, evaluatePreflight, formatChecklist, preflightExitCode, preflightJson, type CheckItem, type HostFacts } from "../../agent/preflight-checks.js";
+import {
+  capabilities,
+  evaluatePreflight,
+  formatChecklist,
+  preflightExitCode,
+  preflightJson,
+  type CheckItem,
+  type HostFacts,
+} from "../../agent/preflight-checks.js";
 import { agentInterfaces, listenAddresses } from "../../agent/preflight.js";
 import { agentConfigSchema, type AgentConfig } from "../../shared/config/agent.js";
 import { parseConfigText } from "../../shared/config/load.js";
@@ -24,11 +32,17 @@ function goodFacts(): HostFacts {
   return {
     tools: { ip: file("/usr/sbin/ip"), arping: file("/usr/bin/arping"), nginx: file("/usr/sbin/nginx") },
     capEff: "000001ffffffffff",
-    links: { ctl0: { flags: ["BROADCAST", "MULTICAST", "UP", "LOWER_UP"], operstate: "UP" }, lan0: { flags: ["BROADCAST", "MULTICAST", "UP", "LOWER_UP"], operstate: "UP" } },
+    links: {
+      ctl0: { flags: ["BROADCAST", "MULTICAST", "UP", "LOWER_UP"], operstate: "UP" },
+      lan0: { flags: ["BROADCAST", "MULTICAST", "UP", "LOWER_UP"], operstate: "UP" },
+    },
     sysctls: {
-      "net.ipv4.conf.all.arp_ignore": 0, "net.ipv4.conf.lan0.arp_ignore": 0,
-      "net.ipv4.conf.all.arp_announce": 0, "net.ipv4.conf.lan0.arp_announce": 2,
-      "net.ipv4.conf.all.rp_filter": 2, "net.ipv4.conf.lan0.rp_filter": 0,
+      "net.ipv4.conf.all.arp_ignore": 0,
+      "net.ipv4.conf.lan0.arp_ignore": 0,
+      "net.ipv4.conf.all.arp_announce": 0,
+      "net.ipv4.conf.lan0.arp_announce": 2,
+      "net.ipv4.conf.all.rp_filter": 2,
+      "net.ipv4.conf.lan0.rp_filter": 0,
       "net.ipv4.ip_nonlocal_bind": 0,
     },
     localAddresses: ["127.0.0.1", "198.18.0.11"],
@@ -49,44 +63,217 @@ const byId = (items: CheckItem[], id: string) => {
 
 test("a host with everything in place: every item ✔, exit 0", () => {
   const items = evaluatePreflight(config(), goodFacts());
-  assert.deepEqual(items.filter((i) => i.status !== "ok"), []);
+  assert.deepEqual(
+    items.filter((i) => i.status !== "ok"),
+    [],
+  );
   assert.equal(preflightExitCode(items), 0);
-  assert.deepEqual(items.map((i) => i.id), [
-    "tool.ip", "tool.arping", "capability.cap_net_admin", "capability.cap_net_raw", "capability.nginx_child",
-    "interface.ctl0", "interface.lan0", "sysctl.lan0.arp_ignore", "sysctl.lan0.arp_announce", "sysctl.lan0.rp_filter",
-    "nginx.binary", "nginx.test", "sysctl.ip_nonlocal_bind", "coordinator.reach", "coordinator.tls", "state_dir",
-  ]);
+  assert.deepEqual(
+    items.map((i) => i.id),
+    [
+      "tool.ip",
+      "tool.arping",
+      "capability.cap_net_admin",
+      "capability.cap_net_raw",
+      "capability.nginx_child",
+      "interface.ctl0",
+      "interface.lan0",
+      "sysctl.lan0.arp_ignore",
+      "sysctl.lan0.arp_announce",
+      "sysctl.lan0.rp_filter",
+      "nginx.binary",
+      "nginx.test",
+      "sysctl.ip_nonlocal_bind",
+      "coordinator.reach",
+      "coordinator.tls",
+      "state_dir",
+    ],
+  );
 });
 
 type Case = { name: string; config?: string; facts: (f: HostFacts) => void; id: string; status: CheckItem["status"]; title?: RegExp; fix?: RegExp };
 
 const cases: Case[] = [
-  { name: "arping missing blocks, naming the package and the config key", facts: (f) => (f.tools.arping = { path: "/usr/bin/arping", ok: false, detail: "ENOENT" }), id: "tool.arping", status: "fail", title: /\/usr\/bin\/arping is missing/, fix: /iputils-arping.*arping:/ },
-  { name: "ip not executable blocks, and interfaces are not checked without it", facts: (f) => (f.tools.ip = { path: "/usr/sbin/ip", ok: false, detail: "EACCES" }), id: "interfaces", status: "warn", title: /not checked: ip is missing/ },
-  { name: "no CAP_NET_RAW blocks (arping)", facts: (f) => (f.capEff = "0000000000001000"), id: "capability.cap_net_raw", status: "fail", fix: /AmbientCapabilities/ },
+  {
+    name: "arping missing blocks, naming the package and the config key",
+    facts: (f) => (f.tools.arping = { path: "/usr/bin/arping", ok: false, detail: "ENOENT" }),
+    id: "tool.arping",
+    status: "fail",
+    title: /\/usr\/bin\/arping is missing/,
+    fix: /iputils-arping.*arping:/,
+  },
+  {
+    name: "ip not executable blocks, and interfaces are not checked without it",
+    facts: (f) => (f.tools.ip = { path: "/usr/sbin/ip", ok: false, detail: "EACCES" }),
+    id: "interfaces",
+    status: "warn",
+    title: /not checked: ip is missing/,
+  },
+  {
+    name: "no CAP_NET_RAW blocks (arping)",
+    facts: (f) => (f.capEff = "0000000000001000"),
+    id: "capability.cap_net_raw",
+    status: "fail",
+    fix: /AmbientCapabilities/,
+  },
   { name: "no CAP_NET_ADMIN blocks (ip addr add)", facts: (f) => (f.capEff = "0000000000002000"), id: "capability.cap_net_admin", status: "fail" },
-  { name: "nginx as a child without CAP_KILL and CAP_SETUID is a warning, naming both", facts: (f) => (f.capEff = "0000000000003440"), id: "capability.nginx_child", status: "warn", title: /lacks CAP_SETUID, CAP_KILL$/ },
-  { name: "external nginx does not need the child capabilities", config: "nginx: { mode: external, start_command: [systemctl, start, nginx] }\n", facts: (f) => (f.capEff = "0000000000003000"), id: "capability.cap_net_raw", status: "ok" },
+  {
+    name: "nginx as a child without CAP_KILL and CAP_SETUID is a warning, naming both",
+    facts: (f) => (f.capEff = "0000000000003440"),
+    id: "capability.nginx_child",
+    status: "warn",
+    title: /lacks CAP_SETUID, CAP_KILL$/,
+  },
+  {
+    name: "external nginx does not need the child capabilities",
+    config: "nginx: { mode: external, start_command: [systemctl, start, nginx] }\n",
+    facts: (f) => (f.capEff = "0000000000003000"),
+    id: "capability.cap_net_raw",
+    status: "ok",
+  },
   { name: "CapEff unreadable is a warning, not a guess", facts: (f) => (f.capEff = undefined), id: "capabilities", status: "warn" },
-  { name: "a VIP interface that does not exist blocks", facts: (f) => (f.links.lan0 = undefined), id: "interface.lan0", status: "fail", title: /VIP interface lan0 does not exist/ },
-  { name: "a tracked interface administratively down blocks, with the command to bring it up", facts: (f) => (f.links.ctl0 = { flags: ["BROADCAST"], operstate: "DOWN" }), id: "interface.ctl0", status: "fail", fix: /ip link set ctl0 up/ },
-  { name: "an interface up without carrier blocks (cable, switch port)", facts: (f) => (f.links.lan0 = { flags: ["UP", "NO-CARRIER"], operstate: "DOWN" }), id: "interface.lan0", status: "fail", title: /no carrier/ },
-  { name: "arp_ignore 8 on the VIP interface blocks: nobody learns the VIP's MAC", facts: (f) => (f.sysctls["net.ipv4.conf.lan0.arp_ignore"] = 8), id: "sysctl.lan0.arp_ignore", status: "fail", fix: /arp_ignore=0/ },
-  { name: "arp_ignore 8 on all counts for every interface (the kernel takes the larger)", facts: (f) => (f.sysctls["net.ipv4.conf.all.arp_ignore"] = 8), id: "sysctl.lan0.arp_ignore", status: "fail" },
-  { name: "arp_ignore 1 or 2 answers for a VIP on its own interface", facts: (f) => (f.sysctls["net.ipv4.conf.all.arp_ignore"] = 2), id: "sysctl.lan0.arp_ignore", status: "ok", title: /is 2/ },
-  { name: "arp_ignore 3 is a warning for a global VIP", facts: (f) => (f.sysctls["net.ipv4.conf.lan0.arp_ignore"] = 3), id: "sysctl.lan0.arp_ignore", status: "warn" },
-  { name: "arp_announce is reported with its value", facts: (f) => (f.sysctls["net.ipv4.conf.lan0.arp_announce"] = 0), id: "sysctl.lan0.arp_announce", status: "ok", title: /is 0 .*harmless/ },
-  { name: "strict rp_filter (all=1) is a warning explaining asymmetric routing, fix: loose", facts: (f) => (f.sysctls["net.ipv4.conf.all.rp_filter"] = 1), id: "sysctl.lan0.rp_filter", status: "warn", fix: /rp_filter=2/ },
-  { name: "nginx -t failing on a VIP bind blocks, and the fix is ip_nonlocal_bind", facts: (f) => (f.nginxTest = { ok: false, detail: "nginx -t failed: [emerg] bind() to 198.18.0.100:80 failed (99: Cannot assign requested address)" }), id: "sysctl.ip_nonlocal_bind", status: "fail", title: /cannot bind 198\.18\.0\.100:80/, fix: /ip_nonlocal_bind=1/ },
-  { name: "nginx -t failing on a VIP bind points from the nginx item to ip_nonlocal_bind", facts: (f) => (f.nginxTest = { ok: false, detail: "nginx -t failed: [emerg] bind() to 198.18.0.100:80 failed (99: Cannot assign requested address)" }), id: "nginx.test", status: "fail", fix: /ip_nonlocal_bind below/ },
-  { name: "nginx listening on the VIP this host holds now blocks without ip_nonlocal_bind (it cannot restart after a failover)", facts: (f) => { f.nginxListens = ["198.18.0.100:80"]; f.localAddresses.push("198.18.0.100"); }, id: "sysctl.ip_nonlocal_bind", status: "fail", title: /listens on 198\.18\.0\.100:80 and ip_nonlocal_bind is 0/ },
-  { name: "nginx listening on the VIP with ip_nonlocal_bind=1 is fine", facts: (f) => { f.nginxListens = ["198.18.0.100:80"]; f.sysctls["net.ipv4.ip_nonlocal_bind"] = 1; }, id: "sysctl.ip_nonlocal_bind", status: "ok", title: /may listen on 198\.18\.0\.100:80/ },
-  { name: "nginx listening on its own address and on wildcards needs nothing", facts: (f) => (f.nginxListens = ["0.0.0.0:80", "127.0.0.1:8080", "198.18.0.11:10016"]), id: "sysctl.ip_nonlocal_bind", status: "ok", title: /no VIP/ },
-  { name: "any other nginx -t failure blocks with nginx's own line and the command to rerun", facts: (f) => (f.nginxTest = { ok: false, detail: 'nginx -t failed: [emerg] unknown directive "proxy_passs" in /etc/nginx/conf.d/my.conf:7' }), id: "nginx.test", status: "fail", title: /unknown directive "proxy_passs"/, fix: /\/usr\/sbin\/nginx -t -c \/etc\/nginx\/nginx\.conf/ },
-  { name: "no nginx binary blocks", facts: (f) => { f.tools.nginx = { path: "/usr/sbin/nginx", ok: false, detail: "ENOENT" }; f.nginxTest = undefined; }, id: "nginx.binary", status: "fail", fix: /apt-get install nginx/ },
-  { name: "an unreachable coordinator blocks (the agent would never be elected), with the reason", facts: (f) => (f.coordinator = { reachable: false, detail: "ECONNREFUSED" }), id: "coordinator.reach", status: "fail", title: /198\.18\.0\.1:7400 is not reachable \(ECONNREFUSED\)/ },
-  { name: "an unreadable TLS key blocks", facts: (f) => (f.tlsFiles[2] = { path: "/etc/keepvip/lb1.key", ok: false, detail: "EACCES" }), id: "coordinator.tls", status: "fail", title: /lb1\.key \(EACCES\)/ },
-  { name: "a state dir that cannot be written or created blocks", facts: (f) => (f.stateDir = { ok: false, detail: "EROFS; parent: EROFS" }), id: "state_dir", status: "fail", fix: /install -d -m 0700/ },
+  {
+    name: "a VIP interface that does not exist blocks",
+    facts: (f) => (f.links.lan0 = undefined),
+    id: "interface.lan0",
+    status: "fail",
+    title: /VIP interface lan0 does not exist/,
+  },
+  {
+    name: "a tracked interface administratively down blocks, with the command to bring it up",
+    facts: (f) => (f.links.ctl0 = { flags: ["BROADCAST"], operstate: "DOWN" }),
+    id: "interface.ctl0",
+    status: "fail",
+    fix: /ip link set ctl0 up/,
+  },
+  {
+    name: "an interface up without carrier blocks (cable, switch port)",
+    facts: (f) => (f.links.lan0 = { flags: ["UP", "NO-CARRIER"], operstate: "DOWN" }),
+    id: "interface.lan0",
+    status: "fail",
+    title: /no carrier/,
+  },
+  {
+    name: "arp_ignore 8 on the VIP interface blocks: nobody learns the VIP's MAC",
+    facts: (f) => (f.sysctls["net.ipv4.conf.lan0.arp_ignore"] = 8),
+    id: "sysctl.lan0.arp_ignore",
+    status: "fail",
+    fix: /arp_ignore=0/,
+  },
+  {
+    name: "arp_ignore 8 on all counts for every interface (the kernel takes the larger)",
+    facts: (f) => (f.sysctls["net.ipv4.conf.all.arp_ignore"] = 8),
+    id: "sysctl.lan0.arp_ignore",
+    status: "fail",
+  },
+  {
+    name: "arp_ignore 1 or 2 answers for a VIP on its own interface",
+    facts: (f) => (f.sysctls["net.ipv4.conf.all.arp_ignore"] = 2),
+    id: "sysctl.lan0.arp_ignore",
+    status: "ok",
+    title: /is 2/,
+  },
+  {
+    name: "arp_ignore 3 is a warning for a global VIP",
+    facts: (f) => (f.sysctls["net.ipv4.conf.lan0.arp_ignore"] = 3),
+    id: "sysctl.lan0.arp_ignore",
+    status: "warn",
+  },
+  {
+    name: "arp_announce is reported with its value",
+    facts: (f) => (f.sysctls["net.ipv4.conf.lan0.arp_announce"] = 0),
+    id: "sysctl.lan0.arp_announce",
+    status: "ok",
+    title: /is 0 .*harmless/,
+  },
+  {
+    name: "strict rp_filter (all=1) is a warning explaining asymmetric routing, fix: loose",
+    facts: (f) => (f.sysctls["net.ipv4.conf.all.rp_filter"] = 1),
+    id: "sysctl.lan0.rp_filter",
+    status: "warn",
+    fix: /rp_filter=2/,
+  },
+  {
+    name: "nginx -t failing on a VIP bind blocks, and the fix is ip_nonlocal_bind",
+    facts: (f) => (f.nginxTest = { ok: false, detail: "nginx -t failed: [emerg] bind() to 198.18.0.100:80 failed (99: Cannot assign requested address)" }),
+    id: "sysctl.ip_nonlocal_bind",
+    status: "fail",
+    title: /cannot bind 198\.18\.0\.100:80/,
+    fix: /ip_nonlocal_bind=1/,
+  },
+  {
+    name: "nginx -t failing on a VIP bind points from the nginx item to ip_nonlocal_bind",
+    facts: (f) => (f.nginxTest = { ok: false, detail: "nginx -t failed: [emerg] bind() to 198.18.0.100:80 failed (99: Cannot assign requested address)" }),
+    id: "nginx.test",
+    status: "fail",
+    fix: /ip_nonlocal_bind below/,
+  },
+  {
+    name: "nginx listening on the VIP this host holds now blocks without ip_nonlocal_bind (it cannot restart after a failover)",
+    facts: (f) => {
+      f.nginxListens = ["198.18.0.100:80"];
+      f.localAddresses.push("198.18.0.100");
+    },
+    id: "sysctl.ip_nonlocal_bind",
+    status: "fail",
+    title: /listens on 198\.18\.0\.100:80 and ip_nonlocal_bind is 0/,
+  },
+  {
+    name: "nginx listening on the VIP with ip_nonlocal_bind=1 is fine",
+    facts: (f) => {
+      f.nginxListens = ["198.18.0.100:80"];
+      f.sysctls["net.ipv4.ip_nonlocal_bind"] = 1;
+    },
+    id: "sysctl.ip_nonlocal_bind",
+    status: "ok",
+    title: /may listen on 198\.18\.0\.100:80/,
+  },
+  {
+    name: "nginx listening on its own address and on wildcards needs nothing",
+    facts: (f) => (f.nginxListens = ["0.0.0.0:80", "127.0.0.1:8080", "198.18.0.11:10016"]),
+    id: "sysctl.ip_nonlocal_bind",
+    status: "ok",
+    title: /no VIP/,
+  },
+  {
+    name: "any other nginx -t failure blocks with nginx's own line and the command to rerun",
+    facts: (f) => (f.nginxTest = { ok: false, detail: 'nginx -t failed: [emerg] unknown directive "proxy_passs" in /etc/nginx/conf.d/my.conf:7' }),
+    id: "nginx.test",
+    status: "fail",
+    title: /unknown directive "proxy_passs"/,
+    fix: /\/usr\/sbin\/nginx -t -c \/etc\/nginx\/nginx\.conf/,
+  },
+  {
+    name: "no nginx binary blocks",
+    facts: (f) => {
+      f.tools.nginx = { path: "/usr/sbin/nginx", ok: false, detail: "ENOENT" };
+      f.nginxTest = undefined;
+    },
+    id: "nginx.binary",
+    status: "fail",
+    fix: /apt-get install nginx/,
+  },
+  {
+    name: "an unreachable coordinator blocks (the agent would never be elected), with the reason",
+    facts: (f) => (f.coordinator = { reachable: false, detail: "ECONNREFUSED" }),
+    id: "coordinator.reach",
+    status: "fail",
+    title: /198\.18\.0\.1:7400 is not reachable \(ECONNREFUSED\)/,
+  },
+  {
+    name: "an unreadable TLS key blocks",
+    facts: (f) => (f.tlsFiles[2] = { path: "/etc/keepvip/lb1.key", ok: false, detail: "EACCES" }),
+    id: "coordinator.tls",
+    status: "fail",
+    title: /lb1\.key \(EACCES\)/,
+  },
+  {
+    name: "a state dir that cannot be written or created blocks",
+    facts: (f) => (f.stateDir = { ok: false, detail: "EROFS; parent: EROFS" }),
+    id: "state_dir",
+    status: "fail",
+    fix: /install -d -m 0700/,
+  },
 ];
 
 for (const c of cases) {
@@ -106,7 +293,10 @@ for (const c of cases) {
 test("preflight: arp_ignore 3 blocks a VIP added with scope host", () => {
   const facts = goodFacts();
   facts.sysctls["net.ipv4.conf.lan0.arp_ignore"] = 3;
-  const item = byId(evaluatePreflight(parseConfigText(agentConfigSchema, BASE_YAML.replace("{ interface: lan0 }", "{ interface: lan0, scope: host }"), "a.yaml"), facts), "sysctl.lan0.arp_ignore");
+  const item = byId(
+    evaluatePreflight(parseConfigText(agentConfigSchema, BASE_YAML.replace("{ interface: lan0 }", "{ interface: lan0, scope: host }"), "a.yaml"), facts),
+    "sysctl.lan0.arp_ignore",
+  );
   assert.equal(item.status, "fail");
 });
 
@@ -121,11 +311,19 @@ test("capabilities: CapEff masks", () => {
   assert.deepEqual([...capabilities("0000000000003000")].sort(), ["CAP_NET_ADMIN", "CAP_NET_RAW"]);
   assert.deepEqual([...capabilities("0000000000000000")], []);
   assert.equal(capabilities("000001ffffffffff").size, 6);
-  assert.deepEqual([...capabilities("00000000000034e0")].sort(), ["CAP_KILL", "CAP_NET_ADMIN", "CAP_NET_BIND_SERVICE", "CAP_NET_RAW", "CAP_SETGID", "CAP_SETUID"]);
+  assert.deepEqual([...capabilities("00000000000034e0")].sort(), [
+    "CAP_KILL",
+    "CAP_NET_ADMIN",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_NET_RAW",
+    "CAP_SETGID",
+    "CAP_SETUID",
+  ]);
 });
 
 test("listenAddresses: IPv4 literals from nginx -T, default port 80, wildcards and names as they are", () => {
-  const dump = "# configuration file /etc/nginx/nginx.conf:\nserver {\n  listen 198.18.0.100:10016;\n  listen 80 default_server;\n  listen [::]:80;\n  listen 198.18.0.100 reuseport;\n  # listen 10.0.0.1:1;\n listen unix:/run/x.sock;\n}\nhttp { server { listen 198.18.0.101:8080; return 200; } }\nproxy_set_header X-listen 198.18.0.102:1;\n";
+  const dump =
+    "# configuration file /etc/nginx/nginx.conf:\nserver {\n  listen 198.18.0.100:10016;\n  listen 80 default_server;\n  listen [::]:80;\n  listen 198.18.0.100 reuseport;\n  # listen 10.0.0.1:1;\n listen unix:/run/x.sock;\n}\nhttp { server { listen 198.18.0.101:8080; return 200; } }\nproxy_set_header X-listen 198.18.0.102:1;\n";
   assert.deepEqual(listenAddresses(dump), ["198.18.0.100:10016", "198.18.0.100:80", "198.18.0.101:8080"]);
 });
 
@@ -144,7 +342,10 @@ test("the checklist: ✔ ! ✖ marks, why and fix under the items that need them
   assert.match(text, /^! rp_filter on lan0 is 1 \(strict\)$/m);
   assert.match(text, /NOT READY: 1 problem to fix, 1 warning\n$/);
   const json = JSON.parse(preflightJson("lb1", items)) as { node: string; ready: boolean; failing: number; warnings: number; checks: CheckItem[] };
-  assert.deepEqual({ node: json.node, ready: json.ready, failing: json.failing, warnings: json.warnings }, { node: "lb1", ready: false, failing: 1, warnings: 1 });
+  assert.deepEqual(
+    { node: json.node, ready: json.ready, failing: json.failing, warnings: json.warnings },
+    { node: "lb1", ready: false, failing: 1, warnings: 1 },
+  );
   assert.equal(json.checks.length, items.length);
   assert.match(formatChecklist(evaluatePreflight(config(), goodFacts())), /ready: nothing blocks the agent\n$/);
 });

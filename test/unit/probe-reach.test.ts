@@ -17,7 +17,7 @@ function fakeNet() {
     }
     await new Promise((r) => setTimeout(r, 1));
     if (o.host === "198.18.0.100") stats.inFlight--;
-    const outcome = o.signal?.aborted ? "aborted" : outcomes.get(o.host) ?? "timeout";
+    const outcome = o.signal?.aborted ? "aborted" : (outcomes.get(o.host) ?? "timeout");
     return { ok: outcome === "ok", outcome, detail: `${o.host} ${outcome}`, latencyMs: 1 };
   };
   return { outcomes, stats, probe };
@@ -27,7 +27,14 @@ test("the VIP turns unreachable after the threshold of failures and reachable at
   const net = fakeNet();
   net.outcomes.set("198.18.0.100", "ok");
   const changes: ReachState[] = [];
-  const p = new ReachProber({ group: "VI_1", target: { host: "198.18.0.100", port: 10016 }, intervalMs: 2, failThreshold: 3, probe: net.probe, onChange: (s) => changes.push(s) });
+  const p = new ReachProber({
+    group: "VI_1",
+    target: { host: "198.18.0.100", port: 10016 },
+    intervalMs: 2,
+    failThreshold: 3,
+    probe: net.probe,
+    onChange: (s) => changes.push(s),
+  });
   try {
     p.start();
     await waitFor(() => p.current().reachable === true, { what: "reachable", timeoutMs: 2000, intervalMs: 2 });
@@ -36,7 +43,10 @@ test("the VIP turns unreachable after the threshold of failures and reachable at
     assert.ok(p.current().consecutiveFailures >= 3);
     net.outcomes.set("198.18.0.100", "ok");
     await waitFor(() => p.current().reachable === true, { what: "reachable again", timeoutMs: 2000, intervalMs: 2 });
-    assert.deepEqual(changes.map((c) => c.reachable), [true, false, true]);
+    assert.deepEqual(
+      changes.map((c) => c.reachable),
+      [true, false, true],
+    );
     assert.equal(changes[1].consecutiveFailures, 3, "the flip happens exactly at the threshold");
     assert.equal(changes[1].lastOutcome, "timeout");
   } finally {
@@ -50,7 +60,11 @@ test("fewer failures than the threshold change nothing", async () => {
   let i = 0;
   const changes: ReachState[] = [];
   const p = new ReachProber({
-    group: "VI_1", target: { host: "198.18.0.100", port: 1 }, intervalMs: 1, failThreshold: 3, onChange: (s) => changes.push(s),
+    group: "VI_1",
+    target: { host: "198.18.0.100", port: 1 },
+    intervalMs: 1,
+    failThreshold: 3,
+    onChange: (s) => changes.push(s),
     probe: async (o) => {
       const outcome = seq[Math.min(i++, seq.length - 1)];
       return net.probe({ ...o, host: outcome === "ok" ? "ok-host" : "x" }).then(() => ({ ok: outcome === "ok", outcome, detail: outcome, latencyMs: 1 }));
@@ -60,7 +74,10 @@ test("fewer failures than the threshold change nothing", async () => {
   try {
     p.start();
     await waitFor(() => i >= seq.length + 2, { what: "the whole sequence", timeoutMs: 2000, intervalMs: 2 });
-    assert.deepEqual(changes.map((c) => c.reachable), [true]);
+    assert.deepEqual(
+      changes.map((c) => c.reachable),
+      [true],
+    );
   } finally {
     p.stop();
   }
@@ -85,8 +102,16 @@ test("a node whose LAN references all fail says lanOk=false; a refusal still cou
   net.outcomes.set("198.18.0.100", "ok");
   net.outcomes.set("198.18.0.21", "refused");
   const p = new ReachProber({
-    group: "VI_1", target: { host: "198.18.0.100", port: 1 }, intervalMs: 5, probe: net.probe, onChange: () => undefined,
-    lanReferences: [{ host: "198.18.0.21", port: 80 }, { host: "198.18.0.22", port: 80 }], lanIntervalMs: 5,
+    group: "VI_1",
+    target: { host: "198.18.0.100", port: 1 },
+    intervalMs: 5,
+    probe: net.probe,
+    onChange: () => undefined,
+    lanReferences: [
+      { host: "198.18.0.21", port: 80 },
+      { host: "198.18.0.22", port: 80 },
+    ],
+    lanIntervalMs: 5,
   });
   try {
     p.start();
@@ -122,8 +147,19 @@ test("injected timers drive the cadence", async () => {
   net.outcomes.set("198.18.0.100", "ok");
   const delays: number[] = [];
   const p = new ReachProber({
-    group: "VI_1", target: { host: "198.18.0.100", port: 1 }, intervalMs: 100, probe: net.probe, onChange: () => undefined,
-    timers: { now: () => 0, setTimeout: (fn, ms) => { delays.push(ms); return setTimeout(fn, 0); }, clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout) },
+    group: "VI_1",
+    target: { host: "198.18.0.100", port: 1 },
+    intervalMs: 100,
+    probe: net.probe,
+    onChange: () => undefined,
+    timers: {
+      now: () => 0,
+      setTimeout: (fn, ms) => {
+        delays.push(ms);
+        return setTimeout(fn, 0);
+      },
+      clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout),
+    },
   });
   try {
     p.start();
@@ -146,7 +182,12 @@ test("the witness rule: the VIP's silence is backed only by a LAN answer from th
     ["failing since 500, LAN round began at 400 (in flight when the fault came): not proven", failing(500, 600), { lanOk: true, lanAnsweredAtMs: 400 }, false],
     ["failing since 500, LAN round began at 500, a probe begun at 600 still failed: proven", failing(500, 600), { lanOk: true, lanAnsweredAtMs: 500 }, true],
     ["failing since 500, LAN round began at 550, a probe begun at 550 still failed: proven", failing(500, 550), { lanOk: true, lanAnsweredAtMs: 550 }, true],
-    ["failing since 500, LAN round began at 610, no probe begun since has failed (a heal?): not proven", failing(500, 600), { lanOk: true, lanAnsweredAtMs: 610 }, false],
+    [
+      "failing since 500, LAN round began at 610, no probe begun since has failed (a heal?): not proven",
+      failing(500, 600),
+      { lanOk: true, lanAnsweredAtMs: 610 },
+      false,
+    ],
     ["failing since 500, a later LAN round found nothing: not proven", failing(500, 600), { lanOk: false, lanAnsweredAtMs: 510 }, false],
   ];
   for (const [name, v, lan, want] of table) assert.equal(lanProvenFresh(v, lan), want, name);
@@ -157,8 +198,24 @@ test("a run of VIP failures kicks a LAN round at once (not at the LAN cadence), 
   net.outcomes.set("198.18.0.100", "ok");
   net.outcomes.set("198.18.0.21", "ok");
   const lanChanges: ReachState[] = [];
-  const lan = new ReachProber({ group: "VI_1", target: { host: "198.18.0.100", port: 10016 }, probeVip: false, lanReferences: [{ host: "198.18.0.21", port: 10016 }], lanIntervalMs: 60_000, probe: net.probe, onChange: (s) => lanChanges.push(s) });
-  const vip = new ReachProber({ group: "VI_1", target: { host: "198.18.0.100", port: 10016 }, intervalMs: 2, failThreshold: 3, probe: net.probe, onFailing: () => lan.kick(), onChange: () => {} });
+  const lan = new ReachProber({
+    group: "VI_1",
+    target: { host: "198.18.0.100", port: 10016 },
+    probeVip: false,
+    lanReferences: [{ host: "198.18.0.21", port: 10016 }],
+    lanIntervalMs: 60_000,
+    probe: net.probe,
+    onChange: (s) => lanChanges.push(s),
+  });
+  const vip = new ReachProber({
+    group: "VI_1",
+    target: { host: "198.18.0.100", port: 10016 },
+    intervalMs: 2,
+    failThreshold: 3,
+    probe: net.probe,
+    onFailing: () => lan.kick(),
+    onChange: () => {},
+  });
   try {
     lan.start();
     vip.start();
@@ -173,7 +230,11 @@ test("a run of VIP failures kicks a LAN round at once (not at the LAN cadence), 
     assert.ok(since > firstRound, "the run began after the first LAN round");
     // The LAN cadence is a minute: only the kick can have started another round this soon.
     await waitFor(() => (lan.current().lanAnsweredAtMs ?? 0) >= since, { what: "kicked LAN round", timeoutMs: 2000, intervalMs: 2 });
-    await waitFor(() => (vip.current().lastFailureBeganMs ?? 0) >= lan.current().lanAnsweredAtMs!, { what: "a probe begun after the kicked round fails too", timeoutMs: 2000, intervalMs: 2 });
+    await waitFor(() => (vip.current().lastFailureBeganMs ?? 0) >= lan.current().lanAnsweredAtMs!, {
+      what: "a probe begun after the kicked round fails too",
+      timeoutMs: 2000,
+      intervalMs: 2,
+    });
     assert.equal(lanProvenFresh(vip.current(), lan.current()), true, "the kicked round proves the LAN for this run");
     assert.ok(lanChanges.length >= 1, "the kicked round was reported although lanOk stayed true");
     assert.equal(lanChanges.at(-1)!.lanOk, true);

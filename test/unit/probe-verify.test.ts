@@ -43,14 +43,15 @@ function delayedProbe(outcome: ProbeOutcome, ms: number, seen?: ServiceProbeOpti
   };
 }
 function delayedArp(evidence: ArpEvidence, ms: number, aborted: { value: boolean }): ArpProber {
-  return (_iface, _addr, signal) => new Promise((resolve) => {
-    const t = setTimeout(() => resolve(evidence), ms);
-    signal.addEventListener("abort", () => {
-      aborted.value = true;
-      clearTimeout(t);
-      resolve({ answered: false, detail: "stopped" });
+  return (_iface, _addr, signal) =>
+    new Promise((resolve) => {
+      const t = setTimeout(() => resolve(evidence), ms);
+      signal.addEventListener("abort", () => {
+        aborted.value = true;
+        clearTimeout(t);
+        resolve({ answered: false, detail: "stopped" });
+      });
     });
-  });
 }
 const req = { vip: "198.18.0.100", interface: "eth0", port: 10016, timeoutMs: 150 };
 
@@ -89,14 +90,16 @@ test("the service is probed through the VIP with the request's port, path and ti
   const seen: ServiceProbeOptions[] = [];
   await verifyVip({ ...req, path: "/health", hostHeader: "svc" }, { probe: delayedProbe("ok", 1, seen), arp: delayedArp(silent, 5, { value: false }) });
   assert.equal(seen.length, 1);
-  assert.deepEqual({ ...seen[0], signal: undefined }, { host: "198.18.0.100", port: 10016, path: "/health", hostHeader: "svc", timeoutMs: 150, signal: undefined });
+  assert.deepEqual(
+    { ...seen[0], signal: undefined },
+    { host: "198.18.0.100", port: 10016, path: "/health", hostHeader: "svc", timeoutMs: 150, signal: undefined },
+  );
 });
 
 test("an arping that throws counts as no ARP answer", async () => {
   const r = await verifyVip(req, { probe: delayedProbe("timeout", 20), arp: () => Promise.reject(new Error("boom")) });
   assert.equal(r.verdict, "free");
 });
-
 
 test("the real ARP prober runs arping -D and reads the answering MAC", async () => {
   const runner = new FakeRunner({ reply: () => ({ exitCode: 1, stdout: "Unicast reply from 198.18.0.100 [AA:BB:CC:00:11:22]  0.5ms\n" }) });
@@ -110,7 +113,11 @@ test("the real ARP prober runs arping -D and reads the answering MAC", async () 
 });
 
 test("the real ARP prober reads exit 0 as nobody answered", async () => {
-  const e = await arpingProber(new FakeRunner({ reply: () => ({ exitCode: 0, stdout: "Received 0 response(s)" }) }), "/usr/bin/arping")("eth0", "198.18.0.100", new AbortController().signal);
+  const e = await arpingProber(new FakeRunner({ reply: () => ({ exitCode: 0, stdout: "Received 0 response(s)" }) }), "/usr/bin/arping")(
+    "eth0",
+    "198.18.0.100",
+    new AbortController().signal,
+  );
   assert.equal(e.answered, false);
   assert.match(e.detail, /nobody answered/);
 });

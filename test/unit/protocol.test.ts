@@ -27,7 +27,14 @@ test("an unrecognised nginx state on the wire reads as unknown; every reported s
 });
 
 test("the agent event kinds are the forwarded VIP controller events and vip.unconfirmed", () => {
-  assert.deepEqual([...AGENT_EVENT_KINDS].sort(), ["vip.drift-repair-failed", "vip.drift-repaired", "vip.garp-failed", "vip.unconfirmed", "vip.unexpected", "vip.watch-failed"]);
+  assert.deepEqual([...AGENT_EVENT_KINDS].sort(), [
+    "vip.drift-repair-failed",
+    "vip.drift-repaired",
+    "vip.garp-failed",
+    "vip.unconfirmed",
+    "vip.unexpected",
+    "vip.watch-failed",
+  ]);
 });
 
 const GROUP = "groups: [{ name: VI_1, vips: [198.18.0.100/24], service: { port: 80 }, members: [{ node: lb1, priority: 100 }] }]\n";

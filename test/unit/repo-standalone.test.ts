@@ -46,7 +46,9 @@ function scan(path: string, text: string): string[] {
 
 /** Tracked files that must stand alone: everything but the lock file and test fixtures. */
 function trackedFiles(): string[] {
-  const listed = execFileSync("git", ["ls-files", "-z"], { cwd: ROOT, encoding: "utf8" }).split("\0").filter((f) => f !== "");
+  const listed = execFileSync("git", ["ls-files", "-z"], { cwd: ROOT, encoding: "utf8" })
+    .split("\0")
+    .filter((f) => f !== "");
   return listed.filter((f) => f !== "package-lock.json" && !f.startsWith("test/fixtures/") && existsSync(join(ROOT, f)));
 }
 
@@ -128,7 +130,8 @@ test("docs/design.md holds the sections the code points at", () => {
   const arch = need("Architecture", /^## Architecture$/);
   for (const layer of ["shared/", "agent/", "coordinator/", "cli/"]) assert.ok(arch.includes(`\`${layer}\``), `Architecture does not name the layer ${layer}`);
   const election = need("Election", /^## Election$/);
-  for (const word of ["priority", "track", "preempt", "nopreempt", "epoch", "tie", "sync group"]) assert.match(election, new RegExp(word, "i"), `Election does not cover ${word}`);
+  for (const word of ["priority", "track", "preempt", "nopreempt", "epoch", "tie", "sync group"])
+    assert.match(election, new RegExp(word, "i"), `Election does not cover ${word}`);
   const moves = need("Moves and safety", /^## Moves and safety$/);
   for (const word of ["make-before-break", "verif", "majority"]) assert.match(moves, new RegExp(word, "i"), `Moves and safety does not cover ${word}`);
   const witness = need("The witness rule", /witness rule/i);
@@ -158,7 +161,14 @@ function anchors(md: string): Set<string> {
   for (const line of md.split("\n")) {
     if (line.startsWith("```")) fence = !fence;
     const m = fence ? null : /^#{1,6} (.*)$/.exec(line);
-    if (m) out.add(m[1].trim().toLowerCase().replace(/[^\p{L}\p{N}\s_-]/gu, "").replace(/\s/g, "-"));
+    if (m)
+      out.add(
+        m[1]
+          .trim()
+          .toLowerCase()
+          .replace(/[^\p{L}\p{N}\s_-]/gu, "")
+          .replace(/\s/g, "-"),
+      );
   }
   return out;
 }
@@ -175,7 +185,8 @@ test("every relative link in the Markdown pages resolves", () => {
       const [path, anchor] = link.split("#");
       const target = path === "" ? page : normalize(join(dirname(page), path));
       if (!existsSync(join(ROOT, target))) broken.push(`${page}: ${link} (no ${target})`);
-      else if (anchor !== undefined && target.endsWith(".md") && !anchors(readFileSync(join(ROOT, target), "utf8")).has(anchor)) broken.push(`${page}: ${link} (no heading #${anchor} in ${target})`);
+      else if (anchor !== undefined && target.endsWith(".md") && !anchors(readFileSync(join(ROOT, target), "utf8")).has(anchor))
+        broken.push(`${page}: ${link} (no heading #${anchor} in ${target})`);
     }
   }
   assert.deepEqual(broken, []);

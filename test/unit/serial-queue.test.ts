@@ -6,16 +6,18 @@ test("tasks run one at a time, in the order queued, each with its own outcome; a
   const q = new SerialQueue();
   const log: string[] = [];
   let running = 0;
-  const task = (name: string, fail = false) => async () => {
-    running++;
-    assert.equal(running, 1, `${name} overlapped another task`);
-    log.push(`start ${name}`);
-    await new Promise((r) => setTimeout(r, 2));
-    log.push(`end ${name}`);
-    running--;
-    if (fail) throw new Error(`${name} failed`);
-    return name;
-  };
+  const task =
+    (name: string, fail = false) =>
+    async () => {
+      running++;
+      assert.equal(running, 1, `${name} overlapped another task`);
+      log.push(`start ${name}`);
+      await new Promise((r) => setTimeout(r, 2));
+      log.push(`end ${name}`);
+      running--;
+      if (fail) throw new Error(`${name} failed`);
+      return name;
+    };
   const a = q.run(task("a"));
   const b = q.run(task("b", true));
   const c = q.run(task("c"));

@@ -9,13 +9,33 @@ const OUTSIDE: NotifyEnvironment = { notifySocket: undefined, pid: 4242 };
 
 const cases: Array<{ name: string; message: NotifyMessage; env: NotifyEnvironment; argv: string[] | undefined }> = [
   { name: "ready under systemd names our pid as MAINPID", message: { ready: true }, env: UNDER_SYSTEMD, argv: ["systemd-notify", "--pid=4242", "--ready"] },
-  { name: "ready with a status line sends both in one message", message: { ready: true, status: "listening on 127.0.0.1:7400" }, env: UNDER_SYSTEMD, argv: ["systemd-notify", "--pid=4242", "--ready", "--status=listening on 127.0.0.1:7400"] },
-  { name: "a status alone is not readiness", message: { status: "waiting for the coordinator" }, env: UNDER_SYSTEMD, argv: ["systemd-notify", "--pid=4242", "--status=waiting for the coordinator"] },
+  {
+    name: "ready with a status line sends both in one message",
+    message: { ready: true, status: "listening on 127.0.0.1:7400" },
+    env: UNDER_SYSTEMD,
+    argv: ["systemd-notify", "--pid=4242", "--ready", "--status=listening on 127.0.0.1:7400"],
+  },
+  {
+    name: "a status alone is not readiness",
+    message: { status: "waiting for the coordinator" },
+    env: UNDER_SYSTEMD,
+    argv: ["systemd-notify", "--pid=4242", "--status=waiting for the coordinator"],
+  },
   { name: "nothing runs outside systemd (NOTIFY_SOCKET unset)", message: { ready: true, status: "x" }, env: OUTSIDE, argv: undefined },
   { name: "an empty NOTIFY_SOCKET counts as unset", message: { ready: true }, env: { notifySocket: "", pid: 1 }, argv: undefined },
   { name: "an empty message sends nothing", message: {}, env: UNDER_SYSTEMD, argv: undefined },
-  { name: "a configured program path is used", message: { ready: true }, env: { ...UNDER_SYSTEMD, program: "/usr/bin/systemd-notify" }, argv: ["/usr/bin/systemd-notify", "--pid=4242", "--ready"] },
-  { name: "a multi-line status becomes one line (it is one argv element, never a shell string)", message: { status: "a\nb; rm -rf /\t c" }, env: UNDER_SYSTEMD, argv: ["systemd-notify", "--pid=4242", "--status=a b; rm -rf / c"] },
+  {
+    name: "a configured program path is used",
+    message: { ready: true },
+    env: { ...UNDER_SYSTEMD, program: "/usr/bin/systemd-notify" },
+    argv: ["/usr/bin/systemd-notify", "--pid=4242", "--ready"],
+  },
+  {
+    name: "a multi-line status becomes one line (it is one argv element, never a shell string)",
+    message: { status: "a\nb; rm -rf /\t c" },
+    env: UNDER_SYSTEMD,
+    argv: ["systemd-notify", "--pid=4242", "--status=a b; rm -rf / c"],
+  },
 ];
 
 for (const c of cases) {
@@ -38,7 +58,10 @@ test("notifyReady and notifyStatus run the planned argv and report the outcome",
   const r = fakeRunner();
   assert.deepEqual(await notifyReady(r, "up", UNDER_SYSTEMD), { sent: true, error: "" });
   assert.deepEqual(await notifyStatus(r, "still up", UNDER_SYSTEMD), { sent: true, error: "" });
-  assert.deepEqual(r.argvs, [["systemd-notify", "--pid=4242", "--ready", "--status=up"], ["systemd-notify", "--pid=4242", "--status=still up"]]);
+  assert.deepEqual(r.argvs, [
+    ["systemd-notify", "--pid=4242", "--ready", "--status=up"],
+    ["systemd-notify", "--pid=4242", "--status=still up"],
+  ]);
 });
 
 test("a missing systemd-notify is reported, not thrown", async () => {
@@ -63,7 +86,10 @@ test("Readiness: READY once, from the event; the deadline after it does nothing"
   t.mock.timers.tick(20_000);
   ready.ready("reconnected");
   await settle();
-  assert.deepEqual(r.argvs, [["systemd-notify", "--pid=4242", "--ready", "--status=connected"], ["systemd-notify", "--pid=4242", "--status=reconnected"]]);
+  assert.deepEqual(r.argvs, [
+    ["systemd-notify", "--pid=4242", "--ready", "--status=connected"],
+    ["systemd-notify", "--pid=4242", "--status=reconnected"],
+  ]);
   assert.equal(ready.isReady, true);
 });
 

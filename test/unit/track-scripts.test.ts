@@ -49,7 +49,10 @@ test("runs at start, then every interval measured from each start", async (t) =>
   const { runner, tracks } = setup(t, () => ({ exit: 0, ms: 30 }));
   tracks.start();
   await advance(t, 3500);
-  assert.deepEqual(runner.calls.map((c) => c.startedAt), [0, 1000, 2000, 3000]);
+  assert.deepEqual(
+    runner.calls.map((c) => c.startedAt),
+    [0, 1000, 2000, 3000],
+  );
   assert.deepEqual(runner.calls[0].options.timeoutMs, 1000, "timeout defaults to the interval");
 });
 
@@ -58,7 +61,14 @@ test("rise/fall over real runs: fall 2 fails on the second failure in a row, and
   const { tracks, changes } = setup(t, (n) => ({ exit: results[n] ?? 0, stdout: `run ${n}` }), { fall: 2 });
   tracks.start();
   await advance(t, 5500);
-  assert.deepEqual(changes.map((c) => [c.passing, c.detail]), [[true, "run 0"], [false, "exit code 1: run 4"], [true, "run 5"]]);
+  assert.deepEqual(
+    changes.map((c) => [c.passing, c.detail]),
+    [
+      [true, "run 0"],
+      [false, "exit code 1: run 4"],
+      [true, "run 5"],
+    ],
+  );
   assert.deepEqual(tracks.current(), [{ name: "chk_nginx", passing: true, detail: "run 5" }]);
 });
 
@@ -66,7 +76,11 @@ test("a hung script fails at its timeout, is killed, and the next run waits unti
   const { runner, tracks, changes } = setup(t, (n) => (n === 0 ? { hang: true, lingerMs: 700 } : { exit: 0 }), { interval: 1000, timeout: 500 });
   tracks.start();
   await advance(t, 505);
-  assert.deepEqual(changes.map((c) => [c.passing, c.detail]), [[false, "timed out after 500ms (killed)"]], "failed at the deadline, not when it let go");
+  assert.deepEqual(
+    changes.map((c) => [c.passing, c.detail]),
+    [[false, "timed out after 500ms (killed)"]],
+    "failed at the deadline, not when it let go",
+  );
   assert.ok(runner.calls[0].options.signal?.aborted, "the script was killed");
   await advance(t, 1500);
   assert.equal(runner.calls[0].endedAt, 1200);
@@ -80,7 +94,10 @@ test("a script that hangs at every run stays failing, one run at a time", async 
   const { runner, tracks } = setup(t, () => ({ hang: true, lingerMs: 0 }), { interval: 200, timeout: 100 });
   tracks.start();
   await advance(t, 990);
-  assert.deepEqual(runner.calls.map((c) => c.startedAt), [0, 200, 400, 600, 800]);
+  assert.deepEqual(
+    runner.calls.map((c) => c.startedAt),
+    [0, 200, 400, 600, 800],
+  );
   assert.equal(runner.maxInFlight, 1);
   assert.equal(tracks.current()[0].passing, false);
 });
@@ -96,7 +113,10 @@ test("setPolicy changes rise at run time; unknown tracks and zero values are ref
   assert.equal(tracks.current()[0].passing, false, "two successes are not enough for rise 3");
   await advance(t, 1000);
   assert.equal(tracks.current()[0].passing, true, "the third success is");
-  assert.deepEqual(changes.map((c) => c.passing), [false, true]);
+  assert.deepEqual(
+    changes.map((c) => c.passing),
+    [false, true],
+  );
   assert.match(tracks.setPolicy("chk_other", { rise: 1, fall: 1 }) ?? "", /track "chk_other" is not configured/);
   assert.match(tracks.setPolicy("chk_nginx", { rise: 0, fall: 1 }) ?? "", /rise must be an integer 1\.\.100, got 0/);
 });

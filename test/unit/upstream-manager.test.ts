@@ -8,7 +8,9 @@ import type { UpstreamConfig } from "../../shared/gen/keepvip/v1/agent.js";
 import { silentLogger } from "../../shared/log.js";
 import { ManualScheduler } from "../support/manual-scheduler.js";
 
-const cfg = parseConfigText(coordinatorConfigSchema, `
+const cfg = parseConfigText(
+  coordinatorConfigSchema,
+  `
 insecure: true
 timing: { reload_min_interval: 500ms }
 groups:
@@ -23,7 +25,9 @@ upstreams:
     servers:
       - { address: "198.18.0.21:10016", weight: 8, max_fails: 3, fail_timeout: 30s }
       - { address: "198.18.0.22:10016", max_fails: 3, fail_timeout: 30s }
-`, "t.yaml");
+`,
+  "t.yaml",
+);
 const A = "198.18.0.21:10016";
 
 async function manager() {
@@ -45,12 +49,24 @@ const weightOf = (c: UpstreamConfig | undefined, server: string) => c?.upstreams
 
 test("upstream manager: changes inside reload_min_interval are merged into one push when the interval ends", async () => {
   const { m, scheduler, pushed } = await manager();
-  assert.deepEqual(pushed.map((c) => c.version), [1], "the startup push");
+  assert.deepEqual(
+    pushed.map((c) => c.version),
+    [1],
+    "the startup push",
+  );
   m.report("lb1", [{ upstream: "my10016", server: A, up: false, detail: "refused", latencyMs: 0 }], 1, "");
   await scheduler.advance(499);
-  assert.deepEqual(pushed.map((c) => c.version), [1], "held back inside the interval");
+  assert.deepEqual(
+    pushed.map((c) => c.version),
+    [1],
+    "held back inside the interval",
+  );
   await scheduler.advance(1);
-  assert.deepEqual(pushed.map((c) => c.version), [1, 2], "pushed when the interval ends");
+  assert.deepEqual(
+    pushed.map((c) => c.version),
+    [1, 2],
+    "pushed when the interval ends",
+  );
   m.stop();
 });
 

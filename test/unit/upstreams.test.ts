@@ -31,7 +31,9 @@ test("health: the reason names the agents that see it fail", () => {
   assert.match(aggregateHealth(obs(false, false), 0.5).reason, /2 of 2 agents see it fail \(lb1: connect timeout; lb2: connect timeout\)/);
 });
 
-const cfg = parseConfigText(coordinatorConfigSchema, `
+const cfg = parseConfigText(
+  coordinatorConfigSchema,
+  `
 insecure: true
 groups:
   - name: VI_1
@@ -45,11 +47,20 @@ upstreams:
     servers:
       - { address: "198.18.0.21:10016", weight: 8, max_fails: 3, fail_timeout: 30s }
       - { address: "198.18.0.22:10016", max_fails: 3, fail_timeout: 30s }
-`, "t.yaml");
+`,
+  "t.yaml",
+);
 const A = "198.18.0.21:10016";
 const B = "198.18.0.22:10016";
 
-function desired(opts: { health?: Record<string, boolean>; overrides?: Record<string, { action: "drain" | "down" | "weight"; weight?: number }>; upSince?: Record<string, number>; now?: number } = {}) {
+function desired(
+  opts: {
+    health?: Record<string, boolean>;
+    overrides?: Record<string, { action: "drain" | "down" | "weight"; weight?: number }>;
+    upSince?: Record<string, number>;
+    now?: number;
+  } = {},
+) {
   const key = (s: string) => serverKey("my10016", s);
   return desiredUpstreams({
     upstreams: cfg.upstreams,
@@ -64,7 +75,13 @@ const server = (d: ReturnType<typeof desired>, addr: string) => d.upstreams[0].s
 test("desired: the seed's upstream keeps config order, balance and passive-check settings", () => {
   const d = desired();
   assert.equal(d.upstreams[0].balance, "least_conn");
-  assert.deepEqual(d.upstreams[0].servers.map((s) => [s.address, s.weight, s.maxFails, s.failTimeoutS, s.down]), [[A, 8, 3, 30, false], [B, 1, 3, 30, false]]);
+  assert.deepEqual(
+    d.upstreams[0].servers.map((s) => [s.address, s.weight, s.maxFails, s.failTimeoutS, s.down]),
+    [
+      [A, 8, 3, 30, false],
+      [B, 1, 3, 30, false],
+    ],
+  );
 });
 
 test("desired: an aggregated-down server is marked down, the other untouched", () => {
@@ -82,13 +99,25 @@ test("desired: overrides drain and down mark the server down; weight replaces th
 test("desired: slow start ramps a returning server in four steps and says when the next one is due", () => {
   const since = 1_000_000;
   const steps = [0, 9_999, 10_000, 20_000, 30_000, 39_999, 40_000].map((t) => desired({ upSince: { [A]: since }, now: since + t }));
-  assert.deepEqual(steps.map((d) => server(d, A).weight), [2, 2, 4, 6, 8, 8, 8]);
+  assert.deepEqual(
+    steps.map((d) => server(d, A).weight),
+    [2, 2, 4, 6, 8, 8, 8],
+  );
   assert.equal(steps[0].wakeAtMs, since + 10_000);
   assert.equal(steps[6].wakeAtMs, undefined, "no wake-up once fully up");
   assert.equal(slowStartWeight(1, 40_000, since, since).weight, 1, "never below 1");
 });
 
-const ups = (w: number): Upstream[] => [{ name: "u", balance: "round_robin", hashKey: "", hashConsistent: false, keepalive: 0, servers: [{ address: A, weight: w, maxFails: 1, failTimeoutS: 10, backup: false, down: false }] }];
+const ups = (w: number): Upstream[] => [
+  {
+    name: "u",
+    balance: "round_robin",
+    hashKey: "",
+    hashConsistent: false,
+    keepalive: 0,
+    servers: [{ address: A, weight: w, maxFails: 1, failTimeoutS: 10, backup: false, down: false }],
+  },
+];
 
 test("publisher: a change publishes a new version; the same state again publishes nothing", () => {
   const a = offer(initialPublisher(), ups(1), 0, 500);

@@ -25,7 +25,16 @@ class FakeHost implements CommandRunner {
   async run(argv: string[]): Promise<RunResult> {
     this.runs.push(argv);
     const [, ...args] = argv;
-    const res = (exitCode: number, stdout = "", stderr = ""): RunResult => ({ argv, exitCode, stdout, stderr, timedOut: false, spawnError: "", signal: "", durationMs: 1 });
+    const res = (exitCode: number, stdout = "", stderr = ""): RunResult => ({
+      argv,
+      exitCode,
+      stdout,
+      stderr,
+      timedOut: false,
+      spawnError: "",
+      signal: "",
+      durationMs: 1,
+    });
     if (args.join(" ") === "-json addr show") {
       return res(0, JSON.stringify([...this.addrs].map(([ifname, list]) => ({ ifname, addr_info: list.map((a) => ({ family: "inet", ...a })) }))));
     }
@@ -50,7 +59,16 @@ class FakeHost implements CommandRunner {
   start(argv: string[], options?: StartOptions): RunningProcess {
     let end!: (r: RunResult) => void;
     const exited = new Promise<RunResult>((resolve) => (end = resolve));
-    const result = (exitCode: number, signal = ""): RunResult => ({ argv, exitCode, stdout: "", stderr: exitCode === 2 ? "arping: bind: Cannot assign requested address" : "", timedOut: false, spawnError: "", signal, durationMs: 1 });
+    const result = (exitCode: number, signal = ""): RunResult => ({
+      argv,
+      exitCode,
+      stdout: "",
+      stderr: exitCode === 2 ? "arping: bind: Cannot assign requested address" : "",
+      timedOut: false,
+      spawnError: "",
+      signal,
+      durationMs: 1,
+    });
     const entry = { killed: false } as { killed: boolean; proc: RunningProcess };
     const proc: RunningProcess = {
       pid: 1000 + this.garps.length,
@@ -119,8 +137,18 @@ test("acquiring a held VIP again adds nothing but announces again (neighbours ma
     const [r] = await c.acquire([vip]);
     assert.equal(r.outcome, "already-present");
     assert.equal(host.garps.length, 2, "announced again");
-    assert.deepEqual(host.runs.slice(runs).filter((a) => a[0] !== "arping").map((a) => a.slice(1).join(" ")), ["-json addr show"], "no second ip addr add");
-    assert.deepEqual(events.map((e) => e.kind), ["acquired"]);
+    assert.deepEqual(
+      host.runs
+        .slice(runs)
+        .filter((a) => a[0] !== "arping")
+        .map((a) => a.slice(1).join(" ")),
+      ["-json addr show"],
+      "no second ip addr add",
+    );
+    assert.deepEqual(
+      events.map((e) => e.kind),
+      ["acquired"],
+    );
     await c.acquire([vip], { takeover: true });
     assert.equal(host.garps.length, 3, "a takeover announces again too");
   } finally {
@@ -150,7 +178,10 @@ test("release stops the burst and ends the arping still lingering", async () => 
     assert.equal(host.garps[0].killed, true);
     await new Promise((res) => setTimeout(res, 250));
     assert.equal(host.garps.length, 1, "the send at 200 ms never happened");
-    assert.deepEqual(events.map((e) => e.kind), ["acquired", "released"]);
+    assert.deepEqual(
+      events.map((e) => e.kind),
+      ["acquired", "released"],
+    );
     const [again] = await c.release([vip]);
     assert.equal(again.outcome, "already-absent");
     assert.equal(events.length, 2);
@@ -232,7 +263,11 @@ test("while held, the VIP is re-announced every refresh period, never faster tha
       starts.push(now);
       let end!: (r: RunResult) => void;
       const exited = new Promise<RunResult>((resolve) => (end = resolve));
-      return { pid: 1, exited, kill: () => (end({ argv, exitCode: -1, stdout: "", stderr: "", timedOut: false, spawnError: "", signal: "SIGTERM", durationMs: 0 }), true) };
+      return {
+        pid: 1,
+        exited,
+        kill: () => (end({ argv, exitCode: -1, stdout: "", stderr: "", timedOut: false, spawnError: "", signal: "SIGTERM", durationMs: 0 }), true),
+      };
     },
   };
   const tick = (ms: number): void => {

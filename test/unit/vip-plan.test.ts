@@ -1,8 +1,22 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import {
-  DEFAULT_GARP_SCHEDULE, addOutcome, delOutcome, garpOffsets, isPresent, parseAddresses, parseArpingReplies, parseLinkMac,
-  planAddressAdd, planAddressDel, planAddressShow, planDuplicateProbe, planGarp, vipKey, vipUnsupported, type VipBinding,
+  DEFAULT_GARP_SCHEDULE,
+  addOutcome,
+  delOutcome,
+  garpOffsets,
+  isPresent,
+  parseAddresses,
+  parseArpingReplies,
+  parseLinkMac,
+  planAddressAdd,
+  planAddressDel,
+  planAddressShow,
+  planDuplicateProbe,
+  planGarp,
+  vipKey,
+  vipUnsupported,
+  type VipBinding,
 } from "../../agent/vip/plan.js";
 
 const tools = { ip: "/usr/sbin/ip", arping: "/usr/bin/arping" };
@@ -12,7 +26,11 @@ const v6: VipBinding = { group: "VI_6", address: "2001:db8::100", prefix: 64, fa
 const addCases: Array<[string, VipBinding, string[]]> = [
   ["a bare IPv4 VIP is added to its interface with its prefix", v4, ["/usr/sbin/ip", "addr", "add", "198.18.0.100/24", "dev", "eth0"]],
   ["a label is passed through for IPv4", { ...v4, label: "eth0:vip" }, ["/usr/sbin/ip", "addr", "add", "198.18.0.100/24", "dev", "eth0", "label", "eth0:vip"]],
-  ["a scope follows the label", { ...v4, label: "eth0:vip", scope: "global" }, ["/usr/sbin/ip", "addr", "add", "198.18.0.100/24", "dev", "eth0", "label", "eth0:vip", "scope", "global"]],
+  [
+    "a scope follows the label",
+    { ...v4, label: "eth0:vip", scope: "global" },
+    ["/usr/sbin/ip", "addr", "add", "198.18.0.100/24", "dev", "eth0", "label", "eth0:vip", "scope", "global"],
+  ],
   ["an IPv6 VIP skips duplicate address detection so it serves at once", v6, ["/usr/sbin/ip", "addr", "add", "2001:db8::100/64", "dev", "eth0", "nodad"]],
   ["IPv6 has no labels, so one is left out", { ...v6, label: "eth0:vip" }, ["/usr/sbin/ip", "addr", "add", "2001:db8::100/64", "dev", "eth0", "nodad"]],
 ];
@@ -37,12 +55,23 @@ test("an IPv6 VIP is refused with a sentence naming the address and the group", 
 });
 
 const ipJson = JSON.stringify([
-  { ifindex: 1, ifname: "lo", addr_info: [{ family: "inet", local: "127.0.0.1", prefixlen: 8, label: "lo" }, { family: "inet6", local: "::1", prefixlen: 128 }] },
-  { ifindex: 2, ifname: "eth0", addr_info: [
-    { family: "inet", local: "198.18.0.11", prefixlen: 24, label: "eth0" },
-    { family: "inet", local: "198.18.0.100", prefixlen: 24, label: "eth0:vip" },
-    { family: "inet6", local: "2001:db8:0:0::100", prefixlen: 64 },
-  ] },
+  {
+    ifindex: 1,
+    ifname: "lo",
+    addr_info: [
+      { family: "inet", local: "127.0.0.1", prefixlen: 8, label: "lo" },
+      { family: "inet6", local: "::1", prefixlen: 128 },
+    ],
+  },
+  {
+    ifindex: 2,
+    ifname: "eth0",
+    addr_info: [
+      { family: "inet", local: "198.18.0.11", prefixlen: 24, label: "eth0" },
+      { family: "inet", local: "198.18.0.100", prefixlen: 24, label: "eth0:vip" },
+      { family: "inet6", local: "2001:db8:0:0::100", prefixlen: 64 },
+    ],
+  },
   { ifindex: 3, ifname: "eth1" },
 ]);
 
@@ -80,7 +109,12 @@ const outcomes: Array<[string, { exitCode: number; stderr: string }, string, str
   ["old iproute2's File exists means already there", { exitCode: 2, stderr: "RTNETLINK answers: File exists" }, "already-present", "failed"],
   ["iproute2 6's already assigned means already there", { exitCode: 2, stderr: "Error: ipv4: Address already assigned." }, "already-present", "failed"],
   ["Address not found on delete means already gone", { exitCode: 2, stderr: "Error: ipv4: Address not found." }, "failed", "already-absent"],
-  ["Cannot assign requested address on delete means already gone", { exitCode: 2, stderr: "RTNETLINK answers: Cannot assign requested address" }, "failed", "already-absent"],
+  [
+    "Cannot assign requested address on delete means already gone",
+    { exitCode: 2, stderr: "RTNETLINK answers: Cannot assign requested address" },
+    "failed",
+    "already-absent",
+  ],
   ["a missing device is a failure both ways", { exitCode: 1, stderr: 'Cannot find device "eth9"' }, "failed", "failed"],
 ];
 for (const [name, r, add, del] of outcomes) {
@@ -91,7 +125,8 @@ for (const [name, r, add, del] of outcomes) {
 }
 
 test("arping replies are read with their MACs in lower case", () => {
-  const out = "ARPING 198.18.0.100 from 0.0.0.0 eth0\nUnicast reply from 198.18.0.100 [3E:D1:5E:A4:94:5D]  0.527ms\nSent 1 probes (1 broadcast(s))\nReceived 1 response(s)\n";
+  const out =
+    "ARPING 198.18.0.100 from 0.0.0.0 eth0\nUnicast reply from 198.18.0.100 [3E:D1:5E:A4:94:5D]  0.527ms\nSent 1 probes (1 broadcast(s))\nReceived 1 response(s)\n";
   assert.deepEqual(parseArpingReplies(out), [{ address: "198.18.0.100", mac: "3e:d1:5e:a4:94:5d" }]);
   assert.deepEqual(parseArpingReplies("Sent 1 probes (1 broadcast(s))\nReceived 0 response(s)\n"), []);
 });

@@ -18,7 +18,9 @@ export interface TestCoordinator {
   stop(): Promise<void>;
 }
 
-export function clusterYaml(opts: { preempt?: boolean; preemptDelay?: string; tracks?: string; lb3?: boolean; startupGrace?: string; upstreams?: boolean } = {}): string {
+export function clusterYaml(
+  opts: { preempt?: boolean; preemptDelay?: string; tracks?: string; lb3?: boolean; startupGrace?: string; upstreams?: boolean } = {},
+): string {
   return `
 insecure: true
 timing:
@@ -58,7 +60,11 @@ export async function startCoordinator(yaml: string, stateDir?: string): Promise
   await engine.start();
   const server = await startServer(config, engine, silentLogger, "127.0.0.1:0");
   return {
-    engine, server, address: server.address, config, stateDir: dir,
+    engine,
+    server,
+    address: server.address,
+    config,
+    stateDir: dir,
     async stop() {
       await engine.stop();
       await server.shutdown(500);

@@ -1,7 +1,24 @@
 /** In-memory twins of the agent's ports: a fake host whose VIPs, nginx and links tests control. */
 import type { NginxHealth } from "../../../shared/protocol.js";
 import type { ProbePlan, ProbeResult, UpstreamConfig } from "../../../shared/gen/keepvip/v1/agent.js";
-import type { BackendProbePort, GarpPlan, UpstreamPort, LinkPort, NginxPort, NotifyPort, NotifyState, ReachPort, ReachState, ReachTarget, TrackPort, TrackState, Verdict, VerifyPort, VipPort, VipSpec } from "../../../agent/core/ports.js";
+import type {
+  BackendProbePort,
+  GarpPlan,
+  UpstreamPort,
+  LinkPort,
+  NginxPort,
+  NotifyPort,
+  NotifyState,
+  ReachPort,
+  ReachState,
+  ReachTarget,
+  TrackPort,
+  TrackState,
+  Verdict,
+  VerifyPort,
+  VipPort,
+  VipSpec,
+} from "../../../agent/core/ports.js";
 
 /** One shared "LAN": which node has which VIP address. */
 export class FakeLan {
@@ -13,7 +30,10 @@ export class FakeLan {
 
 export class FakeVips implements VipPort {
   readonly log: string[] = [];
-  constructor(private readonly lan: FakeLan, private readonly node: string) {}
+  constructor(
+    private readonly lan: FakeLan,
+    private readonly node: string,
+  ) {}
   async scan(vips: VipSpec[]) {
     return vips.filter((v) => this.lan.holders(v.address).includes(this.node));
   }
@@ -43,7 +63,10 @@ export class FakeVips implements VipPort {
 
 export class FakeNginx implements NginxPort {
   private listeners = new Set<(s: NginxHealth, d: string) => void>();
-  constructor(public current: NginxHealth = "running", public detail = "") {}
+  constructor(
+    public current: NginxHealth = "running",
+    public detail = "",
+  ) {}
   state() {
     return { state: this.current, detail: this.detail };
   }
@@ -97,7 +120,10 @@ export class FakeReach implements ReachPort {
 export class FakeVerify implements VerifyPort {
   calls = 0;
   override?: Verdict;
-  constructor(private readonly lan: FakeLan, private readonly node: string) {}
+  constructor(
+    private readonly lan: FakeLan,
+    private readonly node: string,
+  ) {}
   async verify(req: { vip: string }) {
     this.calls++;
     const others = this.lan.holders(req.vip).filter((n) => n !== this.node);

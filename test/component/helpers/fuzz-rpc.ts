@@ -112,15 +112,33 @@ export async function startFuzzCluster(): Promise<FuzzCluster> {
   const server: RunningServer = await startServer(config, engine, log, "127.0.0.1:0");
   const lb1 = new StandinAgent(server.address, { node: "lb1", address: "198.18.0.11", creds: cred("agent-lb1") }).connect();
   const lb2 = new StandinAgent(server.address, { node: "lb2", address: "198.18.0.12", creds: cred("agent-lb2") }).connect();
-  await waitFor(() => engine.runtimes.get("VI_1")?.holder === "lb1" && engine.runtimes.get("VI_1")?.phase.kind === "steady" && engine.nodes.views.get("lb2")?.session === "live", { what: "lb1 holds VI_1 over mutual TLS", timeoutMs: 10_000 });
+  await waitFor(
+    () =>
+      engine.runtimes.get("VI_1")?.holder === "lb1" &&
+      engine.runtimes.get("VI_1")?.phase.kind === "steady" &&
+      engine.nodes.views.get("lb2")?.session === "live",
+    { what: "lb1 holds VI_1 over mutual TLS", timeoutMs: 10_000 },
+  );
   // Settled: lb1's move is recorded and the election has said nothing for a while.
   const vi1Events = () => engine.events.all().filter((e) => e.group === "VI_1");
-  await waitFor(() => vi1Events().some((e) => e.kind === "move") && Date.now() - vi1Events()[vi1Events().length - 1].atMs > 300, { what: "VI_1 settled on lb1", timeoutMs: 10_000 });
+  await waitFor(() => vi1Events().some((e) => e.kind === "move") && Date.now() - vi1Events()[vi1Events().length - 1].atMs > 300, {
+    what: "VI_1 settled on lb1",
+    timeoutMs: 10_000,
+  });
   return {
-    address: server.address, engine, lb1, lb2, logs,
+    address: server.address,
+    engine,
+    lb1,
+    lb2,
+    logs,
     creds: {
-      fz1: cred("agent-fz1"), mallory: cred("agent-mallory"), lb1Twin: cred("agent-lb1", join(pki, "twin")),
-      admin: cred("admin-fuzz"), admin2: cred("admin-fuzz2"), reader: cred("reader-peek"), anonymous: credentials.createSsl(ca),
+      fz1: cred("agent-fz1"),
+      mallory: cred("agent-mallory"),
+      lb1Twin: cred("agent-lb1", join(pki, "twin")),
+      admin: cred("admin-fuzz"),
+      admin2: cred("admin-fuzz2"),
+      reader: cred("reader-peek"),
+      anonymous: credentials.createSsl(ca),
     },
     async stop() {
       lb1.destroy();
@@ -169,16 +187,32 @@ const identityBytes = (b: Uint8Array) => Buffer.from(b);
  * Runs a session to its end and resolves with the status; rejects only when
  * nothing ends it within `timeoutMs` (a hang).
  */
-export function runSession(cluster: FuzzCluster, identity: Identity, steps: SessionStep[], ending: "halfClose" | "cancel", timeoutMs = 8000): Promise<SessionOutcome> {
+export function runSession(
+  cluster: FuzzCluster,
+  identity: Identity,
+  steps: SessionStep[],
+  ending: "halfClose" | "cancel",
+  timeoutMs = 8000,
+): Promise<SessionOutcome> {
   const client = clientFor(cluster.address, identity, cluster.creds[identity]);
-  const call = client.makeBidiStreamRequest<Uint8Array, Uint8Array>("/keepvip.v1.Agent/Session", identityBytes, identityBytes, new Metadata(), {}) as ClientDuplexStream<Uint8Array, Uint8Array>;
+  const call = client.makeBidiStreamRequest<Uint8Array, Uint8Array>(
+    "/keepvip.v1.Agent/Session",
+    identityBytes,
+    identityBytes,
+    new Metadata(),
+    {},
+  ) as ClientDuplexStream<Uint8Array, Uint8Array>;
   const received: string[] = [];
   const commandIds: string[] = [];
   let cancelledByUs = false;
   return new Promise<SessionOutcome>((resolve, reject) => {
     const timer = setTimeout(() => {
       call.cancel();
-      reject(new Error(`session as ${identity} did not end within ${timeoutMs} ms (${ending} after ${describeSteps(steps)}; received ${received.join(", ") || "nothing"})`));
+      reject(
+        new Error(
+          `session as ${identity} did not end within ${timeoutMs} ms (${ending} after ${describeSteps(steps)}; received ${received.join(", ") || "nothing"})`,
+        ),
+      );
     }, timeoutMs);
     call.on("data", (b: Uint8Array) => {
       const m = CoordinatorMessage.decode(b);
@@ -196,9 +230,23 @@ export function runSession(cluster: FuzzCluster, identity: Identity, steps: Sess
       else if (commandIds.length > 0) {
         const id = commandIds[commandIds.length - 1];
         // Answers the coordinator's own last command: an ack that claims VI_1 too, or a verdict.
-        call.write(AgentMessage.encode(step.echoCommand
-          ? { body: { $case: "ack", value: { commandId: id, ok: true, error: "", held: ["VI_F", "VI_1"].map((group) => ({ group, address: "198.18.0.100/24", interface: "lan0", epoch: 1 })) } } }
-          : { body: { $case: "verifyResult", value: { commandId: id, group: "VI_F", verdict: 2, detail: "fuzz", tookMs: 1 } } }).finish());
+        call.write(
+          AgentMessage.encode(
+            step.echoCommand
+              ? {
+                  body: {
+                    $case: "ack",
+                    value: {
+                      commandId: id,
+                      ok: true,
+                      error: "",
+                      held: ["VI_F", "VI_1"].map((group) => ({ group, address: "198.18.0.100/24", interface: "lan0", epoch: 1 })),
+                    },
+                  },
+                }
+              : { body: { $case: "verifyResult", value: { commandId: id, group: "VI_F", verdict: 2, detail: "fuzz", tookMs: 1 } } },
+          ).finish(),
+        );
       }
     }
     if (ending === "halfClose") call.end();
@@ -211,14 +259,16 @@ export function runSession(cluster: FuzzCluster, identity: Identity, steps: Sess
 
 /** Steps in a few words, for failure messages (a 1 MiB message is not printed). */
 export function describeSteps(steps: SessionStep[]): string {
-  return steps.map((s) => {
-    if ("raw" in s) return `raw[${s.raw.length}]`;
-    if ("echoCommand" in s) return s.echoCommand ? "ack-last-command" : "verdict-last-command";
-    const body = s.typed.body;
-    if (!body) return "empty";
-    const json = JSON.stringify(body.value);
-    return `${body.$case}${json.length > 300 ? `[${json.length} chars]` : json}`;
-  }).join(" → ");
+  return steps
+    .map((s) => {
+      if ("raw" in s) return `raw[${s.raw.length}]`;
+      if ("echoCommand" in s) return s.echoCommand ? "ack-last-command" : "verdict-last-command";
+      const body = s.typed.body;
+      if (!body) return "empty";
+      const json = JSON.stringify(body.value);
+      return `${body.$case}${json.length > 300 ? `[${json.length} chars]` : json}`;
+    })
+    .join(" → ");
 }
 
 export interface CallOutcome {
@@ -244,7 +294,9 @@ export function adminCall(cluster: FuzzCluster, identity: Identity, rpc: string,
       return;
     }
     const fn = (client as unknown as Record<string, Unary>)[rpc].bind(client);
-    fn(request as never, new Metadata(), { deadline: Date.now() + timeoutMs }, (err) => resolve(err ? { code: err.code, details: err.details } : { code: 0, details: "" }));
+    fn(request as never, new Metadata(), { deadline: Date.now() + timeoutMs }, (err) =>
+      resolve(err ? { code: err.code, details: err.details } : { code: 0, details: "" }),
+    );
   });
 }
 

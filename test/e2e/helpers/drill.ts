@@ -37,20 +37,29 @@ export async function waitFor<T>(what: string, timeoutMs: number, probe: () => P
 
 /** Both agents connected, nginx running on both, `holder` holds the VIP and nothing is moving. */
 export async function steady(prefix: string, holder = "lb1", timeoutMs = 30_000): Promise<GroupStatus> {
-  return waitFor(`a steady cluster with the VIP on ${holder}`, timeoutMs, async () => {
-    const s = await clusterStatus(prefix);
-    if (!s || s.holder !== holder || s.phase !== "steady") return undefined;
-    if (!s.members.every((m) => m.connected && m.nginx === "running" && m.eligible)) return undefined;
-    const on = await vipHolders(prefix);
-    return on.length === 1 && on[0] === holder ? s : undefined;
-  }, 200);
+  return waitFor(
+    `a steady cluster with the VIP on ${holder}`,
+    timeoutMs,
+    async () => {
+      const s = await clusterStatus(prefix);
+      if (!s || s.holder !== holder || s.phase !== "steady") return undefined;
+      if (!s.members.every((m) => m.connected && m.nginx === "running" && m.eligible)) return undefined;
+      const on = await vipHolders(prefix);
+      return on.length === 1 && on[0] === holder ? s : undefined;
+    },
+    200,
+  );
 }
 
 /**
  * Runs the prober and the VIP sampler, injects the fault `settleMs` after they
  * start, waits until `until` holds (bounded), keeps observing `afterMs` more.
  */
-export async function drill(prefix: string, inject: () => Promise<unknown>, opts: { until?: () => Promise<boolean>; untilTimeoutMs?: number; settleMs?: number; afterMs?: number } = {}): Promise<DrillResult> {
+export async function drill(
+  prefix: string,
+  inject: () => Promise<unknown>,
+  opts: { until?: () => Promise<boolean>; untilTimeoutMs?: number; settleMs?: number; afterMs?: number } = {},
+): Promise<DrillResult> {
   const sampler = startVipSampler(prefix, { intervalMs: 10, durationMs: 60_000 });
   const prober = startProber(prefix, { intervalMs: 10, timeoutMs: 200, durationMs: 60_000 });
   try {

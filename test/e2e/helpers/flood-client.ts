@@ -96,19 +96,21 @@ async function h2Once(i: number): Promise<void> {
     figures.h2.streams++;
     const path = n % 5 === 4 ? "/no.such.Service/Method" : "/keepvip.v1.Agent/Session";
     const stream = session.request({ ":method": "POST", ":path": path, "content-type": "application/grpc", te: "trailers" });
-    streams.push(new Promise((resolve) => {
-      stream.on("response", () => figures.h2.answered++);
-      stream.on("data", () => undefined);
-      stream.on("error", () => undefined);
-      stream.on("close", () => {
-        if (stream.rstCode !== 0) figures.h2.reset++;
-        resolve();
-      });
-    }));
+    streams.push(
+      new Promise((resolve) => {
+        stream.on("response", () => figures.h2.answered++);
+        stream.on("data", () => undefined);
+        stream.on("error", () => undefined);
+        stream.on("close", () => {
+          if (stream.rstCode !== 0) figures.h2.reset++;
+          resolve();
+        });
+      }),
+    );
     // Nothing (waits for the hello timeout), garbage, or a frame announcing a 100 MiB message.
     if (n % 3 === 1) stream.write(randomBytes(32));
     if (n % 3 === 2) stream.write(Buffer.from([0, 0x06, 0x40, 0, 0, 1, 2, 3]));
-    if (n % 2 === 0) setTimeout(() => stream.close(http2.constants.NGHTTP2_CANCEL), 50 + (i * n) % 500);
+    if (n % 2 === 0) setTimeout(() => stream.close(http2.constants.NGHTTP2_CANCEL), 50 + ((i * n) % 500));
     await sleep(5);
   }
   // Then the connection is dropped with whatever is still open (at most 2 s later).
@@ -118,7 +120,19 @@ async function h2Once(i: number): Promise<void> {
 
 const agent = new AgentClient(`${host}:${port}`, credentials.createInsecure(), { "grpc.max_send_message_length": -1 });
 const admin = new AdminClient(`${host}:${port}`, credentials.createInsecure(), { "grpc.max_send_message_length": -1 });
-const report = (detail: string) => ({ nginx: NginxState.NGINX_STATE_RUNNING, nginxDetail: detail, tracks: [], held: [], upstreamVersion: 0, upstreamError: "", probes: [], reach: [], fault: false, faultReason: "", seq: 1 });
+const report = (detail: string) => ({
+  nginx: NginxState.NGINX_STATE_RUNNING,
+  nginxDetail: detail,
+  tracks: [],
+  held: [],
+  upstreamVersion: 0,
+  upstreamError: "",
+  probes: [],
+  reach: [],
+  fault: false,
+  faultReason: "",
+  seq: 1,
+});
 
 /** One session: write `messages`, half-close, resolve with the status code. */
 function session(messages: AgentMessage[]): Promise<number> {
@@ -136,16 +150,35 @@ async function oversizedOnce(i: number): Promise<void> {
   figures.oversized.sent++;
   const huge = "x".repeat(1024 * 1024 + 1 + (i % 7) * 100_000);
   if (i % 2 === 0) {
-    count(figures.oversized.codes, await session([{ body: { $case: "hello", value: { nodeId: "lb9", agentVersion: "flood", instanceId: "f", state: report(huge), epochs: [] } } }]));
+    count(
+      figures.oversized.codes,
+      await session([{ body: { $case: "hello", value: { nodeId: "lb9", agentVersion: "flood", instanceId: "f", state: report(huge), epochs: [] } } }]),
+    );
   } else {
-    count(figures.oversized.codes, await new Promise<number>((resolve) => admin.validateConfig({ yaml: huge, kind: "coordinator" }, new Metadata(), { deadline: Date.now() + 5000 }, (err) => resolve(err ? err.code : 0))));
+    count(
+      figures.oversized.codes,
+      await new Promise<number>((resolve) =>
+        admin.validateConfig({ yaml: huge, kind: "coordinator" }, new Metadata(), { deadline: Date.now() + 5000 }, (err) => resolve(err ? err.code : 0)),
+      ),
+    );
   }
 }
 
 async function helloOnce(i: number): Promise<void> {
   figures.hellos.sent++;
   const before: AgentMessage[] = i % 3 === 0 ? [{ body: { $case: "report", value: report("before hello") } }] : [];
-  count(figures.hellos.codes, await session([...before, { body: { $case: "hello", value: { nodeId: `flood-${i}`, agentVersion: "flood", instanceId: `f${i}`, state: report(""), epochs: [{ group: "VI_1", epoch: 2 ** 40 }] } } }]));
+  count(
+    figures.hellos.codes,
+    await session([
+      ...before,
+      {
+        body: {
+          $case: "hello",
+          value: { nodeId: `flood-${i}`, agentVersion: "flood", instanceId: `f${i}`, state: report(""), epochs: [{ group: "VI_1", epoch: 2 ** 40 }] },
+        },
+      },
+    ]),
+  );
 }
 
 async function adminOnce(i: number): Promise<void> {
@@ -155,11 +188,16 @@ async function adminOnce(i: number): Promise<void> {
   const code = await new Promise<number>((resolve) => {
     const cb = (err: ServiceError | null) => resolve(err ? err.code : 0);
     switch (i % 6) {
-      case 0: return admin.getStatus({}, md, opts, cb);
-      case 1: return admin.why({ group: `VI_${i}` }, md, opts, cb);
-      case 2: return admin.switchover({ group: `nope-${i}`, toNode: "lb2" }, md, opts, cb);
-      case 3: return admin.setServerState({ upstream: "my10016", server: `198.18.0.${i % 250}:1`, action: "down", weight: 0 }, md, opts, cb);
-      case 4: return admin.validateConfig({ yaml: `groups: [${"{".repeat(i % 50)}`, kind: "agent" }, md, opts, cb);
+      case 0:
+        return admin.getStatus({}, md, opts, cb);
+      case 1:
+        return admin.why({ group: `VI_${i}` }, md, opts, cb);
+      case 2:
+        return admin.switchover({ group: `nope-${i}`, toNode: "lb2" }, md, opts, cb);
+      case 3:
+        return admin.setServerState({ upstream: "my10016", server: `198.18.0.${i % 250}:1`, action: "down", weight: 0 }, md, opts, cb);
+      case 4:
+        return admin.validateConfig({ yaml: `groups: [${"{".repeat(i % 50)}`, kind: "agent" }, md, opts, cb);
       default: {
         const w = admin.watchEvents({ sinceMs: -1, follow: true }, md, opts);
         w.on("data", () => undefined);

@@ -60,25 +60,37 @@ function start<T>(ns: string, script: string, args: string[], collect: (line: st
 /** The flood, from `ns`, for `durationMs`. */
 export function startFlood(ns: string, durationMs: number): Handle<FloodFigures | undefined> {
   let figures: FloodFigures | undefined;
-  return start(ns, "flood-client.ts", ["--target", COORDINATOR_TARGET, "--duration", String(durationMs)], (line) => {
-    try {
-      figures = JSON.parse(line) as FloodFigures;
-    } catch {
-      // not the figures line
-    }
-  }, () => figures);
+  return start(
+    ns,
+    "flood-client.ts",
+    ["--target", COORDINATOR_TARGET, "--duration", String(durationMs)],
+    (line) => {
+      try {
+        figures = JSON.parse(line) as FloodFigures;
+      } catch {
+        // not the figures line
+      }
+    },
+    () => figures,
+  );
 }
 
 /** GetStatus every `intervalMs` from `ns`, each with `deadlineMs`. */
 export function startStatusSampler(ns: string, durationMs: number, intervalMs = 100, deadlineMs = 1000): Handle<StatusSample[]> & { samples: StatusSample[] } {
   const samples: StatusSample[] = [];
-  const h = start(ns, "flood-status.ts", ["--target", COORDINATOR_TARGET, "--duration", String(durationMs), "--interval", String(intervalMs), "--deadline", String(deadlineMs)], (line) => {
-    try {
-      samples.push(JSON.parse(line) as StatusSample);
-    } catch {
-      // not a sample
-    }
-  }, () => samples);
+  const h = start(
+    ns,
+    "flood-status.ts",
+    ["--target", COORDINATOR_TARGET, "--duration", String(durationMs), "--interval", String(intervalMs), "--deadline", String(deadlineMs)],
+    (line) => {
+      try {
+        samples.push(JSON.parse(line) as StatusSample);
+      } catch {
+        // not a sample
+      }
+    },
+    () => samples,
+  );
   return { ...h, samples };
 }
 

@@ -10,10 +10,14 @@ import { parseArgs } from "node:util";
 import { credentials, Metadata } from "@grpc/grpc-js";
 import { AdminClient } from "../../../shared/gen/keepvip/v1/admin.js";
 
-const { values } = parseArgs({ options: {
-  target: { type: "string" }, duration: { type: "string", default: "10000" },
-  interval: { type: "string", default: "100" }, deadline: { type: "string", default: "1000" },
-} });
+const { values } = parseArgs({
+  options: {
+    target: { type: "string" },
+    duration: { type: "string", default: "10000" },
+    interval: { type: "string", default: "100" },
+    deadline: { type: "string", default: "1000" },
+  },
+});
 if (!/^198\.(?:18|19)\.\d{1,3}\.\d{1,3}:\d{1,5}$/.test(values.target ?? "")) {
   process.stderr.write(`flood-status: --target must be an address of the lab (198.18.0.0/15) with a port, got "${values.target}"\n`);
   process.exit(2);

@@ -40,13 +40,16 @@ export function reloadCoordinator(prefix: string): void {
 export function logLines(prefix: string, host: Host, proc: string): Array<Record<string, unknown>> {
   const file = join(labPaths(prefix).logs, `${host}-${proc}.log`);
   if (!existsSync(file)) return [];
-  return readFileSync(file, "utf8").split("\n").filter((l) => l.startsWith("{")).flatMap((l) => {
-    try {
-      return [JSON.parse(l) as Record<string, unknown>];
-    } catch {
-      return [];
-    }
-  });
+  return readFileSync(file, "utf8")
+    .split("\n")
+    .filter((l) => l.startsWith("{"))
+    .flatMap((l) => {
+      try {
+        return [JSON.parse(l) as Record<string, unknown>];
+      } catch {
+        return [];
+      }
+    });
 }
 
 /**
@@ -61,7 +64,9 @@ export function reloadedAt(prefix: string, host: LbHost, version: number): numbe
 
 /** How many distinct versions in [from, to] HOST's agent applied (each one an nginx -t and a reload). */
 export function appliedVersions(prefix: string, host: LbHost, from: number, to: number): number {
-  return new Set(logLines(prefix, host, "agent")
-    .filter((l) => l.event === "upstream.apply" && l.ok === true && typeof l.version === "number" && l.version >= from && l.version <= to)
-    .map((l) => l.version)).size;
+  return new Set(
+    logLines(prefix, host, "agent")
+      .filter((l) => l.event === "upstream.apply" && l.ok === true && typeof l.version === "number" && l.version >= from && l.version <= to)
+      .map((l) => l.version),
+  ).size;
 }

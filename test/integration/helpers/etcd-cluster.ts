@@ -51,7 +51,8 @@ export class EtcdCluster {
   static async start(size = 1, tls?: EtcdTlsFiles): Promise<EtcdCluster> {
     const dir = await mkdtemp(join(tmpdir(), "keepvip-etcd-"));
     const members: Member[] = [];
-    for (let i = 1; i <= size; i++) members.push({ name: `m${i}`, clientPort: await freePort(), peerPort: await freePort(), dataDir: join(dir, `m${i}`), tail: [] });
+    for (let i = 1; i <= size; i++)
+      members.push({ name: `m${i}`, clientPort: await freePort(), peerPort: await freePort(), dataDir: join(dir, `m${i}`), tail: [] });
     const cluster = new EtcdCluster(dir, members, `keepvip-test-${process.pid}-${Date.now()}`, tls);
     for (let i = 0; i < size; i++) cluster.spawn(i);
     await cluster.waitServing();
@@ -73,9 +74,20 @@ export class EtcdCluster {
 
   /** Waits until a linearizable read succeeds through any member (so a quorum is up). */
   async waitServing(timeoutMs = 15_000): Promise<void> {
-    const client = new EtcdClient({ endpoints: this.endpoints.filter((_, i) => this.members[i]!.proc), callTimeoutMs: 500, tls: this.tls && readEtcdTls(this.tls) });
+    const client = new EtcdClient({
+      endpoints: this.endpoints.filter((_, i) => this.members[i]!.proc),
+      callTimeoutMs: 500,
+      tls: this.tls && readEtcdTls(this.tls),
+    });
     try {
-      await waitFor(async () => client.get("health-probe").then(() => true, () => false), { what: `etcd serving (${this.members.map((m) => `${m.name}: ${m.tail.slice(-2).join(" | ")}`).join("; ")})`, timeoutMs, intervalMs: 50 });
+      await waitFor(
+        async () =>
+          client.get("health-probe").then(
+            () => true,
+            () => false,
+          ),
+        { what: `etcd serving (${this.members.map((m) => `${m.name}: ${m.tail.slice(-2).join(" | ")}`).join("; ")})`, timeoutMs, intervalMs: 50 },
+      );
     } finally {
       client.close();
     }
@@ -123,7 +135,13 @@ export class EtcdCluster {
     const proc = spawn(ETCD_BINARY, args, { stdio: ["ignore", "pipe", "pipe"] });
     live.add(proc);
     const keep = (chunk: Buffer) => {
-      m.tail.push(...chunk.toString("utf8").trim().split("\n").map((l) => l.slice(0, 300)));
+      m.tail.push(
+        ...chunk
+          .toString("utf8")
+          .trim()
+          .split("\n")
+          .map((l) => l.slice(0, 300)),
+      );
       m.tail.splice(0, Math.max(0, m.tail.length - 20));
     };
     proc.stdout!.on("data", keep);

@@ -51,5 +51,8 @@ export async function eventually(check: () => Promise<boolean> | boolean, timeou
 /** The names in /run/netns (ip netns list). */
 export async function namespaces(): Promise<string[]> {
   const r = await runner.run(["ip", "netns", "list"]);
-  return r.stdout.split("\n").map((l) => l.split(" ")[0]).filter((n) => n !== "");
+  return r.stdout
+    .split("\n")
+    .map((l) => l.split(" ")[0])
+    .filter((n) => n !== "");
 }

@@ -60,10 +60,15 @@ async function handle(msg: Record<string, unknown>): Promise<unknown> {
   }
 }
 
-createInterface({ input: process.stdin }).on("line", (line) => {
-  const msg = JSON.parse(line) as Record<string, unknown>;
-  handle(msg).then((result) => send({ id: msg.id, result }), (err: unknown) => send({ id: msg.id, error: String(err) }));
-}).on("close", () => process.exit(0));
+createInterface({ input: process.stdin })
+  .on("line", (line) => {
+    const msg = JSON.parse(line) as Record<string, unknown>;
+    handle(msg).then(
+      (result) => send({ id: msg.id, result }),
+      (err: unknown) => send({ id: msg.id, error: String(err) }),
+    );
+  })
+  .on("close", () => process.exit(0));
 
 process.on("SIGTERM", () => {
   reach?.stop();

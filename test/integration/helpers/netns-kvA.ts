@@ -91,7 +91,9 @@ export async function neighbourMac(h: Host, address: string): Promise<string | u
 
 /** Whether address/prefix is on a host's LAN interface now. */
 export async function hasAddress(h: Host, cidr: string): Promise<boolean> {
-  const out = JSON.parse(await sh([IP, "-n", NS[h], "-json", "addr", "show", "dev", IF[h]])) as Array<{ addr_info: Array<{ local: string; prefixlen: number }> }>;
+  const out = JSON.parse(await sh([IP, "-n", NS[h], "-json", "addr", "show", "dev", IF[h]])) as Array<{
+    addr_info: Array<{ local: string; prefixlen: number }>;
+  }>;
   return out[0].addr_info.some((a) => `${a.local}/${a.prefixlen}` === cidr);
 }
 
