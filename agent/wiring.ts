@@ -148,6 +148,7 @@ export function reachPort(log: Logger): ReachPort {
       failures: v?.consecutiveFailures ?? 0,
       lanOk: l?.lanOk ?? true,
       lanFresh: lanProvenFresh(v, l),
+      lastOk: v?.lastOutcome === "ok",
       observedMs: Date.now(),
     };
   }

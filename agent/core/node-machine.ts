@@ -116,7 +116,12 @@ export interface VerifyJudgement {
 export function judgeVerification(outcome: VerifyOutcome, reach: ReachState | undefined): VerifyJudgement {
   let seen: Verdict = outcome.kind === "observed" ? outcome.verdict : "free";
   let detail = outcome.kind === "observed" ? outcome.detail : outcome.kind === "unbound" ? outcome.detail : `verification failed: ${outcome.error}`;
-  if (seen === "free" && reach !== undefined && reach.reachable && reach.failures === 0) {
+  // A service probe that timed out once ("answering-not-serving": ARP answered, no HTTP
+  // answer in time) is overruled the same way, but only while the continuous probes get
+  // real answers: a refusal is no answer (a dead nginx behind a live ARP must be taken over).
+  const freeButAnswered = seen === "free" && reach !== undefined && reach.reachable && reach.failures === 0;
+  const slowButAnswered = seen === "answering-not-serving" && reach?.reachable === true && reach.failures === 0 && reach.lastOk === true;
+  if (freeButAnswered || slowButAnswered) {
     seen = "answering-serving";
     detail = `${detail}; overruled: continuous probes through the VIP still get answers`;
   }

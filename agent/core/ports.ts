@@ -56,6 +56,8 @@ export interface ReachState {
   lanOk: boolean;
   /** The LAN answered on evidence at least as fresh as the VIP verdict (the witness rule). */
   lanFresh: boolean;
+  /** The last probe through the VIP got the service's answer (not a refusal, not silence). */
+  lastOk?: boolean;
   observedMs: number;
 }
 
