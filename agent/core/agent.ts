@@ -371,7 +371,9 @@ export class AgentCore {
         this.retargetReach();
         return;
       case "notify":
-        this.deps.notify.notify(group, e.state, 0);
+        // After this turn of the event loop: spawning the script must not hold back the
+        // ack just queued on the session (the coordinator waits on it to release the old holder).
+        setImmediate(() => this.deps.notify.notify(group, e.state, 0));
         return;
       case "confirm-takeover":
         void this.confirmTakeover(group, e.epoch);
@@ -398,7 +400,7 @@ export class AgentCore {
     for (const e of r.effects) {
       switch (e.type) {
         case "notify":
-          this.deps.notify.notify(e.group, e.state, 0);
+          setImmediate(() => this.deps.notify.notify(e.group, e.state, 0));
           break;
         case "release-all":
           void this.releaseAll(e.why).finally(() => this.stepNode({ type: "fault-released" }));

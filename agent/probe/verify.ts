@@ -89,10 +89,20 @@ export async function verifyVip(req: VerifyRequest, deps: VerifyDeps): Promise<V
       const evidence = [service ? `service: ${service.detail}` : "", arp ? `arp: ${arp.detail}` : "arp: no answer yet"].filter(Boolean).join("; ");
       resolve({ verdict: d.verdict, detail: `${d.reason} (${evidence})`, tookMs: took });
     };
-    void probe({ host: req.vip, port: req.port, path: req.path, hostHeader: req.hostHeader, timeoutMs: req.timeoutMs, signal: stop.signal }).then((r) => {
-      service = r;
-      check();
-    });
+    // One silent answer while ARP says a host is there is asked again before it counts: a
+    // busy host answers a 50 ms probe late now and then, and "not serving" means a takeover
+    // onto a VIP that is still served. A dead host (no ARP answer) is not asked twice.
+    const ask = (attempt: number): void => {
+      void probe({ host: req.vip, port: req.port, path: req.path, hostHeader: req.hostHeader, timeoutMs: req.timeoutMs, signal: stop.signal }).then((r) => {
+        if (attempt === 1 && r.outcome === "timeout" && arp?.answered && !stop.signal.aborted) {
+          ask(2);
+          return;
+        }
+        service = attempt === 1 ? r : { ...r, detail: `${r.detail}, asked again after a timeout` };
+        check();
+      });
+    };
+    ask(1);
     void deps.arp(req.interface, req.vip, stop.signal).then(
       (e) => {
         arp = e;

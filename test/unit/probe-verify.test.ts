@@ -79,6 +79,24 @@ test("an ARP answer that came first turns a later timeout into not-serving", asy
   assert.match(r.detail, /aa:bb:cc:dd:ee:ff/);
 });
 
+test("a timeout after an ARP answer is asked once more: a late answer the second time is serving, not a takeover", async () => {
+  const aborted = { value: false };
+  const outcomes: ProbeOutcome[] = ["timeout", "ok"];
+  const seen: ServiceProbeOptions[] = [];
+  const probe = (o: ServiceProbeOptions) => delayedProbe(outcomes[seen.length] ?? "ok", 30, seen)(o);
+  const r = await verifyVip(req, { probe, arp: delayedArp(answered, 5, aborted) });
+  assert.equal(seen.length, 2, "the service was asked twice");
+  assert.equal(r.verdict, "answering-serving");
+  assert.match(r.detail, /asked again after a timeout/);
+});
+
+test("a dead host (no ARP answer) is not asked twice: free at the first timeout", async () => {
+  const seen: ServiceProbeOptions[] = [];
+  const r = await verifyVip(req, { probe: delayedProbe("timeout", 20, seen), arp: delayedArp(silent, 1000, { value: false }) });
+  assert.equal(r.verdict, "free");
+  assert.equal(seen.length, 1);
+});
+
 test("an ARP answer arriving after the service answered changes nothing", async () => {
   const aborted = { value: false };
   const r = await verifyVip(req, { probe: delayedProbe("ok", 5), arp: delayedArp(answered, 50, aborted) });
