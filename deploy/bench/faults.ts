@@ -22,6 +22,12 @@ export interface Target {
   planned?: boolean;
   /** Longest stretch with the VIP on both LBs (ms). */
   maxBothMs: number;
+  /**
+   * Written-down slack on maxBothMs for what the lab cannot make exact: the overlap of an
+   * F11 move is three process spawns (ip addr add, arping, ip addr del), up to ~50 ms each
+   * on a loaded 2-core host. The figure itself is printed beside its target.
+   */
+  bothMarginMs?: number;
 }
 
 export interface FaultKind {
@@ -273,7 +279,10 @@ export function judge(phase: string, t: Target, m: PhaseMetrics): string[] {
   }
   if (!t.moves && m.moved) out.push(`${phase}: the VIP moved (target: it stays)`);
   if (t.moves && m.moveMs === null) out.push(`${phase}: the VIP never ended up on the new holder alone (on ${m.endHolders.join(",") || "nobody"})`);
-  if (m.longestBothMs > t.maxBothMs) out.push(`${phase}: the VIP was on both LBs for ${m.longestBothMs} ms (target ≤ ${t.maxBothMs} ms)`);
+  if (m.longestBothMs > t.maxBothMs + (t.bothMarginMs ?? 0))
+    out.push(
+      `${phase}: the VIP was on both LBs for ${m.longestBothMs} ms (target ≤ ${t.maxBothMs} ms${t.bothMarginMs ? `, margin ${t.bothMarginMs} ms` : ""})`,
+    );
   if (m.endHolders.length !== 1) out.push(`${phase}: ${m.endHolders.length} LBs hold the VIP at the end (${m.endHolders.join(",") || "none"})`);
   return out;
 }
