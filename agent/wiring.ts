@@ -84,6 +84,9 @@ export function reachPort(log: Logger): ReachPort {
       const group = target.group;
       const lanReferences = target.lanReferences.map(parseHostPort).filter((r): r is { host: string; port: number } => typeof r !== "string");
       const lanIntervalMs = Math.min(1000, Math.max(50, target.intervalMs * 10));
+      // Above the interval, below what a person notices: 5 intervals, 20..200 ms. The LAN
+      // references get the same time as the VIP (the witness rule: same evidence, same bar).
+      const probeTimeoutMs = Math.min(200, Math.max(20, target.intervalMs * 5));
       // A report goes out when reachable, lanOk or lanFresh changes (or a kicked LAN round ends):
       // lanFresh can change on any probe, the probers' own onChange does not see it.
       const notify = () => {
@@ -94,7 +97,7 @@ export function reachPort(log: Logger): ReachPort {
       const onProbe = () => {
         if (merged(group).lanFresh !== sent.get(group)) notify();
       };
-      swap(lan, group, JSON.stringify([lanReferences, lanIntervalMs]), () =>
+      swap(lan, group, JSON.stringify([lanReferences, lanIntervalMs, probeTimeoutMs]), () =>
         lanReferences.length === 0
           ? undefined
           : new ReachProber({
@@ -103,6 +106,7 @@ export function reachPort(log: Logger): ReachPort {
               probeVip: false,
               lanReferences,
               lanIntervalMs,
+              lanTimeoutMs: probeTimeoutMs,
               onChange: notify,
               onProbe,
             }),
@@ -114,8 +118,7 @@ export function reachPort(log: Logger): ReachPort {
               group,
               target: { host: target.vip, port: target.port, path: target.path || undefined },
               intervalMs: target.intervalMs,
-              // Above the interval, below what a person notices: 5 intervals, 20..200 ms.
-              timeoutMs: Math.min(200, Math.max(20, target.intervalMs * 5)),
+              timeoutMs: probeTimeoutMs,
               failThreshold: target.fall,
               // Only silence counts (docs/design.md, F11): a refusal proves the holder is on the LAN.
               countsAsFailure: (outcome) => outcome === "timeout" || outcome === "error",

@@ -77,6 +77,13 @@ export interface ReachOptions {
   /** LAN reference cadence. Default 1000 ms. */
   lanIntervalMs?: number;
   /**
+   * LAN reference probe timeout (default: the cadence, at most 500 ms). The witness rule
+   * wants it equal to the VIP probe's: a LAN answer given more time than the VIP's proves
+   * only that this host is slow (a starved host times out on the VIP and still "proves"
+   * its LAN), not that the holder is unreachable.
+   */
+  lanTimeoutMs?: number;
+  /**
    * Which failed outcomes count toward the threshold (default: every failure).
    * F11 counts silence only: a refusal proves the holder is on the LAN (an
    * nginx restart, F4), not that it is cut off.
@@ -191,7 +198,9 @@ export class ReachProber {
       const asked = this.kicked;
       this.kicked = false;
       const results = await Promise.all(
-        refs.map((ref) => this.probe({ host: ref.host, port: ref.port, timeoutMs: Math.min(500, interval), signal: this.stopper.signal })),
+        refs.map((ref) =>
+          this.probe({ host: ref.host, port: ref.port, timeoutMs: this.opts.lanTimeoutMs ?? Math.min(500, interval), signal: this.stopper.signal }),
+        ),
       );
       if (this.stopper.signal.aborted) return;
       const lanOk = results.some((r) => lanAnswered(r.outcome));

@@ -252,3 +252,33 @@ test("a run of VIP failures kicks a LAN round at once (not at the LAN cadence), 
     lan.stop();
   }
 });
+
+test("LAN references are probed with the timeout they are given (the witness rule: the VIP's own bar), the cadence's when none is", async () => {
+  for (const [lanTimeoutMs, want] of [
+    [50, 50],
+    [undefined, 200],
+  ] as const) {
+    const seen: number[] = [];
+    const probe = async (o: ServiceProbeOptions): Promise<ProbeResult> => {
+      seen.push(o.timeoutMs);
+      return { ok: true, outcome: "ok", detail: "ok", latencyMs: 1 };
+    };
+    const p = new ReachProber({
+      group: "VI_1",
+      target: { host: "198.18.0.100", port: 10016 },
+      probeVip: false,
+      lanReferences: [{ host: "198.18.0.21", port: 10016 }],
+      lanIntervalMs: 200,
+      lanTimeoutMs,
+      probe,
+      onChange: () => {},
+    });
+    try {
+      p.start();
+      await waitFor(() => seen.length > 0, { what: "a LAN round", timeoutMs: 2000, intervalMs: 2 });
+      assert.equal(seen[0], want);
+    } finally {
+      p.stop();
+    }
+  }
+});
