@@ -9,6 +9,7 @@ import { breakNginx, fixNginx, heal, killProcess, partition, setLink, startProce
 import { isRunning } from "./cluster.js";
 import type { EndCondition, Scenario } from "./scenarios.js";
 import type { PhaseMetrics } from "./window.js";
+import { prng } from "../../shared/prng.js";
 
 export type FaultTarget = "holder" | "standby" | "coordinator";
 
@@ -285,18 +286,6 @@ export function judge(phase: string, t: Target, m: PhaseMetrics): string[] {
     );
   if (m.endHolders.length !== 1) out.push(`${phase}: ${m.endHolders.length} LBs hold the VIP at the end (${m.endHolders.join(",") || "none"})`);
   return out;
-}
-
-/** A small deterministic PRNG (mulberry32): a soak's seed replays its fault sequence exactly. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** The seeded plan of a soak: which kind, held how long, for each of `count` faults. */

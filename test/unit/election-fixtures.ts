@@ -6,6 +6,7 @@
  */
 import type { MemberSpec, NodeView, ReachView, TrackSpec, UnitSpec } from "../../coordinator/election/view.js";
 import type { PlannerTiming } from "../../coordinator/election/planner.js";
+import { prng } from "../../shared/prng.js";
 
 /** lb1 .11, lb2 .12, lb3 .13 on the lab LAN; more nodes get .14, .15, … */
 export function address(node: string): string {
@@ -87,20 +88,8 @@ export function reach(group: string, failures: number, lanOk = true, lanFresh = 
 
 export const timing: PlannerTiming = { plannedOverlapMs: 50, ackTimeoutMs: 1000, verifyTimeoutMs: 200, reverifyMs: 2000, reachFall: 3 };
 
-/**
- * A small deterministic PRNG (mulberry32) so shuffles and random walks are
- * reproducible: a failing seed is a failing test forever, never a flake.
- */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The shared deterministic PRNG: a failing seed is a failing test forever, never a flake. */
+export { prng };
 
 /** Fisher–Yates with the given PRNG; returns a new array. */
 export function shuffle<T>(items: readonly T[], rand: () => number): T[] {
