@@ -15,7 +15,8 @@
  * was seen (so after the fault began) and before a probe that still failed
  * (so the VIP stayed silent while the LAN worked). Either order of arrival of
  * a LAN answer and a VIP verdict is then judged the same. `kick()` starts a
- * LAN round at once when a run of failures begins.
+ * LAN round at once when a run of failures begins. A LAN round that failed while
+ * the VIP was silent voids the run: this node was cut off itself.
  * One probe in flight at a time per target; stop() cancels everything.
  */
 import type { HostPort } from "../../shared/config/net.js";
@@ -35,8 +36,12 @@ export interface ReachState {
   failingSinceMs: number | undefined;
   /** When the latest failed probe of the current run began (timers.now()); undefined while not failing. */
   lastFailureBeganMs: number | undefined;
+  /** When the first failed probe of the current run began (timers.now()); undefined while not failing. */
+  failingBeganMs: number | undefined;
   /** When the last LAN round that got an answer began (timers.now()); undefined before one did. */
   lanAnsweredAtMs: number | undefined;
+  /** When the last LAN round that got no answer ended (timers.now()); undefined before one did. */
+  lanFailedAtMs: number | undefined;
 }
 
 /**
@@ -47,11 +52,14 @@ export interface ReachState {
  * probe that still failed. A node without LAN references proves nothing.
  */
 export function lanProvenFresh(
-  v: Pick<ReachState, "failingSinceMs" | "lastFailureBeganMs"> | undefined,
-  l: Pick<ReachState, "lanOk" | "lanAnsweredAtMs"> | undefined,
+  v: Pick<ReachState, "failingSinceMs" | "lastFailureBeganMs" | "failingBeganMs"> | undefined,
+  l: Pick<ReachState, "lanOk" | "lanAnsweredAtMs" | "lanFailedAtMs"> | undefined,
 ): boolean {
   if (!l?.lanOk || l.lanAnsweredAtMs === undefined) return false;
   if (v?.failingSinceMs === undefined) return true;
+  // A LAN that failed while the VIP was silent (this node cut off, its link down, then back)
+  // proves nothing about this run of silence, whatever it answers now.
+  if (l.lanFailedAtMs !== undefined && (v.failingBeganMs === undefined || l.lanFailedAtMs >= v.failingBeganMs)) return false;
   return l.lanAnsweredAtMs >= v.failingSinceMs && v.lastFailureBeganMs !== undefined && l.lanAnsweredAtMs <= v.lastFailureBeganMs;
 }
 
@@ -135,7 +143,9 @@ export class ReachProber {
       lanOk: true,
       failingSinceMs: undefined,
       lastFailureBeganMs: undefined,
+      failingBeganMs: undefined,
       lanAnsweredAtMs: undefined,
+      lanFailedAtMs: undefined,
     };
   }
 
@@ -183,7 +193,16 @@ export class ReachProber {
       const startsFailing = counts && failures === 1;
       const failingSinceMs = !counts ? undefined : startsFailing ? this.timers.now() : this.state.failingSinceMs;
       const lastFailureBeganMs = counts ? began : undefined;
-      this.update({ consecutiveFailures: failures, reachable, lastOutcome: r.outcome, lastDetail: r.detail, failingSinceMs, lastFailureBeganMs });
+      const failingBeganMs = !counts ? undefined : startsFailing ? began : this.state.failingBeganMs;
+      this.update({
+        consecutiveFailures: failures,
+        reachable,
+        lastOutcome: r.outcome,
+        lastDetail: r.detail,
+        failingSinceMs,
+        lastFailureBeganMs,
+        failingBeganMs,
+      });
       this.opts.onProbe?.(this.current());
       if (startsFailing) this.opts.onFailing?.();
       await this.sleep(Math.max(0, interval - (this.timers.now() - began)));
@@ -204,7 +223,10 @@ export class ReachProber {
       );
       if (this.stopper.signal.aborted) return;
       const lanOk = results.some((r) => lanAnswered(r.outcome));
-      this.update({ lanOk, lanAnsweredAtMs: lanOk ? began : this.state.lanAnsweredAtMs }, asked);
+      this.update(
+        { lanOk, lanAnsweredAtMs: lanOk ? began : this.state.lanAnsweredAtMs, lanFailedAtMs: lanOk ? this.state.lanFailedAtMs : this.timers.now() },
+        asked,
+      );
       this.opts.onProbe?.(this.current());
       if (this.kicked) continue;
       await this.sleep(Math.max(0, interval - (this.timers.now() - began)), (wake) => (this.wakeLan = wake));

@@ -1119,30 +1119,40 @@ type Observation =
 class AgentReach {
   failures = 0;
   failingSinceMs: number | undefined;
+  failingBeganMs: number | undefined;
   lastFailureBeganMs: number | undefined;
   lanOk = true;
   lanAnsweredAtMs: number | undefined = 0;
+  lanFailedAtMs: number | undefined;
 
+  /** `failures` > 0: a run of silence already going on (its LAN down too when `lanOk` is false). */
   constructor(failures = 0, lanOk = true) {
     if (failures > 0) {
       this.failures = failures;
+      this.failingBeganMs = 4;
       this.failingSinceMs = 5;
       this.lastFailureBeganMs = 6;
     }
     this.lanOk = lanOk;
+    if (!lanOk) this.lanFailedAtMs = 7;
   }
 
   observe(o: Observation, nowMs: number): void {
     if (o.kind === "vip-ok") {
       this.failures = 0;
-      this.failingSinceMs = this.lastFailureBeganMs = undefined;
+      this.failingSinceMs = this.lastFailureBeganMs = this.failingBeganMs = undefined;
     } else if (o.kind === "vip-fail") {
-      if (this.failures === 0) this.failingSinceMs = nowMs;
+      const began = o.began === "before" ? 2 : nowMs - 5;
+      if (this.failures === 0) {
+        this.failingSinceMs = nowMs;
+        this.failingBeganMs = began;
+      }
       this.failures++;
-      this.lastFailureBeganMs = o.began === "before" ? 2 : nowMs - 5;
+      this.lastFailureBeganMs = began;
     } else {
       this.lanOk = o.answered;
       if (o.answered) this.lanAnsweredAtMs = o.began === "before" ? 1 : nowMs - 3;
+      else this.lanFailedAtMs = nowMs;
     }
   }
 
@@ -1247,7 +1257,12 @@ for (const [profileName, profile] of profiles) {
   test(`planner, witness rule (${profileName}): F17 healed, the standby's LAN answering again before its VIP probes do, in every order: no move`, () => {
     // lb2 was cut off: failing, LAN down. The heal: a LAN round answers, a probe that began
     // before the heal times out after it, the next probe answers.
-    const orders = arrivalOrders([lanNow("lb2", true), { node: "lb2", kind: "vip-fail", began: "before" }, { node: "lb2", kind: "vip-ok" }]);
+    // The probe after the LAN's answer may fail too (ARP for the VIP not resolved yet after
+    // the link came back): a LAN that failed during this silence still proves nothing.
+    const orders = [
+      ...arrivalOrders([lanNow("lb2", true), { node: "lb2", kind: "vip-fail", began: "before" }, { node: "lb2", kind: "vip-ok" }]),
+      ...arrivalOrders([lanNow("lb2", true), ...vipFails("lb2", 2)]).map((o): Observation[] => [...o, { node: "lb2", kind: "vip-ok" }]),
+    ];
     for (const order of orders) {
       const r = deliver([...order, lanNow("lb2", true)], profile, { lb2: new AgentReach(fall + 3, false) });
       assert.deepEqual(r.acquires, [], `no acquire: ${describe(order)}`);

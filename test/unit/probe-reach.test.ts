@@ -171,10 +171,18 @@ test("injected timers drive the cadence", async () => {
 });
 
 test("the witness rule: the VIP's silence is backed only by a LAN answer from the middle of it (after the first failure was seen, before a probe that still failed)", () => {
-  type V = { failingSinceMs: number | undefined; lastFailureBeganMs: number | undefined };
-  const ok: V = { failingSinceMs: undefined, lastFailureBeganMs: undefined };
-  const failing = (since: number, lastBegan: number): V => ({ failingSinceMs: since, lastFailureBeganMs: lastBegan });
-  const table: Array<[string, V, { lanOk: boolean; lanAnsweredAtMs: number | undefined } | undefined, boolean]> = [
+  type V = { failingSinceMs: number | undefined; lastFailureBeganMs: number | undefined; failingBeganMs: number | undefined };
+  const ok: V = { failingSinceMs: undefined, lastFailureBeganMs: undefined, failingBeganMs: undefined };
+  // The run's first probe began 50 ms before its failure was seen.
+  const failing = (since: number, lastBegan: number): V => ({ failingSinceMs: since, lastFailureBeganMs: lastBegan, failingBeganMs: since - 50 });
+  const table: Array<[string, V, { lanOk: boolean; lanAnsweredAtMs: number | undefined; lanFailedAtMs?: number } | undefined, boolean]> = [
+    [
+      "failing since 500, a LAN round failed at 480 (this node cut off too), answered since: not proven",
+      failing(500, 600),
+      { lanOk: true, lanAnsweredAtMs: 550, lanFailedAtMs: 480 },
+      false,
+    ],
+    ["failing since 500, the last LAN failure long before the run: proven", failing(500, 600), { lanOk: true, lanAnsweredAtMs: 550, lanFailedAtMs: 100 }, true],
     ["VIP answering, LAN answered: proven", ok, { lanOk: true, lanAnsweredAtMs: 100 }, true],
     ["VIP answering, LAN down: not proven", ok, { lanOk: false, lanAnsweredAtMs: 100 }, false],
     ["no LAN references: nothing proves the LAN", ok, undefined, false],
@@ -190,7 +198,7 @@ test("the witness rule: the VIP's silence is backed only by a LAN answer from th
     ],
     ["failing since 500, a later LAN round found nothing: not proven", failing(500, 600), { lanOk: false, lanAnsweredAtMs: 510 }, false],
   ];
-  for (const [name, v, lan, want] of table) assert.equal(lanProvenFresh(v, lan), want, name);
+  for (const [name, v, lan, want] of table) assert.equal(lanProvenFresh(v, lan && { lanFailedAtMs: undefined, ...lan }), want, name);
 });
 
 test("a run of VIP failures kicks a LAN round at once (not at the LAN cadence), and that round's outcome is reported even when lanOk does not flip", async () => {
