@@ -5,9 +5,9 @@
  * A fault runs as a two-phase scenario: the fault held for a while, then its restore, each
  * measured on its own window. `judge` is pure: it turns the figures into violations.
  */
-import { breakNginx, fixNginx, heal, killProcess, partition, setLink, startProcess, stopProcess, type LbHost } from "../lab/api.js";
+import { breakNginx, fixNginx, heal, killProcess, partition, setLink, stopProcess, type LbHost } from "../lab/api.js";
 import { isRunning } from "./cluster.js";
-import type { EndCondition, Scenario } from "./scenarios.js";
+import { ensureRunning, type EndCondition, type Scenario } from "./scenarios.js";
 import type { PhaseMetrics } from "./window.js";
 import { prng } from "../../shared/prng.js";
 
@@ -50,10 +50,6 @@ export interface FaultKind {
 const NO_MOVE: Target = { moves: false, maxOutageMs: 0, maxBothMs: 0 };
 const PLANNED_BACK: Target = { moves: true, maxOutageMs: 0, planned: true, maxBothMs: 300 };
 
-async function ensureStarted(prefix: string, host: "lb1" | "lb2" | "coord", name: string): Promise<void> {
-  if (!isRunning(prefix, host, name)) await startProcess(prefix, host, name);
-}
-
 /** Every kind, standby faults first (the ones a healthy holder must never pay for). */
 export const FAULT_KINDS: FaultKind[] = [
   // -- the standby: none of these may cost a request or move the VIP (docs/design.md, invariant 8)
@@ -93,7 +89,7 @@ export const FAULT_KINDS: FaultKind[] = [
     on: "standby",
     label: "the standby's agent SIGKILLed, then started",
     inject: (p, n) => killProcess(p, n, "agent"),
-    restore: (p, n) => ensureStarted(p, n, "agent"),
+    restore: (p, n) => ensureRunning(p, n, "agent"),
     fault: NO_MOVE,
     back: NO_MOVE,
   },
@@ -125,7 +121,7 @@ export const FAULT_KINDS: FaultKind[] = [
     restore: async (p, n) => {
       await setLink(p, n, "lan", "up");
       await setLink(p, n, "ctl", "up");
-      await ensureStarted(p, n, "agent");
+      await ensureRunning(p, n, "agent");
     },
     fault: NO_MOVE,
     back: NO_MOVE,
@@ -138,7 +134,7 @@ export const FAULT_KINDS: FaultKind[] = [
     on: "holder",
     label: "the holder's agent stopped cleanly, then started (preempt back)",
     inject: (p, n) => stopProcess(p, n, "agent"),
-    restore: (p, n) => ensureStarted(p, n, "agent"),
+    restore: (p, n) => ensureRunning(p, n, "agent"),
     fault: { moves: true, maxOutageMs: 0, planned: true, maxBothMs: 300 },
     back: PLANNED_BACK,
   },
@@ -148,7 +144,7 @@ export const FAULT_KINDS: FaultKind[] = [
     on: "holder",
     label: "the holder's agent SIGKILLed, then started",
     inject: (p, n) => killProcess(p, n, "agent"),
-    restore: (p, n) => ensureStarted(p, n, "agent"),
+    restore: (p, n) => ensureRunning(p, n, "agent"),
     fault: NO_MOVE,
     back: NO_MOVE,
   },
@@ -215,7 +211,7 @@ export const FAULT_KINDS: FaultKind[] = [
     on: "coordinator",
     label: "the coordinator SIGKILLed, then started",
     inject: (p) => killProcess(p, "coord", "coordinator"),
-    restore: (p) => ensureStarted(p, "coord", "coordinator"),
+    restore: (p) => ensureRunning(p, "coord", "coordinator"),
     fault: NO_MOVE,
     back: NO_MOVE,
   },

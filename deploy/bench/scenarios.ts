@@ -82,7 +82,7 @@ export function rowsFor(id: string): string[] {
 const onlyOn = (host: LbHost): EndCondition => ({ vip: { host, only: true }, service: true });
 
 /** Starts P's HOST PROCESS unless it already runs. */
-async function ensureRunning(prefix: string, host: "lb1" | "coord", name: string): Promise<void> {
+export async function ensureRunning(prefix: string, host: "lb1" | "lb2" | "coord", name: string): Promise<void> {
   if (!isRunning(prefix, host, name)) await startProcess(prefix, host, name);
 }
 
