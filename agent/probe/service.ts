@@ -1,6 +1,7 @@
 /**
  * One probe of a service: a TCP connect, or an HTTP GET when a path is given,
- * strictly bounded by timeoutMs (sockets are destroyed, never left to linger).
+ * bounded by timeoutMs of the service's time (sockets are destroyed, never left
+ * to linger; a stall of this process is not counted against the service).
  * Shared by LAN verification before a takeover, continuous peer reachability
  * and upstream health checks, so the outcome says *how* it failed: a refusal
  * proves a host is there, a timeout proves nothing answered.
@@ -50,6 +51,14 @@ export type ServiceProber = (options: ServiceProbeOptions) => Promise<ProbeResul
 
 const BODY_LIMIT = 64 * 1024;
 
+/** How often a probe whose timer fired late gets its time again. */
+export const STALL_RETRIES = 2;
+
+/** A timer this late (ms) means the process stalled: a quarter of the timeout, at least 20 ms. */
+export function stallSlackMs(timeoutMs: number): number {
+  return Math.max(20, timeoutMs / 4);
+}
+
 export function probeService(o: ServiceProbeOptions): Promise<ProbeResult> {
   const started = performance.now();
   const target = `${o.host.includes(":") ? `[${o.host}]` : o.host}:${o.port}${o.path ?? ""}`;
@@ -76,10 +85,26 @@ export function probeService(o: ServiceProbeOptions): Promise<ProbeResult> {
         finish(connected ? "reset" : "refused", connected ? "connection reset" : `connection reset while connecting (${code})`);
       else finish("error", code ? `${code} ${err.message}` : err.message);
     };
-    const timer = setTimeout(
-      () => finish("timeout", connected ? `no complete answer within ${o.timeoutMs} ms` : `no connection within ${o.timeoutMs} ms`),
-      o.timeoutMs,
-    );
+    // A timer that fires well after its time means this process was stalled (CPU starved,
+    // a long GC), not that the service was slow: the answer may be sitting unread in the
+    // socket, or the request not even written yet. Such a probe gets its time again, at
+    // most STALL_RETRIES times; the outcome then says how long the stall was.
+    let stalledMs = 0;
+    let retries = 0;
+    let deadline = started + o.timeoutMs;
+    const onTimer = (): void => {
+      const late = performance.now() - deadline;
+      if (late > stallSlackMs(o.timeoutMs) && retries < STALL_RETRIES) {
+        retries += 1;
+        stalledMs += late;
+        deadline = performance.now() + o.timeoutMs;
+        timer = setTimeout(onTimer, o.timeoutMs);
+        return;
+      }
+      const stalled = stalledMs > 0 ? ` (given its time again after this process stalled ${Math.round(stalledMs)} ms)` : "";
+      finish("timeout", `${connected ? `no complete answer within ${o.timeoutMs} ms` : `no connection within ${o.timeoutMs} ms`}${stalled}`);
+    };
+    let timer = setTimeout(onTimer, o.timeoutMs);
     if (o.signal?.aborted) return onAbort();
     o.signal?.addEventListener("abort", onAbort, { once: true });
 

@@ -129,3 +129,33 @@ test("an already aborted signal never connects", async () => {
   const r = await probeService({ host: "127.0.0.1", port: silentPort, timeoutMs: 500, signal: AbortSignal.abort() });
   assert.equal(r.outcome, "aborted");
 });
+
+/** Blocks this process's event loop for `ms`, as a CPU-starved agent is blocked. */
+function stall(ms: number): void {
+  const until = performance.now() + ms;
+  while (performance.now() < until) {
+    // busy
+  }
+}
+
+test("a stall of the prober itself is not the service's timeout: the answer read after the stall counts", async () => {
+  const probe = probeService({ host: "127.0.0.1", port: httpPort, path: "/ok", timeoutMs: 50 });
+  stall(150);
+  const r = await probe;
+  assert.equal(r.outcome, "ok", r.detail);
+});
+
+test("a silent service still times out after a stall, bounded, and the outcome names the stall", async () => {
+  const probe = probeService({ host: "127.0.0.1", port: silentPort, path: "/ok", timeoutMs: 50 });
+  stall(150);
+  const r = await probe;
+  assert.equal(r.outcome, "timeout");
+  assert.match(r.detail, /stalled \d+ ms/);
+  assert.ok(r.latencyMs < 150 + 3 * 50 + 200, `took ${r.latencyMs} ms`);
+});
+
+test("a timer that fires on time is a plain timeout, not a stall", async () => {
+  const r = await probeService({ host: "127.0.0.1", port: silentPort, path: "/ok", timeoutMs: 100 });
+  assert.equal(r.outcome, "timeout");
+  assert.doesNotMatch(r.detail, /stalled/);
+});
