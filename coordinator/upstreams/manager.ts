@@ -33,6 +33,8 @@ export class UpstreamManager {
   private readonly observations = new Map<string, Map<string, AgentObservation>>();
   private readonly health = new Map<string, boolean>();
   private readonly upSince = new Map<string, number>();
+  /** Upstreams failing open (every server in service looks down: health ignored). */
+  private failingOpen = new Set<string>();
   /** node → applied version / error. */
   readonly applied = new Map<string, { version: number; error: string }>();
   /** The last version persisted and sent: what every agent must converge to (0: none yet). */
@@ -225,6 +227,7 @@ export class UpstreamManager {
       }
     }
     const desired = desiredUpstreams(this.input(now));
+    this.noteFailOpen(desired.failOpen);
     if (desired.wakeAtMs !== undefined) this.wake(desired.wakeAtMs);
     if (this.persisting) {
       this.dirty = true;
@@ -233,6 +236,24 @@ export class UpstreamManager {
     const r = offer(this.publisher, desired.upstreams, now, this.config.timing.reload_min_interval);
     this.apply(r, why);
     if (r.retryAtMs !== undefined) this.wake(r.retryAtMs);
+  }
+
+  /** Says so when an upstream starts or stops failing open. */
+  private noteFailOpen(names: string[]): void {
+    const now = new Set(names);
+    for (const name of now) {
+      if (this.failingOpen.has(name)) continue;
+      const message = `${name}: every server in service looks down; keeping them all in (fail open: nginx's passive checks decide, no 502 for sure)`;
+      this.hooks.event("fault", message);
+      this.log.warn({ event: "upstream.fail_open", upstream: name }, message);
+    }
+    for (const name of this.failingOpen) {
+      if (now.has(name)) continue;
+      const message = `${name}: a server is up again; health decides again (fail open over)`;
+      this.hooks.event("fault", message);
+      this.log.info({ event: "upstream.fail_open.over", upstream: name }, message);
+    }
+    this.failingOpen = now;
   }
 
   private apply(r: ReturnType<typeof offer>, why: string): void {

@@ -33,16 +33,17 @@ const A = "198.18.0.21:10016";
 async function manager() {
   const scheduler = new ManualScheduler();
   const pushed: UpstreamConfig[] = [];
+  const events: string[] = [];
   // One agent, lb1; a version it was sent again (not acked yet) is recorded once.
   const send = (_node: string, c: UpstreamConfig) => {
     if (pushed.at(-1)?.version !== c.version) pushed.push(c);
     return true;
   };
-  const m = new UpstreamManager(cfg, 0, {}, { send, persist: async () => {}, event: () => {} }, silentLogger, scheduler);
+  const m = new UpstreamManager(cfg, 0, {}, { send, persist: async () => {}, event: (_kind, message) => void events.push(message) }, silentLogger, scheduler);
   void m.start();
   await scheduler.advance(0);
   m.hello("lb1", 0);
-  return { m, scheduler, pushed };
+  return { m, scheduler, pushed, events };
 }
 
 const weightOf = (c: UpstreamConfig | undefined, server: string) => c?.upstreams[0].servers.find((s) => s.address === server)?.weight;
@@ -81,5 +82,38 @@ test("upstream manager: a recovered server ramps up its weight on the scheduler'
   assert.ok(rampStart < 8, `starts below its weight (${rampStart})`);
   await scheduler.advance(40_000);
   assert.equal(weightOf(pushed.at(-1), A), 8, "full weight once slow start is over");
+  m.stop();
+});
+
+test("upstream manager: every server seen down keeps them all in and says so once; one back up ends it", async () => {
+  const { m, scheduler, pushed, events } = await manager();
+  const B = "198.18.0.22:10016";
+  const probe = (server: string, up: boolean) => ({ upstream: "my10016", server, up, detail: up ? "" : "timeout", latencyMs: 0 });
+  m.report("lb1", [probe(A, false), probe(B, true)], 1, "");
+  await scheduler.advance(1000);
+  assert.deepEqual(
+    pushed.at(-1)?.upstreams[0].servers.map((s) => s.down),
+    [true, false],
+    "one of two down: health decides",
+  );
+  m.report("lb1", [probe(A, false), probe(B, false)], pushed.at(-1)!.version, "");
+  m.report("lb1", [probe(A, false), probe(B, false)], pushed.at(-1)!.version, "");
+  await scheduler.advance(1000);
+  assert.deepEqual(
+    pushed.at(-1)?.upstreams[0].servers.map((s) => s.down),
+    [false, false],
+    "both down: both kept in",
+  );
+  assert.equal(events.filter((e) => /fail open:/.test(e)).length, 1, events.join("\n"));
+  m.report("lb1", [probe(A, false), probe(B, true)], pushed.at(-1)!.version, "");
+  await scheduler.advance(1000);
+  assert.deepEqual(
+    pushed.at(-1)?.upstreams[0].servers.map((s) => s.down),
+    [true, false],
+  );
+  assert.ok(
+    events.some((e) => /fail open over/.test(e)),
+    events.join("\n"),
+  );
   m.stop();
 });

@@ -2,7 +2,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { aggregateHealth } from "../../coordinator/upstreams/health.js";
-import { desiredUpstreams, slowStartWeight, serverKey } from "../../coordinator/upstreams/desired.js";
+import { desiredUpstreams, failsOpen, slowStartWeight, serverKey } from "../../coordinator/upstreams/desired.js";
 import { flush, initialPublisher, offer } from "../../coordinator/upstreams/publisher.js";
 import { coordinatorConfigSchema } from "../../shared/config/coordinator.js";
 import { parseConfigText } from "../../shared/config/load.js";
@@ -88,6 +88,57 @@ test("desired: an aggregated-down server is marked down, the other untouched", (
   const d = desired({ health: { [A]: false } });
   assert.equal(server(d, A).down, true);
   assert.equal(server(d, B).down, false);
+});
+
+test("desired: health never takes out every server: all seen down, all stay in (fail open), and the upstream is named", () => {
+  const d = desired({ health: { [A]: false, [B]: false } });
+  assert.deepEqual(
+    d.upstreams[0].servers.map((s) => s.down),
+    [false, false],
+  );
+  assert.deepEqual(d.failOpen, ["my10016"]);
+  assert.deepEqual(desired({ health: { [A]: false } }).failOpen, [], "one server left: health decides");
+});
+
+test("desired: fail open counts only servers the operator left in service; a server the operator took out stays out", () => {
+  // B drained, A seen down: nothing in service is healthy, so A stays in; B stays drained.
+  const d = desired({ health: { [A]: false }, overrides: { [B]: { action: "drain" } } });
+  assert.equal(server(d, A).down, false);
+  assert.equal(server(d, B).down, true);
+  assert.deepEqual(d.failOpen, ["my10016"]);
+  // Both taken out by the operator: nothing in service, nothing to fail open.
+  const out = desired({ health: { [A]: false }, overrides: { [A]: { action: "down" }, [B]: { action: "down" } } });
+  assert.deepEqual(
+    out.upstreams[0].servers.map((s) => s.down),
+    [true, true],
+  );
+  assert.deepEqual(out.failOpen, []);
+});
+
+test("failsOpen: the rule, table-tested", () => {
+  const cases: Array<[string, Array<{ inService: boolean; healthy: boolean }>, boolean]> = [
+    ["no servers", [], false],
+    ["all healthy", [{ inService: true, healthy: true }], false],
+    ["the only one down", [{ inService: true, healthy: false }], true],
+    [
+      "one of two down",
+      [
+        { inService: true, healthy: false },
+        { inService: true, healthy: true },
+      ],
+      false,
+    ],
+    [
+      "the healthy one is out of service",
+      [
+        { inService: true, healthy: false },
+        { inService: false, healthy: true },
+      ],
+      true,
+    ],
+    ["none in service", [{ inService: false, healthy: false }], false],
+  ];
+  for (const [what, servers, want] of cases) assert.equal(failsOpen(servers), want, what);
 });
 
 test("desired: overrides drain and down mark the server down; weight replaces the configured weight", () => {
