@@ -52,10 +52,13 @@ test("a 10 s flood of bogus connections, oversized messages and garbage calls: 0
   const r = await drill(
     P,
     async () => {
+      // The sampler is a monitoring client with a long-lived channel: connected before the flood starts.
+      sampler = startStatusSampler(hostNs(P, "coord"), FLOOD_MS + 4000, 100, STATUS_DEADLINE_MS);
+      started.push(sampler);
+      assert.ok(await sampler.ready, "the status sampler connected to the coordinator before the flood");
       floodStart = Date.now();
       flood = startFlood(hostNs(P, "lb2"), FLOOD_MS);
-      sampler = startStatusSampler(hostNs(P, "coord"), FLOOD_MS + 2000, 100, STATUS_DEADLINE_MS);
-      started.push(flood, sampler);
+      started.push(flood);
       // `keepvip status` (the CLI, a new process each time) in the middle of the flood, as an operator would.
       for (let i = 0; i < 3; i++) {
         await new Promise((res) => setTimeout(res, 2500));

@@ -75,23 +75,33 @@ export function startFlood(ns: string, durationMs: number): Handle<FloodFigures 
   );
 }
 
-/** GetStatus every `intervalMs` from `ns`, each with `deadlineMs`. */
-export function startStatusSampler(ns: string, durationMs: number, intervalMs = 100, deadlineMs = 1000): Handle<StatusSample[]> & { samples: StatusSample[] } {
+/** GetStatus every `intervalMs` from `ns`, each with `deadlineMs`; `ready` once its channel is connected (false if it ended first). */
+export function startStatusSampler(
+  ns: string,
+  durationMs: number,
+  intervalMs = 100,
+  deadlineMs = 1000,
+): Handle<StatusSample[]> & { samples: StatusSample[]; ready: Promise<boolean> } {
   const samples: StatusSample[] = [];
+  let markReady: (ok: boolean) => void = () => undefined;
+  const ready = new Promise<boolean>((resolve) => (markReady = resolve));
   const h = start(
     ns,
     "flood-status.ts",
     ["--target", COORDINATOR_TARGET, "--duration", String(durationMs), "--interval", String(intervalMs), "--deadline", String(deadlineMs)],
     (line) => {
       try {
-        samples.push(JSON.parse(line) as StatusSample);
+        const parsed = JSON.parse(line) as StatusSample | { ready: true };
+        if ("ready" in parsed) markReady(true);
+        else samples.push(parsed);
       } catch {
         // not a sample
       }
     },
     () => samples,
   );
-  return { ...h, samples };
+  void h.done.then(() => markReady(false));
+  return { ...h, samples, ready };
 }
 
 /** p-th percentile (0..100) of `values`, nearest rank. */

@@ -3,8 +3,11 @@
  * namespace while something else floods it:
  *   ip netns exec P-coord node --import tsx test/e2e/helpers/flood-status.ts --target 198.19.0.1:7400 --duration 12000
  * One GetStatus every `interval` ms (the next waits for the last), each with
- * a `deadline`; one JSON line per call: {t, ms, code, holder, epoch}. Bounded
- * by `duration` (at most 60 s) or SIGTERM. Only lab addresses are accepted.
+ * a `deadline`; one JSON line per call: {t, ms, code, holder, epoch}. The
+ * channel is connected first and `{"ready":true}` printed, so the samples
+ * measure a monitoring client's long-lived channel, not its first connect.
+ * Bounded by `duration` (at most 60 s) or SIGTERM. Only lab addresses are
+ * accepted.
  */
 import { parseArgs } from "node:util";
 import { credentials, Metadata } from "@grpc/grpc-js";
@@ -29,6 +32,12 @@ let stopping = false;
 process.on("SIGTERM", () => (stopping = true));
 
 const client = new AdminClient(values.target!, credentials.createInsecure());
+const connected = await new Promise<Error | undefined>((resolve) => client.waitForReady(Date.now() + 10_000, (err) => resolve(err ?? undefined)));
+if (connected) {
+  process.stderr.write(`flood-status: cannot connect to ${values.target}: ${connected.message}\n`);
+  process.exit(1);
+}
+process.stdout.write(`${JSON.stringify({ ready: true })}\n`);
 while (!stopping && Date.now() < until) {
   const t = Date.now();
   const started = performance.now();
