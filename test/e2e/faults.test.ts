@@ -11,7 +11,18 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { parse, stringify } from "yaml";
 import { adminCli, adminStatus } from "../../deploy/lab/admin.js";
 import { breakNginx, fixNginx, heal, killProcess, labPaths, partition, setLink, startProcess, stopProcess } from "../../deploy/lab/api.js";
-import { assertPlannedMove, clusterStatus, drill, figures, onlyOn as onlyOnIn, steady, waitFor, type DrillResult, useLab } from "./helpers/drill.js";
+import {
+  assertPlannedMove,
+  clusterStatus,
+  drill,
+  figures,
+  labLogExcerpt,
+  onlyOn as onlyOnIn,
+  steady,
+  waitFor,
+  type DrillResult,
+  useLab,
+} from "./helpers/drill.js";
 
 const P = "kve";
 const onlyOn = (host: string) => onlyOnIn(P, host);
@@ -59,10 +70,16 @@ test("F2 agent on the holder SIGKILLed: 0 failed, no move, never on both; the re
   assert.equal(r.probes.failed, 0, JSON.stringify(r.probes.errors));
   neverMoved(r);
   assert.equal(r.vip.bothMs, 0);
+  const restartedMs = Date.now();
   const back = await drill(P, () => startProcess(P, "lb1", "agent"), { afterMs: 1500 });
   report(t, "F2 restart", back);
-  assert.equal(back.probes.failed, 0, JSON.stringify(back.probes.errors));
-  neverMoved(back);
+  const explain = back.probes.failed > 0 || back.vip.changes.length !== 1 ? `\n${labLogExcerpt(P, restartedMs)}` : "";
+  assert.equal(back.probes.failed, 0, `${JSON.stringify(back.probes.errors)}${explain}`);
+  assert.deepEqual(
+    back.vip.changes.map((c) => c.holders.join(",")),
+    ["lb1"],
+    `the VIP moved: ${JSON.stringify(back.vip.changes)}${explain}`,
+  );
   const after = await steady(P);
   assert.equal(after.epoch, before.epoch, "no new epoch: nothing moved");
 });

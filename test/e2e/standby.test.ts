@@ -14,6 +14,7 @@ import { waitSteady } from "../../deploy/bench/cluster.js";
 import { FAULT_KINDS, faultScenario, judge, soakPlan, type FaultKind } from "../../deploy/bench/faults.js";
 import { runTrial } from "../../deploy/bench/trial.js";
 import type { PhaseMetrics } from "../../deploy/bench/window.js";
+import { labLogExcerpt } from "./helpers/drill.js";
 
 const P = "kvy";
 
@@ -31,6 +32,7 @@ const line = (m: PhaseMetrics) => `${m.failed} of ${m.requests} failed, outage $
 /** One fault held `holdMs`, undone, settled; returns the violations of its targets. */
 async function runFault(t: TestContext, kind: FaultKind, holdMs: number): Promise<string[]> {
   const epochBefore = (await adminStatus(P))?.groups[0]?.epoch;
+  const startedMs = Date.now();
   const scenario = faultScenario(P, kind, "lb1", "lb2", holdMs);
   try {
     const [fault, back] = await runTrial(P, scenario);
@@ -40,6 +42,8 @@ async function runFault(t: TestContext, kind: FaultKind, holdMs: number): Promis
       const epochAfter = (await adminStatus(P))?.groups[0]?.epoch;
       if (epochAfter !== epochBefore) violations.push(`${kind.id}: the epoch went from ${epochBefore} to ${epochAfter} although nothing was to move`);
     }
+    // The lab's logs are gone with the machine: what explains a violation goes into the report.
+    if (violations.length > 0) violations.push(`${kind.id}, what the lab logged:\n${labLogExcerpt(P, startedMs)}`);
     return violations;
   } finally {
     await scenario.restore();

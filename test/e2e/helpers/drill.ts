@@ -5,10 +5,21 @@
  * was. Waits poll observations with deadlines, never fixed sleeps where an
  * observation exists.
  */
+import { readFileSync } from "node:fs";
 import { after, before } from "node:test";
 import { adminStatus } from "../../../deploy/lab/admin.js";
 import type { StatusReply } from "../../../shared/gen/keepvip/v1/admin.js";
-import { analyzeProbes, labDown, labUp, startProber, startVipSampler, vipHolders, type ProbeSummary, type VipSummary } from "../../../deploy/lab/api.js";
+import {
+  analyzeProbes,
+  labDown,
+  labPaths,
+  labUp,
+  startProber,
+  startVipSampler,
+  vipHolders,
+  type ProbeSummary,
+  type VipSummary,
+} from "../../../deploy/lab/api.js";
 
 export interface DrillResult {
   probes: ProbeSummary;
@@ -118,4 +129,36 @@ export function assertPlannedMove(r: DrillResult): void {
   if (r.probes.failed === 0) return;
   if (r.probes.failed === 1 && kinds.length === 1 && kinds[0] === "ECONNRESET") return;
   throw new Error(`a planned move lost ${r.probes.failed} request(s): ${JSON.stringify(r.probes.errors)} (at most one reset at the ARP flip is tolerated)`);
+}
+
+/** Coordinator events that explain a failed drill: moves, verdicts, silences, upstream health and pushes. */
+const TELLING = /"event":"(unit\.move|unit\.verify|verify\.result|session\.(silent|closed|open)|upstream\.[a-z_.]+|command\.(acquire|release))"/;
+
+/**
+ * What the lab's logs say about the window since `sinceMs`, for a failure message: the
+ * coordinator's telling events and every LB's nginx error lines (at most `max` lines each).
+ */
+export function labLogExcerpt(prefix: string, sinceMs: number, max = 40): string {
+  const paths = labPaths(prefix);
+  const read = (file: string): string[] => {
+    try {
+      return readFileSync(file, "utf8").split("\n");
+    } catch {
+      return [];
+    }
+  };
+  const coordinator = read(paths.logFile("coord", "coordinator")).filter((l) => {
+    const time = /"time":"([^"]+)"/.exec(l)?.[1];
+    return time !== undefined && Date.parse(time) >= sinceMs && TELLING.test(l);
+  });
+  // nginx error lines begin with the local time, "YYYY/MM/DD HH:MM:SS", whole seconds.
+  const nginx = (["lb1", "lb2"] as const).flatMap((h) =>
+    read(paths.nginxErrorLog(h))
+      .filter((l) => Date.parse(l.slice(0, 19)) >= sinceMs - 1000)
+      .slice(-max)
+      .map((l) => `${h}: ${l}`),
+  );
+  return [`coordinator (${coordinator.length} events):`, ...coordinator.slice(-max).map((l) => l.slice(0, 400)), "nginx errors:", ...nginx.slice(-max)].join(
+    "\n",
+  );
 }
