@@ -6,7 +6,7 @@
  */
 import { Command } from "commander";
 import { nanoid } from "nanoid";
-import { agentConfigSchema } from "../shared/config/agent.js";
+import { agentConfigSchema, coordinatorAddresses } from "../shared/config/agent.js";
 import { ConfigError, loadConfigFile, loadConfigOrExit } from "../shared/config/load.js";
 import { createLogger } from "../shared/log.js";
 import { VERSION } from "../shared/version.js";
@@ -46,7 +46,7 @@ const opts = program.opts<{ config: string; check?: boolean; preflight?: boolean
 const config = loadConfigOrExit(agentConfigSchema, opts.config);
 if (opts.check) {
   process.stdout.write(
-    `${opts.config}: OK — node ${config.node_id}, coordinator ${config.coordinator}, nginx ${config.nginx.mode}, ${Object.keys(config.tracks).length} track script(s)\n`,
+    `${opts.config}: OK — node ${config.node_id}, coordinator ${coordinatorAddresses(config).join(", ")}, nginx ${config.nginx.mode}, ${Object.keys(config.tracks).length} track script(s)\n`,
   );
   process.exit(0);
 }
@@ -124,24 +124,26 @@ await Promise.race([scripts.ready(), new Promise((r) => setTimeout(r, slowest + 
 const READY_WITHIN_MS = 10_000;
 const readiness = new Readiness(runner, (error) => log.warn({ event: "systemd.notify.failed", error }, `systemd-notify failed: ${error}`));
 let metrics: AgentMetrics | undefined;
+const coordinators = coordinatorAddresses(config);
 const session = new CoordinatorSession(
-  config.coordinator,
+  coordinators,
   channelCredentials(config),
   {
     hello: () => core.hello(),
+    accept: (w) => core.acceptWelcome(w),
     message: (m) => core.message(m),
     connection: (up, detail) => {
       core.connection(up, detail);
       metrics?.connection(up);
-      if (up) readiness.ready(`connected to the coordinator ${config.coordinator}`);
-      else readiness.status(`coordinator ${config.coordinator} lost (${detail}): keeping what this host holds`);
+      if (up) readiness.ready(`connected to the coordinator ${session.address}`);
+      else readiness.status(`coordinator ${session.address} lost (${detail}): keeping what this host holds`);
     },
   },
   log.child({ component: "session" }),
 );
 core.attach((m) => session.send(m));
 session.start();
-readiness.readyBy(READY_WITHIN_MS, `coordinator ${config.coordinator} not reachable yet: serving what this host holds (fail-static), retrying`);
+readiness.readyBy(READY_WITHIN_MS, `coordinator ${coordinators.join(", ")} not reachable yet: serving what this host holds (fail-static), retrying`);
 if (config.metrics) {
   metrics = new AgentMetrics({ node: config.node_id, core, nginx: supervisor, applier, connected: () => session.connected });
   // Metrics are for people watching: a port clash is logged, it never stops the agent.
@@ -150,7 +152,7 @@ if (config.metrics) {
     (err: Error) => log.error({ event: "metrics.error", err: err.message }, err.message),
   );
 }
-log.info({ event: "agent.start", version: VERSION, coordinator: config.coordinator, held: [...core.held.keys()] }, `keepvip-agent ${VERSION} started`);
+log.info({ event: "agent.start", version: VERSION, coordinators, held: [...core.held.keys()] }, `keepvip-agent ${VERSION} started`);
 
 let stopping = false;
 async function shutdown(signal: string): Promise<void> {

@@ -3,7 +3,7 @@
  * that is not fine says why it matters for a VIP and how to fix it, in one
  * sentence each (gathering the facts: preflight.ts).
  */
-import type { AgentConfig } from "../shared/config/agent.js";
+import { coordinatorAddresses, type AgentConfig } from "../shared/config/agent.js";
 
 export type CheckStatus = "ok" | "warn" | "fail";
 
@@ -312,12 +312,20 @@ function checkNginx(config: AgentConfig, facts: HostFacts): CheckItem[] {
 }
 
 function checkCoordinator(config: AgentConfig, facts: HostFacts): CheckItem[] {
+  const addresses = coordinatorAddresses(config).join(", ");
   const items: CheckItem[] = facts.coordinator.reachable
-    ? [ok("coordinator.reach", `coordinator ${config.coordinator} accepts connections`)]
+    ? [
+        ok(
+          "coordinator.reach",
+          facts.coordinator.detail
+            ? `coordinator ${addresses}: one accepts connections (not: ${facts.coordinator.detail})`
+            : `coordinator ${addresses} accepts connections`,
+        ),
+      ]
     : [
         fail(
           "coordinator.reach",
-          `coordinator ${config.coordinator} is not reachable (${facts.coordinator.detail})`,
+          `coordinator ${addresses} is not reachable (${facts.coordinator.detail})`,
           "the agent starts anyway and keeps what it holds (fail-static), but it is never elected and gets no upstreams",
           "start keepvip-coordinator there, or fix the address, routing or firewall (TCP to the coordinator's listen port)",
         ),

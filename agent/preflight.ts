@@ -13,7 +13,7 @@ import { constants } from "node:fs";
 import { access, readFile } from "node:fs/promises";
 import { connect } from "node:net";
 import { dirname } from "node:path";
-import type { AgentConfig } from "../shared/config/agent.js";
+import { coordinatorAddresses, type AgentConfig } from "../shared/config/agent.js";
 import { parseHostPort } from "../shared/config/net.js";
 import { loadMemory } from "./core/memory.js";
 import type { CommandRunner } from "../shared/exec/runner.js";
@@ -116,12 +116,23 @@ export async function gatherFacts(config: AgentConfig, deps: PreflightDeps): Pro
     }
   }
 
-  const target = parseHostPort(config.coordinator);
+  // Replicated coordinators: one reachable replica is enough to start; the others are named.
   const timeoutMs = deps.connectTimeoutMs ?? 1500;
-  const coordinator =
-    typeof target === "string"
-      ? { reachable: false, detail: target }
-      : await (deps.tcpConnect ?? tcpConnect)(target.host, target.port, timeoutMs).then((r) => ({ reachable: r.ok, detail: r.ok ? "" : r.error.message }));
+  const reach = await Promise.all(
+    coordinatorAddresses(config).map(async (address) => {
+      const target = parseHostPort(address);
+      if (typeof target === "string") return { address, ok: false, detail: target };
+      const r = await (deps.tcpConnect ?? tcpConnect)(target.host, target.port, timeoutMs);
+      return { address, ok: r.ok, detail: r.ok ? "" : r.error.message };
+    }),
+  );
+  const coordinator = {
+    reachable: reach.some((r) => r.ok),
+    detail: reach
+      .filter((r) => !r.ok)
+      .map((r) => (reach.length > 1 ? `${r.address}: ${r.detail}` : r.detail))
+      .join("; "),
+  };
 
   const stateDir = await fileFact(config.state_dir, constants.W_OK);
   const stateParent = stateDir.ok ? stateDir : await fileFact(dirname(config.state_dir), constants.W_OK);

@@ -5,6 +5,7 @@
  * file before the rename and the directory after it, so the new content
  * survives a power loss once the promise resolves.
  */
+import { closeSync, fsyncSync, openSync, renameSync, writeFileSync } from "node:fs";
 import { open, rename, writeFile } from "node:fs/promises";
 import { dirname } from "node:path";
 
@@ -37,5 +38,27 @@ export async function writeFileAtomic(file: string, text: string, options: Atomi
     } finally {
       await dir.close();
     }
+  }
+}
+
+/**
+ * The same, synchronously: for state that must be on disk before the caller's
+ * next step (the agent persists a newer epoch or term before it acts on it).
+ */
+export function writeFileAtomicSync(file: string, text: string, options: AtomicWriteOptions = {}): void {
+  const mode = options.mode ?? 0o600;
+  const tmp = `${file}.${process.pid}.tmp`;
+  writeFileSync(tmp, text, { mode });
+  if (options.durable) syncPath(tmp);
+  renameSync(tmp, file);
+  if (options.durable) syncPath(dirname(file));
+}
+
+function syncPath(path: string): void {
+  const fd = openSync(path, "r");
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
   }
 }

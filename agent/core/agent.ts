@@ -41,7 +41,7 @@ import {
   type GroupState,
   type Holding,
 } from "./group-machine.js";
-import { EpochGuard, type AgentMemory } from "./memory.js";
+import { EpochGuard, TermGuard, type AgentMemory } from "./memory.js";
 import {
   faultReason,
   handoverOutcome,
@@ -89,6 +89,8 @@ export class AgentCore {
   /** Group specs: from memory until the coordinator's welcome replaces them. */
   readonly groups = new Map<string, GroupSpec>();
   readonly epochs: EpochGuard;
+  /** The highest coordinator leader term followed (persisted): a deposed leader is never obeyed. */
+  readonly terms: TermGuard;
   private readonly clock: Scheduler;
   /** Each group's machine state (the newest epoch lives in `epochs`, which persists it). */
   private readonly machines = new Map<string, GroupState>();
@@ -111,6 +113,7 @@ export class AgentCore {
   constructor(private readonly deps: AgentDeps) {
     this.clock = deps.scheduler ?? realScheduler;
     this.epochs = new EpochGuard({ ...deps.memory.epochs }, (seen) => this.remember({ epochs: seen }));
+    this.terms = new TermGuard(deps.memory.term ?? 0, (term) => this.remember({ term }));
     for (const g of deps.memory.groups) this.groups.set(g.name, g);
   }
 
@@ -152,7 +155,19 @@ export class AgentCore {
       instanceId: this.deps.instanceId,
       state: this.report(),
       epochs: Object.entries(this.epochs.all()).map(([group, epoch]) => ({ group, epoch })),
+      term: this.terms.newest,
     };
+  }
+
+  /**
+   * Before a welcome counts: "" to follow this coordinator, else why not (its
+   * term is lower than one this agent followed: a deposed leader). A higher
+   * term is persisted before anything of the session is acted on.
+   */
+  acceptWelcome(w: Welcome): string {
+    const stale = this.terms.admit(w.term);
+    if (stale) this.deps.log.error({ event: "session.stale_term", term: w.term, highest: this.terms.newest }, `not following this coordinator: ${stale}`);
+    return stale;
   }
 
   connection(up: boolean, detail: string): void {
@@ -168,8 +183,19 @@ export class AgentCore {
     switch (body.$case) {
       case "welcome":
         return this.onWelcome(body.value);
-      case "command":
-        return void this.serialize(body.value.group, () => this.feed(body.value.group, this.commandEvent(body.value)));
+      case "command": {
+        const c = body.value;
+        const stale = this.terms.admit(c.term);
+        if (stale) {
+          this.deps.log.warn(
+            { event: "command.stale_term", group: c.group, epoch: c.epoch, term: c.term, highest: this.terms.newest, commandId: c.commandId },
+            `ignoring command: ${stale}`,
+          );
+          this.send({ body: { $case: "ack", value: { commandId: c.commandId, ok: false, error: stale, held: this.heldVips() } } });
+          return;
+        }
+        return void this.serialize(c.group, () => this.feed(c.group, this.commandEvent(c)));
+      }
       case "verify":
         return void this.onVerify(body.value);
       case "leaveReady":
@@ -262,8 +288,18 @@ export class AgentCore {
       const detail = `takeover of ${group} not confirmed (attempt ${attempt}/${CONFIRM_ATTEMPTS}): ${missed.map((m) => m.detail).join("; ")}`;
       this.deps.log.warn({ event: VIP_UNCONFIRMED, group, epoch, attempt }, detail);
       this.agentEvent(VIP_UNCONFIRMED, group, detail);
-      if (this.held.get(group)?.epoch !== epoch) return;
-      await this.deps.vips.acquire(h.vips, { takeover: true, garp: { offsetsMs: [], refreshMs: 0 } }).catch(() => undefined);
+      // Announced again in the group's queue, and only while still held under this epoch: a
+      // release that arrived while the LAN was being asked (a preempt back within the
+      // takeover) runs first and ends the loop; re-announcing outside the queue re-added a
+      // VIP just released, and it stayed on both hosts.
+      let stillHeld = false;
+      await this.serialize(group, async () => {
+        const now = this.held.get(group);
+        if (!now || now.epoch !== epoch || this.node.stopping) return;
+        stillHeld = true;
+        await this.deps.vips.acquire(now.vips, { takeover: true, garp: { offsetsMs: [], refreshMs: 0 } }).catch(() => undefined);
+      });
+      if (!stillHeld) return;
     }
   }
 

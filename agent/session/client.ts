@@ -1,8 +1,10 @@
 /**
  * The agent's one session with the coordinator: opens the bidi stream, says
  * hello (built fresh each time, so a reconnect re-sends the current state),
- * hands coordinator messages to the core, and reconnects with exponential
- * backoff and jitter. While disconnected the core keeps everything it holds
+ * hands coordinator messages to the core, and reconnects. With replicated
+ * coordinators it knows every replica and follows the leader (rotation.ts:
+ * a follower's hint first, the next replica fast, back-off after a whole
+ * round). While disconnected the core keeps everything it holds
  * (fail-static); this module only reports connected / disconnected.
  */
 import { readFileSync } from "node:fs";
@@ -10,12 +12,15 @@ import { type ChannelCredentials, credentials, type ClientDuplexStream } from "@
 import type { Logger } from "pino";
 import type { AgentConfig } from "../../shared/config/agent.js";
 import { AGENT_RECONNECT } from "../../shared/session-timing.js";
-import { jitter, nextBackoffMs, type Backoff } from "../../shared/backoff.js";
-import { AgentClient, type AgentMessage, type CoordinatorMessage, type Hello } from "../../shared/gen/keepvip/v1/agent.js";
+import type { Backoff } from "../../shared/backoff.js";
+import { initialRotation, nextTry, welcomed, type Rotation } from "./rotation.js";
+import { AgentClient, type AgentMessage, type CoordinatorMessage, type Hello, type Welcome } from "../../shared/gen/keepvip/v1/agent.js";
 
 export interface SessionHandlers {
   /** Builds the hello for a new connection (current host state). */
   hello(): Hello;
+  /** "" to follow the coordinator that sent this welcome, else why not (the session is dropped). */
+  accept?(welcome: Welcome): string;
   /** Every message from the coordinator, the welcome included. */
   message(m: CoordinatorMessage): void;
   /** The session is up (welcome received) or down (with why). */
@@ -31,35 +36,32 @@ export function channelCredentials(cfg: AgentConfig): ChannelCredentials {
   return credentials.createInsecure();
 }
 
-/** Next delay: doubling, capped, ±20 % jitter so a fleet does not reconnect in lockstep. */
-export function nextBackoff(previousMs: number, b: Backoff, random: () => number = Math.random): number {
-  return Math.round(jitter(nextBackoffMs(previousMs, b), 0.2, random));
-}
-
 export class CoordinatorSession {
-  private client: AgentClient;
+  private readonly clients = new Map<string, AgentClient>();
   private stream?: ClientDuplexStream<AgentMessage, CoordinatorMessage>;
   private welcomed = false;
   private stopped = false;
   private retryTimer?: NodeJS.Timeout;
-  private delayMs = 0;
+  private rotation: Rotation = initialRotation();
   private generation = 0;
+  /** Ends the current stream as if it broke (a stale leader's welcome); set while a stream is open. */
+  private endCurrent?: (detail: string) => void;
+  private readonly addresses: readonly string[];
 
   constructor(
-    readonly address: string,
-    creds: ChannelCredentials,
+    addresses: string | readonly string[],
+    private readonly creds: ChannelCredentials,
     private readonly handlers: SessionHandlers,
     private readonly log: Logger,
     private readonly backoff: Backoff = AGENT_RECONNECT,
   ) {
-    this.client = new AgentClient(address, creds, {
-      "grpc.keepalive_time_ms": 10_000,
-      "grpc.keepalive_timeout_ms": 5_000,
-      "grpc.keepalive_permit_without_calls": 1,
-      // Our own backoff decides when to retry; don't let the channel sit in a long one.
-      "grpc.initial_reconnect_backoff_ms": 100,
-      "grpc.max_reconnect_backoff_ms": 1000,
-    });
+    this.addresses = typeof addresses === "string" ? [addresses] : [...addresses];
+    if (this.addresses.length === 0) throw new Error("no coordinator address to connect to");
+  }
+
+  /** The replica being tried or talked to. */
+  get address(): string {
+    return this.addresses[this.rotation.index];
   }
 
   get connected(): boolean {
@@ -78,41 +80,80 @@ export class CoordinatorSession {
     return true;
   }
 
+  /** Drops the current session (e.g. a deposed leader welcomed us) and goes on to the next replica. */
+  drop(detail: string): void {
+    this.endCurrent?.(detail);
+  }
+
   /** Half-closes (a clean departure) and stops reconnecting. */
   stop(): void {
     this.stopped = true;
     clearTimeout(this.retryTimer);
     this.stream?.end();
-    setTimeout(() => this.client.close(), 100).unref();
+    setTimeout(() => {
+      for (const c of this.clients.values()) c.close();
+    }, 100).unref();
+  }
+
+  private client(address: string): AgentClient {
+    let c = this.clients.get(address);
+    if (!c) {
+      c = new AgentClient(address, this.creds, {
+        "grpc.keepalive_time_ms": 10_000,
+        "grpc.keepalive_timeout_ms": 5_000,
+        "grpc.keepalive_permit_without_calls": 1,
+        // Our own rotation and back-off decide when to retry; don't let the channel sit in a long one.
+        "grpc.initial_reconnect_backoff_ms": 100,
+        "grpc.max_reconnect_backoff_ms": 1000,
+      });
+      this.clients.set(address, c);
+    }
+    return c;
   }
 
   private open(): void {
     const gen = ++this.generation;
     this.welcomed = false;
-    const stream = this.client.session({ deadline: Infinity });
+    const address = this.address;
+    const stream = this.client(address).session({ deadline: Infinity });
     this.stream = stream;
     let over = false;
+    let hint = "";
     const down = (detail: string) => {
       if (over || gen !== this.generation) return;
       over = true;
+      this.endCurrent = undefined;
       const was = this.welcomed;
       this.welcomed = false;
       this.stream = undefined;
+      stream.cancel();
       if (was) this.handlers.connection(false, detail);
       if (this.stopped) return;
-      this.delayMs = nextBackoff(this.delayMs, this.backoff);
-      this.log.warn({ event: "session.down", detail, retryInMs: this.delayMs }, `coordinator session down: ${detail}`);
-      this.retryTimer = setTimeout(() => this.open(), this.delayMs);
+      this.rotation = nextTry(this.addresses, this.rotation, hint, this.backoff);
+      const next = this.address;
+      this.log.warn(
+        { event: "session.down", coordinator: address, detail, next, retryInMs: this.rotation.delayMs },
+        `coordinator session with ${address} down: ${detail}; trying ${next} in ${this.rotation.delayMs} ms`,
+      );
+      this.retryTimer = setTimeout(() => this.open(), this.rotation.delayMs);
     };
+    this.endCurrent = down;
     stream.on("data", (m: CoordinatorMessage) => {
-      if (gen !== this.generation) return;
+      if (gen !== this.generation || over) return;
       if (m.body?.$case === "welcome" && !this.welcomed) {
+        const refusal = this.handlers.accept?.(m.body.value) ?? "";
+        if (refusal) return down(`not following ${address}: ${refusal}`);
         this.welcomed = true;
-        this.delayMs = 0;
-        this.handlers.connection(true, `session ${m.body.value.sessionId}`);
+        this.rotation = welcomed(this.rotation);
+        this.handlers.connection(true, `session ${m.body.value.sessionId} with ${address}`);
       }
-      if (m.body?.$case === "refused")
-        this.log.error({ event: "session.refused", reason: m.body.value.reason }, `coordinator refused the session: ${m.body.value.reason}`);
+      if (m.body?.$case === "refused") {
+        hint = m.body.value.leaderHint;
+        this.log[hint ? "info" : "error"](
+          { event: "session.refused", coordinator: address, reason: m.body.value.reason, leader: hint || undefined },
+          hint ? `${address} is not the leader: going to ${hint}` : `coordinator ${address} refused the session: ${m.body.value.reason}`,
+        );
+      }
       this.handlers.message(m);
     });
     stream.on("error", (err: Error & { code?: number }) => down(err.message));

@@ -69,21 +69,35 @@ export function commandsFor(unit: Unit, rt: UnitRuntime, a: Exclude<Action, { ty
   }
 }
 
-/** The wire message of a command. */
-export function commandMessage(c: OutgoingCommand, commandId: string): CoordinatorMessage {
+/** The wire message of a command, under the leader's `term` (0: a single coordinator). */
+export function commandMessage(c: OutgoingCommand, commandId: string, term = 0): CoordinatorMessage {
   switch (c.action) {
     case "acquire":
       return {
         body: {
           $case: "command",
-          value: { commandId, group: c.group, epoch: c.epoch, action: { $case: "acquire", value: { vips: c.vips, takeover: c.takeover } }, reason: c.reason },
+          value: {
+            commandId,
+            group: c.group,
+            epoch: c.epoch,
+            action: { $case: "acquire", value: { vips: c.vips, takeover: c.takeover } },
+            reason: c.reason,
+            term,
+          },
         },
       };
     case "release":
       return {
         body: {
           $case: "command",
-          value: { commandId, group: c.group, epoch: c.epoch, action: { $case: "release", value: { vips: c.vips, afterMs: c.afterMs } }, reason: c.reason },
+          value: {
+            commandId,
+            group: c.group,
+            epoch: c.epoch,
+            action: { $case: "release", value: { vips: c.vips, afterMs: c.afterMs } },
+            reason: c.reason,
+            term,
+          },
         },
       };
     case "verify":

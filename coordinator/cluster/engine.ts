@@ -68,6 +68,12 @@ export class Engine {
   /** Upstream health, overrides and versioned pushes (created at start, from the state store). */
   upstreams!: UpstreamManager;
 
+  /**
+   * The leader term every welcome and command carries (replicated coordinators:
+   * the election key's revision; 0: a single coordinator). Agents refuse a lower one.
+   */
+  term = 0;
+
   constructor(
     public config: CoordinatorConfig,
     private readonly store: StateStore,
@@ -429,6 +435,7 @@ export class Engine {
       reachIntervalMs: t.reach_interval,
       verifyTimeoutMs: t.verify_timeout,
       reachFall: t.reach_fall,
+      term: this.term,
       groups: this.config.groups
         .filter((g) => g.members.some((m) => m.node === node))
         .map((g) => ({
@@ -564,7 +571,7 @@ export class Engine {
       commandLifetimeMs(c, this.timing),
     );
     this.log.info({ event: `command.${c.action}`, node: c.node, unit: c.unit, group: c.group, epoch: c.epoch, commandId }, `${c.action} → ${c.node}`);
-    session.sink.send(commandMessage(c, commandId));
+    session.sink.send(commandMessage(c, commandId, this.term));
   }
 
   /** Ends a session from our side; its commands are dropped with it. */

@@ -89,7 +89,7 @@ export function agentService(engine: Engine, log: Logger) {
           if (!outcome.ok) {
             const reason = outcome.error.message;
             log.warn({ event: "session.refused", node: msg.body.value.nodeId, peer, reason }, "agent session refused");
-            call.write({ body: { $case: "refused", value: { reason } } });
+            call.write({ body: { $case: "refused", value: { reason, leaderHint: "" } } });
             return fail(grpcStatusOf(outcome.error).code, reason);
           }
           sessionId = outcome.value.sessionId;
@@ -100,7 +100,7 @@ export function agentService(engine: Engine, log: Logger) {
       });
       function refuse(code: Status, reason: string, node: string): void {
         log.warn({ event: "session.refused", node, peer, reason }, reason);
-        call.write({ body: { $case: "refused", value: { reason } } });
+        call.write({ body: { $case: "refused", value: { reason, leaderHint: "" } } });
         fail(code, reason);
       }
       call.on("end", () => {

@@ -66,7 +66,10 @@ const notify = z.strictObject({
 export const agentConfigSchema = z
   .strictObject({
     node_id: nodeId,
-    coordinator: hostPort,
+    /** The coordinator, one address (a single coordinator). */
+    coordinator: hostPort.optional(),
+    /** Every coordinator replica (replicated coordinators): the agent follows the leader among them. */
+    coordinators: z.array(hostPort).min(1).max(16).optional(),
     state_dir: absolutePath.default("/var/lib/keepvip-agent"),
     insecure: z.boolean().default(false),
     tls: z.strictObject({ ca: absolutePath, cert: absolutePath, key: absolutePath }).optional(),
@@ -94,6 +97,20 @@ export const agentConfigSchema = z
     metrics: z.strictObject({ listen: hostPort.default("127.0.0.1:9741") }).optional(),
   })
   .superRefine((cfg, ctx) => {
+    if (cfg.coordinator === undefined && cfg.coordinators === undefined)
+      ctx.addIssue({
+        code: "custom",
+        path: ["coordinator"],
+        message: 'set coordinator: "host:port", or coordinators: [a list] for replicated coordinators',
+      });
+    if (cfg.coordinator !== undefined && cfg.coordinators !== undefined)
+      ctx.addIssue({
+        code: "custom",
+        path: ["coordinators"],
+        message: "coordinator and coordinators both set: use coordinators alone (list the one address in it too)",
+      });
+    const dup = cfg.coordinators?.find((a, i) => cfg.coordinators!.indexOf(a) !== i);
+    if (dup !== undefined) ctx.addIssue({ code: "custom", path: ["coordinators"], message: `${dup} is listed twice` });
     if (!cfg.tls && !cfg.insecure)
       ctx.addIssue({
         code: "custom",
@@ -127,6 +144,11 @@ export const agentConfigSchema = z
   });
 
 export type AgentConfig = z.output<typeof agentConfigSchema>;
+
+/** Every coordinator address the agent may talk to, in the configured order. */
+export function coordinatorAddresses(cfg: Pick<AgentConfig, "coordinator" | "coordinators">): string[] {
+  return cfg.coordinators ?? (cfg.coordinator === undefined ? [] : [cfg.coordinator]);
+}
 export type TrackScriptConfig = AgentConfig["tracks"][string];
 export type NginxConfig = AgentConfig["nginx"];
 export type NotifyConfig = AgentConfig["notify"];

@@ -159,7 +159,14 @@ test("a command with a stale epoch is ignored and acked as stale", async () => {
   lb1.core.message({
     body: {
       $case: "command",
-      value: { commandId: "old", group: "VI_1", epoch: 3, reason: "replayed", action: { $case: "release", value: { vips: ["198.18.0.100/24"], afterMs: 0 } } },
+      value: {
+        commandId: "old",
+        group: "VI_1",
+        epoch: 3,
+        term: 0,
+        reason: "replayed",
+        action: { $case: "release", value: { vips: ["198.18.0.100/24"], afterMs: 0 } },
+      },
     },
   });
   await new Promise((r) => setTimeout(r, 50));

@@ -130,6 +130,7 @@ test("the coordinator's welcome and an acquire: the VIP is counted as held, the 
         reachIntervalMs: 100,
         verifyTimeoutMs: 150,
         reachFall: 3,
+        term: 0,
         groups: [{ name: "VI_1", vips: ["198.18.0.100/24"], servicePort: 10016, servicePath: "", tracks: [], lanReferences: [] }],
       },
     },
@@ -140,7 +141,14 @@ test("the coordinator's welcome and an acquire: the VIP is counted as held, the 
   core.message({
     body: {
       $case: "command",
-      value: { commandId: "c1", group: "VI_1", epoch: 1, reason: "test", action: { $case: "acquire", value: { vips: ["198.18.0.100/24"], takeover: false } } },
+      value: {
+        commandId: "c1",
+        group: "VI_1",
+        epoch: 1,
+        term: 0,
+        reason: "test",
+        action: { $case: "acquire", value: { vips: ["198.18.0.100/24"], takeover: false } },
+      },
     },
   });
   await waitFor(() => core.held.has("VI_1"), { what: "the core holds VI_1" });

@@ -109,7 +109,7 @@ test("RPC handlers: random agent sessions and admin calls over mutual TLS never 
         typed: {
           body: {
             $case: "hello",
-            value: { nodeId: "fz1", agentVersion: "", instanceId: "x", state: { ...runningReport, seq: 1 }, epochs: [{ group, epoch }] },
+            value: { nodeId: "fz1", agentVersion: "", instanceId: "x", state: { ...runningReport, seq: 1 }, epochs: [{ group, epoch }], term: 0 },
           },
         },
       },
@@ -137,6 +137,7 @@ test("RPC handlers: random agent sessions and admin calls over mutual TLS never 
                       instanceId: "i1",
                       state: { ...runningReport, tracks: Array.from({ length: 400 }, (_, i) => ({ name: `t${i}`, passing: true, detail: "ü".repeat(200) })) },
                       epochs: [],
+                      term: 0,
                     },
                   },
                 },

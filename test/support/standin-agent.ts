@@ -98,6 +98,7 @@ export class StandinAgent {
           instanceId: this.instanceId,
           state: this.report(),
           epochs: [...this.seenEpochs].map(([group, epoch]) => ({ group, epoch })),
+          term: 0,
         },
       },
     });

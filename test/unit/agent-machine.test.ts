@@ -33,10 +33,12 @@ import {
   type VerifyOutcome,
 } from "../../agent/core/node-machine.js";
 import type { ReachState, VipSpec } from "../../agent/core/ports.js";
-import type { AgentMessage } from "../../shared/gen/keepvip/v1/agent.js";
+import type { AgentMemory } from "../../agent/core/memory.js";
+import type { AgentMessage, Welcome } from "../../shared/gen/keepvip/v1/agent.js";
 import { agentConfigSchema } from "../../shared/config/agent.js";
 import { parseConfigText } from "../../shared/config/load.js";
 import { silentLogger } from "../../shared/log.js";
+import { SerialQueue } from "../../shared/serial-queue.js";
 import { ManualScheduler } from "../support/manual-scheduler.js";
 import {
   FakeBackends,
@@ -909,9 +911,11 @@ interface Rig {
   reach: FakeReach;
   sent: AgentMessage[];
   lan: FakeLan;
+  /** Every memory the core saved, in order. */
+  saved: AgentMemory[];
 }
 
-async function rig(opts: { heartbeatMs?: number; force?: boolean; lan?: FakeLan } = {}): Promise<Rig> {
+async function rig(opts: { heartbeatMs?: number; force?: boolean; lan?: FakeLan; term?: number; rememberedTerm?: number } = {}): Promise<Rig> {
   const lan = opts.lan ?? new FakeLan();
   const config = parseConfigText(
     agentConfigSchema,
@@ -929,6 +933,7 @@ async function rig(opts: { heartbeatMs?: number; force?: boolean; lan?: FakeLan 
     reach: new FakeReach(),
     sent: [],
     lan,
+    saved: [],
   };
   const core = new AgentCore({
     config,
@@ -942,28 +947,26 @@ async function rig(opts: { heartbeatMs?: number; force?: boolean; lan?: FakeLan 
     upstreams: new FakeUpstreams(),
     backends: new FakeBackends(),
     log: silentLogger,
-    memory: { epochs: {}, groups: [] },
-    saveMemory: () => undefined,
+    memory: { epochs: {}, term: opts.rememberedTerm ?? 0, groups: [] },
+    saveMemory: (m) => void r.saved.push(structuredClone(m)),
     instanceId: "lb1-test",
     scheduler: clock,
   });
   r.core = core;
   await core.init();
   core.attach((m) => (r.sent.push(m), true));
-  core.message({
-    body: {
-      $case: "welcome",
-      value: {
-        sessionId: "s",
-        heartbeatIntervalMs: opts.heartbeatMs ?? 60_000,
-        deadIntervalMs: 180_000,
-        reachIntervalMs: 100,
-        verifyTimeoutMs: 150,
-        reachFall: 3,
-        groups: [{ name: "VI_1", vips: ["198.18.0.100/24"], servicePort: 80, servicePath: "", tracks: [], lanReferences: [] }],
-      },
-    },
-  });
+  const welcome = {
+    sessionId: "s",
+    heartbeatIntervalMs: opts.heartbeatMs ?? 60_000,
+    deadIntervalMs: 180_000,
+    reachIntervalMs: 100,
+    verifyTimeoutMs: 150,
+    reachFall: 3,
+    term: opts.term ?? 0,
+    groups: [{ name: "VI_1", vips: ["198.18.0.100/24"], servicePort: 80, servicePath: "", tracks: [], lanReferences: [] }],
+  };
+  // As the session does: a welcome counts only once the core accepts it.
+  if (core.acceptWelcome(welcome) === "") core.message({ body: { $case: "welcome", value: welcome } });
   return { ...r, core };
 }
 
@@ -984,11 +987,22 @@ const send = (
   id: string,
   epoch: number,
   action: { $case: "acquire"; value: { vips: string[]; takeover: boolean } } | { $case: "release"; value: { vips: string[]; afterMs: number } },
-) => r.core.message({ body: { $case: "command", value: { commandId: id, group: "VI_1", epoch, reason: "test", action } } });
+  term = 0,
+) => r.core.message({ body: { $case: "command", value: { commandId: id, group: "VI_1", epoch, term, reason: "test", action } } });
 const acquireMsg = (takeover = false) => ({ $case: "acquire" as const, value: { vips: ["198.18.0.100/24"], takeover } });
 const releaseMsg = (afterMs = 0) => ({ $case: "release" as const, value: { vips: ["198.18.0.100/24"], afterMs } });
 const acks = (r: Rig) =>
   r.sent.flatMap((m) => (m.body?.$case === "ack" ? [`${m.body.value.commandId} ${m.body.value.ok ? "ok" : `refused: ${m.body.value.error}`}`] : []));
+const welcomeOf = (_r: Rig): Welcome => ({
+  sessionId: "s2",
+  heartbeatIntervalMs: 60_000,
+  deadIntervalMs: 180_000,
+  reachIntervalMs: 100,
+  verifyTimeoutMs: 150,
+  reachFall: 3,
+  term: 0,
+  groups: [],
+});
 const reports = (r: Rig) => r.sent.flatMap((m) => (m.body?.$case === "report" ? [m.body.value] : []));
 
 test("core: a delayed release waits out its overlap on the scheduler, then releases and acks", async () => {
@@ -1028,6 +1042,79 @@ test("core: a stale command is acked as stale and not obeyed; the epoch guard ho
   assert.deepEqual(acks(r), ["c1 ok", "c2 refused: stale epoch 4 for VI_1 (newest seen 5)"]);
   assert.deepEqual(r.lan.holders("198.18.0.100"), ["lb1"]);
   assert.equal(r.core.epochs.newest("VI_1"), 5);
+  r.core.close();
+});
+
+test("core: a command of a lower leader term is refused and not obeyed, whatever its epoch; the term is kept", async () => {
+  const r = await rig({ term: 7 });
+  assert.equal(r.core.terms.newest, 7);
+  assert.equal(r.saved.at(-1)?.term, 7, "the welcome's higher term was persisted");
+  send(r, "c1", 1, acquireMsg(), 7);
+  await advance(r, 0);
+  // A deposed leader (term 6) replays a release with a newer epoch: refused.
+  send(r, "c2", 2, releaseMsg(), 6);
+  await advance(r, 0);
+  assert.deepEqual(acks(r), ["c1 ok", "c2 refused: leader term 6 is older than term 7 this agent has followed (a deposed leader)"]);
+  assert.deepEqual(r.lan.holders("198.18.0.100"), ["lb1"], "the stale release was not obeyed");
+  assert.equal(r.core.epochs.newest("VI_1"), 1, "a refused command does not raise the epoch");
+  // The next leader (term 8) is followed, and its term persisted before the command runs.
+  send(r, "c3", 3, releaseMsg(), 8);
+  await advance(r, 0);
+  assert.equal(acks(r).at(-1), "c3 ok");
+  assert.deepEqual(r.lan.holders("198.18.0.100"), []);
+  assert.equal(r.saved.at(-1)?.term, 8);
+  r.core.close();
+});
+
+test("core: a welcome of a lower term than the one remembered is not followed; the hello says the term", async () => {
+  const r = await rig({ rememberedTerm: 9, term: 4 });
+  assert.equal(r.core.terms.newest, 9);
+  assert.equal(r.core.hello().term, 9);
+  assert.match(r.core.acceptWelcome({ ...welcomeOf(r), term: 4 }), /leader term 4 is older than term 9/);
+  assert.match(
+    r.core.acceptWelcome({ ...welcomeOf(r), term: 0 }),
+    /a single coordinator \(term 0\), but this agent has followed replicated coordinators up to term 9/,
+  );
+  assert.equal(r.core.acceptWelcome({ ...welcomeOf(r), term: 9 }), "");
+  assert.equal(r.saved.length, 0, "nothing raised, nothing saved");
+  r.core.close();
+});
+
+test("core: a release arriving while a takeover is being confirmed wins: the re-announce never puts the VIP back", async () => {
+  const r = await rig();
+  // Another host still answers for the VIP, so the takeover is not confirmed and is announced again.
+  r.lan.owners.set("198.18.0.100", new Set(["lb9"]));
+  // Like the real controller: acquire and release run one at a time, in order. The LAN is
+  // asked (confirm) and the release's `ip addr del` runs (release) only when the test says.
+  const queue = new SerialQueue();
+  let answerConfirm: () => void = () => undefined;
+  let finishRelease: () => void = () => undefined;
+  const fake = { acquire: r.vips.acquire.bind(r.vips), release: r.vips.release.bind(r.vips), confirm: r.vips.confirm.bind(r.vips) };
+  r.vips.acquire = (vips, opts) => queue.run(() => fake.acquire(vips, opts));
+  r.vips.release = (vips) =>
+    queue.run(async () => {
+      await new Promise<void>((resolve) => (finishRelease = resolve));
+      await fake.release(vips);
+    });
+  r.vips.confirm = async (vip) => {
+    await new Promise<void>((resolve) => (answerConfirm = resolve));
+    return fake.confirm(vip);
+  };
+  send(r, "c1", 2, acquireMsg(true));
+  await advance(r, 0);
+  assert.deepEqual(r.lan.holders("198.18.0.100").sort(), ["lb1", "lb9"], "taken over; the LAN is being asked");
+  // The old holder preempts back (epoch 3): lb1's release starts while the LAN is still being asked.
+  send(r, "c2", 3, releaseMsg(0));
+  await advance(r, 0);
+  answerConfirm(); // "lb9 also answers": not confirmed
+  await advance(r, 0);
+  finishRelease();
+  await advance(r, 100);
+  answerConfirm();
+  await advance(r, 100);
+  assert.deepEqual(r.lan.holders("198.18.0.100"), ["lb9"], "released and never put back");
+  assert.deepEqual(acks(r), ["c1 ok", "c2 ok"]);
+  assert.equal(r.core.held.get("VI_1"), undefined);
   r.core.close();
 });
 

@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { backoffMs, jitter, nextBackoffMs } from "../../shared/backoff.js";
-import { nextBackoff } from "../../agent/session/client.js";
+import { nextBackoff } from "../../agent/session/rotation.js";
 
 const b = { initialMs: 100, maxMs: 5000 };
 

@@ -2,7 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { parseConfigText, loadConfigFile, ConfigError } from "../../shared/config/load.js";
 import { coordinatorConfigSchema } from "../../shared/config/coordinator.js";
-import { agentConfigSchema } from "../../shared/config/agent.js";
+import { agentConfigSchema, coordinatorAddresses } from "../../shared/config/agent.js";
 import { parseDuration } from "../../shared/config/duration.js";
 import { parseCidr, parseHostPort } from "../../shared/config/net.js";
 
@@ -140,6 +140,31 @@ test("agent config: a shell string where argv is expected is refused", () => {
   assert.ok(
     got.some((p) => /tracks\.chk\.script: must be array/.test(p)),
     got.join("\n"),
+  );
+});
+
+test("agent config: coordinators lists every replica; one of coordinator / coordinators, no address twice", () => {
+  const base = "node_id: lb1\ninsecure: true\ngroups: {VI_1: {interface: lan0}}\n";
+  const list = parseConfigText(agentConfigSchema, `${base}coordinators: ["10.0.0.1:7400", "10.0.0.2:7400", "10.0.0.3:7400"]\n`, "a.yaml");
+  assert.deepEqual(coordinatorAddresses(list), ["10.0.0.1:7400", "10.0.0.2:7400", "10.0.0.3:7400"]);
+  assert.deepEqual(coordinatorAddresses(parseConfigText(agentConfigSchema, `${base}coordinator: "10.0.0.1:7400"\n`, "a.yaml")), ["10.0.0.1:7400"]);
+  assert.ok(
+    problems(base, agentConfigSchema).some((p) => /coordinator: set coordinator: "host:port", or coordinators/.test(p)),
+    "neither is named",
+  );
+  assert.ok(
+    problems(`${base}coordinator: "10.0.0.1:7400"\ncoordinators: ["10.0.0.1:7400"]\n`, agentConfigSchema).some((p) =>
+      /coordinators: coordinator and coordinators both set/.test(p),
+    ),
+    "both is refused",
+  );
+  assert.ok(
+    problems(`${base}coordinators: ["10.0.0.1:7400", "10.0.0.1:7400"]\n`, agentConfigSchema).some((p) => /10\.0\.0\.1:7400 is listed twice/.test(p)),
+    "a duplicate is named",
+  );
+  assert.ok(
+    problems(`${base}coordinators: ["10.0.0.1"]\n`, agentConfigSchema).some((p) => /coordinators\[0\]: "10\.0\.0\.1" must be host:port/.test(p)),
+    "a bad address is named with its place",
   );
 });
 

@@ -67,17 +67,31 @@ test("commandsFor: acquire and release go to every group of a sync unit, verify 
   }
 });
 
-test("commandMessage: each command's wire form", () => {
+test("commandMessage: each command's wire form, under the leader's term (0 by default: a single coordinator)", () => {
   assert.deepEqual(commandMessage({ ...target, action: "acquire", vips: ["198.18.0.100/24"], takeover: true, reason: "why" }, "c1"), {
     body: {
       $case: "command",
-      value: { commandId: "c1", group: "VI_1", epoch: 3, action: { $case: "acquire", value: { vips: ["198.18.0.100/24"], takeover: true } }, reason: "why" },
+      value: {
+        commandId: "c1",
+        group: "VI_1",
+        epoch: 3,
+        action: { $case: "acquire", value: { vips: ["198.18.0.100/24"], takeover: true } },
+        reason: "why",
+        term: 0,
+      },
     },
   });
-  assert.deepEqual(commandMessage({ ...target, action: "release", vips: ["198.18.0.100/24"], afterMs: 20, reason: "why" }, "c2"), {
+  assert.deepEqual(commandMessage({ ...target, action: "release", vips: ["198.18.0.100/24"], afterMs: 20, reason: "why" }, "c2", 12), {
     body: {
       $case: "command",
-      value: { commandId: "c2", group: "VI_1", epoch: 3, action: { $case: "release", value: { vips: ["198.18.0.100/24"], afterMs: 20 } }, reason: "why" },
+      value: {
+        commandId: "c2",
+        group: "VI_1",
+        epoch: 3,
+        action: { $case: "release", value: { vips: ["198.18.0.100/24"], afterMs: 20 } },
+        reason: "why",
+        term: 12,
+      },
     },
   });
   assert.deepEqual(commandMessage({ ...target, action: "verify", vips: ["198.18.0.100/24"], port: 10016, path: "/aaa", timeoutMs: 50 }, "c3"), {

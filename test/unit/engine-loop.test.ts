@@ -77,7 +77,7 @@ class FakeAgent implements SessionSink {
 
   hello(): this {
     const outcome = this.engine.hello(
-      { nodeId: this.node, agentVersion: "test", instanceId: `${this.node}-1`, state: this.report(), epochs: [] },
+      { nodeId: this.node, agentVersion: "test", instanceId: `${this.node}-1`, state: this.report(), epochs: [], term: 0 },
       "test",
       this,
     );

@@ -62,6 +62,7 @@ export const hello: fc.Arbitrary<AgentMessage> = fc
     instanceId: fc.oneof({ weight: 4, arbitrary: fc.constant("i1") }, { weight: 1, arbitrary: text }),
     state: fc.option(report, { nil: undefined }),
     epochs: fc.array(fc.record({ group: fc.oneof(fc.constantFrom("VI_1", "VI_F"), text), epoch: u64 }), { maxLength: 3 }),
+    term: u64,
   })
   .map((value) => ({ body: { $case: "hello", value } }));
 

@@ -152,7 +152,7 @@ async function oversizedOnce(i: number): Promise<void> {
   if (i % 2 === 0) {
     count(
       figures.oversized.codes,
-      await session([{ body: { $case: "hello", value: { nodeId: "lb9", agentVersion: "flood", instanceId: "f", state: report(huge), epochs: [] } } }]),
+      await session([{ body: { $case: "hello", value: { nodeId: "lb9", agentVersion: "flood", instanceId: "f", state: report(huge), epochs: [], term: 0 } } }]),
     );
   } else {
     count(
@@ -174,7 +174,7 @@ async function helloOnce(i: number): Promise<void> {
       {
         body: {
           $case: "hello",
-          value: { nodeId: `flood-${i}`, agentVersion: "flood", instanceId: `f${i}`, state: report(""), epochs: [{ group: "VI_1", epoch: 2 ** 40 }] },
+          value: { nodeId: `flood-${i}`, agentVersion: "flood", instanceId: `f${i}`, state: report(""), epochs: [{ group: "VI_1", epoch: 2 ** 40 }], term: 0 },
         },
       },
     ]),
