@@ -1,8 +1,9 @@
 /**
  * What the coordinator must not forget across a restart: per-group epochs (an
  * epoch never repeats, docs/design.md, Invariants, 5), the last holder of each unit, and
- * admin pins. Behind a small interface so an etcd-backed store can replace
- * the file one; the in-memory twin serves tests.
+ * admin pins. Behind a small interface: the file store (one coordinator),
+ * the etcd store (replicated coordinators, etcd-store.ts), and the in-memory
+ * twin for tests.
  */
 import { mkdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
@@ -38,6 +39,22 @@ export function emptyState(): PersistedState {
   return { version: 1, epochs: {}, holders: {}, pins: {}, maintenance: [], upstreamVersion: 0, overrides: {} };
 }
 
+/**
+ * Saved state from its JSON. Corrupt state stops the coordinator rather than
+ * being replaced by an empty one (epochs would repeat): an operator must look.
+ */
+export function parseState(text: string, where: string): PersistedState {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (err) {
+    throw new Error(`${where} is corrupt (${(err as Error).message}); move it away only if you accept that epochs restart from the agents' reports`);
+  }
+  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed))
+    throw new Error(`${where} is corrupt (not a JSON object); move it away only if you accept that epochs restart from the agents' reports`);
+  return { ...emptyState(), ...(parsed as Partial<PersistedState>), version: 1 };
+}
+
 /** A JSON file in the state dir, written temp → fsync → rename → fsync(dir). */
 export function createFileStore(stateDir: string): StateStore {
   const file = join(stateDir, "state.json");
@@ -53,16 +70,7 @@ export function createFileStore(stateDir: string): StateStore {
         if ((err as NodeJS.ErrnoException).code === "ENOENT") return emptyState();
         throw new Error(`cannot read state file ${file}: ${(err as Error).message}`);
       }
-      let parsed: Partial<PersistedState>;
-      try {
-        parsed = JSON.parse(text) as Partial<PersistedState>;
-      } catch (err) {
-        // Refuse to start rather than reuse epochs: an operator must look at it.
-        throw new Error(
-          `state file ${file} is corrupt (${(err as Error).message}); move it away only if you accept that epochs restart from the agents' reports`,
-        );
-      }
-      return { ...emptyState(), ...parsed, version: 1 };
+      return parseState(text, `state file ${file}`);
     },
     save(state) {
       return writes.run(() => writeAtomically(stateDir, file, state));

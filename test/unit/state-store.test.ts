@@ -1,0 +1,32 @@
+/** The coordinator's saved state: parsing (shared by the file and etcd stores) and the file store's refusals. */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createFileStore, emptyState, parseState } from "../../coordinator/state/store.js";
+
+test("parseState: a partial saved state is filled with the defaults; the version is the current one", () => {
+  assert.deepEqual(parseState('{"epochs":{"VI_1":7},"version":0}', "here"), { ...emptyState(), epochs: { VI_1: 7 } });
+});
+
+test("parseState: corrupt or non-object state is refused, naming where it came from, never read as empty", () => {
+  for (const text of ["{", "[]", "null", '"x"', "3"]) {
+    assert.throws(
+      () => parseState(text, "state file /x/state.json"),
+      (err: Error) => /^state file \/x\/state\.json is corrupt \(.+\); move it away only if you accept that epochs restart/.test(err.message),
+      text,
+    );
+  }
+});
+
+test("file store: a corrupt state file stops the load with its path; a missing one is a first start", async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), "keepvip-store-"));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const store = createFileStore(dir);
+  assert.deepEqual(await store.load(), emptyState());
+  await store.save({ ...emptyState(), epochs: { VI_1: 4 } });
+  assert.deepEqual((await store.load()).epochs, { VI_1: 4 });
+  writeFileSync(join(dir, "state.json"), "{ half");
+  await assert.rejects(store.load(), new RegExp(`state file ${join(dir, "state.json")} is corrupt`));
+});
