@@ -1,7 +1,9 @@
 #!/usr/bin/env node
 /**
  * keepvip-coordinator --config FILE [--check]
- * Wires config, state store, engine and gRPC server; handles signals.
+ * Wires config, state store, engine and gRPC server; handles signals. With an
+ * `ha:` section it is one replica of replicated coordinators: it campaigns
+ * through etcd and runs the engine only while it leads.
  */
 import { Command } from "commander";
 import { coordinatorConfigSchema } from "../shared/config/coordinator.js";
@@ -9,7 +11,11 @@ import { ConfigError, loadConfigFile, loadConfigOrExit } from "../shared/config/
 import { createLogger } from "../shared/log.js";
 import { VERSION } from "../shared/version.js";
 import { Engine } from "./cluster/engine.js";
-import { startServer } from "./grpc/server.js";
+import { startServer, type RunningServer } from "./grpc/server.js";
+import { EtcdClient, readEtcdTls } from "./ha/etcd-client.js";
+import { LeaderElection } from "./ha/leader.js";
+import { Replica } from "./ha/replica.js";
+import { createEtcdStore } from "./state/etcd-store.js";
 import { createFileStore } from "./state/store.js";
 import { CoordinatorMetrics } from "./metrics.js";
 import { createCommandRunner } from "../shared/exec/runner.js";
@@ -35,14 +41,56 @@ if (opts.check) {
   process.exit(0);
 }
 
-const log = createLogger({ service: "keepvip-coordinator" });
+const log = createLogger({ service: "keepvip-coordinator", ...(config.ha ? { replica: config.ha.name } : {}) });
 if (config.insecure && !config.tls)
   log.warn({ event: "security.insecure" }, "INSECURE: no TLS, any host that reaches the listener can act as an agent or an admin");
-const engine = new Engine(config, createFileStore(config.state_dir), log);
-await engine.start();
-const server = await startServer(config, engine, log, opts.listen ?? config.listen);
+
+/** The config a new term's engine starts with: the file as last loaded (a reload on a follower counts). */
+let latest = config;
+/** What runs: one engine for the process's life, or a replica that runs one while it leads. */
+let engine: Engine | undefined;
+let replica: Replica | undefined;
+let server: RunningServer;
+if (config.ha) {
+  const ha = config.ha;
+  const client = new EtcdClient({
+    endpoints: ha.etcd.endpoints,
+    tls: ha.etcd.tls ? readEtcdTls(ha.etcd.tls) : undefined,
+    callTimeoutMs: ha.etcd.call_timeout,
+  });
+  const prefix = ha.prefix.replace(/\/+$/, "");
+  let r: Replica | undefined;
+  const election = new LeaderElection({
+    client,
+    key: `${prefix}/leader`,
+    me: { name: ha.name, address: ha.advertise },
+    ttlSeconds: ha.lease_ttl / 1000,
+    log: log.child({ component: "ha" }),
+    onChange: (state) => r?.onChange(state),
+  });
+  r = new Replica({
+    name: ha.name,
+    election,
+    log,
+    makeEngine: () => new Engine(latest, createEtcdStore({ client, guard: election, prefix, endpoints: ha.etcd.endpoints }), log),
+    onLeading: (on) => server?.leading(on),
+  });
+  replica = r;
+  server = await startServer(config, r, log, opts.listen ?? config.listen);
+  server.leading(false);
+  r.start();
+  log.info(
+    { event: "ha.start", etcd: ha.etcd.endpoints, prefix, leaseTtlMs: ha.lease_ttl, advertise: ha.advertise },
+    `replica ${ha.name}: campaigning through etcd ${ha.etcd.endpoints.join(",")} (${prefix}/leader, lease ${ha.lease_ttl / 1000} s)`,
+  );
+  if (config.metrics) log.warn({ event: "metrics.ha" }, "metrics are not served by replicated coordinators yet; use keepvip status and the logs");
+} else {
+  engine = new Engine(config, createFileStore(config.state_dir), log);
+  await engine.start();
+  server = await startServer(config, engine, log, opts.listen ?? config.listen);
+}
 log.info({ event: "coordinator.listening", address: server.address, version: VERSION }, `keepvip-coordinator ${VERSION} listening on ${server.address}`);
-if (config.metrics) {
+if (config.metrics && engine) {
   // Metrics are for people watching: a port clash is logged, it never stops the coordinator.
   await startMetricsServer(new CoordinatorMetrics(engine).registry, config.metrics.listen, log).then(
     (m) => log.info({ event: "metrics.listening", address: m.address }, `metrics on http://${m.address}/metrics`),
@@ -60,7 +108,9 @@ async function shutdown(signal: string) {
   stopping = true;
   // Agents keep what they hold while we are away (fail-static): nothing to hand over.
   log.info({ event: "coordinator.stop", signal }, "stopping");
-  await engine.stop();
+  // A replica resigns first: a follower leads within one etcd round trip.
+  await replica?.stop();
+  await engine?.stop();
   await server.shutdown(2000);
   process.exit(0);
 }
@@ -73,10 +123,18 @@ async function reload(): Promise<void> {
   } catch (err) {
     const problems = err instanceof ConfigError ? err.problems : [(err as Error).message];
     log.error({ event: "config.reload.rejected", problems }, `config reload rejected, the running config stays:\n  ${problems.join("\n  ")}`);
-    engine.events.add({ kind: "config", message: `config reload rejected (the running config stays): ${problems.join("; ")}` });
+    (engine ?? replica?.current())?.events.add({ kind: "config", message: `config reload rejected (the running config stays): ${problems.join("; ")}` });
     return;
   }
-  const r = await engine.reconfigure(next);
+  // Replicated coordinators: the leader applies it; a follower keeps it for when it leads.
+  const target = engine ?? replica?.current();
+  if (!target) {
+    latest = next;
+    log.info({ event: "config.reload.follower" }, "config reload: valid; this replica follows and starts with it when it leads");
+    return;
+  }
+  const r = await target.reconfigure(next);
+  if (r.ok) latest = next;
   log[r.ok ? "info" : "error"]({ event: r.ok ? "config.reloaded" : "config.reload.refused", lines: r.lines }, `config reload: ${r.lines.join("; ")}`);
 }
 process.on("SIGHUP", () => void reload());

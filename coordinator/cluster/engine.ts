@@ -73,6 +73,11 @@ export class Engine {
    * the election key's revision; 0: a single coordinator). Agents refuse a lower one.
    */
   term = 0;
+  /**
+   * Replicated coordinators: true while this replica may command (its etcd
+   * lease certainly alive). A command is never sent outside it.
+   */
+  fence: () => boolean = () => true;
 
   constructor(
     public config: CoordinatorConfig,
@@ -561,6 +566,13 @@ export class Engine {
       this.log.warn(
         { event: "command.undeliverable", node: c.node, unit: c.unit, group: c.group, action: c.action, epoch: c.epoch },
         "no session to send the command to",
+      );
+      return;
+    }
+    if (!this.fence()) {
+      this.log.warn(
+        { event: "command.fenced", node: c.node, unit: c.unit, group: c.group, action: c.action, epoch: c.epoch, term: this.term },
+        `${c.action} → ${c.node} not sent: the leader lease of term ${this.term} may have ended`,
       );
       return;
     }

@@ -8,10 +8,13 @@ import { Server, ServerCredentials } from "@grpc/grpc-js";
 import type { Logger } from "pino";
 import type { CoordinatorConfig } from "../../shared/config/coordinator.js";
 import { AdminService } from "../../shared/gen/keepvip/v1/admin.js";
-import type { Engine } from "../cluster/engine.js";
+import { Engine } from "../cluster/engine.js";
 import { adminService } from "./admin-service.js";
 import { AgentSessionService, agentService } from "./agent-service.js";
-import { addIntrospection } from "./introspection.js";
+import { addIntrospection, KEEPVIP_SERVICES } from "./introspection.js";
+import { fixedEngine, routedAdmin, routedAgent, type EngineRef } from "./routing.js";
+
+const AGENT_SERVICE = KEEPVIP_SERVICES[0];
 
 /** Largest message accepted: reports and configs are a few KiB; anything near this is hostile. */
 export const MAX_MESSAGE_BYTES = 1024 * 1024;
@@ -30,9 +33,16 @@ export interface RunningServer {
   address: string;
   /** Graceful: stop accepting, end streams, force after timeoutMs. */
   shutdown(timeoutMs?: number): Promise<void>;
+  /** Replicated coordinators: whether this replica leads (health of the agent service follows). */
+  leading(on: boolean): void;
 }
 
-export async function startServer(cfg: CoordinatorConfig, engine: Engine, log: Logger, listen = cfg.listen): Promise<RunningServer> {
+/**
+ * Serves `engines`: one engine (a single coordinator), or an EngineRef whose
+ * engine comes and goes with leadership (replicated coordinators, routing.ts).
+ */
+export async function startServer(cfg: CoordinatorConfig, engines: Engine | EngineRef, log: Logger, listen = cfg.listen): Promise<RunningServer> {
+  const ref = engines instanceof Engine ? fixedEngine(engines) : engines;
   const server = new Server({
     "grpc.max_receive_message_length": MAX_MESSAGE_BYTES,
     "grpc.max_send_message_length": MAX_MESSAGE_BYTES,
@@ -41,8 +51,14 @@ export async function startServer(cfg: CoordinatorConfig, engine: Engine, log: L
     "grpc.keepalive_permit_without_calls": 1,
     "grpc.http2.min_ping_interval_without_data_ms": 5_000,
   });
-  server.addService(AgentSessionService, agentService(engine, log));
-  server.addService(AdminService, adminService(engine, log));
+  server.addService(
+    AgentSessionService,
+    routedAgent(ref, (engine) => agentService(engine, log)),
+  );
+  server.addService(
+    AdminService,
+    routedAdmin(ref, (engine) => adminService(engine, log)),
+  );
   // grpc.health.v1.Health and server reflection (grpcurl list/describe).
   const introspection = addIntrospection(server);
   const port = await new Promise<number>((resolve, reject) => {
@@ -53,6 +69,10 @@ export async function startServer(cfg: CoordinatorConfig, engine: Engine, log: L
   return {
     server,
     address,
+    leading(on) {
+      // A follower takes no agent sessions: health says so to load balancers and probes.
+      introspection.health.setStatus(AGENT_SERVICE, on ? "SERVING" : "NOT_SERVING");
+    },
     shutdown(timeoutMs = 2000) {
       // Health checkers see NOT_SERVING first, so they stop sending new work.
       introspection.notServing();

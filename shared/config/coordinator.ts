@@ -120,6 +120,35 @@ const timing = z.strictObject({
   reload_min_interval: duration(0, 60_000).default(500),
 });
 
+/**
+ * Replicated coordinators: every replica runs with the same cluster config and
+ * its own `ha.name` and `ha.advertise`; one leads through an etcd lease.
+ */
+const ha = z.strictObject({
+  etcd: z.strictObject({
+    /** etcd client URLs or host:port, e.g. ["https://10.0.0.21:2379", …]. */
+    endpoints: z
+      .array(z.string().regex(/^(https?:\/\/)?[^\s/]+:\d{1,5}$/, "must be host:port or http(s)://host:port"))
+      .min(1)
+      .max(16),
+    /** Client TLS to etcd (the CA that signed etcd's certificates; cert and key for --client-cert-auth). */
+    tls: z.strictObject({ ca: absolutePath, cert: absolutePath.optional(), key: absolutePath.optional() }).optional(),
+    /** One etcd call's deadline across the endpoints. */
+    call_timeout: duration(100, 30_000).default(1000),
+  }),
+  /** Keys of this cluster live under it (several clusters can share one etcd). */
+  prefix: z
+    .string()
+    .regex(/^\/[A-Za-z0-9._/-]*[A-Za-z0-9._-]$/, "must be an absolute key path such as /keepvip/prod")
+    .default("/keepvip"),
+  /** Leader lease TTL in whole seconds: a dead leader is replaced after about this long. */
+  lease_ttl: duration(1000, 60_000).default(2000),
+  /** This replica's name (unique among the replicas). */
+  name,
+  /** Where agents and the CLI reach this replica (host:port): what a follower names as the leader. */
+  advertise: hostPort,
+});
+
 const coordinatorShape = z.strictObject({
   listen: hostPort.default("127.0.0.1:7400"),
   state_dir: absolutePath.default("/var/lib/keepvip"),
@@ -131,6 +160,8 @@ const coordinatorShape = z.strictObject({
   upstreams: z.array(upstream).default([]),
   /** Prometheus metrics on their own HTTP listener (GET /metrics); absent = off. */
   metrics: z.strictObject({ listen: hostPort.default("127.0.0.1:9740") }).optional(),
+  /** Replicated coordinators on etcd; absent: one coordinator with its state file. */
+  ha: ha.optional(),
 });
 
 export const coordinatorConfigSchema = coordinatorShape.superRefine(crossCheck);
@@ -161,6 +192,14 @@ function crossCheck(cfg: Cfg, ctx: z.RefinementCtx) {
   if (!cfg.tls && !cfg.insecure)
     ctx.addIssue({ code: "custom", path: ["tls"], message: "set tls: {ca, cert, key} for mutual TLS (keepvip certs), or insecure: true for a lab" });
   if (cfg.tls && cfg.insecure) ctx.addIssue({ code: "custom", path: ["insecure"], message: "insecure: true contradicts the tls section: remove one" });
+  if (cfg.ha) {
+    if (cfg.ha.lease_ttl % 1000 !== 0)
+      ctx.addIssue({ code: "custom", path: ["ha", "lease_ttl"], message: `etcd leases are whole seconds, got ${formatMs(cfg.ha.lease_ttl)}` });
+    if (!cfg.ha.etcd.tls?.cert !== !cfg.ha.etcd.tls?.key)
+      ctx.addIssue({ code: "custom", path: ["ha", "etcd", "tls"], message: "cert and key go together (both for etcd's --client-cert-auth, or neither)" });
+    if (!cfg.ha.etcd.tls && !cfg.insecure)
+      ctx.addIssue({ code: "custom", path: ["ha", "etcd", "tls"], message: "set ha.etcd.tls (ca, cert, key) or, for a lab, insecure: true" });
+  }
   const t = cfg.timing;
   if (t.dead_interval < 3 * t.heartbeat_interval) {
     ctx.addIssue({
