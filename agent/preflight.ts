@@ -121,8 +121,8 @@ export async function gatherFacts(config: AgentConfig, deps: PreflightDeps): Pro
   const reach = await Promise.all(
     coordinatorAddresses(config).map(async (address) => {
       const target = parseHostPort(address);
-      if (typeof target === "string") return { address, ok: false, detail: target };
-      const r = await (deps.tcpConnect ?? tcpConnect)(target.host, target.port, timeoutMs);
+      if (!target.ok) return { address, ok: false, detail: target.error.message };
+      const r = await (deps.tcpConnect ?? tcpConnect)(target.value.host, target.value.port, timeoutMs);
       return { address, ok: r.ok, detail: r.ok ? "" : r.error.message };
     }),
   );

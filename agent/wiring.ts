@@ -82,7 +82,7 @@ export function reachPort(log: Logger): ReachPort {
   return {
     start(target: ReachTarget, onChange: (s: ReachState) => void) {
       const group = target.group;
-      const lanReferences = target.lanReferences.map(parseHostPort).filter((r): r is { host: string; port: number } => typeof r !== "string");
+      const lanReferences = target.lanReferences.map(parseHostPort).flatMap((r) => (r.ok ? [r.value] : []));
       const lanIntervalMs = Math.min(1000, Math.max(50, target.intervalMs * 10));
       // Above the interval, below what a person notices: 5 intervals, 20..200 ms. The LAN
       // references get the same time as the VIP (the witness rule: same evidence, same bar).

@@ -63,8 +63,8 @@ export async function startMetricsServer(registry: Registry, listen: string, log
 function parseListen(listen: string): { host: string; port: number } {
   const zero = /^(.*):0$/.exec(listen);
   const hp = parseHostPort(zero ? `${zero[1]}:1` : listen);
-  if (typeof hp === "string") throw new Error(`metrics listen address: ${hp}`);
-  return { host: hp.host, port: zero ? 0 : hp.port };
+  if (!hp.ok) throw new Error(`metrics listen address: ${hp.error.message}`);
+  return { host: hp.value.host, port: zero ? 0 : hp.value.port };
 }
 
 function closeServer(server: Server): Promise<void> {

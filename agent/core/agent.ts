@@ -586,8 +586,9 @@ export class AgentCore {
     const out: VipSpec[] = [];
     for (const v of vips) {
       const c = parseCidr(v);
-      if (typeof c === "string") return { ok: false, error: `bad VIP from the coordinator: ${c}` };
-      out.push({ group, address: c.address, prefix: c.prefix, family: c.family, interface: iface, label: bind?.label, scope: bind?.scope });
+      if (!c.ok) return { ok: false, error: `bad VIP from the coordinator: ${c.error.message}` };
+      const { address, prefix, family } = c.value;
+      out.push({ group, address, prefix, family, interface: iface, label: bind?.label, scope: bind?.scope });
     }
     return { ok: true, vips: out };
   }
@@ -603,11 +604,11 @@ export class AgentCore {
     for (const [name, g] of this.groups) {
       if (g.vips.length === 0) continue;
       const vip = parseCidr(g.vips[0]);
-      if (typeof vip === "string") continue;
+      if (!vip.ok) continue;
       this.deps.reach.start(
         {
           group: name,
-          vip: vip.address,
+          vip: vip.value.address,
           port: g.servicePort,
           path: g.servicePath,
           intervalMs: this.welcome.reachIntervalMs,

@@ -45,7 +45,7 @@ function quoteForError(value: string): string {
 function renderServer(server: UpstreamServer, field: string, balance: string): string {
   const hp = parseHostPort(server.address);
   // parseHostPort trims; refuse surrounding whitespace outright rather than writing a cleaned value.
-  if (typeof hp === "string" || server.address !== server.address.trim()) {
+  if (!hp.ok || server.address !== server.address.trim()) {
     throw new UpstreamRenderError(`${field}.address`, `${quoteForError(server.address)} must be host:port (IPv6 as [addr]:port)`);
   }
   checkCount(`${field}.weight`, server.weight, LIMITS.weight);

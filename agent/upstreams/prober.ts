@@ -89,23 +89,22 @@ export class BackendProber {
     const hp = parseHostPort(loop.server);
     loop.abort = new AbortController();
     const started = Date.now();
-    const r =
-      typeof hp === "string"
-        ? { ok: false, detail: hp, latencyMs: 0 }
-        : await this.probe({
-            host: hp.host,
-            port: hp.port,
-            timeoutMs: c.timeoutMs,
-            signal: loop.abort.signal,
-            ...(c.type === "http"
-              ? {
-                  path: c.path || "/",
-                  hostHeader: c.host || undefined,
-                  expectStatus: { min: c.expectStatusMin || 200, max: c.expectStatusMax || 399 },
-                  expectBody: c.expectBody || undefined,
-                }
-              : {}),
-          });
+    const r = !hp.ok
+      ? { ok: false, detail: hp.error.message, latencyMs: 0 }
+      : await this.probe({
+          host: hp.value.host,
+          port: hp.value.port,
+          timeoutMs: c.timeoutMs,
+          signal: loop.abort.signal,
+          ...(c.type === "http"
+            ? {
+                path: c.path || "/",
+                hostHeader: c.host || undefined,
+                expectStatus: { min: c.expectStatusMin || 200, max: c.expectStatusMax || 399 },
+                expectBody: c.expectBody || undefined,
+              }
+            : {}),
+        });
     if (this.stopped) return;
     const next = riseFall(loop.up, loop.streak, r.ok, Math.max(1, c.rise), Math.max(1, c.fall));
     const flipped = next.up !== loop.up;

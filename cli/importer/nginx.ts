@@ -68,7 +68,7 @@ function readUpstream(file: string, s: Statement, def: NginxDef): UpstreamDef {
           else if (k === "max_fails") srv.maxFails = Number(v);
           else if (k === "fail_timeout") {
             const ms = parseDuration(/^\d+$/.test(v) ? `${v}s` : v);
-            if (typeof ms === "number") srv.failTimeoutS = ms / 1000;
+            if (ms.ok) srv.failTimeoutS = ms.value / 1000;
           } else if (k === "backup") srv.backup = true;
           else if (k === "down") srv.down = true;
           else note(c, `server ${srv.address} ${p}: not mapped`);

@@ -35,7 +35,8 @@ export function agentService(engine: Engine, log: Logger) {
         if (done) return;
         call.emit("error", { code, details });
       };
-      const helloTimer = setTimeout(
+      // On the engine's scheduler, like every timer of the coordinator's (tests drive it).
+      const helloTimer = engine.scheduler.setTimeout(
         () => sessionId === undefined && fail(Status.DEADLINE_EXCEEDED, `no hello within ${HELLO_TIMEOUT_MS} ms`),
         HELLO_TIMEOUT_MS,
       );
@@ -54,7 +55,7 @@ export function agentService(engine: Engine, log: Logger) {
       const close = (how: string) => {
         if (done) return;
         done = true;
-        clearTimeout(helloTimer);
+        engine.scheduler.clearTimeout(helloTimer);
         if (sessionId !== undefined) engine.closed(sessionId, how);
       };
 
@@ -93,7 +94,7 @@ export function agentService(engine: Engine, log: Logger) {
             return fail(grpcStatusOf(outcome.error).code, reason);
           }
           sessionId = outcome.value.sessionId;
-          clearTimeout(helloTimer);
+          engine.scheduler.clearTimeout(helloTimer);
           return;
         }
         engine.message(sessionId, msg);

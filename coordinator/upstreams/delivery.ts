@@ -8,6 +8,7 @@
  * waits for the next reconnect. Pure: the manager keeps the map, owns the timer
  * and does the sending.
  */
+import { backoffMs } from "../../shared/backoff.js";
 
 /** What the coordinator knows about one connected node's upstream version. */
 export interface NodeDelivery {
@@ -43,8 +44,7 @@ export function newDelivery(acked: number): NodeDelivery {
 
 /** How long to wait for an ack after the `unacked`-th send of a version (1, 2, …). */
 export function resendDelayMs(unacked: number, policy: ResendPolicy = RESEND): number {
-  if (unacked <= 1) return policy.firstMs;
-  return Math.min(policy.maxMs, policy.firstMs * 2 ** Math.min(unacked - 1, 30));
+  return backoffMs(unacked, { initialMs: policy.firstMs, maxMs: policy.maxMs });
 }
 
 /**

@@ -59,8 +59,8 @@ interface DrillResult {
 
 function windowOption(value: string): number {
   const ms = parseDuration(value);
-  if (typeof ms !== "number" || ms < 5000 || ms > 300_000) throw new InvalidArgumentError(`must be a duration 5s..5m, got "${value}"`);
-  return ms;
+  if (!ms.ok || ms.value < 5000 || ms.value > 300_000) throw new InvalidArgumentError(`must be a duration 5s..5m, got "${value}"`);
+  return ms.value;
 }
 
 function listOf<T extends string>(allowed: readonly T[]) {

@@ -18,8 +18,8 @@ const prefixOption = () => new Option("--prefix <prefix>", "namespace prefix (tw
 
 function durationMs(value: string): number {
   const ms = parseDuration(/^\d+(\.\d+)?$/.test(value) ? `${value}ms` : value);
-  if (typeof ms === "string") throw new InvalidArgumentError(ms);
-  return ms;
+  if (!ms.ok) throw new InvalidArgumentError(ms.error.message);
+  return ms.value;
 }
 
 function positive(value: string): number {

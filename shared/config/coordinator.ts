@@ -280,7 +280,7 @@ function crossCheck(cfg: Cfg, ctx: z.RefinementCtx) {
       ctx.addIssue({ code: "custom", path: ["upstreams", ui, "servers"], message: `upstream "${u.name}" needs at least one server that is not a backup` });
     u.servers.forEach((s, si) => {
       const hp = parseHostPort(s.address);
-      if (typeof hp === "string") ctx.addIssue({ code: "custom", path: ["upstreams", ui, "servers", si, "address"], message: hp });
+      if (!hp.ok) ctx.addIssue({ code: "custom", path: ["upstreams", ui, "servers", si, "address"], message: hp.error.message });
     });
   });
 }

@@ -5,6 +5,7 @@
  */
 import { isIPv4, isIPv6 } from "node:net";
 import { z } from "zod";
+import { fail, ok, type Result } from "../result.js";
 
 /** Node ids: like keepalived's router_id, short and safe anywhere. */
 export const nodeId = z
@@ -30,26 +31,26 @@ export interface Cidr {
 }
 
 /** Parses "198.18.0.100/24" or a bare address (prefix 32/128, like keepalived). */
-export function parseCidr(input: string): Cidr | string {
+export function parseCidr(input: string): Result<Cidr> {
   const [address, prefixText, ...rest] = input.trim().split("/");
-  if (rest.length > 0) return `"${input}" is not an address with an optional /prefix`;
+  if (rest.length > 0) return fail("invalid-argument", `"${input}" is not an address with an optional /prefix`);
   const family = isIPv4(address) ? 4 : isIPv6(address) ? 6 : 0;
-  if (family === 0) return `"${address}" is not an IPv4 or IPv6 address`;
+  if (family === 0) return fail("invalid-argument", `"${address}" is not an IPv4 or IPv6 address`);
   const max = family === 4 ? 32 : 128;
-  if (prefixText === undefined) return { address, prefix: max, family };
+  if (prefixText === undefined) return ok({ address, prefix: max, family });
   if (!/^\d{1,3}$/.test(prefixText) || Number(prefixText) > max || Number(prefixText) < 1) {
-    return `prefix length "/${prefixText}" must be 1..${max}`;
+    return fail("invalid-argument", `prefix length "/${prefixText}" must be 1..${max}`);
   }
-  return { address, prefix: Number(prefixText), family };
+  return ok({ address, prefix: Number(prefixText), family });
 }
 
 export const cidr = z.string().transform((value, ctx) => {
   const parsed = parseCidr(value);
-  if (typeof parsed === "string") {
-    ctx.addIssue({ code: "custom", message: parsed });
+  if (!parsed.ok) {
+    ctx.addIssue({ code: "custom", message: parsed.error.message });
     return z.NEVER;
   }
-  return parsed;
+  return parsed.value;
 });
 
 export function formatCidr(c: Cidr): string {
@@ -62,18 +63,21 @@ export interface HostPort {
 }
 
 /** "198.18.0.21:10016", "[::1]:80"; hosts are IP literals or DNS names. */
-export function parseHostPort(input: string): HostPort | string {
+export function parseHostPort(input: string): Result<HostPort> {
   const m = /^(?:\[([0-9A-Fa-f:.]+)\]|([A-Za-z0-9.-]+)):(\d{1,5})$/.exec(input.trim());
-  if (!m) return `"${input}" must be host:port (IPv6 as [addr]:port)`;
+  if (!m) return fail("invalid-argument", `"${input}" must be host:port (IPv6 as [addr]:port)`);
   const host = m[1] ?? m[2];
-  if (m[1] !== undefined && !isIPv6(host)) return `"${host}" is not an IPv6 address`;
+  if (m[1] !== undefined && !isIPv6(host)) return fail("invalid-argument", `"${host}" is not an IPv6 address`);
   const port = Number(m[3]);
-  if (port < 1 || port > 65535) return `port ${port} must be 1..65535`;
-  return { host, port };
+  if (port < 1 || port > 65535) return fail("invalid-argument", `port ${port} must be 1..65535`);
+  return ok({ host, port });
 }
 
-export const hostPort = z.string().refine((v) => typeof parseHostPort(v) !== "string", {
-  error: (issue) => (typeof issue.input === "string" ? (parseHostPort(issue.input) as string) : "must be host:port"),
+export const hostPort = z.string().refine((v) => parseHostPort(v).ok, {
+  error: (issue) => {
+    const r = typeof issue.input === "string" ? parseHostPort(issue.input) : undefined;
+    return r && !r.ok ? r.error.message : "must be host:port";
+  },
 });
 
 export const port = z.number().int().min(1).max(65535);

@@ -5,6 +5,10 @@ import { coordinatorConfigSchema } from "../../shared/config/coordinator.js";
 import { agentConfigSchema, coordinatorAddresses } from "../../shared/config/agent.js";
 import { parseDuration } from "../../shared/config/duration.js";
 import { parseCidr, parseHostPort } from "../../shared/config/net.js";
+import { ok, type Result } from "../../shared/result.js";
+
+/** The failure's message ("" when it did not fail). */
+const failure = (r: Result<unknown>) => (r.ok ? "" : r.error.message);
 
 const minimal = `
 insecure: true
@@ -180,14 +184,15 @@ test("agent config: external nginx needs a start command", () => {
 });
 
 test("durations, addresses and host:port parse or explain", () => {
-  assert.equal(parseDuration("150ms"), 150);
-  assert.equal(parseDuration("2s"), 2000);
-  assert.equal(parseDuration(2), 2000);
-  assert.equal(parseDuration("1.5s"), 1500);
-  assert.match(String(parseDuration("2 weeks")), /must be a duration/);
-  assert.deepEqual(parseCidr("198.18.0.100"), { address: "198.18.0.100", prefix: 32, family: 4 });
-  assert.deepEqual(parseCidr("2001:db8::1/64"), { address: "2001:db8::1", prefix: 64, family: 6 });
-  assert.match(String(parseCidr("198.18.0.300/24")), /not an IPv4 or IPv6 address/);
-  assert.deepEqual(parseHostPort("[::1]:80"), { host: "::1", port: 80 });
-  assert.match(String(parseHostPort("1.2.3.4:99999")), /port 99999 must be 1\.\.65535/);
+  assert.deepEqual(parseDuration("150ms"), ok(150));
+  assert.deepEqual(parseDuration("2s"), ok(2000));
+  assert.deepEqual(parseDuration(2), ok(2000));
+  assert.deepEqual(parseDuration("1.5s"), ok(1500));
+  assert.match(failure(parseDuration("2 weeks")), /must be a duration/);
+  assert.deepEqual(parseCidr("198.18.0.100"), ok({ address: "198.18.0.100", prefix: 32, family: 4 }));
+  assert.deepEqual(parseCidr("2001:db8::1/64"), ok({ address: "2001:db8::1", prefix: 64, family: 6 }));
+  assert.match(failure(parseCidr("198.18.0.300/24")), /not an IPv4 or IPv6 address/);
+  assert.deepEqual(parseHostPort("[::1]:80"), ok({ host: "::1", port: 80 }));
+  assert.match(failure(parseHostPort("1.2.3.4:99999")), /port 99999 must be 1\.\.65535/);
+  assert.equal(parseHostPort("1.2.3.4:99999").ok || parseHostPort("x").ok, false);
 });

@@ -19,7 +19,7 @@ const NGINX_SAFE_ADDRESS = /^[A-Za-z0-9.:[\]-]+$/;
 
 const isInt = (n: unknown, lo: number, hi: number) => typeof n === "number" && Number.isInteger(n) && n >= lo && n <= hi;
 const isMs = (n: unknown) => typeof n === "number" && Number.isSafeInteger(n) && n >= 0;
-const isHostPort = (s: unknown) => typeof s === "string" && typeof parseHostPort(s) !== "string" && NGINX_SAFE_ADDRESS.test(s.trim());
+const isHostPort = (s: unknown) => typeof s === "string" && parseHostPort(s).ok && NGINX_SAFE_ADDRESS.test(s.trim());
 const isAbsolute = (s: unknown) => typeof s === "string" && s.startsWith("/") && !/[\0\n]/.test(s);
 
 function unique(values: string[]): boolean {

@@ -206,7 +206,7 @@ function importedHosts(coordinator: Record<string, unknown>): string[] {
   return ups.flatMap((u) =>
     u.servers.map((s) => {
       const hp = parseHostPort(s.address);
-      return typeof hp === "string" ? s.address : hp.host;
+      return hp.ok ? hp.value.host : s.address;
     }),
   );
 }

@@ -6,6 +6,7 @@
  * observation exists.
  */
 import { readFileSync } from "node:fs";
+import { waitFor as waitUntil } from "../../support/wait.js";
 import { after, before } from "node:test";
 import { adminStatus } from "../../../deploy/lab/admin.js";
 import type { StatusReply } from "../../../shared/gen/keepvip/v1/admin.js";
@@ -35,15 +36,16 @@ export async function clusterStatus(prefix: string): Promise<GroupStatus | undef
   return (await adminStatus(prefix))?.groups[0];
 }
 
+/** The e2e form of test/support/wait.ts: `probe` answers undefined until it holds (0 and false are answers). */
 export async function waitFor<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined> | T | undefined, everyMs = 100): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: T | undefined;
-  for (let i = 0; Date.now() < deadline && i < 10_000; i++) {
-    last = await probe();
-    if (last !== undefined) return last;
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+  const boxed = await waitUntil(
+    async () => {
+      const value = await probe();
+      return value === undefined ? undefined : { value };
+    },
+    { what, timeoutMs, intervalMs: everyMs },
+  );
+  return boxed.value;
 }
 
 /** Both agents connected, nginx running on both, `holder` holds the VIP and nothing is moving. */
