@@ -1,11 +1,12 @@
 /**
- * The admin client's connection: one AdminClient with credentials made in one
- * place, deadlines on every unary call, and errors turned into sentences that
- * say what to check (address, certificate) instead of stack traces.
+ * The admin client's connections: credentials made in one place, the leader
+ * found among replicated coordinators (a follower's refusal names it), and
+ * errors turned into sentences that say what to check (address, certificate)
+ * instead of stack traces.
  */
 import { readFileSync } from "node:fs";
-import { credentials, status as Status, type ServiceError } from "@grpc/grpc-js";
-import { AdminClient } from "../shared/gen/keepvip/v1/admin.js";
+import { credentials, status as Status, type ChannelCredentials, type ServiceError } from "@grpc/grpc-js";
+import type { AdminClient } from "../shared/gen/keepvip/v1/admin.js";
 
 export interface ConnectOptions {
   coordinator: string;
@@ -24,7 +25,8 @@ export class CliError extends Error {
   }
 }
 
-export function connect(o: ConnectOptions): AdminClient {
+/** The channel credentials the options ask for (mutual TLS, or --insecure). */
+export function credentialsOf(o: Omit<ConnectOptions, "coordinator">): ChannelCredentials {
   let creds;
   if (o.ca || o.cert || o.key) {
     if (!o.ca || !o.cert || !o.key) throw new CliError("--ca, --cert and --key go together (mutual TLS)", 2);
@@ -41,14 +43,7 @@ export function connect(o: ConnectOptions): AdminClient {
   } else {
     throw new CliError("no credentials: pass --ca, --cert and --key (mutual TLS), or --insecure for a coordinator that runs without TLS", 2);
   }
-  return new AdminClient(o.coordinator, creds);
-}
-
-/** Awaits a unary call made with `cb`; turns a gRPC error into a CliError that says what to check. */
-export function unary<Res>(target: string, invoke: (cb: (err: ServiceError | null, res?: Res) => void) => void): Promise<Res> {
-  return new Promise((resolve, reject) => {
-    invoke((err, res) => (err ? reject(explain(err, target)) : resolve(res as Res)));
-  });
+  return creds;
 }
 
 export function explain(err: ServiceError, target: string): CliError {
@@ -66,4 +61,85 @@ export function explain(err: ServiceError, target: string): CliError {
     default:
       return new CliError(err.details || err.message, 1);
   }
+}
+
+/** `--coordinator`: one address, or every replica of replicated coordinators, comma-separated. */
+export function coordinatorList(arg: string): string[] {
+  const list = arg
+    .split(",")
+    .map((a) => a.trim())
+    .filter(Boolean);
+  if (list.length === 0) throw new CliError(`--coordinator needs host:port (or a comma-separated list of replicas), got "${arg}"`, 2);
+  return [...new Set(list)];
+}
+
+/** Trailers a follower replica sets on its refusal (the coordinator's routing.ts). */
+const LEADER_TRAILER = "keepvip-leader";
+const REPLICA_TRAILER = "keepvip-replica";
+const TERM_TRAILER = "keepvip-term";
+
+const trailer = (err: ServiceError, key: string): string | undefined => err.metadata?.get(key)[0]?.toString() || undefined;
+
+/**
+ * Makes a call on the leader: tries the addresses in order; a follower's
+ * refusal names the leader, which is tried next. Resolves with the answer and
+ * the address that gave it; rejects with the last failure, explained.
+ */
+export async function callLeader<Res>(
+  addresses: string[],
+  clientFor: (address: string) => AdminClient,
+  invoke: (c: AdminClient, cb: (err: ServiceError | null, res?: Res) => void) => void,
+): Promise<{ res: Res; address: string }> {
+  const queue = [...addresses];
+  const tried = new Set<string>();
+  let last: { err: ServiceError; address: string } | undefined;
+  while (queue.length > 0 && tried.size < addresses.length + 3) {
+    const address = queue.shift()!;
+    if (tried.has(address)) continue;
+    tried.add(address);
+    try {
+      const res = await new Promise<Res>((resolve, reject) => invoke(clientFor(address), (err, r) => (err ? reject(err) : resolve(r as Res))));
+      return { res, address };
+    } catch (e) {
+      const err = e as ServiceError;
+      last = { err, address };
+      if (err.code !== Status.UNAVAILABLE) throw explain(err, address);
+      const leader = trailer(err, LEADER_TRAILER);
+      if (leader && !tried.has(leader)) queue.unshift(leader);
+    }
+  }
+  if (!last) throw new CliError("no coordinator address to try", 2);
+  if (trailer(last.err, REPLICA_TRAILER))
+    throw new CliError(`no replica leads right now (${last.address}: ${last.err.details}); etcd may have lost its quorum, or an election is under way`, 3);
+  throw explain(last.err, addresses.length > 1 ? addresses.join(", ") : last.address);
+}
+
+/** One replica as `keepvip status --json` lists it. */
+export interface ReplicaEntry {
+  name: string;
+  address: string;
+  role: "leader" | "follower" | "unreachable";
+  term: number;
+}
+
+/** Asks every address who it is: the leader answers status, a follower refuses naming itself, the rest are unreachable. */
+export async function replicaRoles(
+  addresses: string[],
+  clientFor: (address: string) => AdminClient,
+  status: (c: AdminClient, cb: (err: ServiceError | null, res?: { replica: string; term: number }) => void) => void,
+): Promise<ReplicaEntry[]> {
+  return Promise.all(
+    addresses.map(
+      (address) =>
+        new Promise<ReplicaEntry>((resolve) =>
+          status(clientFor(address), (err, res) => {
+            if (!err && res) return resolve({ name: res.replica, address, role: "leader", term: res.term });
+            const name = err ? trailer(err, REPLICA_TRAILER) : undefined;
+            if (err && err.code === Status.UNAVAILABLE && name !== undefined)
+              return resolve({ name, address, role: "follower", term: Number(trailer(err, TERM_TRAILER) ?? 0) });
+            resolve({ name: "", address, role: "unreachable", term: 0 });
+          }),
+        ),
+    ),
+  );
 }

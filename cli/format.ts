@@ -16,6 +16,13 @@ function age(ms: number): string {
   return `${(ms / 1000).toFixed(1)}s`;
 }
 
+/** Replicated coordinators, one per line: name, address, role, term. */
+export function formatReplicas(replicas: ReadonlyArray<{ name: string; address: string; role: string; term: number }>): string {
+  const t = table(["coordinator", "address", "role", "term"]);
+  for (const r of replicas) t.push([r.name || "?", r.address, r.role, r.term ? String(r.term) : "-"]);
+  return t.toString();
+}
+
 export function formatStatus(s: StatusReply): string {
   const out: string[] = [];
   if (s.insecure) out.push("WARNING: the coordinator runs without TLS (insecure)");

@@ -9,16 +9,16 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { importKeepalived } from "./importer/index.js";
 import { Command, Option } from "commander";
-import { Metadata } from "@grpc/grpc-js";
-import type { AdminClient, Event, StatusReply, WhyReply, ActionReply } from "../shared/gen/keepvip/v1/admin.js";
+import { Metadata, type ServiceError } from "@grpc/grpc-js";
+import { AdminClient, type Event, type StatusReply, type WhyReply, type ActionReply } from "../shared/gen/keepvip/v1/admin.js";
 import { agentConfigSchema } from "../shared/config/agent.js";
 import { coordinatorConfigSchema } from "../shared/config/coordinator.js";
 import { ConfigError, loadConfigFile } from "../shared/config/load.js";
 import { VERSION } from "../shared/version.js";
-import { CliError, connect, unary } from "./client.js";
+import { CliError, callLeader, coordinatorList, credentialsOf, replicaRoles } from "./client.js";
 import { adminSpec, agentSpec, coordinatorSpec, initCa, issue } from "./certs.js";
 import { createCommandRunner } from "../shared/exec/runner.js";
-import { formatEvent, formatStatus, formatWhy, parseSince } from "./format.js";
+import { formatEvent, formatReplicas, formatStatus, formatWhy, parseSince } from "./format.js";
 
 interface Globals {
   coordinator: string;
@@ -34,7 +34,11 @@ const program = new Command()
   .name("keepvip")
   .description("keepvip admin client: see and steer the VIP cluster")
   .version(VERSION)
-  .option("--coordinator <host:port>", "coordinator address", process.env.KEEPVIP_COORDINATOR ?? "127.0.0.1:7400")
+  .option(
+    "--coordinator <host:port[,host:port…]>",
+    "coordinator address, or every replica of replicated coordinators (the leader is found and followed)",
+    process.env.KEEPVIP_COORDINATOR ?? "127.0.0.1:7400",
+  )
   .option("--json", "machine-readable output")
   .option("--timeout <ms>", "deadline of each call", "10000")
   .option("--ca <file>", "CA certificate (mutual TLS)")
@@ -47,11 +51,44 @@ function globals(): Globals {
   return program.opts<Globals>();
 }
 
-function client(): { c: AdminClient; target: string; deadline: () => { deadline: number } } {
+type Invoke<Res> = (c: AdminClient, cb: (err: ServiceError | null, res?: Res) => void) => void;
+
+/**
+ * The coordinator, or the leader among replicas: `call` tries the
+ * `--coordinator` addresses in order and follows a follower's hint to the
+ * leader; admin changes only ever reach the leader.
+ */
+function client(): {
+  call<Res>(invoke: Invoke<Res>): Promise<Res>;
+  /** The address that answered last (the leader). */
+  leader(): string;
+  addresses: string[];
+  clientFor(address: string): AdminClient;
+  deadline: () => { deadline: number };
+} {
   const g = globals();
   const ms = Number(g.timeout);
   if (!Number.isFinite(ms) || ms <= 0) throw new CliError(`--timeout must be a positive number of ms, got "${g.timeout}"`, 2);
-  return { c: connect(g), target: g.coordinator, deadline: () => ({ deadline: Date.now() + ms }) };
+  const addresses = coordinatorList(g.coordinator);
+  const creds = credentialsOf(g);
+  const clients = new Map<string, AdminClient>();
+  const clientFor = (address: string) => {
+    let c = clients.get(address);
+    if (!c) clients.set(address, (c = new AdminClient(address, creds)));
+    return c;
+  };
+  let answered = addresses[0];
+  return {
+    addresses,
+    clientFor,
+    leader: () => answered,
+    deadline: () => ({ deadline: Date.now() + ms }),
+    async call<Res>(invoke: Invoke<Res>) {
+      const r = await callLeader(addresses, clientFor, invoke);
+      answered = r.address;
+      return r.res;
+    },
+  };
 }
 
 function print(json: unknown, text: string): void {
@@ -67,9 +104,14 @@ program
   .command("status")
   .description("VIP groups, holders, priorities, nginx and upstream health")
   .action(async () => {
-    const { c, target, deadline } = client();
-    const s = await unary<StatusReply>(target, (cb) => c.getStatus({}, new Metadata(), deadline(), cb));
-    print(s, formatStatus(s));
+    const k = client();
+    const s = await k.call<StatusReply>((c, cb) => c.getStatus({}, new Metadata(), k.deadline(), cb));
+    if (k.addresses.length === 1) return print(s, formatStatus(s));
+    // Replicated coordinators: every replica's role, asked of each.
+    const coordinators = await replicaRoles(k.addresses, k.clientFor, (c, cb) =>
+      c.getStatus({}, new Metadata(), { deadline: Date.now() + Math.min(2000, Number(globals().timeout)) }, cb),
+    );
+    print({ ...s, coordinators }, `${formatStatus(s)}\n${formatReplicas(coordinators)}`);
   });
 
 program
@@ -77,8 +119,8 @@ program
   .argument("<group>", "VIP group")
   .description("why the holder is the holder: every member's inputs and the deciding rule")
   .action(async (group: string) => {
-    const { c, target, deadline } = client();
-    const w = await unary<WhyReply>(target, (cb) => c.why({ group }, new Metadata(), deadline(), cb));
+    const k = client();
+    const w = await k.call<WhyReply>((c, cb) => c.why({ group }, new Metadata(), k.deadline(), cb));
     print(w, formatWhy(w));
   });
 
@@ -90,8 +132,10 @@ program
   .action(async (o: { follow?: boolean; since: string }) => {
     const since = parseSince(o.since, Date.now());
     if (typeof since === "string") throw new CliError(since, 2);
-    const { c } = client();
-    const stream = c.watchEvents({ sinceMs: Math.max(1, since), follow: o.follow ?? false });
+    const k = client();
+    // The leader keeps the history: find it with a cheap call, then stream from it.
+    if (k.addresses.length > 1) await k.call<StatusReply>((c, cb) => c.getStatus({}, new Metadata(), k.deadline(), cb));
+    const stream = k.clientFor(k.leader()).watchEvents({ sinceMs: Math.max(1, since), follow: o.follow ?? false });
     const json = globals().json;
     await new Promise<void>((resolve, reject) => {
       stream.on("data", (e: Event) => process.stdout.write(json ? `${JSON.stringify(e)}\n` : `${formatEvent(e)}\n`));
@@ -110,8 +154,8 @@ program
   .requiredOption("--to <node>", "the node that should hold it")
   .description("planned move of a group to a node (no request lost)")
   .action(async (group: string, o: { to: string }) => {
-    const { c, target, deadline } = client();
-    action(await unary<ActionReply>(target, (cb) => c.switchover({ group, toNode: o.to }, new Metadata(), deadline(), cb)));
+    const k = client();
+    action(await k.call<ActionReply>((c, cb) => c.switchover({ group, toNode: o.to }, new Metadata(), k.deadline(), cb)));
   });
 
 program
@@ -121,8 +165,8 @@ program
   .description("put a node in or out of maintenance")
   .action(async (node: string, mode: string) => {
     if (mode !== "on" && mode !== "off") throw new CliError(`maintenance takes "on" or "off", got "${mode}"`, 2);
-    const { c, target, deadline } = client();
-    action(await unary<ActionReply>(target, (cb) => c.setMaintenance({ nodeId: node, on: mode === "on" }, new Metadata(), deadline(), cb)));
+    const k = client();
+    action(await k.call<ActionReply>((c, cb) => c.setMaintenance({ nodeId: node, on: mode === "on" }, new Metadata(), k.deadline(), cb)));
   });
 
 program
@@ -139,8 +183,8 @@ program
       w = Number(weight);
       if (!Number.isInteger(w) || w < 1 || w > 1000) throw new CliError(`weight must be an integer 1..1000, got "${weight ?? ""}"`, 2);
     }
-    const { c, target, deadline } = client();
-    action(await unary<ActionReply>(target, (cb) => c.setServerState({ upstream, server: address, action: act, weight: w }, new Metadata(), deadline(), cb)));
+    const k = client();
+    action(await k.call<ActionReply>((c, cb) => c.setServerState({ upstream, server: address, action: act, weight: w }, new Metadata(), k.deadline(), cb)));
   });
 
 program

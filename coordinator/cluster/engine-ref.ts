@@ -8,8 +8,8 @@ import type { Engine } from "./engine.js";
 export interface EngineRef {
   /** The engine while this coordinator leads (always, for a single one); undefined while it follows. */
   current(): Engine | undefined;
-  /** The leader ("name at host:port", and its address) while following; undefined when unknown. */
-  leader(): { name: string; address: string } | undefined;
+  /** The leader (its name, address and term) while following; undefined when unknown. */
+  leader(): { name: string; address: string; term?: number } | undefined;
   /** This replica's name, for messages. */
   readonly name: string;
 }

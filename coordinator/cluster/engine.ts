@@ -73,6 +73,8 @@ export class Engine {
    * the election key's revision; 0: a single coordinator). Agents refuse a lower one.
    */
   term = 0;
+  /** Replicated coordinators: this replica's name (status says who answered); "" for a single coordinator. */
+  replica = "";
   /**
    * Replicated coordinators: true while this replica may command (its etcd
    * lease certainly alive). A command is never sent outside it.

@@ -78,7 +78,15 @@ export function groupStatuses(input: StatusInput): GroupStatus[] {
 }
 
 export function statusReply(input: StatusInput): StatusReply {
-  return { groups: groupStatuses(input), upstreams: [], coordinatorVersion: input.version, uptimeMs: input.nowMs - input.startedMs, insecure: input.insecure };
+  return {
+    groups: groupStatuses(input),
+    upstreams: [],
+    coordinatorVersion: input.version,
+    uptimeMs: input.nowMs - input.startedMs,
+    insecure: input.insecure,
+    replica: "",
+    term: 0,
+  };
 }
 
 /** Each member's inputs and the rule that decided, in words. */

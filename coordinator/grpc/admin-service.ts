@@ -93,7 +93,12 @@ export function adminService(engine: Engine, log: Logger): AdminServer {
   const moveBudgetMs = () => engine.config.timing.ack_timeout * 2 + engine.config.timing.planned_overlap + engine.config.timing.verify_timeout;
 
   return {
-    getStatus: unary(engine, log, "GetStatus", "read", () => ({ ...statusReply(engine.statusInput()), upstreams: engine.upstreams.status() })),
+    getStatus: unary(engine, log, "GetStatus", "read", () => ({
+      ...statusReply(engine.statusInput()),
+      upstreams: engine.upstreams.status(),
+      replica: engine.replica,
+      term: engine.term,
+    })),
     why: unary(engine, log, "Why", "read", (req) => whyReply(engine.statusInput(), unitFor(req.group), req.group)),
     switchover: unary(engine, log, "Switchover", "write", async (req, _call, who) => {
       const unit = unitFor(req.group);

@@ -14,8 +14,10 @@ import type { EngineRef } from "../cluster/engine-ref.js";
 
 export { fixedEngine, type EngineRef } from "../cluster/engine-ref.js";
 
-/** Trailer naming the leader ("host:port") on a follower's refusal. */
+/** Trailers of a follower's refusal: the leader ("host:port"), this replica's name, the leader's term. */
 export const LEADER_TRAILER = "keepvip-leader";
+export const REPLICA_TRAILER = "keepvip-replica";
+export const TERM_TRAILER = "keepvip-term";
 
 /** Why a follower does not answer, in words. */
 export function followerMessage(ref: EngineRef): string {
@@ -28,7 +30,9 @@ export function followerMessage(ref: EngineRef): string {
 function leaderTrailer(ref: EngineRef): Metadata {
   const md = new Metadata();
   const l = ref.leader();
+  md.set(REPLICA_TRAILER, ref.name);
   if (l) md.set(LEADER_TRAILER, l.address);
+  if (l?.term !== undefined) md.set(TERM_TRAILER, String(l.term));
   return md;
 }
 

@@ -29,7 +29,7 @@ export class Replica implements EngineRef {
   readonly name: string;
   private engine?: Engine;
   private term = 0;
-  private known?: Candidate;
+  private known?: Candidate & { term?: number };
   /** Role changes are applied one at a time: an engine starts fully before it can be stopped. */
   private readonly transitions = new SerialQueue();
   /** Leader changes seen (for metrics and tests). */
@@ -43,7 +43,7 @@ export class Replica implements EngineRef {
     return this.engine;
   }
 
-  leader(): Candidate | undefined {
+  leader(): (Candidate & { term?: number }) | undefined {
     return this.engine ? undefined : this.known;
   }
 
@@ -79,6 +79,7 @@ export class Replica implements EngineRef {
       if (now.kind !== "leader" || Number(now.term) !== term) return;
       const engine = this.o.makeEngine(term);
       engine.term = term;
+      engine.replica = this.name;
       engine.fence = () => this.o.election.canCommand();
       await engine.start();
       const still = this.o.election.state;
@@ -93,7 +94,7 @@ export class Replica implements EngineRef {
       this.o.onLeading?.(true);
       return;
     }
-    if (state.kind === "follower") this.known = state.leader;
+    if (state.kind === "follower") this.known = state.leader ? { ...state.leader, term: state.term === undefined ? undefined : Number(state.term) } : undefined;
     await this.stopEngine(state.kind === "follower" ? `following ${state.leader?.name ?? "an unknown leader"} (term ${state.term ?? "?"})` : state.kind);
   }
 

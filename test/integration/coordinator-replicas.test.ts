@@ -9,7 +9,7 @@
  */
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, type ChildProcess } from "node:child_process";
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -134,6 +134,28 @@ test("two replicas: one leads and commands under its term; SIGKILLed, the other 
     },
     { what: "lb1 holds VI_1", timeoutMs: 5000 },
   );
+
+  // The CLI, given both replicas (the follower first), finds the leader and lists both roles.
+  const cli = spawnSync(
+    process.execPath,
+    ["--import", "tsx", "cli/main.ts", "--insecure", "--coordinator", `${followerAddr},${leaderAddr}`, "--json", "status"],
+    { encoding: "utf8", timeout: 20_000 },
+  );
+  assert.equal(cli.status, 0, cli.stderr);
+  const reply = JSON.parse(cli.stdout) as { groups: Array<{ holder: string }>; replica: string; term: number; coordinators: unknown[] };
+  assert.equal(reply.groups[0]?.holder, "lb1");
+  assert.deepEqual([reply.replica, reply.term], [leaderName, term1]);
+  assert.deepEqual(reply.coordinators, [
+    { name: followerName, address: followerAddr, role: "follower", term: term1 },
+    { name: leaderName, address: leaderAddr, role: "leader", term: term1 },
+  ]);
+  // Given only the follower, it follows the hint; an admin change reaches the leader.
+  const change = spawnSync(process.execPath, ["--import", "tsx", "cli/main.ts", "--insecure", "--coordinator", followerAddr, "maintenance", "lb2", "off"], {
+    encoding: "utf8",
+    timeout: 20_000,
+  });
+  assert.equal(change.status, 0, change.stderr);
+  assert.match(change.stdout, /lb2 is out of maintenance/);
 
   // The leader dies. The other replica leads once the lease has ended.
   const killedAt = performance.now();
