@@ -52,7 +52,7 @@ test("replica: leading starts one engine with the term and the fence; following 
   const r = rig();
   await r.change({ kind: "follower", term: 7n, leader: { name: "coord1", address: "10.0.0.1:7400" } });
   assert.equal(r.replica.current(), undefined);
-  assert.deepEqual(r.replica.leader(), { name: "coord1", address: "10.0.0.1:7400" });
+  assert.deepEqual(r.replica.leader(), { name: "coord1", address: "10.0.0.1:7400", term: 7 });
   await r.change({ kind: "leader", term: 9n });
   assert.equal(r.engines.length, 1);
   assert.equal(r.engines[0].term, 9);
