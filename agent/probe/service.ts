@@ -44,6 +44,8 @@ export interface ProbeResult {
   detail: string;
   /** Time from start to outcome. */
   latencyMs: number;
+  /** A TCP connection was established (a host holds the address and a socket listens), whatever came after. */
+  connected?: boolean;
 }
 
 /** A probe function: the seam tests and callers swap. */
@@ -75,7 +77,7 @@ export function probeService(o: ServiceProbeOptions): Promise<ProbeResult> {
       req?.destroy();
       socket?.destroy();
       const latencyMs = Math.round((performance.now() - started) * 10) / 10;
-      resolve({ ok: outcome === "ok", outcome, detail: `${target}: ${detail} after ${latencyMs} ms`, latencyMs });
+      resolve({ ok: outcome === "ok", outcome, detail: `${target}: ${detail} after ${latencyMs} ms`, latencyMs, connected });
     };
     const onAbort = (): void => finish("aborted", "aborted");
     const onError = (err: NodeJS.ErrnoException): void => {

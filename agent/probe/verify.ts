@@ -11,6 +11,9 @@ import { probeService, type ProbeResult, type ServiceProber } from "./service.js
 
 export type VerifyVerdict = "free" | "answering-serving" | "answering-not-serving";
 
+/** How many times a silent service is asked while a host is known to hold the VIP. */
+export const ASK_ATTEMPTS = 3;
+
 /** What the ARP probe saw (so far). */
 export interface ArpEvidence {
   /** Some host answered ARP for the VIP. */
@@ -53,8 +56,9 @@ export interface VerifyResult {
  *   once: a RST or an HTTP answer means a host holds the VIP, even before the
  *   (slower) arping reports it;
  * - service timed out or failed otherwise (unreachable) → answering-not-serving
- *   if ARP already saw an answer (a host is there but its service is silent),
- *   else free: waiting for arping's full second would only delay the takeover.
+ *   if ARP already saw an answer or the connection was accepted (a host is
+ *   there but its service is silent), else free: waiting for arping's full
+ *   second would only delay the takeover.
  */
 export function decideVerify(service: ProbeResult | undefined, arp: ArpEvidence | undefined): { verdict: VerifyVerdict; reason: string } | undefined {
   if (service === undefined || service.outcome === "aborted") return undefined;
@@ -68,6 +72,11 @@ export function decideVerify(service: ProbeResult | undefined, arp: ArpEvidence 
       return { verdict: "answering-not-serving", reason: `a host answers for the VIP but the service is ${service.outcome}` };
     case "timeout":
     case "error":
+      if (service.connected)
+        return {
+          verdict: "answering-not-serving",
+          reason: `a host accepted the connection through the VIP but the service did not answer (${service.outcome})`,
+        };
       return arp?.answered
         ? { verdict: "answering-not-serving", reason: `ARP answered${arp.mac ? ` (${arp.mac})` : ""} but the service did not (${service.outcome})` }
         : { verdict: "free", reason: `the service did not answer (${service.outcome}) and no ARP answer yet` };
@@ -89,16 +98,19 @@ export async function verifyVip(req: VerifyRequest, deps: VerifyDeps): Promise<V
       const evidence = [service ? `service: ${service.detail}` : "", arp ? `arp: ${arp.detail}` : "arp: no answer yet"].filter(Boolean).join("; ");
       resolve({ verdict: d.verdict, detail: `${d.reason} (${evidence})`, tookMs: took });
     };
-    // One silent answer while ARP says a host is there is asked again before it counts: a
-    // busy host answers a 50 ms probe late now and then, and "not serving" means a takeover
-    // onto a VIP that is still served. A dead host (no ARP answer) is not asked twice.
+    // A silent answer while a host is known to be there (ARP answered, or it accepted the
+    // connection) is asked again, with twice the time, before it counts: a busy host
+    // answers a 50 ms probe late now and then, and "not serving" means a takeover onto a VIP
+    // that is still served. A dead host (no ARP answer, no connection) is not asked again.
     const ask = (attempt: number): void => {
-      void probe({ host: req.vip, port: req.port, path: req.path, hostHeader: req.hostHeader, timeoutMs: req.timeoutMs, signal: stop.signal }).then((r) => {
-        if (attempt === 1 && r.outcome === "timeout" && arp?.answered && !stop.signal.aborted) {
-          ask(2);
+      const timeoutMs = attempt === 1 ? req.timeoutMs : req.timeoutMs * 2;
+      void probe({ host: req.vip, port: req.port, path: req.path, hostHeader: req.hostHeader, timeoutMs, signal: stop.signal }).then((r) => {
+        const hostThere = arp?.answered === true || r.connected === true;
+        if (attempt < ASK_ATTEMPTS && r.outcome === "timeout" && hostThere && !stop.signal.aborted) {
+          ask(attempt + 1);
           return;
         }
-        service = attempt === 1 ? r : { ...r, detail: `${r.detail}, asked again after a timeout` };
+        service = attempt === 1 ? r : { ...r, detail: `${r.detail}, asked ${attempt} times after timeouts` };
         check();
       });
     };

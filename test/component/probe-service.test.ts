@@ -159,3 +159,10 @@ test("a timer that fires on time is a plain timeout, not a stall", async () => {
   assert.equal(r.outcome, "timeout");
   assert.doesNotMatch(r.detail, /stalled/);
 });
+
+test("a probe says whether the connection was accepted: yes for a silent server, no for a refusal", async () => {
+  const silentHttp = await probeService({ host: "127.0.0.1", port: silentPort, path: "/", timeoutMs: 60 });
+  assert.deepEqual([silentHttp.outcome, silentHttp.connected], ["timeout", true]);
+  const refused = await probeService({ host: "127.0.0.1", port: await closedPort(), timeoutMs: 500 });
+  assert.deepEqual([refused.outcome, refused.connected], ["refused", false]);
+});

@@ -4,8 +4,8 @@ import { decideVerify, verifyVip, arpingProber, type ArpEvidence, type ArpProber
 import type { ProbeOutcome, ProbeResult, ServiceProbeOptions } from "../../agent/probe/service.js";
 import { FakeRunner } from "../support/fake-runner.js";
 
-function result(outcome: ProbeOutcome): ProbeResult {
-  return { ok: outcome === "ok", outcome, detail: outcome, latencyMs: 1 };
+function result(outcome: ProbeOutcome, connected?: boolean): ProbeResult {
+  return { ok: outcome === "ok", outcome, detail: outcome, latencyMs: 1, connected };
 }
 const answered: ArpEvidence = { answered: true, mac: "aa:bb:cc:dd:ee:ff", detail: "answered" };
 const silent: ArpEvidence = { answered: false, detail: "nobody" };
@@ -28,6 +28,11 @@ const table: Array<[string, ProbeOutcome | undefined, ArpEvidence | undefined, s
 for (const [name, outcome, arp, want] of table) {
   test(name, () => assert.equal(decideVerify(outcome === undefined ? undefined : result(outcome), arp)?.verdict, want));
 }
+
+test("a timeout after the connection was accepted is never free: a host holds the VIP, its service is slow", () => {
+  assert.equal(decideVerify(result("timeout", true), undefined)?.verdict, "answering-not-serving");
+  assert.equal(decideVerify(result("timeout", false), undefined)?.verdict, "free");
+});
 
 /** A fake that resolves after `ms` unless aborted (then: an aborted result). */
 function delayedProbe(outcome: ProbeOutcome, ms: number, seen?: ServiceProbeOptions[]) {
@@ -87,7 +92,32 @@ test("a timeout after an ARP answer is asked once more: a late answer the second
   const r = await verifyVip(req, { probe, arp: delayedArp(answered, 5, aborted) });
   assert.equal(seen.length, 2, "the service was asked twice");
   assert.equal(r.verdict, "answering-serving");
-  assert.match(r.detail, /asked again after a timeout/);
+  assert.match(r.detail, /asked 2 times after timeouts/);
+  assert.equal(seen[1]?.timeoutMs, 2 * req.timeoutMs, "the second ask has twice the time");
+});
+
+test("a connection accepted but not answered in time is asked again, even before ARP says anything; a later answer is serving", async () => {
+  const seen: ServiceProbeOptions[] = [];
+  const answers: ProbeResult[] = [result("timeout", true), result("timeout", true), result("ok", true)];
+  const probe = async (o: ServiceProbeOptions) => {
+    seen.push(o);
+    return answers[seen.length - 1]!;
+  };
+  const r = await verifyVip(req, { probe, arp: delayedArp(silent, 1000, { value: false }) });
+  assert.equal(seen.length, 3);
+  assert.equal(r.verdict, "answering-serving");
+});
+
+test("a host that accepts connections but never answers is not serving after three asks (a hung nginx is taken over)", async () => {
+  const seen: ServiceProbeOptions[] = [];
+  const probe = async (o: ServiceProbeOptions) => {
+    seen.push(o);
+    return result("timeout", true);
+  };
+  const r = await verifyVip(req, { probe, arp: delayedArp(silent, 1000, { value: false }) });
+  assert.equal(seen.length, 3);
+  assert.equal(r.verdict, "answering-not-serving");
+  assert.match(r.detail, /accepted the connection/);
 });
 
 test("a dead host (no ARP answer) is not asked twice: free at the first timeout", async () => {
