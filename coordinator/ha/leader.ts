@@ -241,8 +241,13 @@ export class LeaderElection {
     clearTimeout(this.fenceTimer);
     if (this.current.kind !== "leader") return;
     const wait = Math.max(0, this.commandDeadlineMs() - this.now());
+    // A timer's start is the event loop's cached time, which may lag this clock by the
+    // current turn's work: it can fire a little before the deadline. Then it is armed again
+    // for the rest, never dropped (the step-down would wait for an event that may not come).
     this.fenceTimer = setTimeout(() => {
-      if (this.current.kind === "leader" && !this.canCommand()) this.stepDown("no keep-alive acknowledged before the fencing deadline");
+      if (this.current.kind !== "leader") return;
+      if (this.canCommand()) return this.armFence();
+      this.stepDown("no keep-alive acknowledged before the fencing deadline");
     }, wait + 1);
   }
 

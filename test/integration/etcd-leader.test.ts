@@ -30,7 +30,7 @@ interface Replica {
   history: Array<{ atMs: number; state: LeaderState }>;
 }
 
-function replica(name: string, endpoints: string[], key: string): Replica {
+function replica(name: string, endpoints: string[], key: string, now?: () => number): Replica {
   const client = new EtcdClient({ endpoints, callTimeoutMs: 500 });
   const history: Replica["history"] = [];
   const election = new LeaderElection({
@@ -39,6 +39,7 @@ function replica(name: string, endpoints: string[], key: string): Replica {
     me: { name, address: `${name}:7400` },
     ttlSeconds: 1,
     retryMs: 50,
+    now,
     onChange: (state) => history.push({ atMs: performance.now(), state }),
   });
   return { name, client, election, history };
@@ -149,6 +150,24 @@ test("a leader cut from etcd stops commanding before the other leads; its term's
     assert.equal(b.election.state.kind, "leader");
   } finally {
     await shutdown(a, b);
+    await proxy.close();
+  }
+});
+
+test("the fence closes even when its timer fires before the deadline by this replica's clock (a timer armed from a stale loop time)", async () => {
+  const key = "/t3/leader";
+  const proxy = await TcpProxy.start({ host: "127.0.0.1", port: Number(etcd.endpoint(0).split(":")[1]) });
+  // A clock that runs at 90 % of the timers' pace: every fence timer fires early by it.
+  const slow = () => performance.now() * 0.9;
+  const a = replica("coord1", [proxy.address], key, slow);
+  try {
+    a.election.start();
+    await waitFor(() => a.election.state.kind === "leader", { what: "coord1 to lead", timeoutMs: 5000, intervalMs: 5 });
+    proxy.cut();
+    await waitFor(() => a.election.state.kind !== "leader", { what: "coord1 to step down once cut off", timeoutMs: 5000, intervalMs: 5 });
+    assert.equal(a.election.canCommand(), false);
+  } finally {
+    await shutdown(a);
     await proxy.close();
   }
 });
