@@ -610,7 +610,11 @@ export class AgentCore {
           group: name,
           vip: vip.value.address,
           port: g.servicePort,
-          path: g.servicePath,
+          // A TCP connect, not the service's HTTP path: the question is whether the holder is
+          // reachable on the LAN. Through the path a blackholed backend made the holder's nginx
+          // answer late, read as "cannot reach the holder", and moved the VIP to a node whose
+          // nginx has the same backends (a clean-clone run of F10).
+          path: "",
           intervalMs: this.welcome.reachIntervalMs,
           fall: this.welcome.reachFall || DEFAULT_REACH_FALL,
           lanReferences: g.lanReferences,

@@ -963,7 +963,7 @@ async function rig(opts: { heartbeatMs?: number; force?: boolean; lan?: FakeLan;
     verifyTimeoutMs: 150,
     reachFall: 3,
     term: opts.term ?? 0,
-    groups: [{ name: "VI_1", vips: ["198.18.0.100/24"], servicePort: 80, servicePath: "", tracks: [], lanReferences: [] }],
+    groups: [{ name: "VI_1", vips: ["198.18.0.100/24"], servicePort: 80, servicePath: "/aaa", tracks: [], lanReferences: [] }],
   };
   // As the session does: a welcome counts only once the core accepts it.
   if (core.acceptWelcome(welcome) === "") core.message({ body: { $case: "welcome", value: welcome } });
@@ -1004,6 +1004,13 @@ const welcomeOf = (_r: Rig): Welcome => ({
   groups: [],
 });
 const reports = (r: Rig) => r.sent.flatMap((m) => (m.body?.$case === "report" ? [m.body.value] : []));
+
+test("core: the reach probe through the VIP is a TCP connect to the service port, not the HTTP path (a backend's fault is not the holder's)", async () => {
+  const r = await rig();
+  const t = r.reach.targets.get("VI_1");
+  assert.deepEqual([t?.vip, t?.port, t?.path], ["198.18.0.100", 80, ""]);
+  r.core.close();
+});
 
 test("core: a delayed release waits out its overlap on the scheduler, then releases and acks", async () => {
   const r = await rig();
