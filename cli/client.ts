@@ -7,6 +7,7 @@
 import { readFileSync } from "node:fs";
 import { credentials, status as Status, type ChannelCredentials, type ServiceError } from "@grpc/grpc-js";
 import type { AdminClient } from "../shared/gen/keepvip/v1/admin.js";
+import { LEADER_TRAILER, REPLICA_TRAILER, TERM_TRAILER } from "../shared/protocol.js";
 
 export interface ConnectOptions {
   coordinator: string;
@@ -72,11 +73,6 @@ export function coordinatorList(arg: string): string[] {
   if (list.length === 0) throw new CliError(`--coordinator needs host:port (or a comma-separated list of replicas), got "${arg}"`, 2);
   return [...new Set(list)];
 }
-
-/** Trailers a follower replica sets on its refusal (the coordinator's routing.ts). */
-const LEADER_TRAILER = "keepvip-leader";
-const REPLICA_TRAILER = "keepvip-replica";
-const TERM_TRAILER = "keepvip-term";
 
 const trailer = (err: ServiceError, key: string): string | undefined => err.metadata?.get(key)[0]?.toString() || undefined;
 

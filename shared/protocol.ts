@@ -57,3 +57,12 @@ export const DEFAULT_GARP = {
   takeoverBurstMs: [0, 50, 100, 200, 300, 500, 700, 1000],
   refreshMs: 0,
 } as const;
+
+/**
+ * Trailers of a follower replica's refusal (replicated coordinators): the
+ * leader's address, this replica's name, the leader's term. The coordinator
+ * sets them; the CLI follows them.
+ */
+export const LEADER_TRAILER = "keepvip-leader";
+export const REPLICA_TRAILER = "keepvip-replica";
+export const TERM_TRAILER = "keepvip-term";

@@ -14,10 +14,9 @@ import type { EngineRef } from "../cluster/engine-ref.js";
 
 export { fixedEngine, type EngineRef } from "../cluster/engine-ref.js";
 
-/** Trailers of a follower's refusal: the leader ("host:port"), this replica's name, the leader's term. */
-export const LEADER_TRAILER = "keepvip-leader";
-export const REPLICA_TRAILER = "keepvip-replica";
-export const TERM_TRAILER = "keepvip-term";
+import { LEADER_TRAILER, REPLICA_TRAILER, TERM_TRAILER } from "../../shared/protocol.js";
+
+export { LEADER_TRAILER } from "../../shared/protocol.js";
 
 /** Why a follower does not answer, in words. */
 export function followerMessage(ref: EngineRef): string {

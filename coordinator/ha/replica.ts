@@ -32,8 +32,6 @@ export class Replica implements EngineRef {
   private known?: Candidate & { term?: number };
   /** Role changes are applied one at a time: an engine starts fully before it can be stopped. */
   private readonly transitions = new SerialQueue();
-  /** Leader changes seen (for metrics and tests). */
-  leaderChanges = 0;
 
   constructor(private readonly o: ReplicaOptions) {
     this.name = o.name;
@@ -45,11 +43,6 @@ export class Replica implements EngineRef {
 
   leader(): (Candidate & { term?: number }) | undefined {
     return this.engine ? undefined : this.known;
-  }
-
-  /** The term this replica leads (0 while following). */
-  get leadingTerm(): number {
-    return this.engine ? this.term : 0;
   }
 
   /** The election's onChange: feeds role changes in order. */
@@ -89,7 +82,6 @@ export class Replica implements EngineRef {
       }
       this.engine = engine;
       this.term = term;
-      this.leaderChanges++;
       this.o.log.warn({ event: "ha.leading", term, replica: this.name }, `replica ${this.name} leads (term ${term})`);
       this.o.onLeading?.(true);
       return;
