@@ -78,7 +78,8 @@ const trailer = (err: ServiceError, key: string): string | undefined => err.meta
 
 /**
  * Makes a call on the leader: tries the addresses in order; a follower's
- * refusal names the leader, which is tried next. Resolves with the answer and
+ * refusal names the leader, which is tried next; a replica that is down or
+ * (one of several) gives no answer within the deadline is passed over. Resolves with the answer and
  * the address that gave it; rejects with the last failure, explained.
  */
 export async function callLeader<Res>(
@@ -99,7 +100,9 @@ export async function callLeader<Res>(
     } catch (e) {
       const err = e as ServiceError;
       last = { err, address };
-      if (err.code !== Status.UNAVAILABLE) throw explain(err, address);
+      // A replica that is down, follows, or (one of several) does not answer in time: try the next.
+      const silent = err.code === Status.DEADLINE_EXCEEDED && addresses.length > 1;
+      if (err.code !== Status.UNAVAILABLE && !silent) throw explain(err, address);
       const leader = trailer(err, LEADER_TRAILER);
       if (leader && !tried.has(leader)) queue.unshift(leader);
     }

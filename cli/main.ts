@@ -105,12 +105,28 @@ program
   .description("VIP groups, holders, priorities, nginx and upstream health")
   .action(async () => {
     const k = client();
-    const s = await k.call<StatusReply>((c, cb) => c.getStatus({}, new Metadata(), k.deadline(), cb));
-    if (k.addresses.length === 1) return print(s, formatStatus(s));
-    // Replicated coordinators: every replica's role, asked of each.
-    const coordinators = await replicaRoles(k.addresses, k.clientFor, (c, cb) =>
-      c.getStatus({}, new Metadata(), { deadline: Date.now() + Math.min(2000, Number(globals().timeout)) }, cb),
-    );
+    const status = () => k.call<StatusReply>((c, cb) => c.getStatus({}, new Metadata(), k.deadline(), cb));
+    if (k.addresses.length === 1) {
+      const s = await status();
+      return print(s, formatStatus(s));
+    }
+    // Replicated coordinators: every replica's role, asked of each; listed even while none
+    // leads (an election, etcd without quorum), so the operator sees where each one stands.
+    const [s, coordinators] = await Promise.all([
+      status().catch((e: unknown) => (e instanceof Error ? e : new Error(String(e)))),
+      replicaRoles(k.addresses, k.clientFor, (c, cb) =>
+        c.getStatus({}, new Metadata(), { deadline: Date.now() + Math.min(2000, Number(globals().timeout)) }, cb),
+      ),
+    ]);
+    if (s instanceof Error) {
+      if (globals().json) print({ error: s.message, coordinators }, "");
+      else {
+        process.stderr.write(`keepvip: ${s.message}\n`);
+        process.stdout.write(`${formatReplicas(coordinators)}\n`);
+      }
+      process.exitCode = s instanceof CliError ? s.exitCode : 1;
+      return;
+    }
     print({ ...s, coordinators }, `${formatStatus(s)}\n${formatReplicas(coordinators)}`);
   });
 

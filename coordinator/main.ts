@@ -14,6 +14,7 @@ import { Engine } from "./cluster/engine.js";
 import { startServer, type RunningServer } from "./grpc/server.js";
 import { EtcdClient, readEtcdTls } from "./ha/etcd-client.js";
 import { LeaderElection } from "./ha/leader.js";
+import { ReplicaMetrics } from "./ha/metrics.js";
 import { Replica } from "./ha/replica.js";
 import { createEtcdStore } from "./state/etcd-store.js";
 import { createFileStore } from "./state/store.js";
@@ -83,7 +84,13 @@ if (config.ha) {
     { event: "ha.start", etcd: ha.etcd.endpoints, prefix, leaseTtlMs: ha.lease_ttl, advertise: ha.advertise },
     `replica ${ha.name}: campaigning through etcd ${ha.etcd.endpoints.join(",")} (${prefix}/leader, lease ${ha.lease_ttl / 1000} s)`,
   );
-  if (config.metrics) log.warn({ event: "metrics.ha" }, "metrics are not served by replicated coordinators yet; use keepvip status and the logs");
+  if (config.metrics) {
+    const metrics = new ReplicaMetrics(r, client);
+    await startMetricsServer(() => metrics.registry(), config.metrics.listen, log).then(
+      (m) => log.info({ event: "metrics.listening", address: m.address }, `metrics on http://${m.address}/metrics`),
+      (err: Error) => log.error({ event: "metrics.error", err: err.message }, err.message),
+    );
+  }
 } else {
   engine = new Engine(config, createFileStore(config.state_dir), log);
   await engine.start();

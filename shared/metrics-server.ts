@@ -20,9 +20,9 @@ const RENDER_TIMEOUT_MS = 5000;
 
 /**
  * Listens on `listen` ("127.0.0.1:9740"; port 0 picks a free one) and serves
- * the registry. Rejects with the reason when the address cannot be bound.
+ * the registry (or the one a getter returns at each scrape). Rejects with the reason when the address cannot be bound.
  */
-export async function startMetricsServer(registry: Registry, listen: string, log?: Logger): Promise<MetricsServer> {
+export async function startMetricsServer(source: Registry | (() => Registry), listen: string, log?: Logger): Promise<MetricsServer> {
   const hp = parseListen(listen);
   const server = createServer((req, res) => {
     const path = (req.url ?? "/").split("?")[0];
@@ -34,6 +34,8 @@ export async function startMetricsServer(registry: Registry, listen: string, log
       res.writeHead(405, { allow: "GET, HEAD", "content-type": "text/plain" }).end("method not allowed\n");
       return;
     }
+    // A getter is asked at every scrape (a replica serves its engine's metrics only while it leads).
+    const registry = typeof source === "function" ? source() : source;
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(new Error(`rendering took longer than ${RENDER_TIMEOUT_MS} ms`)), RENDER_TIMEOUT_MS);

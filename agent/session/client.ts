@@ -4,7 +4,10 @@
  * hands coordinator messages to the core, and reconnects. With replicated
  * coordinators it knows every replica and follows the leader (rotation.ts:
  * a follower's hint first, the next replica fast, back-off after a whole
- * round). While disconnected the core keeps everything it holds
+ * round). A coordinator that beats (every heartbeat_interval) and then goes
+ * silent for its dead_interval is left for the next replica: a leader cut off
+ * the network keeps its TCP stream open, and gRPC keepalive alone would take
+ * ~15 s to notice. While disconnected the core keeps everything it holds
  * (fail-static); this module only reports connected / disconnected.
  */
 import { readFileSync } from "node:fs";
@@ -13,7 +16,7 @@ import type { Logger } from "pino";
 import type { AgentConfig } from "../../shared/config/agent.js";
 import { AGENT_RECONNECT } from "../../shared/session-timing.js";
 import type { Backoff } from "../../shared/backoff.js";
-import { initialRotation, nextTry, welcomed, type Rotation } from "./rotation.js";
+import { ANSWER_TIMEOUT_MS, initialRotation, nextTry, silenceLimitMs, welcomed, type Rotation } from "./rotation.js";
 import { AgentClient, type AgentMessage, type CoordinatorMessage, type Hello, type Welcome } from "../../shared/gen/keepvip/v1/agent.js";
 
 export interface SessionHandlers {
@@ -119,9 +122,42 @@ export class CoordinatorSession {
     this.stream = stream;
     let over = false;
     let hint = "";
+    // Silence watch, armed by the first beat (a coordinator that never beats is never judged by it).
+    let deadIntervalMs = 0;
+    let limitMs = 0;
+    let lastHeard = 0;
+    /** The silence (by its last message) already given extra time for a stalled loop. */
+    let excused = -1;
+    let watchdog: NodeJS.Timeout | undefined;
+    const watch = (afterMs: number) => {
+      clearTimeout(watchdog);
+      watchdog = setTimeout(() => {
+        const due = lastHeard + limitMs;
+        const late = performance.now() - Math.max(due, 0);
+        // Read what the socket holds first (timers run before I/O in a turn of the loop), and
+        // give a loop that was itself stalled its time again rather than blame the coordinator.
+        setImmediate(() => {
+          if (over || gen !== this.generation) return;
+          const silent = performance.now() - lastHeard;
+          if (silent < limitMs) return watch(limitMs - silent);
+          if (late > limitMs / 2 && excused !== lastHeard) {
+            excused = lastHeard;
+            return watch(limitMs / 2);
+          }
+          down(`no beat from ${address} for ${Math.round(silent)} ms (dead_interval ${deadIntervalMs} ms): a silent coordinator`);
+        });
+      }, afterMs);
+      watchdog.unref?.();
+    };
+    // No answer at all to the hello: a dead or cut-off address, left for the next one.
+    let answered = false;
+    const answerTimer = setTimeout(() => setImmediate(() => !answered && down(`no answer from ${address} within ${ANSWER_TIMEOUT_MS} ms`)), ANSWER_TIMEOUT_MS);
+    answerTimer.unref?.();
     const down = (detail: string) => {
       if (over || gen !== this.generation) return;
       over = true;
+      clearTimeout(watchdog);
+      clearTimeout(answerTimer);
       this.endCurrent = undefined;
       const was = this.welcomed;
       this.welcomed = false;
@@ -140,6 +176,23 @@ export class CoordinatorSession {
     this.endCurrent = down;
     stream.on("data", (m: CoordinatorMessage) => {
       if (gen !== this.generation || over) return;
+      lastHeard = performance.now();
+      if (!answered) {
+        answered = true;
+        clearTimeout(answerTimer);
+      }
+      if (m.body?.$case === "beat") {
+        if (limitMs === 0 && this.welcomed) {
+          limitMs = silenceLimitMs(deadIntervalMs);
+          watch(limitMs);
+        }
+        return;
+      }
+      if (m.body?.$case === "welcome") {
+        // A reload's new welcome may change the dead interval the beats are judged on.
+        deadIntervalMs = m.body.value.deadIntervalMs;
+        if (limitMs > 0) limitMs = silenceLimitMs(deadIntervalMs);
+      }
       if (m.body?.$case === "welcome" && !this.welcomed) {
         const refusal = this.handlers.accept?.(m.body.value) ?? "";
         if (refusal) return down(`not following ${address}: ${refusal}`);

@@ -4,8 +4,9 @@
  * follower's refusal names the leader, and the agent goes straight there; a
  * replica that is down or silent is skipped at once for the next in the list.
  * Only when a whole round of the list has failed without a welcome does the
- * agent back off (doubling, capped, jittered), so a dead cluster is not
- * hammered while a leader change costs a fraction of a second. One address is
+ * agent back off (doubling, capped, jittered; the first rounds at most 250 ms,
+ * while a new leader is being elected), so a dead cluster is not hammered
+ * while a leader change costs a fraction of a second. One address is
  * the single-coordinator case: every try is a full round, so it backs off as
  * it always did.
  */
@@ -18,6 +19,10 @@ export function nextBackoff(previousMs: number, b: Backoff, random: () => number
 
 /** Pause before trying the next replica within a round (or the leader a follower named). */
 export const ROTATE_DELAY_MS = 50;
+
+/** Replicas: the first rounds without a welcome back off at most this much (then doubling resumes). */
+export const FAST_BACKOFF_CAP_MS = 250;
+export const FAST_ROUNDS = 8;
 
 export interface Rotation {
   /** Index in the address list of the replica to try (or being tried). */
@@ -46,10 +51,31 @@ export function nextTry(addresses: readonly string[], r: Rotation, hint: string,
   const tries = r.tries + 1;
   const hinted = hint === "" ? -1 : addresses.indexOf(hint);
   const index = hinted >= 0 && hinted !== r.index ? hinted : (r.index + 1) % n;
-  // A full round of the list without a welcome: back off before going on.
+  // A full round of the list without a welcome: back off before going on. Among replicas the
+  // first rounds after losing the leader back off at most FAST_BACKOFF_CAP_MS: a new leader is
+  // usually there within a lease, and the agents should be with it at once.
   if (tries % n === 0) {
-    const backoffMs = nextBackoffMs(r.backoffMs, backoff);
-    return { index, tries, delayMs: nextBackoff(r.backoffMs, backoff, random), backoffMs };
+    const fast = n > 1 && tries <= FAST_ROUNDS * n;
+    const backoffMs = fast ? Math.min(nextBackoffMs(r.backoffMs, backoff), FAST_BACKOFF_CAP_MS) : nextBackoffMs(r.backoffMs, backoff);
+    return { index, tries, delayMs: Math.round(jitter(backoffMs, 0.2, random)), backoffMs };
   }
   return { index, tries, delayMs: Math.round(jitter(ROTATE_DELAY_MS, 0.2, random)), backoffMs: r.backoffMs };
 }
+
+/**
+ * A coordinator's beats are judged on at least this much silence: a starved coordinator
+ * (or agent) that is a few hundred ms late is not left, with the session churn that costs.
+ */
+export const MIN_SILENCE_MS = 1000;
+
+/** How long a beating coordinator may stay silent before the agent leaves it: its dead_interval, at least MIN_SILENCE_MS. */
+export function silenceLimitMs(deadIntervalMs: number): number {
+  return Math.max(Number.isFinite(deadIntervalMs) ? deadIntervalMs : 0, MIN_SILENCE_MS);
+}
+
+/**
+ * A replica that says nothing (neither welcome nor refusal) this long after the hello is
+ * left for the next one: an address that blackholes packets (a host cut off) would
+ * otherwise hold the agent for the TCP connect timeout, about 20 s.
+ */
+export const ANSWER_TIMEOUT_MS = 2000;

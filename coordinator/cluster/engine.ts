@@ -10,7 +10,7 @@ import { nanoid } from "nanoid";
 import type { Logger } from "pino";
 import type { CoordinatorConfig } from "../../shared/config/coordinator.js";
 import { formatCidr } from "../../shared/config/net.js";
-import { startupGraceMs } from "../../shared/config/coordinator.js";
+import { startupGraceMs, takeoverGraceMs } from "../../shared/config/coordinator.js";
 import type { AgentMessage, Hello, Welcome } from "../../shared/gen/keepvip/v1/agent.js";
 import { VerifyVerdict } from "../../shared/gen/keepvip/v1/agent.js";
 import { realScheduler, type Scheduler, type SchedulerTimer } from "../../shared/scheduler.js";
@@ -21,7 +21,7 @@ import { EventLog } from "./events.js";
 import { NodeTable } from "./nodes.js";
 import { buildUnits, unitOfGroup, type Unit } from "./units.js";
 import { UpstreamManager } from "../upstreams/manager.js";
-import { EventJournal } from "../state/event-journal.js";
+import type { EventHistory } from "../state/event-journal.js";
 import { sanitizeEpochs, sanitizeReport } from "./sanitize.js";
 import { diffConfig, reconcileUnits, runtimeFromState } from "./reconfigure.js";
 import { AGENT_EVENTS, RateLimiter } from "./rate-limiter.js";
@@ -62,8 +62,9 @@ export class Engine {
   private graceOver = false;
   private graceTimer?: SchedulerTimer;
   private sweepTimer?: SchedulerTimer;
+  private beatTimer?: SchedulerTimer;
   private stopped = false;
-  private journal?: EventJournal;
+  private journal?: EventHistory;
   private readonly agentEventLimiter = new RateLimiter(AGENT_EVENTS.burst, AGENT_EVENTS.perSecond);
   /** Upstream health, overrides and versioned pushes (created at start, from the state store). */
   upstreams!: UpstreamManager;
@@ -80,6 +81,8 @@ export class Engine {
    * lease certainly alive). A command is never sent outside it.
    */
   fence: () => boolean = () => true;
+  /** Replicated coordinators: this engine takes over from another leader (its grace is the takeover grace). */
+  takeover = false;
 
   constructor(
     public config: CoordinatorConfig,
@@ -115,11 +118,10 @@ export class Engine {
   /** Loads persisted epochs and pins, then waits out the startup grace before electing. */
   async start(): Promise<void> {
     this.state = await this.store.load();
-    // The event history outlives a restart (bounded); a memory store keeps none.
-    if (this.store.describe() !== "memory") {
-      const journal = new EventJournal(this.config.state_dir, 2000, (err) =>
-        this.log.warn({ event: "events.journal.error", err }, "cannot write the event history"),
-      );
+    // The event history outlives a restart (bounded) where the store keeps one: a file
+    // beside the state, or etcd for replicas (a new leader shows what happened before it).
+    const journal = this.store.history?.(2000, (err) => this.log.warn({ event: "events.journal.error", err }, "cannot write the event history"));
+    if (journal) {
       this.events.restore(await journal.load());
       this.events.subscribe((e) => journal.append(e, () => this.events.all()));
       this.journal = journal;
@@ -149,7 +151,9 @@ export class Engine {
       this.scheduler,
     );
     const upstreamsStarted = this.upstreams.start();
-    const grace = startupGraceMs(this.config);
+    // A replica taking over a running cluster (etcd names holders) waits only the takeover
+    // grace: the agents were connected to the last leader a moment ago.
+    const grace = this.takeover && Object.keys(this.state.holders).length > 0 ? takeoverGraceMs(this.config) : startupGraceMs(this.config);
     this.graceUntilMs = this.now() + grace;
     this.graceTimer = this.scheduler.setTimeout(() => this.endGrace("startup grace elapsed"), grace);
     const sweepEvery = Math.max(5, Math.min(50, Math.floor(this.config.timing.heartbeat_interval / 2)));
@@ -158,6 +162,11 @@ export class Engine {
       this.sweep();
     };
     this.sweepTimer = this.scheduler.setTimeout(sweepLoop, sweepEvery);
+    const beatLoop = () => {
+      this.beatTimer = this.scheduler.setTimeout(beatLoop, this.config.timing.heartbeat_interval);
+      this.beat();
+    };
+    this.beatTimer = this.scheduler.setTimeout(beatLoop, this.config.timing.heartbeat_interval);
     // The first upstream version is persisted (or failed to be) before any agent can connect.
     await upstreamsStarted;
     this.log.info(
@@ -176,6 +185,7 @@ export class Engine {
     this.stopped = true;
     if (this.graceTimer) this.scheduler.clearTimeout(this.graceTimer);
     if (this.sweepTimer) this.scheduler.clearTimeout(this.sweepTimer);
+    if (this.beatTimer) this.scheduler.clearTimeout(this.beatTimer);
     this.upstreams?.stop();
     for (const w of this.wakeTimers.values()) this.scheduler.clearTimeout(w.timer);
     this.sessions.endAll("coordinator shutting down");
@@ -480,6 +490,16 @@ export class Engine {
       this.upstreams.forget(node);
       this.tickUnitsOf(node);
     }
+  }
+
+  /**
+   * The coordinator's heartbeat on every session, so an agent can tell a silent coordinator
+   * from a quiet one. None while fenced: an agent then leaves a leader that may no longer
+   * command and looks for the one that can.
+   */
+  private beat(): void {
+    if (!this.fence()) return;
+    for (const s of this.sessions.all()) s.sink.send({ body: { $case: "beat", value: { term: this.term } } });
   }
 
   private tickUnitsOf(node: string): void {

@@ -73,6 +73,10 @@ export const op = {
   put: (key: Bytes, value: Bytes, lease = 0n): RequestOp => ({
     request: { $case: "requestPut", value: { key: bytes(key), value: bytes(value), lease, prevKv: false, ignoreValue: false, ignoreLease: false } },
   }),
+  /** Deletes every key in [from, to). */
+  deleteRange: (from: Bytes, to: Bytes): RequestOp => ({
+    request: { $case: "requestDeleteRange", value: { key: bytes(from), rangeEnd: bytes(to), prevKv: false } },
+  }),
   delete: (key: Bytes, o: { prefix?: boolean } = {}): RequestOp => ({
     request: { $case: "requestDeleteRange", value: { key: bytes(key), rangeEnd: o.prefix ? prefixEnd(key) : Buffer.alloc(0), prevKv: false } },
   }),

@@ -30,6 +30,9 @@ export class Replica implements EngineRef {
   private engine?: Engine;
   private term = 0;
   private known?: Candidate & { term?: number };
+  /** The newest term seen, led or followed, and how many times it changed. */
+  private seenTerm = 0;
+  private changes = 0;
   /** Role changes are applied one at a time: an engine starts fully before it can be stopped. */
   private readonly transitions = new SerialQueue();
 
@@ -43,6 +46,22 @@ export class Replica implements EngineRef {
 
   leader(): (Candidate & { term?: number }) | undefined {
     return this.engine ? undefined : this.known;
+  }
+
+  /** The term this replica leads or follows (0: none known yet). */
+  termSeen(): number {
+    return this.seenTerm;
+  }
+
+  /** Leadership changes seen since start (each new term, whoever leads it). */
+  leaderChanges(): number {
+    return this.changes;
+  }
+
+  private see(term: number | undefined): void {
+    if (term === undefined || !Number.isFinite(term) || term <= this.seenTerm) return;
+    this.seenTerm = term;
+    this.changes++;
   }
 
   /** The election's onChange: feeds role changes in order. */
@@ -65,6 +84,7 @@ export class Replica implements EngineRef {
   private async apply(state: LeaderState): Promise<void> {
     if (state.kind === "leader") {
       const term = Number(state.term);
+      this.see(term);
       if (this.engine && this.term === term) return;
       await this.stopEngine(`term ${term} begins`);
       // The election may have moved on while we waited for the queue.
@@ -74,6 +94,7 @@ export class Replica implements EngineRef {
       engine.term = term;
       engine.replica = this.name;
       engine.fence = () => this.o.election.canCommand();
+      engine.takeover = true;
       await engine.start();
       const still = this.o.election.state;
       if (still.kind !== "leader" || Number(still.term) !== term) {
@@ -86,7 +107,10 @@ export class Replica implements EngineRef {
       this.o.onLeading?.(true);
       return;
     }
-    if (state.kind === "follower") this.known = state.leader ? { ...state.leader, term: state.term === undefined ? undefined : Number(state.term) } : undefined;
+    if (state.kind === "follower") {
+      this.known = state.leader ? { ...state.leader, term: state.term === undefined ? undefined : Number(state.term) } : undefined;
+      this.see(state.term === undefined ? undefined : Number(state.term));
+    }
     await this.stopEngine(state.kind === "follower" ? `following ${state.leader?.name ?? "an unknown leader"} (term ${state.term ?? "?"})` : state.kind);
   }
 

@@ -12,7 +12,17 @@ import { eventFromRecord, eventRecord, type DomainEvent, type EventRecord } from
 import { writeFileAtomic } from "../../shared/atomic-write.js";
 import { SerialQueue } from "../../shared/serial-queue.js";
 
-export class EventJournal {
+/** Where the event history is kept: a file (one coordinator) or etcd (replicas). */
+export interface EventHistory {
+  /** The newest events saved (oldest first). */
+  load(): Promise<DomainEvent[]>;
+  /** Saves one more event; `all` is the in-memory history (for a rewrite that drops the oldest). */
+  append(e: DomainEvent, all: () => DomainEvent[]): void;
+  /** Resolves when every append so far is saved (or failed). */
+  flush(): Promise<void>;
+}
+
+export class EventJournal implements EventHistory {
   private readonly file: string;
   private lines = 0;
   private readonly writes = new SerialQueue();

@@ -9,6 +9,7 @@ import { mkdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { writeFileAtomic } from "../../shared/atomic-write.js";
 import { SerialQueue } from "../../shared/serial-queue.js";
+import { EventJournal, type EventHistory } from "./event-journal.js";
 
 export interface PersistedState {
   version: 1;
@@ -33,6 +34,8 @@ export interface StateStore {
   save(state: PersistedState): Promise<void>;
   /** Where it lives, for logs. */
   describe(): string;
+  /** Where the event history lives beside the state (bounded to `capacity`); none: not kept. */
+  history?(capacity: number, onError: (err: unknown) => void): EventHistory;
 }
 
 export function emptyState(): PersistedState {
@@ -62,6 +65,7 @@ export function createFileStore(stateDir: string): StateStore {
   const writes = new SerialQueue();
   return {
     describe: () => file,
+    history: (capacity, onError) => new EventJournal(stateDir, capacity, onError),
     async load() {
       let text: string;
       try {

@@ -100,6 +100,11 @@ const timing = z.strictObject({
   dead_interval: duration(30, 300_000).default(1000),
   /** After a (re)start, wait this long for agents' hellos before electing anything. */
   startup_grace: duration(0, 300_000).optional(),
+  /**
+   * Replicated coordinators: a new leader of a running cluster waits this long for the agents
+   * (they were connected a moment ago and come straight back) before electing.
+   */
+  takeover_grace: duration(0, 300_000).optional(),
   verify_timeout: duration(20, 5000).default(150),
   planned_overlap: duration(0, 5000).default(50),
   reach_interval: duration(5, 60_000).default(100),
@@ -291,4 +296,16 @@ function crossCheck(cfg: Cfg, ctx: z.RefinementCtx) {
  */
 export function startupGraceMs(cfg: CoordinatorConfig): number {
   return cfg.timing.startup_grace ?? Math.max(cfg.timing.dead_interval, DEFAULT_STARTUP_GRACE_MS);
+}
+
+/** A takeover's grace: at least a second, a dead interval if longer (agents notice a silent leader within it). */
+export const MIN_TAKEOVER_GRACE_MS = 1000;
+
+/**
+ * How long a replica that takes over a running cluster (etcd already names holders) listens
+ * before electing. Short: the agents were connected a moment ago, and a holder that is not
+ * back in time is verified on the LAN before anything moves.
+ */
+export function takeoverGraceMs(cfg: CoordinatorConfig): number {
+  return cfg.timing.takeover_grace ?? Math.max(cfg.timing.dead_interval, MIN_TAKEOVER_GRACE_MS);
 }

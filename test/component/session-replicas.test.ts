@@ -10,12 +10,18 @@ import assert from "node:assert/strict";
 import { createServer, type AddressInfo } from "node:net";
 import { credentials, Server, ServerCredentials, type ServerDuplexStream } from "@grpc/grpc-js";
 import { CoordinatorSession } from "../../agent/session/client.js";
+import { ANSWER_TIMEOUT_MS } from "../../agent/session/rotation.js";
 import { TermGuard } from "../../agent/core/memory.js";
 import { AgentService, type AgentMessage, type CoordinatorMessage, type Hello, type Welcome } from "../../shared/gen/keepvip/v1/agent.js";
 import { silentLogger } from "../../shared/log.js";
 import { waitFor } from "../support/wait.js";
 
-type Role = { kind: "follower"; hint: () => string } | { kind: "leader"; term: number };
+/** beatMs: beats every so often after the welcome (none without it), deadMs: the welcome's dead_interval. */
+type Role =
+  | { kind: "follower"; hint: () => string }
+  | { kind: "leader"; term: number; beatMs?: number; deadMs?: number }
+  /** Takes the stream and never says a word (an address that swallows what it is sent). */
+  | { kind: "mute" };
 
 interface Replica {
   address: string;
@@ -24,6 +30,8 @@ interface Replica {
   role: Role;
   /** Stops at once, ending every stream (a replica that died). */
   kill(): void;
+  /** Stops beating and answering while every stream stays open (a leader cut off the network). */
+  mute(): void;
   close(): Promise<void>;
 }
 
@@ -34,11 +42,18 @@ after(() => {
 
 async function replica(role: Role): Promise<Replica> {
   const server = new Server();
+  const beats: NodeJS.Timeout[] = [];
   const r: Replica = {
     address: "",
     hellos: [],
     role,
-    kill: () => server.forceShutdown(),
+    kill: () => {
+      for (const t of beats) clearInterval(t);
+      server.forceShutdown();
+    },
+    mute: () => {
+      for (const t of beats) clearInterval(t);
+    },
     close: () => new Promise<void>((resolve) => server.tryShutdown(() => resolve())),
   };
   server.addService(AgentService, {
@@ -46,6 +61,7 @@ async function replica(role: Role): Promise<Replica> {
       call.on("data", (m: AgentMessage) => {
         if (m.body?.$case !== "hello") return;
         r.hellos.push(m.body.value);
+        if (r.role.kind === "mute") return;
         if (r.role.kind === "follower") {
           call.write({ body: { $case: "refused", value: { reason: "not the leader", leaderHint: r.role.hint() } } });
           call.end();
@@ -54,7 +70,7 @@ async function replica(role: Role): Promise<Replica> {
         const welcome: Welcome = {
           sessionId: `s-${r.address}`,
           heartbeatIntervalMs: 1000,
-          deadIntervalMs: 3000,
+          deadIntervalMs: r.role.deadMs ?? 3000,
           reachIntervalMs: 100,
           verifyTimeoutMs: 150,
           reachFall: 3,
@@ -62,6 +78,8 @@ async function replica(role: Role): Promise<Replica> {
           groups: [],
         };
         call.write({ body: { $case: "welcome", value: welcome } });
+        const { beatMs, term } = r.role;
+        if (beatMs) beats.push(setInterval(() => call.write({ body: { $case: "beat", value: { term } } }), beatMs));
       });
       call.on("error", () => undefined);
       call.on("end", () => call.end());
@@ -170,6 +188,68 @@ test("when the leader goes, the agent finds the new one among the replicas", asy
     assert.deepEqual(
       seen.map((s) => s.up),
       [true, false, true],
+    );
+  } finally {
+    session.stop();
+  }
+});
+
+test("a leader that stops beating with its stream open (cut off) is left within dead_interval for the next replica", async () => {
+  const cut = await replica({ kind: "leader", term: 2, beatMs: 100, deadMs: 1000 });
+  const next = await replica({ kind: "follower", hint: () => "" });
+  const { session, seen } = agentSession([cut.address, next.address]);
+  session.start();
+  try {
+    await waitFor(() => session.connected, { what: "welcomed by the first leader", timeoutMs: 5000 });
+    // Beats keep a quiet session: 1.5 dead intervals later it is still the one.
+    await new Promise((r) => setTimeout(r, 1500));
+    assert.equal(session.connected && session.address, cut.address, "a beating leader is kept");
+    next.role = { kind: "leader", term: 3, beatMs: 100, deadMs: 1000 };
+    const t0 = performance.now();
+    cut.mute();
+    await waitFor(() => session.connected && session.address === next.address, { what: "welcomed by the next replica", timeoutMs: 5000 });
+    const ms = performance.now() - t0;
+    // dead_interval 1000 ms + the rotation pause (50 ms) + a welcome; margin for a loaded 2-core machine.
+    assert.ok(ms >= 900 && ms < 2500, `left the silent leader after ${Math.round(ms)} ms (dead_interval 1000 ms)`);
+    assert.match(seen[1]?.detail ?? "", /no beat from .* a silent coordinator/);
+  } finally {
+    session.stop();
+  }
+});
+
+test("a coordinator that never beats is not judged by silence", async () => {
+  const quiet = await replica({ kind: "leader", term: 1, deadMs: 1000 });
+  const { session, seen } = agentSession([quiet.address]);
+  session.start();
+  try {
+    await waitFor(() => session.connected, { what: "welcomed", timeoutMs: 5000 });
+    await new Promise((r) => setTimeout(r, 2500));
+    assert.ok(session.connected, "still connected after 2.5 dead intervals of silence");
+    assert.deepEqual(
+      seen.map((s) => s.up),
+      [true],
+    );
+  } finally {
+    session.stop();
+  }
+});
+
+test("a replica that never answers the hello is left after the answer timeout for the next one", async () => {
+  const mute = await replica({ kind: "mute" });
+  const leader = await replica({ kind: "leader", term: 1 });
+  const { session, seen } = agentSession([mute.address, leader.address]);
+  const t0 = performance.now();
+  session.start();
+  try {
+    await waitFor(() => session.connected, { what: "welcomed by the second replica", timeoutMs: 10_000 });
+    const ms = performance.now() - t0;
+    assert.equal(session.address, leader.address);
+    assert.equal(mute.hellos.length, 1, "the mute replica got the hello");
+    // ANSWER_TIMEOUT_MS (2000) + the rotation pause; margin for a loaded 2-core machine.
+    assert.ok(ms >= ANSWER_TIMEOUT_MS - 100 && ms < ANSWER_TIMEOUT_MS + 1500, `welcomed after ${Math.round(ms)} ms`);
+    assert.deepEqual(
+      seen.map((s) => s.up),
+      [true],
     );
   } finally {
     session.stop();

@@ -36,9 +36,10 @@ after(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-function configYaml(name: string, port: number): string {
+function configYaml(name: string, port: number, metricsPort: number): string {
   return `
 listen: "127.0.0.1:${port}"
+metrics: { listen: "127.0.0.1:${metricsPort}" }
 state_dir: ${join(dir, name)}
 insecure: true
 ha:
@@ -62,10 +63,15 @@ groups:
 `;
 }
 
+/** Each replica's metrics listener, by its gRPC address. */
+const metricsOf = new Map<string, string>();
+
 async function startReplica(name: string): Promise<string> {
   const port = await freePort();
+  const metricsPort = await freePort();
+  metricsOf.set(`127.0.0.1:${port}`, `127.0.0.1:${metricsPort}`);
   const file = join(dir, `${name}.yaml`);
-  writeFileSync(file, configYaml(name, port));
+  writeFileSync(file, configYaml(name, port, metricsPort));
   const p = spawn(process.execPath, ["--import", "tsx", "coordinator/main.ts", "--config", file], {
     cwd: process.cwd(),
     env: { ...process.env, KEEPVIP_LOG_LEVEL: "warn" },
@@ -87,6 +93,13 @@ function getStatus(address: string): Promise<Answer> {
     });
     void call;
   });
+}
+
+/** The value of metric `name` whose label set contains `label` (e.g. 'node="lb1"'), from a replica's /metrics. */
+async function metric(address: string, name: string, label = ""): Promise<number | undefined> {
+  const text = await (await fetch(`http://${metricsOf.get(address)}/metrics`, { signal: AbortSignal.timeout(3000) })).text();
+  const line = text.split("\n").find((l) => l.startsWith(`${name}{`) && l.includes(label));
+  return line === undefined ? undefined : Number(line.slice(line.lastIndexOf(" ") + 1));
 }
 
 function welcomeTerm(a: StandinAgent): number | undefined {
@@ -135,6 +148,17 @@ test("two replicas: one leads and commands under its term; SIGKILLed, the other 
     { what: "lb1 holds VI_1", timeoutMs: 5000 },
   );
 
+  // Metrics: each replica its role and term; the leader its engine's too (the follower has none).
+  assert.equal(await metric(leaderAddr, "keepvip_replica_leader"), 1);
+  assert.equal(await metric(followerAddr, "keepvip_replica_leader"), 0);
+  assert.equal(await metric(leaderAddr, "keepvip_replica_term"), term1);
+  assert.equal(await metric(followerAddr, "keepvip_replica_term"), term1);
+  assert.equal(await metric(leaderAddr, "keepvip_holder", 'node="lb1"'), 1);
+  assert.equal(await metric(followerAddr, "keepvip_holder", 'node="lb1"'), undefined, "a follower serves no engine metrics");
+  assert.equal(await metric(followerAddr, "keepvip_etcd_member_up"), 1);
+  const rtt = await metric(leaderAddr, "keepvip_etcd_rtt_seconds");
+  assert.ok(rtt !== undefined && rtt > 0 && rtt < 0.5, `etcd round trip ${rtt} s`);
+
   // The CLI, given both replicas (the follower first), finds the leader and lists both roles.
   const cli = spawnSync(
     process.execPath,
@@ -173,6 +197,8 @@ test("two replicas: one leads and commands under its term; SIGKILLed, the other 
   t.diagnostic(`new leader answering ${failoverMs} ms after the old one was SIGKILLed (lease TTL 1 s)`);
   assert.ok(failoverMs < 5000, `failover took ${failoverMs} ms`);
   assert.equal(status.groups[0]?.epoch, 1, "the epoch came from etcd");
+  assert.equal(await metric(followerAddr, "keepvip_replica_leader"), 1, "the new leader's metrics say so");
+  assert.equal(await metric(followerAddr, "keepvip_replica_leader_changes_total"), 2, "it followed one term and leads the next");
 
   // The agents come back to the new leader: lb1 still holds VI_1 at epoch 1.
   const lb1b = new StandinAgent(followerAddr, { node: "lb1", address: "198.18.0.11", holds: ["VI_1"], epochs: { VI_1: 1 } }).connect();

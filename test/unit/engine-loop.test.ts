@@ -6,7 +6,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { Engine, type SessionSink } from "../../coordinator/cluster/engine.js";
-import { createMemoryStore } from "../../coordinator/state/store.js";
+import { createMemoryStore, emptyState } from "../../coordinator/state/store.js";
 import { coordinatorConfigSchema } from "../../shared/config/coordinator.js";
 import { parseConfigText } from "../../shared/config/load.js";
 import { NginxState, type AgentMessage, type CoordinatorMessage, type Report } from "../../shared/gen/keepvip/v1/agent.js";
@@ -230,9 +230,12 @@ test("engine loop: a reload that removes the held group tells the holder to rele
   assert.deepEqual(await engine.reconfigure(config), { ok: true, lines: ["no change"] });
   await drain();
   assert.deepEqual(
-    lb1.received.slice(before).map((m) => m.body?.$case),
+    lb1.received
+      .slice(before)
+      .map((m) => m.body?.$case)
+      .filter((c) => c !== "beat"),
     ["welcome", "probePlan"],
-    "only the new welcome and probe plan",
+    "only the new welcome and probe plan (beside the beats)",
   );
   const withoutVI1 = { ...config, groups: [{ ...config.groups[0], name: "VI_9", vips: config.groups[0].vips }] };
   const r = await engine.reconfigure(withoutVI1);
@@ -242,4 +245,49 @@ test("engine loop: a reload that removes the held group tells the holder to rele
   assert.equal(release?.reason, "VI_1 was removed from the config");
   assert.equal(engine.runtimes.has("VI_1"), false, "the removed unit is forgotten");
   assert.ok(engine.runtimes.has("VI_9"));
+});
+
+test("engine loop: a beat on every session each heartbeat interval, carrying the term; none while fenced", async (t) => {
+  const { engine, scheduler } = await started();
+  t.after(() => engine.stop());
+  engine.term = 7;
+  let mayCommand = true;
+  engine.fence = () => mayCommand;
+  const lb1 = new FakeAgent(engine, "lb1").hello();
+  const lb2 = new FakeAgent(engine, "lb2").hello();
+  const beats = (a: FakeAgent) => a.received.flatMap((m) => (m.body?.$case === "beat" ? [m.body.value.term] : []));
+  await live(scheduler, 100, [lb1, lb2]);
+  assert.deepEqual(beats(lb1), [7, 7, 7, 7, 7], "one beat per 20 ms heartbeat interval");
+  assert.deepEqual(beats(lb2), [7, 7, 7, 7, 7]);
+  // The lease may have ended: no more beats (the agents leave a leader that cannot command).
+  mayCommand = false;
+  await live(scheduler, 100, [lb1, lb2]);
+  assert.equal(beats(lb1).length, 5, "no beat while fenced");
+  mayCommand = true;
+  await live(scheduler, 40, [lb1, lb2]);
+  assert.equal(beats(lb1).length, 7, "beats again once it may command");
+});
+
+test("engine loop: a replica taking over a running cluster waits the takeover grace (1 s), a fresh cluster the startup grace", async () => {
+  const cases: Array<[Record<string, string>, Record<string, number>, number]> = [
+    [{ VI_1: "lb1" }, { VI_1: 3 }, 1000],
+    [{}, {}, 300],
+  ];
+  for (const [holders, epochs, graceMs] of cases) {
+    const scheduler = new ManualScheduler(1_000);
+    const state = { ...emptyState(), holders, epochs };
+    const engine = new Engine(config, createMemoryStore(state), silentLogger, scheduler);
+    engine.takeover = true;
+    await engine.start();
+    try {
+      const lb2 = new FakeAgent(engine, "lb2").hello();
+      const acted = () => lb2.received.some((m) => m.body?.$case === "verify" || m.body?.$case === "command");
+      await live(scheduler, graceMs - 40, [lb2]);
+      assert.equal(acted(), false, `nothing asked of lb2 before ${graceMs} ms (holders ${JSON.stringify(holders)})`);
+      await live(scheduler, 100, [lb2]);
+      assert.equal(acted(), true, `lb2 asked to verify or acquire once ${graceMs} ms passed (holders ${JSON.stringify(holders)})`);
+    } finally {
+      await engine.stop();
+    }
+  }
 });

@@ -1,7 +1,17 @@
 /** Which coordinator replica the agent tries next, and when: rotation.ts, table-tested. */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { initialRotation, nextTry, ROTATE_DELAY_MS, welcomed, type Rotation } from "../../agent/session/rotation.js";
+import {
+  FAST_BACKOFF_CAP_MS,
+  FAST_ROUNDS,
+  initialRotation,
+  MIN_SILENCE_MS,
+  nextTry,
+  ROTATE_DELAY_MS,
+  silenceLimitMs,
+  welcomed,
+  type Rotation,
+} from "../../agent/session/rotation.js";
 
 const B = { initialMs: 100, maxMs: 5000 };
 const mid = () => 0.5; // jitter factor exactly 1
@@ -29,7 +39,7 @@ test("rotation: one address backs off on every try, as a single coordinator alwa
   ]);
 });
 
-test("rotation: three replicas are tried fast in turn; only a whole failed round backs off, doubling per round", () => {
+test("rotation: three replicas are tried fast in turn; only a whole failed round backs off, doubling per round up to the fast cap", () => {
   assert.deepEqual(run(three, initialRotation(), 9), [
     [1, ROTATE_DELAY_MS],
     [2, ROTATE_DELAY_MS],
@@ -39,8 +49,16 @@ test("rotation: three replicas are tried fast in turn; only a whole failed round
     [0, 200],
     [1, ROTATE_DELAY_MS],
     [2, ROTATE_DELAY_MS],
-    [0, 400],
+    [0, FAST_BACKOFF_CAP_MS],
   ]);
+});
+
+test("rotation: after the fast rounds (a leader election's worth) the back-off doubles again up to its maximum", () => {
+  const roundDelays = run(three, initialRotation(), 3 * 14)
+    .filter((_, i) => (i + 1) % 3 === 0)
+    .map(([, d]) => d);
+  assert.equal(FAST_ROUNDS, 8);
+  assert.deepEqual(roundDelays, [100, 200, 250, 250, 250, 250, 250, 250, 500, 1000, 2000, 4000, 5000, 5000]);
 });
 
 test("rotation: a follower's hint names the leader and the agent goes straight there", () => {
@@ -77,4 +95,16 @@ test("rotation: a welcome starts over: the next loss tries the next replica fast
 test("rotation: delays are jittered ±20 %", () => {
   assert.equal(nextTry(three, initialRotation(), "", B, () => 0).delayMs, Math.round(ROTATE_DELAY_MS * 0.8));
   assert.equal(nextTry(["a:1"], initialRotation(), "", B, () => 0).delayMs, 80);
+});
+
+test("silence limit: a beating coordinator's dead_interval, never under the floor", () => {
+  for (const [dead, limit] of [
+    [1000, 1000],
+    [3000, 3000],
+    [100, MIN_SILENCE_MS],
+    [0, MIN_SILENCE_MS],
+    [Number.NaN, MIN_SILENCE_MS],
+  ] as const) {
+    assert.equal(silenceLimitMs(dead), limit, `dead_interval ${dead}`);
+  }
 });
