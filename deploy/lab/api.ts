@@ -6,7 +6,7 @@ import { labRunner, mustPrefix } from "./lab.js";
 import { vipHolderHosts } from "./netns.js";
 import { hostPrograms, labPaths as pathsOf, type LabPaths } from "./paths.js";
 
-export { labUp, labDown, type UpOptions, type UpReport, type DownReport } from "./lab.js";
+export { labUp, labDown, waitEtcdServing, type UpOptions, type UpReport, type DownReport } from "./lab.js";
 export { collectStatus as labStatus, formatStatus, stackStatusHooks, type LabStatus, type PortStatus, type StackStatusHook } from "./status.js";
 export {
   startLabProcess as startProcess,
@@ -27,7 +27,20 @@ export type { LabManifest, Stack, Timing } from "./manifest.js";
 export type { LabPaths } from "./paths.js";
 export type { LinkState, PortState } from "./netns.js";
 export type { ProcessStatus } from "./processes.js";
-export { ADDRESSES, VIP, SERVICE_PORT, HOSTS, LB_HOSTS, hostNs, type Host, type LbHost, type Net } from "./topology.js";
+export {
+  ADDRESSES,
+  VIP,
+  SERVICE_PORT,
+  HOSTS,
+  HA_HOSTS,
+  LB_HOSTS,
+  REPLICA_HOSTS,
+  ETCD_HOSTS,
+  hostNs,
+  type Host,
+  type LbHost,
+  type Net,
+} from "./topology.js";
 
 /** Which LB hosts ("lb1", "lb2") have 198.18.0.100 on lan0 right now. */
 export async function vipHolders(prefix?: string): Promise<string[]> {

@@ -4,12 +4,12 @@
  */
 import { existsSync, writeFileSync } from "node:fs";
 import { BROKEN_DIRECTIVE, FIXED_BREAK_FILE } from "./configs.js";
-import { labRunner, mustManifest, mustPrefix } from "./lab.js";
+import { labRunner, labTopology, mustManifest, mustPrefix } from "./lab.js";
 import { healPort, hostLink, partitionPort, setLink as applyLink, switchPort, type LinkState, type PortState } from "./netns.js";
 import { hostPrograms, labPaths } from "./paths.js";
 import { endProcess, startProcess, type EndHow } from "./processes.js";
 import { findSpec, processSpecs, type ProcessSpec } from "./stacks.js";
-import { findAttachment, isLbHost, planTopology, type Attachment, type LbHost, type Net } from "./topology.js";
+import { findAttachment, isLbHost, type Attachment, type LbHost, type Net, type TopologyPlan } from "./topology.js";
 
 function specFor(prefixArg: string | undefined, host: string, name: string): ProcessSpec {
   const prefix = mustPrefix(prefixArg);
@@ -32,8 +32,8 @@ export async function endLabProcess(prefix: string | undefined, host: string, na
 export const stopLabProcess = (prefix: string | undefined, host: string, name: string) => endLabProcess(prefix, host, name, "stop");
 export const killLabProcess = (prefix: string | undefined, host: string, name: string) => endLabProcess(prefix, host, name, "kill");
 
-function attachment(prefixArg: string | undefined, host: string, net: string): { a: Attachment; plan: ReturnType<typeof planTopology> } {
-  const plan = planTopology(mustPrefix(prefixArg));
+function attachment(prefixArg: string | undefined, host: string, net: string): { a: Attachment; plan: TopologyPlan } {
+  const plan = labTopology(mustPrefix(prefixArg));
   const a = findAttachment(plan, host, net);
   if (typeof a === "string") throw new Error(a);
   return { a, plan };

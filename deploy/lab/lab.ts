@@ -13,7 +13,18 @@ import { defaultKeepvipBins, hostPrograms, labPaths, type HostPrograms, type Kee
 import { isAlive, isInNamespace, readPidFile, waitFor } from "./procfs.js";
 import { startProcess } from "./processes.js";
 import { processSpecs, type ProcessSpec } from "./stacks.js";
-import { DEFAULT_PREFIX, checkPrefix, isHost, planTopology } from "./topology.js";
+import {
+  ADDRESSES,
+  DEFAULT_PREFIX,
+  ETCD_CLIENT_PORT,
+  ETCD_HOSTS,
+  checkPrefix,
+  hostNs,
+  isHost,
+  planTopology,
+  type EtcdHost,
+  type TopologyPlan,
+} from "./topology.js";
 
 let sharedRunner: CommandRunner | undefined;
 /** The lab's CommandRunner (the real one). */
@@ -35,6 +46,8 @@ export interface UpOptions {
   connectTimeoutMs?: number;
   /** keepvip bins (default dist/coordinator/main.js, dist/agent/main.js). */
   bins?: KeepvipBins;
+  /** Three coordinator replicas on a 3-member etcd instead of one coordinator (keepvip stack only). */
+  ha?: boolean;
 }
 
 export interface UpReport {
@@ -64,8 +77,11 @@ export function mustPrefix(prefix: string | undefined): string {
 }
 
 /** What the stack needs on this machine, as sentences; [] when all is there. */
-export function missingForStack(stack: Stack, programs: HostPrograms, bins: KeepvipBins): string[] {
+export function missingForStack(stack: Stack, programs: HostPrograms, bins: KeepvipBins, ha = false): string[] {
   const missing: string[] = [];
+  if (ha && stack !== "keepvip") missing.push(`--ha replicates the keepvip coordinator: it needs --stack keepvip, not ${stack}`);
+  if (ha && !existsSync(programs.etcd)) missing.push(`etcd not found at ${programs.etcd} (bash deploy/ensure-deps.sh installs etcd-server)`);
+  if (ha && !existsSync(programs.etcdctl)) missing.push(`etcdctl not found at ${programs.etcdctl} (bash deploy/ensure-deps.sh installs etcd-client)`);
   if (!existsSync(programs.ip)) missing.push(`ip (iproute2) not found at ${programs.ip}`);
   if (!existsSync(programs.nginx)) missing.push(`nginx not found at ${programs.nginx} (bash deploy/ensure-deps.sh installs it)`);
   if (stack === "keepalived" && !existsSync(programs.keepalived))
@@ -85,17 +101,61 @@ function resetDir(paths: LabPaths): void {
   for (const d of [paths.pids, paths.logs, paths.conf, paths.state]) mkdirSync(d, { recursive: true });
 }
 
-async function startAll(specs: ProcessSpec[], ip: string): Promise<Record<string, number>> {
+/** How long `up` waits for a fresh 3-member etcd to elect a leader and serve. */
+const ETCD_QUORUM_TIMEOUT_MS = 20_000;
+
+/**
+ * Waits until etcd serves a linearizable read through `members` (all three by default; one
+ * member: that member has caught up with a leader). etcd listens on its client port before
+ * it has a quorum, so "listening" alone is not "ready".
+ */
+export async function waitEtcdServing(prefix: string, members: readonly EtcdHost[] = ETCD_HOSTS, timeoutMs = ETCD_QUORUM_TIMEOUT_MS): Promise<void> {
+  const programs = hostPrograms();
+  const endpoints = members.map((h) => `http://${ADDRESSES.ctl[h]}:${ETCD_CLIENT_PORT}`).join(",");
+  let last = "";
+  const ok = await waitFor(
+    async () => {
+      const r = await labRunner().run(
+        [
+          programs.ip,
+          "netns",
+          "exec",
+          hostNs(prefix, members[0]),
+          programs.etcdctl,
+          `--endpoints=${endpoints}`,
+          "--command-timeout=1s",
+          "get",
+          "keepvip-lab-ready",
+        ],
+        { timeoutMs: 3000, env: { ETCDCTL_API: "3" } },
+      );
+      last = (r.stderr || r.stdout).trim();
+      return r.exitCode === 0;
+    },
+    timeoutMs,
+    100,
+  );
+  if (!ok) throw new Error(`etcd of lab ${prefix} (${members.join(", ")}) serves no read after ${timeoutMs} ms (etcdctl: ${last || "no output"})`);
+}
+
+async function startAll(specs: ProcessSpec[], programs: HostPrograms, prefix: string): Promise<Record<string, number>> {
+  const ip = programs.ip;
   const pids: Record<string, number> = {};
   const run = async (group: ProcessSpec[]) => {
     const started = await Promise.all(group.map(async (s) => [`${s.host}-${s.name}`, await startProcess(s, ip)] as const));
     for (const [k, pid] of started) pids[k] = pid;
   };
   const byLab = specs.filter((s) => s.startedBy === "lab");
-  // Backends first (nginx proxies to them), then the coordinator, then each LB's processes in
-  // order (nginx before keepalived; the agent starts its own nginx), both LBs at once.
+  // Backends first (nginx proxies to them), then etcd (--ha: all members at once, they need
+  // each other for a quorum), then the coordinator(s), then each LB's processes in order
+  // (nginx before keepalived; the agent starts its own nginx), both LBs at once.
   await run(byLab.filter((s) => s.host === "b1" || s.host === "b2"));
-  await run(byLab.filter((s) => s.host === "coord"));
+  const etcd = byLab.filter((s) => s.name === "etcd");
+  if (etcd.length > 0) {
+    await run(etcd);
+    await waitEtcdServing(prefix);
+  }
+  await run(byLab.filter((s) => s.name === "coordinator"));
   const lbs = ["lb1", "lb2"].map((h) => byLab.filter((s) => s.host === h));
   for (let step = 0; step < Math.max(...lbs.map((l) => l.length)); step++) {
     await run(lbs.map((l) => l[step]).filter((s) => s !== undefined));
@@ -110,7 +170,8 @@ export async function labUp(options: UpOptions = {}): Promise<UpReport> {
   const programs = hostPrograms();
   const bins = options.bins ?? defaultKeepvipBins();
   if (process.getuid?.() !== 0) throw new Error("the lab needs root (network namespaces, nginx, keepalived)");
-  const missing = missingForStack(stack, programs, bins);
+  const ha = options.ha ?? false;
+  const missing = missingForStack(stack, programs, bins, ha);
   if (missing.length > 0) throw new Error(`cannot bring up the ${stack} stack:\n  ${missing.join("\n  ")}`);
   const advertSec = options.advertSec ?? 1;
   if (!(advertSec >= 0.01 && advertSec <= 255)) throw new Error(`advert must be between 0.01 and 255 seconds, got ${advertSec}`);
@@ -118,8 +179,8 @@ export async function labUp(options: UpOptions = {}): Promise<UpReport> {
   if (!(Number.isInteger(connectTimeoutMs) && connectTimeoutMs >= 1 && connectTimeoutMs <= 75_000)) {
     throw new Error(`connect timeout must be 1ms..75s (nginx caps it at 75s), got ${connectTimeoutMs}ms`);
   }
-  const plan = planTopology(prefix);
-  const present = presentNamespaces(plan);
+  const plan = planTopology(prefix, ha);
+  const present = presentNamespaces(everyLayout(prefix));
   if (present.length > 0) {
     throw new Error(`lab "${prefix}" is already (partly) up: namespaces ${present.join(", ")} exist; run \`npm run lab -- down --prefix ${prefix}\` first`);
   }
@@ -127,13 +188,22 @@ export async function labUp(options: UpOptions = {}): Promise<UpReport> {
   // Paths go unquoted into nginx.conf, keepalived.conf and a shell script.
   if (!/^[A-Za-z0-9._/-]+$/.test(paths.dir))
     throw new Error(`the lab dir must be a plain path (letters, digits, . _ - /), got "${paths.dir}" (set KEEPVIP_LAB_DIR)`);
-  const manifest: LabManifest = { prefix, stack, timing: options.timing ?? "seed", advertSec, connectTimeoutMs, bins, createdAt: new Date().toISOString() };
+  const manifest: LabManifest = {
+    prefix,
+    stack,
+    timing: options.timing ?? "seed",
+    advertSec,
+    connectTimeoutMs,
+    bins,
+    ha,
+    createdAt: new Date().toISOString(),
+  };
   resetDir(paths);
   writeLabConfigs(manifest, paths, programs);
   writeManifest(paths.manifest, manifest);
   try {
     await applyTopology(labRunner(), plan, programs.ip);
-    const pids = await startAll(processSpecs(manifest, paths, programs), programs.ip);
+    const pids = await startAll(processSpecs(manifest, paths, programs), programs, prefix);
     return { prefix, stack, pids, ms: Date.now() - started, paths };
   } catch (err) {
     await labDown(prefix).catch(() => undefined);
@@ -150,12 +220,26 @@ function kill(pid: number): boolean {
   }
 }
 
+/**
+ * Every namespace either layout of PREFIX can have (switch first): `down` and the "already
+ * up" check must see an `--ha` lab's namespaces as well as a single-coordinator lab's.
+ */
+export function everyLayout(prefix: string): TopologyPlan {
+  const ha = planTopology(prefix, true);
+  return { ...ha, namespaces: [...new Set([...planTopology(prefix, false).namespaces, ...ha.namespaces])] };
+}
+
+/** The topology of the lab that is up (its manifest says which layout). */
+export function labTopology(prefix: string): TopologyPlan {
+  return planTopology(prefix, readManifest(labPaths(prefix).manifest)?.ha ?? false);
+}
+
 export async function labDown(prefixArg?: string): Promise<DownReport> {
   const started = Date.now();
   const prefix = mustPrefix(prefixArg);
   const programs = hostPrograms();
   const runner = labRunner();
-  const plan = planTopology(prefix);
+  const plan = everyLayout(prefix);
   const paths = labPaths(prefix);
   const killed = new Set<number>();
   // 1. Every pid file: HOST-PROCESS.pid, signalled only if that pid lives in HOST's namespace.

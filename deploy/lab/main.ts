@@ -46,10 +46,11 @@ program
   .addOption(new Option("--timing <timing>", "keepvip coordinator timing").choices(TIMINGS).default("seed"))
   .option("--advert <seconds>", "keepalived advert_int (the seed: 1; below 1 uses VRRPv3)", positive, 1)
   .option("--connect-timeout <duration>", "nginx proxy_connect_timeout (the seed: 3s)", durationMs, 3000)
-  .action(async (o: { prefix: string; stack: Stack; timing: Timing; advert: number; connectTimeout: number }) => {
-    const r = await labUp({ prefix: o.prefix, stack: o.stack, timing: o.timing, advertSec: o.advert, connectTimeoutMs: o.connectTimeout });
-    console.log(`lab ${r.prefix} up (stack ${r.stack}) in ${r.ms} ms; files in ${r.paths.dir}`);
-    for (const [k, pid] of Object.entries(r.pids)) console.log(`  ${k.padEnd(18)}${pid}`);
+  .option("--ha", "three coordinator replicas (P-coord1..3) on a 3-member etcd (P-etcd1..3) instead of P-coord")
+  .action(async (o: { prefix: string; stack: Stack; timing: Timing; advert: number; connectTimeout: number; ha?: boolean }) => {
+    const r = await labUp({ prefix: o.prefix, stack: o.stack, timing: o.timing, advertSec: o.advert, connectTimeoutMs: o.connectTimeout, ha: o.ha });
+    console.log(`lab ${r.prefix} up (stack ${r.stack}${o.ha ? ", replicated coordinators" : ""}) in ${r.ms} ms; files in ${r.paths.dir}`);
+    for (const [k, pid] of Object.entries(r.pids)) console.log(`  ${k.padEnd(20)}${pid}`);
   });
 
 program
@@ -88,7 +89,7 @@ for (const [verb, what, fn] of [
 
 program
   .command("link <host> <net> <state>")
-  .description("take the host's own lan0/ctl0 up or down")
+  .description("take the host's own lan0/ctl0 up or down (coordN and etcdN have ctl only)")
   .addOption(prefixOption())
   .action(async (host: string, n: string, state: string, o: { prefix: string }) => {
     const s = await setLink(o.prefix, host, net(n), upDown(state));

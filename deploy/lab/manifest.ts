@@ -21,6 +21,8 @@ export interface LabManifest {
   /** nginx proxy_connect_timeout in ms (seed: 3000). */
   connectTimeoutMs: number;
   bins: KeepvipBins;
+  /** `up --ha`: a 3-member etcd and three coordinator replicas (absent in a manifest of before: false). */
+  ha?: boolean;
   /** ISO time `up` started. */
   createdAt: string;
 }

@@ -3,14 +3,14 @@
  *   lab.json                  what `up` built (stack, options) — `start` reads it
  *   pids/HOST-PROCESS.pid     every process the lab runs (other tools rely on these names)
  *   logs/HOST-PROCESS.log     stdout/stderr of each process (kept by `down` for post-mortems)
- *   conf/                     generated configs (coordinator.yaml, agent-lbN.yaml, lbN/…)
+ *   conf/                     generated configs (coordinator.yaml or coordinator-coordN.yaml, agent-lbN.yaml, lbN/…)
  *   nginx/lbN/                nginx -p prefix (temp dirs)
- *   state/HOST/               state_dir of the coordinator and the agents
+ *   state/HOST/               state_dir of the coordinator(s) and the agents, data dir of an etcd member
  */
 import { existsSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import type { Host, LbHost } from "./topology.js";
+import type { Host, LbHost, ReplicaHost } from "./topology.js";
 
 /** The repository root (deploy/lab/../..), for bins and scripts. */
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
@@ -25,6 +25,8 @@ export interface LabPaths {
   /** lab.json */
   manifest: string;
   coordinatorConfig: string;
+  /** `up --ha`: each replica's config. */
+  replicaConfig(host: ReplicaHost): string;
   agentConfig(host: LbHost): string;
   /** `pids/HOST-PROCESS.pid` */
   pidFile(host: Host, process: string): string;
@@ -60,6 +62,7 @@ export function labPaths(prefix: string, root = labRoot()): LabPaths {
     conf,
     manifest: join(dir, "lab.json"),
     coordinatorConfig: join(conf, "coordinator.yaml"),
+    replicaConfig: (h) => join(conf, `coordinator-${h}.yaml`),
     agentConfig: (h) => join(conf, `agent-${h}.yaml`),
     pidFile: (h, p) => join(pids, `${h}-${p}.pid`),
     logFile: (h, p) => join(logs, `${h}-${p}.log`),
@@ -80,6 +83,8 @@ export interface HostPrograms {
   arping: string;
   nginx: string;
   keepalived: string;
+  etcd: string;
+  etcdctl: string;
   node: string;
 }
 
@@ -93,6 +98,8 @@ export function hostPrograms(): HostPrograms {
     arping: firstExisting(["/usr/sbin/arping", "/usr/bin/arping", "/sbin/arping", "/bin/arping"]),
     nginx: firstExisting(["/usr/sbin/nginx", "/usr/bin/nginx"]),
     keepalived: firstExisting(["/usr/sbin/keepalived", "/usr/bin/keepalived"]),
+    etcd: firstExisting(["/usr/bin/etcd", "/usr/local/bin/etcd"]),
+    etcdctl: firstExisting(["/usr/bin/etcdctl", "/usr/local/bin/etcdctl"]),
     node: process.execPath,
   };
 }

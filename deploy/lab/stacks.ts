@@ -5,9 +5,21 @@
 import type { LabManifest, Stack } from "./manifest.js";
 import { nginxArgv } from "./configs.js";
 import { REPO_ROOT, type HostPrograms, type LabPaths } from "./paths.js";
-import { ADDRESSES, COORDINATOR_PORT, SERVICE_PORT, hostNs, type Host, type LbHost } from "./topology.js";
+import {
+  ADDRESSES,
+  COORDINATOR_PORT,
+  ETCD_CLIENT_PORT,
+  ETCD_HOSTS,
+  ETCD_PEER_PORT,
+  REPLICA_HOSTS,
+  SERVICE_PORT,
+  hostNs,
+  type EtcdHost,
+  type Host,
+  type LbHost,
+} from "./topology.js";
 
-export const PROCESS_NAMES = ["coordinator", "agent", "nginx", "backend", "keepalived"] as const;
+export const PROCESS_NAMES = ["coordinator", "agent", "nginx", "backend", "keepalived", "etcd"] as const;
 export type ProcessName = (typeof PROCESS_NAMES)[number];
 
 export interface ProcessSpec {
@@ -50,6 +62,32 @@ export function backendArgv(host: "b1" | "b2", paths: LabPaths, programs: HostPr
   ];
 }
 
+/**
+ * One member of the lab's 3-member etcd (`up --ha`), plain http on the control network, its
+ * data dir in state/etcdN. Tuned for a LAN as docs/replicated.md explains: heartbeat 50 ms,
+ * election 500 ms, so etcd grants 1 s leases and replaces a lost etcd leader in about 0.5 s.
+ * `--initial-cluster-state new` only matters on the first start: a restart reads the data dir.
+ */
+export function etcdArgv(host: EtcdHost, prefix: string, paths: LabPaths, programs: HostPrograms): string[] {
+  const url = (h: EtcdHost, port: number) => `http://${ADDRESSES.ctl[h]}:${port}`;
+  return [
+    programs.etcd,
+    `--name=${host}`,
+    `--data-dir=${paths.stateDir(host)}`,
+    `--listen-client-urls=${url(host, ETCD_CLIENT_PORT)}`,
+    `--advertise-client-urls=${url(host, ETCD_CLIENT_PORT)}`,
+    `--listen-peer-urls=${url(host, ETCD_PEER_PORT)}`,
+    `--initial-advertise-peer-urls=${url(host, ETCD_PEER_PORT)}`,
+    `--initial-cluster=${ETCD_HOSTS.map((h) => `${h}=${url(h, ETCD_PEER_PORT)}`).join(",")}`,
+    `--initial-cluster-token=keepvip-lab-${prefix}`,
+    "--initial-cluster-state=new",
+    "--heartbeat-interval=50",
+    "--election-timeout=500",
+    "--logger=zap",
+    "--log-level=warn",
+  ];
+}
+
 /** The log level of the keepvip daemons (the test runner sets KEEPVIP_LOG_LEVEL=silent for itself). */
 function daemonEnv(): Record<string, string> {
   return { KEEPVIP_LOG_LEVEL: process.env.KEEPVIP_LAB_LOG_LEVEL ?? "info" };
@@ -72,7 +110,21 @@ export function processSpecs(m: LabManifest, paths: LabPaths, programs: HostProg
   for (const b of ["b1", "b2"] as const) {
     specs.push({ ...base(b, "backend"), argv: backendArgv(b, paths, programs), writesPidFile: true, readyPort: SERVICE_PORT });
   }
-  if (m.stack === "keepvip") {
+  if (m.stack === "keepvip" && m.ha) {
+    for (const e of ETCD_HOSTS) {
+      // Ready = listening; `up` then waits for the quorum (etcd listens before it has one).
+      specs.push({ ...base(e, "etcd"), argv: etcdArgv(e, m.prefix, paths, programs), writesPidFile: false, readyPort: ETCD_CLIENT_PORT });
+    }
+    for (const c of REPLICA_HOSTS) {
+      specs.push({
+        ...base(c, "coordinator"),
+        argv: [programs.node, m.bins.coordinator, "--config", paths.replicaConfig(c)],
+        writesPidFile: false,
+        readyPort: COORDINATOR_PORT,
+        env: daemonEnv(),
+      });
+    }
+  } else if (m.stack === "keepvip") {
     specs.push({
       ...base("coord", "coordinator"),
       argv: [programs.node, m.bins.coordinator, "--config", paths.coordinatorConfig],

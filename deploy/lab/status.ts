@@ -3,15 +3,15 @@
  * switch port. collectStatus reads the lab; formatStatus is pure.
  */
 import { existsSync } from "node:fs";
-import { join } from "node:path";
+import { CLI, adminCli, adminStatusJson, type ReplicaRole } from "./admin.js";
 import { readManifest, type LabManifest, type Stack } from "./manifest.js";
 import { hostLink, switchPort, vipHolderHosts, type LinkState, type PortState } from "./netns.js";
-import { REPO_ROOT, hostPrograms, labPaths } from "./paths.js";
+import { hostPrograms, labPaths } from "./paths.js";
 import { netnsInode } from "./procfs.js";
 import { processStatus, type ProcessStatus } from "./processes.js";
 import { processSpecs } from "./stacks.js";
-import { ADDRESSES, COORDINATOR_PORT, planTopology } from "./topology.js";
-import { labRunner, mustPrefix } from "./lab.js";
+import { labRunner, labTopology, mustPrefix } from "./lab.js";
+import { ADDRESSES, COORDINATOR_PORT, REPLICA_HOSTS } from "./topology.js";
 
 export interface PortStatus {
   host: string;
@@ -36,37 +36,21 @@ export interface LabStatus {
   ports: PortStatus[];
   /** Lines from the stack's status hook (keepvip: the admin CLI's view). */
   stackLines: string[];
+  /** `up --ha`: every coordinator replica's role as the replicas themselves say it. */
+  coordinators?: Array<{ name: string; address: string; role: ReplicaRole["role"]; term: number }>;
 }
 
 /** A stack's extra status lines (e.g. the keepvip admin CLI's cluster view). */
 export type StackStatusHook = (m: LabManifest) => Promise<string[]>;
 
 /**
- * The keepvip stack's view from the admin CLI (`keepvip status`), run inside P-coord: the
- * coordinator listens on the control network only.
+ * The keepvip stack's view from the admin CLI (`keepvip status`), run on the control network
+ * (admin.ts says where): the coordinator listens there only.
  */
 async function keepvipAdminStatus(m: LabManifest): Promise<string[]> {
-  const cli = join(REPO_ROOT, "dist", "coordinator", "cli", "main.js");
-  if (!existsSync(cli)) return [`keepvip status: ${cli} is not built (npm run build)`];
-  const { ip, node } = hostPrograms();
-  const r = await labRunner().run(
-    [
-      ip,
-      "netns",
-      "exec",
-      `${m.prefix}-coord`,
-      node,
-      cli,
-      "--insecure",
-      "--coordinator",
-      `${ADDRESSES.ctl.coord}:${COORDINATOR_PORT}`,
-      "--timeout",
-      "2000",
-      "status",
-    ],
-    { timeoutMs: 10_000 },
-  );
-  const out = (r.exitCode === 0 ? r.stdout : `${r.stdout}\n${r.stderr}`).trim();
+  if (!existsSync(CLI)) return [`keepvip status: ${CLI} is not built (npm run build)`];
+  const r = await adminCli(m.prefix, ["--timeout", "2000", "status"], 10_000);
+  const out = (r.code === 0 ? r.out : `${r.out}\n${r.err}`).trim();
   return ["keepvip status (admin CLI):", ...out.split("\n").map((l) => `  ${l}`)];
 }
 
@@ -78,7 +62,7 @@ export const stackStatusHooks: Partial<Record<Stack, StackStatusHook>> = {
 export async function collectStatus(prefixArg?: string): Promise<LabStatus> {
   const prefix = mustPrefix(prefixArg);
   const paths = labPaths(prefix);
-  const plan = planTopology(prefix);
+  const plan = labTopology(prefix);
   const programs = hostPrograms();
   const runner = labRunner();
   const namespaces = plan.namespaces.map((name) => ({ name, present: netnsInode(name) !== undefined }));
@@ -95,6 +79,10 @@ export async function collectStatus(prefixArg?: string): Promise<LabStatus> {
   );
   const up = namespaces.every((n) => n.present);
   const hook = manifest && up ? stackStatusHooks[manifest.stack] : undefined;
+  const [stackLines, coordinators] = await Promise.all([
+    hook && manifest ? hook(manifest).catch((e: unknown) => [`status hook failed: ${String(e)}`]) : Promise.resolve([]),
+    manifest?.ha && up ? replicaRoles(prefix) : Promise.resolve(undefined),
+  ]);
   return {
     prefix,
     dir: paths.dir,
@@ -104,8 +92,23 @@ export async function collectStatus(prefixArg?: string): Promise<LabStatus> {
     processes,
     vipHolders: await vipHolderHosts(runner, prefix, programs.ip),
     ports,
-    stackLines: hook && manifest ? await hook(manifest).catch((e: unknown) => [`status hook failed: ${String(e)}`]) : [],
+    stackLines,
+    ...(coordinators ? { coordinators } : {}),
   };
+}
+
+/**
+ * Each replica's role, from the CLI's `status --json` (it asks every replica, and lists them
+ * even while none leads). A replica whose answer is missing is "unreachable".
+ */
+async function replicaRoles(prefix: string): Promise<NonNullable<LabStatus["coordinators"]>> {
+  const s = await adminStatusJson(prefix, 8000).catch(() => undefined);
+  const byAddress = new Map((s?.coordinators ?? []).map((c) => [c.address, c]));
+  return REPLICA_HOSTS.map((host) => {
+    const address = `${ADDRESSES.ctl[host]}:${COORDINATOR_PORT}`;
+    const c = byAddress.get(address);
+    return { name: host, address, role: c?.role ?? "unreachable", term: c?.term ?? 0 };
+  });
 }
 
 function portLine(p: PortStatus): string {
@@ -135,6 +138,10 @@ export function formatStatus(s: LabStatus): string {
   if (s.ports.some((p) => p.link || p.switchPort)) {
     lines.push("links:");
     for (const p of s.ports) lines.push(portLine(p));
+  }
+  if (s.coordinators) {
+    lines.push("coordinators:");
+    for (const c of s.coordinators) lines.push(`  ${c.name.padEnd(8)}${c.address.padEnd(18)}${c.role.padEnd(12)}term ${c.term || "-"}`);
   }
   for (const l of s.stackLines) lines.push(l);
   return lines.join("\n");

@@ -11,7 +11,13 @@
 
 /** Hosts of the lab, in start order. */
 export const HOSTS = ["coord", "lb1", "lb2", "b1", "b2", "client"] as const;
-export type Host = (typeof HOSTS)[number];
+/** `up --ha`: three etcd members and three coordinator replicas instead of `coord`, all on ctl. */
+export const ETCD_HOSTS = ["etcd1", "etcd2", "etcd3"] as const;
+export const REPLICA_HOSTS = ["coord1", "coord2", "coord3"] as const;
+export type EtcdHost = (typeof ETCD_HOSTS)[number];
+export type ReplicaHost = (typeof REPLICA_HOSTS)[number];
+export const HA_HOSTS = [...ETCD_HOSTS, ...REPLICA_HOSTS, "lb1", "lb2", "b1", "b2", "client"] as const;
+export type Host = (typeof HOSTS)[number] | EtcdHost | ReplicaHost;
 export const LB_HOSTS = ["lb1", "lb2"] as const;
 export type LbHost = (typeof LB_HOSTS)[number];
 export const NETS = ["lan", "ctl"] as const;
@@ -22,12 +28,36 @@ export const VIP = "198.18.0.100";
 export const LAN_PREFIX_LEN = 24;
 export const SERVICE_PORT = 10016;
 export const COORDINATOR_PORT = 7400;
+export const ETCD_CLIENT_PORT = 2379;
+export const ETCD_PEER_PORT = 2380;
 
 /** RFC 2544 benchmark range only (the network rules): LAN 198.18.0.0/24, CTL 198.19.0.0/24. */
 export const ADDRESSES: Record<Net, Partial<Record<Host, string>>> = {
   lan: { lb1: "198.18.0.11", lb2: "198.18.0.12", b1: "198.18.0.21", b2: "198.18.0.22", client: "198.18.0.50" },
-  ctl: { coord: "198.19.0.1", lb1: "198.19.0.11", lb2: "198.19.0.12" },
+  ctl: {
+    coord: "198.19.0.1",
+    lb1: "198.19.0.11",
+    lb2: "198.19.0.12",
+    // --ha only (the two layouts never share a lab, so coord1 may reuse coord's address).
+    coord1: "198.19.0.1",
+    coord2: "198.19.0.2",
+    coord3: "198.19.0.3",
+    etcd1: "198.19.0.31",
+    etcd2: "198.19.0.32",
+    etcd3: "198.19.0.33",
+  },
 };
+
+/** The hosts of a lab, in start order: the single-coordinator layout or the replicated one. */
+export function labHosts(ha: boolean): readonly Host[] {
+  return ha ? HA_HOSTS : HOSTS;
+}
+
+/** "host:port" of every coordinator the agents and the CLI know in this layout. */
+export function coordinatorAddresses(ha: boolean): string[] {
+  const hosts: readonly Host[] = ha ? REPLICA_HOSTS : ["coord"];
+  return hosts.map((h) => `${ADDRESSES.ctl[h]}:${COORDINATOR_PORT}`);
+}
 
 /** One host's attachment to one bridge. */
 export interface Attachment {
@@ -49,6 +79,8 @@ export interface TopologyPlan {
   switchNs: string;
   /** Every namespace of this lab, switch first. */
   namespaces: string[];
+  /** The replicated layout (`up --ha`). */
+  ha: boolean;
   attachments: Attachment[];
 }
 
@@ -66,7 +98,7 @@ export function ifnameFor(net: Net): string {
 }
 
 export function isHost(value: string): value is Host {
-  return (HOSTS as readonly string[]).includes(value);
+  return (HOSTS as readonly string[]).includes(value) || (HA_HOSTS as readonly string[]).includes(value);
 }
 
 export function isNet(value: string): value is Net {
@@ -77,16 +109,17 @@ export function isLbHost(value: string): value is LbHost {
   return (LB_HOSTS as readonly string[]).includes(value);
 }
 
-export function planTopology(prefix: string): TopologyPlan {
+export function planTopology(prefix: string, ha = false): TopologyPlan {
   const attachments: Attachment[] = [];
+  const hosts = labHosts(ha);
   for (const net of NETS) {
-    for (const host of HOSTS) {
+    for (const host of hosts) {
       const address = ADDRESSES[net][host];
       if (address === undefined) continue;
       attachments.push({ host, net, ns: hostNs(prefix, host), ifname: ifnameFor(net), port: `${host}-${net}`, address });
     }
   }
-  return { prefix, switchNs: hostNs(prefix, "sw"), namespaces: [hostNs(prefix, "sw"), ...HOSTS.map((h) => hostNs(prefix, h))], attachments };
+  return { prefix, ha, switchNs: hostNs(prefix, "sw"), namespaces: [hostNs(prefix, "sw"), ...hosts.map((h) => hostNs(prefix, h))], attachments };
 }
 
 /** The attachment of HOST to NET, or an error sentence naming the hosts that have one. */

@@ -18,7 +18,8 @@ import { checkPrefix, planTopology, planUpCommands } from "../../deploy/lab/topo
 import { analyzeProbes, type ProbeRecord } from "../../deploy/lab/probe-analysis.js";
 import { summarizeVipEvents } from "../../deploy/lab/vip-timeline.js";
 import { backendBody } from "../../deploy/lab/backend.js";
-import { labDown, labUp } from "../../deploy/lab/lab.js";
+import { labDown, labUp, missingForStack } from "../../deploy/lab/lab.js";
+import { processSpecs } from "../../deploy/lab/stacks.js";
 import { collectStatus as labStatus } from "../../deploy/lab/status.js";
 import { startLabProcess as startProcess, stopLabProcess as stopProcess } from "../../deploy/lab/drills.js";
 import { namespaces, run } from "./helpers/lab-client.js";
@@ -163,6 +164,88 @@ test("the topology: exact namespace names, switch ports fit IFNAMSIZ, no command
   assert.match(checkPrefix("kv-x") ?? "", /no '-'/);
   assert.match(checkPrefix("") ?? "", /prefix must be/);
 });
+
+test("the --ha topology: three etcd members and three replicas on ctl instead of coord, ports fit IFNAMSIZ", () => {
+  const plan = planTopology("kvC", true);
+  assert.deepEqual(plan.namespaces, [
+    "kvC-sw",
+    "kvC-etcd1",
+    "kvC-etcd2",
+    "kvC-etcd3",
+    "kvC-coord1",
+    "kvC-coord2",
+    "kvC-coord3",
+    "kvC-lb1",
+    "kvC-lb2",
+    "kvC-b1",
+    "kvC-b2",
+    "kvC-client",
+  ]);
+  for (const a of plan.attachments) assert.ok(a.port.length <= 15, a.port);
+  assert.deepEqual(
+    plan.attachments.filter((a) => a.net === "ctl").map((a) => a.host),
+    ["etcd1", "etcd2", "etcd3", "coord1", "coord2", "coord3", "lb1", "lb2"],
+  );
+  assert.deepEqual(
+    plan.attachments.filter((a) => a.net === "lan").map((a) => a.host),
+    ["lb1", "lb2", "b1", "b2", "client"],
+    "etcd and the replicas are on the control network only",
+  );
+  const ctl = plan.attachments.filter((a) => a.net === "ctl").map((a) => a.address);
+  assert.equal(new Set(ctl).size, ctl.length, "every ctl address is distinct");
+});
+
+test(
+  "the --ha configs: each replica's ha section, the agents list every replica, etcd members form one cluster",
+  withLabDir((root) => {
+    const paths = labPaths("kvC", root);
+    const m = manifest({ ha: true });
+    writeLabConfigs(m, paths, hostPrograms());
+    const addresses = ["198.19.0.1:7400", "198.19.0.2:7400", "198.19.0.3:7400"];
+    for (const [i, host] of (["coord1", "coord2", "coord3"] as const).entries()) {
+      const c = loadConfigFile(coordinatorConfigSchema, paths.replicaConfig(host));
+      assert.equal(c.listen, addresses[i]);
+      assert.equal(c.state_dir, paths.stateDir(host));
+      assert.deepEqual(c.ha && { name: c.ha.name, advertise: c.ha.advertise, ttl: c.ha.lease_ttl, prefix: c.ha.prefix }, {
+        name: host,
+        advertise: addresses[i],
+        ttl: 1000,
+        prefix: "/keepvip/lab/kvC",
+      });
+      assert.deepEqual(c.ha?.etcd.endpoints, ["http://198.19.0.31:2379", "http://198.19.0.32:2379", "http://198.19.0.33:2379"]);
+    }
+    for (const lb of ["lb1", "lb2"] as const) {
+      const a = loadConfigFile(agentConfigSchema, paths.agentConfig(lb));
+      assert.deepEqual(a.coordinators, addresses);
+      assert.equal(a.coordinator, undefined);
+    }
+    const specs = processSpecs(m, paths, hostPrograms());
+    const etcd = specs.filter((x) => x.name === "etcd");
+    assert.deepEqual(
+      etcd.map((x) => [x.host, x.ns, x.pidFile.endsWith(`/pids/${x.host}-etcd.pid`)]),
+      [
+        ["etcd1", "kvC-etcd1", true],
+        ["etcd2", "kvC-etcd2", true],
+        ["etcd3", "kvC-etcd3", true],
+      ],
+    );
+    const cluster = etcd.map((x) => x.argv.find((v) => v.startsWith("--initial-cluster="))).filter((v) => v !== undefined);
+    assert.equal(new Set(cluster).size, 1, "one initial cluster for all members");
+    assert.match(cluster[0]!, /etcd1=http:\/\/198\.19\.0\.31:2380,etcd2=http:\/\/198\.19\.0\.32:2380,etcd3=http:\/\/198\.19\.0\.33:2380/);
+    assert.deepEqual(
+      specs.filter((x) => x.name === "coordinator").map((x) => [x.host, x.pidFile.endsWith(`/pids/${x.host}-coordinator.pid`)]),
+      [
+        ["coord1", true],
+        ["coord2", true],
+        ["coord3", true],
+      ],
+    );
+    assert.match(
+      missingForStack("keepalived", hostPrograms(), defaultKeepvipBins(), true).join("\n"),
+      /--ha replicates the keepvip coordinator: it needs --stack keepvip/,
+    );
+  }),
+);
 
 const rec = (seq: number, ok: boolean, by?: string): ProbeRecord => ({ seq, t: 1000 + seq * 10, ok, ms: 1, ...(ok ? { by } : { err: "timeout" }) });
 

@@ -71,10 +71,12 @@ export async function steady(prefix: string, holder = "lb1", timeoutMs = 30_000)
 export async function drill(
   prefix: string,
   inject: () => Promise<unknown>,
-  opts: { until?: () => Promise<boolean>; untilTimeoutMs?: number; settleMs?: number; afterMs?: number } = {},
+  opts: { until?: () => Promise<boolean>; untilTimeoutMs?: number; settleMs?: number; afterMs?: number; observeMs?: number } = {},
 ): Promise<DrillResult> {
-  const sampler = startVipSampler(prefix, { intervalMs: 10, durationMs: 60_000 });
-  const prober = startProber(prefix, { intervalMs: 10, timeoutMs: 200, durationMs: 60_000 });
+  // The observers' own bound (they stop earlier when the drill ends).
+  const observeMs = opts.observeMs ?? 60_000;
+  const sampler = startVipSampler(prefix, { intervalMs: 10, durationMs: observeMs });
+  const prober = startProber(prefix, { intervalMs: 10, timeoutMs: 200, durationMs: observeMs });
   try {
     await Promise.all([sampler.ready, prober.ready]);
     await new Promise((r) => setTimeout(r, opts.settleMs ?? 500));
@@ -134,7 +136,8 @@ export function assertPlannedMove(r: DrillResult): void {
 }
 
 /** Coordinator events that explain a failed drill: moves, verdicts, silences, upstream health and pushes. */
-const TELLING = /"event":"(unit\.move|unit\.verify|verify\.result|session\.(silent|closed|open)|upstream\.[a-z_.]+|command\.(acquire|release))"/;
+const TELLING =
+  /"event":"(unit\.move|unit\.verify|verify\.result|session\.(silent|closed|open)|upstream\.[a-z_.]+|command\.(acquire|release|fenced)|ha\.[a-z_]+)"/;
 
 /**
  * What the lab's logs say about the window since `sinceMs`, for a failure message: the
@@ -149,10 +152,13 @@ export function labLogExcerpt(prefix: string, sinceMs: number, max = 40): string
       return [];
     }
   };
-  const coordinator = read(paths.logFile("coord", "coordinator")).filter((l) => {
-    const time = /"time":"([^"]+)"/.exec(l)?.[1];
-    return time !== undefined && Date.parse(time) >= sinceMs && TELLING.test(l);
-  });
+  // One coordinator, or the replicas of an --ha lab (whichever logs exist), merged in time order.
+  const timeOf = (l: string) => /"time":"([^"]+)"/.exec(l)?.[1];
+  const coordinator = (["coord", "coord1", "coord2", "coord3"] as const)
+    .flatMap((h) => read(paths.logFile(h, "coordinator")).map((l) => ({ l: h === "coord" ? l : `${h}: ${l}`, time: timeOf(l) })))
+    .filter((x) => x.time !== undefined && Date.parse(x.time) >= sinceMs && TELLING.test(x.l))
+    .sort((a, b) => (a.time! < b.time! ? -1 : a.time! > b.time! ? 1 : 0))
+    .map((x) => x.l);
   // nginx error lines begin with the local time, "YYYY/MM/DD HH:MM:SS", whole seconds.
   const nginx = (["lb1", "lb2"] as const).flatMap((h) =>
     read(paths.nginxErrorLog(h))
