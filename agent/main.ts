@@ -18,7 +18,7 @@ import { UpstreamApplier } from "./nginx/apply.js";
 import { NginxSupervisor } from "./nginx/supervisor.js";
 import { Notifier } from "./notify/notify.js";
 import { probeService } from "./probe/service.js";
-import { CoordinatorSession, channelCredentials } from "./session/client.js";
+import { CoordinatorSession, channelsFor } from "./session/client.js";
 import { TrackScripts } from "./tracks/scripts.js";
 import { BackendProber } from "./upstreams/prober.js";
 import { VipController } from "./vip/controller.js";
@@ -127,7 +127,7 @@ let metrics: AgentMetrics | undefined;
 const coordinators = coordinatorAddresses(config);
 const session = new CoordinatorSession(
   coordinators,
-  channelCredentials(config),
+  channelsFor(config),
   {
     hello: () => core.hello(),
     accept: (w) => core.acceptWelcome(w),

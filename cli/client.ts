@@ -5,9 +5,10 @@
  * instead of stack traces.
  */
 import { readFileSync } from "node:fs";
-import { credentials, status as Status, type ChannelCredentials, type ServiceError } from "@grpc/grpc-js";
+import { status as Status, type ServiceError } from "@grpc/grpc-js";
 import type { AdminClient } from "../shared/gen/keepvip/v1/admin.js";
 import { LEADER_TRAILER, REPLICA_TRAILER, TERM_TRAILER } from "../shared/protocol.js";
+import { insecureChannel, mutualTlsChannel, type Channel } from "../shared/tls-target.js";
 
 export interface ConnectOptions {
   coordinator: string;
@@ -26,9 +27,11 @@ export class CliError extends Error {
   }
 }
 
-/** The channel credentials the options ask for (mutual TLS, or --insecure). */
-export function credentialsOf(o: Omit<ConnectOptions, "coordinator">): ChannelCredentials {
-  let creds;
+/**
+ * The channel to each address the options ask for (mutual TLS, or --insecure). Files are read
+ * once, up front, so a bad path is an error before any call.
+ */
+export function channelsOf(o: Omit<ConnectOptions, "coordinator">): (address: string) => Channel {
   if (o.ca || o.cert || o.key) {
     if (!o.ca || !o.cert || !o.key) throw new CliError("--ca, --cert and --key go together (mutual TLS)", 2);
     const read = (p: string, what: string) => {
@@ -38,13 +41,11 @@ export function credentialsOf(o: Omit<ConnectOptions, "coordinator">): ChannelCr
         throw new CliError(`cannot read the ${what} ${p}: ${(err as NodeJS.ErrnoException).code}`, 2);
       }
     };
-    creds = credentials.createSsl(read(o.ca, "CA certificate"), read(o.key, "key"), read(o.cert, "certificate"));
-  } else if (o.insecure) {
-    creds = credentials.createInsecure();
-  } else {
-    throw new CliError("no credentials: pass --ca, --cert and --key (mutual TLS), or --insecure for a coordinator that runs without TLS", 2);
+    const tls = { ca: read(o.ca, "CA certificate"), key: read(o.key, "key"), cert: read(o.cert, "certificate") };
+    return (address) => mutualTlsChannel(address, tls);
   }
-  return creds;
+  if (o.insecure) return () => insecureChannel();
+  throw new CliError("no credentials: pass --ca, --cert and --key (mutual TLS), or --insecure for a coordinator that runs without TLS", 2);
 }
 
 export function explain(err: ServiceError, target: string): CliError {

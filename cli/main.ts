@@ -15,7 +15,7 @@ import { agentConfigSchema } from "../shared/config/agent.js";
 import { coordinatorConfigSchema } from "../shared/config/coordinator.js";
 import { ConfigError, loadConfigFile } from "../shared/config/load.js";
 import { VERSION } from "../shared/version.js";
-import { CliError, callLeader, coordinatorList, credentialsOf, replicaRoles } from "./client.js";
+import { CliError, callLeader, channelsOf, coordinatorList, replicaRoles } from "./client.js";
 import { adminSpec, agentSpec, coordinatorSpec, initCa, issue } from "./certs.js";
 import { createCommandRunner } from "../shared/exec/runner.js";
 import { formatEvent, formatReplicas, formatStatus, formatWhy, parseSince } from "./format.js";
@@ -70,11 +70,14 @@ function client(): {
   const ms = Number(g.timeout);
   if (!Number.isFinite(ms) || ms <= 0) throw new CliError(`--timeout must be a positive number of ms, got "${g.timeout}"`, 2);
   const addresses = coordinatorList(g.coordinator);
-  const creds = credentialsOf(g);
+  const channelTo = channelsOf(g);
   const clients = new Map<string, AdminClient>();
   const clientFor = (address: string) => {
     let c = clients.get(address);
-    if (!c) clients.set(address, (c = new AdminClient(address, creds)));
+    if (!c) {
+      const ch = channelTo(address);
+      clients.set(address, (c = new AdminClient(address, ch.credentials, ch.options)));
+    }
     return c;
   };
   let answered = addresses[0];

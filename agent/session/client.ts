@@ -11,10 +11,11 @@
  * (fail-static); this module only reports connected / disconnected.
  */
 import { readFileSync } from "node:fs";
-import { type ChannelCredentials, credentials, type ClientDuplexStream } from "@grpc/grpc-js";
+import type { ChannelCredentials, ClientDuplexStream } from "@grpc/grpc-js";
 import type { Logger } from "pino";
 import type { AgentConfig } from "../../shared/config/agent.js";
 import { AGENT_RECONNECT } from "../../shared/session-timing.js";
+import { insecureChannel, mutualTlsChannel, type Channel } from "../../shared/tls-target.js";
 import type { Backoff } from "../../shared/backoff.js";
 import { ANSWER_TIMEOUT_MS, initialRotation, nextTry, silenceLimitMs, welcomed, type Rotation } from "./rotation.js";
 import { AgentClient, type AgentMessage, type CoordinatorMessage, type Hello, type Welcome } from "../../shared/gen/keepvip/v1/agent.js";
@@ -32,11 +33,14 @@ export interface SessionHandlers {
 
 export type { Backoff };
 
-/** Credentials are made here and only here (mTLS is one change in one place). */
-export function channelCredentials(cfg: AgentConfig): ChannelCredentials {
-  if (cfg.tls) return credentials.createSsl(readFileSync(cfg.tls.ca), readFileSync(cfg.tls.key), readFileSync(cfg.tls.cert));
+/** Channels are made here and only here (mTLS is one change in one place); the files are read once. */
+export function channelsFor(cfg: AgentConfig): (address: string) => Channel {
+  if (cfg.tls) {
+    const tls = { ca: readFileSync(cfg.tls.ca), key: readFileSync(cfg.tls.key), cert: readFileSync(cfg.tls.cert) };
+    return (address) => mutualTlsChannel(address, tls);
+  }
   if (!cfg.insecure) throw new Error("no tls section in the agent config: set tls (ca, cert, key) or, for a lab, insecure: true");
-  return credentials.createInsecure();
+  return () => insecureChannel();
 }
 
 export class CoordinatorSession {
@@ -53,7 +57,8 @@ export class CoordinatorSession {
 
   constructor(
     addresses: string | readonly string[],
-    private readonly creds: ChannelCredentials,
+    /** The channel to each replica (credentials alone: the same for every address). */
+    private readonly channel: ChannelCredentials | ((address: string) => Channel),
     private readonly handlers: SessionHandlers,
     private readonly log: Logger,
     private readonly backoff: Backoff = AGENT_RECONNECT,
@@ -101,7 +106,9 @@ export class CoordinatorSession {
   private client(address: string): AgentClient {
     let c = this.clients.get(address);
     if (!c) {
-      c = new AgentClient(address, this.creds, {
+      const ch = typeof this.channel === "function" ? this.channel(address) : { credentials: this.channel, options: {} };
+      c = new AgentClient(address, ch.credentials, {
+        ...ch.options,
         "grpc.keepalive_time_ms": 10_000,
         "grpc.keepalive_timeout_ms": 5_000,
         "grpc.keepalive_permit_without_calls": 1,

@@ -9,8 +9,11 @@ import { spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { credentials, Metadata, type ServiceError } from "@grpc/grpc-js";
-import { AdminClient } from "../../shared/gen/keepvip/v1/admin.js";
+import { credentials, Metadata, Server, ServerCredentials, type ServiceError } from "@grpc/grpc-js";
+import { AdminClient, AdminService } from "../../shared/gen/keepvip/v1/admin.js";
+import { coordinatorSpec, issue } from "../../cli/certs.js";
+import { createCommandRunner } from "../../shared/exec/runner.js";
+import { mutualTlsChannel } from "../../shared/tls-target.js";
 import { StandinAgent } from "../support/standin-agent.js";
 import { waitFor } from "../support/wait.js";
 import { clusterYaml, removeDir, startCoordinator, type TestCoordinator } from "./helpers/coordinator.js";
@@ -183,6 +186,8 @@ test("the keepvip CLI speaks mutual TLS with --ca/--cert/--key, and refuses to r
   assert.equal(ok.code, 0, ok.err);
   assert.match(ok.out, /holder lb2/);
   assert.doesNotMatch(ok.out, /without TLS/);
+  // Dialled by IP: no "TLS ServerName set to an IP address" (DEP0123) on stderr.
+  assert.equal(ok.err, "", "the CLI over mutual TLS says nothing on stderr");
   const denied = await run([
     "--ca",
     pki.file("ca", "crt"),
@@ -199,4 +204,42 @@ test("the keepvip CLI speaks mutual TLS with --ca/--cert/--key, and refuses to r
   const bare = await run(["status"]);
   assert.equal(bare.code, 2);
   assert.match(bare.err, /no credentials: pass --ca, --cert and --key \(mutual TLS\), or --insecure/);
+});
+
+test("dialled by IP, the coordinator's certificate must name that IP: one issued for another address is refused", async () => {
+  const elsewhere = { ...coordinatorSpec(["127.0.0.9"]), stem: "coordinator-elsewhere" };
+  await issue(createCommandRunner(), pki.dir, elsewhere);
+  const server = new Server();
+  server.addService(AdminService, {});
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync(
+      "127.0.0.1:0",
+      ServerCredentials.createSsl(
+        readFileSync(pki.file("ca", "crt")),
+        [{ cert_chain: readFileSync(pki.file("coordinator-elsewhere", "crt")), private_key: readFileSync(pki.file("coordinator-elsewhere", "key")) }],
+        true,
+      ),
+      (err, p) => (err ? reject(err) : resolve(p)),
+    ),
+  );
+  const tls = {
+    ca: readFileSync(pki.file("ca", "crt")),
+    key: readFileSync(pki.file("admin-alice", "key")),
+    cert: readFileSync(pki.file("admin-alice", "crt")),
+  };
+  try {
+    for (const [address, target] of [
+      [`127.0.0.1:${port}`, "the listener, whose certificate names 127.0.0.9"],
+      [coord.address, "the coordinator, whose certificate names 127.0.0.1"],
+    ] as const) {
+      const ch = mutualTlsChannel(address, tls);
+      const client = new AdminClient(address, ch.credentials, ch.options);
+      const r = await call((cb) => client.getStatus({}, new Metadata(), deadline(), cb));
+      client.close();
+      if (address === coord.address) assert.equal(r.err, null, `${target}: ${r.err?.details}`);
+      else assert.match(r.err?.details ?? "", /IP: 127\.0\.0\.1 is not in the cert's list/, `${target}: ${r.err?.details}`);
+    }
+  } finally {
+    server.forceShutdown();
+  }
 });
