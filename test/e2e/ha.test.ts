@@ -127,79 +127,77 @@ test("lab status lists the three replicas: one leader, two followers, one term",
   for (const h of REPLICAS) assert.ok(names.includes(`${h}-coordinator:true`), names.join(" "));
 });
 
-test("the leader SIGKILLed: another leads with a higher term, 0 failed requests, the VIP never moves, no new epoch", async (t: TestContext) => {
-  const old = await allReplicasBack();
+/** What a drill that ends the leader saw: the old and the new leader, when the fault began, and the client's and watchers' figures. */
+interface LeaderChange {
+  old: { host: ReplicaHost; term: number };
+  next: { host: ReplicaHost; term: number };
+  at: number;
+  r: DrillResult;
+  /** The epoch before the fault. */
+  epoch: number | undefined;
+}
+
+/** Runs `fault` on the leader under the prober and watchers until another leads a higher term and both agents were welcomed again. */
+async function changeLeader(old: { host: ReplicaHost; term: number }, fault: (host: ReplicaHost) => Promise<unknown>): Promise<LeaderChange> {
   const epoch = (await clusterStatus(P))?.epoch;
-  let killedAt = 0;
+  let at = 0;
   const r = await drill(
     P,
     async () => {
-      killedAt = Date.now();
-      await killProcess(P, old.host, "coordinator");
+      at = Date.now();
+      await fault(old.host);
     },
-    { until: async () => (await newLeader(old.host, old.term)()) !== undefined && agentsWelcomedAt(killedAt) !== undefined, untilTimeoutMs: 20_000 },
+    { until: async () => (await newLeader(old.host, old.term)()) !== undefined && agentsWelcomedAt(at) !== undefined, untilTimeoutMs: 20_000 },
   );
   const next = await leader();
-  const leadingMs = loggedAt(next!.host, "coordinator", "ha.leading", killedAt)! - killedAt;
-  const servingMs = agentsWelcomedAt(killedAt)! - killedAt;
+  assert.ok(next, "a leader after the drill");
+  return { old, next, at, r, epoch };
+}
+
+/** 0 failed, the VIP never moved, a higher term, the epoch unchanged. */
+async function assertLeaderChangeMovedNothing(c: LeaderChange, what: string): Promise<void> {
+  assertNoFailure(c.r, what, c.at);
+  assertNeverMoved(c.r, what);
+  assert.ok(c.next.term > c.old.term, `${what}: term ${c.next.term} after ${c.old.term}`);
+  assert.equal((await clusterStatus(P))?.epoch, c.epoch, `${what}: no new epoch`);
+}
+
+test("the leader SIGKILLed: another leads with a higher term, 0 failed requests, the VIP never moves, no new epoch", async (t: TestContext) => {
+  const c = await changeLeader(await allReplicasBack(), (h) => killProcess(P, h, "coordinator"));
+  const leadingMs = loggedAt(c.next.host, "coordinator", "ha.leading", c.at)! - c.at;
+  const servingMs = agentsWelcomedAt(c.at)! - c.at;
   t.diagnostic(
-    `${old.host} (term ${old.term}) SIGKILLed: ${next!.host} leads term ${next!.term} after ${leadingMs} ms, both agents welcomed after ${servingMs} ms; ${figures("leader SIGKILL", r)}`,
+    `${c.old.host} (term ${c.old.term}) SIGKILLed: ${c.next.host} leads term ${c.next.term} after ${leadingMs} ms, both agents welcomed after ${servingMs} ms; ${figures("leader SIGKILL", c.r)}`,
   );
-  assertNoFailure(r, "leader SIGKILL", killedAt);
-  assertNeverMoved(r, "leader SIGKILL");
-  assert.ok(next!.term > old.term, `term ${next!.term} after ${old.term}`);
-  assert.equal((await clusterStatus(P))?.epoch, epoch, "no new epoch");
+  await assertLeaderChangeMovedNothing(c, "leader SIGKILL");
   // The target is 2 s (lease 1 s, etcd tuned); 2 s of margin for a loaded 2-core machine.
   assert.ok(servingMs <= 4000, `a new leader served the agents after ${servingMs} ms`);
 });
 
 test("the leader SIGTERMed: it resigns and another leads at once, 0 failed, no move", async (t: TestContext) => {
-  const old = await allReplicasBack();
-  const epoch = (await clusterStatus(P))?.epoch;
-  let stoppedAt = 0;
-  const r = await drill(
-    P,
-    async () => {
-      stoppedAt = Date.now();
-      await stopProcess(P, old.host, "coordinator");
-    },
-    { until: async () => (await newLeader(old.host, old.term)()) !== undefined && agentsWelcomedAt(stoppedAt) !== undefined, untilTimeoutMs: 20_000 },
+  const c = await changeLeader(await allReplicasBack(), (h) => stopProcess(P, h, "coordinator"));
+  const handoverMs = loggedAt(c.next.host, "coordinator", "ha.leading", c.at)! - c.at;
+  t.diagnostic(
+    `${c.old.host} (term ${c.old.term}) SIGTERMed: ${c.next.host} leads term ${c.next.term} after ${handoverMs} ms; ${figures("leader SIGTERM", c.r)}`,
   );
-  const next = await leader();
-  const handoverMs = loggedAt(next!.host, "coordinator", "ha.leading", stoppedAt)! - stoppedAt;
-  t.diagnostic(`${old.host} (term ${old.term}) SIGTERMed: ${next!.host} leads term ${next!.term} after ${handoverMs} ms; ${figures("leader SIGTERM", r)}`);
-  assertNoFailure(r, "leader SIGTERM", stoppedAt);
-  assertNeverMoved(r, "leader SIGTERM");
-  assert.equal((await clusterStatus(P))?.epoch, epoch, "no new epoch");
+  await assertLeaderChangeMovedNothing(c, "leader SIGTERM");
   // The target is 0.5 s (a resignation, not a lease expiry); 0.5 s of margin for a loaded machine.
   assert.ok(handoverMs <= 1000, `handed over after ${handoverMs} ms`);
 });
 
 test("the leader cut off the control network (etcd with it): it stops commanding, another leads, agents follow, 0 failed, no move", async (t: TestContext) => {
   const old = await allReplicasBack();
-  const epoch = (await clusterStatus(P))?.epoch;
-  let cutAt = 0;
   try {
-    const r = await drill(
-      P,
-      async () => {
-        cutAt = Date.now();
-        await partition(P, old.host, "ctl");
-      },
-      { until: async () => (await newLeader(old.host, old.term)()) !== undefined && agentsWelcomedAt(cutAt) !== undefined, untilTimeoutMs: 20_000 },
-    );
-    const next = await leader();
-    const steppedDown = loggedAt(old.host, "coordinator", "ha.stepped_down", cutAt);
-    const leading = loggedAt(next!.host, "coordinator", "ha.leading", cutAt);
+    const c = await changeLeader(old, (h) => partition(P, h, "ctl"));
+    const steppedDown = loggedAt(old.host, "coordinator", "ha.stepped_down", c.at);
+    const leading = loggedAt(c.next.host, "coordinator", "ha.leading", c.at);
     t.diagnostic(
-      `${old.host} (term ${old.term}) cut off: it stepped down after ${steppedDown! - cutAt} ms, ${next!.host} leads term ${next!.term} after ${leading! - cutAt} ms; ${figures("leader cut off", r)}`,
+      `${old.host} (term ${old.term}) cut off: it stepped down after ${steppedDown! - c.at} ms, ${c.next.host} leads term ${c.next.term} after ${leading! - c.at} ms; ${figures("leader cut off", c.r)}`,
     );
     assert.ok(steppedDown !== undefined, `${old.host} never logged that it stepped down`);
     // Fencing: the old leader stops commanding before its lease can have ended, so before anyone else leads.
-    assert.ok(steppedDown <= leading!, `${old.host} stepped down at +${steppedDown - cutAt} ms, ${next!.host} led at +${leading! - cutAt} ms`);
-    assertNoFailure(r, "leader cut off", cutAt);
-    assertNeverMoved(r, "leader cut off");
-    assert.equal((await clusterStatus(P))?.epoch, epoch, "no new epoch");
+    assert.ok(steppedDown <= leading!, `${old.host} stepped down at +${steppedDown - c.at} ms, ${c.next.host} led at +${leading! - c.at} ms`);
+    await assertLeaderChangeMovedNothing(c, "leader cut off");
   } finally {
     await heal(P, old.host, "ctl");
   }
