@@ -8,7 +8,7 @@ import { readFileSync } from "node:fs";
 import { status as Status, type ServiceError } from "@grpc/grpc-js";
 import type { AdminClient } from "../shared/gen/keepvip/v1/admin.js";
 import { LEADER_TRAILER, REPLICA_TRAILER, TERM_TRAILER } from "../shared/protocol.js";
-import { insecureChannel, mutualTlsChannel, type Channel } from "../shared/tls-target.js";
+import { insecureChannel, tlsChannel, type Channel } from "../shared/tls-target.js";
 
 export interface ConnectOptions {
   coordinator: string;
@@ -42,7 +42,7 @@ export function channelsOf(o: Omit<ConnectOptions, "coordinator">): (address: st
       }
     };
     const tls = { ca: read(o.ca, "CA certificate"), key: read(o.key, "key"), cert: read(o.cert, "certificate") };
-    return (address) => mutualTlsChannel(address, tls);
+    return (address) => tlsChannel(address, tls);
   }
   if (o.insecure) return () => insecureChannel();
   throw new CliError("no credentials: pass --ca, --cert and --key (mutual TLS), or --insecure for a coordinator that runs without TLS", 2);

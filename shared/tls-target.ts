@@ -1,5 +1,5 @@
 /**
- * Mutual TLS to a coordinator dialled by IP address, without Node's DEP0123 warning. RFC 6066
+ * TLS to a coordinator (or etcd) dialled by IP address, without Node's DEP0123 warning. RFC 6066
  * forbids an IP address as the TLS server name (SNI), yet grpc-js sends the target's host as
  * one. For an IP target the channel sends a fixed name that can never be real instead (servers
  * ignore SNI here), and the server's certificate is still checked against the dialled IP
@@ -19,20 +19,22 @@ export interface Channel {
   options: ChannelOptions;
 }
 
-/** TLS material, PEM. */
+/** TLS material, PEM; key and cert present for mutual TLS. */
 export interface TlsFiles {
   ca: Buffer;
-  key: Buffer;
-  cert: Buffer;
+  key?: Buffer;
+  cert?: Buffer;
 }
 
-/** Mutual TLS to `address` ("host:port", "[v6]:port"), verified against the dialled IP when it is one. */
-export function mutualTlsChannel(address: string, tls: TlsFiles): Channel {
+/** TLS to `address` ("host:port", "[v6]:port"), verified against the dialled IP when it is one. */
+export function tlsChannel(address: string, tls: TlsFiles): Channel {
   const parsed = parseHostPort(address);
   const host = parsed.ok ? parsed.value.host : "";
-  if (isIP(host) === 0) return { credentials: credentials.createSsl(tls.ca, tls.key, tls.cert), options: {} };
+  const key = tls.key ?? null;
+  const cert = tls.cert ?? null;
+  if (isIP(host) === 0) return { credentials: credentials.createSsl(tls.ca, key, cert), options: {} };
   return {
-    credentials: credentials.createSsl(tls.ca, tls.key, tls.cert, {
+    credentials: credentials.createSsl(tls.ca, key, cert, {
       checkServerIdentity: (_sent: string, peer: PeerCertificate) => checkServerIdentity(host, peer),
     }),
     options: { "grpc.ssl_target_name_override": IP_TARGET_SERVERNAME },

@@ -15,7 +15,7 @@ import type { ChannelCredentials, ClientDuplexStream } from "@grpc/grpc-js";
 import type { Logger } from "pino";
 import type { AgentConfig } from "../../shared/config/agent.js";
 import { AGENT_RECONNECT } from "../../shared/session-timing.js";
-import { insecureChannel, mutualTlsChannel, type Channel } from "../../shared/tls-target.js";
+import { insecureChannel, tlsChannel, type Channel } from "../../shared/tls-target.js";
 import type { Backoff } from "../../shared/backoff.js";
 import { ANSWER_TIMEOUT_MS, initialRotation, nextTry, silenceLimitMs, welcomed, type Rotation } from "./rotation.js";
 import { AgentClient, type AgentMessage, type CoordinatorMessage, type Hello, type Welcome } from "../../shared/gen/keepvip/v1/agent.js";
@@ -37,7 +37,7 @@ export type { Backoff };
 export function channelsFor(cfg: AgentConfig): (address: string) => Channel {
   if (cfg.tls) {
     const tls = { ca: readFileSync(cfg.tls.ca), key: readFileSync(cfg.tls.key), cert: readFileSync(cfg.tls.cert) };
-    return (address) => mutualTlsChannel(address, tls);
+    return (address) => tlsChannel(address, tls);
   }
   if (!cfg.insecure) throw new Error("no tls section in the agent config: set tls (ca, cert, key) or, for a lab, insecure: true");
   return () => insecureChannel();

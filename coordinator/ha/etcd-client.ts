@@ -23,16 +23,7 @@
  * require-leader, endpoint rotation) is ours to test against a real etcd.
  */
 import { readFileSync } from "node:fs";
-import {
-  Client,
-  credentials,
-  Metadata,
-  status as Status,
-  type CallOptions,
-  type ChannelCredentials,
-  type ClientDuplexStream,
-  type ServiceError,
-} from "@grpc/grpc-js";
+import { Client, Metadata, status as Status, type CallOptions, type ClientDuplexStream, type ServiceError } from "@grpc/grpc-js";
 import type { KeyValue } from "../../shared/gen/etcd/v3/kv.js";
 import {
   KVClient,
@@ -53,6 +44,7 @@ import {
   type WatchRequest,
   type WatchResponse,
 } from "../../shared/gen/etcd/v3/rpc.js";
+import { insecureChannel, tlsChannel } from "../../shared/tls-target.js";
 import { bytes, prefixEnd, rangeRequest, type Bytes } from "./etcd-txn.js";
 
 /** PEM contents (not paths): read them at the config edge with readEtcdTls. */
@@ -136,10 +128,12 @@ export class EtcdClient {
   constructor(o: EtcdClientOptions) {
     if (o.endpoints.length === 0) throw new Error("etcd: no endpoints");
     this.callTimeoutMs = o.callTimeoutMs ?? DEFAULT_CALL_TIMEOUT_MS;
-    const creds: ChannelCredentials = o.tls ? credentials.createSsl(o.tls.ca, o.tls.key ?? null, o.tls.cert ?? null) : credentials.createInsecure();
     this.endpoints = o.endpoints.map((raw) => {
       const address = raw.replace(/^https?:\/\//, "");
+      // Dialled by IP, the member's certificate must name the IP; no IP goes out as the TLS server name.
+      const { credentials: creds, options } = o.tls ? tlsChannel(address, o.tls) : insecureChannel();
       const base = new Client(address, creds, {
+        ...options,
         // etcd refuses pings more often than every 5 s (--grpc-keepalive-min-time).
         "grpc.keepalive_time_ms": 5000,
         "grpc.keepalive_timeout_ms": 2000,

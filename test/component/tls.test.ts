@@ -13,7 +13,7 @@ import { credentials, Metadata, Server, ServerCredentials, type ServiceError } f
 import { AdminClient, AdminService } from "../../shared/gen/keepvip/v1/admin.js";
 import { coordinatorSpec, issue } from "../../cli/certs.js";
 import { createCommandRunner } from "../../shared/exec/runner.js";
-import { mutualTlsChannel } from "../../shared/tls-target.js";
+import { tlsChannel } from "../../shared/tls-target.js";
 import { StandinAgent } from "../support/standin-agent.js";
 import { waitFor } from "../support/wait.js";
 import { clusterYaml, removeDir, startCoordinator, type TestCoordinator } from "./helpers/coordinator.js";
@@ -232,7 +232,7 @@ test("dialled by IP, the coordinator's certificate must name that IP: one issued
       [`127.0.0.1:${port}`, "the listener, whose certificate names 127.0.0.9"],
       [coord.address, "the coordinator, whose certificate names 127.0.0.1"],
     ] as const) {
-      const ch = mutualTlsChannel(address, tls);
+      const ch = tlsChannel(address, tls);
       const client = new AdminClient(address, ch.credentials, ch.options);
       const r = await call((cb) => client.getStatus({}, new Metadata(), deadline(), cb));
       client.close();

@@ -74,10 +74,14 @@ test("a dead endpoint first in the list: calls move on to the live member within
   }
 });
 
-test("mutual TLS: a client with the CA and a client certificate is served; one without a certificate is refused", async () => {
+test("mutual TLS: a client with the CA and a client certificate is served; one without a certificate is refused; no IP goes out as the server name", async () => {
   const dir = await mkdtemp(join(tmpdir(), "keepvip-etcd-pki-"));
   const runner = createCommandRunner();
   let secure: EtcdCluster | undefined;
+  // Node warns (DEP0123) when a TLS server name is an IP address; members are dialled by IP here.
+  const warnings: string[] = [];
+  const onWarning = (w: Error & { code?: string }) => warnings.push(w.code ?? w.name);
+  process.on("warning", onWarning);
   try {
     await initCa(runner, dir);
     await issue(runner, dir, { stem: "etcd", subject: "/CN=etcd", san: ["IP:127.0.0.1"], days: 1, usage: "both" });
@@ -97,7 +101,13 @@ test("mutual TLS: a client with the CA and a client certificate is served; one w
     const noCert = new EtcdClient({ endpoints: secure.endpoints, callTimeoutMs: 500, tls: { ca: tls.ca } });
     await assert.rejects(noCert.get("/c/tls"), EtcdError);
     noCert.close();
+    await new Promise((r) => setImmediate(r));
+    assert.deepEqual(
+      warnings.filter((c) => c === "DEP0123"),
+      [],
+    );
   } finally {
+    process.off("warning", onWarning);
     await secure?.close();
     await rm(dir, { recursive: true, force: true });
   }
