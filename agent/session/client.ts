@@ -11,7 +11,7 @@
  * (fail-static); this module only reports connected / disconnected.
  */
 import { readFileSync } from "node:fs";
-import type { ChannelCredentials, ClientDuplexStream } from "@grpc/grpc-js";
+import type { ClientDuplexStream } from "@grpc/grpc-js";
 import type { Logger } from "pino";
 import type { AgentConfig } from "../../shared/config/agent.js";
 import { AGENT_RECONNECT } from "../../shared/session-timing.js";
@@ -57,8 +57,8 @@ export class CoordinatorSession {
 
   constructor(
     addresses: string | readonly string[],
-    /** The channel to each replica (credentials alone: the same for every address). */
-    private readonly channel: ChannelCredentials | ((address: string) => Channel),
+    /** The channel to each replica (channelsFor). */
+    private readonly channelTo: (address: string) => Channel,
     private readonly handlers: SessionHandlers,
     private readonly log: Logger,
     private readonly backoff: Backoff = AGENT_RECONNECT,
@@ -106,7 +106,7 @@ export class CoordinatorSession {
   private client(address: string): AgentClient {
     let c = this.clients.get(address);
     if (!c) {
-      const ch = typeof this.channel === "function" ? this.channel(address) : { credentials: this.channel, options: {} };
+      const ch = this.channelTo(address);
       c = new AgentClient(address, ch.credentials, {
         ...ch.options,
         "grpc.keepalive_time_ms": 10_000,

@@ -95,7 +95,7 @@ async function startNode(id: string, opts: { stateDir?: string; force?: boolean 
   await n.core.init();
   n.session = new CoordinatorSession(
     coord!.address,
-    (await import("@grpc/grpc-js")).credentials.createInsecure(),
+    (await import("../../shared/tls-target.js")).insecureChannel,
     {
       hello: () => n.core.hello(),
       message: (m) => n.core.message(m),

@@ -8,9 +8,10 @@
 import { after, test } from "node:test";
 import assert from "node:assert/strict";
 import { createServer, type AddressInfo } from "node:net";
-import { credentials, Server, ServerCredentials, type ServerDuplexStream } from "@grpc/grpc-js";
+import { Server, ServerCredentials, type ServerDuplexStream } from "@grpc/grpc-js";
 import { CoordinatorSession } from "../../agent/session/client.js";
 import { ANSWER_TIMEOUT_MS } from "../../agent/session/rotation.js";
+import { insecureChannel } from "../../shared/tls-target.js";
 import { TermGuard } from "../../agent/core/memory.js";
 import { AgentService, type AgentMessage, type CoordinatorMessage, type Hello, type Welcome } from "../../shared/gen/keepvip/v1/agent.js";
 import { silentLogger } from "../../shared/log.js";
@@ -107,7 +108,7 @@ function agentSession(addresses: string[], term = 0) {
   const seen: { up: boolean; detail: string }[] = [];
   const session = new CoordinatorSession(
     addresses,
-    credentials.createInsecure(),
+    () => insecureChannel(),
     {
       hello: () => ({ nodeId: "lb1", agentVersion: "test", instanceId: "i1", state: undefined, epochs: [], term: terms.newest }),
       accept: (w) => terms.admit(w.term),

@@ -27,8 +27,10 @@ import {
   stopProcess,
   vipHolders,
   waitEtcdServing,
+  ETCD_HOSTS,
   type Host,
 } from "../../deploy/lab/api.js";
+import { isRunning } from "../../deploy/bench/cluster.js";
 import { prng } from "../../shared/prng.js";
 import { clusterStatus, drill, figures, labLogExcerpt, onlyOn, steady, waitFor, type DrillResult } from "./helpers/drill.js";
 
@@ -102,8 +104,7 @@ function assertNoFailure(r: DrillResult, what: string, sinceMs: number): void {
 
 /** Every replica running again and one of them leading. */
 async function allReplicasBack(): Promise<{ host: ReplicaHost; term: number }> {
-  const s = await labStatus(P);
-  for (const p of s.processes) if (p.name === "coordinator" && !p.alive) await startProcess(P, p.host, "coordinator");
+  for (const h of REPLICAS) if (!isRunning(P, h, "coordinator")) await startProcess(P, h, "coordinator");
   return waitFor("one leader among three running replicas", 20_000, async () => {
     const rs = await replicas();
     const l = rs.filter((r) => r.role === "leader");
@@ -123,7 +124,7 @@ test("lab status lists the three replicas: one leader, two followers, one term",
   assert.equal(new Set(coordinators.map((c) => c.term)).size, 1, `one term: ${JSON.stringify(coordinators)}`);
   assert.ok(coordinators[0].term > 0);
   const names = s.processes.map((p) => `${p.host}-${p.name}:${p.alive}`);
-  for (const h of ["etcd1", "etcd2", "etcd3"]) assert.ok(names.includes(`${h}-etcd:true`), names.join(" "));
+  for (const h of ETCD_HOSTS) assert.ok(names.includes(`${h}-etcd:true`), names.join(" "));
   for (const h of REPLICAS) assert.ok(names.includes(`${h}-coordinator:true`), names.join(" "));
 });
 
@@ -272,8 +273,7 @@ test("etcd without quorum for 30 s, then nginx on the holder unable to start: no
     assert.equal((await clusterStatus(P))?.epoch, epoch + 1, "one move once the quorum was back, nothing else");
   } finally {
     fixNginx(P, "lb1");
-    const s = await labStatus(P);
-    for (const p of s.processes) if (p.name === "etcd" && !p.alive) await startProcess(P, p.host, "etcd");
+    for (const h of ETCD_HOSTS) if (!isRunning(P, h, "etcd")) await startProcess(P, h, "etcd");
     await waitEtcdServing(P);
   }
   await steady(P, "lb1", 60_000);
@@ -293,7 +293,7 @@ test("rolling restart of the three replicas, then of the three etcd members, one
         await allReplicasBack();
         await waitFor("both agents connected", 15_000, async () => ((await clusterStatus(P))?.members.every((m) => m.connected) ? true : undefined), 100);
       }
-      for (const h of ["etcd1", "etcd2", "etcd3"] as const) {
+      for (const h of ETCD_HOSTS) {
         await stopProcess(P, h, "etcd");
         await startProcess(P, h, "etcd");
         // Caught up before the next member goes, or two would be out at once.
@@ -345,7 +345,7 @@ test("a seeded random sequence of 6 control-plane faults (leader, follower, etcd
             ? lead.host
             : fault.on === "follower"
               ? followers[Math.floor(random() * followers.length)]
-              : (["etcd1", "etcd2", "etcd3"] as const)[Math.floor(random() * 3)];
+              : ETCD_HOSTS[Math.floor(random() * ETCD_HOSTS.length)];
         const holdMs = 1000 + Math.floor(random() * 2000);
         done.push(`${fault.id} on ${target} for ${holdMs} ms`);
         await fault.inject(target);
