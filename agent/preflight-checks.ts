@@ -3,6 +3,7 @@
  * that is not fine says why it matters for a VIP and how to fix it, in one
  * sentence each (gathering the facts: preflight.ts).
  */
+import { checkTlsFiles, type CertCheck, type TlsFile } from "../shared/cert-check.js";
 import { coordinatorAddresses, type AgentConfig } from "../shared/config/agent.js";
 
 export type CheckStatus = "ok" | "warn" | "fail";
@@ -44,8 +45,10 @@ export interface HostFacts {
   knownVips: string[];
   coordinator: { reachable: boolean; detail: string };
   stateDir: { ok: boolean; detail: string };
-  /** The tls section's ca, cert, key (empty without tls). */
-  tlsFiles: FileFact[];
+  /** The tls section's ca, cert, key in that order, each with its text when readable (empty without tls). */
+  tlsFiles: TlsFile[];
+  /** When the facts were gathered (ms since the epoch): certificate dates are judged against it. */
+  nowMs: number;
 }
 
 const CAP = { CAP_KILL: 5, CAP_SETGID: 6, CAP_SETUID: 7, CAP_NET_BIND_SERVICE: 10, CAP_NET_ADMIN: 12, CAP_NET_RAW: 13 } as const;
@@ -334,11 +337,16 @@ function checkCoordinator(config: AgentConfig, facts: HostFacts): CheckItem[] {
   return items;
 }
 
-/**
- * HOOK (mTLS): today only that the files are readable; the
- * handshake itself (chain to ca, expiry, the node id in the certificate's
- * SAN) belongs here once the session's TLS checks can be run standalone.
- */
+/** Item ids of the certificate checks: "coordinator.tls" (the files) stays what it was before the others existed. */
+const TLS_ID: Record<CertCheck, string> = {
+  files: "coordinator.tls",
+  expiry: "coordinator.tls.expiry",
+  ca: "coordinator.tls.ca",
+  key: "coordinator.tls.key",
+  identity: "coordinator.tls.node",
+};
+
+/** The tls section: files readable, certificate in date, from the CA, with its key, naming this node (shared/cert-check.ts). */
 function checkCertificates(config: AgentConfig, facts: HostFacts): CheckItem[] {
   if (!config.tls) {
     return config.insecure
@@ -352,17 +360,12 @@ function checkCertificates(config: AgentConfig, facts: HostFacts): CheckItem[] {
         ]
       : [];
   }
-  const unreadable = facts.tlsFiles.filter((f) => !f.ok);
-  if (unreadable.length > 0)
-    return [
-      fail(
-        "coordinator.tls",
-        `TLS files unreadable: ${unreadable.map((f) => `${f.path} (${f.detail})`).join(", ")}`,
-        "the session cannot start without its certificate and key",
-        "check the tls paths in the agent config and their permissions (key 0600, owned by the agent's user)",
-      ),
-    ];
-  return [ok("coordinator.tls", `TLS files readable (${facts.tlsFiles.map((f) => f.path).join(", ")})`)];
+  const [ca, cert, key] = facts.tlsFiles;
+  const missing = (path: string): TlsFile => ({ path, ok: false, detail: "not read" });
+  return checkTlsFiles(
+    { ca: ca ?? missing(config.tls.ca), cert: cert ?? missing(config.tls.cert), key: key ?? missing(config.tls.key) },
+    { nowMs: facts.nowMs, agentNode: config.node_id },
+  ).map((f) => ({ id: TLS_ID[f.check], status: f.status, title: f.title, ...(f.why ? { why: f.why } : {}), ...(f.fix ? { fix: f.fix } : {}) }));
 }
 
 const MARK: Record<CheckStatus, string> = { ok: "✔", warn: "!", fail: "✖" };

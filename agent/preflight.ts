@@ -6,13 +6,16 @@
  * item that is not fine explains itself and says how to fix it.
  *
  * Blocking (✖, exit 1): the agent cannot do its job (cannot add a VIP, cannot
- * announce it, nginx cannot start here, the coordinator cannot be reached).
+ * announce it, nginx cannot start here, the coordinator cannot be reached, its
+ * TLS certificate is missing, expired, from another CA, for another node or
+ * not matched by its key).
  * Warning (!): it works, but something is likely to bite later.
  */
 import { constants } from "node:fs";
 import { access, readFile } from "node:fs/promises";
 import { connect } from "node:net";
 import { dirname } from "node:path";
+import type { TlsFile } from "../shared/cert-check.js";
 import { coordinatorAddresses, type AgentConfig } from "../shared/config/agent.js";
 import { parseHostPort } from "../shared/config/net.js";
 import { loadMemory } from "./core/memory.js";
@@ -136,7 +139,7 @@ export async function gatherFacts(config: AgentConfig, deps: PreflightDeps): Pro
 
   const stateDir = await fileFact(config.state_dir, constants.W_OK);
   const stateParent = stateDir.ok ? stateDir : await fileFact(dirname(config.state_dir), constants.W_OK);
-  const tlsFiles = config.tls ? await Promise.all([config.tls.ca, config.tls.cert, config.tls.key].map((p) => fileFact(p, constants.R_OK))) : [];
+  const tlsFiles = config.tls ? await Promise.all([config.tls.ca, config.tls.cert, config.tls.key].map(readTlsFile)) : [];
 
   return {
     tools: { ip, arping: await fileFact(config.arping, constants.X_OK), nginx: nginxBinary },
@@ -154,7 +157,17 @@ export async function gatherFacts(config: AgentConfig, deps: PreflightDeps): Pro
         ? { ok: true, detail: "will be created" }
         : { ok: false, detail: `${stateDir.detail}; parent: ${stateParent.detail}` },
     tlsFiles,
+    nowMs: Date.now(),
   };
+}
+
+/** A tls file's text, or the errno code that kept it from being read. */
+export async function readTlsFile(path: string): Promise<TlsFile> {
+  try {
+    return { path, ok: true, detail: "", text: await readFile(path, "utf8") };
+  } catch (err) {
+    return { path, ok: false, detail: (err as NodeJS.ErrnoException).code ?? String(err) };
+  }
 }
 
 function jsonArray<T>(text: string): T[] {

@@ -1,5 +1,9 @@
-import { test } from "node:test";
+import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
+import { X509Certificate } from "node:crypto";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import {
   capabilities,
   evaluatePreflight,
@@ -9,14 +13,16 @@ import {
   type CheckItem,
   type HostFacts,
 } from "../../agent/preflight-checks.js";
-import { agentInterfaces, listenAddresses } from "../../agent/preflight.js";
+import { agentInterfaces, listenAddresses, readTlsFile } from "../../agent/preflight.js";
+import type { TlsFile } from "../../shared/cert-check.js";
 import { agentConfigSchema, type AgentConfig } from "../../shared/config/agent.js";
 import { parseConfigText } from "../../shared/config/load.js";
+import { makePki, type Pki } from "../support/pki.js";
 
 const BASE_YAML = `
 node_id: lb1
 coordinator: "198.18.0.1:7400"
-tls: { ca: /etc/keepvip/ca.pem, cert: /etc/keepvip/lb1.pem, key: /etc/keepvip/lb1.key }
+tls: { ca: /etc/keepvip/pki/ca.crt, cert: /etc/keepvip/pki/agent-lb1.crt, key: /etc/keepvip/pki/agent-lb1.key }
 groups: { VI_1: { interface: lan0 } }
 track_interfaces: [ctl0]
 `;
@@ -26,6 +32,20 @@ function config(extra = ""): AgentConfig {
 }
 
 const file = (path: string) => ({ path, ok: true, detail: "" });
+
+/** Real certificates (the project's own `keepvip certs` code, openssl for the bad ones), made once. */
+let pki: Pki;
+let scratch = "";
+/** The good ca, cert and key of lb1, read by the preflight's own adapter. */
+let goodTls: TlsFile[] = [];
+before(async () => {
+  scratch = mkdtempSync(join(tmpdir(), "keepvip-preflight-pki-"));
+  pki = await makePki(scratch);
+  goodTls = await Promise.all([join(pki.dir, "ca.crt"), pki.file("agent-lb1", "crt"), pki.file("agent-lb1", "key")].map(readTlsFile));
+});
+after(() => {
+  if (scratch) rmSync(scratch, { recursive: true, force: true });
+});
 
 /** A host where everything is right. */
 function goodFacts(): HostFacts {
@@ -51,7 +71,8 @@ function goodFacts(): HostFacts {
     knownVips: ["198.18.0.100"],
     coordinator: { reachable: true, detail: "" },
     stateDir: { ok: true, detail: "exists and is writable" },
-    tlsFiles: [file("/etc/keepvip/ca.pem"), file("/etc/keepvip/lb1.pem"), file("/etc/keepvip/lb1.key")],
+    tlsFiles: goodTls.map((f) => ({ ...f })),
+    nowMs: Date.now(),
   };
 }
 
@@ -86,6 +107,10 @@ test("a host with everything in place: every item ✔, exit 0", () => {
       "sysctl.ip_nonlocal_bind",
       "coordinator.reach",
       "coordinator.tls",
+      "coordinator.tls.expiry",
+      "coordinator.tls.ca",
+      "coordinator.tls.key",
+      "coordinator.tls.node",
       "state_dir",
     ],
   );
@@ -262,10 +287,10 @@ const cases: Case[] = [
   },
   {
     name: "an unreadable TLS key blocks",
-    facts: (f) => (f.tlsFiles[2] = { path: "/etc/keepvip/lb1.key", ok: false, detail: "EACCES" }),
+    facts: (f) => (f.tlsFiles[2] = { path: "/etc/keepvip/pki/agent-lb1.key", ok: false, detail: "EACCES" }),
     id: "coordinator.tls",
     status: "fail",
-    title: /lb1\.key \(EACCES\)/,
+    title: /agent-lb1\.key: unreadable \(EACCES\)/,
   },
   {
     name: "a state dir that cannot be written or created blocks",
@@ -306,6 +331,128 @@ test("preflight: insecure without tls is a warning, not a blocker", () => {
   assert.equal(byId(items, "coordinator.tls").status, "warn");
   assert.equal(preflightExitCode(items), 0);
 });
+
+/**
+ * The certificate checks on real files: the preflight's adapter reads them,
+ * the pure checks judge them. `bad` is every certificate item that is not ✔;
+ * the first names the file and what is wrong with it.
+ */
+type CertCase = {
+  name: string;
+  /** This agent's node id (default lb1). */
+  node?: string;
+  /** ca, cert, key paths. */
+  files: () => [string, string, string];
+  /** The clock, from the certificate's own dates (default: now). */
+  now?: (cert: X509Certificate) => number;
+  bad: Array<{ id: string; status: CheckItem["status"]; title: RegExp; fix?: RegExp }>;
+};
+
+const DAY = 86_400_000;
+const lb = (n: string, ext: "crt" | "key") => pki.file(`agent-${n}`, ext);
+const caFile = () => join(pki.dir, "ca.crt");
+
+const certCases: CertCase[] = [
+  { name: "good: files, dates, CA, key and node all ✔", files: () => [caFile(), lb("lb1", "crt"), lb("lb1", "key")], bad: [] },
+  {
+    name: "missing certificate: names the file and the keepvip certs command that makes it",
+    files: () => [caFile(), join(pki.dir, "nope", "agent-lb1.crt"), lb("lb1", "key")],
+    bad: [{ id: "coordinator.tls", status: "fail", title: /nope\/agent-lb1\.crt: missing$/, fix: /keepvip certs issue-agent lb1 --dir \S+\/nope\b/ }],
+  },
+  {
+    name: "missing CA: the chain is not checked, the rest is",
+    files: () => [join(pki.dir, "missing-ca.crt"), lb("lb1", "crt"), lb("lb1", "key")],
+    bad: [{ id: "coordinator.tls", status: "fail", title: /missing-ca\.crt: missing$/ }],
+  },
+  {
+    name: "expired certificate blocks, with its end date",
+    node: "lb2",
+    files: () => [caFile(), pki.file("expired-lb2", "crt"), pki.file("expired-lb2", "key")],
+    bad: [{ id: "coordinator.tls.expiry", status: "fail", title: /expired-lb2\.crt expired on 2020-01-02$/, fix: /issue-agent lb2 .*--force/ }],
+  },
+  {
+    name: "a certificate ending within 30 days is a warning with the days left",
+    files: () => [caFile(), lb("lb1", "crt"), lb("lb1", "key")],
+    now: (c) => Date.parse(c.validTo) - 10 * DAY - 60_000,
+    bad: [{ id: "coordinator.tls.expiry", status: "warn", title: /agent-lb1\.crt expires on \d{4}-\d\d-\d\d \(in 10 days\)$/ }],
+  },
+  {
+    name: "a certificate not valid yet blocks and points at the clock",
+    files: () => [caFile(), lb("lb1", "crt"), lb("lb1", "key")],
+    now: (c) => Date.parse(c.validFrom) - DAY,
+    bad: [{ id: "coordinator.tls.expiry", status: "fail", title: /agent-lb1\.crt is not valid before/, fix: /clock/ }],
+  },
+  {
+    name: "another node's certificate blocks: the coordinator would refuse the session",
+    files: () => [caFile(), lb("lb2", "crt"), lb("lb2", "key")],
+    bad: [
+      {
+        id: "coordinator.tls.node",
+        status: "fail",
+        title: /agent-lb2\.crt is for agent lb2 \(urn:keepvip:agent:lb2\), not node lb1$/,
+        fix: /keepvip certs issue-agent lb1 /,
+      },
+    ],
+  },
+  {
+    name: "an admin certificate is no agent's",
+    files: () => [caFile(), pki.file("admin-alice", "crt"), pki.file("admin-alice", "key")],
+    bad: [{ id: "coordinator.tls.node", status: "fail", title: /admin-alice\.crt is for admin alice/ }],
+  },
+  {
+    name: "a certificate without a keepvip identity blocks",
+    files: () => [caFile(), pki.file("plain", "crt"), pki.file("plain", "key")],
+    bad: [
+      // The helper issues it for 30 days: it also ends within the warning's window.
+      { id: "coordinator.tls.expiry", status: "warn", title: /plain\.crt expires on .* \(in (29|30) days\)$/ },
+      { id: "coordinator.tls.node", status: "fail", title: /plain\.crt does not name node lb1: .*no keepvip identity/ },
+    ],
+  },
+  {
+    name: "a certificate from a foreign CA blocks, naming both files",
+    files: () => [caFile(), join(pki.rogue, "agent-lb1.crt"), join(pki.rogue, "agent-lb1.key")],
+    bad: [{ id: "coordinator.tls.ca", status: "fail", title: /rogue\/agent-lb1\.crt is not signed by the CA in \S+\/pki\/ca\.crt/ }],
+  },
+  {
+    name: "a key that is not the certificate's blocks, naming both files",
+    files: () => [caFile(), lb("lb1", "crt"), join(pki.twin, "agent-lb1.key")],
+    bad: [{ id: "coordinator.tls.key", status: "fail", title: /twin\/agent-lb1\.key does not match the certificate \S+\/pki\/agent-lb1\.crt$/ }],
+  },
+  {
+    name: "a key where the certificate should be: not a PEM certificate",
+    files: () => [caFile(), lb("lb1", "key"), lb("lb1", "key")],
+    bad: [{ id: "coordinator.tls", status: "fail", title: /agent-lb1\.key is not a PEM certificate/ }],
+  },
+];
+
+for (const c of certCases) {
+  test(`preflight certificates: ${c.name}`, async () => {
+    const node = c.node ?? "lb1";
+    const [ca, cert, key] = c.files();
+    const cfg = parseConfigText(
+      agentConfigSchema,
+      BASE_YAML.replace("node_id: lb1", `node_id: ${node}`).replace(/^tls:.*$/m, `tls: { ca: ${ca}, cert: ${cert}, key: ${key} }`),
+      "agent.yaml",
+    );
+    const tlsFiles = await Promise.all([ca, cert, key].map(readTlsFile));
+    const nowMs = c.now ? c.now(new X509Certificate(tlsFiles[1].text!)) : Date.now();
+    const items = evaluatePreflight(cfg, { ...goodFacts(), tlsFiles, nowMs });
+    const tls = items.filter((i) => i.id.startsWith("coordinator.tls"));
+    assert.deepEqual(
+      tls.filter((i) => i.status !== "ok").map((i) => [i.id, i.status]),
+      c.bad.map((b) => [b.id, b.status]),
+      formatChecklist(tls),
+    );
+    for (const [i, b] of c.bad.entries()) {
+      const item = tls.filter((t) => t.status !== "ok")[i];
+      assert.match(item.title, b.title);
+      if (b.fix) assert.match(item.fix ?? "", b.fix);
+      assert.ok(item.why && item.fix, "every item that is not fine says why and how to fix it");
+    }
+    if (c.bad.length === 0) assert.equal(tls.length, 5, "files, expiry, ca, key, node");
+    assert.equal(preflightExitCode(items), c.bad.some((b) => b.status === "fail") ? 1 : 0);
+  });
+}
 
 test("capabilities: CapEff masks", () => {
   assert.deepEqual([...capabilities("0000000000003000")].sort(), ["CAP_NET_ADMIN", "CAP_NET_RAW"]);
