@@ -1,11 +1,14 @@
 #!/usr/bin/env node
 /**
  * keepvip-coordinator --config FILE [--check]
+ * (--check: the config, and the tls section's files as the preflight checks them).
  * Wires config, state store, engine and gRPC server; handles signals. With an
  * `ha:` section it is one replica of replicated coordinators: it campaigns
  * through etcd and runs the engine only while it leads.
  */
+import { readFileSync } from "node:fs";
 import { Command } from "commander";
+import { checkTlsFiles, type TlsFile } from "../shared/cert-check.js";
 import { coordinatorConfigSchema } from "../shared/config/coordinator.js";
 import { ConfigError, loadConfigFile, loadConfigOrExit } from "../shared/config/load.js";
 import { createLogger } from "../shared/log.js";
@@ -28,7 +31,7 @@ const program = new Command()
   .description("keepvip coordinator: elects VIP holders and pushes upstreams to the agents")
   .version(VERSION)
   .requiredOption("-c, --config <file>", "cluster config (YAML)")
-  .option("--check", "validate the config and exit (like keepalived -t)")
+  .option("--check", "validate the config and its TLS files (present, in date, signed by the CA, key matches), then exit (like keepalived -t)")
   .option("--listen <host:port>", "override the config's listen address")
   .parse();
 
@@ -36,8 +39,26 @@ const opts = program.opts<{ config: string; check?: boolean; listen?: string }>(
 
 const config = loadConfigOrExit(coordinatorConfigSchema, opts.config);
 if (opts.check) {
+  // The tls files too: present, in date, signed by the CA, the key the certificate's (a warning 30 days before the end).
+  const readTls = (path: string): TlsFile => {
+    try {
+      return { path, ok: true, detail: "", text: readFileSync(path, "utf8") };
+    } catch (err) {
+      return { path, ok: false, detail: (err as NodeJS.ErrnoException).code ?? String(err) };
+    }
+  };
+  const tls = config.tls
+    ? checkTlsFiles({ ca: readTls(config.tls.ca), cert: readTls(config.tls.cert), key: readTls(config.tls.key) }, { nowMs: Date.now() })
+    : [];
+  for (const f of tls.filter((t) => t.status !== "ok"))
+    process.stderr.write(`${opts.config}: tls: ${f.status === "fail" ? "" : "warning: "}${f.title}\n  why: ${f.why}\n  fix: ${f.fix}\n`);
+  const failing = tls.filter((t) => t.status === "fail").length;
+  if (failing > 0) {
+    process.stderr.write(`${opts.config}: the config is valid, but its TLS files are not usable (${failing} problem${failing > 1 ? "s" : ""})\n`);
+    process.exit(1);
+  }
   process.stdout.write(
-    `${opts.config}: OK — ${config.groups.length} group(s), ${config.sync_groups.length} sync group(s), ${config.upstreams.length} upstream(s)\n`,
+    `${opts.config}: OK — ${config.groups.length} group(s), ${config.sync_groups.length} sync group(s), ${config.upstreams.length} upstream(s)${config.tls ? ", TLS files usable" : ""}\n`,
   );
   process.exit(0);
 }
