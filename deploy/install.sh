@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# Puts keepvip's systemd units, example configs and state directories in place.
+# Puts keepvip's systemd units, example configs, state directories and the
+# certificate directory /etc/keepvip/pki (0700) in place, then names each
+# certificate file the configs point at that is not there yet, with the
+# `keepvip certs` command that makes it (a note, not a failure).
 # Idempotent: run it again after every upgrade. It never overwrites a config in
 # /etc/keepvip (yours, edited or not); the examples it would have used are kept
 # fresh in /etc/keepvip/examples/ for comparison. The units are keepvip's own
 # and are updated; change them with drop-ins (systemctl edit keepvip-agent).
-# It does not enable or start anything.
+# It does not enable or start anything, and makes no certificate.
 #
 # Usage: deploy/install.sh [--destdir DIR] [--bindir DIR]
 #   --destdir DIR  install under DIR instead of / (packaging, tests); env DESTDIR
@@ -21,7 +24,7 @@ while [ $# -gt 0 ]; do
     --destdir=*) destdir="${1#*=}"; shift ;;
     --bindir) bindir="${2:?--bindir needs a directory}"; shift 2 ;;
     --bindir=*) bindir="${1#*=}"; shift ;;
-    -h|--help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "install.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -78,6 +81,8 @@ for unit in "$here"/systemd/*.service; do
 done
 
 make_dir /etc/keepvip 755
+# Certificates and keys (keepvip certs ... --dir /etc/keepvip/pki): root only.
+make_dir /etc/keepvip/pki 700
 for f in coordinator.yaml agent-lb1.yaml agent-lb2.yaml nginx_check.sh nginx/my.conf; do
   mode=644; case "$f" in *.sh) mode=755 ;; esac
   put_ours "$here/examples/$f" "/etc/keepvip/examples/$f" "$mode"
@@ -107,12 +112,75 @@ else
   say "skipped" "systemctl daemon-reload (nothing changed)"
 fi
 
+# The ca, cert and key paths of a config's top-level tls: section, one per line
+# (block style or { ca: ..., cert: ..., key: ... } on one line; quotes and comments dropped).
+tls_paths() { # FILE
+  awk -v sq="'" '
+    function pairs(s,   n, i, part) {
+      sub(/[ \t]+#.*$/, "", s); gsub(/[{}]/, "", s)
+      n = split(s, part, ",")
+      for (i = 1; i <= n; i++) {
+        if (part[i] !~ /^[ \t]*(ca|cert|key)[ \t]*:/) continue
+        sub(/^[ \t]*(ca|cert|key)[ \t]*:[ \t]*/, "", part[i]); gsub(/"/, "", part[i]); gsub(sq, "", part[i]); sub(/[ \t]+$/, "", part[i])
+        if (part[i] ~ /^\//) print part[i]
+      }
+    }
+    /^tls:/ { t = 1; s = $0; sub(/^tls:/, "", s); pairs(s); next }
+    t && /^[ \t]/ { pairs($0); next }
+    t && /^[^ \t#]/ { t = 0 }
+  ' "$1"
+}
+
+# --san for the coordinator's certificate: the host agents dial (agent.yaml's coordinator:).
+coordinator_san() {
+  local h
+  h="$(sed -n "s/^coordinator:[[:space:]]*[\"']\{0,1\}\([^\"' #]*\).*/\1/p" "$destdir/etc/keepvip/agent.yaml" 2>/dev/null | head -n 1)"
+  h="${h%:*}"; h="${h#[}"; h="${h%]}"
+  echo "${h:-ADDRESSES}"
+}
+
+# The `keepvip certs` command that writes FILE (keepvip certs names its files <stem>.crt/.key).
+cert_command() { # FILE
+  local dir base node
+  dir="$(dirname "$1")" base="$(basename "$1")"
+  case "$base" in
+    ca.crt) echo "keepvip certs init --dir $dir" ;;
+    coordinator.crt | coordinator.key) echo "keepvip certs issue-coordinator --san $(coordinator_san) --dir $dir" ;;
+    agent-?*.crt | agent-?*.key) node="${base#agent-}"; echo "keepvip certs issue-agent ${node%.*} --dir $dir" ;;
+    *) echo "not a name keepvip certs writes: point the config at its ca.crt, coordinator.* or agent-NODE.*" ;;
+  esac
+}
+
+# The certificates the installed configs name: what is there, what is not and how to make it.
+missing=0 seen=" "
+for conf in /etc/keepvip/coordinator.yaml /etc/keepvip/agent.yaml; do
+  [ -f "$destdir$conf" ] || continue
+  while IFS= read -r file; do
+    case "$seen" in *" $file "*) continue ;; esac
+    seen="$seen$file "
+    if [ -e "$destdir$file" ]; then
+      say "found" "$file"
+    else
+      say "missing" "$file: $(cert_command "$file")"; missing=1
+    fi
+  done < <(tls_paths "$destdir$conf")
+done
+if [ "$missing" = 1 ]; then
+  say "note" "run keepvip certs on the one host that keeps the CA (ca.key never leaves it), then copy ca.crt and each host's own .crt and .key to its /etc/keepvip/pki (keys 0600)"
+fi
+
 cat <<EOF
 
-next steps:
-  coordinator host: edit /etc/keepvip/coordinator.yaml (keepvip-coordinator --config ... --check),
+next steps (README.md, Install, has every command):
+  certificates:     on the host that keeps the CA: keepvip certs init, issue-coordinator --san ADDRESS,
+                    issue-agent NODE for each LB, issue-admin NAME (all with --dir /etc/keepvip/pki);
+                    copy ca.crt and each host's own .crt and .key to its /etc/keepvip/pki (keys 0600)
+  coordinator host: edit /etc/keepvip/coordinator.yaml, then
+                    keepvip-coordinator --config /etc/keepvip/coordinator.yaml --check,
                     systemctl enable --now keepvip-coordinator
-  each LB host:     edit /etc/keepvip/agent.yaml (node_id, coordinator, groups, nginx),
+  each LB host:     edit /etc/keepvip/agent.yaml (node_id and its tls files, coordinator, groups, nginx),
                     keepvip-agent --config /etc/keepvip/agent.yaml --preflight,
                     stop keepalived, then systemctl enable --now keepvip-agent
+  then, anywhere:   keepvip --ca /etc/keepvip/pki/ca.crt --cert /etc/keepvip/pki/admin-NAME.crt \\
+                      --key /etc/keepvip/pki/admin-NAME.key --coordinator ADDRESS:7400 status
 EOF

@@ -1,7 +1,9 @@
 /**
  * deploy/install.sh into a scratch DESTDIR: the first run installs units,
- * example configs and state directories with their modes; a second run
- * changes nothing; a config the operator edited survives every run. And the
+ * example configs and state directories with their modes, and notes each
+ * certificate the configs name that is missing, with the command that makes
+ * it; a second run changes nothing; a config the operator edited survives
+ * every run. And the
  * npm package carries what the install needs (dist/, proto/, deploy/, bins).
  */
 import { after, test } from "node:test";
@@ -73,6 +75,58 @@ test("first run: units, configs from the examples, state directories, each with 
   assert.equal(mode(join(root, "etc/keepvip/nginx_check.sh")), "755");
   assert.equal(mode(join(root, "var/lib/keepvip")), "700");
   assert.equal(mode(join(root, "var/lib/keepvip-agent")), "700");
+  assert.match(r.out, /^created +\/etc\/keepvip\/pki\/ \(700\)$/m);
+  assert.equal(mode(join(root, "etc/keepvip/pki")), "700");
+});
+
+const PKI_FILES = ["ca.crt", "coordinator.crt", "coordinator.key", "agent-lb1.crt", "agent-lb1.key"];
+
+test("the certificates the configs name: each missing one noted with the keepvip certs command that makes it (exit 0); gone once the files exist", () => {
+  const root = scratch();
+  const r = install(root);
+  assert.equal(r.code, 0, r.err);
+  const missing = r.out.split("\n").filter((l) => l.startsWith("missing "));
+  assert.deepEqual(missing, [
+    "missing    /etc/keepvip/pki/ca.crt: keepvip certs init --dir /etc/keepvip/pki",
+    "missing    /etc/keepvip/pki/coordinator.crt: keepvip certs issue-coordinator --san 192.168.177.10 --dir /etc/keepvip/pki",
+    "missing    /etc/keepvip/pki/coordinator.key: keepvip certs issue-coordinator --san 192.168.177.10 --dir /etc/keepvip/pki",
+    "missing    /etc/keepvip/pki/agent-lb1.crt: keepvip certs issue-agent lb1 --dir /etc/keepvip/pki",
+    "missing    /etc/keepvip/pki/agent-lb1.key: keepvip certs issue-agent lb1 --dir /etc/keepvip/pki",
+  ]);
+  assert.match(r.out, /^note +run keepvip certs on the one host that keeps the CA/m);
+
+  for (const f of PKI_FILES) writeFileSync(join(root, "etc/keepvip/pki", f), "");
+  const again = install(root);
+  assert.equal(again.code, 0, again.err);
+  assert.doesNotMatch(again.out, /^missing /m);
+  assert.doesNotMatch(again.out, /^note +run keepvip certs/m);
+  for (const f of PKI_FILES) assert.match(again.out, new RegExp(`^found +/etc/keepvip/pki/${f.replace(".", "\\.")}$`, "m"));
+});
+
+test("the certificate notes follow the edited configs: another node, flow-style tls, quotes, the coordinator's address as --san", () => {
+  const root = scratch();
+  install(root);
+  writeFileSync(
+    join(root, "etc/keepvip/agent.yaml"),
+    'node_id: lb2\ncoordinator: "10.0.0.5:7400"   # the coordinator\ntls: { ca: /srv/pki/ca.crt, cert: "/srv/pki/agent-lb2.crt", key: \'/srv/pki/agent-lb2.key\' }  # ours\ngroups: {}\n',
+  );
+  writeFileSync(
+    join(root, "etc/keepvip/coordinator.yaml"),
+    "listen: 0.0.0.0:7400\nha:\n  etcd:\n    tls: { ca: /etc/etcd/ca.pem }\ntls:\n  # mutual TLS\n  ca: /srv/pki/ca.crt   # the CA\n  cert: /srv/pki/coordinator.crt\n  key: /srv/pki/coordinator.key\nmetrics: { listen: 127.0.0.1:9740 }\n",
+  );
+  const r = install(root);
+  assert.equal(r.code, 0, r.err);
+  assert.deepEqual(
+    r.out.split("\n").filter((l) => l.startsWith("missing ")),
+    [
+      "missing    /srv/pki/ca.crt: keepvip certs init --dir /srv/pki",
+      "missing    /srv/pki/coordinator.crt: keepvip certs issue-coordinator --san 10.0.0.5 --dir /srv/pki",
+      "missing    /srv/pki/coordinator.key: keepvip certs issue-coordinator --san 10.0.0.5 --dir /srv/pki",
+      "missing    /srv/pki/agent-lb2.crt: keepvip certs issue-agent lb2 --dir /srv/pki",
+      "missing    /srv/pki/agent-lb2.key: keepvip certs issue-agent lb2 --dir /srv/pki",
+    ],
+    "the etcd CA is not keepvip's to make; the CA is named once",
+  );
 });
 
 test("second run changes nothing and says so; an edited config survives, the examples beside it stay fresh", () => {
