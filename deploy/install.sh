@@ -166,7 +166,7 @@ for conf in /etc/keepvip/coordinator.yaml /etc/keepvip/agent.yaml; do
   done < <(tls_paths "$destdir$conf")
 done
 if [ "$missing" = 1 ]; then
-  say "note" "run keepvip certs on the one host that keeps the CA (ca.key never leaves it), then copy ca.crt and each host's own .crt and .key to its /etc/keepvip/pki (keys 0600)"
+  say "note" "run keepvip certs on the one host that keeps the CA (ca.key never leaves it), then copy ca.crt and each host's own .crt and .key to its /etc/keepvip/pki (keys 0600): the coordinator's host needs what coordinator.yaml names, an LB what agent.yaml names"
 fi
 
 cat <<EOF
