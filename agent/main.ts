@@ -27,6 +27,7 @@ import { formatChecklist, preflightExitCode, preflightJson, runPreflight } from 
 import { startMetricsServer } from "../shared/metrics-server.js";
 import { Readiness } from "../shared/systemd.js";
 import { realScheduler } from "../shared/scheduler.js";
+import { ReloadableTls } from "../shared/tls-material.js";
 import { linkPort, nginxPort, reachPort, trackPort, upstreamPort, verifyPort, vipPort } from "./wiring.js";
 
 const program = new Command()
@@ -125,9 +126,12 @@ const READY_WITHIN_MS = 10_000;
 const readiness = new Readiness(runner, (error) => log.warn({ event: "systemd.notify.failed", error }, `systemd-notify failed: ${error}`));
 let metrics: AgentMetrics | undefined;
 const coordinators = coordinatorAddresses(config);
+// Key, certificate and CA: checked now (a bad set stops the start, naming the file), reloaded
+// on SIGHUP and when the files change; the open session is kept, the next one uses them.
+const tlsFiles = config.tls ? new ReloadableTls(config.tls, log.child({ component: "tls" })) : undefined;
 const session = new CoordinatorSession(
   coordinators,
-  channelsFor(config),
+  channelsFor(config, tlsFiles),
   {
     hello: () => core.hello(),
     accept: (w) => core.acceptWelcome(w),
@@ -142,6 +146,8 @@ const session = new CoordinatorSession(
   log.child({ component: "session" }),
 );
 core.attach((m) => session.send(m));
+tlsFiles?.onChange(() => session.refreshChannels());
+tlsFiles?.watch();
 session.start();
 readiness.readyBy(READY_WITHIN_MS, `coordinator ${coordinators.join(", ")} not reachable yet: serving what this host holds (fail-static), retrying`);
 if (config.metrics) {
@@ -173,12 +179,13 @@ async function shutdown(signal: string): Promise<void> {
   await Promise.race([notifier.flush(), new Promise((r) => setTimeout(r, 5000))]);
   process.exit(0);
 }
-// SIGHUP (systemctl reload): the agent's own settings (nginx paths, tracks,
-// coordinator, TLS) take effect on a restart, which hands the VIP over first;
+// SIGHUP (systemctl reload): the TLS files are reloaded (as when they change);
+// the agent's other settings (nginx paths, tracks, coordinator) take effect on a restart, which hands the VIP over first;
 // a reload checks the file so a mistake is caught before that restart. The
 // cluster's settings (priorities, upstreams, timing) live in the coordinator
 // and are reloaded there. Never exits on SIGHUP.
 process.on("SIGHUP", () => {
+  tlsFiles?.reload("SIGHUP");
   try {
     const next = loadConfigFile(agentConfigSchema, opts.config);
     const changed = (Object.keys(next) as Array<keyof typeof next>).filter((k) => JSON.stringify(next[k]) !== JSON.stringify(config[k]));

@@ -9,7 +9,7 @@
 import { readFileSync } from "node:fs";
 import { Command } from "commander";
 import { checkTlsFiles, type TlsFile } from "../shared/cert-check.js";
-import { coordinatorConfigSchema } from "../shared/config/coordinator.js";
+import { coordinatorConfigSchema, insecureListenProblem } from "../shared/config/coordinator.js";
 import { ConfigError, loadConfigFile, loadConfigOrExit } from "../shared/config/load.js";
 import { createLogger } from "../shared/log.js";
 import { VERSION } from "../shared/version.js";
@@ -38,6 +38,11 @@ const program = new Command()
 const opts = program.opts<{ config: string; check?: boolean; listen?: string }>();
 
 const config = loadConfigOrExit(coordinatorConfigSchema, opts.config);
+const listenProblem = opts.listen !== undefined ? insecureListenProblem(opts.listen, config) : undefined;
+if (listenProblem) {
+  process.stderr.write(`keepvip-coordinator: --listen ${opts.listen}: ${listenProblem}\n`);
+  process.exit(2);
+}
 if (opts.check) {
   // The tls files too: present, in date, signed by the CA, the key the certificate's (a warning 30 days before the end).
   const readTls = (path: string): TlsFile => {
@@ -65,7 +70,10 @@ if (opts.check) {
 
 const log = createLogger({ service: "keepvip-coordinator", ...(config.ha ? { replica: config.ha.name } : {}) });
 if (config.insecure && !config.tls)
-  log.warn({ event: "security.insecure" }, "INSECURE: no TLS, any host that reaches the listener can act as an agent or an admin");
+  log.warn(
+    { event: "security.insecure", listen: opts.listen ?? config.listen, acknowledged: config.insecure_listen_ack !== undefined },
+    "INSECURE: no TLS, any host that reaches the listener can act as an agent or an admin",
+  );
 
 /** The config a new term's engine starts with: the file as last loaded (a reload on a follower counts). */
 let latest = config;
@@ -98,7 +106,7 @@ if (config.ha) {
     onLeading: (on) => server?.leading(on),
   });
   replica = r;
-  server = await startServer(config, r, log, opts.listen ?? config.listen);
+  server = await startServer(config, r, log, opts.listen ?? config.listen, () => r.current()?.config ?? latest);
   server.leading(false);
   r.start();
   log.info(
@@ -165,6 +173,12 @@ async function reload(): Promise<void> {
   if (r.ok) latest = next;
   log[r.ok ? "info" : "error"]({ event: r.ok ? "config.reloaded" : "config.reload.refused", lines: r.lines }, `config reload: ${r.lines.join("; ")}`);
 }
-process.on("SIGHUP", () => void reload());
+process.on("SIGHUP", () => {
+  // The certificate, key and CA too: new connections get the new files, open sessions stay.
+  server.tls?.files.reload("SIGHUP");
+  void reload();
+});
+// A renewed certificate is picked up without a signal as well (certbot-style renewals, cert-manager).
+server.tls?.files.watch();
 process.on("SIGTERM", () => void shutdown("SIGTERM"));
 process.on("SIGINT", () => void shutdown("SIGINT"));

@@ -10,11 +10,12 @@
  * ~15 s to notice. While disconnected the core keeps everything it holds
  * (fail-static); this module only reports connected / disconnected.
  */
-import { readFileSync } from "node:fs";
 import type { ClientDuplexStream } from "@grpc/grpc-js";
 import type { Logger } from "pino";
 import type { AgentConfig } from "../../shared/config/agent.js";
 import { AGENT_RECONNECT } from "../../shared/session-timing.js";
+import { silentLogger } from "../../shared/log.js";
+import { ReloadableTls } from "../../shared/tls-material.js";
 import { insecureChannel, tlsChannel, type Channel } from "../../shared/tls-target.js";
 import type { Backoff } from "../../shared/backoff.js";
 import { ANSWER_TIMEOUT_MS, initialRotation, nextTry, silenceLimitMs, welcomed, type Rotation } from "./rotation.js";
@@ -33,11 +34,14 @@ export interface SessionHandlers {
 
 export type { Backoff };
 
-/** Channels are made here and only here (mTLS is one change in one place); the files are read once. */
-export function channelsFor(cfg: AgentConfig): (address: string) => Channel {
+/**
+ * Channels are made here and only here (mTLS is one change in one place), from the files
+ * as last (re)loaded: a channel made after a rotation uses the new certificate.
+ */
+export function channelsFor(cfg: AgentConfig, files?: ReloadableTls): (address: string) => Channel {
   if (cfg.tls) {
-    const tls = { ca: readFileSync(cfg.tls.ca), key: readFileSync(cfg.tls.key), cert: readFileSync(cfg.tls.cert) };
-    return (address) => tlsChannel(address, tls);
+    const tls = files ?? new ReloadableTls(cfg.tls, silentLogger);
+    return (address) => tlsChannel(address, tls.material);
   }
   if (!cfg.insecure) throw new Error("no tls section in the agent config: set tls (ca, cert, key) or, for a lab, insecure: true");
   return () => insecureChannel();
@@ -45,6 +49,8 @@ export function channelsFor(cfg: AgentConfig): (address: string) => Channel {
 
 export class CoordinatorSession {
   private readonly clients = new Map<string, AgentClient>();
+  /** Clients made before a rotation, still carrying the open session: replaced on the next open. */
+  private readonly stale = new Set<string>();
   private stream?: ClientDuplexStream<AgentMessage, CoordinatorMessage>;
   private welcomed = false;
   private stopped = false;
@@ -88,6 +94,23 @@ export class CoordinatorSession {
     return true;
   }
 
+  /**
+   * New credentials (a certificate rotation): every channel but the one the session runs on
+   * is closed, and that one is replaced the next time a session opens. The session itself
+   * is not touched: it lives until it would have ended anyway.
+   */
+  refreshChannels(): void {
+    const inUse = this.stream ? this.address : undefined;
+    for (const [address, c] of this.clients) {
+      if (address === inUse) {
+        this.stale.add(address);
+        continue;
+      }
+      c.close();
+      this.clients.delete(address);
+    }
+  }
+
   /** Drops the current session (e.g. a deposed leader welcomed us) and goes on to the next replica. */
   drop(detail: string): void {
     this.endCurrent?.(detail);
@@ -105,6 +128,11 @@ export class CoordinatorSession {
 
   private client(address: string): AgentClient {
     let c = this.clients.get(address);
+    if (c && this.stale.delete(address)) {
+      // Made with credentials a rotation replaced; the stream on it has ended.
+      c.close();
+      c = undefined;
+    }
     if (!c) {
       const ch = this.channelTo(address);
       c = new AgentClient(address, ch.credentials, {

@@ -3,7 +3,6 @@
  * listener, keepalive on, message size bounded. Credentials are made here and
  * only here, so mutual TLS is one change in one place.
  */
-import { readFileSync } from "node:fs";
 import { Server, ServerCredentials } from "@grpc/grpc-js";
 import type { Logger } from "pino";
 import type { CoordinatorConfig } from "../../shared/config/coordinator.js";
@@ -13,18 +12,18 @@ import { adminService } from "./admin-service.js";
 import { AgentSessionService, agentService } from "./agent-service.js";
 import { addIntrospection, KEEPVIP_SERVICES } from "./introspection.js";
 import { fixedEngine, routedAdmin, routedAgent, type EngineRef } from "./routing.js";
+import { admitPeer, gateConnections, ServerTls, socketIdentity } from "./tls.js";
 
 const AGENT_SERVICE = KEEPVIP_SERVICES[0];
 
 /** Largest message accepted: reports and configs are a few KiB; anything near this is hostile. */
 export const MAX_MESSAGE_BYTES = 1024 * 1024;
 
-export function serverCredentials(cfg: CoordinatorConfig): ServerCredentials {
-  if (cfg.tls) {
-    return ServerCredentials.createSsl(readFileSync(cfg.tls.ca), [{ cert_chain: readFileSync(cfg.tls.cert), private_key: readFileSync(cfg.tls.key) }], true);
-  }
+/** The listener's TLS (reloadable), or undefined for insecure: true. */
+export function serverTls(cfg: CoordinatorConfig, log: Logger): ServerTls | undefined {
+  if (cfg.tls) return new ServerTls(cfg.tls, log.child({ component: "tls" }));
   if (!cfg.insecure) throw new Error("no tls section in the coordinator config: set tls (ca, cert, key) or, for a lab, insecure: true");
-  return ServerCredentials.createInsecure();
+  return undefined;
 }
 
 export interface RunningServer {
@@ -35,14 +34,25 @@ export interface RunningServer {
   shutdown(timeoutMs?: number): Promise<void>;
   /** Replicated coordinators: whether this replica leads (health of the agent service follows). */
   leading(on: boolean): void;
+  /** The listener's TLS (reload on SIGHUP, watch the files); undefined when insecure. */
+  tls: ServerTls | undefined;
 }
 
 /**
  * Serves `engines`: one engine (a single coordinator), or an EngineRef whose
  * engine comes and goes with leadership (replicated coordinators, routing.ts).
  */
-export async function startServer(cfg: CoordinatorConfig, engines: Engine | EngineRef, log: Logger, listen = cfg.listen): Promise<RunningServer> {
+export async function startServer(
+  cfg: CoordinatorConfig,
+  engines: Engine | EngineRef,
+  log: Logger,
+  listen = cfg.listen,
+  /** The config whose groups name the nodes an agent certificate may be for (follows reloads). */
+  current?: () => CoordinatorConfig,
+): Promise<RunningServer> {
   const ref = engines instanceof Engine ? fixedEngine(engines) : engines;
+  const config = current ?? (() => ref.current()?.config ?? cfg);
+  const tls = serverTls(cfg, log);
   const server = new Server({
     "grpc.max_receive_message_length": MAX_MESSAGE_BYTES,
     "grpc.max_send_message_length": MAX_MESSAGE_BYTES,
@@ -62,18 +72,37 @@ export async function startServer(cfg: CoordinatorConfig, engines: Engine | Engi
   // grpc.health.v1.Health and server reflection (grpcurl list/describe).
   const introspection = addIntrospection(server);
   const port = await new Promise<number>((resolve, reject) => {
-    server.bindAsync(listen, serverCredentials(cfg), (err, p) => (err ? reject(new Error(`cannot listen on ${listen}: ${err.message}`)) : resolve(p)));
+    server.bindAsync(listen, tls?.credentials ?? ServerCredentials.createInsecure(), (err, p) =>
+      err ? reject(new Error(`cannot listen on ${listen}: ${err.message}`)) : resolve(p),
+    );
   });
+  if (tls) {
+    // At most one log line per refused identity and minute: a misconfigured agent retries often.
+    const logged = new Map<string, number>();
+    gateConnections(
+      server,
+      (socket) => admitPeer(socketIdentity(socket), new Set(config().groups.flatMap((g) => g.members.map((m) => m.node)))),
+      (peer, reason) => {
+        const last = logged.get(reason) ?? 0;
+        if (Date.now() - last < 60_000) return;
+        if (logged.size > 1000) logged.clear();
+        logged.set(reason, Date.now());
+        log.warn({ event: "tls.refused", peer, reason }, `refused the connection from ${peer} after the handshake: ${reason}`);
+      },
+    );
+  }
   const host = listen.slice(0, listen.lastIndexOf(":"));
   const address = `${host}:${port}`;
   return {
     server,
     address,
+    tls,
     leading(on) {
       // A follower takes no agent sessions: health says so to load balancers and probes.
       introspection.health.setStatus(AGENT_SERVICE, on ? "SERVING" : "NOT_SERVING");
     },
     shutdown(timeoutMs = 2000) {
+      tls?.files.close();
       // Health checkers see NOT_SERVING first, so they stop sending new work.
       introspection.notServing();
       return new Promise<void>((resolve) => {

@@ -5,7 +5,7 @@
  */
 import { z } from "zod";
 import { duration, formatMs } from "./duration.js";
-import { absolutePath, cidr, hostPort, name, nodeId, parseHostPort, port } from "./net.js";
+import { absolutePath, cidr, hostPort, isLoopbackHost, name, nodeId, parseHostPort, port } from "./net.js";
 import { DEFAULT_STARTUP_GRACE_MS } from "../session-timing.js";
 import { DEFAULT_GARP } from "../protocol.js";
 
@@ -158,6 +158,8 @@ const coordinatorShape = z.strictObject({
   listen: hostPort.default("127.0.0.1:7400"),
   state_dir: absolutePath.default("/var/lib/keepvip"),
   insecure: z.boolean().default(false),
+  /** insecure: true on a listen address that is not loopback needs this, word for word (INSECURE_LISTEN_ACK). */
+  insecure_listen_ack: z.string().optional(),
   tls: z.strictObject({ ca: absolutePath, cert: absolutePath, key: absolutePath }).optional(),
   timing: timing.default(() => timing.parse({})),
   groups: z.array(group).min(1),
@@ -192,11 +194,35 @@ function duplicates<T>(items: T[], key: (t: T) => string): string[] {
   return [...dup];
 }
 
+/** What an operator writes to run without TLS on an address other hosts reach. */
+export const INSECURE_LISTEN_ACK = "I understand anyone on this network can control the cluster";
+
+/**
+ * Why a coordinator may not listen on `listen` as configured, or undefined. Without TLS
+ * anyone who reaches the port can join as an agent or move a VIP, so insecure is for
+ * loopback unless the config says, in words, that this is understood.
+ */
+export function insecureListenProblem(listen: string, cfg: { insecure: boolean; insecure_listen_ack?: string }): string | undefined {
+  if (!cfg.insecure) return undefined;
+  // Not parseHostPort: a --listen override may name port 0 (any free port).
+  const host = listen.slice(0, Math.max(0, listen.lastIndexOf(":")));
+  if (isLoopbackHost(host) || cfg.insecure_listen_ack === INSECURE_LISTEN_ACK) return undefined;
+  return `insecure: true on ${listen}, which is not loopback: anyone who reaches it can join as an agent or move a VIP. Set tls: {ca, cert, key} (keepvip certs), listen on 127.0.0.1, or add insecure_listen_ack: "${INSECURE_LISTEN_ACK}"`;
+}
+
 /** Rules that span fields; each message prints both values. */
 function crossCheck(cfg: Cfg, ctx: z.RefinementCtx) {
   if (!cfg.tls && !cfg.insecure)
     ctx.addIssue({ code: "custom", path: ["tls"], message: "set tls: {ca, cert, key} for mutual TLS (keepvip certs), or insecure: true for a lab" });
   if (cfg.tls && cfg.insecure) ctx.addIssue({ code: "custom", path: ["insecure"], message: "insecure: true contradicts the tls section: remove one" });
+  if (cfg.insecure_listen_ack !== undefined && !cfg.insecure)
+    ctx.addIssue({ code: "custom", path: ["insecure_listen_ack"], message: "insecure_listen_ack without insecure: true acknowledges nothing: remove it" });
+  else if (cfg.insecure_listen_ack !== undefined && cfg.insecure_listen_ack !== INSECURE_LISTEN_ACK)
+    ctx.addIssue({ code: "custom", path: ["insecure_listen_ack"], message: `must read exactly "${INSECURE_LISTEN_ACK}"` });
+  else {
+    const problem = insecureListenProblem(cfg.listen, cfg);
+    if (problem) ctx.addIssue({ code: "custom", path: ["insecure"], message: problem });
+  }
   if (cfg.ha) {
     if (cfg.ha.lease_ttl % 1000 !== 0)
       ctx.addIssue({ code: "custom", path: ["ha", "lease_ttl"], message: `etcd leases are whole seconds, got ${formatMs(cfg.ha.lease_ttl)}` });

@@ -80,6 +80,14 @@ export const hostPort = z.string().refine((v) => parseHostPort(v).ok, {
   },
 });
 
+/** Loopback only: 127.0.0.0/8, ::1 (also as an IPv4-mapped address) and "localhost". */
+export function isLoopbackHost(host: string): boolean {
+  const h = host.replace(/^\[|\]$/g, "").toLowerCase();
+  if (h === "localhost" || h === "::1") return true;
+  const v4 = h.startsWith("::ffff:") ? h.slice(7) : h;
+  return isIPv4(v4) && v4.startsWith("127.");
+}
+
 export const port = z.number().int().min(1).max(65535);
 
 /** Absolute paths only: relative paths change meaning under systemd. */

@@ -6,12 +6,14 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
+import { X509Certificate } from "node:crypto";
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
+import { connect as tlsConnect } from "node:tls";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { credentials, Metadata, Server, ServerCredentials, type ServiceError } from "@grpc/grpc-js";
 import { AdminClient, AdminService } from "../../shared/gen/keepvip/v1/admin.js";
-import { coordinatorSpec, issue } from "../../cli/certs.js";
+import { agentSpec, coordinatorSpec, issue } from "../../cli/certs.js";
 import { createCommandRunner } from "../../shared/exec/runner.js";
 import { tlsChannel } from "../../shared/tls-target.js";
 import { StandinAgent } from "../support/standin-agent.js";
@@ -242,4 +244,74 @@ test("dialled by IP, the coordinator's certificate must name that IP: one issued
   } finally {
     server.forceShutdown();
   }
+});
+
+/** The certificate a fresh TLS connection to the coordinator is shown (its SHA-256 fingerprint). */
+function servedFingerprint(stem = "admin-alice"): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const [host, port] = [coord.address.slice(0, coord.address.lastIndexOf(":")), Number(coord.address.slice(coord.address.lastIndexOf(":") + 1))];
+    const s = tlsConnect(
+      {
+        host,
+        port,
+        ca: readFileSync(pki.file("ca", "crt")),
+        key: readFileSync(pki.file(stem, "key")),
+        cert: readFileSync(pki.file(stem, "crt")),
+        ALPNProtocols: ["h2"],
+        checkServerIdentity: () => undefined,
+      },
+      () => {
+        const fp = s.getPeerCertificate().fingerprint256;
+        s.destroy();
+        resolve(fp);
+      },
+    );
+    s.on("error", reject);
+  });
+}
+
+test("an agent certificate for a node no group names is closed right after the handshake, before any RPC; the cluster is untouched", async () => {
+  await issue(createCommandRunner(), pki.dir, agentSpec("lb9"));
+  const before = { holder: holder(), epoch: epoch(), sessions: coord.engine.nodes.views.size };
+  const stranger = new StandinAgent(coord.address, { node: "lb9", address: "198.18.0.19", creds: creds(pki.dir, "agent-lb9") });
+  agents.push(stranger);
+  stranger.connect();
+  await waitFor(() => stranger.closedWith !== undefined, { what: "lb9 refused", timeoutMs: 5000 });
+  assert.match(stranger.closedWith!, /^14 UNAVAILABLE/, `closed at the connection, not by an RPC status: ${stranger.closedWith}`);
+  assert.equal(stranger.received.length, 0, "no welcome");
+  assert.equal(coord.engine.nodes.views.has("lb9"), false, "lb9 never reached the engine");
+  untouched(before);
+  // The same CA's admin and configured agents still connect.
+  const r = await call((cb) => admin("admin-alice").getStatus({}, new Metadata(), deadline(), cb));
+  assert.equal(r.err, null, r.err?.details);
+});
+
+test("a certificate rotation: new connections get the new certificate, open agent sessions stay; files that do not fit are refused and the old stay", async () => {
+  const before = { holder: holder(), epoch: epoch() };
+  const welcomes = agents.slice(0, 2).map((a) => a.received.filter((m) => m.body?.$case === "welcome").length);
+  const old = await servedFingerprint();
+  const tls = coord.server.tls!;
+
+  // A new key and certificate for the same addresses, as a renewal writes them.
+  await issue(createCommandRunner(), pki.dir, coordinatorSpec(["127.0.0.1"]), { force: true });
+  assert.equal(tls.files.reload("test").ok, true);
+  const renewed = await servedFingerprint();
+  assert.notEqual(renewed, old, "a new connection sees the renewed certificate");
+  assert.equal(renewed, new X509Certificate(readFileSync(pki.file("coordinator", "crt"))).fingerprint256);
+
+  // A key that is not the certificate's: refused, naming the files; the listener keeps serving the renewed one.
+  copyFileSync(pki.file("agent-lb1", "key"), pki.file("coordinator", "key"));
+  const bad = tls.files.reload("test");
+  assert.equal(bad.ok, false);
+  assert.match(bad.ok ? "" : bad.error.message, /.*coordinator\.key does not match the certificate .*coordinator\.crt/);
+  assert.equal(await servedFingerprint(), renewed);
+  const r = await call((cb) => admin("admin-alice").getStatus({}, new Metadata(), deadline(), cb));
+  assert.equal(r.err, null, r.err?.details);
+
+  // Neither agent reconnected: no second welcome, no close, the holder and epoch as they were.
+  for (const [i, a] of agents.slice(0, 2).entries()) {
+    assert.equal(a.closedWith, undefined, `${a.opts.node} kept its session`);
+    assert.equal(a.received.filter((m) => m.body?.$case === "welcome").length, welcomes[i], `${a.opts.node}: no new welcome`);
+  }
+  untouched(before);
 });

@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { parseConfigText, loadConfigFile, ConfigError } from "../../shared/config/load.js";
-import { coordinatorConfigSchema } from "../../shared/config/coordinator.js";
+import { coordinatorConfigSchema, INSECURE_LISTEN_ACK, insecureListenProblem } from "../../shared/config/coordinator.js";
 import { agentConfigSchema, coordinatorAddresses } from "../../shared/config/agent.js";
 import { parseDuration } from "../../shared/config/duration.js";
 import { parseCidr, parseHostPort } from "../../shared/config/net.js";
@@ -195,4 +195,42 @@ test("durations, addresses and host:port parse or explain", () => {
   assert.deepEqual(parseHostPort("[::1]:80"), ok({ host: "::1", port: 80 }));
   assert.match(failure(parseHostPort("1.2.3.4:99999")), /port 99999 must be 1\.\.65535/);
   assert.equal(parseHostPort("1.2.3.4:99999").ok || parseHostPort("x").ok, false);
+});
+
+test("insecure: true is for loopback; another listen address needs the acknowledgement, word for word", () => {
+  const ack = `insecure_listen_ack: "${INSECURE_LISTEN_ACK}"\n`;
+  const accepted: Array<[string, string]> = [
+    ["the default listen (127.0.0.1:7400)", minimal],
+    ["127.0.0.2 (all of 127.0.0.0/8 is loopback)", `listen: "127.0.0.2:7400"\n${minimal}`],
+    ["[::1]", `listen: "[::1]:7400"\n${minimal}`],
+    ["localhost", `listen: "localhost:7400"\n${minimal}`],
+    ["0.0.0.0 with the acknowledgement", `listen: "0.0.0.0:7400"\n${ack}${minimal}`],
+  ];
+  for (const [what, text] of accepted) assert.doesNotThrow(() => parseConfigText(coordinatorConfigSchema, text, "c.yaml"), what);
+  const refused: Array<[string, string, RegExp]> = [
+    [
+      "0.0.0.0",
+      `listen: "0.0.0.0:7400"\n${minimal}`,
+      /insecure: insecure: true on 0\.0\.0\.0:7400, which is not loopback: .*insecure_listen_ack: "I understand anyone on this network can control the cluster"/,
+    ],
+    ["a LAN address", `listen: "198.18.0.1:7400"\n${minimal}`, /insecure: true on 198\.18\.0\.1:7400, which is not loopback/],
+    ["[::]", `listen: "[::]:7400"\n${minimal}`, /insecure: true on \[::\]:7400, which is not loopback/],
+    ["a near-miss acknowledgement", `listen: "0.0.0.0:7400"\ninsecure_listen_ack: "yes"\n${minimal}`, /insecure_listen_ack: must read exactly "I understand/],
+    [
+      "an acknowledgement without insecure",
+      `${ack}${minimal.replace("insecure: true\n", "tls: {ca: /p/ca.crt, cert: /p/c.crt, key: /p/c.key}\n")}`,
+      /insecure_listen_ack: insecure_listen_ack without insecure: true acknowledges nothing/,
+    ],
+  ];
+  for (const [what, text, expected] of refused) {
+    const got = problems(text);
+    assert.ok(
+      got.some((p) => expected.test(p)),
+      `${what}: no problem matched ${expected}:\n${got.join("\n")}`,
+    );
+  }
+  // The coordinator checks a --listen override the same way.
+  assert.match(insecureListenProblem("198.18.0.1:7400", { insecure: true }) ?? "", /not loopback/);
+  assert.equal(insecureListenProblem("198.18.0.1:7400", { insecure: false }), undefined);
+  assert.equal(insecureListenProblem("127.0.0.1:0", { insecure: true }), undefined);
 });
