@@ -27,6 +27,8 @@ export interface ImportResult {
 }
 
 const secs = (s: number) => `${s}s`;
+/** Where install.sh and the README put the certificates keepvip certs makes. */
+const PKI = "/etc/keepvip/pki";
 
 export function nodeIdFrom(raw: string | undefined, fallback: string): string {
   const id = (raw ?? fallback)
@@ -112,14 +114,14 @@ export function convert(nodes: NodeDef[], nginx: NginxDef[], opts: ImportOptions
   const coordinator = {
     listen: "0.0.0.0:7400",
     state_dir: "/var/lib/keepvip",
-    insecure: true,
+    tls: { ca: `${PKI}/ca.crt`, cert: `${PKI}/coordinator.crt`, key: `${PKI}/coordinator.key` },
     groups,
     ...(syncGroups.length > 0 ? { sync_groups: syncGroups } : {}),
     upstreams,
   };
   notes.push({
     where: "coordinator",
-    what: "insecure: true — set up mutual TLS (tls: ca, cert, key) before production: keepalived's auth_pass never protected anything",
+    what: `mutual TLS with the files in ${PKI} (keepalived's auth_pass protected nothing): make them with keepvip certs init, issue-coordinator --san ADDRESS and issue-agent NODE for each node (see the README's install section)`,
   });
 
   const agents = nodes.map((n, i) => ({ node: ids[i], config: agentFor(ids[i], n, opts, notes) }));
@@ -157,7 +159,7 @@ function agentFor(id: string, n: NodeDef, opts: ImportOptions, notes: Note[]): R
     node_id: id,
     coordinator: opts.coordinator ?? "127.0.0.1:7400",
     state_dir: "/var/lib/keepvip-agent",
-    insecure: true,
+    tls: { ca: `${PKI}/ca.crt`, cert: `${PKI}/agent-${id}.crt`, key: `${PKI}/agent-${id}.key` },
     groups: Object.fromEntries(
       n.instances
         .filter((i) => i.interface)
