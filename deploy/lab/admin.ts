@@ -10,10 +10,12 @@ import { join } from "node:path";
 import type { StatusReply } from "../../shared/gen/keepvip/v1/admin.js";
 import { labRunner, labTopology } from "./lab.js";
 import { switchPort } from "./netns.js";
-import { REPO_ROOT, hostPrograms } from "./paths.js";
+import { readManifest } from "./manifest.js";
+import { adminCredentialArgs } from "./pki.js";
+import { CLI_BIN, hostPrograms, labPaths } from "./paths.js";
 import { REPLICA_HOSTS, coordinatorAddresses, hostNs } from "./topology.js";
 
-export const CLI = join(REPO_ROOT, "dist", "cli", "main.js");
+export const CLI = CLI_BIN;
 
 /** Where the CLI runs and whom it asks. */
 export interface ControlPoint {
@@ -40,8 +42,10 @@ export async function controlPoint(prefix: string): Promise<ControlPoint> {
 /** Runs any `keepvip` admin command on the lab's control network. */
 export async function adminCli(prefix: string, args: string[], timeoutMs = 15_000): Promise<{ code: number | null; out: string; err: string }> {
   const at = await controlPoint(prefix);
+  const paths = labPaths(prefix);
+  const credentials = adminCredentialArgs(readManifest(paths.manifest), paths);
   return new Promise((resolve) => {
-    const child = spawn(hostPrograms().ip, ["netns", "exec", at.ns, process.execPath, CLI, "--insecure", "--coordinator", at.addresses.join(","), ...args], {
+    const child = spawn(hostPrograms().ip, ["netns", "exec", at.ns, process.execPath, CLI, ...credentials, "--coordinator", at.addresses.join(","), ...args], {
       stdio: ["ignore", "pipe", "pipe"],
     });
     let out = "";

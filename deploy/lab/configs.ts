@@ -9,8 +9,9 @@ import { dirname, join } from "node:path";
 import { stringify } from "yaml";
 import type { z } from "zod";
 import type { agentConfigSchema } from "../../shared/config/agent.js";
-import type { coordinatorConfigSchema } from "../../shared/config/coordinator.js";
+import { INSECURE_LISTEN_ACK, type coordinatorConfigSchema } from "../../shared/config/coordinator.js";
 import type { LabManifest } from "./manifest.js";
+import { labPki } from "./pki.js";
 import { REPO_ROOT, type HostPrograms, type LabPaths } from "./paths.js";
 import {
   ADDRESSES,
@@ -207,12 +208,19 @@ export function coordinatorTiming(timing: LabManifest["timing"]): NonNullable<Co
   return { heartbeat_interval: "200ms", dead_interval: "1s", verify_timeout: "150ms", planned_overlap: "50ms", garp };
 }
 
+/** Mutual TLS with the lab's certificates, or (`up --insecure`) plaintext, acknowledged out loud. */
+function coordinatorSecurity(m: LabManifest, paths: LabPaths): Pick<CoordinatorInput, "tls" | "insecure" | "insecure_listen_ack"> {
+  if (m.insecure) return { insecure: true, insecure_listen_ack: INSECURE_LISTEN_ACK };
+  const pki = labPki(paths);
+  return { tls: { ca: pki.ca, cert: pki.coordinator.cert, key: pki.coordinator.key } };
+}
+
 export function coordinatorConfig(m: LabManifest, paths: LabPaths): CoordinatorInput {
   const tuned = m.timing === "tuned";
   return {
     listen: `${ADDRESSES.ctl.coord}:${COORDINATOR_PORT}`,
     state_dir: paths.stateDir("coord"),
-    insecure: true,
+    ...coordinatorSecurity(m, paths),
     timing: coordinatorTiming(m.timing),
     groups: [
       {
@@ -247,8 +255,8 @@ export function coordinatorConfig(m: LabManifest, paths: LabPaths): CoordinatorI
 
 /**
  * `up --ha`: replica HOST's config, the single coordinator's with its own listen address and
- * state dir and an `ha:` section: the lab's three etcd members (plain http, as the lab runs
- * insecure), a key prefix per lab, a 1 s lease (the lab's etcd is tuned to grant one).
+ * state dir and an `ha:` section: the lab's three etcd members (https with client certificates,
+ * plain http in an `up --insecure` lab), a key prefix per lab, a 1 s lease (the lab's etcd is tuned to grant one).
  */
 export function replicaConfig(host: ReplicaHost, m: LabManifest, paths: LabPaths): CoordinatorInput {
   const address = `${ADDRESSES.ctl[host]}:${COORDINATOR_PORT}`;
@@ -257,7 +265,12 @@ export function replicaConfig(host: ReplicaHost, m: LabManifest, paths: LabPaths
     listen: address,
     state_dir: paths.stateDir(host),
     ha: {
-      etcd: { endpoints: ETCD_HOSTS.map((e) => `http://${ADDRESSES.ctl[e]}:${ETCD_CLIENT_PORT}`), call_timeout: "500ms" },
+      etcd: {
+        endpoints: ETCD_HOSTS.map((e) => `${m.insecure ? "http" : "https"}://${ADDRESSES.ctl[e]}:${ETCD_CLIENT_PORT}`),
+        // etcd checks the replicas' client certificates (--client-cert-auth) against the lab's CA.
+        ...(m.insecure ? {} : { tls: { ca: labPki(paths).ca, cert: labPki(paths).coordinator.cert, key: labPki(paths).coordinator.key } }),
+        call_timeout: "500ms",
+      },
       prefix: `/keepvip/lab/${m.prefix}`,
       lease_ttl: "1s",
       name: host,
@@ -273,7 +286,7 @@ export function agentConfig(host: LbHost, m: LabManifest, paths: LabPaths, progr
     node_id: host,
     ...(m.ha ? { coordinators } : { coordinator: coordinators[0] }),
     state_dir: paths.stateDir(host),
-    insecure: true,
+    ...(m.insecure ? { insecure: true } : { tls: { ca: labPki(paths).ca, ...labPki(paths).agent(host) } }),
     groups: { VI_1: { interface: "lan0" } },
     track_interfaces: ["lan0"],
     nginx: {

@@ -9,10 +9,11 @@ import { createCommandRunner, type CommandRunner } from "../../shared/exec/runne
 import { writeLabConfigs } from "./configs.js";
 import { readManifest, writeManifest, type LabManifest, type Stack, type Timing } from "./manifest.js";
 import { applyTopology, deleteNamespaces, namespacePids, presentNamespaces } from "./netns.js";
-import { defaultKeepvipBins, hostPrograms, labPaths, type HostPrograms, type KeepvipBins, type LabPaths } from "./paths.js";
+import { CLI_BIN, defaultKeepvipBins, hostPrograms, labPaths, type HostPrograms, type KeepvipBins, type LabPaths } from "./paths.js";
 import { isAlive, isInNamespace, readPidFile, waitFor } from "./procfs.js";
 import { startProcess } from "./processes.js";
-import { processSpecs, type ProcessSpec } from "./stacks.js";
+import { issueLabPki, labPki } from "./pki.js";
+import { etcdctlArgs, processSpecs, type ProcessSpec } from "./stacks.js";
 import {
   ADDRESSES,
   DEFAULT_PREFIX,
@@ -48,6 +49,8 @@ export interface UpOptions {
   bins?: KeepvipBins;
   /** Three coordinator replicas on a 3-member etcd instead of one coordinator (keepvip stack only). */
   ha?: boolean;
+  /** Plaintext gRPC and etcd, as before mutual TLS was the default (for comparison). */
+  insecure?: boolean;
 }
 
 export interface UpReport {
@@ -87,7 +90,7 @@ export function missingForStack(stack: Stack, programs: HostPrograms, bins: Keep
   if (stack === "keepalived" && !existsSync(programs.keepalived))
     missing.push(`keepalived not found at ${programs.keepalived} (bash deploy/ensure-deps.sh installs it)`);
   if (stack === "keepvip") {
-    for (const [what, file] of Object.entries(bins)) {
+    for (const [what, file] of Object.entries({ ...bins, "admin CLI": CLI_BIN })) {
       if (!existsSync(file)) missing.push(`the keepvip ${what} is not built: ${file} is missing (run \`npm run build\`, or use --stack none|keepalived)`);
     }
   }
@@ -96,7 +99,7 @@ export function missingForStack(stack: Stack, programs: HostPrograms, bins: Keep
 
 /** Clears a previous run's runtime state (logs too: each `up` starts fresh logs). */
 function resetDir(paths: LabPaths): void {
-  for (const d of [paths.pids, paths.conf, paths.state, paths.logs, `${paths.dir}/nginx`]) rmSync(d, { recursive: true, force: true });
+  for (const d of [paths.pids, paths.conf, paths.state, paths.logs, `${paths.dir}/nginx`, labPki(paths).dir]) rmSync(d, { recursive: true, force: true });
   rmSync(paths.manifest, { force: true });
   for (const d of [paths.pids, paths.logs, paths.conf, paths.state]) mkdirSync(d, { recursive: true });
 }
@@ -111,22 +114,13 @@ const ETCD_QUORUM_TIMEOUT_MS = 20_000;
  */
 export async function waitEtcdServing(prefix: string, members: readonly EtcdHost[] = ETCD_HOSTS, timeoutMs = ETCD_QUORUM_TIMEOUT_MS): Promise<void> {
   const programs = hostPrograms();
-  const endpoints = members.map((h) => `http://${ADDRESSES.ctl[h]}:${ETCD_CLIENT_PORT}`).join(",");
+  const paths = labPaths(prefix);
+  const etcdctl = etcdctlArgs(readManifest(paths.manifest), paths, members);
   let last = "";
   const ok = await waitFor(
     async () => {
       const r = await labRunner().run(
-        [
-          programs.ip,
-          "netns",
-          "exec",
-          hostNs(prefix, members[0]),
-          programs.etcdctl,
-          `--endpoints=${endpoints}`,
-          "--command-timeout=1s",
-          "get",
-          "keepvip-lab-ready",
-        ],
+        [programs.ip, "netns", "exec", hostNs(prefix, members[0]), programs.etcdctl, ...etcdctl, "--command-timeout=1s", "get", "keepvip-lab-ready"],
         { timeoutMs: 3000, env: { ETCDCTL_API: "3" } },
       );
       last = (r.stderr || r.stdout).trim();
@@ -196,9 +190,12 @@ export async function labUp(options: UpOptions = {}): Promise<UpReport> {
     connectTimeoutMs,
     bins,
     ha,
+    ...(options.insecure ? { insecure: true } : {}),
     createdAt: new Date().toISOString(),
   };
   resetDir(paths);
+  // A fresh CA and certificates per `up`, made by `keepvip certs` (keepvip stack; not for --insecure).
+  if (stack === "keepvip" && !manifest.insecure) await issueLabPki(labRunner(), paths, CLI_BIN);
   writeLabConfigs(manifest, paths, programs);
   writeManifest(paths.manifest, manifest);
   try {

@@ -47,9 +47,19 @@ program
   .option("--advert <seconds>", "keepalived advert_int (the seed: 1; below 1 uses VRRPv3)", positive, 1)
   .option("--connect-timeout <duration>", "nginx proxy_connect_timeout (the seed: 3s)", durationMs, 3000)
   .option("--ha", "three coordinator replicas (P-coord1..3) on a 3-member etcd (P-etcd1..3) instead of P-coord")
-  .action(async (o: { prefix: string; stack: Stack; timing: Timing; advert: number; connectTimeout: number; ha?: boolean }) => {
-    const r = await labUp({ prefix: o.prefix, stack: o.stack, timing: o.timing, advertSec: o.advert, connectTimeoutMs: o.connectTimeout, ha: o.ha });
-    console.log(`lab ${r.prefix} up (stack ${r.stack}${o.ha ? ", replicated coordinators" : ""}) in ${r.ms} ms; files in ${r.paths.dir}`);
+  .option("--insecure", "plaintext gRPC and etcd, without the lab's certificates (the mode before mutual TLS, for comparison)")
+  .action(async (o: { prefix: string; stack: Stack; timing: Timing; advert: number; connectTimeout: number; ha?: boolean; insecure?: boolean }) => {
+    const r = await labUp({
+      prefix: o.prefix,
+      stack: o.stack,
+      timing: o.timing,
+      advertSec: o.advert,
+      connectTimeoutMs: o.connectTimeout,
+      ha: o.ha,
+      insecure: o.insecure,
+    });
+    const security = r.stack !== "keepvip" ? "" : o.insecure ? ", INSECURE: plaintext" : `, mutual TLS (certificates in ${r.paths.dir}/pki)`;
+    console.log(`lab ${r.prefix} up (stack ${r.stack}${o.ha ? ", replicated coordinators" : ""}${security}) in ${r.ms} ms; files in ${r.paths.dir}`);
     for (const [k, pid] of Object.entries(r.pids)) console.log(`  ${k.padEnd(20)}${pid}`);
   });
 

@@ -23,6 +23,8 @@ export interface LabManifest {
   bins: KeepvipBins;
   /** `up --ha`: a 3-member etcd and three coordinator replicas (absent in a manifest of before: false). */
   ha?: boolean;
+  /** `up --insecure`: plaintext gRPC and etcd, as before mutual TLS was the default (absent: mTLS). */
+  insecure?: boolean;
   /** ISO time `up` started. */
   createdAt: string;
 }

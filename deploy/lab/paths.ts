@@ -104,6 +104,9 @@ export function hostPrograms(): HostPrograms {
   };
 }
 
+/** The built admin CLI (`keepvip`): the lab's certificates and every admin call go through it. */
+export const CLI_BIN = join(REPO_ROOT, "dist", "cli", "main.js");
+
 /** The keepvip bins the keepvip stack runs (built by `npm run build`). */
 export interface KeepvipBins {
   coordinator: string;

@@ -4,6 +4,7 @@
  */
 import type { LabManifest, Stack } from "./manifest.js";
 import { nginxArgv } from "./configs.js";
+import { labPki } from "./pki.js";
 import { REPO_ROOT, type HostPrograms, type LabPaths } from "./paths.js";
 import {
   ADDRESSES,
@@ -63,29 +64,43 @@ export function backendArgv(host: "b1" | "b2", paths: LabPaths, programs: HostPr
 }
 
 /**
- * One member of the lab's 3-member etcd (`up --ha`), plain http on the control network, its
- * data dir in state/etcdN. Tuned for a LAN as docs/replicated.md explains: heartbeat 50 ms,
+ * One member of the lab's 3-member etcd (`up --ha`) on the control network, its data dir in
+ * state/etcdN. Clients speak https and must show a certificate of the lab's CA (the
+ * coordinator replicas show theirs); peers talk plain http on their own port. `up
+ * --insecure`: clients too. Tuned for a LAN as docs/replicated.md explains: heartbeat 50 ms,
  * election 500 ms, so etcd grants 1 s leases and replaces a lost etcd leader in about 0.5 s.
  * `--initial-cluster-state new` only matters on the first start: a restart reads the data dir.
  */
-export function etcdArgv(host: EtcdHost, prefix: string, paths: LabPaths, programs: HostPrograms): string[] {
-  const url = (h: EtcdHost, port: number) => `http://${ADDRESSES.ctl[h]}:${port}`;
+export function etcdArgv(host: EtcdHost, m: Pick<LabManifest, "prefix" | "insecure">, paths: LabPaths, programs: HostPrograms): string[] {
+  const url = (h: EtcdHost, port: number, scheme = "http") => `${scheme}://${ADDRESSES.ctl[h]}:${port}`;
+  const client = url(host, ETCD_CLIENT_PORT, m.insecure ? "http" : "https");
+  const pki = labPki(paths);
   return [
     programs.etcd,
     `--name=${host}`,
     `--data-dir=${paths.stateDir(host)}`,
-    `--listen-client-urls=${url(host, ETCD_CLIENT_PORT)}`,
-    `--advertise-client-urls=${url(host, ETCD_CLIENT_PORT)}`,
+    `--listen-client-urls=${client}`,
+    `--advertise-client-urls=${client}`,
+    ...(m.insecure ? [] : [`--cert-file=${pki.coordinator.cert}`, `--key-file=${pki.coordinator.key}`, `--trusted-ca-file=${pki.ca}`, "--client-cert-auth"]),
     `--listen-peer-urls=${url(host, ETCD_PEER_PORT)}`,
     `--initial-advertise-peer-urls=${url(host, ETCD_PEER_PORT)}`,
     `--initial-cluster=${ETCD_HOSTS.map((h) => `${h}=${url(h, ETCD_PEER_PORT)}`).join(",")}`,
-    `--initial-cluster-token=keepvip-lab-${prefix}`,
+    `--initial-cluster-token=keepvip-lab-${m.prefix}`,
     "--initial-cluster-state=new",
     "--heartbeat-interval=50",
     "--election-timeout=500",
     "--logger=zap",
     "--log-level=warn",
   ];
+}
+
+/** etcdctl's flags for the lab's etcd: endpoints and, with mutual TLS, the lab's CA and a client certificate. */
+export function etcdctlArgs(m: Pick<LabManifest, "insecure"> | undefined, paths: LabPaths, members: readonly EtcdHost[] = ETCD_HOSTS): string[] {
+  const scheme = m?.insecure ? "http" : "https";
+  const endpoints = `--endpoints=${members.map((h) => `${scheme}://${ADDRESSES.ctl[h]}:${ETCD_CLIENT_PORT}`).join(",")}`;
+  if (m?.insecure) return [endpoints];
+  const pki = labPki(paths);
+  return [endpoints, `--cacert=${pki.ca}`, `--cert=${pki.coordinator.cert}`, `--key=${pki.coordinator.key}`];
 }
 
 /** The log level of the keepvip daemons (the test runner sets KEEPVIP_LOG_LEVEL=silent for itself). */
@@ -113,7 +128,7 @@ export function processSpecs(m: LabManifest, paths: LabPaths, programs: HostProg
   if (m.stack === "keepvip" && m.ha) {
     for (const e of ETCD_HOSTS) {
       // Ready = listening; `up` then waits for the quorum (etcd listens before it has one).
-      specs.push({ ...base(e, "etcd"), argv: etcdArgv(e, m.prefix, paths, programs), writesPidFile: false, readyPort: ETCD_CLIENT_PORT });
+      specs.push({ ...base(e, "etcd"), argv: etcdArgv(e, m, paths, programs), writesPidFile: false, readyPort: ETCD_CLIENT_PORT });
     }
     for (const c of REPLICA_HOSTS) {
       specs.push({

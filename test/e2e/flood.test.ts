@@ -2,7 +2,8 @@
  * A flood, end to end in the lab: while a client sends a request
  * through the VIP every 10 ms, a hostile process inside lb2's namespace (on
  * the control network, where the coordinator listens) spends 10 s opening
- * hundreds of bogus TCP connections, HTTP/2 connections full of streams that
+ * hundreds of bogus TCP connections, TLS handshakes without a client certificate,
+ * HTTP/2 connections (with lb2's own certificate: an intruder on lb2) full of streams that
  * never say hello, gRPC messages over the 1 MiB limit, hellos from unknown
  * nodes and admin calls with garbage fields. The client must not notice, the
  * VIP must not move, and `keepvip status` must keep answering within its
@@ -53,11 +54,11 @@ test("a 10 s flood of bogus connections, oversized messages and garbage calls: 0
     P,
     async () => {
       // The sampler is a monitoring client with a long-lived channel: connected before the flood starts.
-      sampler = startStatusSampler(hostNs(P, "coord"), FLOOD_MS + 4000, 100, STATUS_DEADLINE_MS);
+      sampler = startStatusSampler(P, hostNs(P, "coord"), FLOOD_MS + 4000, 100, STATUS_DEADLINE_MS);
       started.push(sampler);
       assert.ok(await sampler.ready, "the status sampler connected to the coordinator before the flood");
       floodStart = Date.now();
-      flood = startFlood(hostNs(P, "lb2"), FLOOD_MS);
+      flood = startFlood(P, "lb2", hostNs(P, "lb2"), FLOOD_MS);
       started.push(flood);
       // `keepvip status` (the CLI, a new process each time) in the middle of the flood, as an operator would.
       for (let i = 0; i < 3; i++) {
@@ -81,7 +82,7 @@ test("a 10 s flood of bogus connections, oversized messages and garbage calls: 0
   const latencies = during.map((s) => s.ms);
   t.diagnostic(figures("flood", r));
   t.diagnostic(
-    `flood (${f.ms} ms): TCP ${f.tcp.attempted} attempted, ${f.tcp.connected} connected, ${f.tcp.refused} refused, ${f.tcp.closedByServer} closed by the coordinator; HTTP/2 ${f.h2.connections} connections, ${f.h2.streams} streams (${f.h2.reset} reset, ${f.h2.answered} answered); oversized ${f.oversized.sent} ${JSON.stringify(f.oversized.codes)}; hellos from unknown nodes ${f.hellos.sent} ${JSON.stringify(f.hellos.codes)}; admin calls ${f.admin.sent} ${JSON.stringify(f.admin.codes)} (codes: gRPC status → count)`,
+    `flood (${f.ms} ms, mutual TLS with lb2's certificate): TCP ${f.tcp.attempted} attempted, ${f.tcp.connected} connected, ${f.tcp.refused} refused, ${f.tcp.closedByServer} closed by the coordinator; TLS without a certificate ${f.tlsNoCert.attempted} (${f.tlsNoCert.refused} refused, ${f.tlsNoCert.completed} answered); HTTP/2 ${f.h2.connections} connections, ${f.h2.streams} streams (${f.h2.reset} reset, ${f.h2.answered} answered); oversized ${f.oversized.sent} ${JSON.stringify(f.oversized.codes)}; hellos from unknown nodes ${f.hellos.sent} ${JSON.stringify(f.hellos.codes)}; admin calls ${f.admin.sent} ${JSON.stringify(f.admin.codes)} (codes: gRPC status → count)`,
   );
   t.diagnostic(
     `status during the flood: ${during.length} calls, ${during.filter((s) => s.code !== 0).length} failed; latency p50 ${percentile(latencies, 50)} ms, p99 ${percentile(latencies, 99)} ms, max ${Math.max(...latencies)} ms (deadline ${STATUS_DEADLINE_MS} ms); keepvip status CLI during: ${cliDuring.map((ms) => (ms === undefined ? "no answer" : `${ms} ms`)).join(", ")}`,
@@ -122,6 +123,12 @@ test("a 10 s flood of bogus connections, oversized messages and garbage calls: 0
   // The flood did reach the coordinator, and was refused as garbage.
   assert.ok(f.tcp.connected >= 200, `hundreds of connections (${f.tcp.connected})`);
   assert.ok((f.oversized.codes["8"] ?? 0) > 0, `oversized messages refused with RESOURCE_EXHAUSTED: ${JSON.stringify(f.oversized.codes)}`);
-  assert.ok((f.hellos.codes["9"] ?? 0) > 0, `unknown nodes refused with FAILED_PRECONDITION: ${JSON.stringify(f.hellos.codes)}`);
+  // lb2's certificate claiming other nodes: refused by identity (PERMISSION_DENIED), never a session.
+  assert.ok((f.hellos.codes["7"] ?? 0) > 0, `hellos for other nodes refused with PERMISSION_DENIED: ${JSON.stringify(f.hellos.codes)}`);
+  assert.equal(f.hellos.codes["0"], undefined, `no hello got a session: ${JSON.stringify(f.hellos.codes)}`);
+  assert.ok(f.tlsNoCert.attempted >= 20, `TLS handshakes without a certificate were tried (${f.tlsNoCert.attempted})`);
+  assert.equal(f.tlsNoCert.completed, 0, "no connection without a client certificate got an answer");
+  // An agent certificate may not call the admin API: every garbage admin call is refused before it does anything.
+  assert.ok((f.admin.codes["7"] ?? 0) > 0 && f.admin.codes["0"] === undefined, `admin calls with an agent certificate: ${JSON.stringify(f.admin.codes)}`);
   assert.deepEqual(errorLogLines(floodStart), [], "the coordinator logged no errors");
 });

@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { loadConfigFile } from "../../shared/config/load.js";
-import { coordinatorConfigSchema } from "../../shared/config/coordinator.js";
+import { coordinatorConfigSchema, INSECURE_LISTEN_ACK } from "../../shared/config/coordinator.js";
 import { agentConfigSchema } from "../../shared/config/agent.js";
 import { BROKEN_DIRECTIVE, renderKeepalivedConf, writeLabConfigs } from "../../deploy/lab/configs.js";
 import type { LabManifest } from "../../deploy/lab/manifest.js";
@@ -20,6 +20,7 @@ import { summarizeVipEvents } from "../../deploy/lab/vip-timeline.js";
 import { backendBody } from "../../deploy/lab/backend.js";
 import { labDown, labUp, missingForStack } from "../../deploy/lab/lab.js";
 import { processSpecs } from "../../deploy/lab/stacks.js";
+import { labPki } from "../../deploy/lab/pki.js";
 import { collectStatus as labStatus } from "../../deploy/lab/status.js";
 import { startLabProcess as startProcess, stopLabProcess as stopProcess } from "../../deploy/lab/drills.js";
 import { namespaces, run } from "./helpers/lab-client.js";
@@ -48,6 +49,26 @@ function withLabDir(fn: (root: string) => Promise<void> | void) {
   };
 }
 
+test(
+  "up --insecure: the old plaintext mode, acknowledged out loud on the coordinator's control-network listener; etcd over http",
+  withLabDir((root) => {
+    const paths = labPaths("kvC", root);
+    writeLabConfigs(manifest({ insecure: true }), paths, hostPrograms());
+    const c = loadConfigFile(coordinatorConfigSchema, paths.coordinatorConfig);
+    assert.equal(c.insecure, true);
+    assert.equal(c.insecure_listen_ack, INSECURE_LISTEN_ACK);
+    assert.equal(c.tls, undefined);
+    assert.equal(loadConfigFile(agentConfigSchema, paths.agentConfig("lb1")).insecure, true);
+    const ha = manifest({ ha: true, insecure: true });
+    writeLabConfigs(ha, paths, hostPrograms());
+    const r = loadConfigFile(coordinatorConfigSchema, paths.replicaConfig("coord1"));
+    assert.deepEqual(r.ha?.etcd.endpoints[0], "http://198.19.0.31:2379");
+    assert.equal(r.ha?.etcd.tls, undefined);
+    const etcd = processSpecs(ha, paths, hostPrograms()).filter((x) => x.name === "etcd");
+    assert.ok(etcd.every((x) => !x.argv.includes("--client-cert-auth")));
+  }),
+);
+
 for (const timing of ["seed", "tuned"] as const) {
   test(
     `the generated coordinator and agent configs load with keepvip's schemas (timing ${timing})`,
@@ -57,7 +78,15 @@ for (const timing of ["seed", "tuned"] as const) {
       const c = loadConfigFile(coordinatorConfigSchema, paths.coordinatorConfig);
       assert.equal(c.listen, "198.19.0.1:7400");
       assert.equal(c.state_dir, paths.stateDir("coord"));
-      assert.equal(c.insecure, true);
+      // Mutual TLS with the lab's own certificates (issued by `keepvip certs` at up).
+      const pki = labPki(paths);
+      assert.equal(c.insecure, false);
+      assert.deepEqual(c.tls, { ca: pki.ca, cert: pki.coordinator.cert, key: pki.coordinator.key });
+      for (const lb of ["lb1", "lb2"] as const) {
+        const a = loadConfigFile(agentConfigSchema, paths.agentConfig(lb));
+        assert.deepEqual(a.tls, { ca: pki.ca, ...pki.agent(lb) });
+        assert.equal(a.insecure, false);
+      }
       const g = c.groups[0];
       assert.equal(g.name, "VI_1");
       assert.deepEqual(g.vips, [{ address: "198.18.0.100", prefix: 24, family: 4 }]);
@@ -212,7 +241,8 @@ test(
         ttl: 1000,
         prefix: "/keepvip/lab/kvC",
       });
-      assert.deepEqual(c.ha?.etcd.endpoints, ["http://198.19.0.31:2379", "http://198.19.0.32:2379", "http://198.19.0.33:2379"]);
+      assert.deepEqual(c.ha?.etcd.endpoints, ["https://198.19.0.31:2379", "https://198.19.0.32:2379", "https://198.19.0.33:2379"]);
+      assert.deepEqual(c.ha?.etcd.tls, { ca: labPki(paths).ca, ...labPki(paths).coordinator });
     }
     for (const lb of ["lb1", "lb2"] as const) {
       const a = loadConfigFile(agentConfigSchema, paths.agentConfig(lb));
@@ -229,6 +259,12 @@ test(
         ["etcd3", "kvC-etcd3", true],
       ],
     );
+    // Clients over https with a certificate of the lab's CA; peers on their own port.
+    for (const x of etcd) {
+      assert.ok(x.argv.includes("--client-cert-auth"), `${x.host} checks client certificates`);
+      assert.ok(x.argv.includes(`--trusted-ca-file=${labPki(paths).ca}`), `${x.host} trusts the lab's CA`);
+      assert.match(x.argv.find((v) => v.startsWith("--listen-client-urls=")) ?? "", /^--listen-client-urls=https:\/\//);
+    }
     const cluster = etcd.map((x) => x.argv.find((v) => v.startsWith("--initial-cluster="))).filter((v) => v !== undefined);
     assert.equal(new Set(cluster).size, 1, "one initial cluster for all members");
     assert.match(cluster[0]!, /etcd1=http:\/\/198\.19\.0\.31:2380,etcd2=http:\/\/198\.19\.0\.32:2380,etcd3=http:\/\/198\.19\.0\.33:2380/);

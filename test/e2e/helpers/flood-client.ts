@@ -5,19 +5,36 @@
  * HTTP/2 preface, HTTP/1.1), HTTP/2 connections with many streams that never
  * say hello or announce a huge message, gRPC calls over the 1 MiB limit,
  * hellos with unknown node ids, messages before hello, and admin calls with
- * garbage fields — all at bounded concurrency and bounded totals. It prints
+ * garbage fields — all at bounded concurrency and bounded totals. With --ca,
+ * --cert and --key (mutual TLS: the certificate of the host it runs on, what an
+ * intruder there holds) the gRPC and HTTP/2 traffic is TLS with that identity,
+ * and some of the bogus connections are TLS handshakes without a certificate.
+ * It prints
  * one JSON line of figures and exits; SIGTERM ends it early. The target must
  * be in 198.18.0.0/15 (the lab's own range): it refuses anything else.
  */
+import { readFileSync } from "node:fs";
 import { connect, type Socket } from "node:net";
+import { connect as tlsConnect } from "node:tls";
 import http2 from "node:http2";
 import { randomBytes } from "node:crypto";
 import { parseArgs } from "node:util";
-import { credentials, Metadata, type ServiceError } from "@grpc/grpc-js";
+import { Metadata, type ServiceError } from "@grpc/grpc-js";
 import { AdminClient } from "../../../shared/gen/keepvip/v1/admin.js";
 import { AgentClient, NginxState, type AgentMessage } from "../../../shared/gen/keepvip/v1/agent.js";
+import { insecureChannel, tlsChannel } from "../../../shared/tls-target.js";
 
-const { values } = parseArgs({ options: { target: { type: "string" }, duration: { type: "string", default: "10000" } } });
+const { values } = parseArgs({
+  options: {
+    target: { type: "string" },
+    duration: { type: "string", default: "10000" },
+    ca: { type: "string" },
+    cert: { type: "string" },
+    key: { type: "string" },
+  },
+});
+const tls =
+  values.ca && values.cert && values.key ? { ca: readFileSync(values.ca), cert: readFileSync(values.cert), key: readFileSync(values.key) } : undefined;
 const target = values.target ?? "";
 const m = /^(198\.(?:18|19)\.\d{1,3}\.\d{1,3}):(\d{1,5})$/.exec(target);
 if (!m) {
@@ -31,10 +48,23 @@ const live = () => Date.now() < deadline && !stopping;
 let stopping = false;
 
 /** Hard bounds: totals per kind and how many run at once. */
-const LIMITS = { tcp: 3000, tcpAtOnce: 120, h2Connections: 40, h2StreamsEach: 100, oversized: 100, hellos: 2000, admin: 2000, grpcAtOnce: 16 };
+const LIMITS = {
+  tcp: 3000,
+  tcpAtOnce: 120,
+  tlsNoCert: 1000,
+  tlsAtOnce: 8,
+  h2Connections: 40,
+  h2StreamsEach: 100,
+  oversized: 100,
+  hellos: 2000,
+  admin: 2000,
+  grpcAtOnce: 16,
+};
 
 const figures = {
   tcp: { attempted: 0, connected: 0, refused: 0, closedByServer: 0, errors: 0 },
+  /** TLS handshakes without a client certificate (mutual TLS only); `completed`: the server let one send a request. */
+  tlsNoCert: { attempted: 0, refused: 0, completed: 0 },
   h2: { connections: 0, streams: 0, reset: 0, answered: 0, sessionErrors: 0 },
   oversized: { sent: 0, codes: {} as Record<string, number> },
   hellos: { sent: 0, codes: {} as Record<string, number> },
@@ -87,9 +117,29 @@ function tcpOnce(i: number): Promise<void> {
   });
 }
 
+/** A TLS handshake without a client certificate, then an HTTP/2 preface: the coordinator must never answer it. */
+function tlsNoCertOnce(): Promise<void> {
+  figures.tlsNoCert.attempted++;
+  return new Promise((resolve) => {
+    const s = tlsConnect({ host, port, ca: tls?.ca, ALPNProtocols: ["h2"], checkServerIdentity: () => undefined });
+    let answered = false;
+    s.setTimeout(3000, () => s.destroy());
+    s.on("secureConnect", () => s.write("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00"));
+    s.on("data", () => (answered = true));
+    s.on("error", () => undefined);
+    s.on("close", () => {
+      if (answered) figures.tlsNoCert.completed++;
+      else figures.tlsNoCert.refused++;
+      resolve();
+    });
+  });
+}
+
 async function h2Once(i: number): Promise<void> {
   figures.h2.connections++;
-  const session = http2.connect(`http://${host}:${port}`);
+  const session = tls
+    ? http2.connect(`https://${host}:${port}`, { ca: tls.ca, cert: tls.cert, key: tls.key, checkServerIdentity: () => undefined })
+    : http2.connect(`http://${host}:${port}`);
   session.on("error", () => figures.h2.sessionErrors++);
   const streams: Promise<void>[] = [];
   for (let n = 0; n < LIMITS.h2StreamsEach && live() && !session.destroyed; n++) {
@@ -118,8 +168,9 @@ async function h2Once(i: number): Promise<void> {
   session.destroy();
 }
 
-const agent = new AgentClient(`${host}:${port}`, credentials.createInsecure(), { "grpc.max_send_message_length": -1 });
-const admin = new AdminClient(`${host}:${port}`, credentials.createInsecure(), { "grpc.max_send_message_length": -1 });
+const channel = tls ? tlsChannel(`${host}:${port}`, tls) : insecureChannel();
+const agent = new AgentClient(`${host}:${port}`, channel.credentials, { ...channel.options, "grpc.max_send_message_length": -1 });
+const admin = new AdminClient(`${host}:${port}`, channel.credentials, { ...channel.options, "grpc.max_send_message_length": -1 });
 const report = (detail: string) => ({
   nginx: NginxState.NGINX_STATE_RUNNING,
   nginxDetail: detail,
@@ -221,6 +272,7 @@ const started = Date.now();
 await Promise.all([
   pool(LIMITS.tcpAtOnce, LIMITS.tcp, tcpOnce),
   pool(4, LIMITS.h2Connections, h2Once),
+  tls ? pool(LIMITS.tlsAtOnce, LIMITS.tlsNoCert, tlsNoCertOnce) : Promise.resolve(),
   pool(2, LIMITS.oversized, oversizedOnce),
   pool(LIMITS.grpcAtOnce / 2, LIMITS.hellos, helloOnce),
   pool(LIMITS.grpcAtOnce / 2, LIMITS.admin, adminOnce),

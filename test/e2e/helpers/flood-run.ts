@@ -5,7 +5,9 @@
  * and are ended by their pid.
  */
 import { labRunner } from "../../../deploy/lab/lab.js";
-import { REPO_ROOT, hostPrograms } from "../../../deploy/lab/paths.js";
+import { readManifest } from "../../../deploy/lab/manifest.js";
+import { REPO_ROOT, hostPrograms, labPaths } from "../../../deploy/lab/paths.js";
+import { labPki, type KeyPair } from "../../../deploy/lab/pki.js";
 import { ADDRESSES, COORDINATOR_PORT } from "../../../deploy/lab/topology.js";
 
 export const COORDINATOR_TARGET = `${ADDRESSES.ctl.coord}:${COORDINATOR_PORT}`;
@@ -13,6 +15,7 @@ export const COORDINATOR_TARGET = `${ADDRESSES.ctl.coord}:${COORDINATOR_PORT}`;
 /** What flood-client.ts prints when it ends. */
 export interface FloodFigures {
   tcp: { attempted: number; connected: number; refused: number; closedByServer: number; errors: number };
+  tlsNoCert: { attempted: number; refused: number; completed: number };
   h2: { connections: number; streams: number; reset: number; answered: number; sessionErrors: number };
   oversized: { sent: number; codes: Record<string, number> };
   hellos: { sent: number; codes: Record<string, number> };
@@ -57,13 +60,22 @@ function start<T>(ns: string, script: string, args: string[], collect: (line: st
   };
 }
 
-/** The flood, from `ns`, for `durationMs`. */
-export function startFlood(ns: string, durationMs: number): Handle<FloodFigures | undefined> {
+/** --ca/--cert/--key for a helper in lab `prefix` (none in an `up --insecure` lab). */
+function tlsArgs(prefix: string, pair: (pki: ReturnType<typeof labPki>) => KeyPair): string[] {
+  const paths = labPaths(prefix);
+  if (readManifest(paths.manifest)?.insecure) return [];
+  const pki = labPki(paths);
+  const p = pair(pki);
+  return ["--ca", pki.ca, "--cert", p.cert, "--key", p.key];
+}
+
+/** The flood, from `ns` (an LB's namespace), for `durationMs`, with that LB's certificate (what an intruder there holds). */
+export function startFlood(prefix: string, host: "lb1" | "lb2", ns: string, durationMs: number): Handle<FloodFigures | undefined> {
   let figures: FloodFigures | undefined;
   return start(
     ns,
     "flood-client.ts",
-    ["--target", COORDINATOR_TARGET, "--duration", String(durationMs)],
+    ["--target", COORDINATOR_TARGET, "--duration", String(durationMs), ...tlsArgs(prefix, (p) => p.agent(host))],
     (line) => {
       try {
         figures = JSON.parse(line) as FloodFigures;
@@ -77,6 +89,7 @@ export function startFlood(ns: string, durationMs: number): Handle<FloodFigures 
 
 /** GetStatus every `intervalMs` from `ns`, each with `deadlineMs`; `ready` once its channel is connected (false if it ended first). */
 export function startStatusSampler(
+  prefix: string,
   ns: string,
   durationMs: number,
   intervalMs = 100,
@@ -88,7 +101,17 @@ export function startStatusSampler(
   const h = start(
     ns,
     "flood-status.ts",
-    ["--target", COORDINATOR_TARGET, "--duration", String(durationMs), "--interval", String(intervalMs), "--deadline", String(deadlineMs)],
+    [
+      "--target",
+      COORDINATOR_TARGET,
+      "--duration",
+      String(durationMs),
+      "--interval",
+      String(intervalMs),
+      "--deadline",
+      String(deadlineMs),
+      ...tlsArgs(prefix, (p) => p.admin),
+    ],
     (line) => {
       try {
         const parsed = JSON.parse(line) as StatusSample | { ready: true };

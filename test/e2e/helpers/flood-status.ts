@@ -7,11 +7,13 @@
  * channel is connected first and `{"ready":true}` printed, so the samples
  * measure a monitoring client's long-lived channel, not its first connect.
  * Bounded by `duration` (at most 60 s) or SIGTERM. Only lab addresses are
- * accepted.
+ * accepted. --ca, --cert and --key: mutual TLS (the lab's admin certificate).
  */
 import { parseArgs } from "node:util";
-import { credentials, Metadata } from "@grpc/grpc-js";
+import { readFileSync } from "node:fs";
+import { Metadata } from "@grpc/grpc-js";
 import { AdminClient } from "../../../shared/gen/keepvip/v1/admin.js";
+import { insecureChannel, tlsChannel } from "../../../shared/tls-target.js";
 
 const { values } = parseArgs({
   options: {
@@ -19,6 +21,9 @@ const { values } = parseArgs({
     duration: { type: "string", default: "10000" },
     interval: { type: "string", default: "100" },
     deadline: { type: "string", default: "1000" },
+    ca: { type: "string" },
+    cert: { type: "string" },
+    key: { type: "string" },
   },
 });
 if (!/^198\.(?:18|19)\.\d{1,3}\.\d{1,3}:\d{1,5}$/.test(values.target ?? "")) {
@@ -31,7 +36,11 @@ const deadlineMs = Number(values.deadline);
 let stopping = false;
 process.on("SIGTERM", () => (stopping = true));
 
-const client = new AdminClient(values.target!, credentials.createInsecure());
+const channel =
+  values.ca && values.cert && values.key
+    ? tlsChannel(values.target!, { ca: readFileSync(values.ca), cert: readFileSync(values.cert), key: readFileSync(values.key) })
+    : insecureChannel();
+const client = new AdminClient(values.target!, channel.credentials, channel.options);
 const connected = await new Promise<Error | undefined>((resolve) => client.waitForReady(Date.now() + 10_000, (err) => resolve(err ?? undefined)));
 if (connected) {
   process.stderr.write(`flood-status: cannot connect to ${values.target}: ${connected.message}\n`);
