@@ -21,7 +21,7 @@ import { ReplicaMetrics } from "./ha/metrics.js";
 import { Replica } from "./ha/replica.js";
 import { createEtcdStore } from "./state/etcd-store.js";
 import { createFileStore } from "./state/store.js";
-import { CoordinatorMetrics } from "./metrics.js";
+import { CoordinatorMetrics, type SecurityView } from "./metrics.js";
 import { createCommandRunner } from "../shared/exec/runner.js";
 import { startMetricsServer } from "../shared/metrics-server.js";
 import { notifyReady } from "../shared/systemd.js";
@@ -81,6 +81,11 @@ let latest = config;
 let engine: Engine | undefined;
 let replica: Replica | undefined;
 let server: RunningServer;
+/** What the metrics say about the listener's security (the certificate follows reloads). */
+const securityView = (): SecurityView => {
+  const tls = server.tls;
+  return { insecure: config.insecure, ...(tls ? { certNotAfterMs: () => tls.files.material.notAfterMs } : {}) };
+};
 if (config.ha) {
   const ha = config.ha;
   const client = new EtcdClient({
@@ -114,7 +119,7 @@ if (config.ha) {
     `replica ${ha.name}: campaigning through etcd ${ha.etcd.endpoints.join(",")} (${prefix}/leader, lease ${ha.lease_ttl / 1000} s)`,
   );
   if (config.metrics) {
-    const metrics = new ReplicaMetrics(r, client);
+    const metrics = new ReplicaMetrics(r, client, { security: securityView() });
     await startMetricsServer(() => metrics.registry(), config.metrics.listen, log).then(
       (m) => log.info({ event: "metrics.listening", address: m.address }, `metrics on http://${m.address}/metrics`),
       (err: Error) => log.error({ event: "metrics.error", err: err.message }, err.message),
@@ -128,7 +133,7 @@ if (config.ha) {
 log.info({ event: "coordinator.listening", address: server.address, version: VERSION }, `keepvip-coordinator ${VERSION} listening on ${server.address}`);
 if (config.metrics && engine) {
   // Metrics are for people watching: a port clash is logged, it never stops the coordinator.
-  await startMetricsServer(new CoordinatorMetrics(engine).registry, config.metrics.listen, log).then(
+  await startMetricsServer(new CoordinatorMetrics(engine, { security: securityView() }).registry, config.metrics.listen, log).then(
     (m) => log.info({ event: "metrics.listening", address: m.address }, `metrics on http://${m.address}/metrics`),
     (err: Error) => log.error({ event: "metrics.error", err: err.message }, err.message),
   );

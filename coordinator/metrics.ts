@@ -39,6 +39,40 @@ export const MOVE_BUCKETS_S = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5,
 
 const ruleLabel = (rule: string | undefined): string => (rule !== undefined && RULES.has(rule) ? rule : "unknown");
 
+/** How the coordinator's listener is secured, for the metrics (read at scrape time). */
+export interface SecurityView {
+  /** insecure: true (no TLS: anyone who reaches the listener can act). */
+  insecure: boolean;
+  /** When the serving certificate expires (ms since the epoch; follows reloads); absent without TLS. */
+  certNotAfterMs?: () => number;
+}
+
+/**
+ * keepvip_coordinator_insecure and keepvip_tls_cert_expiry_timestamp_seconds: a process-level
+ * pair (a replica registers them once, whatever it leads), so an alert can say "running
+ * without TLS" or "the certificate ends in 14 days".
+ */
+export function registerSecurityMetrics(registry: Registry, view: SecurityView): void {
+  new Gauge({
+    name: "keepvip_coordinator_insecure",
+    help: "1 when the coordinator runs without TLS (insecure: true): anyone who reaches its listener can join as an agent or move a VIP",
+    registers: [registry],
+    collect() {
+      this.set(view.insecure ? 1 : 0);
+    },
+  });
+  const notAfter = view.certNotAfterMs;
+  if (!notAfter) return;
+  new Gauge({
+    name: "keepvip_tls_cert_expiry_timestamp_seconds",
+    help: "When the coordinator's serving certificate expires (Unix time; the file as last (re)loaded); absent without TLS",
+    registers: [registry],
+    collect() {
+      this.set(Math.floor(notAfter() / 1000));
+    },
+  });
+}
+
 export class CoordinatorMetrics {
   readonly registry: Registry;
   private readonly unsubscribe: () => void;
@@ -54,12 +88,13 @@ export class CoordinatorMetrics {
 
   constructor(
     private readonly engine: Engine,
-    options: { registry?: Registry; processMetrics?: boolean } = {},
+    options: { registry?: Registry; processMetrics?: boolean; security?: SecurityView } = {},
   ) {
     const registry = options.registry ?? new Registry();
     this.registry = registry;
     const registers = [registry];
     if (options.processMetrics ?? true) collectDefaultMetrics({ register: registry });
+    if (options.security) registerSecurityMetrics(registry, options.security);
 
     const scrape = new ScrapeCache();
     const info = new Gauge({

@@ -7,7 +7,7 @@
  */
 import { Counter, Gauge, Registry, collectDefaultMetrics } from "prom-client";
 import type { Engine } from "../cluster/engine.js";
-import { CoordinatorMetrics } from "../metrics.js";
+import { CoordinatorMetrics, registerSecurityMetrics, type SecurityView } from "../metrics.js";
 import type { MemberStatus } from "./etcd-client.js";
 
 /** What the metrics read of the replica. */
@@ -28,10 +28,11 @@ export class ReplicaMetrics {
   constructor(
     private readonly replica: ReplicaView,
     etcd: { status(): Promise<MemberStatus[]> },
-    options: { processMetrics?: boolean } = {},
+    options: { processMetrics?: boolean; security?: SecurityView } = {},
   ) {
     const registers = [this.own];
     if (options.processMetrics ?? true) collectDefaultMetrics({ register: this.own });
+    if (options.security) registerSecurityMetrics(this.own, options.security);
     const leader = new Gauge({
       name: "keepvip_replica_leader",
       help: "1 while this replica leads (and may command), 0 while it follows",

@@ -223,3 +223,23 @@ test("keepvip-coordinator serves metrics on the listener its config names (metri
     removeDir(dir);
   }
 });
+
+test("security: keepvip_coordinator_insecure says whether the listener runs without TLS; the certificate's expiry follows reloads", async () => {
+  let notAfter = Date.parse("2027-11-30T11:06:08Z");
+  const secure = new CoordinatorMetrics(coord.engine, { processMetrics: false, security: { insecure: false, certNotAfterMs: () => notAfter } });
+  const insecure = new CoordinatorMetrics(coord.engine, { processMetrics: false, security: { insecure: true } });
+  try {
+    let s = parseExposition(await secure.registry.metrics());
+    assert.equal(value(s, "keepvip_coordinator_insecure"), 0);
+    assert.equal(value(s, "keepvip_tls_cert_expiry_timestamp_seconds"), Date.parse("2027-11-30T11:06:08Z") / 1000);
+    notAfter = Date.parse("2028-01-01T00:00:00Z");
+    s = parseExposition(await secure.registry.metrics());
+    assert.equal(value(s, "keepvip_tls_cert_expiry_timestamp_seconds"), Date.parse("2028-01-01T00:00:00Z") / 1000, "a reloaded certificate's date");
+    s = parseExposition(await insecure.registry.metrics());
+    assert.equal(value(s, "keepvip_coordinator_insecure"), 1);
+    assert.equal(value(s, "keepvip_tls_cert_expiry_timestamp_seconds"), undefined, "no certificate, no expiry");
+  } finally {
+    secure.close();
+    insecure.close();
+  }
+});
