@@ -39,14 +39,18 @@ export function adminSpec(name: string, readOnly: boolean, days = 365): IssueSpe
   };
 }
 
-/** The coordinator's server certificate: SANs are the addresses agents and admins dial. */
+/**
+ * The coordinator's certificate: SANs are the addresses agents and admins dial. It serves
+ * them (serverAuth) and is the replicas' client certificate to etcd (clientAuth: etcd's
+ * --client-cert-auth checks it).
+ */
 export function coordinatorSpec(sans: string[], days = 365): IssueSpec {
   const out = sans.map((s) => {
     if (/^(IP|DNS):/.test(s)) return s;
     return /^[\d.]+$|:/.test(s) ? `IP:${s}` : `DNS:${s}`;
   });
   if (out.length === 0) throw new Error("issue-coordinator needs --san with the addresses agents dial (e.g. --san 198.19.0.1,coordinator.example)");
-  return { stem: "coordinator", subject: "/CN=keepvip-coordinator", san: out, days, usage: "server" };
+  return { stem: "coordinator", subject: "/CN=keepvip-coordinator", san: out, days, usage: "both" };
 }
 
 /** argv for the CA. */

@@ -105,3 +105,17 @@ test("the connection gate: an agent certificate for a node no group names is ref
     else assert.equal(got, undefined, what);
   }
 });
+
+test("keepvip certs: the coordinator's certificate serves (serverAuth) and is a client to etcd (clientAuth); agents and admins are clients only", async () => {
+  const usage = async (stem: string) => {
+    const r = await createCommandRunner().run(["openssl", "x509", "-in", pki.file(stem, "crt"), "-noout", "-ext", "extendedKeyUsage"], { timeoutMs: 10_000 });
+    assert.equal(r.exitCode, 0, r.stderr);
+    return r.stdout.replace(/\s+/g, " ").trim();
+  };
+  assert.match(await usage("coordinator"), /TLS Web Server Authentication, TLS Web Client Authentication/);
+  for (const stem of ["agent-lb1", "admin-alice"]) {
+    const u = await usage(stem);
+    assert.match(u, /TLS Web Client Authentication/, stem);
+    assert.doesNotMatch(u, /Server Authentication/, stem);
+  }
+});

@@ -2,7 +2,7 @@
  * The RPC fuzz's world: a real coordinator over mutual TLS on 127.0.0.1 with a
  * legitimate stand-in pair (lb1, lb2) electing VI_1, and a hostile side that
  * holds certificates of its own: fz1 (a member of another group, VI_F, so its
- * sessions get past hello), mallory (an agent of no group), an admin, a
+ * sessions get past hello), mallory (an agent of no group: closed after the handshake), an admin, a
  * read-only admin, and a client with no certificate. Sessions are driven with
  * typed AgentMessages or with raw bytes (garbage, mutated encodings, varints
  * no JavaScript number holds); every call ends in a gRPC status the fuzz
