@@ -15,7 +15,7 @@ import { constants } from "node:fs";
 import { access, readFile } from "node:fs/promises";
 import { connect } from "node:net";
 import { dirname } from "node:path";
-import type { TlsFile } from "../shared/cert-check.js";
+import { readTlsFile } from "../shared/tls-material.js";
 import { coordinatorAddresses, type AgentConfig } from "../shared/config/agent.js";
 import { parseHostPort } from "../shared/config/net.js";
 import { loadMemory } from "./core/memory.js";
@@ -139,7 +139,7 @@ export async function gatherFacts(config: AgentConfig, deps: PreflightDeps): Pro
 
   const stateDir = await fileFact(config.state_dir, constants.W_OK);
   const stateParent = stateDir.ok ? stateDir : await fileFact(dirname(config.state_dir), constants.W_OK);
-  const tlsFiles = config.tls ? await Promise.all([config.tls.ca, config.tls.cert, config.tls.key].map(readTlsFile)) : [];
+  const tlsFiles = config.tls ? [config.tls.ca, config.tls.cert, config.tls.key].map(readTlsFile) : [];
 
   return {
     tools: { ip, arping: await fileFact(config.arping, constants.X_OK), nginx: nginxBinary },
@@ -159,15 +159,6 @@ export async function gatherFacts(config: AgentConfig, deps: PreflightDeps): Pro
     tlsFiles,
     nowMs: Date.now(),
   };
-}
-
-/** A tls file's text, or the errno code that kept it from being read. */
-export async function readTlsFile(path: string): Promise<TlsFile> {
-  try {
-    return { path, ok: true, detail: "", text: await readFile(path, "utf8") };
-  } catch (err) {
-    return { path, ok: false, detail: (err as NodeJS.ErrnoException).code ?? String(err) };
-  }
 }
 
 function jsonArray<T>(text: string): T[] {

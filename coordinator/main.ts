@@ -6,9 +6,9 @@
  * `ha:` section it is one replica of replicated coordinators: it campaigns
  * through etcd and runs the engine only while it leads.
  */
-import { readFileSync } from "node:fs";
 import { Command } from "commander";
-import { checkTlsFiles, type TlsFile } from "../shared/cert-check.js";
+import { checkTlsFiles } from "../shared/cert-check.js";
+import { readTlsFile } from "../shared/tls-material.js";
 import { coordinatorConfigSchema, insecureListenProblem } from "../shared/config/coordinator.js";
 import { ConfigError, loadConfigFile, loadConfigOrExit } from "../shared/config/load.js";
 import { createLogger } from "../shared/log.js";
@@ -45,15 +45,8 @@ if (listenProblem) {
 }
 if (opts.check) {
   // The tls files too: present, in date, signed by the CA, the key the certificate's (a warning 30 days before the end).
-  const readTls = (path: string): TlsFile => {
-    try {
-      return { path, ok: true, detail: "", text: readFileSync(path, "utf8") };
-    } catch (err) {
-      return { path, ok: false, detail: (err as NodeJS.ErrnoException).code ?? String(err) };
-    }
-  };
   const tls = config.tls
-    ? checkTlsFiles({ ca: readTls(config.tls.ca), cert: readTls(config.tls.cert), key: readTls(config.tls.key) }, { nowMs: Date.now() })
+    ? checkTlsFiles({ ca: readTlsFile(config.tls.ca), cert: readTlsFile(config.tls.cert), key: readTlsFile(config.tls.key) }, { nowMs: Date.now() })
     : [];
   for (const f of tls.filter((t) => t.status !== "ok"))
     process.stderr.write(`${opts.config}: tls: ${f.status === "fail" ? "" : "warning: "}${f.title}\n  why: ${f.why}\n  fix: ${f.fix}\n`);

@@ -29,12 +29,12 @@ export interface TlsMaterial {
   fingerprint: string;
 }
 
-function readFile(path: string): { file: TlsFile; bytes?: Buffer } {
+/** One file of a tls section as checkTlsFiles takes it: its text, or the errno code that kept it from being read. */
+export function readTlsFile(path: string): TlsFile {
   try {
-    const bytes = readFileSync(path);
-    return { file: { path, ok: true, detail: "", text: bytes.toString("utf8") }, bytes };
+    return { path, ok: true, detail: "", text: readFileSync(path, "utf8") };
   } catch (err) {
-    return { file: { path, ok: false, detail: (err as NodeJS.ErrnoException).code ?? (err as Error).message } };
+    return { path, ok: false, detail: (err as NodeJS.ErrnoException).code ?? String(err) };
   }
 }
 
@@ -44,13 +44,13 @@ function readFile(path: string): { file: TlsFile; bytes?: Buffer } {
  * Throws an Error naming the file and what is wrong.
  */
 export function readTlsMaterial(files: TlsPaths, nowMs = Date.now()): TlsMaterial {
-  const ca = readFile(files.ca);
-  const cert = readFile(files.cert);
-  const key = readFile(files.key);
-  const failures = checkTlsFiles({ ca: ca.file, cert: cert.file, key: key.file }, { nowMs }).filter((f) => f.status === "fail");
-  if (failures.length > 0 || !ca.bytes || !cert.bytes || !key.bytes) throw new Error(failures.map((f) => f.title).join("; ") || "TLS files unreadable");
-  const x509 = new X509Certificate(cert.bytes);
-  return { ca: ca.bytes, cert: cert.bytes, key: key.bytes, notAfterMs: Date.parse(x509.validTo), fingerprint: x509.fingerprint256 };
+  const [ca, cert, key] = [files.ca, files.cert, files.key].map(readTlsFile);
+  const failures = checkTlsFiles({ ca, cert, key }, { nowMs }).filter((f) => f.status === "fail");
+  if (failures.length > 0 || ca.text === undefined || cert.text === undefined || key.text === undefined)
+    throw new Error(failures.map((f) => f.title).join("; ") || "TLS files unreadable");
+  const x509 = new X509Certificate(cert.text);
+  const bytes = (f: TlsFile) => Buffer.from(f.text ?? "", "utf8");
+  return { ca: bytes(ca), cert: bytes(cert), key: bytes(key), notAfterMs: Date.parse(x509.validTo), fingerprint: x509.fingerprint256 };
 }
 
 /** The files and what was last read from them. */

@@ -13,7 +13,8 @@ import {
   type CheckItem,
   type HostFacts,
 } from "../../agent/preflight-checks.js";
-import { agentInterfaces, listenAddresses, readTlsFile } from "../../agent/preflight.js";
+import { agentInterfaces, listenAddresses } from "../../agent/preflight.js";
+import { readTlsFile } from "../../shared/tls-material.js";
 import type { TlsFile } from "../../shared/cert-check.js";
 import { agentConfigSchema, type AgentConfig } from "../../shared/config/agent.js";
 import { parseConfigText } from "../../shared/config/load.js";
@@ -41,7 +42,7 @@ let goodTls: TlsFile[] = [];
 before(async () => {
   scratch = mkdtempSync(join(tmpdir(), "keepvip-preflight-pki-"));
   pki = await makePki(scratch);
-  goodTls = await Promise.all([join(pki.dir, "ca.crt"), pki.file("agent-lb1", "crt"), pki.file("agent-lb1", "key")].map(readTlsFile));
+  goodTls = [join(pki.dir, "ca.crt"), pki.file("agent-lb1", "crt"), pki.file("agent-lb1", "key")].map(readTlsFile);
 });
 after(() => {
   if (scratch) rmSync(scratch, { recursive: true, force: true });
@@ -434,7 +435,7 @@ for (const c of certCases) {
       BASE_YAML.replace("node_id: lb1", `node_id: ${node}`).replace(/^tls:.*$/m, `tls: { ca: ${ca}, cert: ${cert}, key: ${key} }`),
       "agent.yaml",
     );
-    const tlsFiles = await Promise.all([ca, cert, key].map(readTlsFile));
+    const tlsFiles = [ca, cert, key].map(readTlsFile);
     const nowMs = c.now ? c.now(new X509Certificate(tlsFiles[1].text!)) : Date.now();
     const items = evaluatePreflight(cfg, { ...goodFacts(), tlsFiles, nowMs });
     const tls = items.filter((i) => i.id.startsWith("coordinator.tls"));
