@@ -28,6 +28,7 @@ import { startMetricsServer } from "../shared/metrics-server.js";
 import { Readiness } from "../shared/systemd.js";
 import { realScheduler } from "../shared/scheduler.js";
 import { ReloadableTls } from "../shared/tls-material.js";
+import { planReload } from "./reload.js";
 import { linkPort, nginxPort, reachPort, trackPort, upstreamPort, verifyPort, vipPort } from "./wiring.js";
 
 const program = new Command()
@@ -180,20 +181,38 @@ async function shutdown(signal: string): Promise<void> {
   process.exit(0);
 }
 // SIGHUP (systemctl reload): the TLS files are reloaded (as when they change);
-// the agent's other settings (nginx paths, tracks, coordinator) take effect on a restart, which hands the VIP over first;
-// a reload checks the file so a mistake is caught before that restart. The
-// cluster's settings (priorities, upstreams, timing) live in the coordinator
-// and are reloaded there. Never exits on SIGHUP.
+// the tracks' scripts, intervals and timeouts and the notify scripts apply in
+// place (reload.ts); the agent's other settings (nginx, groups, coordinator)
+// take effect on a restart, which hands the VIP over first, and the reload
+// says which. An invalid file changes nothing. The cluster's settings
+// (priorities, upstreams, timing) live in the coordinator and are reloaded
+// there. Never exits on SIGHUP.
+let running = config;
 process.on("SIGHUP", () => {
   tlsFiles?.reload("SIGHUP");
   try {
     const next = loadConfigFile(agentConfigSchema, opts.config);
-    const changed = (Object.keys(next) as Array<keyof typeof next>).filter((k) => JSON.stringify(next[k]) !== JSON.stringify(config[k]));
-    log.warn(
-      { event: "config.reload", changed },
-      changed.length === 0
-        ? "config reload: no change"
-        : `config reload: ${changed.join(", ")} changed and valid; restart the agent to apply (systemctl restart keepvip-agent hands the VIP over first)`,
+    const plan = planReload(running, next);
+    if (plan.apply.includes("tracks")) {
+      const refused = scripts.reconfigure(next.tracks);
+      if (refused) plan.restart.push(`tracks (${refused})`);
+      else running = { ...running, tracks: next.tracks };
+    }
+    if (plan.apply.includes("notify")) {
+      notifier.reconfigure(next.notify);
+      running = { ...running, notify: next.notify };
+    }
+    if (plan.apply.includes("tls")) running = { ...running, tls: next.tls };
+    const applied = plan.apply.filter((a) => a !== "tracks" || running.tracks === next.tracks);
+    const parts = [
+      applied.length > 0 ? `applied: ${applied.join(", ")}` : "",
+      plan.restart.length > 0
+        ? `${plan.restart.join(", ")} changed and valid; restart the agent to apply (systemctl restart keepvip-agent hands the VIP over first)`
+        : "",
+    ].filter(Boolean);
+    log[plan.restart.length > 0 ? "warn" : "info"](
+      { event: "config.reload", applied, restart: plan.restart },
+      parts.length === 0 ? "config reload: no change" : `config reload: ${parts.join("; ")}`,
     );
   } catch (err) {
     const problems = err instanceof ConfigError ? err.problems : [(err as Error).message];

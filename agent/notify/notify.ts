@@ -51,7 +51,7 @@ export interface NotifierOptions {
 }
 
 export class Notifier {
-  private readonly cfg: NotifyConfig;
+  private cfg: NotifyConfig;
   private readonly runner: CommandRunner;
   private readonly log: Logger;
   private readonly credentials: ReturnType<typeof scriptUserResolver>;
@@ -79,6 +79,11 @@ export class Notifier {
       .finally(() => {
         if (queue.pending === 0 && this.queues.get(group) === queue) this.queues.delete(group);
       });
+  }
+
+  /** New notify scripts (an agent SIGHUP): the next transition runs them; queued ones run as planned. */
+  reconfigure(config: NotifyConfig): void {
+    this.cfg = config;
   }
 
   /** Resolves when every queued notification has run (agent stop: after notify STOP). */

@@ -33,7 +33,9 @@ interface Track {
   policy: RiseFall;
   counter: TrackCounter;
   detail: string;
+  /** The next run, while one is waiting (undefined while a run is in flight). */
   timer: NodeJS.Timeout | undefined;
+  lastStart?: number;
 }
 
 export class TrackScripts {
@@ -101,6 +103,27 @@ export class TrackScripts {
     return undefined;
   }
 
+  /**
+   * New settings for the configured tracks (an agent SIGHUP): script, interval and
+   * timeout apply from the next run, which comes at the new interval after the last
+   * start (at once if that is past); results and streaks so far are kept, as is a
+   * rise/fall the coordinator set. The set of names must stay the same (planReload):
+   * an unknown name is refused and nothing changes.
+   */
+  reconfigure(tracks: Record<string, TrackScriptConfig>): string | undefined {
+    const unknown = Object.keys(tracks).filter((n) => !this.tracks.has(n));
+    if (unknown.length > 0) return `not configured on this agent: ${unknown.join(", ")} (adding a track needs a restart)`;
+    for (const [name, cfg] of Object.entries(tracks)) {
+      const t = this.tracks.get(name)!;
+      const intervalChanged = t.cfg.interval !== cfg.interval;
+      t.cfg = cfg;
+      // Not mid-run (its end schedules the next run with the new interval): re-arm from the last start.
+      if (this.running && intervalChanged && t.timer !== undefined && t.lastStart !== undefined)
+        this.schedule(t, Math.max(0, t.lastStart + cfg.interval - Date.now()));
+    }
+    return undefined;
+  }
+
   private result(t: Track): TrackResult {
     return { name: t.name, passing: t.counter.passing, detail: t.detail };
   }
@@ -111,8 +134,10 @@ export class TrackScripts {
   }
 
   private async runOnce(t: Track): Promise<void> {
+    t.timer = undefined;
     if (!this.running) return;
     const startedAt = Date.now();
+    t.lastStart = startedAt;
     const timeoutMs = t.cfg.timeout ?? t.cfg.interval;
     const creds = await this.credentials();
     if (!creds.ok) {

@@ -7,10 +7,13 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { readFileSync, existsSync } from "node:fs";
+import { readFileSync, existsSync, writeFileSync } from "node:fs";
 import { spawnSync } from "node:child_process";
 import { join } from "node:path";
 import { breakNginx, fixNginx, killProcess, labPaths, startProcess, stopProcess } from "../../deploy/lab/api.js";
+import { parse as parseYaml, stringify as stringifyYaml } from "yaml";
+import { adminCli } from "../../deploy/lab/admin.js";
+import { isAlive as isProcessAlive, readPidFile } from "../../deploy/lab/procfs.js";
 import { clusterStatus, onlyOn as onlyOnIn, steady, waitFor, useLab } from "./helpers/drill.js";
 
 const P = "kva";
@@ -129,4 +132,52 @@ test("nginx unable to start: the agent releases the VIP itself before the coordi
     assert.ok(t(released) <= t(told), `local release at ${String(released.time)}, coordinator's acquire at ${String(told.time)}`);
   }
   await steady(P, "lb1", 30_000);
+});
+
+test("an agent SIGHUP applies a track script's new interval and new notify scripts in place: same process, no move", async () => {
+  await steady(P);
+  const paths = labPaths(P);
+  const file = paths.agentConfig("lb2");
+  const original = readFileSync(file, "utf8");
+  const pid = readPidFile(paths.pidFile("lb2", "agent"));
+  assert.ok(pid, "lb2's agent pid");
+  const runs = join(paths.logs, "lb2-track-runs.log");
+  const notified = join(paths.logs, "lb2-notify-reloaded.log");
+  const epoch = (await clusterStatus(P))?.epoch;
+  try {
+    // The track keeps its check but now also counts its runs, every 300 ms instead of 100 ms;
+    // transitions go to another file.
+    const cfg = parseYaml(original) as { tracks: { chk_nginx: { script: string[]; interval: string; timeout: string } }; notify: { any: string[] } };
+    const check = cfg.tracks.chk_nginx.script.map((a) => `'${a}'`).join(" ");
+    cfg.tracks.chk_nginx = { script: ["/bin/sh", "-c", `printf '.\\n' >> ${runs}; exec ${check}`], interval: "300ms", timeout: "300ms" };
+    cfg.notify.any = [cfg.notify.any[0], cfg.notify.any[1], notified];
+    writeFileSync(file, stringifyYaml(cfg));
+    process.kill(pid, "SIGHUP");
+    await waitFor("lb2's reload applied tracks and notify", 5000, () =>
+      logLines("lb2", "agent").some((l) => l.event === "config.reload" && JSON.stringify(l.applied) === JSON.stringify(["tracks", "notify"]))
+        ? true
+        : undefined,
+    );
+    await waitFor("the new track script ran", 5000, () => (existsSync(runs) ? true : undefined), 50);
+    const count = () => readFileSync(runs, "utf8").split("\n").filter(Boolean).length;
+    const before = count();
+    await new Promise((r) => setTimeout(r, 3000));
+    const ran = count() - before;
+    assert.ok(ran >= 5 && ran <= 15, `about 10 runs in 3 s at the new 300 ms interval, got ${ran} (at the old 100 ms: about 30)`);
+    assert.equal(readPidFile(paths.pidFile("lb2", "agent")), pid, "the same process");
+    assert.equal(isProcessAlive(pid), true);
+    assert.equal((await clusterStatus(P))?.epoch, epoch, "nothing moved on the reload");
+
+    // The next transition runs the new notify script.
+    const c = await adminCli(P, ["switchover", "VI_1", "--to", "lb2"]);
+    assert.equal(c.code, 0, c.err);
+    await waitFor("lb2's new notify script saw MASTER", 10_000, () =>
+      existsSync(notified) && readFileSync(notified, "utf8").includes("INSTANCE VI_1 MASTER") ? true : undefined,
+    );
+  } finally {
+    writeFileSync(file, original);
+    process.kill(pid, "SIGHUP");
+    await adminCli(P, ["switchover", "VI_1", "--to", "lb1"]);
+  }
+  await steady(P);
 });

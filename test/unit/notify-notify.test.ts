@@ -152,3 +152,15 @@ test("script_user: notify scripts run with the user's uid/gid; an unknown user i
   assert.equal(seen().length, 1, "nothing ran as the wrong user");
   assert.ok(lines.some((l) => l.event === "notify.failed" && /script_user "ghost"/.test(String(l.error))));
 });
+
+test("reconfigure (an agent SIGHUP): the next transition runs the new scripts", async () => {
+  const runner = fakeRunner();
+  const n = new Notifier({ config: { master: ["/old-master.sh"], timeout: 1000 }, runner });
+  n.notify("VI_1", "MASTER", 100);
+  await n.flush();
+  n.reconfigure({ master: ["/new-master.sh"], backup: ["/new-backup.sh"], timeout: 1000 });
+  n.notify("VI_1", "BACKUP", 90);
+  n.notify("VI_1", "MASTER", 100);
+  await n.flush();
+  assert.deepEqual(runner.argvs, [["/old-master.sh"], ["/new-backup.sh"], ["/new-master.sh"]]);
+});

@@ -161,3 +161,38 @@ test("stop() kills the run in flight and schedules nothing more", async (t) => {
   await advance(t, 3000);
   assert.equal(runner.calls.length, 1);
 });
+
+test("reconfigure (an agent SIGHUP): a new interval applies from the last start, a new script from the next run; results and streaks stay", async (t) => {
+  const { runner, tracks, changes } = setup(t, () => ({ exit: 0, ms: 30 }));
+  tracks.start();
+  await advance(t, 1500);
+  assert.deepEqual(
+    runner.calls.map((c) => c.startedAt),
+    [0, 1000],
+  );
+  assert.equal(tracks.reconfigure({ chk_nginx: track({ interval: 200, script: ["/usr/local/bin/check2"] }) }), undefined);
+  await advance(t, 700);
+  assert.deepEqual(
+    runner.calls.map((c) => c.startedAt),
+    [0, 1000, 1500, 1700, 1900, 2100],
+    "the next run at once (1000 + 200 is past), then every 200 ms",
+  );
+  assert.deepEqual(runner.calls.at(-1)?.argv, ["/usr/local/bin/check2"]);
+  assert.equal(changes.length, 1, "passing all along: the first result only");
+  assert.equal(tracks.current()[0]?.passing, true);
+});
+
+test("reconfigure refuses a track the agent does not run (adding one needs a restart), and changes nothing", async (t) => {
+  const { runner, tracks } = setup(t, () => ({ exit: 0, ms: 30 }));
+  tracks.start();
+  assert.match(
+    tracks.reconfigure({ chk_nginx: track({ interval: 100 }), chk_new: track() }) ?? "",
+    /not configured on this agent: chk_new \(adding a track needs a restart\)/,
+  );
+  await advance(t, 2500);
+  assert.deepEqual(
+    runner.calls.map((c) => c.startedAt),
+    [0, 1000, 2000],
+    "still every 1000 ms",
+  );
+});

@@ -1,0 +1,41 @@
+/** planReload: what an agent SIGHUP applies in place and what waits for a restart, as a table. */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { planReload } from "../../agent/reload.js";
+import { agentConfigSchema } from "../../shared/config/agent.js";
+import { parseConfigText } from "../../shared/config/load.js";
+
+const BASE = `
+node_id: lb1
+coordinator: "198.19.0.1:7400"
+tls: { ca: /etc/keepvip/pki/ca.crt, cert: /etc/keepvip/pki/agent-lb1.crt, key: /etc/keepvip/pki/agent-lb1.key }
+groups: { VI_1: { interface: lan0 } }
+tracks:
+  chk_nginx: { script: ["/etc/keepvip/nginx_check.sh"], interval: 2s }
+notify: { master: ["/etc/keepvip/master.sh"] }
+`;
+const cfg = (text: string) => parseConfigText(agentConfigSchema, text, "agent.yaml");
+
+test("planReload: tracks and notify apply in place, the tls files reload themselves, the rest waits for a restart", () => {
+  const running = cfg(BASE);
+  const cases: Array<[string, string, { apply: string[]; restart: string[] }]> = [
+    ["nothing changed", BASE, { apply: [], restart: [] }],
+    ["a track's interval", BASE.replace("interval: 2s", "interval: 500ms"), { apply: ["tracks"], restart: [] }],
+    ["a track's script", BASE.replace('["/etc/keepvip/nginx_check.sh"]', '["/usr/local/bin/check", "--fast"]'), { apply: ["tracks"], restart: [] }],
+    ["a notify script", BASE.replace("master.sh", "master2.sh"), { apply: ["notify"], restart: [] }],
+    ["the tls paths", BASE.replace("agent-lb1.crt", "agent-lb1-2027.crt"), { apply: ["tls"], restart: [] }],
+    ["a track added", BASE.replace("notify:", '  chk_disk: { script: ["/bin/true"] }\nnotify:'), { apply: [], restart: ["tracks (added: chk_disk)"] }],
+    ["a track removed", BASE.replace(/tracks:\n.*\n/, ""), { apply: [], restart: ["tracks (removed: chk_nginx)"] }],
+    ["the coordinator", BASE.replace("198.19.0.1", "198.19.0.2"), { apply: [], restart: ["coordinator"] }],
+    ["a group's interface", BASE.replace("interface: lan0", "interface: lan1"), { apply: [], restart: ["groups"] }],
+    [
+      "tracks and the node id",
+      BASE.replace("interval: 2s", "interval: 1s").replace("node_id: lb1", "node_id: lb3"),
+      { apply: ["tracks"], restart: ["node_id"] },
+    ],
+  ];
+  for (const [what, text, expected] of cases) {
+    const plan = planReload(running, cfg(text));
+    assert.deepEqual({ apply: [...plan.apply].sort(), restart: plan.restart }, { apply: [...expected.apply].sort(), restart: expected.restart }, what);
+  }
+});
