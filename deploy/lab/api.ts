@@ -12,6 +12,7 @@ export {
   startLabProcess as startProcess,
   stopLabProcess as stopProcess,
   killLabProcess as killProcess,
+  restartLabProcess as restartProcess,
   setLink,
   partition,
   heal,
