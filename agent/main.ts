@@ -205,7 +205,7 @@ async function restartExit(signal: string): Promise<void> {
 // SIGHUP (systemctl reload): the TLS files are reloaded (as when they change);
 // the tracks' scripts, intervals and timeouts and the notify scripts apply in
 // place (reload.ts); the agent's other settings (nginx, groups, coordinator)
-// take effect on a restart (systemctl restart moves nothing), and the reload
+// take effect on a restart, which hands the VIP over first, and the reload
 // says which. An invalid file changes nothing. The cluster's settings
 // (priorities, upstreams, timing) live in the coordinator and are reloaded
 // there. Never exits on SIGHUP.
@@ -229,7 +229,7 @@ process.on("SIGHUP", () => {
     const parts = [
       applied.length > 0 ? `applied: ${applied.join(", ")}` : "",
       plan.restart.length > 0
-        ? `${plan.restart.join(", ")} changed and valid; restart the agent to apply (systemctl restart keepvip-agent: the VIPs and nginx stay in place)`
+        ? `${plan.restart.join(", ")} changed and valid; restart the agent to apply (systemctl restart keepvip-agent hands the VIP over first)`
         : "",
     ].filter(Boolean);
     log[plan.restart.length > 0 ? "warn" : "info"](

@@ -6,7 +6,7 @@
  * the notify scripts and their timeout, and the TLS files (reloaded on their
  * own, shared/tls-material.ts). Everything else the agent was started with
  * (node id, coordinators, groups, nginx, state dir, tools) needs a restart,
- * which moves nothing (restart.ts).
+ * which hands the VIP over first.
  */
 import type { AgentConfig } from "../shared/config/agent.js";
 
