@@ -29,7 +29,6 @@ import { Readiness } from "../shared/systemd.js";
 import { realScheduler } from "../shared/scheduler.js";
 import { ReloadableTls } from "../shared/tls-material.js";
 import { planReload } from "./reload.js";
-import { stopIsRestart } from "./restart.js";
 import { linkPort, nginxPort, reachPort, trackPort, upstreamPort, verifyPort, vipPort } from "./wiring.js";
 
 const program = new Command()
@@ -166,8 +165,6 @@ let stopping = false;
 async function shutdown(signal: string): Promise<void> {
   if (stopping) return;
   stopping = true;
-  // A restart (systemctl restart, or SIGUSR2 from another supervisor) moves nothing.
-  if (signal === "SIGUSR2" || (signal === "SIGTERM" && (await stopIsRestart(runner)))) return restartExit(signal);
   log.info({ event: "agent.stop", signal }, "stopping: asking for a handover");
   const outcome = await core.stop(session.connected);
   log.info({ event: "agent.stopped", outcome }, `stopped: ${outcome}`);
@@ -181,25 +178,6 @@ async function shutdown(signal: string): Promise<void> {
   supervisor.detach();
   // Let the STOP notifications run (bounded by their own timeout, at most 5 s here).
   await Promise.race([notifier.flush(), new Promise((r) => setTimeout(r, 5000))]);
-  process.exit(0);
-}
-/**
- * Exit for a restart: no handover, no STOP notifications (nothing stops). The VIPs stay
- * bound and nginx keeps serving; the next agent adopts both, and the coordinator keeps
- * this node as holder meanwhile (a holder whose session ends is verified on the LAN before
- * anything moves, and its VIP answers).
- */
-async function restartExit(signal: string): Promise<void> {
-  log.info(
-    { event: "agent.restart", signal, held: [...core.held.keys()] },
-    `restarting (${signal === "SIGUSR2" ? "SIGUSR2" : "systemctl restart"}): the VIPs and nginx stay for the next agent to adopt, no handover`,
-  );
-  session.stop();
-  scripts.stop();
-  backends.stop();
-  await links.watcher.close();
-  await vips.close();
-  supervisor.detach();
   process.exit(0);
 }
 // SIGHUP (systemctl reload): the TLS files are reloaded (as when they change);
@@ -242,5 +220,4 @@ process.on("SIGHUP", () => {
   }
 });
 process.on("SIGTERM", () => void shutdown("SIGTERM"));
-process.on("SIGUSR2", () => void shutdown("SIGUSR2"));
 process.on("SIGINT", () => void shutdown("SIGINT"));

@@ -12,7 +12,6 @@ export {
   startLabProcess as startProcess,
   stopLabProcess as stopProcess,
   killLabProcess as killProcess,
-  restartLabProcess as restartProcess,
   setLink,
   partition,
   heal,

@@ -70,8 +70,7 @@ export async function startProcess(spec: ProcessSpec, ip: string): Promise<numbe
 }
 
 /** How a process is ended: stop = SIGTERM (its clean shutdown), kill = SIGKILL (a crash). */
-/** stop: SIGTERM; kill: SIGKILL; restart: SIGUSR2 (the agent exits keeping its VIPs and nginx, as on `systemctl restart`). */
-export type EndHow = "stop" | "kill" | "restart";
+export type EndHow = "stop" | "kill";
 
 /** Ends SPEC's process and waits until it is gone; returns the pid it ended. Throws when it is not running. */
 export async function endProcess(spec: ProcessSpec, how: EndHow): Promise<number> {
@@ -81,7 +80,7 @@ export async function endProcess(spec: ProcessSpec, how: EndHow): Promise<number
     throw new Error(`${label(spec)} is not running`);
   }
   const children = how === "kill" && spec.killChildren ? childrenOf(pid) : [];
-  const signal = how === "stop" ? "SIGTERM" : how === "restart" ? "SIGUSR2" : "SIGKILL";
+  const signal = how === "stop" ? "SIGTERM" : "SIGKILL";
   process.kill(pid, signal);
   for (const c of children) {
     try {
@@ -90,7 +89,7 @@ export async function endProcess(spec: ProcessSpec, how: EndHow): Promise<number
       // already gone
     }
   }
-  const timeout = how === "kill" ? KILL_TIMEOUT_MS : STOP_TIMEOUT_MS;
+  const timeout = how === "stop" ? STOP_TIMEOUT_MS : KILL_TIMEOUT_MS;
   const gone = await waitFor(() => !isAlive(pid) && children.every((c) => !isAlive(c)), timeout);
   if (!gone) throw new Error(`${label(spec)} (pid ${pid}) is still alive ${timeout} ms after ${signal}`);
   removePidFileIf(spec, pid);
