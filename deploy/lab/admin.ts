@@ -6,7 +6,6 @@
  * by `lab status`, the demo, the benches and the end-to-end tests.
  */
 import { spawn } from "node:child_process";
-import { join } from "node:path";
 import type { StatusReply } from "../../shared/gen/keepvip/v1/admin.js";
 import { labRunner, labTopology } from "./lab.js";
 import { switchPort } from "./netns.js";

@@ -14,18 +14,7 @@ import { isAlive, isInNamespace, readPidFile, waitFor } from "./procfs.js";
 import { startProcess } from "./processes.js";
 import { issueLabPki, labPki } from "./pki.js";
 import { etcdctlArgs, processSpecs, type ProcessSpec } from "./stacks.js";
-import {
-  ADDRESSES,
-  DEFAULT_PREFIX,
-  ETCD_CLIENT_PORT,
-  ETCD_HOSTS,
-  checkPrefix,
-  hostNs,
-  isHost,
-  planTopology,
-  type EtcdHost,
-  type TopologyPlan,
-} from "./topology.js";
+import { DEFAULT_PREFIX, ETCD_HOSTS, checkPrefix, hostNs, isHost, planTopology, type EtcdHost, type TopologyPlan } from "./topology.js";
 
 let sharedRunner: CommandRunner | undefined;
 /** The lab's CommandRunner (the real one). */
