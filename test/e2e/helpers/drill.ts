@@ -48,7 +48,14 @@ export async function waitFor<T>(what: string, timeoutMs: number, probe: () => P
   return boxed.value;
 }
 
-/** Both agents connected, nginx running on both, `holder` holds the VIP and nothing is moving. */
+/**
+ * Both agents connected, nginx running on both, `holder` holds the VIP and nothing is moving.
+ * Each check runs the admin CLI (a whole node process) in the lab: polled every 500 ms, not
+ * back to back, so the harness does not take a core from the lab's nginx and agents on a
+ * 2-core machine while it waits. Back-to-back polling was the likely cause of two CI
+ * failures of the rolling restart: the holder's agent missing 100 ms of heartbeats and a
+ * request timing out, and a planned overlap stretched to 317 ms, each while it polled.
+ */
 export async function steady(prefix: string, holder = "lb1", timeoutMs = 30_000): Promise<GroupStatus> {
   return waitFor(
     `a steady cluster with the VIP on ${holder}`,
@@ -60,7 +67,7 @@ export async function steady(prefix: string, holder = "lb1", timeoutMs = 30_000)
       const on = await vipHolders(prefix);
       return on.length === 1 && on[0] === holder ? s : undefined;
     },
-    200,
+    500,
   );
 }
 
