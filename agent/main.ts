@@ -28,7 +28,7 @@ import { startMetricsServer } from "../shared/metrics-server.js";
 import { Readiness } from "../shared/systemd.js";
 import { realScheduler } from "../shared/scheduler.js";
 import { ReloadableTls } from "../shared/tls-material.js";
-import { planReload } from "./reload.js";
+import { planReload, type ReloadPlan } from "./reload.js";
 import { linkPort, nginxPort, reachPort, trackPort, upstreamPort, verifyPort, vipPort } from "./wiring.js";
 
 const program = new Command()
@@ -193,17 +193,20 @@ process.on("SIGHUP", () => {
   try {
     const next = loadConfigFile(agentConfigSchema, opts.config);
     const plan = planReload(running, next);
+    const applied: ReloadPlan["apply"] = plan.apply.filter((what) => what !== "tracks");
     if (plan.apply.includes("tracks")) {
       const refused = scripts.reconfigure(next.tracks);
       if (refused) plan.restart.push(`tracks (${refused})`);
-      else running = { ...running, tracks: next.tracks };
+      else {
+        running = { ...running, tracks: next.tracks };
+        applied.unshift("tracks");
+      }
     }
     if (plan.apply.includes("notify")) {
       notifier.reconfigure(next.notify);
       running = { ...running, notify: next.notify };
     }
     if (plan.apply.includes("tls")) running = { ...running, tls: next.tls };
-    const applied = plan.apply.filter((a) => a !== "tracks" || running.tracks === next.tracks);
     const parts = [
       applied.length > 0 ? `applied: ${applied.join(", ")}` : "",
       plan.restart.length > 0

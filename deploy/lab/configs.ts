@@ -268,7 +268,7 @@ export function replicaConfig(host: ReplicaHost, m: LabManifest, paths: LabPaths
       etcd: {
         endpoints: ETCD_HOSTS.map((e) => `${m.insecure ? "http" : "https"}://${ADDRESSES.ctl[e]}:${ETCD_CLIENT_PORT}`),
         // etcd checks the replicas' client certificates (--client-cert-auth) against the lab's CA.
-        ...(m.insecure ? {} : { tls: { ca: labPki(paths).ca, cert: labPki(paths).coordinator.cert, key: labPki(paths).coordinator.key } }),
+        ...(m.insecure ? {} : { tls: { ca: labPki(paths).ca, ...labPki(paths).coordinator } }),
         call_timeout: "500ms",
       },
       prefix: `/keepvip/lab/${m.prefix}`,
