@@ -33,7 +33,7 @@ export interface UnitRuntime {
   preemptSince?: { node: string; sinceMs: number };
   /** Operator switchover target, cleared when reached or impossible. */
   switchoverTo?: string;
-  /** Where a completed switchover pinned the unit (persisted); dropped when that node becomes ineligible. */
+  /** Where a completed switchover pinned the unit (persisted); dropped when the unit leaves that node. */
   pinned?: string;
   /** Nodes told to release, and until when we wait before telling them again. */
   releasing: Array<{ node: string; untilMs: number }>;
@@ -248,13 +248,17 @@ function decide(rt: UnitRuntime, ctx: StepContext, actions: Action[], wakes: num
   if (e.wakeAtMs !== undefined) wakes.push(e.wakeAtMs);
   if (rt.switchoverTo !== undefined && (rt.switchoverTo === rt.holder || !e.ranking.some((c) => c.node === rt.switchoverTo && c.eligibility.eligible)))
     rt.switchoverTo = undefined;
-  // A pin lasts while its node can hold; after that the ordinary election rules again.
-  if (rt.pinned !== undefined && !e.ranking.some((c) => c.node === rt.pinned && c.eligibility.eligible)) {
+  // A pin lasts while the unit stays on its node. A move away (failover, maintenance,
+  // a stop, another switchover) drops it when acked; a holder that let go on its own
+  // drops it here. A hiccup that moved nothing (a few missed heartbeats, a cut-off
+  // holder still serving) keeps it: otherwise the next tick would preempt back,
+  // an unplanned move caused by a fault that was judged harmless.
+  if (rt.pinned !== undefined && rt.holder !== rt.pinned) {
     actions.push({
       type: "note",
       kind: "election",
       node: rt.pinned,
-      message: `${unit.name}: switchover pin on ${rt.pinned} dropped (${e.ranking.find((c) => c.node === rt.pinned)?.eligibility.detail ?? "not a member"})`,
+      message: `${unit.name}: switchover pin on ${rt.pinned} dropped (${rt.pinned} no longer holds it${pinnedDetail(e, rt.pinned)})`,
     });
     rt.pinned = undefined;
   }
@@ -351,6 +355,12 @@ function startAcquire(rt: UnitRuntime, ctx: StepContext, to: string, from: strin
   rt.phase = { kind: "acquiring", to, from, epoch: rt.epoch, sinceMs: ctx.nowMs, planned, acked: [], reason };
   // Announce harder only when taking over from someone who may still be on the LAN.
   actions.push({ type: "acquire", node: to, epoch: rt.epoch, takeover: !planned && from !== null, reason });
+}
+
+function pinnedDetail(e: ReturnType<typeof elect>, node: string): string {
+  const c = e.ranking.find((x) => x.node === node);
+  if (!c) return ": not a member";
+  return c.eligibility.eligible ? "" : `: ${c.eligibility.detail}`;
 }
 
 function failAcquire(rt: UnitRuntime, ctx: StepContext, why: string, actions: Action[]): void {

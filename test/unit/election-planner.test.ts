@@ -638,6 +638,52 @@ const cases: PlannerCase[] = [
     },
   },
   {
+    name: "switchover pin: preempt does not undo it, and a holder that misses a few heartbeats and comes back keeps it (a hiccup that moved nothing is no reason to move)",
+    run: () => {
+      const c = Cluster.holding(seed(), "lb1", 4);
+      c.rt = { ...c.rt, switchoverTo: "lb2" };
+      assert.deepEqual(commands(c.step()), ["acquire lb2 e5"]);
+      c.completeMove();
+      c.holds("lb1", false).step({ type: "ack", node: "lb1", group: "VI_1", epoch: 5, action: "release", ok: true });
+      assert.equal(c.rt.pinned, "lb2");
+      assert.deepEqual(commands(c.after(timing.ackTimeoutMs + 1).step()), [], "lb1 (100) does not preempt lb2 (90)");
+      assert.equal(c.rt.last?.rule, "kept-holder-pinned");
+      c.set("lb2", { session: "silent" });
+      c.after(100).step();
+      assert.equal(c.rt.pinned, "lb2", "still on lb2: the pin stays");
+      c.set("lb2", { session: "live" });
+      assert.deepEqual(commands(c.after(100).step()), [], "back in session: no preempt");
+      assert.equal(c.rt.last?.rule, "kept-holder-pinned");
+      assert.equal(c.rt.pinned, "lb2");
+    },
+  },
+  {
+    name: "switchover pin: dropped when the pinned holder lets go on its own (FAULT); the ordinary rules pick the next holder",
+    run: () => {
+      const c = Cluster.holding(seed(), "lb2", 5);
+      c.rt = { ...c.rt, pinned: "lb2" };
+      c.set("lb2", { fault: true, faultReason: "nginx cannot start" }).holds("lb2", false);
+      const a = c.step();
+      assert.deepEqual(commands(a), ["acquire lb1 e6"]);
+      assert.equal(c.rt.pinned, undefined);
+      assert.ok(
+        notes(a).some((n) => /switchover pin on lb2 dropped \(lb2 no longer holds it: lb2 is FAULT: nginx cannot start\)/.test(n.message)),
+        JSON.stringify(notes(a)),
+      );
+    },
+  },
+  {
+    name: "switchover pin: dropped when a move takes the unit elsewhere (maintenance on the pinned node), not restored when it comes back",
+    run: () => {
+      const c = Cluster.holding(seed(), "lb2", 5);
+      c.rt = { ...c.rt, pinned: "lb2" };
+      c.set("lb2", { maintenance: true });
+      assert.deepEqual(commands(c.step()), ["acquire lb1 e6"]);
+      c.completeMove();
+      assert.equal(c.rt.pinned, undefined);
+    },
+  },
+  {
     name: "switchover to an ineligible node: ignored and cleared",
     run: () => {
       const c = Cluster.holding(seed(), "lb1", 4, { lb2: { maintenance: true } });
