@@ -22,6 +22,7 @@ import { CoordinatorSession, channelsFor } from "./session/client.js";
 import { TrackScripts } from "./tracks/scripts.js";
 import { BackendProber } from "./upstreams/prober.js";
 import { VipController } from "./vip/controller.js";
+import { Drainer } from "./vip/drain.js";
 import { AgentMetrics } from "./metrics.js";
 import { formatChecklist, preflightExitCode, preflightJson, runPreflight } from "./preflight.js";
 import { startMetricsServer } from "../shared/metrics-server.js";
@@ -93,13 +94,22 @@ const vips = new VipController({
   },
 });
 await vips.start();
+const drainer = new Drainer({
+  runner,
+  tools: { nft: config.nft, ip: config.ip, ss: config.ss, arping: config.arping },
+  macOf: (iface) => vips.interfaceMac(iface),
+  sourceOf: (iface) => vips.interfaceAddress(iface),
+  log: log.child({ component: "drain" }),
+  onEvent: (e) => toCore.event(`vip.${e.kind}`, e.group, e.detail),
+  onChange: () => toCore.report(),
+});
 
 const notifier = new Notifier({ config: config.notify, runner, scriptUser: config.script_user, log: log.child({ component: "notify" }) });
 const backends = new BackendProber(probeService, () => toCore.report());
 const core = new AgentCore({
   config,
   log,
-  vips: vipPort(vips),
+  vips: vipPort(vips, drainer),
   nginx: nginxPort(supervisor),
   tracks: trackPort(scripts, log),
   reach: reachPort(log.child({ component: "reach" })),
@@ -114,6 +124,9 @@ const core = new AgentCore({
   scheduler: realScheduler,
 });
 toCore = { event: (kind, group, detail) => core.agentEvent(kind, group, detail), report: () => core.scheduleReport() };
+// A drain an earlier process left (it stopped or crashed mid-drain) must not outlive it:
+// its ARP filter would keep this host from answering for the VIP when it holds it again.
+await drainer.clean();
 await core.init();
 
 // The first hello must carry real track results: an unreported track counts as
@@ -161,6 +174,9 @@ if (config.metrics) {
 }
 log.info({ event: "agent.start", version: VERSION, coordinators, held: [...core.held.keys()] }, `keepvip-agent ${VERSION} started`);
 
+/** Longest a stop waits for drains (the unit's TimeoutStopSec leaves room for it). */
+const MAX_STOP_DRAIN_MS = 40_000;
+
 let stopping = false;
 async function shutdown(signal: string): Promise<void> {
   if (stopping) return;
@@ -168,6 +184,12 @@ async function shutdown(signal: string): Promise<void> {
   log.info({ event: "agent.stop", signal }, "stopping: asking for a handover");
   const outcome = await core.stop(session.connected);
   log.info({ event: "agent.stopped", outcome }, `stopped: ${outcome}`);
+  // A planned handover drains what this host still serves: wait for it (bounded), then let go.
+  if (drainer.status().length > 0) {
+    log.info({ event: "agent.draining", draining: drainer.status() }, "waiting for the drains to end before stopping");
+    await drainer.settle(MAX_STOP_DRAIN_MS);
+  }
+  await drainer.close();
   session.stop();
   scripts.stop();
   backends.stop();

@@ -15,20 +15,46 @@ import { lanProvenFresh, ReachProber } from "./probe/reach.js";
 import { arpingProber, verifyVip } from "./probe/verify.js";
 import type { TrackScripts } from "./tracks/scripts.js";
 import type { VipController } from "./vip/controller.js";
+import type { Drainer } from "./vip/drain.js";
 
-export function vipPort(controller: VipController): VipPort {
+/**
+ * The VIP port: the controller binds and unbinds; the drainer (planned moves)
+ * forwards the old holder's flows before a planned acquire and keeps this
+ * host's flows going after a planned release.
+ */
+export function vipPort(controller: VipController, drainer: Drainer): VipPort {
   return {
     scan: (vips) => controller.scan(vips),
     async acquire(vips, opts) {
+      const forwardMs = opts.forwardMs ?? 0;
+      // Forwarding goes in before the first GARP moves the clients here.
+      if (forwardMs > 0 && !opts.takeover) for (const v of vips) if (!drainer.isDraining(v.address)) await drainer.forward(v, forwardMs);
       const results = await controller.acquire(vips, { takeover: opts.takeover });
+      // Back on the LAN interface: a drain of ours (a move back mid-drain) ends, its flows stay here.
+      for (const v of vips) await drainer.endDrain(v.address, "this host holds it again");
       const failed = results.filter((r) => !r.present);
       if (failed.length > 0) throw new Error(failed.map((r) => r.detail).join("; "));
     },
-    async release(vips) {
+    async release(vips, opts) {
+      const drainMs = opts?.drainMs ?? 0;
+      for (const v of vips) {
+        // The VIP stays local (on lo, unannounced) before it leaves the LAN interface.
+        if (drainMs > 0) await drainer.startDrain(v, drainMs);
+        else await drainer.unforward(v);
+      }
       const results = await controller.release(vips);
       const stuck = results.filter((r) => r.present);
       if (stuck.length > 0) throw new Error(stuck.map((r) => r.detail).join("; "));
     },
+    draining: () =>
+      drainer.status().map((d) => ({
+        group: d.group,
+        address: d.address,
+        connections: d.connections,
+        elapsedMs: Math.max(0, Date.now() - d.startedMs),
+        timeoutMs: d.timeoutMs,
+      })),
+    endDrain: (vip, why) => drainer.endDrain(vip.address, why),
     setGarp(garp) {
       controller.setSchedule({ burstMs: garp.offsetsMs, refreshMs: garp.refreshMs });
     },

@@ -35,7 +35,9 @@ export function formatStatus(s: StatusReply): string {
     for (const m of g.members) {
       t.push([
         m.nodeId,
-        m.state,
+        m.drainingConnections >= 0
+          ? `${m.state}, draining ${m.drainingConnections} conn${m.drainingConnections === 1 ? "" : "s"} (${age(m.drainingMs)})`
+          : m.state,
         m.basePriority === m.effectivePriority ? `${m.effectivePriority}` : `${m.effectivePriority} (base ${m.basePriority})`,
         m.nginx,
         m.eligible ? "yes" : `no: ${m.ineligibleReason}`,

@@ -39,12 +39,14 @@ export function nginxFromWire(state: NginxState): NginxHealth {
  * (as `vip.<kind>`); the controller logs every event itself.
  */
 export const FORWARDED_VIP_EVENTS: readonly string[] = ["drift-repaired", "drift-repair-failed", "unexpected", "garp-failed", "watch-failed"];
+/** Lossless planned moves, also in the coordinator's event history. */
+export const DRAIN_EVENTS: readonly string[] = ["drain-started", "drain-ended", "forward-started", "forward-failed"];
 
 /** The agent core's own event: a VIP it took could not be confirmed on the LAN. */
 export const VIP_UNCONFIRMED = "vip.unconfirmed";
 
 /** Every event kind an agent sends (AgentEvent.kind); the coordinator counts anything else as "other". */
-export const AGENT_EVENT_KINDS: ReadonlySet<string> = new Set([...FORWARDED_VIP_EVENTS.map((k) => `vip.${k}`), VIP_UNCONFIRMED]);
+export const AGENT_EVENT_KINDS: ReadonlySet<string> = new Set([...[...FORWARDED_VIP_EVENTS, ...DRAIN_EVENTS].map((k) => `vip.${k}`), VIP_UNCONFIRMED]);
 
 /**
  * The default gratuitous-ARP schedule, in ms after a VIP is added: the

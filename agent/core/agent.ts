@@ -243,8 +243,8 @@ export class AgentCore {
     if (!action) return { type: "command", command, action: null, bindings: { ok: false, error: "command without an action" } };
     const bindings = this.bindings(c.group, action.value.vips);
     return action.$case === "acquire"
-      ? { type: "command", command, action: { kind: "acquire", takeover: action.value.takeover }, bindings }
-      : { type: "command", command, action: { kind: "release", afterMs: action.value.afterMs }, bindings };
+      ? { type: "command", command, action: { kind: "acquire", takeover: action.value.takeover, forwardMs: action.value.forwardMs ?? 0 }, bindings }
+      : { type: "command", command, action: { kind: "release", afterMs: action.value.afterMs, drainMs: action.value.drainMs ?? 0 }, bindings };
   }
 
   /**
@@ -315,6 +315,10 @@ export class AgentCore {
     if (!vip.ok) {
       outcome = { kind: "unbound", detail: vip.error };
     } else {
+      // A drain keeps the VIP local here: the LAN's answer is what counts now.
+      const all = this.bindings(v.group, v.vips);
+      if (all.ok && this.deps.vips.draining().some((d) => d.group === v.group))
+        for (const b of all.vips) await this.deps.vips.endDrain(b, "the coordinator asks this host to verify the VIP on the LAN");
       try {
         const r = await this.deps.verify.verify({
           vip: vip.vips[0].address,
@@ -375,14 +379,14 @@ export class AgentCore {
         return;
       case "bind":
         try {
-          await this.deps.vips.acquire(e.vips, { takeover: e.takeover, garp: e.garp });
+          await this.deps.vips.acquire(e.vips, { takeover: e.takeover, garp: e.garp, forwardMs: e.forwardMs });
           return { type: "bound", error: null };
         } catch (err) {
           return { type: "bound", error: (err as Error).message };
         }
       case "unbind":
         try {
-          await this.deps.vips.release(e.vips);
+          await this.deps.vips.release(e.vips, { drainMs: e.drainMs });
           return { type: "unbound", error: null };
         } catch (err) {
           return { type: "unbound", error: (err as Error).message };
@@ -528,17 +532,21 @@ export class AgentCore {
     // progress still passes (F4: a restartable death must not move the VIP).
     tracks.push({ name: "nginx", passing: nginx.state === "running" || nginx.state === "starting", detail: nginx.detail.slice(0, 200) });
     const held = this.held;
+    const draining = this.deps.vips.draining();
     const reach = [...this.groups.keys()].map((group) => {
       const r = this.deps.reach.current(group);
       const holding = held.has(group);
+      // A draining VIP is still local here: probes through it answer from this host,
+      // so they witness nothing about the holder (never "fresh", never failing).
+      const local = holding || draining.some((d) => d.group === group);
       return {
         group,
         address: this.groups.get(group)?.vips[0] ?? "",
-        reachable: holding || (r?.reachable ?? false),
+        reachable: local || (r?.reachable ?? false),
         lanOk: r?.lanOk ?? true,
-        lanFresh: r?.lanFresh ?? false,
+        lanFresh: local && !holding ? false : (r?.lanFresh ?? false),
         observedMs: r?.observedMs ?? 0,
-        consecutiveFailures: holding ? 0 : (r?.failures ?? 0),
+        consecutiveFailures: local ? 0 : (r?.failures ?? 0),
       };
     });
     return {
@@ -553,6 +561,7 @@ export class AgentCore {
       fault: this.node.fault.on,
       faultReason: this.node.fault.reason,
       seq: ++this.seq,
+      draining: draining.map((d) => ({ ...d, elapsedMs: Math.round(d.elapsedMs) })),
     };
   }
 

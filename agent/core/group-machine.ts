@@ -39,6 +39,7 @@ export interface DelayedRelease {
   command: CommandRef;
   vips: VipSpec[];
   afterMs: number;
+  drainMs: number;
 }
 
 export type GroupPhase =
@@ -66,7 +67,12 @@ export interface GroupContext {
   garp: GarpPlan;
 }
 
-export type CommandAction = { kind: "acquire"; takeover: boolean } | { kind: "release"; afterMs: number };
+/**
+ * `forwardMs`: a planned move from a holder that still serves: forward the flows this
+ * host does not know to it for that long. `drainMs`: a planned release: keep serving
+ * the flows established here (unannounced) until they end or that long has passed.
+ */
+export type CommandAction = { kind: "acquire"; takeover: boolean; forwardMs: number } | { kind: "release"; afterMs: number; drainMs: number };
 
 /** The command's VIPs bound to this host's interface, or why they cannot be. */
 export type Bindings = { ok: true; vips: VipSpec[] } | { ok: false; error: string };
@@ -88,10 +94,10 @@ export type GroupEffect =
   /** Remember a newer epoch (persisted). */
   | { type: "raise-epoch"; epoch: number }
   | { type: "ack"; command: CommandRef; ok: boolean; error: string }
-  /** Add the VIPs and announce them on `garp`; the outcome comes back as `bound`. */
-  | { type: "bind"; vips: VipSpec[]; takeover: boolean; garp: GarpPlan }
-  /** Remove the VIPs and stop announcing; the outcome comes back as `unbound`. */
-  | { type: "unbind"; vips: VipSpec[] }
+  /** Add the VIPs and announce them on `garp` (forwarding first, `forwardMs`); the outcome comes back as `bound`. */
+  | { type: "bind"; vips: VipSpec[]; takeover: boolean; garp: GarpPlan; forwardMs: number }
+  /** Remove the VIPs from the LAN and stop announcing (draining their flows, `drainMs`); the outcome comes back as `unbound`. */
+  | { type: "unbind"; vips: VipSpec[]; drainMs: number }
   /** Arm the delayed release's timer (replacing any armed one); it fires `release-due`. */
   | { type: "arm-release"; release: DelayedRelease }
   | { type: "cancel-release" }
@@ -186,13 +192,13 @@ function onCommand(state: GroupState, event: Extract<GroupEvent, { type: "comman
     if (ctx.fault !== null) return refuse(`node is FAULT: ${ctx.fault}`);
     return {
       state: { ...state, phase: { kind: "acquiring", command: c, vips, takeover: event.action.takeover, prior: holdingOf(state) } },
-      effects: [...effects, { type: "bind", vips, takeover: event.action.takeover, garp: ctx.garp }],
+      effects: [...effects, { type: "bind", vips, takeover: event.action.takeover, garp: ctx.garp, forwardMs: event.action.forwardMs }],
     };
   }
 
   if (event.action.afterMs > 0) {
     // Planned overlap: the group is not blocked meanwhile, and a newer acquire cancels it.
-    const release: DelayedRelease = { command: c, vips, afterMs: event.action.afterMs };
+    const release: DelayedRelease = { command: c, vips, afterMs: event.action.afterMs, drainMs: event.action.drainMs };
     return { state: { ...state, delayed: release }, effects: [...effects, { type: "arm-release", release }] };
   }
   // A release to do now supersedes one waiting out its overlap.
@@ -200,19 +206,19 @@ function onCommand(state: GroupState, event: Extract<GroupEvent, { type: "comman
     effects.push({ type: "cancel-release" });
     state = { ...state, delayed: null };
   }
-  return startRelease(state, c, vips, effects);
+  return startRelease(state, c, vips, event.action.drainMs, effects);
 }
 
 function onReleaseDue(state: GroupState, release: DelayedRelease): GroupStep {
   // Only the armed one: a timer that went off just as a newer command cancelled it does nothing.
   if (!state.delayed || state.delayed.command.commandId !== release.command.commandId) return { state, effects: [] };
-  return startRelease({ ...state, delayed: null }, release.command, release.vips, []);
+  return startRelease({ ...state, delayed: null }, release.command, release.vips, release.drainMs, []);
 }
 
-function startRelease(state: GroupState, command: CommandRef, vips: VipSpec[], effects: GroupEffect[]): GroupStep {
+function startRelease(state: GroupState, command: CommandRef, vips: VipSpec[], drainMs: number, effects: GroupEffect[]): GroupStep {
   return {
     state: { ...state, phase: { kind: "releasing", command, vips, why: command.reason, prior: holdingOf(state) } },
-    effects: [...effects, { type: "unbind", vips }],
+    effects: [...effects, { type: "unbind", vips, drainMs }],
   };
 }
 
@@ -221,7 +227,7 @@ function onLocalRelease(state: GroupState, why: string): GroupStep {
   const holding = state.phase.holding;
   return {
     state: { ...state, phase: { kind: "releasing", command: null, vips: holding.vips, why, prior: holding } },
-    effects: [{ type: "unbind", vips: holding.vips }],
+    effects: [{ type: "unbind", vips: holding.vips, drainMs: 0 }],
   };
 }
 

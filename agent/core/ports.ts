@@ -21,14 +21,33 @@ export interface GarpPlan {
 export interface VipPort {
   /** Which of these VIPs are on their interfaces now (reconcile on start). */
   scan(vips: VipSpec[]): Promise<VipSpec[]>;
-  /** Adds (idempotent) and announces; resolves once added and the first GARP is out. */
-  acquire(vips: VipSpec[], opts: { takeover: boolean; garp: GarpPlan }): Promise<void>;
-  /** Removes (idempotent) and stops announcing. */
-  release(vips: VipSpec[]): Promise<void>;
+  /**
+   * Adds (idempotent) and announces; resolves once added and the first GARP is out.
+   * `forwardMs` > 0 (a planned move): first forward the flows this host does not
+   * know to the host answering for the VIP now, for that long.
+   */
+  acquire(vips: VipSpec[], opts: { takeover: boolean; garp: GarpPlan; forwardMs?: number }): Promise<void>;
+  /**
+   * Removes from the LAN (idempotent) and stops announcing. `drainMs` > 0 (a planned
+   * move): the flows established here go on, unannounced, until they end or that long.
+   */
+  release(vips: VipSpec[], opts?: { drainMs?: number }): Promise<void>;
+  /** VIPs let go of in a planned move whose flows this host still serves. */
+  draining(): DrainingVip[];
+  /** Ends a drain at once (this host must probe the VIP on the LAN, not itself). */
+  endDrain(vip: VipSpec, why: string): Promise<void>;
   /** The coordinator's GARP timing. */
   setGarp(garp: GarpPlan): void;
   /** After a takeover: does the LAN follow (no other host answers ARP for the VIP)? */
   confirm(vip: VipSpec): Promise<{ confirmed: boolean; detail: string }>;
+}
+
+export interface DrainingVip {
+  group: string;
+  address: string;
+  connections: number;
+  elapsedMs: number;
+  timeoutMs: number;
 }
 
 export interface NginxPort {

@@ -331,6 +331,18 @@ export class VipController {
     return parsed;
   }
 
+  /** The interface's own MAC. */
+  interfaceMac(iface: string): Promise<string | undefined> {
+    return this.ownMac(iface);
+  }
+
+  /** The interface's own IPv4 address: its first one that is not a VIP. */
+  async interfaceAddress(iface: string): Promise<string | undefined> {
+    const addrs = await this.readAddresses();
+    const vips = new Set([...this.known.values()].map((b) => b.address));
+    return addrs.get(iface)?.find((a) => a.family === 4 && !vips.has(a.address))?.address;
+  }
+
   private async ownMac(iface: string): Promise<string | undefined> {
     if (!this.macs.has(iface)) {
       const r = await this.opts.runner.run(planLinkShow(this.opts.tools, iface), { timeoutMs: this.timeout() });

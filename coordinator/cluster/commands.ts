@@ -19,8 +19,8 @@ interface Target {
 
 /** One command for one group on one node. */
 export type OutgoingCommand =
-  | (Target & { action: "acquire"; vips: string[]; takeover: boolean; reason: string })
-  | (Target & { action: "release"; vips: string[]; afterMs: number; reason: string })
+  | (Target & { action: "acquire"; vips: string[]; takeover: boolean; forwardMs: number; reason: string })
+  | (Target & { action: "release"; vips: string[]; afterMs: number; drainMs: number; reason: string })
   | (Target & { action: "verify"; vips: string[]; port: number; path: string; timeoutMs: number });
 
 export type CommandAction = OutgoingCommand["action"];
@@ -37,6 +37,7 @@ export function commandsFor(unit: Unit, rt: UnitRuntime, a: Exclude<Action, { ty
         epoch: a.epoch,
         vips: cfg.vips.map(formatCidr),
         takeover: a.takeover,
+        forwardMs: a.forward ? cfg.drain_timeout : 0,
         reason: a.reason,
       }));
     case "release":
@@ -47,7 +48,10 @@ export function commandsFor(unit: Unit, rt: UnitRuntime, a: Exclude<Action, { ty
         group: cfg.name,
         epoch: a.epoch,
         vips: cfg.vips.map(formatCidr),
-        afterMs: a.afterMs,
+        // A drain replaces the planned overlap: the old holder stops answering ARP
+        // at once but keeps serving every flow that still reaches it.
+        afterMs: a.drain && cfg.drain_timeout > 0 ? 0 : a.afterMs,
+        drainMs: a.drain ? cfg.drain_timeout : 0,
         reason: a.reason,
       }));
     case "verify": {
@@ -80,7 +84,7 @@ export function commandMessage(c: OutgoingCommand, commandId: string, term = 0):
             commandId,
             group: c.group,
             epoch: c.epoch,
-            action: { $case: "acquire", value: { vips: c.vips, takeover: c.takeover } },
+            action: { $case: "acquire", value: { vips: c.vips, takeover: c.takeover, forwardMs: c.forwardMs } },
             reason: c.reason,
             term,
           },
@@ -94,7 +98,7 @@ export function commandMessage(c: OutgoingCommand, commandId: string, term = 0):
             commandId,
             group: c.group,
             epoch: c.epoch,
-            action: { $case: "release", value: { vips: c.vips, afterMs: c.afterMs } },
+            action: { $case: "release", value: { vips: c.vips, afterMs: c.afterMs, drainMs: c.drainMs } },
             reason: c.reason,
             term,
           },

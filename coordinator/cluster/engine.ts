@@ -214,11 +214,19 @@ export class Engine {
   /** What status, `keepvip why`, the admin checks and the metrics read: the engine's view, at the engine's time. */
   statusInput(): StatusInput {
     const lastReportMs = new Map([...this.nodes.lastReport].map(([n, r]) => [n, r.atMs]));
+    // A drain's age as of now: the report said how long it had run when it was sent.
+    const draining = new Map(
+      [...this.nodes.lastReport].map(([n, r]) => [
+        n,
+        (r.report.draining ?? []).map((d) => ({ group: d.group, connections: d.connections, elapsedMs: d.elapsedMs + (this.now() - r.atMs) })),
+      ]),
+    );
     return {
       units: this.units,
       runtimes: this.runtimes,
       views: this.nodes.views,
       lastReportMs,
+      draining,
       nowMs: this.now(),
       reachFall: this.config.timing.reach_fall,
       startedMs: this.startedMs,

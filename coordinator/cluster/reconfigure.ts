@@ -103,7 +103,14 @@ export function reconcileUnits(input: ReconcileInput): ReconcileAction[] {
     if (units.some((u) => u.name === old.name)) continue;
     const rt = runtimes.get(old.name);
     if (rt?.holder) {
-      const release = { type: "release" as const, node: rt.holder, epoch: rt.epoch, afterMs: 0, reason: `${old.name} was removed from the config` };
+      const release = {
+        type: "release" as const,
+        node: rt.holder,
+        epoch: rt.epoch,
+        afterMs: 0,
+        drain: false,
+        reason: `${old.name} was removed from the config`,
+      };
       for (const command of commandsFor(old, rt, release, 0)) actions.push({ type: "send", command });
     }
     actions.push({ type: "forget", unit: old.name });
@@ -119,9 +126,12 @@ export function reconcileUnits(input: ReconcileInput): ReconcileAction[] {
       const gone = was.filter((v) => !now.includes(v));
       const target = { node: rt.holder, unit: u.name, group: cfg.name, epoch: rt.epoch };
       if (now.join() !== was.join())
-        actions.push({ type: "send", command: { ...target, action: "acquire", vips: now, takeover: false, reason: "VIPs changed in the config" } });
+        actions.push({
+          type: "send",
+          command: { ...target, action: "acquire", vips: now, takeover: false, forwardMs: 0, reason: "VIPs changed in the config" },
+        });
       if (gone.length > 0)
-        actions.push({ type: "send", command: { ...target, action: "release", vips: gone, afterMs: 0, reason: "VIPs removed from the config" } });
+        actions.push({ type: "send", command: { ...target, action: "release", vips: gone, afterMs: 0, drainMs: 0, reason: "VIPs removed from the config" } });
     }
   }
   return actions;

@@ -17,6 +17,11 @@ export interface ReportBounds {
   servers: ReadonlySet<string>;
 }
 
+/** Counts a hostile report cannot make absurd (status sums them into an int32). */
+const MAX_CONNECTIONS = 10_000_000;
+const MAX_DRAIN_MS = 3_600_000;
+const bounded = (n: number, max: number) => (Number.isFinite(n) ? Math.min(max, Math.max(0, Math.round(n))) : 0);
+
 const clip = (s: string) => (s.length > MAX_TEXT ? `${s.slice(0, MAX_TEXT)}…` : s);
 
 export function sanitizeReport(r: Report, b: ReportBounds): Report {
@@ -31,6 +36,17 @@ export function sanitizeReport(r: Report, b: ReportBounds): Report {
       .map((t) => ({ ...t, detail: clip(t.detail) })),
     held: r.held.filter((h) => b.groups.has(h.group)),
     reach: r.reach.filter((x) => b.groups.has(x.group)),
+    // One entry per VIP at most; a drain is bounded by the coordinator's own drain_timeout.
+    draining: (r.draining ?? [])
+      .filter((d) => b.groups.has(d.group))
+      .slice(0, MAX_TRACKS)
+      .map((d) => ({
+        group: d.group,
+        address: d.address.slice(0, 64),
+        connections: bounded(d.connections, MAX_CONNECTIONS),
+        elapsedMs: bounded(d.elapsedMs, MAX_DRAIN_MS),
+        timeoutMs: bounded(d.timeoutMs, MAX_DRAIN_MS),
+      })),
     probes: r.probes.filter((p) => b.servers.has(`${p.upstream}/${p.server}`)).map((p) => ({ ...p, detail: clip(p.detail) })),
   };
 }

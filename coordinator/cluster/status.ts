@@ -15,6 +15,8 @@ export interface StatusInput {
   runtimes: ReadonlyMap<string, UnitRuntime>;
   views: ReadonlyMap<string, NodeView>;
   lastReportMs: ReadonlyMap<string, number>;
+  /** Node → its drains in progress, as last reported. */
+  draining?: ReadonlyMap<string, ReadonlyArray<{ group: string; connections: number; elapsedMs: number }>>;
   nowMs: number;
   reachFall: number;
   startedMs: number;
@@ -48,6 +50,7 @@ export function groupStatuses(input: StatusInput): GroupStatus[] {
     const members: MemberStatus[] = electionOf(input, unit).ranking.map((c) => {
       const view = input.views.get(c.node);
       const last = input.lastReportMs.get(c.node);
+      const drains = (input.draining?.get(c.node) ?? []).filter((d) => unit.groups.includes(d.group));
       return {
         nodeId: c.node,
         basePriority: c.priority.base,
@@ -58,6 +61,14 @@ export function groupStatuses(input: StatusInput): GroupStatus[] {
         eligible: c.eligibility.eligible,
         ineligibleReason: c.eligibility.eligible ? "" : c.eligibility.detail,
         connected: view?.session === "live",
+        drainingConnections:
+          drains.length === 0
+            ? -1
+            : Math.min(
+                2 ** 31 - 1,
+                drains.reduce((n, d) => n + d.connections, 0),
+              ),
+        drainingMs: drains.length === 0 ? 0 : Math.min(2 ** 32 - 1, Math.max(0, Math.round(Math.max(...drains.map((d) => d.elapsedMs))))),
       };
     });
     for (const cfg of unit.configs) {

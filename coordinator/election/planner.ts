@@ -85,8 +85,10 @@ export type PlannerEvent =
   | { type: "verified"; node: string; verdict: "free" | "answering-serving" | "answering-not-serving"; detail?: string };
 
 export type Action =
-  | { type: "acquire"; node: string; epoch: number; takeover: boolean; reason: string }
-  | { type: "release"; node: string; epoch: number; afterMs: number; reason: string }
+  /** `forward`: a planned move from a holder that still serves (its flows are forwarded to it while it drains). */
+  | { type: "acquire"; node: string; epoch: number; takeover: boolean; forward: boolean; reason: string }
+  /** `drain`: a planned move; the old holder keeps its established flows until they end. */
+  | { type: "release"; node: string; epoch: number; afterMs: number; drain: boolean; reason: string }
   | { type: "verify"; node: string; reason: string }
   /** Something worth an event line and a log entry. */
   | { type: "note"; kind: "election" | "move" | "verify" | "fault" | "conflict"; node?: string; message: string; durationMs?: number };
@@ -354,7 +356,7 @@ function startAcquire(rt: UnitRuntime, ctx: StepContext, to: string, from: strin
   rt.epoch += 1;
   rt.phase = { kind: "acquiring", to, from, epoch: rt.epoch, sinceMs: ctx.nowMs, planned, acked: [], reason };
   // Announce harder only when taking over from someone who may still be on the LAN.
-  actions.push({ type: "acquire", node: to, epoch: rt.epoch, takeover: !planned && from !== null, reason });
+  actions.push({ type: "acquire", node: to, epoch: rt.epoch, takeover: !planned && from !== null, forward: planned && from !== null, reason });
 }
 
 function pinnedDetail(e: ReturnType<typeof elect>, node: string): string {
@@ -372,7 +374,7 @@ function failAcquire(rt: UnitRuntime, ctx: StepContext, why: string, actions: Ac
   rt.holder = from !== null && isLive(ctx.views.get(from)) && holdsUnit(ctx.views.get(from), ctx.unit) ? from : null;
   rt.phase = { kind: "steady" };
   // `to` may hold part of the unit: make sure it lets go (same epoch, still newest).
-  actions.push({ type: "release", node: to, epoch: rt.epoch, afterMs: 0, reason: `acquire failed: ${why}` });
+  actions.push({ type: "release", node: to, epoch: rt.epoch, afterMs: 0, drain: false, reason: `acquire failed: ${why}` });
   rt.releasing.push({ node: to, untilMs: ctx.nowMs + ctx.timing.ackTimeoutMs });
 }
 
@@ -411,7 +413,7 @@ function handleAck(rt: UnitRuntime, ctx: StepContext, ack: Extract<PlannerEvent,
   });
   if (phase.from !== null && phase.from !== phase.to) {
     const afterMs = phase.planned ? ctx.timing.plannedOverlapMs : 0;
-    actions.push({ type: "release", node: phase.from, epoch: phase.epoch, afterMs, reason: `${phase.to} took over ${ctx.unit.name}` });
+    actions.push({ type: "release", node: phase.from, epoch: phase.epoch, afterMs, drain: phase.planned, reason: `${phase.to} took over ${ctx.unit.name}` });
     rt.releasing.push({ node: phase.from, untilMs: ctx.nowMs + afterMs + ctx.timing.ackTimeoutMs });
   }
 }
@@ -447,6 +449,7 @@ function cleanConflicts(rt: UnitRuntime, ctx: StepContext, actions: Action[]): v
       node: m.node,
       epoch: rt.epoch,
       afterMs: 0,
+      drain: false,
       reason: `${rt.holder ?? "another node"} holds ${ctx.unit.name} (epoch ${rt.epoch})`,
     });
     rt.releasing.push({ node: m.node, untilMs: ctx.nowMs + ctx.timing.ackTimeoutMs });

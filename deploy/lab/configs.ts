@@ -63,6 +63,11 @@ http {
     default_type application/octet-stream;
     # The prober sends 100 requests/s; an access log would only fill the disk.
     access_log off;
+    # A busy keep-alive connection is answered "Connection: close" on its first request
+    # after 2 s, and the client opens a new one: after a planned move that new one goes to
+    # the new holder, so the old holder's drain ends within 2 s plus the longest request
+    # (docs/design.md, Lossless planned moves). nginx's default is 1 h.
+    keepalive_time 2s;
     client_body_temp_path ${join(prefix, "client_body")};
     proxy_temp_path ${join(prefix, "proxy")};
     fastcgi_temp_path ${join(prefix, "fastcgi")};

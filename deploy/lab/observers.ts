@@ -8,6 +8,7 @@ import { labRunner, mustPrefix } from "./lab.js";
 import { REPO_ROOT, hostPrograms } from "./paths.js";
 import { parseProbeLine, type ProbeRecord } from "./probe-analysis.js";
 import { DEFAULT_PROBE_URL } from "./prober.js";
+import type { PoolRecord } from "./pool-client.js";
 import { LB_HOSTS } from "./topology.js";
 import { summarizeVipEvents, type VipEvent, type VipSummary } from "./vip-timeline.js";
 
@@ -76,6 +77,70 @@ export function startProber(prefixArg: string | undefined, opts: ProbeOptions = 
   });
   const done = proc.exited.then((r) => {
     failReady(new Error(`prober exited before any request finished (exit ${r.exitCode}): ${stderr.join("\n")}`));
+    return records;
+  });
+  return { ready, records, done, stop: async () => (proc.kill("SIGTERM"), done) };
+}
+
+export interface PoolClientOptions {
+  /** Default http://198.18.0.100:10016/aaa */
+  url?: string;
+  /** Keep-alive connections, each busy with one request after another. Default 20. */
+  connections?: number;
+  /** Each request asks the backend to answer after 0..maxDelayMs. Default 2000. */
+  maxDelayMs?: number;
+  /** Per request; default 5000. */
+  timeoutMs?: number;
+  /** Default 10000 (capped at 10 minutes by the client). */
+  durationMs?: number;
+}
+
+export interface PoolClientHandle {
+  /** Resolves at the first finished request; rejects if the client exits first. */
+  ready: Promise<void>;
+  records: PoolRecord[];
+  done: Promise<PoolRecord[]>;
+  /** Ends it (SIGTERM: requests in flight finish) and resolves with every record. */
+  stop(): Promise<PoolRecord[]>;
+}
+
+/** Starts the keep-alive client (deploy/lab/pool-client.ts) in P-client. */
+export function startPoolClient(prefixArg: string | undefined, opts: PoolClientOptions = {}): PoolClientHandle {
+  const prefix = mustPrefix(prefixArg);
+  const records: PoolRecord[] = [];
+  const stderr: string[] = [];
+  let markReady: () => void = () => undefined;
+  let failReady: (e: Error) => void = () => undefined;
+  const ready = new Promise<void>((res, rej) => {
+    markReady = res;
+    failReady = rej;
+  });
+  ready.catch(() => undefined);
+  const args = [
+    "--url",
+    opts.url ?? DEFAULT_PROBE_URL,
+    "--connections",
+    String(opts.connections ?? 20),
+    "--max-delay",
+    String(opts.maxDelayMs ?? 2000),
+    "--timeout",
+    String(opts.timeoutMs ?? 5000),
+    "--duration",
+    String(opts.durationMs ?? 10_000),
+  ];
+  const proc = labRunner().start(tsxArgv(`${prefix}-client`, "pool-client.ts", args), {
+    cwd: REPO_ROOT,
+    onStdoutLine: (line) => {
+      const r = parseProbeLine(line) as PoolRecord | undefined;
+      if (r) {
+        records.push({ ...r, reused: (r as { reused?: boolean }).reused === true, worker: Number((r as { worker?: number }).worker ?? 0) });
+        markReady();
+      }
+    },
+    onStderrLine: (line) => stderr.push(line),
+  });
+  const done = proc.exited.then((r) => {
+    failReady(new Error(`pool client exited before any request finished (exit ${r.exitCode}): ${stderr.join("\n")}`));
     return records;
   });
   return { ready, records, done, stop: async () => (proc.kill("SIGTERM"), done) };

@@ -89,6 +89,10 @@ export const agentConfigSchema = z
       .optional(),
     arping: absolutePath.default("/usr/bin/arping"),
     ip: absolutePath.default("/usr/sbin/ip"),
+    /** nftables (lossless planned moves: forwarding the old holder's flows, the drain's ARP filter). */
+    nft: absolutePath.default("/usr/sbin/nft"),
+    /** ss (iproute2): the connections a draining VIP still serves. */
+    ss: absolutePath.default("/usr/bin/ss"),
     /** On SIGTERM with the coordinator unreachable: release VIPs anyway (default: keep them, nginx keeps serving). */
     force_release_on_stop: z.boolean().default(false),
     /** Longest a clean stop waits for the planned handover. */

@@ -40,6 +40,12 @@ const group = z.strictObject({
   lan_references: z.array(hostPort).default([]),
   preempt: z.boolean().default(true),
   preempt_delay: duration(0, 3_600_000).default(0),
+  /**
+   * Planned moves keep the old holder's connections: it serves the flows it has
+   * (unannounced, the new holder forwarding their packets) until they end or
+   * this long has passed. 0: let go at once (connections open on it are reset).
+   */
+  drain_timeout: duration(0, 600_000).default(30_000),
   members: z.array(member).min(1),
   tracks: z.array(track).default([]),
 });

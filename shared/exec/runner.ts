@@ -16,6 +16,8 @@ export interface RunOptions {
   gid?: number;
   /** Abort kills the program; the result says aborted. */
   signal?: AbortSignal;
+  /** Written to the program's stdin (`nft -f -`); stdin is closed otherwise. */
+  input?: string;
 }
 
 export interface RunResult {
@@ -100,7 +102,7 @@ export function createCommandRunner(): CommandRunner {
         uid: options.uid,
         gid: options.gid,
         cancelSignal: options.signal,
-        stdin: "ignore",
+        ...(options.input === undefined ? { stdin: "ignore" as const } : { input: options.input }),
         stripFinalNewline: true,
         forceKillAfterDelay: false,
       });

@@ -147,7 +147,7 @@ test("the coordinator's welcome and an acquire: the VIP is counted as held, the 
         epoch: 1,
         term: 0,
         reason: "test",
-        action: { $case: "acquire", value: { vips: ["198.18.0.100/24"], takeover: false } },
+        action: { $case: "acquire", value: { vips: ["198.18.0.100/24"], takeover: false, forwardMs: 0 } },
       },
     },
   });

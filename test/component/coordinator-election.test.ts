@@ -67,11 +67,27 @@ test("preempt: a returning higher-priority node takes the VIP back make-before-b
   const acquire = lb1.commands.find((c) => c.action?.$case === "acquire")!;
   const release = lb2.commands.find((c) => c.action?.$case === "release")!;
   assert.equal(release.epoch, acquire.epoch, "both commands of the move carry the same epoch");
-  assert.equal(release.action?.$case === "release" && release.action.value.afterMs, 20, "the old holder releases after the planned overlap");
+  // A planned move: the new holder forwards the old one's flows, the old one drains them (drain_timeout, 30 s by default).
+  assert.equal(acquire.action?.$case === "acquire" && acquire.action.value.forwardMs, 30_000, "the new holder forwards for the drain window");
+  assert.equal(release.action?.$case === "release" && release.action.value.drainMs, 30_000, "the old holder drains");
+  assert.equal(release.action?.$case === "release" && release.action.value.afterMs, 0, "a drain replaces the planned overlap");
   // Make-before-break: the release was sent only after lb1 acked (lb1 got its command first).
   const iAcq = coord!.engine.events.all().findIndex((e) => /lb1 holds VI_1/.test(e.message));
   assert.ok(iAcq >= 0, eventText());
   assert.equal(epoch(), 2);
+});
+
+test("preempt with drain_timeout 0: no forwarding, no drain, the old holder releases after the planned overlap", async () => {
+  await cluster(clusterYaml({ startupGrace: "0s", drainTimeout: "0s" }));
+  const lb2 = agent("lb2");
+  await waitFor(() => holder() === "lb2", { what: "lb2 holds while alone" });
+  const lb1 = agent("lb1");
+  await waitFor(() => holder() === "lb1" && !lb2.holds.has("VI_1"), { what: "lb1 preempts and lb2 releases" });
+  const acquire = lb1.commands.find((c) => c.action?.$case === "acquire")!;
+  const release = lb2.commands.find((c) => c.action?.$case === "release")!;
+  assert.equal(acquire.action?.$case === "acquire" && acquire.action.value.forwardMs, 0);
+  assert.equal(release.action?.$case === "release" && release.action.value.drainMs, 0);
+  assert.equal(release.action?.$case === "release" && release.action.value.afterMs, 20, "the old holder releases after the planned overlap");
 });
 
 test("nopreempt: a returning higher-priority node does not take the VIP", async () => {

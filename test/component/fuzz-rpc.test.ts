@@ -24,6 +24,7 @@ const runningReport = {
   upstreamError: "",
   probes: [],
   reach: [],
+  draining: [],
   fault: false,
   faultReason: "",
   seq: 0,

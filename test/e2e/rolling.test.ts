@@ -80,17 +80,22 @@ test("rolling restart of lb1's agent, lb2's agent and the coordinator: 0 failed 
   assert.ok(sent[0] < firstStopAt && sent.at(-1)! > lastStartAt, "requests before the first stop and after the last start");
   assert.ok(widestGapMs <= 500, `no gap in the requests longer than 500 ms (widest ${widestGapMs} ms)`);
   const during = (at: number) => [...marks].reverse().find(([, t]) => t <= at)?.[0] ?? "before the first step";
-  // Two planned moves (lb1 hands over, then preempts back): at most one reset at each ARP flip (assertPlannedMove).
-  const resetsOnly = Object.keys(probes.errors).every((e) => e === "ECONNRESET");
+  // Two planned moves (lb1 hands over, then preempts back): nothing lost (the old holder drains).
   assert.ok(
-    probes.failed === 0 || (resetsOnly && probes.failed <= 2),
+    probes.failed === 0,
     `${JSON.stringify(probes.errors)}; failures: ${probes.failureRuns.map((f) => `${f.count} at +${f.startT - firstStopAt} ms (after "${during(f.startT)}")`).join(", ")}; steps: ${marks.map(([w, t]) => `${w} +${t - firstStopAt}`).join(", ")}; VIP: ${vip.changes.map((c) => `${c.holders.join("+") || "none"} +${c.t - firstStopAt}`).join(", ")}`,
   );
   assert.equal(vip.noneMs, 0, "the VIP was never unheld");
   assert.ok(vip.longestBothMs <= 300, `planned overlaps stay short (${vip.longestBothMs} ms)`);
+  // Make-before-break: the old holder leaves the LAN once the new one holds (it drains its
+  // flows unannounced), so the overlap on the LAN is a few ms, too short for the 10 ms sampler
+  // to see every time; what must never be seen is a moment without a holder.
   assert.deepEqual(
-    vip.changes.map((c) => c.holders.join("+")).filter((h, i, all) => i === 0 || h !== all[i - 1]),
-    ["lb1", "lb1+lb2", "lb2", "lb1+lb2", "lb1"],
+    vip.changes
+      .map((c) => c.holders.join("+"))
+      .filter((h) => h !== "lb1+lb2")
+      .filter((h, i, all) => i === 0 || h !== all[i - 1]),
+    ["lb1", "lb2", "lb1"],
     "make-before-break to lb2 and back, nothing else",
   );
   assert.equal(epochs.lb1, start.epoch + 2, "the handover and the preempt back: two epochs");

@@ -111,6 +111,7 @@ export class StandinAgent {
     return {
       nginx: this.nginx,
       nginxDetail: "",
+      draining: [],
       upstreamVersion: this.upstreamVersion,
       upstreamError: this.upstreamError,
       probes: [],

@@ -67,13 +67,13 @@ const bound: Bindings = { ok: true, vips: [VIP] };
 const acquire = (id: string, epoch: number, takeover = false): GroupEvent => ({
   type: "command",
   command: ref(id, epoch),
-  action: { kind: "acquire", takeover },
+  action: { kind: "acquire", takeover, forwardMs: 0 },
   bindings: bound,
 });
 const release = (id: string, epoch: number, afterMs = 0): GroupEvent => ({
   type: "command",
   command: ref(id, epoch),
-  action: { kind: "release", afterMs },
+  action: { kind: "release", afterMs, drainMs: 0 },
   bindings: bound,
 });
 const command = (id: string, epoch: number, action: CommandAction | null, bindings: Bindings = bound): GroupEvent => ({
@@ -82,7 +82,7 @@ const command = (id: string, epoch: number, action: CommandAction | null, bindin
   action,
   bindings,
 });
-const delayed = (id: string, epoch: number, afterMs = 300): DelayedRelease => ({ command: ref(id, epoch), vips: [VIP], afterMs });
+const delayed = (id: string, epoch: number, afterMs = 300): DelayedRelease => ({ command: ref(id, epoch), vips: [VIP], afterMs, drainMs: 0 });
 
 /** Group states by name: the newest epoch seen is 3 in each. */
 const STATES = {
@@ -380,7 +380,7 @@ const groupCases: GroupCase[] = [
   {
     name: "released: an acquire whose VIPs cannot be bound on this host is refused with the reason",
     from: "released",
-    event: command("c1", 3, { kind: "acquire", takeover: false }, { ok: false, error: "no interface for group VI_1" }),
+    event: command("c1", 3, { kind: "acquire", takeover: false, forwardMs: 0 }, { ok: false, error: "no interface for group VI_1" }),
     effects: ["ack c1 refused: no interface for group VI_1"],
     phase: "released",
     delayed: null,
@@ -388,7 +388,7 @@ const groupCases: GroupCase[] = [
   {
     name: "held, release pending: an unbindable acquire cancels nothing",
     from: "held, its release waiting out the overlap",
-    event: command("c1", 3, { kind: "acquire", takeover: false }, { ok: false, error: "bad VIP" }),
+    event: command("c1", 3, { kind: "acquire", takeover: false, forwardMs: 0 }, { ok: false, error: "bad VIP" }),
     effects: ["ack c1 refused: bad VIP"],
     phase: "held e3",
     delayed: "c0",
@@ -597,7 +597,23 @@ test("group machine, a takeover: held at the new epoch, then the LAN is checked 
 test("group machine, an acquire's bind announces on the context's GARP schedule", () => {
   const garp = { offsetsMs: [0, 50], refreshMs: 1000 };
   const r = stepGroup(STATES.released(), acquire("c1", 4), { fault: null, garp });
-  assert.deepEqual(r.effects.at(-1), { type: "bind", vips: [VIP], takeover: false, garp });
+  assert.deepEqual(r.effects.at(-1), { type: "bind", vips: [VIP], takeover: false, garp, forwardMs: 0 });
+});
+
+test("group machine, a planned move's forwarding and drain windows reach the bind and the unbind (at once and after the overlap)", () => {
+  const ctx = { fault: null, garp: { offsetsMs: [0], refreshMs: 0 } };
+  const acq = stepGroup(STATES.released(), command("c1", 4, { kind: "acquire", takeover: false, forwardMs: 30_000 }), ctx);
+  assert.deepEqual(acq.effects.at(-1), { type: "bind", vips: [VIP], takeover: false, garp: ctx.garp, forwardMs: 30_000 });
+  const now = stepGroup(STATES.held(), command("c2", 4, { kind: "release", afterMs: 0, drainMs: 20_000 }), ctx);
+  assert.deepEqual(now.effects.at(-1), { type: "unbind", vips: [VIP], drainMs: 20_000 });
+  const later = stepGroup(STATES.held(), command("c3", 4, { kind: "release", afterMs: 300, drainMs: 20_000 }), ctx);
+  const armed = later.effects.find((e) => e.type === "arm-release");
+  assert.ok(armed && armed.type === "arm-release");
+  const due = stepGroup(later.state, { type: "release-due", release: armed.release }, ctx);
+  assert.deepEqual(due.effects.at(-1), { type: "unbind", vips: [VIP], drainMs: 20_000 });
+  // A FAULT lets go at once, whatever a planned move asked before.
+  const fault = stepGroup(STATES.held(), { type: "local-release", why: "nginx cannot start" }, ctx);
+  assert.deepEqual(fault.effects.at(-1), { type: "unbind", vips: [VIP], drainMs: 0 });
 });
 
 test("group machine, a failed re-acquire keeps the holding it had (epoch unchanged)", () => {
@@ -986,11 +1002,13 @@ const send = (
   r: Rig,
   id: string,
   epoch: number,
-  action: { $case: "acquire"; value: { vips: string[]; takeover: boolean } } | { $case: "release"; value: { vips: string[]; afterMs: number } },
+  action:
+    | { $case: "acquire"; value: { vips: string[]; takeover: boolean; forwardMs: number } }
+    | { $case: "release"; value: { vips: string[]; afterMs: number; drainMs: number } },
   term = 0,
 ) => r.core.message({ body: { $case: "command", value: { commandId: id, group: "VI_1", epoch, term, reason: "test", action } } });
-const acquireMsg = (takeover = false) => ({ $case: "acquire" as const, value: { vips: ["198.18.0.100/24"], takeover } });
-const releaseMsg = (afterMs = 0) => ({ $case: "release" as const, value: { vips: ["198.18.0.100/24"], afterMs } });
+const acquireMsg = (takeover = false) => ({ $case: "acquire" as const, value: { vips: ["198.18.0.100/24"], takeover, forwardMs: 0 } });
+const releaseMsg = (afterMs = 0) => ({ $case: "release" as const, value: { vips: ["198.18.0.100/24"], afterMs, drainMs: 0 } });
 const acks = (r: Rig) =>
   r.sent.flatMap((m) => (m.body?.$case === "ack" ? [`${m.body.value.commandId} ${m.body.value.ok ? "ok" : `refused: ${m.body.value.error}`}`] : []));
 const welcomeOf = (_r: Rig): Welcome => ({

@@ -19,11 +19,19 @@ const target = { node: "lb1", unit: "VI_1", group: "VI_1", epoch: 3 };
 
 test("command lifetimes: what the planner waits for, plus one ack timeout", () => {
   const cases: Array<{ name: string; command: OutgoingCommand; lifetimeMs: number }> = [
-    { name: "acquire: the ack timeout, twice", command: { ...target, action: "acquire", vips: [], takeover: false, reason: "" }, lifetimeMs: 1000 },
-    { name: "release at once: the ack timeout, twice", command: { ...target, action: "release", vips: [], afterMs: 0, reason: "" }, lifetimeMs: 1000 },
+    {
+      name: "acquire: the ack timeout, twice",
+      command: { ...target, action: "acquire", vips: [], takeover: false, forwardMs: 0, reason: "" },
+      lifetimeMs: 1000,
+    },
+    {
+      name: "release at once: the ack timeout, twice",
+      command: { ...target, action: "release", vips: [], afterMs: 0, drainMs: 0, reason: "" },
+      lifetimeMs: 1000,
+    },
     {
       name: "release after the planned overlap: the overlap first",
-      command: { ...target, action: "release", vips: [], afterMs: 300, reason: "" },
+      command: { ...target, action: "release", vips: [], afterMs: 300, drainMs: 0, reason: "" },
       lifetimeMs: 1300,
     },
     {
@@ -41,7 +49,7 @@ test("commandsFor: acquire and release go to every group of a sync unit, verify 
   const cases: Array<{ name: string; action: Parameters<typeof commandsFor>[2]; want: Array<Pick<OutgoingCommand, "action" | "group" | "epoch" | "node">> }> = [
     {
       name: "acquire",
-      action: { type: "acquire", node: "lb2", epoch: 8, takeover: true, reason: "r" },
+      action: { type: "acquire", node: "lb2", epoch: 8, takeover: true, forward: false, reason: "r" },
       want: [
         { action: "acquire", group: "VI_1", epoch: 8, node: "lb2" },
         { action: "acquire", group: "VI_2", epoch: 8, node: "lb2" },
@@ -49,7 +57,7 @@ test("commandsFor: acquire and release go to every group of a sync unit, verify 
     },
     {
       name: "release",
-      action: { type: "release", node: "lb1", epoch: 8, afterMs: 20, reason: "r" },
+      action: { type: "release", node: "lb1", epoch: 8, afterMs: 20, drain: false, reason: "r" },
       want: [
         { action: "release", group: "VI_1", epoch: 8, node: "lb1" },
         { action: "release", group: "VI_2", epoch: 8, node: "lb1" },
@@ -68,27 +76,27 @@ test("commandsFor: acquire and release go to every group of a sync unit, verify 
 });
 
 test("commandMessage: each command's wire form, under the leader's term (0 by default: a single coordinator)", () => {
-  assert.deepEqual(commandMessage({ ...target, action: "acquire", vips: ["198.18.0.100/24"], takeover: true, reason: "why" }, "c1"), {
+  assert.deepEqual(commandMessage({ ...target, action: "acquire", vips: ["198.18.0.100/24"], takeover: true, forwardMs: 0, reason: "why" }, "c1"), {
     body: {
       $case: "command",
       value: {
         commandId: "c1",
         group: "VI_1",
         epoch: 3,
-        action: { $case: "acquire", value: { vips: ["198.18.0.100/24"], takeover: true } },
+        action: { $case: "acquire", value: { vips: ["198.18.0.100/24"], takeover: true, forwardMs: 0 } },
         reason: "why",
         term: 0,
       },
     },
   });
-  assert.deepEqual(commandMessage({ ...target, action: "release", vips: ["198.18.0.100/24"], afterMs: 20, reason: "why" }, "c2", 12), {
+  assert.deepEqual(commandMessage({ ...target, action: "release", vips: ["198.18.0.100/24"], afterMs: 20, drainMs: 0, reason: "why" }, "c2", 12), {
     body: {
       $case: "command",
       value: {
         commandId: "c2",
         group: "VI_1",
         epoch: 3,
-        action: { $case: "release", value: { vips: ["198.18.0.100/24"], afterMs: 20 } },
+        action: { $case: "release", value: { vips: ["198.18.0.100/24"], afterMs: 20, drainMs: 0 } },
         reason: "why",
         term: 12,
       },
@@ -162,4 +170,42 @@ test("command tracker: clear forgets everything without expiry callbacks", async
   await scheduler.advance(5000);
   assert.equal(t.size, 0);
   assert.deepEqual(expired, []);
+});
+
+test("commandsFor: a planned move forwards and drains for the group's drain_timeout; a takeover and a conflict release do neither; drain_timeout 0 keeps the overlap", () => {
+  const [unit] = syncUnits();
+  const rt = { ...initialRuntime(7, null) };
+  const pick = (a: Parameters<typeof commandsFor>[2], u = unit) =>
+    commandsFor(u, rt, a, 50).map((c) =>
+      c.action === "acquire"
+        ? `${c.group} acquire forward ${c.forwardMs}`
+        : c.action === "release"
+          ? `${c.group} release after ${c.afterMs} drain ${c.drainMs}`
+          : c.action,
+    );
+  assert.deepEqual(pick({ type: "acquire", node: "lb2", epoch: 8, takeover: false, forward: true, reason: "r" }), [
+    "VI_1 acquire forward 30000",
+    "VI_2 acquire forward 30000",
+  ]);
+  assert.deepEqual(pick({ type: "acquire", node: "lb2", epoch: 8, takeover: true, forward: false, reason: "r" }), [
+    "VI_1 acquire forward 0",
+    "VI_2 acquire forward 0",
+  ]);
+  assert.deepEqual(pick({ type: "release", node: "lb1", epoch: 8, afterMs: 300, drain: true, reason: "r" }), [
+    "VI_1 release after 0 drain 30000",
+    "VI_2 release after 0 drain 30000",
+  ]);
+  assert.deepEqual(pick({ type: "release", node: "lb1", epoch: 8, afterMs: 0, drain: false, reason: "r" }), [
+    "VI_1 release after 0 drain 0",
+    "VI_2 release after 0 drain 0",
+  ]);
+  const off = { ...unit, configs: unit.configs.map((c) => ({ ...c, drain_timeout: 0 })) };
+  assert.deepEqual(pick({ type: "release", node: "lb1", epoch: 8, afterMs: 300, drain: true, reason: "r" }, off), [
+    "VI_1 release after 300 drain 0",
+    "VI_2 release after 300 drain 0",
+  ]);
+  assert.deepEqual(pick({ type: "acquire", node: "lb2", epoch: 8, takeover: false, forward: true, reason: "r" }, off), [
+    "VI_1 acquire forward 0",
+    "VI_2 acquire forward 0",
+  ]);
 });

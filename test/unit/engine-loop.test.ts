@@ -63,6 +63,7 @@ class FakeAgent implements SessionSink {
     return {
       nginx: NginxState.NGINX_STATE_RUNNING,
       nginxDetail: "",
+      draining: [],
       upstreamVersion: 0,
       upstreamError: "",
       probes: [],

@@ -20,6 +20,7 @@ test("sanitize: only the node's groups and the plan's servers survive; tracks an
   const r: Report = {
     nginx: 1,
     nginxDetail: "x".repeat(10_000),
+    draining: [],
     fault: false,
     faultReason: "",
     upstreamVersion: 1,

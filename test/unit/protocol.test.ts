@@ -26,10 +26,14 @@ test("an unrecognised nginx state on the wire reads as unknown; every reported s
   assert.deepEqual([...NGINX_STATES].sort(), ["down", "running", "starting", "stopped"]);
 });
 
-test("the agent event kinds are the forwarded VIP controller events and vip.unconfirmed", () => {
+test("the agent event kinds are the forwarded VIP controller events, the drain's and vip.unconfirmed", () => {
   assert.deepEqual([...AGENT_EVENT_KINDS].sort(), [
+    "vip.drain-ended",
+    "vip.drain-started",
     "vip.drift-repair-failed",
     "vip.drift-repaired",
+    "vip.forward-failed",
+    "vip.forward-started",
     "vip.garp-failed",
     "vip.unconfirmed",
     "vip.unexpected",

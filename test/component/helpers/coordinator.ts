@@ -19,7 +19,7 @@ export interface TestCoordinator {
 }
 
 export function clusterYaml(
-  opts: { preempt?: boolean; preemptDelay?: string; tracks?: string; lb3?: boolean; startupGrace?: string; upstreams?: boolean } = {},
+  opts: { preempt?: boolean; preemptDelay?: string; tracks?: string; lb3?: boolean; startupGrace?: string; upstreams?: boolean; drainTimeout?: string } = {},
 ): string {
   return `
 insecure: true
@@ -35,7 +35,12 @@ groups:
     vips: ["198.18.0.100/24"]
     service: { port: 10016, path: /aaa }
     preempt: ${opts.preempt ?? true}
-    preempt_delay: ${opts.preemptDelay ?? "0s"}
+    preempt_delay: ${opts.preemptDelay ?? "0s"}${
+      opts.drainTimeout
+        ? `
+    drain_timeout: ${opts.drainTimeout}`
+        : ""
+    }
     members:
       - { node: lb1, priority: 100, address: 198.18.0.11 }
       - { node: lb2, priority: 90, address: 198.18.0.12 }

@@ -44,11 +44,17 @@ export class FakeVips implements VipPort {
       this.log.push(`acquire ${v.address} on ${v.interface}${opts.takeover ? " takeover" : ""}`);
     }
   }
-  async release(vips: VipSpec[]) {
+  async release(vips: VipSpec[], opts?: { drainMs?: number }) {
     for (const v of vips) {
       this.lan.owners.get(v.address)?.delete(this.node);
-      this.log.push(`release ${v.address}`);
+      this.log.push(`release ${v.address}${opts?.drainMs ? ` drain ${opts.drainMs}ms` : ""}`);
     }
+  }
+  draining() {
+    return [];
+  }
+  async endDrain(vip: VipSpec, why: string) {
+    this.log.push(`end drain ${vip.address}: ${why}`);
   }
   garp?: GarpPlan;
   setGarp(garp: GarpPlan) {

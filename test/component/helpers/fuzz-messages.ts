@@ -46,6 +46,7 @@ export const report: fc.Arbitrary<Report> = fc.record({
   fault: fc.boolean(),
   faultReason: longText,
   seq: u64,
+  draining: fc.array(fc.record({ group: text, address: text, connections: u32, elapsedMs: u32, timeoutMs: u32 }), { maxLength: 4 }),
 });
 
 const nodeId = fc.oneof(

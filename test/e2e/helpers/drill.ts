@@ -128,18 +128,14 @@ export function useLab(prefix: string, hooks: { afterUp?: () => Promise<unknown>
 }
 
 /**
- * A planned move (make-before-break) loses no request, with one exception we
- * measured and cannot remove at L2: a request in flight on the old holder at
- * the instant the client's ARP entry flips to the new holder gets a reset from
- * the new holder (docs/benchmarks.md, "A request in flight during a planned move can be
- * reset"). So: at most one failure, and only ECONNRESET. An outage shows up as
- * timeouts or refusals, and more than one, which this still fails on.
+ * A planned move (make-before-break) loses no request: the new holder forwards the
+ * flows it does not know to the old one, which serves them until they end
+ * (docs/design.md, Lossless planned moves), so not even a request in flight at the
+ * clients' ARP flip is reset.
  */
 export function assertPlannedMove(r: DrillResult): void {
-  const kinds = Object.keys(r.probes.errors);
   if (r.probes.failed === 0) return;
-  if (r.probes.failed === 1 && kinds.length === 1 && kinds[0] === "ECONNRESET") return;
-  throw new Error(`a planned move lost ${r.probes.failed} request(s): ${JSON.stringify(r.probes.errors)} (at most one reset at the ARP flip is tolerated)`);
+  throw new Error(`a planned move lost ${r.probes.failed} request(s): ${JSON.stringify(r.probes.errors)}`);
 }
 
 /** Coordinator events that explain a failed drill: moves, verdicts, silences, upstream health and pushes. */

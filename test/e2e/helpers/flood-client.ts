@@ -183,6 +183,7 @@ const report = (detail: string) => ({
   fault: false,
   faultReason: "",
   seq: 1,
+  draining: [],
 });
 
 /** One session: write `messages`, half-close, resolve with the status code. */
