@@ -30,6 +30,7 @@ import { Readiness } from "../shared/systemd.js";
 import { realScheduler } from "../shared/scheduler.js";
 import { ReloadableTls } from "../shared/tls-material.js";
 import { planReload, type ReloadPlan } from "./reload.js";
+import { stopIsRestart } from "./restart.js";
 import { linkPort, nginxPort, reachPort, trackPort, upstreamPort, verifyPort, vipPort } from "./wiring.js";
 
 const program = new Command()
@@ -80,7 +81,11 @@ const links = linkPort(runner, config, log.child({ component: "link" }));
 await links.watcher.start();
 
 // The host modules report to the core, which is built after them.
-let toCore = { event: (_kind: string, _group: string, _detail: string): void => undefined, report: (): void => undefined };
+let toCore = {
+  event: (_kind: string, _group: string, _detail: string): void => undefined,
+  report: (): void => undefined,
+  drains: (): void => undefined,
+};
 
 // Drift repairs, unexpected VIPs and failed announcements also go to the
 // coordinator's event history (keepvip events); the controller logs them itself.
@@ -101,7 +106,7 @@ const drainer = new Drainer({
   sourceOf: (iface) => vips.interfaceAddress(iface),
   log: log.child({ component: "drain" }),
   onEvent: (e) => toCore.event(`vip.${e.kind}`, e.group, e.detail),
-  onChange: () => toCore.report(),
+  onChange: () => toCore.drains(),
 });
 
 const notifier = new Notifier({ config: config.notify, runner, scriptUser: config.script_user, log: log.child({ component: "notify" }) });
@@ -123,7 +128,11 @@ const core = new AgentCore({
   instanceId: nanoid(10),
   scheduler: realScheduler,
 });
-toCore = { event: (kind, group, detail) => core.agentEvent(kind, group, detail), report: () => core.scheduleReport() };
+toCore = {
+  event: (kind, group, detail) => core.agentEvent(kind, group, detail),
+  report: () => core.scheduleReport(),
+  drains: () => core.drainsChanged(),
+};
 // A drain an earlier process left (it stopped or crashed mid-drain) must not outlive it:
 // its ARP filter would keep this host from answering for the VIP when it holds it again.
 await drainer.clean();
@@ -174,6 +183,8 @@ if (config.metrics) {
 }
 log.info({ event: "agent.start", version: VERSION, coordinators, held: [...core.held.keys()] }, `keepvip-agent ${VERSION} started`);
 
+/** How long the coordinator keeps a restarting agent's node as it was (the next agent starts within it). */
+const RESTART_GRACE_MS = 20_000;
 /** Longest a stop waits for drains (the unit's TimeoutStopSec leaves room for it). */
 const MAX_STOP_DRAIN_MS = 40_000;
 
@@ -181,14 +192,15 @@ let stopping = false;
 async function shutdown(signal: string): Promise<void> {
   if (stopping) return;
   stopping = true;
+  // A restart (systemctl restart, or SIGUSR2 from another supervisor) moves nothing.
+  if (signal === "SIGUSR2" || (signal === "SIGTERM" && (await stopIsRestart(runner)))) return restartExit(signal);
   log.info({ event: "agent.stop", signal }, "stopping: asking for a handover");
   const outcome = await core.stop(session.connected);
   log.info({ event: "agent.stopped", outcome }, `stopped: ${outcome}`);
   // A planned handover drains what this host still serves: wait for it (bounded), then let go.
-  if (drainer.status().length > 0) {
-    log.info({ event: "agent.draining", draining: drainer.status() }, "waiting for the drains to end before stopping");
-    await drainer.settle(MAX_STOP_DRAIN_MS);
-  }
+  await drainer.settle(MAX_STOP_DRAIN_MS, () =>
+    log.info({ event: "agent.draining", draining: drainer.status() }, "waiting for the drains to end before stopping"),
+  );
   await drainer.close();
   session.stop();
   scripts.stop();
@@ -202,11 +214,35 @@ async function shutdown(signal: string): Promise<void> {
   await Promise.race([notifier.flush(), new Promise((r) => setTimeout(r, 5000))]);
   process.exit(0);
 }
+/**
+ * Exit for a restart: no handover, no STOP notifications (nothing stops). The VIPs stay
+ * bound and nginx keeps serving; the next agent adopts both. The coordinator is told
+ * first, and keeps this node as it is (holder included, nothing verified or moved) for at
+ * most RESTART_GRACE_MS; without a session it would verify the VIP on the LAN, which
+ * finds it serving, but a starting agent on a busy host is no place for a close call.
+ */
+async function restartExit(signal: string): Promise<void> {
+  const how = signal === "SIGUSR2" ? "SIGUSR2" : "systemctl restart";
+  const told = core.announceRestart(RESTART_GRACE_MS, `agent restarting (${how})`);
+  log.info(
+    { event: "agent.restart", signal, held: [...core.held.keys()], coordinatorTold: told },
+    `restarting (${how}): the VIPs and nginx stay for the next agent to adopt, no handover`,
+  );
+  // Give the message its way out before the stream is cancelled.
+  if (told) await new Promise((r) => setTimeout(r, 200));
+  session.stop();
+  scripts.stop();
+  backends.stop();
+  await links.watcher.close();
+  await vips.close();
+  supervisor.detach();
+  process.exit(0);
+}
 // SIGHUP (systemctl reload): the TLS files are reloaded (as when they change);
-// the tracks' scripts, intervals and timeouts and the notify scripts apply in
-// place (reload.ts); the agent's other settings (nginx, groups, coordinator)
-// take effect on a restart, which hands the VIP over first, and the reload
-// says which. An invalid file changes nothing. The cluster's settings
+// the tracks' scripts, intervals and timeouts, the notify scripts and nginx's
+// commands apply in place (reload.ts); the agent's other settings (nginx's
+// paths, groups, coordinator) take effect on a restart, which moves nothing,
+// and the reload says which. An invalid file changes nothing. The cluster's settings
 // (priorities, upstreams, timing) live in the coordinator and are reloaded
 // there. Never exits on SIGHUP.
 let running = config;
@@ -228,11 +264,15 @@ process.on("SIGHUP", () => {
       notifier.reconfigure(next.notify);
       running = { ...running, notify: next.notify };
     }
+    if (plan.apply.includes("nginx")) {
+      supervisor.reconfigure(next.nginx);
+      running = { ...running, nginx: next.nginx };
+    }
     if (plan.apply.includes("tls")) running = { ...running, tls: next.tls };
     const parts = [
       applied.length > 0 ? `applied: ${applied.join(", ")}` : "",
       plan.restart.length > 0
-        ? `${plan.restart.join(", ")} changed and valid; restart the agent to apply (systemctl restart keepvip-agent hands the VIP over first)`
+        ? `${plan.restart.join(", ")} changed and valid; restart the agent to apply (systemctl restart keepvip-agent moves nothing: the new agent adopts the VIPs and nginx)`
         : "",
     ].filter(Boolean);
     log[plan.restart.length > 0 ? "warn" : "info"](
@@ -245,4 +285,5 @@ process.on("SIGHUP", () => {
   }
 });
 process.on("SIGTERM", () => void shutdown("SIGTERM"));
+process.on("SIGUSR2", () => void shutdown("SIGUSR2"));
 process.on("SIGINT", () => void shutdown("SIGINT"));

@@ -28,7 +28,7 @@ export interface FileFact {
 }
 
 export interface HostFacts {
-  tools: { ip: FileFact; arping: FileFact; nginx: FileFact };
+  tools: { ip: FileFact; arping: FileFact; nginx: FileFact; nft?: FileFact; ss?: FileFact };
   /** /proc/self/status CapEff (hex); undefined when unreadable. */
   capEff?: string;
   /** `ip -j link show dev X` per interface; undefined: no such interface. */
@@ -88,7 +88,26 @@ function checkTools(_config: AgentConfig, facts: HostFacts): CheckItem[] {
           `the agent runs it to ${id === "tool.ip" ? "add and remove VIPs and watch links" : "announce a VIP (gratuitous ARP) and probe for it"}`,
           `apt-get install ${pkg}, or set ${key}: in ${"the agent config"} to where it is`,
         );
-  return [tool("tool.ip", facts.tools.ip, "ip", "iproute2", "ip"), tool("tool.arping", facts.tools.arping, "arping", "iputils-arping", "arping")];
+  // Lossless planned moves need these; without them a planned move still happens, resetting open connections.
+  const optional = (id: string, f: FileFact | undefined, what: string, pkg: string, key: string): CheckItem[] =>
+    f === undefined
+      ? []
+      : [
+          f.ok
+            ? ok(id, `${what}: ${f.path}`)
+            : warn(
+                id,
+                `${what}: ${f.path} is ${f.detail === "ENOENT" ? "missing" : `not executable (${f.detail})`}`,
+                "planned moves keep open connections with it (the new holder forwards them, the old one drains them); without it they are reset at each planned move",
+                `apt-get install ${pkg}, or set ${key}: in the agent config to where it is`,
+              ),
+        ];
+  return [
+    tool("tool.ip", facts.tools.ip, "ip", "iproute2", "ip"),
+    tool("tool.arping", facts.tools.arping, "arping", "iputils-arping", "arping"),
+    ...optional("tool.nft", facts.tools.nft, "nft", "nftables", "nft"),
+    ...optional("tool.ss", facts.tools.ss, "ss", "iproute2", "ss"),
+  ];
 }
 
 /** Capability numbers set in a CapEff hex mask. */

@@ -142,7 +142,13 @@ export async function gatherFacts(config: AgentConfig, deps: PreflightDeps): Pro
   const tlsFiles = config.tls ? [config.tls.ca, config.tls.cert, config.tls.key].map(readTlsFile) : [];
 
   return {
-    tools: { ip, arping: await fileFact(config.arping, constants.X_OK), nginx: nginxBinary },
+    tools: {
+      ip,
+      arping: await fileFact(config.arping, constants.X_OK),
+      nginx: nginxBinary,
+      nft: await fileFact(config.nft, constants.X_OK),
+      ss: await fileFact(config.ss, constants.X_OK),
+    },
     capEff: /^CapEff:\s*([0-9a-fA-F]+)/m.exec((await read("/proc/self/status")) ?? "")?.[1],
     links,
     sysctls,

@@ -27,8 +27,10 @@ export function vipPort(controller: VipController, drainer: Drainer): VipPort {
     scan: (vips) => controller.scan(vips),
     async acquire(vips, opts) {
       const forwardMs = opts.forwardMs ?? 0;
-      // Forwarding goes in before the first GARP moves the clients here.
-      if (forwardMs > 0 && !opts.takeover) for (const v of vips) if (!drainer.isDraining(v.address)) await drainer.forward(v, forwardMs);
+      // Forwarding goes in before the first GARP moves the clients here. A move back while
+      // this host still drains forwards too: its own flows are seeded as known, the old
+      // holder's new ones go back to it.
+      if (forwardMs > 0 && !opts.takeover) for (const v of vips) await drainer.forward(v, forwardMs);
       const results = await controller.acquire(vips, { takeover: opts.takeover });
       // Back on the LAN interface: a drain of ours (a move back mid-drain) ends, its flows stay here.
       for (const v of vips) await drainer.endDrain(v.address, "this host holds it again");

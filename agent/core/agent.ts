@@ -466,6 +466,16 @@ export class AgentCore {
   // ------------------------------------------------------------------ stop
 
   /**
+   * A restart (systemctl restart, an upgrade): tell the coordinator to keep this node
+   * as it is, VIPs included, for at most `graceMs` while the next agent starts. Returns
+   * whether the message went out (no session: the coordinator verifies the VIP on the
+   * LAN before anything moves, as after a crash).
+   */
+  announceRestart(graceMs: number, reason: string): boolean {
+    return this.send({ body: { $case: "leaving", value: { handover: false, reason, restartMs: Math.max(1, Math.round(graceMs)) } } });
+  }
+
+  /**
    * A clean stop (SIGTERM): ask for a planned handover and wait (bounded) until
    * the new holder has taken over. With no coordinator nobody can take over: keep
    * the VIPs (nginx keeps serving) unless forced. Returns what happened, in words.
@@ -481,7 +491,7 @@ export class AgentCore {
         this.leaveWaiter = resolve;
         timeout = this.clock.setTimeout(() => resolve(undefined), cfg.stop_timeout);
       });
-      this.send({ body: { $case: "leaving", value: { handover: true, reason: "agent stopping (SIGTERM)" } } });
+      this.send({ body: { $case: "leaving", value: { handover: true, reason: "agent stopping (SIGTERM)", restartMs: 0 } } });
       const r = await ready;
       if (timeout) this.clock.clearTimeout(timeout);
       // Let a release in its planned overlap finish (bounded by the overlap itself).
@@ -565,6 +575,12 @@ export class AgentCore {
     };
   }
 
+  /** A drain started, changed or ended: what this node probes and reports follows. */
+  drainsChanged(): void {
+    this.retargetReach();
+    this.scheduleReport();
+  }
+
   /** Sends a report soon (coalesced within one tick). */
   scheduleReport(): void {
     if (this.reportQueued) return;
@@ -610,6 +626,8 @@ export class AgentCore {
   private retargetReach(): void {
     if (!this.welcome || this.node.stopping) return;
     const held = this.held;
+    // A draining VIP is still local here: probing it would only reach this host.
+    const draining = new Set(this.deps.vips.draining().map((d) => d.group));
     for (const [name, g] of this.groups) {
       if (g.vips.length === 0) continue;
       const vip = parseCidr(g.vips[0]);
@@ -627,7 +645,7 @@ export class AgentCore {
           intervalMs: this.welcome.reachIntervalMs,
           fall: this.welcome.reachFall || DEFAULT_REACH_FALL,
           lanReferences: g.lanReferences,
-          probeVip: !held.has(name),
+          probeVip: !held.has(name) && !draining.has(name),
         },
         () => this.scheduleReport(),
       );

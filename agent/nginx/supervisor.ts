@@ -68,7 +68,7 @@ const POLL_MS = 5;
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 export class NginxSupervisor {
-  private readonly cfg: NginxConfig;
+  private cfg: NginxConfig;
   private readonly runner: CommandRunner;
   private readonly log: Logger;
   private readonly opts: Required<Omit<NginxSupervisorOptions, "config" | "runner" | "log">>;
@@ -94,6 +94,21 @@ export class NginxSupervisor {
       stopTimeoutMs: options.stopTimeoutMs ?? 5000,
       orphanWaitMs: options.orphanWaitMs ?? 1000,
       random: options.random ?? Math.random,
+    };
+  }
+
+  /**
+   * A config reload: the commands, back-off and watch interval apply from their next
+   * use. Mode, binary and paths name the running nginx and are never swapped here.
+   */
+  reconfigure(next: NginxConfig): void {
+    this.cfg = {
+      ...this.cfg,
+      start_command: next.start_command,
+      reload_command: next.reload_command,
+      test_command: next.test_command,
+      restart_backoff: next.restart_backoff,
+      watch_interval: next.watch_interval,
     };
   }
 

@@ -166,19 +166,35 @@ export function parseOurTables(stdout: string): Array<{ family: "netdev" | "arp"
 }
 
 /**
- * `ss -Htn state connected src VIP`: TCP connections this host has on the VIP
- * (every state but listening, closed and time-wait, which holds no flow a client still uses).
+ * `ss -Htno state connected src VIP`: TCP connections this host has on the VIP
+ * (every state but listening, closed and time-wait, which holds no flow a client still
+ * uses), with their timers.
  */
 export function planConnections(tools: DrainTools, address: string): string[] {
-  return [tools.ss, "-Htn", "state", "connected", "exclude", "time-wait", "src", checkIpv4(address)];
+  return [tools.ss, "-Htno", "state", "connected", "exclude", "time-wait", "src", checkIpv4(address)];
 }
 
-/** The peers of `ss -Htn` lines (State Recv-Q Send-Q Local:Port Peer:Port). */
+/**
+ * Retransmissions after which a connection counts as dead for a drain: its peer no longer
+ * answers (typically the new holder's own probe through the VIP, caught at the flip: the
+ * answer now comes back to an address that is local there, and is dropped). A live
+ * client on a LAN answers long before the third retransmission.
+ */
+export const DEAD_RETRANSMITS = 3;
+
+/**
+ * The live peers of `ss -Htno` lines (State Recv-Q Send-Q Local:Port Peer:Port [timer:(…)]):
+ * half-open connections (SYN-RECV) and ones whose retransmission timer has fired
+ * DEAD_RETRANSMITS times are left out.
+ */
 export function parseConnections(stdout: string): Flow[] {
   const out: Flow[] = [];
   for (const line of stdout.split("\n")) {
     const cols = line.trim().split(/\s+/);
     if (cols.length < 5) continue;
+    if (cols[0] === "SYN-RECV") continue;
+    const timer = /timer:\(on,[^,]*,(\d+)\)/.exec(line);
+    if (timer && Number(timer[1]) >= DEAD_RETRANSMITS) continue;
     const peer = cols[4];
     const i = peer.lastIndexOf(":");
     if (i <= 0) continue;

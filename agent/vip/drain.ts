@@ -71,11 +71,15 @@ export interface DrainerOptions {
 
 interface Drain {
   binding: VipBinding;
+  /** This host's own addresses: its own probes through the VIP are local while it drains, not a client's flow. */
+  own: Set<string>;
   startedMs: number;
   timeoutMs: number;
   connections: number;
   timer?: NodeJS.Timeout;
   ended: boolean;
+  /** Its first count found connections: it is reported and recorded (a drain of nothing ends quietly). */
+  announced: boolean;
 }
 
 interface Forward {
@@ -86,6 +90,7 @@ interface Forward {
 export class Drainer {
   private readonly drains = new Map<string, Drain>();
   private readonly forwards = new Map<string, Forward>();
+  private readonly sources = new Map<string, string>();
   private readonly log: Logger;
   private readonly now: () => number;
   private closed = false;
@@ -97,17 +102,15 @@ export class Drainer {
 
   /** Drains in progress. */
   status(): DrainStatus[] {
-    return [...this.drains.values()].map((d) => ({
-      group: d.binding.group,
-      address: d.binding.address,
-      connections: d.connections,
-      startedMs: d.startedMs,
-      timeoutMs: d.timeoutMs,
-    }));
-  }
-
-  isDraining(address: string): boolean {
-    return this.drains.has(address);
+    return [...this.drains.values()]
+      .filter((d) => d.announced)
+      .map((d) => ({
+        group: d.binding.group,
+        address: d.binding.address,
+        connections: d.connections,
+        startedMs: d.startedMs,
+        timeoutMs: d.timeoutMs,
+      }));
   }
 
   /**
@@ -188,9 +191,10 @@ export class Drainer {
     if (b.family !== 4 || timeoutMs <= 0 || this.closed) return false;
     await this.unforward(b);
     if (this.drains.has(b.address)) return true;
-    const count = (await this.connections(b.address)).length;
-    if (count === 0) return false;
-    const source = await this.opts.sourceOf(b.interface);
+    // Every step here delays the old holder's leaving the LAN (the overlap of a planned
+    // move): two programs, and the connections are counted only once it has left.
+    const source = await this.sourceOf(b.interface);
+    const own = new Set([b.address, ...(source ? [source] : [])]);
     if (!source) {
       this.log.warn(
         { event: "drain.skipped", address: b.address },
@@ -209,12 +213,19 @@ export class Drainer {
       this.log.error({ event: "drain.failed", address: b.address, error: oneLine(add.stderr) }, "could not keep the VIP on lo: releasing without a drain");
       return false;
     }
-    const d: Drain = { binding: b, startedMs: this.now(), timeoutMs, connections: count, ended: false };
+    const d: Drain = { binding: b, own, startedMs: this.now(), timeoutMs, connections: 0, ended: false, announced: false };
     this.drains.set(b.address, d);
-    this.emit("drain-started", b, `${b.group}: ${b.address} drains ${count} connection${count === 1 ? "" : "s"} (at most ${Math.round(timeoutMs / 1000)} s)`);
-    this.schedulePoll(d);
-    this.opts.onChange?.();
+    this.schedulePoll(d, 0);
     return true;
+  }
+
+  /** The interface's own address, asked once (the ARP sender while a VIP drains). */
+  private async sourceOf(iface: string): Promise<string | undefined> {
+    const known = this.sources.get(iface);
+    if (known) return known;
+    const found = await this.opts.sourceOf(iface);
+    if (found) this.sources.set(iface, found);
+    return found;
   }
 
   /**
@@ -228,8 +239,9 @@ export class Drainer {
     await this.finish(d, why, false);
   }
 
-  /** Waits for every drain to end (agent stop), at most `maxMs`. */
-  async settle(maxMs: number): Promise<void> {
+  /** Waits for every drain to end (agent stop), at most `maxMs`; `onWait` once if there is one to wait for. */
+  async settle(maxMs: number, onWait?: () => void): Promise<void> {
+    if (this.drains.size > 0) onWait?.();
     const until = this.now() + maxMs;
     while (this.drains.size > 0 && this.now() < until) await new Promise((r) => setTimeout(r, Math.min(100, this.opts.pollMs ?? 250)));
   }
@@ -240,16 +252,23 @@ export class Drainer {
     for (const d of [...this.drains.values()]) await this.finish(d, "the agent stops", true);
   }
 
-  private schedulePoll(d: Drain): void {
-    d.timer = setTimeout(() => void this.poll(d), this.opts.pollMs ?? 250);
+  private schedulePoll(d: Drain, afterMs = this.opts.pollMs ?? 250): void {
+    d.timer = setTimeout(() => void this.poll(d), afterMs);
     d.timer.unref();
   }
 
   private async poll(d: Drain): Promise<void> {
     if (d.ended) return;
-    const left = (await this.connections(d.binding.address)).length;
+    const left = (await this.connections(d.binding.address, d.own)).length;
     if (d.ended) return;
-    if (left !== d.connections) {
+    if (!d.announced) {
+      if (left === 0) return this.finish(d, "", false);
+      d.announced = true;
+      d.connections = left;
+      const b = d.binding;
+      this.emit("drain-started", b, `${b.group}: ${b.address} drains ${left} connection${left === 1 ? "" : "s"} (at most ${Math.round(d.timeoutMs / 1000)} s)`);
+      this.opts.onChange?.();
+    } else if (left !== d.connections) {
       d.connections = left;
       this.opts.onChange?.();
     }
@@ -266,6 +285,10 @@ export class Drainer {
     await this.run(planDrainDel(this.opts.tools, address));
     await this.nft(planRemoveTable("arp", drainTable(address)));
     this.drains.delete(address);
+    if (!d.announced) {
+      this.log.info({ event: "drain.none", group: d.binding.group, address }, `${address}: no connection to drain`);
+      return;
+    }
     const summary = why
       ? `${d.binding.group}: ${address} drain ended after ${((this.now() - d.startedMs) / 1000).toFixed(1)} s: ${why}`
       : drainSummary(d.binding.group, address, { elapsedMs: this.now() - d.startedMs, left: d.connections, timedOut: cut });
@@ -273,9 +296,10 @@ export class Drainer {
     this.opts.onChange?.();
   }
 
-  private async connections(address: string) {
+  /** Live client flows on the VIP: none from this host itself, nor from loopback. */
+  private async connections(address: string, own: ReadonlySet<string> = new Set()) {
     const r = await this.run(planConnections(this.opts.tools, address));
-    return r.exitCode === 0 ? parseConnections(r.stdout) : [];
+    return r.exitCode === 0 ? parseConnections(r.stdout).filter((f) => !own.has(f.address) && !f.address.startsWith("127.")) : [];
   }
 
   private stopForwardTimer(address: string): void {

@@ -43,6 +43,9 @@ const VERDICT: Record<number, "free" | "answering-serving" | "answering-not-serv
   [VerifyVerdict.VERIFY_VERDICT_ANSWERING_NOT_SERVING]: "answering-not-serving",
 };
 
+/** Longest an agent that says it restarts is kept as it was without a session. */
+const MAX_RESTART_GRACE_MS = 30_000;
+
 export class Engine {
   units: Unit[];
   readonly nodes: NodeTable;
@@ -53,6 +56,8 @@ export class Engine {
   private readonly sessions: SessionRegistry;
   private readonly commands: CommandTracker;
   private readonly leaving = new Map<string, Leave & { ready: boolean }>();
+  /** Agents that said they restart: until when their node is kept as it was (VIPs included). */
+  private readonly restarting = new Map<string, { untilMs: number; timer?: SchedulerTimer }>();
   private readonly wakeTimers = new Map<string, { atMs: number; timer: SchedulerTimer }>();
   private readonly queuedTicks = new Set<string>();
   /** Planner events and reloads, one at a time. */
@@ -188,6 +193,7 @@ export class Engine {
     if (this.beatTimer) this.scheduler.clearTimeout(this.beatTimer);
     this.upstreams?.stop();
     for (const w of this.wakeTimers.values()) this.scheduler.clearTimeout(w.timer);
+    for (const r of this.restarting.values()) if (r.timer) this.scheduler.clearTimeout(r.timer);
     this.sessions.endAll("coordinator shutting down");
     this.commands.clear();
     await this.queue.idle();
@@ -247,6 +253,9 @@ export class Engine {
     const sessionId = nanoid(12);
     this.sessions.open({ id: sessionId, node, instanceId: hello.instanceId, openedMs: now, lastSeenMs: now, peer, fingerprint, sink });
     this.leaving.delete(node);
+    const restart = this.restarting.get(node);
+    if (restart?.timer) this.scheduler.clearTimeout(restart.timer);
+    this.restarting.delete(node);
     if (hello.state) this.nodes.report(sessionId, sanitizeReport(hello.state, this.boundsOf(node)), now);
     this.raiseEpochs(sanitizeEpochs(hello.epochs, this.boundsOf(node)).map((e) => [e.group, e.epoch]));
     sink.send({ body: { $case: "welcome", value: this.welcomeFor(node, sessionId) } });
@@ -299,6 +308,16 @@ export class Engine {
         return;
       }
       case "leaving": {
+        if ((body.value.restartMs ?? 0) > 0) {
+          const graceMs = Math.min(MAX_RESTART_GRACE_MS, body.value.restartMs);
+          this.restarting.set(node, { untilMs: now + graceMs });
+          this.events.add({
+            kind: "session",
+            node,
+            message: `${node} is restarting (${body.value.reason || "no reason given"}): it keeps its VIPs and nginx for the next agent, for at most ${Math.round(graceMs / 1000)} s`,
+          });
+          return;
+        }
         const view = this.nodes.views.get(node)!;
         this.leaving.set(node, { groups: [...view.holds], ready: false });
         this.nodes.update(node, { leaving: true });
@@ -333,8 +352,29 @@ export class Engine {
     if (node === undefined) return;
     this.leaving.delete(node);
     this.upstreams.forget(node);
+    const restart = this.restarting.get(node);
+    if (restart && this.now() < restart.untilMs) {
+      // Kept as it was: a holder stays the holder, nothing is verified or moved meanwhile.
+      this.nodes.update(node, { session: "restarting" });
+      restart.timer = this.scheduler.setTimeout(() => this.restartOver(node), Math.max(0, restart.untilMs - this.now()));
+      this.events.add({ kind: "session", node, message: `${node} session closed for its restart (${how}); waiting for the new agent` });
+      this.log.info({ event: "session.restarting", node, session: sessionId, how }, "agent restarting: keeping its node as it was");
+      return;
+    }
+    this.restarting.delete(node);
     this.events.add({ kind: "session", node, message: `${node} session closed (${how})` });
     this.log.warn({ event: "session.closed", node, session: sessionId, how }, "agent session closed");
+    this.tickUnitsOf(node);
+  }
+
+  /** A restart grace ran out without a new session: the node is lost like any other. */
+  private restartOver(node: string): void {
+    const restart = this.restarting.get(node);
+    this.restarting.delete(node);
+    if (!restart || this.nodes.views.get(node)?.session !== "restarting") return;
+    this.nodes.update(node, { session: "closed" });
+    this.events.add({ kind: "session", node, message: `${node} did not come back from its restart in time` });
+    this.log.warn({ event: "session.restart_timeout", node }, "restarting agent did not reconnect within its grace");
     this.tickUnitsOf(node);
   }
 

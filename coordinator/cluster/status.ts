@@ -36,6 +36,7 @@ export function electionOf(input: StatusInput, unit: Unit): Election {
 
 function memberState(node: string, rt: UnitRuntime, view: NodeView | undefined, eligible: boolean, reason: string | undefined): string {
   if (!view || view.session === "never" || view.session === "closed" || view.session === "silent") return rt.holder === node ? "MASTER?" : "DISCONNECTED";
+  if (view.session === "restarting" && rt.holder !== node) return "DISCONNECTED";
   if (rt.holder === node) return "MASTER";
   if (view.maintenance) return "MAINTENANCE";
   if (!eligible && (reason === "fault" || reason === "track-fault" || reason === "nginx-down" || reason === "lan-unreachable")) return "FAULT";

@@ -67,6 +67,9 @@ export function eligibility(member: MemberSpec, unit: UnitSpec, view: NodeView |
   if (!view || view.session === "never" || view.session === "closed")
     return { eligible: false, reason: "disconnected", detail: `${member.node} has no session` };
   if (view.session === "silent") return { eligible: false, reason: "session-silent", detail: `${member.node} missed its heartbeats` };
+  // A restarting holder keeps what it holds (its VIP serves, nginx runs); nobody else may be handed anything meanwhile.
+  if (view.session === "restarting" && !ctx.isHolder)
+    return { eligible: false, reason: "disconnected", detail: `${member.node} is restarting (its agent reconnects shortly)` };
   if (view.fault) return { eligible: false, reason: "fault", detail: `${member.node} is FAULT: ${view.faultReason || "reported by agent"}` };
   if (prio.faultTrack !== undefined) return { eligible: false, reason: "track-fault", detail: `track ${prio.faultTrack} (weight 0) is failing` };
   if (view.maintenance) return { eligible: false, reason: "maintenance", detail: `${member.node} is in maintenance` };

@@ -13,7 +13,12 @@ export type SessionState =
   /** The stream ended (agent exited or crashed, connection reset). */
   | "closed"
   /** Never connected since the coordinator started. */
-  | "never";
+  | "never"
+  /**
+   * The agent said it restarts and its stream ended: it left its VIPs and nginx for the
+   * next process, which reconnects within the restart grace. A holder keeps holding.
+   */
+  | "restarting";
 
 export type { NginxHealth };
 

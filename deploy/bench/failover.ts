@@ -14,6 +14,7 @@ import { PHASE_ROWS, SCENARIO_OF, rowsFor, scenariosFor, type Scenario } from ".
 import { buildTables, renderTables, unsettledLines, type PhaseResult, type Profile, type StackName } from "./report.js";
 import { formatDuration } from "./stats.js";
 import { runTrial } from "./trial.js";
+import { keepAliveMoves, renderKeepAliveMoves, type KeepAliveMovesResult } from "./keepalive-moves.js";
 
 const PREFIX: Record<StackName, string> = { keepvip: "kvb", keepalived: "kvk" };
 /** Lab up, first steady state and down, per stack and profile (seconds, for the estimate). */
@@ -22,6 +23,12 @@ const LAB_OVERHEAD_SEC = 8;
 function positiveInt(value: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 1 || n > 100) throw new InvalidArgumentError(`must be a whole number 1..100, got "${value}"`);
+  return n;
+}
+
+function positiveOrZero(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0 || n > 40) throw new InvalidArgumentError("must be a whole number from 0 to 40");
   return n;
 }
 
@@ -42,9 +49,16 @@ const program = new Command("bench:failover")
   .option("--scenarios <list>", `comma-separated, default all: ${Object.keys(SCENARIO_OF).join(",")}`, scenarioList)
   .option("--tuned", "also compare keepvip's tuned lab timing with keepalived at advert_int 0.1 s (VRRPv3)")
   .addOption(new Option("--only <stack>", "run one stack only").choices(["keepvip", "keepalived"]))
+  .option(
+    "--keepalive-moves <n>",
+    "planned moves (stop and start of the holder's agent / keepalived) under 20 busy keep-alive connections, per stack; 0 = none",
+    positiveOrZero,
+    6,
+  )
   .option("--json <file>", "also write every run's figures as JSON")
   .parse();
-const opts = program.opts<{ runs: number; scenarios?: string[]; tuned?: boolean; only?: StackName; json?: string }>();
+const opts = program.opts<{ runs: number; scenarios?: string[]; tuned?: boolean; only?: StackName; json?: string; keepaliveMoves: number }>();
+const keepAlive: KeepAliveMovesResult[] = [];
 
 const wanted = new Set((opts.scenarios ?? Object.keys(SCENARIO_OF)).flatMap(rowsFor));
 const profiles: Profile[] = opts.tuned ? ["seed", "tuned"] : ["seed"];
@@ -62,7 +76,9 @@ function selected(stack: StackName): Scenario[] {
 }
 
 function estimateMs(): number {
-  const perStack = stacks.reduce((t, st) => t + LAB_OVERHEAD_SEC + opts.runs * selected(st).reduce((s, sc) => s + sc.estimateSec, 0), 0);
+  // A keep-alive move: the move itself, then 4 s for the drain (keepvip) or keepalived's settling.
+  const keepAliveSec = opts.keepaliveMoves * 7 + 10;
+  const perStack = stacks.reduce((t, st) => t + LAB_OVERHEAD_SEC + opts.runs * selected(st).reduce((s, sc) => s + sc.estimateSec, 0) + keepAliveSec, 0);
   return perStack * profiles.length * 1000;
 }
 
@@ -93,7 +109,8 @@ async function teardown(): Promise<void> {
 async function runStack(stack: StackName, profile: Profile): Promise<void> {
   const prefix = PREFIX[stack];
   const scenarios = selected(stack);
-  if (scenarios.length === 0) return;
+  const moves = profile === "seed" ? opts.keepaliveMoves : 0;
+  if (scenarios.length === 0 && moves === 0) return;
   current = prefix;
   await labDown(prefix);
   const up = await labUp({ prefix, stack, timing: profile, advertSec: profile === "tuned" ? 0.1 : 1 });
@@ -128,6 +145,18 @@ async function runStack(stack: StackName, profile: Profile): Promise<void> {
       }
     }
   }
+  if (moves > 0) {
+    try {
+      const r = await keepAliveMoves(prefix, stack, moves, log);
+      keepAlive.push(r);
+      log(
+        `${stack} keep-alive moves: ${r.failed} of ${r.requests} keep-alive requests failed (${r.resets} resets), ${r.fresh.failed} of ${r.fresh.requests} fresh`,
+      );
+    } catch (err) {
+      failure = `${stack} (${profile}) keep-alive moves: ${(err as Error).message}`;
+      throw err;
+    }
+  }
   await teardown();
 }
 
@@ -139,6 +168,12 @@ function printReport(): void {
     if (!results.some((r) => r.profile === profile)) continue;
     console.log(`\n=== ${describe("keepvip", profile)} vs ${describe("keepalived", profile)}; ${opts.runs} run(s) each, min / median / max ===\n`);
     console.log(renderTables(buildTables(results, profile, rows)));
+  }
+  if (keepAlive.length > 0) {
+    console.log(
+      `\n=== planned moves under 20 busy keep-alive connections (requests of 0–2 s) and the fresh prober, seed timing ===\n(the holder's agent / keepalived stopped cleanly and started again, preempt back)\n`,
+    );
+    console.log(renderKeepAliveMoves(keepAlive));
   }
   const unsettled = unsettledLines(results);
   if (unsettled.length > 0) console.log(`\nUnsettled runs:\n  ${unsettled.join("\n  ")}`);
@@ -178,6 +213,6 @@ if (failure)
   );
 log(`done (estimate was ${formatDuration(estimateMs())})`);
 if (opts.json) {
-  writeFileSync(opts.json, `${JSON.stringify({ startedAt: new Date(started).toISOString(), options: opts, failure, results }, null, 2)}\n`);
+  writeFileSync(opts.json, `${JSON.stringify({ startedAt: new Date(started).toISOString(), options: opts, failure, results, keepAlive }, null, 2)}\n`);
   console.log(`raw results: ${opts.json}`);
 }

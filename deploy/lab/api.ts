@@ -12,6 +12,7 @@ export {
   startLabProcess as startProcess,
   stopLabProcess as stopProcess,
   killLabProcess as killProcess,
+  restartLabProcess as restartProcess,
   setLink,
   partition,
   heal,
@@ -19,7 +20,17 @@ export {
   fixNginx,
   type PartitionState,
 } from "./drills.js";
-export { startProber, startVipSampler, type ProbeOptions, type ProberHandle, type VipSamplerOptions, type VipSamplerHandle } from "./observers.js";
+export {
+  startPoolClient,
+  startProber,
+  startVipSampler,
+  type PoolClientHandle,
+  type PoolClientOptions,
+  type ProbeOptions,
+  type ProberHandle,
+  type VipSamplerOptions,
+  type VipSamplerHandle,
+} from "./observers.js";
 export { analyzeProbes, parseProbeLines, type ProbeRecord, type ProbeSummary, type FailureRun } from "./probe-analysis.js";
 export { summarizeVipEvents, type VipEvent, type VipSummary, type Interval } from "./vip-timeline.js";
 export { backendBody } from "./backend.js";

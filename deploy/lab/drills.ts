@@ -30,6 +30,17 @@ export async function endLabProcess(prefix: string | undefined, host: string, na
 }
 
 export const stopLabProcess = (prefix: string | undefined, host: string, name: string) => endLabProcess(prefix, host, name, "stop");
+
+/**
+ * What `systemctl restart keepvip-agent` does in production: the agent exits keeping its VIPs
+ * and nginx (SIGUSR2 here, where no systemd job says "restart"), then starts again and adopts
+ * them. Agents only. Resolves to the new pid.
+ */
+export async function restartLabProcess(prefix: string | undefined, host: string, name: string): Promise<number> {
+  if (name !== "agent") throw new Error(`restart is for the keepvip agent (it moves nothing); for ${name} use stop and start`);
+  await endLabProcess(prefix, host, name, "restart");
+  return startLabProcess(prefix, host, name);
+}
 export const killLabProcess = (prefix: string | undefined, host: string, name: string) => endLabProcess(prefix, host, name, "kill");
 
 function attachment(prefixArg: string | undefined, host: string, net: string): { a: Attachment; plan: TopologyPlan } {

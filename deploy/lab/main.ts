@@ -4,7 +4,7 @@
  */
 import { Command, InvalidArgumentError, Option } from "commander";
 import { parseDuration } from "../../shared/config/duration.js";
-import { breakNginx, fixNginx, heal, killLabProcess, partition, setLink, startLabProcess, stopLabProcess } from "./drills.js";
+import { breakNginx, fixNginx, heal, killLabProcess, partition, restartLabProcess, setLink, startLabProcess, stopLabProcess } from "./drills.js";
 import { labDown, labUp } from "./lab.js";
 import { STACKS, TIMINGS, type Stack, type Timing } from "./manifest.js";
 import { startProber } from "./observers.js";
@@ -86,6 +86,7 @@ for (const [verb, what, fn] of [
   ["start", "start HOST PROCESS again as up did", startLabProcess],
   ["stop", "SIGTERM HOST PROCESS and wait until it is gone", stopLabProcess],
   ["kill", "SIGKILL HOST PROCESS (nginx: with its workers)", killLabProcess],
+  ["restart", "restart HOST agent as systemctl restart does: the VIPs and nginx stay, the new agent adopts them", restartLabProcess],
 ] as const) {
   program
     .command(`${verb} <host> <process>`)
@@ -93,7 +94,8 @@ for (const [verb, what, fn] of [
     .addOption(prefixOption())
     .action(async (host: string, proc: string, o: { prefix: string }) => {
       const pid = await fn(o.prefix, host, proc);
-      console.log(`${host} ${proc}: ${verb === "start" ? "running" : verb === "stop" ? "stopped" : "killed"} (pid ${pid})`);
+      const done = { start: "running", stop: "stopped", kill: "killed", restart: "restarted" }[verb];
+      console.log(`${host} ${proc}: ${done} (pid ${pid})`);
     });
 }
 

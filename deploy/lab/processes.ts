@@ -9,7 +9,8 @@ import { REPO_ROOT } from "./paths.js";
 import { childrenOf, isAlive, isInNamespace, isListening, readPidFile, waitFor } from "./procfs.js";
 import type { ProcessSpec } from "./stacks.js";
 
-const STOP_TIMEOUT_MS = 15_000;
+/** An agent's stop drains its connections first (at most the group's drain_timeout, 30 s in the lab). */
+const STOP_TIMEOUT_MS = 45_000;
 const KILL_TIMEOUT_MS = 5_000;
 
 /** The running pid of SPEC (pid file → live process in its namespace), else undefined. */
@@ -69,8 +70,8 @@ export async function startProcess(spec: ProcessSpec, ip: string): Promise<numbe
   return pid;
 }
 
-/** How a process is ended: stop = SIGTERM (its clean shutdown), kill = SIGKILL (a crash). */
-export type EndHow = "stop" | "kill";
+/** stop: SIGTERM; kill: SIGKILL; restart: SIGUSR2 (the agent exits keeping its VIPs and nginx, as on `systemctl restart`). */
+export type EndHow = "stop" | "kill" | "restart";
 
 /** Ends SPEC's process and waits until it is gone; returns the pid it ended. Throws when it is not running. */
 export async function endProcess(spec: ProcessSpec, how: EndHow): Promise<number> {
@@ -80,7 +81,7 @@ export async function endProcess(spec: ProcessSpec, how: EndHow): Promise<number
     throw new Error(`${label(spec)} is not running`);
   }
   const children = how === "kill" && spec.killChildren ? childrenOf(pid) : [];
-  const signal = how === "stop" ? "SIGTERM" : "SIGKILL";
+  const signal = how === "stop" ? "SIGTERM" : how === "restart" ? "SIGUSR2" : "SIGKILL";
   process.kill(pid, signal);
   for (const c of children) {
     try {
@@ -89,7 +90,7 @@ export async function endProcess(spec: ProcessSpec, how: EndHow): Promise<number
       // already gone
     }
   }
-  const timeout = how === "stop" ? STOP_TIMEOUT_MS : KILL_TIMEOUT_MS;
+  const timeout = how === "kill" ? KILL_TIMEOUT_MS : STOP_TIMEOUT_MS;
   const gone = await waitFor(() => !isAlive(pid) && children.every((c) => !isAlive(c)), timeout);
   if (!gone) throw new Error(`${label(spec)} (pid ${pid}) is still alive ${timeout} ms after ${signal}`);
   removePidFileIf(spec, pid);

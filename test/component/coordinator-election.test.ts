@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { VerifyVerdict } from "../../shared/gen/keepvip/v1/agent.js";
 import { parseConfigText as parseCfg } from "../../shared/config/load.js";
 import { coordinatorConfigSchema as cfgSchema } from "../../shared/config/coordinator.js";
+import { groupStatuses } from "../../coordinator/cluster/status.js";
 import { StandinAgent } from "../support/standin-agent.js";
 import { waitFor } from "../support/wait.js";
 import { clusterYaml, removeDir, startCoordinator, type TestCoordinator } from "./helpers/coordinator.js";
@@ -127,6 +128,39 @@ test("holder session closed: the candidate verifies first, and takes over only w
   assert.equal(acquire.action?.$case === "acquire" && acquire.action.value.takeover, true, "a takeover announces harder");
   assert.match(eventText(), /lb1 session closed/);
   assert.doesNotMatch(eventText(), /lb1 missed its heartbeats/);
+});
+
+test("a holder that says it restarts is kept as it was: no verification, no move, no epoch while the next agent starts; one that does not come back in time is verified and replaced", async () => {
+  await cluster();
+  const lb1 = agent("lb1");
+  const lb2 = agent("lb2", { verdict: VerifyVerdict.VERIFY_VERDICT_FREE });
+  await waitFor(() => holder() === "lb1", { what: "lb1 holds" });
+  const e0 = epoch();
+  lb1.announceRestart(1500);
+  await new Promise((r) => setTimeout(r, 50));
+  lb1.crash();
+  await waitFor(() => coord!.engine.statusInput().views.get("lb1")?.session === "restarting", { what: "lb1 restarting" });
+  await new Promise((r) => setTimeout(r, 600));
+  assert.equal(holder(), "lb1", "still the holder while it restarts");
+  assert.equal(lb2.verifies.length, 0, "nobody verifies a restarting holder");
+  assert.equal(epoch(), e0);
+  const status = groupStatuses(coord!.engine.statusInput())[0];
+  assert.equal(status.members.find((m) => m.nodeId === "lb1")?.state, "MASTER");
+  // The next agent comes back within the grace, holding the VIP: nothing happened.
+  lb1.connect();
+  await waitFor(() => coord!.engine.statusInput().views.get("lb1")?.session === "live", { what: "lb1 back" });
+  await new Promise((r) => setTimeout(r, 1200));
+  assert.equal(holder(), "lb1");
+  assert.equal(epoch(), e0, "no new epoch");
+  assert.equal(lb2.verifies.length, 0);
+  assert.match(eventText(), /lb1 is restarting \(test restart\)/);
+  // A restart that never comes back: the grace ends, then the usual verification and takeover.
+  lb1.announceRestart(400);
+  await new Promise((r) => setTimeout(r, 50));
+  lb1.crash();
+  await waitFor(() => holder() === "lb2", { what: "lb2 takes over after the grace", timeoutMs: 5000 });
+  assert.ok(lb2.verifies.length > 0, "verified first");
+  assert.match(eventText(), /lb1 did not come back from its restart in time/);
 });
 
 test("holder gone silent: detected after the dead interval, verified, taken over", async () => {

@@ -10,11 +10,11 @@ import assert from "node:assert/strict";
 import { readFileSync, existsSync, writeFileSync } from "node:fs";
 import { spawnSync } from "node:child_process";
 import { join } from "node:path";
-import { breakNginx, fixNginx, killProcess, labPaths, startProcess, stopProcess } from "../../deploy/lab/api.js";
+import { breakNginx, fixNginx, killProcess, labPaths, restartProcess, startProcess, stopProcess } from "../../deploy/lab/api.js";
 import { parse as parseYaml, stringify as stringifyYaml } from "yaml";
 import { adminCli } from "../../deploy/lab/admin.js";
 import { isAlive as isProcessAlive, readPidFile } from "../../deploy/lab/procfs.js";
-import { clusterStatus, onlyOn as onlyOnIn, steady, waitFor, useLab } from "./helpers/drill.js";
+import { clusterStatus, drill, figures, onlyOn as onlyOnIn, steady, waitFor, useLab } from "./helpers/drill.js";
 
 const P = "kva";
 const onlyOn = (host: string) => onlyOnIn(P, host);
@@ -180,4 +180,35 @@ test("an agent SIGHUP applies a track script's new interval and new notify scrip
     await adminCli(P, ["switchover", "VI_1", "--to", "lb1"]);
   }
   await steady(P);
+});
+
+test("restart lb1 agent on the holder, 10 times (what systemctl restart does): the VIP never leaves lb1, 0 failed requests, no new epoch; a stop still hands over", async (t) => {
+  await steady(P);
+  const epoch = (await clusterStatus(P))?.epoch;
+  const restartsBefore = logLines("lb1", "agent").filter((l) => l.event === "agent.restart").length;
+  const r = await drill(
+    P,
+    async () => {
+      for (let i = 0; i < 10; i++) {
+        await restartProcess(P, "lb1", "agent");
+        await steady(P, "lb1", 30_000);
+      }
+    },
+    { afterMs: 1000, observeMs: 120_000 },
+  );
+  t.diagnostic(figures("10 agent restarts on the holder", r));
+  assert.equal(r.probes.failed, 0, `failed requests: ${JSON.stringify(r.probes.errors)}`);
+  assert.deepEqual(
+    r.vip.changes.map((c) => c.holders.join(",")),
+    ["lb1"],
+    `the VIP left lb1: ${JSON.stringify(r.vip.changes)}`,
+  );
+  assert.equal((await clusterStatus(P))?.epoch, epoch, "no new epoch: the coordinator kept lb1 as holder");
+  assert.equal(logLines("lb1", "agent").filter((l) => l.event === "agent.restart").length - restartsBefore, 10, "ten restarts, no handover asked");
+
+  // A stop is still a planned move.
+  await stopProcess(P, "lb1", "agent");
+  await waitFor("the VIP only on lb2 after lb1's agent stopped", 10_000, async () => ((await onlyOn("lb2")()) ? true : undefined), 20);
+  await startProcess(P, "lb1", "agent");
+  await steady(P, "lb1");
 });

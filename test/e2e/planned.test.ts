@@ -101,3 +101,47 @@ test(`${MOVES} planned moves under 20 busy keep-alive connections and the fresh-
   assert.equal(fresh.failed, 0, `fresh-connection requests failed: ${JSON.stringify(fresh.errors)}\n${excerpt()}`);
   assert.ok(fresh.total > 1000, `the prober ran (${fresh.total} requests)`);
 });
+
+test("moves back and forth faster than the drains end (each move while the other node still drains): 0 failed requests, 0 resets", async (t: TestContext) => {
+  await settled("lb1");
+  const since = Date.now();
+  const pool = startPoolClient(P, { connections: 20, maxDelayMs: 2000, timeoutMs: 5000, durationMs: 300_000 });
+  const prober = startProber(P, { intervalMs: 10, timeoutMs: 1000, durationMs: 300_000 });
+  let draining = 0;
+  try {
+    await Promise.all([pool.ready, prober.ready]);
+    await new Promise((r) => setTimeout(r, 3000));
+    for (let i = 0; i < 6; i++) {
+      const to = i % 2 === 0 ? "lb2" : "lb1";
+      await admin(["switchover", "VI_1", "--to", to]);
+      // The next move comes as soon as the VIP is only on `to`: the other node is still draining.
+      await waitFor(
+        `the VIP only on ${to}`,
+        15_000,
+        async () => {
+          const on = await vipHolders(P);
+          return on.length === 1 && on[0] === to ? true : undefined;
+        },
+        50,
+      );
+      const s = await clusterStatus(P);
+      if (s?.members.some((m) => m.drainingConnections > 0)) draining++;
+    }
+    await settled("lb1");
+    await new Promise((r) => setTimeout(r, 2000));
+  } finally {
+    await Promise.all([pool.stop(), prober.stop()]);
+  }
+  const fresh = analyzeProbes(prober.records, 10);
+  const failed = pool.records.filter((r) => !r.ok);
+  t.diagnostic(
+    `6 quick moves (${draining} of them with the other node still draining): keep-alive ${failed.length} of ${pool.records.length} failed (${failed.filter((r) => isReset(r.err)).length} resets); fresh ${fresh.failed} of ${fresh.total}`,
+  );
+  assert.ok(draining >= 3, `the moves overlapped drains (${draining} of 6)`);
+  assert.deepEqual(
+    failed.map((r) => `${r.err} after ${r.ms} ms`),
+    [],
+    `keep-alive requests failed:\n${labLogExcerpt(P, since)}`,
+  );
+  assert.equal(fresh.failed, 0, `fresh-connection requests failed: ${JSON.stringify(fresh.errors)}`);
+});

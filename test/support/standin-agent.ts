@@ -152,7 +152,12 @@ export class StandinAgent {
   }
 
   leave(handover = true): void {
-    this.write({ body: { $case: "leaving", value: { handover, reason: "test" } } });
+    this.write({ body: { $case: "leaving", value: { handover, reason: "test", restartMs: 0 } } });
+  }
+
+  /** Says it restarts (keep me as I am for `graceMs`), as the agent does before exiting for a restart. */
+  announceRestart(graceMs: number): void {
+    this.write({ body: { $case: "leaving", value: { handover: false, reason: "test restart", restartMs: graceMs } } });
   }
 
   write(m: AgentMessage): void {

@@ -13,6 +13,7 @@ groups: { VI_1: { interface: lan0 } }
 tracks:
   chk_nginx: { script: ["/etc/keepvip/nginx_check.sh"], interval: 2s }
 notify: { master: ["/etc/keepvip/master.sh"] }
+nginx: { mode: external, start_command: ["systemctl", "start", "nginx"], reload_command: ["/usr/sbin/nginx", "-s", "reload"] }
 `;
 const cfg = (text: string) => parseConfigText(agentConfigSchema, text, "agent.yaml");
 
@@ -28,6 +29,14 @@ test("planReload: tracks and notify apply in place, the tls files reload themsel
     ["a track removed", BASE.replace(/tracks:\n.*\n/, ""), { apply: [], restart: ["tracks (removed: chk_nginx)"] }],
     ["the coordinator", BASE.replace("198.19.0.1", "198.19.0.2"), { apply: [], restart: ["coordinator"] }],
     ["a group's interface", BASE.replace("interface: lan0", "interface: lan1"), { apply: [], restart: ["groups"] }],
+    ["nginx's reload command", BASE.replace('"-s", "reload"', '"-s", "reload", "-g", "daemon on;"'), { apply: ["nginx"], restart: [] }],
+    ["nginx's restart back-off", BASE.replace("mode: external,", "mode: external, restart_backoff: { initial: 1s },"), { apply: ["nginx"], restart: [] }],
+    [
+      "nginx's pid file (it names the running nginx)",
+      BASE.replace("mode: external,", "mode: external, pid_file: /run/other.pid,"),
+      { apply: [], restart: ["nginx.pid_file"] },
+    ],
+    ["nginx's mode", BASE.replace("mode: external", "mode: child"), { apply: [], restart: ["nginx.mode"] }],
     [
       "tracks and the node id",
       BASE.replace("interval: 2s", "interval: 1s").replace("node_id: lb1", "node_id: lb3"),

@@ -103,12 +103,16 @@ test("our tables among nft -j list tables: only keepvip's forward and drain tabl
   assert.deepEqual(parseOurTables("{}"), []);
 });
 
-test("connections on the VIP: ss argv, and the peers of its lines (IPv4, mapped, odd lines skipped)", () => {
-  assert.deepEqual(planConnections(tools, "198.18.0.100"), ["/usr/bin/ss", "-Htn", "state", "connected", "exclude", "time-wait", "src", "198.18.0.100"]);
+test("connections on the VIP: ss argv, and the live peers of its lines (IPv4, mapped; half-open, dead and odd lines skipped)", () => {
+  assert.deepEqual(planConnections(tools, "198.18.0.100"), ["/usr/bin/ss", "-Htno", "state", "connected", "exclude", "time-wait", "src", "198.18.0.100"]);
   const out = [
     "ESTAB      0      0      198.18.0.100:80    198.18.0.50:41234",
-    "FIN-WAIT-2 0      0      198.18.0.100:80    198.18.0.50:41236",
-    "ESTAB 0 0 [::ffff:198.18.0.100]:80 [::ffff:198.18.0.51]:5000",
+    "FIN-WAIT-2 0      0      198.18.0.100:80    198.18.0.50:41236 timer:(timewait,59sec,0)",
+    "ESTAB 0 0 [::ffff:198.18.0.100]:80 [::ffff:198.18.0.51]:5000 timer:(keepalive,10sec,0)",
+    "ESTAB 0 0 198.18.0.100:80 198.18.0.52:6000 timer:(on,400ms,2)",
+    // The new holder's own probe caught at the flip: its answer is never acknowledged.
+    "ESTAB 0 1460 198.18.0.100:10016 198.18.0.12:33000 timer:(on,1.6sec,3)",
+    "SYN-RECV 0 0 198.18.0.100:80 198.18.0.53:7000 timer:(on,1sec,1)",
     "garbage",
     "",
   ].join("\n");
@@ -116,6 +120,7 @@ test("connections on the VIP: ss argv, and the peers of its lines (IPv4, mapped,
     { address: "198.18.0.50", port: 41234 },
     { address: "198.18.0.50", port: 41236 },
     { address: "198.18.0.51", port: 5000 },
+    { address: "198.18.0.52", port: 6000 },
   ]);
 });
 

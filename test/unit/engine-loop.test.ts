@@ -190,7 +190,7 @@ test("engine loop: a stopping holder is told it may go once its VIP is handed ov
   lb1.ackAll();
   await drain();
   assert.equal(engine.runtimes.get("VI_1")!.holder, "lb1");
-  lb1.say({ $case: "leaving", value: { handover: true, reason: "test" } });
+  lb1.say({ $case: "leaving", value: { handover: true, reason: "test", restartMs: 0 } });
   await drain();
   assert.equal(lb2.commands("acquire").length, 1, "lb2 is told to take over");
   assert.equal(

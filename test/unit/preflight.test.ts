@@ -51,7 +51,7 @@ after(() => {
 /** A host where everything is right. */
 function goodFacts(): HostFacts {
   return {
-    tools: { ip: file("/usr/sbin/ip"), arping: file("/usr/bin/arping"), nginx: file("/usr/sbin/nginx") },
+    tools: { ip: file("/usr/sbin/ip"), arping: file("/usr/bin/arping"), nginx: file("/usr/sbin/nginx"), nft: file("/usr/sbin/nft"), ss: file("/usr/bin/ss") },
     capEff: "000001ffffffffff",
     links: {
       ctl0: { flags: ["BROADCAST", "MULTICAST", "UP", "LOWER_UP"], operstate: "UP" },
@@ -95,6 +95,8 @@ test("a host with everything in place: every item ✔, exit 0", () => {
     [
       "tool.ip",
       "tool.arping",
+      "tool.nft",
+      "tool.ss",
       "capability.cap_net_admin",
       "capability.cap_net_raw",
       "capability.nginx_child",
@@ -120,6 +122,14 @@ test("a host with everything in place: every item ✔, exit 0", () => {
 type Case = { name: string; config?: string; facts: (f: HostFacts) => void; id: string; status: CheckItem["status"]; title?: RegExp; fix?: RegExp };
 
 const cases: Case[] = [
+  {
+    name: "nft missing is a warning (planned moves then reset open connections), naming the package and the config key",
+    facts: (f) => (f.tools.nft = { path: "/usr/sbin/nft", ok: false, detail: "ENOENT" }),
+    id: "tool.nft",
+    status: "warn",
+    title: /\/usr\/sbin\/nft is missing/,
+    fix: /nftables.*nft:/,
+  },
   {
     name: "arping missing blocks, naming the package and the config key",
     facts: (f) => (f.tools.arping = { path: "/usr/bin/arping", ok: false, detail: "ENOENT" }),

@@ -76,7 +76,7 @@ export const agentMessage: fc.Arbitrary<AgentMessage> = fc.oneof(
   fc
     .record({ commandId: text, group: text, verdict: enumValue, detail: longText, tookMs: u32 })
     .map((value): AgentMessage => ({ body: { $case: "verifyResult", value } })),
-  fc.record({ handover: fc.boolean(), reason: text }).map((value): AgentMessage => ({ body: { $case: "leaving", value } })),
+  fc.record({ handover: fc.boolean(), reason: text, restartMs: u32 }).map((value): AgentMessage => ({ body: { $case: "leaving", value } })),
   fc.record({ kind: text, group: text, detail: longText, atMs: u64 }).map((value): AgentMessage => ({ body: { $case: "event", value } })),
   fc.constant<AgentMessage>({ body: undefined }),
 );

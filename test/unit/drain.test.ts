@@ -1,0 +1,106 @@
+/** The Drainer's sequence over a fake runner: what runs, in which order, and what it reports. */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { Drainer, type DrainEvent } from "../../agent/vip/drain.js";
+import type { VipBinding } from "../../agent/vip/plan.js";
+import { FakeRunner, type FakeReply } from "../support/fake-runner.js";
+
+const tools = { nft: "nft", ip: "ip", ss: "ss", arping: "arping" };
+const vip: VipBinding = { group: "VI_1", address: "198.18.0.100", prefix: 24, family: 4, interface: "lan0" };
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** ss answers from a list, one per count; everything else succeeds. */
+function rig(counts: string[][], extra: (argv: string[]) => FakeReply | undefined = () => undefined) {
+  let n = 0;
+  const runner = new FakeRunner({
+    reply: (argv) => {
+      const e = extra(argv);
+      if (e) return e;
+      if (argv[0] === "ss") {
+        const peers = counts[Math.min(n++, counts.length - 1)];
+        return { stdout: peers.map((p) => `ESTAB 0 0 198.18.0.100:10016 ${p}`).join("\n") };
+      }
+      return {};
+    },
+  });
+  const events: DrainEvent[] = [];
+  let changes = 0;
+  const drainer = new Drainer({
+    runner,
+    tools,
+    macOf: async () => "02:00:00:00:00:11",
+    sourceOf: async () => "198.18.0.11",
+    pollMs: 5,
+    onEvent: (e) => events.push(e),
+    onChange: () => changes++,
+  });
+  const line = (argv: string[]) => (argv[0] === "nft" ? `nft ${argv.slice(1).join(" ")}` : argv.join(" "));
+  return { runner, drainer, events, changes: () => changes, lines: () => runner.argvs.map(line) };
+}
+
+test("a drain: the ARP filter and the copy on lo go in before anything is counted; it ends when the last client flow ends, and takes both away", async () => {
+  const r = rig([["198.18.0.50:40000", "198.18.0.50:40002"], ["198.18.0.50:40002"], []]);
+  assert.equal(await r.drainer.startDrain(vip, 30_000), true);
+  assert.deepEqual(r.lines(), ["nft -f -", "ip addr add 198.18.0.100/32 dev lo label lo:kvdrain"], "two programs before the VIP may leave the LAN");
+  assert.match(String(r.runner.calls[0].options.input), /table arp keepvip_drain_198_18_0_100/);
+  for (let i = 0; i < 100 && r.events.length < 2; i++) await sleep(5);
+  assert.deepEqual(
+    r.events.map((e) => [e.kind, e.detail]),
+    [
+      ["drain-started", "VI_1: 198.18.0.100 drains 2 connections (at most 30 s)"],
+      ["drain-ended", r.events[1]?.detail],
+    ],
+  );
+  assert.match(r.events[1].detail, /drained in \d+\.\d s \(every connection ended on its own\)/);
+  assert.deepEqual(r.lines().slice(-2), ["ip addr del 198.18.0.100/32 dev lo", "nft -f -"]);
+  assert.match(String(r.runner.calls.at(-1)?.options.input), /delete table arp keepvip_drain_198_18_0_100/);
+  assert.deepEqual(r.drainer.status(), []);
+  assert.ok(r.changes() >= 2, "reported when it started, changed and ended");
+});
+
+test("a drain of nothing (no client flow, only this host's own probes through the VIP) ends quietly: no event, no report", async () => {
+  const r = rig([["198.18.0.11:50000", "198.18.0.100:50002", "127.0.0.1:1"]]);
+  assert.equal(await r.drainer.startDrain(vip, 30_000), true);
+  for (let i = 0; i < 100 && r.lines().at(-1) !== "nft -f -"; i++) await sleep(5);
+  await sleep(20);
+  assert.deepEqual(r.events, []);
+  assert.equal(r.changes(), 0);
+  assert.ok(r.lines().includes("ip addr del 198.18.0.100/32 dev lo"), "the copy on lo is gone");
+});
+
+test("a drain cut by its timeout says how many connections it cut", async () => {
+  const r = rig([["198.18.0.50:40000"]]);
+  await r.drainer.startDrain(vip, 30);
+  for (let i = 0; i < 200 && r.events.length < 2; i++) await sleep(5);
+  assert.equal(r.events[1]?.kind, "drain-ended");
+  assert.match(r.events[1].detail, /timed out after \d+\.\d s with 1 connection still open \(cut\)/);
+});
+
+test("a refused ARP filter means no drain (the release goes on as before), nothing left behind", async () => {
+  const r = rig([["198.18.0.50:40000"]], (argv) => (argv[0] === "nft" ? { exitCode: 1, stderr: "Error: Could not process rule" } : undefined));
+  assert.equal(await r.drainer.startDrain(vip, 30_000), false);
+  assert.deepEqual(r.lines(), ["nft -f -"]);
+  assert.deepEqual(r.drainer.status(), []);
+});
+
+test("forwarding: asks the LAN who answers for the VIP, seeds this host's flows, installs the table; nothing answers = nothing to forward", async () => {
+  const r = rig([["198.18.0.50:40000"]], (argv) =>
+    argv[0] === "arping" ? { stdout: "Unicast reply from 198.18.0.100 [02:00:00:00:00:12]  0.700ms\n" } : undefined,
+  );
+  await r.drainer.forward(vip, 30_000);
+  assert.deepEqual(r.lines(), ["arping -c 1 -w 1 -I lan0 198.18.0.100", "ss -Htno state connected exclude time-wait src 198.18.0.100", "nft -f -"]);
+  const script = String(r.runner.calls[2].options.input);
+  assert.match(script, /ether saddr set 02:00:00:00:00:11 ether daddr set 02:00:00:00:00:12 fwd to "lan0"/);
+  assert.match(script, /elements = \{ 198\.18\.0\.50 \. 40000 \}/);
+  assert.deepEqual(
+    r.events.map((e) => e.kind),
+    ["forward-started"],
+  );
+  await r.drainer.close();
+  assert.match(String(r.runner.calls.at(-1)?.options.input), /delete table netdev keepvip_fwd_198_18_0_100/);
+
+  const quiet = rig([[]]);
+  await quiet.drainer.forward(vip, 30_000);
+  assert.deepEqual(quiet.lines(), ["arping -c 1 -w 1 -I lan0 198.18.0.100"], "no reply: no table");
+  assert.deepEqual(quiet.events, []);
+});
