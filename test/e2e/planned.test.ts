@@ -31,15 +31,15 @@ after(async () => {
   await labDown(P);
 });
 
-/** The VIP only on `host`, the coordinator steady there, and no drain left anywhere. */
-async function settled(host: string): Promise<void> {
+/** The VIP only on `host`, the coordinator steady there, and (`drained`) no drain left anywhere. */
+async function settled(host: string, drained = true): Promise<void> {
   await waitFor(
-    `VI_1 settled on ${host} with every drain ended`,
+    `VI_1 settled on ${host}${drained ? " with every drain ended" : ""}`,
     30_000,
     async () => {
       const s = await clusterStatus(P);
       if (!s || s.holder !== host || s.phase !== "steady") return undefined;
-      if (s.members.some((m) => m.drainingConnections >= 0)) return undefined;
+      if (drained && s.members.some((m) => m.drainingConnections >= 0)) return undefined;
       const on = await vipHolders(P);
       return on.length === 1 && on[0] === host ? true : undefined;
     },
@@ -69,15 +69,17 @@ test(`${MOVES} planned moves under 20 busy keep-alive connections and the fresh-
   const moves: string[] = [];
   try {
     await Promise.all([pool.ready, prober.ready]);
-    await new Promise((r) => setTimeout(r, 3000));
+    await new Promise((r) => setTimeout(r, 2000));
     for (let i = 0; i < MOVES; i++) {
       const step = PATHS[i % PATHS.length];
       const t0 = Date.now();
       await step.run();
-      await settled(step.to);
+      // The next move does not wait for the old holder's drain: drains overlap moves too.
+      await settled(step.to, false);
       moves.push(`${step.name}: ${Date.now() - t0} ms`);
     }
-    await new Promise((r) => setTimeout(r, 3000));
+    await settled("lb1");
+    await new Promise((r) => setTimeout(r, 1000));
   } finally {
     await Promise.all([pool.stop(), prober.stop()]);
   }
@@ -86,7 +88,7 @@ test(`${MOVES} planned moves under 20 busy keep-alive connections and the fresh-
   const failed = kept.filter((r) => !r.ok);
   const resets = failed.filter((r) => isReset(r.err));
   const reused = kept.filter((r) => r.reused).length;
-  t.diagnostic(`moves (each until settled, drains ended): ${moves.join("; ")}`);
+  t.diagnostic(`moves (each until the VIP is only on its new holder, the coordinator steady): ${moves.join("; ")}`);
   t.diagnostic(
     `keep-alive client: ${failed.length} of ${kept.length} requests failed (${resets.length} resets), ${reused} over a reused connection; fresh prober: ${fresh.failed} of ${fresh.total} failed`,
   );
