@@ -202,14 +202,7 @@ async function shutdown(signal: string): Promise<void> {
     log.info({ event: "agent.draining", draining: drainer.status() }, "waiting for the drains to end before stopping"),
   );
   await drainer.close();
-  session.stop();
-  scripts.stop();
-  backends.stop();
-  await links.watcher.close();
-  // Drift watching stops; the addresses stay as they are (a kept VIP keeps serving).
-  await vips.close();
-  // nginx keeps running: requests in flight finish, a restarted agent adopts it.
-  supervisor.detach();
+  await letGo();
   // Let the STOP notifications run (bounded by their own timeout, at most 5 s here).
   await Promise.race([notifier.flush(), new Promise((r) => setTimeout(r, 5000))]);
   process.exit(0);
@@ -230,13 +223,20 @@ async function restartExit(signal: string): Promise<void> {
   );
   // Give the message its way out before the stream is cancelled.
   if (told) await new Promise((r) => setTimeout(r, 200));
+  await letGo();
+  process.exit(0);
+}
+
+/** The last steps of a stop or a restart: the session, scripts and watches end; what the host serves stays. */
+async function letGo(): Promise<void> {
   session.stop();
   scripts.stop();
   backends.stop();
   await links.watcher.close();
+  // Drift watching stops; the addresses stay as they are (a kept VIP keeps serving).
   await vips.close();
+  // nginx keeps running: requests in flight finish, a restarted agent adopts it.
   supervisor.detach();
-  process.exit(0);
 }
 // SIGHUP (systemctl reload): the TLS files are reloaded (as when they change);
 // the tracks' scripts, intervals and timeouts, the notify scripts and nginx's

@@ -29,21 +29,24 @@ export interface ProbeOptions {
   count?: number;
 }
 
-export interface ProberHandle {
-  /** Resolves at the first finished request (the prober runs); rejects if it exits first. */
+/** A client running in P-client that reports one NDJSON record per request. */
+export interface ClientHandle<R extends ProbeRecord> {
+  /** Resolves at the first finished request (the client runs); rejects if it exits first. */
   ready: Promise<void>;
   /** Records so far (completion order). */
-  records: ProbeRecord[];
-  /** Resolves with every record when the prober ends by itself. */
-  done: Promise<ProbeRecord[]>;
+  records: R[];
+  /** Resolves with every record when the client ends by itself. */
+  done: Promise<R[]>;
   /** Ends it early (SIGTERM: it finishes its in-flight requests) and resolves with every record. */
-  stop(): Promise<ProbeRecord[]>;
+  stop(): Promise<R[]>;
 }
 
-/** Starts the prober in P-client. */
-export function startProber(prefixArg: string | undefined, opts: ProbeOptions = {}): ProberHandle {
+export type ProberHandle = ClientHandle<ProbeRecord>;
+
+/** Runs deploy/lab/SCRIPT in P-client and collects its records. */
+function startClient<R extends ProbeRecord>(prefixArg: string | undefined, script: string, args: string[]): ClientHandle<R> {
   const prefix = mustPrefix(prefixArg);
-  const records: ProbeRecord[] = [];
+  const records: R[] = [];
   const stderr: string[] = [];
   let markReady: () => void = () => undefined;
   let failReady: (e: Error) => void = () => undefined;
@@ -53,7 +56,27 @@ export function startProber(prefixArg: string | undefined, opts: ProbeOptions = 
   });
   // Nobody may await `ready`; an exit after it resolved must not become an unhandled rejection.
   ready.catch(() => undefined);
-  const args = [
+  const proc = labRunner().start(tsxArgv(`${prefix}-client`, script, args), {
+    cwd: REPO_ROOT,
+    onStdoutLine: (line) => {
+      const r = parseProbeLine(line);
+      if (r) {
+        records.push(r as R);
+        markReady();
+      }
+    },
+    onStderrLine: (line) => stderr.push(line),
+  });
+  const done = proc.exited.then((r) => {
+    failReady(new Error(`${script} exited before any request finished (exit ${r.exitCode}): ${stderr.join("\n")}`));
+    return records;
+  });
+  return { ready, records, done, stop: async () => (proc.kill("SIGTERM"), done) };
+}
+
+/** Starts the prober (a new connection per request) in P-client. */
+export function startProber(prefix: string | undefined, opts: ProbeOptions = {}): ProberHandle {
+  return startClient(prefix, "prober.ts", [
     "--url",
     opts.url ?? DEFAULT_PROBE_URL,
     "--interval",
@@ -63,23 +86,7 @@ export function startProber(prefixArg: string | undefined, opts: ProbeOptions = 
     "--duration",
     String(opts.durationMs ?? 10_000),
     ...(opts.count !== undefined ? ["--count", String(opts.count)] : []),
-  ];
-  const proc = labRunner().start(tsxArgv(`${prefix}-client`, "prober.ts", args), {
-    cwd: REPO_ROOT,
-    onStdoutLine: (line) => {
-      const r = parseProbeLine(line);
-      if (r) {
-        records.push(r);
-        markReady();
-      }
-    },
-    onStderrLine: (line) => stderr.push(line),
-  });
-  const done = proc.exited.then((r) => {
-    failReady(new Error(`prober exited before any request finished (exit ${r.exitCode}): ${stderr.join("\n")}`));
-    return records;
-  });
-  return { ready, records, done, stop: async () => (proc.kill("SIGTERM"), done) };
+  ]);
 }
 
 export interface PoolClientOptions {
@@ -95,28 +102,11 @@ export interface PoolClientOptions {
   durationMs?: number;
 }
 
-export interface PoolClientHandle {
-  /** Resolves at the first finished request; rejects if the client exits first. */
-  ready: Promise<void>;
-  records: PoolRecord[];
-  done: Promise<PoolRecord[]>;
-  /** Ends it (SIGTERM: requests in flight finish) and resolves with every record. */
-  stop(): Promise<PoolRecord[]>;
-}
+export type PoolClientHandle = ClientHandle<PoolRecord>;
 
 /** Starts the keep-alive client (deploy/lab/pool-client.ts) in P-client. */
-export function startPoolClient(prefixArg: string | undefined, opts: PoolClientOptions = {}): PoolClientHandle {
-  const prefix = mustPrefix(prefixArg);
-  const records: PoolRecord[] = [];
-  const stderr: string[] = [];
-  let markReady: () => void = () => undefined;
-  let failReady: (e: Error) => void = () => undefined;
-  const ready = new Promise<void>((res, rej) => {
-    markReady = res;
-    failReady = rej;
-  });
-  ready.catch(() => undefined);
-  const args = [
+export function startPoolClient(prefix: string | undefined, opts: PoolClientOptions = {}): PoolClientHandle {
+  return startClient(prefix, "pool-client.ts", [
     "--url",
     opts.url ?? DEFAULT_PROBE_URL,
     "--connections",
@@ -127,23 +117,7 @@ export function startPoolClient(prefixArg: string | undefined, opts: PoolClientO
     String(opts.timeoutMs ?? 5000),
     "--duration",
     String(opts.durationMs ?? 10_000),
-  ];
-  const proc = labRunner().start(tsxArgv(`${prefix}-client`, "pool-client.ts", args), {
-    cwd: REPO_ROOT,
-    onStdoutLine: (line) => {
-      const r = parseProbeLine(line) as PoolRecord | undefined;
-      if (r) {
-        records.push({ ...r, reused: (r as { reused?: boolean }).reused === true, worker: Number((r as { worker?: number }).worker ?? 0) });
-        markReady();
-      }
-    },
-    onStderrLine: (line) => stderr.push(line),
-  });
-  const done = proc.exited.then((r) => {
-    failReady(new Error(`pool client exited before any request finished (exit ${r.exitCode}): ${stderr.join("\n")}`));
-    return records;
-  });
-  return { ready, records, done, stop: async () => (proc.kill("SIGTERM"), done) };
+  ]);
 }
 
 export interface VipSamplerOptions {

@@ -16,7 +16,7 @@ import { Agent, request } from "node:http";
 import type { Socket } from "node:net";
 import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
-import { DEFAULT_PROBE_URL, MAX_PROBE_DURATION_MS } from "./prober.js";
+import { DEFAULT_PROBE_URL, MAX_PROBE_DURATION_MS, readAnswer, type Answer } from "./prober.js";
 import type { ProbeRecord } from "./probe-analysis.js";
 
 export interface PoolOptions {
@@ -55,27 +55,13 @@ export async function runPool(opts: PoolOptions, emit: (r: PoolRecord) => void, 
     return new Promise((resolve) => {
       let settled = false;
       let reused = false;
-      const done = (r: { ok: boolean; err?: string; by?: string }) => {
+      const done = (r: Answer) => {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
         resolve({ seq: mySeq, t, ms: Math.round((performance.now() - started) * 100) / 100, reused, worker, ...r });
       };
-      const req = request(url, { method: "GET", agent }, (res) => {
-        const chunks: Buffer[] = [];
-        res.on("data", (c: Buffer) => chunks.push(c));
-        res.on("error", (e) => done({ ok: false, err: (e as NodeJS.ErrnoException).code ?? e.message }));
-        res.on("end", () => {
-          if (res.statusCode !== 200) return done({ ok: false, err: `status ${res.statusCode}` });
-          try {
-            const body = JSON.parse(Buffer.concat(chunks).toString("utf8")) as { msg?: string; server_ip?: string };
-            if (body.msg === "success" && typeof body.server_ip === "string") return done({ ok: true, by: body.server_ip });
-          } catch {
-            // falls through
-          }
-          done({ ok: false, err: "bad body" });
-        });
-      });
+      const req = request(url, { method: "GET", agent }, (res) => readAnswer(res, done));
       req.on("socket", (s: Socket) => {
         reused = served.has(s);
         served.add(s);

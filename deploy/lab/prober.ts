@@ -9,7 +9,7 @@
  * SIGTERM/SIGINT, then waits for the requests in flight (≤ timeout) and exits.
  */
 import { createWriteStream } from "node:fs";
-import { request } from "node:http";
+import { request, type IncomingMessage } from "node:http";
 import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
 import type { ProbeRecord } from "./probe-analysis.js";
@@ -27,6 +27,26 @@ export interface ProberOptions {
   count?: number;
 }
 
+/** A request's outcome: served (by which backend), or why not. */
+export type Answer = { ok: true; by: string } | { ok: false; err: string };
+
+/** Reads a lab backend's answer through the VIP: 200 with its JSON body naming the server, else why not. */
+export function readAnswer(res: IncomingMessage, done: (a: Answer) => void): void {
+  const chunks: Buffer[] = [];
+  res.on("data", (c: Buffer) => chunks.push(c));
+  res.on("error", (e) => done({ ok: false, err: (e as NodeJS.ErrnoException).code ?? e.message }));
+  res.on("end", () => {
+    if (res.statusCode !== 200) return done({ ok: false, err: `status ${res.statusCode}` });
+    try {
+      const body = JSON.parse(Buffer.concat(chunks).toString("utf8")) as { msg?: string; server_ip?: string };
+      if (body.msg === "success" && typeof body.server_ip === "string") return done({ ok: true, by: body.server_ip });
+    } catch {
+      // falls through
+    }
+    done({ ok: false, err: "bad body" });
+  });
+}
+
 /** Sends one request; resolves to its record (never rejects). */
 export function probeOnce(url: URL, seq: number, timeoutMs: number): Promise<ProbeRecord> {
   const t = Date.now();
@@ -40,21 +60,7 @@ export function probeOnce(url: URL, seq: number, timeoutMs: number): Promise<Pro
       clearTimeout(timer);
       resolve({ seq, t, ms: ms(), ...r });
     };
-    const req = request(url, { method: "GET", agent: false, headers: { connection: "close" } }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on("data", (c: Buffer) => chunks.push(c));
-      res.on("error", (e) => done({ ok: false, err: (e as NodeJS.ErrnoException).code ?? e.message }));
-      res.on("end", () => {
-        if (res.statusCode !== 200) return done({ ok: false, err: `status ${res.statusCode}` });
-        try {
-          const body = JSON.parse(Buffer.concat(chunks).toString("utf8")) as { msg?: string; server_ip?: string };
-          if (body.msg === "success" && typeof body.server_ip === "string") return done({ ok: true, by: body.server_ip });
-        } catch {
-          // falls through
-        }
-        done({ ok: false, err: "bad body" });
-      });
-    });
+    const req = request(url, { method: "GET", agent: false, headers: { connection: "close" } }, (res) => readAnswer(res, done));
     const timer = setTimeout(() => {
       done({ ok: false, err: "timeout" });
       req.destroy();
