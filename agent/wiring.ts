@@ -41,7 +41,7 @@ export function vipPort(controller: VipController, drainer: Drainer): VipPort {
       const drainMs = opts?.drainMs ?? 0;
       for (const v of vips) {
         // The VIP stays local (on lo, unannounced) before it leaves the LAN interface.
-        if (drainMs > 0) await drainer.startDrain(v, drainMs);
+        if (drainMs > 0) await drainer.startDrain(v, drainMs, opts?.members ?? []);
         else await drainer.unforward(v);
       }
       const results = await controller.release(vips);

@@ -244,7 +244,12 @@ export class AgentCore {
     const bindings = this.bindings(c.group, action.value.vips);
     return action.$case === "acquire"
       ? { type: "command", command, action: { kind: "acquire", takeover: action.value.takeover, forwardMs: action.value.forwardMs ?? 0 }, bindings }
-      : { type: "command", command, action: { kind: "release", afterMs: action.value.afterMs, drainMs: action.value.drainMs ?? 0 }, bindings };
+      : {
+          type: "command",
+          command,
+          action: { kind: "release", afterMs: action.value.afterMs, drainMs: action.value.drainMs ?? 0, members: action.value.memberAddresses ?? [] },
+          bindings,
+        };
   }
 
   /**
@@ -386,7 +391,7 @@ export class AgentCore {
         }
       case "unbind":
         try {
-          await this.deps.vips.release(e.vips, { drainMs: e.drainMs });
+          await this.deps.vips.release(e.vips, { drainMs: e.drainMs, members: e.members });
           return { type: "unbound", error: null };
         } catch (err) {
           return { type: "unbound", error: (err as Error).message };

@@ -40,6 +40,8 @@ export interface DelayedRelease {
   vips: VipSpec[];
   afterMs: number;
   drainMs: number;
+  /** The group's members' LAN addresses: their probes are not flows a drain waits for. */
+  members: string[];
 }
 
 export type GroupPhase =
@@ -72,7 +74,9 @@ export interface GroupContext {
  * host does not know to it for that long. `drainMs`: a planned release: keep serving
  * the flows established here (unannounced) until they end or that long has passed.
  */
-export type CommandAction = { kind: "acquire"; takeover: boolean; forwardMs: number } | { kind: "release"; afterMs: number; drainMs: number };
+export type CommandAction =
+  | { kind: "acquire"; takeover: boolean; forwardMs: number }
+  | { kind: "release"; afterMs: number; drainMs: number; members: string[] };
 
 /** The command's VIPs bound to this host's interface, or why they cannot be. */
 export type Bindings = { ok: true; vips: VipSpec[] } | { ok: false; error: string };
@@ -97,7 +101,7 @@ export type GroupEffect =
   /** Add the VIPs and announce them on `garp` (forwarding first, `forwardMs`); the outcome comes back as `bound`. */
   | { type: "bind"; vips: VipSpec[]; takeover: boolean; garp: GarpPlan; forwardMs: number }
   /** Remove the VIPs from the LAN and stop announcing (draining their flows, `drainMs`); the outcome comes back as `unbound`. */
-  | { type: "unbind"; vips: VipSpec[]; drainMs: number }
+  | { type: "unbind"; vips: VipSpec[]; drainMs: number; members: string[] }
   /** Arm the delayed release's timer (replacing any armed one); it fires `release-due`. */
   | { type: "arm-release"; release: DelayedRelease }
   | { type: "cancel-release" }
@@ -198,7 +202,7 @@ function onCommand(state: GroupState, event: Extract<GroupEvent, { type: "comman
 
   if (event.action.afterMs > 0) {
     // Planned overlap: the group is not blocked meanwhile, and a newer acquire cancels it.
-    const release: DelayedRelease = { command: c, vips, afterMs: event.action.afterMs, drainMs: event.action.drainMs };
+    const release: DelayedRelease = { command: c, vips, afterMs: event.action.afterMs, drainMs: event.action.drainMs, members: event.action.members };
     return { state: { ...state, delayed: release }, effects: [...effects, { type: "arm-release", release }] };
   }
   // A release to do now supersedes one waiting out its overlap.
@@ -206,19 +210,19 @@ function onCommand(state: GroupState, event: Extract<GroupEvent, { type: "comman
     effects.push({ type: "cancel-release" });
     state = { ...state, delayed: null };
   }
-  return startRelease(state, c, vips, event.action.drainMs, effects);
+  return startRelease(state, c, vips, event.action.drainMs, event.action.members, effects);
 }
 
 function onReleaseDue(state: GroupState, release: DelayedRelease): GroupStep {
   // Only the armed one: a timer that went off just as a newer command cancelled it does nothing.
   if (!state.delayed || state.delayed.command.commandId !== release.command.commandId) return { state, effects: [] };
-  return startRelease({ ...state, delayed: null }, release.command, release.vips, release.drainMs, []);
+  return startRelease({ ...state, delayed: null }, release.command, release.vips, release.drainMs, release.members, []);
 }
 
-function startRelease(state: GroupState, command: CommandRef, vips: VipSpec[], drainMs: number, effects: GroupEffect[]): GroupStep {
+function startRelease(state: GroupState, command: CommandRef, vips: VipSpec[], drainMs: number, members: string[], effects: GroupEffect[]): GroupStep {
   return {
     state: { ...state, phase: { kind: "releasing", command, vips, why: command.reason, prior: holdingOf(state) } },
-    effects: [...effects, { type: "unbind", vips, drainMs }],
+    effects: [...effects, { type: "unbind", vips, drainMs, members }],
   };
 }
 
@@ -227,7 +231,7 @@ function onLocalRelease(state: GroupState, why: string): GroupStep {
   const holding = state.phase.holding;
   return {
     state: { ...state, phase: { kind: "releasing", command: null, vips: holding.vips, why, prior: holding } },
-    effects: [{ type: "unbind", vips: holding.vips, drainMs: 0 }],
+    effects: [{ type: "unbind", vips: holding.vips, drainMs: 0, members: [] }],
   };
 }
 

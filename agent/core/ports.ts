@@ -31,7 +31,8 @@ export interface VipPort {
    * Removes from the LAN (idempotent) and stops announcing. `drainMs` > 0 (a planned
    * move): the flows established here go on, unannounced, until they end or that long.
    */
-  release(vips: VipSpec[], opts?: { drainMs?: number }): Promise<void>;
+  /** `drainMs`: keep serving established flows that long (`members`: addresses whose flows are probes, not waited for). */
+  release(vips: VipSpec[], opts?: { drainMs?: number; members?: string[] }): Promise<void>;
   /** VIPs let go of in a planned move whose flows this host still serves. */
   draining(): DrainingVip[];
   /** Ends a drain at once (this host must probe the VIP on the LAN, not itself). */

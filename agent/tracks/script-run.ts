@@ -9,6 +9,7 @@
  * process is really gone), and decides which one it waits for.
  */
 import type { CommandRunner, RunResult } from "../../shared/exec/runner.js";
+import { STALL_RETRIES, stallSlackMs } from "../probe/service.js";
 import type { Credentials } from "./script-user.js";
 
 export interface ScriptOutcome {
@@ -52,14 +53,28 @@ export function runScript(runner: CommandRunner, argv: string[], timeoutMs: numb
   const onAbort = () => controller.abort();
   abort?.addEventListener("abort", onAbort, { once: true });
   let timer: NodeJS.Timeout | undefined;
+  // A deadline timer that fires well after its time means this process stalled (CPU
+  // starved, a long GC): the script may have exited in time with its exit not read yet.
+  // Such a run gets its time again, at most STALL_RETRIES times, as the service probes do.
   const deadline = new Promise<ScriptOutcome>((resolve) => {
-    timer = setTimeout(() => {
+    let retries = 0;
+    let due = performance.now() + timeoutMs;
+    const onTimer = (): void => {
+      const late = performance.now() - due;
+      if (late > stallSlackMs(timeoutMs) && retries < STALL_RETRIES) {
+        retries += 1;
+        due = performance.now() + timeoutMs;
+        timer = setTimeout(onTimer, timeoutMs);
+        return;
+      }
       controller.abort();
       resolve({ ok: false, detail: `timed out after ${timeoutMs}ms (killed)`, timedOut: true });
-    }, timeoutMs);
+    };
+    timer = setTimeout(onTimer, timeoutMs);
   });
   const finished = runner
-    .run(argv, { timeoutMs, signal: controller.signal, ...creds })
+    // The deadline above kills the run (through `signal`); the runner's own bound only backs it up.
+    .run(argv, { timeoutMs: Math.max(5_000, timeoutMs * (STALL_RETRIES + 2)), signal: controller.signal, ...creds })
     .then(
       (r) => judgeRun(r, timeoutMs),
       // CommandRunner promises not to throw; if it does anyway, that is a failed run, not a crash.

@@ -71,7 +71,7 @@ export interface DrainerOptions {
 
 interface Drain {
   binding: VipBinding;
-  /** This host's own addresses: its own probes through the VIP are local while it drains, not a client's flow. */
+  /** Addresses whose flows are not waited for: this host's own (its probes through the VIP are local while it drains) and the group's members'. */
   own: Set<string>;
   startedMs: number;
   timeoutMs: number;
@@ -187,14 +187,17 @@ export class Drainer {
    * established flows go on while the LAN asks the new holder. Returns whether
    * a drain started (false: release as before).
    */
-  async startDrain(b: VipBinding, timeoutMs: number): Promise<boolean> {
+  async startDrain(b: VipBinding, timeoutMs: number, members: readonly string[] = []): Promise<boolean> {
     if (b.family !== 4 || timeoutMs <= 0 || this.closed) return false;
     await this.unforward(b);
     if (this.drains.has(b.address)) return true;
     // Every step here delays the old holder's leaving the LAN (the overlap of a planned
     // move): two programs, and the connections are counted only once it has left.
     const source = await this.sourceOf(b.interface);
-    const own = new Set([b.address, ...(source ? [source] : [])]);
+    // Not waited for: this host's own probes, and the group's members' (an agent probes the
+    // service through the VIP; once a member holds the VIP it routes it to itself, so a probe
+    // of its that was open here never ends: only the server's idle timeout would close it).
+    const own = new Set([b.address, ...(source ? [source] : []), ...members]);
     if (!source) {
       this.log.warn(
         { event: "drain.skipped", address: b.address },

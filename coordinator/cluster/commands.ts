@@ -20,7 +20,7 @@ interface Target {
 /** One command for one group on one node. */
 export type OutgoingCommand =
   | (Target & { action: "acquire"; vips: string[]; takeover: boolean; forwardMs: number; reason: string })
-  | (Target & { action: "release"; vips: string[]; afterMs: number; drainMs: number; reason: string })
+  | (Target & { action: "release"; vips: string[]; afterMs: number; drainMs: number; memberAddresses?: string[]; reason: string })
   | (Target & { action: "verify"; vips: string[]; port: number; path: string; timeoutMs: number });
 
 export type CommandAction = OutgoingCommand["action"];
@@ -52,6 +52,7 @@ export function commandsFor(unit: Unit, rt: UnitRuntime, a: Exclude<Action, { ty
         // at once but keeps serving every flow that still reaches it.
         afterMs: a.drain && cfg.drain_timeout > 0 ? 0 : a.afterMs,
         drainMs: a.drain ? cfg.drain_timeout : 0,
+        ...(a.drain && cfg.drain_timeout > 0 ? { memberAddresses: unit.members.flatMap((m) => (m.address ? [m.address] : [])) } : {}),
         reason: a.reason,
       }));
     case "verify": {
@@ -98,7 +99,7 @@ export function commandMessage(c: OutgoingCommand, commandId: string, term = 0):
             commandId,
             group: c.group,
             epoch: c.epoch,
-            action: { $case: "release", value: { vips: c.vips, afterMs: c.afterMs, drainMs: c.drainMs } },
+            action: { $case: "release", value: { vips: c.vips, afterMs: c.afterMs, drainMs: c.drainMs, memberAddresses: c.memberAddresses ?? [] } },
             reason: c.reason,
             term,
           },

@@ -18,7 +18,18 @@ import { witnessCannotReach, type NodeView, type ReachView, type UnitSpec } from
 export type Phase =
   | { kind: "steady" }
   /** Waiting for `to` to ack acquiring every group of the unit. */
-  | { kind: "acquiring"; to: string; from: string | null; epoch: number; sinceMs: number; planned: boolean; acked: string[]; reason: string }
+  | {
+      kind: "acquiring";
+      to: string;
+      from: string | null;
+      epoch: number;
+      sinceMs: number;
+      planned: boolean;
+      acked: string[];
+      reason: string;
+      /** `from` was told to release with the acquire (it cannot reach the LAN): not again when `to` acks. */
+      fromReleased?: boolean;
+    }
   /** Waiting for `candidate` to say whether the VIP still answers on the LAN. */
   | { kind: "verifying"; candidate: string; lost: string | null; sinceMs: number }
   /** The lost holder was verified serving: keep it, look again at `nextVerifyMs`. */
@@ -293,7 +304,23 @@ function decide(rt: UnitRuntime, ctx: StepContext, actions: Action[], wakes: num
     case "holder-ineligible": {
       const reason = e.ranking.find((c) => c.node === rt.holder)?.eligibility.reason;
       const planned = reason === "maintenance" || reason === "leaving";
-      startAcquire(rt, ctx, winner, rt.holder, planned, e.reason, actions);
+      const from = rt.holder;
+      startAcquire(rt, ctx, winner, from, planned, e.reason, actions);
+      // A holder that cannot reach the LAN serves nobody: it lets go now, not once the new
+      // holder has acked, so the VIP is never on both hosts when the LAN heals (a starved new
+      // holder's late ack kept it on both for 400 ms).
+      if (reason === "lan-unreachable" && from !== null && rt.phase.kind === "acquiring") {
+        rt.phase.fromReleased = true;
+        actions.push({
+          type: "release",
+          node: from,
+          epoch: rt.epoch,
+          afterMs: 0,
+          drain: false,
+          reason: `${from} cannot reach the LAN; ${winner} takes over ${unit.name}`,
+        });
+        rt.releasing.push({ node: from, untilMs: nowMs + timing.ackTimeoutMs });
+      }
       return;
     }
     case "holder-unreachable":
@@ -411,7 +438,7 @@ function handleAck(rt: UnitRuntime, ctx: StepContext, ack: Extract<PlannerEvent,
     durationMs: ctx.nowMs - phase.sinceMs,
     message: `${phase.to} holds ${ctx.unit.name} (epoch ${phase.epoch})${phase.from ? `, moved from ${phase.from}` : ""}: ${phase.reason}`,
   });
-  if (phase.from !== null && phase.from !== phase.to) {
+  if (phase.from !== null && phase.from !== phase.to && !phase.fromReleased) {
     const afterMs = phase.planned ? ctx.timing.plannedOverlapMs : 0;
     actions.push({ type: "release", node: phase.from, epoch: phase.epoch, afterMs, drain: phase.planned, reason: `${phase.to} took over ${ctx.unit.name}` });
     rt.releasing.push({ node: phase.from, untilMs: ctx.nowMs + afterMs + ctx.timing.ackTimeoutMs });

@@ -136,15 +136,8 @@ export const agentConfigSchema = z
         message: `max (${formatMs(cfg.nginx.restart_backoff.max)}) must be at least initial (${formatMs(cfg.nginx.restart_backoff.initial)})`,
       });
     }
-    for (const [tname, t] of Object.entries(cfg.tracks)) {
-      if (t.timeout !== undefined && t.timeout > t.interval) {
-        ctx.addIssue({
-          code: "custom",
-          path: ["tracks", tname, "timeout"],
-          message: `timeout (${formatMs(t.timeout)}) must not exceed interval (${formatMs(t.interval)})`,
-        });
-      }
-    }
+    // A track's timeout may exceed its interval, as in keepalived: the next run starts when
+    // the previous one has ended (scripts.ts), never two at once.
   });
 
 export type AgentConfig = z.output<typeof agentConfigSchema>;

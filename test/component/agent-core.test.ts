@@ -165,7 +165,7 @@ test("a command with a stale epoch is ignored and acked as stale", async () => {
         epoch: 3,
         term: 0,
         reason: "replayed",
-        action: { $case: "release", value: { vips: ["198.18.0.100/24"], afterMs: 0, drainMs: 0 } },
+        action: { $case: "release", value: { vips: ["198.18.0.100/24"], afterMs: 0, drainMs: 0, memberAddresses: [] } },
       },
     },
   });

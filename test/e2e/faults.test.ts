@@ -33,13 +33,11 @@ function report(t: TestContext, name: string, r: DrillResult): void {
   t.diagnostic(figures(name, r));
 }
 
-/** No holder changes at all during the drill (the sampler saw lb1 the whole time). */
+/** No holder changes at all during the drill (the sampler saw lb1 the whole time); else what the lab's logs say about it. */
 function neverMoved(r: DrillResult): void {
-  assert.deepEqual(
-    r.vip.changes.map((c) => c.holders.join(",")),
-    ["lb1"],
-    `the VIP moved: ${JSON.stringify(r.vip.changes)}`,
-  );
+  const changes = r.vip.changes.map((c) => c.holders.join(","));
+  if (changes.length === 1 && changes[0] === "lb1") return;
+  assert.fail(`the VIP moved: ${JSON.stringify(r.vip.changes)}\n${labLogExcerpt(P, r.startedMs - 2000)}`);
 }
 
 test("F1 agent on the holder stopped cleanly: handover with 0 failed requests", async (t) => {

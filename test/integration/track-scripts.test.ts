@@ -6,12 +6,14 @@
  */
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
+import { existsSync } from "node:fs";
 import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createCommandRunner } from "../../shared/exec/runner.js";
 import { isLive } from "../../agent/nginx/process.js";
 import { Notifier } from "../../agent/notify/notify.js";
+import { runScript } from "../../agent/tracks/script-run.js";
 import { TrackScripts } from "../../agent/tracks/scripts.js";
 import type { TrackScriptConfig } from "../../shared/config/agent.js";
 import { waitFor } from "../support/wait.js";
@@ -78,6 +80,28 @@ describe("track and notify scripts, run for real", () => {
     // Its `sleep 1` ends on its own; wait for that so nothing of ours outlives the test.
     const pid = Number((await readFile(childPid, "utf8")).trim());
     await waitFor(async () => !(await isLive(pid)), { what: "the lingering child to exit", timeoutMs: 3000, intervalMs: 20 });
+  });
+
+  test("a run that ended in time is not judged timed out because this process stalled past its deadline", async () => {
+    const marker = join(dir, "out", "ran");
+    const quick = await script("quick.sh", `touch ${marker}\necho fine`);
+    const run = runScript(runner, [quick], 100, {});
+    // Block the event loop from the moment the script runs until well past its deadline: its
+    // exit waits unread while the deadline timer is due, as on a CPU-starved host.
+    const until = Date.now() + 2000;
+    while (!existsSync(marker) && Date.now() < until) {
+      // busy: the script is being started
+    }
+    const blockedUntil = Date.now() + 400;
+    while (Date.now() < blockedUntil) {
+      // busy: this process stalls
+    }
+    assert.deepEqual(await run.outcome, { ok: true, detail: "fine", timedOut: false });
+    await run.done;
+    // A run that really hangs still fails at its deadline.
+    const hung = runScript(runner, [await script("hang.sh", "exec sleep 5")], 100, {});
+    assert.equal((await hung.outcome).timedOut, true);
+    await hung.done;
   });
 
   test("script_user: the script runs as that user", async () => {

@@ -73,7 +73,7 @@ const acquire = (id: string, epoch: number, takeover = false): GroupEvent => ({
 const release = (id: string, epoch: number, afterMs = 0): GroupEvent => ({
   type: "command",
   command: ref(id, epoch),
-  action: { kind: "release", afterMs, drainMs: 0 },
+  action: { kind: "release", afterMs, drainMs: 0, members: [] },
   bindings: bound,
 });
 const command = (id: string, epoch: number, action: CommandAction | null, bindings: Bindings = bound): GroupEvent => ({
@@ -82,7 +82,7 @@ const command = (id: string, epoch: number, action: CommandAction | null, bindin
   action,
   bindings,
 });
-const delayed = (id: string, epoch: number, afterMs = 300): DelayedRelease => ({ command: ref(id, epoch), vips: [VIP], afterMs, drainMs: 0 });
+const delayed = (id: string, epoch: number, afterMs = 300): DelayedRelease => ({ command: ref(id, epoch), vips: [VIP], afterMs, drainMs: 0, members: [] });
 
 /** Group states by name: the newest epoch seen is 3 in each. */
 const STATES = {
@@ -604,16 +604,16 @@ test("group machine, a planned move's forwarding and drain windows reach the bin
   const ctx = { fault: null, garp: { offsetsMs: [0], refreshMs: 0 } };
   const acq = stepGroup(STATES.released(), command("c1", 4, { kind: "acquire", takeover: false, forwardMs: 30_000 }), ctx);
   assert.deepEqual(acq.effects.at(-1), { type: "bind", vips: [VIP], takeover: false, garp: ctx.garp, forwardMs: 30_000 });
-  const now = stepGroup(STATES.held(), command("c2", 4, { kind: "release", afterMs: 0, drainMs: 20_000 }), ctx);
-  assert.deepEqual(now.effects.at(-1), { type: "unbind", vips: [VIP], drainMs: 20_000 });
-  const later = stepGroup(STATES.held(), command("c3", 4, { kind: "release", afterMs: 300, drainMs: 20_000 }), ctx);
+  const now = stepGroup(STATES.held(), command("c2", 4, { kind: "release", afterMs: 0, drainMs: 20_000, members: ["198.18.0.12"] }), ctx);
+  assert.deepEqual(now.effects.at(-1), { type: "unbind", vips: [VIP], drainMs: 20_000, members: ["198.18.0.12"] });
+  const later = stepGroup(STATES.held(), command("c3", 4, { kind: "release", afterMs: 300, drainMs: 20_000, members: ["198.18.0.12"] }), ctx);
   const armed = later.effects.find((e) => e.type === "arm-release");
   assert.ok(armed && armed.type === "arm-release");
   const due = stepGroup(later.state, { type: "release-due", release: armed.release }, ctx);
-  assert.deepEqual(due.effects.at(-1), { type: "unbind", vips: [VIP], drainMs: 20_000 });
+  assert.deepEqual(due.effects.at(-1), { type: "unbind", vips: [VIP], drainMs: 20_000, members: ["198.18.0.12"] });
   // A FAULT lets go at once, whatever a planned move asked before.
   const fault = stepGroup(STATES.held(), { type: "local-release", why: "nginx cannot start" }, ctx);
-  assert.deepEqual(fault.effects.at(-1), { type: "unbind", vips: [VIP], drainMs: 0 });
+  assert.deepEqual(fault.effects.at(-1), { type: "unbind", vips: [VIP], drainMs: 0, members: [] });
 });
 
 test("group machine, a failed re-acquire keeps the holding it had (epoch unchanged)", () => {
@@ -1004,11 +1004,11 @@ const send = (
   epoch: number,
   action:
     | { $case: "acquire"; value: { vips: string[]; takeover: boolean; forwardMs: number } }
-    | { $case: "release"; value: { vips: string[]; afterMs: number; drainMs: number } },
+    | { $case: "release"; value: { vips: string[]; afterMs: number; drainMs: number; memberAddresses: string[] } },
   term = 0,
 ) => r.core.message({ body: { $case: "command", value: { commandId: id, group: "VI_1", epoch, term, reason: "test", action } } });
 const acquireMsg = (takeover = false) => ({ $case: "acquire" as const, value: { vips: ["198.18.0.100/24"], takeover, forwardMs: 0 } });
-const releaseMsg = (afterMs = 0) => ({ $case: "release" as const, value: { vips: ["198.18.0.100/24"], afterMs, drainMs: 0 } });
+const releaseMsg = (afterMs = 0) => ({ $case: "release" as const, value: { vips: ["198.18.0.100/24"], afterMs, drainMs: 0, memberAddresses: [] } });
 const acks = (r: Rig) =>
   r.sent.flatMap((m) => (m.body?.$case === "ack" ? [`${m.body.value.commandId} ${m.body.value.ok ? "ok" : `refused: ${m.body.value.error}`}`] : []));
 const welcomeOf = (_r: Rig): Welcome => ({

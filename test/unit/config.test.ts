@@ -147,6 +147,16 @@ test("agent config: a shell string where argv is expected is refused", () => {
   );
 });
 
+test("agent config: a track's timeout may exceed its interval, as in keepalived (runs never overlap)", () => {
+  const a = parseConfigText(
+    agentConfigSchema,
+    'node_id: lb1\ncoordinator: "127.0.0.1:7400"\ninsecure: true\ngroups: {VI_1: {interface: lan0}}\ntracks:\n  chk: {script: ["/bin/true"], interval: 2s, timeout: 5s}\n',
+    "a.yaml",
+  );
+  assert.equal(a.tracks.chk.interval, 2000);
+  assert.equal(a.tracks.chk.timeout, 5000);
+});
+
 test("agent config: coordinators lists every replica; one of coordinator / coordinators, no address twice", () => {
   const base = "node_id: lb1\ninsecure: true\ngroups: {VI_1: {interface: lan0}}\n";
   const list = parseConfigText(agentConfigSchema, `${base}coordinators: ["10.0.0.1:7400", "10.0.0.2:7400", "10.0.0.3:7400"]\n`, "a.yaml");

@@ -68,6 +68,19 @@ test("a drain of nothing (no client flow, only this host's own probes through th
   assert.ok(r.lines().includes("ip addr del 198.18.0.100/32 dev lo"), "the copy on lo is gone");
 });
 
+test("a drain does not wait for the group's members' probes: the new holder routes the VIP to itself, so its half-open probe here never ends", async () => {
+  // 198.18.0.12 is a member (its agent probed the service through the VIP); 198.18.0.50 a client.
+  const r = rig([["198.18.0.12:41000", "198.18.0.50:40000"], ["198.18.0.12:41000"]]);
+  assert.equal(await r.drainer.startDrain(vip, 30_000, ["198.18.0.11", "198.18.0.12"]), true);
+  for (let i = 0; i < 100 && r.events.length < 2; i++) await sleep(5);
+  assert.deepEqual(
+    r.events.map((e) => e.kind),
+    ["drain-started", "drain-ended"],
+  );
+  assert.equal(r.events[0].detail, "VI_1: 198.18.0.100 drains 1 connection (at most 30 s)");
+  assert.match(r.events[1].detail, /every connection ended on its own/);
+});
+
 test("a drain cut by its timeout says how many connections it cut", async () => {
   const r = rig([["198.18.0.50:40000"]]);
   await r.drainer.startDrain(vip, 30);

@@ -765,6 +765,24 @@ const cases: PlannerCase[] = [
     },
   },
   {
+    name: "F11: a holder that cannot reach the LAN lets go with the acquire (it serves nobody), not after the new holder's ack; a failed acquire leaves the unit unheld",
+    run: () => {
+      const c = Cluster.holding(seed(), "lb1", 4, { lb1: { lanOk: true }, lb2: { lanOk: true } });
+      c.set("lb1", { lanOk: false });
+      assert.deepEqual(commands(c.step()), ["acquire lb2 e5 takeover", "release lb1 e5"]);
+      assert.deepEqual(commands(c.completeMove()), [], "released once");
+      assert.equal(c.rt.holder, "lb2");
+      // The same, with lb2's acquire failing: nobody holds it (lb1 let go), and lb1 is not told again.
+      const f = Cluster.holding(seed(), "lb1", 4, { lb1: { lanOk: true }, lb2: { lanOk: true } });
+      f.set("lb1", { lanOk: false });
+      f.step();
+      f.holds("lb1", false);
+      const failed = f.ackAcquire("lb2", 5, undefined, false, "boom");
+      assert.deepEqual(commands(failed), ["release lb2 e5"]);
+      assert.equal(f.rt.holder, null);
+    },
+  },
+  {
     name: "F4: the holder's nginx restarting ('starting') moves nothing",
     run: () => {
       const c = Cluster.holding(seed(), "lb1", 4);
@@ -842,8 +860,9 @@ const cases: PlannerCase[] = [
         "lb1 is paused against flapping",
       );
       c.set("lb2", { lanOk: false, reach: {} });
-      assert.deepEqual(commands(c.after(100).step()), ["acquire lb1 e6 takeover"], "no wait for the pause: lb2 cannot hold");
-      assert.deepEqual(commands(c.completeMove()), ["release lb2 e6"]);
+      // lb2 cannot reach the LAN, so it serves nobody: it lets go with the acquire, not after the ack.
+      assert.deepEqual(commands(c.after(100).step()), ["acquire lb1 e6 takeover", "release lb2 e6"], "no wait for the pause: lb2 cannot hold");
+      assert.deepEqual(commands(c.completeMove()), [], "released once");
       assert.equal(c.rt.holder, "lb1");
     },
   },

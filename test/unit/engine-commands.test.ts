@@ -96,7 +96,7 @@ test("commandMessage: each command's wire form, under the leader's term (0 by de
         commandId: "c2",
         group: "VI_1",
         epoch: 3,
-        action: { $case: "release", value: { vips: ["198.18.0.100/24"], afterMs: 20, drainMs: 0 } },
+        action: { $case: "release", value: { vips: ["198.18.0.100/24"], afterMs: 20, drainMs: 0, memberAddresses: [] } },
         reason: "why",
         term: 12,
       },
@@ -180,7 +180,7 @@ test("commandsFor: a planned move forwards and drains for the group's drain_time
       c.action === "acquire"
         ? `${c.group} acquire forward ${c.forwardMs}`
         : c.action === "release"
-          ? `${c.group} release after ${c.afterMs} drain ${c.drainMs}`
+          ? `${c.group} release after ${c.afterMs} drain ${c.drainMs}${c.memberAddresses ? ` members ${c.memberAddresses.join(",")}` : ""}`
           : c.action,
     );
   assert.deepEqual(pick({ type: "acquire", node: "lb2", epoch: 8, takeover: false, forward: true, reason: "r" }), [
@@ -191,9 +191,10 @@ test("commandsFor: a planned move forwards and drains for the group's drain_time
     "VI_1 acquire forward 0",
     "VI_2 acquire forward 0",
   ]);
+  // A drain is told the members' addresses (their probes are not flows to wait for).
   assert.deepEqual(pick({ type: "release", node: "lb1", epoch: 8, afterMs: 300, drain: true, reason: "r" }), [
-    "VI_1 release after 0 drain 30000",
-    "VI_2 release after 0 drain 30000",
+    "VI_1 release after 0 drain 30000 members 198.18.0.11,198.18.0.12",
+    "VI_2 release after 0 drain 30000 members 198.18.0.11,198.18.0.12",
   ]);
   assert.deepEqual(pick({ type: "release", node: "lb1", epoch: 8, afterMs: 0, drain: false, reason: "r" }), [
     "VI_1 release after 0 drain 0",

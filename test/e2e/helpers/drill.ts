@@ -27,6 +27,8 @@ export interface DrillResult {
   vip: VipSummary;
   /** Holders when the drill ended. */
   holders: string[];
+  /** When the drill began (Date.now()): the start of the window its logs explain. */
+  startedMs: number;
 }
 
 export type GroupStatus = NonNullable<StatusReply["groups"][number]>;
@@ -82,6 +84,7 @@ export async function drill(
 ): Promise<DrillResult> {
   // The observers' own bound (they stop earlier when the drill ends).
   const observeMs = opts.observeMs ?? 60_000;
+  const startedMs = Date.now();
   const sampler = startVipSampler(prefix, { intervalMs: 10, durationMs: observeMs });
   const prober = startProber(prefix, { intervalMs: 10, timeoutMs: 200, durationMs: observeMs });
   try {
@@ -93,7 +96,7 @@ export async function drill(
   } finally {
     // Stop both even when the drill failed, so nothing outlives the test.
     const [records, vip] = await Promise.all([prober.stop(), sampler.stop()]);
-    lastResult = { probes: analyzeProbes(records, 10), vip, holders: await vipHolders(prefix) };
+    lastResult = { probes: analyzeProbes(records, 10), vip, holders: await vipHolders(prefix), startedMs };
   }
   return lastResult;
 }
@@ -142,9 +145,13 @@ export function assertPlannedMove(r: DrillResult): void {
 const TELLING =
   /"event":"(unit\.move|unit\.verify|verify\.result|session\.(silent|closed|open)|upstream\.[a-z_.]+|command\.(acquire|release|fenced)|ha\.[a-z_]+)"/;
 
+/** Agent events that explain a move the coordinator made: track flips, lost sessions, binds and unbinds. */
+const AGENT_TELLING = /"event":"(track\.change|coordinator\.lost|reach\.[a-z_.]+|vip\.(acquire|release)[a-z_.]*|session\.[a-z_]+)"/;
+
 /**
  * What the lab's logs say about the window since `sinceMs`, for a failure message: the
- * coordinator's telling events and every LB's nginx error lines (at most `max` lines each).
+ * coordinator's and the agents' telling events and every LB's nginx error lines (at most
+ * `max` lines each).
  */
 export function labLogExcerpt(prefix: string, sinceMs: number, max = 40): string {
   const paths = labPaths(prefix);
@@ -162,6 +169,11 @@ export function labLogExcerpt(prefix: string, sinceMs: number, max = 40): string
     .filter((x) => x.time !== undefined && Date.parse(x.time) >= sinceMs && TELLING.test(x.l))
     .sort((a, b) => (a.time! < b.time! ? -1 : a.time! > b.time! ? 1 : 0))
     .map((x) => x.l);
+  const agents = (["lb1", "lb2"] as const)
+    .flatMap((h) => read(paths.logFile(h, "agent")).map((l) => ({ l: `${h}: ${l}`, time: timeOf(l) })))
+    .filter((x) => x.time !== undefined && Date.parse(x.time) >= sinceMs && AGENT_TELLING.test(x.l))
+    .sort((a, b) => (a.time! < b.time! ? -1 : a.time! > b.time! ? 1 : 0))
+    .map((x) => x.l);
   // nginx error lines begin with the local time, "YYYY/MM/DD HH:MM:SS", whole seconds.
   const nginx = (["lb1", "lb2"] as const).flatMap((h) =>
     read(paths.nginxErrorLog(h))
@@ -169,7 +181,12 @@ export function labLogExcerpt(prefix: string, sinceMs: number, max = 40): string
       .slice(-max)
       .map((l) => `${h}: ${l}`),
   );
-  return [`coordinator (${coordinator.length} events):`, ...coordinator.slice(-max).map((l) => l.slice(0, 400)), "nginx errors:", ...nginx.slice(-max)].join(
-    "\n",
-  );
+  return [
+    `coordinator (${coordinator.length} events):`,
+    ...coordinator.slice(-max).map((l) => l.slice(0, 400)),
+    `agents (${agents.length} events):`,
+    ...agents.slice(-max).map((l) => l.slice(0, 400)),
+    "nginx errors:",
+    ...nginx.slice(-max),
+  ].join("\n");
 }
