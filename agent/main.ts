@@ -16,7 +16,7 @@ import { loadMemory, saveMemory } from "./core/memory.js";
 import { createCommandRunner } from "../shared/exec/runner.js";
 import { UpstreamApplier } from "./nginx/apply.js";
 import { NginxSupervisor } from "./nginx/supervisor.js";
-import { Notifier } from "./notify/notify.js";
+import { groupNotify, Notifier } from "./notify/notify.js";
 import { probeService } from "./probe/service.js";
 import { CoordinatorSession, channelsFor } from "./session/client.js";
 import { TrackScripts } from "./tracks/scripts.js";
@@ -29,7 +29,7 @@ import { startMetricsServer } from "../shared/metrics-server.js";
 import { Readiness } from "../shared/systemd.js";
 import { realScheduler } from "../shared/scheduler.js";
 import { ReloadableTls } from "../shared/tls-material.js";
-import { planReload, type ReloadPlan } from "./reload.js";
+import { planReload, withNotifyOf, type ReloadPlan } from "./reload.js";
 import { stopIsRestart } from "./restart.js";
 import { linkPort, nginxPort, reachPort, trackPort, upstreamPort, verifyPort, vipPort } from "./wiring.js";
 
@@ -109,14 +109,20 @@ const drainer = new Drainer({
   onChange: () => toCore.drains(),
 });
 
-const notifier = new Notifier({ config: config.notify, runner, scriptUser: config.script_user, log: log.child({ component: "notify" }) });
+const notifier = new Notifier({
+  config: config.notify,
+  groups: groupNotify(config.groups),
+  runner,
+  scriptUser: config.script_user,
+  log: log.child({ component: "notify" }),
+});
 const backends = new BackendProber(probeService, () => toCore.report());
 const core = new AgentCore({
   config,
   log,
   vips: vipPort(vips, drainer),
   nginx: nginxPort(supervisor),
-  tracks: trackPort(scripts, log),
+  tracks: trackPort(scripts, log, [...config.track_interfaces, ...config.interface_tracks]),
   reach: reachPort(log.child({ component: "reach" })),
   verify: verifyPort(runner, config),
   notify: notifier,
@@ -239,7 +245,7 @@ async function letGo(): Promise<void> {
   supervisor.detach();
 }
 // SIGHUP (systemctl reload): the TLS files are reloaded (as when they change);
-// the tracks' scripts, intervals and timeouts, the notify scripts and nginx's
+// the tracks' scripts, intervals and timeouts, the notify scripts (node-wide and per group) and nginx's
 // commands apply in place (reload.ts); the agent's other settings (nginx's
 // paths, groups, coordinator) take effect on a restart, which moves nothing,
 // and the reload says which. An invalid file changes nothing. The cluster's settings
@@ -261,8 +267,9 @@ process.on("SIGHUP", () => {
       }
     }
     if (plan.apply.includes("notify")) {
-      notifier.reconfigure(next.notify);
-      running = { ...running, notify: next.notify };
+      // Node-wide and per-group scripts (groups.NAME.notify) together.
+      notifier.reconfigure(next.notify, groupNotify(next.groups));
+      running = withNotifyOf(running, next);
     }
     if (plan.apply.includes("nginx")) {
       supervisor.reconfigure(next.nginx);

@@ -5,6 +5,7 @@
  */
 import { checkTlsFiles, type CertCheck, type TlsFile } from "../shared/cert-check.js";
 import { coordinatorAddresses, type AgentConfig } from "../shared/config/agent.js";
+import { configuredPlacements } from "./vip/bindings.js";
 
 export type CheckStatus = "ok" | "warn" | "fail";
 
@@ -178,30 +179,37 @@ function checkInterfaces(config: AgentConfig, facts: HostFacts): CheckItem[] {
       ),
     ];
   const items: CheckItem[] = [];
-  const vipInterfaces = new Set([...Object.values(config.groups).map((g) => g.interface), ...(config.default_interface ? [config.default_interface] : [])]);
-  const scopes = new Map(Object.values(config.groups).map((g) => [g.interface, g.scope]));
+  const placements = configuredPlacements(config);
+  const vipInterfaces = new Set(placements.map((p) => p.interface));
+  /** Interfaces carrying a VIP added with scope host (arp_ignore 3 leaves it unanswered). */
+  const hostScoped = new Set(placements.filter((p) => p.scope === "host").map((p) => p.interface));
+  const nodeTracked = new Set(config.track_interfaces);
   for (const [name, link] of Object.entries(facts.links).sort(([a], [b]) => a.localeCompare(b))) {
     const role = vipInterfaces.has(name) ? "VIP interface" : "tracked interface";
+    const downMeans = [
+      vipInterfaces.has(name) ? "a VIP on it reaches nobody" : "",
+      nodeTracked.has(name) ? "a tracked interface down makes the node FAULT" : "",
+      config.interface_tracks.includes(name) ? `the track if:${name} (interface_tracks) fails for the groups that list it` : "",
+    ]
+      .filter(Boolean)
+      .join(", and ");
     if (!link) {
       items.push(
         fail(
           `interface.${name}`,
           `${role} ${name} does not exist`,
-          vipInterfaces.has(name) ? "VIPs of the groups bound to it cannot be added" : "a tracked interface that is missing counts as down: the node is FAULT",
-          `check the name (ip link) and the agent config's groups/track_interfaces`,
+          vipInterfaces.has(name)
+            ? "VIPs of the groups bound to it cannot be added"
+            : nodeTracked.has(name)
+              ? "a tracked interface that is missing counts as down: the node is FAULT"
+              : `an interface track that is missing counts as down: the groups tracking if:${name} count it failing`,
+          `check the name (ip link) and the agent config's groups/track_interfaces/interface_tracks`,
         ),
       );
       continue;
     }
     if (!link.flags.includes("UP"))
-      items.push(
-        fail(
-          `interface.${name}`,
-          `${role} ${name} is administratively down`,
-          "a VIP on it reaches nobody, and a tracked interface down makes the node FAULT",
-          `ip link set ${name} up (and bring it up at boot)`,
-        ),
-      );
+      items.push(fail(`interface.${name}`, `${role} ${name} is administratively down`, downMeans, `ip link set ${name} up (and bring it up at boot)`));
     else if (!link.flags.includes("LOWER_UP") || link.operstate === "DOWN")
       items.push(
         fail(
@@ -226,7 +234,7 @@ function checkInterfaces(config: AgentConfig, facts: HostFacts): CheckItem[] {
       );
     else if (ignore !== undefined && ignore >= 3)
       items.push(
-        (ignore === 3 && scopes.get(name) === "host" ? fail : warn)(
+        (ignore === 3 && hostScoped.has(name) ? fail : warn)(
           `sysctl.${name}.arp_ignore`,
           `arp_ignore on ${name} is ${ignore}`,
           ignore === 3

@@ -22,6 +22,7 @@ import { loadMemory } from "./core/memory.js";
 import type { CommandRunner } from "../shared/exec/runner.js";
 import { NginxSupervisor } from "./nginx/supervisor.js";
 import { evaluatePreflight, type HostFacts } from "./preflight-checks.js";
+import { vipInterfaces } from "./vip/bindings.js";
 import { fail, ok, type Result } from "../shared/result.js";
 
 export { evaluatePreflight, formatChecklist, preflightExitCode, preflightJson, type CheckItem, type HostFacts } from "./preflight-checks.js";
@@ -36,15 +37,9 @@ export interface PreflightDeps {
   connectTimeoutMs?: number;
 }
 
-/** The interfaces the agent will put VIPs on or track. */
+/** The interfaces the agent will put VIPs on (per group and per address) or track (both lists). */
 export function agentInterfaces(config: AgentConfig): string[] {
-  return [
-    ...new Set([
-      ...Object.values(config.groups).map((g) => g.interface),
-      ...(config.default_interface ? [config.default_interface] : []),
-      ...config.track_interfaces,
-    ]),
-  ].sort();
+  return [...new Set([...vipInterfaces(config), ...config.track_interfaces, ...config.interface_tracks])].sort();
 }
 
 async function readTextFile(path: string): Promise<string | undefined> {

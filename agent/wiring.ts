@@ -16,6 +16,7 @@ import { arpingProber, verifyVip } from "./probe/verify.js";
 import type { TrackScripts } from "./tracks/scripts.js";
 import type { VipController } from "./vip/controller.js";
 import type { Drainer } from "./vip/drain.js";
+import { vipInterfaces } from "./vip/bindings.js";
 
 /**
  * The VIP port: the controller binds and unbinds; the drainer (planned moves)
@@ -74,11 +75,23 @@ export function nginxPort(supervisor: NginxSupervisor): NginxPort {
   };
 }
 
-export function trackPort(scripts: TrackScripts, log: Logger): TrackPort {
+/**
+ * `links`: the interfaces this agent reports as tracks "if:<iface>" (track_interfaces and
+ * interface_tracks). Their state is the link's own, without a rise/fall of scripts.
+ */
+export function trackPort(scripts: TrackScripts, log: Logger, links: string[] = []): TrackPort {
   return {
     current: () => scripts.current(),
     onChange: (listener) => scripts.onChange(listener),
     setPolicy(name, rise, fall) {
+      if (name.startsWith("if:")) {
+        const iface = name.slice(3);
+        if (!links.includes(iface)) {
+          const error = `track "${name}": ${iface} is in neither track_interfaces nor interface_tracks of this agent, so it is not reported and counts as failing`;
+          log.warn({ event: "track.policy", track: name, error }, error);
+        }
+        return;
+      }
       const error = scripts.setPolicy(name, { rise, fall });
       // The coordinator may track a script this host does not run: the track then counts as failing there.
       if (error) log.warn({ event: "track.policy", track: name, error }, error);
@@ -194,13 +207,8 @@ export function verifyPort(runner: CommandRunner, config: AgentConfig): VerifyPo
 
 export function linkPort(runner: CommandRunner, config: AgentConfig, log: Logger): { port: LinkPort; watcher: LinkWatcher } {
   const listeners = new Set<(iface: string, up: boolean) => void>();
-  const interfaces = [
-    ...new Set([
-      ...config.track_interfaces,
-      ...Object.values(config.groups).map((g) => g.interface),
-      ...(config.default_interface ? [config.default_interface] : []),
-    ]),
-  ];
+  // Both kinds of tracked link (track_interfaces, interface_tracks) and every VIP interface.
+  const interfaces = [...new Set([...config.track_interfaces, ...config.interface_tracks, ...vipInterfaces(config)])];
   const watcher = new LinkWatcher({
     runner,
     ip: config.ip,

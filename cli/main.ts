@@ -19,6 +19,7 @@ import { CliError, callLeader, channelsOf, coordinatorList, replicaRoles } from 
 import { adminSpec, agentSpec, coordinatorSpec, initCa, issue } from "./certs.js";
 import { createCommandRunner } from "../shared/exec/runner.js";
 import { formatEvent, formatReplicas, formatStatus, formatWhy, parseSince } from "./format.js";
+import { guessKindOfText, validateCluster } from "./validate.js";
 
 interface Globals {
   coordinator: string;
@@ -208,10 +209,23 @@ program
 
 program
   .command("validate")
-  .argument("<file>", "config file")
-  .addOption(new Option("--kind <kind>", "config kind").choices(["coordinator", "agent"]))
-  .description("validate a config file locally (kind guessed from its fields)")
-  .action((file: string, o: { kind?: string }) => {
+  .argument("<file...>", "config files: one, or a coordinator config and agent configs to check together")
+  .addOption(new Option("--kind <kind>", "config kind (one file only)").choices(["coordinator", "agent"]))
+  .description(
+    "validate config files locally (kind guessed from its fields); several files: one coordinator config and agent configs, also checked together (tracks, interfaces, groups, nodes)",
+  )
+  .action((files: string[], o: { kind?: string }) => {
+    if (files.length > 1) {
+      if (o.kind !== undefined) throw new CliError("--kind applies to one file; with several, each file's kind is guessed (agent configs name node_id)", 2);
+      const v = validateCluster(files);
+      if (v.code === 2) throw new CliError(v.text, 2);
+      // As for one file: what passes on stdout, what fails on stderr; --json always on stdout.
+      if (globals().json || v.code === 0) print(v.json, v.text);
+      else process.stderr.write(`keepvip: ${v.text}\n`);
+      if (v.code !== 0) process.exitCode = v.code;
+      return;
+    }
+    const file = files[0];
     const kind = o.kind ?? guessKind(file);
     try {
       loadConfigFile(kind === "agent" ? agentConfigSchema : coordinatorConfigSchema, file);
@@ -336,8 +350,7 @@ certs
 
 function guessKind(file: string): string {
   try {
-    const text = readFileSync(file, "utf8");
-    return /^node_id\s*:/m.test(text) ? "agent" : "coordinator";
+    return guessKindOfText(readFileSync(file, "utf8"));
   } catch {
     return "coordinator";
   }

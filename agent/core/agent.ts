@@ -4,7 +4,7 @@
  * node-machine.ts for FAULT, verification and stop) and runs their effects
  * through the ports. It obeys the coordinator's commands (never a stale
  * epoch), releases its VIPs itself the moment the node turns FAULT (nginx
- * cannot start, a tracked link is down) without waiting for anyone, answers
+ * cannot start, a link of track_interfaces is down) without waiting for anyone, answers
  * LAN verifications, and reports its state on every change and every
  * heartbeat. While the coordinator is away it keeps what it holds
  * (fail-static). Time and timers come from one scheduler port.
@@ -12,6 +12,7 @@
 import type { Logger } from "pino";
 import type { AgentConfig } from "../../shared/config/agent.js";
 import { parseCidr } from "../../shared/config/net.js";
+import { bindVips } from "../vip/bindings.js";
 import {
   VerifyVerdict,
   type AgentMessage,
@@ -47,13 +48,14 @@ import {
   handoverOutcome,
   initialNodeState,
   judgeVerification,
+  linkVerdicts,
   stepNode,
   stopPlan,
   type NodeEvent,
   type NodeState,
   type VerifyOutcome,
 } from "./node-machine.js";
-import type { BackendProbePort, LinkPort, NginxPort, NotifyPort, ReachPort, TrackPort, UpstreamPort, Verdict, VerifyPort, VipPort, VipSpec } from "./ports.js";
+import type { BackendProbePort, LinkPort, NginxPort, NotifyPort, ReachPort, TrackPort, UpstreamPort, Verdict, VerifyPort, VipPort } from "./ports.js";
 
 export interface AgentDeps {
   config: AgentConfig;
@@ -435,8 +437,8 @@ export class AgentCore {
   // ------------------------------------------------------------------ fault
 
   private evaluateFault(): void {
-    const links = this.deps.config.track_interfaces.map((iface): [string, boolean | undefined] => [iface, this.deps.link.isUp(iface)]);
-    this.stepNode({ type: "health", reason: faultReason(this.deps.nginx.state(), links) });
+    const links = linkVerdicts(this.deps.config, (iface) => this.deps.link.isUp(iface));
+    this.stepNode({ type: "health", reason: faultReason(this.deps.nginx.state(), links.fault) });
   }
 
   private stepNode(event: NodeEvent): void {
@@ -542,7 +544,9 @@ export class AgentCore {
   report(): Report {
     const nginx = this.deps.nginx.state();
     const tracks = this.deps.tracks.current().map((t) => ({ name: t.name, passing: t.passing, detail: t.detail.slice(0, 200) }));
-    for (const iface of this.deps.config.track_interfaces) tracks.push({ name: `if:${iface}`, passing: this.deps.link.isUp(iface) !== false, detail: "" });
+    // Links as tracks "if:<iface>": track_interfaces (also a node FAULT) and interface_tracks (only
+    // the groups whose coordinator tracks name them count them).
+    tracks.push(...linkVerdicts(this.deps.config, (iface) => this.deps.link.isUp(iface)).tracks);
     // nginx is a built-in track: a group may weight it like a script. A restart in
     // progress still passes (F4: a restartable death must not move the VIP).
     tracks.push({ name: "nginx", passing: nginx.state === "running" || nginx.state === "starting", detail: nginx.detail.slice(0, 200) });
@@ -607,20 +611,9 @@ export class AgentCore {
     return [...this.held].flatMap(([group, h]) => h.vips.map((v) => ({ group, address: `${v.address}/${v.prefix}`, interface: v.interface, epoch: h.epoch })));
   }
 
-  /** The VIPs of a group on this host's interface for it, or why not. */
+  /** The VIPs of a group on this host's interfaces for it (per address: groups.NAME.addresses), or why not. */
   bindings(group: string, vips: string[]): Bindings {
-    const cfg = this.deps.config;
-    const bind = cfg.groups[group];
-    const iface = bind?.interface ?? cfg.default_interface;
-    if (!iface) return { ok: false, error: `no interface for group ${group} in the agent config (groups.${group}.interface or default_interface)` };
-    const out: VipSpec[] = [];
-    for (const v of vips) {
-      const c = parseCidr(v);
-      if (!c.ok) return { ok: false, error: `bad VIP from the coordinator: ${c.error.message}` };
-      const { address, prefix, family } = c.value;
-      out.push({ group, address, prefix, family, interface: iface, label: bind?.label, scope: bind?.scope });
-    }
-    return { ok: true, vips: out };
+    return bindVips(this.deps.config, group, vips);
   }
 
   /**

@@ -4,8 +4,8 @@
  * amounts to. The per-group decisions are in group-machine.ts; the agent
  * core (agent.ts) feeds both and runs their effects through its ports.
  *
- * FAULT (nginx cannot start, a tracked link is down) releases every VIP at
- * once, before any report shows the fault: the coordinator then sees a FAULT
+ * FAULT (nginx cannot start, a link of track_interfaces is down) releases
+ * every VIP at once, before any report shows the fault: the coordinator then sees a FAULT
  * node that already holds nothing, never the other order.
  */
 import type { LeaveReady } from "../../shared/gen/keepvip/v1/agent.js";
@@ -44,7 +44,36 @@ export function initialNodeState(): NodeState {
   return { fault: { on: false, reason: "" }, releasingForFault: false, stopping: false };
 }
 
-/** Why the node is FAULT, or "" when it is not. */
+/** The agent config's watched links: track_interfaces (node FAULT) and interface_tracks (per group). */
+export interface LinkTrackConfig {
+  track_interfaces: string[];
+  interface_tracks: string[];
+}
+
+export interface LinkVerdicts {
+  /** The links whose loss makes the node FAULT (track_interfaces only), for faultReason. */
+  fault: Array<[iface: string, up: boolean | undefined]>;
+  /** Every watched link as a reported track "if:<iface>": passing unless seen down. */
+  tracks: Array<{ name: string; passing: boolean; detail: string }>;
+}
+
+/**
+ * What the links amount to. A link of track_interfaces down is a node FAULT (every
+ * group); a link of interface_tracks is only a track "if:<iface>", counted by the
+ * groups whose coordinator config lists it (keepalived's per-instance
+ * track_interface: weight 0 = FAULT for that group, a weight adds or subtracts).
+ * A link not seen yet is not down.
+ */
+export function linkVerdicts(cfg: LinkTrackConfig, isUp: (iface: string) => boolean | undefined): LinkVerdicts {
+  const fault = [...new Set(cfg.track_interfaces)].map((iface): [string, boolean | undefined] => [iface, isUp(iface)]);
+  const tracks = [...new Set([...cfg.track_interfaces, ...cfg.interface_tracks])].map((iface) => {
+    const passing = isUp(iface) !== false;
+    return { name: `if:${iface}`, passing, detail: passing ? "" : "link down" };
+  });
+  return { fault, tracks };
+}
+
+/** Why the node is FAULT (`links`: those of track_interfaces), or "" when it is not. */
 export function faultReason(nginx: { state: NginxHealth; detail: string }, links: Array<[iface: string, up: boolean | undefined]>): string {
   if (nginx.state === "down") return `nginx cannot start: ${nginx.detail || "restart failed"}`;
   const down = links.find(([, up]) => up === false);

@@ -96,12 +96,14 @@ export class BackendProber {
           port: hp.value.port,
           timeoutMs: c.timeoutMs,
           signal: loop.abort.signal,
-          ...(c.type === "http"
+          ...(c.type === "http" || c.type === "https"
             ? {
                 path: c.path || "/",
                 hostHeader: c.host || undefined,
+                tls: c.type === "https",
                 expectStatus: { min: c.expectStatusMin || 200, max: c.expectStatusMax || 399 },
                 expectBody: c.expectBody || undefined,
+                expectDigest: c.expectDigest || undefined,
               }
             : {}),
         });

@@ -39,7 +39,10 @@ function memberState(node: string, rt: UnitRuntime, view: NodeView | undefined, 
   if (view.session === "restarting" && rt.holder !== node) return "DISCONNECTED";
   if (rt.holder === node) return "MASTER";
   if (view.maintenance) return "MAINTENANCE";
-  if (!eligible && (reason === "fault" || reason === "track-fault" || reason === "nginx-down" || reason === "lan-unreachable")) return "FAULT";
+  // A member whose agent does not run a track its group lists cannot hold either: FAULT, with
+  // the reason (its ineligible_reason) naming the track that is not in its agent config.
+  if (!eligible && (reason === "fault" || reason === "track-missing" || reason === "track-fault" || reason === "nginx-down" || reason === "lan-unreachable"))
+    return "FAULT";
   return "BACKUP";
 }
 
@@ -118,7 +121,8 @@ export function whyReply(input: StatusInput, unit: Unit, group: string): WhyRepl
       const inputs = [
         `base priority ${c.priority.base}`,
         ...c.priority.adjustments.map(
-          (a) => `track ${a.track} ${a.passing ? "passing" : "failing"}, weight ${a.weight}${a.delta !== 0 ? ` → ${a.delta > 0 ? "+" : ""}${a.delta}` : ""}`,
+          (a) =>
+            `track ${a.track} ${a.reported ? (a.passing ? "passing" : "failing") : `not run by ${c.node}'s agent (not in its agent config; counted as failing)`}, weight ${a.weight}${a.delta !== 0 ? ` → ${a.delta > 0 ? "+" : ""}${a.delta}` : ""}`,
         ),
         `effective priority ${c.effective}`,
         `session ${view?.session ?? "never"}`,

@@ -303,7 +303,9 @@ function decide(rt: UnitRuntime, ctx: StepContext, actions: Action[], wakes: num
     }
     case "holder-ineligible": {
       const reason = e.ranking.find((c) => c.node === rt.holder)?.eligibility.reason;
-      const planned = reason === "maintenance" || reason === "leaving";
+      // A holder whose agent does not run a track its group lists still serves: the move
+      // away is a config mismatch, not a failure, so it is make-before-break like maintenance.
+      const planned = reason === "maintenance" || reason === "leaving" || reason === "track-missing";
       const from = rt.holder;
       startAcquire(rt, ctx, winner, from, planned, e.reason, actions);
       // A holder that cannot reach the LAN serves nobody: it lets go now, not once the new

@@ -13,6 +13,11 @@ export interface Adjustment {
   weight: number;
   /** What this track adds now (0 when it does not apply). */
   delta: number;
+  /**
+   * The node's latest report names the track. false: its agent does not run it at all
+   * (not in its agent config); it counts as failing here and makes the member ineligible.
+   */
+  reported: boolean;
 }
 
 export interface PriorityResult {
@@ -21,32 +26,64 @@ export interface PriorityResult {
   adjustments: Adjustment[];
   /** A weight-0 track is failing (or not reported): the member is FAULT. */
   faultTrack?: string;
+  /**
+   * Tracks the unit needs that the node's latest report does not name at all: its
+   * agent does not run them (not in its agent config). Empty without a view.
+   */
+  missingTracks: string[];
 }
 
 /**
  * keepalived semantics: weight > 0 adds while passing, weight < 0 adds while
  * failing, weight 0 failing means FAULT. The sum is clamped to 1..254. A track
  * the node has not reported counts as failing: a missing script must not make
- * a node look healthier than one that runs it.
+ * a node look healthier than one that runs it. A track its report does not name
+ * at all is also listed in missingTracks (eligibility: "track-missing").
  */
 export function effectivePriority(member: MemberSpec, tracks: TrackSpec[], view: NodeView | undefined): PriorityResult {
   const adjustments: Adjustment[] = [];
+  const missingTracks: string[] = [];
   let sum = member.priority;
   let faultTrack: string | undefined;
   for (const t of tracks) {
-    const passing = view?.tracks[t.name] ?? false;
+    const reported = view !== undefined && Object.hasOwn(view.tracks, t.name);
+    const passing = reported && view.tracks[t.name] === true;
+    if (view !== undefined && !reported) missingTracks.push(t.name);
     let delta = 0;
     if (t.weight > 0 && passing) delta = t.weight;
     if (t.weight < 0 && !passing) delta = t.weight;
     if (t.weight === 0 && !passing && faultTrack === undefined) faultTrack = t.name;
     sum += delta;
-    adjustments.push({ track: t.name, passing, weight: t.weight, delta });
+    adjustments.push({ track: t.name, passing, weight: t.weight, delta, reported });
   }
   const effective = Math.min(MAX_PRIORITY, Math.max(MIN_PRIORITY, sum));
-  return { base: member.priority, effective, adjustments, faultTrack };
+  return { base: member.priority, effective, adjustments, faultTrack, missingTracks };
 }
 
-export type Ineligible = "disconnected" | "session-silent" | "fault" | "track-fault" | "nginx-down" | "maintenance" | "leaving" | "lan-unreachable";
+export type Ineligible =
+  | "disconnected"
+  | "session-silent"
+  | "fault"
+  | "track-missing"
+  | "track-fault"
+  | "nginx-down"
+  | "maintenance"
+  | "leaving"
+  | "lan-unreachable";
+
+/** "chk_x", "chk_x and chk_y", "a, b and c" */
+function names(list: readonly string[]): string {
+  return list.length <= 1 ? (list[0] ?? "") : `${list.slice(0, -1).join(", ")} and ${list[list.length - 1]}`;
+}
+
+/**
+ * The sentence for a member whose agent does not run tracks its group lists: a
+ * config mismatch (`keepvip validate coordinator.yaml agent-*.yaml` finds it), not a
+ * failing check.
+ */
+export function trackMissingDetail(node: string, missing: readonly string[]): string {
+  return `${node}'s agent does not run track${missing.length === 1 ? "" : "s"} ${names(missing)} (not in its agent config)`;
+}
 
 export interface Eligibility {
   eligible: boolean;
@@ -71,6 +108,11 @@ export function eligibility(member: MemberSpec, unit: UnitSpec, view: NodeView |
   if (view.session === "restarting" && !ctx.isHolder)
     return { eligible: false, reason: "disconnected", detail: `${member.node} is restarting (its agent reconnects shortly)` };
   if (view.fault) return { eligible: false, reason: "fault", detail: `${member.node} is FAULT: ${view.faultReason || "reported by agent"}` };
+  // A track the agent does not run at all is a config mismatch, not a failing check: it
+  // says so, and the member cannot hold until its agent runs the track (or the group stops
+  // listing it). It counts whatever the weight: a node must not hold on the strength of a
+  // check it never runs.
+  if (prio.missingTracks.length > 0) return { eligible: false, reason: "track-missing", detail: trackMissingDetail(member.node, prio.missingTracks) };
   if (prio.faultTrack !== undefined) return { eligible: false, reason: "track-fault", detail: `track ${prio.faultTrack} (weight 0) is failing` };
   if (view.maintenance) return { eligible: false, reason: "maintenance", detail: `${member.node} is in maintenance` };
   if (view.leaving) return { eligible: false, reason: "leaving", detail: `${member.node} is stopping` };

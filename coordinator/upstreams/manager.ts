@@ -89,6 +89,7 @@ export class UpstreamManager {
           expectStatusMin: u.check!.expect_status.min,
           expectStatusMax: u.check!.expect_status.max,
           expectBody: u.check!.expect_body ?? "",
+          expectDigest: u.check!.expect_digest ?? "",
           intervalMs: u.check!.interval,
           timeoutMs: u.check!.timeout,
           rise: u.check!.rise,

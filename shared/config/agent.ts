@@ -3,6 +3,7 @@
  * carries each group's VIPs, how nginx runs here, track and notify scripts.
  * Scripts are argv arrays, never shell strings (nothing is run through a shell).
  */
+import { isIPv4 } from "node:net";
 import { z } from "zod";
 import { duration, formatMs } from "./duration.js";
 import { absolutePath, hostPort, interfaceName, name, nodeId } from "./net.js";
@@ -19,14 +20,59 @@ const trackScript = z.strictObject({
   fall: z.number().int().min(1).max(100).default(1),
 });
 
+/** `ip addr add ... label` (e.g. "lan0:vip"). */
+const vipLabel = z.string().regex(/^[A-Za-z0-9_.:-]{1,15}$/, "must be an interface label (max 15 characters)");
+/** `ip addr add ... scope`. */
+const vipScope = z.enum(["global", "host", "link", "site"]);
+
+/**
+ * One VIP's own placement (keepalived: `virtual_ipaddress { 10.0.1.1/24 dev eth1
+ * label eth1:vip scope link }`). A field left out is the group's; the group's label
+ * only when the address stays on the group's interface (a label names its device).
+ */
+const addressBinding = z.strictObject({
+  interface: interfaceName.optional(),
+  label: vipLabel.optional(),
+  scope: vipScope.optional(),
+});
+
+/** A VIP address as a key of `addresses`: IPv4 dotted quad, no prefix (the prefix is the coordinator's). */
+export function vipAddressKeyProblem(key: string): string | undefined {
+  if (isIPv4(key)) return undefined;
+  if (key.includes("/") && isIPv4(key.split("/")[0]))
+    return `"${key}": write the VIP address alone, without /prefix (the coordinator's groups[].vips give the prefix)`;
+  return `"${key}" is not a VIP address: an IPv4 address in dotted-quad form, like 10.0.1.1`;
+}
+
+const addresses = z.record(z.string(), addressBinding).superRefine((map, ctx) => {
+  for (const key of Object.keys(map)) {
+    const problem = vipAddressKeyProblem(key);
+    if (problem) ctx.addIssue({ code: "custom", path: [key], message: problem });
+  }
+});
+
+const notifyScripts = {
+  master: argv.optional(),
+  backup: argv.optional(),
+  fault: argv.optional(),
+  stop: argv.optional(),
+  /** keepalived's generic `notify`: called as argv... INSTANCE GROUP STATE PRIORITY. */
+  any: argv.optional(),
+};
+
 const groupBinding = z.strictObject({
-  interface: interfaceName,
+  /** Required unless `default_interface` is set (then it is the default). */
+  interface: interfaceName.optional(),
   /** `ip addr add ... label` (e.g. "lan0:vip"); optional. */
-  label: z
-    .string()
-    .regex(/^[A-Za-z0-9_.:-]{1,15}$/, "must be an interface label (max 15 characters)")
-    .optional(),
-  scope: z.enum(["global", "host", "link", "site"]).optional(),
+  label: vipLabel.optional(),
+  scope: vipScope.optional(),
+  /** Per VIP address: its own interface / label / scope (keepalived's `dev`, `label`, `scope` on one address). */
+  addresses: addresses.optional(),
+  /**
+   * This group's own notify scripts (keepalived: a vrrp_instance's notify_*): run only for
+   * this group's transitions, before the node-wide `notify`, within its timeout.
+   */
+  notify: z.strictObject(notifyScripts).optional(),
 });
 
 const nginx = z.strictObject({
@@ -54,12 +100,7 @@ const nginx = z.strictObject({
 });
 
 const notify = z.strictObject({
-  master: argv.optional(),
-  backup: argv.optional(),
-  fault: argv.optional(),
-  stop: argv.optional(),
-  /** keepalived's generic `notify`: called as argv... GROUP STATE PRIORITY. */
-  any: argv.optional(),
+  ...notifyScripts,
   timeout: duration(100, 600_000).default(30_000),
 });
 
@@ -73,14 +114,20 @@ export const agentConfigSchema = z
     state_dir: absolutePath.default("/var/lib/keepvip-agent"),
     insecure: z.boolean().default(false),
     tls: z.strictObject({ ca: absolutePath, cert: absolutePath, key: absolutePath }).optional(),
-    /** The interface (and label/scope) carrying each group's VIPs. */
+    /** The interface (and label/scope, per address too) carrying each group's VIPs, and the group's own notify scripts. */
     groups: z.record(name, groupBinding),
-    /** Used for groups not listed in `groups`. */
+    /** Used for groups not listed in `groups`, and for listed groups that name no interface. */
     default_interface: interfaceName.optional(),
     nginx: nginx.default(() => nginx.parse({})),
     tracks: z.record(name, trackScript).default({}),
-    /** Links whose state is a track named "if:<name>" (down = failing). */
+    /** Links whose loss makes the whole node FAULT; each is also a track named "if:<name>" (down = failing). */
     track_interfaces: z.array(interfaceName).default([]),
+    /**
+     * Links reported only as tracks named "if:<name>" (down = failing), never a node FAULT:
+     * only groups whose coordinator `tracks` list "if:<name>" count them (keepalived's
+     * per-instance `track_interface`; weight 0 = this node is FAULT for that group alone).
+     */
+    interface_tracks: z.array(interfaceName).default([]),
     notify: notify.default(() => notify.parse({})),
     /** User the track and notify scripts run as (default: the agent's own). */
     script_user: z
@@ -136,6 +183,22 @@ export const agentConfigSchema = z
         message: `max (${formatMs(cfg.nginx.restart_backoff.max)}) must be at least initial (${formatMs(cfg.nginx.restart_backoff.initial)})`,
       });
     }
+    for (const [group, g] of Object.entries(cfg.groups)) {
+      if (g.interface === undefined && cfg.default_interface === undefined)
+        ctx.addIssue({
+          code: "custom",
+          path: ["groups", group, "interface"],
+          message: "is required: name the interface carrying this group's VIPs, or set default_interface",
+        });
+    }
+    cfg.interface_tracks.forEach((iface, i) => {
+      if (cfg.track_interfaces.includes(iface))
+        ctx.addIssue({
+          code: "custom",
+          path: ["interface_tracks", i],
+          message: `${iface} is in track_interfaces too: list it in one of them (track_interfaces: its loss makes the whole node FAULT; interface_tracks: only the groups whose tracks list "if:${iface}" count it)`,
+        });
+    });
     // A track's timeout may exceed its interval, as in keepalived: the next run starts when
     // the previous one has ended (scripts.ts), never two at once.
   });
@@ -149,3 +212,6 @@ export function coordinatorAddresses(cfg: Pick<AgentConfig, "coordinator" | "coo
 export type TrackScriptConfig = AgentConfig["tracks"][string];
 export type NginxConfig = AgentConfig["nginx"];
 export type NotifyConfig = AgentConfig["notify"];
+/** A group's own notify scripts (`groups.NAME.notify`): the node-wide ones without the timeout. */
+export type GroupNotifyConfig = NonNullable<AgentConfig["groups"][string]["notify"]>;
+export type GroupBindingConfig = AgentConfig["groups"][string];

@@ -68,7 +68,8 @@ const statusRange = z
   });
 
 const check = z.strictObject({
-  type: z.enum(["tcp", "http"]).default("tcp"),
+  /** tcp: a connect; http: a GET; https: a GET over TLS, the certificate not verified (keepalived SSL_GET). */
+  type: z.enum(["tcp", "http", "https"]).default("tcp"),
   path: z
     .string()
     .regex(/^\/[\x21-\x7e]*$/, "must be an HTTP path starting with '/'")
@@ -79,6 +80,12 @@ const check = z.strictObject({
     .optional(),
   expect_status: statusRange.default({ min: 200, max: 399 }),
   expect_body: z.string().max(1024).optional(),
+  /** MD5 of the whole response body in hex, as keepalived's genhash prints it (keepalived `digest`); kept lower-case. */
+  expect_digest: z
+    .string()
+    .regex(/^[0-9A-Fa-f]{32}$/, "must be an MD5 digest: 32 hex digits, as genhash prints it")
+    .transform((v) => v.toLowerCase())
+    .optional(),
   interval: duration(10, 3_600_000).default(1000),
   timeout: duration(10, 60_000).default(500),
   rise: z.number().int().min(1).max(100).default(2),
@@ -312,6 +319,12 @@ function crossCheck(cfg: Cfg, ctx: z.RefinementCtx) {
         code: "custom",
         path: ["upstreams", ui, "check", "timeout"],
         message: `timeout (${formatMs(u.check.timeout)}) must be shorter than interval (${formatMs(u.check.interval)})`,
+      });
+    if (u.check?.expect_digest !== undefined && u.check.type === "tcp")
+      ctx.addIssue({
+        code: "custom",
+        path: ["upstreams", ui, "check", "expect_digest"],
+        message: 'a digest is of an HTTP body: set type "http" or "https" (a tcp check reads no body)',
       });
     if (u.servers.every((s) => s.backup))
       ctx.addIssue({ code: "custom", path: ["upstreams", ui, "servers"], message: `upstream "${u.name}" needs at least one server that is not a backup` });

@@ -83,16 +83,37 @@ export function loadConfigFile<S extends z.ZodType>(schema: S, file: string): z.
   return parseConfigText(schema, text, file);
 }
 
-function locate(doc: ReturnType<typeof parseDocument>, lines: LineCounter, path: readonly PropertyKey[]): string {
+/** A line and column, 1-based, as the messages print them. */
+export interface TextPosition {
+  line: number;
+  col: number;
+}
+
+/**
+ * Positions in a config's YAML text, for messages about a config that parsed:
+ * `at(path)` is where the value at `path` (as formatPath names it, e.g.
+ * `["groups", 0, "tracks", 1]`) starts, or its deepest parent that exists when it
+ * does not (a default, a missing field), as parseConfigText reports single-file
+ * problems. undefined only when nothing along the path has a position. Pure.
+ */
+export function yamlPositions(text: string): (path: readonly PropertyKey[]) => TextPosition | undefined {
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
+  return (path) => position(doc, lines, path);
+}
+
+function position(doc: ReturnType<typeof parseDocument>, lines: LineCounter, path: readonly PropertyKey[]): TextPosition | undefined {
   // Walk up to the deepest node that exists (a missing field points at its parent).
   for (let n = path.length; n >= 0; n--) {
     const node = n === 0 ? doc.contents : doc.getIn(path.slice(0, n) as unknown[], true);
-    if (isNode(node) && node.range) {
-      const pos = lines.linePos(node.range[0]);
-      return `:${pos.line}:${pos.col}`;
-    }
+    if (isNode(node) && node.range) return lines.linePos(node.range[0]);
   }
-  return "";
+  return undefined;
+}
+
+function locate(doc: ReturnType<typeof parseDocument>, lines: LineCounter, path: readonly PropertyKey[]): string {
+  const pos = position(doc, lines, path);
+  return pos ? `:${pos.line}:${pos.col}` : "";
 }
 
 function oneLine(text: string): string {

@@ -171,6 +171,24 @@ test("validate accepts the examples and rejects a bad file naming the field", as
   assert.match(r.err, /bad\.yaml:2:\d+ coordinator: "nowhere" must be host:port/);
 });
 
+test("validate with several files checks them together: consistent is one line on stdout, a mismatch names both places on stderr (exit 1)", async () => {
+  const examples = ["deploy/examples/coordinator.yaml", "deploy/examples/agent-lb1.yaml", "deploy/examples/agent-lb2.yaml"];
+  const ok = await cli("validate", ...examples);
+  assert.equal(ok.code, 0, ok.err);
+  assert.equal(ok.out, `3 files: ${examples.join(", ")}: consistent\n`);
+  const json = await cli("--json", "validate", ...examples);
+  assert.equal(JSON.parse(json.out).ok, true);
+  const notrack = join(scratch, "agent-lb2-notrack.yaml");
+  writeFileSync(notrack, readFileSync("deploy/examples/agent-lb2.yaml", "utf8").replace("chk_nginx:", "chk_other:"));
+  const r = await cli("validate", examples[0], examples[1], notrack);
+  assert.equal(r.code, 1);
+  assert.match(
+    r.err,
+    /agent-lb2-notrack\.yaml:\d+:\d+ tracks: lb2's agent does not run track chk_nginx, which group VI_1 lists \(deploy\/examples\/coordinator\.yaml:\d+:\d+ groups\[0\]\.tracks\[0\]\)/,
+  );
+  assert.equal((await cli("validate", "--kind", "agent", ...examples)).code, 2, "--kind is for one file");
+});
+
 test("import-keepalived writes configs that validate, lists what it did not map, and refuses to overwrite", async () => {
   const out = join(scratch, "imported");
   const args = [

@@ -126,3 +126,34 @@ export async function makePki(root: string): Promise<Pki> {
 
   return { dir, rogue, twin, file: (stem, ext) => join(dir, `${stem}.${ext}`) };
 }
+
+/**
+ * A self-signed server certificate for `name` (SAN DNS:name), as a backend that nobody
+ * vouches for has: what keepalived's SSL_GET and keepvip's https checks must accept.
+ */
+export async function selfSignedServer(dir: string, name: string): Promise<{ cert: string; key: string }> {
+  mkdirSync(dir, { recursive: true });
+  const cert = join(dir, `${name}.crt`);
+  const key = join(dir, `${name}.key`);
+  await ok([
+    "openssl",
+    "req",
+    "-x509",
+    "-newkey",
+    "ec",
+    "-pkeyopt",
+    "ec_paramgen_curve:P-256",
+    "-nodes",
+    "-keyout",
+    key,
+    "-out",
+    cert,
+    "-days",
+    "2",
+    "-subj",
+    `/CN=${name}`,
+    "-addext",
+    `subjectAltName=DNS:${name}`,
+  ]);
+  return { cert, key };
+}

@@ -26,8 +26,10 @@ import {
   handoverOutcome,
   initialNodeState,
   judgeVerification,
+  linkVerdicts,
   stepNode,
   stopPlan,
+  type LinkTrackConfig,
   type NodeEffect,
   type NodeState,
   type VerifyOutcome,
@@ -777,6 +779,76 @@ for (const [name, nginx, links, reason] of faultCases) {
   test(`fault reason: ${name}`, () => assert.equal(faultReason(nginx, links), reason));
 }
 
+// ------------------------------------------------------------------ links: track_interfaces (node FAULT) and interface_tracks (per group)
+
+const linkCases: Array<{
+  name: string;
+  config: LinkTrackConfig;
+  up: Record<string, boolean>;
+  reason: string;
+  tracks: Array<[string, boolean]>;
+}> = [
+  {
+    name: "an interface track down is no FAULT; its track if:eth1 fails",
+    config: { track_interfaces: [], interface_tracks: ["eth1"] },
+    up: { eth1: false },
+    reason: "",
+    tracks: [["if:eth1", false]],
+  },
+  {
+    name: "an interface track up: its track passes",
+    config: { track_interfaces: [], interface_tracks: ["eth1"] },
+    up: { eth1: true },
+    reason: "",
+    tracks: [["if:eth1", true]],
+  },
+  {
+    name: "both lists: the interface track down is ignored by the fault, the tracked interface is not",
+    config: { track_interfaces: ["lan0"], interface_tracks: ["eth1"] },
+    up: { lan0: true, eth1: false },
+    reason: "",
+    tracks: [
+      ["if:lan0", true],
+      ["if:eth1", false],
+    ],
+  },
+  {
+    name: "a tracked interface down is still the node's FAULT",
+    config: { track_interfaces: ["lan0"], interface_tracks: ["eth1"] },
+    up: { lan0: false, eth1: true },
+    reason: "tracked interface lan0 is down",
+    tracks: [
+      ["if:lan0", false],
+      ["if:eth1", true],
+    ],
+  },
+  {
+    name: "an interface track not seen yet passes (as a tracked interface does)",
+    config: { track_interfaces: [], interface_tracks: ["eth1"] },
+    up: {},
+    reason: "",
+    tracks: [["if:eth1", true]],
+  },
+  {
+    name: "a link listed twice is reported once",
+    config: { track_interfaces: [], interface_tracks: ["eth1", "eth1"] },
+    up: { eth1: false },
+    reason: "",
+    tracks: [["if:eth1", false]],
+  },
+];
+for (const c of linkCases) {
+  test(`links: ${c.name}`, () => {
+    const v = linkVerdicts(c.config, (iface) => c.up[iface]);
+    assert.equal(faultReason({ state: "running", detail: "" }, v.fault), c.reason);
+    assert.deepEqual(
+      v.tracks.map((t) => [t.name, t.passing]),
+      c.tracks,
+    );
+    for (const t of v.tracks) assert.equal(t.detail, t.passing ? "" : "link down");
+  });
+}
+
 // ------------------------------------------------------------------ verification verdicts
 
 const REACHING: ReachState = { reachable: true, failures: 0, lanOk: true, lanFresh: true, observedMs: 0 };
@@ -931,11 +1003,25 @@ interface Rig {
   saved: AgentMemory[];
 }
 
-async function rig(opts: { heartbeatMs?: number; force?: boolean; lan?: FakeLan; term?: number; rememberedTerm?: number } = {}): Promise<Rig> {
+async function rig(
+  opts: {
+    heartbeatMs?: number;
+    force?: boolean;
+    lan?: FakeLan;
+    term?: number;
+    rememberedTerm?: number;
+    /** The agent config's `groups` (YAML flow). */
+    groups?: string;
+    /** More agent config (YAML lines). */
+    extra?: string;
+    /** The welcome's VIPs of VI_1. */
+    vips?: string[];
+  } = {},
+): Promise<Rig> {
   const lan = opts.lan ?? new FakeLan();
   const config = parseConfigText(
     agentConfigSchema,
-    `node_id: lb1\ncoordinator: "127.0.0.1:1"\ninsecure: true\nstate_dir: /nonexistent/keepvip-unit\nstop_timeout: 2s\nforce_release_on_stop: ${opts.force ?? false}\ngroups: {VI_1: {interface: lan0}}\ntrack_interfaces: [lan0]\n`,
+    `node_id: lb1\ncoordinator: "127.0.0.1:1"\ninsecure: true\nstate_dir: /nonexistent/keepvip-unit\nstop_timeout: 2s\nforce_release_on_stop: ${opts.force ?? false}\ngroups: ${opts.groups ?? "{VI_1: {interface: lan0}}"}\ntrack_interfaces: [lan0]\n${opts.extra ?? ""}`,
     "agent.yaml",
   );
   const clock = new ManualScheduler();
@@ -979,7 +1065,7 @@ async function rig(opts: { heartbeatMs?: number; force?: boolean; lan?: FakeLan;
     verifyTimeoutMs: 150,
     reachFall: 3,
     term: opts.term ?? 0,
-    groups: [{ name: "VI_1", vips: ["198.18.0.100/24"], servicePort: 80, servicePath: "/aaa", tracks: [], lanReferences: [] }],
+    groups: [{ name: "VI_1", vips: opts.vips ?? ["198.18.0.100/24"], servicePort: 80, servicePath: "/aaa", tracks: [], lanReferences: [] }],
   };
   // As the session does: a welcome counts only once the core accepts it.
   if (core.acceptWelcome(welcome) === "") core.message({ body: { $case: "welcome", value: welcome } });
@@ -1234,6 +1320,67 @@ test("core: a verification answer carries the typed verdict; a failing verifier 
     [
       ["v1", 1, "fake LAN: held by nobody"],
       ["v2", 2, "verification failed: arping: EPERM"],
+    ],
+  );
+  r.core.close();
+});
+
+test("core: an interface track going down is no FAULT: the VIP stays, the report carries if:eth1 failing, then passing", async () => {
+  const r = await rig({ extra: "interface_tracks: [eth1]\n" });
+  r.links.set("lan0", true);
+  r.links.set("eth1", true);
+  send(r, "c1", 1, acquireMsg());
+  await advance(r, 0);
+  r.sent.length = 0;
+  r.links.set("eth1", false);
+  await advance(r, 0);
+  const down = reports(r).at(-1);
+  assert.ok(down, "a report goes out when the link changes");
+  assert.equal(down.fault, false);
+  assert.deepEqual(
+    down.tracks.filter((t) => t.name.startsWith("if:")).map((t) => [t.name, t.passing, t.detail]),
+    [
+      ["if:lan0", true, ""],
+      ["if:eth1", false, "link down"],
+    ],
+  );
+  assert.deepEqual(r.lan.holders("198.18.0.100"), ["lb1"], "nothing released");
+  assert.ok(!r.notify.calls.some(([, s]) => s === "FAULT"), "no FAULT notification");
+  r.links.set("eth1", true);
+  await advance(r, 0);
+  assert.deepEqual(
+    reports(r)
+      .at(-1)
+      ?.tracks.filter((t) => t.name === "if:eth1")
+      .map((t) => t.passing),
+    [true],
+  );
+  r.core.close();
+});
+
+test("core: per-address bindings reach the VIP port: an override on its interface, the rest on the group's; the held list says where", async () => {
+  const r = await rig({
+    groups: "{VI_1: {interface: lan0, addresses: {198.18.0.101: {interface: eth1, label: 'eth1:vip'}}}}",
+    vips: ["198.18.0.100/24", "198.18.0.101/24"],
+  });
+  send(r, "c1", 1, {
+    $case: "acquire",
+    value: { vips: ["198.18.0.100/24", "198.18.0.101/24"], takeover: false, forwardMs: 0 },
+  });
+  await advance(r, 0);
+  assert.deepEqual(r.vips.log.slice(-2), ["acquire 198.18.0.100 on lan0", "acquire 198.18.0.101 on eth1"]);
+  assert.deepEqual(
+    r.core.held.get("VI_1")?.vips.map((v) => [v.address, v.interface, v.label]),
+    [
+      ["198.18.0.100", "lan0", undefined],
+      ["198.18.0.101", "eth1", "eth1:vip"],
+    ],
+  );
+  assert.deepEqual(
+    r.core.hello().state?.held.map((h) => [h.address, h.interface]),
+    [
+      ["198.18.0.100/24", "lan0"],
+      ["198.18.0.101/24", "eth1"],
     ],
   );
   r.core.close();

@@ -106,6 +106,21 @@ const cases: Array<[string, string, RegExp]> = [
     minimal.replace("198.18.0.100/24", "2001:db8::100/64"),
     /groups\[0\]\.vips\[0\]: IPv6 VIPs are not supported yet \(2001:db8::100\)/,
   ],
+  [
+    "a check digest that is not 32 hex digits is refused, the path named",
+    `${minimal}upstreams:\n  - name: u\n    servers: [{address: '198.18.0.21:80'}]\n    check: {type: https, expect_digest: "9e107d9d372bb6826bd81d3542a419d"}\n`,
+    /upstreams\[0\]\.check\.expect_digest: must be an MD5 digest: 32 hex digits, as genhash prints it/,
+  ],
+  [
+    "a check digest on a tcp check is refused: there is no body",
+    `${minimal}upstreams:\n  - name: u\n    servers: [{address: '198.18.0.21:80'}]\n    check: {expect_digest: "9e107d9d372bb6826bd81d3542a419d6"}\n`,
+    /upstreams\[0\]\.check\.expect_digest: a digest is of an HTTP body: set type "http" or "https"/,
+  ],
+  [
+    "an unknown check type lists the ones there are",
+    `${minimal}upstreams:\n  - name: u\n    servers: [{address: '198.18.0.21:80'}]\n    check: {type: ssl}\n`,
+    /upstreams\[0\]\.check\.type: .*"https"/,
+  ],
   ["a prototype name is refused", minimal.replace("name: VI_1", "name: __proto__"), /groups\[0\]\.name: is a reserved name/],
   [
     "a malformed duration is explained",
@@ -122,6 +137,24 @@ for (const [name, text, expected] of cases) {
     );
   });
 }
+
+test("coordinator config: an https check with a digest is accepted, the digest kept lower-case (keepalived SSL_GET + digest)", () => {
+  const c = parseConfigText(
+    coordinatorConfigSchema,
+    `${minimal}upstreams:\n  - name: u\n    servers: [{address: '198.18.0.21:443'}]\n    check: {type: https, path: /health, host: www.example.test, expect_digest: 9E107D9D372BB6826BD81D3542A419D6}\n`,
+    "c.yaml",
+  );
+  const check = c.upstreams[0].check;
+  assert.equal(check?.type, "https");
+  assert.equal(check?.host, "www.example.test");
+  assert.equal(check?.expect_digest, "9e107d9d372bb6826bd81d3542a419d6");
+  const plain = parseConfigText(
+    coordinatorConfigSchema,
+    `${minimal}upstreams:\n  - name: u\n    servers: [{address: '198.18.0.21:80'}]\n    check: {type: http}\n`,
+    "c.yaml",
+  );
+  assert.equal(plain.upstreams[0].check?.expect_digest, undefined, "no digest unless asked");
+});
 
 test("no tls and no insecure: true is refused, naming what to set", () => {
   const got = problems(minimal.replace("insecure: true\n", ""));
@@ -191,6 +224,51 @@ test("agent config: external nginx needs a start command", () => {
     got.some((p) => /nginx\.start_command: nginx mode "external" needs start_command/.test(p)),
     got.join("\n"),
   );
+});
+
+test("agent config: keepalived's per-instance settings: a group's notify, per-address placement, interface tracks", () => {
+  const base = 'node_id: lb1\ncoordinator: "127.0.0.1:7400"\ninsecure: true\n';
+  const a = parseConfigText(
+    agentConfigSchema,
+    `${base}groups:\n  VI_1:\n    interface: lan0\n    addresses: { 10.0.1.1: { interface: eth1, label: "eth1:vip", scope: link } }\n    notify: { master: [/m.sh], any: [/n.sh, --x] }\ninterface_tracks: [eth1]\n`,
+    "a.yaml",
+  );
+  assert.deepEqual(a.groups.VI_1.addresses, { "10.0.1.1": { interface: "eth1", label: "eth1:vip", scope: "link" } });
+  assert.deepEqual(a.groups.VI_1.notify, { master: ["/m.sh"], any: ["/n.sh", "--x"] });
+  assert.deepEqual(a.interface_tracks, ["eth1"]);
+  assert.deepEqual(parseConfigText(agentConfigSchema, `${base}groups: {VI_1: {interface: lan0}}\n`, "a.yaml").interface_tracks, [], "none by default");
+
+  const refused: Array<[string, string, RegExp]> = [
+    [
+      "an interface in both track lists",
+      "groups: {VI_1: {interface: lan0}}\ntrack_interfaces: [lan0, eth1]\ninterface_tracks: [eth1]\n",
+      /^c\.yaml:\d+:\d+ interface_tracks\[0\]: eth1 is in track_interfaces too: list it in one of them/,
+    ],
+    ["a bad interface track", "groups: {VI_1: {interface: lan0}}\ninterface_tracks: ['eth 1']\n", /interface_tracks\[0\]: must be a Linux interface name/],
+    [
+      "a group's notify timeout (the node-wide one counts)",
+      "groups: {VI_1: {interface: lan0, notify: {timeout: 5s}}}\n",
+      /groups\.VI_1\.notify: unknown field "timeout"/,
+    ],
+    [
+      "a shell string as a group's notify script",
+      "groups: {VI_1: {interface: lan0, notify: {master: '/m.sh arg'}}}\n",
+      /groups\.VI_1\.notify\.master: must be array/,
+    ],
+    [
+      "a bad address key",
+      "groups: {VI_1: {interface: lan0, addresses: {10.0.1: {interface: eth1}}}}\n",
+      /groups\.VI_1\.addresses\.10\.0\.1: "10\.0\.1" is not a VIP address/,
+    ],
+    ["a group without interface and no default_interface", "groups: {VI_1: {label: 'lan0:vip'}}\n", /groups\.VI_1\.interface: is required/],
+  ];
+  for (const [what, text, problem] of refused) {
+    const got = problems(`${base}${text}`, agentConfigSchema);
+    assert.ok(
+      got.some((p) => problem.test(p)),
+      `${what}: ${got.join("\n")}`,
+    );
+  }
 });
 
 test("durations, addresses and host:port parse or explain", () => {

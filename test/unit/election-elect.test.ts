@@ -8,6 +8,8 @@ interface ElectCase {
   name: string;
   unit?: UnitOptions;
   views?: Record<string, Partial<NodeView>>;
+  /** Node → tracks of the unit its report does not name at all (its agent does not run them). */
+  unreported?: Record<string, string[]>;
   holder?: string | null;
   nowMs?: number;
   preemptSince?: { node: string; sinceMs: number };
@@ -275,6 +277,29 @@ const cases: ElectCase[] = [
     winner: "lb2",
     rule: "holder-ineligible",
     reason: /track link/,
+  },
+  {
+    name: "the holder's agent does not run the group's weighted track: holder-ineligible, and the reason says the track is not in its agent config",
+    holder: "lb1",
+    unreported: { lb1: ["chk_nginx"] },
+    winner: "lb2",
+    rule: "holder-ineligible",
+    reason: /holder lb1 cannot hold \(lb1's agent does not run track chk_nginx \(not in its agent config\)\); lb2 is the best eligible member/,
+  },
+  {
+    name: "nobody holds it and the best node's agent does not run a track: the next one wins",
+    unit: { tracks: ["chk_nginx:-20", "link:0"] },
+    unreported: { lb1: ["link"] },
+    winner: "lb2",
+    rule: "initial-election",
+  },
+  {
+    name: "no member's agent runs a track the group lists (coordinator config ahead of the agents'): nobody new, the reason names each; the holder is not told to go",
+    holder: "lb1",
+    unreported: { lb1: ["chk_nginx"], lb2: ["chk_nginx"] },
+    winner: null,
+    rule: "no-eligible",
+    reason: /lb1's agent does not run track chk_nginx.*; lb2's agent does not run track chk_nginx/,
   },
   {
     name: "the holder is put in maintenance: holder-ineligible",
@@ -552,9 +577,11 @@ const cases: ElectCase[] = [
 for (const c of cases) {
   test(`elect: ${c.name}`, () => {
     const u = unit(c.unit);
+    const vs = views(u, c.views);
+    for (const [node, names] of Object.entries(c.unreported ?? {})) for (const t of names) delete vs.get(node)?.tracks[t];
     const input: ElectInput = {
       unit: u,
-      views: views(u, c.views),
+      views: vs,
       holder: c.holder === undefined ? null : c.holder,
       nowMs: c.nowMs ?? 1000,
       preemptSince: c.preemptSince,
@@ -601,6 +628,8 @@ interface OrderCase {
   members: string[];
   tracks?: string[];
   views?: Record<string, Partial<NodeView>>;
+  /** Node → tracks of the unit its report does not name at all (its agent does not run them). */
+  unreported?: Record<string, string[]>;
   holder?: string | null;
   winner: string | null;
 }

@@ -627,6 +627,25 @@ const cases: PlannerCase[] = [
     },
   },
   {
+    name: "the holder's agent does not run a track its group lists (config mismatch, it still serves): a planned move, not a takeover",
+    run: () => {
+      const c = Cluster.holding(seed(), "lb1", 4);
+      c.set("lb1", { tracks: {} });
+      assert.deepEqual(commands(c.step()), ["acquire lb2 e5"]);
+      assert.deepEqual(commands(c.completeMove()), [`release lb1 e5 +${timing.plannedOverlapMs}ms`]);
+    },
+  },
+  {
+    name: "no member's agent runs the group's track: nothing moves, the holder keeps it",
+    run: () => {
+      const c = Cluster.holding(seed(), "lb1", 4);
+      c.set("lb1", { tracks: {} }).set("lb2", { tracks: {} });
+      assert.deepEqual(commands(c.step()), []);
+      assert.equal(c.rt.holder, "lb1");
+      assert.equal(c.rt.last?.rule, "no-eligible");
+    },
+  },
+  {
     name: "switchover: a planned move to the target, cleared once reached",
     run: () => {
       const c = Cluster.holding(seed({ preempt: false }), "lb1", 4);

@@ -15,6 +15,8 @@ interface PriorityCase {
   effective: number;
   faultTrack?: string;
   deltas?: number[];
+  /** Tracks the report does not name at all (eligibility: "track-missing"); default none. */
+  missing?: string[];
 }
 
 const priorityCases: PriorityCase[] = [
@@ -47,16 +49,51 @@ const priorityCases: PriorityCase[] = [
     faultTrack: "link",
     deltas: [0],
   },
-  { name: "an unreported weight-0 track counts as failing: FAULT", base: 100, tracks: ["link:0"], reported: {}, effective: 100, faultTrack: "link" },
   {
-    name: "an unreported negative track counts as failing: the weight applies",
+    name: "an unreported weight-0 track counts as failing, and is listed as missing",
+    base: 100,
+    tracks: ["link:0"],
+    reported: {},
+    effective: 100,
+    faultTrack: "link",
+    missing: ["link"],
+  },
+  {
+    name: "an unreported negative track counts as failing: the weight applies, and it is listed as missing",
     base: 100,
     tracks: ["chk_nginx:-20"],
     reported: {},
     effective: 80,
     deltas: [-20],
+    missing: ["chk_nginx"],
   },
-  { name: "an unreported positive track counts as failing: nothing is added", base: 100, tracks: ["bonus:30"], reported: {}, effective: 100, deltas: [0] },
+  {
+    name: "an unreported positive track counts as failing: nothing is added, and it is listed as missing",
+    base: 100,
+    tracks: ["bonus:30"],
+    reported: {},
+    effective: 100,
+    deltas: [0],
+    missing: ["bonus"],
+  },
+  {
+    name: "a track reported failing is not missing; only the unreported ones are listed, in the unit's order",
+    base: 100,
+    tracks: ["a:10", "b:-20", "c:0", "d:5"],
+    reported: { b: false, d: true },
+    effective: 85,
+    deltas: [0, -20, 0, 5],
+    faultTrack: "c",
+    missing: ["a", "c"],
+  },
+  {
+    name: "a report's own prototype names are no tracks (a track named like an Object member is still missing)",
+    base: 100,
+    tracks: ["toString:-20"],
+    reported: {},
+    effective: 80,
+    missing: ["toString"],
+  },
   {
     name: "several tracks add up (passing +10, failing -20, failing +5)",
     base: 100,
@@ -100,7 +137,9 @@ for (const c of priorityCases) {
         got.adjustments.map((a) => a.delta),
         c.deltas,
       );
-    for (const a of got.adjustments) assert.equal(a.passing, c.reported[a.track] ?? false, `track ${a.track} passing`);
+    for (const a of got.adjustments) assert.equal(a.passing, Object.hasOwn(c.reported, a.track) && c.reported[a.track], `track ${a.track} passing`);
+    for (const a of got.adjustments) assert.equal(a.reported, Object.hasOwn(c.reported, a.track), `track ${a.track} reported`);
+    assert.deepEqual(got.missingTracks, c.missing ?? []);
   });
 }
 
@@ -109,6 +148,7 @@ test("effective priority: a node with no view at all gets every track as failing
   const got = effectivePriority(u.members[0], u.tracks, undefined);
   assert.equal(got.effective, 80);
   assert.equal(got.faultTrack, "link");
+  assert.deepEqual(got.missingTracks, [], "no view: nothing is known to be missing (eligibility says disconnected)");
 });
 
 test("effective priority: the seed's pair — lb1 failing chk_nginx falls to 80, below lb2's 90; both failing keeps lb1 ahead (80 > 70)", () => {
@@ -128,6 +168,8 @@ interface EligibilityCase {
   isHolder?: boolean;
   lanSignalValid?: boolean;
   tracks?: string[];
+  /** Tracks of the unit the view's report does not name at all. */
+  unreported?: string[];
   reason: Ineligible | undefined;
   detail?: RegExp;
 }
@@ -156,6 +198,59 @@ const eligibilityCases: EligibilityCase[] = [
     tracks: ["link:0"],
     reason: "track-fault",
     detail: /track link \(weight 0\)/,
+  },
+  {
+    name: "a weight-0 track the agent does not report at all: track-missing, not track-fault, and the detail says it is not in its agent config",
+    view: {},
+    tracks: ["link:0"],
+    unreported: ["link"],
+    reason: "track-missing",
+    detail: /^lb1's agent does not run track link \(not in its agent config\)$/,
+  },
+  {
+    name: "a weighted track the agent does not report at all: not eligible either (a node does not hold on a check it never runs)",
+    view: {},
+    tracks: ["chk_x:-20"],
+    unreported: ["chk_x"],
+    reason: "track-missing",
+    detail: /lb1's agent does not run track chk_x \(not in its agent config\)/,
+  },
+  {
+    name: "several missing tracks are all named",
+    view: {},
+    tracks: ["a:10", "b:0", "c:-5"],
+    unreported: ["a", "b", "c"],
+    reason: "track-missing",
+    detail: /does not run tracks a, b and c \(not in its agent config\)/,
+  },
+  {
+    name: "a missing track wins over a failing weight-0 track in the explanation (the config is what to fix)",
+    view: { tracks: { failing: false } },
+    tracks: ["failing:0", "absent:10"],
+    unreported: ["absent"],
+    reason: "track-missing",
+    detail: /track absent \(/,
+  },
+  {
+    name: "an agent FAULT wins over a missing track (the agent's own verdict comes first)",
+    view: { fault: true, faultReason: "nginx cannot start" },
+    tracks: ["chk_x:0"],
+    unreported: ["chk_x"],
+    reason: "fault",
+  },
+  {
+    name: "a disconnected node with a missing track is disconnected (the session is checked first)",
+    view: { session: "closed" },
+    tracks: ["chk_x:0"],
+    unreported: ["chk_x"],
+    reason: "disconnected",
+  },
+  {
+    name: "a missing track wins over maintenance in the explanation",
+    view: { maintenance: true },
+    tracks: ["chk_x:-20"],
+    unreported: ["chk_x"],
+    reason: "track-missing",
   },
   {
     name: "a failing weight -20 track lowers priority but keeps the node eligible",
@@ -203,6 +298,7 @@ for (const c of eligibilityCases) {
   test(`eligibility: ${c.name}`, () => {
     const u = unit({ tracks: c.tracks ?? [] });
     const v = c.view === "none" ? undefined : view("lb1", u, c.view);
+    for (const t of c.unreported ?? []) delete v?.tracks[t];
     const prio = effectivePriority(u.members[0], u.tracks, v);
     const got = eligibility(u.members[0], u, v, prio, { isHolder: c.isHolder ?? false, lanSignalValid: c.lanSignalValid ?? false });
     assert.equal(got.reason, c.reason, got.detail);

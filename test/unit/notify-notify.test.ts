@@ -7,8 +7,9 @@ import assert from "node:assert/strict";
 import { pino } from "pino";
 import type { RunResult } from "../../shared/exec/runner.js";
 import { FakeRunner } from "../support/fake-runner.js";
-import { Notifier, planNotify } from "../../agent/notify/notify.js";
-import type { NotifyConfig } from "../../shared/config/agent.js";
+import { groupNotify, Notifier, planNotify } from "../../agent/notify/notify.js";
+import { agentConfigSchema, type GroupNotifyConfig, type NotifyConfig } from "../../shared/config/agent.js";
+import { parseConfigText } from "../../shared/config/load.js";
 
 const ALL: NotifyConfig = {
   master: ["/etc/keepvip/to_master.sh", "VI_1-arg"],
@@ -163,4 +164,92 @@ test("reconfigure (an agent SIGHUP): the next transition runs the new scripts", 
   n.notify("VI_1", "MASTER", 100);
   await n.flush();
   assert.deepEqual(runner.argvs, [["/old-master.sh"], ["/new-backup.sh"], ["/new-master.sh"]]);
+});
+
+// ------------------------------------------------------------------ a group's own scripts (groups.NAME.notify)
+
+const OWN: GroupNotifyConfig = {
+  master: ["/etc/keepvip/vi1-master.sh"],
+  fault: ["/etc/keepvip/vi1-fault.sh", "page"],
+  any: ["/etc/keepvip/vi1-notify.sh"],
+};
+
+const groupPlans: Array<[string, NotifyConfig, GroupNotifyConfig | undefined, Parameters<typeof planNotify>[2], string[][]]> = [
+  [
+    "the group's specific, the group's any, the node-wide specific, the node-wide any",
+    ALL,
+    OWN,
+    "MASTER",
+    [
+      ["/etc/keepvip/vi1-master.sh"],
+      ["/etc/keepvip/vi1-notify.sh", "INSTANCE", "VI_1", "MASTER", "100"],
+      ["/etc/keepvip/to_master.sh", "VI_1-arg"],
+      ["/etc/keepvip/notify.sh", "--from-keepvip", "INSTANCE", "VI_1", "MASTER", "100"],
+    ],
+  ],
+  [
+    "the group has no script for the state: its any, then the node-wide ones",
+    ALL,
+    OWN,
+    "BACKUP",
+    [
+      ["/etc/keepvip/vi1-notify.sh", "INSTANCE", "VI_1", "BACKUP", "100"],
+      ["/etc/keepvip/to_backup.sh"],
+      ["/etc/keepvip/notify.sh", "--from-keepvip", "INSTANCE", "VI_1", "BACKUP", "100"],
+    ],
+  ],
+  [
+    "group scripts only (no node-wide notify): the group's extra argument kept",
+    { timeout: 1000 },
+    OWN,
+    "FAULT",
+    [
+      ["/etc/keepvip/vi1-fault.sh", "page"],
+      ["/etc/keepvip/vi1-notify.sh", "INSTANCE", "VI_1", "FAULT", "100"],
+    ],
+  ],
+  ["a group without scripts of its own: the node-wide ones alone", { stop: ["/s.sh"], timeout: 1000 }, undefined, "STOP", [["/s.sh"]]],
+  ["an empty group notify adds nothing", { any: ["/n.sh"], timeout: 1000 }, {}, "MASTER", [["/n.sh", "INSTANCE", "VI_1", "MASTER", "100"]]],
+  ["neither runs anything for this state", { master: ["/m.sh"], timeout: 1000 }, { backup: ["/b.sh"] }, "FAULT", []],
+];
+for (const [name, cfg, own, state, expected] of groupPlans) {
+  test(`planNotify with the group's scripts: ${name}`, () => assert.deepEqual(planNotify(cfg, "VI_1", state, 100, own), expected));
+}
+
+test("groupNotify: the groups with scripts of their own, from the agent config", () => {
+  const config = parseConfigText(
+    agentConfigSchema,
+    'node_id: lb1\ncoordinator: "127.0.0.1:7400"\ninsecure: true\ngroups:\n  VI_1: { interface: lan0, notify: { master: [/m1.sh], any: [/n1.sh] } }\n  VI_2: { interface: lan0 }\n',
+    "agent.yaml",
+  );
+  assert.deepEqual([...groupNotify(config.groups)], [["VI_1", { master: ["/m1.sh"], any: ["/n1.sh"] }]]);
+});
+
+test("a group's own scripts run only for its transitions; the node-wide ones for every group", async () => {
+  const runner = fakeRunner();
+  const n = new Notifier({ config: { any: ["/node.sh"], timeout: 1000 }, groups: new Map([["VI_1", { any: ["/vi1.sh"] }]]), runner });
+  n.notify("VI_1", "MASTER", 100);
+  n.notify("VI_2", "MASTER", 100);
+  await n.flush();
+  // Groups run side by side: each group's scripts in order.
+  const of = (group: string) => runner.argvs.filter((a) => a[2] === group);
+  assert.deepEqual(of("VI_1"), [
+    ["/vi1.sh", "INSTANCE", "VI_1", "MASTER", "100"],
+    ["/node.sh", "INSTANCE", "VI_1", "MASTER", "100"],
+  ]);
+  assert.deepEqual(of("VI_2"), [["/node.sh", "INSTANCE", "VI_2", "MASTER", "100"]]);
+  assert.equal(runner.argvs.length, 3);
+});
+
+test("reconfigure with group scripts (an agent SIGHUP): new ones run; a group left out has none of its own", async () => {
+  const runner = fakeRunner();
+  const n = new Notifier({ config: { timeout: 1000 }, groups: new Map([["VI_1", { master: ["/old-vi1.sh"] }]]), runner });
+  n.notify("VI_1", "MASTER", 100);
+  await n.flush();
+  n.reconfigure({ timeout: 1000 }, new Map([["VI_2", { backup: ["/new-vi2.sh"] }]]));
+  n.notify("VI_1", "BACKUP", 90);
+  n.notify("VI_1", "MASTER", 100);
+  n.notify("VI_2", "BACKUP", 90);
+  await n.flush();
+  assert.deepEqual(runner.argvs, [["/old-vi1.sh"], ["/new-vi2.sh"]]);
 });

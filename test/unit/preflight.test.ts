@@ -489,6 +489,42 @@ test("agentInterfaces: group interfaces, the default and tracked ones, once each
   assert.deepEqual(agentInterfaces(config("default_interface: lan1\n")), ["ctl0", "lan0", "lan1"]);
 });
 
+test("agentInterfaces: an address's own interface and the interface tracks too", () => {
+  const cfg = parseConfigText(
+    agentConfigSchema,
+    `${BASE_YAML.replace("{ interface: lan0 }", "{ interface: lan0, addresses: { 198.18.0.101: { interface: lan2 } } }")}interface_tracks: [eth1]\n`,
+    "a.yaml",
+  );
+  assert.deepEqual(agentInterfaces(cfg), ["ctl0", "eth1", "lan0", "lan2"]);
+});
+
+test("preflight: an interface track that does not exist blocks, and says it fails only for the groups tracking it", () => {
+  const cfg = config("interface_tracks: [eth1]\n");
+  const facts = goodFacts();
+  facts.links.eth1 = undefined;
+  const item = byId(evaluatePreflight(cfg, facts), "interface.eth1");
+  assert.equal(item.status, "fail");
+  assert.match(item.title, /tracked interface eth1 does not exist/);
+  assert.match(item.why ?? "", /the groups tracking if:eth1 count it failing/);
+  facts.links.eth1 = { flags: ["BROADCAST"], operstate: "DOWN" };
+  const down = byId(evaluatePreflight(cfg, facts), "interface.eth1");
+  assert.match(down.why ?? "", /the track if:eth1 \(interface_tracks\) fails for the groups that list it/);
+  assert.doesNotMatch(down.why ?? "", /FAULT/);
+});
+
+test("preflight: arp_ignore 3 blocks a VIP address added with scope host on its own interface", () => {
+  const facts = goodFacts();
+  facts.links.lan2 = { flags: ["UP", "LOWER_UP"], operstate: "UP" };
+  facts.sysctls["net.ipv4.conf.lan2.arp_ignore"] = 3;
+  const cfg = parseConfigText(
+    agentConfigSchema,
+    BASE_YAML.replace("{ interface: lan0 }", "{ interface: lan0, addresses: { 198.18.0.101: { interface: lan2, scope: host } } }"),
+    "a.yaml",
+  );
+  assert.equal(byId(evaluatePreflight(cfg, facts), "sysctl.lan2.arp_ignore").status, "fail");
+  assert.equal(byId(evaluatePreflight(cfg, facts), "interface.lan2").title, "VIP interface lan2 is up");
+});
+
 test("the checklist: ✔ ! ✖ marks, why and fix under the items that need them, a verdict line; JSON for scripts", () => {
   const facts = goodFacts();
   facts.tools.arping = { path: "/usr/bin/arping", ok: false, detail: "ENOENT" };

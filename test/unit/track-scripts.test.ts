@@ -53,7 +53,16 @@ test("runs at start, then every interval measured from each start", async (t) =>
     runner.calls.map((c) => c.startedAt),
     [0, 1000, 2000, 3000],
   );
-  assert.deepEqual(runner.calls[0].options.timeoutMs, 1000, "timeout defaults to the interval");
+});
+
+test("a track's timeout defaults to its interval: a hung run fails then", async (t) => {
+  const { tracks, changes } = setup(t, (n) => (n === 0 ? { hang: true, lingerMs: 0 } : { exit: 0 }));
+  tracks.start();
+  await advance(t, 1100);
+  assert.deepEqual(
+    changes.slice(0, 1).map((c) => [c.passing, c.detail]),
+    [[false, "timed out after 1000ms (killed)"]],
+  );
 });
 
 test("rise/fall over real runs: fall 2 fails on the second failure in a row, and only changes are emitted", async (t) => {
