@@ -12,6 +12,13 @@ export interface Statement {
   children?: Statement[];
   line: number;
   col: number;
+  /** The file it was read from (an included file's statements keep theirs). */
+  file?: string;
+}
+
+/** `file:line:col` of a statement. */
+export function where(s: Statement, file = s.file ?? "?"): string {
+  return `${s.file ?? file}:${s.line}:${s.col}`;
 }
 
 export class SyntaxProblem extends Error {
@@ -103,31 +110,44 @@ export function parseBlocks(text: string, file: string, dialect: Dialect): State
   let pos = 0;
   const stack: Array<{ list: Statement[]; opener?: Statement }> = [{ list: [] }];
   let words: Token[] = [];
+  /** keepalived: the statement a line end just closed, which a "{" on a later line opens as a block. */
+  let lastFlushed: Statement | undefined;
   const flush = (terminator: Token) => {
     if (words.length === 0) return;
     if (dialect === "nginx" && terminator.kind !== ";") {
       throw new SyntaxProblem(file, words[0].line, words[0].col, `"${words.map((w) => w.text).join(" ")}" is missing its ";"`);
     }
-    stack[stack.length - 1].list.push({ name: words[0].text, args: words.slice(1).map((w) => w.text), line: words[0].line, col: words[0].col });
+    const st: Statement = { name: words[0].text, args: words.slice(1).map((w) => w.text), line: words[0].line, col: words[0].col, file };
+    stack[stack.length - 1].list.push(st);
+    lastFlushed = terminator.kind === "eol" ? st : undefined;
     words = [];
   };
   for (; pos < tokens.length; pos++) {
     const t = tokens[pos];
     if (t.kind === "word") {
       words.push(t);
+      lastFlushed = undefined;
     } else if (t.kind === "eol") {
       if (dialect === "keepalived") flush(t);
     } else if (t.kind === ";") {
       if (words.length === 0) throw new SyntaxProblem(file, t.line, t.col, 'unexpected ";"');
       flush(t);
     } else if (t.kind === "{") {
-      if (words.length === 0) throw new SyntaxProblem(file, t.line, t.col, '"{" without a block name before it');
-      const block: Statement = { name: words[0].text, args: words.slice(1).map((w) => w.text), children: [], line: words[0].line, col: words[0].col };
-      words = [];
       if (stack.length > MAX_DEPTH) throw new SyntaxProblem(file, t.line, t.col, `blocks nested deeper than ${MAX_DEPTH} levels`);
+      if (words.length === 0 && dialect === "keepalived" && lastFlushed && !lastFlushed.children) {
+        // keepalived allows the "{" on a line of its own: it opens the statement above.
+        lastFlushed.children = [];
+        stack.push({ list: lastFlushed.children, opener: lastFlushed });
+        lastFlushed = undefined;
+        continue;
+      }
+      if (words.length === 0) throw new SyntaxProblem(file, t.line, t.col, '"{" without a block name before it');
+      const block: Statement = { name: words[0].text, args: words.slice(1).map((w) => w.text), children: [], line: words[0].line, col: words[0].col, file };
+      words = [];
       stack[stack.length - 1].list.push(block);
       stack.push({ list: block.children!, opener: block });
     } else if (t.kind === "}") {
+      lastFlushed = undefined;
       if (dialect === "keepalived") flush(t);
       else if (words.length > 0) flush(t);
       if (stack.length === 1) throw new SyntaxProblem(file, t.line, t.col, 'unexpected "}" (no block is open)');

@@ -44,7 +44,7 @@ for (const [name, text, dialect, expected] of malformed) {
 test("parser: comments (# and !), quotes and nesting", () => {
   const tree = parseBlocks("! header\nvrrp_script chk { # trailing\n  script \"/bin/check --x 'y z'\"\n}\n", "k.conf", "keepalived");
   assert.equal(tree[0].name, "vrrp_script");
-  assert.deepEqual(tree[0].children?.[0], { name: "script", args: ["/bin/check --x 'y z'"], line: 3, col: 3 });
+  assert.deepEqual(tree[0].children?.[0], { name: "script", args: ["/bin/check --x 'y z'"], line: 3, col: 3, file: "k.conf" });
   assert.deepEqual(splitArgv("/bin/check --x 'y z'"), ["/bin/check", "--x", "y z"]);
 });
 
@@ -85,9 +85,9 @@ test("the import lists what it did not carry over, with file:line:col and why", 
     /keepalived-lb1\.conf:\d+:\d+: vrrp_instance VI_1 authentication: not needed — auth_pass is clear text/,
     /keepalived-lb1\.conf:\d+:\d+: vrrp_instance VI_1 advert_int: not needed — keepvip uses gRPC heartbeats/,
     /keepalived-lb2\.conf:\d+:\d+: vrrp_instance VI_1 state: not needed — the election decides/,
-    /keepalived-lb1\.conf:\d+:\d+: global_defs notification_email: not mapped/,
+    /keepalived-lb1\.conf:\d+:\d+: global_defs notification_email: not carried/,
     /my\.conf:\d+:\d+: upstream my10016: nginx open source checks it only passively/,
-    /virtual_server 192\.168\.177\.100 443: imported as upstream vs_192_168_177_100_443/,
+    /virtual_server 192\.168\.177\.100:443: imported as upstream vs_192_168_177_100_443/,
     /nginx_check\.sh restarts nginx and stops keepalived/,
   ];
   for (const re of expect)
