@@ -275,7 +275,7 @@ program
     } else {
       process.stdout.write(out.map((f) => `# ---- ${f.name}\n${f.text}`).join("\n---\n"));
     }
-    process.stderr.write(`not carried over (${result.notes.length}):\n${result.notes.map((n) => `  ${n.where}: ${n.what}`).join("\n")}\n`);
+    process.stderr.write(`changed or not carried over (${result.notes.length}):\n${result.notes.map((n) => `  ${n.where}: ${n.what}`).join("\n")}\n`);
   });
 
 const certs = program.command("certs").description("a small CA and the certificates for keepvip's mutual TLS (uses the openssl CLI)");
