@@ -92,7 +92,7 @@ let toCore = {
 const OPERATOR_EVENTS = new Set(FORWARDED_VIP_EVENTS);
 const vips = new VipController({
   runner,
-  tools: { ip: config.ip, arping: config.arping },
+  tools: { ip: config.ip, arping: config.arping, ndisc6: config.ndisc6 },
   log: log.child({ component: "vip" }),
   onEvent: (e) => {
     if (OPERATOR_EVENTS.has(e.kind)) toCore.event(`vip.${e.kind}`, e.group, e.detail);
@@ -101,7 +101,7 @@ const vips = new VipController({
 await vips.start();
 const drainer = new Drainer({
   runner,
-  tools: { nft: config.nft, ip: config.ip, ss: config.ss, arping: config.arping },
+  tools: { nft: config.nft, ip: config.ip, ss: config.ss, arping: config.arping, ndisc6: config.ndisc6 },
   macOf: (iface) => vips.interfaceMac(iface),
   sourceOf: (iface) => vips.interfaceAddress(iface),
   log: log.child({ component: "drain" }),
@@ -124,7 +124,7 @@ const core = new AgentCore({
   nginx: nginxPort(supervisor),
   tracks: trackPort(scripts, log, [...config.track_interfaces, ...config.interface_tracks]),
   reach: reachPort(log.child({ component: "reach" })),
-  verify: verifyPort(runner, config),
+  verify: verifyPort(runner, config, log.child({ component: "verify" })),
   notify: notifier,
   link: links.port,
   upstreams: upstreamPort(applier),
@@ -141,7 +141,8 @@ toCore = {
 };
 // A drain an earlier process left (it stopped or crashed mid-drain) must not outlive it:
 // its ARP filter would keep this host from answering for the VIP when it holds it again.
-await drainer.clean();
+// IPv6 copies have no label: the VIPs of the groups this agent last knew tell them apart.
+await drainer.clean(loadMemory(config.state_dir).groups.flatMap((g) => g.vips.map((v) => v.split("/")[0])));
 await core.init();
 
 // The first hello must carry real track results: an unreported track counts as

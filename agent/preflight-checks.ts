@@ -29,13 +29,17 @@ export interface FileFact {
 }
 
 export interface HostFacts {
-  tools: { ip: FileFact; arping: FileFact; nginx: FileFact; nft?: FileFact; ss?: FileFact };
+  tools: { ip: FileFact; arping: FileFact; nginx: FileFact; nft?: FileFact; ss?: FileFact; ndisc6?: FileFact };
   /** /proc/self/status CapEff (hex); undefined when unreadable. */
   capEff?: string;
-  /** `ip -j link show dev X` per interface; undefined: no such interface. */
-  links: Record<string, { flags: string[]; operstate: string } | undefined>;
-  /** "net.ipv4.conf.lan0.arp_ignore" → value; undefined when unreadable. */
+  /** `ip -j link show dev X` per interface (mac: its link-layer address, when it has one); undefined: no such interface. */
+  links: Record<string, { flags: string[]; operstate: string; mac?: string } | undefined>;
+  /** "net.ipv4.conf.lan0.arp_ignore", "net.ipv6.conf.lan0.disable_ipv6" → value; undefined when unreadable. */
   sysctls: Record<string, number | undefined>;
+  /** Interfaces carrying IPv6 VIPs as of the agent's last welcome (state_dir); absent or empty: none known. */
+  ipv6VipInterfaces?: string[];
+  /** Static (permanent) neighbour entries per IPv6 VIP interface (`ip -j neigh show dev X nud permanent`). */
+  staticNeighbours?: Record<string, number>;
   /** IPv4 addresses on this host's interfaces now. */
   localAddresses: string[];
   /** `nginx -t` (undefined: no nginx binary to run). */
@@ -65,6 +69,7 @@ export function evaluatePreflight(config: AgentConfig, facts: HostFacts): CheckI
     ...checkTools(config, facts),
     ...checkCapabilities(config, facts.capEff),
     ...checkInterfaces(config, facts),
+    ...checkIpv6(facts),
     ...checkNginx(config, facts),
     ...checkNonlocalBind(facts),
     ...checkCoordinator(config, facts),
@@ -108,6 +113,24 @@ function checkTools(_config: AgentConfig, facts: HostFacts): CheckItem[] {
     tool("tool.arping", facts.tools.arping, "arping", "iputils-arping", "arping"),
     ...optional("tool.nft", facts.tools.nft, "nft", "nftables", "nft"),
     ...optional("tool.ss", facts.tools.ss, "ss", "iproute2", "ss"),
+    ...checkNdisc6(facts),
+  ];
+}
+
+/** ndisc6 matters only for IPv6 VIPs: missing is a warning where the last welcome put one here, else a note. */
+function checkNdisc6(facts: HostFacts): CheckItem[] {
+  const f = facts.tools.ndisc6;
+  if (f === undefined) return [];
+  if (f.ok) return [ok("tool.ndisc6", `ndisc6: ${f.path}`)];
+  const state = f.detail === "ENOENT" ? "missing" : `not executable (${f.detail})`;
+  if ((facts.ipv6VipInterfaces ?? []).length === 0) return [ok("tool.ndisc6", `ndisc6: ${f.path} is ${state} (only IPv6 VIPs use it; none known here)`)];
+  return [
+    warn(
+      "tool.ndisc6",
+      `ndisc6: ${f.path} is ${state}`,
+      "it asks who answers for an IPv6 VIP, as arping does for IPv4: without it a VIP is verified before a takeover by the service probe through the VIP alone, and a takeover is not confirmed on the LAN",
+      "apt-get install ndisc6, or set ndisc6: in the agent config to where it is",
+    ),
   ];
 }
 
@@ -265,6 +288,80 @@ function checkInterfaces(config: AgentConfig, facts: HostFacts): CheckItem[] {
         ),
       );
     else if (rp !== undefined) items.push(ok(`sysctl.${name}.rp_filter`, `rp_filter on ${name} is ${rp}${rp === 2 ? " (loose)" : " (off)"}`));
+  }
+  return items;
+}
+
+/**
+ * Interfaces carrying IPv6 VIPs (as of the last welcome): IPv6 must be on
+ * there; ndisc_notify is reported (the agent sets it to 1 itself); and the
+ * announcement, setting the interface's MAC to itself, needs a MAC and deletes
+ * the interface's static neighbour entries. Whether the driver accepts that
+ * set is not tried here: it would flush the interface's neighbour entries, a
+ * side effect a check must not have (docs/design.md, Announcing IPv6 VIPs).
+ */
+function checkIpv6(facts: HostFacts): CheckItem[] {
+  const items: CheckItem[] = [];
+  for (const name of [...(facts.ipv6VipInterfaces ?? [])].sort()) {
+    const disabled = facts.sysctls[`net.ipv6.conf.${name}.disable_ipv6`];
+    if (disabled === undefined)
+      items.push(
+        fail(
+          `sysctl.${name}.disable_ipv6`,
+          `IPv6 is not available on ${name} (no /proc/sys/net/ipv6/conf/${name})`,
+          "it carries IPv6 VIPs: they cannot be added there",
+          `check that ${name} exists and that the kernel runs with IPv6 (no ipv6.disable=1 on its command line)`,
+        ),
+      );
+    else if (disabled !== 0)
+      items.push(
+        fail(
+          `sysctl.${name}.disable_ipv6`,
+          `IPv6 is disabled on ${name} (disable_ipv6 = ${disabled})`,
+          "it carries IPv6 VIPs: they cannot be added there",
+          `sysctl -w net.ipv6.conf.${name}.disable_ipv6=0 and persist it (/etc/sysctl.d/), minding net.ipv6.conf.all and .default`,
+        ),
+      );
+    else items.push(ok(`sysctl.${name}.disable_ipv6`, `IPv6 is enabled on ${name}`));
+
+    const notify = facts.sysctls[`net.ipv6.conf.${name}.ndisc_notify`];
+    if (notify !== undefined)
+      items.push(
+        ok(
+          `sysctl.${name}.ndisc_notify`,
+          notify === 1
+            ? `ndisc_notify on ${name} is 1 (setting its MAC advertises its IPv6 addresses)`
+            : `ndisc_notify on ${name} is ${notify}: the agent sets it to 1 at its first IPv6 announcement there (and logs it)`,
+        ),
+      );
+
+    const link = facts.links[name];
+    if (!link) continue;
+    if (link.mac === undefined || /^(00:)*00$/.test(link.mac))
+      items.push(
+        fail(
+          `interface.${name}.mac`,
+          `${name} has no link-layer address`,
+          "IPv6 VIPs are announced by setting the interface's MAC to itself (the kernel then sends unsolicited neighbour advertisements); without a MAC they cannot be announced",
+          "put the IPv6 VIPs on an Ethernet interface (or a bridge, bond or VLAN on one)",
+        ),
+      );
+    else {
+      const statics = facts.staticNeighbours?.[name] ?? 0;
+      items.push(
+        statics > 0
+          ? warn(
+              `interface.${name}.mac`,
+              `${name} has ${statics} static neighbour entr${statics === 1 ? "y" : "ies"}`,
+              `each IPv6 announcement sets ${name}'s MAC (${link.mac}) to itself, and the kernel then flushes every neighbour entry of ${name}, IPv4 and IPv6, static ones included`,
+              `keep static neighbour entries off ${name}, or re-add them from a notify script after the agent announces`,
+            )
+          : ok(
+              `interface.${name}.mac`,
+              `IPv6 VIPs on ${name} are announced by setting its MAC (${link.mac}) to itself: not tried here, since that flushes ${name}'s neighbour entries`,
+            ),
+      );
+    }
   }
   return items;
 }

@@ -17,12 +17,12 @@ import { connect } from "node:net";
 import { dirname } from "node:path";
 import { readTlsFile } from "../shared/tls-material.js";
 import { coordinatorAddresses, type AgentConfig } from "../shared/config/agent.js";
-import { parseHostPort } from "../shared/config/net.js";
 import { loadMemory } from "./core/memory.js";
 import type { CommandRunner } from "../shared/exec/runner.js";
 import { NginxSupervisor } from "./nginx/supervisor.js";
 import { evaluatePreflight, type HostFacts } from "./preflight-checks.js";
-import { vipInterfaces } from "./vip/bindings.js";
+import { placementOf, vipInterfaces } from "./vip/bindings.js";
+import { parseCidr, parseHostPort } from "../shared/config/net.js";
 import { fail, ok, type Result } from "../shared/result.js";
 
 export { evaluatePreflight, formatChecklist, preflightExitCode, preflightJson, type CheckItem, type HostFacts } from "./preflight-checks.js";
@@ -73,6 +73,23 @@ async function fileFact(path: string, mode: number): Promise<{ path: string; ok:
   }
 }
 
+/**
+ * The interfaces that carry IPv6 VIPs here, as far as this host knows: the
+ * groups of the agent's last welcome (state_dir), placed by the agent config.
+ * Empty before the first welcome (the coordinator's config has the VIPs).
+ */
+export function ipv6VipInterfaces(config: AgentConfig, groups: ReadonlyArray<{ name: string; vips: string[] }>): string[] {
+  const out = new Set<string>();
+  for (const g of groups)
+    for (const v of g.vips) {
+      const c = parseCidr(v);
+      if (!c.ok || c.value.family !== 6) continue;
+      const place = placementOf(config, g.name, c.value.address);
+      if (place) out.add(place.interface);
+    }
+  return [...out].sort();
+}
+
 /** Looks at the host. Changes nothing (nginx -t opens and closes its listeners, as it always does). */
 export async function gatherFacts(config: AgentConfig, deps: PreflightDeps): Promise<HostFacts> {
   const read = deps.readText ?? readTextFile;
@@ -87,11 +104,27 @@ export async function gatherFacts(config: AgentConfig, deps: PreflightDeps): Pro
     }
   }
   sysctls["net.ipv4.ip_nonlocal_bind"] = number(await read("/proc/sys/net/ipv4/ip_nonlocal_bind"));
+  const memory = loadMemory(config.state_dir);
+  const v6Interfaces = ipv6VipInterfaces(config, memory.groups);
+  for (const name of v6Interfaces)
+    for (const key of ["disable_ipv6", "ndisc_notify"]) sysctls[`net.ipv6.conf.${name}.${key}`] = number(await read(`/proc/sys/net/ipv6/conf/${name}/${key}`));
   const ip = await fileFact(config.ip, constants.X_OK);
   for (const name of ip.ok ? interfaces : []) {
     const r = await deps.runner.run([config.ip, "-j", "link", "show", "dev", name], { timeoutMs: 5000 });
-    const parsed = r.exitCode === 0 ? jsonArray<{ flags?: string[]; operstate?: string }>(r.stdout)[0] : undefined;
-    links[name] = parsed ? { flags: parsed.flags ?? [], operstate: parsed.operstate ?? "UNKNOWN" } : undefined;
+    const parsed = r.exitCode === 0 ? jsonArray<{ flags?: string[]; operstate?: string; address?: string }>(r.stdout)[0] : undefined;
+    links[name] = parsed
+      ? {
+          flags: parsed.flags ?? [],
+          operstate: parsed.operstate ?? "UNKNOWN",
+          ...(typeof parsed.address === "string" ? { mac: parsed.address.toLowerCase() } : {}),
+        }
+      : undefined;
+  }
+  // Static neighbour entries the IPv6 announcements would delete (setting the MAC flushes them all).
+  const staticNeighbours: Record<string, number> = {};
+  for (const name of ip.ok ? v6Interfaces : []) {
+    const r = await deps.runner.run([config.ip, "-j", "neigh", "show", "dev", name, "nud", "permanent"], { timeoutMs: 5000 });
+    if (r.exitCode === 0) staticNeighbours[name] = jsonArray<unknown>(r.stdout).length;
   }
   const addrs = await deps.runner.run([config.ip, "-j", "-4", "addr", "show"], { timeoutMs: 5000 });
   const localAddresses =
@@ -143,6 +176,7 @@ export async function gatherFacts(config: AgentConfig, deps: PreflightDeps): Pro
       nginx: nginxBinary,
       nft: await fileFact(config.nft, constants.X_OK),
       ss: await fileFact(config.ss, constants.X_OK),
+      ndisc6: await fileFact(config.ndisc6, constants.X_OK),
     },
     capEff: /^CapEff:\s*([0-9a-fA-F]+)/m.exec((await read("/proc/self/status")) ?? "")?.[1],
     links,
@@ -150,7 +184,9 @@ export async function gatherFacts(config: AgentConfig, deps: PreflightDeps): Pro
     localAddresses,
     nginxTest,
     nginxListens,
-    knownVips: loadMemory(config.state_dir).groups.flatMap((g) => g.vips.map((v) => v.split("/")[0])),
+    knownVips: memory.groups.flatMap((g) => g.vips.map((v) => v.split("/")[0])),
+    ipv6VipInterfaces: v6Interfaces,
+    staticNeighbours,
     coordinator,
     stateDir: stateDir.ok
       ? { ok: true, detail: "exists and is writable" }

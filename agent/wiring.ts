@@ -12,7 +12,7 @@ import { LinkWatcher } from "./link/watch.js";
 import type { UpstreamApplier } from "./nginx/apply.js";
 import type { NginxSupervisor } from "./nginx/supervisor.js";
 import { lanProvenFresh, ReachProber } from "./probe/reach.js";
-import { arpingProber, verifyVip } from "./probe/verify.js";
+import { neighbourProber, verifyVip } from "./probe/verify.js";
 import type { TrackScripts } from "./tracks/scripts.js";
 import type { VipController } from "./vip/controller.js";
 import type { Drainer } from "./vip/drain.js";
@@ -31,7 +31,8 @@ export function vipPort(controller: VipController, drainer: Drainer): VipPort {
       // Forwarding goes in before the first GARP moves the clients here. A move back while
       // this host still drains forwards too: its own flows are seeded as known, the old
       // holder's new ones go back to it.
-      if (forwardMs > 0 && !opts.takeover) for (const v of vips) await drainer.forward(v, forwardMs);
+      // One VIP's table does not wait for another's (a dual-stack group has two).
+      if (forwardMs > 0 && !opts.takeover) await Promise.all(vips.map((v) => drainer.forward(v, forwardMs)));
       const results = await controller.acquire(vips, { takeover: opts.takeover });
       // Back on the LAN interface: a drain of ours (a move back mid-drain) ends, its flows stay here.
       for (const v of vips) await drainer.endDrain(v.address, "this host holds it again");
@@ -40,11 +41,9 @@ export function vipPort(controller: VipController, drainer: Drainer): VipPort {
     },
     async release(vips, opts) {
       const drainMs = opts?.drainMs ?? 0;
-      for (const v of vips) {
-        // The VIP stays local (on lo, unannounced) before it leaves the LAN interface.
-        if (drainMs > 0) await drainer.startDrain(v, drainMs, opts?.members ?? []);
-        else await drainer.unforward(v);
-      }
+      // Each VIP stays local (on lo, unannounced) before it leaves the LAN interface; the
+      // VIPs of a group at once, so a dual-stack group leaves the LAN as soon as a lone VIP would.
+      await Promise.all(vips.map((v) => (drainMs > 0 ? drainer.startDrain(v, drainMs, opts?.members ?? []) : drainer.unforward(v))));
       const results = await controller.release(vips);
       const stuck = results.filter((r) => r.present);
       if (stuck.length > 0) throw new Error(stuck.map((r) => r.detail).join("; "));
@@ -198,8 +197,9 @@ export function reachPort(log: Logger): ReachPort {
   }
 }
 
-export function verifyPort(runner: CommandRunner, config: AgentConfig): VerifyPort {
-  const arp = arpingProber(runner, config.arping);
+/** LAN verification: the service probe through the VIP, with arping (IPv4) or ndisc6 (IPv6, when installed) alongside. */
+export function verifyPort(runner: CommandRunner, config: AgentConfig, log?: Logger): VerifyPort {
+  const arp = neighbourProber({ runner, arping: config.arping, ndisc6: config.ndisc6, log });
   return {
     verify: (req) => verifyVip({ vip: req.vip, interface: req.interface, port: req.port, path: req.path || undefined, timeoutMs: req.timeoutMs }, { arp }),
   };

@@ -7,7 +7,10 @@
  *
  * Every label value comes from a bounded set: group and node names from the
  * config, rules from the election's Rule type, event kinds from fixed lists
- * ("other" for anything an agent makes up).
+ * ("other" for anything an agent makes up), upstream servers as the config
+ * writes them ("198.18.0.21:80", "[2001:db8::21]:80": a label value may hold
+ * any text, so nothing is rewritten). No label carries a VIP address: VIPs,
+ * IPv4 or IPv6, are per group.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 import { VERSION } from "../shared/version.js";

@@ -3,7 +3,8 @@
 # nginx, ip (iproute2), arping (iputils-arping), ping, tcpdump, keepalived (the
 # benchmark baseline), systemd (systemd-analyze verify), etcd + etcdctl (the
 # replicated coordinator's store; the lab and the etcd tests run their own
-# members), nft (nftables: lossless planned moves). Idempotent and quick when everything is there. Needs root (apt-get)
+# members), nft (nftables: lossless planned moves), ndisc6 (IPv6 VIPs: who answers for
+# an address, as arping does for IPv4). Idempotent and quick when everything is there. Needs root (apt-get)
 # only when something is missing.
 set -euo pipefail
 need=()
@@ -17,6 +18,7 @@ command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
 command -v etcd >/dev/null 2>&1 || [ -x /usr/bin/etcd ] || need+=(etcd-server)
 command -v etcdctl >/dev/null 2>&1 || [ -x /usr/bin/etcdctl ] || need+=(etcd-client)
 [ -x /usr/sbin/nft ] || need+=(nftables)
+[ -x /usr/bin/ndisc6 ] || need+=(ndisc6)
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" != 0 ]; then
   echo "keepvip: missing host packages: ${need[*]} — run as root or: sudo apt-get install -y ${need[*]}" >&2

@@ -8,7 +8,7 @@
  * A bad value throws UpstreamRenderError naming the field, and nothing is written.
  */
 import type { Upstream, UpstreamConfig, UpstreamServer } from "../../shared/gen/keepvip/v1/agent.js";
-import { parseHostPort } from "../../shared/config/net.js";
+import { normalizeHostPort, parseHostPort } from "../../shared/config/net.js";
 
 /** A pushed value that cannot be written safely or that nginx would refuse. */
 export class UpstreamRenderError extends Error {
@@ -55,6 +55,8 @@ function renderServer(server: UpstreamServer, field: string, balance: string): s
     // nginx -t: "balancing method does not support parameter backup".
     throw new UpstreamRenderError(`${field}.backup`, `nginx does not allow backup servers with balance "${balance}"`);
   }
+  // Written as pushed: parseHostPort took an IPv6 host only bracketed ("[2001:db8::21]:80"),
+  // which is how nginx wants it; a bare one ("2001:db8::21:80") was refused above.
   const parts = [`server ${server.address}`];
   // weight 0 is proto3's "unset": nginx's default (1) applies; nginx refuses weight=0.
   if (server.weight > 0) parts.push(`weight=${server.weight}`);
@@ -107,8 +109,10 @@ function renderUpstream(u: Upstream, index: number): string[] {
   const seen = new Set<string>();
   u.servers.forEach((s, si) => {
     const line = renderServer(s, `${field}.servers[${si}]`, balance);
-    if (seen.has(s.address)) throw new UpstreamRenderError(`${field}.servers[${si}].address`, `server ${s.address} is listed twice in upstream "${u.name}"`);
-    seen.add(s.address);
+    // Two spellings of one IPv6 server ("[2001:DB8::0021]:80", "[2001:db8::21]:80") are one server.
+    const key = normalizeHostPort(s.address);
+    if (seen.has(key)) throw new UpstreamRenderError(`${field}.servers[${si}].address`, `server ${s.address} is listed twice in upstream "${u.name}"`);
+    seen.add(key);
     lines.push(line);
   });
   lines.push("}");

@@ -1,12 +1,16 @@
 /**
  * LAN verification before a takeover (docs/design.md, Moves and safety): is the VIP
  * still served on the LAN by a holder the coordinator lost? The service probe
- * through the VIP decides; `arping -D` runs alongside as supporting evidence.
- * The answer is given the moment it is known: a takeover must not wait for
- * arping's whole second to learn that nobody answered.
+ * through the VIP decides; `arping -D` (IPv4) or `ndisc6` (IPv6) runs alongside
+ * as supporting evidence. The answer is given the moment it is known: a
+ * takeover must not wait for arping's whole second to learn that nobody answered.
  */
+import { constants } from "node:fs";
+import { access } from "node:fs/promises";
+import { isIPv6 } from "node:net";
 import type { CommandRunner } from "../../shared/exec/runner.js";
-import { parseArpingReplies, planDuplicateProbe } from "../vip/plan.js";
+import { silentLogger, type Logger } from "../../shared/log.js";
+import { neighbourAnswer, parseArpingReplies, planDuplicateProbe, planNeighbourSolicit } from "../vip/plan.js";
 import { probeService, type ProbeResult, type ServiceProber } from "./service.js";
 
 export type VerifyVerdict = "free" | "answering-serving" | "answering-not-serving";
@@ -139,4 +143,65 @@ export function arpingProber(runner: CommandRunner, arping: string): ArpProber {
     if (signal.aborted) return { answered: false, detail: "stopped once the verdict was known" };
     return { answered: false, detail: `${r.argv.join(" ")} exited ${r.exitCode}: ${(r.stderr || r.spawnError).trim()}` };
   };
+}
+
+/** How long ndisc6 waits for an answer before a takeover (arping -D's whole second, for IPv4). */
+export const NDISC6_WAIT_MS = 1000;
+
+/** The IPv6 twin of arpingProber: `ndisc6 -1 -r 1 -w 1000 VIP IF`, killed by the signal once the verdict is in. */
+export function ndisc6Prober(runner: CommandRunner, ndisc6: string): ArpProber {
+  return async (iface, address, signal) => {
+    const r = await runner.run(planNeighbourSolicit(ndisc6, iface, address, NDISC6_WAIT_MS), { timeoutMs: NDISC6_WAIT_MS + 2000, signal });
+    const answer = neighbourAnswer(r);
+    if (answer.kind === "others") return { answered: true, mac: answer.macs[0], detail: `${answer.macs[0]} answered neighbour solicitation for ${address}` };
+    if (answer.kind === "nobody") return { answered: false, detail: `nobody answered neighbour solicitation for ${address} within 1 s` };
+    if (signal.aborted) return { answered: false, detail: "stopped once the verdict was known" };
+    return { answered: false, detail: answer.kind === "error" ? `${r.argv.join(" ")}: ${answer.detail}` : "no answer" };
+  };
+}
+
+export interface NeighbourProberOptions {
+  runner: CommandRunner;
+  /** Agent config `arping`: IPv4 VIPs. */
+  arping: string;
+  /** Agent config `ndisc6`: IPv6 VIPs, when installed. */
+  ndisc6: string;
+  /** Whether a tool is installed; default: executable at that path. */
+  toolExists?: (path: string) => Promise<boolean>;
+  log?: Logger;
+}
+
+/**
+ * The ArpProber the agent verifies with: arping for an IPv4 VIP, ndisc6 for an
+ * IPv6 one. Without ndisc6 an IPv6 VIP gets no neighbour evidence at all (an
+ * immediate "no answer", logged once): the service probe through the VIP alone
+ * decides, as decideVerify does whenever ARP has not answered yet.
+ */
+export function neighbourProber(opts: NeighbourProberOptions): ArpProber {
+  const arp = arpingProber(opts.runner, opts.arping);
+  const nd = ndisc6Prober(opts.runner, opts.ndisc6);
+  const exists = opts.toolExists ?? executable;
+  const log = opts.log ?? silentLogger;
+  let warned = false;
+  return async (iface, address, signal) => {
+    if (!isIPv6(address)) return arp(iface, address, signal);
+    if (await exists(opts.ndisc6)) return nd(iface, address, signal);
+    if (!warned) {
+      warned = true;
+      log.warn(
+        { event: "verify.ndisc6_missing", path: opts.ndisc6 },
+        `${opts.ndisc6} is not installed (Debian package ndisc6): IPv6 VIPs are verified by the service probe through the VIP alone`,
+      );
+    }
+    return { answered: false, detail: `not asked: ${opts.ndisc6} is not installed, the service probe alone decides` };
+  };
+}
+
+async function executable(path: string): Promise<boolean> {
+  try {
+    await access(path, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
 }

@@ -1,13 +1,17 @@
 /**
  * The VIPs of this host, level-triggered: the controller keeps the set the
- * agent wants held and makes the interfaces match it (add + GARP, del), and
+ * agent wants held and makes the interfaces match it (add + announce, del), and
  * watches the addresses so a VIP deleted behind its back is put back and
- * announced at once. It decides nothing about *who* should hold a VIP: that
+ * announced at once. IPv4 VIPs are announced with gratuitous ARP, one burst
+ * per VIP; IPv6 VIPs with unsolicited neighbour advertisements, one burst per
+ * interface (docs/design.md, Announcing IPv6 VIPs). It decides nothing about *who* should hold a VIP: that
  * is the coordinator's; this only makes the host say what it was told.
  *
  * All mutations and re-reads run one at a time (a promise queue), so a
  * release can never race a drift repair into re-adding what was just removed.
  */
+import { constants } from "node:fs";
+import { access } from "node:fs/promises";
 import type { CommandRunner, RunningProcess } from "../../shared/exec/runner.js";
 import { silentLogger, type Logger } from "../../shared/log.js";
 import { GarpBurst } from "./garp.js";
@@ -16,6 +20,10 @@ import {
   addOutcome,
   delOutcome,
   isPresent,
+  ndiscNotifyKey,
+  neighbourAdvertInterfaces,
+  neighbourAnswer,
+  neighbourBurstTakeover,
   parseAddresses,
   parseArpingReplies,
   parseLinkMac,
@@ -25,8 +33,10 @@ import {
   planAddressShow,
   planDuplicateProbe,
   planLinkShow,
+  planNeighbourAdvert,
+  planNeighbourSolicit,
+  vipAddressProblem,
   vipKey,
-  vipUnsupported,
   type AddOutcome,
   type DelOutcome,
   type GarpSchedule,
@@ -35,6 +45,7 @@ import {
   type VipTools,
 } from "./plan.js";
 import { SerialQueue } from "../../shared/serial-queue.js";
+import { procSysctl, type SysctlPort } from "./sysctl.js";
 
 export type VipEventKind = "acquired" | "released" | "drift-repaired" | "drift-repair-failed" | "unexpected" | "garp-failed" | "watch-failed";
 
@@ -52,7 +63,8 @@ export interface VipEvent {
 /** What acquire/release did to one binding. */
 export interface VipResult {
   binding: VipBinding;
-  outcome: AddOutcome | DelOutcome | "unsupported";
+  /** "unusable": an IPv6 address that is on its interface but tentative or dadfailed (it does not serve). */
+  outcome: AddOutcome | DelOutcome | "unusable";
   /** Whether the address is on its interface now (the truth, whatever the outcome). */
   present: boolean;
   detail: string;
@@ -73,7 +85,21 @@ export interface VipControllerOptions {
   commandTimeoutMs?: number;
   onEvent?: (e: VipEvent) => void;
   log?: Logger;
+  /** Where net.ipv6.conf.IF.ndisc_notify is read and set (IPv6 announcements). Default: /proc/sys. */
+  sysctl?: SysctlPort;
+  /** Whether a tool is installed (tools.ndisc6). Default: executable at that path. */
+  toolExists?: (path: string) => Promise<boolean>;
 }
+
+/** An interface's IPv6 announcements: one burst for every IPv6 VIP on it. */
+interface NeighbourBurst {
+  burst: GarpBurst;
+  takeover: boolean;
+  startedMs: number;
+}
+
+/** How long confirmOwnership's ndisc6 waits for an answer (arping -D's whole second, for IPv4). */
+const SOLICIT_WAIT_MS = 1000;
 
 export class VipController {
   private readonly known = new Map<string, VipBinding>();
@@ -81,7 +107,10 @@ export class VipController {
   private readonly present = new Set<string>();
   private readonly reportedUnexpected = new Set<string>();
   private readonly bursts = new Map<string, GarpBurst>();
+  /** IPv6 announcements per interface. */
+  private readonly neighbourBursts = new Map<string, NeighbourBurst>();
   private readonly macs = new Map<string, string>();
+  private ndisc6Missing = false;
   private schedule: GarpSchedule;
   private readonly log: Logger;
   private readonly queue = new SerialQueue();
@@ -126,8 +155,12 @@ export class VipController {
 
   /**
    * Makes each binding present and announces it. Resolves once every address
-   * is added and its first GARP is out; the rest of the burst runs on in the
-   * background. Already held = no-op (no GARP unless `takeover`).
+   * is added and its first announcement is out; the rest of the burst runs on
+   * in the background. Already held = no-op (no GARP unless `takeover`).
+   * An IPv6 address must serve once added: one that is tentative or dadfailed
+   * (found there, added by someone else without `nodad`) is a failure, outcome
+   * "unusable". IPv6 VIPs are announced after all adds, one round per
+   * interface however many VIPs it carries.
    */
   acquire(bindings: VipBinding[], options: { takeover?: boolean; garp?: boolean } = {}): Promise<VipResult[]> {
     const { takeover = false, garp = true } = options;
@@ -135,13 +168,12 @@ export class VipController {
       const addrs = await this.readAddresses();
       const results: VipResult[] = [];
       const firstSends: Promise<void>[] = [];
+      /** IPv6 bindings added or found, checked for tentative/dadfailed once all are added (`at`: their place in results). */
+      const v6: Array<{ b: VipBinding; at: number; wasHeld: boolean; outcome: AddOutcome; detail: string }> = [];
+      /** IPv6 bindings this call added (nodad): announced at once. */
+      const fresh6: VipBinding[] = [];
       for (const b of bindings) {
         const key = vipKey(b);
-        const unsupported = vipUnsupported(b);
-        if (unsupported !== undefined) {
-          results.push({ binding: b, outcome: "unsupported", present: isPresent(addrs, b), detail: unsupported });
-          continue;
-        }
         this.known.set(key, b);
         const wasHeld = this.desired.has(key) && isPresent(addrs, b);
         let outcome: AddOutcome = "already-present";
@@ -155,19 +187,63 @@ export class VipController {
           results.push({ binding: b, outcome, present: false, detail });
           continue;
         }
-        this.desired.set(key, b);
-        this.setPresent(key, true);
-        this.reportedUnexpected.delete(key);
+        if (b.family === 6 && outcome !== "added") {
+          // Found already there (someone else's add, or ours before a restart): it may be
+          // tentative or dadfailed, checked below. One this call added has `nodad`: it serves
+          // at once, and is announced without waiting for the check.
+          v6.push({ b, at: results.length, wasHeld, outcome, detail });
+          results.push({ binding: b, outcome, present: true, detail });
+          continue;
+        }
+        if (b.family === 6) {
+          this.hold(b, wasHeld, `${detail}${takeover ? " (takeover)" : ""}`);
+          fresh6.push(b);
+          results.push({ binding: b, outcome, present: true, detail });
+          continue;
+        }
+        this.hold(b, wasHeld, `${detail}${takeover ? " (takeover)" : ""}`);
         // Every acquire announces, held or not: the coordinator asks a node to
         // acquire when it must become the holder, and neighbours may still point
         // at another node's MAC (a preempt back to a node that never released).
         if (garp) firstSends.push(this.announce(b, takeover));
-        if (!wasHeld) this.emit("acquired", b, `${detail}${takeover ? " (takeover)" : ""}`);
         results.push({ binding: b, outcome, present: true, detail });
+      }
+      const announced = new Set<string>();
+      if (garp)
+        for (const iface of neighbourAdvertInterfaces(fresh6)) {
+          announced.add(iface);
+          firstSends.push(this.announceNeighbours(iface, takeover));
+        }
+      if (v6.length > 0) {
+        const now = await this.readAddresses();
+        const held: VipBinding[] = [];
+        for (const { b, at, wasHeld, outcome, detail } of v6) {
+          const problem = vipAddressProblem(now, b);
+          if (problem !== undefined) {
+            this.log.warn({ event: "vip.unusable", group: b.group, vip: b.address, interface: b.interface, detail: problem }, problem);
+            results[at] = { binding: b, outcome: "unusable", present: false, detail: problem };
+            // Reported here, as this acquire's failure: the watcher does not call it unexpected too.
+            this.reportedUnexpected.add(vipKey(b));
+            continue;
+          }
+          this.hold(b, wasHeld, `${detail}${takeover ? " (takeover)" : ""}`);
+          results[at] = { binding: b, outcome, present: true, detail };
+          held.push(b);
+        }
+        if (garp) for (const iface of neighbourAdvertInterfaces(held)) if (!announced.has(iface)) firstSends.push(this.announceNeighbours(iface, takeover));
       }
       await Promise.all(firstSends);
       return results;
     });
+  }
+
+  /** Records a binding as held (desired and present), reporting "acquired" unless it already was. */
+  private hold(b: VipBinding, wasHeld: boolean, detail: string): void {
+    const key = vipKey(b);
+    this.desired.set(key, b);
+    this.setPresent(key, true);
+    this.reportedUnexpected.delete(key);
+    if (!wasHeld) this.emit("acquired", b, detail);
   }
 
   /** Makes each binding absent and stops its announcements. Already absent = no-op. */
@@ -179,6 +255,8 @@ export class VipController {
         this.known.set(key, b);
         const wasDesired = this.desired.delete(key);
         await this.stopAnnouncing(key);
+        // An interface's IPv6 announcements go on while another IPv6 VIP there is held.
+        if (b.family === 6 && !this.announcesNeighbours(b.interface)) await this.stopNeighbourBurst(b.interface);
         const r = await this.opts.runner.run(planAddressDel(this.opts.tools, b), { timeoutMs: this.timeout() });
         const outcome = delOutcome(r);
         const detail = outcome === "failed" ? `${r.argv.join(" ")}: ${oneLine(r.stderr || r.spawnError)}` : `${b.address}/${b.prefix} off ${b.interface}`;
@@ -202,16 +280,44 @@ export class VipController {
    * `arping -D` asks from 0.0.0.0, so our own copy never replies (verified);
    * exit 0 after the full second = nobody else. Takes ~1 s when confirmed,
    * ~20 ms when not; the caller re-announces and asks again when not.
+   * IPv6: `ndisc6` solicits the VIP from our link-local address (our own copy
+   * does not answer that either, verified), 1 s; without ndisc6 installed
+   * nobody can be asked and the takeover counts as confirmed, saying so.
    */
   async confirmOwnership(b: VipBinding): Promise<{ confirmed: boolean; detail: string }> {
     const addrs = await this.readAddresses();
     if (!isPresent(addrs, b)) return { confirmed: false, detail: `${b.address}/${b.prefix} is not on ${b.interface}` };
+    if (b.family === 6) return this.confirmNeighbours(b);
     const own = await this.ownMac(b.interface);
     const r = await this.opts.runner.run(planDuplicateProbe(this.opts.tools, b.interface, b.address), { timeoutMs: 3000 });
     const others = parseArpingReplies(r.stdout).filter((rep) => rep.mac !== own);
     if (others.length > 0) return { confirmed: false, detail: `${b.address} also answered by ${[...new Set(others.map((o) => o.mac))].join(", ")}` };
     if (r.exitCode === 0) return { confirmed: true, detail: `no other host answered ARP for ${b.address} on ${b.interface} within 1 s` };
     return { confirmed: false, detail: `${r.argv.join(" ")} exited ${r.exitCode}: ${oneLine(r.stderr || r.stdout || r.spawnError)}` };
+  }
+
+  private async confirmNeighbours(b: VipBinding): Promise<{ confirmed: boolean; detail: string }> {
+    const ndisc6 = this.opts.tools.ndisc6;
+    if (ndisc6 === undefined || !(await this.toolExists(ndisc6))) {
+      const why = `${ndisc6 ?? "ndisc6"} is not installed (Debian package ndisc6)`;
+      if (!this.ndisc6Missing) {
+        this.ndisc6Missing = true;
+        this.log.warn({ event: "vip.ndisc6_missing", path: ndisc6 }, `${why}: IPv6 takeovers are not confirmed on the LAN`);
+      }
+      return { confirmed: true, detail: `could not ask who answers for ${b.address} on ${b.interface}: ${why}` };
+    }
+    const own = await this.ownMac(b.interface);
+    const r = await this.opts.runner.run(planNeighbourSolicit(ndisc6, b.interface, b.address, SOLICIT_WAIT_MS), { timeoutMs: SOLICIT_WAIT_MS + 2000 });
+    const answer = neighbourAnswer(r, own);
+    switch (answer.kind) {
+      case "others":
+        return { confirmed: false, detail: `${b.address} also answered by ${answer.macs.join(", ")}` };
+      case "own":
+      case "nobody":
+        return { confirmed: true, detail: `no other host answered neighbour solicitations for ${b.address} on ${b.interface} within 1 s` };
+      case "error":
+        return { confirmed: false, detail: `${r.argv.join(" ")}: ${answer.detail}` };
+    }
   }
 
   /** Starts watching addresses (`ip monitor address` + a slow poll) so drift is repaired. */
@@ -236,6 +342,7 @@ export class VipController {
     // Let a running acquire/repair finish first (bounded by command timeouts), then end its bursts.
     await this.queue.idle();
     await Promise.all([...this.bursts.keys()].map((key) => this.stopAnnouncing(key)));
+    await Promise.all([...this.neighbourBursts.keys()].map((iface) => this.stopNeighbourBurst(iface)));
     await monitor?.exited;
   }
 
@@ -248,6 +355,8 @@ export class VipController {
       this.log.warn({ event: "vip.watch", err: String(err) }, "cannot read addresses");
       return;
     }
+    /** IPv6 VIPs re-added: announced after the loop, one round per interface. */
+    const v6: Array<{ b: VipBinding; started: number }> = [];
     for (const [key, b] of this.known) {
       const here = isPresent(addrs, b);
       this.setPresent(key, here);
@@ -264,6 +373,10 @@ export class VipController {
           continue;
         }
         this.setPresent(key, true);
+        if (b.family === 6) {
+          v6.push({ b, started });
+          continue;
+        }
         await this.announce(b, false);
         this.emit("drift-repaired", b, `${b.address}/${b.prefix} vanished from ${b.interface}; re-added and announced in ${Date.now() - started} ms`);
       } else if (here && !this.reportedUnexpected.has(key)) {
@@ -273,6 +386,9 @@ export class VipController {
         this.reportedUnexpected.delete(key);
       }
     }
+    for (const iface of neighbourAdvertInterfaces(v6.map((r) => r.b))) await this.announceNeighbours(iface, false);
+    for (const { b, started } of v6)
+      this.emit("drift-repaired", b, `${b.address}/${b.prefix} vanished from ${b.interface}; re-added and announced in ${Date.now() - started} ms`);
   }
 
   private startMonitor(): void {
@@ -321,6 +437,104 @@ export class VipController {
     const burst = this.bursts.get(key);
     this.bursts.delete(key);
     await burst?.cancel();
+  }
+
+  /** The IPv6 VIPs held (desired) on an interface. */
+  private neighbourVips(iface: string): VipBinding[] {
+    return [...this.desired.values()].filter((b) => b.family === 6 && b.interface === iface);
+  }
+
+  private announcesNeighbours(iface: string): boolean {
+    return this.neighbourVips(iface).length > 0;
+  }
+
+  /**
+   * (Re)starts the IPv6 announcements of an interface: one burst on the GARP
+   * schedule (the takeover's when asked, or when the burst it replaces was a
+   * takeover's with sends ahead), each send one `ip link set dev IF address
+   * <its MAC>` that advertises every IPv6 address of IF. Resolves once the
+   * first round is out (or failed).
+   */
+  private async announceNeighbours(iface: string, takeover: boolean): Promise<void> {
+    if (this.closed) return;
+    const vips = this.neighbourVips(iface);
+    if (vips.length === 0) return;
+    const ready = await this.ensureNdiscNotify(iface);
+    if (ready !== undefined) {
+      this.emitNeighbours(iface, "garp-failed", ready);
+      return;
+    }
+    if (this.closed) return;
+    const current = this.neighbourBursts.get(iface);
+    const now = Date.now();
+    const dense = neighbourBurstTakeover(current, takeover, now, this.schedule);
+    void current?.burst.cancel();
+    const burst = new GarpBurst(vips[0], dense, {
+      runner: this.opts.runner,
+      tools: this.opts.tools,
+      schedule: this.schedule,
+      firstSendSettleMs: this.opts.firstSendSettleMs,
+      plan: () => this.neighbourAdvert(iface),
+      onFailure: (f) => this.emitNeighbours(iface, "garp-failed", f.detail),
+    });
+    this.neighbourBursts.set(iface, { burst, takeover: dense, startedMs: now });
+    await burst.firstSent;
+  }
+
+  /** One round's argv: the interface's MAC read now (setting a stale one would change it). */
+  private async neighbourAdvert(iface: string): Promise<{ argv: string[] } | { error: string }> {
+    const r = await this.opts.runner.run(planLinkShow(this.opts.tools, iface), { timeoutMs: this.timeout() });
+    if (r.exitCode !== 0) return { error: `cannot read ${iface}'s MAC to announce its IPv6 VIPs: ${r.argv.join(" ")}: ${oneLine(r.stderr || r.spawnError)}` };
+    const mac = parseLinkMac(r.stdout);
+    if (mac === undefined || /^(00:)*00$/.test(mac))
+      return { error: `${iface} has no link-layer address: its IPv6 VIPs cannot be announced with neighbour advertisements` };
+    this.macs.set(iface, mac);
+    return { argv: planNeighbourAdvert(this.opts.tools, iface, mac) };
+  }
+
+  /**
+   * net.ipv6.conf.IF.ndisc_notify=1, without which setting the MAC sends no
+   * advertisement. Set when it is not (logged: it is a host setting the
+   * agent changes); undefined when it is 1 now, else why not.
+   */
+  private async ensureNdiscNotify(iface: string): Promise<string | undefined> {
+    const sysctl = this.opts.sysctl ?? procSysctl;
+    const key = ndiscNotifyKey(iface);
+    const name = key.replaceAll("/", ".");
+    const now = await sysctl.read(key);
+    if ("value" in now && now.value === "1") return undefined;
+    const w = await sysctl.write(key, "1");
+    if (w.error !== undefined)
+      return `cannot set ${name}=1 (${w.error}${"error" in now ? `; reading it: ${now.error}` : ""}): without it the kernel sends no neighbour advertisement, so the IPv6 VIPs on ${iface} are not announced`;
+    const was = "value" in now ? now.value : `unreadable: ${now.error}`;
+    this.log.info(
+      { event: "vip.ndisc_notify", interface: iface, was },
+      `set ${name}=1 (was ${was}): setting ${iface}'s MAC to itself now makes the kernel advertise its IPv6 VIPs`,
+    );
+    return undefined;
+  }
+
+  private async stopNeighbourBurst(iface: string): Promise<void> {
+    const nb = this.neighbourBursts.get(iface);
+    this.neighbourBursts.delete(iface);
+    await nb?.burst.cancel();
+  }
+
+  /** An interface-wide IPv6 event: once per group with IPv6 VIPs there. */
+  private emitNeighbours(iface: string, kind: VipEventKind, detail: string): void {
+    const groups = new Map<string, VipBinding>();
+    for (const b of this.neighbourVips(iface)) if (!groups.has(b.group)) groups.set(b.group, b);
+    for (const b of groups.values()) this.emit(kind, b, detail);
+  }
+
+  private async toolExists(path: string): Promise<boolean> {
+    if (this.opts.toolExists) return this.opts.toolExists(path);
+    try {
+      await access(path, constants.X_OK);
+      return true;
+    } catch {
+      return false;
+    }
   }
 
   private async readAddresses(): Promise<InterfaceAddresses> {

@@ -13,6 +13,7 @@
  *   for the VIP or naming it as an ARP sender, and it lets go when its last
  *   connection on the VIP ends or the drain times out.
  */
+import { isIPv6 } from "node:net";
 import type { VipBinding } from "./plan.js";
 
 export interface DrainTools {
@@ -20,6 +21,8 @@ export interface DrainTools {
   ip: string;
   ss: string;
   arping: string;
+  /** IPv6 VIPs: who answers for the VIP before forwarding (absent: IPv6 flows are not forwarded). */
+  ndisc6?: string;
 }
 
 /** A TCP peer of the VIP: the client's address and port. */
@@ -59,6 +62,12 @@ function checkIfname(name: string): string {
   return name;
 }
 
+/** An IPv4 or IPv6 address, as it may go into a rule. */
+function checkIp(address: string): string {
+  if (isIPv6(address)) return address;
+  return checkIpv4(address);
+}
+
 function checkIpv4(address: string): string {
   const parts = address.split(".");
   if (parts.length !== 4 || parts.some((p) => !/^\d{1,3}$/.test(p) || Number(p) > 255)) throw new Error(`"${address}" is not an IPv4 address`);
@@ -71,19 +80,23 @@ function checkIpv4(address: string): string {
  * serves itself; `holdMs` bounds how long an idle flow of its own stays known.
  */
 export function planForwardRuleset(b: VipBinding, opts: { ownMac: string; peerMac: string; mine: Flow[]; holdMs: number }): string {
-  const vip = checkIpv4(b.address);
+  const v6 = b.family === 6;
+  const vip = v6 ? checkIp(b.address) : checkIpv4(b.address);
+  const ip = v6 ? "ip6" : "ip";
   const dev = checkIfname(b.interface);
   const own = checkMac(opts.ownMac, "own MAC");
   const peer = checkMac(opts.peerMac, "old holder's MAC");
   const table = forwardTable(vip);
   const timeoutS = Math.max(1, Math.ceil(opts.holdMs / 1000));
-  const seed = opts.mine.filter((f) => Number.isInteger(f.port) && f.port > 0 && f.port < 65536).map((f) => `${checkIpv4(f.address)} . ${f.port}`);
+  const seed = opts.mine
+    .filter((f) => Number.isInteger(f.port) && f.port > 0 && f.port < 65536 && isIPv6(f.address) === v6)
+    .map((f) => `${checkIp(f.address)} . ${f.port}`);
   return [
     `table netdev ${table} {}`,
     `delete table netdev ${table}`,
     `table netdev ${table} {`,
     "  set mine {",
-    "    type ipv4_addr . inet_service",
+    `    type ${v6 ? "ipv6_addr" : "ipv4_addr"} . inet_service`,
     "    flags dynamic, timeout",
     `    timeout ${timeoutS}s`,
     "    size 65536",
@@ -91,13 +104,13 @@ export function planForwardRuleset(b: VipBinding, opts: { ownMac: string; peerMa
     "  }",
     "  chain ingress {",
     `    type filter hook ingress device "${dev}" priority -150; policy accept;`,
-    `    ip daddr ${vip} meta l4proto tcp jump flows`,
+    `    ${ip} daddr ${vip} meta l4proto tcp jump flows`,
     "  }",
     "  chain flows {",
     // From the old holder itself: never sent back (a flow it no longer knows ends here).
     `    ether saddr ${peer} accept`,
-    "    tcp flags & (syn | ack) == syn update @mine { ip saddr . tcp sport } accept",
-    "    ip saddr . tcp sport @mine update @mine { ip saddr . tcp sport } accept",
+    `    tcp flags & (syn | ack) == syn update @mine { ${ip} saddr . tcp sport } accept`,
+    `    ${ip} saddr . tcp sport @mine update @mine { ${ip} saddr . tcp sport } accept`,
     `    counter ether saddr set ${own} ether daddr set ${peer} fwd to "${dev}"`,
     "  }",
     "}",
@@ -171,7 +184,7 @@ export function parseOurTables(stdout: string): Array<{ family: "netdev" | "arp"
  * uses), with their timers.
  */
 export function planConnections(tools: DrainTools, address: string): string[] {
-  return [tools.ss, "-Htno", "state", "connected", "exclude", "time-wait", "src", checkIpv4(address)];
+  return [tools.ss, "-Htno", "state", "connected", "exclude", "time-wait", "src", checkIp(address)];
 }
 
 /**
@@ -214,12 +227,18 @@ export function planWhoHas(tools: DrainTools, iface: string, address: string): s
   return [tools.arping, "-c", "1", "-w", "1", "-I", iface, address];
 }
 
-/** `ip addr add VIP/32 dev lo label lo:kvdrain`: still local, on no LAN. */
+/**
+ * `ip addr add VIP/32 dev lo label lo:kvdrain`: still local, on no LAN. IPv6: `VIP/128
+ * dev lo nodad` (no labels in IPv6); the kernel answers neighbour solicitations only
+ * for addresses of the receiving interface, so no filter is needed to keep it quiet.
+ */
 export function planDrainAdd(tools: DrainTools, address: string): string[] {
+  if (isIPv6(address)) return [tools.ip, "-6", "addr", "add", `${address}/128`, "dev", DRAIN_INTERFACE, "nodad"];
   return [tools.ip, "addr", "add", `${checkIpv4(address)}/32`, "dev", DRAIN_INTERFACE, "label", DRAIN_LABEL];
 }
 
 export function planDrainDel(tools: DrainTools, address: string): string[] {
+  if (isIPv6(address)) return [tools.ip, "-6", "addr", "del", `${address}/128`, "dev", DRAIN_INTERFACE];
   return [tools.ip, "addr", "del", `${checkIpv4(address)}/32`, "dev", DRAIN_INTERFACE];
 }
 

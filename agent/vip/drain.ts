@@ -31,7 +31,7 @@ import {
   planWhoHas,
   type DrainTools,
 } from "./drain-plan.js";
-import { parseAddresses, parseArpingReplies, planAddressShow, type VipBinding } from "./plan.js";
+import { parseAddresses, parseArpingReplies, parseNdisc6, planAddressShow, planNeighbourSolicit, type VipBinding } from "./plan.js";
 
 /** A drain in progress, as reports show it. */
 export interface DrainStatus {
@@ -117,7 +117,7 @@ export class Drainer {
    * At start: what an earlier process left (a drain cut short by a restart)
    * is removed, so no ARP filter outlives the drain it served.
    */
-  async clean(): Promise<void> {
+  async clean(knownVips: readonly string[] = []): Promise<void> {
     const listed = await this.run(planListTables(this.opts.tools));
     const tables = listed.exitCode === 0 ? parseOurTables(listed.stdout) : [];
     if (tables.length > 0) {
@@ -126,7 +126,13 @@ export class Drainer {
     }
     const lo = await this.run(planAddressShow({ ip: this.opts.tools.ip, arping: this.opts.tools.arping }, DRAIN_INTERFACE));
     const parsed = lo.exitCode === 0 ? parseAddresses(lo.stdout) : undefined;
-    const left = typeof parsed === "object" ? (parsed.get(DRAIN_INTERFACE) ?? []).filter((a) => a.label === DRAIN_LABEL) : [];
+    // IPv4 drains carry a label; IPv6 addresses have none: a /128 on lo that is one of the
+    // VIPs this agent last knew is a drain's copy.
+    const known = new Set(knownVips);
+    const left =
+      typeof parsed === "object"
+        ? (parsed.get(DRAIN_INTERFACE) ?? []).filter((a) => a.label === DRAIN_LABEL || (a.family === 6 && a.prefix === 128 && known.has(a.address)))
+        : [];
     for (const a of left) {
       const r = await this.run(planDrainDel(this.opts.tools, a.address));
       if (r.exitCode === 0) this.log.warn({ event: "drain.cleaned", address: a.address }, `removed ${a.address} from lo: a drain an earlier agent left`);
@@ -139,12 +145,23 @@ export class Drainer {
    * Returns once installed (or given up: nothing answers, or nft failed).
    */
   async forward(b: VipBinding, forMs: number): Promise<void> {
-    if (b.family !== 4 || forMs <= 0 || this.closed) return;
+    if (forMs <= 0 || this.closed) return;
     const own = await this.opts.macOf(b.interface);
-    const who = await this.run(planWhoHas(this.opts.tools, b.interface, b.address));
-    const peer = parseArpingReplies(who.stdout)
-      .map((r) => r.mac)
-      .find((m) => m !== own);
+    let peer: string | undefined;
+    if (b.family === 6) {
+      // ndisc6 asks who answers for an IPv6 VIP (arping's role for IPv4).
+      if (!this.opts.tools.ndisc6) {
+        this.log.info({ event: "forward.skipped", group: b.group, address: b.address }, `${b.address}: no ndisc6 to ask who answers for it; nothing forwarded`);
+        return;
+      }
+      const who = await this.run(planNeighbourSolicit(this.opts.tools.ndisc6, b.interface, b.address, 1000));
+      peer = parseNdisc6(who.stdout).find((m) => m !== own?.toLowerCase());
+    } else {
+      const who = await this.run(planWhoHas(this.opts.tools, b.interface, b.address));
+      peer = parseArpingReplies(who.stdout)
+        .map((r) => r.mac)
+        .find((m) => m !== own);
+    }
     if (!own || !peer) {
       this.log.info({ event: "forward.skipped", group: b.group, address: b.address }, `${b.address}: no other host answers for it; nothing to forward`);
       return;
@@ -188,9 +205,22 @@ export class Drainer {
    * a drain started (false: release as before).
    */
   async startDrain(b: VipBinding, timeoutMs: number, members: readonly string[] = []): Promise<boolean> {
-    if (b.family !== 4 || timeoutMs <= 0 || this.closed) return false;
+    if (timeoutMs <= 0 || this.closed) return false;
     await this.unforward(b);
     if (this.drains.has(b.address)) return true;
+    if (b.family === 6) {
+      // No filter: the kernel answers neighbour solicitations only for the receiving
+      // interface's addresses, so the VIP on lo is local here and silent on the LAN.
+      const add6 = await this.run(planDrainAdd(this.opts.tools, b.address));
+      if (add6.exitCode !== 0 && !/File exists/i.test(add6.stderr)) {
+        this.log.error({ event: "drain.failed", address: b.address, error: oneLine(add6.stderr) }, "could not keep the VIP on lo: releasing without a drain");
+        return false;
+      }
+      const d6: Drain = { binding: b, own: new Set([b.address, ...members]), startedMs: this.now(), timeoutMs, connections: 0, ended: false, announced: false };
+      this.drains.set(b.address, d6);
+      this.schedulePoll(d6, 0);
+      return true;
+    }
     // Every step here delays the old holder's leaving the LAN (the overlap of a planned
     // move): two programs, and the connections are counted only once it has left.
     const source = await this.sourceOf(b.interface);
@@ -286,7 +316,7 @@ export class Drainer {
     if (d.timer) clearTimeout(d.timer);
     const address = d.binding.address;
     await this.run(planDrainDel(this.opts.tools, address));
-    await this.nft(planRemoveTable("arp", drainTable(address)));
+    if (d.binding.family === 4) await this.nft(planRemoveTable("arp", drainTable(address)));
     this.drains.delete(address);
     if (!d.announced) {
       this.log.info({ event: "drain.none", group: d.binding.group, address }, `${address}: no connection to drain`);

@@ -1,8 +1,11 @@
 /**
- * Runs gratuitous-ARP bursts on a schedule: one `arping -U -c 1` process per
- * send (arping's own -c/-i only space sends by whole seconds), the first at
- * once, the rest on timers, then an optional refresh while the VIP is held.
- * Every process started here is kept by pid and ended by cancel().
+ * Runs announcement bursts on a schedule: the first send at once, the rest on
+ * timers, then an optional refresh while the VIP is held. An IPv4 VIP's send
+ * is one `arping -U -c 1` process (arping's own -c/-i only space sends by
+ * whole seconds); an interface's IPv6 VIPs share one burst whose send is one
+ * `ip link set dev IF address <its own MAC>` (the controller passes that plan:
+ * plan.ts, planNeighbourAdvert). Every process started here is kept by pid and
+ * ended by cancel().
  */
 import type { CommandRunner, RunningProcess } from "../../shared/exec/runner.js";
 import { garpOffsets, planGarp, type GarpSchedule, type VipBinding, type VipTools } from "./plan.js";
@@ -24,13 +27,19 @@ export interface GarpBurstOptions {
    * `ip netns exec` was 5–8 ms, so 20 ms is a safe bound. Default 20.
    */
   firstSendSettleMs?: number;
+  /**
+   * What one send runs, asked anew at every send; default: the binding's
+   * gratuitous ARP (planGarp). IPv6 passes the interface's neighbour
+   * advertisement round, which reads the interface's current MAC first.
+   */
+  plan?: () => Promise<{ argv: string[] } | { error: string }>;
   onFailure: (f: GarpFailure) => void;
 }
 
 /** Each arping lives about a second; a faster refresh would only pile processes up. */
 const MIN_REFRESH_MS = 1000;
 
-/** One binding's announcements: a burst, then an optional refresh, until cancel(). */
+/** One binding's (or one interface's IPv6) announcements: a burst, then an optional refresh, until cancel(). */
 export class GarpBurst {
   private readonly timers = new Set<NodeJS.Timeout>();
   private readonly procs = new Set<RunningProcess>();
@@ -84,12 +93,13 @@ export class GarpBurst {
     this.timers.add(t);
   }
 
-  private send(): Promise<void> {
-    if (this.cancelled) return Promise.resolve();
-    const plan = planGarp(this.opts.tools, this.binding);
+  private async send(): Promise<void> {
+    if (this.cancelled) return;
+    const plan = this.opts.plan ? await this.opts.plan() : planGarp(this.opts.tools, this.binding);
+    if (this.cancelled) return;
     if ("error" in plan) {
       this.opts.onFailure({ binding: this.binding, detail: plan.error });
-      return Promise.resolve();
+      return;
     }
     const proc = this.opts.runner.start(plan.argv);
     this.procs.add(proc);

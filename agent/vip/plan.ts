@@ -1,8 +1,9 @@
 /**
- * Pure planning for a host's VIPs: the argv lists for `ip addr add/del/show`
- * and `arping`, the parsing of what they print, and the gratuitous-ARP
- * schedule as data. Nothing here runs a program (controller.ts does, through
- * a CommandRunner), so every decision is a table test away.
+ * Pure planning for a host's VIPs: the argv lists for `ip addr add/del/show`,
+ * `arping` (IPv4), `ip link set ... address` and `ndisc6` (IPv6), the parsing
+ * of what they print, and the announcement schedule as data. Nothing here runs
+ * a program (controller.ts does, through a CommandRunner), so every decision
+ * is a table test away.
  */
 
 import { DEFAULT_GARP } from "../../shared/protocol.js";
@@ -24,29 +25,17 @@ export interface VipBinding {
   scope?: string;
 }
 
-/** Paths of the programs the planners name (agent config `ip` / `arping`). */
+/** Paths of the programs the planners name (agent config `ip` / `arping` / `ndisc6`). */
 export interface VipTools {
   ip: string;
   arping: string;
+  /** IPv6 only: who answers neighbour solicitations for a VIP (Debian package ndisc6); optional, see confirmOwnership. */
+  ndisc6?: string;
 }
 
 /** Identity of a binding on this host: the same address/prefix on the same interface. */
 export function vipKey(b: Pick<VipBinding, "interface" | "address" | "prefix">): string {
   return `${b.interface}/${b.address}/${b.prefix}`;
-}
-
-/**
- * Why a binding cannot be held here, or undefined when it can.
- * IPv6 is refused on purpose: taking over an IPv6 VIP needs unsolicited
- * neighbour advertisements, repeated like a GARP burst, and Debian ships no
- * tool that sends them (ndisc6 only solicits; the kernel's ndisc_notify sends
- * a single NA on add, with no repeat or refresh). Holding an address we cannot
- * announce would make a takeover silently slow, so we say so instead.
- */
-export function vipUnsupported(b: VipBinding): string | undefined {
-  if (b.family === 6)
-    return `IPv6 VIPs are not supported yet (${b.address}/${b.prefix} of group ${b.group}): keepvip cannot send unsolicited neighbour advertisements`;
-  return undefined;
 }
 
 /** `ip addr add VIP/len dev IF [label L] [scope S]` (IPv6: `nodad`, so the VIP serves at once). */
@@ -88,8 +77,7 @@ export function planAddressMonitor(tools: VipTools): string[] {
  * never come), so a burst is one process per send, scheduled by us.
  */
 export function planGarp(tools: VipTools, b: VipBinding): { argv: string[] } | { error: string } {
-  const why = vipUnsupported(b);
-  if (why !== undefined) return { error: why };
+  if (b.family === 6) return { error: `${b.address} is IPv6: it is announced with neighbour advertisements (planNeighbourAdvert), not ARP` };
   return { argv: [tools.arping, "-U", "-c", "1", "-I", b.interface, b.address] };
 }
 
@@ -115,6 +103,10 @@ export interface HostAddress {
   family: 4 | 6;
   /** IPv4 label ("eth0:vip"); equal to the interface name when none was given. */
   label?: string;
+  /** IPv6: duplicate address detection still runs (the address does not serve yet). Present only when set. */
+  tentative?: boolean;
+  /** IPv6: duplicate address detection found another host with the address (it never serves). Present only when set. */
+  dadfailed?: boolean;
 }
 
 /** Addresses per interface name. */
@@ -137,7 +129,14 @@ export function parseAddresses(json: string): InterfaceAddresses | string {
       if (typeof a.local !== "string" || typeof a.prefixlen !== "number") continue;
       const family = a.family === "inet" ? 4 : a.family === "inet6" ? 6 : undefined;
       if (family === undefined) continue;
-      list.push({ address: a.local, prefix: a.prefixlen, family, ...(typeof a.label === "string" ? { label: a.label } : {}) });
+      list.push({
+        address: a.local,
+        prefix: a.prefixlen,
+        family,
+        ...(typeof a.label === "string" ? { label: a.label } : {}),
+        ...(a.tentative === true ? { tentative: true } : {}),
+        ...(a.dadfailed === true ? { dadfailed: true } : {}),
+      });
     }
     out.set(link.ifname, list);
   }
@@ -148,6 +147,28 @@ export function parseAddresses(json: string): InterfaceAddresses | string {
 export function isPresent(addrs: InterfaceAddresses, b: VipBinding): boolean {
   const want = canonical(b.address);
   return (addrs.get(b.interface) ?? []).some((a) => a.prefix === b.prefix && canonical(a.address) === want);
+}
+
+/**
+ * Why an address just added (or found) cannot serve, or undefined when it can:
+ * missing (another prefix of the same address, say), `dadfailed` (duplicate
+ * address detection found another host with it: someone added it without
+ * `nodad`, and the kernel will never use it) or `tentative` (added without
+ * `nodad`, detection has not finished or waits for the link's carrier: the
+ * kernel neither answers for it nor sends from it). keepvip adds IPv6 VIPs
+ * with `nodad` (verified: not tentative even on a link that is down), so only
+ * an address someone else added shows these.
+ */
+export function vipAddressProblem(addrs: InterfaceAddresses, b: VipBinding): string | undefined {
+  const want = canonical(b.address);
+  const found = (addrs.get(b.interface) ?? []).find((a) => a.prefix === b.prefix && canonical(a.address) === want);
+  const cidr = `${b.address}/${b.prefix}`;
+  if (!found) return `${cidr} is not on ${b.interface} after ip addr add (is the address there with another prefix?)`;
+  if (found.dadfailed)
+    return `${cidr} on ${b.interface} is dadfailed: duplicate address detection found another host with it, so the kernel will not use it (it was added without nodad; remove it: ip addr del ${cidr} dev ${b.interface})`;
+  if (found.tentative)
+    return `${cidr} on ${b.interface} is tentative: the kernel does not use it yet (it was added without nodad and duplicate address detection has not finished; it waits for ${b.interface}'s carrier; remove it: ip addr del ${cidr} dev ${b.interface})`;
+  return undefined;
 }
 
 function canonical(address: string): string {
@@ -238,4 +259,94 @@ export const DEFAULT_GARP_SCHEDULE: GarpSchedule = {
 export function garpOffsets(schedule: GarpSchedule, takeover: boolean): number[] {
   const raw = takeover ? schedule.takeoverBurstMs : schedule.burstMs;
   return [...new Set([0, ...raw.filter((ms) => Number.isFinite(ms) && ms >= 0).map(Math.round)])].sort((a, b) => a - b);
+}
+
+// IPv6: unsolicited neighbour advertisements and neighbour solicitations.
+
+/**
+ * One round of unsolicited neighbour advertisements for every IPv6 address of
+ * IF: `ip link set dev IF address MAC`, MAC being the interface's own current
+ * one, so nothing changes. With net.ipv6.conf.IF.ndisc_notify=1 the kernel
+ * answers a (re)set of the link-layer address with one NA per IPv6 address of
+ * IF: override flag, to ff02::1, our MAC in the target link-layer option
+ * (verified with tcpdump). Debian ships no tool that sends such an NA on
+ * demand (ndisc6 only solicits), and the kernel's own NA on `ip addr add` is a
+ * single one, without repeat or refresh. Side effect (docs/design.md,
+ * Announcing IPv6 VIPs): the kernel flushes IF's neighbour entries, IPv4 and
+ * IPv6, static ones included.
+ */
+export function planNeighbourAdvert(tools: VipTools, iface: string, ownMac: string): string[] {
+  return [tools.ip, "link", "set", "dev", iface, "address", ownMac];
+}
+
+/** The sysctl behind planNeighbourAdvert, relative to /proc/sys; slashes, since interface names may contain dots. */
+export function ndiscNotifyKey(iface: string): string {
+  return `net/ipv6/conf/${iface}/ndisc_notify`;
+}
+
+/**
+ * The interfaces that announce at one tick, for the bindings announced then:
+ * one `ip link set` per interface carrying IPv6 VIPs, however many (each
+ * round advertises every IPv6 address of the interface), in first-seen
+ * order. IPv4 VIPs are left out: each has its own arping.
+ */
+export function neighbourAdvertInterfaces(bindings: readonly VipBinding[]): string[] {
+  return [...new Set(bindings.filter((b) => b.family === 6).map((b) => b.interface))];
+}
+
+/**
+ * Whether an interface's IPv6 announcements, restarted at `nowMs` (a VIP
+ * acquired or repaired there), use the takeover density: when this acquire is
+ * a takeover, and also while the burst it replaces was a takeover's with sends
+ * still ahead (a second VIP acquired on the interface must not thin out the
+ * first one's takeover burst, since one round announces both).
+ */
+export function neighbourBurstTakeover(
+  current: { takeover: boolean; startedMs: number } | undefined,
+  takeover: boolean,
+  nowMs: number,
+  schedule: GarpSchedule,
+): boolean {
+  if (takeover) return true;
+  if (!current?.takeover) return false;
+  const offsets = garpOffsets(schedule, true);
+  return nowMs - current.startedMs < (offsets[offsets.length - 1] ?? 0);
+}
+
+/**
+ * Who answers neighbour solicitations for `address` on IF: `ndisc6 -1 -r 1 -w
+ * MS VIP IF` (one solicitation, the first answer ends it; exit 0 with a
+ * "Target link-layer address:" line, 2 with "No response." when nobody
+ * answered within MS, 1 on errors). Sent from the interface's link-local
+ * address; this host's own copy of the VIP does not answer it (verified).
+ */
+export function planNeighbourSolicit(ndisc6: string, iface: string, address: string, waitMs: number): string[] {
+  return [ndisc6, "-1", "-r", "1", "-w", String(Math.max(1, Math.round(waitMs))), address, iface];
+}
+
+/** The MACs of ndisc6's "Target link-layer address: 06:E7:F1:B1:1A:EA" lines, lower case. */
+export function parseNdisc6(stdout: string): string[] {
+  return [...stdout.matchAll(/Target link-layer address:\s*([0-9A-Fa-f]{2}(?::[0-9A-Fa-f]{2}){5})\b/g)].map((m) => m[1].toLowerCase());
+}
+
+/** What one ndisc6 run says about the hosts answering for an address. */
+export type NeighbourAnswer =
+  /** Some host other than this one answered (MACs, lower case, once each). */
+  | { kind: "others"; macs: string[] }
+  /** Only this host's own MAC answered. */
+  | { kind: "own" }
+  /** Nobody answered within the wait. */
+  | { kind: "nobody" }
+  /** ndisc6 could not ask (a missing interface, no IPv6 on it, no CAP_NET_RAW). */
+  | { kind: "error"; detail: string };
+
+/** Reads one ndisc6 run (planNeighbourSolicit); `ownMac` (lower case) is this host's, never counted as another. */
+export function neighbourAnswer(r: { exitCode: number; stdout: string; stderr: string; spawnError?: string }, ownMac?: string): NeighbourAnswer {
+  const macs = [...new Set(parseNdisc6(r.stdout))];
+  const others = macs.filter((m) => m !== ownMac?.toLowerCase());
+  if (others.length > 0) return { kind: "others", macs: others };
+  if (macs.length > 0) return { kind: "own" };
+  if (r.exitCode === 2) return { kind: "nobody" };
+  const why = (r.stderr || r.spawnError || r.stdout).trim().split("\n").filter(Boolean).slice(-1)[0] ?? "";
+  return { kind: "error", detail: `ndisc6 exited ${r.exitCode}${why ? `: ${why}` : ""}` };
 }

@@ -131,14 +131,8 @@ export function convert(nodes: NodeDef[], nginx: NginxDef[], opts: ImportOptions
     }
     const vips: string[] = [];
     for (const v of first.vips) {
-      if (v.family === 6) {
-        notes.push({
-          where: v.where,
-          what: `vrrp_instance ${first.name} IPv6 VIP ${v.address}/${v.prefix}: left out (keepvip does not float IPv6 addresses yet); the group's IPv4 VIPs are carried`,
-        });
-        continue;
-      }
-      const owner = vipOwner.get(v.address);
+      const key = v.family === 6 ? new URL(`http://[${v.address}]`).hostname : v.address;
+      const owner = vipOwner.get(key);
       if (owner !== undefined) {
         notes.push({
           where: v.where,
@@ -146,7 +140,7 @@ export function convert(nodes: NodeDef[], nginx: NginxDef[], opts: ImportOptions
         });
         continue;
       }
-      vipOwner.set(v.address, name);
+      vipOwner.set(key, name);
       sources.set(`groups[${groups.length}].vips[${vips.length}]`, v.where);
       vips.push(`${v.address}/${v.prefix}`);
     }
@@ -347,7 +341,15 @@ function agentFor(
     const groupVips = new Set(plan.copies[0].inst.vips.map((v) => v.address));
     const addresses: Record<string, Record<string, string>> = {};
     for (const v of inst.vips) {
-      if (!groupVips.has(v.address) || v.family !== 4) continue;
+      if (!groupVips.has(v.address)) continue;
+      if (v.family === 6) {
+        if (v.label || (v.dev && v.dev !== iface) || v.scope)
+          notes.push({
+            where: v.where,
+            what: `vrrp_instance ${inst.name} VIP ${v.address}: its own dev/label/scope are not carried for an IPv6 VIP (it goes on ${iface}; IPv6 addresses have no labels)`,
+          });
+        continue;
+      }
       const o = { ...(v.dev && v.dev !== iface ? { interface: v.dev } : {}), ...(v.label ? { label: v.label } : {}), ...(v.scope ? { scope: v.scope } : {}) };
       if (Object.keys(o).length > 0) addresses[v.address] = o;
     }

@@ -25,7 +25,15 @@ export type OutgoingCommand =
 
 export type CommandAction = OutgoingCommand["action"];
 
-/** The commands a planner action sends: acquire and release go to every group of the unit, verify to its first. */
+/**
+ * The commands a planner action sends: acquire and release go to every group of
+ * the unit, verify to its first. Every command carries all of a group's VIPs
+ * (IPv4 and IPv6 alike, formatCidr's normalized "ADDR/LEN"): they move as one.
+ * A verification probes the service through the group's first VIP as
+ * configured (the agent takes `vips[0]`), whatever its family; so does a
+ * backup's reach probe. A dual-stack group whose service should be checked
+ * over IPv6 lists its IPv6 VIP first.
+ */
 export function commandsFor(unit: Unit, rt: UnitRuntime, a: Exclude<Action, { type: "note" }>, verifyTimeoutMs: number): OutgoingCommand[] {
   switch (a.type) {
     case "acquire":

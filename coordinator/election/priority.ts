@@ -3,6 +3,7 @@
  * weighted tracks, plus keepvip's session and nginx conditions. Pure.
  */
 import type { MemberSpec, NodeView, TrackSpec, UnitSpec } from "./view.js";
+import { ipv6Groups } from "../../shared/config/net.js";
 
 export const MIN_PRIORITY = 1;
 export const MAX_PRIORITY = 254;
@@ -135,27 +136,6 @@ function addressKey(address: string | undefined): string {
   if (!address) return "";
   const groups = ipv6Groups(address.includes(":") ? address : `::ffff:${address}`);
   return groups ? groups.map((g) => g.toString(16).padStart(4, "0")).join(":") : address.toLowerCase();
-}
-
-function ipv6Groups(text: string): number[] | undefined {
-  let s = text.toLowerCase();
-  const tail: number[] = [];
-  const dotted = /^(.*:)(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(s);
-  if (dotted) {
-    const o = dotted.slice(2).map(Number);
-    if (o.some((x) => x > 255)) return undefined;
-    tail.push((o[0] << 8) | o[1], (o[2] << 8) | o[3]);
-    s = dotted[1].endsWith("::") ? dotted[1] : dotted[1].slice(0, -1);
-  }
-  const halves = s.split("::");
-  if (halves.length > 2) return undefined;
-  const parse = (h: string) => (h === "" ? [] : h.split(":").map((g) => (/^[0-9a-f]{1,4}$/.test(g) ? parseInt(g, 16) : NaN)));
-  const head = parse(halves[0]);
-  const rest = halves.length === 2 ? parse(halves[1]) : [];
-  const fill = 8 - head.length - rest.length - tail.length;
-  if (halves.length === 1 ? fill !== 0 : fill < 1) return undefined;
-  const all = [...head, ...Array<number>(halves.length === 2 ? fill : 0).fill(0), ...rest, ...tail];
-  return all.some(Number.isNaN) ? undefined : all;
 }
 
 /**

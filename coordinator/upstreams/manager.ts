@@ -9,6 +9,7 @@
  */
 import type { Logger } from "pino";
 import type { CoordinatorConfig } from "../../shared/config/coordinator.js";
+import { normalizeHostPort } from "../../shared/config/net.js";
 import type { ProbePlan, ProbeResult, UpstreamConfig } from "../../shared/gen/keepvip/v1/agent.js";
 import type { UpstreamStatus } from "../../shared/gen/keepvip/v1/admin.js";
 import { fail, ok, type Result } from "../../shared/result.js";
@@ -162,11 +163,13 @@ export class UpstreamManager {
   }
 
   /** An admin override of one server; fails (not-found) for an upstream or server the config does not have. */
-  setOverride(upstream: string, server: string, action: "drain" | "down" | "up" | "weight", weight?: number): Result<string> {
+  setOverride(upstream: string, asked: string, action: "drain" | "down" | "up" | "weight", weight?: number): Result<string> {
     const u = this.config.upstreams.find((x) => x.name === upstream);
     if (!u) return fail("not-found", `unknown upstream "${upstream}" (upstreams: ${this.config.upstreams.map((x) => x.name).join(", ") || "none"})`);
-    if (!u.servers.some((s) => s.address === server))
-      return fail("not-found", `upstream ${upstream} has no server ${server} (servers: ${u.servers.map((s) => s.address).join(", ")})`);
+    // The operator may spell an IPv6 server another way ("[2001:DB8::0021]:80"): the config's spelling is its key.
+    const configured = u.servers.find((s) => s.address === asked) ?? u.servers.find((s) => normalizeHostPort(s.address) === normalizeHostPort(asked));
+    if (!configured) return fail("not-found", `upstream ${upstream} has no server ${asked} (servers: ${u.servers.map((s) => s.address).join(", ")})`);
+    const server = configured.address;
     const key = serverKey(upstream, server);
     const next = { ...this.overrides };
     // A server an operator takes out of drain/down comes back like a recovered one: with slow start.

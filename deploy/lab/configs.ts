@@ -19,10 +19,12 @@ import {
   ETCD_CLIENT_PORT,
   ETCD_HOSTS,
   LAN_PREFIX_LEN,
+  LAN6_PREFIX_LEN,
   LB_HOSTS,
   REPLICA_HOSTS,
   SERVICE_PORT,
   VIP,
+  VIP6,
   coordinatorAddresses,
   type Host,
   type LbHost,
@@ -80,7 +82,8 @@ http {
 
     server {
         listen       ${SERVICE_PORT};
-        server_name  ${VIP};
+        listen       [::]:${SERVICE_PORT};
+        server_name  ${VIP} [${VIP6}];
         location / {
             proxy_next_upstream error timeout http_500 non_idempotent;
             # The seed says 3s, and that is the default here: the keepalived baseline in
@@ -230,7 +233,8 @@ export function coordinatorConfig(m: LabManifest, paths: LabPaths): CoordinatorI
     groups: [
       {
         name: "VI_1",
-        vips: [`${VIP}/${LAN_PREFIX_LEN}`],
+        // Dual-stack: both VIPs move together (one group, one holder).
+        vips: [`${VIP}/${LAN_PREFIX_LEN}`, `${VIP6}/${LAN6_PREFIX_LEN}`],
         service: { port: SERVICE_PORT, path: "/aaa" },
         lan_references: BACKENDS.map((b) => `${b}:${SERVICE_PORT}`),
         preempt: true,

@@ -9,7 +9,7 @@ import { REPO_ROOT, hostPrograms } from "./paths.js";
 import { parseProbeLine, type ProbeRecord } from "./probe-analysis.js";
 import { DEFAULT_PROBE_URL } from "./prober.js";
 import type { PoolRecord } from "./pool-client.js";
-import { LB_HOSTS } from "./topology.js";
+import { LB_HOSTS, VIP } from "./topology.js";
 import { summarizeVipEvents, type VipEvent, type VipSummary } from "./vip-timeline.js";
 
 function tsxArgv(ns: string, script: string, args: string[]): string[] {
@@ -20,6 +20,8 @@ function tsxArgv(ns: string, script: string, args: string[]): string[] {
 export interface ProbeOptions {
   /** Default http://198.18.0.100:10016/aaa */
   url?: string;
+  /** More URLs on the same schedule (records name their url). */
+  more?: string[];
   /** Default 10. */
   intervalMs?: number;
   /** Per request; default 200. */
@@ -79,6 +81,7 @@ export function startProber(prefix: string | undefined, opts: ProbeOptions = {})
   return startClient(prefix, "prober.ts", [
     "--url",
     opts.url ?? DEFAULT_PROBE_URL,
+    ...(opts.more ?? []).flatMap((u) => ["--url", u]),
     "--interval",
     String(opts.intervalMs ?? 10),
     "--timeout",
@@ -125,21 +128,27 @@ export interface VipSamplerOptions {
   intervalMs?: number;
   /** Upper bound of the run; default 60000. */
   durationMs?: number;
+  /** The addresses watched (one watcher per LB for all of them); default the IPv4 VIP. */
+  addresses?: string[];
 }
 
 export interface VipSamplerHandle {
   /** Resolves when both watchers have reported their first state. */
   ready: Promise<void>;
-  /** Change events so far. */
+  /** Change events so far (the first address's). */
   events: VipEvent[];
-  /** Stops both watchers and summarises the run. */
+  /** Stops both watchers and summarises the run (the first address). */
   stop(): Promise<VipSummary>;
+  /** After stop: each watched address's summary. */
+  summaries(): Record<string, VipSummary>;
 }
 
 /** Watches lan0 of both LBs for the VIP (one small poller per LB namespace, see vip-watch.ts). */
 export function startVipSampler(prefixArg: string | undefined, opts: VipSamplerOptions = {}): VipSamplerHandle {
   const prefix = mustPrefix(prefixArg);
-  const events: VipEvent[] = [];
+  const addresses = opts.addresses ?? [VIP];
+  const byAddress = new Map<string, VipEvent[]>(addresses.map((a) => [a, []]));
+  const events = byAddress.get(addresses[0])!;
   const seen = new Set<string>();
   const procs: RunningProcess[] = [];
   let markReady: () => void = () => undefined;
@@ -150,14 +159,14 @@ export function startVipSampler(prefixArg: string | undefined, opts: VipSamplerO
   });
   ready.catch(() => undefined);
   for (const host of LB_HOSTS) {
-    const args = ["--interval", String(opts.intervalMs ?? 10), "--duration", String(opts.durationMs ?? 60_000)];
+    const args = ["--interval", String(opts.intervalMs ?? 10), "--duration", String(opts.durationMs ?? 60_000), "--address", addresses.join(",")];
     const stderr: string[] = [];
     const proc = labRunner().start(tsxArgv(`${prefix}-${host}`, "vip-watch.ts", args), {
       cwd: REPO_ROOT,
       onStdoutLine: (line) => {
         try {
-          const v = JSON.parse(line) as { t: number; has: boolean };
-          events.push({ t: v.t, host, has: v.has });
+          const v = JSON.parse(line) as { t: number; has: boolean; address?: string };
+          byAddress.get(v.address ?? addresses[0])?.push({ t: v.t, host, has: v.has });
           seen.add(host);
           if (seen.size === LB_HOSTS.length) markReady();
         } catch {
@@ -177,5 +186,6 @@ export function startVipSampler(prefixArg: string | undefined, opts: VipSamplerO
       await Promise.all(procs.map((p) => p.exited));
       return summarizeVipEvents(events, LB_HOSTS);
     },
+    summaries: () => Object.fromEntries([...byAddress].map(([a, ev]) => [a, summarizeVipEvents(ev, LB_HOSTS)])),
   };
 }

@@ -17,6 +17,8 @@ export interface ProbeRecord {
   by?: string;
   /** Why it failed: "timeout", "ECONNREFUSED", "status 502", "bad body", … */
   err?: string;
+  /** The URL, when the prober probes several. */
+  url?: string;
 }
 
 /** A run of consecutive failed requests (in send order). */

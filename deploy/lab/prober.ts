@@ -1,12 +1,13 @@
 /**
  * The client-side prober, run inside P-client:
- *   ip netns exec P-client node --import tsx deploy/lab/prober.ts [--url URL] [--interval 10]
+ *   ip netns exec P-client node --import tsx deploy/lab/prober.ts [--url URL]... [--interval 10]
  *      [--timeout 200] [--duration 10000] [--count N] [--out FILE]
  * Sends GET URL every `interval` ms on a fixed schedule (a slow request does not delay the
  * next one), each on a new connection (agent: false, Connection: close) so a VIP move shows
  * at once, each with its own timeout. Writes one NDJSON ProbeRecord per request to stdout or
  * FILE. Bounded: stops after `duration` ms or `count` requests (whichever first), or on
- * SIGTERM/SIGINT, then waits for the requests in flight (≤ timeout) and exits.
+ * SIGTERM/SIGINT, then waits for the requests in flight (≤ timeout) and exits. With several
+ * --url (the IPv4 and the IPv6 VIP), each tick sends one request to each; records name their url.
  */
 import { createWriteStream } from "node:fs";
 import { request, type IncomingMessage } from "node:http";
@@ -21,6 +22,8 @@ const MIN_INTERVAL_MS = 1;
 
 export interface ProberOptions {
   url: string;
+  /** More URLs probed on the same schedule (each record then names its url). */
+  more?: string[];
   intervalMs: number;
   timeoutMs: number;
   durationMs: number;
@@ -72,7 +75,8 @@ export function probeOnce(url: URL, seq: number, timeoutMs: number): Promise<Pro
 
 /** Runs the schedule; calls `emit` per finished request; resolves when every request has finished. */
 export async function runProber(opts: ProberOptions, emit: (r: ProbeRecord) => void, stopSignal?: AbortSignal): Promise<void> {
-  const url = new URL(opts.url);
+  const urls = [opts.url, ...(opts.more ?? [])].map((u) => new URL(u));
+  const named = urls.length > 1;
   const interval = Math.max(MIN_INTERVAL_MS, opts.intervalMs);
   const duration = Math.min(opts.durationMs, MAX_PROBE_DURATION_MS);
   const maxCount = Math.min(opts.count ?? Number.POSITIVE_INFINITY, Math.ceil(duration / interval) + 1);
@@ -86,11 +90,14 @@ export async function runProber(opts: ProberOptions, emit: (r: ProbeRecord) => v
         resolve();
         return;
       }
-      const p = probeOnce(url, seq++, opts.timeoutMs).then((r) => {
-        emit(r);
-        inFlight.delete(p);
-      });
-      inFlight.add(p);
+      const s = seq++;
+      for (const url of urls) {
+        const p = probeOnce(url, s, opts.timeoutMs).then((r) => {
+          emit(named ? { ...r, url: url.href } : r);
+          inFlight.delete(p);
+        });
+        inFlight.add(p);
+      }
     };
     const timer = setInterval(tick, interval);
     stopSignal?.addEventListener("abort", () => tick(), { once: true });
@@ -102,7 +109,7 @@ export async function runProber(opts: ProberOptions, emit: (r: ProbeRecord) => v
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
-      url: { type: "string", default: DEFAULT_PROBE_URL },
+      url: { type: "string", multiple: true, default: [DEFAULT_PROBE_URL] },
       interval: { type: "string", default: "10" },
       timeout: { type: "string", default: "200" },
       duration: { type: "string", default: "10000" },
@@ -119,7 +126,8 @@ async function main(): Promise<void> {
     return n;
   };
   const opts: ProberOptions = {
-    url: values.url,
+    url: values.url[0],
+    more: values.url.slice(1),
     intervalMs: num("interval", values.interval),
     timeoutMs: num("timeout", values.timeout),
     durationMs: num("duration", values.duration),

@@ -26,6 +26,9 @@ export type Net = (typeof NETS)[number];
 export const DEFAULT_PREFIX = "kv";
 export const VIP = "198.18.0.100";
 export const LAN_PREFIX_LEN = 24;
+/** The group's second VIP: the LAN is dual-stack (IPv6 from the benchmarking range 2001:2::/48). */
+export const VIP6 = "2001:2::100";
+export const LAN6_PREFIX_LEN = 64;
 export const SERVICE_PORT = 10016;
 export const COORDINATOR_PORT = 7400;
 export const ETCD_CLIENT_PORT = 2379;
@@ -46,6 +49,15 @@ export const ADDRESSES: Record<Net, Partial<Record<Host, string>>> = {
     etcd2: "198.19.0.32",
     etcd3: "198.19.0.33",
   },
+};
+
+/** IPv6 on the LAN only (2001:2::/48, the benchmarking range, inside the lab's namespaces); ctl stays IPv4. */
+export const ADDRESSES6: Partial<Record<Host, string>> = {
+  lb1: "2001:2::11",
+  lb2: "2001:2::12",
+  b1: "2001:2::21",
+  b2: "2001:2::22",
+  client: "2001:2::50",
 };
 
 /** The hosts of a lab, in start order: the single-coordinator layout or the replicated one. */
@@ -71,6 +83,8 @@ export interface Attachment {
   port: string;
   /** "198.18.0.11" */
   address: string;
+  /** The LAN's IPv6 address ("2001:2::11"); none on ctl. */
+  address6?: string;
 }
 
 export interface TopologyPlan {
@@ -116,7 +130,8 @@ export function planTopology(prefix: string, ha = false): TopologyPlan {
     for (const host of hosts) {
       const address = ADDRESSES[net][host];
       if (address === undefined) continue;
-      attachments.push({ host, net, ns: hostNs(prefix, host), ifname: ifnameFor(net), port: `${host}-${net}`, address });
+      const address6 = net === "lan" ? ADDRESSES6[host] : undefined;
+      attachments.push({ host, net, ns: hostNs(prefix, host), ifname: ifnameFor(net), port: `${host}-${net}`, address, ...(address6 ? { address6 } : {}) });
     }
   }
   return { prefix, ha, switchNs: hostNs(prefix, "sw"), namespaces: [hostNs(prefix, "sw"), ...hosts.map((h) => hostNs(prefix, h))], attachments };
@@ -132,8 +147,9 @@ export function findAttachment(plan: TopologyPlan, host: string, net: string): A
 
 /** Per-namespace sysctls, set right after the namespace is made (before its links exist). */
 export function namespaceSysctls(host: Host | "sw"): string[] {
-  // No IPv6 anywhere: the lab is IPv4 and IPv6 link-locals only add DAD/RS/MLD chatter
-  // (and a detached switch port would otherwise start talking IPv6 to its host).
+  // IPv6 off by default: only the LAN interfaces of the hosts that have an IPv6 address turn it
+  // on (interfaceSysctls); elsewhere link-locals would only add DAD/RS/MLD chatter (and a
+  // detached switch port would start talking IPv6 to its host).
   const out = ["net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1"];
   if (host === "client" || host === "lb1" || host === "lb2") {
     // A neighbour records a gratuitous ARP only with arp_accept=1: the client
@@ -154,10 +170,15 @@ export function namespaceSysctls(host: Host | "sw"): string[] {
 
 /** Sysctls on an interface once it exists (the "all" value alone is not enough for every knob). */
 export function interfaceSysctls(a: Attachment): string[] {
-  if (a.net === "lan" && (a.host === "client" || a.host === "lb1" || a.host === "lb2")) {
-    return [`net.ipv4.conf.${a.ifname}.arp_accept=1`];
+  const out: string[] = [];
+  if (a.net === "lan" && (a.host === "client" || a.host === "lb1" || a.host === "lb2")) out.push(`net.ipv4.conf.${a.ifname}.arp_accept=1`);
+  if (a.address6 !== undefined) {
+    // No DAD (addresses serve at once), no router advertisements: the lab has no router.
+    // A neighbour takes a new MAC for an address it knows from an unsolicited NA with the
+    // override flag (the VIP's takeover); nothing to turn on for that.
+    out.push(`net.ipv6.conf.${a.ifname}.disable_ipv6=0`, `net.ipv6.conf.${a.ifname}.accept_dad=0`, `net.ipv6.conf.${a.ifname}.accept_ra=0`);
   }
-  return [];
+  return out;
 }
 
 /** argv lists that build the topology, in order. */
@@ -183,6 +204,7 @@ export function planUpCommands(plan: TopologyPlan, ip = "ip"): string[][] {
     cmds.push([ip, "-n", a.ns, "link", "set", a.ifname, "up"]);
     const sysctls = interfaceSysctls(a);
     if (sysctls.length > 0) cmds.push([ip, "netns", "exec", a.ns, "sysctl", "-q", "-w", ...sysctls]);
+    if (a.address6 !== undefined) cmds.push([ip, "-n", a.ns, "-6", "addr", "add", `${a.address6}/${LAN6_PREFIX_LEN}`, "dev", a.ifname, "nodad"]);
   }
   return cmds;
 }

@@ -1,11 +1,12 @@
 /**
  * Watches one LB namespace for the VIP, run inside it:
- *   ip netns exec P-lb1 node --import tsx deploy/lab/vip-watch.ts [--address 198.18.0.100]
+ *   ip netns exec P-lb1 node --import tsx deploy/lab/vip-watch.ts [--address 198.18.0.100[,2001:2::100]]
  *      [--interface lan0] [--interval 10] [--duration 60000]
  * Reads the interface's addresses every `interval` ms (os.networkInterfaces(): one
  * getifaddrs netlink dump, no subprocess, so 100 samples/s cost next to nothing) and prints
  * an NDJSON line {"t":…,"has":bool} first (its initial state: "ready"), then only on change,
- * and {"t":…,"has":bool,"end":true} when it stops (duration over, SIGTERM or SIGINT).
+ * and {"t":…,"has":bool,"end":true} when it stops (duration over, SIGTERM or SIGINT). With
+ * several addresses (comma-separated) every line also names its "address".
  *
  * Why a poller and not `ip monitor address`: the monitor is event-driven but gives no sign of
  * when it has subscribed, so its first state cannot be joined to a snapshot without a race;
@@ -32,20 +33,25 @@ function main(): void {
   });
   const interval = Math.max(1, Number(values.interval) || 10);
   const duration = Math.min(MAX_WATCH_DURATION_MS, Number(values.duration) || 60_000);
-  const emit = (has: boolean, end = false) => process.stdout.write(`${JSON.stringify(end ? { t: Date.now(), has, end } : { t: Date.now(), has })}\n`);
-  let has = hasAddress(values.interface, values.address);
-  emit(has);
+  const addresses = values.address.split(",").filter((a) => a !== "");
+  const named = addresses.length > 1;
+  const emit = (address: string, has: boolean, end = false) =>
+    process.stdout.write(`${JSON.stringify({ t: Date.now(), has, ...(end ? { end } : {}), ...(named ? { address } : {}) })}\n`);
+  const has = new Map(addresses.map((a) => [a, hasAddress(values.interface, a)]));
+  for (const a of addresses) emit(a, has.get(a)!);
   const started = Date.now();
   const finish = () => {
     clearInterval(timer);
-    emit(hasAddress(values.interface, values.address), true);
+    for (const a of addresses) emit(a, hasAddress(values.interface, a), true);
     process.exit(0);
   };
   const timer = setInterval(() => {
-    const now = hasAddress(values.interface, values.address);
-    if (now !== has) {
-      has = now;
-      emit(has);
+    for (const a of addresses) {
+      const now = hasAddress(values.interface, a);
+      if (now !== has.get(a)) {
+        has.set(a, now);
+        emit(a, now);
+      }
     }
     if (Date.now() - started >= duration) finish();
   }, interval);

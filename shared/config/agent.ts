@@ -135,6 +135,13 @@ export const agentConfigSchema = z
       .regex(/^[a-z_][a-z0-9_-]{0,31}$/, "must be a user name")
       .optional(),
     arping: absolutePath.default("/usr/bin/arping"),
+    /**
+     * ndisc6 (Debian package ndisc6): who answers neighbour solicitations for an IPv6 VIP,
+     * as `arping` does for IPv4: supporting evidence when verifying a VIP before a takeover,
+     * and the check after one. Optional: when missing, the service probe through the VIP
+     * alone decides and a takeover is not confirmed on the LAN (the agent logs it once).
+     */
+    ndisc6: absolutePath.default("/usr/bin/ndisc6"),
     ip: absolutePath.default("/usr/sbin/ip"),
     /** nftables (lossless planned moves: forwarding the old holder's flows, the drain's ARP filter). */
     nft: absolutePath.default("/usr/sbin/nft"),

@@ -35,6 +35,7 @@
  *    no group of its node lists: the coordinator ignores it.
  */
 import { formatPath, type TextPosition, yamlPositions } from "./load.js";
+import { normalizeAddress } from "./net.js";
 
 /** A place in a config file: the file, the line:column when the text is known, and the field path. */
 export interface Place {
@@ -134,6 +135,18 @@ export function tracksProvided(agent: Pick<AgentSide, "tracks" | "track_interfac
 
 const own = <T>(record: Readonly<Record<string, T>> | undefined, key: string): T | undefined =>
   record !== undefined && Object.hasOwn(record, key) ? record[key] : undefined;
+
+/** An address in its one spelling (IPv6: "2001:db8::0100" is "2001:db8::100"); text that is no address as it is. */
+const norm = (address: string) => normalizeAddress(address) ?? address;
+
+/** An agent's `addresses` entry for a VIP, its key compared normalized (an IPv6 key may be spelt another way). */
+function addressEntry<T>(addresses: Readonly<Record<string, T>> | undefined, address: string): T | undefined {
+  const exact = own(addresses, address);
+  if (exact !== undefined || addresses === undefined) return exact;
+  const want = norm(address);
+  const key = Object.keys(addresses).find((k) => norm(k) === want);
+  return key === undefined ? undefined : addresses[key];
+}
 
 const list = (items: readonly string[]) => (items.length <= 1 ? (items[0] ?? "") : `${items.slice(0, -1).join(", ")} and ${items[items.length - 1]}`);
 
@@ -259,7 +272,9 @@ export function crossCheck(coordinator: ClusterFile<CoordinatorSide>, agents: Re
       });
       // no-interface: per VIP, as the agent places them (groups.NAME.addresses, the group's, default_interface).
       const binding = own(cfg.groups, g.name);
-      const unplaced = g.vips.filter((v) => (own(binding?.addresses, v.address)?.interface ?? binding?.interface ?? cfg.default_interface) === undefined);
+      const unplaced = g.vips.filter(
+        (v) => (addressEntry(binding?.addresses, v.address)?.interface ?? binding?.interface ?? cfg.default_interface) === undefined,
+      );
       if (unplaced.length > 0) {
         const agentPlace = binding ? at(["groups", g.name]) : at(["groups"]);
         add(
@@ -300,9 +315,9 @@ export function crossCheck(coordinator: ClusterFile<CoordinatorSide>, agents: Re
         );
         continue;
       }
-      const vips = new Set(g.vips.map((v) => v.address));
+      const vips = new Set(g.vips.map((v) => norm(v.address)));
       for (const address of Object.keys(binding.addresses ?? {})) {
-        if (vips.has(address)) continue;
+        if (vips.has(norm(address))) continue;
         const vipsPlace = cAt(["groups", gi, "vips"]);
         add(
           "error",

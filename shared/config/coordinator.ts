@@ -5,7 +5,7 @@
  */
 import { z } from "zod";
 import { duration, formatMs } from "./duration.js";
-import { absolutePath, cidr, hostPort, isLoopbackHost, name, nodeId, parseHostPort, port } from "./net.js";
+import { absolutePath, cidr, hostPort, ipv6VipProblem, isLoopbackHost, name, nodeId, normalizeHostPort, parseHostPort, port } from "./net.js";
 import { DEFAULT_STARTUP_GRACE_MS } from "../session-timing.js";
 import { DEFAULT_GARP } from "../protocol.js";
 
@@ -266,15 +266,18 @@ function crossCheck(cfg: Cfg, ctx: z.RefinementCtx) {
       ctx.addIssue({ code: "custom", path: ["groups", gi, "members"], message: `node "${d}" is listed twice in group "${g.name}"` });
     for (const d of duplicates(g.tracks, (tr) => tr.name))
       ctx.addIssue({ code: "custom", path: ["groups", gi, "tracks"], message: `track "${d}" is listed twice in group "${g.name}"` });
+    // IPv4 and IPv6 VIPs alike, alone or together: a group's VIPs move as one. Addresses
+    // are normalized by parseCidr, so two spellings of one IPv6 address are one VIP.
     g.vips.forEach((v, vi) => {
-      if (v.family === 6)
+      const problem = v.family === 6 ? ipv6VipProblem(v.address) : undefined;
+      if (problem !== undefined) ctx.addIssue({ code: "custom", path: ["groups", gi, "vips", vi], message: `not a VIP: ${problem}` });
+      const other = vipOwner.get(v.address);
+      if (other !== undefined)
         ctx.addIssue({
           code: "custom",
           path: ["groups", gi, "vips", vi],
-          message: `IPv6 VIPs are not supported yet (${v.address}): Debian has no tool that repeats unsolicited neighbour advertisements the way GARP is repeated; use an IPv4 address`,
+          message: other === g.name ? `VIP ${v.address} is listed twice in group "${g.name}"` : `VIP ${v.address} is already in group "${other}"`,
         });
-      const other = vipOwner.get(v.address);
-      if (other !== undefined) ctx.addIssue({ code: "custom", path: ["groups", gi, "vips", vi], message: `VIP ${v.address} is already in group "${other}"` });
       vipOwner.set(v.address, g.name);
     });
   });
@@ -306,7 +309,7 @@ function crossCheck(cfg: Cfg, ctx: z.RefinementCtx) {
   for (const d of duplicates(cfg.upstreams, (u) => u.name))
     ctx.addIssue({ code: "custom", path: ["upstreams"], message: `upstream name "${d}" is used twice` });
   cfg.upstreams.forEach((u, ui) => {
-    for (const d of duplicates(u.servers, (s) => s.address))
+    for (const d of duplicates(u.servers, (s) => normalizeHostPort(s.address)))
       ctx.addIssue({ code: "custom", path: ["upstreams", ui, "servers"], message: `server ${d} is listed twice in upstream "${u.name}"` });
     if (u.balance === "hash" && !u.hash_key)
       ctx.addIssue({ code: "custom", path: ["upstreams", ui, "hash_key"], message: `balance "hash" needs hash_key (e.g. "$remote_addr")` });

@@ -42,6 +42,12 @@ const FILES = {
   "agent-lb2-notrack.yaml": agent("lb2", ""),
   "bad.yaml": "node_id: lb1\ncoordinator: nowhere\ninsecure: true\ngroups: {}\n",
   "other-coordinator.yaml": COORDINATOR,
+  "dual-stack.yaml": COORDINATOR.replace('vips: ["198.18.0.100/24"]', 'vips: ["198.18.0.100/24", "2001:DB8::0100/64"]'),
+  "two-spellings.yaml":
+    `${COORDINATOR}  - name: VI_2\n    vips: ["2001:db8::100/64"]\n    service: { port: 10016 }\n    members: [{ node: lb1, priority: 100 }]\n`.replace(
+      'vips: ["198.18.0.100/24"]',
+      'vips: ["198.18.0.100/24", "2001:DB8::0100/64"]',
+    ),
 };
 
 interface Case {
@@ -112,6 +118,21 @@ const cases: Case[] = [
     files: ["coordinator.yaml", "bad.yaml", "bad.yaml"],
     code: 1,
     text: [/: 2 files invalid \(bad\.yaml, bad\.yaml\)/, /^ {2}bad\.yaml:2:14 coordinator:/],
+  },
+  {
+    name: "a dual-stack group (an IPv6 VIP next to the IPv4 one): consistent",
+    files: ["dual-stack.yaml", "agent-lb1.yaml", "agent-lb2.yaml"],
+    code: 0,
+    text: ["3 files: dual-stack.yaml, agent-lb1.yaml, agent-lb2.yaml: consistent"],
+  },
+  {
+    name: "one IPv6 VIP in two groups, spelt two ways: the coordinator config is invalid",
+    files: ["two-spellings.yaml", "agent-lb1.yaml"],
+    code: 1,
+    text: [
+      /: 1 file invalid \(two-spellings\.yaml\)/,
+      /^ {2}two-spellings\.yaml:\d+:\d+ groups\[1\]\.vips\[0\]: VIP 2001:db8::100 is already in group "VI_1"$/,
+    ],
   },
   {
     name: "no coordinator config: bad usage (exit 2)",

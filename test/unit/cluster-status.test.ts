@@ -160,3 +160,43 @@ test("status, as keepvip prints it: the FAULT row says the agent does not run th
   assert.match(why, /^lb2: not eligible \(lb2's agent does not run track chk_x \(not in its agent config\)\), effective priority 90$/m);
   assert.match(why, /^ {2}- track chk_x not run by lb2's agent/m);
 });
+
+test("status and why of a dual-stack group: the VIPs in configured order (IPv6 compressed), members with IPv6 addresses", () => {
+  const dual = parseConfigText(
+    coordinatorConfigSchema,
+    `
+insecure: true
+groups:
+  - name: VI_1
+    vips: ["2001:DB8::0100/64", "198.18.0.100/24"]
+    service: { port: 10016 }
+    members:
+      - { node: lb1, priority: 100, address: "fd00::11" }
+      - { node: lb2, priority: 100, address: "fd00::9" }
+`,
+    "c.yaml",
+  );
+  const u = buildUnits(dual);
+  const views = new Map(u[0].members.map((m) => [m.node, view(m.node, u[0])]));
+  const inp: StatusInput = {
+    units: u,
+    runtimes: new Map([["VI_1", { ...initialRuntime(2, "lb1"), holder: "lb1" }]]),
+    views,
+    lastReportMs: new Map([
+      ["lb1", 900],
+      ["lb2", 900],
+    ]),
+    nowMs: 1000,
+    reachFall: 3,
+    startedMs: 0,
+    version: "test",
+    insecure: false,
+  };
+  const reply = statusReply(inp);
+  assert.deepEqual(reply.groups[0].vips, ["2001:db8::100/64", "198.18.0.100/24"]);
+  const text = formatStatus(reply);
+  assert.match(text.split("\n")[0], /^VI_1 {2}VIP 2001:db8::100\/64, 198\.18\.0\.100\/24 {2}holder lb1 {2}epoch 2/);
+  const why = formatWhy(whyReply(inp, u[0], "VI_1"));
+  assert.match(why, /^VI_1: holder lb1, epoch 2$/m);
+  assert.match(why, /^lb2: eligible, effective priority 100$/m);
+});

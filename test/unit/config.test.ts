@@ -4,7 +4,7 @@ import { parseConfigText, loadConfigFile, ConfigError } from "../../shared/confi
 import { coordinatorConfigSchema, INSECURE_LISTEN_ACK, insecureListenProblem } from "../../shared/config/coordinator.js";
 import { agentConfigSchema, coordinatorAddresses } from "../../shared/config/agent.js";
 import { parseDuration } from "../../shared/config/duration.js";
-import { parseCidr, parseHostPort } from "../../shared/config/net.js";
+import { type Cidr, formatCidr, normalizeAddress, normalizeHostPort, parseCidr, parseHostPort } from "../../shared/config/net.js";
 import { ok, type Result } from "../../shared/result.js";
 
 /** The failure's message ("" when it did not fail). */
@@ -70,6 +70,23 @@ test("defaults fill a minimal coordinator config", () => {
   assert.equal(c.groups[0].preempt_delay, 0);
 });
 
+test("a group may have IPv6 VIPs alone, or next to IPv4 ones, normalized", () => {
+  const v6 = parseConfigText(coordinatorConfigSchema, minimal.replace('["198.18.0.100/24"]', '["2001:DB8::0100/64"]'), "c.yaml");
+  assert.deepEqual(v6.groups[0].vips, [{ address: "2001:db8::100", prefix: 64, family: 6 }]);
+  const dual = parseConfigText(coordinatorConfigSchema, minimal.replace('["198.18.0.100/24"]', '["198.18.0.100/24", "2001:db8::100/64", "fd00::1"]'), "c.yaml");
+  assert.deepEqual(dual.groups[0].vips, [
+    { address: "198.18.0.100", prefix: 24, family: 4 },
+    { address: "2001:db8::100", prefix: 64, family: 6 },
+    { address: "fd00::1", prefix: 128, family: 6 },
+  ]);
+  const first = parseConfigText(coordinatorConfigSchema, minimal.replace('["198.18.0.100/24"]', '["2001:db8::100/128", "198.18.0.100/24"]'), "c.yaml");
+  assert.deepEqual(
+    first.groups[0].vips.map((v) => v.family),
+    [6, 4],
+    "the order is kept: the first VIP is the one probed",
+  );
+});
+
 const cases: Array<[string, string, RegExp]> = [
   [
     "a priority above 254 names the field and the value",
@@ -102,9 +119,52 @@ const cases: Array<[string, string, RegExp]> = [
     /servers\[0\]\.address: .*must be host:port/,
   ],
   [
-    "an IPv6 VIP is refused with the reason",
-    minimal.replace("198.18.0.100/24", "2001:db8::100/64"),
-    /groups\[0\]\.vips\[0\]: IPv6 VIPs are not supported yet \(2001:db8::100\)/,
+    "an IPv6 prefix longer than 128 is explained",
+    minimal.replace("198.18.0.100/24", "2001:db8::100/129"),
+    /groups\[0\]\.vips\[0\]: prefix length "\/129" must be 1\.\.128 for an IPv6 address/,
+  ],
+  ["an IPv6 prefix of 0 is refused", minimal.replace("198.18.0.100/24", "2001:db8::100/0"), /groups\[0\]\.vips\[0\]: prefix length "\/0" must be 1\.\.128/],
+  ["an IPv4 prefix of 0 is refused", minimal.replace("/24", "/0"), /groups\[0\]\.vips\[0\]: prefix length "\/0" must be 1\.\.32 for an IPv4 address/],
+  [
+    "one IPv6 VIP in two groups is refused, whatever its spelling",
+    `${minimal}  - name: VI_2\n    vips: ["2001:db8::100/64"]\n    service: { port: 10016 }\n    members: [{ node: lb1, priority: 100 }]\n`.replace(
+      '["198.18.0.100/24"]',
+      '["198.18.0.100/24", "2001:DB8:0:0::0100/64"]',
+    ),
+    /groups\[1\]\.vips\[0\]: VIP 2001:db8::100 is already in group "VI_1"/,
+  ],
+  [
+    "one IPv6 VIP twice in a group is refused, whatever its spelling",
+    minimal.replace('["198.18.0.100/24"]', '["2001:db8::100/64", "2001:db8:0::100/64"]'),
+    /groups\[0\]\.vips\[1\]: VIP 2001:db8::100 is listed twice in group "VI_1"/,
+  ],
+  [
+    "an IPv6 VIP with a zone index is refused",
+    minimal.replace("198.18.0.100/24", "fe80::1%eth0/64"),
+    /groups\[0\]\.vips\[0\]: "fe80::1%eth0" has a zone index \(%eth0\)/,
+  ],
+  ["a link-local IPv6 VIP is refused", minimal.replace("198.18.0.100/24", "fe80::100/64"), /groups\[0\]\.vips\[0\]: not a VIP: fe80::100 is link-local/],
+  ["a multicast IPv6 VIP is refused", minimal.replace("198.18.0.100/24", "ff02::1"), /groups\[0\]\.vips\[0\]: not a VIP: ff02::1 is a multicast address/],
+  ["the IPv6 loopback as a VIP is refused", minimal.replace("198.18.0.100/24", "::1"), /groups\[0\]\.vips\[0\]: not a VIP: ::1 is the loopback address/],
+  [
+    "the unspecified IPv6 address as a VIP is refused",
+    minimal.replace("198.18.0.100/24", "::/64"),
+    /groups\[0\]\.vips\[0\]: not a VIP: :: is the unspecified address/,
+  ],
+  [
+    "an IPv4-mapped IPv6 VIP is refused, naming the IPv4 form",
+    minimal.replace("198.18.0.100/24", "::ffff:198.18.0.100/120"),
+    /groups\[0\]\.vips\[0\]: not a VIP: ::ffff:c612:64 is IPv4-mapped .*write the IPv4 address 198\.18\.0\.100$/,
+  ],
+  [
+    "one IPv6 server spelt two ways is listed twice",
+    `${minimal}upstreams:\n  - name: u\n    servers: [{address: '[2001:db8::21]:80'}, {address: '[2001:DB8:0::0021]:80'}]\n`,
+    /upstreams\[0\]\.servers: server \[2001:db8::21\]:80 is listed twice in upstream "u"/,
+  ],
+  [
+    "an IPv6 server without brackets is refused",
+    `${minimal}upstreams:\n  - name: u\n    servers: [{address: '2001:db8::21:80'}]\n`,
+    /upstreams\[0\]\.servers\[0\]\.address: .*IPv6 as \[addr\]:port/,
   ],
   [
     "a check digest that is not 32 hex digits is refused, the path named",
@@ -283,6 +343,70 @@ test("durations, addresses and host:port parse or explain", () => {
   assert.deepEqual(parseHostPort("[::1]:80"), ok({ host: "::1", port: 80 }));
   assert.match(failure(parseHostPort("1.2.3.4:99999")), /port 99999 must be 1\.\.65535/);
   assert.equal(parseHostPort("1.2.3.4:99999").ok || parseHostPort("x").ok, false);
+});
+
+test("normalizeAddress: one spelling per address, the one WHATWG URLs (and the agent's address scan) give", () => {
+  const table: Array<[string, string | undefined]> = [
+    ["198.18.0.100", "198.18.0.100"],
+    ["2001:db8::100", "2001:db8::100"],
+    ["2001:db8::0100", "2001:db8::100"],
+    ["2001:DB8:0:0:0:0:0:100", "2001:db8::100"],
+    ["2001:0db8:0000:0000:0001:0000:0000:0001", "2001:db8::1:0:0:1"],
+    ["2001:db8:0:0:1:0:0:0", "2001:db8:0:0:1::"],
+    ["2001:db8:0:1:0:0:0:1", "2001:db8:0:1::1"],
+    ["1:0:2:3:4:5:6:7", "1:0:2:3:4:5:6:7"],
+    ["::", "::"],
+    ["::1", "::1"],
+    ["0:0:0:0:0:0:0:1", "::1"],
+    ["FE80::A", "fe80::a"],
+    ["::ffff:198.18.0.100", "::ffff:c612:64"],
+    ["64:ff9b::198.18.0.1", "64:ff9b::c612:1"],
+    ["fe80::1%eth0", undefined],
+    ["198.18.0.300", undefined],
+    ["010.0.0.1", undefined],
+    ["2001:db8::1::2", undefined],
+    ["db8", undefined],
+    ["", undefined],
+  ];
+  for (const [input, want] of table) {
+    assert.equal(normalizeAddress(input), want, input);
+    if (want?.includes(":")) assert.equal(`[${want}]`, new URL(`http://[${input}]/`).hostname, `${input}: as a URL spells it`);
+  }
+  assert.equal(normalizeHostPort("[2001:DB8::0021]:080"), "[2001:db8::21]:80");
+  assert.equal(normalizeHostPort("Backend-1.LAB:8080"), "backend-1.lab:8080");
+  assert.equal(normalizeHostPort("198.18.0.21:80"), "198.18.0.21:80");
+  assert.equal(normalizeHostPort("nonsense"), "nonsense");
+});
+
+test("parseCidr and formatCidr round-trip IPv4 and IPv6, IPv6 printed compressed", () => {
+  const table: Array<[input: string, cidr: Cidr, printed: string]> = [
+    ["198.18.0.100/24", { address: "198.18.0.100", prefix: 24, family: 4 }, "198.18.0.100/24"],
+    ["198.18.0.100", { address: "198.18.0.100", prefix: 32, family: 4 }, "198.18.0.100/32"],
+    ["2001:db8::100/64", { address: "2001:db8::100", prefix: 64, family: 6 }, "2001:db8::100/64"],
+    ["2001:db8::0100/64", { address: "2001:db8::100", prefix: 64, family: 6 }, "2001:db8::100/64"],
+    ["2001:DB8:0000:0000:0000:0000:0000:0100/64", { address: "2001:db8::100", prefix: 64, family: 6 }, "2001:db8::100/64"],
+    ["2001:db8::100", { address: "2001:db8::100", prefix: 128, family: 6 }, "2001:db8::100/128"],
+    ["fd00:0:0:1::/1", { address: "fd00:0:0:1::", prefix: 1, family: 6 }, "fd00:0:0:1::/1"],
+    [" fd00::a/128 ", { address: "fd00::a", prefix: 128, family: 6 }, "fd00::a/128"],
+  ];
+  for (const [input, want, printed] of table) {
+    const parsed = parseCidr(input);
+    assert.deepEqual(parsed, ok(want), input);
+    assert.equal(formatCidr(want), printed, input);
+    assert.deepEqual(parseCidr(printed), ok(want), `${printed} parses back to itself`);
+  }
+  // A Cidr built by hand in another spelling still prints compressed.
+  assert.equal(formatCidr({ address: "2001:DB8:0:0::0100", prefix: 64, family: 6 }), "2001:db8::100/64");
+  const refused: Array<[string, RegExp]> = [
+    ["2001:db8::100/129", /prefix length "\/129" must be 1\.\.128 for an IPv6 address/],
+    ["2001:db8::100/0", /prefix length "\/0" must be 1\.\.128/],
+    ["2001:db8::100/", /prefix length "\/" must be 1\.\.128/],
+    ["198.18.0.1/33", /must be 1\.\.32 for an IPv4 address/],
+    ["2001:db8::100/64/1", /not an address with an optional \/prefix/],
+    ["fe80::1%eth0/64", /has a zone index \(%eth0\)/],
+    ["[2001:db8::100]/64", /not an IPv4 or IPv6 address/],
+  ];
+  for (const [input, want] of refused) assert.match(failure(parseCidr(input)), want, input);
 });
 
 test("insecure: true is for loopback; another listen address needs the acknowledgement, word for word", () => {

@@ -4,8 +4,10 @@ import assert from "node:assert/strict";
 import { Drainer, type DrainEvent } from "../../agent/vip/drain.js";
 import type { VipBinding } from "../../agent/vip/plan.js";
 import { FakeRunner, type FakeReply } from "../support/fake-runner.js";
+import { vipPort } from "../../agent/wiring.js";
+import type { VipController } from "../../agent/vip/controller.js";
 
-const tools = { nft: "nft", ip: "ip", ss: "ss", arping: "arping" };
+const tools = { nft: "nft", ip: "ip", ss: "ss", arping: "arping", ndisc6: "ndisc6" };
 const vip: VipBinding = { group: "VI_1", address: "198.18.0.100", prefix: 24, family: 4, interface: "lan0" };
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -116,4 +118,96 @@ test("forwarding: asks the LAN who answers for the VIP, seeds this host's flows,
   await quiet.drainer.forward(vip, 30_000);
   assert.deepEqual(quiet.lines(), ["arping -c 1 -w 1 -I lan0 198.18.0.100"], "no reply: no table");
   assert.deepEqual(quiet.events, []);
+});
+
+const vip6: VipBinding = { group: "VI_1", address: "2001:db8::100", prefix: 64, family: 6, interface: "lan0" };
+
+test("an IPv6 VIP drains on lo as a /128 (no filter: the kernel answers solicitations only for the receiving interface) and ends when its flows end", async () => {
+  const r = rig([["[2001:db8::50]:40000", "[2001:db8::12]:41000"], ["[2001:db8::12]:41000"]]);
+  assert.equal(await r.drainer.startDrain(vip6, 30_000, ["2001:db8::12"]), true);
+  assert.deepEqual(r.lines(), ["ip -6 addr add 2001:db8::100/128 dev lo nodad"], "one program before the VIP may leave the LAN, no ARP filter");
+  for (let i = 0; i < 100 && r.events.length < 2; i++) await sleep(5);
+  assert.deepEqual(
+    r.events.map((e) => [e.kind, e.detail.split(" (")[0]]),
+    [
+      ["drain-started", "VI_1: 2001:db8::100 drains 1 connection"],
+      ["drain-ended", r.events[1]?.detail.split(" (")[0]],
+    ],
+    "a member's probe (2001:db8::12) is not waited for",
+  );
+  assert.ok(r.lines().includes("ss -Htno state connected exclude time-wait src 2001:db8::100"));
+  assert.equal(r.lines().at(-1), "ip -6 addr del 2001:db8::100/128 dev lo");
+  assert.ok(!r.lines().some((l) => l.startsWith("nft")), "no nftables for an IPv6 drain");
+});
+
+test("an IPv6 planned acquire forwards the flows it does not know to whoever ndisc6 says answers (ip6 rules)", async () => {
+  const r = rig([[]], (argv) =>
+    argv[0] === "ndisc6"
+      ? { stdout: "Soliciting 2001:db8::100 (2001:db8::100) on lan0...\nTarget link-layer address: 02:00:00:00:00:12\n from 2001:db8::12\n" }
+      : undefined,
+  );
+  await r.drainer.forward(vip6, 30_000);
+  assert.deepEqual(r.lines(), ["ndisc6 -1 -r 1 -w 1000 2001:db8::100 lan0", "ss -Htno state connected exclude time-wait src 2001:db8::100", "nft -f -"]);
+  const script = String(r.runner.calls.at(-1)?.options.input);
+  assert.match(script, /type ipv6_addr \. inet_service/);
+  assert.match(script, /ip6 daddr 2001:db8::100 meta l4proto tcp jump flows/);
+  assert.match(script, /ether daddr set 02:00:00:00:00:12 fwd to "lan0"/);
+  assert.deepEqual(
+    r.events.map((e) => e.kind),
+    ["forward-started"],
+  );
+  await r.drainer.close();
+});
+
+test("a dual-stack group's planned release drains both VIPs; its planned acquire forwards both", async () => {
+  const r = rig([["198.18.0.50:40000"], []], (argv) =>
+    argv[0] === "arping"
+      ? { stdout: "Unicast reply from 198.18.0.100 [02:00:00:00:00:12]  0.700ms\n" }
+      : argv[0] === "ndisc6"
+        ? { stdout: "Target link-layer address: 02:00:00:00:00:12\n" }
+        : undefined,
+  );
+  const released: VipBinding[][] = [];
+  const acquired: VipBinding[][] = [];
+  const controller = {
+    release: async (vips: VipBinding[]) => {
+      released.push(vips);
+      return vips.map((binding) => ({ binding, outcome: "removed", present: false, detail: "" }));
+    },
+    acquire: async (vips: VipBinding[]) => {
+      acquired.push(vips);
+      return vips.map((binding) => ({ binding, outcome: "added", present: true, detail: "" }));
+    },
+  } as unknown as VipController;
+  const port = vipPort(controller, r.drainer);
+  await port.release([vip, vip6], { drainMs: 30_000, members: [] });
+  assert.deepEqual(released, [[vip, vip6]], "both leave the LAN interface");
+  assert.deepEqual(
+    r.lines().slice(0, 3).sort(),
+    ["ip -6 addr add 2001:db8::100/128 dev lo nodad", "ip addr add 198.18.0.100/32 dev lo label lo:kvdrain", "nft -f -"],
+    "both go to lo first (the IPv4 one behind the ARP filter), side by side",
+  );
+  assert.ok(r.lines().indexOf("nft -f -") < r.lines().indexOf("ip addr add 198.18.0.100/32 dev lo label lo:kvdrain"), "the ARP filter before the IPv4 copy");
+  await r.drainer.close();
+  const before = r.lines().length;
+  const r2 = rig([[]], (argv) =>
+    argv[0] === "arping"
+      ? { stdout: "Unicast reply from 198.18.0.100 [02:00:00:00:00:12]  0.700ms\n" }
+      : argv[0] === "ndisc6"
+        ? { stdout: "Target link-layer address: 02:00:00:00:00:12\n" }
+        : undefined,
+  );
+  const port2 = vipPort(controller, r2.drainer);
+  await port2.acquire([vip, vip6], { takeover: false, garp: { offsetsMs: [], refreshMs: 0 }, forwardMs: 30_000 });
+  assert.ok(before > 0);
+  assert.deepEqual(acquired, [[vip, vip6]]);
+  assert.deepEqual(
+    r2.events.map((e) => [e.kind, e.address]),
+    [
+      ["forward-started", "198.18.0.100"],
+      ["forward-started", "2001:db8::100"],
+    ],
+    "the old holder's flows are forwarded for both VIPs",
+  );
+  await r2.drainer.close();
 });

@@ -12,7 +12,7 @@ import {
 } from "../../coordinator/cluster/commands.js";
 import { initialRuntime } from "../../coordinator/election/planner.js";
 import { ManualScheduler } from "../support/manual-scheduler.js";
-import { syncUnits } from "./engine-fixtures.js";
+import { syncUnits, units } from "./engine-fixtures.js";
 
 const timing = { ackTimeoutMs: 500, verifyTimeoutMs: 200 };
 const target = { node: "lb1", unit: "VI_1", group: "VI_1", epoch: 3 };
@@ -72,6 +72,24 @@ test("commandsFor: acquire and release go to every group of a sync unit, verify 
   for (const c of cases) {
     const got = commandsFor(unit, rt, c.action, 50).map((x) => ({ action: x.action, group: x.group, epoch: x.epoch, node: x.node }));
     assert.deepEqual(got, c.want, c.name);
+  }
+});
+
+test("commandsFor: a dual-stack group's VIPs go out together, IPv6 compressed; verify keeps the configured order (the first is probed)", () => {
+  const rt = { ...initialRuntime(4, null) };
+  const vipsOf = (spec: string, a: Parameters<typeof commandsFor>[2]) => commandsFor(units([spec])[0], rt, a, 50).map((c) => [c.action, c.vips]);
+  const acquire = { type: "acquire", node: "lb2", epoch: 5, takeover: true, forward: false, reason: "r" } as const;
+  const release = { type: "release", node: "lb1", epoch: 5, afterMs: 0, drain: false, reason: "r" } as const;
+  const verify = { type: "verify", node: "lb2", reason: "r" } as const;
+  const table: Array<[spec: string, vips: string[]]> = [
+    ["VI_1=2001:db8::100/64", ["2001:db8::100/64"]],
+    ["VI_1=2001:DB8:0:0::0100/64", ["2001:db8::100/64"]],
+    ["VI_1=fd00::1", ["fd00::1/128"]],
+    ["VI_1=198.18.0.100/24,2001:db8::100/64", ["198.18.0.100/24", "2001:db8::100/64"]],
+    ["VI_1=2001:db8::100/64,198.18.0.100/24", ["2001:db8::100/64", "198.18.0.100/24"]],
+  ];
+  for (const [spec, vips] of table) {
+    for (const a of [acquire, release, verify]) assert.deepEqual(vipsOf(spec, a), [[a.type, vips]], `${spec} ${a.type}`);
   }
 });
 

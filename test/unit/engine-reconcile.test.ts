@@ -1,10 +1,10 @@
 /** Config reload, table-tested: what reconcileUnits tells the engine to do. */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { reconcileUnits, runtimeFromState, type ReconcileAction } from "../../coordinator/cluster/reconfigure.js";
+import { diffConfig, reconcileUnits, runtimeFromState, type ReconcileAction } from "../../coordinator/cluster/reconfigure.js";
 import { initialRuntime, type UnitRuntime } from "../../coordinator/election/planner.js";
 import type { Unit } from "../../coordinator/cluster/units.js";
-import { syncUnits, units } from "./engine-fixtures.js";
+import { config, syncUnits, units } from "./engine-fixtures.js";
 
 const held = (holder: string, epoch: number): UnitRuntime => ({ ...initialRuntime(epoch, holder), holder });
 const noState = { epochs: {}, holders: {}, pins: {} };
@@ -117,4 +117,17 @@ test("runtimeFromState: the highest epoch of a unit's groups", () => {
   assert.equal(rt.lastHolder, "lb2");
   assert.equal(rt.holder, null, "a restarted coordinator holds nothing until the agents say so");
   assert.equal(rt.pinned, undefined);
+});
+
+test("diffConfig: IPv6 VIPs in the reload's words, compressed; respelling one is no change", () => {
+  const before = config(["VI_1=198.18.0.100/24"]);
+  assert.deepEqual(diffConfig(before, config(["VI_1=198.18.0.100/24,2001:DB8:0::0100/64"])).changes, [
+    "VI_1: VIPs 198.18.0.100/24 → 198.18.0.100/24, 2001:db8::100/64",
+  ]);
+  const dual = config(["VI_1=198.18.0.100/24,2001:db8::100/64"]);
+  assert.deepEqual(diffConfig(dual, config(["VI_1=198.18.0.100/24,2001:db8:0:0:0:0:0:100/64"])).changes, [], "another spelling of the same VIP");
+  assert.deepEqual(diffConfig(dual, config(["VI_1=198.18.0.100/24", "VI_2=fd00::1"])).changes, [
+    "VI_1: VIPs 198.18.0.100/24, 2001:db8::100/64 → 198.18.0.100/24",
+    "group VI_2 added (fd00::1/128)",
+  ]);
 });

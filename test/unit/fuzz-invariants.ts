@@ -1,12 +1,13 @@
 /**
  * What must hold of anything the config loader accepts, however odd the input
  * was: the rules docs/design.md and the schemas promise (priorities 1..254,
- * dead_interval ≥ 3 × heartbeat_interval, IPv4 VIPs, addresses and names that
+ * dead_interval ≥ 3 × heartbeat_interval, IPv4 and unicast IPv6 VIPs in one
+ * spelling each, addresses and names that
  * are safe in argv lists and nginx files). Written independently of the
  * schemas, so a schema that lets something through is caught here. Each
  * function returns the violations in words ([] = fine).
  */
-import { isIPv4 } from "node:net";
+import { isIPv4, isIPv6 } from "node:net";
 import type { AgentConfig } from "../../shared/config/agent.js";
 import type { CoordinatorConfig } from "../../shared/config/coordinator.js";
 import { parseHostPort } from "../../shared/config/net.js";
@@ -21,6 +22,17 @@ const isInt = (n: unknown, lo: number, hi: number) => typeof n === "number" && N
 const isMs = (n: unknown) => typeof n === "number" && Number.isSafeInteger(n) && n >= 0;
 const isHostPort = (s: unknown) => typeof s === "string" && parseHostPort(s).ok && NGINX_SAFE_ADDRESS.test(s.trim());
 const isAbsolute = (s: unknown) => typeof s === "string" && s.startsWith("/") && !/[\0\n]/.test(s);
+
+/** An IPv6 address as a WHATWG URL writes it: one spelling (compressed, lower case), which VIPs are compared in. */
+function urlSpelling(address: string): string | undefined {
+  try {
+    return new URL(`http://[${address}]/`).hostname.slice(1, -1);
+  } catch {
+    return undefined;
+  }
+}
+/** IPv6 addresses no VIP may be: unspecified, loopback, link-local, multicast, IPv4-mapped (in their URL spelling). */
+const SPECIAL_V6 = /^(::|::1|fe[89ab][0-9a-f]:.*|ff[0-9a-f]{2}:.*|::ffff:[0-9a-f]{1,4}:[0-9a-f]{1,4})$/;
 
 function unique(values: string[]): boolean {
   return new Set(values).size === values.length;
@@ -49,7 +61,9 @@ export function coordinatorViolations(c: CoordinatorConfig): string[] {
       if (!isInt(m.priority, 1, 254)) bad.push(`priority ${m.priority} of ${m.node}`);
     }
     for (const v of g.vips) {
-      if (v.family !== 4 || !isIPv4(v.address) || !isInt(v.prefix, 1, 32)) bad.push(`VIP ${JSON.stringify(v)}`);
+      const ok4 = v.family === 4 && isIPv4(v.address) && isInt(v.prefix, 1, 32);
+      const ok6 = v.family === 6 && isIPv6(v.address) && isInt(v.prefix, 1, 128) && v.address === urlSpelling(v.address) && !SPECIAL_V6.test(v.address);
+      if (!ok4 && !ok6) bad.push(`VIP ${JSON.stringify(v)}`);
     }
     if (!isInt(g.service.port, 1, 65535)) bad.push(`service port ${g.service.port}`);
     if (g.service.path !== undefined && !/^\/[\x21-\x7e]*$/.test(g.service.path)) bad.push(`service path ${JSON.stringify(g.service.path)}`);

@@ -160,15 +160,17 @@ test("LVS director: a virtual_server group, HTTP_GET with a status range, SSL_GE
   has(r.notes, /lb_kind: not carried/);
 });
 
-test("dual-stack pair: the IPv4 VIPs float, the IPv6 ones are left out with a note, IPv6 real servers are bracketed", () => {
+test("dual-stack pair: IPv4 and IPv6 VIPs float (a dual-stack group and an IPv6 one), IPv6 real servers are bracketed", () => {
   const r = imp(["dualstack/a.conf", "dualstack/b.conf"], ["ds-a", "ds-b"]);
   assert.deepEqual(
     r.coordinator.groups.map((g) => [g.name, g.vips.map((v) => `${v.address}/${v.prefix}`)]),
-    [["V4", ["192.0.2.20/24"]]],
+    [
+      ["V4", ["192.0.2.20/24", "2001:db8:20::20/64"]],
+      ["V6", ["2001:db8:20::21/64"]],
+    ],
   );
-  has(r.notes, /a\.conf:\d+:\d+: vrrp_instance V4 IPv6 VIP 2001:db8:20::20\/64: left out/);
-  has(r.notes, /vrrp_instance V6: no VIP keepvip can carry; the instance is left out/);
-  assert.deepEqual(Object.keys(r.agents["ds-a"].groups), ["V4"]);
+  has(r.notes, /vrrp_instance V6 native_ipv6: not needed/);
+  assert.deepEqual(Object.keys(r.agents["ds-a"].groups), ["V4", "V6"]);
   assert.deepEqual(
     r.coordinator.upstreams[0].servers.map((s) => s.address),
     ["[2001:db8:20::101]:80", "192.0.2.101:80"],

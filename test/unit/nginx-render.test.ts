@@ -35,6 +35,38 @@ test("host names pass the grammar (nginx resolves them at load time)", () => {
   assert.match(renderUpstreams(c), /^ {4}server backend-1\.lab:8080 max_fails=3 fail_timeout=30s;$/m);
 });
 
+// IPv6 servers: nginx wants the address bracketed ("server [2001:db8::21]:80"); bare, the
+// last group would read as the port. parseHostPort takes IPv6 only bracketed, so a bare one
+// is refused rather than written wrong.
+const v6Lines: Array<[what: string, address: string, line: string]> = [
+  ["a global IPv6 server", "[2001:db8::21]:80", "    server [2001:db8::21]:80 max_fails=3 fail_timeout=30s;"],
+  ["IPv6 loopback", "[::1]:10016", "    server [::1]:10016 max_fails=3 fail_timeout=30s;"],
+  ["a full-length IPv6 address", "[2001:db8:1:2:3:4:5:6]:8080", "    server [2001:db8:1:2:3:4:5:6]:8080 max_fails=3 fail_timeout=30s;"],
+  ["an IPv6 address with an IPv4 tail", "[::ffff:198.18.0.21]:80", "    server [::ffff:198.18.0.21]:80 max_fails=3 fail_timeout=30s;"],
+  ["an IPv4 server next to them", "198.18.0.21:80", "    server 198.18.0.21:80 max_fails=3 fail_timeout=30s;"],
+];
+for (const [what, address, line] of v6Lines) {
+  test(`renders ${what} (${address}) as nginx reads it`, () => {
+    const c = base();
+    c.upstreams[0].servers[0].address = address;
+    const lines = renderUpstreams(c).split("\n");
+    assert.ok(lines.includes(line), `no line ${JSON.stringify(line)} in:\n${lines.join("\n")}`);
+  });
+}
+
+test("an upstream of IPv4 and IPv6 servers renders each on its own line, in order", () => {
+  const c = base();
+  c.upstreams[0].servers = [server("198.18.0.21:80"), server("[2001:db8::21]:80", { weight: 2 }), server("[2001:db8::22]:80", { backup: true })];
+  const block = renderUpstreams(c)
+    .split("\n")
+    .filter((l) => l.startsWith("    server "));
+  assert.deepEqual(block, [
+    "    server 198.18.0.21:80 max_fails=1 fail_timeout=10s;",
+    "    server [2001:db8::21]:80 weight=2 max_fails=1 fail_timeout=10s;",
+    "    server [2001:db8::22]:80 max_fails=1 fail_timeout=10s backup;",
+  ]);
+});
+
 test("the same config renders the same bytes (the applier relies on it to skip re-sends)", () => {
   assert.equal(renderUpstreams(GOLDEN_CASES[1][1]), renderUpstreams(structuredClone(GOLDEN_CASES[1][1])));
 });
@@ -71,6 +103,21 @@ const refused: Array<[string, (c: UpstreamConfig) => void, RegExp]> = [
     "a server listed twice",
     (c) => (c.upstreams[0].servers[1].address = c.upstreams[0].servers[0].address),
     /^upstreams\[0\]\.servers\[1\]\.address: .*listed twice/,
+  ],
+  [
+    "a bare IPv6 server (no brackets)",
+    (c) => (c.upstreams[0].servers[0].address = "2001:db8::21:80"),
+    /^upstreams\[0\]\.servers\[0\]\.address: .*IPv6 as \[addr\]:port/,
+  ],
+  ["brackets around no IPv6 address", (c) => (c.upstreams[0].servers[0].address = "[198.18.0.21]:80"), /^upstreams\[0\]\.servers\[0\]\.address: /],
+  ["an IPv6 server with a zone index", (c) => (c.upstreams[0].servers[0].address = "[fe80::1%eth0]:80"), /^upstreams\[0\]\.servers\[0\]\.address: /],
+  [
+    "one IPv6 server spelt two ways",
+    (c) => {
+      c.upstreams[0].servers[0].address = "[2001:DB8::0021]:80";
+      c.upstreams[0].servers[1].address = "[2001:db8:0:0:0:0:0:21]:80";
+    },
+    /^upstreams\[0\]\.servers\[1\]\.address: server \[2001:db8:0:0:0:0:0:21\]:80 is listed twice/,
   ],
   ["two upstreams with one name", (c) => c.upstreams.push(structuredClone(c.upstreams[0])), /^upstreams\[1\]\.name: .*used twice/],
 ];

@@ -13,7 +13,7 @@ import {
   type CheckItem,
   type HostFacts,
 } from "../../agent/preflight-checks.js";
-import { agentInterfaces, listenAddresses } from "../../agent/preflight.js";
+import { agentInterfaces, ipv6VipInterfaces, listenAddresses } from "../../agent/preflight.js";
 import { readTlsFile } from "../../shared/tls-material.js";
 import type { TlsFile } from "../../shared/cert-check.js";
 import { agentConfigSchema, type AgentConfig } from "../../shared/config/agent.js";
@@ -325,6 +325,124 @@ for (const c of cases) {
     assert.equal(preflightExitCode(items), items.some((i) => i.status === "fail") ? 1 : 0);
   });
 }
+
+/** goodFacts, plus an IPv6 VIP on lan0 (the last welcome's) and ndisc6 installed. */
+function goodV6Facts(): HostFacts {
+  const f = goodFacts();
+  f.tools.ndisc6 = file("/usr/bin/ndisc6");
+  f.ipv6VipInterfaces = ["lan0"];
+  f.links.lan0 = { ...f.links.lan0!, mac: "02:00:00:00:00:11" };
+  f.sysctls["net.ipv6.conf.lan0.disable_ipv6"] = 0;
+  f.sysctls["net.ipv6.conf.lan0.ndisc_notify"] = 1;
+  f.staticNeighbours = { lan0: 0 };
+  return f;
+}
+
+test("a host ready for IPv6 VIPs: IPv6 on, ndisc_notify reported, the MAC announcement explained, ndisc6 there", () => {
+  const items = evaluatePreflight(config(), goodV6Facts());
+  assert.deepEqual(
+    items.filter((i) => i.status !== "ok"),
+    [],
+  );
+  const ids = items.map((i) => i.id);
+  assert.deepEqual(ids.slice(ids.indexOf("sysctl.lan0.rp_filter") + 1, ids.indexOf("nginx.binary")), [
+    "sysctl.lan0.disable_ipv6",
+    "sysctl.lan0.ndisc_notify",
+    "interface.lan0.mac",
+  ]);
+  assert.ok(ids.includes("tool.ndisc6"));
+  assert.match(
+    byId(items, "interface.lan0.mac").title,
+    /setting its MAC \(02:00:00:00:00:11\) to itself: not tried here, since that flushes lan0's neighbour entries/,
+  );
+});
+
+const v6Cases: Case[] = [
+  {
+    name: "IPv6 disabled on an interface carrying IPv6 VIPs blocks",
+    facts: (f) => (f.sysctls["net.ipv6.conf.lan0.disable_ipv6"] = 1),
+    id: "sysctl.lan0.disable_ipv6",
+    status: "fail",
+    title: /IPv6 is disabled on lan0 \(disable_ipv6 = 1\)/,
+    fix: /sysctl -w net\.ipv6\.conf\.lan0\.disable_ipv6=0/,
+  },
+  {
+    name: "no IPv6 at all on it (no /proc/sys/net/ipv6/conf/IF) blocks",
+    facts: (f) => delete f.sysctls["net.ipv6.conf.lan0.disable_ipv6"],
+    id: "sysctl.lan0.disable_ipv6",
+    status: "fail",
+    title: /IPv6 is not available on lan0/,
+  },
+  {
+    name: "ndisc_notify 0 is fine: the agent sets it, and says so",
+    facts: (f) => (f.sysctls["net.ipv6.conf.lan0.ndisc_notify"] = 0),
+    id: "sysctl.lan0.ndisc_notify",
+    status: "ok",
+    title: /ndisc_notify on lan0 is 0: the agent sets it to 1 at its first IPv6 announcement/,
+  },
+  {
+    name: "ndisc6 missing is a warning where IPv6 VIPs are (verification weaker)",
+    facts: (f) => (f.tools.ndisc6 = { path: "/usr/bin/ndisc6", ok: false, detail: "ENOENT" }),
+    id: "tool.ndisc6",
+    status: "warn",
+    title: /\/usr\/bin\/ndisc6 is missing/,
+    fix: /apt-get install ndisc6.*ndisc6:/,
+  },
+  {
+    name: "ndisc6 missing is only a note without IPv6 VIPs",
+    facts: (f) => {
+      f.tools.ndisc6 = { path: "/usr/bin/ndisc6", ok: false, detail: "ENOENT" };
+      f.ipv6VipInterfaces = [];
+    },
+    id: "tool.ndisc6",
+    status: "ok",
+    title: /only IPv6 VIPs use it; none known here/,
+  },
+  {
+    name: "an interface without a MAC cannot announce IPv6 VIPs",
+    facts: (f) => (f.links.lan0 = { flags: ["UP", "LOWER_UP"], operstate: "UNKNOWN" }),
+    id: "interface.lan0.mac",
+    status: "fail",
+    title: /lan0 has no link-layer address/,
+  },
+  {
+    name: "static neighbour entries on it are a warning: every IPv6 announcement deletes them",
+    facts: (f) => (f.staticNeighbours = { lan0: 2 }),
+    id: "interface.lan0.mac",
+    status: "warn",
+    title: /lan0 has 2 static neighbour entries/,
+  },
+];
+
+for (const c of v6Cases) {
+  test(`preflight, IPv6: ${c.name}`, () => {
+    const facts = goodV6Facts();
+    c.facts(facts);
+    const items = evaluatePreflight(config(c.config), facts);
+    const item = byId(items, c.id);
+    assert.equal(item.status, c.status, JSON.stringify(item));
+    if (c.title) assert.match(item.title, c.title);
+    if (c.fix) assert.match(item.fix ?? "", c.fix);
+    if (item.status !== "ok") assert.ok(item.why && item.fix, "every item that is not fine says why and how to fix it");
+  });
+}
+
+test("ipv6VipInterfaces: where the last welcome's IPv6 VIPs go, each once; IPv4 VIPs and unplaced groups left out", () => {
+  const cfg = config("default_interface: lan1\n");
+  assert.deepEqual(
+    ipv6VipInterfaces(cfg, [
+      { name: "VI_1", vips: ["198.18.0.100/24", "2001:db8::100/64", "2001:db8::101/64"] },
+      { name: "VI_9", vips: ["2001:db8::200/64"] },
+    ]),
+    ["lan0", "lan1"],
+  );
+  assert.deepEqual(ipv6VipInterfaces(config(), [{ name: "VI_1", vips: ["198.18.0.100/24"] }]), []);
+  assert.deepEqual(
+    ipv6VipInterfaces(config(), [{ name: "VI_9", vips: ["2001:db8::200/64"] }]),
+    [],
+    "no interface for an unlisted group without default_interface",
+  );
+});
 
 test("preflight: arp_ignore 3 blocks a VIP added with scope host", () => {
   const facts = goodFacts();

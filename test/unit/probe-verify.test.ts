@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { decideVerify, verifyVip, arpingProber, type ArpEvidence, type ArpProber } from "../../agent/probe/verify.js";
+import { decideVerify, verifyVip, arpingProber, ndisc6Prober, neighbourProber, type ArpEvidence, type ArpProber } from "../../agent/probe/verify.js";
 import type { ProbeOutcome, ProbeResult, ServiceProbeOptions } from "../../agent/probe/service.js";
 import { FakeRunner } from "../support/fake-runner.js";
 
@@ -168,4 +168,63 @@ test("the real ARP prober reads exit 0 as nobody answered", async () => {
   );
   assert.equal(e.answered, false);
   assert.match(e.detail, /nobody answered/);
+});
+
+test("the IPv6 prober runs ndisc6 once and reads the answering MAC", async () => {
+  const runner = new FakeRunner({
+    reply: () => ({
+      exitCode: 0,
+      stdout: "Soliciting 2001:db8::100 (2001:db8::100) on eth0...\nTarget link-layer address: AA:BB:CC:00:11:22\n from 2001:db8::100\n",
+    }),
+  });
+  const stop = new AbortController();
+  const e = await ndisc6Prober(runner, "/usr/bin/ndisc6")("eth0", "2001:db8::100", stop.signal);
+  assert.deepEqual(e, { answered: true, mac: "aa:bb:cc:00:11:22", detail: "aa:bb:cc:00:11:22 answered neighbour solicitation for 2001:db8::100" });
+  assert.deepEqual(runner.calls[0].argv, ["/usr/bin/ndisc6", "-1", "-r", "1", "-w", "1000", "2001:db8::100", "eth0"]);
+  assert.equal(runner.calls[0].options?.signal, stop.signal);
+});
+
+test("the IPv6 prober reads ndisc6's exit 2 as nobody answered, and an error as no answer with its reason", async () => {
+  const nobody = await ndisc6Prober(new FakeRunner({ reply: () => ({ exitCode: 2, stdout: "Timed out.\nNo response.\n" }) }), "/usr/bin/ndisc6")(
+    "eth0",
+    "2001:db8::100",
+    new AbortController().signal,
+  );
+  assert.deepEqual(nobody, { answered: false, detail: "nobody answered neighbour solicitation for 2001:db8::100 within 1 s" });
+  const broken = await ndisc6Prober(new FakeRunner({ reply: () => ({ exitCode: 1, stderr: "eth0: No such device" }) }), "/usr/bin/ndisc6")(
+    "eth0",
+    "2001:db8::100",
+    new AbortController().signal,
+  );
+  assert.equal(broken.answered, false);
+  assert.match(broken.detail, /ndisc6 exited 1: eth0: No such device/);
+});
+
+test("the agent's prober: arping for IPv4, ndisc6 for IPv6 when installed", async () => {
+  const runner = new FakeRunner({ reply: (argv) => (argv[0].endsWith("arping") ? { exitCode: 0 } : { exitCode: 2 }) });
+  const prober = neighbourProber({ runner, arping: "/usr/bin/arping", ndisc6: "/usr/bin/ndisc6", toolExists: async () => true });
+  await prober("eth0", "198.18.0.100", new AbortController().signal);
+  await prober("eth0", "2001:db8::100", new AbortController().signal);
+  assert.deepEqual(
+    runner.argvs.map((a) => a[0]),
+    ["/usr/bin/arping", "/usr/bin/ndisc6"],
+  );
+});
+
+test("without ndisc6 an IPv6 VIP gets no neighbour evidence, the service probe alone decides, and it is logged once", async () => {
+  const runner = new FakeRunner();
+  const warnings: string[] = [];
+  const log = { warn: (_o: unknown, msg: string) => warnings.push(msg) } as unknown as Parameters<typeof neighbourProber>[0]["log"];
+  const prober = neighbourProber({ runner, arping: "/usr/bin/arping", ndisc6: "/usr/bin/ndisc6", toolExists: async () => false, log });
+  const e = await prober("eth0", "2001:db8::100", new AbortController().signal);
+  await prober("eth0", "2001:db8::100", new AbortController().signal);
+  assert.deepEqual(e, { answered: false, detail: "not asked: /usr/bin/ndisc6 is not installed, the service probe alone decides" });
+  assert.equal(runner.calls.length, 0);
+  assert.equal(warnings.length, 1);
+  assert.match(warnings[0], /IPv6 VIPs are verified by the service probe through the VIP alone/);
+  // A silent service is a free VIP, an answering one a held VIP: as with no ARP answer.
+  const free = await verifyVip({ ...req, vip: "2001:db8::100" }, { probe: delayedProbe("timeout", 5), arp: prober });
+  assert.equal(free.verdict, "free");
+  const served = await verifyVip({ ...req, vip: "2001:db8::100" }, { probe: delayedProbe("ok", 5), arp: prober });
+  assert.equal(served.verdict, "answering-serving");
 });

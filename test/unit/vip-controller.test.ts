@@ -3,18 +3,29 @@ import assert from "node:assert/strict";
 import { VipController, type VipEvent } from "../../agent/vip/controller.js";
 import type { VipBinding } from "../../agent/vip/plan.js";
 import { GarpBurst } from "../../agent/vip/garp.js";
+import type { SysctlPort } from "../../agent/vip/sysctl.js";
 import type { CommandRunner, RunResult, RunningProcess, StartOptions } from "../../shared/exec/runner.js";
 import { waitFor } from "../support/wait.js";
 
 /**
- * An in-memory twin of one host's `ip` and `arping`: addresses per interface,
- * every argv it was given, and arping processes that linger like the real one
- * until they end or are killed.
+ * An in-memory twin of one host's `ip`, `arping` and `ndisc6`: addresses per
+ * interface (IPv6 ones with their DAD flags), every argv it was given, arping
+ * processes that linger like the real one until they end or are killed, and
+ * the `ip link set ... address` rounds that announce IPv6 VIPs.
  */
+type FakeAddr = { local: string; prefixlen: number; tentative?: boolean; dadfailed?: boolean };
 class FakeHost implements CommandRunner {
-  readonly addrs = new Map<string, Array<{ local: string; prefixlen: number }>>([["eth0", []]]);
+  readonly addrs = new Map<string, FakeAddr[]>([["eth0", []]]);
   readonly runs: string[][] = [];
   readonly garps: Array<{ atMs: number; proc: RunningProcess; killed: boolean }> = [];
+  /** `ip link set dev IF address MAC` rounds (IPv6 announcements), when each started. */
+  readonly adverts: Array<{ atMs: number; argv: string[] }> = [];
+  /** The MAC `ip -json link show dev IF` reports. */
+  mac = "02:00:00:00:00:11";
+  /** Exit code of `ip -json link show` (1: the interface vanished). */
+  linkShowExit = 0;
+  /** What `ndisc6` answers. */
+  ndisc6: { exitCode: number; stdout: string; stderr?: string } = { exitCode: 2, stdout: "Timed out.\nNo response.\n" };
   monitor: { onLine?: (line: string) => void; proc: RunningProcess; killed: boolean } | undefined;
   /** Exit code of each arping -U (2 = failure). */
   garpExit = 0;
@@ -36,8 +47,19 @@ class FakeHost implements CommandRunner {
       durationMs: 1,
     });
     if (args.join(" ") === "-json addr show") {
-      return res(0, JSON.stringify([...this.addrs].map(([ifname, list]) => ({ ifname, addr_info: list.map((a) => ({ family: "inet", ...a })) }))));
+      return res(
+        0,
+        JSON.stringify(
+          [...this.addrs].map(([ifname, list]) => ({ ifname, addr_info: list.map((a) => ({ family: a.local.includes(":") ? "inet6" : "inet", ...a })) })),
+        ),
+      );
     }
+    if (args.slice(0, 4).join(" ") === "-json link show dev") {
+      return this.linkShowExit === 0
+        ? res(0, JSON.stringify([{ ifname: args[4], address: this.mac.toUpperCase() }]))
+        : res(1, "", `Device "${args[4]}" does not exist.`);
+    }
+    if (argv[0] === "ndisc6") return res(this.ndisc6.exitCode, this.ndisc6.stdout, this.ndisc6.stderr ?? "");
     if (args[0] === "addr" && (args[1] === "add" || args[1] === "del")) {
       const [local, len] = args[2].split("/");
       const list = this.addrs.get(args[4]);
@@ -86,6 +108,9 @@ class FakeHost implements CommandRunner {
     if (argv.includes("monitor")) {
       this.monitor = { onLine: options?.onStdoutLine, proc, killed: false };
       Object.defineProperty(this.monitor, "killed", { get: () => entry.killed });
+    } else if (argv[1] === "link" && argv[2] === "set") {
+      this.adverts.push({ atMs: Date.now() - this.born, argv });
+      linger = setTimeout(() => end(result(0)), 1);
     } else {
       const code = this.garpExit;
       linger = setTimeout(() => end(result(code)), code === 0 ? 60 : 1);
@@ -96,13 +121,40 @@ class FakeHost implements CommandRunner {
 }
 
 const vip: VipBinding = { group: "VI_1", address: "198.18.0.100", prefix: 24, family: 4, interface: "eth0" };
-const tools = { ip: "ip", arping: "arping" };
+const vip6: VipBinding = { group: "VI_1", address: "2001:db8::100", prefix: 64, family: 6, interface: "eth0" };
+const tools = { ip: "ip", arping: "arping", ndisc6: "ndisc6" };
 
-function setup(schedule = { burstMs: [0, 20, 40], takeoverBurstMs: [0, 10, 20, 30, 40], refreshMs: 0 }) {
+/** net.ipv6.conf.*: what the fake kernel holds, and every write. */
+class FakeSysctl implements SysctlPort {
+  readonly values = new Map<string, string>([["net/ipv6/conf/eth0/ndisc_notify", "0"]]);
+  readonly writes: string[] = [];
+  writeError: string | undefined;
+  async read(key: string) {
+    const v = this.values.get(key);
+    return v === undefined ? { error: "ENOENT" } : { value: v };
+  }
+  async write(key: string, value: string) {
+    this.writes.push(`${key}=${value}`);
+    if (this.writeError !== undefined) return { error: this.writeError };
+    this.values.set(key, value);
+    return {};
+  }
+}
+
+function setup(schedule = { burstMs: [0, 20, 40], takeoverBurstMs: [0, 10, 20, 30, 40], refreshMs: 0 }, extra: { ndisc6Installed?: boolean } = {}) {
   const host = new FakeHost();
+  const sysctl = new FakeSysctl();
   const events: VipEvent[] = [];
-  const c = new VipController({ runner: host, tools, schedule, onEvent: (e) => events.push(e), pollMs: 0 });
-  return { host, events, c };
+  const c = new VipController({
+    runner: host,
+    tools,
+    schedule,
+    onEvent: (e) => events.push(e),
+    pollMs: 0,
+    sysctl,
+    toolExists: async () => extra.ndisc6Installed ?? true,
+  });
+  return { host, events, c, sysctl };
 }
 
 test("acquire resolves with the first GARP out and the rest of the burst follows on schedule", async () => {
@@ -231,14 +283,204 @@ test("a burst of monitor lines is coalesced into few re-reads", async () => {
   }
 });
 
-test("an IPv6 VIP is refused with a clear reason and nothing is run", async () => {
-  const { host, c } = setup();
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+test("an IPv6 VIP is added with nodad, ndisc_notify is set first, and one neighbour-advertisement round goes out per tick", async () => {
+  const { host, c, events, sysctl } = setup();
   try {
-    const [r] = await c.acquire([{ ...vip, address: "2001:db8::100", prefix: 64, family: 6 }]);
-    assert.equal(r.outcome, "unsupported");
-    assert.match(r.detail, /IPv6 VIPs are not supported yet/);
-    assert.ok(host.runs.every((a) => !a.includes("add")));
-    assert.equal(host.garps.length, 0);
+    const [r] = await c.acquire([vip6]);
+    assert.equal(r.outcome, "added");
+    assert.equal(r.present, true);
+    assert.deepEqual(c.held(), [vip6]);
+    assert.ok(host.runs.some((a) => a.join(" ") === "ip addr add 2001:db8::100/64 dev eth0 nodad"));
+    assert.deepEqual(sysctl.writes, ["net/ipv6/conf/eth0/ndisc_notify=1"]);
+    assert.equal(host.adverts.length, 1, "the first round is out when acquire resolves");
+    assert.deepEqual(host.adverts[0].argv, ["ip", "link", "set", "dev", "eth0", "address", "02:00:00:00:00:11"], "the MAC as ip link shows it, lower case");
+    await waitFor(() => host.adverts.length === 3, { what: "three rounds", timeoutMs: 1000, intervalMs: 2 });
+    const gaps = host.adverts.map((a) => a.atMs - host.adverts[0].atMs);
+    assert.ok(gaps[1] >= 15 && gaps[2] >= 35, `rounds at ${gaps.join(", ")} ms`);
+    await sleep(30);
+    assert.equal(host.adverts.length, 3, "the schedule's three ticks, no more");
+    assert.equal(host.garps.length, 0, "no arping for an IPv6 VIP");
+    assert.deepEqual(
+      events.map((e) => e.kind),
+      ["acquired"],
+    );
+  } finally {
+    await c.close();
+  }
+});
+
+test("IPv6: the MAC is read at every round (setting a stale one would change it), and ndisc_notify already 1 is left alone", async () => {
+  const { host, c, sysctl } = setup();
+  sysctl.values.set("net/ipv6/conf/eth0/ndisc_notify", "1");
+  try {
+    await c.acquire([vip6]);
+    host.mac = "02:00:00:00:00:99";
+    await waitFor(() => host.adverts.length === 3, { what: "three rounds", timeoutMs: 1000, intervalMs: 2 });
+    assert.deepEqual(
+      host.adverts.map((a) => a.argv.at(-1)),
+      ["02:00:00:00:00:11", "02:00:00:00:00:99", "02:00:00:00:00:99"],
+    );
+    assert.deepEqual(sysctl.writes, []);
+  } finally {
+    await c.close();
+  }
+});
+
+test("several IPv6 VIPs on one interface share one round per tick; a dual-stack IPv4 VIP keeps its own arping burst", async () => {
+  const { host, c } = setup({ burstMs: [0, 20, 40], takeoverBurstMs: [0, 10, 20, 30, 40], refreshMs: 0 });
+  const vip6b = { ...vip6, address: "2001:db8::101" };
+  const vip6c = { ...vip6, address: "2001:db8::102", group: "VI_2" };
+  try {
+    const results = await c.acquire([vip6, vip, vip6b, vip6c], { takeover: true });
+    assert.deepEqual(
+      results.map((r) => [r.binding.address, r.outcome]),
+      [
+        ["2001:db8::100", "added"],
+        ["198.18.0.100", "added"],
+        ["2001:db8::101", "added"],
+        ["2001:db8::102", "added"],
+      ],
+      "results in the order asked",
+    );
+    await waitFor(() => host.adverts.length === 5 && host.garps.length === 5, { what: "five rounds and five GARPs", timeoutMs: 1000, intervalMs: 2 });
+    await sleep(30);
+    assert.equal(host.adverts.length, 5, "the takeover schedule's five ticks: one round each for the three IPv6 VIPs");
+    assert.equal(host.garps.length, 5);
+  } finally {
+    await c.close();
+  }
+});
+
+test("IPv6 announcements go on while another IPv6 VIP is held on the interface, and stop with the last one", async () => {
+  const { host, c } = setup({ burstMs: [0], takeoverBurstMs: [0], refreshMs: 1000 });
+  const vip6b = { ...vip6, address: "2001:db8::101" };
+  try {
+    await c.acquire([vip6, vip6b]);
+    assert.equal(host.adverts.length, 1);
+    await c.release([vip6]);
+    assert.deepEqual(c.held(), [vip6b]);
+    await waitFor(() => host.adverts.length === 2, { what: "the refresh round for the VIP still held", timeoutMs: 1500, intervalMs: 5 });
+    await c.release([vip6b]);
+    await sleep(1100);
+    assert.equal(host.adverts.length, 2, "no round once no IPv6 VIP is held there");
+  } finally {
+    await c.close();
+  }
+});
+
+const unusable: Array<[string, Partial<FakeAddr>, RegExp]> = [
+  ["dadfailed", { dadfailed: true, tentative: true }, /is dadfailed: duplicate address detection found another host with it/],
+  ["tentative", { tentative: true }, /is tentative: the kernel does not use it yet/],
+];
+for (const [flag, flags, why] of unusable) {
+  test(`an IPv6 VIP left ${flag} is an acquire failure: not held, not announced`, async () => {
+    const { host, c, events } = setup();
+    host.addrs.get("eth0")!.push({ local: vip6.address, prefixlen: 64, ...flags });
+    try {
+      const [r] = await c.acquire([vip6], { takeover: true });
+      assert.equal(r.outcome, "unusable");
+      assert.equal(r.present, false);
+      assert.match(r.detail, why);
+      assert.deepEqual(c.held(), []);
+      assert.equal(host.adverts.length, 0);
+      await c.reconcile();
+      assert.deepEqual(events, [], "neither acquired nor, at the next look, unexpected");
+    } finally {
+      await c.close();
+    }
+  });
+}
+
+test("ndisc_notify that cannot be set is reported, and nothing is announced", async () => {
+  const { host, c, events, sysctl } = setup();
+  sysctl.writeError = "EACCES";
+  try {
+    const [r] = await c.acquire([vip6]);
+    assert.equal(r.outcome, "added", "the VIP is there: only its announcement failed");
+    assert.equal(host.adverts.length, 0);
+    const failed = events.find((e) => e.kind === "garp-failed");
+    assert.match(failed?.detail ?? "", /cannot set net\.ipv6\.conf\.eth0\.ndisc_notify=1 \(EACCES\).*not announced/);
+  } finally {
+    await c.close();
+  }
+});
+
+test("an interface whose MAC cannot be read fails the round with the reason, once per group", async () => {
+  const { host, c, events } = setup({ burstMs: [0], takeoverBurstMs: [0], refreshMs: 0 });
+  host.linkShowExit = 1;
+  try {
+    await c.acquire([vip6, { ...vip6, address: "2001:db8::101" }]);
+    assert.equal(host.adverts.length, 0);
+    const failed = events.filter((e) => e.kind === "garp-failed");
+    assert.equal(failed.length, 1);
+    assert.match(failed[0].detail, /cannot read eth0's MAC to announce its IPv6 VIPs/);
+  } finally {
+    await c.close();
+  }
+});
+
+test("an IPv6 VIP deleted behind the agent's back is re-added with nodad and announced", async () => {
+  const { host, c, events } = setup({ burstMs: [0], takeoverBurstMs: [0], refreshMs: 0 });
+  try {
+    await c.start();
+    await c.acquire([vip6]);
+    host.addrs.get("eth0")!.length = 0;
+    host.monitor!.onLine!("Deleted 2: eth0    inet6 2001:db8::100/64 scope global");
+    await waitFor(() => events.some((e) => e.kind === "drift-repaired"), { what: "drift-repaired", timeoutMs: 1000, intervalMs: 2 });
+    assert.deepEqual(host.addrs.get("eth0"), [{ local: vip6.address, prefixlen: 64 }]);
+    assert.equal(host.adverts.length, 2);
+  } finally {
+    await c.close();
+  }
+});
+
+const confirms: Array<[string, { exitCode: number; stdout: string; stderr?: string }, boolean, RegExp]> = [
+  [
+    "another host's MAC answering: not confirmed",
+    { exitCode: 0, stdout: "Target link-layer address: 16:9C:FB:EA:22:19\n from 2001:db8::100\n" },
+    false,
+    /2001:db8::100 also answered by 16:9c:fb:ea:22:19/,
+  ],
+  [
+    "nobody answering: confirmed",
+    { exitCode: 2, stdout: "Timed out.\nNo response.\n" },
+    true,
+    /no other host answered neighbour solicitations for 2001:db8::100 on eth0/,
+  ],
+  ["only our own MAC: confirmed", { exitCode: 0, stdout: "Target link-layer address: 02:00:00:00:00:11\n" }, true, /no other host answered/],
+  [
+    "ndisc6 failing: not confirmed, with its reason",
+    { exitCode: 1, stdout: "", stderr: "eth0: No such device" },
+    false,
+    /ndisc6 exited 1: eth0: No such device/,
+  ],
+];
+for (const [name, answer, confirmed, detail] of confirms) {
+  test(`confirming an IPv6 takeover with ndisc6: ${name}`, async () => {
+    const { host, c } = setup({ burstMs: [0], takeoverBurstMs: [0], refreshMs: 0 });
+    host.ndisc6 = answer;
+    try {
+      await c.acquire([vip6], { takeover: true });
+      const r = await c.confirmOwnership(vip6);
+      assert.equal(r.confirmed, confirmed);
+      assert.match(r.detail, detail);
+      assert.ok(host.runs.some((a) => a.join(" ") === "ndisc6 -1 -r 1 -w 1000 2001:db8::100 eth0"));
+    } finally {
+      await c.close();
+    }
+  });
+}
+
+test("confirming an IPv6 takeover without ndisc6 installed: confirmed, saying it could not ask", async () => {
+  const { host, c } = setup({ burstMs: [0], takeoverBurstMs: [0], refreshMs: 0 }, { ndisc6Installed: false });
+  try {
+    await c.acquire([vip6], { takeover: true });
+    const r = await c.confirmOwnership(vip6);
+    assert.equal(r.confirmed, true);
+    assert.match(r.detail, /could not ask who answers for 2001:db8::100 on eth0: ndisc6 is not installed/);
+    assert.ok(host.runs.every((a) => a[0] !== "ndisc6"));
   } finally {
     await c.close();
   }

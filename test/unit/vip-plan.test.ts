@@ -14,8 +14,16 @@ import {
   planAddressShow,
   planDuplicateProbe,
   planGarp,
+  planNeighbourAdvert,
+  planNeighbourSolicit,
+  ndiscNotifyKey,
+  neighbourAdvertInterfaces,
+  neighbourAnswer,
+  neighbourBurstTakeover,
+  parseNdisc6,
+  vipAddressProblem,
   vipKey,
-  vipUnsupported,
+  type NeighbourAnswer,
   type VipBinding,
 } from "../../agent/vip/plan.js";
 
@@ -47,11 +55,94 @@ test("a gratuitous ARP is one unsolicited request from the VIP", () => {
   assert.deepEqual(planGarp(tools, v4), { argv: ["/usr/bin/arping", "-U", "-c", "1", "-I", "eth0", "198.18.0.100"] });
 });
 
-test("an IPv6 VIP is refused with a sentence naming the address and the group", () => {
+test("an IPv6 VIP gets no gratuitous ARP: it is announced with neighbour advertisements", () => {
   const plan = planGarp(tools, v6);
   assert.ok("error" in plan);
-  assert.match(plan.error, /IPv6 VIPs are not supported yet \(2001:db8::100\/64 of group VI_6\)/);
-  assert.equal(vipUnsupported(v4), undefined);
+  assert.match(plan.error, /2001:db8::100 is IPv6: it is announced with neighbour advertisements/);
+});
+
+test("a round of neighbour advertisements sets the interface's MAC to itself", () => {
+  assert.deepEqual(planNeighbourAdvert(tools, "eth0", "06:e7:f1:b1:1a:ea"), ["/usr/sbin/ip", "link", "set", "dev", "eth0", "address", "06:e7:f1:b1:1a:ea"]);
+});
+
+test("ndisc_notify is named with slashes, so a VLAN interface's dots stay part of its name", () => {
+  assert.equal(ndiscNotifyKey("eth0"), "net/ipv6/conf/eth0/ndisc_notify");
+  assert.equal(ndiscNotifyKey("eth0.100"), "net/ipv6/conf/eth0.100/ndisc_notify");
+});
+
+const v6b: VipBinding = { ...v6, address: "2001:db8::101" };
+const adverts: Array<[string, VipBinding[], string[]]> = [
+  ["no binding, no round", [], []],
+  ["IPv4 VIPs have their own arping: no round", [v4, { ...v4, interface: "eth1" }], []],
+  ["one IPv6 VIP: one round on its interface", [v6], ["eth0"]],
+  ["several IPv6 VIPs on one interface: one round", [v6, v6b, { ...v6, address: "2001:db8::102" }], ["eth0"]],
+  ["dual stack: the IPv6 VIP's interface only", [v4, v6], ["eth0"]],
+  ["two interfaces: one round each, in first-seen order", [{ ...v6, interface: "eth1" }, v4, v6, { ...v6b, interface: "eth1" }], ["eth1", "eth0"]],
+];
+for (const [name, bindings, want] of adverts)
+  test(`which interfaces announce at a tick: ${name}`, () => assert.deepEqual(neighbourAdvertInterfaces(bindings), want));
+
+const restarts: Array<[string, { takeover: boolean; startedMs: number } | undefined, boolean, number, boolean]> = [
+  ["a first acquire: normal density", undefined, false, 0, false],
+  ["a first takeover: takeover density", undefined, true, 0, true],
+  ["a takeover replacing a normal burst: takeover density", { takeover: false, startedMs: 0 }, true, 50, true],
+  ["a normal acquire within a takeover burst keeps its density", { takeover: true, startedMs: 1000 }, false, 1400, true],
+  ["a normal acquire once the takeover burst is over: normal density", { takeover: true, startedMs: 1000 }, false, 2000, false],
+  ["a normal acquire replacing a normal burst: normal density", { takeover: false, startedMs: 1000 }, false, 1010, false],
+];
+for (const [name, current, takeover, now, want] of restarts)
+  test(`restarting an interface's IPv6 burst: ${name}`, () => assert.equal(neighbourBurstTakeover(current, takeover, now, DEFAULT_GARP_SCHEDULE), want));
+
+test("a neighbour solicitation asks once and waits whole milliseconds", () => {
+  assert.deepEqual(planNeighbourSolicit("/usr/bin/ndisc6", "eth0", "2001:db8::100", 1000), [
+    "/usr/bin/ndisc6",
+    "-1",
+    "-r",
+    "1",
+    "-w",
+    "1000",
+    "2001:db8::100",
+    "eth0",
+  ]);
+  assert.equal(planNeighbourSolicit("/usr/bin/ndisc6", "eth0", "2001:db8::100", 0.4)[5], "1");
+});
+
+const OWN = "06:e7:f1:b1:1a:ea";
+const answered = (mac: string) => `Soliciting 2001:2::100 (2001:2::100) on kv6tb...\nTarget link-layer address: ${mac}\n from 2001:2::100\n`;
+const ndiscRuns: Array<[string, { exitCode: number; stdout: string; stderr: string }, NeighbourAnswer]> = [
+  [
+    "another host's MAC answering is another holder",
+    { exitCode: 0, stdout: answered("16:9C:FB:EA:22:19"), stderr: "" },
+    { kind: "others", macs: ["16:9c:fb:ea:22:19"] },
+  ],
+  ["our own MAC answering is nobody else", { exitCode: 0, stdout: answered("06:E7:F1:B1:1A:EA"), stderr: "" }, { kind: "own" }],
+  [
+    "ours and another (ndisc6 -m) is the other one",
+    { exitCode: 0, stdout: `${answered("06:E7:F1:B1:1A:EA")}${answered("16:9C:FB:EA:22:19")}${answered("16:9c:fb:ea:22:19")}`, stderr: "" },
+    { kind: "others", macs: ["16:9c:fb:ea:22:19"] },
+  ],
+  [
+    "no answer (exit 2) is nobody",
+    { exitCode: 2, stdout: "Soliciting 2001:2::99 (2001:2::99) on kv6tb...\nTimed out.\nNo response.\n", stderr: "" },
+    { kind: "nobody" },
+  ],
+  [
+    "a missing interface is an error",
+    { exitCode: 1, stdout: "", stderr: "nosuch0: No such device\n" },
+    { kind: "error", detail: "ndisc6 exited 1: nosuch0: No such device" },
+  ],
+  [
+    "an interface without IPv6 is an error",
+    { exitCode: 1, stdout: "Soliciting 2001:2::11 (2001:2::11) on lo...\n", stderr: "Sending ICMPv6 packet: Network is unreachable\n" },
+    { kind: "error", detail: "ndisc6 exited 1: Sending ICMPv6 packet: Network is unreachable" },
+  ],
+];
+for (const [name, r, want] of ndiscRuns) test(`ndisc6: ${name}`, () => assert.deepEqual(neighbourAnswer(r, OWN), want));
+
+test("ndisc6's answers are read with their MACs in lower case; without our MAC known every answer is another host", () => {
+  assert.deepEqual(parseNdisc6(answered("16:9C:FB:EA:22:19")), ["16:9c:fb:ea:22:19"]);
+  assert.deepEqual(parseNdisc6("Timed out.\nNo response.\n"), []);
+  assert.deepEqual(neighbourAnswer({ exitCode: 0, stdout: answered(OWN), stderr: "" }), { kind: "others", macs: [OWN] });
 });
 
 const ipJson = JSON.stringify([
@@ -82,6 +173,48 @@ test("ip -json addr output becomes the addresses of each interface", () => {
   assert.deepEqual(addrs.get("eth0")?.[1], { address: "198.18.0.100", prefix: 24, family: 4, label: "eth0:vip" });
   assert.deepEqual(addrs.get("eth1"), []);
 });
+
+const flagged = JSON.stringify([
+  {
+    ifname: "eth0",
+    addr_info: [
+      { family: "inet6", local: "2001:db8::100", prefixlen: 64, scope: "global", nodad: true },
+      { family: "inet6", local: "2001:db8::101", prefixlen: 64, scope: "global", tentative: true },
+      { family: "inet6", local: "2001:db8::102", prefixlen: 64, scope: "global", dadfailed: true, tentative: true },
+    ],
+  },
+]);
+
+test("ip -json addr's tentative and dadfailed flags are kept, and only when set", () => {
+  const addrs = parseAddresses(flagged);
+  assert.ok(typeof addrs !== "string");
+  assert.deepEqual(addrs.get("eth0"), [
+    { address: "2001:db8::100", prefix: 64, family: 6 },
+    { address: "2001:db8::101", prefix: 64, family: 6, tentative: true },
+    { address: "2001:db8::102", prefix: 64, family: 6, tentative: true, dadfailed: true },
+  ]);
+});
+
+const problems: Array<[string, VipBinding, RegExp | undefined]> = [
+  ["an address added with nodad serves", v6, undefined],
+  ["in another spelling too", { ...v6, address: "2001:DB8:0::100" }, undefined],
+  ["a tentative one does not yet", { ...v6, address: "2001:db8::101" }, /2001:db8::101\/64 on eth0 is tentative: the kernel does not use it yet/],
+  [
+    "a dadfailed one never will",
+    { ...v6, address: "2001:db8::102" },
+    /2001:db8::102\/64 on eth0 is dadfailed: duplicate address detection found another host with it.*ip addr del 2001:db8::102\/64 dev eth0/,
+  ],
+  ["one missing after the add is named", { ...v6, prefix: 128 }, /2001:db8::100\/128 is not on eth0 after ip addr add/],
+];
+for (const [name, b, want] of problems) {
+  test(`an IPv6 VIP after its add: ${name}`, () => {
+    const addrs = parseAddresses(flagged);
+    assert.ok(typeof addrs !== "string");
+    const problem = vipAddressProblem(addrs, b);
+    if (want === undefined) assert.equal(problem, undefined);
+    else assert.match(problem ?? "", want);
+  });
+}
 
 test("empty output is no interfaces, and garbage is explained", () => {
   assert.deepEqual(parseAddresses(""), new Map());

@@ -10,6 +10,7 @@ import { waitFor as waitUntil } from "../../support/wait.js";
 import { after, before } from "node:test";
 import { adminStatus } from "../../../deploy/lab/admin.js";
 import type { StatusReply } from "../../../shared/gen/keepvip/v1/admin.js";
+import { SERVICE_PORT, VIP, VIP6 } from "../../../deploy/lab/topology.js";
 import {
   analyzeProbes,
   labDown,
@@ -25,6 +26,8 @@ import {
 export interface DrillResult {
   probes: ProbeSummary;
   vip: VipSummary;
+  /** `ipv6` drills: what a client probing the IPv6 VIP saw, and where the IPv6 VIP was. */
+  v6?: { probes: ProbeSummary; vip: VipSummary };
   /** Holders when the drill ended. */
   holders: string[];
   /** When the drill began (Date.now()): the start of the window its logs explain. */
@@ -80,13 +83,14 @@ export async function steady(prefix: string, holder = "lb1", timeoutMs = 30_000)
 export async function drill(
   prefix: string,
   inject: () => Promise<unknown>,
-  opts: { until?: () => Promise<boolean>; untilTimeoutMs?: number; settleMs?: number; afterMs?: number; observeMs?: number } = {},
+  opts: { until?: () => Promise<boolean>; untilTimeoutMs?: number; settleMs?: number; afterMs?: number; observeMs?: number; ipv6?: boolean } = {},
 ): Promise<DrillResult> {
   // The observers' own bound (they stop earlier when the drill ends).
   const observeMs = opts.observeMs ?? 60_000;
   const startedMs = Date.now();
-  const sampler = startVipSampler(prefix, { intervalMs: 10, durationMs: observeMs });
-  const prober = startProber(prefix, { intervalMs: 10, timeoutMs: 200, durationMs: observeMs });
+  // ipv6: the same prober and watchers also probe and watch the group's IPv6 VIP (one process each).
+  const sampler = startVipSampler(prefix, { intervalMs: 10, durationMs: observeMs, ...(opts.ipv6 ? { addresses: [VIP, VIP6] } : {}) });
+  const prober = startProber(prefix, { intervalMs: 10, timeoutMs: 200, durationMs: observeMs, ...(opts.ipv6 ? { more: [PROBE_URL6] } : {}) });
   try {
     await Promise.all([sampler.ready, prober.ready]);
     await new Promise((r) => setTimeout(r, opts.settleMs ?? 500));
@@ -96,11 +100,31 @@ export async function drill(
   } finally {
     // Stop both even when the drill failed, so nothing outlives the test.
     const [records, vip] = await Promise.all([prober.stop(), sampler.stop()]);
-    lastResult = { probes: analyzeProbes(records, 10), vip, holders: await vipHolders(prefix), startedMs };
+    const v4 = records.filter((r) => r.url === undefined || r.url !== PROBE_URL6);
+    lastResult = {
+      probes: analyzeProbes(v4, 10),
+      vip,
+      holders: await vipHolders(prefix),
+      startedMs,
+      ...(opts.ipv6
+        ? {
+            v6: {
+              probes: analyzeProbes(
+                records.filter((r) => r.url === PROBE_URL6),
+                10,
+              ),
+              vip: sampler.summaries()[VIP6],
+            },
+          }
+        : {}),
+    };
   }
   return lastResult;
 }
 let lastResult: DrillResult;
+
+/** The client's request through the IPv6 VIP (as `new URL(…).href` prints it). */
+export const PROBE_URL6 = new URL(`http://[${VIP6}]:${SERVICE_PORT}/aaa`).href;
 
 /** An end condition: the VIP is on `host` and nowhere else. */
 export const onlyOn = (prefix: string, host: string) => async (): Promise<boolean> => {
@@ -189,4 +213,67 @@ export function labLogExcerpt(prefix: string, sinceMs: number, max = 40): string
     "nginx errors:",
     ...nginx.slice(-max),
   ].join("\n");
+}
+
+/** One unsolicited neighbour advertisement seen on the LAN. */
+export interface NeighbourAdvert {
+  /** tcpdump's time of day, seconds since midnight. */
+  atS: number;
+  /** The frame's source MAC. */
+  mac: string;
+  target: string;
+  flags: string;
+}
+
+/** tcpdump -e -n -v lines of neighbour advertisements (pure: tested on captured text). */
+export function parseNeighbourAdverts(text: string): NeighbourAdvert[] {
+  const out: NeighbourAdvert[] = [];
+  const re = /^(\d\d):(\d\d):(\d\d\.\d+) ([0-9a-f:]{17}) > .*neighbor advertisement, length \d+, tgt is (\S+), Flags \[([^\]]*)\]/;
+  for (const line of text.split("\n")) {
+    const m = re.exec(line);
+    if (m) out.push({ atS: Number(m[1]) * 3600 + Number(m[2]) * 60 + Number(m[3]), mac: m[4], target: m[5], flags: m[6] });
+  }
+  return out;
+}
+
+/**
+ * Captures neighbour advertisements on HOST's LAN interface (tcpdump inside the lab's
+ * namespace, bounded by `timeout`), for `run`'s duration plus `tailMs`.
+ */
+export async function captureNeighbourAdverts<T>(
+  prefix: string,
+  host: string,
+  run: () => Promise<T>,
+  tailMs = 1500,
+): Promise<{ result: T; adverts: NeighbourAdvert[] }> {
+  const { spawn } = await import("node:child_process");
+  const proc = spawn(
+    "ip",
+    ["netns", "exec", `${prefix}-${host}`, "timeout", "120", "tcpdump", "-l", "-n", "-e", "-v", "-i", "lan0", "icmp6 and ip6[40] == 136"],
+    {
+      stdio: ["ignore", "pipe", "pipe"],
+    },
+  );
+  let text = "";
+  let listening = false;
+  proc.stdout.on("data", (c: Buffer) => (text += c.toString("utf8")));
+  const ready = new Promise<void>((resolve, reject) => {
+    proc.stderr.on("data", (c: Buffer) => {
+      if (/listening on/.test(c.toString("utf8")) && !listening) {
+        listening = true;
+        resolve();
+      }
+    });
+    proc.on("exit", (code) => reject(new Error(`tcpdump in ${prefix}-${host} exited (${code}) before listening`)));
+  });
+  const exited = new Promise<void>((resolve) => proc.on("exit", () => resolve()));
+  try {
+    await ready;
+    const result = await run();
+    await new Promise((r) => setTimeout(r, tailMs));
+    return { result, adverts: parseNeighbourAdverts(text) };
+  } finally {
+    proc.kill("SIGTERM");
+    await exited;
+  }
 }
