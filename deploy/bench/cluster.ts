@@ -5,6 +5,7 @@
  */
 import { adminStatus } from "../lab/admin.js";
 import { LB_HOSTS, hostNs, labPaths, startProber, startVipSampler, vipHolders, type Host, type ProberHandle, type VipSamplerHandle } from "../lab/api.js";
+import { SERVICE_PORT, VIP, VIP6 } from "../lab/topology.js";
 import { isAlive, isInNamespace, readPidFile } from "../lab/procfs.js";
 import type { StackName } from "./report.js";
 
@@ -50,10 +51,13 @@ export interface Observation {
   serviceOk(sinceT: number, count?: number): boolean;
 }
 
-/** Starts the sampler and the prober (10 ms each; 200 ms request timeout) for up to `durationMs`. */
-export function observe(prefix: string, durationMs: number): Observation {
-  const sampler = startVipSampler(prefix, { intervalMs: 10, durationMs });
-  const prober = startProber(prefix, { intervalMs: 10, timeoutMs: 200, durationMs });
+/**
+ * Starts the sampler and the prober (10 ms each; 200 ms request timeout) for up to `durationMs`,
+ * on the IPv4 VIP or (family 6) the group's IPv6 VIP.
+ */
+export function observe(prefix: string, durationMs: number, family: 4 | 6 = 4): Observation {
+  const sampler = startVipSampler(prefix, { intervalMs: 10, durationMs, addresses: [family === 6 ? VIP6 : VIP] });
+  const prober = startProber(prefix, { intervalMs: 10, timeoutMs: 200, durationMs, ...(family === 6 ? { url: `http://[${VIP6}]:${SERVICE_PORT}/aaa` } : {}) });
   return {
     prober,
     sampler,

@@ -55,9 +55,11 @@ const program = new Command("bench:failover")
     positiveOrZero,
     6,
   )
+  .option("--ipv6", "probe and watch the group's IPv6 VIP (2001:2::100; keepalived carries it as a virtual_ipaddress_excluded of VI_1) instead of the IPv4 one")
   .option("--json <file>", "also write every run's figures as JSON")
   .parse();
-const opts = program.opts<{ runs: number; scenarios?: string[]; tuned?: boolean; only?: StackName; json?: string; keepaliveMoves: number }>();
+const opts = program.opts<{ runs: number; scenarios?: string[]; tuned?: boolean; only?: StackName; json?: string; keepaliveMoves: number; ipv6?: boolean }>();
+const family: 4 | 6 = opts.ipv6 ? 6 : 4;
 const keepAlive: KeepAliveMovesResult[] = [];
 
 const wanted = new Set((opts.scenarios ?? Object.keys(SCENARIO_OF)).flatMap(rowsFor));
@@ -109,7 +111,8 @@ async function teardown(): Promise<void> {
 async function runStack(stack: StackName, profile: Profile): Promise<void> {
   const prefix = PREFIX[stack];
   const scenarios = selected(stack);
-  const moves = profile === "seed" ? opts.keepaliveMoves : 0;
+  // The keep-alive client talks to the IPv4 VIP: with --ipv6 the moves are left out.
+  const moves = profile === "seed" && !opts.ipv6 ? opts.keepaliveMoves : 0;
   if (scenarios.length === 0 && moves === 0) return;
   current = prefix;
   await labDown(prefix);
@@ -121,7 +124,7 @@ async function runStack(stack: StackName, profile: Profile): Promise<void> {
     for (const sc of scenarios) {
       let outcomes;
       try {
-        outcomes = await runTrial(prefix, sc);
+        outcomes = await runTrial(prefix, sc, family);
       } catch (err) {
         failure = `${stack} (${profile}) ${sc.id} run ${run}: ${(err as Error).message}`;
         throw err;
@@ -166,7 +169,9 @@ function printReport(): void {
   for (const p of rows) console.log(`  ${p.id.padEnd(14)}${p.label}`);
   for (const profile of profiles) {
     if (!results.some((r) => r.profile === profile)) continue;
-    console.log(`\n=== ${describe("keepvip", profile)} vs ${describe("keepalived", profile)}; ${opts.runs} run(s) each, min / median / max ===\n`);
+    console.log(
+      `\n=== ${describe("keepvip", profile)} vs ${describe("keepalived", profile)}; ${opts.ipv6 ? "the IPv6 VIP 2001:2::100; " : ""}${opts.runs} run(s) each, min / median / max ===\n`,
+    );
     console.log(renderTables(buildTables(results, profile, rows)));
   }
   if (keepAlive.length > 0) {

@@ -39,8 +39,8 @@ function observerBudgetMs(s: Scenario): number {
 }
 
 /** Runs the scenario's phases once; throws (observers stopped) when a step fails. The caller restores. */
-export async function runTrial(prefix: string, scenario: Scenario): Promise<PhaseOutcome[]> {
-  const obs = observe(prefix, observerBudgetMs(scenario));
+export async function runTrial(prefix: string, scenario: Scenario, family: 4 | 6 = 4): Promise<PhaseOutcome[]> {
+  const obs = observe(prefix, observerBudgetMs(scenario), family);
   const done: Array<{ phase: Phase; w: PhaseWindow; reached: boolean; settledAt: number }> = [];
   try {
     await withDeadline(Promise.all([obs.sampler.ready, obs.prober.ready]), 30_000, "the VIP sampler and the prober to start");

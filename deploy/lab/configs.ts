@@ -150,6 +150,11 @@ ${auth}
     virtual_ipaddress {
         ${VIP}
     }
+    # The lab is dual-stack: the IPv6 VIP moves with VI_1 (an IPv4 VRRP instance carries
+    # addresses of the other family as excluded ones, announced with unsolicited NAs).
+    virtual_ipaddress_excluded {
+        ${VIP6}/${LAN6_PREFIX_LEN}
+    }
     track_script {
        chk_nginx
     }
