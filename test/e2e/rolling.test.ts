@@ -86,7 +86,8 @@ test("rolling restart of lb1's agent, lb2's agent and the coordinator: 0 failed 
     `${JSON.stringify(probes.errors)}; failures: ${probes.failureRuns.map((f) => `${f.count} at +${f.startT - firstStopAt} ms (after "${during(f.startT)}")`).join(", ")}; steps: ${marks.map(([w, t]) => `${w} +${t - firstStopAt}`).join(", ")}; VIP: ${vip.changes.map((c) => `${c.holders.join("+") || "none"} +${c.t - firstStopAt}`).join(", ")}`,
   );
   assert.equal(vip.noneMs, 0, "the VIP was never unheld");
-  assert.ok(vip.longestBothMs <= 300, `planned overlaps stay short (${vip.longestBothMs} ms)`);
+  // The dual-stack lab: two VIPs added, forwarded and drained per move (harmless: the new holder forwards).
+  assert.ok(vip.longestBothMs <= 500, `planned overlaps stay short (${vip.longestBothMs} ms)`);
   // Make-before-break: the old holder leaves the LAN once the new one holds (it drains its
   // flows unannounced), so the overlap on the LAN is a few ms, too short for the 10 ms sampler
   // to see every time; what must never be seen is a moment without a holder.

@@ -130,7 +130,7 @@ function parseAdverts(text: string): Advert[] {
   return out;
 }
 
-test("a takeover of an IPv6 VIP: nodad, not tentative, and one override NA to ff02::1 with our MAC per tick of the takeover schedule", async () => {
+test("a takeover of an IPv6 VIP: nodad, not tentative, and one override NA to ff02::1 with our MAC per tick of the takeover schedule", async (t) => {
   assert.equal(await sysctlIn(NS.a, `net.ipv6.conf.${IF.a}.ndisc_notify`), "0", "the kernel's default, before the agent");
   const macA = await macOf(NS.a, IF.a);
   // kv6t-b still points the VIP at an old holder's MAC, as every client does at a takeover.
@@ -168,7 +168,7 @@ test("a takeover of an IPv6 VIP: nodad, not tentative, and one override NA to ff
   capture = undefined;
   const adverts = parseAdverts(done.stdout || stdout);
   const forVip = adverts.filter((a) => a.target === ADDR.vip);
-  console.log(`# NAs for ${ADDR.vip}: ${forVip.map((a) => Math.round(a.atMs - forVip[0].atMs)).join(", ")} ms after the first`);
+  t.diagnostic(`NAs for ${ADDR.vip}: ${forVip.map((a) => Math.round(a.atMs - forVip[0].atMs)).join(", ")} ms after the first`);
   assert.equal(forVip.length, TICKS.length, `one NA per tick of the takeover schedule (${TICKS.join(", ")} ms); got:\n${done.stdout || stdout}`);
   for (const a of forVip) {
     assert.equal(a.flags, "override", "unsolicited (no solicited flag), override set");
