@@ -11,6 +11,7 @@ import { join } from "node:path";
 import { createCommandRunner } from "../../shared/exec/runner.js";
 import { UpstreamApplier, type ApplyResult } from "../../agent/nginx/apply.js";
 import { NginxSupervisor } from "../../agent/nginx/supervisor.js";
+import { liveGroupMembers, processTitle } from "../../agent/nginx/process.js";
 import type { UpstreamConfig } from "../../shared/gen/keepvip/v1/agent.js";
 import { GOLDEN_CASES, server, upstream } from "../fixtures/nginx/cases.js";
 import { httpGet, NginxLab, NGINX_BINARY, servedBy, type Backend } from "./nginx-harness.js";
@@ -18,16 +19,34 @@ import { waitFor } from "../support/wait.js";
 
 const runner = createCommandRunner();
 
-/** waitFor, with the tail of nginx's error log in the message when it times out. */
-async function waitServing(lab: NginxLab, condition: () => Promise<boolean>, what: string): Promise<void> {
+/** The master's workers as "pid title" (an old generation still serving says "is shutting down"). */
+async function workers(master: number | undefined): Promise<string[]> {
+  if (master === undefined) return [];
+  const members = liveGroupMembers(master).filter((m) => m.pid !== master);
+  return Promise.all(members.map(async (m) => `${m.pid} ${await processTitle(m.pid)}`));
+}
+
+/**
+ * waitFor, with the workers and the tail of nginx's error log (notice level: signals,
+ * reloads, workers started and exiting) in the message when it times out.
+ */
+async function waitServing(lab: NginxLab, master: number | undefined, condition: () => Promise<boolean>, what: string): Promise<void> {
   try {
     await waitFor(condition, { what, timeoutMs: 5000, intervalMs: 20 });
   } catch (err) {
     const log = await readFile(join(lab.dir, "logs", "error.log"), "utf8").catch((e: Error) => `(no error log: ${e.message})`);
-    throw new Error(`${(err as Error).message}; last samples: ${lastSamples}; nginx error log tail:\n${log.split("\n").slice(-15).join("\n")}`);
+    throw new Error(
+      `${(err as Error).message}; last samples: ${lastSamples}; workers: ${(await workers(master)).join(", ")}; nginx error log tail:\n${log.split("\n").slice(-40).join("\n")}`,
+    );
   }
 }
 let lastSamples = "";
+
+/** After a reload: one generation of workers is left, none shutting down. */
+async function oneGeneration(master: number | undefined): Promise<boolean> {
+  const titles = await workers(master);
+  return titles.length === 1 && !titles[0].includes("shutting down");
+}
 
 /** Who served `count` fresh requests. */
 async function sample(port: number, count = 20): Promise<Map<string, number>> {
@@ -85,11 +104,13 @@ describe("upstream apply against the real nginx", () => {
     assert.equal(r1.ok, true, r1.error);
     await waitServing(
       lab,
+      sup.masterPid(),
       async () => {
+        if (!(await oneGeneration(sup.masterPid()))) return false;
         const s = await sample(lab.listenPort, 6);
         return s.size === 1 && s.has("backend-b");
       },
-      "only backend-b answers",
+      "only backend-b answers, the old workers gone",
     );
 
     // max_fails=0: nginx never benches a server, so one slow answer on a loaded machine cannot
@@ -101,11 +122,13 @@ describe("upstream apply against the real nginx", () => {
     assert.equal(r2.ok, true, r2.error);
     await waitServing(
       lab,
+      sup.masterPid(),
       async () => {
+        if (!(await oneGeneration(sup.masterPid()))) return false;
         const s = await sample(lab.listenPort, 10);
         return s.has("backend-a") && s.has("backend-b") && !s.has("error");
       },
-      "both backends answer",
+      "both backends answer, the old workers gone",
     );
     assert.equal(sup.masterPid(), pid, "a reload, not a restart");
     assert.deepEqual(applier.status(), { appliedVersion: 2, error: "" });
@@ -132,6 +155,7 @@ describe("upstream apply against the real nginx", () => {
     // (one sample is a snapshot: a slow backend under load is retried on the other).
     await waitServing(
       lab,
+      sup.masterPid(),
       async () => {
         const s = await sample(lab.listenPort, 10);
         return s.has("backend-a") && s.has("backend-b") && !s.has("error");
@@ -147,11 +171,13 @@ describe("upstream apply against the real nginx", () => {
     assert.equal(r5.ok, true, r5.error);
     await waitServing(
       lab,
+      sup.masterPid(),
       async () => {
+        if (!(await oneGeneration(sup.masterPid()))) return false;
         const s = await sample(lab.listenPort, 6);
         return s.size === 1 && s.has("backend-a");
       },
-      "only backend-a answers",
+      "only backend-a answers, the old workers gone",
     );
   });
 

@@ -115,7 +115,7 @@ export class NginxLab {
   async writeConf(extraHttp = "", extraMain = ""): Promise<void> {
     const conf = `# kvB integration test nginx (temp prefix ${this.dir})
 worker_processes 1;
-error_log ${this.dir}/logs/error.log warn;
+error_log ${this.dir}/logs/error.log notice;
 ${extraMain}
 events { worker_connections 256; }
 http {
