@@ -25,6 +25,8 @@ import { CoordinatorMetrics, type SecurityView } from "./metrics.js";
 import { createCommandRunner } from "../shared/exec/runner.js";
 import { startMetricsServer } from "../shared/metrics-server.js";
 import { notifyReady } from "../shared/systemd.js";
+import { fixedEngine } from "./cluster/engine-ref.js";
+import { startStatusPage, type RunningStatusPage } from "./status-page/server.js";
 
 const program = new Command()
   .name("keepvip-coordinator")
@@ -131,6 +133,18 @@ if (config.metrics && engine) {
     (err: Error) => log.error({ event: "metrics.error", err: err.message }, err.message),
   );
 }
+// The read-only status page (docs/status-page.md): like metrics, a port clash is logged and never stops the coordinator.
+let statusPage: RunningStatusPage | undefined;
+if (config.status_page) {
+  const engines = replica ?? fixedEngine(engine!);
+  await startStatusPage({ listen: config.status_page.listen, engines, tls: server.tls?.files, log: log.child({ component: "status-page" }) }).then(
+    (p) => {
+      statusPage = p;
+      log.info({ event: "status_page.listening", address: p.address }, `status page on ${p.url}`);
+    },
+    (err: Error) => log.error({ event: "status_page.error", err: err.message }, err.message),
+  );
+}
 // systemd (Type=notify): started once the listener is up; nothing is run outside systemd.
 void notifyReady(createCommandRunner(), `listening on ${server.address}`).then(
   (o) => o.error && log.warn({ event: "systemd.notify.failed", error: o.error }, `systemd-notify failed: ${o.error}`),
@@ -144,6 +158,7 @@ async function shutdown(signal: string) {
   log.info({ event: "coordinator.stop", signal }, "stopping");
   // A replica resigns first: a follower leads within one etcd round trip.
   await replica?.stop();
+  await statusPage?.close();
   await engine?.stop();
   await server.shutdown(2000);
   process.exit(0);

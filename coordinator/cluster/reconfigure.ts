@@ -25,6 +25,7 @@ export function diffConfig(a: CoordinatorConfig, b: CoordinatorConfig): ConfigDi
   if (a.state_dir !== b.state_dir) restartNeeded.push(`state_dir (${a.state_dir} → ${b.state_dir})`);
   if (j(a.tls) !== j(b.tls) || a.insecure !== b.insecure) restartNeeded.push("tls / insecure");
   if (j(a.metrics) !== j(b.metrics)) restartNeeded.push("metrics.listen");
+  if (j(a.status_page) !== j(b.status_page)) restartNeeded.push("status_page.listen");
 
   const changes: string[] = [];
   if (j(a.timing) !== j(b.timing)) {

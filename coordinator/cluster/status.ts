@@ -3,7 +3,7 @@
  * engine's units, runtimes and node views at the engine's time
  * (Engine.statusInput), so every query sees what the engine sees.
  */
-import type { GroupStatus, MemberStatus, StatusReply, WhyReply } from "../../shared/gen/keepvip/v1/admin.js";
+import type { GroupStatus, MemberStatus, StatusReply, UpstreamStatus, WhyReply } from "../../shared/gen/keepvip/v1/admin.js";
 import { elect, type Election } from "../election/elect.js";
 import type { UnitRuntime } from "../election/planner.js";
 import type { NodeView } from "../election/view.js";
@@ -102,6 +102,20 @@ export function statusReply(input: StatusInput): StatusReply {
     replica: "",
     term: 0,
   };
+}
+
+/** What the whole status is made of (the engine, or a stand-in in tests). */
+export interface StatusSource {
+  statusInput(): StatusInput;
+  upstreams: { status(): UpstreamStatus[] };
+  /** Replicated coordinators: this replica and its term ("" and 0 for a single coordinator). */
+  replica: string;
+  term: number;
+}
+
+/** The status `keepvip status` shows (the admin API's GetStatus) and the status page serves: one builder for both. */
+export function currentStatus(source: StatusSource): StatusReply {
+  return { ...statusReply(source.statusInput()), upstreams: source.upstreams.status(), replica: source.replica, term: source.term };
 }
 
 /** Each member's inputs and the rule that decided, in words. */

@@ -9,6 +9,9 @@ import { absolutePath, cidr, hostPort, ipv6VipProblem, isLoopbackHost, name, nod
 import { DEFAULT_STARTUP_GRACE_MS } from "../session-timing.js";
 import { DEFAULT_GARP } from "../protocol.js";
 
+/** Where the status page listens unless `status_page.listen` says otherwise (the agent's metrics use 9741). */
+export const DEFAULT_STATUS_PAGE_LISTEN = "127.0.0.1:9742";
+
 const track = z.strictObject({
   /** The track's name as the agent reports it (a track script, "nginx", "if:lan0"). */
   name: z.string().regex(/^[A-Za-z0-9_.:-]{1,64}$/, "must be a track name (letters, digits, '_', '.', ':', '-')"),
@@ -180,6 +183,12 @@ const coordinatorShape = z.strictObject({
   upstreams: z.array(upstream).default([]),
   /** Prometheus metrics on their own HTTP listener (GET /metrics); absent = off. */
   metrics: z.strictObject({ listen: hostPort.default("127.0.0.1:9740") }).optional(),
+  /**
+   * The read-only live status page on its own listener (docs/status-page.md); absent = off.
+   * HTTPS with the listener's certificate and CA when `tls` is set (admin and reader
+   * certificates only), plain HTTP with `insecure: true`.
+   */
+  status_page: z.strictObject({ listen: hostPort.default(DEFAULT_STATUS_PAGE_LISTEN) }).optional(),
   /** Replicated coordinators on etcd; absent: one coordinator with its state file. */
   ha: ha.optional(),
 });
@@ -223,6 +232,18 @@ export function insecureListenProblem(listen: string, cfg: { insecure: boolean; 
   return `insecure: true on ${listen}, which is not loopback: anyone who reaches it can join as an agent or move a VIP. Set tls: {ca, cert, key} (keepvip certs), listen on 127.0.0.1, or add insecure_listen_ack: "${INSECURE_LISTEN_ACK}"`;
 }
 
+/**
+ * Why the status page may not listen on `listen` as configured, or undefined: without TLS
+ * it is plain HTTP without authentication, so the same rule as for the gRPC listener holds
+ * (loopback, or the acknowledgement word for word).
+ */
+export function insecureStatusPageProblem(listen: string, cfg: { insecure: boolean; insecure_listen_ack?: string }): string | undefined {
+  if (!cfg.insecure) return undefined;
+  const host = listen.slice(0, Math.max(0, listen.lastIndexOf(":")));
+  if (isLoopbackHost(host) || cfg.insecure_listen_ack === INSECURE_LISTEN_ACK) return undefined;
+  return `insecure: true serves the status page as plain HTTP without authentication on ${listen}, which is not loopback: anyone who reaches it reads the cluster's status. Set tls: {ca, cert, key} (keepvip certs), listen on 127.0.0.1, or add insecure_listen_ack: "${INSECURE_LISTEN_ACK}"`;
+}
+
 /** Rules that span fields; each message prints both values. */
 function crossCheck(cfg: Cfg, ctx: z.RefinementCtx) {
   if (!cfg.tls && !cfg.insecure)
@@ -235,6 +256,18 @@ function crossCheck(cfg: Cfg, ctx: z.RefinementCtx) {
   else {
     const problem = insecureListenProblem(cfg.listen, cfg);
     if (problem) ctx.addIssue({ code: "custom", path: ["insecure"], message: problem });
+  }
+  if (cfg.status_page) {
+    const page = cfg.status_page.listen;
+    const problem = insecureStatusPageProblem(page, cfg);
+    if (problem) ctx.addIssue({ code: "custom", path: ["status_page", "listen"], message: problem });
+    for (const [field, other] of [
+      ["listen", cfg.listen],
+      ["metrics.listen", cfg.metrics?.listen],
+    ] as const) {
+      if (other !== undefined && normalizeHostPort(other) === normalizeHostPort(page))
+        ctx.addIssue({ code: "custom", path: ["status_page", "listen"], message: `${page} is also ${field}: give the status page a port of its own` });
+    }
   }
   if (cfg.ha) {
     if (cfg.ha.lease_ttl % 1000 !== 0)
