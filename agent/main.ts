@@ -31,6 +31,7 @@ import { realScheduler } from "../shared/scheduler.js";
 import { ReloadableTls } from "../shared/tls-material.js";
 import { planReload, withNotifyOf, type ReloadPlan } from "./reload.js";
 import { stopIsRestart } from "./restart.js";
+import { DrillRunner } from "./probe/drill.js";
 import { linkPort, nginxPort, reachPort, trackPort, upstreamPort, verifyPort, vipPort } from "./wiring.js";
 
 const program = new Command()
@@ -129,6 +130,7 @@ const core = new AgentCore({
   link: links.port,
   upstreams: upstreamPort(applier),
   backends,
+  drills: new DrillRunner({ probe: probeService, wallMs: () => Date.now() }),
   memory: loadMemory(config.state_dir),
   saveMemory: (m) => saveMemory(config.state_dir, m),
   instanceId: nanoid(10),

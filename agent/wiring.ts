@@ -71,6 +71,7 @@ export function nginxPort(supervisor: NginxSupervisor): NginxPort {
       return { state: s.state as NginxHealth, detail: s.detail };
     },
     onState: (listener) => supervisor.onState((state, detail) => listener(state as NginxHealth, detail)),
+    holdDown: (forMs) => supervisor.holdDown(forMs),
   };
 }
 

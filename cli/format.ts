@@ -3,7 +3,7 @@
  * text. `--json` bypasses these and prints the replies with stable field names.
  */
 import Table from "cli-table3";
-import type { Event, StatusReply, WhyReply } from "../shared/gen/keepvip/v1/admin.js";
+import type { DrillOutcome, DrillProgress, Event, StatusReply, WhyReply } from "../shared/gen/keepvip/v1/admin.js";
 
 function table(head: string[]): Table.Table {
   // No colours: output goes to pipes and logs as often as to terminals.
@@ -84,6 +84,34 @@ export function formatEvent(e: Event): string {
   const where = [e.group, e.nodeId].filter(Boolean).join(" ");
   const dur = e.fields.duration_ms ? ` (${e.fields.duration_ms} ms)` : "";
   return `${at}  ${e.kind.padEnd(8)} ${where ? `${where}  ` : ""}${e.message}${dur}`;
+}
+
+/** A drill's progress line: the coordinator's clock, then the step. */
+export function formatDrillStep(p: DrillProgress): string {
+  return `${new Date(Number(p.atMs)).toISOString().slice(11, 23)}  ${p.step}`;
+}
+
+/** A drill's figures: the headline, then what each member's probes saw. */
+export function formatDrill(o: DrillOutcome): string {
+  const how =
+    o.mode === "kill-nginx"
+      ? `nginx killed on ${o.fromNode}, failed over to ${o.toNode || "nobody"}`
+      : `switchover ${o.fromNode} → ${o.toNode} → ${o.backNode}`;
+  const lines = [
+    `drill of ${o.group}: ${how} (${(o.tookMs / 1000).toFixed(1)} s)`,
+    `  failed probes  ${o.failedProbes} of ${o.probes}`,
+    `  blackout       ${o.blackoutMs} ms (the longest run of failed probes any member saw)`,
+    `  VIP on none    ${o.onNoneMs} ms`,
+    `  VIP on two     ${o.onBothMs} ms`,
+  ];
+  const t = table(["member", "probes", "failed", "blackout", "failures", "note"]);
+  for (const a of o.agents) {
+    const failures = Object.entries(a.outcomes)
+      .map(([k, n]) => `${k} ${n}`)
+      .join(", ");
+    t.push([a.nodeId, String(a.probes), String(a.failed), `${a.longestBlackoutMs} ms`, failures || "-", a.error || ""]);
+  }
+  return `${lines.join("\n")}\n${t.toString()}`;
 }
 
 /** "10m", "30s", "2h" ago, or an ISO time → epoch ms. */

@@ -10,7 +10,15 @@ import { join } from "node:path";
 import { importKeepalived } from "./importer/index.js";
 import { Command, Option } from "commander";
 import { Metadata, type ServiceError } from "@grpc/grpc-js";
-import { AdminClient, type Event, type StatusReply, type WhyReply, type ActionReply } from "../shared/gen/keepvip/v1/admin.js";
+import {
+  AdminClient,
+  type DrillOutcome,
+  type DrillProgress,
+  type Event,
+  type StatusReply,
+  type WhyReply,
+  type ActionReply,
+} from "../shared/gen/keepvip/v1/admin.js";
 import { agentConfigSchema } from "../shared/config/agent.js";
 import { coordinatorConfigSchema } from "../shared/config/coordinator.js";
 import { ConfigError, loadConfigFile } from "../shared/config/load.js";
@@ -18,7 +26,7 @@ import { VERSION } from "../shared/version.js";
 import { CliError, callLeader, channelsOf, coordinatorList, replicaRoles } from "./client.js";
 import { adminSpec, agentSpec, coordinatorSpec, initCa, issue } from "./certs.js";
 import { createCommandRunner } from "../shared/exec/runner.js";
-import { formatEvent, formatReplicas, formatStatus, formatWhy, parseSince } from "./format.js";
+import { formatDrill, formatDrillStep, formatEvent, formatReplicas, formatStatus, formatWhy, parseSince } from "./format.js";
 import { guessKindOfText, validateCluster } from "./validate.js";
 
 interface Globals {
@@ -176,6 +184,34 @@ program
   .action(async (group: string, o: { to: string }) => {
     const k = client();
     action(await k.call<ActionReply>((c, cb) => c.switchover({ group, toNode: o.to }, new Metadata(), k.deadline(), cb)));
+  });
+
+program
+  .command("drill")
+  .argument("<group>", "VIP group")
+  .option("--to <node>", "the member to move it to (default: the best eligible standby)")
+  .option("--kill-nginx", "kill nginx on the holder and keep it down for a moment instead (agents with drills.allow_nginx_kill)")
+  .description("failover drill: a switchover there and back (or an nginx kill) while every member probes the VIP every 10 ms")
+  .action(async (group: string, o: { to?: string; killNginx?: boolean }) => {
+    const k = client();
+    // The leader runs the drill: find it with a cheap call, then stream from it.
+    if (k.addresses.length > 1) await k.call<StatusReply>((c, cb) => c.getStatus({}, new Metadata(), k.deadline(), cb));
+    const json = globals().json;
+    const stream = k
+      .clientFor(k.leader())
+      .drill({ group, toNode: o.to ?? "", killNginx: o.killNginx ?? false }, new Metadata(), { deadline: Date.now() + 180_000 });
+    const outcome = await new Promise<DrillOutcome | undefined>((resolve, reject) => {
+      let last: DrillOutcome | undefined;
+      stream.on("data", (p: DrillProgress) => {
+        if (p.outcome) last = p.outcome;
+        else if (!json) process.stderr.write(`${formatDrillStep(p)}\n`);
+      });
+      stream.on("end", () => resolve(last));
+      stream.on("error", (err: Error & { code?: number; details?: string }) => reject(new CliError(`drill: ${err.details ?? err.message}`, 1)));
+    });
+    if (!outcome) throw new CliError("drill: the coordinator ended the drill without figures", 3);
+    print(outcome, formatDrill(outcome));
+    if (outcome.mode === "switchover" && outcome.failedProbes > 0) process.exitCode = 1;
   });
 
 program

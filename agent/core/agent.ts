@@ -18,6 +18,8 @@ import {
   type AgentMessage,
   type Command,
   type CoordinatorMessage,
+  type DrillProbe,
+  type DrillReport,
   type GroupSpec,
   type Hello,
   type HeldVip,
@@ -55,7 +57,19 @@ import {
   type NodeState,
   type VerifyOutcome,
 } from "./node-machine.js";
-import type { BackendProbePort, LinkPort, NginxPort, NotifyPort, ReachPort, TrackPort, UpstreamPort, Verdict, VerifyPort, VipPort } from "./ports.js";
+import type {
+  BackendProbePort,
+  DrillPort,
+  LinkPort,
+  NginxPort,
+  NotifyPort,
+  ReachPort,
+  TrackPort,
+  UpstreamPort,
+  Verdict,
+  VerifyPort,
+  VipPort,
+} from "./ports.js";
 
 export interface AgentDeps {
   config: AgentConfig;
@@ -68,6 +82,8 @@ export interface AgentDeps {
   link: LinkPort;
   upstreams: UpstreamPort;
   backends: BackendProbePort;
+  /** Failover drills' probes (keepvip drill); without it the agent answers that it cannot. */
+  drills?: DrillPort;
   log: Logger;
   memory: AgentMemory;
   saveMemory(memory: AgentMemory): void;
@@ -207,9 +223,82 @@ export class AgentCore {
       case "probePlan":
         this.deps.backends.setPlan(body.value);
         return;
+      case "drill":
+        return this.onDrill(body.value);
       case "refused":
         return;
     }
+  }
+
+  /** Why a drill's fault was not done, per drill id, until its report goes out. */
+  private readonly drillErrors = new Map<string, string>();
+
+  private takeDrillError(drillId: string): string {
+    const e = this.drillErrors.get(drillId) ?? "";
+    this.drillErrors.delete(drillId);
+    return e;
+  }
+
+  /** A failover drill: probe the service through the group's VIP until told to stop; on the holder, maybe kill nginx. */
+  private onDrill(d: DrillProbe): void {
+    if (d.stop) return void this.deps.drills?.stop(d.drillId);
+    const spec = this.groups.get(d.group);
+    const report = (fields: Partial<DrillReport>): void => {
+      this.send({
+        body: {
+          $case: "drillReport",
+          value: {
+            drillId: d.drillId,
+            group: d.group,
+            probes: 0,
+            failed: 0,
+            longestBlackoutMs: 0,
+            held: [],
+            error: "",
+            outcomes: {},
+            startedMs: 0,
+            endedMs: 0,
+            ...fields,
+          },
+        },
+      });
+    };
+    if (!spec || spec.vips.length === 0) return report({ error: `${this.deps.config.node_id} is no member of ${d.group}` });
+    if (!this.deps.drills) return report({ error: "this agent cannot run drills" });
+    if (d.killNginxMs > 0 && this.held.has(d.group)) {
+      const error = this.deps.config.drills.allow_nginx_kill
+        ? this.deps.nginx.holdDown(d.killNginxMs)
+        : `drills.allow_nginx_kill is off in ${this.deps.config.node_id}'s agent config: nginx was not killed`;
+      if (error) this.drillErrors.set(d.drillId, error);
+      else this.agentEvent("drill.nginx-killed", d.group, `failover drill: nginx killed and kept down for ${d.killNginxMs} ms`);
+    }
+    // A second message for a running drill only adds the fault.
+    if (this.deps.drills.running(d.drillId)) return;
+    const group = d.group;
+    this.deps.drills.start(
+      {
+        drillId: d.drillId,
+        group,
+        host: spec.vips[0].split("/")[0],
+        port: spec.servicePort,
+        path: spec.servicePath,
+        intervalMs: d.intervalMs,
+        timeoutMs: d.timeoutMs,
+        maxMs: d.maxMs,
+      },
+      () => this.held.has(group),
+      (sum, startedMs, endedMs) =>
+        report({
+          probes: sum.probes,
+          failed: sum.failed,
+          longestBlackoutMs: sum.longestBlackoutMs,
+          outcomes: sum.outcomes,
+          held: sum.held.map((h) => ({ fromMs: h.fromMs, toMs: h.toMs })),
+          error: this.takeDrillError(d.drillId),
+          startedMs,
+          endedMs,
+        }),
+    );
   }
 
   // ------------------------------------------------------------------ coordinator messages

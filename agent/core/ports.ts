@@ -53,6 +53,8 @@ export interface DrainingVip {
 
 export interface NginxPort {
   state(): { state: NginxHealth; detail: string };
+  /** A failover drill: kill nginx and keep it from starting for `forMs`; "" or why not. */
+  holdDown(forMs: number): string;
   /** Called on every state change; returns an unsubscribe function. */
   onState(listener: (state: NginxHealth, detail: string) => void): () => void;
 }
@@ -128,4 +130,19 @@ export interface BackendProbePort {
   setPlan(plan: ProbePlan): void;
   /** Results after rise/fall, for the report. */
   current(): ProbeResult[];
+}
+
+/** A failover drill's probes through a VIP (keepvip drill). */
+export interface DrillPort {
+  start(
+    spec: { drillId: string; group: string; host: string; port: number; path: string; intervalMs: number; timeoutMs: number; maxMs: number },
+    held: () => boolean,
+    done: (
+      summary: { probes: number; failed: number; longestBlackoutMs: number; outcomes: Record<string, number>; held: Array<{ fromMs: number; toMs: number }> },
+      startedMs: number,
+      endedMs: number,
+    ) => void,
+  ): void;
+  stop(drillId: string): void;
+  running(drillId: string): boolean;
 }

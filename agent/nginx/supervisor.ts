@@ -83,6 +83,9 @@ export class NginxSupervisor {
   private restarting = false;
   private wake: (() => void) | undefined;
   private readonly lock = new SerialQueue();
+  /** A failover drill keeps nginx from starting until then (Date.now() ms; 0: not held). */
+  private heldDownUntil = 0;
+  private holdTimer: NodeJS.Timeout | undefined;
 
   constructor(options: NginxSupervisorOptions) {
     this.cfg = options.config;
@@ -195,6 +198,27 @@ export class NginxSupervisor {
     });
   }
 
+  /**
+   * A failover drill's "nginx dies and cannot restart": kills the master and its workers
+   * (SIGKILL to the group) and fails every start until `forMs` has passed, then starts it
+   * again. Child mode only (in external mode systemd restarts nginx, not the agent).
+   * Returns "" or why it cannot.
+   */
+  holdDown(forMs: number): string {
+    if (this.cfg.mode !== "child") return "nginx.mode is external: systemd, not the agent, restarts nginx, so the agent cannot keep it down";
+    const pid = this.status.pid;
+    if (!this.supervising || pid === undefined) return `nginx is not running (${this.status.state}: ${this.status.detail})`;
+    this.heldDownUntil = Date.now() + forMs;
+    clearTimeout(this.holdTimer);
+    this.holdTimer = setTimeout(() => {
+      this.heldDownUntil = 0;
+      this.wake?.();
+    }, forMs);
+    this.log.warn({ event: "nginx.drill_kill", pid, forMs }, `failover drill: killing nginx master ${pid} and keeping nginx down for ${forMs} ms`);
+    sendSignal(-(this.pgrp ?? pid), "SIGKILL");
+    return "";
+  }
+
   /** Stops watching and leaves nginx running (agent exit that keeps serving). */
   detach(): void {
     this.endSupervision();
@@ -205,6 +229,8 @@ export class NginxSupervisor {
     this.supervising = false;
     clearTimeout(this.pollTimer);
     this.pollTimer = undefined;
+    clearTimeout(this.holdTimer);
+    this.heldDownUntil = 0;
     this.wake?.();
   }
 
@@ -319,6 +345,7 @@ export class NginxSupervisor {
   }
 
   private async attemptStart(): Promise<Attempt> {
+    if (Date.now() < this.heldDownUntil) return { ok: false, detail: `kept down by a failover drill for ${this.heldDownUntil - Date.now()} ms more` };
     if (await this.adoptFromPidFile("found before restart")) return { ok: true, detail: "adopted" };
     return this.cfg.mode === "child" ? this.startChild() : this.startExternal();
   }

@@ -11,7 +11,7 @@ import type { Logger } from "pino";
 import type { CoordinatorConfig } from "../../shared/config/coordinator.js";
 import { formatCidr } from "../../shared/config/net.js";
 import { startupGraceMs, takeoverGraceMs } from "../../shared/config/coordinator.js";
-import type { AgentMessage, Hello, Welcome } from "../../shared/gen/keepvip/v1/agent.js";
+import type { AgentMessage, CoordinatorMessage, DrillReport, Hello, Welcome } from "../../shared/gen/keepvip/v1/agent.js";
 import { VerifyVerdict } from "../../shared/gen/keepvip/v1/agent.js";
 import { realScheduler, type Scheduler, type SchedulerTimer } from "../../shared/scheduler.js";
 import { VERSION } from "../../shared/version.js";
@@ -341,6 +341,9 @@ export class Engine {
         });
         this.log.info({ event: "agent.event", node, group: body.value.group, kind: body.value.kind }, body.value.detail);
         return;
+      case "drillReport":
+        for (const l of this.drillListeners) l(node, body.value);
+        return;
       case "hello":
         return;
     }
@@ -449,6 +452,22 @@ export class Engine {
   }
 
   // ------------------------------------------------------------------ admin hooks
+
+  private readonly drillListeners = new Set<(node: string, report: DrillReport) => void>();
+
+  /** Drill reports as agents send them (keepvip drill); returns an unsubscribe function. */
+  onDrillReport(listener: (node: string, report: DrillReport) => void): () => void {
+    this.drillListeners.add(listener);
+    return () => this.drillListeners.delete(listener);
+  }
+
+  /** Sends a message to a node's live session; false when it has none. */
+  sendTo(node: string, message: CoordinatorMessage): boolean {
+    const s = this.sessions.of(node);
+    if (!s) return false;
+    s.sink.send(message);
+    return true;
+  }
 
   /** Asks for a switchover; the planner carries it out as a planned move. */
   requestSwitchover(unitName: string, to: string): void {

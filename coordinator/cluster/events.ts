@@ -30,7 +30,27 @@ export type DomainEvent =
   /** An upstream push (with the version it published) or a node's failure to apply one. */
   | (Base & { kind: "push"; version?: number })
   /** What an agent reported, with the agent's own kind ("vip.drift-repaired", ...). */
-  | (Base & { kind: "agent"; agentKind: string });
+  | (Base & { kind: "agent"; agentKind: string })
+  /** A failover drill (keepvip drill) and what its probes measured. */
+  | (Base & { kind: "drill"; figures: DrillFigures });
+
+/** What a drill measured, as the event history keeps it. */
+export interface DrillFigures {
+  mode: string;
+  blackoutMs: number;
+  failedProbes: number;
+  probes: number;
+  onNoneMs: number;
+  onBothMs: number;
+}
+
+const DRILL_FIELDS: Array<[keyof DrillFigures, string]> = [
+  ["blackoutMs", "blackout_ms"],
+  ["failedProbes", "failed_probes"],
+  ["probes", "probes"],
+  ["onNoneMs", "on_none_ms"],
+  ["onBothMs", "on_both_ms"],
+];
 
 export type EventKind = DomainEvent["kind"];
 
@@ -46,10 +66,26 @@ export function eventRecord(e: DomainEvent): EventRecord {
   if (e.kind === "move" && e.durationMs !== undefined) fields.duration_ms = String(e.durationMs);
   if (e.kind === "push" && e.version !== undefined) fields.version = String(e.version);
   if (e.kind === "agent") fields.kind = e.agentKind;
+  if (e.kind === "drill") {
+    fields.mode = e.figures.mode;
+    for (const [k, f] of DRILL_FIELDS) fields[f] = String(e.figures[k]);
+  }
   return { atMs: e.atMs, kind: e.kind, group: e.group ?? "", nodeId: e.node ?? "", epoch: e.epoch ?? 0, message: e.message, fields };
 }
 
-const KINDS: ReadonlySet<string> = new Set<EventKind>(["election", "move", "verify", "fault", "conflict", "session", "admin", "push", "config", "agent"]);
+const KINDS: ReadonlySet<string> = new Set<EventKind>([
+  "election",
+  "move",
+  "verify",
+  "fault",
+  "conflict",
+  "session",
+  "admin",
+  "push",
+  "config",
+  "agent",
+  "drill",
+]);
 
 /** Reads a stored record back (the journal); a record of an unknown kind is skipped. */
 export function eventFromRecord(r: EventRecord): DomainEvent | undefined {
@@ -70,6 +106,11 @@ export function eventFromRecord(r: EventRecord): DomainEvent | undefined {
       return { ...base, kind, ...(fields.version !== undefined ? { version: Number(fields.version) } : {}) };
     case "agent":
       return { ...base, kind, agentKind: fields.kind ?? "" };
+    case "drill": {
+      const figures: DrillFigures = { mode: fields.mode ?? "", blackoutMs: 0, failedProbes: 0, probes: 0, onNoneMs: 0, onBothMs: 0 };
+      for (const [k, f] of DRILL_FIELDS) if (k !== "mode") figures[k] = Number(fields[f] ?? 0) || 0;
+      return { ...base, kind, figures };
+    }
     default:
       return { ...base, kind };
   }

@@ -15,6 +15,7 @@ import type { PeerCertificate } from "node:tls";
 import { describeIdentity, identityOf } from "../../shared/identity.js";
 import { ADMIN_MUTATIONS, MAX_WATCHERS_PER_IDENTITY, RateLimiter } from "./limits.js";
 import { grpcStatusOf } from "./status.js";
+import { drillHandler } from "./drill.js";
 import { KeepvipError } from "../../shared/result.js";
 
 const watchers = new Map<string, number>();
@@ -24,7 +25,7 @@ function callerKey(engine: Engine, call: { getAuthContext(): { sslPeerCertificat
   const id = engine.config.tls ? identityOf(call.getAuthContext().sslPeerCertificate) : undefined;
   return id?.ok ? `${id.value.role}:${id.value.name}` : call.getPeer().replace(/:\d+$/, "");
 }
-import { electionOf, statusReply, whyReply } from "../cluster/status.js";
+import { currentStatus, electionOf, whyReply } from "../cluster/status.js";
 import { eventRecord } from "../cluster/events.js";
 import { unitOfGroup } from "../cluster/units.js";
 
@@ -93,12 +94,7 @@ export function adminService(engine: Engine, log: Logger): AdminServer {
   const moveBudgetMs = () => engine.config.timing.ack_timeout * 2 + engine.config.timing.planned_overlap + engine.config.timing.verify_timeout;
 
   return {
-    getStatus: unary(engine, log, "GetStatus", "read", () => ({
-      ...statusReply(engine.statusInput()),
-      upstreams: engine.upstreams.status(),
-      replica: engine.replica,
-      term: engine.term,
-    })),
+    getStatus: unary(engine, log, "GetStatus", "read", () => currentStatus(engine)),
     why: unary(engine, log, "Why", "read", (req) => whyReply(engine.statusInput(), unitFor(req.group), req.group)),
     switchover: unary(engine, log, "Switchover", "write", async (req, _call, who) => {
       const unit = unitFor(req.group);
@@ -180,6 +176,12 @@ export function adminService(engine: Engine, log: Logger): AdminServer {
         if (err instanceof ConfigError) return { ok: false, errors: err.problems };
         throw err;
       }
+    }),
+    drill: drillHandler(engine, log, (call, rpc) => {
+      const who = authorize(engine, call, "write", rpc);
+      const waitMs = mutations.take(callerKey(engine, call), engine.now());
+      if (waitMs > 0) throw new KeepvipError("resource-exhausted", `${rpc} refused: too many changes from ${who}; try again in ${Math.ceil(waitMs / 1000)} s`);
+      return who;
     }),
     watchEvents(call: ServerWritableStream<WatchEventsRequest, Event>) {
       try {

@@ -64,6 +64,7 @@ export function routedAdmin(ref: EngineRef, make: (engine: Engine) => AdminServe
     setServerState: route("setServerState", false),
     validateConfig: route("validateConfig", false),
     watchEvents: route("watchEvents", true),
+    drill: route("drill", true),
   };
 }
 

@@ -317,6 +317,8 @@ export function agentConfig(host: LbHost, m: LabManifest, paths: LabPaths, progr
     notify: { any: ["/bin/sh", `${REPO_ROOT}/deploy/lab/notify-record.sh`, join(paths.logs, `${host}-notify.log`)] },
     arping: programs.arping,
     ip: programs.ip,
+    // The lab is where `keepvip drill --kill-nginx` belongs.
+    drills: { allow_nginx_kill: true },
   };
 }
 

@@ -153,6 +153,12 @@ export const agentConfigSchema = z
     stop_timeout: duration(100, 120_000).default(5000),
     /** Prometheus metrics on their own HTTP listener (GET /metrics); absent = off. */
     metrics: z.strictObject({ listen: hostPort.default("127.0.0.1:9741") }).optional(),
+    /**
+     * Failover drills (`keepvip drill`): this agent always probes through the VIP when asked;
+     * `allow_nginx_kill` lets `keepvip drill --kill-nginx` kill its nginx and keep it down for a
+     * moment (labs and test pairs; off by default).
+     */
+    drills: z.strictObject({ allow_nginx_kill: z.boolean().default(false) }).default({ allow_nginx_kill: false }),
   })
   .superRefine((cfg, ctx) => {
     if (cfg.coordinator === undefined && cfg.coordinators === undefined)

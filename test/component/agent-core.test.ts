@@ -17,6 +17,10 @@ import { silentLogger } from "../../shared/log.js";
 import { clusterYaml, removeDir, startCoordinator, type TestCoordinator } from "./helpers/coordinator.js";
 import { FakeBackends, FakeUpstreams, FakeLan, FakeLinks, FakeNginx, FakeNotify, FakeReach, FakeTracks, FakeVerify, FakeVips } from "./helpers/fake-ports.js";
 import { waitFor } from "../support/wait.js";
+import { credentials } from "@grpc/grpc-js";
+import { DrillRunner } from "../../agent/probe/drill.js";
+import type { ServiceProber } from "../../agent/probe/service.js";
+import { AdminClient, type DrillOutcome, type DrillRequest } from "../../shared/gen/keepvip/v1/admin.js";
 
 interface Node {
   core: AgentCore;
@@ -56,12 +60,20 @@ async function coordinator(yaml: string): Promise<TestCoordinator> {
   return c;
 }
 
-async function startNode(id: string, opts: { stateDir?: string; force?: boolean } = {}): Promise<Node> {
+/** Every node by id, and a drill prober that answers while a node holds the VIP with its nginx running (two may: make-before-break). */
+const byId = new Map<string, Node>();
+const drillProbe: ServiceProber = async (o) => {
+  const on = lan.holders(o.host);
+  const ok = on.some((n) => byId.get(n)?.nginx.current === "running");
+  return { ok, outcome: ok ? "ok" : on.length === 0 ? "timeout" : "refused", detail: "", latencyMs: 1 };
+};
+
+async function startNode(id: string, opts: { stateDir?: string; force?: boolean; drills?: boolean } = {}): Promise<Node> {
   const stateDir = opts.stateDir ?? mkdtempSync(join(tmpdir(), `keepvip-agent-${id}-`));
   dirs.push(stateDir);
   const config = parseConfigText(
     agentConfigSchema,
-    `node_id: ${id}\ncoordinator: "${coord!.address}"\ninsecure: true\nstate_dir: ${stateDir}\nstop_timeout: 2s\nforce_release_on_stop: ${opts.force ?? false}\ngroups: {VI_1: {interface: lan0}}\ntrack_interfaces: [lan0]\n`,
+    `node_id: ${id}\ncoordinator: "${coord!.address}"\ninsecure: true\nstate_dir: ${stateDir}\nstop_timeout: 2s\nforce_release_on_stop: ${opts.force ?? false}\ngroups: {VI_1: {interface: lan0}}\ntrack_interfaces: [lan0]\n${opts.drills ? "drills: {allow_nginx_kill: true}\n" : ""}`,
     "agent.yaml",
   );
   const n: Node = {
@@ -87,6 +99,7 @@ async function startNode(id: string, opts: { stateDir?: string; force?: boolean 
     link: n.links,
     upstreams: n.upstreams,
     backends: n.backends,
+    ...(opts.drills ? { drills: new DrillRunner({ probe: drillProbe, wallMs: () => Date.now() }) } : {}),
     log: silentLogger,
     memory: loadMemory(stateDir),
     saveMemory: (m) => saveMemory(stateDir, m),
@@ -107,6 +120,7 @@ async function startNode(id: string, opts: { stateDir?: string; force?: boolean 
   n.core.attach((m) => n.session.send(m));
   n.session.start();
   nodes.push(n);
+  byId.set(id, n);
   return n;
 }
 
@@ -356,4 +370,98 @@ test("a verification that finds the VIP silent is overruled while this node's co
   lb2.reach.states.set("VI_1", { reachable: false, failures: 3, lanOk: true, lanFresh: true, observedMs: Date.now() });
   lan.owners.get("198.18.0.100")?.delete("lb1");
   await waitFor(() => onLan().join() === "lb2" && holder() === "lb2", { what: "lb2 takes over once its probes go silent", timeoutMs: 5000 });
+});
+
+/** A drill over the real admin API: its progress lines and its outcome, or the error. */
+async function runDrill(req: Partial<DrillRequest>): Promise<{ steps: string[]; outcome?: DrillOutcome; error?: Error & { code?: number } }> {
+  const admin = new AdminClient(coord!.address, credentials.createInsecure());
+  const steps: string[] = [];
+  try {
+    return await new Promise((resolve) => {
+      let outcome: DrillOutcome | undefined;
+      const stream = admin.drill({ group: "VI_1", toNode: "", killNginx: false, ...req });
+      stream.on("data", (p: { step: string; outcome?: DrillOutcome }) => {
+        steps.push(p.step);
+        if (p.outcome) outcome = p.outcome;
+      });
+      stream.on("end", () => resolve({ steps, outcome }));
+      stream.on("error", (error: Error) => resolve({ steps, error }));
+    });
+  } finally {
+    admin.close();
+  }
+}
+
+test("keepvip drill: both agents probe through the VIP while it goes to lb2 and back; 0 failed, figures in the history", async () => {
+  coord = await coordinator(clusterYaml());
+  await startNode("lb1", { drills: true });
+  await startNode("lb2", { drills: true });
+  await waitFor(() => holder() === "lb1" && onLan().join() === "lb1", { what: "VIP on lb1" });
+  const epoch = coord.engine.runtimes.get("VI_1")!.epoch;
+  const { steps, outcome, error } = await runDrill({});
+  assert.equal(error, undefined);
+  assert.ok(outcome);
+  assert.deepEqual([outcome.mode, outcome.fromNode, outcome.toNode, outcome.backNode], ["switchover", "lb1", "lb2", "lb1"]);
+  assert.equal(outcome.failedProbes, 0);
+  assert.equal(outcome.blackoutMs, 0);
+  assert.deepEqual(
+    outcome.agents.map((a) => a.nodeId),
+    ["lb1", "lb2"],
+  );
+  // About 3 s of probes every 10 ms on each member (timers run late on a busy host).
+  for (const a of outcome.agents) assert.ok(a.probes > 100 && a.error === "", JSON.stringify(a));
+  assert.ok(
+    steps.some((s) => /^switchover lb1 → lb2: done in \d+ ms/.test(s)),
+    steps.join("\n"),
+  );
+  assert.ok(
+    steps.some((s) => /^switchover back lb2 → lb1: done/.test(s)),
+    steps.join("\n"),
+  );
+  assert.equal(holder(), "lb1");
+  assert.equal(coord.engine.runtimes.get("VI_1")!.epoch, epoch + 2, "two moves, one epoch each");
+  const drills = coord.engine.events.since(0).filter((e) => e.kind === "drill");
+  assert.equal(drills.length, 1);
+  assert.deepEqual(drills[0].kind === "drill" && drills[0].figures, {
+    mode: "switchover",
+    blackoutMs: 0,
+    failedProbes: 0,
+    probes: outcome.probes,
+    onNoneMs: outcome.onNoneMs,
+    onBothMs: outcome.onBothMs,
+  });
+});
+
+test("keepvip drill --kill-nginx: the holder's nginx is kept down, the group fails over, and the probes measure the blackout", async () => {
+  coord = await coordinator(clusterYaml());
+  const lb1 = await startNode("lb1", { drills: true });
+  await startNode("lb2", { drills: true });
+  await waitFor(() => holder() === "lb1" && onLan().join() === "lb1", { what: "VIP on lb1" });
+  // The fake nginx does what the supervisor does: down for the hold, then running again.
+  lb1.nginx.holdDownEffect = true;
+  const { outcome, error } = await runDrill({ killNginx: true });
+  assert.equal(error, undefined);
+  assert.ok(outcome);
+  assert.deepEqual(lb1.nginx.holdDowns, [3000]);
+  assert.deepEqual([outcome.mode, outcome.fromNode, outcome.toNode], ["kill-nginx", "lb1", "lb2"]);
+  // In memory the release and the takeover are a few ms apart, so probes every 10 ms may see
+  // no gap at all (the lab's end-to-end drill measures a real one); never a long one.
+  assert.ok(outcome.blackoutMs < 1000, `blackout ${outcome.blackoutMs} ms`);
+  for (const a of outcome.agents) assert.ok(a.probes > 100 && a.error === "", JSON.stringify(a));
+  // nginx came back after the hold, and lb1 (preempt) holds VI_1 again.
+  await waitFor(() => lb1.nginx.current === "running" && holder() === "lb1", { what: "lb1 back", timeoutMs: 5000 });
+});
+
+test("a drill is refused when no other member could take the VIP, and nothing moves", async () => {
+  coord = await coordinator(clusterYaml());
+  await startNode("lb1", { drills: true });
+  await waitFor(() => holder() === "lb1" && onLan().join() === "lb1", { what: "VIP on lb1" });
+  const epoch = coord.engine.runtimes.get("VI_1")!.epoch;
+  const { error } = await runDrill({});
+  assert.equal(error?.code, 9, "FAILED_PRECONDITION");
+  assert.match(error.message, /VI_1 has no eligible standby \(lb2: .*\)/);
+  assert.equal(holder(), "lb1");
+  assert.equal(coord.engine.runtimes.get("VI_1")!.epoch, epoch);
+  const unknown = await runDrill({ group: "VI_9" });
+  assert.equal(unknown.error?.code, 5, "NOT_FOUND");
 });

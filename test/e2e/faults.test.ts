@@ -10,6 +10,7 @@ import assert from "node:assert/strict";
 import { readFileSync, writeFileSync } from "node:fs";
 import { parse, stringify } from "yaml";
 import { adminCli, adminStatus } from "../../deploy/lab/admin.js";
+import type { DrillOutcome } from "../../shared/gen/keepvip/v1/admin.js";
 import { breakNginx, fixNginx, heal, killProcess, labPaths, partition, setLink, startProcess, stopProcess } from "../../deploy/lab/api.js";
 import {
   assertPlannedMove,
@@ -221,6 +222,65 @@ test("admin switchover to lb2 and back: planned moves, 0 failed requests", async
   const back = await drill(P, () => adminCli(P, ["switchover", "VI_1", "--to", "lb1"]), { until: onlyOn("lb1") });
   report(t, "switchover back to lb1", back);
   assertPlannedMove(back);
+  await steady(P);
+});
+
+/** `keepvip --json drill ARGS`: the outcome it printed. */
+async function drillCli(args: string[]): Promise<DrillOutcome> {
+  const c = await adminCli(P, ["--json", "drill", ...args], 90_000);
+  assert.notEqual(c.out.trim(), "", `keepvip drill ${args.join(" ")} printed nothing (exit ${c.code}): ${c.err}`);
+  return JSON.parse(c.out) as DrillOutcome;
+}
+
+test("keepvip drill VI_1: a switchover there and back while both agents probe the VIP every 10 ms: 0 failed probes, recorded in the history", async (t) => {
+  await steady(P);
+  const sinceMs = Date.now();
+  const o = await drillCli(["VI_1"]);
+  t.diagnostic(
+    `keepvip drill VI_1: ${o.failedProbes} of ${o.probes} probes failed, blackout ${o.blackoutMs} ms, on none ${o.onNoneMs} ms, on two ${o.onBothMs} ms, ${o.tookMs} ms`,
+  );
+  assert.equal(o.mode, "switchover");
+  assert.deepEqual([o.fromNode, o.toNode, o.backNode], ["lb1", "lb2", "lb1"]);
+  assert.equal(o.failedProbes, 0, JSON.stringify(o.agents));
+  assert.equal(o.blackoutMs, 0);
+  // Both members probed the whole drill (about 3 s at 10 ms each, at the least).
+  for (const a of o.agents) assert.ok(a.probes > 150 && a.error === "", `${a.nodeId}: ${JSON.stringify(a)}`);
+  // Make-before-break: the VIP was never on no member.
+  assert.equal(o.onNoneMs, 0);
+  await steady(P);
+  const ev = await adminCli(P, ["--json", "events", "--since", new Date(sinceMs).toISOString()]);
+  const drills = ev.out
+    .split("\n")
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as { kind: string; group: string; fields: Record<string, string> })
+    .filter((e) => e.kind === "drill");
+  assert.equal(drills.length, 1, ev.out);
+  assert.equal(drills[0].fields.failed_probes, "0");
+  assert.equal(drills[0].fields.probes, String(o.probes));
+});
+
+test("keepvip drill VI_1 --kill-nginx: fails over as F5 does, and its blackout matches the client's", async (t) => {
+  await steady(P);
+  let o: DrillOutcome | undefined;
+  const r = await drill(
+    P,
+    async () => {
+      o = await drillCli(["VI_1", "--kill-nginx"]);
+    },
+    { until: onlyOn("lb1"), untilTimeoutMs: 30_000, afterMs: 200 },
+  );
+  assert.ok(o);
+  report(t, "drill --kill-nginx (client)", r);
+  t.diagnostic(`keepvip drill VI_1 --kill-nginx: blackout ${o.blackoutMs} ms, ${o.failedProbes} of ${o.probes} probes failed, on none ${o.onNoneMs} ms`);
+  assert.equal(o.mode, "kill-nginx");
+  assert.deepEqual([o.fromNode, o.toNode], ["lb1", "lb2"]);
+  // F5's target, as the client measures it, and the members measured the same outage.
+  assert.ok(o.blackoutMs > 0 && o.blackoutMs <= 500, `drill blackout ${o.blackoutMs} ms`);
+  assert.ok(r.probes.longestFailureMs <= 500, `client outage ${r.probes.longestFailureMs} ms`);
+  assert.ok(
+    Math.abs(o.blackoutMs - r.probes.longestFailureMs) <= 250,
+    `drill ${o.blackoutMs} ms vs client ${r.probes.longestFailureMs} ms: ${JSON.stringify(o.agents)}`,
+  );
   await steady(P);
 });
 

@@ -80,6 +80,19 @@ export class FakeNginx implements NginxPort {
     this.listeners.add(l);
     return () => this.listeners.delete(l);
   }
+  /** Drill kills asked for (ms each); `holdDownAnswer` is what holdDown returns. */
+  readonly holdDowns: number[] = [];
+  holdDownAnswer = "";
+  /** With it, holdDown also goes "down" for the hold and "running" after it, as the supervisor does. */
+  holdDownEffect = false;
+  holdDown(forMs: number) {
+    this.holdDowns.push(forMs);
+    if (this.holdDownEffect && !this.holdDownAnswer) {
+      this.set("down", "kept down by a failover drill");
+      setTimeout(() => this.set("running"), forMs).unref();
+    }
+    return this.holdDownAnswer;
+  }
   set(s: NginxHealth, detail = "") {
     this.current = s;
     this.detail = detail;

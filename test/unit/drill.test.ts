@@ -1,0 +1,151 @@
+/**
+ * Failover drills, the pure parts: what one agent's probes add up to (summarizeDrill),
+ * what the members' reports add up to (drillTotals), and whom a drill moves the VIP to
+ * (drillTarget).
+ */
+import { describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { summarizeDrill, type DrillSample } from "../../agent/probe/drill.js";
+import { drillTarget, drillTotals, type MemberDrillReport } from "../../coordinator/cluster/drill.js";
+import type { Candidate } from "../../coordinator/election/elect.js";
+
+/** Probes every 10 ms from t=0: "." answered, "x" failed; "H" in `held` = this node held the VIP then. */
+function samples(pattern: string, held = ""): DrillSample[] {
+  return [...pattern].map((c, i) => ({ startMs: i * 10, ok: c === ".", outcome: c === "." ? "ok" : "refused", held: held[i] === "H" }));
+}
+
+describe("summarizeDrill", () => {
+  const cases: Array<[name: string, pattern: string, endMs: number, want: { failed: number; longest: number }]> = [
+    ["nothing failed", "..........", 100, { failed: 0, longest: 0 }],
+    ["one failed probe is one interval", "....x.....", 100, { failed: 1, longest: 10 }],
+    ["the longest of two runs", "..xx...xxxx.", 120, { failed: 6, longest: 40 }],
+    ["a run still failing at the end lasts until the end", "......xxx", 200, { failed: 3, longest: 140 }],
+    ["every probe failed", "xxxx", 40, { failed: 4, longest: 40 }],
+    ["no probes", "", 50, { failed: 0, longest: 0 }],
+  ];
+  for (const [name, pattern, endMs, want] of cases)
+    test(name, () => {
+      const s = summarizeDrill(samples(pattern), endMs);
+      assert.equal(s.probes, pattern.length);
+      assert.equal(s.failed, want.failed);
+      assert.equal(s.longestBlackoutMs, want.longest);
+    });
+
+  test("probes that end out of order are put back in start order", () => {
+    const ordered = samples("...xx...");
+    const shuffled = [ordered[4], ordered[0], ordered[7], ordered[3], ordered[1], ordered[6], ordered[2], ordered[5]];
+    assert.deepEqual(summarizeDrill(shuffled, 80), summarizeDrill(ordered, 80));
+    assert.equal(summarizeDrill(shuffled, 80).longestBlackoutMs, 20);
+  });
+
+  test("failures are counted by outcome", () => {
+    const s = summarizeDrill(
+      [
+        { startMs: 0, ok: false, outcome: "timeout", held: false },
+        { startMs: 10, ok: false, outcome: "refused", held: false },
+        { startMs: 20, ok: false, outcome: "timeout", held: false },
+        { startMs: 30, ok: true, outcome: "ok", held: false },
+      ],
+      40,
+    );
+    assert.deepEqual(s.outcomes, { timeout: 2, refused: 1 });
+  });
+
+  test("held spans open and close with the samples; one still open ends at the end", () => {
+    assert.deepEqual(summarizeDrill(samples("..........", "HHH....HHH"), 100).held, [
+      { fromMs: 0, toMs: 30 },
+      { fromMs: 70, toMs: 100 },
+    ]);
+    assert.deepEqual(summarizeDrill(samples(".....", "....."), 50).held, []);
+  });
+});
+
+function report(node: string, held: Array<[number, number]>, extra: Partial<MemberDrillReport> = {}): MemberDrillReport {
+  return {
+    node,
+    probes: 100,
+    failed: 0,
+    longestBlackoutMs: 0,
+    held: held.map(([fromMs, toMs]) => ({ fromMs, toMs })),
+    error: "",
+    outcomes: {},
+    startedMs: 0,
+    endedMs: 1000,
+    ...extra,
+  };
+}
+
+describe("drillTotals", () => {
+  test("make-before-break: on two for the overlap, never on none", () => {
+    const t = drillTotals([report("lb1", [[0, 520]]), report("lb2", [[400, 1000]])]);
+    assert.deepEqual({ none: t.onNoneMs, both: t.onBothMs, window: t.windowMs }, { none: 0, both: 120, window: 1000 });
+  });
+
+  test("break-before-make: on none for the gap", () => {
+    const t = drillTotals([report("lb1", [[0, 300]]), report("lb2", [[380, 1000]])]);
+    assert.deepEqual({ none: t.onNoneMs, both: t.onBothMs }, { none: 80, both: 0 });
+  });
+
+  test("there and back: both gaps add up", () => {
+    const t = drillTotals([
+      report("lb1", [
+        [0, 300],
+        [700, 1000],
+      ]),
+      report("lb2", [[310, 690]]),
+    ]);
+    assert.equal(t.onNoneMs, 20);
+    assert.equal(t.onBothMs, 0);
+  });
+
+  test("only the window every member probed counts", () => {
+    // lb2 started probing at 200 and stopped at 900: lb1's holding before and after is outside.
+    const t = drillTotals([report("lb1", [[0, 1000]]), report("lb2", [], { startedMs: 200, endedMs: 900 })]);
+    assert.deepEqual({ none: t.onNoneMs, both: t.onBothMs, window: t.windowMs }, { none: 0, both: 0, window: 700 });
+  });
+
+  test("a span ending where another starts is not on two", () => {
+    const t = drillTotals([report("lb1", [[0, 500]]), report("lb2", [[500, 1000]])]);
+    assert.deepEqual({ none: t.onNoneMs, both: t.onBothMs }, { none: 0, both: 0 });
+  });
+
+  test("probes, failures and the worst blackout are summed and maxed", () => {
+    const t = drillTotals([
+      report("lb1", [[0, 1000]], { probes: 90, failed: 3, longestBlackoutMs: 30 }),
+      report("lb2", [], { probes: 95, failed: 8, longestBlackoutMs: 80 }),
+    ]);
+    assert.deepEqual({ p: t.probes, f: t.failedProbes, b: t.blackoutMs }, { p: 185, f: 11, b: 80 });
+  });
+
+  test("no member reported: no window, nothing on none", () => {
+    assert.deepEqual(drillTotals([]), { probes: 0, failedProbes: 0, blackoutMs: 0, onNoneMs: 0, onBothMs: 0, windowMs: 0 });
+  });
+});
+
+function candidate(node: string, eligible: boolean, detail = eligible ? "eligible" : "nginx is down"): Candidate {
+  return { node, eligibility: { eligible, detail } } as unknown as Candidate;
+}
+
+describe("drillTarget", () => {
+  const ranking = [candidate("lb1", true), candidate("lb3", false), candidate("lb2", true)];
+  const cases: Array<[name: string, holder: string | undefined, to: string, want: string]> = [
+    ["the best eligible standby when none is named", "lb1", "", "lb2"],
+    ["the named member", "lb2", "lb1", "lb1"],
+    ["refused: nobody holds", undefined, "", "nobody holds VI_1"],
+    ["refused: the named node is no member", "lb1", "lb9", 'node "lb9" is not a member of VI_1'],
+    ["refused: the named node holds it already", "lb1", "lb1", "lb1 already holds VI_1"],
+    ["refused: the named node is not eligible", "lb1", "lb3", "lb3 is not eligible: nginx is down"],
+  ];
+  for (const [name, holder, to, want] of cases)
+    test(name, () => {
+      const r = drillTarget("VI_1", ranking, holder, to);
+      if (r.ok) assert.equal(r.node, want);
+      else assert.match(r.error, new RegExp(want));
+    });
+
+  test("refused: no eligible standby, with each member's reason", () => {
+    const r = drillTarget("VI_1", [candidate("lb1", true), candidate("lb2", false, "lb2's agent is not connected")], "lb1", "");
+    assert.equal(r.ok, false);
+    assert.match(!r.ok ? r.error : "", /VI_1 has no eligible standby \(lb2: lb2's agent is not connected\)/);
+  });
+});
