@@ -104,12 +104,20 @@ export function formatDrill(o: DrillOutcome): string {
     `  VIP on none    ${o.onNoneMs} ms`,
     `  VIP on two     ${o.onBothMs} ms`,
   ];
-  const t = table(["member", "probes", "failed", "blackout", "failures", "note"]);
+  const t = table(["member", "probes", "failed", "blackout", "failures", "not counted", "note"]);
   for (const a of o.agents) {
     const failures = Object.entries(a.outcomes)
       .map(([k, n]) => `${k} ${n}`)
       .join(", ");
-    t.push([a.nodeId, String(a.probes), String(a.failed), `${a.longestBlackoutMs} ms`, failures || "-", a.error || ""]);
+    t.push([
+      a.nodeId,
+      String(a.probes),
+      String(a.failed),
+      `${a.longestBlackoutMs} ms`,
+      failures || "-",
+      a.crossed ? `${a.crossed} cut by its own move` : "-",
+      a.error || "",
+    ]);
   }
   return `${lines.join("\n")}\n${t.toString()}`;
 }

@@ -258,6 +258,7 @@ export class AgentCore {
             outcomes: {},
             startedMs: 0,
             endedMs: 0,
+            crossed: 0,
             ...fields,
           },
         },
@@ -286,7 +287,7 @@ export class AgentCore {
         timeoutMs: d.timeoutMs,
         maxMs: d.maxMs,
       },
-      () => this.held.has(group),
+      () => (this.held.has(group) ? "held" : this.deps.vips.draining().some((x) => x.group === group) ? "draining" : "none"),
       (sum, startedMs, endedMs) =>
         report({
           probes: sum.probes,
@@ -295,6 +296,7 @@ export class AgentCore {
           outcomes: sum.outcomes,
           held: sum.held.map((h) => ({ fromMs: h.fromMs, toMs: h.toMs })),
           error: this.takeDrillError(d.drillId),
+          crossed: sum.crossed,
           startedMs,
           endedMs,
         }),

@@ -136,9 +136,16 @@ export interface BackendProbePort {
 export interface DrillPort {
   start(
     spec: { drillId: string; group: string; host: string; port: number; path: string; intervalMs: number; timeoutMs: number; maxMs: number },
-    held: () => boolean,
+    here: () => "held" | "draining" | "none",
     done: (
-      summary: { probes: number; failed: number; longestBlackoutMs: number; outcomes: Record<string, number>; held: Array<{ fromMs: number; toMs: number }> },
+      summary: {
+        probes: number;
+        failed: number;
+        longestBlackoutMs: number;
+        outcomes: Record<string, number>;
+        held: Array<{ fromMs: number; toMs: number }>;
+        crossed: number;
+      },
       startedMs: number,
       endedMs: number,
     ) => void,

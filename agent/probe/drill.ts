@@ -6,12 +6,21 @@
  */
 import type { ProbeOutcome, ServiceProber } from "./service.js";
 
+/** Where the group's VIP is on this node: held (announced), draining (on lo, unannounced), or not here. */
+export type VipHere = "held" | "draining" | "none";
+
 /** One probe of the drill: when it started, what it found, whether this node held the VIP then. */
 export interface DrillSample {
   startMs: number;
   ok: boolean;
   outcome: ProbeOutcome;
   held: boolean;
+  /**
+   * This node bound or unbound the VIP while the probe ran: the address moved under the
+   * probe's own socket (a local connection sent out to the LAN, or the other way), which no
+   * client elsewhere sees. Such a probe is counted apart, never as a failure.
+   */
+  crossed?: boolean;
 }
 
 export interface DrillSummary {
@@ -21,6 +30,8 @@ export interface DrillSummary {
   longestBlackoutMs: number;
   /** Failed probes by outcome. */
   outcomes: Record<string, number>;
+  /** Probes cut by this node's own bind or unbind (not counted as answered or failed). */
+  crossed: number;
   /** When this node held the VIP (from the samples; a span still open closes at endMs). */
   held: Array<{ fromMs: number; toMs: number }>;
 }
@@ -34,11 +45,16 @@ export function summarizeDrill(samples: readonly DrillSample[], endMs: number): 
   let runStart: number | undefined;
   let spanStart: number | undefined;
   const held: DrillSummary["held"] = [];
+  let crossed = 0;
   for (const s of sorted) {
     if (s.held && spanStart === undefined) spanStart = s.startMs;
     if (!s.held && spanStart !== undefined) {
       held.push({ fromMs: spanStart, toMs: s.startMs });
       spanStart = undefined;
+    }
+    if (s.crossed) {
+      crossed++;
+      continue;
     }
     if (s.ok) {
       if (runStart !== undefined) longest = Math.max(longest, s.startMs - runStart);
@@ -51,7 +67,7 @@ export function summarizeDrill(samples: readonly DrillSample[], endMs: number): 
   }
   if (runStart !== undefined) longest = Math.max(longest, Math.max(0, endMs - runStart));
   if (spanStart !== undefined) held.push({ fromMs: spanStart, toMs: Math.max(spanStart, endMs) });
-  return { probes: sorted.length, failed, longestBlackoutMs: Math.round(longest), outcomes, held };
+  return { probes: sorted.length, failed, longestBlackoutMs: Math.round(longest), outcomes, held, crossed };
 }
 
 export interface DrillSpec {
@@ -94,8 +110,8 @@ export class DrillRunner {
 
   constructor(private readonly deps: DrillRunnerDeps) {}
 
-  /** Starts probing; `held` says whether this node holds the VIP right now; `done` gets the figures once. */
-  start(spec: DrillSpec, held: () => boolean, done: Running["done"]): void {
+  /** Starts probing; `here` says where the VIP is on this node right now; `done` gets the figures once. */
+  start(spec: DrillSpec, here: () => VipHere, done: Running["done"]): void {
     this.stop(spec.drillId);
     const s: DrillSpec = {
       ...spec,
@@ -110,13 +126,14 @@ export class DrillRunner {
       done,
       startedMs: this.deps.wallMs(),
       stopping: false,
-      timer: setInterval(() => this.tick(run, held), s.intervalMs),
+      timer: setInterval(() => this.tick(run, here), s.intervalMs),
       deadline: setTimeout(() => this.stop(s.drillId), s.maxMs),
     };
     run.timer.unref();
     run.deadline.unref();
     this.runs.set(s.drillId, run);
-    this.tick(run, held);
+    // The first probe starts when the drill does: what it sees holds from the start.
+    this.tick(run, here, run.startedMs);
   }
 
   /** Ends a drill's probes: the figures follow once the probes in flight have ended. */
@@ -143,16 +160,18 @@ export class DrillRunner {
     return r !== undefined && !r.stopping;
   }
 
-  private tick(run: Running, held: () => boolean): void {
+  private tick(run: Running, here: () => VipHere, at?: number): void {
     if (run.stopping || run.inFlight.size >= DRILL_LIMITS.maxInFlight) return;
-    const startMs = this.deps.wallMs();
-    const isHeld = held();
+    const startMs = at ?? this.deps.wallMs();
+    const before = here();
     const { host, port, path, timeoutMs } = run.spec;
+    const sample = (ok: boolean, outcome: ProbeOutcome) =>
+      void run.samples.push({ startMs, ok, outcome, held: before === "held", ...(here() !== before ? { crossed: true } : {}) });
     const p = this.deps
       .probe({ host, port, path: path || undefined, timeoutMs })
       .then(
-        (r) => void run.samples.push({ startMs, ok: r.ok, outcome: r.outcome, held: isHeld }),
-        () => void run.samples.push({ startMs, ok: false, outcome: "error", held: isHeld }),
+        (r) => sample(r.ok, r.outcome),
+        () => sample(false, "error"),
       )
       .finally(() => run.inFlight.delete(p));
     run.inFlight.add(p);

@@ -15,6 +15,8 @@ export interface MemberDrillReport {
   held: ReadonlyArray<{ fromMs: number; toMs: number }>;
   error: string;
   outcomes: Record<string, number>;
+  /** Probes cut by the member's own bind or unbind, not counted. */
+  crossed: number;
   startedMs: number;
   endedMs: number;
 }

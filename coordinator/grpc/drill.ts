@@ -152,6 +152,7 @@ async function runDrill(engine: Engine, req: DrillRequest, who: string, say: (st
     held: r.held.map((h) => ({ fromMs: Number(h.fromMs), toMs: Number(h.toMs) })),
     error: r.error,
     outcomes: r.outcomes,
+    crossed: r.crossed,
     startedMs: Number(r.startedMs),
     endedMs: Number(r.endedMs),
   }));
@@ -171,11 +172,12 @@ async function runDrill(engine: Engine, req: DrillRequest, who: string, say: (st
     agents: members.map((node) => {
       const r = memberReports.find((x) => x.node === node);
       return r
-        ? { nodeId: node, probes: r.probes, failed: r.failed, longestBlackoutMs: r.longestBlackoutMs, error: r.error, outcomes: r.outcomes }
+        ? { nodeId: node, probes: r.probes, failed: r.failed, longestBlackoutMs: r.longestBlackoutMs, error: r.error, outcomes: r.outcomes, crossed: r.crossed }
         : {
             nodeId: node,
             probes: 0,
             failed: 0,
+            crossed: 0,
             longestBlackoutMs: 0,
             error: probing.includes(node) ? "no report (session lost?)" : "no session",
             outcomes: {},

@@ -5,7 +5,7 @@
  */
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { summarizeDrill, type DrillSample } from "../../agent/probe/drill.js";
+import { DrillRunner, summarizeDrill, type DrillSample, type DrillSummary } from "../../agent/probe/drill.js";
 import { drillTarget, drillTotals, type MemberDrillReport } from "../../coordinator/cluster/drill.js";
 import type { Candidate } from "../../coordinator/election/elect.js";
 
@@ -36,6 +36,23 @@ describe("summarizeDrill", () => {
     const shuffled = [ordered[4], ordered[0], ordered[7], ordered[3], ordered[1], ordered[6], ordered[2], ordered[5]];
     assert.deepEqual(summarizeDrill(shuffled, 80), summarizeDrill(ordered, 80));
     assert.equal(summarizeDrill(shuffled, 80).longestBlackoutMs, 20);
+  });
+
+  test("a probe cut by this node's own bind or unbind is counted apart, never as a failure or a blackout", () => {
+    const s = summarizeDrill(
+      [
+        { startMs: 0, ok: true, outcome: "ok", held: true },
+        { startMs: 10, ok: false, outcome: "reset", held: true, crossed: true },
+        { startMs: 20, ok: true, outcome: "ok", held: false },
+        { startMs: 30, ok: false, outcome: "refused", held: false },
+        { startMs: 40, ok: true, outcome: "ok", held: false },
+      ],
+      50,
+    );
+    assert.deepEqual(
+      { failed: s.failed, crossed: s.crossed, longest: s.longestBlackoutMs, outcomes: s.outcomes },
+      { failed: 1, crossed: 1, longest: 10, outcomes: { refused: 1 } },
+    );
   });
 
   test("failures are counted by outcome", () => {
@@ -69,6 +86,7 @@ function report(node: string, held: Array<[number, number]>, extra: Partial<Memb
     held: held.map(([fromMs, toMs]) => ({ fromMs, toMs })),
     error: "",
     outcomes: {},
+    crossed: 0,
     startedMs: 0,
     endedMs: 1000,
     ...extra,
@@ -147,5 +165,42 @@ describe("drillTarget", () => {
     const r = drillTarget("VI_1", [candidate("lb1", true), candidate("lb2", false, "lb2's agent is not connected")], "lb1", "");
     assert.equal(r.ok, false);
     assert.match(!r.ok ? r.error : "", /VI_1 has no eligible standby \(lb2: lb2's agent is not connected\)/);
+  });
+});
+
+describe("DrillRunner", () => {
+  test("probes until stopped, holds its first state from the start, and counts a probe its own move cut apart", async () => {
+    let here: "held" | "draining" | "none" = "held";
+    let calls = 0;
+    const runner = new DrillRunner({
+      // The third probe is cut: the VIP leaves this node while it runs.
+      probe: async () => {
+        calls++;
+        if (calls === 3) here = "draining";
+        await new Promise((r) => setTimeout(r, 1));
+        return { ok: calls !== 3, outcome: calls === 3 ? "reset" : "ok", detail: "", latencyMs: 1 };
+      },
+      wallMs: () => Date.now(),
+    });
+    const spec = { drillId: "d1", group: "VI_1", host: "198.18.0.100", port: 10016, path: "/aaa", intervalMs: 10, timeoutMs: 100, maxMs: 5000 };
+    const done = new Promise<{ s: DrillSummary; startedMs: number; endedMs: number }>((resolve) =>
+      runner.start(
+        spec,
+        () => here,
+        (s, startedMs, endedMs) => resolve({ s, startedMs, endedMs }),
+      ),
+    );
+    assert.equal(runner.running("d1"), true);
+    await new Promise((r) => setTimeout(r, 150));
+    runner.stop("d1");
+    assert.equal(runner.running("d1"), false);
+    const { s, startedMs } = await done;
+    assert.ok(s.probes >= 5, `${s.probes} probes`);
+    assert.equal(s.failed, 0);
+    assert.equal(s.crossed, 1);
+    assert.equal(s.held[0].fromMs, startedMs, "held from the drill's start");
+    const after = calls;
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(calls, after, "no probe after the stop");
   });
 });
