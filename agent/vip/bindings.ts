@@ -8,7 +8,7 @@
  * interface, since `ip addr add` wants a label that names its device.
  */
 import type { AgentConfig } from "../../shared/config/agent.js";
-import { parseCidr } from "../../shared/config/net.js";
+import { normalizeAddress, parseCidr } from "../../shared/config/net.js";
 import type { VipBinding } from "./plan.js";
 
 export type BindingsConfig = Pick<AgentConfig, "groups" | "default_interface">;
@@ -25,6 +25,15 @@ export type BindResult = { ok: true; vips: VipBinding[] } | { ok: false; error: 
 const own = <T>(record: Record<string, T> | undefined, key: string): T | undefined =>
   record !== undefined && Object.hasOwn(record, key) ? record[key] : undefined;
 
+/** An `addresses` entry for a VIP: its key matched by value (an IPv6 key may be spelt another way). */
+function addressEntry<T>(addresses: Record<string, T> | undefined, address: string): T | undefined {
+  const exact = own(addresses, address);
+  if (exact !== undefined || addresses === undefined) return exact;
+  const want = normalizeAddress(address) ?? address;
+  const key = Object.keys(addresses).find((k) => (normalizeAddress(k) ?? k) === want);
+  return key === undefined ? undefined : addresses[key];
+}
+
 /** Where the group's VIPs go when their address is not listed; undefined: the config names no interface. */
 export function groupPlacement(cfg: BindingsConfig, group: string): Placement | undefined {
   const g = own(cfg.groups, group);
@@ -36,7 +45,7 @@ export function groupPlacement(cfg: BindingsConfig, group: string): Placement | 
 export function placementOf(cfg: BindingsConfig, group: string, address: string): Placement | undefined {
   const g = own(cfg.groups, group);
   const groupIface = g?.interface ?? cfg.default_interface;
-  const entry = own(g?.addresses, address);
+  const entry = addressEntry(g?.addresses, address);
   if (!entry) return groupPlacement(cfg, group);
   const iface = entry.interface ?? groupIface;
   if (iface === undefined) return undefined;
@@ -56,7 +65,8 @@ export function bindVips(cfg: BindingsConfig, group: string, vips: string[]): Bi
     const { address, prefix, family } = c.value;
     const place = placementOf(cfg, group, address);
     if (!place) return { ok: false, error: `no interface for group ${group} in the agent config (groups.${group}.interface or default_interface)` };
-    out.push({ group, address, prefix, family, interface: place.interface, label: place.label, scope: place.scope });
+    // IPv6 addresses have no labels: the group's label is for its IPv4 VIPs.
+    out.push({ group, address, prefix, family, interface: place.interface, label: family === 4 ? place.label : undefined, scope: place.scope });
   }
   return { ok: true, vips: out };
 }

@@ -342,15 +342,14 @@ function agentFor(
     const addresses: Record<string, Record<string, string>> = {};
     for (const v of inst.vips) {
       if (!groupVips.has(v.address)) continue;
-      if (v.family === 6) {
-        if (v.label || (v.dev && v.dev !== iface) || v.scope)
-          notes.push({
-            where: v.where,
-            what: `vrrp_instance ${inst.name} VIP ${v.address}: its own dev/label/scope are not carried for an IPv6 VIP (it goes on ${iface}; IPv6 addresses have no labels)`,
-          });
-        continue;
-      }
-      const o = { ...(v.dev && v.dev !== iface ? { interface: v.dev } : {}), ...(v.label ? { label: v.label } : {}), ...(v.scope ? { scope: v.scope } : {}) };
+      // IPv6 addresses have no labels: an IPv6 VIP's label is noted, its dev and scope carried.
+      if (v.family === 6 && v.label)
+        notes.push({ where: v.where, what: `vrrp_instance ${inst.name} VIP ${v.address}: label ${v.label} is not carried (IPv6 addresses have no labels)` });
+      const o = {
+        ...(v.dev && v.dev !== iface ? { interface: v.dev } : {}),
+        ...(v.label && v.family === 4 ? { label: v.label } : {}),
+        ...(v.scope ? { scope: v.scope } : {}),
+      };
       if (Object.keys(o).length > 0) addresses[v.address] = o;
     }
     const notify = Object.fromEntries(Object.entries(inst.notify).filter(([, argv]) => argv && argv.length > 0));

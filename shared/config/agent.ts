@@ -3,7 +3,7 @@
  * carries each group's VIPs, how nginx runs here, track and notify scripts.
  * Scripts are argv arrays, never shell strings (nothing is run through a shell).
  */
-import { isIPv4 } from "node:net";
+import { isIPv4, isIPv6 } from "node:net";
 import { z } from "zod";
 import { duration, formatMs } from "./duration.js";
 import { absolutePath, hostPort, interfaceName, name, nodeId } from "./net.js";
@@ -36,18 +36,24 @@ const addressBinding = z.strictObject({
   scope: vipScope.optional(),
 });
 
-/** A VIP address as a key of `addresses`: IPv4 dotted quad, no prefix (the prefix is the coordinator's). */
+/**
+ * A VIP address as a key of `addresses`: an IPv4 address or an IPv6 one (any spelling: it is
+ * matched to the coordinator's VIP by value), no prefix (the prefix is the coordinator's).
+ */
 export function vipAddressKeyProblem(key: string): string | undefined {
-  if (isIPv4(key)) return undefined;
-  if (key.includes("/") && isIPv4(key.split("/")[0]))
+  if (isIPv4(key) || isIPv6(key)) return undefined;
+  const bare = key.split("/")[0];
+  if (key.includes("/") && (isIPv4(bare) || isIPv6(bare)))
     return `"${key}": write the VIP address alone, without /prefix (the coordinator's groups[].vips give the prefix)`;
-  return `"${key}" is not a VIP address: an IPv4 address in dotted-quad form, like 10.0.1.1`;
+  return `"${key}" is not a VIP address: an IPv4 address like 10.0.1.1 or an IPv6 one like 2001:db8::100`;
 }
 
 const addresses = z.record(z.string(), addressBinding).superRefine((map, ctx) => {
-  for (const key of Object.keys(map)) {
+  for (const [key, entry] of Object.entries(map)) {
     const problem = vipAddressKeyProblem(key);
     if (problem) ctx.addIssue({ code: "custom", path: [key], message: problem });
+    else if (isIPv6(key) && entry.label !== undefined)
+      ctx.addIssue({ code: "custom", path: [key, "label"], message: "IPv6 addresses have no labels (ip addr add takes label for IPv4 only): remove it" });
   }
 });
 

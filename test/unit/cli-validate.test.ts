@@ -197,7 +197,7 @@ test("validate several files: the example of docs/configuration.md (the seed's l
   assert.equal(v.code, 1);
   assert.deepEqual(v.text.split("\n"), [
     "3 files: coordinator.yaml, agent-lb1.yaml, agent-lb2.yaml: 1 problem, 1 note",
-    "  agent-lb2.yaml:31:3 tracks: lb2's agent does not run track chk_nginx, which group VI_1 lists (coordinator.yaml:41:9 groups[0].tracks[0]) and lb2 is a member of (coordinator.yaml:36:9 groups[0].members[1]): the coordinator would hold lb2 ineligible; add tracks.chk_nginx to agent-lb2.yaml, or drop the track from the group",
+    "  agent-lb2.yaml:31:3 tracks: lb2's agent does not run track chk_nginx, which group VI_1 lists (coordinator.yaml:47:9 groups[0].tracks[0]) and lb2 is a member of (coordinator.yaml:42:9 groups[0].members[1]): the coordinator would hold lb2 ineligible; add tracks.chk_nginx to agent-lb2.yaml, or drop the track from the group",
     "  note: agent-lb2.yaml:32:5 tracks.chk_ngnix: lb2's agent runs track chk_ngnix, which no group of lb2 lists (VI_1): the coordinator ignores it",
   ]);
 });

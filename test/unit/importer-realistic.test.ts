@@ -171,6 +171,9 @@ test("dual-stack pair: IPv4 and IPv6 VIPs float (a dual-stack group and an IPv6 
   );
   has(r.notes, /vrrp_instance V6 native_ipv6: not needed/);
   assert.deepEqual(Object.keys(r.agents["ds-a"].groups), ["V4", "V6"]);
+  // An IPv6 VIP's own dev and scope are carried (its key as keepalived wrote it); a label is not.
+  assert.deepEqual(r.agents["ds-a"].groups.V6.addresses, { "2001:db8:20::21": { interface: "bond1", scope: "global" } });
+  has(r.notes, /VIP 2001:db8:20::21: label bond1:v6 is not carried \(IPv6 addresses have no labels\)/);
   assert.deepEqual(
     r.coordinator.upstreams[0].servers.map((s) => s.address),
     ["[2001:db8:20::101]:80", "192.0.2.101:80"],

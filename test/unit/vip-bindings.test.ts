@@ -59,6 +59,13 @@ const cases: Array<[name: string, yaml: string, group: string, vips: string[], e
     ["10.0.1.9/24", "10.0.1.1/24", "10.0.1.3/24"],
     ["10.0.1.9/24 on lan0 label lan0:vip scope global", "10.0.1.1/24 on eth1 scope global", "10.0.1.3/24 on eth1 label eth1:vip scope link"],
   ],
+  [
+    "an IPv6 VIP: its entry found whatever the key's spelling, its interface and scope; never a label",
+    "groups: { VI_1: { interface: lan0, label: 'lan0:vip', addresses: { '2001:DB8:0:0::0100': { interface: eth1, scope: global } } } }\n",
+    "VI_1",
+    ["2001:db8::100/64", "2001:db8::101/64", "198.18.0.100/24"],
+    ["2001:db8::100/64 on eth1 scope global", "2001:db8::101/64 on lan0", "198.18.0.100/24 on lan0 label lan0:vip"],
+  ],
   ["another group's override does not apply", `${GROUP}  VI_2: { interface: lan2 }\n`, "VI_2", ["10.0.1.1/24"], ["10.0.1.1/24 on lan2"]],
   ["a group not listed: default_interface", "groups: {}\ndefault_interface: lan9\n", "VI_7", ["10.0.7.1/24"], ["10.0.7.1/24 on lan9"]],
   [
@@ -119,12 +126,17 @@ const refused: Array<[name: string, yaml: string, problem: RegExp]> = [
   [
     "an address key that is no IPv4 address",
     "groups: { VI_1: { interface: lan0, addresses: { vip-one: { interface: eth1 } } } }\n",
-    /groups\.VI_1\.addresses\.vip-one: "vip-one" is not a VIP address: an IPv4 address in dotted-quad form/,
+    /groups\.VI_1\.addresses\.vip-one: "vip-one" is not a VIP address: an IPv4 address like 10\.0\.1\.1 or an IPv6 one/,
   ],
   [
-    "an IPv6 address key (IPv4 VIPs only)",
-    "groups: { VI_1: { interface: lan0, addresses: { '2001:db8::1': { interface: eth1 } } } }\n",
-    /groups\.VI_1\.addresses\.2001:db8::1: "2001:db8::1" is not a VIP address/,
+    "a label on an IPv6 address key",
+    "groups: { VI_1: { interface: lan0, addresses: { '2001:db8::1': { interface: eth1, label: 'eth1:v6' } } } }\n",
+    /groups\.VI_1\.addresses\.2001:db8::1\.label: IPv6 addresses have no labels/,
+  ],
+  [
+    "an IPv6 address key with a prefix",
+    "groups: { VI_1: { interface: lan0, addresses: { '2001:db8::1/64': { interface: eth1 } } } }\n",
+    /"2001:db8::1\/64": write the VIP address alone, without \/prefix/,
   ],
   [
     "an address's interface is checked as the group's",
