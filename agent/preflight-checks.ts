@@ -335,6 +335,28 @@ function checkIpv6(facts: HostFacts): CheckItem[] {
         ),
       );
 
+    // Forwarding on makes the interface ignore router advertisements unless accept_ra is 2:
+    // a host that learns its IPv6 default route from them loses it, and the VIPs answer only
+    // clients on the LAN. (The router flag its advertisements then carry is harmless.)
+    const forwarding = facts.sysctls[`net.ipv6.conf.${name}.forwarding`];
+    const acceptRa = facts.sysctls[`net.ipv6.conf.${name}.accept_ra`];
+    if (forwarding !== undefined && acceptRa !== undefined)
+      items.push(
+        forwarding === 1 && acceptRa < 2
+          ? warn(
+              `sysctl.${name}.accept_ra`,
+              `IPv6 forwarding is on for ${name} and accept_ra is ${acceptRa}: router advertisements are ignored there`,
+              `if this host learns its IPv6 default route from router advertisements, it loses it, and the IPv6 VIPs on ${name} answer only clients on that LAN`,
+              `sysctl -w net.ipv6.conf.${name}.accept_ra=2 (accept them while forwarding) and persist it, or give the host a static IPv6 default route`,
+            )
+          : ok(
+              `sysctl.${name}.accept_ra`,
+              forwarding === 1
+                ? `IPv6 forwarding is on for ${name}, accept_ra is ${acceptRa}: router advertisements still count`
+                : `IPv6 forwarding is off for ${name} (accept_ra ${acceptRa}): it learns routes as a host`,
+            ),
+      );
+
     const link = facts.links[name];
     if (!link) continue;
     if (link.mac === undefined || /^(00:)*00$/.test(link.mac))

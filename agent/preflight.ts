@@ -107,7 +107,7 @@ export async function gatherFacts(config: AgentConfig, deps: PreflightDeps): Pro
   const memory = loadMemory(config.state_dir);
   const v6Interfaces = ipv6VipInterfaces(config, memory.groups);
   for (const name of v6Interfaces)
-    for (const key of ["disable_ipv6", "ndisc_notify"]) sysctls[`net.ipv6.conf.${name}.${key}`] = number(await read(`/proc/sys/net/ipv6/conf/${name}/${key}`));
+    for (const key of ["disable_ipv6", "ndisc_notify", "forwarding", "accept_ra"]) sysctls[`net.ipv6.conf.${name}.${key}`] = number(await read(`/proc/sys/net/ipv6/conf/${name}/${key}`));
   const ip = await fileFact(config.ip, constants.X_OK);
   for (const name of ip.ok ? interfaces : []) {
     const r = await deps.runner.run([config.ip, "-j", "link", "show", "dev", name], { timeoutMs: 5000 });

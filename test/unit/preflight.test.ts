@@ -334,6 +334,8 @@ function goodV6Facts(): HostFacts {
   f.links.lan0 = { ...f.links.lan0!, mac: "02:00:00:00:00:11" };
   f.sysctls["net.ipv6.conf.lan0.disable_ipv6"] = 0;
   f.sysctls["net.ipv6.conf.lan0.ndisc_notify"] = 1;
+  f.sysctls["net.ipv6.conf.lan0.forwarding"] = 0;
+  f.sysctls["net.ipv6.conf.lan0.accept_ra"] = 1;
   f.staticNeighbours = { lan0: 0 };
   return f;
 }
@@ -348,6 +350,7 @@ test("a host ready for IPv6 VIPs: IPv6 on, ndisc_notify reported, the MAC announ
   assert.deepEqual(ids.slice(ids.indexOf("sysctl.lan0.rp_filter") + 1, ids.indexOf("nginx.binary")), [
     "sysctl.lan0.disable_ipv6",
     "sysctl.lan0.ndisc_notify",
+    "sysctl.lan0.accept_ra",
     "interface.lan0.mac",
   ]);
   assert.ok(ids.includes("tool.ndisc6"));
@@ -372,6 +375,24 @@ const v6Cases: Case[] = [
     id: "sysctl.lan0.disable_ipv6",
     status: "fail",
     title: /IPv6 is not available on lan0/,
+  },
+  {
+    name: "IPv6 forwarding on with accept_ra 1 warns: router advertisements are ignored, a learned default route is lost",
+    facts: (f) => (f.sysctls["net.ipv6.conf.lan0.forwarding"] = 1),
+    id: "sysctl.lan0.accept_ra",
+    status: "warn",
+    title: /IPv6 forwarding is on for lan0 and accept_ra is 1: router advertisements are ignored there/,
+    fix: /sysctl -w net\.ipv6\.conf\.lan0\.accept_ra=2/,
+  },
+  {
+    name: "IPv6 forwarding on with accept_ra 2 is fine",
+    facts: (f) => {
+      f.sysctls["net.ipv6.conf.lan0.forwarding"] = 1;
+      f.sysctls["net.ipv6.conf.lan0.accept_ra"] = 2;
+    },
+    id: "sysctl.lan0.accept_ra",
+    status: "ok",
+    title: /accept_ra is 2: router advertisements still count/,
   },
   {
     name: "ndisc_notify 0 is fine: the agent sets it, and says so",
