@@ -93,7 +93,7 @@ let toCore = {
 const OPERATOR_EVENTS = new Set(FORWARDED_VIP_EVENTS);
 const vips = new VipController({
   runner,
-  tools: { ip: config.ip, arping: config.arping, ndisc6: config.ndisc6 },
+  tools: { ip: config.ip, arping: config.arping, na6: config.na6, ndisc6: config.ndisc6 },
   log: log.child({ component: "vip" }),
   onEvent: (e) => {
     if (OPERATOR_EVENTS.has(e.kind)) toCore.event(`vip.${e.kind}`, e.group, e.detail);

@@ -29,17 +29,15 @@ export interface FileFact {
 }
 
 export interface HostFacts {
-  tools: { ip: FileFact; arping: FileFact; nginx: FileFact; nft?: FileFact; ss?: FileFact; ndisc6?: FileFact };
+  tools: { ip: FileFact; arping: FileFact; nginx: FileFact; nft?: FileFact; ss?: FileFact; na6?: FileFact; ndisc6?: FileFact };
   /** /proc/self/status CapEff (hex); undefined when unreadable. */
   capEff?: string;
-  /** `ip -j link show dev X` per interface (mac: its link-layer address, when it has one); undefined: no such interface. */
-  links: Record<string, { flags: string[]; operstate: string; mac?: string } | undefined>;
+  /** `ip -j link show dev X` per interface; undefined: no such interface. */
+  links: Record<string, { flags: string[]; operstate: string } | undefined>;
   /** "net.ipv4.conf.lan0.arp_ignore", "net.ipv6.conf.lan0.disable_ipv6" → value; undefined when unreadable. */
   sysctls: Record<string, number | undefined>;
   /** Interfaces carrying IPv6 VIPs as of the agent's last welcome (state_dir); absent or empty: none known. */
   ipv6VipInterfaces?: string[];
-  /** Static (permanent) neighbour entries per IPv6 VIP interface (`ip -j neigh show dev X nud permanent`). */
-  staticNeighbours?: Record<string, number>;
   /** IPv4 addresses on this host's interfaces now. */
   localAddresses: string[];
   /** `nginx -t` (undefined: no nginx binary to run). */
@@ -113,7 +111,29 @@ function checkTools(_config: AgentConfig, facts: HostFacts): CheckItem[] {
     tool("tool.arping", facts.tools.arping, "arping", "iputils-arping", "arping"),
     ...optional("tool.nft", facts.tools.nft, "nft", "nftables", "nft"),
     ...optional("tool.ss", facts.tools.ss, "ss", "iproute2", "ss"),
+    ...checkNa6(facts),
     ...checkNdisc6(facts),
+  ];
+}
+
+/**
+ * na6 announces IPv6 VIPs: missing blocks where the last welcome put one here
+ * (such a VIP would be held but never announced), else it is a note.
+ */
+function checkNa6(facts: HostFacts): CheckItem[] {
+  const f = facts.tools.na6;
+  if (f === undefined) return [];
+  if (f.ok) return [ok("tool.na6", `na6: ${f.path}`)];
+  const state = f.detail === "ENOENT" ? "missing" : `not executable (${f.detail})`;
+  const v6 = facts.ipv6VipInterfaces ?? [];
+  if (v6.length === 0) return [ok("tool.na6", `na6: ${f.path} is ${state} (only IPv6 VIPs use it; none known here)`)];
+  return [
+    fail(
+      "tool.na6",
+      `na6: ${f.path} is ${state}, and ${v6.join(", ")} carr${v6.length === 1 ? "ies" : "y"} IPv6 VIPs`,
+      "it sends the unsolicited neighbour advertisements that announce an IPv6 VIP, as arping sends gratuitous ARP for IPv4: without it the VIP is held but not announced, and after a takeover the LAN's neighbours keep sending to the old holder's MAC until their own reachability checks give it up (tens of seconds)",
+      "apt-get install ipv6toolkit, or set na6: in the agent config to where it is",
+    ),
   ];
 }
 
@@ -154,7 +174,7 @@ function checkCapabilities(config: AgentConfig, capEff: string | undefined): Che
   const items: CheckItem[] = [];
   for (const [cap, use] of [
     ["CAP_NET_ADMIN", "ip addr add/del of the VIPs"],
-    ["CAP_NET_RAW", "arping: gratuitous ARP and ARP probes"],
+    ["CAP_NET_RAW", "arping and na6: gratuitous ARP, neighbour advertisements and ARP probes"],
   ] as const) {
     items.push(
       have.has(cap)
@@ -294,11 +314,8 @@ function checkInterfaces(config: AgentConfig, facts: HostFacts): CheckItem[] {
 
 /**
  * Interfaces carrying IPv6 VIPs (as of the last welcome): IPv6 must be on
- * there; ndisc_notify is reported (the agent sets it to 1 itself); and the
- * announcement, setting the interface's MAC to itself, needs a MAC and deletes
- * the interface's static neighbour entries. Whether the driver accepts that
- * set is not tried here: it would flush the interface's neighbour entries, a
- * side effect a check must not have (docs/design.md, Announcing IPv6 VIPs).
+ * there, and forwarding is weighed against accept_ra. (na6, which announces
+ * them, is checked with the tools.)
  */
 function checkIpv6(facts: HostFacts): CheckItem[] {
   const items: CheckItem[] = [];
@@ -324,20 +341,9 @@ function checkIpv6(facts: HostFacts): CheckItem[] {
       );
     else items.push(ok(`sysctl.${name}.disable_ipv6`, `IPv6 is enabled on ${name}`));
 
-    const notify = facts.sysctls[`net.ipv6.conf.${name}.ndisc_notify`];
-    if (notify !== undefined)
-      items.push(
-        ok(
-          `sysctl.${name}.ndisc_notify`,
-          notify === 1
-            ? `ndisc_notify on ${name} is 1 (setting its MAC advertises its IPv6 addresses)`
-            : `ndisc_notify on ${name} is ${notify}: the agent sets it to 1 at its first IPv6 announcement there (and logs it)`,
-        ),
-      );
-
     // Forwarding on makes the interface ignore router advertisements unless accept_ra is 2:
     // a host that learns its IPv6 default route from them loses it, and the VIPs answer only
-    // clients on the LAN. (The router flag its advertisements then carry is harmless.)
+    // clients on the LAN. (Its neighbour advertisements then carry the router flag, as they must.)
     const forwarding = facts.sysctls[`net.ipv6.conf.${name}.forwarding`];
     const acceptRa = facts.sysctls[`net.ipv6.conf.${name}.accept_ra`];
     if (forwarding !== undefined && acceptRa !== undefined)
@@ -356,34 +362,6 @@ function checkIpv6(facts: HostFacts): CheckItem[] {
                 : `IPv6 forwarding is off for ${name} (accept_ra ${acceptRa}): it learns routes as a host`,
             ),
       );
-
-    const link = facts.links[name];
-    if (!link) continue;
-    if (link.mac === undefined || /^(00:)*00$/.test(link.mac))
-      items.push(
-        fail(
-          `interface.${name}.mac`,
-          `${name} has no link-layer address`,
-          "IPv6 VIPs are announced by setting the interface's MAC to itself (the kernel then sends unsolicited neighbour advertisements); without a MAC they cannot be announced",
-          "put the IPv6 VIPs on an Ethernet interface (or a bridge, bond or VLAN on one)",
-        ),
-      );
-    else {
-      const statics = facts.staticNeighbours?.[name] ?? 0;
-      items.push(
-        statics > 0
-          ? warn(
-              `interface.${name}.mac`,
-              `${name} has ${statics} static neighbour entr${statics === 1 ? "y" : "ies"}`,
-              `each IPv6 announcement sets ${name}'s MAC (${link.mac}) to itself, and the kernel then flushes every neighbour entry of ${name}, IPv4 and IPv6, static ones included`,
-              `keep static neighbour entries off ${name}, or re-add them from a notify script after the agent announces`,
-            )
-          : ok(
-              `interface.${name}.mac`,
-              `IPv6 VIPs on ${name} are announced by setting its MAC (${link.mac}) to itself: not tried here, since that flushes ${name}'s neighbour entries`,
-            ),
-      );
-    }
   }
   return items;
 }

@@ -107,24 +107,13 @@ export async function gatherFacts(config: AgentConfig, deps: PreflightDeps): Pro
   const memory = loadMemory(config.state_dir);
   const v6Interfaces = ipv6VipInterfaces(config, memory.groups);
   for (const name of v6Interfaces)
-    for (const key of ["disable_ipv6", "ndisc_notify", "forwarding", "accept_ra"]) sysctls[`net.ipv6.conf.${name}.${key}`] = number(await read(`/proc/sys/net/ipv6/conf/${name}/${key}`));
+    for (const key of ["disable_ipv6", "forwarding", "accept_ra"])
+      sysctls[`net.ipv6.conf.${name}.${key}`] = number(await read(`/proc/sys/net/ipv6/conf/${name}/${key}`));
   const ip = await fileFact(config.ip, constants.X_OK);
   for (const name of ip.ok ? interfaces : []) {
     const r = await deps.runner.run([config.ip, "-j", "link", "show", "dev", name], { timeoutMs: 5000 });
-    const parsed = r.exitCode === 0 ? jsonArray<{ flags?: string[]; operstate?: string; address?: string }>(r.stdout)[0] : undefined;
-    links[name] = parsed
-      ? {
-          flags: parsed.flags ?? [],
-          operstate: parsed.operstate ?? "UNKNOWN",
-          ...(typeof parsed.address === "string" ? { mac: parsed.address.toLowerCase() } : {}),
-        }
-      : undefined;
-  }
-  // Static neighbour entries the IPv6 announcements would delete (setting the MAC flushes them all).
-  const staticNeighbours: Record<string, number> = {};
-  for (const name of ip.ok ? v6Interfaces : []) {
-    const r = await deps.runner.run([config.ip, "-j", "neigh", "show", "dev", name, "nud", "permanent"], { timeoutMs: 5000 });
-    if (r.exitCode === 0) staticNeighbours[name] = jsonArray<unknown>(r.stdout).length;
+    const parsed = r.exitCode === 0 ? jsonArray<{ flags?: string[]; operstate?: string }>(r.stdout)[0] : undefined;
+    links[name] = parsed ? { flags: parsed.flags ?? [], operstate: parsed.operstate ?? "UNKNOWN" } : undefined;
   }
   const addrs = await deps.runner.run([config.ip, "-j", "-4", "addr", "show"], { timeoutMs: 5000 });
   const localAddresses =
@@ -176,6 +165,7 @@ export async function gatherFacts(config: AgentConfig, deps: PreflightDeps): Pro
       nginx: nginxBinary,
       nft: await fileFact(config.nft, constants.X_OK),
       ss: await fileFact(config.ss, constants.X_OK),
+      na6: await fileFact(config.na6, constants.X_OK),
       ndisc6: await fileFact(config.ndisc6, constants.X_OK),
     },
     capEff: /^CapEff:\s*([0-9a-fA-F]+)/m.exec((await read("/proc/self/status")) ?? "")?.[1],
@@ -186,7 +176,6 @@ export async function gatherFacts(config: AgentConfig, deps: PreflightDeps): Pro
     nginxListens,
     knownVips: memory.groups.flatMap((g) => g.vips.map((v) => v.split("/")[0])),
     ipv6VipInterfaces: v6Interfaces,
-    staticNeighbours,
     coordinator,
     stateDir: stateDir.ok
       ? { ok: true, detail: "exists and is writable" }

@@ -4,9 +4,11 @@
 # benchmark baseline), systemd (systemd-analyze verify), etcd + etcdctl (the
 # replicated coordinator's store; the lab and the etcd tests run their own
 # members), nft (nftables: lossless planned moves), ndisc6 (IPv6 VIPs: who answers for
-# an address, as arping does for IPv4), promtool (prometheus: the alert rules' tests,
-# deploy/monitoring). Idempotent and quick when everything is there. Needs root (apt-get)
-# only when something is missing.
+# an address, as arping does for IPv4), na6 (ipv6toolkit: the unsolicited neighbour
+# advertisements that announce IPv6 VIPs), promtool (prometheus: the alert rules' tests,
+# deploy/monitoring), chromium (headless, driven by the status page's browser test).
+# Idempotent and quick when everything is there. Needs root (apt-get) only when something
+# is missing.
 set -euo pipefail
 need=()
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need+=(nginx)
@@ -20,7 +22,9 @@ command -v etcd >/dev/null 2>&1 || [ -x /usr/bin/etcd ] || need+=(etcd-server)
 command -v etcdctl >/dev/null 2>&1 || [ -x /usr/bin/etcdctl ] || need+=(etcd-client)
 [ -x /usr/sbin/nft ] || need+=(nftables)
 [ -x /usr/bin/ndisc6 ] || need+=(ndisc6)
+[ -x /usr/sbin/na6 ] || need+=(ipv6toolkit)
 command -v promtool >/dev/null 2>&1 || [ -x /usr/bin/promtool ] || need+=(prometheus)
+[ -x /usr/bin/chromium ] || need+=(chromium)
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" != 0 ]; then
   echo "keepvip: missing host packages: ${need[*]} — run as root or: sudo apt-get install -y ${need[*]}" >&2

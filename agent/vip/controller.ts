@@ -2,9 +2,9 @@
  * The VIPs of this host, level-triggered: the controller keeps the set the
  * agent wants held and makes the interfaces match it (add + announce, del), and
  * watches the addresses so a VIP deleted behind its back is put back and
- * announced at once. IPv4 VIPs are announced with gratuitous ARP, one burst
- * per VIP; IPv6 VIPs with unsolicited neighbour advertisements, one burst per
- * interface (docs/design.md, Announcing IPv6 VIPs). It decides nothing about *who* should hold a VIP: that
+ * announced at once. Each VIP has its own announcement burst: gratuitous ARP
+ * for IPv4, unsolicited neighbour advertisements (na6) for IPv6
+ * (docs/design.md, Announcing IPv6 VIPs). It decides nothing about *who* should hold a VIP: that
  * is the coordinator's; this only makes the host say what it was told.
  *
  * All mutations and re-reads run one at a time (a promise queue), so a
@@ -19,11 +19,9 @@ import {
   DEFAULT_GARP_SCHEDULE,
   addOutcome,
   delOutcome,
+  ipv6ForwardingKey,
   isPresent,
-  ndiscNotifyKey,
-  neighbourAdvertInterfaces,
   neighbourAnswer,
-  neighbourBurstTakeover,
   parseAddresses,
   parseArpingReplies,
   parseLinkMac,
@@ -85,17 +83,10 @@ export interface VipControllerOptions {
   commandTimeoutMs?: number;
   onEvent?: (e: VipEvent) => void;
   log?: Logger;
-  /** Where net.ipv6.conf.IF.ndisc_notify is read and set (IPv6 announcements). Default: /proc/sys. */
+  /** Where net.ipv6.conf.IF.forwarding is read (the router flag of IPv6 announcements). Default: /proc/sys. */
   sysctl?: SysctlPort;
-  /** Whether a tool is installed (tools.ndisc6). Default: executable at that path. */
+  /** Whether a tool is installed (tools.na6, tools.ndisc6). Default: executable at that path. */
   toolExists?: (path: string) => Promise<boolean>;
-}
-
-/** An interface's IPv6 announcements: one burst for every IPv6 VIP on it. */
-interface NeighbourBurst {
-  burst: GarpBurst;
-  takeover: boolean;
-  startedMs: number;
 }
 
 /** How long confirmOwnership's ndisc6 waits for an answer (arping -D's whole second, for IPv4). */
@@ -107,8 +98,6 @@ export class VipController {
   private readonly present = new Set<string>();
   private readonly reportedUnexpected = new Set<string>();
   private readonly bursts = new Map<string, GarpBurst>();
-  /** IPv6 announcements per interface. */
-  private readonly neighbourBursts = new Map<string, NeighbourBurst>();
   private readonly macs = new Map<string, string>();
   private ndisc6Missing = false;
   private schedule: GarpSchedule;
@@ -159,8 +148,7 @@ export class VipController {
    * in the background. Already held = no-op (no GARP unless `takeover`).
    * An IPv6 address must serve once added: one that is tentative or dadfailed
    * (found there, added by someone else without `nodad`) is a failure, outcome
-   * "unusable". IPv6 VIPs are announced after all adds, one round per
-   * interface however many VIPs it carries.
+   * "unusable"; one found already there is announced once that is checked.
    */
   acquire(bindings: VipBinding[], options: { takeover?: boolean; garp?: boolean } = {}): Promise<VipResult[]> {
     const { takeover = false, garp = true } = options;
@@ -168,10 +156,8 @@ export class VipController {
       const addrs = await this.readAddresses();
       const results: VipResult[] = [];
       const firstSends: Promise<void>[] = [];
-      /** IPv6 bindings added or found, checked for tentative/dadfailed once all are added (`at`: their place in results). */
+      /** IPv6 bindings found already there, checked for tentative/dadfailed once all are added (`at`: their place in results). */
       const v6: Array<{ b: VipBinding; at: number; wasHeld: boolean; outcome: AddOutcome; detail: string }> = [];
-      /** IPv6 bindings this call added (nodad): announced at once. */
-      const fresh6: VipBinding[] = [];
       for (const b of bindings) {
         const key = vipKey(b);
         this.known.set(key, b);
@@ -195,12 +181,6 @@ export class VipController {
           results.push({ binding: b, outcome, present: true, detail });
           continue;
         }
-        if (b.family === 6) {
-          this.hold(b, wasHeld, `${detail}${takeover ? " (takeover)" : ""}`);
-          fresh6.push(b);
-          results.push({ binding: b, outcome, present: true, detail });
-          continue;
-        }
         this.hold(b, wasHeld, `${detail}${takeover ? " (takeover)" : ""}`);
         // Every acquire announces, held or not: the coordinator asks a node to
         // acquire when it must become the holder, and neighbours may still point
@@ -208,15 +188,8 @@ export class VipController {
         if (garp) firstSends.push(this.announce(b, takeover));
         results.push({ binding: b, outcome, present: true, detail });
       }
-      const announced = new Set<string>();
-      if (garp)
-        for (const iface of neighbourAdvertInterfaces(fresh6)) {
-          announced.add(iface);
-          firstSends.push(this.announceNeighbours(iface, takeover));
-        }
       if (v6.length > 0) {
         const now = await this.readAddresses();
-        const held: VipBinding[] = [];
         for (const { b, at, wasHeld, outcome, detail } of v6) {
           const problem = vipAddressProblem(now, b);
           if (problem !== undefined) {
@@ -228,9 +201,8 @@ export class VipController {
           }
           this.hold(b, wasHeld, `${detail}${takeover ? " (takeover)" : ""}`);
           results[at] = { binding: b, outcome, present: true, detail };
-          held.push(b);
+          if (garp) firstSends.push(this.announce(b, takeover));
         }
-        if (garp) for (const iface of neighbourAdvertInterfaces(held)) if (!announced.has(iface)) firstSends.push(this.announceNeighbours(iface, takeover));
       }
       await Promise.all(firstSends);
       return results;
@@ -255,8 +227,6 @@ export class VipController {
         this.known.set(key, b);
         const wasDesired = this.desired.delete(key);
         await this.stopAnnouncing(key);
-        // An interface's IPv6 announcements go on while another IPv6 VIP there is held.
-        if (b.family === 6 && !this.announcesNeighbours(b.interface)) await this.stopNeighbourBurst(b.interface);
         const r = await this.opts.runner.run(planAddressDel(this.opts.tools, b), { timeoutMs: this.timeout() });
         const outcome = delOutcome(r);
         const detail = outcome === "failed" ? `${r.argv.join(" ")}: ${oneLine(r.stderr || r.spawnError)}` : `${b.address}/${b.prefix} off ${b.interface}`;
@@ -342,7 +312,6 @@ export class VipController {
     // Let a running acquire/repair finish first (bounded by command timeouts), then end its bursts.
     await this.queue.idle();
     await Promise.all([...this.bursts.keys()].map((key) => this.stopAnnouncing(key)));
-    await Promise.all([...this.neighbourBursts.keys()].map((iface) => this.stopNeighbourBurst(iface)));
     await monitor?.exited;
   }
 
@@ -355,8 +324,6 @@ export class VipController {
       this.log.warn({ event: "vip.watch", err: String(err) }, "cannot read addresses");
       return;
     }
-    /** IPv6 VIPs re-added: announced after the loop, one round per interface. */
-    const v6: Array<{ b: VipBinding; started: number }> = [];
     for (const [key, b] of this.known) {
       const here = isPresent(addrs, b);
       this.setPresent(key, here);
@@ -373,10 +340,6 @@ export class VipController {
           continue;
         }
         this.setPresent(key, true);
-        if (b.family === 6) {
-          v6.push({ b, started });
-          continue;
-        }
         await this.announce(b, false);
         this.emit("drift-repaired", b, `${b.address}/${b.prefix} vanished from ${b.interface}; re-added and announced in ${Date.now() - started} ms`);
       } else if (here && !this.reportedUnexpected.has(key)) {
@@ -386,9 +349,6 @@ export class VipController {
         this.reportedUnexpected.delete(key);
       }
     }
-    for (const iface of neighbourAdvertInterfaces(v6.map((r) => r.b))) await this.announceNeighbours(iface, false);
-    for (const { b, started } of v6)
-      this.emit("drift-repaired", b, `${b.address}/${b.prefix} vanished from ${b.interface}; re-added and announced in ${Date.now() - started} ms`);
   }
 
   private startMonitor(): void {
@@ -418,19 +378,35 @@ export class VipController {
     });
   }
 
-  private announce(b: VipBinding, takeover: boolean): Promise<void> {
-    if (this.closed) return Promise.resolve();
+  /**
+   * (Re)starts a VIP's burst; resolves once its first send is out (or failed).
+   * An IPv6 VIP without na6 installed is reported once here, and not announced.
+   */
+  private async announce(b: VipBinding, takeover: boolean): Promise<void> {
+    if (this.closed) return;
     const key = vipKey(b);
     void this.bursts.get(key)?.cancel();
+    this.bursts.delete(key);
+    let v6: { plan: () => Promise<{ argv: string[] } | { error: string }>; firstSentAtExit: true; sendTimeoutMs: number } | undefined;
+    if (b.family === 6) {
+      const na6 = this.opts.tools.na6;
+      if (na6 === undefined || !(await this.toolExists(na6))) {
+        this.emit("garp-failed", b, `${na6 ?? "na6"} is not installed (Debian package ipv6toolkit): ${b.address} on ${b.interface} is held but not announced`);
+        return;
+      }
+      if (this.closed) return;
+      v6 = { plan: () => this.neighbourAdvert(na6, b), firstSentAtExit: true, sendTimeoutMs: this.timeout() };
+    }
     const burst = new GarpBurst(b, takeover, {
       runner: this.opts.runner,
       tools: this.opts.tools,
       schedule: this.schedule,
       firstSendSettleMs: this.opts.firstSendSettleMs,
+      ...v6,
       onFailure: (f) => this.emit("garp-failed", f.binding, f.detail),
     });
     this.bursts.set(key, burst);
-    return burst.firstSent;
+    await burst.firstSent;
   }
 
   private async stopAnnouncing(key: string): Promise<void> {
@@ -439,92 +415,17 @@ export class VipController {
     await burst?.cancel();
   }
 
-  /** The IPv6 VIPs held (desired) on an interface. */
-  private neighbourVips(iface: string): VipBinding[] {
-    return [...this.desired.values()].filter((b) => b.family === 6 && b.interface === iface);
-  }
-
-  private announcesNeighbours(iface: string): boolean {
-    return this.neighbourVips(iface).length > 0;
-  }
-
   /**
-   * (Re)starts the IPv6 announcements of an interface: one burst on the GARP
-   * schedule (the takeover's when asked, or when the burst it replaces was a
-   * takeover's with sends ahead), each send one `ip link set dev IF address
-   * <its MAC>` that advertises every IPv6 address of IF. Resolves once the
-   * first round is out (or failed).
+   * One unsolicited neighbour advertisement for an IPv6 VIP (planNeighbourAdvert),
+   * its router flag as the interface's IPv6 forwarding is now (as keepalived
+   * reads it at every send): a host turned router is announced as one.
    */
-  private async announceNeighbours(iface: string, takeover: boolean): Promise<void> {
-    if (this.closed) return;
-    const vips = this.neighbourVips(iface);
-    if (vips.length === 0) return;
-    const ready = await this.ensureNdiscNotify(iface);
-    if (ready !== undefined) {
-      this.emitNeighbours(iface, "garp-failed", ready);
-      return;
-    }
-    if (this.closed) return;
-    const current = this.neighbourBursts.get(iface);
-    const now = Date.now();
-    const dense = neighbourBurstTakeover(current, takeover, now, this.schedule);
-    void current?.burst.cancel();
-    const burst = new GarpBurst(vips[0], dense, {
-      runner: this.opts.runner,
-      tools: this.opts.tools,
-      schedule: this.schedule,
-      firstSendSettleMs: this.opts.firstSendSettleMs,
-      plan: () => this.neighbourAdvert(iface),
-      onFailure: (f) => this.emitNeighbours(iface, "garp-failed", f.detail),
-    });
-    this.neighbourBursts.set(iface, { burst, takeover: dense, startedMs: now });
-    await burst.firstSent;
-  }
-
-  /** One round's argv: the interface's MAC read now (setting a stale one would change it). */
-  private async neighbourAdvert(iface: string): Promise<{ argv: string[] } | { error: string }> {
-    const r = await this.opts.runner.run(planLinkShow(this.opts.tools, iface), { timeoutMs: this.timeout() });
-    if (r.exitCode !== 0) return { error: `cannot read ${iface}'s MAC to announce its IPv6 VIPs: ${r.argv.join(" ")}: ${oneLine(r.stderr || r.spawnError)}` };
-    const mac = parseLinkMac(r.stdout);
-    if (mac === undefined || /^(00:)*00$/.test(mac))
-      return { error: `${iface} has no link-layer address: its IPv6 VIPs cannot be announced with neighbour advertisements` };
-    this.macs.set(iface, mac);
-    return { argv: planNeighbourAdvert(this.opts.tools, iface, mac) };
-  }
-
-  /**
-   * net.ipv6.conf.IF.ndisc_notify=1, without which setting the MAC sends no
-   * advertisement. Set when it is not (logged: it is a host setting the
-   * agent changes); undefined when it is 1 now, else why not.
-   */
-  private async ensureNdiscNotify(iface: string): Promise<string | undefined> {
-    const sysctl = this.opts.sysctl ?? procSysctl;
-    const key = ndiscNotifyKey(iface);
-    const name = key.replaceAll("/", ".");
-    const now = await sysctl.read(key);
-    if ("value" in now && now.value === "1") return undefined;
-    const w = await sysctl.write(key, "1");
-    if (w.error !== undefined)
-      return `cannot set ${name}=1 (${w.error}${"error" in now ? `; reading it: ${now.error}` : ""}): without it the kernel sends no neighbour advertisement, so the IPv6 VIPs on ${iface} are not announced`;
-    const was = "value" in now ? now.value : `unreadable: ${now.error}`;
-    this.log.info(
-      { event: "vip.ndisc_notify", interface: iface, was },
-      `set ${name}=1 (was ${was}): setting ${iface}'s MAC to itself now makes the kernel advertise its IPv6 VIPs`,
-    );
-    return undefined;
-  }
-
-  private async stopNeighbourBurst(iface: string): Promise<void> {
-    const nb = this.neighbourBursts.get(iface);
-    this.neighbourBursts.delete(iface);
-    await nb?.burst.cancel();
-  }
-
-  /** An interface-wide IPv6 event: once per group with IPv6 VIPs there. */
-  private emitNeighbours(iface: string, kind: VipEventKind, detail: string): void {
-    const groups = new Map<string, VipBinding>();
-    for (const b of this.neighbourVips(iface)) if (!groups.has(b.group)) groups.set(b.group, b);
-    for (const b of groups.values()) this.emit(kind, b, detail);
+  private async neighbourAdvert(na6: string, b: VipBinding): Promise<{ argv: string[] } | { error: string }> {
+    const key = ipv6ForwardingKey(b.interface);
+    const forwarding = await (this.opts.sysctl ?? procSysctl).read(key);
+    if ("error" in forwarding)
+      return { error: `cannot read ${key.replaceAll("/", ".")} (${forwarding.error}) for the router flag of ${b.address}'s neighbour advertisement` };
+    return { argv: planNeighbourAdvert(na6, b, forwarding.value !== "0") };
   }
 
   private async toolExists(path: string): Promise<boolean> {

@@ -1,11 +1,11 @@
 /**
- * Runs announcement bursts on a schedule: the first send at once, the rest on
- * timers, then an optional refresh while the VIP is held. An IPv4 VIP's send
- * is one `arping -U -c 1` process (arping's own -c/-i only space sends by
- * whole seconds); an interface's IPv6 VIPs share one burst whose send is one
- * `ip link set dev IF address <its own MAC>` (the controller passes that plan:
- * plan.ts, planNeighbourAdvert). Every process started here is kept by pid and
- * ended by cancel().
+ * Runs a VIP's announcement burst on a schedule: the first send at once, the
+ * rest on timers, then an optional refresh while the VIP is held. An IPv4
+ * VIP's send is one `arping -U -c 1` process (arping's own -c/-i only space
+ * sends by whole seconds); an IPv6 VIP's is one `na6` process sending one
+ * unsolicited neighbour advertisement (the controller passes that plan:
+ * plan.ts, planNeighbourAdvert). Every process started here is kept by pid,
+ * killed when it outlives its bound, and ended by cancel().
  */
 import type { CommandRunner, RunningProcess } from "../../shared/exec/runner.js";
 import { garpOffsets, planGarp, type GarpSchedule, type VipBinding, type VipTools } from "./plan.js";
@@ -28,9 +28,16 @@ export interface GarpBurstOptions {
    */
   firstSendSettleMs?: number;
   /**
+   * The first send counts as out when its program exits, not after
+   * firstSendSettleMs: na6 exits right after its packet is on the wire.
+   */
+  firstSentAtExit?: boolean;
+  /** A send still running after this long is killed and reported as failed. Default 5000 (arping lingers a second). */
+  sendTimeoutMs?: number;
+  /**
    * What one send runs, asked anew at every send; default: the binding's
-   * gratuitous ARP (planGarp). IPv6 passes the interface's neighbour
-   * advertisement round, which reads the interface's current MAC first.
+   * gratuitous ARP (planGarp). IPv6 passes the VIP's neighbour advertisement,
+   * which reads the interface's current MAC and forwarding first.
    */
   plan?: () => Promise<{ argv: string[] } | { error: string }>;
   onFailure: (f: GarpFailure) => void;
@@ -39,7 +46,7 @@ export interface GarpBurstOptions {
 /** Each arping lives about a second; a faster refresh would only pile processes up. */
 const MIN_REFRESH_MS = 1000;
 
-/** One binding's (or one interface's IPv6) announcements: a burst, then an optional refresh, until cancel(). */
+/** One binding's announcements: a burst, then an optional refresh, until cancel(). */
 export class GarpBurst {
   private readonly timers = new Set<NodeJS.Timeout>();
   private readonly procs = new Set<RunningProcess>();
@@ -64,12 +71,12 @@ export class GarpBurst {
     }
   }
 
-  /** Pids of arping processes still running (for supervision and tests). */
+  /** Pids of send processes still running (for supervision and tests). */
   pids(): number[] {
     return [...this.procs].map((p) => p.pid);
   }
 
-  /** Stops future sends and ends running arpings (whose packet is already out); resolves when they are gone. */
+  /** Stops future sends and ends running ones (arping's packet is already out); resolves when they are gone. */
   async cancel(): Promise<void> {
     this.cancelled = true;
     for (const t of this.timers) clearTimeout(t);
@@ -103,14 +110,27 @@ export class GarpBurst {
     }
     const proc = this.opts.runner.start(plan.argv);
     this.procs.add(proc);
+    const bound = this.opts.sendTimeoutMs ?? 5000;
+    let timedOut = false;
+    const killer = setTimeout(() => {
+      timedOut = true;
+      proc.kill("SIGKILL");
+    }, bound);
     const exited = proc.exited.then((r) => {
+      clearTimeout(killer);
       this.procs.delete(proc);
-      if (this.cancelled || r.signal !== "") return;
+      if (this.cancelled) return;
+      if (timedOut) {
+        this.opts.onFailure({ binding: this.binding, detail: `${plan.argv.join(" ")} did not exit within ${bound} ms: killed` });
+        return;
+      }
+      if (r.signal !== "") return;
       if (r.exitCode !== 0) {
         const why = (r.stderr || r.stdout || r.spawnError).trim().split("\n").slice(-1)[0] ?? "";
         this.opts.onFailure({ binding: this.binding, detail: `${plan.argv.join(" ")} exited ${r.exitCode}: ${why}` });
       }
     });
+    if (this.opts.firstSentAtExit) return exited;
     const settle = this.opts.firstSendSettleMs ?? 20;
     return new Promise<void>((resolve) => {
       const t = setTimeout(resolve, settle);

@@ -1,6 +1,6 @@
 /**
  * Pure planning for a host's VIPs: the argv lists for `ip addr add/del/show`,
- * `arping` (IPv4), `ip link set ... address` and `ndisc6` (IPv6), the parsing
+ * `arping` (IPv4), `na6` and `ndisc6` (IPv6), the parsing
  * of what they print, and the announcement schedule as data. Nothing here runs
  * a program (controller.ts does, through a CommandRunner), so every decision
  * is a table test away.
@@ -25,10 +25,12 @@ export interface VipBinding {
   scope?: string;
 }
 
-/** Paths of the programs the planners name (agent config `ip` / `arping` / `ndisc6`). */
+/** Paths of the programs the planners name (agent config `ip` / `arping` / `na6` / `ndisc6`). */
 export interface VipTools {
   ip: string;
   arping: string;
+  /** IPv6 only: sends the unsolicited neighbour advertisements that announce a VIP (Debian package ipv6toolkit); without it IPv6 VIPs are held but not announced. */
+  na6?: string;
   /** IPv6 only: who answers neighbour solicitations for a VIP (Debian package ndisc6); optional, see confirmOwnership. */
   ndisc6?: string;
 }
@@ -264,53 +266,27 @@ export function garpOffsets(schedule: GarpSchedule, takeover: boolean): number[]
 // IPv6: unsolicited neighbour advertisements and neighbour solicitations.
 
 /**
- * One round of unsolicited neighbour advertisements for every IPv6 address of
- * IF: `ip link set dev IF address MAC`, MAC being the interface's own current
- * one, so nothing changes. With net.ipv6.conf.IF.ndisc_notify=1 the kernel
- * answers a (re)set of the link-layer address with one NA per IPv6 address of
- * IF: override flag, to ff02::1, our MAC in the target link-layer option
- * (verified with tcpdump). Debian ships no tool that sends such an NA on
- * demand (ndisc6 only solicits), and the kernel's own NA on `ip addr add` is a
- * single one, without repeat or refresh. Side effect (docs/design.md,
- * Announcing IPv6 VIPs): the kernel flushes IF's neighbour entries, IPv4 and
- * IPv6, static ones included.
+ * One unsolicited neighbour advertisement for an IPv6 VIP, the IPv6 twin of a
+ * gratuitous ARP (RFC 4861 7.2.6): `na6 -i IF -s VIP -d ff02::1 -t VIP -o [-r]
+ * -e` (na6: Debian package ipv6toolkit). To all nodes, override flag set,
+ * solicited flag clear, target and source the VIP (as keepalived's own NA),
+ * the router flag when the interface forwards IPv6 (a router's NA carries R:
+ * one without it makes neighbours drop the sender as a default router, RFC
+ * 4861 7.2.5), and `-e`: a target link-layer option holding the frame's
+ * source MAC, which na6 reads from the interface as it starts (so a changed
+ * MAC is announced as it is). na6's manual says it picks a random source MAC
+ * when `-S` is left out; Debian's na6 2.0 takes the interface's (verified with
+ * strace and tcpdump; test/integration/vip-ipv6.test.ts checks both MACs).
+ * na6 writes the frame itself (hop limit 255, its default), so nothing else
+ * on the interface changes.
  */
-export function planNeighbourAdvert(tools: VipTools, iface: string, ownMac: string): string[] {
-  return [tools.ip, "link", "set", "dev", iface, "address", ownMac];
+export function planNeighbourAdvert(na6: string, b: Pick<VipBinding, "address" | "interface">, router: boolean): string[] {
+  return [na6, "-i", b.interface, "-s", b.address, "-d", "ff02::1", "-t", b.address, "-o", ...(router ? ["-r"] : []), "-e"];
 }
 
-/** The sysctl behind planNeighbourAdvert, relative to /proc/sys; slashes, since interface names may contain dots. */
-export function ndiscNotifyKey(iface: string): string {
-  return `net/ipv6/conf/${iface}/ndisc_notify`;
-}
-
-/**
- * The interfaces that announce at one tick, for the bindings announced then:
- * one `ip link set` per interface carrying IPv6 VIPs, however many (each
- * round advertises every IPv6 address of the interface), in first-seen
- * order. IPv4 VIPs are left out: each has its own arping.
- */
-export function neighbourAdvertInterfaces(bindings: readonly VipBinding[]): string[] {
-  return [...new Set(bindings.filter((b) => b.family === 6).map((b) => b.interface))];
-}
-
-/**
- * Whether an interface's IPv6 announcements, restarted at `nowMs` (a VIP
- * acquired or repaired there), use the takeover density: when this acquire is
- * a takeover, and also while the burst it replaces was a takeover's with sends
- * still ahead (a second VIP acquired on the interface must not thin out the
- * first one's takeover burst, since one round announces both).
- */
-export function neighbourBurstTakeover(
-  current: { takeover: boolean; startedMs: number } | undefined,
-  takeover: boolean,
-  nowMs: number,
-  schedule: GarpSchedule,
-): boolean {
-  if (takeover) return true;
-  if (!current?.takeover) return false;
-  const offsets = garpOffsets(schedule, true);
-  return nowMs - current.startedMs < (offsets[offsets.length - 1] ?? 0);
+/** The sysctl that says whether IF forwards IPv6 (the NA's router flag), relative to /proc/sys; slashes, since interface names may contain dots. */
+export function ipv6ForwardingKey(iface: string): string {
+  return `net/ipv6/conf/${iface}/forwarding`;
 }
 
 /**

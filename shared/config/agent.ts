@@ -148,6 +148,12 @@ export const agentConfigSchema = z
      * alone decides and a takeover is not confirmed on the LAN (the agent logs it once).
      */
     ndisc6: absolutePath.default("/usr/bin/ndisc6"),
+    /**
+     * na6 (Debian package ipv6toolkit): sends the unsolicited neighbour advertisements that
+     * announce an IPv6 VIP, as `arping` does gratuitous ARP for IPv4. Without it IPv6 VIPs are
+     * held but not announced (the preflight fails where IPv6 VIPs are).
+     */
+    na6: absolutePath.default("/usr/sbin/na6"),
     ip: absolutePath.default("/usr/sbin/ip"),
     /** nftables (lossless planned moves: forwarding the old holder's flows, the drain's ARP filter). */
     nft: absolutePath.default("/usr/sbin/nft"),

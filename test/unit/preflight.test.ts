@@ -326,38 +326,29 @@ for (const c of cases) {
   });
 }
 
-/** goodFacts, plus an IPv6 VIP on lan0 (the last welcome's) and ndisc6 installed. */
+/** goodFacts, plus an IPv6 VIP on lan0 (the last welcome's), na6 and ndisc6 installed. */
 function goodV6Facts(): HostFacts {
   const f = goodFacts();
+  f.tools.na6 = file("/usr/sbin/na6");
   f.tools.ndisc6 = file("/usr/bin/ndisc6");
   f.ipv6VipInterfaces = ["lan0"];
-  f.links.lan0 = { ...f.links.lan0!, mac: "02:00:00:00:00:11" };
   f.sysctls["net.ipv6.conf.lan0.disable_ipv6"] = 0;
-  f.sysctls["net.ipv6.conf.lan0.ndisc_notify"] = 1;
   f.sysctls["net.ipv6.conf.lan0.forwarding"] = 0;
   f.sysctls["net.ipv6.conf.lan0.accept_ra"] = 1;
-  f.staticNeighbours = { lan0: 0 };
   return f;
 }
 
-test("a host ready for IPv6 VIPs: IPv6 on, ndisc_notify reported, the MAC announcement explained, ndisc6 there", () => {
+test("a host ready for IPv6 VIPs: IPv6 on, na6 and ndisc6 there; nothing about flushing neighbours", () => {
   const items = evaluatePreflight(config(), goodV6Facts());
   assert.deepEqual(
     items.filter((i) => i.status !== "ok"),
     [],
   );
   const ids = items.map((i) => i.id);
-  assert.deepEqual(ids.slice(ids.indexOf("sysctl.lan0.rp_filter") + 1, ids.indexOf("nginx.binary")), [
-    "sysctl.lan0.disable_ipv6",
-    "sysctl.lan0.ndisc_notify",
-    "sysctl.lan0.accept_ra",
-    "interface.lan0.mac",
-  ]);
-  assert.ok(ids.includes("tool.ndisc6"));
-  assert.match(
-    byId(items, "interface.lan0.mac").title,
-    /setting its MAC \(02:00:00:00:00:11\) to itself: not tried here, since that flushes lan0's neighbour entries/,
-  );
+  assert.deepEqual(ids.slice(ids.indexOf("sysctl.lan0.rp_filter") + 1, ids.indexOf("nginx.binary")), ["sysctl.lan0.disable_ipv6", "sysctl.lan0.accept_ra"]);
+  assert.deepEqual(ids.slice(ids.indexOf("tool.ss") + 1, ids.indexOf("tool.ndisc6") + 1), ["tool.na6", "tool.ndisc6"]);
+  assert.equal(byId(items, "tool.na6").title, "na6: /usr/sbin/na6");
+  assert.ok(!items.some((i) => /ndisc_notify|flush|static neighbour/i.test(`${i.title} ${i.why ?? ""}`)), JSON.stringify(items));
 });
 
 const v6Cases: Case[] = [
@@ -395,11 +386,29 @@ const v6Cases: Case[] = [
     title: /accept_ra is 2: router advertisements still count/,
   },
   {
-    name: "ndisc_notify 0 is fine: the agent sets it, and says so",
-    facts: (f) => (f.sysctls["net.ipv6.conf.lan0.ndisc_notify"] = 0),
-    id: "sysctl.lan0.ndisc_notify",
+    name: "na6 missing blocks where IPv6 VIPs are: they would be held but never announced",
+    facts: (f) => (f.tools.na6 = { path: "/usr/sbin/na6", ok: false, detail: "ENOENT" }),
+    id: "tool.na6",
+    status: "fail",
+    title: /na6: \/usr\/sbin\/na6 is missing, and lan0 carries IPv6 VIPs/,
+    fix: /apt-get install ipv6toolkit.*na6:/,
+  },
+  {
+    name: "na6 not executable blocks too",
+    facts: (f) => (f.tools.na6 = { path: "/opt/na6", ok: false, detail: "EACCES" }),
+    id: "tool.na6",
+    status: "fail",
+    title: /na6: \/opt\/na6 is not executable \(EACCES\)/,
+  },
+  {
+    name: "na6 missing is only a note without IPv6 VIPs",
+    facts: (f) => {
+      f.tools.na6 = { path: "/usr/sbin/na6", ok: false, detail: "ENOENT" };
+      f.ipv6VipInterfaces = [];
+    },
+    id: "tool.na6",
     status: "ok",
-    title: /ndisc_notify on lan0 is 0: the agent sets it to 1 at its first IPv6 announcement/,
+    title: /only IPv6 VIPs use it; none known here/,
   },
   {
     name: "ndisc6 missing is a warning where IPv6 VIPs are (verification weaker)",
@@ -418,20 +427,6 @@ const v6Cases: Case[] = [
     id: "tool.ndisc6",
     status: "ok",
     title: /only IPv6 VIPs use it; none known here/,
-  },
-  {
-    name: "an interface without a MAC cannot announce IPv6 VIPs",
-    facts: (f) => (f.links.lan0 = { flags: ["UP", "LOWER_UP"], operstate: "UNKNOWN" }),
-    id: "interface.lan0.mac",
-    status: "fail",
-    title: /lan0 has no link-layer address/,
-  },
-  {
-    name: "static neighbour entries on it are a warning: every IPv6 announcement deletes them",
-    facts: (f) => (f.staticNeighbours = { lan0: 2 }),
-    id: "interface.lan0.mac",
-    status: "warn",
-    title: /lan0 has 2 static neighbour entries/,
   },
 ];
 

@@ -8,22 +8,22 @@ import type { CommandRunner, RunResult, RunningProcess, StartOptions } from "../
 import { waitFor } from "../support/wait.js";
 
 /**
- * An in-memory twin of one host's `ip`, `arping` and `ndisc6`: addresses per
- * interface (IPv6 ones with their DAD flags), every argv it was given, arping
- * processes that linger like the real one until they end or are killed, and
- * the `ip link set ... address` rounds that announce IPv6 VIPs.
+ * An in-memory twin of one host's `ip`, `arping`, `na6` and `ndisc6`: addresses
+ * per interface (IPv6 ones with their DAD flags), every argv it was given,
+ * arping processes that linger like the real one until they end or are killed,
+ * and the na6 runs that announce IPv6 VIPs.
  */
 type FakeAddr = { local: string; prefixlen: number; tentative?: boolean; dadfailed?: boolean };
 class FakeHost implements CommandRunner {
   readonly addrs = new Map<string, FakeAddr[]>([["eth0", []]]);
   readonly runs: string[][] = [];
   readonly garps: Array<{ atMs: number; proc: RunningProcess; killed: boolean }> = [];
-  /** `ip link set dev IF address MAC` rounds (IPv6 announcements), when each started. */
+  /** na6 runs (IPv6 announcements), when each started. */
   readonly adverts: Array<{ atMs: number; argv: string[] }> = [];
+  /** Exit code of each na6 (1 = failure). */
+  na6Exit = 0;
   /** The MAC `ip -json link show dev IF` reports. */
-  mac = "02:00:00:00:00:11";
-  /** Exit code of `ip -json link show` (1: the interface vanished). */
-  linkShowExit = 0;
+  readonly mac = "02:00:00:00:00:11";
   /** What `ndisc6` answers. */
   ndisc6: { exitCode: number; stdout: string; stderr?: string } = { exitCode: 2, stdout: "Timed out.\nNo response.\n" };
   monitor: { onLine?: (line: string) => void; proc: RunningProcess; killed: boolean } | undefined;
@@ -54,11 +54,7 @@ class FakeHost implements CommandRunner {
         ),
       );
     }
-    if (args.slice(0, 4).join(" ") === "-json link show dev") {
-      return this.linkShowExit === 0
-        ? res(0, JSON.stringify([{ ifname: args[4], address: this.mac.toUpperCase() }]))
-        : res(1, "", `Device "${args[4]}" does not exist.`);
-    }
+    if (args.slice(0, 4).join(" ") === "-json link show dev") return res(0, JSON.stringify([{ ifname: args[4], address: this.mac.toUpperCase() }]));
     if (argv[0] === "ndisc6") return res(this.ndisc6.exitCode, this.ndisc6.stdout, this.ndisc6.stderr ?? "");
     if (args[0] === "addr" && (args[1] === "add" || args[1] === "del")) {
       const [local, len] = args[2].split("/");
@@ -85,7 +81,7 @@ class FakeHost implements CommandRunner {
       argv,
       exitCode,
       stdout: "",
-      stderr: exitCode === 2 ? "arping: bind: Cannot assign requested address" : "",
+      stderr: exitCode === 2 ? "arping: bind: Cannot assign requested address" : exitCode === 1 ? "pcap_open_live(eth0): eth0: That device is not up" : "",
       timedOut: false,
       spawnError: "",
       signal,
@@ -108,9 +104,10 @@ class FakeHost implements CommandRunner {
     if (argv.includes("monitor")) {
       this.monitor = { onLine: options?.onStdoutLine, proc, killed: false };
       Object.defineProperty(this.monitor, "killed", { get: () => entry.killed });
-    } else if (argv[1] === "link" && argv[2] === "set") {
+    } else if (argv[0] === "na6") {
       this.adverts.push({ atMs: Date.now() - this.born, argv });
-      linger = setTimeout(() => end(result(0)), 1);
+      const code = this.na6Exit;
+      linger = setTimeout(() => end(result(code)), 1);
     } else {
       const code = this.garpExit;
       linger = setTimeout(() => end(result(code)), code === 0 ? 60 : 1);
@@ -122,26 +119,23 @@ class FakeHost implements CommandRunner {
 
 const vip: VipBinding = { group: "VI_1", address: "198.18.0.100", prefix: 24, family: 4, interface: "eth0" };
 const vip6: VipBinding = { group: "VI_1", address: "2001:db8::100", prefix: 64, family: 6, interface: "eth0" };
-const tools = { ip: "ip", arping: "arping", ndisc6: "ndisc6" };
+const tools = { ip: "ip", arping: "arping", na6: "na6", ndisc6: "ndisc6" };
 
-/** net.ipv6.conf.*: what the fake kernel holds, and every write. */
+/** net.ipv6.conf.*: what the fake kernel holds, and every read. */
 class FakeSysctl implements SysctlPort {
-  readonly values = new Map<string, string>([["net/ipv6/conf/eth0/ndisc_notify", "0"]]);
-  readonly writes: string[] = [];
-  writeError: string | undefined;
+  readonly values = new Map<string, string>([["net/ipv6/conf/eth0/forwarding", "0"]]);
+  readonly reads: string[] = [];
   async read(key: string) {
+    this.reads.push(key);
     const v = this.values.get(key);
     return v === undefined ? { error: "ENOENT" } : { value: v };
   }
-  async write(key: string, value: string) {
-    this.writes.push(`${key}=${value}`);
-    if (this.writeError !== undefined) return { error: this.writeError };
-    this.values.set(key, value);
-    return {};
-  }
 }
 
-function setup(schedule = { burstMs: [0, 20, 40], takeoverBurstMs: [0, 10, 20, 30, 40], refreshMs: 0 }, extra: { ndisc6Installed?: boolean } = {}) {
+function setup(
+  schedule = { burstMs: [0, 20, 40], takeoverBurstMs: [0, 10, 20, 30, 40], refreshMs: 0 },
+  extra: { ndisc6Installed?: boolean; na6Installed?: boolean } = {},
+) {
   const host = new FakeHost();
   const sysctl = new FakeSysctl();
   const events: VipEvent[] = [];
@@ -152,7 +146,7 @@ function setup(schedule = { burstMs: [0, 20, 40], takeoverBurstMs: [0, 10, 20, 3
     onEvent: (e) => events.push(e),
     pollMs: 0,
     sysctl,
-    toolExists: async () => extra.ndisc6Installed ?? true,
+    toolExists: async (path) => (path === "na6" ? (extra.na6Installed ?? true) : (extra.ndisc6Installed ?? true)),
   });
   return { host, events, c, sysctl };
 }
@@ -285,7 +279,9 @@ test("a burst of monitor lines is coalesced into few re-reads", async () => {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-test("an IPv6 VIP is added with nodad, ndisc_notify is set first, and one neighbour-advertisement round goes out per tick", async () => {
+const na6 = (address: string, router = false) => ["na6", "-i", "eth0", "-s", address, "-d", "ff02::1", "-t", address, "-o", ...(router ? ["-r"] : []), "-e"];
+
+test("an IPv6 VIP is added with nodad and announced with one na6 per tick; no MAC is set, nothing else runs", async () => {
   const { host, c, events, sysctl } = setup();
   try {
     const [r] = await c.acquire([vip6]);
@@ -293,15 +289,17 @@ test("an IPv6 VIP is added with nodad, ndisc_notify is set first, and one neighb
     assert.equal(r.present, true);
     assert.deepEqual(c.held(), [vip6]);
     assert.ok(host.runs.some((a) => a.join(" ") === "ip addr add 2001:db8::100/64 dev eth0 nodad"));
-    assert.deepEqual(sysctl.writes, ["net/ipv6/conf/eth0/ndisc_notify=1"]);
-    assert.equal(host.adverts.length, 1, "the first round is out when acquire resolves");
-    assert.deepEqual(host.adverts[0].argv, ["ip", "link", "set", "dev", "eth0", "address", "02:00:00:00:00:11"], "the MAC as ip link shows it, lower case");
-    await waitFor(() => host.adverts.length === 3, { what: "three rounds", timeoutMs: 1000, intervalMs: 2 });
+    assert.equal(host.adverts.length, 1, "the first NA is out when acquire resolves");
+    assert.deepEqual(host.adverts[0].argv, na6("2001:db8::100"), "forwarding 0: no router flag");
+    await waitFor(() => host.adverts.length === 3, { what: "three sends", timeoutMs: 1000, intervalMs: 2 });
     const gaps = host.adverts.map((a) => a.atMs - host.adverts[0].atMs);
-    assert.ok(gaps[1] >= 15 && gaps[2] >= 35, `rounds at ${gaps.join(", ")} ms`);
+    assert.ok(gaps[1] >= 15 && gaps[2] >= 35, `sends at ${gaps.join(", ")} ms`);
     await sleep(30);
     assert.equal(host.adverts.length, 3, "the schedule's three ticks, no more");
     assert.equal(host.garps.length, 0, "no arping for an IPv6 VIP");
+    assert.ok(!host.runs.some((a) => a[1] === "link" && a[2] === "set"), "the interface's MAC is never set");
+    assert.ok(!host.runs.some((a) => a[1] === "-json" && a[2] === "link"), "na6 reads the MAC itself");
+    assert.deepEqual(sysctl.reads, Array(3).fill("net/ipv6/conf/eth0/forwarding"), "forwarding read at every send");
     assert.deepEqual(
       events.map((e) => e.kind),
       ["acquired"],
@@ -311,24 +309,22 @@ test("an IPv6 VIP is added with nodad, ndisc_notify is set first, and one neighb
   }
 });
 
-test("IPv6: the MAC is read at every round (setting a stale one would change it), and ndisc_notify already 1 is left alone", async () => {
+test("IPv6: forwarding is read at every send: a host turned router announces with R from its next send on", async () => {
   const { host, c, sysctl } = setup();
-  sysctl.values.set("net/ipv6/conf/eth0/ndisc_notify", "1");
   try {
     await c.acquire([vip6]);
-    host.mac = "02:00:00:00:00:99";
-    await waitFor(() => host.adverts.length === 3, { what: "three rounds", timeoutMs: 1000, intervalMs: 2 });
+    sysctl.values.set("net/ipv6/conf/eth0/forwarding", "1");
+    await waitFor(() => host.adverts.length === 3, { what: "three sends", timeoutMs: 1000, intervalMs: 2 });
     assert.deepEqual(
-      host.adverts.map((a) => a.argv.at(-1)),
-      ["02:00:00:00:00:11", "02:00:00:00:00:99", "02:00:00:00:00:99"],
+      host.adverts.map((a) => a.argv),
+      [na6("2001:db8::100"), na6("2001:db8::100", true), na6("2001:db8::100", true)],
     );
-    assert.deepEqual(sysctl.writes, []);
   } finally {
     await c.close();
   }
 });
 
-test("several IPv6 VIPs on one interface share one round per tick; a dual-stack IPv4 VIP keeps its own arping burst", async () => {
+test("each IPv6 VIP gets its own na6 at each tick; a dual-stack IPv4 VIP keeps its own arping burst", async () => {
   const { host, c } = setup({ burstMs: [0, 20, 40], takeoverBurstMs: [0, 10, 20, 30, 40], refreshMs: 0 });
   const vip6b = { ...vip6, address: "2001:db8::101" };
   const vip6c = { ...vip6, address: "2001:db8::102", group: "VI_2" };
@@ -344,27 +340,30 @@ test("several IPv6 VIPs on one interface share one round per tick; a dual-stack 
       ],
       "results in the order asked",
     );
-    await waitFor(() => host.adverts.length === 5 && host.garps.length === 5, { what: "five rounds and five GARPs", timeoutMs: 1000, intervalMs: 2 });
+    await waitFor(() => host.adverts.length === 15 && host.garps.length === 5, { what: "15 NAs and five GARPs", timeoutMs: 1000, intervalMs: 2 });
     await sleep(30);
-    assert.equal(host.adverts.length, 5, "the takeover schedule's five ticks: one round each for the three IPv6 VIPs");
+    assert.equal(host.adverts.length, 15, "the takeover schedule's five ticks for each of the three IPv6 VIPs");
+    for (const address of ["2001:db8::100", "2001:db8::101", "2001:db8::102"])
+      assert.equal(host.adverts.filter((a) => a.argv[4] === address && a.argv[8] === address).length, 5, address);
     assert.equal(host.garps.length, 5);
   } finally {
     await c.close();
   }
 });
 
-test("IPv6 announcements go on while another IPv6 VIP is held on the interface, and stop with the last one", async () => {
+test("releasing one IPv6 VIP stops its announcements; another one's on the interface go on", async () => {
   const { host, c } = setup({ burstMs: [0], takeoverBurstMs: [0], refreshMs: 1000 });
   const vip6b = { ...vip6, address: "2001:db8::101" };
   try {
     await c.acquire([vip6, vip6b]);
-    assert.equal(host.adverts.length, 1);
+    assert.equal(host.adverts.length, 2);
     await c.release([vip6]);
     assert.deepEqual(c.held(), [vip6b]);
-    await waitFor(() => host.adverts.length === 2, { what: "the refresh round for the VIP still held", timeoutMs: 1500, intervalMs: 5 });
+    await waitFor(() => host.adverts.length === 3, { what: "the refresh of the VIP still held", timeoutMs: 1500, intervalMs: 5 });
+    assert.equal(host.adverts[2].argv[8], "2001:db8::101");
     await c.release([vip6b]);
     await sleep(1100);
-    assert.equal(host.adverts.length, 2, "no round once no IPv6 VIP is held there");
+    assert.equal(host.adverts.length, 3, "nothing once no IPv6 VIP is held there");
   } finally {
     await c.close();
   }
@@ -393,29 +392,79 @@ for (const [flag, flags, why] of unusable) {
   });
 }
 
-test("ndisc_notify that cannot be set is reported, and nothing is announced", async () => {
-  const { host, c, events, sysctl } = setup();
-  sysctl.writeError = "EACCES";
+test("without na6 installed an IPv6 VIP is held but not announced, and that is reported once per acquire", async () => {
+  const { host, c, events } = setup(undefined, { na6Installed: false });
   try {
-    const [r] = await c.acquire([vip6]);
+    const [r] = await c.acquire([vip6], { takeover: true });
     assert.equal(r.outcome, "added", "the VIP is there: only its announcement failed");
+    await sleep(60);
     assert.equal(host.adverts.length, 0);
-    const failed = events.find((e) => e.kind === "garp-failed");
-    assert.match(failed?.detail ?? "", /cannot set net\.ipv6\.conf\.eth0\.ndisc_notify=1 \(EACCES\).*not announced/);
+    const failed = events.filter((e) => e.kind === "garp-failed");
+    assert.equal(failed.length, 1);
+    assert.match(failed[0].detail, /na6 is not installed \(Debian package ipv6toolkit\): 2001:db8::100 on eth0 is held but not announced/);
   } finally {
     await c.close();
   }
 });
 
-test("an interface whose MAC cannot be read fails the round with the reason, once per group", async () => {
-  const { host, c, events } = setup({ burstMs: [0], takeoverBurstMs: [0], refreshMs: 0 });
-  host.linkShowExit = 1;
+const sendFailures: Array<[string, (h: { host: FakeHost; sysctl: FakeSysctl }) => void, RegExp]> = [
+  [
+    "IPv6 forwarding cannot be read",
+    ({ sysctl }) => sysctl.values.clear(),
+    /cannot read net\.ipv6\.conf\.eth0\.forwarding \(ENOENT\) for the router flag of 2001:db8::100's neighbour advertisement/,
+  ],
+  ["na6 fails", ({ host }) => (host.na6Exit = 1), /^na6 -i eth0 -s 2001:db8::100 .* exited 1: pcap_open_live\(eth0\): eth0: That device is not up$/],
+];
+for (const [name, arrange, detail] of sendFailures)
+  test(`an IPv6 announcement that cannot go out is reported with the reason, per VIP: ${name}`, async () => {
+    const { host, c, events, sysctl } = setup({ burstMs: [0], takeoverBurstMs: [0], refreshMs: 0 });
+    arrange({ host, sysctl });
+    try {
+      await c.acquire([vip6, { ...vip6, address: "2001:db8::101" }]);
+      await waitFor(() => events.filter((e) => e.kind === "garp-failed").length === 2, { what: "two garp-failed", timeoutMs: 1000, intervalMs: 2 });
+      const failed = events.filter((e) => e.kind === "garp-failed");
+      assert.deepEqual(
+        failed.map((e) => e.address),
+        ["2001:db8::100", "2001:db8::101"],
+      );
+      assert.match(failed[0].detail, detail);
+    } finally {
+      await c.close();
+    }
+  });
+
+test("an na6 that hangs is killed at the command timeout and reported", async () => {
+  const host = new FakeHost();
+  const events: VipEvent[] = [];
+  const hanging: CommandRunner = {
+    run: (argv) => host.run(argv),
+    start: (argv, options) => {
+      if (argv[0] !== "na6") return host.start(argv, options);
+      let end!: (r: RunResult) => void;
+      const exited = new Promise<RunResult>((resolve) => (end = resolve));
+      return {
+        pid: 4242,
+        exited,
+        kill: (signal = "SIGTERM") => (end({ argv, exitCode: -1, stdout: "", stderr: "", timedOut: false, spawnError: "", signal, durationMs: 0 }), true),
+      };
+    },
+  };
+  const c = new VipController({
+    runner: hanging,
+    tools,
+    schedule: { burstMs: [0], takeoverBurstMs: [0], refreshMs: 0 },
+    commandTimeoutMs: 50,
+    pollMs: 0,
+    sysctl: new FakeSysctl(),
+    toolExists: async () => true,
+    onEvent: (e) => events.push(e),
+  });
   try {
-    await c.acquire([vip6, { ...vip6, address: "2001:db8::101" }]);
-    assert.equal(host.adverts.length, 0);
-    const failed = events.filter((e) => e.kind === "garp-failed");
-    assert.equal(failed.length, 1);
-    assert.match(failed[0].detail, /cannot read eth0's MAC to announce its IPv6 VIPs/);
+    const started = Date.now();
+    await c.acquire([vip6]);
+    assert.ok(Date.now() - started < 1000, "acquire waits for the first NA no longer than the bound");
+    const failed = events.find((e) => e.kind === "garp-failed");
+    assert.match(failed?.detail ?? "", /^na6 -i eth0 .* did not exit within 50 ms: killed$/);
   } finally {
     await c.close();
   }

@@ -16,10 +16,8 @@ import {
   planGarp,
   planNeighbourAdvert,
   planNeighbourSolicit,
-  ndiscNotifyKey,
-  neighbourAdvertInterfaces,
+  ipv6ForwardingKey,
   neighbourAnswer,
-  neighbourBurstTakeover,
   parseNdisc6,
   vipAddressProblem,
   vipKey,
@@ -61,37 +59,37 @@ test("an IPv6 VIP gets no gratuitous ARP: it is announced with neighbour adverti
   assert.match(plan.error, /2001:db8::100 is IPv6: it is announced with neighbour advertisements/);
 });
 
-test("a round of neighbour advertisements sets the interface's MAC to itself", () => {
-  assert.deepEqual(planNeighbourAdvert(tools, "eth0", "06:e7:f1:b1:1a:ea"), ["/usr/sbin/ip", "link", "set", "dev", "eth0", "address", "06:e7:f1:b1:1a:ea"]);
-});
-
-test("ndisc_notify is named with slashes, so a VLAN interface's dots stay part of its name", () => {
-  assert.equal(ndiscNotifyKey("eth0"), "net/ipv6/conf/eth0/ndisc_notify");
-  assert.equal(ndiscNotifyKey("eth0.100"), "net/ipv6/conf/eth0.100/ndisc_notify");
-});
-
-const v6b: VipBinding = { ...v6, address: "2001:db8::101" };
-const adverts: Array<[string, VipBinding[], string[]]> = [
-  ["no binding, no round", [], []],
-  ["IPv4 VIPs have their own arping: no round", [v4, { ...v4, interface: "eth1" }], []],
-  ["one IPv6 VIP: one round on its interface", [v6], ["eth0"]],
-  ["several IPv6 VIPs on one interface: one round", [v6, v6b, { ...v6, address: "2001:db8::102" }], ["eth0"]],
-  ["dual stack: the IPv6 VIP's interface only", [v4, v6], ["eth0"]],
-  ["two interfaces: one round each, in first-seen order", [{ ...v6, interface: "eth1" }, v4, v6, { ...v6b, interface: "eth1" }], ["eth1", "eth0"]],
+const adverts: Array<[string, VipBinding, boolean, string[]]> = [
+  [
+    "a host: from and for the VIP, to all nodes, override only, the interface's MAC in the target link-layer option",
+    v6,
+    false,
+    ["/usr/sbin/na6", "-i", "eth0", "-s", "2001:db8::100", "-d", "ff02::1", "-t", "2001:db8::100", "-o", "-e"],
+  ],
+  [
+    "a router (IPv6 forwarding on): the router flag too",
+    v6,
+    true,
+    ["/usr/sbin/na6", "-i", "eth0", "-s", "2001:db8::100", "-d", "ff02::1", "-t", "2001:db8::100", "-o", "-r", "-e"],
+  ],
+  [
+    "a VLAN interface, the VIP as written",
+    { ...v6, interface: "eth0.100", address: "2001:db8:0:1::1" },
+    false,
+    ["/usr/sbin/na6", "-i", "eth0.100", "-s", "2001:db8:0:1::1", "-d", "ff02::1", "-t", "2001:db8:0:1::1", "-o", "-e"],
+  ],
 ];
-for (const [name, bindings, want] of adverts)
-  test(`which interfaces announce at a tick: ${name}`, () => assert.deepEqual(neighbourAdvertInterfaces(bindings), want));
+for (const [name, b, router, argv] of adverts)
+  test(`an unsolicited neighbour advertisement (na6): ${name}`, () => {
+    const plan = planNeighbourAdvert("/usr/sbin/na6", b, router);
+    assert.deepEqual(plan, argv);
+    assert.ok(!plan.includes("-c"), "never the solicited flag");
+  });
 
-const restarts: Array<[string, { takeover: boolean; startedMs: number } | undefined, boolean, number, boolean]> = [
-  ["a first acquire: normal density", undefined, false, 0, false],
-  ["a first takeover: takeover density", undefined, true, 0, true],
-  ["a takeover replacing a normal burst: takeover density", { takeover: false, startedMs: 0 }, true, 50, true],
-  ["a normal acquire within a takeover burst keeps its density", { takeover: true, startedMs: 1000 }, false, 1400, true],
-  ["a normal acquire once the takeover burst is over: normal density", { takeover: true, startedMs: 1000 }, false, 2000, false],
-  ["a normal acquire replacing a normal burst: normal density", { takeover: false, startedMs: 1000 }, false, 1010, false],
-];
-for (const [name, current, takeover, now, want] of restarts)
-  test(`restarting an interface's IPv6 burst: ${name}`, () => assert.equal(neighbourBurstTakeover(current, takeover, now, DEFAULT_GARP_SCHEDULE), want));
+test("IPv6 forwarding is named with slashes, so a VLAN interface's dots stay part of its name", () => {
+  assert.equal(ipv6ForwardingKey("eth0"), "net/ipv6/conf/eth0/forwarding");
+  assert.equal(ipv6ForwardingKey("eth0.100"), "net/ipv6/conf/eth0.100/forwarding");
+});
 
 test("a neighbour solicitation asks once and waits whole milliseconds", () => {
   assert.deepEqual(planNeighbourSolicit("/usr/bin/ndisc6", "eth0", "2001:db8::100", 1000), [
