@@ -102,7 +102,7 @@ export function formatDrill(o: DrillOutcome): string {
     `  failed probes  ${o.failedProbes} of ${o.probes}`,
     `  blackout       ${o.blackoutMs} ms (the longest run of failed probes any member saw)`,
     `  VIP on none    ${o.onNoneMs} ms`,
-    `  VIP on two     ${o.onBothMs} ms`,
+    `  VIP on both    ${o.onBothMs} ms`,
   ];
   const t = table(["member", "probes", "failed", "blackout", "failures", "not counted", "note"]);
   for (const a of o.agents) {

@@ -60,7 +60,7 @@ export function drillHandler(engine: Engine, log: Logger, authorize: Authorize) 
 /** One line for the CLI and the event history. */
 export function summaryLine(o: DrillOutcome): string {
   const how = o.mode === "kill-nginx" ? `nginx killed on ${o.fromNode}` : `switchover ${o.fromNode} → ${o.toNode} → ${o.backNode}`;
-  return `drill of ${o.group} (${how}): ${o.failedProbes} of ${o.probes} probes failed, blackout ${o.blackoutMs} ms, on none ${o.onNoneMs} ms, on two ${o.onBothMs} ms`;
+  return `drill of ${o.group} (${how}): ${o.failedProbes} of ${o.probes} probes failed, blackout ${o.blackoutMs} ms, on none ${o.onNoneMs} ms, on both ${o.onBothMs} ms`;
 }
 
 async function runDrill(engine: Engine, req: DrillRequest, who: string, say: (step: string) => void): Promise<DrillOutcome> {
