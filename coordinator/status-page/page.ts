@@ -12,11 +12,11 @@ import { esc, type Sections } from "./render.js";
 const STYLE = `
 :root{color-scheme:light dark;--bg:hsl(220 20% 97%);--fg:hsl(220 15% 16%);--card:hsl(0 0% 100%);--line:hsl(220 15% 87%);--sub:hsl(220 9% 44%);
 --ok:hsl(145 63% 28%);--ok-bg:hsl(145 55% 92%);--warn:hsl(32 95% 32%);--warn-bg:hsl(42 95% 89%);--bad:hsl(0 68% 44%);--bad-bg:hsl(0 85% 94%);
---info:hsl(215 70% 40%);--info-bg:hsl(215 85% 94%);--muted:hsl(220 9% 40%);--muted-bg:hsl(220 15% 92%);--hl:hsl(145 55% 95%);
+--info:hsl(215 70% 40%);--info-bg:hsl(215 85% 94%);--muted:hsl(220 9% 40%);--muted-bg:hsl(220 15% 92%);--hl:hsl(145 55% 95%);--edge:hsl(220 20% 30% / .3);
 --mono:ui-monospace,SFMono-Regular,Menlo,Consolas,"Liberation Mono",monospace}
 @media (prefers-color-scheme:dark){:root{--bg:hsl(220 16% 9%);--fg:hsl(220 15% 90%);--card:hsl(220 15% 13%);--line:hsl(220 12% 23%);--sub:hsl(220 10% 63%);
 --ok:hsl(145 55% 62%);--ok-bg:hsl(145 40% 17%);--warn:hsl(40 90% 62%);--warn-bg:hsl(38 55% 18%);--bad:hsl(0 80% 70%);--bad-bg:hsl(0 45% 20%);
---info:hsl(212 85% 72%);--info-bg:hsl(215 40% 20%);--muted:hsl(220 10% 66%);--muted-bg:hsl(220 12% 20%);--hl:hsl(145 30% 14%)}}
+--info:hsl(212 85% 72%);--info-bg:hsl(215 40% 20%);--muted:hsl(220 10% 66%);--muted-bg:hsl(220 12% 20%);--hl:hsl(145 30% 14%);--edge:hsl(0 0% 0% / .55)}}
 *{box-sizing:border-box}
 html{-webkit-text-size-adjust:100%;text-size-adjust:100%}
 body{margin:0;background:var(--bg);color:var(--fg);font:15px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,"Helvetica Neue",Arial,sans-serif}
@@ -42,7 +42,9 @@ p{margin:.3rem 0}
 .holderline strong{font-size:1.05rem}
 strong.bad{color:var(--bad)}
 .reason{color:var(--sub);font-size:.9rem;overflow-wrap:anywhere}
-.scroll{overflow-x:auto;-webkit-overflow-scrolling:touch;margin-top:.5rem}
+.scroll{overflow-x:auto;-webkit-overflow-scrolling:touch;margin-top:.5rem;
+background:linear-gradient(to right,var(--card) 40%,transparent) left/1.5rem 100% no-repeat local,linear-gradient(to left,var(--card) 40%,transparent) right/1.5rem 100% no-repeat local,
+radial-gradient(farthest-side at 0 50%,var(--edge),transparent) left/.6rem 100% no-repeat scroll,radial-gradient(farthest-side at 100% 50%,var(--edge),transparent) right/.6rem 100% no-repeat scroll}
 table{border-collapse:collapse;width:100%;font-size:.9rem}
 th,td{text-align:left;padding:.3rem .45rem;border-bottom:1px solid var(--line);white-space:nowrap;vertical-align:top}
 thead th{font-weight:600;color:var(--sub);font-size:.8rem}
@@ -53,6 +55,7 @@ tr.holder th{color:var(--ok)}
 .star{color:var(--ok)}
 tr.why td{white-space:normal;color:var(--bad);font-size:.85rem;padding-top:0}
 tr.applied th{font-weight:500;color:var(--sub)}
+.upstream tr.applied th{font-family:inherit}
 .upstream{background:var(--card);border:1px solid var(--line);border-radius:8px;padding:.8rem .9rem;margin-bottom:1rem}
 .upstream th[scope=row]{font-family:var(--mono);font-weight:500}
 .badge{display:inline-block;padding:.05rem .45rem;border-radius:999px;font-size:.8rem;font-weight:600;white-space:nowrap}
@@ -77,7 +80,11 @@ tr.applied th{font-weight:500;color:var(--sub)}
 .conn[data-state=down]{background:var(--bad-bg);color:var(--bad)}
 .conn[data-state=connecting]{background:var(--warn-bg);color:var(--warn)}
 footer{color:var(--sub);font-size:.8rem;text-align:center;padding:1.5rem 1rem}
-@media (max-width:480px){.prio .sub{display:block}body{font-size:14px}main{padding:.6rem}.card,.upstream{padding:.65rem}.entry{grid-template-columns:minmax(0,1fr);gap:.1rem}th,td{padding:.28rem .35rem}}
+@media (max-width:480px){.prio .sub{display:block}body{font-size:14px}main{padding:.6rem}.card,.upstream{padding:.65rem}.card{border-left-width:4px}.entry{grid-template-columns:minmax(0,1fr);gap:.1rem}th,td{padding:.28rem .25rem}th:first-child,td:first-child{padding-left:.15rem}
+.top{flex-wrap:wrap;row-gap:.35rem;padding:.5rem .6rem}.top h1{white-space:nowrap}td.sub{white-space:normal}.upstream thead{display:none}.upstream table,.upstream tbody{display:block}
+.upstream tr{display:flex;flex-wrap:wrap;align-items:baseline;gap:.25rem .5rem;padding:.45rem .15rem;border-bottom:1px solid var(--line)}
+.upstream th,.upstream td{padding:0;border:0}.upstream th[scope=row]{flex-basis:100%}.upstream td.num{text-align:left}
+.upstream td[data-label]::before{content:attr(data-label) " ";color:var(--sub);font-size:.8rem}.upstream td[data-label=override]:has(>.sub){display:none}}
 `;
 
 const SCRIPT = `

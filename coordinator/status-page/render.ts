@@ -72,15 +72,16 @@ export function renderGroups(groups: GroupCard[]): string {
   return groups.map(renderGroup).join("\n");
 }
 
-const cell = (c: Cell): string => `<td>${badge(c.text, c.tone, c.title)}</td>`;
+/** A table cell with its column's name (a phone shows the name beside the value; see the page's CSS). */
+const cell = (c: Cell, label: string): string => `<td data-label="${esc(label)}">${badge(c.text, c.tone, c.title)}</td>`;
 
 export function renderUpstream(u: UpstreamView): string {
   const head = u.nodes.map((n) => `<th scope="col">${esc(n)}</th>`).join("");
   const rows = u.servers.map(
     (s) =>
-      `<tr><th scope="row">${esc(s.address)}</th><td>${badge(s.health.text, s.health.tone, s.health.title)}</td><td class="num">${esc(s.weight)}</td><td>${s.override ? badge(s.override, "warn") : `<span class="sub">–</span>`}</td>${s.seen.map(cell).join("")}</tr>`,
+      `<tr><th scope="row">${esc(s.address)}</th>${cell(s.health, "health")}<td class="num" data-label="weight">${esc(s.weight)}</td><td data-label="override">${s.override ? badge(s.override, "warn") : `<span class="sub">–</span>`}</td>${s.seen.map((c, i) => cell(c, u.nodes[i])).join("")}</tr>`,
   );
-  const applied = `<tr class="applied"><th scope="row" colspan="4">applied (pushed v${esc(u.version)})</th>${u.applied.map(cell).join("")}</tr>`;
+  const applied = `<tr class="applied"><th scope="row" colspan="4">applied (pushed v${esc(u.version)})</th>${u.applied.map((c, i) => cell(c, u.nodes[i])).join("")}</tr>`;
   return [
     `<section class="upstream"><h3>${esc(u.name)} <span class="sub">${esc(u.balance)} · version ${esc(u.version)}</span></h3>`,
     `<div class="scroll"><table><thead><tr><th scope="col">server</th><th scope="col">health</th><th scope="col" class="num">weight</th><th scope="col">override</th>${head}</tr></thead>`,

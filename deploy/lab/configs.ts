@@ -22,6 +22,7 @@ import {
   LB_HOSTS,
   REPLICA_HOSTS,
   SERVICE_PORT,
+  STATUS_PAGE_PORT,
   VIP,
   coordinatorAddresses,
   type Host,
@@ -226,6 +227,8 @@ export function coordinatorConfig(m: LabManifest, paths: LabPaths): CoordinatorI
     listen: `${ADDRESSES.ctl.coord}:${COORDINATOR_PORT}`,
     state_dir: paths.stateDir("coord"),
     ...coordinatorSecurity(m, paths),
+    // The live status page, on the control network like the gRPC listener (the same TLS).
+    status_page: { listen: `${ADDRESSES.ctl.coord}:${STATUS_PAGE_PORT}` },
     timing: coordinatorTiming(m.timing),
     groups: [
       {
@@ -269,6 +272,7 @@ export function replicaConfig(host: ReplicaHost, m: LabManifest, paths: LabPaths
     ...coordinatorConfig(m, paths),
     listen: address,
     state_dir: paths.stateDir(host),
+    status_page: { listen: `${ADDRESSES.ctl[host]}:${STATUS_PAGE_PORT}` },
     ha: {
       etcd: {
         endpoints: ETCD_HOSTS.map((e) => `${m.insecure ? "http" : "https"}://${ADDRESSES.ctl[e]}:${ETCD_CLIENT_PORT}`),

@@ -7,6 +7,7 @@
  * and an admin certificate for the CLI runs of `lab status`, the demo, the benches
  * and the tests. `up --insecure` skips all of it and runs the old plaintext mode.
  */
+import { existsSync } from "node:fs";
 import { join } from "node:path";
 import type { CommandRunner } from "../../shared/exec/runner.js";
 import type { LabManifest } from "./manifest.js";
@@ -15,6 +16,8 @@ import { ADDRESSES, ETCD_HOSTS, LB_HOSTS, REPLICA_HOSTS, type LbHost } from "./t
 
 /** The admin certificate the lab's own CLI runs use (`admin-lab`). */
 export const LAB_ADMIN = "lab";
+/** The read-only certificate for the status page (`reader-page`), issued on demand (issueLabReader). */
+export const LAB_READER = "page";
 
 export interface KeyPair {
   cert: string;
@@ -27,12 +30,21 @@ export interface LabPkiFiles {
   coordinator: KeyPair;
   agent(host: LbHost): KeyPair;
   admin: KeyPair;
+  /** A reader (read-only admin): what a person opening the status page holds. */
+  reader: KeyPair;
 }
 
 export function labPki(paths: LabPaths): LabPkiFiles {
   const dir = join(paths.dir, "pki");
   const pair = (stem: string): KeyPair => ({ cert: join(dir, `${stem}.crt`), key: join(dir, `${stem}.key`) });
-  return { dir, ca: join(dir, "ca.crt"), coordinator: pair("coordinator"), agent: (h) => pair(`agent-${h}`), admin: pair(`admin-${LAB_ADMIN}`) };
+  return {
+    dir,
+    ca: join(dir, "ca.crt"),
+    coordinator: pair("coordinator"),
+    agent: (h) => pair(`agent-${h}`),
+    admin: pair(`admin-${LAB_ADMIN}`),
+    reader: pair(`reader-${LAB_READER}`),
+  };
 }
 
 /** Every address a coordinator certificate must name in either layout (coordinators and etcd). */
@@ -60,6 +72,19 @@ export async function issueLabPki(runner: CommandRunner, paths: LabPaths, cli: s
     if (r.exitCode !== 0) throw new Error(`keepvip ${args.join(" ")} failed (exit ${r.exitCode}): ${(r.stderr || r.stdout).trim()}`);
   }
   return files;
+}
+
+/**
+ * The lab's reader certificate (`keepvip certs issue-admin page --read-only`), issued with the
+ * lab's CA when it has none yet; the status page's browser test presents it.
+ */
+export async function issueLabReader(runner: CommandRunner, paths: LabPaths, cli: string): Promise<KeyPair> {
+  const files = labPki(paths);
+  if (existsSync(files.reader.cert) && existsSync(files.reader.key)) return files.reader;
+  const args = ["certs", "issue-admin", LAB_READER, "--read-only", "--dir", files.dir, "--force"];
+  const r = await runner.run([process.execPath, cli, ...args], { timeoutMs: 30_000 });
+  if (r.exitCode !== 0) throw new Error(`keepvip ${args.join(" ")} failed (exit ${r.exitCode}): ${(r.stderr || r.stdout).trim()}`);
+  return files.reader;
 }
 
 /** How the lab's CLI runs authenticate: the admin certificate, or --insecure for an `up --insecure` lab. */

@@ -31,6 +31,8 @@ export const VIP6 = "2001:2::100";
 export const LAN6_PREFIX_LEN = 64;
 export const SERVICE_PORT = 10016;
 export const COORDINATOR_PORT = 7400;
+/** The coordinator's status page (config `status_page.listen`), on its control-network address. */
+export const STATUS_PAGE_PORT = 9742;
 export const ETCD_CLIENT_PORT = 2379;
 export const ETCD_PEER_PORT = 2380;
 

@@ -3,15 +3,20 @@
  * agents, real nginx, real ip/arping, real backends, namespaces this file
  * makes and removes. A prober in the client namespace sends a request to
  * VIP:10016/aaa every 10 ms while each fault is injected; the VIP's location
- * on both LBs is sampled every 10 ms. Timing: the lab's tuned profile.
+ * on both LBs is sampled every 10 ms. Timing: the lab's tuned profile. The last test opens
+ * the coordinator's status page in headless Chromium (helpers/status-page.ts) and watches
+ * a drill arrive on it live.
  */
 import { test, type TestContext } from "node:test";
 import assert from "node:assert/strict";
-import { readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { parse, stringify } from "yaml";
 import { adminCli, adminStatus } from "../../deploy/lab/admin.js";
 import type { DrillOutcome } from "../../shared/gen/keepvip/v1/admin.js";
 import { breakNginx, fixNginx, heal, killProcess, labPaths, partition, setLink, startProcess, stopProcess } from "../../deploy/lab/api.js";
+import { REPO_ROOT } from "../../deploy/lab/paths.js";
+import { formatDuration } from "../../coordinator/status-page/view.js";
 import {
   assertPlannedMove,
   clusterStatus,
@@ -24,6 +29,7 @@ import {
   type DrillResult,
   useLab,
 } from "./helpers/drill.js";
+import { openStatusPage } from "./helpers/status-page.js";
 
 const P = "kve";
 const onlyOn = (host: string) => onlyOnIn(P, host);
@@ -237,7 +243,7 @@ test("keepvip drill VI_1: a switchover there and back while both agents probe th
   const sinceMs = Date.now();
   const o = await drillCli(["VI_1"]);
   t.diagnostic(
-    `keepvip drill VI_1: ${o.failedProbes} of ${o.probes} probes failed, blackout ${o.blackoutMs} ms, on none ${o.onNoneMs} ms, on two ${o.onBothMs} ms, ${o.tookMs} ms`,
+    `keepvip drill VI_1: ${o.failedProbes} of ${o.probes} probes failed, blackout ${o.blackoutMs} ms, on none ${o.onNoneMs} ms, on both ${o.onBothMs} ms, ${o.tookMs} ms`,
   );
   assert.equal(o.mode, "switchover");
   assert.deepEqual([o.fromNode, o.toNode, o.backNode], ["lb1", "lb2", "lb1"]);
@@ -360,4 +366,117 @@ test("config reload (SIGHUP) changes priorities and upstream weights with 0 fail
     async () => ((await adminStatus(P))?.groups[0].members.find((m) => m.nodeId === "lb2")?.basePriority === 90 ? true : undefined),
     200,
   );
+});
+
+/** What the page shows of VI_1 and its newest timeline entry, read from the DOM. */
+interface PageGroup {
+  holder: string;
+  holderRow: string;
+  members: string[];
+  conn: string;
+}
+
+test("status page in a browser: VI_1 held by lb1 with its members, a drill live on the timeline with its blackout, screenshots", async (t) => {
+  await steady(P);
+  const started = Date.now();
+  const b = await openStatusPage(P, { width: 1280, height: 900 });
+  t.diagnostic(
+    `status page ${b.upstream} through the proxy at ${b.url} in ${b.ns}: proxy ${b.timings.proxyMs} ms, Chromium ${b.timings.chromiumMs} ms, page ${b.timings.loadMs} ms`,
+  );
+  try {
+    const page = b.page;
+    // innerText on purpose: the page as a person reads it (line breaks and all), for failure messages.
+    // biome-ignore lint/performance/useDomNodeTextContent: the rendered text is the point here
+    const text = async () => page.evaluate(() => document.body.innerText).catch((e: unknown) => `(no page text: ${String(e)})`);
+    /** Polls a DOM read every 100 ms until `ok` holds, at most `timeoutMs`; fails with the page's text. */
+    const until = async <T>(what: string, timeoutMs: number, read: () => Promise<T>, ok: (v: T) => boolean): Promise<T> => {
+      const deadline = Date.now() + timeoutMs;
+      let last: T | undefined;
+      for (;;) {
+        last = await read();
+        if (ok(last)) return last;
+        if (Date.now() > deadline)
+          assert.fail(`the page did not show ${what} within ${timeoutMs} ms; last read ${JSON.stringify(last)}\npage text:\n${await text()}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    };
+    // The functions given to page.evaluate run in the page: no named inner functions there (tsx would
+    // wrap them in a helper the page does not have).
+    const group = () =>
+      page.evaluate((): PageGroup => {
+        const card = [...document.querySelectorAll("#groups article.card")].find((c) => c.querySelector("h3")?.textContent === "VI_1");
+        const rows = [...(card?.querySelectorAll("tbody tr:not(.why)") ?? [])].map((r) => ({
+          node: r.querySelector("th[scope=row]")?.firstChild?.textContent?.trim() ?? "",
+          holder: r.classList.contains("holder"),
+        }));
+        return {
+          holder: card?.querySelector(".holderline strong")?.textContent ?? "",
+          holderRow: rows.find((r) => r.holder)?.node ?? "",
+          members: rows.map((r) => r.node),
+          conn: document.getElementById("conn")?.getAttribute("data-state") ?? "",
+        };
+      });
+    const heldBy = (holder: string) => (g: PageGroup) =>
+      g.holder === holder && g.holderRow === holder && g.members.join(",") === "lb1,lb2" && g.conn === "live";
+    await until("VI_1 held by lb1, members lb1 and lb2, the stream live", 10_000, group, heldBy("lb1"));
+    // The drill starts from a steady cluster, the browser's start behind it.
+    await steady(P);
+
+    // Watch the live page: every holder it shows, and that it is never reloaded.
+    let navigations = 0;
+    page.on("framenavigated", (f) => {
+      if (f === page.mainFrame()) navigations++;
+    });
+    await page.evaluate(() => {
+      const w = window as unknown as { kvHolders: string[] };
+      w.kvHolders = [document.querySelector("#groups .holderline strong")?.textContent ?? ""];
+      const observer = new MutationObserver(() => {
+        const h = document.querySelector("#groups .holderline strong")?.textContent ?? "";
+        if (w.kvHolders.at(-1) !== h) w.kvHolders.push(h);
+      });
+      observer.observe(document.getElementById("groups")!, { childList: true, subtree: true, characterData: true });
+    });
+
+    const sinceMs = Date.now();
+    // Exit 1 with the figures when probes failed: the page shows the drill all the same (the drill test above judges it).
+    const c = await adminCli(P, ["--json", "drill", "VI_1"], 90_000);
+    assert.ok(c.out.trim().startsWith("{"), `keepvip drill VI_1 printed no outcome (exit ${c.code}): ${c.err}`);
+    const o = JSON.parse(c.out) as DrillOutcome;
+    t.diagnostic(`keepvip drill VI_1: blackout ${o.blackoutMs} ms, ${o.failedProbes} of ${o.probes} probes failed, on none ${o.onNoneMs} ms, ${o.tookMs} ms`);
+    if (o.failedProbes > 0) t.diagnostic(`probes failed during the drill: ${JSON.stringify(o.agents)}\n${labLogExcerpt(P, sinceMs - 2000)}`);
+
+    // The drill's entry arrives on the timeline (newest first) through the stream, with its figures.
+    const entry = await until(
+      "the drill on the timeline",
+      10_000,
+      () =>
+        page.evaluate(() => {
+          const li = document.querySelector("#timeline li.entry");
+          const figs = Object.fromEntries(
+            [...(li?.querySelectorAll(".fig") ?? [])].map((f) => [f.querySelector(".label")?.textContent ?? "", f.lastChild?.textContent?.trim() ?? ""]),
+          );
+          return { kind: li?.querySelector(".badge")?.textContent ?? "", atMs: Number(li?.querySelector("time")?.getAttribute("data-ms") ?? 0), figs };
+        }),
+      (e) => e.kind === "drill" && e.atMs >= sinceMs,
+    );
+    assert.equal(entry.figs.blackout, formatDuration(o.blackoutMs), `the blackout the drill measured: ${JSON.stringify(entry)}\n${await text()}`);
+    assert.equal(entry.figs.probes, `${o.failedProbes} of ${o.probes} failed`, JSON.stringify(entry));
+    assert.equal(entry.figs.mode, "switchover", JSON.stringify(entry));
+    await until("VI_1 held by lb1 again", 10_000, group, heldBy("lb1"));
+    const holders = await page.evaluate(() => (window as unknown as { kvHolders: string[] }).kvHolders);
+    assert.equal(navigations, 0, "the page was never reloaded");
+    // lb2 holds for about a second (the drill's settle time); the stream pushes at most every 250 ms.
+    assert.deepEqual(holders, ["lb1", "lb2", "lb1"], `the holders the page showed during the drill\n${await text()}`);
+
+    const out = join(REPO_ROOT, "test-output");
+    mkdirSync(out, { recursive: true });
+    await page.screenshot({ path: join(out, "status-page.png"), fullPage: true });
+    // A phone: the mobile viewport reloads the page; it must come back live and show the same.
+    await page.setViewport({ width: 375, height: 812, deviceScaleFactor: 2, isMobile: true, hasTouch: true });
+    await until("the page again on the phone", 10_000, group, heldBy("lb1"));
+    await page.screenshot({ path: join(out, "status-page-phone.png"), fullPage: true });
+    t.diagnostic(`screenshots in ${out}; the test took ${Date.now() - started} ms`);
+  } finally {
+    await b.close();
+  }
 });

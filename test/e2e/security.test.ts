@@ -3,7 +3,9 @@
  * namespace on the control network, openssl and bash's /dev/tcp knock on every TCP
  * port the coordinator listens on. Only a certificate of the lab's CA that names a
  * configured node or an admin gets an HTTP/2 answer; no certificate, another CA's,
- * a valid one for a node no group names, and a plaintext HTTP/2 preface get none.
+ * a valid one for a node no group names, and a plaintext HTTP/2 preface get none. The
+ * status page's listener (HTTPS/1.1, the same TLS) answers the admin; the agent-role
+ * certificate gets the page's 403, the others nothing.
  * Then a certificate rotation (new coordinator, agent and admin certificates, picked
  * up on SIGHUP and by the coordinator's file watch) under the 10 ms prober: no
  * failed request, no move, no session lost, and new connections see the new files.
@@ -19,7 +21,7 @@ import { hostNs, labPaths } from "../../deploy/lab/api.js";
 import { hostPrograms } from "../../deploy/lab/paths.js";
 import { labPki, pkiCommands } from "../../deploy/lab/pki.js";
 import { readPidFile } from "../../deploy/lab/procfs.js";
-import { ADDRESSES, COORDINATOR_PORT } from "../../deploy/lab/topology.js";
+import { ADDRESSES, COORDINATOR_PORT, STATUS_PAGE_PORT } from "../../deploy/lab/topology.js";
 import { clusterStatus, drill, figures, steady, useLab, waitFor } from "./helpers/drill.js";
 
 const P = "kvs";
@@ -51,6 +53,22 @@ const PREFACE = Buffer.concat([Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"), 
 /** Whether `bytes` start with an HTTP/2 SETTINGS frame (what a server sends first). */
 const isSettingsFrame = (bytes: Buffer) => bytes.length >= 9 && bytes[3] === 0x04 && (bytes[4] & 0x01) === 0;
 
+/**
+ * What a port speaks: the gRPC listener HTTP/2; the status page (a listener of its own with the
+ * same TLS) HTTPS/1.1, where a certificate of the lab's CA without a reading role gets a 403.
+ */
+function protocolOf(address: string) {
+  if (address.endsWith(`:${STATUS_PAGE_PORT}`))
+    return {
+      alpn: "http/1.1",
+      request: "GET /api/status HTTP/1.1\r\nHost: coordinator\r\nConnection: close\r\n\r\n",
+      answered: (b: Buffer) => b.toString("latin1").startsWith("HTTP/1.1 200 "),
+      // Past the handshake only with the lab's CA: then the page's own refusal.
+      refused: (b: Buffer, labCa: boolean) => b.length === 0 || (labCa && b.toString("latin1").startsWith("HTTP/1.1 403 ")),
+    };
+  return { alpn: "h2", request: PREFACE, answered: isSettingsFrame, refused: (b: Buffer, _labCa: boolean) => b.length === 0 };
+}
+
 /** Every TCP port the coordinator process listens on, outside loopback. */
 async function coordinatorPorts(): Promise<string[]> {
   const pid = readPidFile(labPaths(P).pidFile("coord", "coordinator"));
@@ -65,10 +83,11 @@ async function coordinatorPorts(): Promise<string[]> {
   return [...new Set(ports)];
 }
 
-/** openssl s_client from lb2 to `address` with the given client certificate (or none), sending the HTTP/2 preface. */
+/** openssl s_client from lb2 to `address` with the given client certificate (or none), sending the port's first request (the HTTP/2 preface, or a GET). */
 function sClient(address: string, ca: string, pair?: { cert: string; key: string }) {
   const creds = pair ? ["-cert", pair.cert, "-key", pair.key] : [];
-  return run(inNs(hostNs(P, "lb2"), ["openssl", "s_client", "-quiet", "-connect", address, "-alpn", "h2", "-CAfile", ca, ...creds]), PREFACE, 3000);
+  const { alpn, request } = protocolOf(address);
+  return run(inNs(hostNs(P, "lb2"), ["openssl", "s_client", "-quiet", "-connect", address, "-alpn", alpn, "-CAfile", ca, ...creds]), request, 3000);
 }
 
 test("from the control network, only a configured identity of the lab's CA gets an answer on any coordinator port; openssl and a plaintext preface are refused", async (t) => {
@@ -91,10 +110,15 @@ test("from the control network, only a configured identity of the lab's CA gets 
 
   const ports = await coordinatorPorts();
   assert.ok(ports.length >= 1, "the coordinator listens somewhere off loopback");
+  assert.ok(
+    ports.some((a) => a.endsWith(`:${STATUS_PAGE_PORT}`)),
+    `the status page listens on the control network too: ${ports.join(", ")}`,
+  );
   for (const address of ports) {
-    // The control: the lab's admin certificate gets the server's SETTINGS frame.
+    const speaks = protocolOf(address);
+    // The control: the lab's admin certificate gets the server's SETTINGS frame (the status page: a 200).
     const good = await sClient(address, pki.ca, pki.admin);
-    assert.ok(isSettingsFrame(good.stdout), `${address}: the admin certificate is answered (got ${good.stdout.length} bytes; ${good.stderr.trim()})`);
+    assert.ok(speaks.answered(good.stdout), `${address}: the admin certificate is answered (got ${good.stdout.length} bytes; ${good.stderr.trim()})`);
 
     const cases: Array<[string, Promise<{ stdout: Buffer; stderr: string }>]> = [
       ["no client certificate", sClient(address, pki.ca)],
@@ -106,13 +130,19 @@ test("from the control network, only a configured identity of the lab's CA gets 
     ];
     for (const [what, pending] of cases) {
       const r = await pending;
-      assert.equal(r.stdout.length, 0, `${address}, ${what}: the coordinator answered ${r.stdout.length} bytes`);
+      assert.ok(
+        speaks.refused(r.stdout, what.startsWith("the lab CA's")),
+        `${address}, ${what}: the coordinator answered ${r.stdout.length} bytes: ${r.stdout.toString("latin1").slice(0, 200)}`,
+      );
+      const forbidden = r.stdout.toString("latin1").split("\r\n\r\n")[1]?.trim();
       t.diagnostic(
         `${address}, ${what}: refused (${
-          r.stderr
-            .trim()
-            .split("\n")
-            .filter((l) => /error|alert|errno/i.test(l))[0] ?? "closed"
+          forbidden
+            ? `HTTP 403: ${forbidden}`
+            : (r.stderr
+                .trim()
+                .split("\n")
+                .filter((l) => /error|alert|errno/i.test(l))[0] ?? "closed")
         })`,
       );
     }

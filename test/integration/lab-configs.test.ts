@@ -58,6 +58,8 @@ test(
     assert.equal(c.insecure, true);
     assert.equal(c.insecure_listen_ack, INSECURE_LISTEN_ACK);
     assert.equal(c.tls, undefined);
+    // Plain HTTP off loopback: the same acknowledgement admits the status page.
+    assert.deepEqual(c.status_page, { listen: "198.19.0.1:9742" });
     assert.equal(loadConfigFile(agentConfigSchema, paths.agentConfig("lb1")).insecure, true);
     const ha = manifest({ ha: true, insecure: true });
     writeLabConfigs(ha, paths, hostPrograms());
@@ -78,6 +80,7 @@ for (const timing of ["seed", "tuned"] as const) {
       const c = loadConfigFile(coordinatorConfigSchema, paths.coordinatorConfig);
       assert.equal(c.listen, "198.19.0.1:7400");
       assert.equal(c.state_dir, paths.stateDir("coord"));
+      assert.deepEqual(c.status_page, { listen: "198.19.0.1:9742" });
       // Mutual TLS with the lab's own certificates (issued by `keepvip certs` at up).
       const pki = labPki(paths);
       assert.equal(c.insecure, false);
@@ -235,6 +238,8 @@ test(
       const c = loadConfigFile(coordinatorConfigSchema, paths.replicaConfig(host));
       assert.equal(c.listen, addresses[i]);
       assert.equal(c.state_dir, paths.stateDir(host));
+      // Each replica serves the status page on its own control-network address.
+      assert.deepEqual(c.status_page, { listen: addresses[i].replace(":7400", ":9742") });
       assert.deepEqual(c.ha && { name: c.ha.name, advertise: c.ha.advertise, ttl: c.ha.lease_ttl, prefix: c.ha.prefix }, {
         name: host,
         advertise: addresses[i],
