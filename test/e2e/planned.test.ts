@@ -2,7 +2,7 @@
  * Planned moves lose nothing, keep-alive connections included (docs/design.md,
  * Lossless planned moves), end to end in the lab at the seed timing: a client keeps
  * 20 keep-alive connections busy with requests of 0–2 s and the fresh-connection
- * prober sends a request every 10 ms, while the VIP moves 20 times by every planned
+ * prober sends a request every 10 ms, while the VIP moves 12 times by every planned
  * path (agent stop and start, switchover there and back, maintenance on and off).
  * The new holder forwards the flows it does not know to the old one, which drains
  * them unannounced; nginx's keepalive_time (2 s in the lab) ends each busy connection
