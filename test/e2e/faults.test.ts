@@ -199,7 +199,7 @@ test("F11 holder cut off the LAN with its link up: VIP on the backup within 1 s,
       // (ip addr add, arping, ip addr del) of up to 50 ms each on a loaded 2-core CI host.
       assert.ok(x.vip.longestBothMs <= 100 + 150, `${family}: on both ${x.vip.longestBothMs} ms (target 100 ms, margin 150 ms)`);
     }
-    assert.deepEqual(r.holders, ["lb2"]);
+    assert.deepEqual(r.holders, ["lb2"], `where the VIP is after the partition\n${labLogExcerpt(P, r.startedMs - 2000)}`);
   } finally {
     const healed = await drill(P, () => heal(P, "lb1", "lan"), { until: onlyOn("lb1"), untilTimeoutMs: 20_000, ...v6 });
     report(t, "F11 heal", healed);
