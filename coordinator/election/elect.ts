@@ -80,7 +80,14 @@ export interface Election {
 /** Ranks members and returns who should hold the unit, with the rule that decided. */
 export function elect(input: ElectInput): Election {
   const { unit, views, holder, nowMs } = input;
-  const lanSignalValid = unit.members.some((m) => views.get(m.node)?.session === "live" && views.get(m.node)?.lanOk === true);
+  // The LAN signal counts while a member that can reach the LAN speaks for it: one whose session
+  // is live, or silent for a moment (its last report stands until the session closes). A
+  // member cut off the LAN must not become eligible because the new holder missed a heartbeat
+  // (it took the VIP back while partitioned, and the holder was told to release).
+  const lanSignalValid = unit.members.some((m) => {
+    const v = views.get(m.node);
+    return (v?.session === "live" || v?.session === "silent") && v.lanOk === true;
+  });
   const ranking: Candidate[] = unit.members
     .map((m) => {
       const view = views.get(m.node);

@@ -87,8 +87,14 @@ const cases: ElectCase[] = [
     rule: "initial-election",
   },
   {
-    name: "only a silent member reports lanOk: the signal is void",
+    name: "a member silent for a moment still speaks for the LAN: one that cannot reach it is not elected",
     views: { lb1: { lanOk: false }, lb2: { lanOk: true, session: "silent" } },
+    winner: null,
+    rule: "no-eligible",
+  },
+  {
+    name: "the only member that reached the LAN has closed its session: the signal is void and priority decides",
+    views: { lb1: { lanOk: false }, lb2: { lanOk: true, session: "closed" } },
     winner: "lb1",
     rule: "initial-election",
   },
@@ -102,6 +108,13 @@ const cases: ElectCase[] = [
   { name: "nobody connected: nobody", views: { lb1: { session: "never" }, lb2: { session: "closed" } }, winner: null, rule: "no-eligible" },
 
   // -- holder stays
+  {
+    name: "F11 after the takeover: the new holder misses a heartbeat; the old one, cut off the LAN, does not get it back",
+    holder: "lb2",
+    views: { lb1: { lanOk: false }, lb2: { lanOk: true, session: "silent" } },
+    winner: "lb2",
+    rule: "holder-lost",
+  },
   { name: "the eligible holder stays when nobody is better", holder: "lb1", winner: "lb1", rule: "kept-holder" },
   {
     name: "a lower-priority holder stays when preempt is off (nopreempt) and says who is better",
