@@ -21,7 +21,7 @@ import { startStatusPage, type RunningStatusPage } from "../../coordinator/statu
 import { StandinAgent } from "../support/standin-agent.js";
 import { waitFor } from "../support/wait.js";
 import { makePki, type Pki } from "../support/pki.js";
-import { clusterYaml, removeDir, startCoordinator, type TestCoordinator } from "./helpers/coordinator.js";
+import { clusterYaml, removeDir, startCoordinator, type TestCoordinator, tlsClusterYaml } from "./helpers/coordinator.js";
 
 const root = mkdtempSync(join(tmpdir(), "keepvip-status-page-"));
 let pki: Pki;
@@ -117,11 +117,7 @@ const statuses = (s: Sse) =>
 
 before(async () => {
   pki = await makePki(root);
-  const yaml = clusterYaml({ startupGrace: "0s" }).replace(
-    "insecure: true",
-    `tls: { ca: ${pki.file("ca", "crt")}, cert: ${pki.file("coordinator", "crt")}, key: ${pki.file("coordinator", "key")} }`,
-  );
-  coord = await startCoordinator(yaml);
+  coord = await startCoordinator(tlsClusterYaml(pki, { startupGrace: "0s" }));
   page = await startStatusPage({
     listen: "127.0.0.1:0",
     engines: fixedEngine(coord.engine),

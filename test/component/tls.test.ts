@@ -18,7 +18,7 @@ import { createCommandRunner } from "../../shared/exec/runner.js";
 import { tlsChannel } from "../../shared/tls-target.js";
 import { StandinAgent } from "../support/standin-agent.js";
 import { waitFor } from "../support/wait.js";
-import { clusterYaml, removeDir, startCoordinator, type TestCoordinator } from "./helpers/coordinator.js";
+import { removeDir, startCoordinator, type TestCoordinator, tlsClusterYaml } from "./helpers/coordinator.js";
 import { makePki, type Pki } from "../support/pki.js";
 
 const root = mkdtempSync(join(tmpdir(), "keepvip-tls-"));
@@ -48,11 +48,7 @@ const deadline = () => ({ deadline: Date.now() + 5000 });
 
 before(async () => {
   pki = await makePki(root);
-  const yaml = clusterYaml({ startupGrace: "0s" }).replace(
-    "insecure: true",
-    `tls: { ca: ${pki.file("ca", "crt")}, cert: ${pki.file("coordinator", "crt")}, key: ${pki.file("coordinator", "key")} }`,
-  );
-  coord = await startCoordinator(yaml);
+  coord = await startCoordinator(tlsClusterYaml(pki, { startupGrace: "0s" }));
   agent("lb1", pki.dir, "agent-lb1");
   agent("lb2", pki.dir, "agent-lb2");
   await waitFor(() => holder() === "lb1" && coord.engine.nodes.views.get("lb2")?.session === "live", { what: "lb1 holds over mutual TLS", timeoutMs: 5000 });

@@ -48,6 +48,14 @@ ${opts.lb3 ? "      - { node: lb3, priority: 80, address: 198.18.0.13 }\n" : ""}
 `;
 }
 
+/** clusterYaml with mTLS: the coordinator's certificate and the CA from a test PKI instead of insecure. */
+export function tlsClusterYaml(pki: { file(stem: string, ext: "crt" | "key"): string }, opts: Parameters<typeof clusterYaml>[0] = {}): string {
+  return clusterYaml(opts).replace(
+    "insecure: true",
+    `tls: { ca: ${pki.file("ca", "crt")}, cert: ${pki.file("coordinator", "crt")}, key: ${pki.file("coordinator", "key")} }`,
+  );
+}
+
 const upstreamsYaml = `
 upstreams:
   - name: my10016
