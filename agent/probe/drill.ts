@@ -21,7 +21,17 @@ export interface DrillSample {
    * client elsewhere sees. Such a probe is counted apart, never as a failure.
    */
   crossed?: boolean;
+  /** When it ended (wall ms); without it, when it started. */
+  endMs?: number;
 }
+
+/**
+ * A probe that starts this soon after this node's own bind or unbind (or drain end), or
+ * runs across one, is counted apart: the host's routes and neighbour entries for the VIP
+ * are changing under it (a local connection rerouted to the LAN, a fresh ARP resolution),
+ * which no client on another host sees.
+ */
+export const OWN_MOVE_MARGIN_MS = 100;
 
 export interface DrillSummary {
   probes: number;
@@ -37,7 +47,7 @@ export interface DrillSummary {
 }
 
 /** What the probes of one drill saw. Samples may arrive out of order (probes overlap). */
-export function summarizeDrill(samples: readonly DrillSample[], endMs: number): DrillSummary {
+export function summarizeDrill(samples: readonly DrillSample[], endMs: number, ownChanges: readonly number[] = []): DrillSummary {
   const sorted = [...samples].sort((a, b) => a.startMs - b.startMs);
   const outcomes: Record<string, number> = {};
   let failed = 0;
@@ -52,7 +62,8 @@ export function summarizeDrill(samples: readonly DrillSample[], endMs: number): 
       held.push({ fromMs: spanStart, toMs: s.startMs });
       spanStart = undefined;
     }
-    if (s.crossed) {
+    const near = ownChanges.some((c) => c >= s.startMs - OWN_MOVE_MARGIN_MS && c <= (s.endMs ?? s.startMs));
+    if (s.crossed || near) {
       crossed++;
       continue;
     }
@@ -102,6 +113,9 @@ interface Running {
   done: (summary: DrillSummary, startedMs: number, endedMs: number) => void;
   startedMs: number;
   stopping: boolean;
+  /** Where the VIP was on this node at the last look, and when it was seen to change (wall ms). */
+  lastHere?: VipHere;
+  changes: number[];
 }
 
 /** Runs drills' probe loops, one per drill id, each bounded in time and in probes in flight. */
@@ -126,6 +140,7 @@ export class DrillRunner {
       done,
       startedMs: this.deps.wallMs(),
       stopping: false,
+      changes: [],
       timer: setInterval(() => this.tick(run, here), s.intervalMs),
       deadline: setTimeout(() => this.stop(s.drillId), s.maxMs),
     };
@@ -146,7 +161,7 @@ export class DrillRunner {
     const endedMs = this.deps.wallMs();
     void Promise.allSettled([...run.inFlight]).then(() => {
       this.runs.delete(drillId);
-      run.done(summarizeDrill(run.samples, endedMs), run.startedMs, endedMs);
+      run.done(summarizeDrill(run.samples, endedMs, run.changes), run.startedMs, endedMs);
     });
   }
 
@@ -160,13 +175,25 @@ export class DrillRunner {
     return r !== undefined && !r.stopping;
   }
 
+  /** Where the VIP is on this node now, noting when that changed. */
+  private look(run: Running, here: () => VipHere, atMs: number): VipHere {
+    const now = here();
+    if (run.lastHere !== undefined && now !== run.lastHere) run.changes.push(atMs);
+    run.lastHere = now;
+    return now;
+  }
+
   private tick(run: Running, here: () => VipHere, at?: number): void {
-    if (run.stopping || run.inFlight.size >= DRILL_LIMITS.maxInFlight) return;
+    if (run.stopping) return;
     const startMs = at ?? this.deps.wallMs();
-    const before = here();
+    const before = this.look(run, here, startMs);
+    if (run.inFlight.size >= DRILL_LIMITS.maxInFlight) return;
     const { host, port, path, timeoutMs } = run.spec;
-    const sample = (ok: boolean, outcome: ProbeOutcome) =>
-      void run.samples.push({ startMs, ok, outcome, held: before === "held", ...(here() !== before ? { crossed: true } : {}) });
+    const sample = (ok: boolean, outcome: ProbeOutcome) => {
+      const endMs = this.deps.wallMs();
+      const after = this.look(run, here, endMs);
+      run.samples.push({ startMs, endMs, ok, outcome, held: before === "held", ...(after !== before ? { crossed: true } : {}) });
+    };
     const p = this.deps
       .probe({ host, port, path: path || undefined, timeoutMs })
       .then(
