@@ -103,8 +103,9 @@ function client(): {
   };
 }
 
-function print(json: unknown, text: string): void {
-  process.stdout.write(globals().json ? `${JSON.stringify(json, null, 2)}\n` : `${text}\n`);
+/** Prints the reply as JSON (--json) or as text; `text` may be a function, so --json never lays out a table it does not print. */
+function print(json: unknown, text: string | (() => string)): void {
+  process.stdout.write(globals().json ? `${JSON.stringify(json, null, 2)}\n` : `${typeof text === "function" ? text() : text}\n`);
 }
 
 function action(reply: ActionReply): void {
@@ -120,7 +121,7 @@ program
     const status = () => k.call<StatusReply>((c, cb) => c.getStatus({}, new Metadata(), k.deadline(), cb));
     if (k.addresses.length === 1) {
       const s = await status();
-      return print(s, formatStatus(s));
+      return print(s, () => formatStatus(s));
     }
     // Replicated coordinators: every replica's role, asked of each; listed even while none
     // leads (an election, etcd without quorum), so the operator sees where each one stands.
@@ -139,7 +140,7 @@ program
       process.exitCode = s instanceof CliError ? s.exitCode : 1;
       return;
     }
-    print({ ...s, coordinators }, `${formatStatus(s)}\n${formatReplicas(coordinators)}`);
+    print({ ...s, coordinators }, () => `${formatStatus(s)}\n${formatReplicas(coordinators)}`);
   });
 
 program

@@ -15,11 +15,12 @@ import type { AgentMessage, CoordinatorMessage, DrillReport, Hello, Welcome } fr
 import { VerifyVerdict } from "../../shared/gen/keepvip/v1/agent.js";
 import { realScheduler, type Scheduler, type SchedulerTimer } from "../../shared/scheduler.js";
 import { VERSION } from "../../shared/version.js";
-import { step, type Action, type PlannerEvent, type PlannerTiming, type UnitRuntime } from "../election/planner.js";
+import { acksInHello, step, type Action, type PlannerEvent, type PlannerTiming, type UnitRuntime } from "../election/planner.js";
 import type { StateStore, PersistedState } from "../state/store.js";
 import { EventLog } from "./events.js";
 import { NodeTable } from "./nodes.js";
-import { buildUnits, unitOfGroup, type Unit } from "./units.js";
+import { sameView } from "../election/view.js";
+import { buildUnits, indexUnits, type Unit, type UnitIndex } from "./units.js";
 import { UpstreamManager } from "../upstreams/manager.js";
 import type { EventHistory } from "../state/event-journal.js";
 import { sanitizeEpochs, sanitizeReport } from "./sanitize.js";
@@ -31,6 +32,7 @@ import { handoverVerdict, type Leave } from "./handover.js";
 import type { StatusInput } from "./status.js";
 import { fail, ok, type Result } from "../../shared/result.js";
 import { SerialQueue } from "../../shared/serial-queue.js";
+import { BatchedSaves } from "../state/batched-saves.js";
 
 export type { SessionSink };
 
@@ -60,8 +62,14 @@ export class Engine {
   private readonly restarting = new Map<string, { untilMs: number; timer?: SchedulerTimer }>();
   private readonly wakeTimers = new Map<string, { atMs: number; timer: SchedulerTimer }>();
   private readonly queuedTicks = new Set<string>();
+  /** Commands already logged as undeliverable (node, unit, action, epoch): each is said once. */
+  private readonly undeliverable = new Set<string>();
   /** Planner events and reloads, one at a time. */
   private readonly queue = new SerialQueue();
+  /** State writes, batched: what changed before a save() is durable when it resolves. */
+  private readonly saves = new BatchedSaves(() => this.store.save(this.state));
+  /** Per unit: its commands still waiting for a write (later ones go out after them). */
+  private readonly gates = new Map<string, Promise<void>>();
   private state!: PersistedState;
   private graceUntilMs = 0;
   private graceOver = false;
@@ -89,6 +97,9 @@ export class Engine {
   /** Replicated coordinators: this engine takes over from another leader (its grace is the takeover grace). */
   takeover = false;
 
+  /** Per-event lookups for the current config (units.ts). */
+  private index: UnitIndex;
+
   constructor(
     public config: CoordinatorConfig,
     private readonly store: StateStore,
@@ -96,6 +107,7 @@ export class Engine {
     readonly scheduler: Scheduler = realScheduler,
   ) {
     this.units = buildUnits(config);
+    this.index = indexUnits(this.units, config);
     const nodes = new Set(config.groups.flatMap((g) => g.members.map((m) => m.node)));
     this.nodes = new NodeTable(nodes, config.timing.dead_interval);
     this.sessions = new SessionRegistry(this.nodes);
@@ -145,7 +157,7 @@ export class Engine {
         },
         persist: async (upstreamVersion, overrides) => {
           this.state = { ...this.state, upstreamVersion, overrides };
-          await this.store.save(this.state);
+          await this.saves.save();
         },
         event: (kind, message, fields) =>
           this.events.add(
@@ -197,6 +209,8 @@ export class Engine {
     this.sessions.endAll("coordinator shutting down");
     this.commands.clear();
     await this.queue.idle();
+    await Promise.all(this.gates.values());
+    await this.saves.idle();
     await this.journal?.flush();
   }
 
@@ -269,6 +283,9 @@ export class Engine {
     });
     this.log.info({ event: "session.open", node, session: sessionId, peer, held: hello.state?.held.map((h) => h.group) }, "agent session opened");
     if ([...this.nodes.views.values()].every((v) => v.session === "live")) this.endGrace("every node connected");
+    // An acquire whose ack went down with the old session: the hello's held VIPs say it.
+    for (const u of this.index.unitsOfNode.get(node) ?? [])
+      for (const ack of acksInHello(this.runtimes.get(u.name)!, u, node, hello.state?.held ?? [])) this.enqueue(u.name, ack);
     this.tickUnitsOf(node);
     return ok({ sessionId });
   }
@@ -277,6 +294,8 @@ export class Engine {
     const body = msg.body;
     if (!body) return;
     const now = this.now();
+    const known = this.nodes.sessions.get(sessionId);
+    const viewBefore = known && this.nodes.views.get(known.node);
     const session = this.nodes.seen(sessionId, now);
     if (!session) return;
     const node = session.node;
@@ -285,7 +304,9 @@ export class Engine {
         const report = sanitizeReport(body.value, this.boundsOf(node));
         this.nodes.report(sessionId, report, now);
         this.upstreams.report(node, report.probes, report.upstreamVersion, report.upstreamError);
-        this.tickUnitsOf(node);
+        // Only a report that changes what the election sees wakes the node's units (view.ts, sameView).
+        const viewAfter = this.nodes.views.get(node);
+        if (!viewBefore || !viewAfter || !sameView(viewBefore, viewAfter)) this.tickUnitsOf(node);
         return;
       }
       case "ack": {
@@ -349,7 +370,11 @@ export class Engine {
     }
   }
 
-  closed(sessionId: string, how: string): void {
+  /**
+   * A session's stream ended; `how` says how, `abrupt` when the agent did not close it (a
+   * reset stream, a broken connection): a lost agent is a warning, one that left is not.
+   */
+  closed(sessionId: string, how: string, abrupt = false): void {
     const node = this.sessions.closed(sessionId);
     this.commands.sessionClosed(sessionId);
     if (node === undefined) return;
@@ -366,7 +391,10 @@ export class Engine {
     }
     this.restarting.delete(node);
     this.events.add({ kind: "session", node, message: `${node} session closed (${how})` });
-    this.log.warn({ event: "session.closed", node, session: sessionId, how }, "agent session closed");
+    this.log[abrupt ? "warn" : "info"](
+      { event: "session.closed", node, session: sessionId, how, abrupt },
+      abrupt ? "agent session lost" : "agent session closed",
+    );
     this.tickUnitsOf(node);
   }
 
@@ -434,6 +462,7 @@ export class Engine {
     }
     this.config = next;
     this.units = units;
+    this.index = indexUnits(units, next);
     const removedNodes = this.nodes.reconfigure(
       next.groups.flatMap((g) => g.members.map((m) => m.node)),
       next.timing.dead_interval,
@@ -483,7 +512,7 @@ export class Engine {
     if (on) set.add(node);
     else set.delete(node);
     this.state = { ...this.state, maintenance: [...set].sort() };
-    await this.store.save(this.state);
+    await this.saves.save();
     this.tickUnitsOf(node);
   }
 
@@ -535,9 +564,7 @@ export class Engine {
 
   /** What a node's reports may mention (sanitize.ts). */
   private boundsOf(node: string) {
-    const groups = new Set(this.config.groups.filter((g) => g.members.some((m) => m.node === node)).map((g) => g.name));
-    const servers = new Set(this.config.upstreams.flatMap((u) => u.servers.map((s) => `${u.name}/${s.address}`)));
-    return { groups, servers };
+    return { groups: this.index.groupsOfNode.get(node) ?? new Set<string>(), servers: this.index.servers };
   }
 
   private endGrace(why: string): void {
@@ -570,13 +597,13 @@ export class Engine {
   }
 
   private tickUnitsOf(node: string): void {
-    for (const u of this.units) if (u.members.some((m) => m.node === node)) this.enqueue(u.name, { type: "tick" });
+    for (const u of this.index.unitsOfNode.get(node) ?? []) this.enqueue(u.name, { type: "tick" });
   }
 
   /** Epochs the agents have seen win over a lost or older state file: never go back. */
   private raiseEpochs(seen: Array<[string, number]>): void {
     for (const [group, epoch] of seen) {
-      const unit = unitOfGroup(this.units, group);
+      const unit = this.index.byGroup.get(group);
       const rt = unit && this.runtimes.get(unit.name);
       if (unit && rt && epoch > rt.epoch) {
         this.log.warn({ event: "epoch.raised", unit: unit.name, from: rt.epoch, to: epoch }, "an agent has seen a newer epoch than the state file; raising");
@@ -601,7 +628,7 @@ export class Engine {
   private async process(unitName: string, event: PlannerEvent): Promise<void> {
     if (event.type === "tick") this.queuedTicks.delete(unitName);
     if (this.stopped) return;
-    const unit = this.units.find((u) => u.name === unitName)!;
+    const unit = this.index.byName.get(unitName)!;
     const before = this.runtimes.get(unitName)!;
     // Before the grace ends only acks are folded in: a restarted coordinator first
     // listens to the agents, then decides (docs/design.md, Moves and safety).
@@ -610,28 +637,52 @@ export class Engine {
     const { runtime, actions, wakeAtMs } = step(before, { unit, views: this.nodes.views, nowMs: now, timing: this.timing }, event);
     this.runtimes.set(unitName, runtime);
     // Write-ahead: a new epoch is durable before any command carries it (docs/design.md,
-    // Invariants, 5). A completed move changes only the last holder or the pin: its
-    // release to the old holder carries an epoch already on disk, so it goes out first
-    // (an fsync here was most of the time a cut-off holder stayed on the VIP with the new one).
+    // Invariants, 5). The write is batched with the other units' (BatchedSaves) and this
+    // unit's commands wait for it, not the queue: other units go on deciding meanwhile, and
+    // the unit's later commands queue behind these (its gate), so they go out in order.
+    // A completed move changes only the last holder or the pin: its release to the old
+    // holder carries an epoch already on disk, so it goes out at once and the record is
+    // written after (an fsync first was most of the time a cut-off holder stayed on the VIP
+    // with the new one).
     const epochChanged = runtime.epoch !== before.epoch;
     const recordChanged = runtime.lastHolder !== before.lastHolder || runtime.pinned !== before.pinned;
-    if (epochChanged) await this.persist(unit, runtime);
-    for (const a of actions) this.dispatch(unit, runtime, a);
-    if (!epochChanged && recordChanged) await this.persist(unit, runtime);
+    if (epochChanged || recordChanged) this.record(unit, runtime);
+    const durable = epochChanged ? this.saves.save() : undefined;
+    const send = () => {
+      if (this.stopped) return;
+      for (const a of actions) this.dispatch(unit, runtime, a);
+      this.checkLeaving();
+    };
+    const gate = this.gates.get(unitName);
+    if (durable || gate) {
+      const next: Promise<void> = Promise.all([gate, durable])
+        .then(send)
+        .catch((err: unknown) =>
+          this.log.error(
+            { event: "engine.persist.failed", unit: unitName, err },
+            `cannot persist epoch ${runtime.epoch} of ${unitName}: its commands are not sent`,
+          ),
+        )
+        .finally(() => {
+          if (this.gates.get(unitName) === next) this.gates.delete(unitName);
+        });
+      this.gates.set(unitName, next);
+    } else send();
+    if (!epochChanged && recordChanged)
+      this.saves
+        .save()
+        .catch((err: unknown) => this.log.error({ event: "engine.persist.failed", unit: unitName, err }, `cannot persist the holder of ${unitName}`));
     this.scheduleWake(unitName, wakeAtMs);
     this.checkLeaving();
   }
 
-  private async persist(unit: Unit, rt: UnitRuntime): Promise<void> {
-    const epochs = { ...this.state.epochs };
+  /** Writes a unit's epoch, last holder and pin into the state the next save carries. */
+  private record(unit: Unit, rt: UnitRuntime): void {
+    const { epochs, holders, pins } = this.state;
     for (const g of unit.groups) epochs[g] = rt.epoch;
-    const holders = { ...this.state.holders };
     if (rt.lastHolder !== null) holders[unit.name] = rt.lastHolder;
-    const pins = { ...this.state.pins };
     if (rt.pinned !== undefined) pins[unit.name] = rt.pinned;
     else delete pins[unit.name];
-    this.state = { ...this.state, epochs, holders, pins };
-    await this.store.save(this.state);
   }
 
   private dispatch(unit: Unit, rt: UnitRuntime, a: Action): void {
@@ -650,12 +701,17 @@ export class Engine {
   private send(c: OutgoingCommand): void {
     const session = this.sessions.of(c.node);
     if (!session) {
-      // The planner times the command out and decides again; a lost node gets
-      // the current state when it comes back (conflict clean-up).
-      this.log.warn(
-        { event: "command.undeliverable", node: c.node, unit: c.unit, group: c.group, action: c.action, epoch: c.epoch },
-        "no session to send the command to",
-      );
+      // The planner times the command out and decides again; a lost node gets the current
+      // state when it comes back (conflict clean-up). A release for a holder that is gone is
+      // the expected end of a takeover: said once, at info. Anything else once per epoch, as a warning.
+      const key = `${c.node}\u0000${c.unit}\u0000${c.action}\u0000${c.epoch}`;
+      if (this.undeliverable.has(key)) return;
+      if (this.undeliverable.size >= 1000) this.undeliverable.clear();
+      this.undeliverable.add(key);
+      const fields = { event: "command.undeliverable", node: c.node, unit: c.unit, group: c.group, action: c.action, epoch: c.epoch };
+      if (c.action === "release")
+        this.log.info(fields, `release → ${c.node} not sent: it has no session (it is told again if it comes back holding ${c.group})`);
+      else this.log.warn(fields, `${c.action} → ${c.node} not sent: it has no session`);
       return;
     }
     if (!this.fence()) {

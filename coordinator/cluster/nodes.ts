@@ -44,6 +44,8 @@ export class NodeTable {
   readonly views = new Map<string, NodeView>();
   readonly sessions = new Map<string, SessionInfo>();
   readonly lastReport = new Map<string, { atMs: number; report: Report }>();
+  /** Node → the id of the session speaking for it (one at most: a new one replaces the old). */
+  private readonly sessionByNode = new Map<string, string>();
 
   constructor(
     nodes: Iterable<string>,
@@ -68,8 +70,16 @@ export class NodeTable {
 
   /** The session currently speaking for a node. */
   sessionOf(node: string): SessionInfo | undefined {
-    for (const s of this.sessions.values()) if (s.node === node) return s;
-    return undefined;
+    const id = this.sessionByNode.get(node);
+    return id === undefined ? undefined : this.sessions.get(id);
+  }
+
+  /** Forgets a session without touching its node's view (it was replaced, or its node left the config). */
+  forget(sessionId: string): void {
+    const s = this.sessions.get(sessionId);
+    if (!s) return;
+    this.sessions.delete(sessionId);
+    if (this.sessionByNode.get(s.node) === sessionId) this.sessionByNode.delete(s.node);
   }
 
   /**
@@ -97,6 +107,7 @@ export class NodeTable {
 
   open(info: SessionInfo): void {
     this.sessions.set(info.id, info);
+    this.sessionByNode.set(info.node, info.id);
     this.update(info.node, { session: "live", leaving: false });
   }
 
@@ -104,7 +115,7 @@ export class NodeTable {
   close(sessionId: string): string | undefined {
     const s = this.sessions.get(sessionId);
     if (!s) return undefined;
-    this.sessions.delete(sessionId);
+    this.forget(sessionId);
     this.update(s.node, { session: "closed" });
     return s.node;
   }

@@ -49,7 +49,7 @@ export class SessionRegistry {
     if (!s) return;
     // Ended first: a sink may report its close back synchronously (engine.closed).
     s.sink.end(reason);
-    this.nodes.sessions.delete(sessionId);
+    this.nodes.forget(sessionId);
   }
 
   /** The agent's stream ended: the node's view turns closed. Returns the node it spoke for, if it still did. */

@@ -48,3 +48,38 @@ function unitOf(name: string, groups: GroupConfig[]): Unit {
 export function unitOfGroup(units: Unit[], group: string): Unit | undefined {
   return units.find((u) => u.groups.includes(group));
 }
+
+/** The lookups the engine makes on every event, built once per config: no event scans every unit or group. */
+export interface UnitIndex {
+  byName: ReadonlyMap<string, Unit>;
+  /** Group → the unit it belongs to. */
+  byGroup: ReadonlyMap<string, Unit>;
+  /** Node → the units it is a member of, in unit order. */
+  unitsOfNode: ReadonlyMap<string, readonly Unit[]>;
+  /** Node → the groups whose members name it (what its reports may speak of). */
+  groupsOfNode: ReadonlyMap<string, ReadonlySet<string>>;
+  /** "upstream/server" of every configured server (what probe reports may speak of). */
+  servers: ReadonlySet<string>;
+}
+
+export function indexUnits(units: readonly Unit[], cfg: Pick<CoordinatorConfig, "groups" | "upstreams">): UnitIndex {
+  const byGroup = new Map<string, Unit>();
+  const unitsOfNode = new Map<string, Unit[]>();
+  for (const u of units) {
+    for (const g of u.groups) if (!byGroup.has(g)) byGroup.set(g, u);
+    for (const m of u.members) {
+      const mine = unitsOfNode.get(m.node) ?? [];
+      if (!mine.includes(u)) mine.push(u);
+      unitsOfNode.set(m.node, mine);
+    }
+  }
+  const groupsOfNode = new Map<string, Set<string>>();
+  for (const g of cfg.groups) for (const m of g.members) groupsOfNode.set(m.node, (groupsOfNode.get(m.node) ?? new Set<string>()).add(g.name));
+  return {
+    byName: new Map(units.map((u) => [u.name, u])),
+    byGroup,
+    unitsOfNode,
+    groupsOfNode,
+    servers: new Set(cfg.upstreams.flatMap((u) => u.servers.map((s) => `${u.name}/${s.address}`))),
+  };
+}

@@ -484,3 +484,21 @@ function cleanConflicts(rt: UnitRuntime, ctx: StepContext, actions: Action[]): v
     rt.releasing.push({ node: m.node, untilMs: ctx.nowMs + ctx.timing.ackTimeoutMs });
   }
 }
+
+/**
+ * The acks a reconnecting agent's hello stands for: an acquire's ack is lost when its session
+ * breaks first (a reconnect storm in the middle of a move), but the agent says hello holding
+ * the unit's VIPs under that acquire's epoch, which is what the ack would have said. Without
+ * this the acquire times out and the unit moves on to another node while its holder is fine.
+ */
+export function acksInHello(
+  rt: UnitRuntime,
+  unit: Pick<UnitSpec, "groups">,
+  node: string,
+  held: ReadonlyArray<{ group: string; epoch: number }>,
+): PlannerEvent[] {
+  const phase = rt.phase;
+  if (phase.kind !== "acquiring" || phase.to !== node) return [];
+  const groups = new Set(held.filter((h) => h.epoch === phase.epoch && unit.groups.includes(h.group)).map((h) => h.group));
+  return [...groups].map((group) => ({ type: "ack", node, group, epoch: phase.epoch, action: "acquire", ok: true }));
+}

@@ -8,10 +8,20 @@ import type { Logger } from "pino";
 import { AgentMessage, AgentService, type CoordinatorMessage } from "../../shared/gen/keepvip/v1/agent.js";
 import type { Engine, SessionSink } from "../cluster/engine.js";
 import { identityOf } from "../../shared/identity.js";
+import type { SchedulerTimer } from "../../shared/scheduler.js";
+import { sessionEnd, type StreamSignal } from "./session-end.js";
 import { grpcStatusOf } from "./status.js";
 
 /** A session must say hello this soon after opening. */
 const HELLO_TIMEOUT_MS = 5000;
+
+/**
+ * How long after the agent's half-close the stream must stay unreset for the close to count
+ * as clean: a cancelled call's reset comes right behind its end (well under a millisecond on
+ * loopback), and after the wait the handler gives pending I/O one more turn, for a busy
+ * coordinator whose reads lag.
+ */
+const HALF_CLOSE_SETTLE_MS = 20;
 
 /**
  * AgentService with session requests left as bytes: the handler decodes them.
@@ -31,8 +41,10 @@ export function agentService(engine: Engine, log: Logger) {
       const peer = call.getPeer();
       let sessionId: string | undefined;
       let done = false;
+      const signals: StreamSignal[] = [];
       const fail = (code: Status, details: string) => {
         if (done) return;
+        signals.push({ kind: "ended", reason: details });
         call.emit("error", { code, details });
       };
       // On the engine's scheduler, like every timer of the coordinator's (tests drive it).
@@ -52,11 +64,17 @@ export function agentService(engine: Engine, log: Logger) {
           fail(Status.ABORTED, reason);
         },
       };
-      const close = (how: string) => {
-        if (done) return;
-        done = true;
-        engine.scheduler.clearTimeout(helloTimer);
-        if (sessionId !== undefined) engine.closed(sessionId, how);
+      let halfCloseTimer: SchedulerTimer | undefined;
+      /** The stream is over: tell the engine how it ended, once, and end our side if still open. */
+      const settle = () => {
+        if (halfCloseTimer) engine.scheduler.clearTimeout(halfCloseTimer);
+        if (!done) {
+          done = true;
+          engine.scheduler.clearTimeout(helloTimer);
+          const end = sessionEnd(signals);
+          if (sessionId !== undefined) engine.closed(sessionId, end.how, end.abrupt);
+        }
+        if (!call.writableEnded && !call.destroyed) call.end();
       };
 
       call.on("data", (bytes: Buffer) => {
@@ -104,13 +122,25 @@ export function agentService(engine: Engine, log: Logger) {
         call.write({ body: { $case: "refused", value: { reason, leaderHint: "" } } });
         fail(code, reason);
       }
+      // A half-close is believed once the stream has not been reset just after (session-end.ts).
       call.on("end", () => {
-        close("agent closed the session");
-        if (!call.writableEnded) call.end();
+        signals.push({ kind: "half-close" });
+        // Then one more turn for pending I/O: on a busy coordinator the reset may sit unread behind other sockets.
+        halfCloseTimer = engine.scheduler.setTimeout(() => setImmediate(settle), HALF_CLOSE_SETTLE_MS);
       });
-      call.on("error", (err: Error) => close(`stream error: ${err.message}`));
-      call.on("cancelled", () => close("cancelled by the agent or the network"));
-      call.on("close", () => close("stream closed"));
+      call.on("error", (err: Error & { details?: string }) => {
+        signals.push({ kind: "error", message: err.message ?? err.details ?? String(err) });
+        settle();
+      });
+      // grpc-js says "cancelled" whenever the stream closes: a reset only while our side is still open.
+      call.on("cancelled", () => {
+        signals.push(call.writableEnded ? { kind: "closed" } : { kind: "reset" });
+        settle();
+      });
+      call.on("close", () => {
+        signals.push(call.writableEnded ? { kind: "closed" } : { kind: "reset" });
+        settle();
+      });
     },
   };
 }

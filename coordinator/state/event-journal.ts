@@ -25,6 +25,8 @@ export interface EventHistory {
 export class EventJournal implements EventHistory {
   private readonly file: string;
   private lines = 0;
+  /** Lines not yet handed to a write. */
+  private readonly pending: string[] = [];
   private readonly writes = new SerialQueue();
 
   constructor(
@@ -60,10 +62,15 @@ export class EventJournal implements EventHistory {
   }
 
   append(e: DomainEvent, all: () => DomainEvent[]): void {
+    // Events that come while a write is in flight go out together in the next one (a
+    // storm of thousands of session events is a few appends, not one each).
+    this.pending.push(`${JSON.stringify(eventRecord(e))}\n`);
+    if (this.pending.length > 1) return;
     void this.writes
       .run(async () => {
-        await appendFile(this.file, `${JSON.stringify(eventRecord(e))}\n`, { mode: 0o600 });
-        this.lines++;
+        const lines = this.pending.splice(0);
+        await appendFile(this.file, lines.join(""), { mode: 0o600 });
+        this.lines += lines.length;
         if (this.lines > this.capacity * 2) {
           const keep = all().slice(-this.capacity);
           await writeFileAtomic(this.file, `${keep.map((x) => JSON.stringify(eventRecord(x))).join("\n")}\n`, { mode: 0o600 });

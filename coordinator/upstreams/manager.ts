@@ -14,7 +14,18 @@ import type { ProbePlan, ProbeResult, UpstreamConfig } from "../../shared/gen/ke
 import type { UpstreamStatus } from "../../shared/gen/keepvip/v1/admin.js";
 import { fail, ok, type Result } from "../../shared/result.js";
 import { desiredUpstreams, serverKey, type Override } from "./desired.js";
-import { acknowledged, newDelivery, planDelivery, RESEND, resendDelayMs, sent, type NodeDelivery, type ResendPolicy } from "./delivery.js";
+import {
+  acknowledged,
+  decide,
+  newDelivery,
+  planDelivery,
+  RESEND,
+  resendDelayMs,
+  sent,
+  type NodeDecision,
+  type NodeDelivery,
+  type ResendPolicy,
+} from "./delivery.js";
 import { aggregateHealth, type AgentObservation } from "./health.js";
 import { flush, initialPublisher, offer, type PublisherState } from "./publisher.js";
 import { realScheduler, type Scheduler, type SchedulerTimer } from "../../shared/scheduler.js";
@@ -131,7 +142,7 @@ export class UpstreamManager {
   /** A node opened a session, on `appliedVersion`: it gets the current version unless it has it. */
   hello(node: string, appliedVersion: number): void {
     this.delivery.set(node, newDelivery(appliedVersion));
-    this.deliver();
+    this.deliverTo(node);
   }
 
   /** Folds one agent's report (its applied version is its ack, an apply error its NACK). */
@@ -142,7 +153,7 @@ export class UpstreamManager {
       if (applyError) this.hooks.event("push", `${node} could not apply upstream version ${this.published.version}: ${applyError}`);
     }
     this.delivery.set(node, acknowledged(this.delivery.get(node) ?? newDelivery(appliedVersion), appliedVersion, applyError, this.published.version));
-    this.deliver();
+    this.deliverTo(node);
     if (probes.length === 0) return;
     const mine = this.observations.get(node) ?? new Map<string, AgentObservation>();
     let changed = false;
@@ -313,30 +324,51 @@ export class UpstreamManager {
     const now = this.scheduler.now();
     const current = this.published;
     const plan = planDelivery(this.delivery, current.version, now, this.resend);
-    for (const d of plan.decisions) {
-      if (!d.send) continue;
-      if (!this.hooks.send(d.node, current)) {
-        this.delivery.delete(d.node);
-        continue;
-      }
-      const next = sent(this.delivery.get(d.node)!, current.version, now);
-      this.delivery.set(d.node, next);
-      if (d.reason !== "new-version")
-        this.log.info(
-          { event: "upstream.resend", node: d.node, version: current.version, acked: next.acked, reason: d.reason, sends: next.unacked },
-          `${d.node} is on upstream version ${next.acked}: sending version ${current.version} again`,
-        );
+    for (const d of plan.decisions) this.carryOut(d, current, now);
+    if (plan.wakeAtMs !== undefined) this.wakeDelivery(plan.wakeAtMs, now);
+  }
+
+  /**
+   * The same for one node, after its hello or report: a report touches only its own node
+   * (with thousands of agents, planning every node's delivery per report was most of the
+   * coordinator's time). Other nodes' resends fall due on the delivery timer.
+   */
+  private deliverTo(node: string): void {
+    const d = this.delivery.get(node);
+    if (this.stopped || !d) return;
+    const now = this.scheduler.now();
+    const current = this.published;
+    const decision = decide(node, d, current.version, now, this.resend);
+    this.carryOut(decision, current, now);
+    if (decision.wakeAtMs !== undefined) this.wakeDelivery(decision.wakeAtMs, now);
+  }
+
+  private carryOut(d: NodeDecision, current: UpstreamConfig, now: number): void {
+    if (!d.send) return;
+    if (!this.hooks.send(d.node, current)) {
+      this.delivery.delete(d.node);
+      return;
     }
-    if (plan.wakeAtMs === undefined) return;
-    if (this.deliveryTimer && this.deliveryAt <= plan.wakeAtMs && this.deliveryAt > now) return;
+    const next = sent(this.delivery.get(d.node)!, current.version, now);
+    this.delivery.set(d.node, next);
+    if (d.reason !== "new-version")
+      this.log.info(
+        { event: "upstream.resend", node: d.node, version: current.version, acked: next.acked, reason: d.reason, sends: next.unacked },
+        `${d.node} is on upstream version ${next.acked}: sending version ${current.version} again`,
+      );
+  }
+
+  /** Looks at every node's delivery again at `atMs`, unless an earlier look is already due. */
+  private wakeDelivery(atMs: number, now: number): void {
+    if (this.deliveryTimer && this.deliveryAt <= atMs && this.deliveryAt > now) return;
     if (this.deliveryTimer) this.scheduler.clearTimeout(this.deliveryTimer);
-    this.deliveryAt = plan.wakeAtMs;
+    this.deliveryAt = atMs;
     this.deliveryTimer = this.scheduler.setTimeout(
       () => {
         this.deliveryTimer = undefined;
         this.deliver();
       },
-      Math.max(0, plan.wakeAtMs - now),
+      Math.max(0, atMs - now),
     );
   }
 

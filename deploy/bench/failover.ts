@@ -55,11 +55,11 @@ const program = new Command("bench:failover")
     positiveOrZero,
     6,
   )
+  .option("--ipv6", "probe and watch the group's IPv6 VIP (2001:2::100; keepalived carries it as a virtual_ipaddress_excluded of VI_1) instead of the IPv4 one")
   .option("--json <file>", "also write every run's figures as JSON")
   .parse();
 const opts = program.opts<{ runs: number; scenarios?: string[]; tuned?: boolean; only?: StackName; json?: string; keepaliveMoves: number; ipv6?: boolean }>();
-// The lab is IPv4-only for now (deploy/lab/topology.ts, ADDRESSES6).
-const family: 4 | 6 = 4;
+const family: 4 | 6 = opts.ipv6 ? 6 : 4;
 const keepAlive: KeepAliveMovesResult[] = [];
 
 const wanted = new Set((opts.scenarios ?? Object.keys(SCENARIO_OF)).flatMap(rowsFor));

@@ -19,11 +19,13 @@ import {
   ETCD_CLIENT_PORT,
   ETCD_HOSTS,
   LAN_PREFIX_LEN,
+  LAN6_PREFIX_LEN,
   LB_HOSTS,
   REPLICA_HOSTS,
   SERVICE_PORT,
   STATUS_PAGE_PORT,
   VIP,
+  VIP6,
   coordinatorAddresses,
   type Host,
   type LbHost,
@@ -81,7 +83,8 @@ http {
 
     server {
         listen       ${SERVICE_PORT};
-        server_name  ${VIP};
+        listen       [::]:${SERVICE_PORT};
+        server_name  ${VIP} [${VIP6}];
         location / {
             proxy_next_upstream error timeout http_500 non_idempotent;
             # The seed says 3s, and that is the default here: the keepalived baseline in
@@ -147,6 +150,11 @@ vrrp_instance VI_1 {
 ${auth}
     virtual_ipaddress {
         ${VIP}
+    }
+    # The lab is dual-stack: the IPv6 VIP moves with VI_1 (an IPv4 VRRP instance carries
+    # addresses of the other family as excluded ones, announced with unsolicited NAs).
+    virtual_ipaddress_excluded {
+        ${VIP6}/${LAN6_PREFIX_LEN}
     }
     track_script {
        chk_nginx
@@ -233,7 +241,8 @@ export function coordinatorConfig(m: LabManifest, paths: LabPaths): CoordinatorI
     groups: [
       {
         name: "VI_1",
-        vips: [`${VIP}/${LAN_PREFIX_LEN}`],
+        // Dual-stack: both VIPs move together (one group, one holder).
+        vips: [`${VIP}/${LAN_PREFIX_LEN}`, `${VIP6}/${LAN6_PREFIX_LEN}`],
         service: { port: SERVICE_PORT, path: "/aaa" },
         lan_references: BACKENDS.map((b) => `${b}:${SERVICE_PORT}`),
         preempt: true,

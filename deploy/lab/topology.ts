@@ -53,13 +53,14 @@ export const ADDRESSES: Record<Net, Partial<Record<Host, string>>> = {
   },
 };
 
-/**
- * IPv6 on the LAN (2001:2::/48, the benchmarking range, inside the lab's namespaces; ctl stays
- * IPv4): none yet. The dual-stack lab (lb1 2001:2::11, lb2 ::12, b1 ::21, b2 ::22, client ::50,
- * VIP 2001:2::100 in VI_1) is held back until a backend-blackhole drill (F10) that timed out
- * once in two runs with it is understood.
- */
-export const ADDRESSES6: Partial<Record<Host, string>> = {};
+/** IPv6 on the LAN only (2001:2::/48, the benchmarking range, inside the lab's namespaces); ctl stays IPv4. */
+export const ADDRESSES6: Partial<Record<Host, string>> = {
+  lb1: "2001:2::11",
+  lb2: "2001:2::12",
+  b1: "2001:2::21",
+  b2: "2001:2::22",
+  client: "2001:2::50",
+};
 
 /** The hosts of a lab, in start order: the single-coordinator layout or the replicated one. */
 export function labHosts(ha: boolean): readonly Host[] {

@@ -168,6 +168,11 @@ test("upstream versions: published, and applied per agent", async () => {
       },
     });
     await waitFor(() => c.engine.upstreams.applied.get("lb1")?.version === published, { what: "lb1's applied version reported" });
+    // The stand-in reports the version it applied on its own too: wait for the report with the probe.
+    const observed = { upstream: "my10016", server: "198.18.0.21:10016", node: "lb1" };
+    await waitFor(async () => value(parseExposition(await m.registry.metrics()), "keepvip_upstream_server_observed_up", observed) === 0, {
+      what: "lb1's probe report folded in",
+    });
     const s = parseExposition(await m.registry.metrics());
     assert.equal(value(s, "keepvip_upstream_version_published"), published);
     assert.equal(value(s, "keepvip_upstream_version_applied", { node: "lb1" }), published);

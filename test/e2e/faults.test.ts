@@ -17,8 +17,10 @@ import type { DrillOutcome } from "../../shared/gen/keepvip/v1/admin.js";
 import { breakNginx, fixNginx, heal, killProcess, labPaths, partition, setLink, startProcess, stopProcess } from "../../deploy/lab/api.js";
 import { REPO_ROOT } from "../../deploy/lab/paths.js";
 import { formatDuration } from "../../coordinator/status-page/view.js";
+import { VIP6 } from "../../deploy/lab/topology.js";
 import {
   assertPlannedMove,
+  captureNeighbourAdverts,
   clusterStatus,
   drill,
   figures,
@@ -48,8 +50,14 @@ function families(r: DrillResult): Array<[string, DrillResult]> {
   return [["IPv4", r], ...(r.v6 ? [["IPv6", { ...r, probes: r.v6.probes, vip: r.v6.vip }] as [string, DrillResult]] : [])];
 }
 
-/** The lab is IPv4-only for now (topology.ts, ADDRESSES6): the drills probe the IPv4 VIP. */
-const v6: { ipv6?: boolean } = {};
+const v6 = { ipv6: true } as const;
+
+/** HOST's LAN MAC, as `ip -json link` gives it. */
+async function macOf(prefix: string, host: string): Promise<string> {
+  const { execFileSync } = await import("node:child_process");
+  const out = JSON.parse(execFileSync("ip", ["-n", `${prefix}-${host}`, "-json", "link", "show", "lan0"], { encoding: "utf8" })) as Array<{ address: string }>;
+  return out[0].address;
+}
 
 /** No holder changes at all during the drill (the sampler saw lb1 the whole time); else what the lab's logs say about it. */
 function neverMoved(r: DrillResult): void {
@@ -60,9 +68,24 @@ function neverMoved(r: DrillResult): void {
 
 test("F1 agent on the holder stopped cleanly: handover with 0 failed requests", async (t) => {
   await steady(P);
-  const r = await drill(P, () => stopProcess(P, "lb1", "agent"), { until: onlyOn("lb2"), ...v6 });
+  // tcpdump on the client's LAN link: the new holder announces the IPv6 VIP with unsolicited
+  // neighbour advertisements on the announce schedule, as it sends GARPs for the IPv4 one.
+  const { result: r, adverts } = await captureNeighbourAdverts(P, "client", () =>
+    drill(P, () => stopProcess(P, "lb1", "agent"), { until: onlyOn("lb2"), ...v6 }),
+  );
   report(t, "F1", r);
   assert.deepEqual(r.holders, ["lb2"]);
+  const lb2Mac = await macOf(P, "lb2");
+  const nas = adverts.filter((a) => a.target === VIP6 && a.mac === lb2Mac);
+  t.diagnostic(
+    `F1: ${nas.length} unsolicited NAs for ${VIP6} from lb2 (${lb2Mac}) over ${nas.length > 0 ? Math.round((nas.at(-1)!.atS - nas[0].atS) * 1000) : 0} ms`,
+  );
+  assert.ok(nas.length >= 3, `the new holder announced ${VIP6} ${nas.length} time(s): ${JSON.stringify(adverts)}`);
+  assert.ok(
+    nas.every((a) => /override/.test(a.flags) && !/solicited/.test(a.flags)),
+    `unsolicited, with the override flag: ${JSON.stringify(nas)}`,
+  );
+  assert.ok(nas.at(-1)!.atS - nas[0].atS >= 0.5, `repeated on the schedule (0, 100, 300, 700 ms), not one burst: ${JSON.stringify(nas)}`);
   for (const [family, x] of families(r)) {
     assertPlannedMove(x);
     assert.equal(x.vip.noneMs, 0, `${family}: the VIP was never unheld during a planned move`);

@@ -92,7 +92,14 @@ for (const timing of ["seed", "tuned"] as const) {
       }
       const g = c.groups[0];
       assert.equal(g.name, "VI_1");
-      assert.deepEqual(g.vips, [{ address: "198.18.0.100", prefix: 24, family: 4 }]);
+      assert.deepEqual(
+        g.vips,
+        [
+          { address: "198.18.0.100", prefix: 24, family: 4 },
+          { address: "2001:2::100", prefix: 64, family: 6 },
+        ],
+        "dual-stack: both VIPs in one group",
+      );
       assert.deepEqual(g.service, { port: 10016, path: "/aaa" });
       assert.deepEqual(
         g.members.map((m) => [m.node, m.priority, m.address]),

@@ -5,11 +5,12 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { pino } from "pino";
 import { Engine, type SessionSink } from "../../coordinator/cluster/engine.js";
 import { createMemoryStore, emptyState } from "../../coordinator/state/store.js";
 import { coordinatorConfigSchema } from "../../shared/config/coordinator.js";
 import { parseConfigText } from "../../shared/config/load.js";
-import { NginxState, type AgentMessage, type CoordinatorMessage, type Report } from "../../shared/gen/keepvip/v1/agent.js";
+import { NginxState, VerifyVerdict, type AgentMessage, type CoordinatorMessage, type Report } from "../../shared/gen/keepvip/v1/agent.js";
 import { silentLogger } from "../../shared/log.js";
 import { ManualScheduler } from "../support/manual-scheduler.js";
 
@@ -291,4 +292,41 @@ test("engine loop: a replica taking over a running cluster waits the takeover gr
       await engine.stop();
     }
   }
+});
+
+test("engine loop: the release a lost holder cannot get is said once, at info, not as a warning; the lost session is the warning", async (t) => {
+  const lines: Array<{ level: number; event?: string; action?: string; node?: string }> = [];
+  const log = pino({ level: "debug" }, { write: (s: string) => void lines.push(JSON.parse(s) as (typeof lines)[number]) });
+  const scheduler = new ManualScheduler(1_000);
+  const engine = new Engine(config, createMemoryStore(), log, scheduler);
+  await engine.start();
+  t.after(() => engine.stop());
+  const lb1 = new FakeAgent(engine, "lb1").hello();
+  const lb2 = new FakeAgent(engine, "lb2").hello();
+  await drain();
+  lb1.ackAll();
+  await drain();
+  assert.equal(engine.runtimes.get("VI_1")!.holder, "lb1");
+  // lb1's stream is reset (its host is gone): lb2 verifies the VIP free and takes over.
+  engine.closed(lb1.sessionId, "stream reset", true);
+  await drain();
+  const verify = lb2.received.find((m) => m.body?.$case === "verify");
+  assert.ok(verify?.body?.$case === "verify");
+  lb2.say({
+    $case: "verifyResult",
+    value: { commandId: verify.body.value.commandId, group: "VI_1", verdict: VerifyVerdict.VERIFY_VERDICT_FREE, detail: "", tookMs: 1 },
+  });
+  await drain();
+  lb2.ackAll();
+  await live(scheduler, 3000, [lb2]);
+  assert.equal(engine.runtimes.get("VI_1")!.holder, "lb2");
+  const undeliverable = lines.filter((l) => l.event === "command.undeliverable");
+  assert.ok(undeliverable.length > 0, "the release to lb1 could not be delivered");
+  assert.deepEqual(
+    undeliverable.map((l) => [l.action, l.node, l.level]),
+    [["release", "lb1", 30]],
+    "one line, at info (30), for the release lb1 could not get",
+  );
+  const lost = lines.find((l) => l.event === "session.closed");
+  assert.equal(lost?.level, 40, "a lost session is a warning");
 });
