@@ -24,7 +24,6 @@ import { BackendProber } from "./upstreams/prober.js";
 import { VipController } from "./vip/controller.js";
 import { Drainer } from "./vip/drain.js";
 import { AgentMetrics } from "./metrics.js";
-import { formatChecklist, preflightExitCode, preflightJson, runPreflight } from "./preflight.js";
 import { startMetricsServer } from "../shared/metrics-server.js";
 import { Readiness } from "../shared/systemd.js";
 import { realScheduler } from "../shared/scheduler.js";
@@ -56,6 +55,8 @@ if (opts.check) {
   process.exit(0);
 }
 if (opts.preflight) {
+  // Loaded only here: a running agent never needs the preflight checks.
+  const { formatChecklist, preflightExitCode, preflightJson, runPreflight } = await import("./preflight.js");
   const items = await runPreflight(config, { runner: createCommandRunner() });
   process.stdout.write(
     opts.json ? preflightJson(config.node_id, items) : `keepvip-agent preflight — node ${config.node_id} (${opts.config})\n${formatChecklist(items)}`,
@@ -91,8 +92,15 @@ let toCore = {
 // Drift repairs, unexpected VIPs and failed announcements also go to the
 // coordinator's event history (keepvip events); the controller logs them itself.
 const OPERATOR_EVENTS = new Set(FORWARDED_VIP_EVENTS);
+/**
+ * The re-read of every address behind `ip monitor address`, which reports drift at once: only
+ * a safety net for a lost netlink message. Every read forks an `ip` process from this one, which
+ * at the old 2 s was a third of the idle agent's spawns (docs/benchmarks.md, footprint): 10 s.
+ */
+const ADDRESS_POLL_MS = 10_000;
 const vips = new VipController({
   runner,
+  pollMs: ADDRESS_POLL_MS,
   tools: { ip: config.ip, arping: config.arping, na6: config.na6, ndisc6: config.ndisc6 },
   log: log.child({ component: "vip" }),
   onEvent: (e) => {

@@ -206,6 +206,12 @@ export function verifyPort(runner: CommandRunner, config: AgentConfig, log?: Log
   };
 }
 
+/**
+ * The full re-read of the links behind `ip monitor link`, which reports every change at once: a
+ * safety net for a lost netlink message, each an `ip` process forked from the agent, so 30 s.
+ */
+const LINK_RESYNC_MS = 30_000;
+
 export function linkPort(runner: CommandRunner, config: AgentConfig, log: Logger): { port: LinkPort; watcher: LinkWatcher } {
   const listeners = new Set<(iface: string, up: boolean) => void>();
   // Both kinds of tracked link (track_interfaces, interface_tracks) and every VIP interface.
@@ -213,6 +219,7 @@ export function linkPort(runner: CommandRunner, config: AgentConfig, log: Logger
   const watcher = new LinkWatcher({
     runner,
     ip: config.ip,
+    resyncMs: LINK_RESYNC_MS,
     interfaces,
     onChange: (state) => {
       log.info(
