@@ -55,7 +55,10 @@ const program = new Command("bench:failover")
     positiveOrZero,
     6,
   )
-  .option("--ipv6", "probe and watch the group's IPv6 VIP (2001:2::100; keepalived carries it as a virtual_ipaddress_excluded of VI_1) instead of the IPv4 one")
+  .option(
+    "--ipv6",
+    "probe and watch the group's IPv6 VIP (2001:2::100) instead of the IPv4 one; keepalived carries it in a native VRRPv3 IPv6 instance (VI_6, synced with VI_1)",
+  )
   .option("--json <file>", "also write every run's figures as JSON")
   .parse();
 const opts = program.opts<{ runs: number; scenarios?: string[]; tuned?: boolean; only?: StackName; json?: string; keepaliveMoves: number; ipv6?: boolean }>();
@@ -116,7 +119,13 @@ async function runStack(stack: StackName, profile: Profile): Promise<void> {
   if (scenarios.length === 0 && moves === 0) return;
   current = prefix;
   await labDown(prefix);
-  const up = await labUp({ prefix, stack, timing: profile, advertSec: profile === "tuned" ? 0.1 : 1 });
+  const up = await labUp({
+    prefix,
+    stack,
+    timing: profile,
+    advertSec: profile === "tuned" ? 0.1 : 1,
+    ...(opts.ipv6 ? { keepalivedIpv6: "vrrp3" as const } : {}),
+  });
   log(`${describe(stack, profile)}: lab ${prefix} up in ${up.ms} ms`);
   await waitSteady(stack, prefix);
   // Rounds (run k of every scenario, then run k+1) spread slow drift of the machine over all scenarios.

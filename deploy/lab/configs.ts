@@ -116,8 +116,13 @@ export function vrrpVersionFor(advertSec: number): 2 | 3 {
   return Number.isInteger(advertSec) ? 2 : 3;
 }
 
-/** The seed's keepalived.conf for HOST, on the lab's addresses. */
-export function renderKeepalivedConf(host: LbHost, paths: LabPaths, advertSec: number): string {
+/**
+ * The seed's keepalived.conf for HOST, on the lab's addresses. The IPv6 VIP rides along as an
+ * excluded address of the IPv4 instance (`ipv6: "excluded"`, the default: one VRRP instance,
+ * as the seed), or has a native VRRPv3 IPv6 instance of its own, VI_6, synced with VI_1 so
+ * both VIPs move as one unit (`ipv6: "vrrp3"`, what `bench:failover --ipv6` compares with).
+ */
+export function renderKeepalivedConf(host: LbHost, paths: LabPaths, advertSec: number, ipv6: KeepalivedIpv6 = "excluded"): string {
   const v3 = vrrpVersionFor(advertSec) === 3;
   const auth = v3
     ? "    # VRRPv3 (needed for sub-second adverts) has no authentication: the seed's block is left out."
@@ -151,9 +156,47 @@ ${auth}
     virtual_ipaddress {
         ${VIP}
     }
-    # The lab is dual-stack: the IPv6 VIP moves with VI_1 (an IPv4 VRRP instance carries
+${
+  ipv6 === "excluded"
+    ? `    # The lab is dual-stack: the IPv6 VIP moves with VI_1 (an IPv4 VRRP instance carries
     # addresses of the other family as excluded ones, announced with unsolicited NAs).
     virtual_ipaddress_excluded {
+        ${VIP6}/${LAN6_PREFIX_LEN}
+    }
+`
+    : ""
+}    track_script {
+       chk_nginx
+    }
+}
+${ipv6 === "vrrp3" ? renderKeepalivedVi6(host, advertSec) : ""}`;
+}
+
+/** How the keepalived stack carries the IPv6 VIP (see renderKeepalivedConf). */
+export const KEEPALIVED_IPV6 = ["excluded", "vrrp3"] as const;
+export type KeepalivedIpv6 = (typeof KEEPALIVED_IPV6)[number];
+
+/** VI_6: VRRPv3 over IPv6 (adverts to ff02::12 from lan0's link-local address), synced with VI_1. */
+function renderKeepalivedVi6(host: LbHost, advertSec: number): string {
+  return `
+# The IPv6 VIP in a VRRPv3 IPv6 instance of its own; the sync group moves VI_1 and VI_6
+# together (one holder for both VIPs, as keepvip's dual-stack group).
+vrrp_sync_group VG_1 {
+    group {
+        VI_1
+        VI_6
+    }
+}
+
+vrrp_instance VI_6 {
+    state ${host === "lb1" ? "MASTER" : "BACKUP"}
+    interface lan0
+    virtual_router_id 52
+    version 3
+    native_ipv6
+    priority ${PRIORITY[host]}
+    advert_int ${advertSec}
+    virtual_ipaddress {
         ${VIP6}/${LAN6_PREFIX_LEN}
     }
     track_script {
@@ -370,7 +413,7 @@ export function writeLabConfigs(m: LabManifest, paths: LabPaths, programs: HostP
     writeFile(paths.nginxConf(host), renderNginxConf(host, paths, m.connectTimeoutMs));
     writeFile(paths.upstreamFile(host), renderUpstreams());
     writeFile(paths.breakFile(host), FIXED_BREAK_FILE);
-    writeFile(paths.keepalivedConf(host), renderKeepalivedConf(host, paths, m.advertSec));
+    writeFile(paths.keepalivedConf(host), renderKeepalivedConf(host, paths, m.advertSec, m.keepalivedIpv6));
     writeFile(paths.nginxCheckScript(host), renderNginxCheck(host, paths, programs), 0o755);
     mkdirSync(paths.nginxPrefix(host), { recursive: true });
   }

@@ -40,6 +40,8 @@ export interface UpOptions {
   ha?: boolean;
   /** Plaintext gRPC and etcd, as before mutual TLS was the default (for comparison). */
   insecure?: boolean;
+  /** keepalived stack: the IPv6 VIP as an excluded address of VI_1 (default) or in a VRRPv3 IPv6 instance. */
+  keepalivedIpv6?: "excluded" | "vrrp3";
 }
 
 export interface UpReport {
@@ -180,6 +182,7 @@ export async function labUp(options: UpOptions = {}): Promise<UpReport> {
     bins,
     ha,
     ...(options.insecure ? { insecure: true } : {}),
+    ...(options.keepalivedIpv6 ? { keepalivedIpv6: options.keepalivedIpv6 } : {}),
     createdAt: new Date().toISOString(),
   };
   resetDir(paths);

@@ -4,6 +4,7 @@
  */
 import { Command, InvalidArgumentError, Option } from "commander";
 import { parseDuration } from "../../shared/config/duration.js";
+import { KEEPALIVED_IPV6, type KeepalivedIpv6 } from "./configs.js";
 import { breakNginx, fixNginx, heal, killLabProcess, partition, restartLabProcess, setLink, startLabProcess, stopLabProcess } from "./drills.js";
 import { labDown, labUp } from "./lab.js";
 import { STACKS, TIMINGS, type Stack, type Timing } from "./manifest.js";
@@ -48,20 +49,37 @@ program
   .option("--connect-timeout <duration>", "nginx proxy_connect_timeout (the seed: 3s)", durationMs, 3000)
   .option("--ha", "three coordinator replicas (P-coord1..3) on a 3-member etcd (P-etcd1..3) instead of P-coord")
   .option("--insecure", "plaintext gRPC and etcd, without the lab's certificates (the mode before mutual TLS, for comparison)")
-  .action(async (o: { prefix: string; stack: Stack; timing: Timing; advert: number; connectTimeout: number; ha?: boolean; insecure?: boolean }) => {
-    const r = await labUp({
-      prefix: o.prefix,
-      stack: o.stack,
-      timing: o.timing,
-      advertSec: o.advert,
-      connectTimeoutMs: o.connectTimeout,
-      ha: o.ha,
-      insecure: o.insecure,
-    });
-    const security = r.stack !== "keepvip" ? "" : o.insecure ? ", INSECURE: plaintext" : `, mutual TLS (certificates in ${r.paths.dir}/pki)`;
-    console.log(`lab ${r.prefix} up (stack ${r.stack}${o.ha ? ", replicated coordinators" : ""}${security}) in ${r.ms} ms; files in ${r.paths.dir}`);
-    for (const [k, pid] of Object.entries(r.pids)) console.log(`  ${k.padEnd(20)}${pid}`);
-  });
+  .addOption(
+    new Option("--keepalived-ipv6 <mode>", "keepalived stack: the IPv6 VIP as an excluded address of VI_1, or in a VRRPv3 IPv6 instance VI_6 synced with it")
+      .choices(KEEPALIVED_IPV6)
+      .default("excluded"),
+  )
+  .action(
+    async (o: {
+      prefix: string;
+      stack: Stack;
+      timing: Timing;
+      advert: number;
+      connectTimeout: number;
+      ha?: boolean;
+      insecure?: boolean;
+      keepalivedIpv6: KeepalivedIpv6;
+    }) => {
+      const r = await labUp({
+        prefix: o.prefix,
+        stack: o.stack,
+        timing: o.timing,
+        advertSec: o.advert,
+        connectTimeoutMs: o.connectTimeout,
+        ha: o.ha,
+        insecure: o.insecure,
+        keepalivedIpv6: o.keepalivedIpv6,
+      });
+      const security = r.stack !== "keepvip" ? "" : o.insecure ? ", INSECURE: plaintext" : `, mutual TLS (certificates in ${r.paths.dir}/pki)`;
+      console.log(`lab ${r.prefix} up (stack ${r.stack}${o.ha ? ", replicated coordinators" : ""}${security}) in ${r.ms} ms; files in ${r.paths.dir}`);
+      for (const [k, pid] of Object.entries(r.pids)) console.log(`  ${k.padEnd(20)}${pid}`);
+    },
+  );
 
 program
   .command("down")

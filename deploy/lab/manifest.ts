@@ -25,6 +25,8 @@ export interface LabManifest {
   ha?: boolean;
   /** `up --insecure`: plaintext gRPC and etcd, as before mutual TLS was the default (absent: mTLS). */
   insecure?: boolean;
+  /** keepalived stack: how the IPv6 VIP is carried (configs.ts renderKeepalivedConf; absent: "excluded"). */
+  keepalivedIpv6?: "excluded" | "vrrp3";
   /** ISO time `up` started. */
   createdAt: string;
 }

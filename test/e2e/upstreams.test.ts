@@ -167,12 +167,14 @@ test("F10 backend blackholed: connect-timeout stalls only before b1 is down, dow
   // to b1; an impatient one (200 ms) would have failed every request slower than 200 ms.
   const prober = startProber(P, { intervalMs: 10, timeoutMs: 5000, durationMs: 30_000 });
   let cutAt = 0;
+  let cutDoneAt = 0;
   let healedAt = 0;
   try {
     await prober.ready;
     await sleep(500);
     cutAt = Date.now();
     await partition(P, "b1", "lan");
+    cutDoneAt = Date.now();
     try {
       await bothRendered(P, "b1 down on both LBs", isDown(B1));
       // Long enough for a stalled connect (3 s) to time out and be retried on b2.
@@ -187,7 +189,13 @@ test("F10 backend blackholed: connect-timeout stalls only before b1 is down, dow
     watch.stop();
     await prober.stop();
   }
-  const records = prober.records;
+  // A request whose exchange with b1 was under way when its switch port left the bridge (sent
+  // while partition() ran) lost its answer: nginx waits proxy_read_timeout (60 s) for it, the
+  // patient client gives up at 5 s, and nginx logs nothing at warn. That is the blackhole's own
+  // cost, the same in front of any failover; it is counted apart, and only such a request.
+  const inFlightAtCut = (r: ProbeRecord) => !r.ok && r.t >= cutAt - 20 && r.t <= cutDoneAt && r.ms >= 4500;
+  const cutInFlight = prober.records.filter(inFlightAtCut);
+  const records = prober.records.filter((r) => !inFlightAtCut(r));
   const p = analyzeProbes(records, 10);
   const down = delays(watch.changes, cutAt, isDown(B1));
   const back = delays(watch.changes, healedAt, isUp(B1));
@@ -197,11 +205,13 @@ test("F10 backend blackholed: connect-timeout stalls only before b1 is down, dow
   const impatient = records.filter((r) => !r.ok || r.ms > 200);
   const afterDown = sentIn(records, lb1Reload + RELOAD_SETTLE_MS, healedAt);
   t.diagnostic(
-    `F10: ${p.failed} of ${p.total} failed; stalls > 1 s: ${stalls.map((r) => `${Math.round(r.ms)} ms at +${r.t - cutAt} ms (${r.by ?? r.err})`).join(", ") || "none"}; slower than 200 ms (an impatient client's failures): ${impatient.length}; b1 down in the files after ${down.lb1} / ${down.lb2} ms, lb1's nginx reloaded at +${lb1Reload - cutAt} ms; after the heal back after ${back.lb1} / ${back.lb2} ms`,
+    `F10: ${p.failed} of ${p.total} failed; stalls > 1 s: ${stalls.map((r) => `${Math.round(r.ms)} ms at +${r.t - cutAt} ms (${r.by ?? r.err})`).join(", ") || "none"}; slower than 200 ms (an impatient client's failures): ${impatient.length}; lost in flight at the cut (partition took ${cutDoneAt - cutAt} ms): ${cutInFlight.map((r) => `+${r.t - cutAt} ms`).join(", ") || "none"}; b1 down in the files after ${down.lb1} / ${down.lb2} ms, lb1's nginx reloaded at +${lb1Reload - cutAt} ms; after the heal back after ${back.lb1} / ${back.lb2} ms`,
   );
   // CI keeps no lab logs: a failure carries the failed requests and what nginx and the coordinator logged.
   const failedRecords = records.filter((r) => !r.ok).map((r) => `${r.err} after ${Math.round(r.ms)} ms, sent at +${r.t - cutAt} ms`);
   assert.equal(p.failed, 0, `${JSON.stringify(p.errors)}: ${failedRecords.join("; ")}\n${labLogExcerpt(P, cutAt - 1000, 60)}`);
+  // The backend answers in about a millisecond: at most a couple of exchanges can straddle the cut.
+  assert.ok(cutInFlight.length <= 2, `${cutInFlight.length} requests lost in flight at the cut: ${JSON.stringify(cutInFlight)}`);
   for (const r of stalls) {
     assert.ok(r.t < lb1Reload + RELOAD_SETTLE_MS, `a stall started ${r.t - lb1Reload} ms after lb1's nginx reloaded without b1`);
     assert.ok(r.ms < CONNECT_TIMEOUT_MS + 1000 && r.ok && r.by === b2Ip, `one connect timeout, then retried on b2: ${JSON.stringify(r)}`);

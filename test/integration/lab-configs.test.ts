@@ -182,6 +182,37 @@ test("keepalived.conf: whole-second adverts are the seed's VRRPv2 with auth_pass
   assert.doesNotMatch(fast, /auth_pass/);
 });
 
+test(
+  "keepalived.conf: the IPv6 VIP as an excluded address of VI_1 by default, or in a VRRPv3 IPv6 instance synced with VI_1; keepalived -t takes both",
+  withLabDir(async (root) => {
+    const paths = labPaths("kvC", root);
+    const excluded = renderKeepalivedConf("lb1", paths, 1);
+    assert.match(excluded, /virtual_ipaddress_excluded \{\s+2001:2::100\/64\s+\}/);
+    assert.doesNotMatch(excluded, /VI_6|vrrp_sync_group/);
+    const native = renderKeepalivedConf("lb2", paths, 1, "vrrp3");
+    assert.doesNotMatch(native, /virtual_ipaddress_excluded/);
+    assert.match(native, /vrrp_sync_group VG_1 \{\s+group \{\s+VI_1\s+VI_6\s+\}/);
+    const vi6 = native.slice(native.indexOf("vrrp_instance VI_6"));
+    for (const line of [/version 3\n/, /native_ipv6\n/, /state BACKUP/, /priority 90/, /2001:2::100\/64/, /chk_nginx/]) assert.match(vi6, line);
+    assert.doesNotMatch(vi6, /auth_pass/, "VRRPv3 has no authentication");
+    for (const [name, text] of [
+      ["excluded", excluded],
+      ["vrrp3", native],
+    ]) {
+      const file = join(root, `keepalived-${name}.conf`);
+      writeFileSync(file, text);
+      // -t checks the file and exits. lan0 exists only in the lab's namespaces: keepalived says
+      // so (exit 5) and that must be all it says (an unknown keyword or bad value is a line more).
+      const r = await run([hostPrograms().keepalived, "-t", "-f", file, "-l", "-n"]);
+      const complaints = `${r.stdout}${r.stderr}`
+        .split("\n")
+        .filter((l) => l.trim() !== "" && !/interface lan0 for vrrp_instance VI_[16] doesn't exist|Non-existent interface specified/.test(l));
+      assert.deepEqual(complaints, [], name);
+      assert.ok(r.exitCode === 0 || r.exitCode === 5, `${name}: exit ${r.exitCode}`);
+    }
+  }),
+);
+
 test("the topology: exact namespace names, switch ports fit IFNAMSIZ, no command touches the root namespace", () => {
   const plan = planTopology("kvC");
   assert.deepEqual(plan.namespaces, ["kvC-sw", "kvC-coord", "kvC-lb1", "kvC-lb2", "kvC-b1", "kvC-b2", "kvC-client"]);
