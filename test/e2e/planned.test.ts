@@ -14,7 +14,7 @@ import { adminCli } from "../../deploy/lab/admin.js";
 import { startProcess, stopProcess, vipHolders } from "../../deploy/lab/api.js";
 import { labDown, labUp } from "../../deploy/lab/lab.js";
 import { startPoolClient, startProber } from "../../deploy/lab/observers.js";
-import { isReset } from "../../deploy/lab/pool-client.js";
+import { isReset, type PoolRecord } from "../../deploy/lab/pool-client.js";
 import { analyzeProbes } from "../../deploy/lab/probe-analysis.js";
 import { after, before } from "node:test";
 import { clusterStatus, labLogExcerpt, steady, waitFor } from "./helpers/drill.js";
@@ -68,12 +68,14 @@ test(`${MOVES} planned moves under 20 busy keep-alive connections and the fresh-
   const pool = startPoolClient(P, { connections: 20, maxDelayMs: 2000, timeoutMs: 5000, durationMs: 600_000 });
   const prober = startProber(P, { intervalMs: 10, timeoutMs: 1000, durationMs: 600_000 });
   const moves: string[] = [];
+  const starts: Array<{ name: string; at: number }> = [];
   try {
     await Promise.all([pool.ready, prober.ready]);
     await new Promise((r) => setTimeout(r, 2000));
     for (let i = 0; i < MOVES; i++) {
       const step = PATHS[i % PATHS.length];
       const t0 = Date.now();
+      starts.push({ name: step.name, at: t0 });
       await step.run();
       // The next move does not wait for the old holder's drain: drains overlap moves too.
       await settled(step.to, false);
@@ -96,10 +98,15 @@ test(`${MOVES} planned moves under 20 busy keep-alive connections and the fresh-
   const excerpt = () => labLogExcerpt(P, since);
   assert.equal(moves.length, MOVES);
   assert.ok(reused > kept.length / 2, `the client kept its connections alive (${reused} of ${kept.length} reused)`);
+  // Each failure with the move it followed: which path, how long after its start, reused or new.
+  const during = (r: PoolRecord) => {
+    const m = starts.filter((x) => x.at <= r.t).at(-1);
+    return m ? `${Math.round(r.t - m.at)} ms after "${m.name}" began` : "before the first move";
+  };
   assert.deepEqual(
     failed.map((r) => `${r.err} after ${r.ms} ms`),
     [],
-    `keep-alive requests failed:\n${excerpt()}`,
+    `keep-alive requests failed: ${failed.map((r) => `${r.err} on ${r.reused ? "a reused" : "a new"} connection (worker ${r.worker}) sent ${during(r)}`).join("; ")}\n${excerpt()}`,
   );
   assert.equal(fresh.failed, 0, `fresh-connection requests failed: ${JSON.stringify(fresh.errors)}\n${excerpt()}`);
   assert.ok(fresh.total > 1000, `the prober ran (${fresh.total} requests)`);
