@@ -19,7 +19,6 @@ import { acksInHello, step, type Action, type PlannerEvent, type PlannerTiming, 
 import type { StateStore, PersistedState } from "../state/store.js";
 import { EventLog } from "./events.js";
 import { NodeTable } from "./nodes.js";
-import { sameView } from "../election/view.js";
 import { buildUnits, indexUnits, type Unit, type UnitIndex } from "./units.js";
 import { UpstreamManager } from "../upstreams/manager.js";
 import type { EventHistory } from "../state/event-journal.js";
@@ -294,8 +293,6 @@ export class Engine {
     const body = msg.body;
     if (!body) return;
     const now = this.now();
-    const known = this.nodes.sessions.get(sessionId);
-    const viewBefore = known && this.nodes.views.get(known.node);
     const session = this.nodes.seen(sessionId, now);
     if (!session) return;
     const node = session.node;
@@ -304,9 +301,7 @@ export class Engine {
         const report = sanitizeReport(body.value, this.boundsOf(node));
         this.nodes.report(sessionId, report, now);
         this.upstreams.report(node, report.probes, report.upstreamVersion, report.upstreamError);
-        // Only a report that changes what the election sees wakes the node's units (view.ts, sameView).
-        const viewAfter = this.nodes.views.get(node);
-        if (!viewBefore || !viewAfter || !sameView(viewBefore, viewAfter)) this.tickUnitsOf(node);
+        this.tickUnitsOf(node);
         return;
       }
       case "ack": {
