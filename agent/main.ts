@@ -246,7 +246,8 @@ async function restartExit(signal: string): Promise<void> {
 
 /** The last steps of a stop or a restart: the session, scripts and watches end; what the host serves stays. */
 async function letGo(): Promise<void> {
-  session.stop();
+  // The coordinator ends the session once it has seen the half-close: a clean departure, not a lost agent.
+  await session.stop();
   scripts.stop();
   backends.stop();
   await links.watcher.close();

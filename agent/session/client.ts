@@ -116,14 +116,35 @@ export class CoordinatorSession {
     this.endCurrent?.(detail);
   }
 
-  /** Half-closes (a clean departure) and stops reconnecting. */
-  stop(): void {
+  /**
+   * Half-closes (a clean departure) and stops reconnecting. Resolves once the coordinator has
+   * ended the stream in turn, or after `waitMs`: a process that exits at once breaks the
+   * connection under the half-close, and the coordinator would record a lost agent.
+   */
+  stop(waitMs = 500): Promise<void> {
     this.stopped = true;
     clearTimeout(this.retryTimer);
-    this.stream?.end();
-    setTimeout(() => {
+    const stream = this.stream;
+    const closeChannels = () => {
       for (const c of this.clients.values()) c.close();
-    }, 100).unref();
+    };
+    if (!stream) {
+      setTimeout(closeChannels, 100).unref();
+      return Promise.resolve();
+    }
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(finish, waitMs);
+      timer.unref?.();
+      function finish(): void {
+        clearTimeout(timer);
+        closeChannels();
+        resolve();
+      }
+      stream.once("close", finish);
+      stream.once("error", finish);
+      stream.once("status", finish);
+      stream.end();
+    });
   }
 
   private client(address: string): AgentClient {

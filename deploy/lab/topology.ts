@@ -166,6 +166,9 @@ export function namespaceSysctls(host: Host | "sw"): string[] {
     // ip_nonlocal_bind stays 0: nginx listens on 0.0.0.0:10016, so it serves the VIP whenever
     // the VIP arrives without binding to it.
     out.push("net.ipv4.conf.all.arp_announce=2", "net.ipv4.conf.all.arp_ignore=1");
+    // IPv6 on lo: a planned move's old holder keeps a draining IPv6 VIP on lo (agent/vip/drain.ts),
+    // which fails on an lo without IPv6, and the VIP is then let go at once.
+    if (ADDRESSES6[host] !== undefined) out.push("net.ipv6.conf.lo.disable_ipv6=0");
   }
   return out;
 }

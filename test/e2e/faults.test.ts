@@ -68,6 +68,7 @@ function neverMoved(r: DrillResult): void {
 
 test("F1 agent on the holder stopped cleanly: handover with 0 failed requests", async (t) => {
   await steady(P);
+  const sinceIso = new Date(Date.now() - 1000).toISOString();
   // tcpdump on the client's LAN link: the new holder announces the IPv6 VIP with unsolicited
   // neighbour advertisements on the announce schedule, as it sends GARPs for the IPv4 one.
   const { result: r, adverts } = await captureNeighbourAdverts(P, "client", () =>
@@ -75,6 +76,23 @@ test("F1 agent on the holder stopped cleanly: handover with 0 failed requests", 
   );
   report(t, "F1", r);
   assert.deepEqual(r.holders, ["lb2"]);
+  // The stopped agent half-closed its session and waited for the coordinator's end: the
+  // coordinator records a departure, not a lost agent (the agent exits once its drain ends).
+  const closed = await waitFor(
+    "lb1's session end in the coordinator's events",
+    15_000,
+    async () => {
+      const ev = await adminCli(P, ["--json", "events", "--since", sinceIso]);
+      const lines = ev.out
+        .split("\n")
+        .filter(Boolean)
+        .map((l) => JSON.parse(l) as { message: string })
+        .filter((e) => /^lb1 session closed/.test(e.message));
+      return lines.at(-1)?.message;
+    },
+    250,
+  );
+  assert.match(closed, /\(agent closed the session\)$/);
   const lb2Mac = await macOf(P, "lb2");
   const nas = adverts.filter((a) => a.target === VIP6 && a.mac === lb2Mac);
   t.diagnostic(
