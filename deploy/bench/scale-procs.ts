@@ -13,6 +13,7 @@ import { AdminClient, type StatusReply } from "../../shared/gen/keepvip/v1/admin
 import type { FleetAnswer, FleetRequest } from "./scale-sim.js";
 import type { FleetSnapshot } from "./scale-fleet.js";
 import { sleep, waitUntil } from "./cluster.js";
+import { parseRssKb, parseStat } from "./footprint-report.js";
 
 export const DIST = join(import.meta.dirname, "../../dist");
 const COORDINATOR_BIN = join(DIST, "coordinator/main.js");
@@ -32,25 +33,22 @@ export function freePort(): Promise<number> {
   });
 }
 
-/** Clock ticks (user + system) a process has used, from /proc/PID/stat; null when it is gone. */
+/** Clock ticks a process has used (footprint-report.ts parseStat), from /proc/PID/stat; null when it is gone. */
 export function cpuTicks(pid: number): number | null {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    // Fields 14 and 15 of stat (utime, stime) are 12 and 13 after "pid (comm) ".
-    return Number(f[11]) + Number(f[12]);
-  } catch {
-    return null;
-  }
+  return parseStat(readProc(pid, "stat"))?.ticks ?? null;
 }
 
-/** Resident memory in bytes from /proc/PID/status; null when it is gone. */
+/** Resident memory in bytes (footprint-report.ts parseRssKb), from /proc/PID/status; null when it is gone. */
 export function rssBytes(pid: number): number | null {
+  const kb = parseRssKb(readProc(pid, "status"));
+  return kb === undefined ? null : kb * 1024;
+}
+
+function readProc(pid: number, file: "stat" | "status"): string {
   try {
-    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
-    return m ? Number(m[1]) * 1024 : null;
+    return readFileSync(`/proc/${pid}/${file}`, "utf8");
   } catch {
-    return null;
+    return "";
   }
 }
 
