@@ -11,3 +11,23 @@ export const AGENT_RECONNECT = { initialMs: 100, maxMs: 5000 } as const;
 
 /** Default startup grace: the back-off cap plus its jitter and a margin. Ends early once every node said hello. */
 export const DEFAULT_STARTUP_GRACE_MS = Math.round(AGENT_RECONNECT.maxMs * 1.2) + 1000;
+
+/**
+ * An agent leaves a coordinator that beat and then said nothing for the dead interval, but
+ * never sooner than this (the agent's session client: a starved coordinator a few hundred ms
+ * late is not left).
+ */
+export const COORDINATOR_SILENCE_MIN_MS = 1000;
+
+/**
+ * How often the coordinator beats on each session: four times within the silence an agent
+ * tolerates, never more often than the agents report. A beat says only "the coordinator is
+ * there"; at the tuned 20 ms heartbeat, beating every heartbeat cost as many messages as
+ * every agent's reports together.
+ */
+export function beatIntervalMs(heartbeatMs: number, deadIntervalMs: number): number {
+  return Math.max(heartbeatMs, Math.floor(Math.max(deadIntervalMs, COORDINATOR_SILENCE_MIN_MS) / 4));
+}
+
+/** The beats are spread over this many slices of the interval, each session in one: no burst of a message to every agent at once. */
+export const BEAT_SLICES = 5;

@@ -15,10 +15,12 @@ import type { AgentMessage, CoordinatorMessage, DrillReport, Hello, Welcome } fr
 import { VerifyVerdict } from "../../shared/gen/keepvip/v1/agent.js";
 import { realScheduler, type Scheduler, type SchedulerTimer } from "../../shared/scheduler.js";
 import { VERSION } from "../../shared/version.js";
+import { BEAT_SLICES, beatIntervalMs } from "../../shared/session-timing.js";
 import { acksInHello, step, type Action, type PlannerEvent, type PlannerTiming, type UnitRuntime } from "../election/planner.js";
 import type { StateStore, PersistedState } from "../state/store.js";
 import { EventLog } from "./events.js";
 import { NodeTable } from "./nodes.js";
+import { sameView } from "../election/view.js";
 import { buildUnits, indexUnits, type Unit, type UnitIndex } from "./units.js";
 import { UpstreamManager } from "../upstreams/manager.js";
 import type { EventHistory } from "../state/event-journal.js";
@@ -32,6 +34,7 @@ import type { StatusInput } from "./status.js";
 import { fail, ok, type Result } from "../../shared/result.js";
 import { SerialQueue } from "../../shared/serial-queue.js";
 import { BatchedSaves } from "../state/batched-saves.js";
+import { ListeningClock, STALL_TOLERANCE_MS } from "./listening-clock.js";
 
 export type { SessionSink };
 
@@ -78,6 +81,10 @@ export class Engine {
   private stopped = false;
   private journal?: EventHistory;
   private readonly agentEventLimiter = new RateLimiter(AGENT_EVENTS.burst, AGENT_EVENTS.perSecond);
+  /** The engine's time: monotonic, the coordinator's own stalls taken out (listening-clock.ts). */
+  private readonly clock = new ListeningClock();
+  /** The beat slice the next session gets (round robin). */
+  private nextBeatSlot = 0;
   /** Upstream health, overrides and versioned pushes (created at start, from the state store). */
   upstreams!: UpstreamManager;
 
@@ -173,16 +180,25 @@ export class Engine {
     this.graceUntilMs = this.now() + grace;
     this.graceTimer = this.scheduler.setTimeout(() => this.endGrace("startup grace elapsed"), grace);
     const sweepEvery = Math.max(5, Math.min(50, Math.floor(this.config.timing.heartbeat_interval / 2)));
+    // The sweep also times the loop: a sweep that runs late saw the coordinator stalled, and
+    // that time is nobody's silence (listening-clock.ts).
+    let sweepDue = this.scheduler.now() + sweepEvery;
     const sweepLoop = () => {
+      this.clock.observe(sweepDue, this.scheduler.now());
+      sweepDue = this.scheduler.now() + sweepEvery;
       this.sweepTimer = this.scheduler.setTimeout(sweepLoop, sweepEvery);
       this.sweep();
     };
     this.sweepTimer = this.scheduler.setTimeout(sweepLoop, sweepEvery);
+    // Each session is beaten once per beat interval, in its own slice of it (sessions.ts, beatSlot).
+    const beatSliceMs = () => Math.max(1, Math.floor(beatIntervalMs(this.config.timing.heartbeat_interval, this.config.timing.dead_interval) / BEAT_SLICES));
+    let beatSlice = 0;
     const beatLoop = () => {
-      this.beatTimer = this.scheduler.setTimeout(beatLoop, this.config.timing.heartbeat_interval);
-      this.beat();
+      this.beatTimer = this.scheduler.setTimeout(beatLoop, beatSliceMs());
+      this.beat(beatSlice);
+      beatSlice = (beatSlice + 1) % BEAT_SLICES;
     };
-    this.beatTimer = this.scheduler.setTimeout(beatLoop, this.config.timing.heartbeat_interval);
+    this.beatTimer = this.scheduler.setTimeout(beatLoop, beatSliceMs());
     // The first upstream version is persisted (or failed to be) before any agent can connect.
     await upstreamsStarted;
     this.log.info(
@@ -214,11 +230,18 @@ export class Engine {
   }
 
   /**
-   * The engine's time: the scheduler's monotonic clock in whole milliseconds
-   * (times reach the planner's messages and the admin API as integers).
+   * The engine's time: the scheduler's monotonic clock in whole milliseconds (times reach the
+   * planner's messages and the admin API as integers), less the time the coordinator itself
+   * was stalled (listening-clock.ts): silence, ack and verify timeouts count only time in
+   * which the coordinator could have heard the answer.
    */
   now(): number {
-    return Math.floor(this.scheduler.now());
+    return Math.floor(this.clock.at(this.scheduler.now()));
+  }
+
+  /** Time the coordinator's own loop was seen stalled so far (ms; metrics and tests). */
+  get stalledMs(): number {
+    return this.clock.stalled;
   }
 
   inGrace(): boolean {
@@ -264,12 +287,14 @@ export class Engine {
     if (admitted.replaces) this.dropSession(admitted.replaces.id, "replaced by a new session of the same node");
     const now = this.now();
     const sessionId = nanoid(12);
-    this.sessions.open({ id: sessionId, node, instanceId: hello.instanceId, openedMs: now, lastSeenMs: now, peer, fingerprint, sink });
+    const beatSlot = this.nextBeatSlot;
+    this.nextBeatSlot = (this.nextBeatSlot + 1) % BEAT_SLICES;
+    this.sessions.open({ id: sessionId, node, instanceId: hello.instanceId, openedMs: now, lastSeenMs: now, peer, fingerprint, sink, beatSlot });
     this.leaving.delete(node);
     const restart = this.restarting.get(node);
     if (restart?.timer) this.scheduler.clearTimeout(restart.timer);
     this.restarting.delete(node);
-    if (hello.state) this.nodes.report(sessionId, sanitizeReport(hello.state, this.boundsOf(node)), now);
+    if (hello.state) this.nodes.report(sessionId, sanitizeReport(hello.state, this.boundsOf(node)), now, hello.state);
     this.raiseEpochs(sanitizeEpochs(hello.epochs, this.boundsOf(node)).map((e) => [e.group, e.epoch]));
     sink.send({ body: { $case: "welcome", value: this.welcomeFor(node, sessionId) } });
     // A (re)connecting agent gets the current state, not a replay of events.
@@ -281,7 +306,7 @@ export class Engine {
       message: `${node} connected from ${peer} (agent ${hello.agentVersion || "?"}, holding ${hello.state?.held.map((h) => h.address).join(", ") || "nothing"})`,
     });
     this.log.info({ event: "session.open", node, session: sessionId, peer, held: hello.state?.held.map((h) => h.group) }, "agent session opened");
-    if ([...this.nodes.views.values()].every((v) => v.session === "live")) this.endGrace("every node connected");
+    if (!this.graceOver && [...this.nodes.views.values()].every((v) => v.session === "live")) this.endGrace("every node connected");
     // An acquire whose ack went down with the old session: the hello's held VIPs say it.
     for (const u of this.index.unitsOfNode.get(node) ?? [])
       for (const ack of acksInHello(this.runtimes.get(u.name)!, u, node, hello.state?.held ?? [])) this.enqueue(u.name, ack);
@@ -293,15 +318,23 @@ export class Engine {
     const body = msg.body;
     if (!body) return;
     const now = this.now();
+    // A steady agent's heartbeat repeats its last report: it only says the session lives. With
+    // thousands of agents that is nearly every message, so it costs a comparison and no more.
+    if (body.$case === "report" && this.nodes.repeated(sessionId, body.value, now)) return;
+    const known = this.nodes.sessions.get(sessionId);
+    const viewBefore = known && this.nodes.views.get(known.node);
     const session = this.nodes.seen(sessionId, now);
     if (!session) return;
     const node = session.node;
     switch (body.$case) {
       case "report": {
         const report = sanitizeReport(body.value, this.boundsOf(node));
-        this.nodes.report(sessionId, report, now);
+        this.nodes.report(sessionId, report, now, body.value);
         this.upstreams.report(node, report.probes, report.upstreamVersion, report.upstreamError);
-        this.tickUnitsOf(node);
+        // Only a report that changes what the election sees wakes the node's units (view.ts,
+        // sameView): what time alone changes, the planner is woken for (wakeAtMs).
+        const viewAfter = this.nodes.views.get(node);
+        if (!viewBefore || !viewAfter || !sameView(viewBefore, viewAfter)) this.tickUnitsOf(node);
         return;
       }
       case "ack": {
@@ -586,9 +619,10 @@ export class Engine {
    * from a quiet one. None while fenced: an agent then leaves a leader that may no longer
    * command and looks for the one that can.
    */
-  private beat(): void {
+  private beat(slice: number): void {
     if (!this.fence()) return;
-    for (const s of this.sessions.all()) s.sink.send({ body: { $case: "beat", value: { term: this.term } } });
+    const message: CoordinatorMessage = { body: { $case: "beat", value: { term: this.term } } };
+    for (const s of this.sessions.all()) if ((s.beatSlot ?? 0) === slice) s.sink.send(message);
   }
 
   private tickUnitsOf(node: string): void {
@@ -739,13 +773,17 @@ export class Engine {
       this.wakeTimers.delete(unitName);
     }
     if (atMs === undefined || this.wakeTimers.has(unitName)) return;
-    const timer = this.scheduler.setTimeout(
-      () => {
-        this.wakeTimers.delete(unitName);
-        this.enqueue(unitName, { type: "tick" });
-      },
-      Math.max(0, atMs - this.now()),
-    );
+    const delayMs = Math.max(0, atMs - this.now());
+    const dueMs = this.scheduler.now() + delayMs;
+    const timer = this.scheduler.setTimeout(() => {
+      this.wakeTimers.delete(unitName);
+      // A wake that comes late (the loop was stalled) first lets the loop read what the
+      // sockets hold: an ack sitting unread must not lose to its own timeout.
+      const nowMs = this.scheduler.now();
+      this.clock.observe(dueMs, nowMs);
+      if (nowMs - dueMs > STALL_TOLERANCE_MS) setImmediate(() => this.enqueue(unitName, { type: "tick" }));
+      else this.enqueue(unitName, { type: "tick" });
+    }, delayMs);
     this.wakeTimers.set(unitName, { atMs, timer });
   }
 

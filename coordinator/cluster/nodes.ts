@@ -40,10 +40,40 @@ export function applyReport(view: NodeView, report: Report): NodeView {
   };
 }
 
+/** Plain protobuf data (ts-proto objects: primitives, arrays, objects) compared by value. */
+function samePlain(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (typeof a !== "object" || typeof b !== "object" || a === null || b === null) return false;
+  if (Array.isArray(a)) {
+    if (!Array.isArray(b) || a.length !== b.length) return false;
+    for (let i = 0; i < a.length; i++) if (!samePlain(a[i], b[i])) return false;
+    return true;
+  }
+  if (Array.isArray(b)) return false;
+  const x = a as Record<string, unknown>;
+  const y = b as Record<string, unknown>;
+  const keys = Object.keys(x);
+  if (keys.length !== Object.keys(y).length) return false;
+  for (const k of keys) if (!samePlain(x[k], y[k])) return false;
+  return true;
+}
+
+/**
+ * Whether two reports as an agent sent them say the same, their sequence numbers aside: a
+ * steady agent's heartbeat repeats its last report, and such a report changes nothing here
+ * but the session's liveness.
+ */
+export function sameReport(a: Report, b: Report): boolean {
+  if (a === b) return true;
+  for (const k of Object.keys(a) as Array<keyof Report>) if (k !== "seq" && !samePlain(a[k], b[k])) return false;
+  return Object.keys(b).length === Object.keys(a).length;
+}
+
 export class NodeTable {
   readonly views = new Map<string, NodeView>();
   readonly sessions = new Map<string, SessionInfo>();
-  readonly lastReport = new Map<string, { atMs: number; report: Report }>();
+  /** Node → its last report (sanitized), when it came, and (raw) as its session sent it. */
+  readonly lastReport = new Map<string, { atMs: number; report: Report; sessionId?: string; raw?: Report }>();
   /** Node → the id of the session speaking for it (one at most: a new one replaces the old). */
   private readonly sessionByNode = new Map<string, string>();
 
@@ -128,12 +158,32 @@ export class NodeTable {
     return s;
   }
 
-  report(sessionId: string, report: Report, nowMs: number): string | undefined {
+  /**
+   * Folds a (sanitized) report into its node's view. `raw`, the report as the session sent it,
+   * lets the next one be recognised as a repeat (repeated()).
+   */
+  report(sessionId: string, report: Report, nowMs: number, raw?: Report): string | undefined {
     const s = this.seen(sessionId, nowMs);
     if (!s) return undefined;
     this.views.set(s.node, applyReport(this.views.get(s.node)!, report));
-    this.lastReport.set(s.node, { atMs: nowMs, report });
+    this.lastReport.set(s.node, { atMs: nowMs, report, sessionId, raw });
     return s.node;
+  }
+
+  /**
+   * A live session's report that repeats its last one (sameReport): the session is seen and
+   * the report's time moves, nothing else (the view stays the same object). False, and
+   * nothing done, for any other report, or when the session is not live (seeing it again
+   * changes its view).
+   */
+  repeated(sessionId: string, raw: Report, nowMs: number): boolean {
+    const s = this.sessions.get(sessionId);
+    if (!s || this.views.get(s.node)?.session !== "live") return false;
+    const last = this.lastReport.get(s.node);
+    if (!last || last.sessionId !== sessionId || last.raw === undefined || !sameReport(last.raw, raw)) return false;
+    s.lastSeenMs = nowMs;
+    last.atMs = nowMs;
+    return true;
   }
 
   /** Marks sessions silent that sent nothing for a dead interval; returns their nodes. */

@@ -17,6 +17,8 @@ export interface SessionSink {
 /** A session with the sink that reaches its agent. */
 export interface Session extends SessionInfo {
   readonly sink: SessionSink;
+  /** The slice of the beat interval this session is beaten in (engine.ts, beat; 0 if unset). */
+  readonly beatSlot?: number;
 }
 
 export class SessionRegistry {

@@ -105,3 +105,34 @@ export interface UnitSpec {
   preempt: boolean;
   preemptDelayMs: number;
 }
+
+/**
+ * Whether two views of a node say the same to the election. A report that changes nothing
+ * here wakes no unit: the planner asks to be woken for what time alone changes (wakeAtMs),
+ * so with thousands of agents a steady report costs no election.
+ */
+export function sameView(a: NodeView, b: NodeView): boolean {
+  if (a === b) return true;
+  if (
+    a.node !== b.node ||
+    a.session !== b.session ||
+    a.nginx !== b.nginx ||
+    a.fault !== b.fault ||
+    a.faultReason !== b.faultReason ||
+    a.maintenance !== b.maintenance ||
+    a.leaving !== b.leaving ||
+    a.lanOk !== b.lanOk ||
+    a.holds.length !== b.holds.length ||
+    a.holds.some((g, i) => b.holds[i] !== g)
+  )
+    return false;
+  const tracks = Object.keys(a.tracks);
+  if (tracks.length !== Object.keys(b.tracks).length || tracks.some((t) => b.tracks[t] !== a.tracks[t])) return false;
+  const reach = Object.keys(a.reach);
+  if (reach.length !== Object.keys(b.reach).length) return false;
+  return reach.every((g) => {
+    const x = a.reach[g];
+    const y = b.reach[g];
+    return y !== undefined && x.reachable === y.reachable && x.failures === y.failures && x.lanOk === y.lanOk && x.lanFresh === y.lanFresh;
+  });
+}

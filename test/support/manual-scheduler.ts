@@ -64,6 +64,14 @@ export class ManualScheduler implements Scheduler {
     this.nowMs = until;
     await flushMicrotasks();
   }
+
+  /**
+   * The process is stalled for `ms`: time moves on and no timer runs (an event loop blocked by
+   * a long task or starved of CPU). The timers that fell due run, late, at the next advance().
+   */
+  stall(ms: number): void {
+    this.nowMs += ms;
+  }
 }
 
 async function flushMicrotasks(): Promise<void> {

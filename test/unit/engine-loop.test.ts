@@ -249,7 +249,7 @@ test("engine loop: a reload that removes the held group tells the holder to rele
   assert.ok(engine.runtimes.has("VI_9"));
 });
 
-test("engine loop: a beat on every session each heartbeat interval, carrying the term; none while fenced", async (t) => {
+test("engine loop: a beat on every session every 250 ms (a quarter of the 1 s an agent waits at least), spread over the interval, carrying the term; none while fenced", async (t) => {
   const { engine, scheduler } = await started();
   t.after(() => engine.stop());
   engine.term = 7;
@@ -257,17 +257,32 @@ test("engine loop: a beat on every session each heartbeat interval, carrying the
   engine.fence = () => mayCommand;
   const lb1 = new FakeAgent(engine, "lb1").hello();
   const lb2 = new FakeAgent(engine, "lb2").hello();
+  const beatTimes = (a: FakeAgent, at: number[]) => {
+    const send = a.send.bind(a);
+    a.send = (m) => {
+      if (m.body?.$case === "beat") at.push(scheduler.now());
+      send(m);
+    };
+  };
+  const at1: number[] = [];
+  const at2: number[] = [];
+  beatTimes(lb1, at1);
+  beatTimes(lb2, at2);
   const beats = (a: FakeAgent) => a.received.flatMap((m) => (m.body?.$case === "beat" ? [m.body.value.term] : []));
-  await live(scheduler, 100, [lb1, lb2]);
-  assert.deepEqual(beats(lb1), [7, 7, 7, 7, 7], "one beat per 20 ms heartbeat interval");
-  assert.deepEqual(beats(lb2), [7, 7, 7, 7, 7]);
+  await live(scheduler, 1000, [lb1, lb2]);
+  // Heartbeat 20 ms, dead interval 120 ms: an agent leaves a coordinator silent for 1 s at the
+  // earliest, so four beats a second do; every 20 ms was 50 messages a second per agent.
+  assert.deepEqual(beats(lb1), [7, 7, 7, 7], "one beat per 250 ms");
+  assert.deepEqual(beats(lb2), [7, 7, 7, 7]);
+  for (const at of [at1, at2]) for (let i = 1; i < at.length; i++) assert.equal(at[i] - at[i - 1], 250, "evenly 250 ms apart");
+  assert.notEqual(at1[0], at2[0], "the two sessions are beaten in different slices of the interval");
   // The lease may have ended: no more beats (the agents leave a leader that cannot command).
   mayCommand = false;
-  await live(scheduler, 100, [lb1, lb2]);
-  assert.equal(beats(lb1).length, 5, "no beat while fenced");
+  await live(scheduler, 500, [lb1, lb2]);
+  assert.equal(beats(lb1).length, 4, "no beat while fenced");
   mayCommand = true;
-  await live(scheduler, 40, [lb1, lb2]);
-  assert.equal(beats(lb1).length, 7, "beats again once it may command");
+  await live(scheduler, 500, [lb1, lb2]);
+  assert.equal(beats(lb1).length, 6, "beats again once it may command");
 });
 
 test("engine loop: a replica taking over a running cluster waits the takeover grace (1 s), a fresh cluster the startup grace", async () => {
@@ -329,4 +344,99 @@ test("engine loop: the release a lost holder cannot get is said once, at info, n
   );
   const lost = lines.find((l) => l.event === "session.closed");
   assert.equal(lost?.level, 40, "a lost session is a warning");
+});
+
+test("engine loop: the coordinator's own stall is nobody's silence; a session quiet for a dead interval of listening time after it still turns silent", async (t) => {
+  const { engine, scheduler } = await started();
+  t.after(() => engine.stop());
+  const lb1 = new FakeAgent(engine, "lb1").hello();
+  const lb2 = new FakeAgent(engine, "lb2").hello();
+  await live(scheduler, 400, [lb1, lb2]);
+  lb1.ackAll();
+  await live(scheduler, 100, [lb1, lb2]);
+  assert.equal(engine.runtimes.get("VI_1")!.holder, "lb1");
+  // The coordinator's loop is blocked for 2 s (dead interval: 120 ms). The agents reported all
+  // along; their reports sit unread. The late timers run first, then the sockets are read.
+  scheduler.stall(2000);
+  await scheduler.advance(0);
+  await drain();
+  assert.ok(engine.stalledMs >= 1990, `the stall was seen (${engine.stalledMs} ms)`);
+  assert.equal(engine.nodes.views.get("lb1")!.session, "live", "the holder is not silent: the coordinator was");
+  assert.equal(engine.nodes.views.get("lb2")!.session, "live");
+  await live(scheduler, 500, [lb1, lb2]);
+  assert.equal(lb1.commands("release").length, 0, "nothing released");
+  assert.equal(lb2.commands("acquire").length + lb2.received.filter((m) => m.body?.$case === "verify").length, 0, "nothing moved");
+  // lb1 really goes quiet now: found silent after the dead interval, as ever.
+  await live(scheduler, 140, [lb2]);
+  assert.equal(engine.nodes.views.get("lb1")!.session, "silent");
+});
+
+test("engine loop: an ack left unread by a stall longer than the ack timeout does not lose to the timeout", async (t) => {
+  const { engine, scheduler } = await started();
+  t.after(() => engine.stop());
+  const lb1 = new FakeAgent(engine, "lb1").hello();
+  const lb2 = new FakeAgent(engine, "lb2").hello();
+  await live(scheduler, 300, [lb1, lb2]);
+  assert.equal(lb1.commands("acquire").length, 1);
+  // lb1 acquires and acks at once, but the coordinator is stalled for 600 ms (ack timeout 500 ms)
+  // before it reads the ack: the acquire's timeout fires late, then the ack is read.
+  scheduler.stall(600);
+  await scheduler.advance(0);
+  lb1.ackAll();
+  await drain();
+  assert.equal(engine.runtimes.get("VI_1")!.holder, "lb1", "the ack counted");
+  assert.equal(lb1.commands("release").length, 0, "no release to the node that holds the VIP");
+  await live(scheduler, 1000, [lb1, lb2]);
+  assert.equal(lb1.commands("release").length, 0);
+  assert.equal(engine.runtimes.get("VI_1")!.holder, "lb1");
+});
+
+test("engine loop: a report that repeats the last one wakes no unit; one that changes what the election sees does", async (t) => {
+  const { engine, scheduler } = await started();
+  t.after(() => engine.stop());
+  const lb1 = new FakeAgent(engine, "lb1").hello();
+  const lb2 = new FakeAgent(engine, "lb2").hello();
+  await live(scheduler, 400, [lb1, lb2]);
+  lb1.ackAll();
+  await live(scheduler, 100, [lb1, lb2]);
+  // Every step of the planner leaves a new runtime object: the same object means no step ran.
+  const before = engine.runtimes.get("VI_1")!;
+  for (let i = 0; i < 5; i++) {
+    await scheduler.advance(20);
+    lb1.say({ $case: "report", value: { ...lb1.report(), seq: 100 + i } });
+    lb2.say({ $case: "report", value: { ...lb2.report(), seq: 100 + i } });
+    await drain();
+  }
+  assert.equal(engine.runtimes.get("VI_1"), before, "steady reports (only their seq differs) woke nothing");
+  assert.equal(engine.nodes.views.get("lb1")!.session, "live", "and kept the sessions live");
+  const lastAt = engine.statusInput().lastReportMs.get("lb1");
+  assert.equal(lastAt, engine.now(), "a repeated report still counts as the node's latest");
+  // A report the election sees differently (nginx down on the backup) wakes the unit.
+  lb2.say({ $case: "report", value: { ...lb2.report(), nginx: NginxState.NGINX_STATE_DOWN } });
+  await drain();
+  assert.notEqual(engine.runtimes.get("VI_1"), before, "a changed view woke the unit");
+  assert.equal(engine.nodes.views.get("lb2")!.nginx, "down");
+  // A report that changes what the election does not read (an upstream error) is folded in but wakes nothing.
+  const after = engine.runtimes.get("VI_1")!;
+  lb1.say({ $case: "report", value: { ...lb1.report(), upstreamError: "nginx -t failed" } });
+  await drain();
+  assert.equal(engine.runtimes.get("VI_1"), after);
+  assert.equal(engine.nodes.lastReport.get("lb1")!.report.upstreamError, "nginx -t failed");
+});
+
+test("engine loop: a silent session's next report, even one repeating its last, brings it back and wakes its units", async (t) => {
+  const { engine, scheduler } = await started();
+  t.after(() => engine.stop());
+  const lb1 = new FakeAgent(engine, "lb1").hello();
+  const lb2 = new FakeAgent(engine, "lb2").hello();
+  await live(scheduler, 400, [lb1, lb2]);
+  lb1.ackAll();
+  await live(scheduler, 100, [lb1, lb2]);
+  await live(scheduler, 140, [lb1]);
+  assert.equal(engine.nodes.views.get("lb2")!.session, "silent");
+  const before = engine.runtimes.get("VI_1")!;
+  lb2.say({ $case: "report", value: lb2.report() });
+  await drain();
+  assert.equal(engine.nodes.views.get("lb2")!.session, "live");
+  assert.notEqual(engine.runtimes.get("VI_1"), before, "the unit was woken");
 });
