@@ -326,7 +326,7 @@ export class AgentCore {
     this.heartbeat = this.clock.setTimeout(() => {
       this.sendReport();
       this.armHeartbeat(everyMs);
-    }, everyMs);
+    }, this.clock.alignedDelay?.(everyMs) ?? everyMs);
   }
 
   /** A wire command as the group machine's event. */

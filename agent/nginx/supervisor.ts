@@ -30,6 +30,7 @@ import { releaseOrphans, startMaster, stopMaster } from "./master.js";
 import { isLive, isNginxMaster, processInfo, readPidFile, sendSignal } from "./process.js";
 import { restartDelay, type NginxStateName, type NginxStatus } from "./restart-policy.js";
 import { SerialQueue } from "../../shared/serial-queue.js";
+import { sharedWheel, type WheelTimer } from "../../shared/timer-wheel.js";
 
 /** Result of a test or reload. */
 export interface NginxOutcome {
@@ -65,6 +66,8 @@ interface Attempt {
 }
 
 const POLL_MS = 5;
+/** An adopted master found a zombie within this long (ms); a gone one within watch_interval. */
+const ZOMBIE_CHECK_MS = 1000;
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 export class NginxSupervisor {
@@ -79,7 +82,9 @@ export class NginxSupervisor {
   private child: RunningProcess | undefined;
   /** Process group of the current master when it leads one (child mode cleanup of orphans). */
   private pgrp: number | undefined;
-  private pollTimer: NodeJS.Timeout | undefined;
+  private pollTimer: WheelTimer | undefined;
+  /** When poll() last read /proc (a zombie check), not only kill(pid, 0). */
+  private lastFullCheckMs = 0;
   private restarting = false;
   private wake: (() => void) | undefined;
   private readonly lock = new SerialQueue();
@@ -227,7 +232,7 @@ export class NginxSupervisor {
 
   private endSupervision(): void {
     this.supervising = false;
-    clearTimeout(this.pollTimer);
+    sharedWheel.clearTimeout(this.pollTimer);
     this.pollTimer = undefined;
     clearTimeout(this.holdTimer);
     this.heldDownUntil = 0;
@@ -274,8 +279,9 @@ export class NginxSupervisor {
 
   /** Polls a master we did not start (adopted, or external mode) at watch_interval. */
   private schedulePoll(pid: number): void {
-    clearTimeout(this.pollTimer);
-    this.pollTimer = setTimeout(() => void this.poll(pid), this.cfg.watch_interval);
+    sharedWheel.clearTimeout(this.pollTimer);
+    // On the shared wheel's grid: the poll wakes the agent together with its other loops.
+    this.pollTimer = sharedWheel.setTimeout(() => void this.poll(pid), sharedWheel.alignedDelay(this.cfg.watch_interval));
   }
 
   private async poll(pid: number): Promise<void> {
@@ -290,7 +296,14 @@ export class NginxSupervisor {
         return;
       }
     }
-    if (await isLive(pid)) {
+    // kill(pid, 0) every poll: one system call, enough for a master that exited and was
+    // reaped. A zombie passes it (its parent has not reaped it yet), so /proc says whether it
+    // is one at most every ZOMBIE_CHECK_MS: an adopted master's parent is init or systemd,
+    // which reap at once, so that read rarely matters, and it was most of an idle poll's cost.
+    const now = Date.now();
+    const full = now - this.lastFullCheckMs >= ZOMBIE_CHECK_MS;
+    if (full) this.lastFullCheckMs = now;
+    if (full ? await isLive(pid) : sendSignal(pid, 0)) {
       this.schedulePoll(pid);
       return;
     }

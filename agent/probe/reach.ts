@@ -20,6 +20,7 @@
  * One probe in flight at a time per target; stop() cancels everything.
  */
 import type { HostPort } from "../../shared/config/net.js";
+import { nextRunDelay, sharedWheel } from "../../shared/timer-wheel.js";
 import { probeService, type ProbeOutcome, type ServiceProber } from "./service.js";
 
 export interface ReachState {
@@ -68,6 +69,12 @@ export interface ReachTimers {
   setTimeout(fn: () => void, ms: number): unknown;
   clearTimeout(handle: unknown): void;
   now(): number;
+  /**
+   * The wait before the next round of a loop of `intervalMs` whose last round began at
+   * `beganMs` (default: the rest of the interval). The real timers put rounds on the shared
+   * wheel's grid, so the probers wake the agent together with its other loops.
+   */
+  nextDelay?(nowMs: number, beganMs: number, intervalMs: number): number;
 }
 
 export interface ReachOptions {
@@ -110,9 +117,10 @@ export interface ReachOptions {
 }
 
 const realTimers: ReachTimers = {
-  setTimeout: (fn, ms) => setTimeout(fn, ms),
-  clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout),
-  now: () => performance.now(),
+  setTimeout: (fn, ms) => sharedWheel.setTimeout(fn, ms),
+  clearTimeout: (h) => sharedWheel.clearTimeout(h),
+  now: () => sharedWheel.now(),
+  nextDelay: nextRunDelay,
 };
 
 /** A refusal or reset still proves a host is there: the LAN path works. */
@@ -205,7 +213,7 @@ export class ReachProber {
       });
       this.opts.onProbe?.(this.current());
       if (startsFailing) this.opts.onFailing?.();
-      await this.sleep(Math.max(0, interval - (this.timers.now() - began)));
+      await this.sleep(this.delayAfter(began, interval));
     }
   }
 
@@ -229,9 +237,14 @@ export class ReachProber {
       );
       this.opts.onProbe?.(this.current());
       if (this.kicked) continue;
-      await this.sleep(Math.max(0, interval - (this.timers.now() - began)), (wake) => (this.wakeLan = wake));
+      await this.sleep(this.delayAfter(began, interval), (wake) => (this.wakeLan = wake));
       this.wakeLan = undefined;
     }
+  }
+
+  private delayAfter(began: number, interval: number): number {
+    const now = this.timers.now();
+    return this.timers.nextDelay ? this.timers.nextDelay(now, began, interval) : Math.max(0, interval - (now - began));
   }
 
   private update(patch: Partial<ReachState>, always = false): void {

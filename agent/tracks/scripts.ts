@@ -16,6 +16,7 @@ import { silentLogger, type Logger } from "../../shared/log.js";
 import type { CommandRunner } from "../../shared/exec/runner.js";
 import { advanceTrack, checkRiseFall, INITIAL_TRACK, type RiseFall, type TrackCounter } from "./rise-fall.js";
 import { runScript } from "./script-run.js";
+import { nextRunDelay, sharedWheel, type TimerWheel, type WheelTimer } from "../../shared/timer-wheel.js";
 import { scriptUserResolver } from "./script-user.js";
 
 export interface TrackScriptsOptions {
@@ -25,6 +26,8 @@ export interface TrackScriptsOptions {
   /** agent config `script_user`. */
   scriptUser?: string;
   log?: Logger;
+  /** Where the runs are timed (default: the process's shared wheel; tests give one on mocked timers). */
+  wheel?: TimerWheel;
 }
 
 interface Track {
@@ -34,7 +37,7 @@ interface Track {
   counter: TrackCounter;
   detail: string;
   /** The next run, while one is waiting (undefined while a run is in flight). */
-  timer: NodeJS.Timeout | undefined;
+  timer: WheelTimer | undefined;
   lastStart?: number;
 }
 
@@ -47,9 +50,11 @@ export class TrackScripts {
   private readonly settledWaiters: Array<() => void> = [];
   private abort = new AbortController();
   private running = false;
+  private readonly wheel: TimerWheel;
 
   constructor(options: TrackScriptsOptions) {
     this.runner = options.runner;
+    this.wheel = options.wheel ?? sharedWheel;
     this.log = options.log ?? silentLogger;
     this.credentials = scriptUserResolver(options.runner, options.scriptUser);
     for (const [name, cfg] of Object.entries(options.tracks)) {
@@ -69,7 +74,7 @@ export class TrackScripts {
   stop(): void {
     this.running = false;
     this.abort.abort();
-    for (const t of this.tracks.values()) clearTimeout(t.timer);
+    for (const t of this.tracks.values()) this.wheel.clearTimeout(t.timer);
   }
 
   /** Resolves once every track has its first result (send the first report after this). */
@@ -129,14 +134,15 @@ export class TrackScripts {
   }
 
   private schedule(t: Track, delayMs: number): void {
-    clearTimeout(t.timer);
-    t.timer = setTimeout(() => void this.runOnce(t), delayMs);
+    this.wheel.clearTimeout(t.timer);
+    t.timer = this.wheel.setTimeout(() => void this.runOnce(t), delayMs);
   }
 
   private async runOnce(t: Track): Promise<void> {
     t.timer = undefined;
     if (!this.running) return;
     const startedAt = Date.now();
+    const began = this.wheel.now();
     t.lastStart = startedAt;
     const timeoutMs = t.cfg.timeout ?? t.cfg.interval;
     const creds = await this.credentials();
@@ -151,7 +157,8 @@ export class TrackScripts {
       await run.done;
     }
     if (!this.running) return;
-    this.schedule(t, Math.max(0, startedAt + t.cfg.interval - Date.now()));
+    // On the shared wheel's grid: the next run wakes the agent together with its other loops.
+    this.schedule(t, nextRunDelay(this.wheel.now(), began, t.cfg.interval));
   }
 
   private record(t: Track, ok: boolean, detail: string): void {

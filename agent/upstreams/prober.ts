@@ -7,6 +7,7 @@
 import type { ProbeCheck, ProbePlan, ProbeResult as WireResult } from "../../shared/gen/keepvip/v1/agent.js";
 import { parseHostPort } from "../../shared/config/net.js";
 import type { ServiceProber } from "../probe/service.js";
+import { nextRunDelay, sharedWheel, spreadPhase, type WheelTimer } from "../../shared/timer-wheel.js";
 
 interface Loop {
   check: ProbeCheck;
@@ -15,7 +16,9 @@ interface Loop {
   streak: number;
   detail: string;
   latencyMs: number;
-  timer?: NodeJS.Timeout;
+  timer?: WheelTimer;
+  /** Where on its interval's grid this check runs (spreadPhase), so checks of one plan do not all fire at once. */
+  phaseMs: number;
   abort?: AbortController;
 }
 
@@ -54,10 +57,12 @@ export class BackendProber {
         continue;
       }
       const server = key.slice(check.upstream.length + 1);
-      const loop: Loop = { check, server, up: true, streak: 0, detail: "not probed yet", latencyMs: 0 };
+      // Spread the checks over the interval so a plan does not fire all at once, on the
+      // shared wheel's grid steps so they wake the agent together with its other loops.
+      const phaseMs = spreadPhase(check.intervalMs, Math.random());
+      const loop: Loop = { check, server, up: true, streak: 0, detail: "not probed yet", latencyMs: 0, phaseMs };
       this.loops.set(key, loop);
-      // Spread the first probes over the interval so a plan does not fire all at once.
-      loop.timer = setTimeout(() => void this.run(loop), Math.floor(Math.random() * Math.min(check.intervalMs, 1000)));
+      loop.timer = sharedWheel.setTimeout(() => void this.run(loop), sharedWheel.alignedDelay(check.intervalMs, phaseMs));
     }
   }
 
@@ -79,7 +84,7 @@ export class BackendProber {
   }
 
   private halt(loop: Loop): void {
-    clearTimeout(loop.timer);
+    sharedWheel.clearTimeout(loop.timer);
     loop.abort?.abort();
   }
 
@@ -88,7 +93,7 @@ export class BackendProber {
     const c = loop.check;
     const hp = parseHostPort(loop.server);
     loop.abort = new AbortController();
-    const started = Date.now();
+    const started = sharedWheel.now();
     const r = !hp.ok
       ? { ok: false, detail: hp.error.message, latencyMs: 0 }
       : await this.probe({
@@ -115,6 +120,6 @@ export class BackendProber {
     loop.detail = r.detail;
     loop.latencyMs = r.latencyMs;
     if (flipped) this.onChange();
-    loop.timer = setTimeout(() => void this.run(loop), Math.max(0, c.intervalMs - (Date.now() - started)));
+    loop.timer = sharedWheel.setTimeout(() => void this.run(loop), nextRunDelay(sharedWheel.now(), started, c.intervalMs, loop.phaseMs));
   }
 }

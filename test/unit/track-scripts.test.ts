@@ -9,6 +9,11 @@ import { TrackScripts } from "../../agent/tracks/scripts.js";
 import type { TrackResult } from "../../shared/gen/keepvip/v1/agent.js";
 import type { TrackScriptConfig } from "../../shared/config/agent.js";
 import { FakeRunner } from "../support/fake-runner.js";
+import { TimerWheel } from "../../shared/timer-wheel.js";
+
+/** A wheel on the mocked clock and timers (t.mock.timers mocks Date and setTimeout, not performance.now). */
+const mockedWheel = () =>
+  new TimerWheel({ now: () => Date.now(), setTimeout: (fn, ms) => setTimeout(fn, ms), clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout) });
 
 /** What one run of the fake script does: exit after `ms`, or hang until killed and linger `lingerMs`. */
 type Behaviour = { exit: number; ms?: number; stdout?: string } | { hang: true; lingerMs: number };
@@ -38,7 +43,7 @@ function setup(t: TestContext, behave: (n: number) => Behaviour, cfg: Partial<Tr
       return "hang" in b ? { hang: true, lingerMs: b.lingerMs } : { exitCode: b.exit, stdout: b.stdout ?? "", delayMs: b.ms ?? 10 };
     },
   });
-  const tracks = new TrackScripts({ tracks: { chk_nginx: track(cfg) }, runner, scriptUser });
+  const tracks = new TrackScripts({ tracks: { chk_nginx: track(cfg) }, runner, scriptUser, wheel: mockedWheel() });
   const changes: TrackResult[] = [];
   tracks.onChange((r) => changes.push(r));
   t.after(() => tracks.stop());
@@ -183,8 +188,8 @@ test("reconfigure (an agent SIGHUP): a new interval applies from the last start,
   await advance(t, 700);
   assert.deepEqual(
     runner.calls.map((c) => c.startedAt),
-    [0, 1000, 1500, 1700, 1900, 2100],
-    "the next run at once (1000 + 200 is past), then every 200 ms",
+    [0, 1000, 1500, 1600, 1800, 2000, 2200],
+    "the next run at once (1000 + 200 is past), then every 200 ms on the wheel's grid (its first step is shorter)",
   );
   assert.deepEqual(runner.calls.at(-1)?.argv, ["/usr/local/bin/check2"]);
   assert.equal(changes.length, 1, "passing all along: the first result only");
