@@ -30,7 +30,7 @@ import { AGENT_EVENTS, RateLimiter } from "./rate-limiter.js";
 import { CommandTracker, commandLifetimeMs, commandMessage, commandsFor, type OutgoingCommand } from "./commands.js";
 import { SessionRegistry, type SessionSink } from "./sessions.js";
 import { handoverVerdict, type Leave } from "./handover.js";
-import type { StatusInput } from "./status.js";
+import { StatusCache, type StatusInput } from "./status.js";
 import { fail, ok, type Result } from "../../shared/result.js";
 import { SerialQueue } from "../../shared/serial-queue.js";
 import { BatchedSaves } from "../state/batched-saves.js";
@@ -83,6 +83,8 @@ export class Engine {
   private readonly agentEventLimiter = new RateLimiter(AGENT_EVENTS.burst, AGENT_EVENTS.perSecond);
   /** The engine's time: monotonic, the coordinator's own stalls taken out (listening-clock.ts). */
   private readonly clock = new ListeningClock();
+  /** Members' statuses between status calls (status.ts). */
+  private readonly statusCache = new StatusCache();
   /** The beat slice the next session gets (round robin). */
   private nextBeatSlot = 0;
   /** Upstream health, overrides and versioned pushes (created at start, from the state store). */
@@ -255,25 +257,31 @@ export class Engine {
 
   /** What status, `keepvip why`, the admin checks and the metrics read: the engine's view, at the engine's time. */
   statusInput(): StatusInput {
-    const lastReportMs = new Map([...this.nodes.lastReport].map(([n, r]) => [n, r.atMs]));
-    // A drain's age as of now: the report said how long it had run when it was sent.
-    const draining = new Map(
-      [...this.nodes.lastReport].map(([n, r]) => [
-        n,
-        (r.report.draining ?? []).map((d) => ({ group: d.group, connections: d.connections, elapsedMs: d.elapsedMs + (this.now() - r.atMs) })),
-      ]),
-    );
+    const now = this.now();
+    const lastReportMs = new Map<string, number>();
+    // A drain's age as of now: the report said how long it had run when it was sent. Only
+    // nodes that drain are listed (status is read for thousands of nodes at once).
+    const draining = new Map<string, Array<{ group: string; connections: number; elapsedMs: number }>>();
+    for (const [n, r] of this.nodes.lastReport) {
+      lastReportMs.set(n, r.atMs);
+      if (r.report.draining?.length)
+        draining.set(
+          n,
+          r.report.draining.map((d) => ({ group: d.group, connections: d.connections, elapsedMs: d.elapsedMs + (now - r.atMs) })),
+        );
+    }
     return {
       units: this.units,
       runtimes: this.runtimes,
       views: this.nodes.views,
       lastReportMs,
       draining,
-      nowMs: this.now(),
+      nowMs: now,
       reachFall: this.config.timing.reach_fall,
       startedMs: this.startedMs,
       version: VERSION,
       insecure: this.config.insecure,
+      cache: this.statusCache,
     };
   }
 
@@ -577,16 +585,16 @@ export class Engine {
       verifyTimeoutMs: t.verify_timeout,
       reachFall: t.reach_fall,
       term: this.term,
-      groups: this.config.groups
-        .filter((g) => g.members.some((m) => m.node === node))
-        .map((g) => ({
-          name: g.name,
-          vips: g.vips.map(formatCidr),
-          servicePort: g.service.port,
-          servicePath: g.service.path ?? "",
-          tracks: g.tracks.map((tr) => ({ name: tr.name, rise: tr.rise, fall: tr.fall })),
-          lanReferences: g.lan_references.length > 0 ? g.lan_references : defaultRefs,
-        })),
+      // The node's own groups from the index (units.ts): a hello storm of thousands of agents
+      // scanned every group of the config for each.
+      groups: (this.index.groupConfigsOfNode.get(node) ?? []).map((g) => ({
+        name: g.name,
+        vips: g.vips.map(formatCidr),
+        servicePort: g.service.port,
+        servicePath: g.service.path ?? "",
+        tracks: g.tracks.map((tr) => ({ name: tr.name, rise: tr.rise, fall: tr.fall })),
+        lanReferences: g.lan_references.length > 0 ? g.lan_references : defaultRefs,
+      })),
     };
   }
 

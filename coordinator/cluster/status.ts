@@ -22,6 +22,48 @@ export interface StatusInput {
   startedMs: number;
   version: string;
   insecure: boolean;
+  /** Members' statuses kept between calls (StatusCache); without it every unit is ranked again. */
+  cache?: StatusCache;
+}
+
+/** A member's status as far as it does not depend on the time of the call. */
+type MemberBase = Omit<MemberStatus, "reportAgeMs" | "drainingConnections" | "drainingMs">;
+
+/**
+ * What status keeps of each unit between calls: its members' ranking and states, as long as
+ * the unit's holder and its members' views are the same objects (views are replaced, never
+ * changed in place, and a report that repeats the last one leaves its view as it was). With
+ * thousands of groups, ranking every unit again for every status call was most of its cost;
+ * only report ages and drains, which move with time, are filled in each time.
+ */
+export class StatusCache {
+  private readonly units = new WeakMap<Unit, { holder: string | null; views: Array<NodeView | undefined>; members: MemberBase[] }>();
+
+  membersOf(input: StatusInput, unit: Unit, rt: UnitRuntime): MemberBase[] {
+    const views = unit.members.map((m) => input.views.get(m.node));
+    const hit = this.units.get(unit);
+    if (hit && hit.holder === rt.holder && hit.views.every((v, i) => v === views[i])) return hit.members;
+    const members = rankedMembers(input, unit, rt);
+    this.units.set(unit, { holder: rt.holder, views, members });
+    return members;
+  }
+}
+
+function rankedMembers(input: StatusInput, unit: Unit, rt: UnitRuntime): MemberBase[] {
+  // Only the ranking is read here: eligibility and priorities, which no pin changes.
+  return electionOf(input, unit).ranking.map((c) => {
+    const view = input.views.get(c.node);
+    return {
+      nodeId: c.node,
+      basePriority: c.priority.base,
+      effectivePriority: c.effective,
+      state: memberState(c.node, rt, view, c.eligibility.eligible, c.eligibility.reason),
+      nginx: view?.nginx ?? "unknown",
+      eligible: c.eligibility.eligible,
+      ineligibleReason: c.eligibility.eligible ? "" : c.eligibility.detail,
+      connected: view?.session === "live",
+    };
+  });
 }
 
 /**
@@ -50,21 +92,21 @@ export function groupStatuses(input: StatusInput): GroupStatus[] {
   const out: GroupStatus[] = [];
   for (const unit of input.units) {
     const rt = input.runtimes.get(unit.name)!;
-    // Only the ranking is read here: eligibility and priorities, which no pin changes.
-    const members: MemberStatus[] = electionOf(input, unit).ranking.map((c) => {
-      const view = input.views.get(c.node);
-      const last = input.lastReportMs.get(c.node);
-      const drains = (input.draining?.get(c.node) ?? []).filter((d) => unit.groups.includes(d.group));
+    const base = input.cache ? input.cache.membersOf(input, unit, rt) : rankedMembers(input, unit, rt);
+    const members: MemberStatus[] = base.map((b) => {
+      const last = input.lastReportMs.get(b.nodeId);
+      const reported = input.draining?.get(b.nodeId);
+      const drains = reported === undefined ? [] : reported.filter((d) => unit.groups.includes(d.group));
       return {
-        nodeId: c.node,
-        basePriority: c.priority.base,
-        effectivePriority: c.effective,
-        state: memberState(c.node, rt, view, c.eligibility.eligible, c.eligibility.reason),
-        nginx: view?.nginx ?? "unknown",
+        nodeId: b.nodeId,
+        basePriority: b.basePriority,
+        effectivePriority: b.effectivePriority,
+        state: b.state,
+        nginx: b.nginx,
         reportAgeMs: last === undefined ? -1 : input.nowMs - last,
-        eligible: c.eligibility.eligible,
-        ineligibleReason: c.eligibility.eligible ? "" : c.eligibility.detail,
-        connected: view?.session === "live",
+        eligible: b.eligible,
+        ineligibleReason: b.ineligibleReason,
+        connected: b.connected,
         drainingConnections:
           drains.length === 0
             ? -1

@@ -58,6 +58,8 @@ export interface UnitIndex {
   unitsOfNode: ReadonlyMap<string, readonly Unit[]>;
   /** Node → the groups whose members name it (what its reports may speak of). */
   groupsOfNode: ReadonlyMap<string, ReadonlySet<string>>;
+  /** Node → the configs of those groups, in config order (its welcome's group specs). */
+  groupConfigsOfNode: ReadonlyMap<string, readonly GroupConfig[]>;
   /** "upstream/server" of every configured server (what probe reports may speak of). */
   servers: ReadonlySet<string>;
 }
@@ -74,12 +76,20 @@ export function indexUnits(units: readonly Unit[], cfg: Pick<CoordinatorConfig, 
     }
   }
   const groupsOfNode = new Map<string, Set<string>>();
-  for (const g of cfg.groups) for (const m of g.members) groupsOfNode.set(m.node, (groupsOfNode.get(m.node) ?? new Set<string>()).add(g.name));
+  const groupConfigsOfNode = new Map<string, GroupConfig[]>();
+  for (const g of cfg.groups)
+    for (const m of g.members) {
+      const names = groupsOfNode.get(m.node) ?? new Set<string>();
+      // A node named twice in one group's members still gets the group once.
+      if (!names.has(g.name)) groupConfigsOfNode.set(m.node, [...(groupConfigsOfNode.get(m.node) ?? []), g]);
+      groupsOfNode.set(m.node, names.add(g.name));
+    }
   return {
     byName: new Map(units.map((u) => [u.name, u])),
     byGroup,
     unitsOfNode,
     groupsOfNode,
+    groupConfigsOfNode,
     servers: new Set(cfg.upstreams.flatMap((u) => u.servers.map((s) => `${u.name}/${s.address}`))),
   };
 }

@@ -8,7 +8,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { initialRuntime, type UnitRuntime } from "../../coordinator/election/planner.js";
 import type { NodeView } from "../../coordinator/election/view.js";
-import { groupStatuses, statusReply, whyReply, type StatusInput } from "../../coordinator/cluster/status.js";
+import { groupStatuses, StatusCache, statusReply, whyReply, type StatusInput } from "../../coordinator/cluster/status.js";
 import { buildUnits } from "../../coordinator/cluster/units.js";
 import { coordinatorConfigSchema } from "../../shared/config/coordinator.js";
 import { parseConfigText } from "../../shared/config/load.js";
@@ -199,4 +199,33 @@ groups:
   const why = formatWhy(whyReply(inp, u[0], "VI_1"));
   assert.match(why, /^VI_1: holder lb1, epoch 2$/m);
   assert.match(why, /^lb2: eligible, effective priority 100$/m);
+});
+
+test("status with a StatusCache: what it says equals the status built afresh, call after call; a changed view or holder is ranked again, report ages move with time", () => {
+  const cache = new StatusCache();
+  const plain = input("lb1", {}, {});
+  const cached = { ...plain, cache };
+  assert.deepEqual(groupStatuses(cached), groupStatuses(plain), "first call");
+  const again = groupStatuses({ ...cached, nowMs: 1500 });
+  assert.deepEqual(again, groupStatuses({ ...plain, nowMs: 1500 }), "a later call from the cache");
+  assert.deepEqual(
+    again[0].members.map((m) => m.reportAgeMs),
+    [600, 600],
+    "report ages as of the call, not as of the cached ranking",
+  );
+  // lb2's view is replaced (nginx down): it is ranked again.
+  const views = new Map(plain.views);
+  views.set("lb2", { ...views.get("lb2")!, nginx: "down" });
+  const changed = groupStatuses({ ...cached, views });
+  assert.deepEqual(changed, groupStatuses({ ...plain, views }));
+  assert.equal(changed[0].members.find((m) => m.nodeId === "lb2")!.state, "FAULT");
+  // The holder moved to lb2: states follow.
+  const moved = { ...plain, views, runtimes: new Map([["VI_1", { ...plain.runtimes.get("VI_1")!, holder: "lb2" }]]) };
+  assert.deepEqual(groupStatuses({ ...moved, cache }), groupStatuses(moved));
+  assert.equal(groupStatuses({ ...moved, cache })[0].members.find((m) => m.nodeId === "lb2")!.state, "MASTER");
+  // Drains are read at each call, whatever the cache holds.
+  const draining = new Map([["lb1", [{ group: "VI_1", connections: 3, elapsedMs: 1200 }]]]);
+  const drained = groupStatuses({ ...cached, draining });
+  assert.deepEqual(drained, groupStatuses({ ...plain, draining }));
+  assert.equal(drained[0].members.find((m) => m.nodeId === "lb1")!.drainingConnections, 3);
 });

@@ -42,6 +42,12 @@ test("indexUnits: each node's units and groups, each group's unit, by name, as s
       c.name,
     );
     assert.deepEqual([...(index.groupsOfNode.get(c.node) ?? [])].sort(), c.groups, c.name);
+    // Its welcome's group specs: the same groups' configs, in config order, as the scan it replaces.
+    assert.deepEqual(
+      index.groupConfigsOfNode.get(c.node) ?? [],
+      cfg.groups.filter((g) => g.members.some((m) => m.node === c.node)),
+      `${c.name} (group configs)`,
+    );
     // The scans the index replaces agree with it.
     const scanned = units.filter((u) => u.members.some((m) => m.node === c.node)).map((u) => u.name);
     assert.deepEqual(scanned, c.units, `${c.name} (scan)`);
