@@ -3,7 +3,7 @@
  * session that currently speaks for it, and liveness (a session that sends
  * nothing for a dead interval turns silent). No I/O; time comes in as nowMs.
  */
-import type { Report } from "../../shared/gen/keepvip/v1/agent.js";
+import type { Draining, HeldVip, ProbeResult, Report, TrackResult, VipReach } from "../../shared/gen/keepvip/v1/agent.js";
 import { nginxFromWire } from "../../shared/protocol.js";
 import type { NodeView, ReachView } from "../election/view.js";
 
@@ -40,33 +40,45 @@ export function applyReport(view: NodeView, report: Report): NodeView {
   };
 }
 
-/** Plain protobuf data (ts-proto objects: primitives, arrays, objects) compared by value. */
-function samePlain(a: unknown, b: unknown): boolean {
+type Fields<T> = ReadonlyArray<keyof T>;
+/** Every field of each message a report carries (the sameReport test checks none is missing). */
+export const REPORT_FIELDS = {
+  track: ["name", "passing", "detail"] as Fields<TrackResult>,
+  held: ["group", "address", "interface", "epoch"] as Fields<HeldVip>,
+  probe: ["upstream", "server", "up", "detail", "latencyMs"] as Fields<ProbeResult>,
+  reach: ["group", "address", "reachable", "lanOk", "observedMs", "consecutiveFailures", "lanFresh"] as Fields<VipReach>,
+  draining: ["group", "address", "connections", "elapsedMs", "timeoutMs"] as Fields<Draining>,
+} as const;
+
+function sameList<T>(a: readonly T[] | undefined, b: readonly T[] | undefined, fields: Fields<T>): boolean {
   if (a === b) return true;
-  if (typeof a !== "object" || typeof b !== "object" || a === null || b === null) return false;
-  if (Array.isArray(a)) {
-    if (!Array.isArray(b) || a.length !== b.length) return false;
-    for (let i = 0; i < a.length; i++) if (!samePlain(a[i], b[i])) return false;
-    return true;
-  }
-  if (Array.isArray(b)) return false;
-  const x = a as Record<string, unknown>;
-  const y = b as Record<string, unknown>;
-  const keys = Object.keys(x);
-  if (keys.length !== Object.keys(y).length) return false;
-  for (const k of keys) if (!samePlain(x[k], y[k])) return false;
+  const x = a ?? [];
+  const y = b ?? [];
+  if (x.length !== y.length) return false;
+  for (let i = 0; i < x.length; i++) for (const f of fields) if (x[i][f] !== y[i][f]) return false;
   return true;
 }
 
 /**
  * Whether two reports as an agent sent them say the same, their sequence numbers aside: a
  * steady agent's heartbeat repeats its last report, and such a report changes nothing here
- * but the session's liveness.
+ * but the session's liveness. Field by field, without allocating: it runs for every report.
  */
 export function sameReport(a: Report, b: Report): boolean {
   if (a === b) return true;
-  for (const k of Object.keys(a) as Array<keyof Report>) if (k !== "seq" && !samePlain(a[k], b[k])) return false;
-  return Object.keys(b).length === Object.keys(a).length;
+  return (
+    a.nginx === b.nginx &&
+    a.nginxDetail === b.nginxDetail &&
+    a.upstreamVersion === b.upstreamVersion &&
+    a.upstreamError === b.upstreamError &&
+    a.fault === b.fault &&
+    a.faultReason === b.faultReason &&
+    sameList(a.held, b.held, REPORT_FIELDS.held) &&
+    sameList(a.tracks, b.tracks, REPORT_FIELDS.track) &&
+    sameList(a.reach, b.reach, REPORT_FIELDS.reach) &&
+    sameList(a.probes, b.probes, REPORT_FIELDS.probe) &&
+    sameList(a.draining, b.draining, REPORT_FIELDS.draining)
+  );
 }
 
 export class NodeTable {

@@ -19,6 +19,19 @@ const AGENT_SERVICE = KEEPVIP_SERVICES[0];
 /** Largest message accepted: reports and configs are a few KiB; anything near this is hostile. */
 export const MAX_MESSAGE_BYTES = 1024 * 1024;
 
+/** The gRPC server's options. */
+export const SERVER_OPTIONS = {
+  "grpc.max_receive_message_length": MAX_MESSAGE_BYTES,
+  "grpc.max_send_message_length": MAX_MESSAGE_BYTES,
+  "grpc.keepalive_time_ms": 10_000,
+  "grpc.keepalive_timeout_ms": 5_000,
+  "grpc.keepalive_permit_without_calls": 1,
+  "grpc.http2.min_ping_interval_without_data_ms": 5_000,
+  // No channelz (nothing here serves it): with it on, grpc-js timestamps and counts every
+  // message of every call, which with thousands of agents was a cost per report and per beat.
+  "grpc.enable_channelz": 0,
+} as const;
+
 /** The listener's TLS (reloadable), or undefined for insecure: true. */
 export function serverTls(cfg: CoordinatorConfig, log: Logger): ServerTls | undefined {
   if (cfg.tls) return new ServerTls(cfg.tls, log.child({ component: "tls" }));
@@ -53,14 +66,7 @@ export async function startServer(
   const ref = engines instanceof Engine ? fixedEngine(engines) : engines;
   const config = current ?? (() => ref.current()?.config ?? cfg);
   const tls = serverTls(cfg, log);
-  const server = new Server({
-    "grpc.max_receive_message_length": MAX_MESSAGE_BYTES,
-    "grpc.max_send_message_length": MAX_MESSAGE_BYTES,
-    "grpc.keepalive_time_ms": 10_000,
-    "grpc.keepalive_timeout_ms": 5_000,
-    "grpc.keepalive_permit_without_calls": 1,
-    "grpc.http2.min_ping_interval_without_data_ms": 5_000,
-  });
+  const server = new Server(SERVER_OPTIONS);
   server.addService(
     AgentSessionService,
     routedAgent(ref, (engine) => agentService(engine, log)),

@@ -1,8 +1,8 @@
 /** The node table's repeated-report fast path: which reports count as a repeat of the last. */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { NodeTable, sameReport } from "../../coordinator/cluster/nodes.js";
-import { NginxState, type Report } from "../../shared/gen/keepvip/v1/agent.js";
+import { NodeTable, REPORT_FIELDS, sameReport } from "../../coordinator/cluster/nodes.js";
+import { Draining, HeldVip, NginxState, ProbeResult, Report, TrackResult, VipReach } from "../../shared/gen/keepvip/v1/agent.js";
 
 const base: Report = {
   nginx: NginxState.NGINX_STATE_RUNNING,
@@ -41,6 +41,42 @@ test("sameReport: only the sequence number may differ", () => {
     const other = { ...structuredClone(base), ...c.patch };
     assert.equal(sameReport(base, other), c.same, c.name);
     assert.equal(sameReport(other, base), c.same, `${c.name} (the other way round)`);
+  }
+});
+
+test("sameReport: every field of a report and of each message in it counts (a field added to the protocol must be compared)", () => {
+  // The report's own fields: each but seq compared (the lists by their messages' fields below).
+  const compared = ["nginx", "nginxDetail", "upstreamVersion", "upstreamError", "fault", "faultReason", "held", "tracks", "reach", "probes", "draining"];
+  assert.deepEqual(Object.keys(Report.create()).sort(), [...compared, "seq"].sort(), "Report's fields");
+  const messages: Array<[string, object, readonly string[]]> = [
+    ["TrackResult", TrackResult.create(), REPORT_FIELDS.track],
+    ["HeldVip", HeldVip.create(), REPORT_FIELDS.held],
+    ["ProbeResult", ProbeResult.create(), REPORT_FIELDS.probe],
+    ["VipReach", VipReach.create(), REPORT_FIELDS.reach],
+    ["Draining", Draining.create(), REPORT_FIELDS.draining],
+  ];
+  for (const [name, created, fields] of messages) assert.deepEqual(Object.keys(created).sort(), [...fields].sort(), `${name}'s fields`);
+  // And a change to any one of them is seen.
+  const full: Report = { ...base, draining: [{ group: "VI_1", address: "198.18.0.100", connections: 2, elapsedMs: 250, timeoutMs: 5000 }] };
+  const lists = {
+    tracks: REPORT_FIELDS.track,
+    held: REPORT_FIELDS.held,
+    probes: REPORT_FIELDS.probe,
+    reach: REPORT_FIELDS.reach,
+    draining: REPORT_FIELDS.draining,
+  };
+  const changed = (v: unknown) => (typeof v === "string" ? `${v}x` : typeof v === "number" ? v + 1 : !v);
+  for (const [list, fields] of Object.entries(lists) as Array<[keyof typeof lists, readonly string[]]>)
+    for (const f of fields) {
+      const other = structuredClone(full);
+      const item = (other[list] as unknown as Array<Record<string, unknown>>)[0];
+      item[f] = changed(item[f]);
+      assert.equal(sameReport(full, other), false, `${list}[0].${f}`);
+    }
+  for (const k of compared.filter((k) => !(k in lists))) {
+    const other = structuredClone(full) as unknown as Record<string, unknown>;
+    other[k] = changed(other[k]);
+    assert.equal(sameReport(full, other as unknown as Report), false, k);
   }
 });
 
