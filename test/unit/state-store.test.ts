@@ -1,7 +1,7 @@
 /** The coordinator's saved state: parsing (shared by the file and etcd stores) and the file store's refusals. */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createFileStore, emptyState, parseState } from "../../coordinator/state/store.js";
@@ -29,4 +29,22 @@ test("file store: a corrupt state file stops the load with its path; a missing o
   assert.deepEqual((await store.load()).epochs, { VI_1: 4 });
   writeFileSync(join(dir, "state.json"), "{ half");
   await assert.rejects(store.load(), new RegExp(`state file ${join(dir, "state.json")} is corrupt`));
+});
+
+test("file store: saves asked for in one turn are written in order, each resolving once what it was given is on disk; the state dir is made when missing", async (t) => {
+  const root = mkdtempSync(join(tmpdir(), "keepvip-store-"));
+  t.after(() => rmSync(root, { recursive: true, force: true }));
+  const dir = join(root, "state", "deeper");
+  const store = createFileStore(dir);
+  const saves = [1, 2, 3, 4, 5].map((epoch) => store.save({ ...emptyState(), epochs: { VI_1: epoch } }));
+  await saves[2];
+  assert.ok((await store.load()).epochs.VI_1 >= 3, "the third save's state (or a later one) is on disk when it resolves");
+  await Promise.all(saves);
+  assert.deepEqual((await store.load()).epochs, { VI_1: 5 }, "the last one wins");
+  assert.equal(statSync(join(dir, "state.json")).mode & 0o777, 0o600);
+  assert.deepEqual(
+    readdirSync(dir).filter((f) => f.endsWith(".tmp")),
+    [],
+    "no temporary file left",
+  );
 });
