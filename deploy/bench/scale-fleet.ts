@@ -13,10 +13,61 @@
  * last came to have exactly one holder with every agent in session, and how long a
  * takeover took (the holder's stream destroyed → the backup's verify → its acquire).
  */
-import { credentials, type ClientDuplexStream } from "@grpc/grpc-js";
+import { type Client, type ClientDuplexStream, type ClientOptions, credentials, makeGenericClientConstructor } from "@grpc/grpc-js";
 import { nanoid } from "nanoid";
 import { jitter, nextBackoffMs } from "../../shared/backoff.js";
-import { AgentClient, NginxState, VerifyVerdict, type AgentMessage, type CoordinatorMessage, type Report } from "../../shared/gen/keepvip/v1/agent.js";
+import { AgentMessage, AgentService, NginxState, Report, VerifyVerdict, type CoordinatorMessage } from "../../shared/gen/keepvip/v1/agent.js";
+
+/**
+ * The Agent service with session requests sent as bytes the fleet encoded itself: a report
+ * only changes when what its agent holds or applied changes, so its encoding is kept and
+ * only its sequence number is added per heartbeat. The fleet must be cheap, or at thousands
+ * of agents it, not the coordinator, is what runs out of CPU.
+ */
+interface RawAgentClient extends Client {
+  session(): ClientDuplexStream<Buffer, CoordinatorMessage>;
+}
+const RawAgentClient = makeGenericClientConstructor(
+  { session: { ...AgentService.session, requestSerialize: (b: Buffer) => b } },
+  "keepvip.v1.Agent",
+) as unknown as new (
+  address: string,
+  creds: ReturnType<typeof credentials.createInsecure>,
+  options?: Partial<ClientOptions>,
+) => RawAgentClient;
+
+/** Bytes of one AgentMessage. */
+function encodeMessage(m: AgentMessage): Buffer {
+  const u = AgentMessage.encode(m).finish();
+  return Buffer.from(u.buffer, u.byteOffset, u.byteLength);
+}
+
+function varint(n: number, out: number[]): void {
+  while (n > 0x7f) {
+    out.push((n & 0x7f) | 0x80);
+    n = Math.floor(n / 128);
+  }
+  out.push(n);
+}
+
+/**
+ * An AgentMessage carrying `report` (its encoding without seq) with `seq` added: field 11 of
+ * Report (a varint), the report being field 2 of AgentMessage. Tested against AgentMessage.encode.
+ */
+export function reportMessage(reportWithoutSeq: Uint8Array, seq: number): Buffer {
+  const tail: number[] = [];
+  if (seq !== 0) {
+    tail.push(0x58);
+    varint(seq, tail);
+  }
+  const head = [0x12];
+  varint(reportWithoutSeq.length + tail.length, head);
+  const out = Buffer.allocUnsafe(head.length + reportWithoutSeq.length + tail.length);
+  out.set(head, 0);
+  out.set(reportWithoutSeq, head.length);
+  out.set(tail, head.length + reportWithoutSeq.length);
+  return out;
+}
 
 /** One simulated agent: the node it speaks for and its one group. */
 export interface SimAgentSpec {
@@ -73,7 +124,9 @@ const RECONNECT = { initialMs: 100, maxMs: 1000 };
 const TICK_MS = 5;
 
 class SimAgent {
-  stream?: ClientDuplexStream<AgentMessage, CoordinatorMessage>;
+  stream?: ClientDuplexStream<Buffer, CoordinatorMessage>;
+  /** The last report's encoding without its seq, and what it was made of. */
+  encoded?: { key: string; bytes: Uint8Array };
   welcomed = false;
   /** Stopped on purpose (a destroyed holder): no reconnect until revived. */
   dead = false;
@@ -85,7 +138,7 @@ class SimAgent {
   readonly instanceId = nanoid(8);
   constructor(
     readonly spec: SimAgentSpec,
-    readonly client: AgentClient,
+    readonly client: RawAgentClient,
     public holds: boolean,
   ) {}
 }
@@ -93,7 +146,7 @@ class SimAgent {
 export class Fleet {
   private readonly agents: SimAgent[];
   private readonly byGroup = new Map<string, SimAgent[]>();
-  private readonly clients: AgentClient[] = [];
+  private readonly clients: RawAgentClient[] = [];
   private counters: FleetCounters = blankCounters();
   private cpuAt = process.cpuUsage();
   private welcomedCount = 0;
@@ -112,7 +165,7 @@ export class Fleet {
     this.agents = specs.map((spec, i) => {
       if (i % opts.perConnection === 0)
         // A local subchannel pool: clients would otherwise share one connection per target.
-        this.clients.push(new AgentClient(opts.target, credentials.createInsecure(), { "grpc.use_local_subchannel_pool": 1 }));
+        this.clients.push(new RawAgentClient(opts.target, credentials.createInsecure(), { "grpc.use_local_subchannel_pool": 1 }));
       return new SimAgent(spec, this.clients[this.clients.length - 1], spec.holds);
     });
     for (const a of this.agents) this.byGroup.set(a.spec.group, [...(this.byGroup.get(a.spec.group) ?? []), a]);
@@ -207,19 +260,21 @@ export class Fleet {
     };
     stream.on("error", lost);
     stream.on("end", lost);
-    stream.write({
-      body: {
-        $case: "hello",
-        value: {
-          nodeId: a.spec.node,
-          agentVersion: "bench-sim",
-          instanceId: a.instanceId,
-          state: this.report(a),
-          epochs: a.epoch > 0 ? [{ group: a.spec.group, epoch: a.epoch }] : [],
-          term: 0,
+    stream.write(
+      encodeMessage({
+        body: {
+          $case: "hello",
+          value: {
+            nodeId: a.spec.node,
+            agentVersion: "bench-sim",
+            instanceId: a.instanceId,
+            state: this.report(a),
+            epochs: a.epoch > 0 ? [{ group: a.spec.group, epoch: a.epoch }] : [],
+            term: 0,
+          },
         },
-      },
-    });
+      }),
+    );
   }
 
   private drop(a: SimAgent): void {
@@ -227,6 +282,13 @@ export class Fleet {
     a.welcomed = false;
     this.welcomedCount--;
     this.note();
+  }
+
+  /** A report message, its encoding kept while the agent's state stays the same. */
+  private reportBytes(a: SimAgent): Buffer {
+    const key = `${a.holds}/${a.epoch}/${a.upstreamVersion}`;
+    if (a.encoded?.key !== key) a.encoded = { key, bytes: Report.encode({ ...this.report(a), seq: 0 }).finish() };
+    return reportMessage(a.encoded.bytes, ++a.seq);
   }
 
   private report(a: SimAgent): Report {
@@ -241,7 +303,7 @@ export class Fleet {
       reach: [],
       fault: false,
       faultReason: "",
-      seq: ++a.seq,
+      seq: a.seq,
       draining: [],
     };
   }
@@ -252,7 +314,7 @@ export class Fleet {
     for (let i = this.slot; i < this.agents.length; i += slots) {
       const a = this.agents[i];
       if (!a.welcomed || !a.stream) continue;
-      a.stream.write({ body: { $case: "report", value: this.report(a) } });
+      a.stream.write(this.reportBytes(a));
       this.counters.reportsSent++;
     }
   }
@@ -275,7 +337,7 @@ export class Fleet {
       case "upstreams":
         if (body.value.version === a.upstreamVersion) return;
         a.upstreamVersion = body.value.version;
-        a.stream?.write({ body: { $case: "report", value: this.report(a) } });
+        a.stream?.write(this.reportBytes(a));
         return;
       case "verify": {
         this.counters.verifies++;
@@ -284,9 +346,11 @@ export class Fleet {
         // What the LAN would say: the service answers through the VIP while another member still holds it.
         const serving = (this.byGroup.get(body.value.group) ?? []).some((o) => o !== a && o.holds);
         const verdict = serving ? VerifyVerdict.VERIFY_VERDICT_ANSWERING_SERVING : VerifyVerdict.VERIFY_VERDICT_FREE;
-        a.stream?.write({
-          body: { $case: "verifyResult", value: { commandId: body.value.commandId, group: body.value.group, verdict, detail: "bench", tookMs: 0 } },
-        });
+        a.stream?.write(
+          encodeMessage({
+            body: { $case: "verifyResult", value: { commandId: body.value.commandId, group: body.value.group, verdict, detail: "bench", tookMs: 0 } },
+          }),
+        );
         return;
       }
       case "command": {
@@ -298,8 +362,8 @@ export class Fleet {
         if (action === "release") this.counters.releases++;
         this.counters.lastCommandAtMs = Date.now();
         this.setHolds(a, action === "acquire" ? true : action === "release" ? false : a.holds);
-        a.stream?.write({ body: { $case: "ack", value: { commandId: c.commandId, ok: true, error: "", held: this.report(a).held } } });
-        a.stream?.write({ body: { $case: "report", value: this.report(a) } });
+        a.stream?.write(encodeMessage({ body: { $case: "ack", value: { commandId: c.commandId, ok: true, error: "", held: this.report(a).held } } }));
+        a.stream?.write(this.reportBytes(a));
         const w = this.watch.get(c.group);
         if (w && action === "acquire") {
           this.watch.delete(c.group);
