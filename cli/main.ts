@@ -23,7 +23,7 @@ import { agentConfigSchema } from "../shared/config/agent.js";
 import { coordinatorConfigSchema } from "../shared/config/coordinator.js";
 import { ConfigError, loadConfigFile } from "../shared/config/load.js";
 import { VERSION } from "../shared/version.js";
-import { CliError, callLeader, channelsOf, coordinatorList, replicaRoles } from "./client.js";
+import { ADMIN_CHANNEL_OPTIONS, CliError, callLeader, channelsOf, coordinatorList, replicaRoles } from "./client.js";
 import { adminSpec, agentSpec, coordinatorSpec, initCa, issue } from "./certs.js";
 import { createCommandRunner } from "../shared/exec/runner.js";
 import { formatDrill, formatDrillStep, formatEvent, formatReplicas, formatStatus, formatWhy, parseSince } from "./format.js";
@@ -85,7 +85,7 @@ function client(): {
     let c = clients.get(address);
     if (!c) {
       const ch = channelTo(address);
-      clients.set(address, (c = new AdminClient(address, ch.credentials, ch.options)));
+      clients.set(address, (c = new AdminClient(address, ch.credentials, { ...ch.options, ...ADMIN_CHANNEL_OPTIONS })));
     }
     return c;
   };

@@ -76,7 +76,8 @@ export class CoordinatorProcess {
     const out = createWriteStream(logFile, { flags: "a" });
     this.child.stdout?.pipe(out);
     this.child.stderr?.pipe(out);
-    this.admin = new AdminClient(address, credentials.createInsecure());
+    // The window `keepvip` itself uses: a status of thousands of groups in one round trip.
+    this.admin = new AdminClient(address, credentials.createInsecure(), { "grpc-node.flow_control_window": 4 * 1024 * 1024 });
   }
 
   get pid(): number {

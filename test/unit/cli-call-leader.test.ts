@@ -2,7 +2,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { Metadata, status as Status, type ServiceError } from "@grpc/grpc-js";
-import { CliError, callLeader } from "../../cli/client.js";
+import { ADMIN_CHANNEL_OPTIONS, CliError, callLeader } from "../../cli/client.js";
 import { LEADER_TRAILER, REPLICA_TRAILER } from "../../shared/protocol.js";
 import type { AdminClient } from "../../shared/gen/keepvip/v1/admin.js";
 
@@ -62,4 +62,8 @@ test("callLeader: every replica follows and none names a leader: no replica lead
   assert.ok(r instanceof CliError);
   assert.equal((r as CliError).exitCode, 3);
   assert.match(r.message, /no replica leads right now/);
+});
+
+test("admin channels: a flow-control window that takes a status of thousands of groups (hundreds of KiB) in one round trip", () => {
+  assert.ok(ADMIN_CHANNEL_OPTIONS["grpc-node.flow_control_window"] >= 1024 * 1024);
 });
