@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --jitless
 /**
  * keepvip-agent --config FILE [--check | --preflight [--json]]
  * Wires the host modules to the core and the core to the coordinator session;

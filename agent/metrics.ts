@@ -11,6 +11,7 @@
 import { Counter, Gauge, Registry, collectDefaultMetrics } from "prom-client";
 import type { Report } from "../shared/gen/keepvip/v1/agent.js";
 import { VERSION } from "../shared/version.js";
+import { EVENT_LOOP_SAMPLE_MS } from "../shared/metrics-server.js";
 import { NGINX_STATES } from "../shared/protocol.js";
 import type { AgentCore } from "./core/agent.js";
 import type { ApplyResult } from "./nginx/apply.js";
@@ -39,7 +40,7 @@ export class AgentMetrics {
     const registry = options.registry ?? new Registry();
     this.registry = registry;
     const registers = [registry];
-    if (options.processMetrics ?? true) collectDefaultMetrics({ register: registry });
+    if (options.processMetrics ?? true) collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: EVENT_LOOP_SAMPLE_MS });
 
     // One report() per scrape, shared by the collectors below; the first collector starts a scrape.
     let report: Report | undefined;

@@ -14,6 +14,7 @@
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 import { VERSION } from "../shared/version.js";
+import { EVENT_LOOP_SAMPLE_MS } from "../shared/metrics-server.js";
 import type { Engine } from "./cluster/engine.js";
 import { groupStatuses } from "./cluster/status.js";
 import type { Rule } from "./election/elect.js";
@@ -96,7 +97,7 @@ export class CoordinatorMetrics {
     const registry = options.registry ?? new Registry();
     this.registry = registry;
     const registers = [registry];
-    if (options.processMetrics ?? true) collectDefaultMetrics({ register: registry });
+    if (options.processMetrics ?? true) collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: EVENT_LOOP_SAMPLE_MS });
     if (options.security) registerSecurityMetrics(registry, options.security);
 
     const scrape = new ScrapeCache();

@@ -8,9 +8,8 @@
  */
 import { readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { Command, InvalidArgumentError, Option } from "commander";
-import { parse, stringify } from "yaml";
 import { parseDuration } from "../../shared/config/duration.js";
-import { LB_HOSTS, analyzeProbes, hostNs, labDown, labPaths, labUp, restartProcess, startProber, type Host } from "../lab/api.js";
+import { LB_HOSTS, analyzeProbes, hostNs, labDown, labPaths, labUp, startProber, type Host } from "../lab/api.js";
 import { REPO_ROOT } from "../lab/paths.js";
 import { isInNamespace, readPidFile } from "../lab/procfs.js";
 import { sleep, tearDownOnSignal, waitSteady } from "./cluster.js";
@@ -35,8 +34,8 @@ const PREFIX = "fp";
 /** Linux's USER_HZ on every architecture Node runs on (`getconf CLK_TCK`). */
 const CLOCK_TICKS_PER_SEC = 100;
 const SAMPLE_EVERY_MS = 1000;
-/** Lab up, steady state, the agents' restart with metrics on, settling, down (seconds, for the estimate). */
-const OVERHEAD_SEC: Record<StackName, number> = { keepvip: 45, keepalived: 25 };
+/** Lab up, steady state, settling, down (seconds, for the estimate). */
+const OVERHEAD_SEC: Record<StackName, number> = { keepvip: 35, keepalived: 25 };
 
 function durationMs(value: string): number {
   const ms = parseDuration(/^\d+(\.\d+)?$/.test(value) ? `${value}s` : value);
@@ -155,20 +154,6 @@ async function measure(stack: StackName, phase: Phase, ms: number): Promise<void
   }
 }
 
-/**
- * The lab's agents run without a metrics listener: turn it on (127.0.0.1:9741 in each LB's
- * namespace) and restart them, which moves nothing, so the agents measured run every feature.
- */
-async function enableAgentMetrics(): Promise<void> {
-  for (const h of LB_HOSTS) {
-    const file = labPaths(PREFIX).agentConfig(h);
-    const config = parse(readFileSync(file, "utf8")) as Record<string, unknown>;
-    config.metrics = { listen: "127.0.0.1:9741" };
-    writeFileSync(file, `# bench:footprint: the lab's agent config with metrics on\n${stringify(config, { lineWidth: 0 })}`);
-    await restartProcess(PREFIX, h, "agent");
-  }
-}
-
 async function teardown(): Promise<void> {
   if (!labIsUp) return;
   labIsUp = false;
@@ -181,11 +166,6 @@ async function runStack(stack: StackName): Promise<void> {
   const up = await labUp({ prefix: PREFIX, stack, timing: "seed" });
   log(`${stack}: lab ${PREFIX} up in ${up.ms} ms`);
   await waitSteady(stack, PREFIX);
-  if (stack === "keepvip") {
-    await enableAgentMetrics();
-    await waitSteady(stack, PREFIX);
-    log("keepvip: agents restarted with metrics on; steady");
-  }
   log(`${stack}: settling ${formatDuration(opts.settle)}`);
   await sleep(opts.settle);
   log(`${stack}: idle for ${formatDuration(opts.idle)}`);

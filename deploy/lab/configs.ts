@@ -340,6 +340,9 @@ export function replicaConfig(host: ReplicaHost, m: LabManifest, paths: LabPaths
   };
 }
 
+/** The agents' metrics listener, on each LB namespace's loopback. */
+export const AGENT_METRICS_PORT = 9741;
+
 export function agentConfig(host: LbHost, m: LabManifest, paths: LabPaths, programs: HostPrograms): AgentInput {
   const tuned = m.timing === "tuned";
   const coordinators = coordinatorAddresses(m.ha ?? false);
@@ -375,6 +378,8 @@ export function agentConfig(host: LbHost, m: LabManifest, paths: LabPaths, progr
     ip: programs.ip,
     // The lab is where `keepvip drill --kill-nginx` belongs.
     drills: { allow_nginx_kill: true },
+    // Every feature on, as bench:footprint measures it: metrics on the LB's own loopback.
+    metrics: { listen: `127.0.0.1:${AGENT_METRICS_PORT}` },
   };
 }
 

@@ -2,6 +2,7 @@
  * Which processes each stack runs, and how: the catalog `up`, `start`, `stop` and `kill`
  * work from. Pure: argv lists and file names, nothing is started here.
  */
+import { AGENT_NODE_FLAGS } from "../../shared/node-flags.js";
 import type { LabManifest, Stack } from "./manifest.js";
 import { nginxArgv } from "./configs.js";
 import { labPki } from "./pki.js";
@@ -195,7 +196,8 @@ function lbSpecs(lb: LbHost, m: LabManifest, paths: LabPaths, programs: HostProg
           name: "agent",
           pidFile: paths.pidFile(lb, "agent"),
           logFile: paths.logFile(lb, "agent"),
-          argv: [programs.node, m.bins.agent, "--config", paths.agentConfig(lb)],
+          // The flags its bin's first line carries (systemd starts the bin itself).
+          argv: [programs.node, ...AGENT_NODE_FLAGS, m.bins.agent, "--config", paths.agentConfig(lb)],
           // Ready when its nginx (child mode) listens on the service port.
           writesPidFile: false,
           readyPort: SERVICE_PORT,

@@ -21,6 +21,7 @@ import { backendBody } from "../../deploy/lab/backend.js";
 import { labDown, labUp, missingForStack } from "../../deploy/lab/lab.js";
 import { processSpecs } from "../../deploy/lab/stacks.js";
 import { labPki } from "../../deploy/lab/pki.js";
+import { AGENT_NODE_FLAGS } from "../../shared/node-flags.js";
 import { collectStatus as labStatus } from "../../deploy/lab/status.js";
 import { startLabProcess as startProcess, stopLabProcess as stopProcess } from "../../deploy/lab/drills.js";
 import { namespaces, run } from "./helpers/lab-client.js";
@@ -293,6 +294,10 @@ test(
       assert.equal(a.coordinator, undefined);
     }
     const specs = processSpecs(m, paths, hostPrograms());
+    // The agents start with the flags their bin's first line carries, as systemd starts them.
+    for (const agent of specs.filter((x) => x.name === "agent"))
+      assert.deepEqual(agent.argv.slice(1, 1 + AGENT_NODE_FLAGS.length), [...AGENT_NODE_FLAGS], `${agent.host}'s agent argv`);
+    assert.equal(specs.filter((x) => x.name === "agent").length, 2);
     const etcd = specs.filter((x) => x.name === "etcd");
     assert.deepEqual(
       etcd.map((x) => [x.host, x.ns, x.pidFile.endsWith(`/pids/${x.host}-etcd.pid`)]),
