@@ -9,6 +9,7 @@ import type { CoordinatorMessage } from "../../shared/gen/keepvip/v1/agent.js";
 import type { Scheduler, SchedulerTimer } from "../../shared/scheduler.js";
 import type { Action, PlannerTiming, UnitRuntime } from "../election/planner.js";
 import type { Unit } from "./units.js";
+import { STALL_TOLERANCE_MS } from "./listening-clock.js";
 
 interface Target {
   node: string;
@@ -147,14 +148,26 @@ export class CommandTracker {
     private readonly onExpire: (commandId: string, command: TrackedCommand, cause: ExpiryCause) => void = () => {},
   ) {}
 
-  /** Starts waiting for the answer to `commandId`, for at most `lifetimeMs`. */
+  /**
+   * Starts waiting for the answer to `commandId`, for at most `lifetimeMs` of time in which the
+   * coordinator could have read it: an expiry that runs late (its loop was stalled, the answer
+   * may sit unread in the socket) gives the command the time it ran late again first, so the
+   * answer is read before the command is given up (listening-clock.ts).
+   */
   track(commandId: string, command: TrackedCommand, lifetimeMs: number): void {
     this.forget(commandId);
+    this.arm(commandId, command, lifetimeMs);
+  }
+
+  private arm(commandId: string, command: TrackedCommand, ms: number): void {
+    const dueMs = this.scheduler.now() + ms;
     const timer = this.scheduler.setTimeout(() => {
       if (this.entries.get(commandId)?.timer !== timer) return;
+      const lateMs = this.scheduler.now() - dueMs;
+      if (lateMs > STALL_TOLERANCE_MS) return this.arm(commandId, command, lateMs);
       this.entries.delete(commandId);
       this.onExpire(commandId, command, "timeout");
-    }, lifetimeMs);
+    }, ms);
     this.entries.set(commandId, { command, timer });
   }
 

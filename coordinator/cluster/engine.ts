@@ -180,7 +180,7 @@ export class Engine {
     // grace: the agents were connected to the last leader a moment ago.
     const grace = this.takeover && Object.keys(this.state.holders).length > 0 ? takeoverGraceMs(this.config) : startupGraceMs(this.config);
     this.graceUntilMs = this.now() + grace;
-    this.graceTimer = this.scheduler.setTimeout(() => this.endGrace("startup grace elapsed"), grace);
+    this.graceTimer = this.timerAfterReading(() => this.endGrace("startup grace elapsed"), grace);
     const sweepEvery = Math.max(5, Math.min(50, Math.floor(this.config.timing.heartbeat_interval / 2)));
     // The sweep also times the loop: a sweep that runs late saw the coordinator stalled, and
     // that time is nobody's silence (listening-clock.ts).
@@ -420,7 +420,7 @@ export class Engine {
     if (restart && this.now() < restart.untilMs) {
       // Kept as it was: a holder stays the holder, nothing is verified or moved meanwhile.
       this.nodes.update(node, { session: "restarting" });
-      restart.timer = this.scheduler.setTimeout(() => this.restartOver(node), Math.max(0, restart.untilMs - this.now()));
+      restart.timer = this.timerAfterReading(() => this.restartOver(node), Math.max(0, restart.untilMs - this.now()));
       this.events.add({ kind: "session", node, message: `${node} session closed for its restart (${how}); waiting for the new agent` });
       this.log.info({ event: "session.restarting", node, session: sessionId, how }, "agent restarting: keeping its node as it was");
       return;
@@ -772,6 +772,21 @@ export class Engine {
   private dropSession(sessionId: string, reason: string): void {
     this.sessions.drop(sessionId, reason);
     this.commands.sessionClosed(sessionId);
+  }
+
+  /**
+   * A timer for a decision that what agents say may overturn (the startup grace's end, a
+   * restart grace running out): when it runs late, the loop was stalled and a hello may sit
+   * unread, so the loop reads the sockets first (listening-clock.ts).
+   */
+  private timerAfterReading(fn: () => void, ms: number): SchedulerTimer {
+    const dueMs = this.scheduler.now() + ms;
+    return this.scheduler.setTimeout(() => {
+      const nowMs = this.scheduler.now();
+      this.clock.observe(dueMs, nowMs);
+      if (nowMs - dueMs > STALL_TOLERANCE_MS) setImmediate(fn);
+      else fn();
+    }, ms);
   }
 
   private scheduleWake(unitName: string, atMs: number | undefined): void {

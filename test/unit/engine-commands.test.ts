@@ -160,6 +160,25 @@ test("command tracker: an unanswered command expires after its lifetime, not bef
   assert.equal(t.size, 0);
 });
 
+test("command tracker: an expiry that runs late (the coordinator was stalled) gives the command that time again, so an answer sitting unread is still taken", async () => {
+  const { t, cmd, scheduler, expired } = tracker();
+  t.track("a", cmd("s1"), 1000);
+  t.track("b", cmd("s1"), 1000);
+  await scheduler.advance(900);
+  // The loop is blocked for 600 ms: both expiries fall due inside the stall and run 500 ms late.
+  scheduler.stall(600);
+  await scheduler.advance(0);
+  assert.deepEqual(expired, [], "not given up at once");
+  // The poll phase reads a's answer.
+  assert.equal(t.settle("a")?.sessionId, "s1", "the answer that sat unread settles its command");
+  // b's answer never comes: it expires once the time it ran late has passed again.
+  await scheduler.advance(499);
+  assert.deepEqual(expired, []);
+  await scheduler.advance(1);
+  assert.deepEqual(expired, [["b", "timeout"]]);
+  assert.equal(t.size, 0);
+});
+
 test("command tracker: a closed session takes its commands with it, and only its own", async () => {
   const { t, cmd, scheduler, expired } = tracker();
   t.track("a", cmd("s1"), 1000);

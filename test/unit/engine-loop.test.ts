@@ -371,25 +371,26 @@ test("engine loop: the coordinator's own stall is nobody's silence; a session qu
   assert.equal(engine.nodes.views.get("lb1")!.session, "silent");
 });
 
-test("engine loop: an ack left unread by a stall longer than the ack timeout does not lose to the timeout", async (t) => {
-  const { engine, scheduler } = await started();
-  t.after(() => engine.stop());
-  const lb1 = new FakeAgent(engine, "lb1").hello();
-  const lb2 = new FakeAgent(engine, "lb2").hello();
-  await live(scheduler, 300, [lb1, lb2]);
-  assert.equal(lb1.commands("acquire").length, 1);
-  // lb1 acquires and acks at once, but the coordinator is stalled for 600 ms (ack timeout 500 ms)
-  // before it reads the ack: the acquire's timeout fires late, then the ack is read.
-  scheduler.stall(600);
-  await scheduler.advance(0);
-  lb1.ackAll();
-  await drain();
-  assert.equal(engine.runtimes.get("VI_1")!.holder, "lb1", "the ack counted");
-  assert.equal(lb1.commands("release").length, 0, "no release to the node that holds the VIP");
-  await live(scheduler, 1000, [lb1, lb2]);
-  assert.equal(lb1.commands("release").length, 0);
-  assert.equal(engine.runtimes.get("VI_1")!.holder, "lb1");
-});
+for (const stallMs of [600, 1500])
+  test(`engine loop: an ack left unread by a ${stallMs} ms stall (ack timeout 500 ms, command kept 1 s) does not lose to the timeouts`, async (t) => {
+    const { engine, scheduler } = await started();
+    t.after(() => engine.stop());
+    const lb1 = new FakeAgent(engine, "lb1").hello();
+    const lb2 = new FakeAgent(engine, "lb2").hello();
+    await live(scheduler, 300, [lb1, lb2]);
+    assert.equal(lb1.commands("acquire").length, 1);
+    // lb1 acquires and acks at once, but the coordinator is stalled before it reads the ack:
+    // the acquire's timeout (and, past 1 s, the command's lifetime) falls due first, then the ack is read.
+    scheduler.stall(stallMs);
+    await scheduler.advance(0);
+    lb1.ackAll();
+    await drain();
+    assert.equal(engine.runtimes.get("VI_1")!.holder, "lb1", "the ack counted");
+    assert.equal(lb1.commands("release").length, 0, "no release to the node that holds the VIP");
+    await live(scheduler, 1000, [lb1, lb2]);
+    assert.equal(lb1.commands("release").length, 0);
+    assert.equal(engine.runtimes.get("VI_1")!.holder, "lb1");
+  });
 
 test("engine loop: a report that repeats the last one wakes no unit; one that changes what the election sees does", async (t) => {
   const { engine, scheduler } = await started();
@@ -439,4 +440,33 @@ test("engine loop: a silent session's next report, even one repeating its last, 
   await drain();
   assert.equal(engine.nodes.views.get("lb2")!.session, "live");
   assert.notEqual(engine.runtimes.get("VI_1"), before, "the unit was woken");
+});
+
+test("engine loop: a restarting holder's new hello, left unread by a stall past its restart grace, is read before the grace is called over", async (t) => {
+  const { engine, scheduler } = await started();
+  t.after(() => engine.stop());
+  const lb1 = new FakeAgent(engine, "lb1").hello();
+  const lb2 = new FakeAgent(engine, "lb2").hello();
+  await live(scheduler, 400, [lb1, lb2]);
+  lb1.ackAll();
+  await live(scheduler, 100, [lb1, lb2]);
+  assert.equal(engine.runtimes.get("VI_1")!.holder, "lb1");
+  // lb1's agent restarts: it asks to be kept as it is for 500 ms, and its stream ends.
+  lb1.say({ $case: "leaving", value: { handover: false, reason: "upgrade", restartMs: 500 } });
+  engine.closed(lb1.sessionId, "closed");
+  await live(scheduler, 300, [lb2]);
+  assert.equal(engine.nodes.views.get("lb1")!.session, "restarting");
+  // The new agent says hello at 450 ms, but the coordinator is stalled until 900 ms: the
+  // grace's timer runs late, then the hello is read.
+  scheduler.stall(600);
+  await scheduler.advance(0);
+  const next = new FakeAgent(engine, "lb1");
+  next.holds.add("VI_1");
+  next.hello();
+  await drain();
+  assert.equal(engine.nodes.views.get("lb1")!.session, "live", "the new agent is lb1's session");
+  await live(scheduler, 1000, [next, lb2]);
+  assert.equal(engine.runtimes.get("VI_1")!.holder, "lb1", "still the holder");
+  assert.equal(lb2.commands("acquire").length + lb2.received.filter((m) => m.body?.$case === "verify").length, 0, "nothing moved");
+  assert.equal(next.commands("release").length, 0);
 });
