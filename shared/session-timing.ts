@@ -30,4 +30,4 @@ export function beatIntervalMs(heartbeatMs: number, deadIntervalMs: number): num
 }
 
 /** The beats are spread over this many slices of the interval, each session in one: no burst of a message to every agent at once. */
-export const BEAT_SLICES = 5;
+export const BEAT_SLICES = 10;
