@@ -5,6 +5,7 @@ import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from "node:
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createFileStore, emptyState, parseState } from "../../coordinator/state/store.js";
+import { BatchedSaves } from "../../coordinator/state/batched-saves.js";
 
 test("parseState: a partial saved state is filled with the defaults; the version is the current one", () => {
   assert.deepEqual(parseState('{"epochs":{"VI_1":7},"version":0}', "here"), { ...emptyState(), epochs: { VI_1: 7 } });
@@ -47,4 +48,31 @@ test("file store: saves asked for in one turn are written in order, each resolvi
     [],
     "no temporary file left",
   );
+});
+
+test("file store: a lone save is written at once; a storm of saves through the engine's batching costs a few writes, the last with the latest state", async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), "keepvip-store-"));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const written: number[] = [];
+  const store = createFileStore(dir, (_d, _f, s) => written.push(s.epochs.VI_1 ?? 0));
+  // A lone save (a takeover's epoch): on disk before the loop turns once.
+  let turned = false;
+  setImmediate(() => {
+    turned = true;
+  });
+  await store.save({ ...emptyState(), epochs: { VI_1: 1 } });
+  assert.equal(turned, false, "written without waiting for a turn of the loop");
+  assert.deepEqual(written, [1]);
+  // A storm right after: 1000 new epochs in one turn, saved as the engine does (BatchedSaves).
+  const state = { ...emptyState(), epochs: { VI_1: 1 } };
+  const saves = new BatchedSaves(() => store.save(state));
+  const all: Promise<void>[] = [];
+  for (let e = 2; e <= 1001; e++) {
+    state.epochs.VI_1 = e;
+    all.push(saves.save());
+    if (e % 100 === 0) await Promise.resolve();
+  }
+  await Promise.all(all);
+  assert.ok(written.length - 1 <= 3, `${written.length - 1} writes for 1000 saves`);
+  assert.equal(written.at(-1), 1001, "the last write has the latest state");
 });
