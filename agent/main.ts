@@ -20,6 +20,7 @@ import { groupNotify, Notifier } from "./notify/notify.js";
 import { probeService } from "./probe/service.js";
 import { CoordinatorSession, channelsFor } from "./session/client.js";
 import { TrackScripts } from "./tracks/scripts.js";
+import { sharingIpMonitor } from "./link/ip-monitor.js";
 import { BackendProber } from "./upstreams/prober.js";
 import { VipController } from "./vip/controller.js";
 import { Drainer } from "./vip/drain.js";
@@ -79,7 +80,9 @@ await applier.recover();
 const scripts = new TrackScripts({ tracks: config.tracks, runner, scriptUser: config.script_user, log: log.child({ component: "tracks" }) });
 scripts.start();
 
-const links = linkPort(runner, config, log.child({ component: "link" }));
+// The link watcher and the VIP controller share one `ip monitor` process.
+const monitors = sharingIpMonitor(runner, config.ip);
+const links = linkPort(monitors, config, log.child({ component: "link" }));
 await links.watcher.start();
 
 // The host modules report to the core, which is built after them.
@@ -101,7 +104,7 @@ const ADDRESS_POLL_MS = 10_000;
 /** How often the agent checks its certificate files for a renewal. */
 const TLS_WATCH_MS = 5000;
 const vips = new VipController({
-  runner,
+  runner: monitors,
   pollMs: ADDRESS_POLL_MS,
   tools: { ip: config.ip, arping: config.arping, na6: config.na6, ndisc6: config.ndisc6 },
   log: log.child({ component: "vip" }),

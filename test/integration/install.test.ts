@@ -6,6 +6,7 @@
  * every run. And the
  * npm package carries what the install needs (dist/, proto/, deploy/, bins).
  */
+import { AGENT_NODE_FLAGS } from "../../shared/node-flags.js";
 import { after, test } from "node:test";
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
@@ -187,7 +188,9 @@ test("npm pack carries the three bins, dist/, proto/ (reflection) and deploy/ (u
   assert.deepEqual(Object.keys(bins).sort(), ["keepvip", "keepvip-agent", "keepvip-coordinator"]);
   for (const [name, path] of Object.entries(bins)) {
     assert.ok(files.has(path), `bin ${name} (${path}) is in the package`);
-    assert.match(readFileSync(path, "utf8"), /^#!\/usr\/bin\/env node\n/, `${path} starts with a node shebang`);
+    // The agent's carries its V8 flags (shared/node-flags.ts): `env -S` splits them.
+    const shebang = name === "keepvip-agent" ? `#!/usr/bin/env -S node ${AGENT_NODE_FLAGS.join(" ")}\n` : "#!/usr/bin/env node\n";
+    assert.ok(readFileSync(path, "utf8").startsWith(shebang), `${path} starts with ${JSON.stringify(shebang)}`);
   }
   for (const p of [
     "proto/keepvip/v1/agent.proto",

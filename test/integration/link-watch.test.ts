@@ -1,6 +1,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { LinkWatcher, type LinkState } from "../../agent/link/watch.js";
+import { sharingIpMonitor } from "../../agent/link/ip-monitor.js";
 import { IF, IP, NS, createLab, destroyLab, nsRunner, peer, sh } from "./helpers/netns-kvA.js";
 import { waitFor } from "../support/wait.js";
 
@@ -72,4 +73,35 @@ test("a flip is reported once, not for every monitor line", async () => {
       .map((s) => s.state.up),
     [false, true],
   );
+});
+
+test("through the shared ip monitor (link and address in one process) a link flip is seen as fast, and address changes reach the other watcher", async () => {
+  const shared = sharingIpMonitor(nsRunner(NS.h1), IP);
+  const flips: Array<{ state: LinkState; atMs: number }> = [];
+  const w = new LinkWatcher({ runner: shared, ip: IP, interfaces: [IF.h1], onChange: (state, atMs) => flips.push({ state, atMs }), resyncMs: 0 });
+  await w.start();
+  const addressLines: string[] = [];
+  const addresses = shared.start([IP, "monitor", "address"], { onStdoutLine: (l) => addressLines.push(l) });
+  const extra = "198.18.77.77/32";
+  try {
+    const began = Date.now();
+    await sh([IP, "-n", NS.h1, "link", "set", IF.h1, "down"]);
+    const down = await waitFor(() => flips.find((f) => f.state.interface === IF.h1 && !f.state.up), {
+      what: "down through the shared monitor",
+      timeoutMs: 1000,
+      intervalMs: 1,
+    });
+    console.log(`# shared ip monitor: admin down seen after ${down.atMs - began} ms`);
+    assert.ok(down.atMs - began < 150, `took ${down.atMs - began} ms`);
+    await sh([IP, "-n", NS.h1, "link", "set", IF.h1, "up"]);
+    await waitFor(() => w.current(IF.h1) === true, { what: "up again", timeoutMs: 2000, intervalMs: 5 });
+    await sh([IP, "-n", NS.h1, "addr", "add", extra, "dev", IF.h1]);
+    await waitFor(() => addressLines.some((l) => l.includes("198.18.77.77")), { what: "the address line", timeoutMs: 2000, intervalMs: 5 });
+    assert.ok(!addressLines.some((l) => l.startsWith("[")), `labels taken off: ${addressLines.join(" | ")}`);
+    assert.ok(!addressLines.some((l) => / mtu \d+/.test(l)), "no link lines in the address watcher's view");
+  } finally {
+    addresses.kill();
+    await w.close();
+    await sh([IP, "-n", NS.h1, "addr", "del", extra, "dev", IF.h1]).catch(() => {});
+  }
 });
