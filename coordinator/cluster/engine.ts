@@ -15,7 +15,7 @@ import type { AgentMessage, CoordinatorMessage, DrillReport, Hello, Welcome } fr
 import { VerifyVerdict } from "../../shared/gen/keepvip/v1/agent.js";
 import { realScheduler, type Scheduler, type SchedulerTimer } from "../../shared/scheduler.js";
 import { VERSION } from "../../shared/version.js";
-import { BEAT_SLICES, beatIntervalMs } from "../../shared/session-timing.js";
+import { BEAT_SLICES, beatIntervalMs, SLICED_FROM_SESSIONS } from "../../shared/session-timing.js";
 import { acksInHello, step, type Action, type PlannerEvent, type PlannerTiming, type UnitRuntime } from "../election/planner.js";
 import type { StateStore, PersistedState } from "../state/store.js";
 import { EventLog } from "./events.js";
@@ -196,6 +196,13 @@ export class Engine {
     const beatSliceMs = () => Math.max(1, Math.floor(beatIntervalMs(this.config.timing.heartbeat_interval, this.config.timing.dead_interval) / BEAT_SLICES));
     let beatSlice = 0;
     const beatLoop = () => {
+      // Few sessions: every one at once, a wake-up per interval (switching only between two
+      // rounds of slices, so no session misses its beat).
+      if (beatSlice === 0 && this.sessions.size < SLICED_FROM_SESSIONS) {
+        this.beatTimer = this.scheduler.setTimeout(beatLoop, beatSliceMs() * BEAT_SLICES);
+        this.beat(undefined);
+        return;
+      }
       this.beatTimer = this.scheduler.setTimeout(beatLoop, beatSliceMs());
       this.beat(beatSlice);
       beatSlice = (beatSlice + 1) % BEAT_SLICES;
@@ -627,10 +634,11 @@ export class Engine {
    * from a quiet one. None while fenced: an agent then leaves a leader that may no longer
    * command and looks for the one that can.
    */
-  private beat(slice: number): void {
+  /** Beats the sessions of one slice of the interval, or all of them (undefined). */
+  private beat(slice: number | undefined): void {
     if (!this.fence()) return;
     const message: CoordinatorMessage = { body: { $case: "beat", value: { term: this.term } } };
-    for (const s of this.sessions.all()) if ((s.beatSlot ?? 0) === slice) s.sink.send(message);
+    for (const s of this.sessions.all()) if (slice === undefined || (s.beatSlot ?? 0) === slice) s.sink.send(message);
   }
 
   private tickUnitsOf(node: string): void {

@@ -42,6 +42,11 @@ export class SessionRegistry {
     return [...this.nodes.sessions.values()] as Session[];
   }
 
+  /** How many sessions are open. */
+  get size(): number {
+    return this.nodes.sessions.size;
+  }
+
   /**
    * Ends a session from our side and forgets it, without closing the node's
    * view (a replacement follows, or the node is gone from the config).

@@ -13,6 +13,7 @@ import { parseConfigText } from "../../shared/config/load.js";
 import { NginxState, VerifyVerdict, type AgentMessage, type CoordinatorMessage, type Report } from "../../shared/gen/keepvip/v1/agent.js";
 import { silentLogger } from "../../shared/log.js";
 import { ManualScheduler } from "../support/manual-scheduler.js";
+import { SLICED_FROM_SESSIONS } from "../../shared/session-timing.js";
 
 const config = parseConfigText(
   coordinatorConfigSchema,
@@ -249,7 +250,7 @@ test("engine loop: a reload that removes the held group tells the holder to rele
   assert.ok(engine.runtimes.has("VI_9"));
 });
 
-test("engine loop: a beat on every session every 250 ms (a quarter of the 1 s an agent waits at least), spread over the interval, carrying the term; none while fenced", async (t) => {
+test("engine loop: a beat on every session every 250 ms (a quarter of the 1 s an agent waits at least), together while the sessions are few, carrying the term; none while fenced", async (t) => {
   const { engine, scheduler } = await started();
   t.after(() => engine.stop());
   engine.term = 7;
@@ -275,7 +276,7 @@ test("engine loop: a beat on every session every 250 ms (a quarter of the 1 s an
   assert.deepEqual(beats(lb1), [7, 7, 7, 7], "one beat per 250 ms");
   assert.deepEqual(beats(lb2), [7, 7, 7, 7]);
   for (const at of [at1, at2]) for (let i = 1; i < at.length; i++) assert.equal(at[i] - at[i - 1], 250, "evenly 250 ms apart");
-  assert.notEqual(at1[0], at2[0], "the two sessions are beaten in different slices of the interval");
+  assert.equal(at1[0], at2[0], "two sessions are beaten in one wake-up, not in slices of the interval");
   // The lease may have ended: no more beats (the agents leave a leader that cannot command).
   mayCommand = false;
   await live(scheduler, 500, [lb1, lb2]);
@@ -469,4 +470,43 @@ test("engine loop: a restarting holder's new hello, left unread by a stall past 
   assert.equal(engine.runtimes.get("VI_1")!.holder, "lb1", "still the holder");
   assert.equal(lb2.commands("acquire").length + lb2.received.filter((m) => m.body?.$case === "verify").length, 0, "nothing moved");
   assert.equal(next.commands("release").length, 0);
+});
+
+test("engine loop: from SLICED_FROM_SESSIONS sessions on, the beats are spread over the slices of the interval, each session still every 250 ms", async (t) => {
+  const nodes = SLICED_FROM_SESSIONS;
+  const groups = Array.from({ length: nodes / 2 }, (_, i) =>
+    [
+      `  - name: G${i}`,
+      `    vips: ["198.18.1.${i + 1}/24"]`,
+      "    service: { port: 10016, path: /aaa }",
+      "    members:",
+      `      - { node: n${2 * i}, priority: 100, address: 198.19.0.${2 * i + 1} }`,
+      `      - { node: n${2 * i + 1}, priority: 90, address: 198.19.0.${2 * i + 2} }`,
+    ].join("\n"),
+  );
+  const many = parseConfigText(
+    coordinatorConfigSchema,
+    `insecure: true\ntiming:\n  heartbeat_interval: 20ms\n  dead_interval: 120ms\n  startup_grace: 300ms\n  verify_timeout: 50ms\ngroups:\n${groups.join("\n")}\n`,
+    "many.yaml",
+  );
+  const scheduler = new ManualScheduler(1_000);
+  const engine = new Engine(many, createMemoryStore(), silentLogger, scheduler);
+  await engine.start();
+  t.after(() => engine.stop());
+  const agents = Array.from({ length: nodes }, (_, i) => new FakeAgent(engine, `n${i}`).hello());
+  const at = new Map<FakeAgent, number[]>(agents.map((a) => [a, []]));
+  for (const a of agents) {
+    const send = a.send.bind(a);
+    a.send = (m) => {
+      if (m.body?.$case === "beat") at.get(a)!.push(scheduler.now());
+      send(m);
+    };
+  }
+  await live(scheduler, 1000, agents);
+  for (const [a, times] of at) {
+    assert.equal(times.length, 4, `${a.node}: one beat per 250 ms`);
+    for (let i = 1; i < times.length; i++) assert.equal(times[i] - times[i - 1], 250, `${a.node}: evenly 250 ms apart`);
+  }
+  const firstBeats = new Set([...at.values()].map((times) => times[0]));
+  assert.ok(firstBeats.size > 1, `the sessions are beaten in several slices (${firstBeats.size})`);
 });
