@@ -3,7 +3,7 @@
  * sessions as in-memory sinks (no network): the startup grace, acks,
  * unanswered commands, silent sessions and a handover, without sleeping.
  */
-import { test } from "node:test";
+import { test, type TestContext } from "node:test";
 import assert from "node:assert/strict";
 import { pino } from "pino";
 import { Engine, type SessionSink } from "../../coordinator/cluster/engine.js";
@@ -115,6 +115,19 @@ async function started(): Promise<{ engine: Engine; scheduler: ManualScheduler }
   const engine = new Engine(config, createMemoryStore(), silentLogger, scheduler);
   await engine.start();
   return { engine, scheduler };
+}
+
+/** Started, both agents reporting for 500 ms, lb1 holding VI_1 (its acquire acked). */
+async function lb1HoldingLive(t: TestContext): Promise<{ engine: Engine; scheduler: ManualScheduler; lb1: FakeAgent; lb2: FakeAgent }> {
+  const { engine, scheduler } = await started();
+  t.after(() => engine.stop());
+  const lb1 = new FakeAgent(engine, "lb1").hello();
+  const lb2 = new FakeAgent(engine, "lb2").hello();
+  await live(scheduler, 400, [lb1, lb2]);
+  lb1.ackAll();
+  await live(scheduler, 100, [lb1, lb2]);
+  assert.equal(engine.runtimes.get("VI_1")!.holder, "lb1");
+  return { engine, scheduler, lb1, lb2 };
 }
 
 /** Moves time on by `ms` while the agents report every heartbeat interval (20 ms), as live agents do. */
@@ -348,14 +361,7 @@ test("engine loop: the release a lost holder cannot get is said once, at info, n
 });
 
 test("engine loop: the coordinator's own stall is nobody's silence; a session quiet for a dead interval of listening time after it still turns silent", async (t) => {
-  const { engine, scheduler } = await started();
-  t.after(() => engine.stop());
-  const lb1 = new FakeAgent(engine, "lb1").hello();
-  const lb2 = new FakeAgent(engine, "lb2").hello();
-  await live(scheduler, 400, [lb1, lb2]);
-  lb1.ackAll();
-  await live(scheduler, 100, [lb1, lb2]);
-  assert.equal(engine.runtimes.get("VI_1")!.holder, "lb1");
+  const { engine, scheduler, lb1, lb2 } = await lb1HoldingLive(t);
   // The coordinator's loop is blocked for 2 s (dead interval: 120 ms). The agents reported all
   // along; their reports sit unread. The late timers run first, then the sockets are read.
   scheduler.stall(2000);
@@ -394,13 +400,7 @@ for (const stallMs of [600, 1500])
   });
 
 test("engine loop: a report that repeats the last one wakes no unit; one that changes what the election sees does", async (t) => {
-  const { engine, scheduler } = await started();
-  t.after(() => engine.stop());
-  const lb1 = new FakeAgent(engine, "lb1").hello();
-  const lb2 = new FakeAgent(engine, "lb2").hello();
-  await live(scheduler, 400, [lb1, lb2]);
-  lb1.ackAll();
-  await live(scheduler, 100, [lb1, lb2]);
+  const { engine, scheduler, lb1, lb2 } = await lb1HoldingLive(t);
   // Every step of the planner leaves a new runtime object: the same object means no step ran.
   const before = engine.runtimes.get("VI_1")!;
   for (let i = 0; i < 5; i++) {
@@ -427,13 +427,7 @@ test("engine loop: a report that repeats the last one wakes no unit; one that ch
 });
 
 test("engine loop: a silent session's next report, even one repeating its last, brings it back and wakes its units", async (t) => {
-  const { engine, scheduler } = await started();
-  t.after(() => engine.stop());
-  const lb1 = new FakeAgent(engine, "lb1").hello();
-  const lb2 = new FakeAgent(engine, "lb2").hello();
-  await live(scheduler, 400, [lb1, lb2]);
-  lb1.ackAll();
-  await live(scheduler, 100, [lb1, lb2]);
+  const { engine, scheduler, lb1, lb2 } = await lb1HoldingLive(t);
   await live(scheduler, 140, [lb1]);
   assert.equal(engine.nodes.views.get("lb2")!.session, "silent");
   const before = engine.runtimes.get("VI_1")!;
@@ -444,14 +438,7 @@ test("engine loop: a silent session's next report, even one repeating its last, 
 });
 
 test("engine loop: a restarting holder's new hello, left unread by a stall past its restart grace, is read before the grace is called over", async (t) => {
-  const { engine, scheduler } = await started();
-  t.after(() => engine.stop());
-  const lb1 = new FakeAgent(engine, "lb1").hello();
-  const lb2 = new FakeAgent(engine, "lb2").hello();
-  await live(scheduler, 400, [lb1, lb2]);
-  lb1.ackAll();
-  await live(scheduler, 100, [lb1, lb2]);
-  assert.equal(engine.runtimes.get("VI_1")!.holder, "lb1");
+  const { engine, scheduler, lb1, lb2 } = await lb1HoldingLive(t);
   // lb1's agent restarts: it asks to be kept as it is for 500 ms, and its stream ends.
   lb1.say({ $case: "leaving", value: { handover: false, reason: "upgrade", restartMs: 500 } });
   engine.closed(lb1.sessionId, "closed");
