@@ -10,6 +10,7 @@
  * the single-coordinator case: every try is a full round, so it backs off as
  * it always did.
  */
+import { COORDINATOR_SILENCE_MIN_MS } from "../../shared/session-timing.js";
 import { jitter, nextBackoffMs, type Backoff } from "../../shared/backoff.js";
 
 /** Next back-off: doubling, capped, ±20 % jitter so a fleet does not reconnect in lockstep. */
@@ -65,8 +66,9 @@ export function nextTry(addresses: readonly string[], r: Rotation, hint: string,
 /**
  * A coordinator's beats are judged on at least this much silence: a starved coordinator
  * (or agent) that is a few hundred ms late is not left, with the session churn that costs.
+ * The coordinator paces its beats by the same figure (shared/session-timing.ts).
  */
-export const MIN_SILENCE_MS = 1000;
+export const MIN_SILENCE_MS = COORDINATOR_SILENCE_MIN_MS;
 
 /** How long a beating coordinator may stay silent before the agent leaves it: its dead_interval, at least MIN_SILENCE_MS. */
 export function silenceLimitMs(deadIntervalMs: number): number {
