@@ -6,7 +6,7 @@
  * Reads are synchronous on purpose: /proc files and pid files are a few bytes in memory
  * (procfs, tmpfs), and the supervisor polls an adopted master every watch_interval. Through
  * the libuv pool each read was four pool round trips (open, fstat, read, close), each waking a
- * pool thread and the loop: about a third of an idle agent's CPU at the 100 ms default.
+ * pool thread and the loop: 40 wake-ups a second at the 100 ms default.
  */
 import { readdirSync, readFileSync } from "node:fs";
 
