@@ -56,6 +56,7 @@ export function vipPort(controller: VipController, drainer: Drainer): VipPort {
         elapsedMs: Math.max(0, Date.now() - d.startedMs),
         timeoutMs: d.timeoutMs,
       })),
+    localDrains: () => drainer.localGroups(),
     endDrain: (vip, why) => drainer.endDrain(vip.address, why),
     setGarp(garp) {
       controller.setSchedule({ burstMs: garp.offsetsMs, refreshMs: garp.refreshMs });

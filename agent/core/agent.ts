@@ -287,7 +287,7 @@ export class AgentCore {
         timeoutMs: d.timeoutMs,
         maxMs: d.maxMs,
       },
-      () => (this.held.has(group) ? "held" : this.deps.vips.draining().some((x) => x.group === group) ? "draining" : "none"),
+      () => (this.held.has(group) ? "held" : this.drainingHere(group) ? "draining" : "none"),
       (sum, startedMs, endedMs) =>
         report({
           probes: sum.probes,
@@ -415,7 +415,7 @@ export class AgentCore {
     } else {
       // A drain keeps the VIP local here: the LAN's answer is what counts now.
       const all = this.bindings(v.group, v.vips);
-      if (all.ok && this.deps.vips.draining().some((d) => d.group === v.group))
+      if (all.ok && this.drainingHere(v.group))
         for (const b of all.vips) await this.deps.vips.endDrain(b, "the coordinator asks this host to verify the VIP on the LAN");
       try {
         const r = await this.deps.verify.verify({
@@ -697,6 +697,11 @@ export class AgentCore {
   }
 
   // ------------------------------------------------------------------ helpers
+
+  /** The group's VIP is still local here after a release (a drain, reported or not). */
+  private drainingHere(group: string): boolean {
+    return this.deps.vips.localDrains ? this.deps.vips.localDrains().includes(group) : this.deps.vips.draining().some((d) => d.group === group);
+  }
 
   private heldVips(): HeldVip[] {
     return [...this.held].flatMap(([group, h]) => h.vips.map((v) => ({ group, address: `${v.address}/${v.prefix}`, interface: v.interface, epoch: h.epoch })));

@@ -101,6 +101,16 @@ export class Drainer {
   }
 
   /** Drains in progress. */
+  /**
+   * Groups whose VIP is still on lo here: every drain, announced or not (a drain of this
+   * host's own probes only is never reported), until its removal begins. The flip comes
+   * before the address is deleted, so whatever the deletion cuts (a probe of this host's own
+   * through the VIP) is seen as cut by this host's own move.
+   */
+  localGroups(): string[] {
+    return [...new Set([...this.drains.values()].filter((d) => !d.ended).map((d) => d.binding.group))];
+  }
+
   status(): DrainStatus[] {
     return [...this.drains.values()]
       .filter((d) => d.announced)

@@ -211,3 +211,20 @@ test("a dual-stack group's planned release drains both VIPs; its planned acquire
   );
   await r2.drainer.close();
 });
+
+test("a drain keeps its group local here, reported or not, until its removal begins: what the deletion cuts is this host's own move", async () => {
+  let localAtDelete: string[] | undefined;
+  let drainer: Drainer | undefined;
+  // Only this host's own probe: a drain that is never reported (status() stays empty).
+  const r = rig([["198.18.0.11:50000"]], (argv) => {
+    if (argv.join(" ") === "ip addr del 198.18.0.100/32 dev lo") localAtDelete = drainer?.localGroups();
+    return undefined;
+  });
+  drainer = r.drainer;
+  assert.equal(await r.drainer.startDrain(vip, 30_000), true);
+  assert.deepEqual(r.drainer.localGroups(), ["VI_1"], "the VIP is on lo: local here");
+  assert.deepEqual(r.drainer.status(), [], "a drain of this host's own probes is not reported");
+  for (let i = 0; i < 100 && localAtDelete === undefined; i++) await sleep(5);
+  assert.deepEqual(localAtDelete, [], "no longer local once the deletion begins");
+  assert.deepEqual(r.drainer.localGroups(), []);
+});
