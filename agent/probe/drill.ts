@@ -29,7 +29,10 @@ export interface DrillSample {
  * A probe that starts this soon after this node's own bind or unbind (or drain end), or
  * runs across one, is counted apart: the host's routes and neighbour entries for the VIP
  * are changing under it (a local connection rerouted to the LAN, a fresh ARP resolution),
- * which no client on another host sees.
+ * which no client on another host sees. So is a probe *reset* this soon before one: the
+ * change is recorded once the agent has finished the move (every address bound, forwarding
+ * set up), tens of ms after the kernel's routes changed and cut the probe's connection. A
+ * refusal or a timeout before a move is the service's, and counts.
  */
 export const OWN_MOVE_MARGIN_MS = 100;
 
@@ -62,7 +65,9 @@ export function summarizeDrill(samples: readonly DrillSample[], endMs: number, o
       held.push({ fromMs: spanStart, toMs: s.startMs });
       spanStart = undefined;
     }
-    const near = ownChanges.some((c) => c >= s.startMs - OWN_MOVE_MARGIN_MS && c <= (s.endMs ?? s.startMs));
+    // A reset (a local connection the kernel rerouted) may also end before the move is recorded.
+    const after = s.outcome === "reset" ? OWN_MOVE_MARGIN_MS : 0;
+    const near = ownChanges.some((c) => c >= s.startMs - OWN_MOVE_MARGIN_MS && c <= (s.endMs ?? s.startMs) + after);
     if (s.crossed || near) {
       crossed++;
       continue;

@@ -69,6 +69,23 @@ describe("summarizeDrill", () => {
     assert.equal(summarizeDrill(probes, 1000, []).failed, 2);
   });
 
+  test("a probe reset just before this node's recorded move is counted apart (the move is recorded once the agent has finished it)", () => {
+    const probes: DrillSample[] = [
+      { startMs: 0, endMs: 5, ok: true, outcome: "ok", held: false },
+      // The kernel bound the VIP at ~12 ms and cut this probe's connection; the agent recorded the move at 60 ms.
+      { startMs: 10, endMs: 13, ok: false, outcome: "reset", held: false },
+      { startMs: 300, endMs: 305, ok: true, outcome: "ok", held: true },
+      { startMs: 400, endMs: 402, ok: false, outcome: "reset", held: true },
+      { startMs: 410, endMs: 412, ok: true, outcome: "ok", held: true },
+    ];
+    const s = summarizeDrill(probes, 1000, [60]);
+    assert.deepEqual({ failed: s.failed, outcomes: s.outcomes }, { failed: 1, outcomes: { reset: 1 } }, "the reset at 400 ms, far from any move, still counts");
+    assert.equal(summarizeDrill(probes, 1000, []).failed, 2);
+    // A refusal just before this node's move is the service's (nginx dead here, say): it counts.
+    const refused = summarizeDrill([{ startMs: 10, endMs: 13, ok: false, outcome: "refused", held: true }], 1000, [60]);
+    assert.equal(refused.failed, 1);
+  });
+
   test("failures are counted by outcome", () => {
     const s = summarizeDrill(
       [
@@ -205,8 +222,8 @@ describe("DrillRunner", () => {
       ),
     );
     assert.equal(runner.running("d1"), true);
-    // Until a few probes past the move (bounded: a busy host runs timers late).
-    for (let i = 0; i < 500 && calls < 6; i++) await new Promise((r) => setTimeout(r, 10));
+    // Until well past the move and its margin on either side (bounded: a busy host runs timers late).
+    for (let i = 0; i < 500 && calls < 25; i++) await new Promise((r) => setTimeout(r, 10));
     runner.stop("d1");
     assert.equal(runner.running("d1"), false);
     const { s, startedMs } = await done;
