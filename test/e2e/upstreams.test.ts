@@ -356,11 +356,23 @@ test("an invalid push (a server nginx cannot resolve) never reaches the running 
       // What a person sees: `keepvip status` names each agent's applied version and nginx -t's error.
       const text = await admin(P, ["status"]);
       for (const h of LB_HOSTS) assert.match(text.out, new RegExp(`${h}=v${goodVersion} \\(error: nginx -t failed: .*host not found in upstream`), text.out);
-      // The agents keep probing (the bogus server fails its checks, a new version follows): still refused.
+      // The agents keep probing (the bogus server fails its checks, a new version follows): still
+      // refused. A candidate is on disk only while its `nginx -t` runs (the last good file then
+      // waits beside it as .keepvip-good), so the file is judged once no apply is under way.
       await sleep(1000);
       for (const h of LB_HOSTS) {
-        assert.equal(renderedText(P, h), good[h], `${h}: the last good file stays in place`);
-        assert.equal(existsSync(`${labPaths(P).upstreamFile(h)}.keepvip-good`), false, `${h}: no half-done apply left behind`);
+        const settled = await waitFor(
+          `${h}: no apply under way`,
+          5000,
+          async () => {
+            const applying = () => existsSync(`${labPaths(P).upstreamFile(h)}.keepvip-good`);
+            if (applying()) return undefined;
+            const text = renderedText(P, h);
+            return applying() ? undefined : text;
+          },
+          20,
+        );
+        assert.equal(settled, good[h], `${h}: the last good file stays in place`);
       }
       return s;
     } finally {
