@@ -1,7 +1,7 @@
 /**
  * The V8 flags the agent runs with: its bin's first line (`#!/usr/bin/env -S node --jitless`)
  * carries them, so systemd's ExecStart and a shell start it the same way, and the lab passes
- * them when it starts `node dist/agent/main.js` itself (a unit test keeps the three equal).
+ * them when it starts `node dist/agent/keepvip-agent.js` itself (a unit test keeps the three equal).
  *
  * --jitless: V8 interprets and never compiles to machine code. An agent's JavaScript is small
  * and cold (probes, reports, a command now and then; its time goes to system calls and child

@@ -34,7 +34,7 @@ export interface UpOptions {
   advertSec?: number;
   /** nginx proxy_connect_timeout in ms (default 3000, the seed's). */
   connectTimeoutMs?: number;
-  /** keepvip bins (default dist/coordinator/main.js, dist/agent/main.js). */
+  /** keepvip bins (default dist/coordinator/main.js, dist/agent/keepvip-agent.js). */
   bins?: KeepvipBins;
   /** Three coordinator replicas on a 3-member etcd instead of one coordinator (keepvip stack only). */
   ha?: boolean;

@@ -107,12 +107,12 @@ export function hostPrograms(): HostPrograms {
 /** The built admin CLI (`keepvip`): the lab's certificates and every admin call go through it. */
 export const CLI_BIN = join(REPO_ROOT, "dist", "cli", "main.js");
 
-/** The keepvip bins the keepvip stack runs (built by `npm run build`). */
+/** The keepvip bins the keepvip stack runs (built by `npm run build`; the agent's is the bundle the package ships). */
 export interface KeepvipBins {
   coordinator: string;
   agent: string;
 }
 
 export function defaultKeepvipBins(): KeepvipBins {
-  return { coordinator: join(REPO_ROOT, "dist", "coordinator", "main.js"), agent: join(REPO_ROOT, "dist", "agent", "main.js") };
+  return { coordinator: join(REPO_ROOT, "dist", "coordinator", "main.js"), agent: join(REPO_ROOT, "dist", "agent", "keepvip-agent.js") };
 }

@@ -14,6 +14,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { CheckItem } from "../../agent/preflight-checks.js";
 import { ARPING, IP, requireRoot, sh } from "./helpers/netns-kvA.js";
+import { defaultKeepvipBins } from "../../deploy/lab/paths.js";
+
+/** The agent as the package ships it (the bundle). */
+const AGENT_BIN = defaultKeepvipBins().agent;
 
 const NS = "kvP-h";
 const LAN = "kvP-lan";
@@ -81,7 +85,7 @@ function sysctl(setting: string): void {
 }
 
 function preflight(json: boolean): { code: number | null; out: string; err: string } {
-  const r = spawnSync(IP, ["netns", "exec", NS, process.execPath, "dist/agent/main.js", "--config", configFile, "--preflight", ...(json ? ["--json"] : [])], {
+  const r = spawnSync(IP, ["netns", "exec", NS, process.execPath, AGENT_BIN, "--config", configFile, "--preflight", ...(json ? ["--json"] : [])], {
     encoding: "utf8",
     timeout: 60_000,
   });
@@ -165,7 +169,7 @@ test("fixed one by one: the checklist turns ✔ and exits 0, warnings left", asy
 test("a config that does not validate never reaches the checks", () => {
   const bad = join(dir, "bad.yaml");
   writeFileSync(bad, "node_id: lb1\ncoordinator: nowhere\ngroups: {}\n");
-  const r = spawnSync(process.execPath, ["dist/agent/main.js", "--config", bad, "--preflight"], { encoding: "utf8", timeout: 30_000 });
+  const r = spawnSync(process.execPath, [AGENT_BIN, "--config", bad, "--preflight"], { encoding: "utf8", timeout: 30_000 });
   assert.equal(r.status, 1);
   assert.match(r.stderr, /coordinator/);
   assert.equal(r.stdout, "");
