@@ -2,6 +2,7 @@ import { test, after } from "node:test";
 import assert from "node:assert/strict";
 import { createServer as createHttpServer, type Server as HttpServer } from "node:http";
 import { createServer as createTcpServer, type Server, type Socket, type AddressInfo } from "node:net";
+import { createHash } from "node:crypto";
 import { probeService } from "../../agent/probe/service.js";
 
 // Local servers on 127.0.0.1:0, closed after the file; sockets they hold are destroyed too.
@@ -165,4 +166,53 @@ test("a probe says whether the connection was accepted: yes for a silent server,
   assert.deepEqual([silentHttp.outcome, silentHttp.connected], ["timeout", true]);
   const refused = await probeService({ host: "127.0.0.1", port: await closedPort(), timeoutMs: 500 });
   assert.deepEqual([refused.outcome, refused.connected], ["refused", false]);
+});
+
+/** A raw server: answers every connection with `reply` (after reading the request), then does `then`. */
+async function rawServer(reply: string, then: "close" | "keep-open"): Promise<{ port: number; requests: string[] }> {
+  const requests: string[] = [];
+  const s = createTcpServer((sock) => {
+    let got = "";
+    sock.on("data", (d) => {
+      got += d.toString("latin1");
+      if (!got.includes("\r\n\r\n")) return;
+      requests.push(got);
+      if (then === "close") sock.end(reply);
+      else sock.write(reply);
+    });
+  });
+  return { port: await listen(s), requests };
+}
+
+test("the probe asks in HTTP/1.0, as keepalived's HTTP_GET and genhash do", async () => {
+  const srv = await rawServer("HTTP/1.0 200 OK\r\n\r\nfine", "close");
+  const r = await probeService({ host: "127.0.0.1", port: srv.port, path: "/aaa", hostHeader: "svc.test", timeoutMs: 500 });
+  assert.equal(r.outcome, "ok");
+  assert.match(srv.requests[0] ?? "", /^GET \/aaa HTTP\/1\.0\r\nHost: svc\.test\r\n/);
+});
+
+test("a server that closes without answering is a reset; one that answers garbage is an error naming it", async () => {
+  const closer = createTcpServer((sock) => sock.once("data", () => sock.end()));
+  const quiet = await probeService({ host: "127.0.0.1", port: await listen(closer), path: "/", timeoutMs: 500 });
+  assert.equal(quiet.outcome, "reset");
+  assert.match(quiet.detail, /closed by the server after no answer/);
+  const garbage = await rawServer("SSH-2.0-OpenSSH_9.2\r\n\r\n", "close");
+  const r = await probeService({ host: "127.0.0.1", port: garbage.port, path: "/", timeoutMs: 500 });
+  assert.equal(r.outcome, "error");
+  assert.match(r.detail, /not an HTTP answer: "SSH-2\.0-OpenSSH_9\.2"/);
+});
+
+test("a body of announced length is judged when it has arrived, not when the server closes", async () => {
+  const srv = await rawServer("HTTP/1.1 200 OK\r\nContent-Length: 7\r\n\r\nhealthy", "keep-open");
+  const r = await probeService({ host: "127.0.0.1", port: srv.port, path: "/", expectBody: "healthy", timeoutMs: 500 });
+  assert.equal(r.outcome, "ok", r.detail);
+  const short = await probeService({ host: "127.0.0.1", port: srv.port, path: "/", expectBody: "sick", timeoutMs: 500 });
+  assert.equal(short.outcome, "bad-body", short.detail);
+});
+
+test("a chunked answer (a server that chunks even for HTTP/1.0) is decoded before its text and digest are judged", async () => {
+  const srv = await rawServer("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nheal\r\n3;x=y\r\nthy\r\n0\r\n\r\n", "keep-open");
+  const digest = createHash("md5").update("healthy").digest("hex");
+  const r = await probeService({ host: "127.0.0.1", port: srv.port, path: "/", expectBody: "healthy", expectDigest: digest, timeoutMs: 500 });
+  assert.equal(r.outcome, "ok", r.detail);
 });
