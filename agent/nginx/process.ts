@@ -8,7 +8,7 @@
  * the libuv pool each read was four pool round trips (open, fstat, read, close), each waking a
  * pool thread and the loop: 40 wake-ups a second at the 100 ms default.
  */
-import { readdirSync, readFileSync } from "node:fs";
+import { closeSync, openSync, readdirSync, readFileSync, readSync } from "node:fs";
 
 export interface ProcessInfo {
   pid: number;
@@ -39,6 +39,47 @@ export async function processInfo(pid: number): Promise<ProcessInfo | undefined>
 export async function isLive(pid: number): Promise<boolean> {
   const info = await processInfo(pid);
   return info !== undefined && info.state !== "Z" && info.state !== "X";
+}
+
+/**
+ * An adopted master's /proc/PID/stat, held open: each look is one pread of its first bytes
+ * (procfs regenerates the file at offset 0) instead of open, fstat, read and close and a
+ * string. Exists and is not a zombie, as isLive; once the process is reaped the read fails
+ * (ESRCH), even if its pid has been given to another process since.
+ */
+export class ProcStatWatch {
+  private fd: number | undefined;
+  /** "PID (comm) S": the state letter comes within the first 40 bytes (comm is at most 15). */
+  private readonly buf = Buffer.alloc(128);
+
+  constructor(readonly pid: number) {
+    try {
+      this.fd = Number.isInteger(pid) && pid > 0 ? openSync(`/proc/${pid}/stat`, "r") : undefined;
+    } catch {
+      this.fd = undefined;
+    }
+  }
+
+  live(): boolean {
+    if (this.fd === undefined) return false;
+    let n: number;
+    try {
+      n = readSync(this.fd, this.buf, 0, this.buf.length, 0);
+    } catch {
+      this.close();
+      return false;
+    }
+    // The command name may itself contain ") ": the state follows the last one.
+    const paren = this.buf.lastIndexOf(0x29, n - 1);
+    if (paren < 0 || paren + 2 >= n) return false;
+    const state = this.buf[paren + 2];
+    return state !== 0x5a && state !== 0x58; // Z, X
+  }
+
+  close(): void {
+    if (this.fd !== undefined) closeSync(this.fd);
+    this.fd = undefined;
+  }
 }
 
 /** The process title ("nginx: master process /usr/sbin/nginx -p ..."), "" if gone. */

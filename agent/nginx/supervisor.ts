@@ -27,7 +27,7 @@ import type { CommandRunner, RunningProcess } from "../../shared/exec/runner.js"
 import { externalTestCommand, nginxFailureReason, planChildCommands, type ChildCommands } from "./commands.js";
 import { fail, ok, type Result } from "../../shared/result.js";
 import { releaseOrphans, startMaster, stopMaster } from "./master.js";
-import { isLive, isNginxMaster, processInfo, readPidFile, sendSignal } from "./process.js";
+import { isLive, isNginxMaster, ProcStatWatch, processInfo, readPidFile, sendSignal } from "./process.js";
 import { restartDelay, type NginxStateName, type NginxStatus } from "./restart-policy.js";
 import { SerialQueue } from "../../shared/serial-queue.js";
 import { sharedWheel, type WheelTimer } from "../../shared/timer-wheel.js";
@@ -81,6 +81,8 @@ export class NginxSupervisor {
   /** Process group of the current master when it leads one (child mode cleanup of orphans). */
   private pgrp: number | undefined;
   private pollTimer: WheelTimer | undefined;
+  /** The polled master's /proc/PID/stat, held open between polls. */
+  private statWatch: ProcStatWatch | undefined;
   private restarting = false;
   private wake: (() => void) | undefined;
   private readonly lock = new SerialQueue();
@@ -230,6 +232,8 @@ export class NginxSupervisor {
     this.supervising = false;
     sharedWheel.clearTimeout(this.pollTimer);
     this.pollTimer = undefined;
+    this.statWatch?.close();
+    this.statWatch = undefined;
     clearTimeout(this.holdTimer);
     this.heldDownUntil = 0;
     this.wake?.();
@@ -295,11 +299,17 @@ export class NginxSupervisor {
     // /proc every poll, not kill(pid, 0): a killed master stays a zombie until its parent
     // reaps it, and an adopted master's parent (the init of a container or VM) may never do
     // so promptly; kill(pid, 0) succeeds on a zombie (the lab's drills saw a death found a
-    // second late). The read is synchronous: a few bytes from procfs.
-    if (await isLive(pid)) {
+    // second late). The file stays open between polls: one pread of a few bytes each.
+    if (this.statWatch?.pid !== pid) {
+      this.statWatch?.close();
+      this.statWatch = new ProcStatWatch(pid);
+    }
+    if (this.statWatch.live()) {
       this.schedulePoll(pid);
       return;
     }
+    this.statWatch.close();
+    this.statWatch = undefined;
     this.onDeath(`nginx master ${pid} is gone`);
   }
 
