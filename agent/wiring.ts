@@ -33,7 +33,7 @@ export function vipPort(controller: VipController, drainer: Drainer): VipPort {
       // holder's new ones go back to it.
       // One VIP's table does not wait for another's (a dual-stack group has two).
       if (forwardMs > 0 && !opts.takeover) await Promise.all(vips.map((v) => drainer.forward(v, forwardMs)));
-      const results = await controller.acquire(vips, { takeover: opts.takeover });
+      const results = await controller.acquire(vips, { takeover: opts.takeover, beforeChange: opts.moving });
       // Back on the LAN interface: a drain of ours (a move back mid-drain) ends, its flows stay here.
       for (const v of vips) await drainer.endDrain(v.address, "this host holds it again");
       const failed = results.filter((r) => !r.present);
@@ -44,7 +44,7 @@ export function vipPort(controller: VipController, drainer: Drainer): VipPort {
       // Each VIP stays local (on lo, unannounced) before it leaves the LAN interface; the
       // VIPs of a group at once, so a dual-stack group leaves the LAN as soon as a lone VIP would.
       await Promise.all(vips.map((v) => (drainMs > 0 ? drainer.startDrain(v, drainMs, opts?.members ?? []) : drainer.unforward(v))));
-      const results = await controller.release(vips);
+      const results = await controller.release(vips, { beforeChange: opts?.moving });
       const stuck = results.filter((r) => r.present);
       if (stuck.length > 0) throw new Error(stuck.map((r) => r.detail).join("; "));
     },

@@ -477,14 +477,14 @@ export class AgentCore {
         return;
       case "bind":
         try {
-          await this.deps.vips.acquire(e.vips, { takeover: e.takeover, garp: e.garp, forwardMs: e.forwardMs });
+          await this.deps.vips.acquire(e.vips, { takeover: e.takeover, garp: e.garp, forwardMs: e.forwardMs, moving: this.ownMove(group, "bind") });
           return { type: "bound", error: null };
         } catch (err) {
           return { type: "bound", error: (err as Error).message };
         }
       case "unbind":
         try {
-          await this.deps.vips.release(e.vips, { drainMs: e.drainMs, members: e.members });
+          await this.deps.vips.release(e.vips, { drainMs: e.drainMs, members: e.members, moving: this.ownMove(group, "unbind") });
           return { type: "unbound", error: null };
         } catch (err) {
           return { type: "unbound", error: (err as Error).message };
@@ -697,6 +697,24 @@ export class AgentCore {
   }
 
   // ------------------------------------------------------------------ helpers
+
+  /**
+   * What the VIP port calls right before it adds (a bind) or deletes (an unbind) one of the
+   * group's addresses, when that moves the VIP to or from this node: a drill running here
+   * records its own move at that instant. The kernel's routes for the VIP change with that
+   * `ip addr add/del`, which may cut a drill probe's local connection through the VIP.
+   * Recorded once the bind was done (the first GARP out, tens of ms later), the move came
+   * after the probe it cut; recorded as the bind began, before a planned move's forwarding
+   * is set up (a few programs run first), the address may change more than the drill's
+   * margin later. Undefined when nothing moves: a bind of a VIP this node holds already (a
+   * newer epoch), an unbind of one that is not here.
+   */
+  private ownMove(group: string, kind: "bind" | "unbind"): (() => void) | undefined {
+    const drills = this.deps.drills;
+    if (!drills) return undefined;
+    const moves = kind === "bind" ? !this.held.has(group) : this.held.has(group) || this.drainingHere(group);
+    return moves ? () => drills.ownMove(group) : undefined;
+  }
 
   /** The group's VIP is still local here after a release (a drain, reported or not). */
   private drainingHere(group: string): boolean {

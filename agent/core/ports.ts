@@ -24,15 +24,18 @@ export interface VipPort {
   /**
    * Adds (idempotent) and announces; resolves once added and the first GARP is out.
    * `forwardMs` > 0 (a planned move): first forward the flows this host does not
-   * know to the host answering for the VIP now, for that long.
+   * know to the host answering for the VIP now, for that long. `moving` is called right
+   * before each address is added (`ip addr add`, after the forwarding is in): the kernel's
+   * routes for the VIP change then, tens of ms before this resolves.
    */
-  acquire(vips: VipSpec[], opts: { takeover: boolean; garp: GarpPlan; forwardMs?: number }): Promise<void>;
+  acquire(vips: VipSpec[], opts: { takeover: boolean; garp: GarpPlan; forwardMs?: number; moving?: () => void }): Promise<void>;
   /**
    * Removes from the LAN (idempotent) and stops announcing. `drainMs` > 0 (a planned
-   * move): the flows established here go on, unannounced, until they end or that long.
+   * move): the flows established here go on, unannounced, until they end or that long
+   * (`members`: addresses whose flows are probes, not waited for). `moving` is called right
+   * before each address leaves the LAN interface (`ip addr del`).
    */
-  /** `drainMs`: keep serving established flows that long (`members`: addresses whose flows are probes, not waited for). */
-  release(vips: VipSpec[], opts?: { drainMs?: number; members?: string[] }): Promise<void>;
+  release(vips: VipSpec[], opts?: { drainMs?: number; members?: string[]; moving?: () => void }): Promise<void>;
   /** VIPs let go of in a planned move whose flows this host still serves. */
   draining(): DrainingVip[];
   /** Groups whose VIP is still local here after a release (every drain, reported or not; default: those of draining()). */
@@ -154,4 +157,9 @@ export interface DrillPort {
   ): void;
   stop(drillId: string): void;
   running(drillId: string): boolean;
+  /**
+   * This node adds or deletes the group's VIP now (called right before the `ip addr add` or
+   * `ip addr del`): a drill of the group running here records its own move at this instant.
+   */
+  ownMove(group: string): void;
 }

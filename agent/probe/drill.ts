@@ -26,13 +26,19 @@ export interface DrillSample {
 }
 
 /**
- * A probe that starts this soon after this node's own bind or unbind (or drain end), or
- * runs across one, is counted apart: the host's routes and neighbour entries for the VIP
- * are changing under it (a local connection rerouted to the LAN, a fresh ARP resolution),
- * which no client on another host sees. So is a probe *reset* this soon before one: the
- * change is recorded once the agent has finished the move (every address bound, forwarding
- * set up), tens of ms after the kernel's routes changed and cut the probe's connection. A
- * refusal or a timeout before a move is the service's, and counts.
+ * A probe that runs across this node's own bind or unbind (or drain end), or starts this
+ * soon after one, is counted apart: the host's routes and neighbour entries for the VIP
+ * change under it (a local connection rerouted to or from the LAN, a fresh ARP
+ * resolution), which no client on another host sees. A bind or an unbind is recorded as it
+ * begins to change the host's addresses, right before its `ip addr add` or `ip addr del`
+ * (DrillRunner.ownMove, called by the VIP port through the agent's core); a drain's end is
+ * seen by the next look once its removal has begun, before its address on lo is deleted.
+ * Either way the kernel's routes change at or after the recorded instant, so a probe that
+ * the change cut ends at or after it, whatever its outcome, and is counted apart as running
+ * across it. The margin after it covers the rest of the move (the other addresses of the
+ * group, the first GARP) and the neighbour entries settling. A probe that ended before the
+ * move began was not cut by it and counts, whatever it saw: a refusal, a timeout or a reset
+ * there is the service's (nginx dead on the holder stays in the drill's blackout).
  */
 export const OWN_MOVE_MARGIN_MS = 100;
 
@@ -49,7 +55,10 @@ export interface DrillSummary {
   held: Array<{ fromMs: number; toMs: number }>;
 }
 
-/** What the probes of one drill saw. Samples may arrive out of order (probes overlap). */
+/**
+ * What the probes of one drill saw. Samples may arrive out of order (probes overlap).
+ * `ownChanges`: when this node's own moves began (wall ms), see OWN_MOVE_MARGIN_MS.
+ */
 export function summarizeDrill(samples: readonly DrillSample[], endMs: number, ownChanges: readonly number[] = []): DrillSummary {
   const sorted = [...samples].sort((a, b) => a.startMs - b.startMs);
   const outcomes: Record<string, number> = {};
@@ -65,9 +74,8 @@ export function summarizeDrill(samples: readonly DrillSample[], endMs: number, o
       held.push({ fromMs: spanStart, toMs: s.startMs });
       spanStart = undefined;
     }
-    // A reset (a local connection the kernel rerouted) may also end before the move is recorded.
-    const after = s.outcome === "reset" ? OWN_MOVE_MARGIN_MS : 0;
-    const near = ownChanges.some((c) => c >= s.startMs - OWN_MOVE_MARGIN_MS && c <= (s.endMs ?? s.startMs) + after);
+    // The move ran across the probe, or began at most the margin before it started.
+    const near = ownChanges.some((c) => c >= s.startMs - OWN_MOVE_MARGIN_MS && c <= (s.endMs ?? s.startMs));
     if (s.crossed || near) {
       crossed++;
       continue;
@@ -118,8 +126,9 @@ interface Running {
   done: (summary: DrillSummary, startedMs: number, endedMs: number) => void;
   startedMs: number;
   stopping: boolean;
-  /** Where the VIP was on this node at the last look, and when it was seen to change (wall ms). */
+  /** Where the VIP was on this node at the last look. */
   lastHere?: VipHere;
+  /** This node's own moves (wall ms): when a bind or an unbind changed an address (ownMove), and when a look saw `here` change. */
   changes: number[];
 }
 
@@ -173,6 +182,17 @@ export class DrillRunner {
   /** Every drill stops (agent shutdown). */
   stopAll(): void {
     for (const id of [...this.runs.keys()]) this.stop(id);
+  }
+
+  /**
+   * This node adds or deletes the group's VIP now (right before the `ip addr add` or `ip addr
+   * del` of a bind or an unbind): a probe whose connection the kernel's route change cuts
+   * ends after this instant. Recorded for every drill of the group here, a stopping one
+   * included (its probes in flight are still judged).
+   */
+  ownMove(group: string): void {
+    const atMs = this.deps.wallMs();
+    for (const run of this.runs.values()) if (run.spec.group === group) run.changes.push(atMs);
   }
 
   running(drillId: string): boolean {

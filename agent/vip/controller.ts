@@ -149,8 +149,10 @@ export class VipController {
    * An IPv6 address must serve once added: one that is tentative or dadfailed
    * (found there, added by someone else without `nodad`) is a failure, outcome
    * "unusable"; one found already there is announced once that is checked.
+   * `beforeChange` is called right before each `ip addr add`, the instant the kernel's
+   * routes for that address change (never for one found already there).
    */
-  acquire(bindings: VipBinding[], options: { takeover?: boolean; garp?: boolean } = {}): Promise<VipResult[]> {
+  acquire(bindings: VipBinding[], options: { takeover?: boolean; garp?: boolean; beforeChange?: (b: VipBinding) => void } = {}): Promise<VipResult[]> {
     const { takeover = false, garp = true } = options;
     return this.serial(async () => {
       const addrs = await this.readAddresses();
@@ -165,6 +167,7 @@ export class VipController {
         let outcome: AddOutcome = "already-present";
         let detail = `${b.address}/${b.prefix} already on ${b.interface}`;
         if (!isPresent(addrs, b)) {
+          options.beforeChange?.(b);
           const r = await this.opts.runner.run(planAddressAdd(this.opts.tools, b), { timeoutMs: this.timeout() });
           outcome = addOutcome(r);
           detail = outcome === "failed" ? `${r.argv.join(" ")}: ${oneLine(r.stderr || r.spawnError)}` : `${b.address}/${b.prefix} on ${b.interface}`;
@@ -218,8 +221,12 @@ export class VipController {
     if (!wasHeld) this.emit("acquired", b, detail);
   }
 
-  /** Makes each binding absent and stops its announcements. Already absent = no-op. */
-  release(bindings: VipBinding[]): Promise<VipResult[]> {
+  /**
+   * Makes each binding absent and stops its announcements. Already absent = no-op.
+   * `beforeChange` is called right before each `ip addr del`, the instant the kernel's
+   * routes for that address change.
+   */
+  release(bindings: VipBinding[], options: { beforeChange?: (b: VipBinding) => void } = {}): Promise<VipResult[]> {
     return this.serial(async () => {
       const results: VipResult[] = [];
       for (const b of bindings) {
@@ -227,6 +234,7 @@ export class VipController {
         this.known.set(key, b);
         const wasDesired = this.desired.delete(key);
         await this.stopAnnouncing(key);
+        options.beforeChange?.(b);
         const r = await this.opts.runner.run(planAddressDel(this.opts.tools, b), { timeoutMs: this.timeout() });
         const outcome = delOutcome(r);
         const detail = outcome === "failed" ? `${r.argv.join(" ")}: ${oneLine(r.stderr || r.spawnError)}` : `${b.address}/${b.prefix} off ${b.interface}`;

@@ -34,7 +34,7 @@ import {
   type NodeState,
   type VerifyOutcome,
 } from "../../agent/core/node-machine.js";
-import type { ReachState, VipSpec } from "../../agent/core/ports.js";
+import type { DrillPort, ReachState, VipSpec } from "../../agent/core/ports.js";
 import type { AgentMemory } from "../../agent/core/memory.js";
 import type { AgentMessage, Welcome } from "../../shared/gen/keepvip/v1/agent.js";
 import { agentConfigSchema } from "../../shared/config/agent.js";
@@ -1016,6 +1016,8 @@ async function rig(
     extra?: string;
     /** The welcome's VIPs of VI_1. */
     vips?: string[];
+    /** The drills port (none by default). */
+    drills?: DrillPort;
   } = {},
 ): Promise<Rig> {
   const lan = opts.lan ?? new FakeLan();
@@ -1048,6 +1050,7 @@ async function rig(
     link: r.links,
     upstreams: new FakeUpstreams(),
     backends: new FakeBackends(),
+    ...(opts.drills ? { drills: opts.drills } : {}),
     log: silentLogger,
     memory: { epochs: {}, term: opts.rememberedTerm ?? 0, groups: [] },
     saveMemory: (m) => void r.saved.push(structuredClone(m)),
@@ -1226,6 +1229,67 @@ test("core: a release arriving while a takeover is being confirmed wins: the re-
   assert.deepEqual(r.lan.holders("198.18.0.100"), ["lb9"], "released and never put back");
   assert.deepEqual(acks(r), ["c1 ok", "c2 ok"]);
   assert.equal(r.core.held.get("VI_1"), undefined);
+  r.core.close();
+});
+
+test("core: a drill records this node's own move as the VIP port changes an address, not once the bind or unbind is done", async () => {
+  const steps: string[] = [];
+  let wallMs = () => 0;
+  const drills: DrillPort = {
+    start: () => undefined,
+    stop: () => undefined,
+    running: () => false,
+    ownMove: (g) => void steps.push(`${wallMs()} own move ${g}`),
+  };
+  const r = await rig({ drills });
+  const t0 = r.clock.wallMs();
+  wallMs = () => r.clock.wallMs() - t0;
+  const sleep = (ms: number) => new Promise<void>((resolve) => r.clock.setTimeout(resolve, ms));
+  // The VIP port as wiring.ts makes it: 40 ms of work before the address changes (forwarding
+  // set up; the drain's copy on lo), 20 ms after it (the first GARP), the hook right before
+  // the change (VipController calls it right before `ip addr add/del`).
+  const fake = { acquire: r.vips.acquire.bind(r.vips), release: r.vips.release.bind(r.vips) };
+  r.vips.acquire = async (vips, opts) => {
+    steps.push(`${wallMs()} bind begins`);
+    await sleep(40);
+    await fake.acquire(vips, { ...opts, moving: () => (opts.moving?.(), steps.push(`${wallMs()} ip addr add`)) });
+    await sleep(20);
+    steps.push(`${wallMs()} bind done`);
+  };
+  r.vips.release = async (vips, opts) => {
+    steps.push(`${wallMs()} unbind begins`);
+    await sleep(40);
+    await fake.release(vips, { ...opts, moving: () => (opts?.moving?.(), steps.push(`${wallMs()} ip addr del`)) });
+    await sleep(20);
+    steps.push(`${wallMs()} unbind done`);
+  };
+  send(r, "c1", 1, acquireMsg());
+  await advance(r, 100);
+  send(r, "c2", 2, releaseMsg(0));
+  await advance(r, 100);
+  assert.deepEqual(steps, [
+    "0 bind begins",
+    "40 own move VI_1",
+    "40 ip addr add",
+    "60 bind done",
+    "100 unbind begins",
+    "140 own move VI_1",
+    "140 ip addr del",
+    "160 unbind done",
+  ]);
+  // Nothing moves, nothing is recorded: a release of a VIP not here, an acquire of one held here already.
+  steps.length = 0;
+  send(r, "c3", 3, releaseMsg(0));
+  await advance(r, 100);
+  send(r, "c4", 4, acquireMsg());
+  await advance(r, 100);
+  send(r, "c5", 5, acquireMsg());
+  await advance(r, 100);
+  assert.deepEqual(
+    steps.filter((s) => s.includes("own move")),
+    ["340 own move VI_1"],
+  );
+  assert.deepEqual(acks(r), ["c1 ok", "c2 ok", "c3 ok", "c4 ok", "c5 ok"]);
   r.core.close();
 });
 

@@ -69,22 +69,31 @@ describe("summarizeDrill", () => {
     assert.equal(summarizeDrill(probes, 1000, []).failed, 2);
   });
 
-  test("a probe reset just before this node's recorded move is counted apart (the move is recorded once the agent has finished it)", () => {
-    const probes: DrillSample[] = [
-      { startMs: 0, endMs: 5, ok: true, outcome: "ok", held: false },
-      // The kernel bound the VIP at ~12 ms and cut this probe's connection; the agent recorded the move at 60 ms.
-      { startMs: 10, endMs: 13, ok: false, outcome: "reset", held: false },
-      { startMs: 300, endMs: 305, ok: true, outcome: "ok", held: true },
-      { startMs: 400, endMs: 402, ok: false, outcome: "reset", held: true },
-      { startMs: 410, endMs: 412, ok: true, outcome: "ok", held: true },
-    ];
-    const s = summarizeDrill(probes, 1000, [60]);
-    assert.deepEqual({ failed: s.failed, outcomes: s.outcomes }, { failed: 1, outcomes: { reset: 1 } }, "the reset at 400 ms, far from any move, still counts");
-    assert.equal(summarizeDrill(probes, 1000, []).failed, 2);
-    // A refusal just before this node's move is the service's (nginx dead here, say): it counts.
-    const refused = summarizeDrill([{ startMs: 10, endMs: 13, ok: false, outcome: "refused", held: true }], 1000, [60]);
-    assert.equal(refused.failed, 1);
-  });
+  // This node's own move begins at 500 ms (recorded right before its `ip addr add` or `ip addr del`):
+  // is each lone probe counted apart, or judged (failed)?
+  const MOVE = 500;
+  const judged: Array<[name: string, probe: Omit<DrillSample, "held">, apart: boolean]> = [
+    ["a reset that ended before the move began counts", { startMs: 440, endMs: 470, ok: false, outcome: "reset" }, false],
+    ["a reset that ended 1 ms before the move began counts", { startMs: 480, endMs: 499, ok: false, outcome: "reset" }, false],
+    ["a reset ending as the move begins is apart", { startMs: 480, endMs: 500, ok: false, outcome: "reset" }, true],
+    ["a reset running across the begin of the move is apart", { startMs: 490, endMs: 530, ok: false, outcome: "reset" }, true],
+    ["a reset starting just after the begin of the move is apart", { startMs: 510, endMs: 512, ok: false, outcome: "reset" }, true],
+    ["a reset starting a margin after the begin of the move is apart", { startMs: 600, endMs: 602, ok: false, outcome: "reset" }, true],
+    ["a reset starting past the margin counts", { startMs: 601, endMs: 603, ok: false, outcome: "reset" }, false],
+    ["a refusal before the move counts (nginx dead here)", { startMs: 480, endMs: 481, ok: false, outcome: "refused" }, false],
+    ["a timeout that ended before the move counts", { startMs: 300, endMs: 400, ok: false, outcome: "timeout" }, false],
+    ["a timeout running across the move is apart", { startMs: 450, endMs: 550, ok: false, outcome: "timeout" }, true],
+    ["a refusal just after the begin of the move is apart", { startMs: 520, endMs: 521, ok: false, outcome: "refused" }, true],
+    ["an answered probe just after the begin of the move is apart", { startMs: 520, endMs: 521, ok: true, outcome: "ok" }, true],
+    ["a probe seen crossing a change of where the VIP is here is apart", { startMs: 100, endMs: 110, ok: false, outcome: "reset", crossed: true }, true],
+  ];
+  for (const [name, probe, apart] of judged)
+    test(`own move: ${name}`, () => {
+      const s = summarizeDrill([{ ...probe, held: false }], 1000, [MOVE]);
+      assert.deepEqual({ crossed: s.crossed, failed: s.failed }, apart ? { crossed: 1, failed: 0 } : { crossed: 0, failed: probe.ok ? 0 : 1 });
+      // Without the move only the probe seen crossing is apart.
+      assert.equal(summarizeDrill([{ ...probe, held: false }], 1000, []).crossed, probe.crossed ? 1 : 0);
+    });
 
   test("failures are counted by outcome", () => {
     const s = summarizeDrill(
@@ -235,5 +244,38 @@ describe("DrillRunner", () => {
     const after = calls;
     await new Promise((r) => setTimeout(r, 50));
     assert.equal(calls, after, "no probe after the stop");
+  });
+
+  test("ownMove records this node's move when it begins: the reset it caused before `here` changed is counted apart; a drill of another group is not told", async () => {
+    const calls = new Map<string, number>();
+    const runner = new DrillRunner({
+      probe: async (o) => {
+        const n = (calls.get(o.host) ?? 0) + 1;
+        calls.set(o.host, n);
+        // VI_1's third probe: this node begins to bind VI_1 while it runs, and the bind's route change resets it.
+        if (n === 3 && o.host === "198.18.0.100") runner.ownMove("VI_1");
+        await new Promise((r) => setTimeout(r, 1));
+        return { ok: n !== 3, outcome: n === 3 ? "reset" : "ok", detail: "", latencyMs: 1 };
+      },
+      wallMs: () => Date.now(),
+    });
+    const run = (drillId: string, group: string, host: string) =>
+      new Promise<DrillSummary>((resolve) =>
+        runner.start(
+          { drillId, group, host, port: 10016, path: "", intervalMs: 10, timeoutMs: 100, maxMs: 5000 },
+          () => "none",
+          (s) => resolve(s),
+        ),
+      );
+    const vi1 = run("d1", "VI_1", "198.18.0.100");
+    const vi2 = run("d2", "VI_2", "198.18.0.200");
+    for (let i = 0; i < 500 && Math.min(calls.get("198.18.0.100") ?? 0, calls.get("198.18.0.200") ?? 0) < 5; i++) await new Promise((r) => setTimeout(r, 10));
+    runner.stop("d1");
+    runner.stop("d2");
+    const [s1, s2] = await Promise.all([vi1, vi2]);
+    assert.equal(s1.failed, 0, JSON.stringify(s1));
+    assert.ok(s1.crossed >= 1, JSON.stringify(s1));
+    // VI_2's reset is nobody's move here: it counts.
+    assert.deepEqual({ failed: s2.failed, outcomes: s2.outcomes, crossed: s2.crossed }, { failed: 1, outcomes: { reset: 1 }, crossed: 0 });
   });
 });

@@ -236,6 +236,35 @@ test("release stops the burst and ends the arping still lingering", async () => 
   }
 });
 
+test("beforeChange runs right before each `ip addr add` and `ip addr del` (a drill records this node's own move then), never for an address already there", async () => {
+  const { host, c } = setup({ burstMs: [0], takeoverBurstMs: [0], refreshMs: 0 });
+  // What `ip` had been asked when the hook ran (arping aside): the read, not yet the change.
+  const seen: string[] = [];
+  const beforeChange = (b: VipBinding) =>
+    void seen.push(
+      `${b.address}: ${host.runs
+        .filter((a) => a[0] === "ip")
+        .map((a) => a.slice(1, 3).join(" "))
+        .join(", ")}`,
+    );
+  try {
+    await c.acquire([vip, vip6], { beforeChange });
+    assert.deepEqual(seen, ["198.18.0.100: -json addr", "2001:db8::100: -json addr, addr add"]);
+    await c.acquire([vip], { beforeChange });
+    assert.equal(seen.length, 2, "already there: no add, no hook");
+    host.runs.length = 0;
+    seen.length = 0;
+    await c.release([vip], { beforeChange });
+    assert.deepEqual(seen, ["198.18.0.100: "]);
+    assert.deepEqual(
+      host.runs.filter((a) => a[0] === "ip").map((a) => a.slice(1, 3).join(" ")),
+      ["addr del"],
+    );
+  } finally {
+    await c.close();
+  }
+});
+
 test("a GARP that fails is reported with arping's reason", async () => {
   const { host, c, events } = setup({ burstMs: [0], takeoverBurstMs: [0], refreshMs: 0 });
   host.garpExit = 2;

@@ -37,15 +37,17 @@ export class FakeVips implements VipPort {
   async scan(vips: VipSpec[]) {
     return vips.filter((v) => this.lan.holders(v.address).includes(this.node));
   }
-  async acquire(vips: VipSpec[], opts: { takeover: boolean }) {
+  async acquire(vips: VipSpec[], opts: { takeover: boolean; moving?: () => void }) {
     for (const v of vips) {
       if (!this.lan.owners.has(v.address)) this.lan.owners.set(v.address, new Set());
+      if (!this.lan.owners.get(v.address)!.has(this.node)) opts.moving?.();
       this.lan.owners.get(v.address)!.add(this.node);
       this.log.push(`acquire ${v.address} on ${v.interface}${opts.takeover ? " takeover" : ""}`);
     }
   }
-  async release(vips: VipSpec[], opts?: { drainMs?: number }) {
+  async release(vips: VipSpec[], opts?: { drainMs?: number; moving?: () => void }) {
     for (const v of vips) {
+      opts?.moving?.();
       this.lan.owners.get(v.address)?.delete(this.node);
       this.log.push(`release ${v.address}${opts?.drainMs ? ` drain ${opts.drainMs}ms` : ""}`);
     }
