@@ -718,7 +718,7 @@ export class AgentCore {
 
   /** The group's VIP is still local here after a release (a drain, reported or not). */
   private drainingHere(group: string): boolean {
-    return this.deps.vips.localDrains ? this.deps.vips.localDrains().includes(group) : this.deps.vips.draining().some((d) => d.group === group);
+    return this.deps.vips.localDrains().includes(group);
   }
 
   private heldVips(): HeldVip[] {

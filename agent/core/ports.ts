@@ -38,8 +38,12 @@ export interface VipPort {
   release(vips: VipSpec[], opts?: { drainMs?: number; members?: string[]; moving?: () => void }): Promise<void>;
   /** VIPs let go of in a planned move whose flows this host still serves. */
   draining(): DrainingVip[];
-  /** Groups whose VIP is still local here after a release (every drain, reported or not; default: those of draining()). */
-  localDrains?(): string[];
+  /**
+   * Groups whose VIP is still local here after a release (on lo), until the drain's removal
+   * begins: every drain, those draining() reports and those with only this host's own
+   * probes to wait for, which it does not.
+   */
+  localDrains(): string[];
   /** Ends a drain at once (this host must probe the VIP on the LAN, not itself). */
   endDrain(vip: VipSpec, why: string): Promise<void>;
   /** The coordinator's GARP timing. */

@@ -55,6 +55,9 @@ export class FakeVips implements VipPort {
   draining() {
     return [];
   }
+  localDrains(): string[] {
+    return [];
+  }
   async endDrain(vip: VipSpec, why: string) {
     this.log.push(`end drain ${vip.address}: ${why}`);
   }
