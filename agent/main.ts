@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --jitless
+#!/usr/bin/env -S node --jitless --expose-gc
 /**
  * keepvip-agent --config FILE [--check | --preflight [--json]]
  * Wires the host modules to the core and the core to the coordinator session;
@@ -32,6 +32,7 @@ import { ReloadableTls } from "../shared/tls-material.js";
 import { planReload, withNotifyOf, type ReloadPlan } from "./reload.js";
 import { stopIsRestart } from "./restart.js";
 import { DrillRunner } from "./probe/drill.js";
+import { startHeapTrim } from "./heap-trim.js";
 import { linkPort, nginxPort, reachPort, trackPort, upstreamPort, verifyPort, vipPort } from "./wiring.js";
 
 const program = new Command()
@@ -205,6 +206,8 @@ if (config.metrics) {
     (err: Error) => log.error({ event: "metrics.error", err: err.message }, err.message),
   );
 }
+// The bin's --expose-gc puts gc() on the global object (agent/heap-trim.ts says why).
+startHeapTrim(wheelScheduler, (globalThis as { gc?: () => void }).gc);
 log.info({ event: "agent.start", version: VERSION, coordinators, held: [...core.held.keys()] }, `keepvip-agent ${VERSION} started`);
 
 /** How long the coordinator keeps a restarting agent's node as it was (the next agent starts within it). */
