@@ -41,8 +41,12 @@ export function vipPort(controller: VipController, drainer: Drainer): VipPort {
     },
     async release(vips, opts) {
       const drainMs = opts?.drainMs ?? 0;
+      // Not one more announcement: the new holder has announced already, and a send left
+      // from this host's own burst would turn the clients back here.
+      await controller.quiet(vips);
       // Each VIP stays local (on lo, unannounced) before it leaves the LAN interface; the
       // VIPs of a group at once, so a dual-stack group leaves the LAN as soon as a lone VIP would.
+      // A planned release keeps this host's forwarding (Drainer.startDrain says why).
       await Promise.all(vips.map((v) => (drainMs > 0 ? drainer.startDrain(v, drainMs, opts?.members ?? []) : drainer.unforward(v))));
       const results = await controller.release(vips, { beforeChange: opts?.moving });
       const stuck = results.filter((r) => r.present);

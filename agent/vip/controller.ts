@@ -248,6 +248,16 @@ export class VipController {
     });
   }
 
+  /**
+   * Stops announcing these bindings now, ahead of whatever is queued (the addresses stay).
+   * A planned release calls it first: from the moment another node holds the VIP, one more
+   * gratuitous ARP of ours (a burst still running from an earlier acquire) would turn the
+   * clients back to this host while it sets up its drain.
+   */
+  async quiet(bindings: VipBinding[]): Promise<void> {
+    await Promise.all(bindings.map((b) => this.stopAnnouncing(vipKey(b))));
+  }
+
   /** Bindings desired and present (as last observed). */
   held(): VipBinding[] {
     return [...this.desired.entries()].filter(([key]) => this.present.has(key)).map(([, b]) => b);

@@ -196,7 +196,7 @@ export class Drainer {
     this.emit("forward-started", b, `${b.address}: flows this host does not know go to ${peer} (the old holder) for up to ${Math.round(forMs / 1000)} s`);
   }
 
-  /** Stops forwarding (the drain window ended, or this host lets go of the VIP). */
+  /** Stops forwarding (its window ended, or this host lets go of the VIP without a drain). */
   async unforward(b: VipBinding): Promise<void> {
     const had = this.forwards.has(b.address);
     this.stopForwardTimer(b.address);
@@ -216,7 +216,11 @@ export class Drainer {
    */
   async startDrain(b: VipBinding, timeoutMs: number, members: readonly string[] = []): Promise<boolean> {
     if (timeoutMs <= 0 || this.closed) return false;
-    await this.unforward(b);
+    // This host's forwarding (if it took the VIP in a planned move) stays for its window: a
+    // client the LAN has not turned yet (an announcement of ours crossed the new holder's)
+    // still sends the flows this host does not know here, and they go on to their owner
+    // instead of meeting a reset from the VIP's copy on lo. Frames from that owner are never
+    // sent back, and its own forwarding sends this host's flows here: nothing loops.
     if (this.drains.has(b.address)) return true;
     if (b.family === 6) {
       // No filter: the kernel answers neighbour solicitations only for the receiving

@@ -4,6 +4,7 @@ import assert from "node:assert/strict";
 import { Drainer, type DrainEvent } from "../../agent/vip/drain.js";
 import type { VipBinding } from "../../agent/vip/plan.js";
 import { FakeRunner, type FakeReply } from "../support/fake-runner.js";
+import { forwardTable, planRemoveTable } from "../../agent/vip/drain-plan.js";
 import { vipPort } from "../../agent/wiring.js";
 import type { VipController } from "../../agent/vip/controller.js";
 
@@ -170,6 +171,7 @@ test("a dual-stack group's planned release drains both VIPs; its planned acquire
   const released: VipBinding[][] = [];
   const acquired: VipBinding[][] = [];
   const controller = {
+    quiet: async () => {},
     release: async (vips: VipBinding[]) => {
       released.push(vips);
       return vips.map((binding) => ({ binding, outcome: "removed", present: false, detail: "" }));
@@ -209,6 +211,47 @@ test("a dual-stack group's planned release drains both VIPs; its planned acquire
     ],
     "the old holder's flows are forwarded for both VIPs",
   );
+  await r2.drainer.close();
+});
+
+test("a planned release falls silent before anything else and keeps this host's forwarding for its window; a release without a drain ends it", async () => {
+  const answers = (argv: string[]) => (argv[0] === "arping" ? { stdout: "Unicast reply from 198.18.0.100 [02:00:00:00:00:12]  0.700ms\n" } : undefined);
+  const steps: string[] = [];
+  const controller = {
+    quiet: async (vips: VipBinding[]) => {
+      steps.push(`quiet ${vips.map((v) => v.address).join(",")}`);
+    },
+    release: async (vips: VipBinding[]) => {
+      steps.push("release");
+      return vips.map((binding) => ({ binding, outcome: "removed", present: false, detail: "" }));
+    },
+    acquire: async (vips: VipBinding[]) => vips.map((binding) => ({ binding, outcome: "added", present: true, detail: "" })),
+  } as unknown as VipController;
+  const removesForward = (r: ReturnType<typeof rig>) =>
+    r.runner.calls.some((c) => c.options.input === planRemoveTable("netdev", forwardTable(vip.address)));
+  const r = rig([["198.18.0.50:40000"], []], answers);
+  const port = vipPort(controller, r.drainer);
+  await port.acquire([vip], { takeover: false, garp: { offsetsMs: [], refreshMs: 0 }, forwardMs: 30_000 });
+  assert.deepEqual(
+    r.events.map((e) => e.kind),
+    ["forward-started"],
+  );
+  const before = r.runner.calls.length;
+  await port.release([vip], { drainMs: 30_000, members: [] });
+  assert.equal(steps[0], "quiet 198.18.0.100", "no announcement of this host after the release begins");
+  assert.equal(r.runner.calls.length > before, true, "the drain was set up");
+  assert.equal(steps.indexOf("quiet 198.18.0.100") < steps.indexOf("release"), true);
+  assert.equal(removesForward(r), false, "the flows this host does not know still go to their owner while it drains");
+  await r.drainer.close();
+  assert.equal(removesForward(r), true, "the agent's stop ends the forwarding");
+
+  const r2 = rig([[]], answers);
+  const port2 = vipPort(controller, r2.drainer);
+  await port2.acquire([vip], { takeover: false, garp: { offsetsMs: [], refreshMs: 0 }, forwardMs: 30_000 });
+  steps.length = 0;
+  await port2.release([vip], { drainMs: 0, members: [] });
+  assert.deepEqual(steps, ["quiet 198.18.0.100", "release"]);
+  assert.equal(removesForward(r2), true, "a release without a drain (a FAULT) lets go of everything at once");
   await r2.drainer.close();
 });
 

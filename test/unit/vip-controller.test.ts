@@ -606,3 +606,28 @@ test("while held, the VIP is re-announced every refresh period, never faster tha
   await cancelled;
   assert.equal(starts.length, 4, "nothing after cancel");
 });
+
+test("quiet stops the burst at once, ahead of the queue, and leaves the address held; a release afterwards still removes it", async () => {
+  const { host, c, events } = setup({ burstMs: [0, 100, 200], takeoverBurstMs: [0], refreshMs: 0 });
+  try {
+    await c.acquire([vip]);
+    assert.equal(host.garps.length, 1);
+    await c.quiet([vip]);
+    assert.equal(host.garps[0].killed, true, "the lingering arping is ended");
+    await new Promise((res) => setTimeout(res, 250));
+    assert.equal(host.garps.length, 1, "the sends at 100 and 200 ms never happened");
+    assert.deepEqual(
+      c.held().map((b) => b.address),
+      [vip.address],
+      "still held: quiet only silences",
+    );
+    const [r] = await c.release([vip]);
+    assert.equal(r.outcome, "removed");
+    assert.deepEqual(
+      events.map((e) => e.kind),
+      ["acquired", "released"],
+    );
+  } finally {
+    await c.close();
+  }
+});
