@@ -3,7 +3,7 @@
  * lines of translation; the modules and the core stay unaware of each other.
  */
 import type { Logger } from "pino";
-import type { NginxHealth } from "../shared/protocol.js";
+import { DEFAULT_GARP, type NginxHealth } from "../shared/protocol.js";
 import { parseHostPort } from "../shared/config/net.js";
 import type { AgentConfig } from "../shared/config/agent.js";
 import type { CommandRunner } from "../shared/exec/runner.js";
@@ -16,6 +16,7 @@ import { neighbourProber, verifyVip } from "./probe/verify.js";
 import type { TrackScripts } from "./tracks/scripts.js";
 import type { VipController } from "./vip/controller.js";
 import type { Drainer } from "./vip/drain.js";
+import { DRAIN_HOLD_MARGIN_MS } from "./vip/drain-plan.js";
 import { vipInterfaces } from "./vip/bindings.js";
 
 /**
@@ -24,6 +25,9 @@ import { vipInterfaces } from "./vip/bindings.js";
  * host's flows going after a planned release.
  */
 export function vipPort(controller: VipController, drainer: Drainer): VipPort {
+  // How long a new holder's planned announcements go on (the coordinator's burst): a
+  // draining VIP stays on lo at least that long (Drainer.startDrain says why).
+  let burstSpanMs = Math.max(...DEFAULT_GARP.burstMs);
   return {
     scan: (vips) => controller.scan(vips),
     async acquire(vips, opts) {
@@ -47,7 +51,8 @@ export function vipPort(controller: VipController, drainer: Drainer): VipPort {
       // Each VIP stays local (on lo, unannounced) before it leaves the LAN interface; the
       // VIPs of a group at once, so a dual-stack group leaves the LAN as soon as a lone VIP would.
       // A planned release keeps this host's forwarding (Drainer.startDrain says why).
-      await Promise.all(vips.map((v) => (drainMs > 0 ? drainer.startDrain(v, drainMs, opts?.members ?? []) : drainer.unforward(v))));
+      const holdMs = Math.min(drainMs, burstSpanMs + DRAIN_HOLD_MARGIN_MS);
+      await Promise.all(vips.map((v) => (drainMs > 0 ? drainer.startDrain(v, drainMs, opts?.members ?? [], holdMs) : drainer.unforward(v))));
       const results = await controller.release(vips, { beforeChange: opts?.moving });
       const stuck = results.filter((r) => r.present);
       if (stuck.length > 0) throw new Error(stuck.map((r) => r.detail).join("; "));
@@ -63,6 +68,7 @@ export function vipPort(controller: VipController, drainer: Drainer): VipPort {
     localDrains: () => drainer.localGroups(),
     endDrain: (vip, why) => drainer.endDrain(vip.address, why),
     setGarp(garp) {
+      burstSpanMs = Math.max(0, ...garp.offsetsMs);
       controller.setSchedule({ burstMs: garp.offsetsMs, refreshMs: garp.refreshMs });
     },
     confirm: (vip) => controller.confirmOwnership(vip),

@@ -38,6 +38,13 @@ export const DRAIN_LABEL = "lo:kvdrain";
 
 const MAC = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/;
 
+/**
+ * A draining VIP stays on lo at least as long as the new holder's planned announcements
+ * last, plus this margin (the release reaches the old holder up to a round trip after the
+ * new holder's first send).
+ */
+export const DRAIN_HOLD_MARGIN_MS = 300;
+
 /** "198.18.0.100" → "198_18_0_100": a part of an nftables table name. */
 export function tableTag(address: string): string {
   return address.replace(/[^0-9a-zA-Z]/g, "_");

@@ -71,6 +71,8 @@ export interface DrainerOptions {
 
 interface Drain {
   binding: VipBinding;
+  /** The VIP stays on lo at least this long, connections or not (see startDrain). */
+  minHoldMs: number;
   /** Addresses whose flows are not waited for: this host's own (its probes through the VIP are local while it drains) and the group's members'. */
   own: Set<string>;
   startedMs: number;
@@ -213,8 +215,13 @@ export class Drainer {
    * from the LAN interface, the VIP is put on `lo` behind an ARP filter, so
    * established flows go on while the LAN asks the new holder. Returns whether
    * a drain started (false: release as before).
+   *
+   * The copy on lo stays at least `minHoldMs`, even with nothing to drain: an announcement
+   * of this host's that crossed the new holder's first one (sent before this release came)
+   * turns the clients back here until the new holder's next send, and what they open here
+   * meanwhile is served and drained rather than lost.
    */
-  async startDrain(b: VipBinding, timeoutMs: number, members: readonly string[] = []): Promise<boolean> {
+  async startDrain(b: VipBinding, timeoutMs: number, members: readonly string[] = [], minHoldMs = 0): Promise<boolean> {
     if (timeoutMs <= 0 || this.closed) return false;
     // This host's forwarding (if it took the VIP in a planned move) stays for its window: a
     // client the LAN has not turned yet (an announcement of ours crossed the new holder's)
@@ -230,7 +237,16 @@ export class Drainer {
         this.log.error({ event: "drain.failed", address: b.address, error: oneLine(add6.stderr) }, "could not keep the VIP on lo: releasing without a drain");
         return false;
       }
-      const d6: Drain = { binding: b, own: new Set([b.address, ...members]), startedMs: this.now(), timeoutMs, connections: 0, ended: false, announced: false };
+      const d6: Drain = {
+        binding: b,
+        minHoldMs,
+        own: new Set([b.address, ...members]),
+        startedMs: this.now(),
+        timeoutMs,
+        connections: 0,
+        ended: false,
+        announced: false,
+      };
       this.drains.set(b.address, d6);
       this.schedulePoll(d6, 0);
       return true;
@@ -260,7 +276,7 @@ export class Drainer {
       this.log.error({ event: "drain.failed", address: b.address, error: oneLine(add.stderr) }, "could not keep the VIP on lo: releasing without a drain");
       return false;
     }
-    const d: Drain = { binding: b, own, startedMs: this.now(), timeoutMs, connections: 0, ended: false, announced: false };
+    const d: Drain = { binding: b, minHoldMs, own, startedMs: this.now(), timeoutMs, connections: 0, ended: false, announced: false };
     this.drains.set(b.address, d);
     this.schedulePoll(d, 0);
     return true;
@@ -308,6 +324,14 @@ export class Drainer {
     if (d.ended) return;
     const left = (await this.connections(d.binding.address, d.own)).length;
     if (d.ended) return;
+    const held = this.now() - d.startedMs;
+    if (left === 0 && held < d.minHoldMs) {
+      if (d.announced && d.connections !== 0) {
+        d.connections = 0;
+        this.opts.onChange?.();
+      }
+      return this.schedulePoll(d, Math.min(this.opts.pollMs ?? 250, d.minHoldMs - held));
+    }
     if (!d.announced) {
       if (left === 0) return this.finish(d, "", false);
       d.announced = true;

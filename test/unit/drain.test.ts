@@ -4,7 +4,8 @@ import assert from "node:assert/strict";
 import { Drainer, type DrainEvent } from "../../agent/vip/drain.js";
 import type { VipBinding } from "../../agent/vip/plan.js";
 import { FakeRunner, type FakeReply } from "../support/fake-runner.js";
-import { forwardTable, planRemoveTable } from "../../agent/vip/drain-plan.js";
+import { DRAIN_HOLD_MARGIN_MS, forwardTable, planRemoveTable } from "../../agent/vip/drain-plan.js";
+import { DEFAULT_GARP } from "../../shared/protocol.js";
 import { vipPort } from "../../agent/wiring.js";
 import type { VipController } from "../../agent/vip/controller.js";
 
@@ -227,8 +228,7 @@ test("a planned release falls silent before anything else and keeps this host's 
     },
     acquire: async (vips: VipBinding[]) => vips.map((binding) => ({ binding, outcome: "added", present: true, detail: "" })),
   } as unknown as VipController;
-  const removesForward = (r: ReturnType<typeof rig>) =>
-    r.runner.calls.some((c) => c.options.input === planRemoveTable("netdev", forwardTable(vip.address)));
+  const removesForward = (r: ReturnType<typeof rig>) => r.runner.calls.some((c) => c.options.input === planRemoveTable("netdev", forwardTable(vip.address)));
   const r = rig([["198.18.0.50:40000"], []], answers);
   const port = vipPort(controller, r.drainer);
   await port.acquire([vip], { takeover: false, garp: { offsetsMs: [], refreshMs: 0 }, forwardMs: 30_000 });
@@ -253,6 +253,52 @@ test("a planned release falls silent before anything else and keeps this host's 
   assert.deepEqual(steps, ["quiet 198.18.0.100", "release"]);
   assert.equal(removesForward(r2), true, "a release without a drain (a FAULT) lets go of everything at once");
   await r2.drainer.close();
+});
+
+test("a drain stays on lo at least its minimum hold, connections or not: a client turned back here meanwhile is served, then drained", async () => {
+  const r = rig([[], [], ["198.18.0.50:40000"], []]);
+  const t0 = Date.now();
+  assert.equal(await r.drainer.startDrain(vip, 30_000, [], 60), true);
+  for (let i = 0; i < 100 && r.events.length < 2; i++) await sleep(5);
+  assert.deepEqual(
+    r.events.map((e) => e.kind),
+    ["drain-started", "drain-ended"],
+    "the flow that came during the hold was drained",
+  );
+  assert.ok(Date.now() - t0 >= 60, "not let go before the hold");
+
+  const quiet = rig([[]]);
+  const q0 = Date.now();
+  await quiet.drainer.startDrain(vip, 30_000, [], 40);
+  await sleep(20);
+  assert.deepEqual(quiet.drainer.localGroups(), ["VI_1"], "nothing to drain, still local during the hold");
+  for (let i = 0; i < 100 && quiet.drainer.localGroups().length > 0; i++) await sleep(5);
+  assert.deepEqual(quiet.drainer.localGroups(), []);
+  assert.ok(Date.now() - q0 >= 40);
+  assert.deepEqual(quiet.events, [], "a drain of nothing still ends quietly");
+  assert.equal(quiet.lines().at(-2), "ip addr del 198.18.0.100/32 dev lo");
+});
+
+test("a planned release holds the VIP on lo for the new holder's announcement burst plus a margin, never past the drain timeout", async () => {
+  const holds: number[] = [];
+  const drainer = {
+    startDrain: async (_b: VipBinding, _t: number, _m: readonly string[], hold: number) => {
+      holds.push(hold);
+      return true;
+    },
+    unforward: async () => {},
+  } as unknown as Drainer;
+  const controller = {
+    quiet: async () => {},
+    release: async (vips: VipBinding[]) => vips.map((binding) => ({ binding, outcome: "removed", present: false, detail: "" })),
+    setSchedule: () => {},
+  } as unknown as VipController;
+  const port = vipPort(controller, drainer);
+  await port.release([vip], { drainMs: 30_000 });
+  port.setGarp({ offsetsMs: [0, 100, 300, 1500], refreshMs: 0 });
+  await port.release([vip], { drainMs: 30_000 });
+  await port.release([vip], { drainMs: 1000 });
+  assert.deepEqual(holds, [Math.max(...DEFAULT_GARP.burstMs) + DRAIN_HOLD_MARGIN_MS, 1500 + DRAIN_HOLD_MARGIN_MS, 1000]);
 });
 
 test("a drain keeps its group local here, reported or not, until its removal begins: what the deletion cuts is this host's own move", async () => {
