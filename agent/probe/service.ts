@@ -53,6 +53,11 @@ export interface ProbeResult {
   outcome: ProbeOutcome;
   /** A sentence for logs: what was probed and what happened. */
   detail: string;
+  /**
+   * The same without the timing: equal for every round that ends the same way, so a report
+   * that carries it repeats itself while nothing changes (the latency is latencyMs).
+   */
+  answer?: string;
   /** Time from start to outcome. */
   latencyMs: number;
   /** A TCP connection was established (a host holds the address and a socket listens), whatever came after. */
@@ -96,7 +101,7 @@ export function probeService(o: ServiceProbeOptions): Promise<ProbeResult> {
       o.signal?.removeEventListener("abort", onAbort);
       socket?.destroy();
       const latencyMs = Math.round((performance.now() - started) * 10) / 10;
-      resolve({ ok: outcome === "ok", outcome, detail: `${target}: ${detail} after ${latencyMs} ms`, latencyMs, connected });
+      resolve({ ok: outcome === "ok", outcome, detail: `${target}: ${detail} after ${latencyMs} ms`, answer: `${target}: ${detail}`, latencyMs, connected });
     };
     const onAbort = (): void => finish("aborted", "aborted");
     const onError = (err: NodeJS.ErrnoException): void => {

@@ -6,7 +6,7 @@
  */
 import type { ProbeCheck, ProbePlan, ProbeResult as WireResult } from "../../shared/gen/keepvip/v1/agent.js";
 import { parseHostPort } from "../../shared/config/net.js";
-import type { ServiceProber } from "../probe/service.js";
+import type { ProbeResult, ServiceProber } from "../probe/service.js";
 import { nextRunDelay, sharedWheel, spreadPhase, type WheelTimer } from "../../shared/timer-wheel.js";
 
 interface Loop {
@@ -94,7 +94,7 @@ export class BackendProber {
     const hp = parseHostPort(loop.server);
     loop.abort = new AbortController();
     const started = sharedWheel.now();
-    const r = !hp.ok
+    const r: Pick<ProbeResult, "ok" | "detail" | "answer" | "latencyMs"> = !hp.ok
       ? { ok: false, detail: hp.error.message, latencyMs: 0 }
       : await this.probe({
           host: hp.value.host,
@@ -117,7 +117,8 @@ export class BackendProber {
     const flipped = next.up !== loop.up;
     loop.up = next.up;
     loop.streak = next.streak;
-    loop.detail = r.detail;
+    // What the report carries: the answer without its timing, so a steady server's report repeats.
+    loop.detail = r.answer ?? r.detail;
     loop.latencyMs = r.latencyMs;
     if (flipped) this.onChange();
     loop.timer = sharedWheel.setTimeout(() => void this.run(loop), nextRunDelay(sharedWheel.now(), started, c.intervalMs, loop.phaseMs));

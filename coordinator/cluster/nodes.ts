@@ -41,13 +41,27 @@ export function applyReport(view: NodeView, report: Report): NodeView {
 }
 
 type Fields<T> = ReadonlyArray<keyof T>;
-/** Every field of each message a report carries (the sameReport test checks none is missing, and that each is compared). */
+/**
+ * The fields of each message a report carries that the coordinator reads, each compared by
+ * sameReport; with UNREAD_REPORT_FIELDS, every field (the sameReport test checks that none
+ * is missing, that each of these is compared and that the unread ones are not).
+ */
 export const REPORT_FIELDS = {
   track: ["name", "passing", "detail"] as Fields<TrackResult>,
   held: ["group", "address", "interface", "epoch"] as Fields<HeldVip>,
-  probe: ["upstream", "server", "up", "detail", "latencyMs"] as Fields<ProbeResult>,
-  reach: ["group", "address", "reachable", "lanOk", "observedMs", "consecutiveFailures", "lanFresh"] as Fields<VipReach>,
+  probe: ["upstream", "server", "up", "detail"] as Fields<ProbeResult>,
+  reach: ["group", "address", "reachable", "lanOk", "consecutiveFailures", "lanFresh"] as Fields<VipReach>,
   draining: ["group", "address", "connections", "elapsedMs", "timeoutMs"] as Fields<Draining>,
+} as const;
+
+/**
+ * Fields the coordinator never reads: a probe's latency and the time a reach probe ran change
+ * with every round, so a report that differs only in them repeats the last one (what is kept
+ * of them is the last changed report's, and nothing shows it).
+ */
+export const UNREAD_REPORT_FIELDS = {
+  probe: ["latencyMs"] as Fields<ProbeResult>,
+  reach: ["observedMs"] as Fields<VipReach>,
 } as const;
 
 /** Lists compared item by item with `same` (an absent list is an empty one). */
@@ -64,23 +78,22 @@ function sameList<T>(a: readonly T[] | undefined, b: readonly T[] | undefined, s
 // by a variable name is a slow property load). The sameReport test holds them to REPORT_FIELDS.
 const sameTrack = (x: TrackResult, y: TrackResult) => x.name === y.name && x.passing === y.passing && x.detail === y.detail;
 const sameHeld = (x: HeldVip, y: HeldVip) => x.group === y.group && x.address === y.address && x.interface === y.interface && x.epoch === y.epoch;
-const sameProbe = (x: ProbeResult, y: ProbeResult) =>
-  x.upstream === y.upstream && x.server === y.server && x.up === y.up && x.detail === y.detail && x.latencyMs === y.latencyMs;
+const sameProbe = (x: ProbeResult, y: ProbeResult) => x.upstream === y.upstream && x.server === y.server && x.up === y.up && x.detail === y.detail;
 const sameReach = (x: VipReach, y: VipReach) =>
   x.group === y.group &&
   x.address === y.address &&
   x.reachable === y.reachable &&
   x.lanOk === y.lanOk &&
-  x.observedMs === y.observedMs &&
   x.consecutiveFailures === y.consecutiveFailures &&
   x.lanFresh === y.lanFresh;
 const sameDraining = (x: Draining, y: Draining) =>
   x.group === y.group && x.address === y.address && x.connections === y.connections && x.elapsedMs === y.elapsedMs && x.timeoutMs === y.timeoutMs;
 
 /**
- * Whether two reports as an agent sent them say the same, their sequence numbers aside: a
- * steady agent's heartbeat repeats its last report, and such a report changes nothing here
- * but the session's liveness. Field by field, without allocating: it runs for every report.
+ * Whether two reports as an agent sent them say the same, their sequence numbers and the
+ * fields never read here aside (UNREAD_REPORT_FIELDS): a steady agent's heartbeat repeats its
+ * last report, and such a report changes nothing here but the session's liveness. Field by
+ * field, without allocating: it runs for every report.
  */
 export function sameReport(a: Report, b: Report): boolean {
   if (a === b) return true;

@@ -226,6 +226,10 @@ upstreams:
     assert.match(by.get("good")?.detail ?? "", /^https:\/\/127\.0\.0\.1:\d+\/fox: HTTP 200, body digest matched/);
     assert.match(by.get("wrong")?.detail ?? "", new RegExp(`body digest ${FOX_MD5} .*want ${EMPTY_MD5}`));
     assert.doesNotMatch(by.get("plain")?.detail ?? "", /^https:/);
+    // What the report carries repeats while nothing changes: no timing in the detail (the
+    // latency has its own field, which the coordinator does not compare).
+    assert.equal(by.get("good")?.detail, `https://127.0.0.1:${httpsPort}/fox: HTTP 200, body digest matched`);
+    assert.ok((by.get("good")?.latencyMs ?? 0) > 0, "the latency is still measured");
   } finally {
     prober.stop();
   }

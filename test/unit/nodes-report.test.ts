@@ -1,7 +1,7 @@
 /** The node table's repeated-report fast path: which reports count as a repeat of the last. */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { NodeTable, REPORT_FIELDS, sameReport } from "../../coordinator/cluster/nodes.js";
+import { NodeTable, REPORT_FIELDS, sameReport, UNREAD_REPORT_FIELDS } from "../../coordinator/cluster/nodes.js";
 import { Draining, HeldVip, NginxState, ProbeResult, Report, TrackResult, VipReach } from "../../shared/gen/keepvip/v1/agent.js";
 
 const base: Report = {
@@ -19,7 +19,7 @@ const base: Report = {
   draining: [],
 };
 
-test("sameReport: only the sequence number may differ", () => {
+test("sameReport: only the sequence number and what the coordinator never reads (a probe's latency, when a reach probe ran) may differ", () => {
   const cases: Array<{ name: string; patch: Partial<Report>; same: boolean }> = [
     { name: "an equal copy", patch: {}, same: true },
     { name: "the next seq", patch: { seq: 8 }, same: true },
@@ -32,7 +32,9 @@ test("sameReport: only the sequence number may differ", () => {
     { name: "another upstream version", patch: { upstreamVersion: 5 }, same: false },
     { name: "an upstream error", patch: { upstreamError: "nginx -t failed" }, same: false },
     { name: "a probe down", patch: { probes: [{ ...base.probes[0], up: false }] }, same: false },
-    { name: "a probe timed again (its latency)", patch: { probes: [{ ...base.probes[0], latencyMs: 2 }] }, same: false },
+    { name: "a probe timed again (its latency)", patch: { probes: [{ ...base.probes[0], latencyMs: 2 }] }, same: true },
+    { name: "a probe's answer", patch: { probes: [{ ...base.probes[0], detail: "503" }] }, same: false },
+    { name: "a reach probe ran again, with the same outcome", patch: { reach: [{ ...base.reach[0], observedMs: 1200 }] }, same: true },
     { name: "one more failed reach probe", patch: { reach: [{ ...base.reach[0], consecutiveFailures: 1 }] }, same: false },
     { name: "FAULT", patch: { fault: true }, same: false },
     { name: "a drain", patch: { draining: [{ group: "VI_1", address: "198.18.0.100", connections: 2, elapsedMs: 250, timeoutMs: 5000 }] }, same: false },
@@ -55,7 +57,9 @@ test("sameReport: every field of a report and of each message in it counts (a fi
     ["VipReach", VipReach.create(), REPORT_FIELDS.reach],
     ["Draining", Draining.create(), REPORT_FIELDS.draining],
   ];
-  for (const [name, created, fields] of messages) assert.deepEqual(Object.keys(created).sort(), [...fields].sort(), `${name}'s fields`);
+  const unread: Record<string, readonly string[]> = { ProbeResult: UNREAD_REPORT_FIELDS.probe, VipReach: UNREAD_REPORT_FIELDS.reach };
+  for (const [name, created, fields] of messages)
+    assert.deepEqual(Object.keys(created).sort(), [...fields, ...(unread[name] ?? [])].sort(), `${name}'s fields`);
   // And a change to any one of them is seen.
   const full: Report = { ...base, draining: [{ group: "VI_1", address: "198.18.0.100", connections: 2, elapsedMs: 250, timeoutMs: 5000 }] };
   const lists = {
@@ -72,6 +76,15 @@ test("sameReport: every field of a report and of each message in it counts (a fi
       const item = (other[list] as unknown as Array<Record<string, unknown>>)[0];
       item[f] = changed(item[f]);
       assert.equal(sameReport(full, other), false, `${list}[0].${f}`);
+    }
+  // The unread ones are not compared.
+  const unreadLists = { probes: UNREAD_REPORT_FIELDS.probe, reach: UNREAD_REPORT_FIELDS.reach };
+  for (const [list, fields] of Object.entries(unreadLists) as Array<[keyof typeof unreadLists, readonly string[]]>)
+    for (const f of fields) {
+      const other = structuredClone(full);
+      const item = (other[list] as unknown as Array<Record<string, unknown>>)[0];
+      item[f] = changed(item[f]);
+      assert.equal(sameReport(full, other), true, `${list}[0].${f} is never read`);
     }
   for (const k of compared.filter((k) => !(k in lists))) {
     const other = structuredClone(full) as unknown as Record<string, unknown>;
