@@ -209,6 +209,17 @@ export class CoordinatorMetrics {
         sessions.set([...engine.nodes.views.values()].filter((v) => v.session === "live").length);
       },
     });
+    const reports = new Counter({
+      name: "keepvip_agent_reports_total",
+      help: "Agent reports received: repeat (the same as its session's last: liveness only, nearly free) or change (folded in, its node's groups looked at)",
+      labelNames: ["kind"],
+      registers,
+      collect: () => {
+        reports.reset();
+        reports.inc({ kind: "repeat" }, engine.reportCounts.repeated);
+        reports.inc({ kind: "change" }, engine.reportCounts.changed);
+      },
+    });
     const session = new Gauge({
       name: "keepvip_node_session",
       help: "1 for each node's session state (live, silent, closed, never)",

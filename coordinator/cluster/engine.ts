@@ -57,6 +57,8 @@ export class Engine {
   readonly events: EventLog;
   /** When the engine was created (Engine.now()). */
   readonly startedMs: number;
+  /** Agent reports since start: ones that repeated their session's last (liveness only), and the others. */
+  readonly reportCounts = { repeated: 0, changed: 0 };
   private readonly sessions: SessionRegistry;
   private readonly commands: CommandTracker;
   private readonly leaving = new Map<string, Leave & { ready: boolean }>();
@@ -335,7 +337,13 @@ export class Engine {
     const now = this.now();
     // A steady agent's heartbeat repeats its last report: it only says the session lives. With
     // thousands of agents that is nearly every message, so it costs a comparison and no more.
-    if (body.$case === "report" && this.nodes.repeated(sessionId, body.value, now)) return;
+    if (body.$case === "report") {
+      if (this.nodes.repeated(sessionId, body.value, now)) {
+        this.reportCounts.repeated++;
+        return;
+      }
+      this.reportCounts.changed++;
+    }
     const known = this.nodes.sessions.get(sessionId);
     const viewBefore = known && this.nodes.views.get(known.node);
     const session = this.nodes.seen(sessionId, now);

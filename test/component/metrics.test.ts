@@ -188,6 +188,52 @@ test("upstream versions: published, and applied per agent", async () => {
   }
 });
 
+test("agent reports are counted as repeats (the same as the last, a probe's latency and a reach probe's time aside) or changes", async () => {
+  // A long dead interval: the session stays live between the reports the test sends (a
+  // silent session's report is never a repeat).
+  const c = await startCoordinator(clusterYaml({ startupGrace: "0s", upstreams: true }).replace("dead_interval: 120ms", "dead_interval: 10s"));
+  const m = new CoordinatorMetrics(c.engine, { processMetrics: false });
+  // Reports only when the test sends them (and when it answers a command or a push).
+  const a = new StandinAgent(c.address, { node: "lb1", address: "198.18.0.11", heartbeatMs: 0 });
+  const counts = async () => {
+    const s = parseExposition(await m.registry.metrics());
+    return {
+      repeat: value(s, "keepvip_agent_reports_total", { kind: "repeat" }) ?? -1,
+      change: value(s, "keepvip_agent_reports_total", { kind: "change" }) ?? -1,
+    };
+  };
+  const send = (latencyMs: number, observedMs: number, up = true) =>
+    a.write({
+      body: {
+        $case: "report",
+        value: {
+          ...a.report(),
+          probes: [{ upstream: "my10016", server: "198.18.0.21:10016", up, detail: up ? "HTTP 200" : "refused", latencyMs }],
+          reach: [{ group: "VI_1", address: "198.18.0.100", reachable: true, lanOk: true, lanFresh: true, consecutiveFailures: 0, observedMs }],
+        },
+      },
+    });
+  try {
+    a.connect();
+    await waitFor(() => c.engine.runtimes.get("VI_1")?.holder === "lb1" && c.engine.runtimes.get("VI_1")?.phase.kind === "steady", { what: "lb1 holds VI_1" });
+    await new Promise((r) => setTimeout(r, 200));
+    const start = await counts();
+    send(1, 1000);
+    await waitFor(async () => (await counts()).change === start.change + 1, { what: "the first report folded in" });
+    send(3, 1200);
+    send(2, 1400);
+    await waitFor(async () => (await counts()).repeat === start.repeat + 2, { what: "two repeats counted" });
+    send(2, 1600, false);
+    await waitFor(async () => (await counts()).change === start.change + 2, { what: "a probe down is a change" });
+    assert.deepEqual(await counts(), { repeat: start.repeat + 2, change: start.change + 2 });
+  } finally {
+    a.destroy();
+    m.close();
+    await c.stop();
+    removeDir(c.stateDir);
+  }
+});
+
 /** A free TCP port on 127.0.0.1 (bound, then released for the child to take). */
 async function freePort(): Promise<number> {
   const s = createServer();
