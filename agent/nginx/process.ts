@@ -35,10 +35,15 @@ export async function processInfo(pid: number): Promise<ProcessInfo | undefined>
   }
 }
 
+/** Whether a process in this /proc state still lives: not a zombie (Z) and not dead (X). */
+export function liveState(state: string): boolean {
+  return state !== "Z" && state !== "X";
+}
+
 /** Exists and is not a zombie. */
 export async function isLive(pid: number): Promise<boolean> {
   const info = await processInfo(pid);
-  return info !== undefined && info.state !== "Z" && info.state !== "X";
+  return info !== undefined && liveState(info.state);
 }
 
 /**
@@ -72,8 +77,7 @@ export class ProcStatWatch {
     // The command name may itself contain ") ": the state follows the last one.
     const paren = this.buf.lastIndexOf(0x29, n - 1);
     if (paren < 0 || paren + 2 >= n) return false;
-    const state = this.buf[paren + 2];
-    return state !== 0x5a && state !== 0x58; // Z, X
+    return liveState(String.fromCharCode(this.buf[paren + 2]));
   }
 
   close(): void {
@@ -119,7 +123,7 @@ export function liveGroupMembers(pgrp: number): ProcessInfo[] {
     } catch {
       continue;
     }
-    if (info.pgrp === pgrp && info.state !== "Z" && info.state !== "X") out.push(info);
+    if (info.pgrp === pgrp && liveState(info.state)) out.push(info);
   }
   return out;
 }

@@ -87,7 +87,9 @@ export function sniName(hostHeader: string): string {
 export function probeService(o: ServiceProbeOptions): Promise<ProbeResult> {
   const started = performance.now();
   const scheme = o.tls && o.path !== undefined ? "https://" : "";
-  const target = `${scheme}${o.host.includes(":") ? `[${o.host}]` : o.host}:${o.port}${o.path ?? ""}`;
+  // host:port, an IPv6 host in brackets: the target's name in details and the default Host header.
+  const authority = `${o.host.includes(":") ? `[${o.host}]` : o.host}:${o.port}`;
+  const target = `${scheme}${authority}${o.path ?? ""}`;
   return new Promise<ProbeResult>((resolve) => {
     let socket: Socket | undefined;
     let connected = false;
@@ -145,8 +147,8 @@ export function probeService(o: ServiceProbeOptions): Promise<ProbeResult> {
       return;
     }
 
-    const hostHeader = o.hostHeader ?? `${o.host.includes(":") ? `[${o.host}]` : o.host}:${o.port}`;
-    if (/[\s]/.test(o.path) || /[\s]/.test(hostHeader)) return finish("error", "the path and the Host header must not contain spaces or line breaks");
+    const hostHeader = o.hostHeader ?? authority;
+    if (/\s/.test(o.path) || /\s/.test(hostHeader)) return finish("error", "the path and the Host header must not contain spaces or line breaks");
     // HTTP/1.0, as keepalived's HTTP_GET and genhash ask: the answer is never chunked (RFC 9112)
     // and ends with the connection, and its bytes are read off the socket as they come. Node's
     // HTTP client did the same at four times the CPU (ClientRequest, the parser's bindings and
@@ -195,7 +197,8 @@ const HEADER_END = Buffer.from("\r\n\r\n");
 /**
  * Judges an HTTP/1.0 answer from its bytes as they arrive (pure: no socket, no timer). `feed`
  * returns a verdict as soon as one is certain (the status is refused, the text was found, the
- * announced length arrived), else undefined; `end` gives the verdict when the server closed.
+ * announced length arrived), else undefined; `end` gives the verdict when the server closed
+ * (called once, and only when `feed` gave none).
  */
 export class AnswerReader {
   private head: Buffer = Buffer.alloc(0);
@@ -234,7 +237,6 @@ export class AnswerReader {
   }
 
   end(): AnswerVerdict {
-    if (this.settled) return { outcome: "error", detail: "answer already judged" };
     if (!this.inBody) {
       const got = this.head.length === 0 ? "no answer" : "an incomplete answer";
       return this.settle("reset", `connection closed by the server after ${got}`);

@@ -2,7 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { once } from "node:events";
-import { isLive, ProcStatWatch } from "../../agent/nginx/process.js";
+import { isLive, liveState, ProcStatWatch } from "../../agent/nginx/process.js";
 
 /** Waits (bounded) until `check` holds. */
 async function until(check: () => boolean, ms = 3000): Promise<boolean> {
@@ -41,4 +41,18 @@ test("the agent's own stat: live on every look (the file is read from its start 
   } finally {
     w.close();
   }
+});
+
+test("liveState: every /proc state lives but a zombie (Z) and a dead one (X)", () => {
+  for (const [state, live] of [
+    ["R", true],
+    ["S", true],
+    ["D", true],
+    ["T", true],
+    ["t", true],
+    ["I", true],
+    ["Z", false],
+    ["X", false],
+  ] as const)
+    assert.equal(liveState(state), live, state);
 });
