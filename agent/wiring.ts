@@ -36,7 +36,10 @@ export function vipPort(controller: VipController, drainer: Drainer): VipPort {
       // this host still drains forwards too: its own flows are seeded as known, the old
       // holder's new ones go back to it.
       // One VIP's table does not wait for another's (a dual-stack group has two).
+      // An acquire that forwards nothing (a takeover: the old holder is gone) ends any
+      // forwarding a planned release of this host's kept: its peer no longer serves.
       if (forwardMs > 0 && !opts.takeover) await Promise.all(vips.map((v) => drainer.forward(v, forwardMs)));
+      else await Promise.all(vips.map((v) => drainer.unforward(v)));
       const results = await controller.acquire(vips, { takeover: opts.takeover, beforeChange: opts.moving });
       // Back on the LAN interface: a drain of ours (a move back mid-drain) ends, its flows stay here.
       for (const v of vips) await drainer.endDrain(v.address, "this host holds it again");
