@@ -3,7 +3,7 @@
  * lines of translation; the modules and the core stay unaware of each other.
  */
 import type { Logger } from "pino";
-import { DEFAULT_GARP, type NginxHealth } from "../shared/protocol.js";
+import type { NginxHealth } from "../shared/protocol.js";
 import { parseHostPort } from "../shared/config/net.js";
 import type { AgentConfig } from "../shared/config/agent.js";
 import type { CommandRunner } from "../shared/exec/runner.js";
@@ -25,9 +25,6 @@ import { vipInterfaces } from "./vip/bindings.js";
  * host's flows going after a planned release.
  */
 export function vipPort(controller: VipController, drainer: Drainer): VipPort {
-  // How long a new holder's planned announcements go on (the coordinator's burst): a
-  // draining VIP stays on lo at least that long (Drainer.startDrain says why).
-  let burstSpanMs = Math.max(...DEFAULT_GARP.burstMs);
   return {
     scan: (vips) => controller.scan(vips),
     async acquire(vips, opts) {
@@ -53,8 +50,10 @@ export function vipPort(controller: VipController, drainer: Drainer): VipPort {
       await controller.quiet(vips);
       // Each VIP stays local (on lo, unannounced) before it leaves the LAN interface; the
       // VIPs of a group at once, so a dual-stack group leaves the LAN as soon as a lone VIP would.
-      // A planned release keeps this host's forwarding (Drainer.startDrain says why).
-      const holdMs = Math.min(drainMs, burstSpanMs + DRAIN_HOLD_MARGIN_MS);
+      // A planned release keeps this host's forwarding, and the VIP on lo at least as long as a
+      // new holder's announcements go on (the coordinator's burst, the same for every member;
+      // Drainer.startDrain says why).
+      const holdMs = Math.min(drainMs, controller.burstSpanMs() + DRAIN_HOLD_MARGIN_MS);
       await Promise.all(vips.map((v) => (drainMs > 0 ? drainer.startDrain(v, drainMs, opts?.members ?? [], holdMs) : drainer.unforward(v))));
       const results = await controller.release(vips, { beforeChange: opts?.moving });
       const stuck = results.filter((r) => r.present);
@@ -71,7 +70,6 @@ export function vipPort(controller: VipController, drainer: Drainer): VipPort {
     localDrains: () => drainer.localGroups(),
     endDrain: (vip, why) => drainer.endDrain(vip.address, why),
     setGarp(garp) {
-      burstSpanMs = Math.max(0, ...garp.offsetsMs);
       controller.setSchedule({ burstMs: garp.offsetsMs, refreshMs: garp.refreshMs });
     },
     confirm: (vip) => controller.confirmOwnership(vip),

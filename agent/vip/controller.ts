@@ -123,6 +123,11 @@ export class VipController {
     this.schedule = { ...this.schedule, ...s };
   }
 
+  /** How long a planned acquire's announcements go on: the normal burst's last send. */
+  burstSpanMs(): number {
+    return Math.max(0, ...this.schedule.burstMs);
+  }
+
   /** Which of these bindings are on their interfaces now. Reports only: nothing is added or removed. */
   scan(bindings: VipBinding[]): Promise<VipBinding[]> {
     return this.serial(async () => {

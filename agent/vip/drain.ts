@@ -237,19 +237,7 @@ export class Drainer {
         this.log.error({ event: "drain.failed", address: b.address, error: oneLine(add6.stderr) }, "could not keep the VIP on lo: releasing without a drain");
         return false;
       }
-      const d6: Drain = {
-        binding: b,
-        minHoldMs,
-        own: new Set([b.address, ...members]),
-        startedMs: this.now(),
-        timeoutMs,
-        connections: 0,
-        ended: false,
-        announced: false,
-      };
-      this.drains.set(b.address, d6);
-      this.schedulePoll(d6, 0);
-      return true;
+      return this.begin(b, new Set([b.address, ...members]), timeoutMs, minHoldMs);
     }
     // Every step here delays the old holder's leaving the LAN (the overlap of a planned
     // move): two programs, and the connections are counted only once it has left.
@@ -276,6 +264,11 @@ export class Drainer {
       this.log.error({ event: "drain.failed", address: b.address, error: oneLine(add.stderr) }, "could not keep the VIP on lo: releasing without a drain");
       return false;
     }
+    return this.begin(b, own, timeoutMs, minHoldMs);
+  }
+
+  /** The VIP is on lo: the drain is recorded and counts its connections at once. */
+  private begin(b: VipBinding, own: Set<string>, timeoutMs: number, minHoldMs: number): true {
     const d: Drain = { binding: b, minHoldMs, own, startedMs: this.now(), timeoutMs, connections: 0, ended: false, announced: false };
     this.drains.set(b.address, d);
     this.schedulePoll(d, 0);

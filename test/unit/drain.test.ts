@@ -7,7 +7,7 @@ import { FakeRunner, type FakeReply } from "../support/fake-runner.js";
 import { DRAIN_HOLD_MARGIN_MS, forwardTable, planRemoveTable } from "../../agent/vip/drain-plan.js";
 import { DEFAULT_GARP } from "../../shared/protocol.js";
 import { vipPort } from "../../agent/wiring.js";
-import type { VipController } from "../../agent/vip/controller.js";
+import { VipController } from "../../agent/vip/controller.js";
 
 const tools = { nft: "nft", ip: "ip", ss: "ss", arping: "arping", ndisc6: "ndisc6" };
 const vip: VipBinding = { group: "VI_1", address: "198.18.0.100", prefix: 24, family: 4, interface: "lan0" };
@@ -173,6 +173,7 @@ test("a dual-stack group's planned release drains both VIPs; its planned acquire
   const acquired: VipBinding[][] = [];
   const controller = {
     quiet: async () => {},
+    burstSpanMs: () => 700,
     release: async (vips: VipBinding[]) => {
       released.push(vips);
       return vips.map((binding) => ({ binding, outcome: "removed", present: false, detail: "" }));
@@ -219,6 +220,7 @@ test("a planned release falls silent before anything else and keeps this host's 
   const answers = (argv: string[]) => (argv[0] === "arping" ? { stdout: "Unicast reply from 198.18.0.100 [02:00:00:00:00:12]  0.700ms\n" } : undefined);
   const steps: string[] = [];
   const controller = {
+    burstSpanMs: () => 700,
     quiet: async (vips: VipBinding[]) => {
       steps.push(`quiet ${vips.map((v) => v.address).join(",")}`);
     },
@@ -290,11 +292,8 @@ test("a planned release holds the VIP on lo for the new holder's announcement bu
     },
     unforward: async () => {},
   } as unknown as Drainer;
-  const controller = {
-    quiet: async () => {},
-    release: async (vips: VipBinding[]) => vips.map((binding) => ({ binding, outcome: "removed", present: false, detail: "" })),
-    setSchedule: () => {},
-  } as unknown as VipController;
+  // The real controller: the hold follows the GARP schedule it was given.
+  const controller = new VipController({ runner: new FakeRunner({ reply: () => ({}) }), tools: { ip: "ip", arping: "arping" }, pollMs: 0 });
   const port = vipPort(controller, drainer);
   await port.release([vip], { drainMs: 30_000 });
   port.setGarp({ offsetsMs: [0, 100, 300, 1500], refreshMs: 0 });
