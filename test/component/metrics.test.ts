@@ -191,7 +191,7 @@ test("upstream versions: published, and applied per agent", async () => {
 test("agent reports are counted as repeats (the same as the last, a probe's latency and a reach probe's time aside) or changes", async () => {
   // A long dead interval: the session stays live between the reports the test sends (a
   // silent session's report is never a repeat).
-  const c = await startCoordinator(clusterYaml({ startupGrace: "0s", upstreams: true }).replace("dead_interval: 120ms", "dead_interval: 10s"));
+  const c = await startCoordinator(clusterYaml({ startupGrace: "0s", upstreams: true, deadInterval: "10s" }));
   const m = new CoordinatorMetrics(c.engine, { processMetrics: false });
   // Reports only when the test sends them (and when it answers a command or a push).
   const a = new StandinAgent(c.address, { node: "lb1", address: "198.18.0.11", heartbeatMs: 0 });

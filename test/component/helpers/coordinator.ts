@@ -19,13 +19,22 @@ export interface TestCoordinator {
 }
 
 export function clusterYaml(
-  opts: { preempt?: boolean; preemptDelay?: string; tracks?: string; lb3?: boolean; startupGrace?: string; upstreams?: boolean; drainTimeout?: string } = {},
+  opts: {
+    preempt?: boolean;
+    preemptDelay?: string;
+    tracks?: string;
+    lb3?: boolean;
+    startupGrace?: string;
+    upstreams?: boolean;
+    drainTimeout?: string;
+    deadInterval?: string;
+  } = {},
 ): string {
   return `
 insecure: true
 timing:
   heartbeat_interval: 20ms
-  dead_interval: 120ms
+  dead_interval: ${opts.deadInterval ?? "120ms"}
 ${opts.startupGrace === "default" ? "" : `  startup_grace: ${opts.startupGrace ?? "300ms"}`}
   verify_timeout: 50ms
   planned_overlap: 20ms
