@@ -11,7 +11,7 @@ import type { LinkPort, NginxPort, ReachPort, ReachState, ReachTarget, TrackPort
 import { LinkWatcher } from "./link/watch.js";
 import type { UpstreamApplier } from "./nginx/apply.js";
 import type { NginxSupervisor } from "./nginx/supervisor.js";
-import { lanProvenFresh, ReachProber } from "./probe/reach.js";
+import { LAN_FALL, lanProvenFresh, ReachProber, type ReachState as ProbeReachState } from "./probe/reach.js";
 import { neighbourProber, verifyVip } from "./probe/verify.js";
 import type { TrackScripts } from "./tracks/scripts.js";
 import type { VipController } from "./vip/controller.js";
@@ -121,6 +121,7 @@ export function trackPort(scripts: TrackScripts, log: Logger, links: string[] = 
 export function reachPort(log: Logger): ReachPort {
   const lan = new Map<string, { key: string; prober: ReachProber }>();
   const vip = new Map<string, { key: string; prober: ReachProber }>();
+  const lanLogged = new Map<string, boolean>();
   /** The lanFresh each group's last report carried. */
   const sent = new Map<string, boolean>();
   const swap = (map: typeof lan, group: string, key: string, make: () => ReachProber | undefined) => {
@@ -160,7 +161,10 @@ export function reachPort(log: Logger): ReachPort {
               lanReferences,
               lanIntervalMs,
               lanTimeoutMs: probeTimeoutMs,
-              onChange: notify,
+              onChange: (state) => {
+                logLanFlip(group, state);
+                notify();
+              },
               onProbe,
             }),
       );
@@ -189,12 +193,27 @@ export function reachPort(log: Logger): ReachPort {
       lan.delete(group);
       vip.delete(group);
       sent.delete(group);
+      lanLogged.delete(group);
     },
     current(group) {
       if (!lan.has(group) && !vip.has(group)) return undefined;
       return merged(group);
     },
   };
+
+  /** The lanOk each group last logged: a flip is worth a line (it costs a holder its VIP). */
+  function logLanFlip(group: string, state: ProbeReachState): void {
+    if (lanLogged.get(group) === state.lanOk) return;
+    const first = !lanLogged.has(group);
+    lanLogged.set(group, state.lanOk);
+    if (state.lanOk && first) return;
+    if (state.lanOk) log.info({ event: "reach.lan_ok", group }, `a LAN reference of ${group} answers again`);
+    else
+      log.warn(
+        { event: "reach.lan_lost", group, detail: state.lanDetail },
+        `no LAN reference of ${group} answered in ${LAN_FALL} rounds in a row: ${state.lanDetail}`,
+      );
+  }
 
   function merged(group: string): ReachState {
     const v = vip.get(group)?.prober.current();

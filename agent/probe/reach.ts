@@ -43,7 +43,12 @@ export interface ReachState {
   lanAnsweredAtMs: number | undefined;
   /** When the last LAN round that got no answer ended (timers.now()); undefined before one did. */
   lanFailedAtMs: number | undefined;
+  /** What the last LAN round's references said when none answered; "" after one answered. */
+  lanDetail: string;
 }
+
+/** LAN rounds in a row that get no answer before lanOk turns false (the repeat runs at once). */
+export const LAN_FALL = 2;
 
 /**
  * Whether this node's LAN is proven on evidence as fresh as its VIP verdict
@@ -154,6 +159,7 @@ export class ReachProber {
       failingBeganMs: undefined,
       lanAnsweredAtMs: undefined,
       lanFailedAtMs: undefined,
+      lanDetail: "",
     };
   }
 
@@ -220,6 +226,7 @@ export class ReachProber {
   private async lanLoop(): Promise<void> {
     const interval = this.opts.lanIntervalMs ?? 1000;
     const refs = this.opts.lanReferences ?? [];
+    let failedRounds = 0;
     while (!this.stopper.signal.aborted) {
       const began = this.timers.now();
       const asked = this.kicked;
@@ -230,12 +237,28 @@ export class ReachProber {
         ),
       );
       if (this.stopper.signal.aborted) return;
-      const lanOk = results.some((r) => lanAnswered(r.outcome));
+      const answered = results.some((r) => lanAnswered(r.outcome));
+      failedRounds = answered ? 0 : failedRounds + 1;
+      // A holder that loses lanOk loses its VIP at once: one round of silence (a lost SYN, a
+      // timeout on a starved host) is confirmed by a second round before it counts. Its
+      // failure is still recorded, so it voids a run of VIP silence as a confirmed one does.
+      const confirming = !answered && this.state.lanOk && failedRounds < LAN_FALL;
+      const lanOk = answered || (confirming ? this.state.lanOk : false);
       this.update(
-        { lanOk, lanAnsweredAtMs: lanOk ? began : this.state.lanAnsweredAtMs, lanFailedAtMs: lanOk ? this.state.lanFailedAtMs : this.timers.now() },
-        asked,
+        {
+          lanOk,
+          lanAnsweredAtMs: answered ? began : this.state.lanAnsweredAtMs,
+          lanFailedAtMs: answered ? this.state.lanFailedAtMs : this.timers.now(),
+          lanDetail: answered ? "" : results.map((r) => r.detail).join("; "),
+        },
+        asked && !confirming,
       );
       this.opts.onProbe?.(this.current());
+      if (confirming) {
+        // The repeat reports for the round that was asked for.
+        this.kicked ||= asked;
+        continue;
+      }
       if (this.kicked) continue;
       await this.sleep(this.delayAfter(began, interval), (wake) => (this.wakeLan = wake));
       this.wakeLan = undefined;

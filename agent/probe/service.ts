@@ -131,7 +131,12 @@ export function probeService(o: ServiceProbeOptions): Promise<ProbeResult> {
         return;
       }
       const stalled = stalledMs > 0 ? ` (given its time again after this process stalled ${Math.round(stalledMs)} ms)` : "";
-      finish("timeout", `${connected ? `no complete answer within ${o.timeoutMs} ms` : `no connection within ${o.timeoutMs} ms`}${stalled}`);
+      // Timers run before the loop reads its sockets: an answer that came while this process
+      // was busy is still unread. The verdict waits for that read (the check phase follows
+      // the poll); an answer read there finishes the probe first and this does nothing.
+      setImmediate(() =>
+        finish("timeout", `${connected ? `no complete answer within ${o.timeoutMs} ms` : `no connection within ${o.timeoutMs} ms`}${stalled}`),
+      );
     };
     let timer = setTimeout(onTimer, o.timeoutMs);
     if (o.signal?.aborted) return onAbort();

@@ -146,6 +146,18 @@ test("a stall of the prober itself is not the service's timeout: the answer read
   assert.equal(r.outcome, "ok", r.detail);
 });
 
+test("a connection made while the prober was busy, short of a stall, is read before the timeout is judged", async () => {
+  // Timeout 100 ms, stall slack 25 ms: a 110 ms busy stretch makes the timer about 10 ms
+  // late, too little to count as a stall, and the timer falls due in the same turn of the
+  // loop as the connection's completion. The completion must win.
+  const probe = probeService({ host: "127.0.0.1", port: silentPort, timeoutMs: 100 });
+  // The connect starts on the next tick (an address needs no lookup); the stall comes after it.
+  process.nextTick(() => stall(110));
+  const r = await probe;
+  assert.equal(r.outcome, "ok", r.detail);
+  assert.doesNotMatch(r.detail, /stalled/);
+});
+
 test("a silent service still times out after a stall, bounded, and the outcome names the stall", async () => {
   const probe = probeService({ host: "127.0.0.1", port: silentPort, path: "/ok", timeoutMs: 50 });
   stall(150);

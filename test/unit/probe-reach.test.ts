@@ -126,6 +126,62 @@ test("a node whose LAN references all fail says lanOk=false; a refusal still cou
   }
 });
 
+test("one LAN round without an answer is repeated at once and counts only when the repeat gets none either; it still voids a run of VIP silence", async () => {
+  // The references' answers, one per round, in order; then "ok".
+  const script: ProbeOutcome[] = ["ok", "timeout", "ok", "timeout", "timeout", "timeout", "ok"];
+  let rounds = 0;
+  const probe = async (o: ServiceProbeOptions): Promise<ProbeResult> => {
+    rounds++;
+    await new Promise((r) => setTimeout(r, 1));
+    const outcome = script.shift() ?? "ok";
+    return { ok: outcome === "ok", outcome, detail: `${o.host}:${o.port} ${outcome}`, latencyMs: 1 };
+  };
+  const reported: ReachState[] = [];
+  const lan = new ReachProber({
+    group: "VI_1",
+    target: { host: "198.18.0.100", port: 10016 },
+    probeVip: false,
+    lanReferences: [{ host: "198.18.0.21", port: 10016 }],
+    // A minute: every round after the first is a kick or a repeat.
+    lanIntervalMs: 60_000,
+    probe,
+    onChange: (s) => reported.push(s),
+  });
+  const kickAndWait = async (want: number) => {
+    lan.kick();
+    await waitFor(() => reported.length >= want, { what: `report ${want}`, timeoutMs: 2000, intervalMs: 2 });
+  };
+  try {
+    lan.start();
+    await waitFor(() => lan.current().lanAnsweredAtMs !== undefined, { what: "first LAN round", timeoutMs: 2000, intervalMs: 2 });
+    assert.equal(reported.length, 0, "an answered first round changes nothing");
+    // One silent round, then an answer: lanOk never turns false, and the kick gets one report, after the repeat.
+    await kickAndWait(1);
+    assert.equal(rounds, 3, "the silent round was repeated at once");
+    assert.deepEqual(
+      reported.map((r) => r.lanOk),
+      [true],
+    );
+    assert.notEqual(lan.current().lanFailedAtMs, undefined, "the silent round is on record (it voids a run of VIP silence)");
+    assert.equal(lan.current().lanDetail, "");
+    // Two silent rounds in a row: lanOk false, reported once, with what the references said.
+    await kickAndWait(2);
+    assert.equal(rounds, 5);
+    assert.equal(reported[1]!.lanOk, false);
+    assert.equal(reported[1]!.lanDetail, "198.18.0.21:10016 timeout");
+    // Already down: a silent round needs no repeat.
+    await kickAndWait(3);
+    assert.equal(rounds, 6);
+    assert.equal(reported[2]!.lanOk, false);
+    // One answer brings it back at once.
+    await kickAndWait(4);
+    assert.equal(rounds, 7);
+    assert.equal(reported[3]!.lanOk, true);
+  } finally {
+    lan.stop();
+  }
+});
+
 test("stop ends the loops: no more probes and no more changes", async () => {
   const net = fakeNet();
   net.outcomes.set("198.18.0.100", "ok");
