@@ -48,6 +48,15 @@ export function parseRssKb(status: string): number | undefined {
 }
 
 /**
+ * RssAnon from /proc/PID/status, in kB: the process's own memory (heap, stacks), as opposed to
+ * the pages of its binary and libraries (RssFile), which other processes may share. 0 when absent.
+ */
+export function parseAnonKb(status: string): number {
+  const m = /^RssAnon:\s+(\d+)\s+kB/m.exec(status);
+  return m ? Number(m[1]) : 0;
+}
+
+/**
  * ROOT and its live descendants, without the subtrees rooted at EXCLUDE (the agent starts nginx
  * as its child, but nginx is a role of its own). Zombies are left out: they hold no memory.
  */
@@ -77,6 +86,8 @@ export interface PidSample {
   pid: number;
   ticks: number;
   rssKb: number;
+  /** Of rssKb, the anonymous part (parseAnonKb); absent: not read. */
+  anonKb?: number;
 }
 
 /** What one role's processes were at one moment. */
@@ -93,6 +104,8 @@ export interface RoleUsage {
   /** Sum of the role's RSS, mean over the samples (MB = 1024 kB × 1024). */
   rssMb: number;
   rssMaxMb: number;
+  /** Of rssMb, the anonymous part (mean over the samples): what the role's heaps and stacks hold. */
+  anonMb: number;
   /** The most processes the role had at once. */
   processes: number;
   samples: number;
@@ -117,11 +130,13 @@ export function roleUsage(samples: readonly RoleSample[], clockTicksPerSec: numb
   }
   let ticks = 0;
   for (const [pid, t0] of first) ticks += Math.max(0, (last.get(pid) ?? t0) - t0);
+  const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
   const rss = samples.map((s) => s.pids.reduce((sum, p) => sum + p.rssKb, 0) / 1024);
   return {
     cpuPct: (ticks / clockTicksPerSec / spanSec) * 100,
-    rssMb: rss.reduce((a, b) => a + b, 0) / rss.length,
+    rssMb: mean(rss),
     rssMaxMb: Math.max(...rss),
+    anonMb: mean(samples.map((s) => s.pids.reduce((sum, p) => sum + (p.anonKb ?? 0), 0) / 1024)),
     processes: Math.max(...samples.map((s) => s.pids.length)),
     samples: samples.length,
   };

@@ -17,6 +17,7 @@ import {
   buildFootprintTables,
   describeProcesses,
   figure,
+  parseAnonKb,
   parseRssKb,
   parseStat,
   processTree,
@@ -104,11 +105,12 @@ function readProcTable(): ProcStat[] {
   return out;
 }
 
-function rssKb(pid: number): number {
+function memKb(pid: number): { rssKb: number; anonKb: number } {
   try {
-    return parseRssKb(readFileSync(`/proc/${pid}/status`, "utf8")) ?? 0;
+    const status = readFileSync(`/proc/${pid}/status`, "utf8");
+    return { rssKb: parseRssKb(status) ?? 0, anonKb: parseAnonKb(status) };
   } catch {
-    return 0;
+    return { rssKb: 0, anonKb: 0 };
   }
 }
 
@@ -126,7 +128,7 @@ async function measure(stack: StackName, phase: Phase, ms: number): Promise<void
     for (const s of specs) {
       const tree = processTree(table, s.root, s.skip);
       if (tree.length === 0) throw new Error(`${stack} ${s.role} (pid ${s.root}) ended during the ${phase} phase`);
-      samples.get(s.role)!.push({ t: now, pids: tree.map((pid) => ({ pid, ticks: byPid.get(pid)?.ticks ?? 0, rssKb: rssKb(pid) })) });
+      samples.get(s.role)!.push({ t: now, pids: tree.map((pid) => ({ pid, ticks: byPid.get(pid)?.ticks ?? 0, ...memKb(pid) })) });
       comms.set(
         s.role,
         tree.map((pid) => byPid.get(pid)?.comm ?? "?"),
@@ -149,7 +151,7 @@ async function measure(stack: StackName, phase: Phase, ms: number): Promise<void
     if (!usage) throw new Error(`${stack} ${s.role}: too few samples in the ${phase} phase`);
     rows.push({ stack, role: s.role, what: describeProcesses(comms.get(s.role) ?? []), phase, usage });
     log(
-      `${stack} ${phase.padEnd(4)} ${s.role.padEnd(14)} RSS ${figure(usage.rssMb).padStart(5)} MB (max ${figure(usage.rssMaxMb)}), CPU ${figure(usage.cpuPct)} % of a core`,
+      `${stack} ${phase.padEnd(4)} ${s.role.padEnd(14)} RSS ${figure(usage.rssMb).padStart(5)} MB (max ${figure(usage.rssMaxMb)}, anonymous ${figure(usage.anonMb)}), CPU ${figure(usage.cpuPct)} % of a core`,
     );
   }
 }

@@ -4,6 +4,7 @@ import assert from "node:assert/strict";
 import {
   buildFootprintTables,
   describeProcesses,
+  parseAnonKb,
   parseRssKb,
   parseStat,
   processTree,
@@ -37,6 +38,10 @@ const rssCases: Array<[string, string, number | undefined]> = [
   ["a kernel thread or zombie has no VmRSS", "Name:\tkworker\nState:\tI (idle)\n", undefined],
 ];
 for (const [name, text, expected] of rssCases) test(`parseRssKb: ${name}`, () => assert.equal(parseRssKb(text), expected));
+test("parseAnonKb: the anonymous part of the RSS, 0 where the kernel gives none", () => {
+  assert.equal(parseAnonKb(rssCases[0][1]), 33000);
+  assert.equal(parseAnonKb(rssCases[1][1]), 0);
+});
 
 const p = (pid: number, ppid: number, state = "S"): ProcStat => ({ pid, ppid, state, comm: `p${pid}`, ticks: 0 });
 // 10 agent → 11 ip monitor, 12 ip monitor, 20 nginx master → 21 worker; 13 a zombie child; 30 someone else.
@@ -65,6 +70,26 @@ const usageCases: Array<[string, RoleSample[], Partial<RoleUsage> | undefined]> 
     { cpuPct: 2, rssMb: 4, rssMaxMb: 5, processes: 2 },
   ],
   [
+    "the anonymous part adds up like the RSS, averaged over the samples",
+    [
+      {
+        t: 0,
+        pids: [
+          { pid: 1, ticks: 0, rssKb: 4096, anonKb: 1024 },
+          { pid: 2, ticks: 0, rssKb: 1024, anonKb: 1024 },
+        ],
+      },
+      {
+        t: 1000,
+        pids: [
+          { pid: 1, ticks: 0, rssKb: 4096, anonKb: 3072 },
+          { pid: 2, ticks: 0, rssKb: 1024, anonKb: 1024 },
+        ],
+      },
+    ],
+    { anonMb: 3, rssMb: 5 },
+  ],
+  [
     "a helper seen in one sample only adds no CPU of its own (its parent's cutime carries it)",
     [s(0, [1, 10, 1024]), s(1000, [1, 10, 1024], [7, 50, 1024]), s(2000, [1, 12, 1024])],
     { cpuPct: 1, processes: 2 },
@@ -86,7 +111,7 @@ test("describeProcesses: counts repeated names", () => {
   assert.equal(describeProcesses([]), "-");
 });
 
-const usage = (rssMb: number, cpuPct: number): RoleUsage => ({ rssMb, cpuPct, rssMaxMb: rssMb, processes: 1, samples: 60 });
+const usage = (rssMb: number, cpuPct: number): RoleUsage => ({ rssMb, cpuPct, rssMaxMb: rssMb, anonMb: 0, processes: 1, samples: 60 });
 const row = (stack: FootprintRow["stack"], role: string, rssMb: number, cpuPct: number, phase: FootprintRow["phase"] = "idle"): FootprintRow => ({
   stack,
   role,
