@@ -11,7 +11,7 @@ import type { LinkPort, NginxPort, ReachPort, ReachState, ReachTarget, TrackPort
 import { LinkWatcher } from "./link/watch.js";
 import type { UpstreamApplier } from "./nginx/apply.js";
 import type { NginxSupervisor } from "./nginx/supervisor.js";
-import { LAN_FALL, lanProvenFresh, ReachProber, type ReachState as ProbeReachState } from "./probe/reach.js";
+import { lanProvenFresh, ReachProber, type ReachState as ProbeReachState } from "./probe/reach.js";
 import { neighbourProber, verifyVip } from "./probe/verify.js";
 import type { TrackScripts } from "./tracks/scripts.js";
 import type { VipController } from "./vip/controller.js";
@@ -203,16 +203,10 @@ export function reachPort(log: Logger): ReachPort {
 
   /** The lanOk each group last logged: a flip is worth a line (it costs a holder its VIP). */
   function logLanFlip(group: string, state: ProbeReachState): void {
-    if (lanLogged.get(group) === state.lanOk) return;
-    const first = !lanLogged.has(group);
+    const line = lanFlipLine(lanLogged.get(group), state);
     lanLogged.set(group, state.lanOk);
-    if (state.lanOk && first) return;
-    if (state.lanOk) log.info({ event: "reach.lan_ok", group }, `a LAN reference of ${group} answers again`);
-    else
-      log.warn(
-        { event: "reach.lan_lost", group, detail: state.lanDetail },
-        `no LAN reference of ${group} answered in ${LAN_FALL} rounds in a row: ${state.lanDetail}`,
-      );
+    if (line?.level === "warn") log.warn({ event: line.event, group, detail: state.lanDetail }, line.message);
+    else if (line) log.info({ event: line.event, group }, line.message);
   }
 
   function merged(group: string): ReachState {
@@ -227,6 +221,21 @@ export function reachPort(log: Logger): ReachPort {
       observedMs: Date.now(),
     };
   }
+}
+
+/**
+ * The log line for a group's LAN signal, given the lanOk last logged (undefined: none yet):
+ * a warning when it is lost, a line when it is back, nothing when it did not flip (a kicked
+ * round reports without a flip) or when the first state is the healthy one.
+ */
+export function lanFlipLine(
+  logged: boolean | undefined,
+  state: Pick<ProbeReachState, "group" | "lanOk" | "lanDetail">,
+): { level: "warn" | "info"; event: "reach.lan_lost" | "reach.lan_ok"; message: string } | undefined {
+  if (logged === state.lanOk || (logged === undefined && state.lanOk)) return undefined;
+  return state.lanOk
+    ? { level: "info", event: "reach.lan_ok", message: `a LAN reference of ${state.group} answers again` }
+    : { level: "warn", event: "reach.lan_lost", message: `no LAN reference of ${state.group} answered: ${state.lanDetail}` };
 }
 
 /** LAN verification: the service probe through the VIP, with arping (IPv4) or ndisc6 (IPv6, when installed) alongside. */

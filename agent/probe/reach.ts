@@ -47,9 +47,6 @@ export interface ReachState {
   lanDetail: string;
 }
 
-/** LAN rounds in a row that get no answer before lanOk turns false (the repeat runs at once). */
-export const LAN_FALL = 2;
-
 /**
  * Whether this node's LAN is proven on evidence as fresh as its VIP verdict
  * (docs/design.md, the witness rule): while the VIP answers, an answered LAN
@@ -226,7 +223,6 @@ export class ReachProber {
   private async lanLoop(): Promise<void> {
     const interval = this.opts.lanIntervalMs ?? 1000;
     const refs = this.opts.lanReferences ?? [];
-    let failedRounds = 0;
     while (!this.stopper.signal.aborted) {
       const began = this.timers.now();
       const asked = this.kicked;
@@ -237,28 +233,17 @@ export class ReachProber {
         ),
       );
       if (this.stopper.signal.aborted) return;
-      const answered = results.some((r) => lanAnswered(r.outcome));
-      failedRounds = answered ? 0 : failedRounds + 1;
-      // A holder that loses lanOk loses its VIP at once: one round of silence (a lost SYN, a
-      // timeout on a starved host) is confirmed by a second round before it counts. Its
-      // failure is still recorded, so it voids a run of VIP silence as a confirmed one does.
-      const confirming = !answered && this.state.lanOk && failedRounds < LAN_FALL;
-      const lanOk = answered || (confirming ? this.state.lanOk : false);
+      const lanOk = results.some((r) => lanAnswered(r.outcome));
       this.update(
         {
           lanOk,
-          lanAnsweredAtMs: answered ? began : this.state.lanAnsweredAtMs,
-          lanFailedAtMs: answered ? this.state.lanFailedAtMs : this.timers.now(),
-          lanDetail: answered ? "" : results.map((r) => r.detail).join("; "),
+          lanAnsweredAtMs: lanOk ? began : this.state.lanAnsweredAtMs,
+          lanFailedAtMs: lanOk ? this.state.lanFailedAtMs : this.timers.now(),
+          lanDetail: lanOk ? "" : results.map((r) => r.detail).join("; "),
         },
-        asked && !confirming,
+        asked,
       );
       this.opts.onProbe?.(this.current());
-      if (confirming) {
-        // The repeat reports for the round that was asked for.
-        this.kicked ||= asked;
-        continue;
-      }
       if (this.kicked) continue;
       await this.sleep(this.delayAfter(began, interval), (wake) => (this.wakeLan = wake));
       this.wakeLan = undefined;

@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import { lanProvenFresh, ReachProber, type ReachState } from "../../agent/probe/reach.js";
 import type { ProbeOutcome, ProbeResult, ServiceProbeOptions } from "../../agent/probe/service.js";
 import { waitFor } from "../support/wait.js";
+import { lanFlipLine } from "../../agent/wiring.js";
 
 /** A fake network: the outcome per host can be switched while probes run; counts concurrency. */
 function fakeNet() {
@@ -117,68 +118,15 @@ test("a node whose LAN references all fail says lanOk=false; a refusal still cou
     p.start();
     await waitFor(() => net.stats.calls > 10, { what: "a few LAN rounds", timeoutMs: 2000, intervalMs: 2 });
     assert.equal(p.current().lanOk, true);
+    assert.equal(p.current().lanDetail, "");
     net.outcomes.set("198.18.0.21", "timeout");
     await waitFor(() => p.current().lanOk === false, { what: "lanOk false", timeoutMs: 2000, intervalMs: 2 });
+    assert.equal(p.current().lanDetail, "198.18.0.21 timeout; 198.18.0.22 timeout", "what each reference said");
     net.outcomes.set("198.18.0.22", "ok");
     await waitFor(() => p.current().lanOk === true, { what: "lanOk true", timeoutMs: 2000, intervalMs: 2 });
+    assert.equal(p.current().lanDetail, "");
   } finally {
     p.stop();
-  }
-});
-
-test("one LAN round without an answer is repeated at once and counts only when the repeat gets none either; it still voids a run of VIP silence", async () => {
-  // The references' answers, one per round, in order; then "ok".
-  const script: ProbeOutcome[] = ["ok", "timeout", "ok", "timeout", "timeout", "timeout", "ok"];
-  let rounds = 0;
-  const probe = async (o: ServiceProbeOptions): Promise<ProbeResult> => {
-    rounds++;
-    await new Promise((r) => setTimeout(r, 1));
-    const outcome = script.shift() ?? "ok";
-    return { ok: outcome === "ok", outcome, detail: `${o.host}:${o.port} ${outcome}`, latencyMs: 1 };
-  };
-  const reported: ReachState[] = [];
-  const lan = new ReachProber({
-    group: "VI_1",
-    target: { host: "198.18.0.100", port: 10016 },
-    probeVip: false,
-    lanReferences: [{ host: "198.18.0.21", port: 10016 }],
-    // A minute: every round after the first is a kick or a repeat.
-    lanIntervalMs: 60_000,
-    probe,
-    onChange: (s) => reported.push(s),
-  });
-  const kickAndWait = async (want: number) => {
-    lan.kick();
-    await waitFor(() => reported.length >= want, { what: `report ${want}`, timeoutMs: 2000, intervalMs: 2 });
-  };
-  try {
-    lan.start();
-    await waitFor(() => lan.current().lanAnsweredAtMs !== undefined, { what: "first LAN round", timeoutMs: 2000, intervalMs: 2 });
-    assert.equal(reported.length, 0, "an answered first round changes nothing");
-    // One silent round, then an answer: lanOk never turns false, and the kick gets one report, after the repeat.
-    await kickAndWait(1);
-    assert.equal(rounds, 3, "the silent round was repeated at once");
-    assert.deepEqual(
-      reported.map((r) => r.lanOk),
-      [true],
-    );
-    assert.notEqual(lan.current().lanFailedAtMs, undefined, "the silent round is on record (it voids a run of VIP silence)");
-    assert.equal(lan.current().lanDetail, "");
-    // Two silent rounds in a row: lanOk false, reported once, with what the references said.
-    await kickAndWait(2);
-    assert.equal(rounds, 5);
-    assert.equal(reported[1]!.lanOk, false);
-    assert.equal(reported[1]!.lanDetail, "198.18.0.21:10016 timeout");
-    // Already down: a silent round needs no repeat.
-    await kickAndWait(3);
-    assert.equal(rounds, 6);
-    assert.equal(reported[2]!.lanOk, false);
-    // One answer brings it back at once.
-    await kickAndWait(4);
-    assert.equal(rounds, 7);
-    assert.equal(reported[3]!.lanOk, true);
-  } finally {
-    lan.stop();
   }
 });
 
@@ -344,5 +292,27 @@ test("LAN references are probed with the timeout they are given (the witness rul
     } finally {
       p.stop();
     }
+  }
+});
+
+test("the LAN signal's log line: a warning with what the references said when it is lost, a line when it is back, nothing without a flip", () => {
+  const lost = { group: "VI_1", lanOk: false, lanDetail: "198.18.0.21:80: no connection within 50 ms after 50.3 ms" };
+  const ok = { group: "VI_1", lanOk: true, lanDetail: "" };
+  const table: Array<[string, boolean | undefined, typeof ok, string | undefined]> = [
+    ["the first state, healthy: nothing to say", undefined, ok, undefined],
+    [
+      "the first state, lost",
+      undefined,
+      lost,
+      "warn reach.lan_lost no LAN reference of VI_1 answered: 198.18.0.21:80: no connection within 50 ms after 50.3 ms",
+    ],
+    ["lost after healthy", true, lost, "warn reach.lan_lost no LAN reference of VI_1 answered: 198.18.0.21:80: no connection within 50 ms after 50.3 ms"],
+    ["back after lost", false, ok, "info reach.lan_ok a LAN reference of VI_1 answers again"],
+    ["still lost (a kicked round reports without a flip)", false, lost, undefined],
+    ["still healthy", true, ok, undefined],
+  ];
+  for (const [name, logged, state, want] of table) {
+    const line = lanFlipLine(logged, state);
+    assert.equal(line && `${line.level} ${line.event} ${line.message}`, want, name);
   }
 });
