@@ -5,9 +5,12 @@
  * minified ES module. Run by `npm run build` after tsc.
  *
  * Why: V8 keeps the source text of every module it loaded on its heap, and every loaded module
- * has its own records. One minified file is half the text (1.5 MB; 3.2 MB unminified) and one
+ * has its own records. One minified file is a third of the text (1.0 MB; 3.2 MB unminified) and one
  * module: an idle agent's RSS drops by about 5 MB (docs/benchmarks.md, footprint). The
  * coordinator and the CLI stay as tsc wrote them.
+ *
+ * zod is imported as a namespace (`import * as z`): esbuild then keeps only what the schemas
+ * use (94 KB), where `import { z }` kept all of zod with every locale's messages (447 KB).
  *
  * What is kept: the first line of agent/main.ts (its V8 flags, shared/node-flags.ts), and a
  * linked source map back to the TypeScript: `NODE_OPTIONS=--enable-source-maps` turns a stack
@@ -40,6 +43,10 @@ const result = await build({
   banner: { js: 'import { createRequire as __keepvipRequire } from "node:module"; const require = __keepvipRequire(import.meta.url);' },
   logLevel: "warning",
   metafile: true,
+  // grpc-js loads proto-loader (and protobufjs with it, 130 KB of text) only for channelz and
+  // ORCA, which the agent never turns on: left out, it stays a require() of the installed
+  // package that never runs.
+  external: ["@grpc/proto-loader"],
 });
 const bytes = Object.values(result.metafile.outputs).find((o) => o.entryPoint)?.bytes ?? 0;
 console.log(`bundle-agent: ${outfile.slice(root.length + 1)} (${(bytes / 1024 / 1024).toFixed(1)} MB)`);

@@ -11,7 +11,7 @@ import { coordinatorConfigSchema } from "../../shared/config/coordinator.js";
 import { crossCheck } from "../../shared/config/cluster.js";
 import { formatPath } from "../../shared/config/load.js";
 import { stringify } from "yaml";
-import type { z } from "zod";
+import type * as z from "zod";
 import { type InstanceDef, type NodeDef, type Note, type RealDef, type VirtualServerDef, hostPortOf } from "./keepalived.js";
 import type { NginxDef } from "./nginx.js";
 

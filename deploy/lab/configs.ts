@@ -7,7 +7,7 @@
 import { chmodSync, mkdirSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { stringify } from "yaml";
-import type { z } from "zod";
+import type * as z from "zod";
 import type { agentConfigSchema } from "../../shared/config/agent.js";
 import { INSECURE_LISTEN_ACK, type coordinatorConfigSchema } from "../../shared/config/coordinator.js";
 import type { LabManifest } from "./manifest.js";

@@ -4,7 +4,7 @@
  * Scripts are argv arrays, never shell strings (nothing is run through a shell).
  */
 import { isIPv4, isIPv6 } from "node:net";
-import { z } from "zod";
+import * as z from "zod";
 import { duration, formatMs } from "./duration.js";
 import { absolutePath, hostPort, interfaceName, name, nodeId } from "./net.js";
 

@@ -3,7 +3,7 @@
  * sync groups (vrrp_sync_group) and upstreams. Field names follow keepalived and
  * nginx where one exists; docs/configuration.md maps each one.
  */
-import { z } from "zod";
+import * as z from "zod";
 import { duration, formatMs } from "./duration.js";
 import { absolutePath, cidr, hostPort, ipv6VipProblem, isLoopbackHost, name, nodeId, normalizeHostPort, parseHostPort, port } from "./net.js";
 import { DEFAULT_STARTUP_GRACE_MS } from "../session-timing.js";

@@ -2,7 +2,7 @@
  * Durations in config files: "150ms", "2s", "1m", or a bare number meaning
  * seconds (keepalived's `interval 2`, `preempt_delay 5`). Parsed to milliseconds.
  */
-import { z } from "zod";
+import * as z from "zod";
 import { fail, ok, type Result } from "../result.js";
 
 const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };

@@ -6,7 +6,7 @@
  */
 import { readFileSync } from "node:fs";
 import { LineCounter, parseDocument, isNode } from "yaml";
-import type { z } from "zod";
+import type * as z from "zod";
 
 export class ConfigError extends Error {
   constructor(

@@ -4,7 +4,7 @@
  * and nginx files, so the grammar is strict (no spaces, quotes, semicolons).
  */
 import { isIPv4, isIPv6 } from "node:net";
-import { z } from "zod";
+import * as z from "zod";
 import { fail, ok, type Result } from "../result.js";
 
 /** Node ids: like keepalived's router_id, short and safe anywhere. */

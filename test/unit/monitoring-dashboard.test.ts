@@ -13,7 +13,7 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import type { Registry } from "prom-client";
 import { parse as parseYaml } from "yaml";
-import { z } from "zod";
+import * as z from "zod";
 import { AgentMetrics } from "../../agent/metrics.js";
 import type { Engine } from "../../coordinator/cluster/engine.js";
 import { ReplicaMetrics } from "../../coordinator/ha/metrics.js";
