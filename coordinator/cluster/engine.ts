@@ -16,7 +16,7 @@ import { VerifyVerdict } from "../../shared/gen/keepvip/v1/agent.js";
 import { realScheduler, type Scheduler, type SchedulerTimer } from "../../shared/scheduler.js";
 import { VERSION } from "../../shared/version.js";
 import { BEAT_SLICES, beatIntervalMs, SLICED_FROM_SESSIONS } from "../../shared/session-timing.js";
-import { acksInHello, step, type Action, type PlannerEvent, type PlannerTiming, type UnitRuntime } from "../election/planner.js";
+import { acksInHello, commandsSent, step, type Action, type PlannerEvent, type PlannerTiming, type UnitRuntime } from "../election/planner.js";
 import type { StateStore, PersistedState } from "../state/store.js";
 import { EventLog } from "./events.js";
 import { NodeTable } from "./nodes.js";
@@ -709,7 +709,12 @@ export class Engine {
     const gate = this.gates.get(unitName);
     if (durable || gate) {
       const next: Promise<void> = Promise.all([gate, durable])
-        .then(send)
+        .then(() => {
+          send();
+          // The phase these commands start waits from now, not from the decision.
+          const current = this.runtimes.get(unitName);
+          if (current) this.runtimes.set(unitName, commandsSent(current, runtime.phase, this.now()));
+        })
         .catch((err: unknown) =>
           this.log.error(
             { event: "engine.persist.failed", unit: unitName, err },

@@ -29,9 +29,11 @@ export type Phase =
       reason: string;
       /** `from` was told to release with the acquire (it cannot reach the LAN): not again when `to` acks. */
       fromReleased?: boolean;
+      /** When the acquire went out, if later than sinceMs (commandsSent): the ack timeout counts from then. */
+      sentMs?: number;
     }
   /** Waiting for `candidate` to say whether the VIP still answers on the LAN. */
-  | { kind: "verifying"; candidate: string; lost: string | null; sinceMs: number }
+  | { kind: "verifying"; candidate: string; lost: string | null; sinceMs: number; sentMs?: number }
   /** The lost holder was verified serving: keep it, look again at `nextVerifyMs`. */
   | { kind: "cut-off"; holder: string; sinceMs: number; nextVerifyMs: number };
 
@@ -119,6 +121,26 @@ const holdsUnit = (view: NodeView | undefined, unit: UnitSpec) => view !== undef
 const isLive = (view: NodeView | undefined) => view?.session === "live";
 
 /** One reducer step. Never mutates its input. */
+/** Where a phase waiting for an answer counts its timeout from: when its command went out. */
+function timedFrom(phase: { sinceMs: number; sentMs?: number }): number {
+  return phase.sentMs ?? phase.sinceMs;
+}
+
+/**
+ * The commands of the step that decided `decided` went out at `sentMs`, later than that step:
+ * they waited for the unit's new epoch to be durable (write-ahead), or behind its earlier
+ * commands. The answer they wait for cannot come before they are sent, so the phase's timeout
+ * counts from then. In a startup storm of 2500 units the epoch writes queued for up to 1.7 s,
+ * and an acquire's 2 s ack timeout ran out 300 ms after it was sent: the coordinator released
+ * live, acking holders and sent every such unit to its backup (475 of 2500 in one run).
+ * The move's duration still counts from the decision. Unchanged when the unit has moved on.
+ */
+export function commandsSent(rt: UnitRuntime, decided: Phase, sentMs: number): UnitRuntime {
+  const phase = rt.phase;
+  if (phase !== decided || (phase.kind !== "acquiring" && phase.kind !== "verifying") || sentMs <= phase.sinceMs) return rt;
+  return { ...rt, phase: { ...phase, sentMs } };
+}
+
 export function step(prev: UnitRuntime, ctx: StepContext, event: PlannerEvent = { type: "tick" }): StepResult {
   const rt: UnitRuntime = {
     ...prev,
@@ -153,10 +175,10 @@ export function step(prev: UnitRuntime, ctx: StepContext, event: PlannerEvent = 
   }
 
   // 2. Phase timeouts.
-  if (rt.phase.kind === "acquiring" && nowMs >= rt.phase.sinceMs + timing.ackTimeoutMs) {
+  if (rt.phase.kind === "acquiring" && nowMs >= timedFrom(rt.phase) + timing.ackTimeoutMs) {
     failAcquire(rt, ctx, `no ack from ${rt.phase.to} within ${timing.ackTimeoutMs} ms`, actions);
   }
-  if (rt.phase.kind === "verifying" && nowMs >= rt.phase.sinceMs + timing.verifyTimeoutMs + timing.ackTimeoutMs) {
+  if (rt.phase.kind === "verifying" && nowMs >= timedFrom(rt.phase) + timing.verifyTimeoutMs + timing.ackTimeoutMs) {
     actions.push({ type: "note", kind: "verify", node: rt.phase.candidate, message: `no verification answer from ${rt.phase.candidate}; asking again` });
     // A verifier that does not answer must not hold the unit hostage: skip it for a while (docs/design.md, Invariants, 2).
     rt.cooldown.push({ node: rt.phase.candidate, untilMs: nowMs + timing.ackTimeoutMs, why: "failed" });
@@ -218,8 +240,8 @@ export function step(prev: UnitRuntime, ctx: StepContext, event: PlannerEvent = 
   // 5. Stragglers: anyone holding the unit who should not (a healed partition, a revived agent).
   cleanConflicts(rt, ctx, actions);
 
-  if (rt.phase.kind === "acquiring") wakes.push(rt.phase.sinceMs + timing.ackTimeoutMs);
-  if (rt.phase.kind === "verifying") wakes.push(rt.phase.sinceMs + timing.verifyTimeoutMs + timing.ackTimeoutMs);
+  if (rt.phase.kind === "acquiring") wakes.push(timedFrom(rt.phase) + timing.ackTimeoutMs);
+  if (rt.phase.kind === "verifying") wakes.push(timedFrom(rt.phase) + timing.verifyTimeoutMs + timing.ackTimeoutMs);
   if (rt.phase.kind === "cut-off") wakes.push(rt.phase.nextVerifyMs);
   for (const c of rt.cooldown) wakes.push(c.untilMs);
   for (const r of rt.releasing) wakes.push(r.untilMs);

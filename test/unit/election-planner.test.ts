@@ -2,6 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { lanProvenFresh } from "../../agent/probe/reach.js";
 import {
+  commandsSent,
   initialRuntime,
   step,
   type Action,
@@ -531,6 +532,57 @@ const cases: PlannerCase[] = [
       assert.deepEqual(c.rt.phase, { kind: "steady" });
       assert.match(notes(a, "move")[0].message, /lb1 could not acquire VI_1: no ack from lb1 within 1000 ms/);
       assert.ok(c.rt.cooldown.some((x) => x.node === "lb1"));
+    },
+  },
+  {
+    name: "an acquire sent late (its epoch write queued) gets its whole ack timeout from the send; the move's duration counts from the decision",
+    run: () => {
+      const c = Cluster.holding(seed(), "lb2", 4);
+      c.step();
+      assert.equal(c.rt.phase.kind, "acquiring");
+      // The write-ahead took 700 ms: the acquire went out then.
+      c.rt = commandsSent(c.rt, c.rt.phase, c.nowMs + 700);
+      assert.deepEqual(commands(c.after(timing.ackTimeoutMs).step()), [], "1000 ms after the decision, 300 ms after the send: still waiting");
+      assert.equal(c.rt.phase.kind, "acquiring");
+      assert.equal(c.last.wakeAtMs, c.nowMs + 700, "woken when the timeout counted from the send ends");
+      const a = c.after(100).completeMove();
+      assert.equal(c.rt.holder, "lb1");
+      assert.equal(notes(a, "move")[0].durationMs, timing.ackTimeoutMs + 100);
+    },
+  },
+  {
+    name: "an acquire sent late and never acked times out a whole ack timeout after the send",
+    run: () => {
+      const c = Cluster.holding(seed(), "lb2", 4);
+      c.step();
+      c.rt = commandsSent(c.rt, c.rt.phase, c.nowMs + 700);
+      assert.deepEqual(commands(c.after(timing.ackTimeoutMs + 699).step()), []);
+      assert.deepEqual(commands(c.after(1).step()), ["release lb1 e5"]);
+      assert.deepEqual(c.rt.phase, { kind: "steady" });
+    },
+  },
+  {
+    name: "a verification sent late gets its whole time from the send",
+    run: () => {
+      const c = new Cluster(three(), { epoch: 7, lastHolder: "lb1", views: { lb1: { session: "never" } } });
+      assert.deepEqual(commands(c.step()), ["verify lb2"]);
+      c.rt = commandsSent(c.rt, c.rt.phase, c.nowMs + 500);
+      assert.deepEqual(commands(c.after(timing.verifyTimeoutMs + timing.ackTimeoutMs).step()), []);
+      assert.deepEqual(commands(c.after(500).step()), ["verify lb3"]);
+    },
+  },
+  {
+    name: "commands sent for a phase the unit has left, or sent at once, change nothing",
+    run: () => {
+      const c = Cluster.holding(seed(), "lb2", 4);
+      c.step();
+      const decided = c.rt.phase;
+      c.completeMove();
+      const after = c.rt;
+      assert.equal(commandsSent(after, decided, c.nowMs + 700), after, "the move is over: nothing to time");
+      const d = Cluster.holding(seed(), "lb2", 4);
+      d.step();
+      assert.equal(commandsSent(d.rt, d.rt.phase, d.nowMs), d.rt, "sent in the step that decided: already timed from then");
     },
   },
   {

@@ -497,3 +497,40 @@ test("engine loop: from SLICED_FROM_SESSIONS sessions on, the beats are spread o
   const firstBeats = new Set([...at.values()].map((times) => times[0]));
   assert.ok(firstBeats.size > 1, `the sessions are beaten in several slices (${firstBeats.size})`);
 });
+
+test("engine loop: an acquire whose epoch write took most of the ack timeout gets the whole timeout from its send; the holder is not released while its ack is on the way", async (t) => {
+  // A store whose writes wait until the case lets them through (a disk behind thousands of other units' epochs).
+  let holding = false;
+  const waiting: Array<() => void> = [];
+  const store = createMemoryStore();
+  const save = store.save.bind(store);
+  store.save = async (state) => {
+    if (holding) await new Promise<void>((resolve) => waiting.push(resolve));
+    return save(state);
+  };
+  const scheduler = new ManualScheduler(1_000);
+  const engine = new Engine(config, store, silentLogger, scheduler);
+  await engine.start();
+  t.after(() => engine.stop());
+  holding = true;
+  const lb1 = new FakeAgent(engine, "lb1").hello();
+  const lb2 = new FakeAgent(engine, "lb2").hello();
+  // lb1 is elected; its acquire waits for the epoch on disk.
+  for (let i = 0; i < 50 && engine.runtimes.get("VI_1")!.phase.kind !== "acquiring"; i++) await live(scheduler, 20, [lb1, lb2]);
+  const phase = engine.runtimes.get("VI_1")!.phase;
+  assert.ok(phase.kind === "acquiring" && phase.to === "lb1", "lb1 is elected");
+  // The write takes 400 ms of the 500 ms ack timeout.
+  await live(scheduler, 400, [lb1, lb2]);
+  assert.deepEqual(lb1.commands("acquire"), [], "not sent before its epoch is durable");
+  holding = false;
+  for (const release of waiting.splice(0)) release();
+  await drain();
+  assert.equal(lb1.commands("acquire").length, 1, "sent once the epoch is on disk");
+  // 300 ms after the send (700 ms after the decision): the ack arrives.
+  await live(scheduler, 300, [lb1, lb2]);
+  lb1.ackAll();
+  await live(scheduler, 100, [lb1, lb2]);
+  assert.equal(engine.runtimes.get("VI_1")!.holder, "lb1");
+  assert.deepEqual(lb1.commands("release"), [], "lb1 was never told to let go");
+  assert.deepEqual(lb2.commands("acquire"), [], "nothing went to the backup");
+});
