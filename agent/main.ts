@@ -28,6 +28,7 @@ import { AgentMetrics } from "./metrics.js";
 import { startMetricsServer } from "../shared/metrics-server.js";
 import { Readiness } from "../shared/systemd.js";
 import { wheelScheduler } from "../shared/scheduler.js";
+import { sharedWheel } from "../shared/timer-wheel.js";
 import { ReloadableTls } from "../shared/tls-material.js";
 import { planReload, withNotifyOf, type ReloadPlan } from "./reload.js";
 import { stopIsRestart } from "./restart.js";
@@ -199,7 +200,14 @@ tlsFiles?.watch({ intervalMs: TLS_WATCH_MS });
 session.start();
 readiness.readyBy(READY_WITHIN_MS, `coordinator ${coordinators.join(", ")} not reachable yet: serving what this host holds (fail-static), retrying`);
 if (config.metrics) {
-  metrics = new AgentMetrics({ node: config.node_id, core, nginx: supervisor, applier, connected: () => session.connected });
+  metrics = new AgentMetrics({
+    node: config.node_id,
+    core,
+    nginx: supervisor,
+    applier,
+    connected: () => session.connected,
+    timerLateMs: () => sharedWheel.takeLateMs(),
+  });
   // Metrics are for people watching: a port clash is logged, it never stops the agent.
   await startMetricsServer(metrics.registry, config.metrics.listen, log).then(
     (m) => log.info({ event: "metrics.listening", address: m.address }, `metrics on http://${m.address}/metrics`),

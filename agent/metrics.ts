@@ -8,15 +8,15 @@
  * Label values: group, track and server names come from the configs; states
  * from fixed enums.
  */
-import { Counter, Gauge, Registry, collectDefaultMetrics } from "prom-client";
+import { Counter, Gauge, Registry } from "prom-client";
 import type { Report } from "../shared/gen/keepvip/v1/agent.js";
 import { VERSION } from "../shared/version.js";
-import { EVENT_LOOP_SAMPLE_MS } from "../shared/metrics-server.js";
 import { NGINX_STATES } from "../shared/protocol.js";
 import type { AgentCore } from "./core/agent.js";
 import type { ApplyResult } from "./nginx/apply.js";
 import type { NginxStateListener } from "./nginx/supervisor.js";
 import type { NginxStatus } from "./nginx/restart-policy.js";
+import { collectProcessMetrics } from "./process-metrics.js";
 
 /** What the metrics read; AgentCore, NginxSupervisor and UpstreamApplier provide it (tests pass twins). */
 export interface AgentMetricsSources {
@@ -26,6 +26,8 @@ export interface AgentMetricsSources {
   applier: { onApplied(listener: (r: ApplyResult) => void): () => void };
   /** The coordinator session is up (welcomed). */
   connected(): boolean;
+  /** The most the agent's timer wheel ran late since the last call, in ms (TimerWheel.takeLateMs). */
+  timerLateMs?(): number;
 }
 
 export class AgentMetrics {
@@ -40,7 +42,18 @@ export class AgentMetrics {
     const registry = options.registry ?? new Registry();
     this.registry = registry;
     const registers = [registry];
-    if (options.processMetrics ?? true) collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: EVENT_LOOP_SAMPLE_MS });
+    if (options.processMetrics ?? true) collectProcessMetrics(registry);
+    if (sources.timerLateMs) {
+      const timerLate = sources.timerLateMs;
+      new Gauge({
+        name: "keepvip_agent_timer_late_seconds",
+        help: "The most the agent's periodic work (probes, reports, checks) ran after its time since the last scrape: the event loop's delay, measured on the agent's own wake-ups",
+        registers,
+        collect() {
+          this.set(timerLate() / 1000);
+        },
+      });
+    }
 
     // One report() per scrape, shared by the collectors below; the first collector starts a scrape.
     let report: Report | undefined;

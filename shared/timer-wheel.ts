@@ -94,6 +94,8 @@ export class TimerWheel {
   /** Wake-ups of the one timer, and entries run: what the coalescing saved is entries − wake-ups. */
   wakeups = 0;
   runs = 0;
+  /** The most a wake-up came after its due time since takeLateMs() last read it (ms). */
+  private lateMs = 0;
 
   /** `uncaught`: where a throwing callback's error goes (default: the process's uncaught exception, as with Node's timers). */
   constructor(
@@ -145,11 +147,24 @@ export class TimerWheel {
     this.armedFor = Number.POSITIVE_INFINITY;
   }
 
+  /**
+   * The most a wake-up ran after its due time since the last call, in ms, and starts over: how
+   * long the event loop kept the process's periodic work waiting (a stall, a starved host),
+   * measured on wake-ups the process has anyway.
+   */
+  takeLateMs(): number {
+    const late = this.lateMs;
+    this.lateMs = 0;
+    return late;
+  }
+
   private fire(): void {
+    const now = this.base.now();
+    this.lateMs = Math.max(this.lateMs, now - this.armedFor);
     this.handle = undefined;
     this.armedFor = Number.POSITIVE_INFINITY;
     this.wakeups += 1;
-    const run = dueEntries(this.entries, this.base.now());
+    const run = dueEntries(this.entries, now);
     let failure: { err: unknown } | undefined;
     for (const e of run) {
       // An entry cleared by one that ran before it in this wake-up does not run.

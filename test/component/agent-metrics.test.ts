@@ -193,3 +193,20 @@ test("upstream applies are counted by outcome", async () => {
   assert.equal(line(t, 'keepvip_agent_upstream_applies_total{result="superseded"}'), 1);
   assert.equal(line(t, 'keepvip_agent_upstream_applies_total{result="failed"}'), 1);
 });
+
+test("process metrics: prom-client's defaults without its event-loop monitor; the timer wheel's lateness in its place", async () => {
+  const late = [37, 0];
+  const own = new AgentMetrics({ node: "lb1", core, nginx, applier, connected: () => connected, timerLateMs: () => late.shift() ?? 0 });
+  try {
+    const text = await own.registry.metrics();
+    assert.ok((line(text, "process_resident_memory_bytes") ?? 0) > 0, "the process's RSS");
+    assert.ok((line(text, "nodejs_heap_size_used_bytes") ?? 0) > 0, "the V8 heap");
+    assert.match(text, /^# TYPE nodejs_gc_duration_seconds histogram$/m, "GC");
+    assert.match(text, /^# TYPE process_cpu_seconds_total counter$/m, "CPU");
+    assert.doesNotMatch(text, /nodejs_eventloop_lag/, "no event-loop monitor (its own timer and histogram)");
+    assert.equal(line(text, "keepvip_agent_timer_late_seconds"), 0.037);
+    assert.equal(line(await own.registry.metrics(), "keepvip_agent_timer_late_seconds"), 0, "each scrape reads the lateness since the last");
+  } finally {
+    own.close();
+  }
+});

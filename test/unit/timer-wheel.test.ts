@@ -155,3 +155,34 @@ test("the wheel: a throwing callback does not stop the others of its wake-up, an
     ["boom"],
   );
 });
+
+test("the wheel: takeLateMs says how late its wake-ups ran since it was last read, then starts over", () => {
+  let now = 0;
+  let armed: (() => void) | undefined;
+  const base: WheelBase = {
+    now: () => now,
+    setTimeout: (fn) => {
+      armed = fn;
+      return fn;
+    },
+    clearTimeout: () => {
+      armed = undefined;
+    },
+  };
+  const wheel = new TimerWheel(base);
+  const fireAt = (t: number) => {
+    now = t;
+    const fn = armed;
+    armed = undefined;
+    fn?.();
+  };
+  wheel.setTimeout(() => undefined, 100);
+  fireAt(100);
+  assert.equal(wheel.takeLateMs(), 0, "on time");
+  wheel.setTimeout(() => undefined, 100); // due at 200
+  fireAt(230);
+  wheel.setTimeout(() => undefined, 100); // due at 330
+  fireAt(340);
+  assert.equal(wheel.takeLateMs(), 30, "the worst since the last read");
+  assert.equal(wheel.takeLateMs(), 0, "read: starts over");
+});
