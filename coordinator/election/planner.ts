@@ -120,7 +120,6 @@ export function initialRuntime(epoch = 0, lastHolder: string | null = null): Uni
 const holdsUnit = (view: NodeView | undefined, unit: UnitSpec) => view !== undefined && unit.groups.some((g) => view.holds.includes(g));
 const isLive = (view: NodeView | undefined) => view?.session === "live";
 
-/** One reducer step. Never mutates its input. */
 /** Where a phase waiting for an answer counts its timeout from: when its command went out. */
 function timedFrom(phase: { sinceMs: number; sentMs?: number }): number {
   return phase.sentMs ?? phase.sinceMs;
@@ -130,8 +129,8 @@ function timedFrom(phase: { sinceMs: number; sentMs?: number }): number {
  * The commands of the step that decided `decided` went out at `sentMs`, later than that step:
  * they waited for the unit's new epoch to be durable (write-ahead), or behind its earlier
  * commands. The answer they wait for cannot come before they are sent, so the phase's timeout
- * counts from then. In a startup storm of 2500 units the epoch writes queued for up to 1.7 s,
- * and an acquire's 2 s ack timeout ran out 300 ms after it was sent: the coordinator released
+ * counts from then. In a startup storm of 2500 units the epoch writes queued for up to 1.8 s,
+ * and an acquire's 2 s ack timeout ran out 0.3-1.5 s after it was sent: the coordinator released
  * live, acking holders and sent every such unit to its backup (475 of 2500 in one run).
  * The move's duration still counts from the decision. Unchanged when the unit has moved on.
  */
@@ -141,6 +140,7 @@ export function commandsSent(rt: UnitRuntime, decided: Phase, sentMs: number): U
   return { ...rt, phase: { ...phase, sentMs } };
 }
 
+/** One reducer step. Never mutates its input. */
 export function step(prev: UnitRuntime, ctx: StepContext, event: PlannerEvent = { type: "tick" }): StepResult {
   const rt: UnitRuntime = {
     ...prev,
