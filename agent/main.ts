@@ -206,7 +206,7 @@ if (config.metrics) {
     nginx: supervisor,
     applier,
     connected: () => session.connected,
-    timerLateMs: () => sharedWheel.takeLateMs(),
+    timerLateMs: () => sharedWheel.lateMs(),
   });
   // Metrics are for people watching: a port clash is logged, it never stops the agent.
   await startMetricsServer(metrics.registry, config.metrics.listen, log).then(

@@ -26,7 +26,7 @@ export interface AgentMetricsSources {
   applier: { onApplied(listener: (r: ApplyResult) => void): () => void };
   /** The coordinator session is up (welcomed). */
   connected(): boolean;
-  /** The most the agent's timer wheel ran late since the last call, in ms (TimerWheel.takeLateMs). */
+  /** The most the agent's timer wheel ran late lately, in ms (TimerWheel.lateMs). */
   timerLateMs?(): number;
 }
 
@@ -47,7 +47,7 @@ export class AgentMetrics {
       const timerLate = sources.timerLateMs;
       new Gauge({
         name: "keepvip_agent_timer_late_seconds",
-        help: "The most the agent's periodic work (probes, reports, checks) ran after its time since the last scrape: the event loop's delay, measured on the agent's own wake-ups",
+        help: "The most the agent's periodic work (probes, reports, checks) ran after its time in the last 1-2 minutes: the event loop's delay, measured on the agent's own wake-ups",
         registers,
         collect() {
           this.set(timerLate() / 1000);

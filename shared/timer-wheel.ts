@@ -86,6 +86,9 @@ const nodeBase: WheelBase = {
   clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout),
 };
 
+/** The window lateMs() keeps its maximum over (the reading covers one to two of them). */
+export const LATE_WINDOW_MS = 60_000;
+
 export class TimerWheel {
   private readonly entries = new Set<WheelTimer>();
   private handle: unknown;
@@ -94,8 +97,8 @@ export class TimerWheel {
   /** Wake-ups of the one timer, and entries run: what the coalescing saved is entries − wake-ups. */
   wakeups = 0;
   runs = 0;
-  /** The most a wake-up came after its due time since takeLateMs() last read it (ms). */
-  private lateMs = 0;
+  /** The most a wake-up came after its due time, per LATE_WINDOW_MS window of the wheel's clock: this one and the one before. */
+  private late = { window: Number.NEGATIVE_INFINITY, maxMs: 0, previousMs: 0 };
 
   /** `uncaught`: where a throwing callback's error goes (default: the process's uncaught exception, as with Node's timers). */
   constructor(
@@ -148,19 +151,27 @@ export class TimerWheel {
   }
 
   /**
-   * The most a wake-up ran after its due time since the last call, in ms, and starts over: how
-   * long the event loop kept the process's periodic work waiting (a stall, a starved host),
-   * measured on wake-ups the process has anyway.
+   * The most a wake-up ran after its due time in the last LATE_WINDOW_MS to twice that (this
+   * window of the wheel's clock and the one before), in ms: how long the event loop kept the
+   * process's periodic work waiting (a stall, a starved host), measured on wake-ups the process
+   * has anyway. Reading changes nothing, so any number of scrapers see the same figure.
    */
-  takeLateMs(): number {
-    const late = this.lateMs;
-    this.lateMs = 0;
-    return late;
+  lateMs(): number {
+    this.rollLate(this.base.now());
+    return Math.max(this.late.maxMs, this.late.previousMs);
+  }
+
+  private rollLate(nowMs: number): void {
+    const window = Math.floor(nowMs / LATE_WINDOW_MS);
+    if (window === this.late.window) return;
+    const previousMs = window === this.late.window + 1 ? this.late.maxMs : 0;
+    this.late = { window, maxMs: 0, previousMs };
   }
 
   private fire(): void {
     const now = this.base.now();
-    this.lateMs = Math.max(this.lateMs, now - this.armedFor);
+    this.rollLate(now);
+    this.late.maxMs = Math.max(this.late.maxMs, now - this.armedFor);
     this.handle = undefined;
     this.armedFor = Number.POSITIVE_INFINITY;
     this.wakeups += 1;

@@ -205,7 +205,7 @@ test("process metrics: prom-client's defaults without its event-loop monitor; th
     assert.match(text, /^# TYPE process_cpu_seconds_total counter$/m, "CPU");
     assert.doesNotMatch(text, /nodejs_eventloop_lag/, "no event-loop monitor (its own timer and histogram)");
     assert.equal(line(text, "keepvip_agent_timer_late_seconds"), 0.037);
-    assert.equal(line(await own.registry.metrics(), "keepvip_agent_timer_late_seconds"), 0, "each scrape reads the lateness since the last");
+    assert.equal(line(await own.registry.metrics(), "keepvip_agent_timer_late_seconds"), 0, "each scrape shows what the wheel says then");
   } finally {
     own.close();
   }

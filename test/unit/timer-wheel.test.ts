@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { alignedDelay, dueEntries, nextRunDelay, slackMs, spreadPhase, TimerWheel, type WheelBase } from "../../shared/timer-wheel.js";
+import { alignedDelay, dueEntries, LATE_WINDOW_MS, nextRunDelay, slackMs, spreadPhase, TimerWheel, type WheelBase } from "../../shared/timer-wheel.js";
 
 /** A base whose time the test moves; it records every arm of the one timer. */
 function fakeBase() {
@@ -156,7 +156,7 @@ test("the wheel: a throwing callback does not stop the others of its wake-up, an
   );
 });
 
-test("the wheel: takeLateMs says how late its wake-ups ran since it was last read, then starts over", () => {
+test("the wheel: lateMs is the worst lateness of its wake-ups in this minute of its clock and the one before; reading it changes nothing", () => {
   let now = 0;
   let armed: (() => void) | undefined;
   const base: WheelBase = {
@@ -178,11 +178,20 @@ test("the wheel: takeLateMs says how late its wake-ups ran since it was last rea
   };
   wheel.setTimeout(() => undefined, 100);
   fireAt(100);
-  assert.equal(wheel.takeLateMs(), 0, "on time");
+  assert.equal(wheel.lateMs(), 0, "on time");
   wheel.setTimeout(() => undefined, 100); // due at 200
   fireAt(230);
   wheel.setTimeout(() => undefined, 100); // due at 330
   fireAt(340);
-  assert.equal(wheel.takeLateMs(), 30, "the worst since the last read");
-  assert.equal(wheel.takeLateMs(), 0, "read: starts over");
+  assert.equal(wheel.lateMs(), 30, "the worst so far");
+  assert.equal(wheel.lateMs(), 30, "a second reader sees the same");
+  now = LATE_WINDOW_MS + 5_000;
+  assert.equal(wheel.lateMs(), 30, "the minute before still counts");
+  wheel.setTimeout(() => undefined, 100);
+  fireAt(now + 112);
+  assert.equal(wheel.lateMs(), 30);
+  now = 2 * LATE_WINDOW_MS + 1;
+  assert.equal(wheel.lateMs(), 12, "the 30 ms is over a minute old; this minute's 12 ms stays");
+  now = 4 * LATE_WINDOW_MS;
+  assert.equal(wheel.lateMs(), 0, "nothing late in the last two minutes");
 });
