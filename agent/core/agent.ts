@@ -120,6 +120,8 @@ export class AgentCore {
   private heartbeat?: SchedulerTimer;
   private reportQueued = false;
   private seq = 0;
+  /** Commands (acquire, release, verify) this session delivered, reported back (counted from the hello). */
+  private commandsReceived = 0;
   private leaveWaiter?: (l: LeaveReady) => void;
   private readonly unsubscribers: Array<() => void> = [];
   /** Last upstream version applied, and why the newest was not (""). */
@@ -167,6 +169,8 @@ export class AgentCore {
   }
 
   hello(): Hello {
+    // A new session: its commands are counted from here (the hello's own report says 0).
+    this.commandsReceived = 0;
     return {
       nodeId: this.deps.config.node_id,
       agentVersion: VERSION,
@@ -174,6 +178,7 @@ export class AgentCore {
       state: this.report(),
       epochs: Object.entries(this.epochs.all()).map(([group, epoch]) => ({ group, epoch })),
       term: this.terms.newest,
+      countsCommands: true,
     };
   }
 
@@ -202,6 +207,7 @@ export class AgentCore {
       case "welcome":
         return this.onWelcome(body.value);
       case "command": {
+        this.commandsReceived++;
         const c = body.value;
         const stale = this.terms.admit(c.term);
         if (stale) {
@@ -215,6 +221,7 @@ export class AgentCore {
         return void this.serialize(c.group, () => this.feed(c.group, this.commandEvent(c)));
       }
       case "verify":
+        this.commandsReceived++;
         return void this.onVerify(body.value);
       case "leaveReady":
         return this.leaveWaiter?.(body.value);
@@ -671,6 +678,7 @@ export class AgentCore {
       fault: this.node.fault.on,
       faultReason: this.node.fault.reason,
       seq: ++this.seq,
+      commandsReceived: this.commandsReceived,
       draining: draining.map((d) => ({ ...d, elapsedMs: Math.round(d.elapsedMs) })),
     };
   }

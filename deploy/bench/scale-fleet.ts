@@ -132,6 +132,8 @@ class SimAgent {
   dead = false;
   backoffMs = 0;
   seq = 0;
+  /** Commands and verifications this session delivered (reported, as the agent does). */
+  commandsReceived = 0;
   epoch = 0;
   /** The upstream config version last pushed (applied at once, as an agent whose nginx takes it). */
   upstreamVersion = 0;
@@ -249,6 +251,7 @@ export class Fleet {
     if (this.stopped || a.dead) return;
     const stream = a.client.session();
     a.stream = stream;
+    a.commandsReceived = 0;
     stream.on("data", (m: CoordinatorMessage) => this.onMessage(a, m));
     const lost = () => {
       if (a.stream !== stream) return;
@@ -271,6 +274,7 @@ export class Fleet {
             state: this.report(a),
             epochs: a.epoch > 0 ? [{ group: a.spec.group, epoch: a.epoch }] : [],
             term: 0,
+            countsCommands: true,
           },
         },
       }),
@@ -286,7 +290,7 @@ export class Fleet {
 
   /** A report message, its encoding kept while the agent's state stays the same. */
   private reportBytes(a: SimAgent): Buffer {
-    const key = `${a.holds}/${a.epoch}/${a.upstreamVersion}`;
+    const key = `${a.holds}/${a.epoch}/${a.upstreamVersion}/${a.commandsReceived}`;
     if (a.encoded?.key !== key) a.encoded = { key, bytes: Report.encode({ ...this.report(a), seq: 0 }).finish() };
     return reportMessage(a.encoded.bytes, ++a.seq);
   }
@@ -304,6 +308,7 @@ export class Fleet {
       fault: false,
       faultReason: "",
       seq: a.seq,
+      commandsReceived: a.commandsReceived,
       draining: [],
     };
   }
@@ -340,6 +345,7 @@ export class Fleet {
         a.stream?.write(this.reportBytes(a));
         return;
       case "verify": {
+        a.commandsReceived++;
         this.counters.verifies++;
         const w = this.watch.get(body.value.group);
         if (w && w.verifyMs === undefined) w.verifyMs = performance.now() - w.t0;
@@ -354,6 +360,7 @@ export class Fleet {
         return;
       }
       case "command": {
+        a.commandsReceived++;
         const c = body.value;
         if (c.epoch < a.epoch) return; // stale, as a real agent ignores it
         a.epoch = c.epoch;

@@ -14,6 +14,7 @@ import { CoordinatorSession } from "../../agent/session/client.js";
 import { agentConfigSchema } from "../../shared/config/agent.js";
 import { parseConfigText } from "../../shared/config/load.js";
 import { silentLogger } from "../../shared/log.js";
+import type { Session } from "../../coordinator/cluster/sessions.js";
 import { clusterYaml, removeDir, startCoordinator, type TestCoordinator } from "./helpers/coordinator.js";
 import { FakeBackends, FakeUpstreams, FakeLan, FakeLinks, FakeNginx, FakeNotify, FakeReach, FakeTracks, FakeVerify, FakeVips } from "./helpers/fake-ports.js";
 import { waitFor } from "../support/wait.js";
@@ -186,6 +187,23 @@ test("a command with a stale epoch is ignored and acked as stale", async () => {
   await new Promise((r) => setTimeout(r, 50));
   assert.deepEqual(onLan(), ["lb1"], "the stale release was not obeyed");
   assert.ok(!lb1.vips.log.includes("release 198.18.0.100"));
+});
+
+test("the agent counts the commands its session delivers and reports the count; the coordinator's count of what it sent matches; a new session counts from 0", async () => {
+  coord = await coordinator(clusterYaml());
+  const lb1 = await startNode("lb1");
+  await startNode("lb2");
+  await waitFor(() => holder() === "lb1", { what: "lb1 holds" });
+  const counter = () => (coord!.engine.nodes.sessionOf("lb1") as Session | undefined)?.commands;
+  assert.ok(counter(), "the hello said the agent counts");
+  const sent = counter()!.sent;
+  assert.ok(sent >= 1, "at least the acquire went out");
+  assert.equal(lb1.core.report().commandsReceived, sent, "the agent has every command sent");
+  await waitFor(() => counter()!.received === sent, { what: "the coordinator read the count in a report" });
+  const hello = lb1.core.hello();
+  assert.equal(hello.countsCommands, true);
+  assert.equal(hello.state?.commandsReceived, 0, "a new session's hello says 0");
+  assert.equal(lb1.core.report().commandsReceived, 0);
 });
 
 test("the epoch guard survives an agent restart", async () => {

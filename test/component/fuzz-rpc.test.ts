@@ -28,6 +28,7 @@ const runningReport = {
   fault: false,
   faultReason: "",
   seq: 0,
+  commandsReceived: 0,
 };
 
 /** Codes a refusal may carry: never INTERNAL or UNKNOWN (those say the coordinator failed, not the caller). */
@@ -112,7 +113,15 @@ test("RPC handlers: random agent sessions and admin calls over mutual TLS never 
         typed: {
           body: {
             $case: "hello",
-            value: { nodeId: "fz1", agentVersion: "", instanceId: "x", state: { ...runningReport, seq: 1 }, epochs: [{ group, epoch }], term: 0 },
+            value: {
+              nodeId: "fz1",
+              agentVersion: "",
+              instanceId: "x",
+              state: { ...runningReport, seq: 1 },
+              epochs: [{ group, epoch }],
+              term: 0,
+              countsCommands: false,
+            },
           },
         },
       },
@@ -141,6 +150,7 @@ test("RPC handlers: random agent sessions and admin calls over mutual TLS never 
                       state: { ...runningReport, tracks: Array.from({ length: 400 }, (_, i) => ({ name: `t${i}`, passing: true, detail: "ü".repeat(200) })) },
                       epochs: [],
                       term: 0,
+                      countsCommands: false,
                     },
                   },
                 },

@@ -110,7 +110,7 @@ function agentSession(addresses: string[], term = 0) {
     addresses,
     () => insecureChannel(),
     {
-      hello: () => ({ nodeId: "lb1", agentVersion: "test", instanceId: "i1", state: undefined, epochs: [], term: terms.newest }),
+      hello: () => ({ nodeId: "lb1", agentVersion: "test", instanceId: "i1", state: undefined, epochs: [], term: terms.newest, countsCommands: false }),
       accept: (w) => terms.admit(w.term),
       message: () => undefined,
       connection: (up, detail) => void seen.push({ up, detail }),

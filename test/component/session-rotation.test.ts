@@ -72,7 +72,7 @@ test("a renewed agent certificate: the open session stays; the next session show
     `127.0.0.1:${port}`,
     channelsFor({ tls: paths, insecure: false } as AgentConfig, files),
     {
-      hello: () => ({ nodeId: "lb1", agentVersion: "test", instanceId: "i1", state: undefined, epochs: [], term: 0 }),
+      hello: () => ({ nodeId: "lb1", agentVersion: "test", instanceId: "i1", state: undefined, epochs: [], term: 0, countsCommands: false }),
       message: () => undefined,
       connection: (up) => void connections.push(up),
     },

@@ -35,6 +35,8 @@ export interface StandinOptions {
   creds?: ChannelCredentials;
   /** What to do with an upstream push (default: apply). */
   upstreams?: UpstreamHandling;
+  /** Count the commands received and report the count, as the agent does (default false: an agent that does not). */
+  countsCommands?: boolean;
 }
 
 /**
@@ -64,6 +66,8 @@ export class StandinAgent {
   private stream?: ClientDuplexStream<AgentMessage, CoordinatorMessage>;
   private timer?: NodeJS.Timeout;
   private seq = 0;
+  /** Commands and verifications this session delivered. */
+  commandsReceived = 0;
   closedWith?: string;
 
   constructor(
@@ -84,6 +88,7 @@ export class StandinAgent {
 
   connect(): this {
     this.closedWith = undefined;
+    this.commandsReceived = 0;
     const stream = this.client.session();
     this.stream = stream;
     stream.on("data", (m: CoordinatorMessage) => this.onMessage(m));
@@ -99,6 +104,7 @@ export class StandinAgent {
           state: this.report(),
           epochs: [...this.seenEpochs].map(([group, epoch]) => ({ group, epoch })),
           term: 0,
+          countsCommands: this.opts.countsCommands ?? false,
         },
       },
     });
@@ -117,6 +123,7 @@ export class StandinAgent {
       probes: [],
       reach: [],
       seq: ++this.seq,
+      commandsReceived: this.opts.countsCommands ? this.commandsReceived : 0,
       tracks: Object.entries(this.tracks).map(([name, passing]) => ({ name, passing, detail: "" })),
       held: this.held(),
       fault: this.fault !== "",
@@ -168,6 +175,7 @@ export class StandinAgent {
     this.received.push(m);
     const body = m.body;
     if (!body) return;
+    if (body.$case === "command" || body.$case === "verify") this.commandsReceived++;
     if (body.$case === "command") this.onCommand(body.value);
     if (body.$case === "upstreams") this.onUpstreams(body.value);
     if (body.$case === "verify") {

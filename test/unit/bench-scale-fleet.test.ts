@@ -16,6 +16,7 @@ const report: Report = {
   fault: false,
   faultReason: "",
   seq: 0,
+  commandsReceived: 0,
   draining: [],
 };
 

@@ -26,6 +26,7 @@ test("sanitize: only the node's groups and the plan's servers survive; tracks an
     upstreamVersion: 1,
     upstreamError: "",
     seq: 1,
+    commandsReceived: 0,
     tracks: Array.from({ length: 200 }, (_, i) => ({ name: `t${i}`, passing: true, detail: "" })).concat([{ name: "bad name; rm", passing: true, detail: "" }]),
     held: [
       { group: "VI_1", address: "198.18.0.100/24", interface: "lan0", epoch: 1 },

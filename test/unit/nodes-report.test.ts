@@ -16,6 +16,7 @@ const base: Report = {
   fault: false,
   faultReason: "",
   seq: 7,
+  commandsReceived: 0,
   draining: [],
 };
 
@@ -23,6 +24,7 @@ test("sameReport: only the sequence number and what the coordinator never reads 
   const cases: Array<{ name: string; patch: Partial<Report>; same: boolean }> = [
     { name: "an equal copy", patch: {}, same: true },
     { name: "the next seq", patch: { seq: 8 }, same: true },
+    { name: "one more command received (the engine reads it before the comparison)", patch: { commandsReceived: 3 }, same: true },
     { name: "nginx down", patch: { nginx: NginxState.NGINX_STATE_DOWN }, same: false },
     { name: "nginx detail", patch: { nginxDetail: "restarting" }, same: false },
     { name: "a track failing", patch: { tracks: [{ name: "chk_nginx", passing: false, detail: "ok" }] }, same: false },
@@ -47,9 +49,10 @@ test("sameReport: only the sequence number and what the coordinator never reads 
 });
 
 test("sameReport: every field of a report and of each message in it counts (a field added to the protocol must be compared)", () => {
-  // The report's own fields: each but seq compared (the lists by their messages' fields below).
+  // The report's own fields: each but seq and commandsReceived compared (the lists by their
+  // messages' fields below). The count of commands received is read before the comparison.
   const compared = ["nginx", "nginxDetail", "upstreamVersion", "upstreamError", "fault", "faultReason", "held", "tracks", "reach", "probes", "draining"];
-  assert.deepEqual(Object.keys(Report.create()).sort(), [...compared, "seq"].sort(), "Report's fields");
+  assert.deepEqual(Object.keys(Report.create()).sort(), [...compared, "seq", "commandsReceived"].sort(), "Report's fields");
   const messages: Array<[string, object, readonly string[]]> = [
     ["TrackResult", TrackResult.create(), REPORT_FIELDS.track],
     ["HeldVip", HeldVip.create(), REPORT_FIELDS.held],

@@ -46,6 +46,7 @@ export const report: fc.Arbitrary<Report> = fc.record({
   fault: fc.boolean(),
   faultReason: longText,
   seq: u64,
+  commandsReceived: u64,
   draining: fc.array(fc.record({ group: text, address: text, connections: u32, elapsedMs: u32, timeoutMs: u32 }), { maxLength: 4 }),
 });
 
@@ -64,6 +65,7 @@ export const hello: fc.Arbitrary<AgentMessage> = fc
     state: fc.option(report, { nil: undefined }),
     epochs: fc.array(fc.record({ group: fc.oneof(fc.constantFrom("VI_1", "VI_F"), text), epoch: u64 }), { maxLength: 3 }),
     term: u64,
+    countsCommands: fc.boolean(),
   })
   .map((value) => ({ body: { $case: "hello", value } }));
 

@@ -183,6 +183,7 @@ const report = (detail: string) => ({
   fault: false,
   faultReason: "",
   seq: 1,
+  commandsReceived: 0,
   draining: [],
 });
 
@@ -204,7 +205,14 @@ async function oversizedOnce(i: number): Promise<void> {
   if (i % 2 === 0) {
     count(
       figures.oversized.codes,
-      await session([{ body: { $case: "hello", value: { nodeId: "lb9", agentVersion: "flood", instanceId: "f", state: report(huge), epochs: [], term: 0 } } }]),
+      await session([
+        {
+          body: {
+            $case: "hello",
+            value: { nodeId: "lb9", agentVersion: "flood", instanceId: "f", state: report(huge), epochs: [], term: 0, countsCommands: false },
+          },
+        },
+      ]),
     );
   } else {
     count(
@@ -226,7 +234,15 @@ async function helloOnce(i: number): Promise<void> {
       {
         body: {
           $case: "hello",
-          value: { nodeId: `flood-${i}`, agentVersion: "flood", instanceId: `f${i}`, state: report(""), epochs: [{ group: "VI_1", epoch: 2 ** 40 }], term: 0 },
+          value: {
+            nodeId: `flood-${i}`,
+            agentVersion: "flood",
+            instanceId: `f${i}`,
+            state: report(""),
+            epochs: [{ group: "VI_1", epoch: 2 ** 40 }],
+            term: 0,
+            countsCommands: false,
+          },
         },
       },
     ]),
