@@ -136,16 +136,39 @@ export interface TrackedCommand extends Target {
   /** The session it went out on. */
   sessionId: string;
   sentMs: number;
+  /**
+   * Its number among the commands sent on its session (1, 2, ...), when the agent counts the
+   * commands it receives and reports the count (Hello.counts_commands): a count below it says
+   * the command is still on its way.
+   */
+  seq?: number;
 }
 
 export type ExpiryCause = "timeout" | "session-closed";
 
-export class CommandTracker {
-  private readonly entries = new Map<string, { command: TrackedCommand; timer: SchedulerTimer }>();
+interface Entry {
+  command: TrackedCommand;
+  timer: SchedulerTimer;
+  lifetimeMs: number;
+  /** The agent reported receiving it (or it has no seq: nobody will say). */
+  delivered: boolean;
+}
 
+export class CommandTracker {
+  private readonly entries = new Map<string, Entry>();
+  /** Ids of the commands on their way (tracked, not yet reported received), by unit and by session. */
+  private readonly onTheWayByUnit = new Map<string, Set<string>>();
+  private readonly onTheWayBySession = new Map<string, Set<string>>();
+
+  /**
+   * `live(sessionId)`: whether a session is still heard from. A command on its way over a live
+   * session is not given up when its lifetime ends: it waits to be delivered (a busy agent or
+   * coordinator reads late, a live stream loses nothing), and its session's end drops it.
+   */
   constructor(
     private readonly scheduler: Scheduler,
     private readonly onExpire: (commandId: string, command: TrackedCommand, cause: ExpiryCause) => void = () => {},
+    private readonly live: (sessionId: string) => boolean = () => false,
   ) {}
 
   /**
@@ -156,19 +179,55 @@ export class CommandTracker {
    */
   track(commandId: string, command: TrackedCommand, lifetimeMs: number): void {
     this.forget(commandId);
-    this.arm(commandId, command, lifetimeMs);
+    const delivered = command.seq === undefined;
+    this.entries.set(commandId, { command, timer: this.arm(commandId, lifetimeMs), lifetimeMs, delivered });
+    if (!delivered) {
+      addTo(this.onTheWayByUnit, command.unit, commandId);
+      addTo(this.onTheWayBySession, command.sessionId, commandId);
+    }
   }
 
-  private arm(commandId: string, command: TrackedCommand, ms: number): void {
+  private arm(commandId: string, ms: number): SchedulerTimer {
     const dueMs = this.scheduler.now() + ms;
     const timer = this.scheduler.setTimeout(() => {
-      if (this.entries.get(commandId)?.timer !== timer) return;
+      const entry = this.entries.get(commandId);
+      if (entry?.timer !== timer) return;
       const lateMs = this.scheduler.now() - dueMs;
-      if (lateMs > STALL_TOLERANCE_MS) return this.arm(commandId, command, lateMs);
-      this.entries.delete(commandId);
-      this.onExpire(commandId, command, "timeout");
+      if (lateMs > STALL_TOLERANCE_MS) entry.timer = this.arm(commandId, lateMs);
+      else if (!entry.delivered && this.live(entry.command.sessionId)) entry.timer = this.arm(commandId, entry.lifetimeMs);
+      else {
+        this.forget(commandId);
+        this.onExpire(commandId, entry.command, "timeout");
+      }
     }, ms);
-    this.entries.set(commandId, { command, timer });
+    return timer;
+  }
+
+  /**
+   * The agent of `sessionId` reports having received its first `count` commands: those still
+   * on their way are delivered, and each waits a whole lifetime more from now for its answer
+   * (the answer comes after the delivery). Returns the commands delivered by this report.
+   */
+  delivered(sessionId: string, count: number): TrackedCommand[] {
+    const out: TrackedCommand[] = [];
+    for (const id of this.onTheWayBySession.get(sessionId) ?? []) {
+      const entry = this.entries.get(id)!;
+      if ((entry.command.seq ?? 0) > count) continue;
+      entry.delivered = true;
+      deleteFrom(this.onTheWayByUnit, entry.command.unit, id);
+      deleteFrom(this.onTheWayBySession, sessionId, id);
+      this.scheduler.clearTimeout(entry.timer);
+      entry.timer = this.arm(id, entry.lifetimeMs);
+      out.push(entry.command);
+    }
+    return out;
+  }
+
+  /** Nodes a command of `unit` is on its way to (sent, not yet reported received). */
+  onTheWay(unit: string): ReadonlySet<string> {
+    const ids = this.onTheWayByUnit.get(unit);
+    if (!ids) return NONE;
+    return new Set([...ids].map((id) => this.entries.get(id)!.command.node));
   }
 
   /** The answer arrived: returns the command it answers (undefined: unknown, answered or expired). */
@@ -209,5 +268,20 @@ export class CommandTracker {
     if (!entry) return;
     this.scheduler.clearTimeout(entry.timer);
     this.entries.delete(commandId);
+    deleteFrom(this.onTheWayByUnit, entry.command.unit, commandId);
+    deleteFrom(this.onTheWayBySession, entry.command.sessionId, commandId);
   }
+}
+
+const NONE: ReadonlySet<string> = new Set();
+
+function addTo(index: Map<string, Set<string>>, key: string, id: string): void {
+  const ids = index.get(key);
+  if (ids) ids.add(id);
+  else index.set(key, new Set([id]));
+}
+
+function deleteFrom(index: Map<string, Set<string>>, key: string, id: string): void {
+  const ids = index.get(key);
+  if (ids?.delete(id) && ids.size === 0) index.delete(key);
 }

@@ -16,7 +16,16 @@ import { VerifyVerdict } from "../../shared/gen/keepvip/v1/agent.js";
 import { realScheduler, type Scheduler, type SchedulerTimer } from "../../shared/scheduler.js";
 import { VERSION } from "../../shared/version.js";
 import { BEAT_SLICES, beatIntervalMs, SLICED_FROM_SESSIONS } from "../../shared/session-timing.js";
-import { acksInHello, commandsSent, step, type Action, type PlannerEvent, type PlannerTiming, type UnitRuntime } from "../election/planner.js";
+import {
+  acksInHello,
+  commandDelivered,
+  commandsSent,
+  step,
+  type Action,
+  type PlannerEvent,
+  type PlannerTiming,
+  type UnitRuntime,
+} from "../election/planner.js";
 import type { StateStore, PersistedState } from "../state/store.js";
 import { EventLog } from "./events.js";
 import { NodeTable } from "./nodes.js";
@@ -121,12 +130,19 @@ export class Engine {
     const nodes = new Set(config.groups.flatMap((g) => g.members.map((m) => m.node)));
     this.nodes = new NodeTable(nodes, config.timing.dead_interval);
     this.sessions = new SessionRegistry(this.nodes);
-    this.commands = new CommandTracker(scheduler, (commandId, c, cause) => {
-      this.log.debug(
-        { event: "command.expired", commandId, node: c.node, unit: c.unit, group: c.group, action: c.action, epoch: c.epoch, cause },
-        `${c.action} → ${c.node}: no answer (${cause})`,
-      );
-    });
+    this.commands = new CommandTracker(
+      scheduler,
+      (commandId, c, cause) => {
+        this.log.debug(
+          { event: "command.expired", commandId, node: c.node, unit: c.unit, group: c.group, action: c.action, epoch: c.epoch, cause },
+          `${c.action} → ${c.node}: no answer (${cause})`,
+        );
+      },
+      (sessionId) => {
+        const s = this.sessions.get(sessionId);
+        return s !== undefined && this.nodes.views.get(s.node)?.session === "live";
+      },
+    );
     this.events = new EventLog(2000, () => scheduler.wallMs());
     this.startedMs = this.now();
   }
@@ -306,7 +322,18 @@ export class Engine {
     const sessionId = nanoid(12);
     const beatSlot = this.nextBeatSlot;
     this.nextBeatSlot = (this.nextBeatSlot + 1) % BEAT_SLICES;
-    this.sessions.open({ id: sessionId, node, instanceId: hello.instanceId, openedMs: now, lastSeenMs: now, peer, fingerprint, sink, beatSlot });
+    this.sessions.open({
+      id: sessionId,
+      node,
+      instanceId: hello.instanceId,
+      openedMs: now,
+      lastSeenMs: now,
+      peer,
+      fingerprint,
+      sink,
+      beatSlot,
+      ...(hello.countsCommands ? { commands: { sent: 0, received: 0 } } : {}),
+    });
     this.leaving.delete(node);
     const restart = this.restarting.get(node);
     if (restart?.timer) this.scheduler.clearTimeout(restart.timer);
@@ -338,6 +365,7 @@ export class Engine {
     // A steady agent's heartbeat repeats its last report: it only says the session lives. With
     // thousands of agents that is nearly every message, so it costs a comparison and no more.
     if (body.$case === "report") {
+      this.delivered(sessionId, body.value.commandsReceived);
       if (this.nodes.repeated(sessionId, body.value, now)) {
         this.reportCounts.repeated++;
         return;
@@ -687,7 +715,8 @@ export class Engine {
     // listens to the agents, then decides (docs/design.md, Moves and safety).
     if (this.inGrace() && event.type !== "ack") return;
     const now = this.now();
-    const { runtime, actions, wakeAtMs } = step(before, { unit, views: this.nodes.views, nowMs: now, timing: this.timing }, event);
+    const onTheWay = before.phase.kind === "acquiring" ? this.onTheWay(unitName, before.phase.to) : undefined;
+    const { runtime, actions, wakeAtMs } = step(before, { unit, views: this.nodes.views, nowMs: now, timing: this.timing, onTheWay }, event);
     this.runtimes.set(unitName, runtime);
     // Write-ahead: a new epoch is durable before any command carries it (docs/design.md,
     // Invariants, 5). The write is batched with the other units' (BatchedSaves) and this
@@ -714,6 +743,8 @@ export class Engine {
           // The phase these commands start waits from now, not from the decision.
           const current = this.runtimes.get(unitName);
           if (current) this.runtimes.set(unitName, commandsSent(current, runtime.phase, this.now()));
+          // A unit that waited for these with its timeout run out has no wake-up left: it looks again now.
+          if (!this.wakeTimers.has(unitName)) this.enqueue(unitName, { type: "tick" });
         })
         .catch((err: unknown) =>
           this.log.error(
@@ -780,13 +811,41 @@ export class Engine {
       return;
     }
     const commandId = nanoid(12);
+    const seq = session.commands ? ++session.commands.sent : undefined;
     this.commands.track(
       commandId,
-      { node: c.node, sessionId: session.id, unit: c.unit, group: c.group, epoch: c.epoch, action: c.action, sentMs: this.now() },
+      { node: c.node, sessionId: session.id, unit: c.unit, group: c.group, epoch: c.epoch, action: c.action, sentMs: this.now(), seq },
       commandLifetimeMs(c, this.timing),
     );
     this.log.info({ event: `command.${c.action}`, node: c.node, unit: c.unit, group: c.group, epoch: c.epoch, commandId }, `${c.action} → ${c.node}`);
     session.sink.send(commandMessage(c, commandId, this.term));
+  }
+
+  /**
+   * Nodes a command of the unit is on its way to: its acquire still waits behind the unit's
+   * gate (its epoch being written: not sent at all yet), or went out and its agent has not
+   * reported receiving it.
+   */
+  private onTheWay(unitName: string, acquiringTo: string): ReadonlySet<string> {
+    const sent = this.commands.onTheWay(unitName);
+    return this.gates.has(unitName) ? new Set([...sent, acquiringTo]) : sent;
+  }
+
+  /**
+   * A report says how many of the session's commands its agent has received: an acquire that
+   * arrived late has its ack timed from now (commandDelivered), and its unit looks again.
+   */
+  private delivered(sessionId: string, count: number): void {
+    const counter = this.sessions.get(sessionId)?.commands;
+    if (!counter || count <= counter.received) return;
+    counter.received = Math.min(count, counter.sent);
+    const now = this.now();
+    for (const c of this.commands.delivered(sessionId, counter.received)) {
+      if (c.action !== "acquire") continue;
+      const rt = this.runtimes.get(c.unit);
+      if (rt) this.runtimes.set(c.unit, commandDelivered(rt, c.node, now));
+      this.enqueue(c.unit, { type: "tick" });
+    }
   }
 
   /** Ends a session from our side; its commands are dropped with it. */

@@ -19,6 +19,11 @@ export interface Session extends SessionInfo {
   readonly sink: SessionSink;
   /** The slice of the beat interval this session is beaten in (engine.ts, beat; 0 if unset). */
   readonly beatSlot?: number;
+  /**
+   * Commands sent on this session and the count of them its agent reports received, when the
+   * agent counts (Hello.counts_commands): what tells a command on its way from one unanswered.
+   */
+  readonly commands?: { sent: number; received: number };
 }
 
 export class SessionRegistry {

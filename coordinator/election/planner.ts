@@ -29,7 +29,10 @@ export type Phase =
       reason: string;
       /** `from` was told to release with the acquire (it cannot reach the LAN): not again when `to` acks. */
       fromReleased?: boolean;
-      /** When the acquire went out, if later than sinceMs (commandsSent): the ack timeout counts from then. */
+      /**
+       * When the acquire went out, if later than sinceMs (commandsSent), or when `to` reported
+       * receiving it (commandDelivered): the ack timeout counts from then.
+       */
       sentMs?: number;
     }
   /** Waiting for `candidate` to say whether the VIP still answers on the LAN. */
@@ -90,6 +93,12 @@ export interface StepContext {
   views: ReadonlyMap<string, NodeView>;
   nowMs: number;
   timing: PlannerTiming;
+  /**
+   * Nodes a command of this unit is still on its way to: sent, and not yet in the count of
+   * commands received that the node's agent reports. Absent: nobody knows (an agent that does
+   * not count), every command counts as delivered.
+   */
+  onTheWay?: ReadonlySet<string>;
 }
 
 export type PlannerEvent =
@@ -140,6 +149,18 @@ export function commandsSent(rt: UnitRuntime, decided: Phase, sentMs: number): U
   return { ...rt, phase: { ...phase, sentMs } };
 }
 
+/**
+ * `node` reported at `atMs` that it has received the acquire it was sent: when that is later
+ * than the acquire went out, its ack timeout counts from then. The ack comes after the
+ * delivery, and the time the command spent on its way (an agent or a coordinator too busy to
+ * read) was no time the agent had it. Unchanged unless the unit is acquiring to `node`.
+ */
+export function commandDelivered(rt: UnitRuntime, node: string, atMs: number): UnitRuntime {
+  const phase = rt.phase;
+  if (phase.kind !== "acquiring" || phase.to !== node || atMs <= timedFrom(phase)) return rt;
+  return { ...rt, phase: { ...phase, sentMs: atMs } };
+}
+
 /** One reducer step. Never mutates its input. */
 export function step(prev: UnitRuntime, ctx: StepContext, event: PlannerEvent = { type: "tick" }): StepResult {
   const rt: UnitRuntime = {
@@ -174,8 +195,11 @@ export function step(prev: UnitRuntime, ctx: StepContext, event: PlannerEvent = 
     }
   }
 
-  // 2. Phase timeouts.
-  if (rt.phase.kind === "acquiring" && nowMs >= timedFrom(rt.phase) + timing.ackTimeoutMs) {
+  // 2. Phase timeouts. An acquire still on its way to a live node has not been given a chance:
+  // the unit waits for its delivery (commandDelivered re-times the ack) or for the session's end.
+  // A live session is one heard from: a dead agent goes silent and stops being waited for.
+  const onTheWay = rt.phase.kind === "acquiring" && ctx.onTheWay?.has(rt.phase.to) === true && isLive(views.get(rt.phase.to));
+  if (rt.phase.kind === "acquiring" && nowMs >= timedFrom(rt.phase) + timing.ackTimeoutMs && !onTheWay) {
     failAcquire(rt, ctx, `no ack from ${rt.phase.to} within ${timing.ackTimeoutMs} ms`, actions);
   }
   if (rt.phase.kind === "verifying" && nowMs >= timedFrom(rt.phase) + timing.verifyTimeoutMs + timing.ackTimeoutMs) {

@@ -2,6 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { lanProvenFresh } from "../../agent/probe/reach.js";
 import {
+  commandDelivered,
   commandsSent,
   initialRuntime,
   step,
@@ -25,6 +26,8 @@ class Cluster {
   timing: PlannerTiming = timing;
   rt: UnitRuntime;
   readonly views = new Map<string, NodeView>();
+  /** Nodes the engine says a command of the unit is still on its way to. */
+  onTheWay?: Set<string>;
   last!: StepResult;
 
   constructor(
@@ -50,7 +53,7 @@ class Cluster {
   }
 
   step(event: PlannerEvent = { type: "tick" }): Action[] {
-    this.last = step(this.rt, { unit: this.unit, views: this.views, nowMs: this.nowMs, timing: this.timing }, event);
+    this.last = step(this.rt, { unit: this.unit, views: this.views, nowMs: this.nowMs, timing: this.timing, onTheWay: this.onTheWay }, event);
     this.rt = this.last.runtime;
     return this.last.actions;
   }
@@ -583,6 +586,58 @@ const cases: PlannerCase[] = [
       const d = Cluster.holding(seed(), "lb2", 4);
       d.step();
       assert.equal(commandsSent(d.rt, d.rt.phase, d.nowMs), d.rt, "sent in the step that decided: already timed from then");
+    },
+  },
+  {
+    name: "an acquire still on its way to a live node is not given up at its ack timeout; delivered, its ack timeout counts from the delivery",
+    run: () => {
+      const c = Cluster.holding(seed(), "lb2", 4);
+      c.step();
+      c.onTheWay = new Set(["lb1"]);
+      // A busy agent (or coordinator) reads late: three ack timeouts pass, lb1 still reporting.
+      assert.deepEqual(commands(c.after(3 * timing.ackTimeoutMs).step()), []);
+      assert.equal(c.rt.phase.kind, "acquiring");
+      assert.equal(c.rt.holder, "lb2", "the old holder keeps it meanwhile");
+      assert.equal(c.last.wakeAtMs, undefined, "woken by the delivery or the session's end, not by a timer");
+      // lb1 reports it has the acquire: from now on it has a whole ack timeout.
+      c.onTheWay = new Set();
+      c.rt = commandDelivered(c.rt, "lb1", c.nowMs);
+      assert.deepEqual(commands(c.step()), []);
+      assert.equal(c.last.wakeAtMs, c.nowMs + timing.ackTimeoutMs);
+      assert.deepEqual(commands(c.after(timing.ackTimeoutMs - 1).step()), []);
+      const a = c.after(1).step();
+      assert.deepEqual(commands(a), ["release lb1 e5"], "received and not acked: it fails as ever");
+      assert.match(notes(a, "move")[0].message, /no ack from lb1 within 1000 ms/);
+    },
+  },
+  {
+    name: "an acquire on its way to a node that went silent, or to one the engine cannot tell about, times out as before",
+    run: () => {
+      const silent = Cluster.holding(seed(), "lb2", 4);
+      silent.step();
+      silent.onTheWay = new Set(["lb1"]);
+      silent.set("lb1", { session: "silent" });
+      assert.deepEqual(commands(silent.after(timing.ackTimeoutMs).step()), ["release lb1 e5"]);
+      const other = Cluster.holding(seed(), "lb2", 4);
+      other.step();
+      other.onTheWay = new Set(["lb2"]);
+      assert.deepEqual(commands(other.after(timing.ackTimeoutMs).step()), ["release lb1 e5"], "on its way to another node: not this acquire");
+    },
+  },
+  {
+    name: "an acquire delivered before its ack, then acked: the move completes; a delivery changes nothing outside the node's acquire",
+    run: () => {
+      const c = Cluster.holding(seed(), "lb2", 4);
+      c.step();
+      const sent = c.rt;
+      assert.equal(commandDelivered(sent, "lb2", c.nowMs + 100), sent, "another node");
+      assert.equal(commandDelivered(sent, "lb1", c.nowMs), sent, "delivered in the step that sent it: already timed from then");
+      c.rt = commandDelivered(sent, "lb1", c.nowMs + 100);
+      c.after(timing.ackTimeoutMs + 50);
+      assert.deepEqual(commands(c.step()), [], "50 ms past the send's timeout, within the delivery's");
+      c.completeMove();
+      assert.equal(c.rt.holder, "lb1");
+      assert.equal(commandDelivered(c.rt, "lb1", c.nowMs + 100), c.rt, "no acquire in flight");
     },
   },
   {

@@ -128,10 +128,63 @@ test("commandMessage: each command's wire form, under the leader's term (0 by de
 function tracker() {
   const scheduler = new ManualScheduler();
   const expired: Array<[string, ExpiryCause]> = [];
-  const t = new CommandTracker(scheduler, (id, _c, cause) => expired.push([id, cause]));
-  const cmd = (sessionId: string): TrackedCommand => ({ ...target, action: "acquire", sessionId, sentMs: scheduler.now() });
-  return { scheduler, expired, t, cmd };
+  const live = new Set<string>();
+  const t = new CommandTracker(
+    scheduler,
+    (id, _c, cause) => expired.push([id, cause]),
+    (sessionId) => live.has(sessionId),
+  );
+  const cmd = (sessionId: string, seq?: number, unit = target.unit, node = target.node): TrackedCommand => ({
+    ...target,
+    unit,
+    node,
+    action: "acquire",
+    sessionId,
+    sentMs: scheduler.now(),
+    seq,
+  });
+  return { scheduler, expired, t, cmd, live };
 }
+
+test("command tracker: a command on its way over a live session outlives its lifetime until delivered, then waits a whole lifetime for its answer", async () => {
+  const { t, cmd, scheduler, expired, live } = tracker();
+  live.add("s1");
+  t.track("a", cmd("s1", 1), 1000);
+  t.track("b", cmd("s1", 2), 1000);
+  t.track("old", cmd("s1"), 1000); // sent before the agent counted: nobody will say it arrived
+  assert.deepEqual([...t.onTheWay(target.unit)], [target.node]);
+  await scheduler.advance(2500);
+  assert.deepEqual(expired, [["old", "timeout"]], "a and b are still on their way to a live agent");
+  // The agent reports one command received: a is delivered, b still on its way.
+  assert.deepEqual(
+    t.delivered("s1", 1).map((c) => c.seq),
+    [1],
+  );
+  assert.deepEqual(t.delivered("s1", 1), [], "delivered once");
+  await scheduler.advance(999);
+  assert.equal(t.settle("a")?.seq, 1, "its answer, 999 ms after the delivery, settles it");
+  t.delivered("s1", 2);
+  assert.deepEqual([...t.onTheWay(target.unit)], [], "nothing on its way");
+  await scheduler.advance(1000);
+  assert.deepEqual(expired.at(-1), ["b", "timeout"], "delivered and unanswered: expires a lifetime after the delivery");
+  assert.equal(t.size, 0);
+});
+
+test("command tracker: a command on its way over a session gone silent expires; a delivery speaks only for its own session", async () => {
+  const { t, cmd, scheduler, expired, live } = tracker();
+  live.add("s1");
+  t.track("a", cmd("s1", 1, "VI_1", "lb1"), 1000);
+  t.track("b", cmd("s2", 1, "VI_2", "lb2"), 1000);
+  assert.deepEqual(t.delivered("s2", 5), [cmd("s2", 1, "VI_2", "lb2")], "a count above what was sent delivers what was sent");
+  assert.deepEqual([...t.onTheWay("VI_1")], ["lb1"]);
+  assert.deepEqual([...t.onTheWay("VI_2")], []);
+  await scheduler.advance(1000);
+  assert.deepEqual(expired, [["b", "timeout"]]);
+  live.delete("s1");
+  await scheduler.advance(1000);
+  assert.deepEqual(expired.at(-1), ["a", "timeout"], "silent: no longer waited for");
+  assert.deepEqual([...t.onTheWay("VI_1")], []);
+});
 
 test("command tracker: an answer settles its command once", () => {
   const { t, cmd, scheduler } = tracker();

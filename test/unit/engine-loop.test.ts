@@ -47,6 +47,12 @@ class FakeAgent implements SessionSink {
   ended?: string;
   sessionId = "";
   holds = new Set<string>();
+  /** Counts the commands it receives and reports the count, as the agent does. */
+  counts = false;
+  /** Messages on their way: sent by the engine, not yet read by this agent (a busy agent reads late). */
+  holdingBack = false;
+  private readonly inbox: CoordinatorMessage[] = [];
+  private commandsReceived = 0;
 
   constructor(
     private readonly engine: Engine,
@@ -54,7 +60,19 @@ class FakeAgent implements SessionSink {
   ) {}
 
   send(message: CoordinatorMessage): void {
+    if (this.holdingBack) this.inbox.push(message);
+    else this.arrive(message);
+  }
+
+  /** What was on its way arrives. */
+  deliverHeld(): void {
+    this.holdingBack = false;
+    for (const m of this.inbox.splice(0)) this.arrive(m);
+  }
+
+  private arrive(message: CoordinatorMessage): void {
     this.received.push(message);
+    if (message.body?.$case === "command" || message.body?.$case === "verify") this.commandsReceived++;
   }
 
   end(reason: string): void {
@@ -71,6 +89,7 @@ class FakeAgent implements SessionSink {
       probes: [],
       reach: [],
       seq: 1,
+      commandsReceived: this.counts ? this.commandsReceived : 0,
       tracks: [],
       held: [...this.holds].map((group) => ({ group, address: "198.18.0.100/24", interface: "lan0", epoch: 1 })),
       fault: false,
@@ -80,7 +99,7 @@ class FakeAgent implements SessionSink {
 
   hello(): this {
     const outcome = this.engine.hello(
-      { nodeId: this.node, agentVersion: "test", instanceId: `${this.node}-1`, state: this.report(), epochs: [], term: 0 },
+      { nodeId: this.node, agentVersion: "test", instanceId: `${this.node}-1`, state: this.report(), epochs: [], term: 0, countsCommands: this.counts },
       "test",
       this,
     );
@@ -533,4 +552,95 @@ test("engine loop: an acquire whose epoch write took most of the ack timeout get
   assert.equal(engine.runtimes.get("VI_1")!.holder, "lb1");
   assert.deepEqual(lb1.commands("release"), [], "lb1 was never told to let go");
   assert.deepEqual(lb2.commands("acquire"), [], "nothing went to the backup");
+});
+
+/** lb1 and lb2 connected, both counting the commands they receive, lb1's messages held back; lb1 is told to acquire. */
+async function acquireOnItsWay(t: TestContext, counts: boolean): Promise<{ engine: Engine; scheduler: ManualScheduler; lb1: FakeAgent; lb2: FakeAgent }> {
+  const { engine, scheduler } = await started();
+  t.after(() => engine.stop());
+  const lb1 = new FakeAgent(engine, "lb1");
+  const lb2 = new FakeAgent(engine, "lb2");
+  lb1.counts = lb2.counts = counts;
+  lb1.holdingBack = true;
+  lb1.hello();
+  lb2.hello();
+  await drain();
+  const phase = engine.runtimes.get("VI_1")!.phase;
+  assert.ok(phase.kind === "acquiring" && phase.to === "lb1", "lb1 is elected");
+  return { engine, scheduler, lb1, lb2 };
+}
+
+test("engine loop: an acquire that reaches a busy agent late is not given up while the agent reports: no release, nothing to the backup", async (t) => {
+  const { engine, scheduler, lb1, lb2 } = await acquireOnItsWay(t, true);
+  // Three ack timeouts (500 ms) with the acquire on its way, lb1 reporting all along.
+  await live(scheduler, 1500, [lb1, lb2]);
+  assert.deepEqual(lb2.commands("acquire"), [], "nothing went to the backup");
+  assert.equal(engine.runtimes.get("VI_1")!.phase.kind, "acquiring");
+  assert.equal(engine.commandsInFlight, 1, "the acquire is still awaited, past its lifetime");
+  // It arrives; lb1 reports it and acks 400 ms later (within the ack timeout counted from the report).
+  lb1.deliverHeld();
+  await live(scheduler, 400, [lb1, lb2]);
+  lb1.ackAll();
+  await live(scheduler, 100, [lb1, lb2]);
+  assert.equal(engine.runtimes.get("VI_1")!.holder, "lb1");
+  assert.deepEqual(lb1.commands("release"), [], "lb1 was never told to let go");
+  assert.deepEqual(lb2.commands("acquire"), []);
+});
+
+test("engine loop: an acquire the agent reports received and never acks is given up an ack timeout after the report; from an agent that does not count, at its ack timeout", async (t) => {
+  const counted = await acquireOnItsWay(t, true);
+  counted.lb1.deliverHeld();
+  await live(counted.scheduler, 480, [counted.lb1, counted.lb2]);
+  assert.deepEqual(counted.lb2.commands("acquire"), [], "480 ms after the send: within the ack timeout");
+  await live(counted.scheduler, 100, [counted.lb1, counted.lb2]);
+  assert.equal(counted.lb1.commands("release").length, 1, "received, never acked: told to let go");
+  assert.equal(counted.lb2.commands("acquire").length, 1, "and the backup takes over");
+  // An older agent: nothing says whether the acquire arrived, so its ack timeout runs from the send.
+  const uncounted = await acquireOnItsWay(t, false);
+  await live(uncounted.scheduler, 520, [uncounted.lb1, uncounted.lb2]);
+  assert.equal(uncounted.lb2.commands("acquire").length, 1, "an agent that does not count: given up at the ack timeout");
+});
+
+test("engine loop: an acquire on its way to an agent that goes silent is given up once the session is", async (t) => {
+  const { engine, scheduler, lb1, lb2 } = await acquireOnItsWay(t, true);
+  await live(scheduler, 600, [lb1, lb2]);
+  assert.deepEqual(lb2.commands("acquire"), []);
+  // lb1 stops reporting: silent after the dead interval (120 ms), and the acquire with it.
+  await live(scheduler, 200, [lb2]);
+  assert.equal(engine.nodes.views.get("lb1")!.session, "silent");
+  assert.equal(lb2.commands("acquire").length, 1, "the backup takes over");
+});
+
+test("engine loop: an acquire whose epoch write outlasts the ack timeout is not given up before it is even sent; sent, it has the whole timeout", async (t) => {
+  let holding = false;
+  const waiting: Array<() => void> = [];
+  const store = createMemoryStore();
+  const save = store.save.bind(store);
+  store.save = async (state) => {
+    if (holding) await new Promise<void>((resolve) => waiting.push(resolve));
+    return save(state);
+  };
+  const scheduler = new ManualScheduler(1_000);
+  const engine = new Engine(config, store, silentLogger, scheduler);
+  await engine.start();
+  t.after(() => engine.stop());
+  holding = true;
+  // Agents that do not count what they receive: the gate alone must hold the timeout.
+  const lb1 = new FakeAgent(engine, "lb1").hello();
+  const lb2 = new FakeAgent(engine, "lb2").hello();
+  for (let i = 0; i < 50 && engine.runtimes.get("VI_1")!.phase.kind !== "acquiring"; i++) await live(scheduler, 20, [lb1, lb2]);
+  // The write takes three ack timeouts (500 ms each).
+  await live(scheduler, 1500, [lb1, lb2]);
+  assert.equal(engine.runtimes.get("VI_1")!.phase.kind, "acquiring", "still waiting for its own write");
+  holding = false;
+  for (const release of waiting.splice(0)) release();
+  await drain();
+  assert.equal(lb1.commands("acquire").length, 1, "sent once the epoch is on disk");
+  assert.deepEqual(lb1.commands("release"), [], "and not followed by a release");
+  // Never acked: given up an ack timeout after the send, not before.
+  await live(scheduler, 480, [lb1, lb2]);
+  assert.deepEqual(lb2.commands("acquire"), [], "480 ms after the send");
+  await live(scheduler, 60, [lb1, lb2]);
+  assert.equal(lb1.commands("release").length, 1, "500 ms after the send: told to let go");
+  assert.equal(lb2.commands("acquire").length, 1, "and the backup is elected");
 });
