@@ -17,7 +17,7 @@ import { parseRssKb, parseStat } from "./footprint-report.js";
 
 export const DIST = join(import.meta.dirname, "../../dist");
 const COORDINATOR_BIN = join(DIST, "coordinator/main.js");
-export const CLI_BIN = join(DIST, "cli/main.js");
+export const CLI_BIN = join(DIST, "cli/keepvip.js");
 const FLEET_BIN = join(DIST, "deploy/bench/scale-sim.js");
 export const ETCD_BIN = "/usr/bin/etcd";
 

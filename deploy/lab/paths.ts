@@ -105,7 +105,7 @@ export function hostPrograms(): HostPrograms {
 }
 
 /** The built admin CLI (`keepvip`): the lab's certificates and every admin call go through it. */
-export const CLI_BIN = join(REPO_ROOT, "dist", "cli", "main.js");
+export const CLI_BIN = join(REPO_ROOT, "dist", "cli", "keepvip.js");
 
 /** The keepvip bins the keepvip stack runs (built by `npm run build`; the agent's is the bundle the package ships). */
 export interface KeepvipBins {

@@ -22,7 +22,7 @@ const scratch = mkdtempSync(join(tmpdir(), "keepvip-cli-"));
 /** Runs the CLI without blocking: the coordinator lives in this process and must keep answering. */
 function cli(...args: string[]): Promise<{ code: number | null; out: string; err: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, ["dist/cli/main.js", "--insecure", "--coordinator", coord.address, "--timeout", "5000", ...args], {
+    const child = spawn(process.execPath, ["dist/cli/keepvip.js", "--insecure", "--coordinator", coord.address, "--timeout", "5000", ...args], {
       stdio: ["ignore", "pipe", "pipe"],
     });
     let out = "";
@@ -91,7 +91,7 @@ test("why explains the holder with each member's inputs", async () => {
 });
 
 test("switchover moves the group (planned), prints what changed, and events --follow shows it live", async () => {
-  const follow = spawn(process.execPath, ["dist/cli/main.js", "--insecure", "--coordinator", coord.address, "events", "--follow", "--since", "1s"], {
+  const follow = spawn(process.execPath, ["dist/cli/keepvip.js", "--insecure", "--coordinator", coord.address, "events", "--follow", "--since", "1s"], {
     stdio: ["ignore", "pipe", "pipe"],
   });
   let lines = "";
@@ -223,7 +223,7 @@ test("import-keepalived rejects malformed keepalived.conf with line and column",
 });
 
 test("an unreachable coordinator is a sentence that says what to check, with exit code 3", async () => {
-  const r = spawnSync(process.execPath, ["dist/cli/main.js", "--insecure", "--coordinator", "127.0.0.1:1", "--timeout", "2000", "status"], {
+  const r = spawnSync(process.execPath, ["dist/cli/keepvip.js", "--insecure", "--coordinator", "127.0.0.1:1", "--timeout", "2000", "status"], {
     encoding: "utf8",
     timeout: 20_000,
   });

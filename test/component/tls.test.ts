@@ -173,7 +173,7 @@ test("an admin certificate may act, and the event history says who did it", asyn
 test("the keepvip CLI speaks mutual TLS with --ca/--cert/--key, and refuses to run without credentials unless told --insecure", async () => {
   const run = (args: string[]) =>
     new Promise<{ code: number | null; out: string; err: string }>((resolve) => {
-      const c = spawn(process.execPath, ["dist/cli/main.js", "--coordinator", coord.address, ...args], { stdio: ["ignore", "pipe", "pipe"] });
+      const c = spawn(process.execPath, ["dist/cli/keepvip.js", "--coordinator", coord.address, ...args], { stdio: ["ignore", "pipe", "pipe"] });
       let out = "";
       let err = "";
       c.stdout.setEncoding("utf8").on("data", (d: string) => (out += d));

@@ -1,5 +1,5 @@
 /**
- * The agent's shipped bin as `npm run build` bundles it (deploy/bundle-agent.mjs): V8 keeps its
+ * The agent's shipped bin as `npm run build` bundles it (deploy/bundle-bins.mjs): V8 keeps its
  * whole source text on the agent's heap, so what goes into it is memory on every load balancer.
  * Read from the bundle's own source map: which package files it holds.
  */
