@@ -30,8 +30,11 @@ export interface ScaleRow {
   takeover: { n: number; failed: number; verifyP50: number | null; p50: number | null; p99: number | null; max: number | null };
   /** GetStatus over gRPC during the window (ms): p50 and max of the calls made. */
   statusRpc: { n: number; p50: number | null; max: number | null };
-  /** `keepvip status --json` as a process, wall time (ms), once; null when it failed. */
-  statusCliMs: number | null;
+  /**
+   * `keepvip status --json` as a process, wall time (ms), a few runs one after the other: p50
+   * and max of those that printed a status (null: none did), and how many failed.
+   */
+  statusCli: { n: number; failed: number; p50: number | null; max: number | null };
   startup: StormFigures;
   reconnect: StormFigures;
 }
@@ -62,7 +65,7 @@ export const TABLE_HEAD = [
   "reports/s",
   "takeover p50 / p99 ms",
   "status RPC p50 / max ms",
-  "status --json ms",
+  "status --json p50 / max ms",
   "startup storm (settle, acq/rel)",
   "reconnect storm (settle, acq/rel)",
   "sim CPU %",
@@ -78,7 +81,7 @@ export function tableRows(rows: readonly ScaleRow[]): string[][] {
     String(Math.round(r.reportsPerSecond)),
     `${ms(r.takeover.p50)} / ${ms(r.takeover.p99)}${r.takeover.failed > 0 ? ` (${r.takeover.failed} failed)` : ""}`,
     `${ms(r.statusRpc.p50)} / ${ms(r.statusRpc.max)}`,
-    ms(r.statusCliMs),
+    `${ms(r.statusCli.p50)} / ${ms(r.statusCli.max)}${r.statusCli.failed > 0 ? ` (${r.statusCli.failed} failed)` : ""}`,
     storm(r.startup),
     storm(r.reconnect),
     r.fleetCpuPercent.map((c) => c.toFixed(0)).join(" + "),
