@@ -517,8 +517,14 @@ test("engine loop: from SLICED_FROM_SESSIONS sessions on, the beats are spread o
   assert.ok(firstBeats.size > 1, `the sessions are beaten in several slices (${firstBeats.size})`);
 });
 
-test("engine loop: an acquire whose epoch write took most of the ack timeout gets the whole timeout from its send; the holder is not released while its ack is on the way", async (t) => {
-  // A store whose writes wait until the case lets them through (a disk behind thousands of other units' epochs).
+/**
+ * lb1 and lb2 connected to an engine whose store holds its writes until `release()` (a disk
+ * behind thousands of other units' epochs); lb1 is elected and its acquire waits for the epoch
+ * on disk. The agents do not count what they receive: only the unit's gate says "not sent yet".
+ */
+async function acquireBehindSlowWrite(
+  t: TestContext,
+): Promise<{ engine: Engine; scheduler: ManualScheduler; lb1: FakeAgent; lb2: FakeAgent; release: () => Promise<void> }> {
   let holding = false;
   const waiting: Array<() => void> = [];
   const store = createMemoryStore();
@@ -534,16 +540,23 @@ test("engine loop: an acquire whose epoch write took most of the ack timeout get
   holding = true;
   const lb1 = new FakeAgent(engine, "lb1").hello();
   const lb2 = new FakeAgent(engine, "lb2").hello();
-  // lb1 is elected; its acquire waits for the epoch on disk.
   for (let i = 0; i < 50 && engine.runtimes.get("VI_1")!.phase.kind !== "acquiring"; i++) await live(scheduler, 20, [lb1, lb2]);
   const phase = engine.runtimes.get("VI_1")!.phase;
   assert.ok(phase.kind === "acquiring" && phase.to === "lb1", "lb1 is elected");
+  const release = async () => {
+    holding = false;
+    for (const r of waiting.splice(0)) r();
+    await drain();
+  };
+  return { engine, scheduler, lb1, lb2, release };
+}
+
+test("engine loop: an acquire whose epoch write took most of the ack timeout gets the whole timeout from its send; the holder is not released while its ack is on the way", async (t) => {
+  const { engine, scheduler, lb1, lb2, release } = await acquireBehindSlowWrite(t);
   // The write takes 400 ms of the 500 ms ack timeout.
   await live(scheduler, 400, [lb1, lb2]);
   assert.deepEqual(lb1.commands("acquire"), [], "not sent before its epoch is durable");
-  holding = false;
-  for (const release of waiting.splice(0)) release();
-  await drain();
+  await release();
   assert.equal(lb1.commands("acquire").length, 1, "sent once the epoch is on disk");
   // 300 ms after the send (700 ms after the decision): the ack arrives.
   await live(scheduler, 300, [lb1, lb2]);
@@ -612,29 +625,11 @@ test("engine loop: an acquire on its way to an agent that goes silent is given u
 });
 
 test("engine loop: an acquire whose epoch write outlasts the ack timeout is not given up before it is even sent; sent, it has the whole timeout", async (t) => {
-  let holding = false;
-  const waiting: Array<() => void> = [];
-  const store = createMemoryStore();
-  const save = store.save.bind(store);
-  store.save = async (state) => {
-    if (holding) await new Promise<void>((resolve) => waiting.push(resolve));
-    return save(state);
-  };
-  const scheduler = new ManualScheduler(1_000);
-  const engine = new Engine(config, store, silentLogger, scheduler);
-  await engine.start();
-  t.after(() => engine.stop());
-  holding = true;
-  // Agents that do not count what they receive: the gate alone must hold the timeout.
-  const lb1 = new FakeAgent(engine, "lb1").hello();
-  const lb2 = new FakeAgent(engine, "lb2").hello();
-  for (let i = 0; i < 50 && engine.runtimes.get("VI_1")!.phase.kind !== "acquiring"; i++) await live(scheduler, 20, [lb1, lb2]);
+  const { engine, scheduler, lb1, lb2, release } = await acquireBehindSlowWrite(t);
   // The write takes three ack timeouts (500 ms each).
   await live(scheduler, 1500, [lb1, lb2]);
   assert.equal(engine.runtimes.get("VI_1")!.phase.kind, "acquiring", "still waiting for its own write");
-  holding = false;
-  for (const release of waiting.splice(0)) release();
-  await drain();
+  await release();
   assert.equal(lb1.commands("acquire").length, 1, "sent once the epoch is on disk");
   assert.deepEqual(lb1.commands("release"), [], "and not followed by a release");
   // Never acked: given up an ack timeout after the send, not before.
