@@ -94,9 +94,10 @@ export interface StepContext {
   nowMs: number;
   timing: PlannerTiming;
   /**
-   * Nodes a command of this unit is still on its way to: sent, and not yet in the count of
-   * commands received that the node's agent reports. Absent: nobody knows (an agent that does
-   * not count), every command counts as delivered.
+   * Nodes a command of this unit is still on its way to: not sent yet (its epoch still being
+   * written), or sent and not yet in the count of commands received that the node's agent
+   * reports. Absent: nothing is on its way (an agent that does not count has every command it
+   * was sent).
    */
   onTheWay?: ReadonlySet<string>;
 }
