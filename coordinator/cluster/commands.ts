@@ -150,8 +150,6 @@ interface Entry {
   command: TrackedCommand;
   timer: SchedulerTimer;
   lifetimeMs: number;
-  /** The agent reported receiving it (or it has no seq: nobody will say). */
-  delivered: boolean;
 }
 
 export class CommandTracker {
@@ -179,9 +177,9 @@ export class CommandTracker {
    */
   track(commandId: string, command: TrackedCommand, lifetimeMs: number): void {
     this.forget(commandId);
-    const delivered = command.seq === undefined;
-    this.entries.set(commandId, { command, timer: this.arm(commandId, lifetimeMs), lifetimeMs, delivered });
-    if (!delivered) {
+    this.entries.set(commandId, { command, timer: this.arm(commandId, lifetimeMs), lifetimeMs });
+    // Without a seq nobody will say it arrived: it counts as delivered from the start.
+    if (command.seq !== undefined) {
       addTo(this.onTheWayByUnit, command.unit, commandId);
       addTo(this.onTheWayBySession, command.sessionId, commandId);
     }
@@ -194,7 +192,8 @@ export class CommandTracker {
       if (entry?.timer !== timer) return;
       const lateMs = this.scheduler.now() - dueMs;
       if (lateMs > STALL_TOLERANCE_MS) entry.timer = this.arm(commandId, lateMs);
-      else if (!entry.delivered && this.live(entry.command.sessionId)) entry.timer = this.arm(commandId, entry.lifetimeMs);
+      else if (this.onTheWayBySession.get(entry.command.sessionId)?.has(commandId) && this.live(entry.command.sessionId))
+        entry.timer = this.arm(commandId, entry.lifetimeMs);
       else {
         this.forget(commandId);
         this.onExpire(commandId, entry.command, "timeout");
@@ -213,7 +212,6 @@ export class CommandTracker {
     for (const id of this.onTheWayBySession.get(sessionId) ?? []) {
       const entry = this.entries.get(id)!;
       if ((entry.command.seq ?? 0) > count) continue;
-      entry.delivered = true;
       deleteFrom(this.onTheWayByUnit, entry.command.unit, id);
       deleteFrom(this.onTheWayBySession, sessionId, id);
       this.scheduler.clearTimeout(entry.timer);
