@@ -14,24 +14,19 @@ import { join } from "node:path";
 import { Server, ServerCredentials, type ServerDuplexStream } from "@grpc/grpc-js";
 import { Command, InvalidArgumentError } from "commander";
 import { build } from "esbuild";
-import { parseDuration } from "../../shared/config/duration.js";
 import { AGENT_NODE_FLAGS } from "../../shared/node-flags.js";
 import { AgentService, type AgentMessage, type CoordinatorMessage } from "../../shared/gen/keepvip/v1/agent.js";
 import { REPO_ROOT } from "../lab/paths.js";
 import { CLI_BIN } from "./scale-procs.js";
 import { FLOOR_VARIANTS, floorRows, renderFloor, type FloorSample } from "./floor-report.js";
+import { durationOption } from "./options.js";
 import { formatDuration } from "./stats.js";
 
 /** The agent's idle target (docs/benchmarks.md): 0.5 % of one core. */
 const TARGET_PERCENT = 0.5;
 const BEAT_EVERY_MS = 250;
 
-function durationMs(value: string): number {
-  const ms = parseDuration(/^\d+(\.\d+)?$/.test(value) ? `${value}s` : value);
-  if (!ms.ok) throw new InvalidArgumentError(ms.error.message);
-  if (ms.value < 2000 || ms.value > 600_000) throw new InvalidArgumentError("must be between 2s and 10m");
-  return ms.value;
-}
+const durationMs = durationOption("2s", "10m");
 
 function runCount(value: string): number {
   const n = Number(value);

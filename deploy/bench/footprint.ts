@@ -7,8 +7,7 @@
  * (prefix fp); needs root and a built dist/.
  */
 import { readFileSync, readdirSync, writeFileSync } from "node:fs";
-import { Command, InvalidArgumentError, Option } from "commander";
-import { parseDuration } from "../../shared/config/duration.js";
+import { Command, Option } from "commander";
 import { LB_HOSTS, analyzeProbes, hostNs, labDown, labPaths, labUp, startProber, type Host } from "../lab/api.js";
 import { REPO_ROOT } from "../lab/paths.js";
 import { isInNamespace, readPidFile } from "../lab/procfs.js";
@@ -29,6 +28,7 @@ import {
   type RoleSample,
 } from "./footprint-report.js";
 import type { StackName } from "./report.js";
+import { durationOption } from "./options.js";
 import { formatDuration } from "./stats.js";
 
 const PREFIX = "fp";
@@ -38,18 +38,8 @@ const SAMPLE_EVERY_MS = 1000;
 /** Lab up, steady state, settling, down (seconds, for the estimate). */
 const OVERHEAD_SEC: Record<StackName, number> = { keepvip: 35, keepalived: 25 };
 
-function durationMs(value: string): number {
-  const ms = parseDuration(/^\d+(\.\d+)?$/.test(value) ? `${value}s` : value);
-  if (!ms.ok) throw new InvalidArgumentError(ms.error.message);
-  if (ms.value < 2000 || ms.value > 3_600_000) throw new InvalidArgumentError("must be between 2s and 1h");
-  return ms.value;
-}
-
-function settleMs(value: string): number {
-  const ms = parseDuration(/^\d+(\.\d+)?$/.test(value) ? `${value}s` : value);
-  if (!ms.ok || ms.value > 600_000) throw new InvalidArgumentError("must be a duration up to 10m");
-  return ms.value;
-}
+const durationMs = durationOption("2s", "1h");
+const settleMs = durationOption("0s", "10m");
 
 const program = new Command("bench:footprint")
   .description("RSS and CPU per process, keepvip vs the seed's keepalived, idle and under the 10 ms prober (needs root, a built dist/)")
