@@ -13,7 +13,7 @@ export const FLOOR_VARIANTS = ["bare", "wheel", "probe", "session", "both"] as c
 export type FloorVariant = (typeof FLOOR_VARIANTS)[number];
 
 export const FLOOR_LABELS: Record<FloorVariant, string> = {
-  bare: "Node with the agent's flags and packages loaded, nothing scheduled",
+  bare: "Node with the agent's packages loaded, nothing scheduled",
   wheel: "+ a wake-up every 100 ms (the timer wheel's loop, empty)",
   probe: "+ a TCP connect each wake-up (the backup's probe through the VIP)",
   session: "wheel + an mTLS gRPC session (a report out every 200 ms, a beat in every 250 ms)",

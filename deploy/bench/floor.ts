@@ -50,6 +50,7 @@ const log = (line: string) => console.log(`[${formatDuration(Date.now() - starte
 
 // The PKI: `keepvip certs`, as the lab makes it (a CA, a coordinator certificate for 127.0.0.1, one agent's).
 const pki = mkdtempSync(join(tmpdir(), "keepvip-floor-"));
+process.on("exit", () => rmSync(pki, { recursive: true, force: true }));
 for (const args of [["init"], ["issue-coordinator", "--san", "127.0.0.1"], ["issue-agent", "lb1"]])
   execFileSync(process.execPath, [CLI_BIN, "certs", ...args, "--dir", pki, "--force"], { stdio: "pipe" });
 
@@ -148,5 +149,4 @@ try {
   server.forceShutdown();
   for (const s of sockets) s.destroy();
   listener.close();
-  rmSync(pki, { recursive: true, force: true });
 }
