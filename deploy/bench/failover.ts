@@ -12,6 +12,7 @@ import { REPO_ROOT } from "../lab/paths.js";
 import { waitSteady, tearDownOnSignal } from "./cluster.js";
 import { PHASE_ROWS, SCENARIO_OF, rowsFor, scenariosFor, type Scenario } from "./scenarios.js";
 import { buildTables, renderTables, unsettledLines, type PhaseResult, type Profile, type StackName } from "./report.js";
+import { wholeNumberOption } from "./options.js";
 import { formatDuration } from "./stats.js";
 import { runTrial } from "./trial.js";
 import { keepAliveMoves, renderKeepAliveMoves, type KeepAliveMovesResult } from "./keepalive-moves.js";
@@ -20,17 +21,9 @@ const PREFIX: Record<StackName, string> = { keepvip: "kvb", keepalived: "kvk" };
 /** Lab up, first steady state and down, per stack and profile (seconds, for the estimate). */
 const LAB_OVERHEAD_SEC = 8;
 
-function positiveInt(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1 || n > 100) throw new InvalidArgumentError(`must be a whole number 1..100, got "${value}"`);
-  return n;
-}
+const positiveInt = wholeNumberOption(1, 100);
 
-function positiveOrZero(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 0 || n > 40) throw new InvalidArgumentError("must be a whole number from 0 to 40");
-  return n;
-}
+const positiveOrZero = wholeNumberOption(0, 40);
 
 function scenarioList(value: string): string[] {
   const ids = value

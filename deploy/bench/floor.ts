@@ -12,14 +12,14 @@ import { createServer, type AddressInfo, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Server, ServerCredentials, type ServerDuplexStream } from "@grpc/grpc-js";
-import { Command, InvalidArgumentError } from "commander";
+import { Command } from "commander";
 import { build } from "esbuild";
 import { AGENT_NODE_FLAGS } from "../../shared/node-flags.js";
 import { AgentService, type AgentMessage, type CoordinatorMessage } from "../../shared/gen/keepvip/v1/agent.js";
 import { REPO_ROOT } from "../lab/paths.js";
 import { CLI_BIN } from "./scale-procs.js";
 import { FLOOR_VARIANTS, floorRows, renderFloor, type FloorSample } from "./floor-report.js";
-import { durationOption } from "./options.js";
+import { durationOption, wholeNumberOption } from "./options.js";
 import { formatDuration } from "./stats.js";
 
 /** The agent's idle target (docs/benchmarks.md): 0.5 % of one core. */
@@ -28,11 +28,7 @@ const BEAT_EVERY_MS = 250;
 
 const durationMs = durationOption("2s", "10m");
 
-function runCount(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1 || n > 20) throw new InvalidArgumentError("must be a whole number from 1 to 20");
-  return n;
-}
+const runCount = wholeNumberOption(1, 20);
 
 const opts = new Command("bench:floor")
   .description("the CPU of an idle agent's unavoidable events at the seed timing, each alone, with the agent's V8 flags (needs a built dist/)")

@@ -23,3 +23,13 @@ export function durationOption(min: string, max: string): (value: string) => num
     return ms.value;
   };
 }
+
+/** A whole-number option from `min` to `max`, inclusive. */
+export function wholeNumberOption(min: number, max: number): (value: string) => number {
+  return (value) => {
+    const n = Number(value);
+    if (value.trim() === "" || !Number.isInteger(n) || n < min || n > max)
+      throw new InvalidArgumentError(`must be a whole number ${min}..${max}, got "${value}"`);
+    return n;
+  };
+}

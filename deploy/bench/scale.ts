@@ -29,6 +29,7 @@ import { sleep, waitUntil } from "./cluster.js";
 import type { FleetSnapshot, SimAgentSpec, TakeoverTiming } from "./scale-fleet.js";
 import { CLI_BIN, CoordinatorProcess, DIST, ETCD_BIN, FleetProcess, cpuTicks, freePort, rssBytes, startEtcd, stopChild } from "./scale-procs.js";
 import { cpuPercent, markdownTable, quantile, renderCurve, renderTable, type ScaleRow, type StormFigures } from "./scale-report.js";
+import { wholeNumberOption } from "./options.js";
 import { formatDuration } from "./stats.js";
 
 function counts(value: string): number[] {
@@ -45,11 +46,7 @@ function ms(value: string): number {
   return r.value;
 }
 
-function whole(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 0 || n > 10_000) throw new InvalidArgumentError(`must be a whole number 0..10000, got "${value}"`);
-  return n;
-}
+const whole = wholeNumberOption(0, 10_000);
 
 const program = new Command("bench:scale")
   .description("the coordinator's cost with many simulated agents over real gRPC on loopback (needs a built dist/)")

@@ -12,21 +12,14 @@ import { labDown, labUp, type LbHost, type Timing } from "../lab/api.js";
 import { adminStatus } from "../lab/admin.js";
 import { tearDownOnSignal, waitSteady } from "./cluster.js";
 import { FAULT_KINDS, KIND_OF, faultScenario, judge, repeatPlan, soakPlan, type FaultKind } from "./faults.js";
+import { wholeNumberOption } from "./options.js";
 import { formatDuration } from "./stats.js";
 import { runTrial } from "./trial.js";
 import type { PhaseMetrics } from "./window.js";
 
-function count(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1 || n > 10_000) throw new InvalidArgumentError(`must be a whole number 1..10000, got "${value}"`);
-  return n;
-}
+const count = wholeNumberOption(1, 10_000);
 
-function seedArg(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 0 || n > 0xffffffff) throw new InvalidArgumentError(`must be a whole number 0..4294967295, got "${value}"`);
-  return n;
-}
+const seedArg = wholeNumberOption(0, 0xffffffff);
 
 function kindList(value: string): FaultKind[] {
   const ids = value

@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { durationOption } from "../../deploy/bench/options.js";
+import { durationOption, wholeNumberOption } from "../../deploy/bench/options.js";
 
 test("a bench's duration option takes a duration or bare seconds within its bounds, and names what it accepts otherwise", () => {
   const window = durationOption("2s", "10m");
@@ -12,4 +12,12 @@ test("a bench's duration option takes a duration or bare seconds within its boun
   assert.throws(() => window("11m"), /must be between 2s and 10m, got "11m"/);
   assert.throws(() => window("soon"), /must be a duration like "200ms" or "2s", got "soon"/);
   assert.equal(durationOption("0s", "10m")("0"), 0);
+});
+
+test("a bench's whole-number option takes integers within its bounds and names them otherwise", () => {
+  const runs = wholeNumberOption(1, 20);
+  assert.equal(runs("1"), 1);
+  assert.equal(runs("20"), 20);
+  for (const bad of ["0", "21", "2.5", "x", "", " "]) assert.throws(() => runs(bad), new RegExp(`must be a whole number 1\\.\\.20, got "${bad}"`), bad);
+  assert.equal(wholeNumberOption(0, 0xffffffff)("4294967295"), 4294967295);
 });
